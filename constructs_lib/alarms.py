@@ -1,0 +1,240 @@
+"""Alarms that notify people, and a dashboard of the key metrics."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Mapping
+
+from cdktf_cdktf_provider_aws.cloudwatch_dashboard import CloudwatchDashboard
+from cdktf_cdktf_provider_aws.cloudwatch_metric_alarm import CloudwatchMetricAlarm
+from cdktf_cdktf_provider_aws.sns_topic import SnsTopic
+from cdktf_cdktf_provider_aws.sns_topic_subscription import SnsTopicSubscription
+from constructs import Construct
+
+from .cache import TransactionCache
+from .database import TransactionDatabase
+from .encryption import EncryptionKey
+from .stream import TransactionStream
+from .validation import require_choice, require_email, require_name, require_range
+
+GIB = 1024**3
+MIB = 1024**2
+TREAT_MISSING = frozenset({"breaching", "notBreaching", "ignore", "missing"})
+
+
+@dataclass(frozen=True, kw_only=True)
+class AlarmSettings:
+    """Thresholds and recipients. Every alarm evaluates `evaluation_periods` periods of `period_seconds`.
+
+    alert_emails: addresses subscribed to the alarm topic (each must confirm by e-mail).
+    """
+
+    alert_emails: tuple[str, ...] = ()
+    period_seconds: int = 300
+    evaluation_periods: int = 2
+    stream_iterator_age_ms: int = 60_000
+    stream_throttled_requests: int = 0
+    cache_engine_cpu_percent: float = 75
+    cache_memory_percent: float = 80
+    cache_evictions: int = 100
+    cache_replication_lag_seconds: float = 30
+    db_cpu_percent: float = 80
+    db_free_storage_gib: float = 5
+    db_connections: int = 200
+    db_freeable_memory_mib: float = 256
+    db_read_latency_ms: float = 20
+    db_write_latency_ms: float = 20
+
+    def __post_init__(self) -> None:
+        for index, email in enumerate(self.alert_emails):
+            require_email(f"alert_emails[{index}]", email)
+        require_choice("period_seconds", self.period_seconds, frozenset({60, 300, 900, 3600}))
+        require_range("evaluation_periods", self.evaluation_periods, 1, 100)
+        for name in ("stream_iterator_age_ms", "stream_throttled_requests", "cache_evictions", "db_connections",
+                     "cache_replication_lag_seconds", "db_free_storage_gib", "db_freeable_memory_mib",
+                     "db_read_latency_ms", "db_write_latency_ms"):
+            require_range(name, getattr(self, name), 0, 10**12)
+        for name in ("cache_engine_cpu_percent", "cache_memory_percent", "db_cpu_percent"):
+            require_range(name, getattr(self, name), 1, 100)
+
+
+@dataclass(frozen=True, kw_only=True)
+class AlarmSpec:
+    """One metric condition worth waking someone for."""
+
+    suffix: str
+    description: str
+    namespace: str
+    metric: str
+    dimensions: Mapping[str, str]
+    statistic: str
+    comparison: str
+    threshold: float
+    treat_missing_data: str
+
+    def __post_init__(self) -> None:
+        require_choice("treat_missing_data", self.treat_missing_data, TREAT_MISSING)
+
+
+@dataclass(frozen=True, kw_only=True)
+class AlertTopicProps:
+    """Inputs of `AlertTopic`: a name prefix, the key, and the alarm settings."""
+
+    name: str
+    key: EncryptionKey
+    settings: AlarmSettings
+
+    def __post_init__(self) -> None:
+        require_name("name", self.name, r"[A-Za-z0-9_-]{1,200}", "letters, digits, '_' or '-'")
+
+
+class AlertTopic(Construct):
+    """An encrypted SNS topic, its e-mail subscribers, and the way to hang alarms on it."""
+
+    def __init__(self, scope: Construct, construct_id: str, props: AlertTopicProps) -> None:
+        super().__init__(scope, construct_id)
+        self._props = props
+        self.topic = SnsTopic(self, "topic", name=f"{props.name}-alarms", kms_master_key_id=props.key.key_arn)
+        self.topic_arn: str = self.topic.arn
+        for index, email in enumerate(props.settings.alert_emails):
+            SnsTopicSubscription(self, f"email-{index}", topic_arn=self.topic.arn, protocol="email", endpoint=email)
+
+    def alarm(self, scope: Construct, spec: AlarmSpec) -> CloudwatchMetricAlarm:
+        """A metric alarm that notifies this topic when it fires and when it recovers."""
+        settings = self._props.settings
+        return CloudwatchMetricAlarm(
+            scope,
+            spec.suffix,
+            alarm_name=f"{self._props.name}-{spec.suffix}",
+            alarm_description=spec.description,
+            namespace=spec.namespace,
+            metric_name=spec.metric,
+            dimensions=dict(spec.dimensions),
+            statistic=spec.statistic,
+            comparison_operator=spec.comparison,
+            threshold=spec.threshold,
+            period=settings.period_seconds,
+            evaluation_periods=settings.evaluation_periods,
+            treat_missing_data=spec.treat_missing_data,
+            alarm_actions=[self.topic.arn],
+            ok_actions=[self.topic.arn],
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class SystemAlarmsProps:
+    """Inputs of `SystemAlarms`: what to watch, where to send it, and the dashboard's region."""
+
+    name: str
+    region: str
+    topic: AlertTopic
+    settings: AlarmSettings
+    stream: TransactionStream
+    cache: TransactionCache
+    database: TransactionDatabase
+
+
+def _stream_specs(s: AlarmSettings, stream: TransactionStream) -> list[AlarmSpec]:
+    dims = {"StreamName": stream.stream_name}
+    common = dict(namespace="AWS/Kinesis", dimensions=dims, comparison="GreaterThanThreshold")
+    return [
+        AlarmSpec(suffix="stream-iterator-age", metric="GetRecords.IteratorAgeMilliseconds", statistic="Maximum",
+                  threshold=s.stream_iterator_age_ms, treat_missing_data="notBreaching",
+                  description="The consumer is falling behind the stream", **common),
+        AlarmSpec(suffix="stream-read-throttled", metric="ReadProvisionedThroughputExceeded", statistic="Sum",
+                  threshold=s.stream_throttled_requests, treat_missing_data="notBreaching",
+                  description="Reads exceed the stream's shard capacity", **common),
+        AlarmSpec(suffix="stream-write-throttled", metric="WriteProvisionedThroughputExceeded", statistic="Sum",
+                  threshold=s.stream_throttled_requests, treat_missing_data="notBreaching",
+                  description="Producers are throttled: add shards or switch to on-demand", **common),
+    ]
+
+
+def _cache_specs(s: AlarmSettings, cache: TransactionCache) -> list[AlarmSpec]:
+    """Host metrics are reported per member cluster, so each member gets its own alarms."""
+    specs = []
+    for member in cache.member_cluster_ids:
+        common = dict(namespace="AWS/ElastiCache", dimensions={"CacheClusterId": member},
+                      comparison="GreaterThanThreshold")
+        specs += [
+            AlarmSpec(suffix=f"{member}-engine-cpu", metric="EngineCPUUtilization", statistic="Average",
+                      threshold=s.cache_engine_cpu_percent, treat_missing_data="missing",
+                      description=f"Redis engine thread of {member} is busy", **common),
+            AlarmSpec(suffix=f"{member}-memory", metric="DatabaseMemoryUsagePercentage", statistic="Average",
+                      threshold=s.cache_memory_percent, treat_missing_data="missing",
+                      description=f"Redis memory of {member} is nearly full; history keys will be evicted", **common),
+            AlarmSpec(suffix=f"{member}-evictions", metric="Evictions", statistic="Sum",
+                      threshold=s.cache_evictions, treat_missing_data="notBreaching",
+                      description=f"{member} evicts keys before their 24-hour expiry", **common),
+            # Only replicas report ReplicationLag; a primary's missing data is healthy.
+            AlarmSpec(suffix=f"{member}-replication-lag", metric="ReplicationLag", statistic="Maximum",
+                      threshold=s.cache_replication_lag_seconds, treat_missing_data="notBreaching",
+                      description=f"Replica {member} lags its primary", **common),
+        ]
+    return specs
+
+
+def _database_specs(s: AlarmSettings, database: TransactionDatabase) -> list[AlarmSpec]:
+    """Keyed by the instance identifier: the resource's `id` is the DbiResourceId and matches no metric."""
+    dims = {"DBInstanceIdentifier": database.identifier}
+
+    def spec(suffix: str, metric: str, comparison: str, threshold: float, missing: str, description: str) -> AlarmSpec:
+        return AlarmSpec(suffix=suffix, metric=metric, namespace="AWS/RDS", dimensions=dims, statistic="Average",
+                         comparison=comparison, threshold=threshold, treat_missing_data=missing,
+                         description=description)
+
+    return [
+        spec("db-cpu", "CPUUtilization", "GreaterThanThreshold", s.db_cpu_percent, "missing", "Database CPU is high"),
+        spec("db-free-storage", "FreeStorageSpace", "LessThanThreshold", s.db_free_storage_gib * GIB, "breaching",
+             "Database storage is nearly full (autoscaling may be at its ceiling)"),
+        spec("db-connections", "DatabaseConnections", "GreaterThanThreshold", s.db_connections, "missing",
+             "Database connections are near the limit"),
+        spec("db-freeable-memory", "FreeableMemory", "LessThanThreshold", s.db_freeable_memory_mib * MIB,
+             "breaching", "Database memory is low"),
+        spec("db-read-latency", "ReadLatency", "GreaterThanThreshold", s.db_read_latency_ms / 1000, "missing",
+             "Database reads are slow"),
+        spec("db-write-latency", "WriteLatency", "GreaterThanThreshold", s.db_write_latency_ms / 1000, "missing",
+             "Database writes are slow"),
+    ]
+
+
+class SystemAlarms(Construct):
+    """Alarms on the stream, every cache member and the database, plus one dashboard."""
+
+    def __init__(self, scope: Construct, construct_id: str, props: SystemAlarmsProps) -> None:
+        super().__init__(scope, construct_id)
+        specs = (_stream_specs(props.settings, props.stream) + _cache_specs(props.settings, props.cache)
+                 + _database_specs(props.settings, props.database))
+        self.alarms = [props.topic.alarm(self, spec) for spec in specs]
+        self.dashboard = CloudwatchDashboard(self, "dashboard", dashboard_name=props.name,
+                                             dashboard_body=json.dumps(_dashboard(props), sort_keys=True))
+        self.dashboard_name: str = props.name
+
+
+def _dashboard(props: SystemAlarmsProps) -> dict:
+    """Key metrics of stream, cache and database, one widget per concern."""
+    stream = props.stream.stream_name
+    members = props.cache.member_cluster_ids
+    db = props.database.identifier
+
+    def widget(title: str, metrics: list[list[str]], stat: str) -> dict:
+        return {"type": "metric", "width": 12, "height": 6,
+                "properties": {"title": title, "region": props.region, "stat": stat, "period": 60,
+                               "view": "timeSeries", "metrics": metrics}}
+
+    return {"widgets": [
+        widget("Stream records in / out", [["AWS/Kinesis", "IncomingRecords", "StreamName", stream],
+                                           ["AWS/Kinesis", "GetRecords.Records", "StreamName", stream]], "Sum"),
+        widget("Stream iterator age (ms)", [["AWS/Kinesis", "GetRecords.IteratorAgeMilliseconds", "StreamName", stream]],
+               "Maximum"),
+        widget("Redis memory used (%)", [["AWS/ElastiCache", "DatabaseMemoryUsagePercentage", "CacheClusterId", m]
+                                         for m in members], "Average"),
+        widget("Redis engine CPU (%)", [["AWS/ElastiCache", "EngineCPUUtilization", "CacheClusterId", m]
+                                        for m in members], "Average"),
+        widget("Database CPU (%) and connections", [["AWS/RDS", "CPUUtilization", "DBInstanceIdentifier", db],
+                                                    ["AWS/RDS", "DatabaseConnections", "DBInstanceIdentifier", db]],
+               "Average"),
+        widget("Database latency (s)", [["AWS/RDS", "ReadLatency", "DBInstanceIdentifier", db],
+                                        ["AWS/RDS", "WriteLatency", "DBInstanceIdentifier", db]], "Average"),
+    ]}

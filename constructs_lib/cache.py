@@ -1,0 +1,181 @@
+"""ElastiCache Redis: the 24-hour transaction history."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cdktf_cdktf_provider_aws.elasticache_parameter_group import (
+    ElasticacheParameterGroup,
+    ElasticacheParameterGroupParameter,
+)
+from cdktf_cdktf_provider_aws.elasticache_replication_group import (
+    ElasticacheReplicationGroup,
+    ElasticacheReplicationGroupLogDeliveryConfiguration,
+)
+from cdktf_cdktf_provider_aws.elasticache_subnet_group import ElasticacheSubnetGroup
+from cdktf_cdktf_provider_aws.security_group import SecurityGroup
+from cdktf_cdktf_provider_random.password import Password
+from constructs import Construct
+
+from .access import allow_tcp, security_group
+from .encryption import EncryptionKey
+from .logs import encrypted_log_group
+from .networking import Networking
+from .secrets import Secret, SecretProps
+from .validation import (
+    LOG_RETENTION_DAYS,
+    ConfigError,
+    daily_window_minutes,
+    require,
+    require_choice,
+    require_name,
+    require_range,
+    weekly_window_minutes,
+    windows_overlap,
+)
+
+REDIS_PORT = 6379
+AUTH_TOKEN_LENGTH = 64
+
+
+@dataclass(frozen=True, kw_only=True)
+class CacheSettings:
+    """Shape of the Redis replication group.
+
+    node_type: ElastiCache node class. Default cache.t4g.small.
+    num_nodes: primary plus replicas, 1-6. Default 2 (one replica in another AZ).
+    automatic_failover: promote a replica when the primary fails; also turns on Multi-AZ.
+      Needs 2+ nodes. Default on.
+    engine_version: Redis 7 release. Default 7.1.
+    snapshot_retention_days: daily snapshots kept, 0-35. Default 7.
+    snapshot_window / maintenance_window: UTC windows that must not overlap.
+      Defaults 15:00-16:00 daily and sun:17:00-sun:18:00 (00:00 and Monday 02:00 in Tokyo).
+    history_ttl_seconds: expiry consumers set on every history key. Default 86,400 (24 h).
+    """
+
+    node_type: str = "cache.t4g.small"
+    num_nodes: int = 2
+    automatic_failover: bool = True
+    engine_version: str = "7.1"
+    snapshot_retention_days: int = 7
+    snapshot_window: str = "15:00-16:00"
+    maintenance_window: str = "sun:17:00-sun:18:00"
+    history_ttl_seconds: int = 86_400
+
+    def __post_init__(self) -> None:
+        require_name("node_type", self.node_type, r"cache\.[a-z0-9]+\.[a-z0-9]+", "an ElastiCache node type such as cache.t4g.small")
+        require_range("num_nodes", self.num_nodes, 1, 6)
+        require(isinstance(self.automatic_failover, bool), "automatic_failover", self.automatic_failover, "true or false")
+        if self.automatic_failover:
+            require(self.num_nodes >= 2, "num_nodes", self.num_nodes, "at least 2 when automatic_failover is on")
+        require_name("engine_version", self.engine_version, r"7\.\d+", "a Redis 7 version such as 7.1")
+        require_range("snapshot_retention_days", self.snapshot_retention_days, 0, 35)
+        snapshot = daily_window_minutes("snapshot_window", self.snapshot_window)
+        maintenance = weekly_window_minutes("maintenance_window", self.maintenance_window)
+        if windows_overlap(snapshot, maintenance):
+            raise ConfigError("maintenance_window", self.maintenance_window,
+                              f"clear of snapshot_window {self.snapshot_window!r}")
+        require_range("history_ttl_seconds", self.history_ttl_seconds, 60, 30 * 86_400)
+
+
+@dataclass(frozen=True, kw_only=True)
+class TransactionCacheProps:
+    """Inputs of `TransactionCache`.
+
+    name: replication group id (lowercase, at most 35 characters so member ids fit).
+    settings: the group's shape.
+    key: encrypts data at rest, the slow log and the AUTH secret.
+    networking: supplies the private subnets and the VPC.
+    clients: the only security group admitted on the Redis port.
+    auth_secret_name: name of the secret that hands consumers the AUTH token and endpoint.
+    log_retention_days: retention of the slow-log group.
+    """
+
+    name: str
+    settings: CacheSettings
+    key: EncryptionKey
+    networking: Networking
+    clients: SecurityGroup
+    auth_secret_name: str
+    log_retention_days: int = 365
+
+    def __post_init__(self) -> None:
+        require_name("name", self.name, r"[a-z](?!.*--)[a-z0-9-]{0,33}[a-z0-9]",
+                     "a replication group id: lowercase letters, digits, single hyphens, at most 35 characters")
+        require_choice("log_retention_days", self.log_retention_days, LOG_RETENTION_DAYS)
+        if self.settings.automatic_failover:
+            require(self.networking.availability_zone_count >= 2, "settings.automatic_failover",
+                    self.settings.automatic_failover, "off when the network has fewer than 2 availability zones")
+
+
+class TransactionCache(Construct):
+    """A Redis 7 replication group: encrypted at rest and in transit, AUTH required, private."""
+
+    def __init__(self, scope: Construct, construct_id: str, props: TransactionCacheProps) -> None:
+        super().__init__(scope, construct_id)
+        settings = props.settings
+        net = props.networking
+
+        self.security_group: SecurityGroup = security_group(
+            self, "sg", name=f"{props.name}-cache", vpc_id=net.vpc_id,
+            description="Redis history; admits only the application security group")
+        allow_tcp(self, "clients", source=props.clients, target=self.security_group, port=REDIS_PORT,
+                  description="Redis from the application security group")
+
+        subnets = ElasticacheSubnetGroup(self, "subnets", name=props.name, subnet_ids=net.private_subnet_ids,
+                                         description="Private subnets of the transaction history")
+        parameters = ElasticacheParameterGroup(
+            self, "parameters", name=f"{props.name}-redis7", family="redis7",
+            description="Evict the keys closest to expiry first when memory runs out",
+            parameter=[ElasticacheParameterGroupParameter(name="maxmemory-policy", value="volatile-ttl")],
+        )
+        slow_log = encrypted_log_group(self, "slow-log", name=f"/elasticache/{props.name}/slow-log",
+                                       key_arn=props.key.key_arn, retention_days=props.log_retention_days)
+        # ElastiCache accepts 16-128 printable characters; letters and digits avoid the forbidden ones.
+        token = Password(self, "auth-token", length=AUTH_TOKEN_LENGTH, special=False)
+
+        self.replication_group = ElasticacheReplicationGroup(
+            self,
+            "group",
+            replication_group_id=props.name,
+            description="Transaction history for the last 24 hours",
+            engine="redis",
+            engine_version=settings.engine_version,
+            node_type=settings.node_type,
+            num_cache_clusters=settings.num_nodes,
+            automatic_failover_enabled=settings.automatic_failover,
+            multi_az_enabled=settings.automatic_failover,
+            port=REDIS_PORT,
+            parameter_group_name=parameters.name,
+            subnet_group_name=subnets.name,
+            security_group_ids=[self.security_group.id],
+            at_rest_encryption_enabled="true",
+            kms_key_id=props.key.key_arn,
+            transit_encryption_enabled=True,
+            auth_token=token.result,
+            auto_minor_version_upgrade="true",
+            snapshot_retention_limit=settings.snapshot_retention_days,
+            snapshot_window=settings.snapshot_window,
+            maintenance_window=settings.maintenance_window,
+            log_delivery_configuration=[ElasticacheReplicationGroupLogDeliveryConfiguration(
+                destination=slow_log.name, destination_type="cloudwatch-logs", log_format="json",
+                log_type="slow-log")],
+        )
+        self.auth_secret = Secret(self, "auth-secret", SecretProps(
+            name=props.auth_secret_name,
+            description="Redis AUTH token and primary endpoint of the transaction history",
+            key=props.key,
+            value={
+                "host": self.replication_group.primary_endpoint_address,
+                "port": REDIS_PORT,
+                "auth_token": token.result,
+                "tls": True,
+            },
+        ))
+
+        self.replication_group_id: str = props.name
+        self.member_cluster_ids: list[str] = [f"{props.name}-{n:03d}" for n in range(1, settings.num_nodes + 1)]
+        self.primary_endpoint_address: str = self.replication_group.primary_endpoint_address
+        self.port: int = REDIS_PORT
+        self.auth_secret_arn: str = self.auth_secret.secret_arn
+        self.history_ttl_seconds: int = settings.history_ttl_seconds

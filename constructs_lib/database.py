@@ -1,0 +1,229 @@
+"""RDS PostgreSQL 16: permanent storage of every transaction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cdktf_cdktf_provider_aws.data_aws_iam_policy_document import (
+    DataAwsIamPolicyDocument,
+    DataAwsIamPolicyDocumentStatement,
+    DataAwsIamPolicyDocumentStatementPrincipals,
+)
+from cdktf_cdktf_provider_aws.db_instance import DbInstance
+from cdktf_cdktf_provider_aws.db_parameter_group import DbParameterGroup, DbParameterGroupParameter
+from cdktf_cdktf_provider_aws.db_subnet_group import DbSubnetGroup
+from cdktf_cdktf_provider_aws.iam_role import IamRole
+from cdktf_cdktf_provider_aws.iam_role_policy_attachment import IamRolePolicyAttachment
+from cdktf_cdktf_provider_aws.security_group import SecurityGroup
+from constructs import Construct
+
+from .access import allow_tcp, security_group
+from .encryption import EncryptionKey
+from .logs import encrypted_log_group
+from .networking import Networking
+from .secrets import Secret, SecretProps
+from .validation import (
+    LOG_RETENTION_DAYS,
+    ConfigError,
+    daily_window_minutes,
+    require,
+    require_choice,
+    require_name,
+    require_range,
+    weekly_window_minutes,
+    windows_overlap,
+)
+
+POSTGRES_PORT = 5432
+LOG_EXPORTS = ("postgresql", "upgrade")
+
+
+@dataclass(frozen=True, kw_only=True)
+class DatabaseSettings:
+    """Shape and safety of the PostgreSQL instance.
+
+    instance_class: RDS class. Default db.t4g.medium (the smallest with Performance Insights).
+    engine_version: "16" lets RDS pick its current 16.x minor and keep it current through
+      automatic minor upgrades, so no retired minor is ever pinned. Default "16".
+    allocated_storage_gb / max_allocated_storage_gb: gp3 size at creation and the ceiling of
+      storage autoscaling. Defaults 20 and 200.
+    multi_az: a synchronous standby in a second AZ. Default on.
+    backup_retention_days: automated backups kept, 1-35. Default 7.
+    backup_window / maintenance_window: UTC windows that must not overlap.
+    deletion_protection: refuse DeleteDBInstance. Default on.
+    skip_final_snapshot: destroy without a last snapshot. Default off (a snapshot is kept).
+    slow_statement_ms: statements slower than this are logged. Default 500.
+    db_name / master_username: the database and its owner; the password is generated and
+      rotated by RDS in Secrets Manager, never seen by Terraform.
+    """
+
+    instance_class: str = "db.t4g.medium"
+    engine_version: str = "16"
+    allocated_storage_gb: int = 20
+    max_allocated_storage_gb: int = 200
+    multi_az: bool = True
+    backup_retention_days: int = 7
+    backup_window: str = "16:00-17:00"
+    maintenance_window: str = "sun:18:00-sun:19:00"
+    deletion_protection: bool = True
+    skip_final_snapshot: bool = False
+    slow_statement_ms: int = 500
+    db_name: str = "transactions"
+    master_username: str = "japancart_admin"
+
+    def __post_init__(self) -> None:
+        require_name("instance_class", self.instance_class, r"db\.[a-z0-9]+\.[a-z0-9]+", "an RDS instance class such as db.t4g.medium")
+        require_name("engine_version", self.engine_version, r"16(\.\d+)?", "a PostgreSQL 16 version such as 16")
+        require_range("allocated_storage_gb", self.allocated_storage_gb, 20, 65_536)
+        require_range("max_allocated_storage_gb", self.max_allocated_storage_gb, self.allocated_storage_gb + 1, 65_536)
+        for name in ("multi_az", "deletion_protection", "skip_final_snapshot"):
+            require(isinstance(getattr(self, name), bool), name, getattr(self, name), "true or false")
+        require_range("backup_retention_days", self.backup_retention_days, 1, 35)
+        backup = daily_window_minutes("backup_window", self.backup_window)
+        maintenance = weekly_window_minutes("maintenance_window", self.maintenance_window)
+        if windows_overlap(backup, maintenance):
+            raise ConfigError("maintenance_window", self.maintenance_window,
+                              f"clear of backup_window {self.backup_window!r}")
+        require_range("slow_statement_ms", self.slow_statement_ms, 0, 3_600_000)
+        require_name("db_name", self.db_name, r"[a-z][a-z0-9_]{0,62}", "a PostgreSQL identifier such as transactions")
+        require_name("master_username", self.master_username, r"[a-z][a-z0-9_]{0,62}",
+                     "a PostgreSQL role name such as japancart_admin")
+        require(self.master_username not in {"postgres", "admin", "rdsadmin"}, "master_username",
+                self.master_username, "a name RDS does not reserve")
+
+
+@dataclass(frozen=True, kw_only=True)
+class TransactionDatabaseProps:
+    """Inputs of `TransactionDatabase`.
+
+    name: the DB instance identifier; also names its groups, role and final snapshot.
+    settings: the instance's shape and safety switches.
+    key: encrypts storage, Performance Insights, the logs and both secrets.
+    networking: the private subnets and VPC.
+    clients: the only security group admitted on the PostgreSQL port.
+    connection_secret_name: the secret holding host, port, dbname, username and the ARN
+      of the RDS-managed password secret.
+    log_retention_days: retention of the exported PostgreSQL logs.
+    """
+
+    name: str
+    settings: DatabaseSettings
+    key: EncryptionKey
+    networking: Networking
+    clients: SecurityGroup
+    connection_secret_name: str
+    log_retention_days: int = 365
+
+    def __post_init__(self) -> None:
+        require_name("name", self.name, r"[a-z](?!.*--)[a-z0-9-]{0,52}[a-z0-9]",
+                     "an RDS identifier: lowercase letters, digits, single hyphens, at most 54 characters")
+        require_choice("log_retention_days", self.log_retention_days, LOG_RETENTION_DAYS)
+        if self.settings.multi_az:
+            require(self.networking.availability_zone_count >= 2, "settings.multi_az", self.settings.multi_az,
+                    "off when the network has fewer than 2 availability zones")
+
+
+class TransactionDatabase(Construct):
+    """A private, encrypted, Multi-AZ PostgreSQL 16 instance that keeps its data on destroy."""
+
+    def __init__(self, scope: Construct, construct_id: str, props: TransactionDatabaseProps) -> None:
+        super().__init__(scope, construct_id)
+        settings = props.settings
+        net = props.networking
+
+        self.security_group: SecurityGroup = security_group(
+            self, "sg", name=f"{props.name}-db", vpc_id=net.vpc_id,
+            description="PostgreSQL; admits only the application security group")
+        allow_tcp(self, "clients", source=props.clients, target=self.security_group, port=POSTGRES_PORT,
+                  description="PostgreSQL from the application security group")
+
+        subnets = DbSubnetGroup(self, "subnets", name=props.name, subnet_ids=net.private_subnet_ids,
+                                description="Private subnets of the transaction database")
+        parameters = DbParameterGroup(
+            self, "parameters", name=f"{props.name}-postgres16", family="postgres16",
+            description="Log slow statements; refuse connections without TLS",
+            parameter=[
+                DbParameterGroupParameter(name="log_min_duration_statement", value=str(settings.slow_statement_ms)),
+                DbParameterGroupParameter(name="rds.force_ssl", value="1"),
+            ],
+        )
+        # RDS would create these on first export, unencrypted and kept forever.
+        log_groups = [
+            encrypted_log_group(self, f"log-{kind}", name=f"/aws/rds/instance/{props.name}/{kind}",
+                                key_arn=props.key.key_arn, retention_days=props.log_retention_days)
+            for kind in LOG_EXPORTS
+        ]
+
+        self.instance = DbInstance(
+            self,
+            "instance",
+            identifier=props.name,
+            engine="postgres",
+            engine_version=settings.engine_version,
+            auto_minor_version_upgrade=True,
+            instance_class=settings.instance_class,
+            storage_type="gp3",
+            allocated_storage=settings.allocated_storage_gb,
+            max_allocated_storage=settings.max_allocated_storage_gb,
+            storage_encrypted=True,
+            kms_key_id=props.key.key_arn,
+            db_name=settings.db_name,
+            username=settings.master_username,
+            manage_master_user_password=True,
+            master_user_secret_kms_key_id=props.key.key_arn,
+            iam_database_authentication_enabled=True,
+            db_subnet_group_name=subnets.name,
+            vpc_security_group_ids=[self.security_group.id],
+            parameter_group_name=parameters.name,
+            multi_az=settings.multi_az,
+            publicly_accessible=False,
+            performance_insights_enabled=True,
+            performance_insights_kms_key_id=props.key.key_arn,
+            performance_insights_retention_period=7,
+            monitoring_interval=60,
+            monitoring_role_arn=self._monitoring_role(props.name, props.key.partition).arn,
+            enabled_cloudwatch_logs_exports=list(LOG_EXPORTS),
+            backup_retention_period=settings.backup_retention_days,
+            backup_window=settings.backup_window,
+            maintenance_window=settings.maintenance_window,
+            copy_tags_to_snapshot=True,
+            deletion_protection=settings.deletion_protection,
+            skip_final_snapshot=settings.skip_final_snapshot,
+            final_snapshot_identifier=None if settings.skip_final_snapshot else f"{props.name}-final",
+            depends_on=log_groups,
+        )
+        password_secret_arn = self.instance.master_user_secret.get(0).secret_arn
+        self.connection_secret = Secret(self, "connection-secret", SecretProps(
+            name=props.connection_secret_name,
+            description="Where and as whom to connect to the transaction database; the password is in password_secret_arn",
+            key=props.key,
+            value={
+                "engine": "postgres",
+                "host": self.instance.address,
+                "port": self.instance.port,
+                "dbname": settings.db_name,
+                "username": settings.master_username,
+                "password_secret_arn": password_secret_arn,
+            },
+        ))
+
+        self.identifier: str = props.name
+        self.address: str = self.instance.address
+        self.port: float = self.instance.port
+        self.endpoint: str = self.instance.endpoint
+        self.connection_secret_arn: str = self.connection_secret.secret_arn
+        self.password_secret_arn: str = password_secret_arn
+
+    def _monitoring_role(self, name: str, partition: str) -> IamRole:
+        """The role RDS enhanced monitoring assumes to publish OS metrics."""
+        trust = DataAwsIamPolicyDocument(self, "monitoring-trust", statement=[DataAwsIamPolicyDocumentStatement(
+            actions=["sts:AssumeRole"],
+            principals=[DataAwsIamPolicyDocumentStatementPrincipals(
+                type="Service", identifiers=["monitoring.rds.amazonaws.com"])],
+        )])
+        role = IamRole(self, "monitoring-role", name=f"{name}-rds-monitoring", assume_role_policy=trust.json)
+        IamRolePolicyAttachment(
+            self, "monitoring-policy", role=role.name,
+            policy_arn=f"arn:{partition}:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole",
+        )
+        return role

@@ -1,0 +1,198 @@
+"""The system's own VPC: public and private subnets per AZ, flow logs, private endpoints."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+
+from cdktf import Fn
+from cdktf_cdktf_provider_aws.data_aws_availability_zones import DataAwsAvailabilityZones
+from cdktf_cdktf_provider_aws.data_aws_iam_policy_document import (
+    DataAwsIamPolicyDocument,
+    DataAwsIamPolicyDocumentStatement,
+    DataAwsIamPolicyDocumentStatementPrincipals,
+)
+from cdktf_cdktf_provider_aws.default_security_group import DefaultSecurityGroup
+from cdktf_cdktf_provider_aws.eip import Eip
+from cdktf_cdktf_provider_aws.flow_log import FlowLog
+from cdktf_cdktf_provider_aws.iam_role import IamRole
+from cdktf_cdktf_provider_aws.iam_role_policy import IamRolePolicy
+from cdktf_cdktf_provider_aws.internet_gateway import InternetGateway
+from cdktf_cdktf_provider_aws.nat_gateway import NatGateway
+from cdktf_cdktf_provider_aws.route import Route
+from cdktf_cdktf_provider_aws.route_table import RouteTable
+from cdktf_cdktf_provider_aws.route_table_association import RouteTableAssociation
+from cdktf_cdktf_provider_aws.security_group import SecurityGroup
+from cdktf_cdktf_provider_aws.subnet import Subnet
+from cdktf_cdktf_provider_aws.vpc import Vpc
+from cdktf_cdktf_provider_aws.vpc_endpoint import VpcEndpoint
+from cdktf_cdktf_provider_aws.vpc_security_group_egress_rule import VpcSecurityGroupEgressRule
+from constructs import Construct
+
+from .access import allow_tcp, security_group
+from .encryption import EncryptionKey
+from .logs import encrypted_log_group
+from .validation import LOG_RETENTION_DAYS, parse_cidr, require, require_choice, require_name, require_range
+
+HTTPS = 443
+
+
+@dataclass(frozen=True, kw_only=True)
+class NetworkSettings:
+    """Address plan of the VPC.
+
+    vpc_cidr: the VPC's IPv4 block. Default 10.0.0.0/16.
+    az_count: availability zones to spread subnets over. Default 2, the minimum for Multi-AZ.
+    subnet_prefix: prefix length of every subnet, carved in order from vpc_cidr (public
+      subnets first, then private). Default 24 (251 usable addresses each).
+    nat_gateway: add one NAT gateway for consumers that need the internet. Default off:
+      the S3 and Secrets Manager endpoints cover what the processor needs.
+    """
+
+    vpc_cidr: str = "10.0.0.0/16"
+    az_count: int = 2
+    subnet_prefix: int = 24
+    nat_gateway: bool = False
+
+    def __post_init__(self) -> None:
+        network = parse_cidr("vpc_cidr", self.vpc_cidr)
+        require(16 <= network.prefixlen <= 24, "vpc_cidr", self.vpc_cidr, "a block from /16 to /24")
+        require_range("az_count", self.az_count, 1, 6)
+        require_range("subnet_prefix", self.subnet_prefix, network.prefixlen + 1, 28)
+        capacity = 2 ** (self.subnet_prefix - network.prefixlen)
+        require(capacity >= 2 * self.az_count, "subnet_prefix", self.subnet_prefix,
+                f"small enough that {2 * self.az_count} subnets fit in {self.vpc_cidr} "
+                f"(a /{self.subnet_prefix} gives {capacity})")
+        require(isinstance(self.nat_gateway, bool), "nat_gateway", self.nat_gateway, "true or false")
+
+    @property
+    def network(self) -> ipaddress.IPv4Network:
+        return ipaddress.IPv4Network(self.vpc_cidr)
+
+    def subnet_cidrs(self) -> tuple[list[str], list[str]]:
+        """(public, private) subnet blocks, one per AZ, carved with `ipaddress`."""
+        blocks = self.network.subnets(new_prefix=self.subnet_prefix)
+        carved = [str(next(blocks)) for _ in range(2 * self.az_count)]
+        return carved[: self.az_count], carved[self.az_count:]
+
+
+@dataclass(frozen=True, kw_only=True)
+class NetworkingProps:
+    """Inputs of `Networking`.
+
+    name: prefix of every resource name, e.g. `japancart-dev`.
+    region: the region the VPC is in; names the endpoint services.
+    flow_log_retention_days: retention of the VPC flow-log group (a CloudWatch Logs value).
+    """
+
+    name: str
+    region: str
+    settings: NetworkSettings
+    key: EncryptionKey
+    flow_log_retention_days: int = 365
+
+    def __post_init__(self) -> None:
+        require_name("name", self.name, r"[a-z][a-z0-9-]{1,30}", "lowercase letters, digits and '-' (2-31 characters)")
+        require_name("region", self.region, r"[a-z]{2}(-[a-z]+)+-\d", "an AWS region such as ap-northeast-1")
+        require_choice("flow_log_retention_days", self.flow_log_retention_days, LOG_RETENTION_DAYS)
+
+
+class Networking(Construct):
+    """VPC, subnets, routing, flow logs, endpoints and the application security group.
+
+    The application security group is the one identity the data stores admit; a
+    consumer (the processor) runs in the private subnets with it attached.
+    """
+
+    def __init__(self, scope: Construct, construct_id: str, props: NetworkingProps) -> None:
+        super().__init__(scope, construct_id)
+        settings = props.settings
+        zones = DataAwsAvailabilityZones(self, "zones", state="available")
+
+        self.vpc = Vpc(self, "vpc", cidr_block=settings.vpc_cidr, enable_dns_support=True,
+                       enable_dns_hostnames=True, tags={"Name": props.name})
+        self.vpc_id: str = self.vpc.id
+        # Managed with no rules, so nothing can fall back on the permissive default group.
+        DefaultSecurityGroup(self, "default-sg", vpc_id=self.vpc.id)
+
+        igw = InternetGateway(self, "igw", vpc_id=self.vpc.id, tags={"Name": props.name})
+        public_rt = RouteTable(self, "public-rt", vpc_id=self.vpc.id, tags={"Name": f"{props.name}-public"})
+        Route(self, "public-default", route_table_id=public_rt.id, destination_cidr_block="0.0.0.0/0",
+              gateway_id=igw.id)
+        self.private_route_table = RouteTable(self, "private-rt", vpc_id=self.vpc.id,
+                                              tags={"Name": f"{props.name}-private"})
+
+        public_cidrs, private_cidrs = settings.subnet_cidrs()
+        self.public_subnets = self._subnets("public", props.name, public_cidrs, zones, public_rt)
+        self.private_subnets = self._subnets("private", props.name, private_cidrs, zones,
+                                             self.private_route_table)
+        self.private_subnet_ids: list[str] = [s.id for s in self.private_subnets]
+        self.availability_zone_count: int = settings.az_count
+
+        if settings.nat_gateway:
+            eip = Eip(self, "nat-eip", domain="vpc", tags={"Name": f"{props.name}-nat"})
+            nat = NatGateway(self, "nat", allocation_id=eip.id, subnet_id=self.public_subnets[0].id,
+                             tags={"Name": props.name}, depends_on=[igw])
+            Route(self, "private-default", route_table_id=self.private_route_table.id,
+                  destination_cidr_block="0.0.0.0/0", nat_gateway_id=nat.id)
+
+        self._flow_logs(props)
+
+        self.app_security_group: SecurityGroup = security_group(
+            self, "app-sg", name=f"{props.name}-app", vpc_id=self.vpc.id,
+            description="Consumers of the transaction stores; the only source the stores admit")
+        self._endpoints(props)
+        if settings.nat_gateway:
+            VpcSecurityGroupEgressRule(self, "app-internet-egress", security_group_id=self.app_security_group.id,
+                                       cidr_ipv4="0.0.0.0/0", ip_protocol="tcp", from_port=HTTPS, to_port=HTTPS,
+                                       description="HTTPS to the internet through the NAT gateway")
+
+    def _subnets(self, tier: str, name: str, cidrs: list[str], zones: DataAwsAvailabilityZones,
+                 route_table: RouteTable) -> list[Subnet]:
+        group = Construct(self, tier)
+        subnets = []
+        for index, cidr in enumerate(cidrs):
+            subnet = Subnet(group, f"subnet-{index}", vpc_id=self.vpc.id, cidr_block=cidr,
+                            availability_zone=Fn.element(zones.names, index),
+                            map_public_ip_on_launch=False,
+                            tags={"Name": f"{name}-{tier}-{index}", "Tier": tier})
+            RouteTableAssociation(group, f"rta-{index}", subnet_id=subnet.id, route_table_id=route_table.id)
+            subnets.append(subnet)
+        return subnets
+
+    def _flow_logs(self, props: NetworkingProps) -> None:
+        group = encrypted_log_group(self, "flow-log-group", name=f"/vpc/{props.name}/flow-logs",
+                                    key_arn=props.key.key_arn, retention_days=props.flow_log_retention_days)
+        trust = DataAwsIamPolicyDocument(self, "flow-log-trust", statement=[DataAwsIamPolicyDocumentStatement(
+            actions=["sts:AssumeRole"],
+            principals=[DataAwsIamPolicyDocumentStatementPrincipals(
+                type="Service", identifiers=["vpc-flow-logs.amazonaws.com"])],
+        )])
+        role = IamRole(self, "flow-log-role", name=f"{props.name}-flow-logs",
+                       assume_role_policy=trust.json)
+        write = DataAwsIamPolicyDocument(self, "flow-log-write", statement=[DataAwsIamPolicyDocumentStatement(
+            actions=["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+            resources=[group.arn, f"{group.arn}:*"],
+        )])
+        IamRolePolicy(self, "flow-log-policy", name="write-flow-logs", role=role.id, policy=write.json)
+        FlowLog(self, "flow-log", vpc_id=self.vpc.id, traffic_type="ALL", log_destination_type="cloud-watch-logs",
+                log_destination=group.arn, iam_role_arn=role.arn, max_aggregation_interval=60)
+
+    def _endpoints(self, props: NetworkingProps) -> None:
+        """S3 (gateway) and Secrets Manager (interface) endpoints, so consumers need no NAT."""
+        region = props.region
+        s3 = VpcEndpoint(self, "s3-endpoint", vpc_id=self.vpc.id, service_name=f"com.amazonaws.{region}.s3",
+                         vpc_endpoint_type="Gateway", route_table_ids=[self.private_route_table.id],
+                         tags={"Name": f"{props.name}-s3"})
+        VpcSecurityGroupEgressRule(self, "app-s3-egress", security_group_id=self.app_security_group.id,
+                                   prefix_list_id=s3.prefix_list_id, ip_protocol="tcp",
+                                   from_port=HTTPS, to_port=HTTPS, description="HTTPS to S3 through the gateway endpoint")
+        endpoint_sg = security_group(self, "endpoint-sg", name=f"{props.name}-endpoints", vpc_id=self.vpc.id,
+                                     description="Interface endpoints; admits HTTPS from the application group")
+        allow_tcp(self, "app-to-endpoints", source=self.app_security_group, target=endpoint_sg, port=HTTPS,
+                  description="HTTPS to the Secrets Manager endpoint")
+        self.secrets_manager_endpoint = VpcEndpoint(
+            self, "secretsmanager-endpoint", vpc_id=self.vpc.id,
+            service_name=f"com.amazonaws.{region}.secretsmanager", vpc_endpoint_type="Interface",
+            private_dns_enabled=True, subnet_ids=self.private_subnet_ids, security_group_ids=[endpoint_sg.id],
+            tags={"Name": f"{props.name}-secretsmanager"})

@@ -1,0 +1,52 @@
+"""Secrets Manager secrets encrypted with the environment key."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from cdktf import Fn
+from cdktf_cdktf_provider_aws.secretsmanager_secret import SecretsmanagerSecret
+from cdktf_cdktf_provider_aws.secretsmanager_secret_version import SecretsmanagerSecretVersion
+from constructs import Construct
+
+from .encryption import EncryptionKey
+from .validation import require_name, require_range
+
+
+@dataclass(frozen=True, kw_only=True)
+class SecretProps:
+    """Inputs of `Secret`.
+
+    name: the secret's name, e.g. `japancart/dev/redis-auth`.
+    description: what a reader finds in it.
+    key: the environment key that encrypts it.
+    value: the JSON document stored as the current version; values may be tokens
+      (endpoints, a generated password), rendered with Terraform's jsonencode.
+    recovery_window_days: how long a deleted secret can be restored, 7-30. Default 30.
+    """
+
+    name: str
+    description: str
+    key: EncryptionKey
+    value: Mapping[str, Any] = field(default_factory=dict)
+    recovery_window_days: int = 30
+
+    def __post_init__(self) -> None:
+        require_name("name", self.name, r"[A-Za-z0-9/_+=.@-]{1,512}", "a Secrets Manager name")
+        require_range("recovery_window_days", self.recovery_window_days, 7, 30)
+
+
+class Secret(Construct):
+    """A KMS-encrypted secret and its current value; only its ARN ever leaves the construct."""
+
+    def __init__(self, scope: Construct, construct_id: str, props: SecretProps) -> None:
+        super().__init__(scope, construct_id)
+        self.secret = SecretsmanagerSecret(
+            self, "secret", name=props.name, description=props.description,
+            kms_key_id=props.key.key_arn, recovery_window_in_days=props.recovery_window_days,
+        )
+        if props.value:
+            SecretsmanagerSecretVersion(self, "value", secret_id=self.secret.id,
+                                        secret_string=Fn.jsonencode(dict(props.value)))
+        self.secret_arn: str = self.secret.arn

@@ -1,0 +1,124 @@
+"""Input validation shared by every construct's props.
+
+Every rejected value raises one `ConfigError` that names the field and the value, so a
+bad configuration stops synthesis with a single readable line instead of a traceback
+from deep inside jsii.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Any
+
+from cdktf import Token
+
+
+class ConfigError(ValueError):
+    """A configuration value that cannot be synthesized into working infrastructure."""
+
+    def __init__(self, field: str, value: Any, expectation: str) -> None:
+        self.field = field
+        self.value = value
+        self.expectation = expectation
+        super().__init__(f"{field} must be {expectation}, got {value!r}")
+
+    def within(self, prefix: str) -> "ConfigError":
+        """The same error, with the field path qualified by the enclosing section."""
+        return ConfigError(f"{prefix}.{self.field}", self.value, self.expectation)
+
+
+def require(ok: bool, field: str, value: Any, expectation: str) -> None:
+    """Raise `ConfigError` unless `ok`."""
+    if not ok:
+        raise ConfigError(field, value, expectation)
+
+
+def is_token(value: Any) -> bool:
+    """True for values only known at apply time; those are not validated at synth."""
+    return isinstance(value, str) and Token.is_unresolved(value)
+
+
+def require_range(field: str, value: Any, low: int | float, high: int | float) -> None:
+    """Require a number (not a bool) within [low, high]."""
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and low <= value <= high
+    require(ok, field, value, f"a number from {low} to {high}")
+
+
+def require_choice(field: str, value: Any, choices: tuple[Any, ...] | frozenset[Any]) -> None:
+    """Require one of a fixed set of values."""
+    shown = ", ".join(repr(c) for c in sorted(choices))
+    require(value in choices, field, value, f"one of {shown}")
+
+
+def require_name(field: str, value: Any, pattern: str, description: str) -> None:
+    """Require a resource name that matches an AWS naming rule (tokens pass)."""
+    if is_token(value):
+        return
+    require(isinstance(value, str) and re.fullmatch(pattern, value) is not None,
+            field, value, description)
+
+
+def parse_cidr(field: str, value: Any) -> ipaddress.IPv4Network:
+    """Parse an IPv4 network written in canonical form (host bits zero)."""
+    try:
+        return ipaddress.IPv4Network(value, strict=True)
+    except (ValueError, TypeError):
+        raise ConfigError(field, value, "an IPv4 CIDR block with zero host bits, such as 10.0.0.0/16") from None
+
+
+# CloudWatch Logs accepts only these retention periods.
+LOG_RETENTION_DAYS = frozenset(
+    {1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653}
+)
+
+_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
+
+
+def require_email(field: str, value: Any) -> None:
+    """Require a plausible e-mail address (SNS rejects anything else at apply time)."""
+    require(isinstance(value, str) and _EMAIL.fullmatch(value) is not None,
+            field, value, "an e-mail address such as ops@example.com")
+
+
+_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_DAILY_WINDOW = re.compile(r"([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)")
+_WEEKLY_WINDOW = re.compile(
+    r"(mon|tue|wed|thu|fri|sat|sun):([01]\d|2[0-3]):([0-5]\d)-(mon|tue|wed|thu|fri|sat|sun):([01]\d|2[0-3]):([0-5]\d)"
+)
+_WEEK_MINUTES = 7 * 24 * 60
+
+
+def daily_window_minutes(field: str, value: Any) -> tuple[int, int]:
+    """Parse an `hh:mm-hh:mm` UTC window into minutes after midnight (start, end)."""
+    match = _DAILY_WINDOW.fullmatch(value) if isinstance(value, str) else None
+    require(match is not None, field, value, "a UTC window 'hh:mm-hh:mm'")
+    assert match is not None
+    h1, m1, h2, m2 = (int(g) for g in match.groups())
+    start, end = h1 * 60 + m1, h2 * 60 + m2
+    duration = (end - start) % (24 * 60)
+    require(duration >= 60, field, value, "a window of at least 60 minutes")
+    return start, end
+
+
+def weekly_window_minutes(field: str, value: Any) -> tuple[int, int]:
+    """Parse a `ddd:hh:mm-ddd:hh:mm` UTC window into minutes after Monday 00:00."""
+    match = _WEEKLY_WINDOW.fullmatch(value) if isinstance(value, str) else None
+    require(match is not None, field, value, "a UTC window 'ddd:hh:mm-ddd:hh:mm'")
+    assert match is not None
+    d1, h1, m1, d2, h2, m2 = match.groups()
+    start = _DAYS.index(d1) * 1440 + int(h1) * 60 + int(m1)
+    end = _DAYS.index(d2) * 1440 + int(h2) * 60 + int(m2)
+    require((end - start) % _WEEK_MINUTES >= 60, field, value, "a window of at least 60 minutes")
+    return start, end
+
+
+def windows_overlap(daily: tuple[int, int], weekly: tuple[int, int]) -> bool:
+    """Whether a daily window meets a weekly window on any day of the week."""
+
+    def span(start: int, length: int) -> set[int]:
+        return {(start + i) % _WEEK_MINUTES for i in range(length)}
+
+    daily_length = (daily[1] - daily[0]) % 1440
+    weekly_span = span(weekly[0], (weekly[1] - weekly[0]) % _WEEK_MINUTES)
+    return any(span(daily[0] + day * 1440, daily_length) & weekly_span for day in range(7))

@@ -1,0 +1,1 @@
+"""Deployable units: one Terraform stack per environment, plus the state bootstrap."""

@@ -1,0 +1,82 @@
+"""The state bucket every environment stack keeps its Terraform state in (applied once, local state)."""
+
+from __future__ import annotations
+
+import json
+
+from cdktf import TerraformOutput, TerraformStack
+from cdktf_cdktf_provider_aws.s3_bucket import S3Bucket
+from cdktf_cdktf_provider_aws.s3_bucket_lifecycle_configuration import (
+    S3BucketLifecycleConfiguration,
+    S3BucketLifecycleConfigurationRule,
+    S3BucketLifecycleConfigurationRuleAbortIncompleteMultipartUpload,
+    S3BucketLifecycleConfigurationRuleFilter,
+    S3BucketLifecycleConfigurationRuleNoncurrentVersionExpiration,
+)
+from cdktf_cdktf_provider_aws.s3_bucket_ownership_controls import (
+    S3BucketOwnershipControls,
+    S3BucketOwnershipControlsRule,
+)
+from cdktf_cdktf_provider_aws.s3_bucket_policy import S3BucketPolicy
+from cdktf_cdktf_provider_aws.s3_bucket_public_access_block import S3BucketPublicAccessBlock
+from cdktf_cdktf_provider_aws.s3_bucket_server_side_encryption_configuration import (
+    S3BucketServerSideEncryptionConfigurationA,
+    S3BucketServerSideEncryptionConfigurationRuleA,
+    S3BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultA,
+)
+from cdktf_cdktf_provider_aws.s3_bucket_versioning import S3BucketVersioningA, S3BucketVersioningVersioningConfiguration
+from constructs import Construct
+
+from constructs_lib.encryption import EncryptionKey, EncryptionKeyProps
+
+from .config import AppConfig
+from .providers import aws_provider, common_tags
+
+NONCURRENT_STATE_DAYS = 90
+
+
+class StateBootstrapStack(TerraformStack):
+    """A versioned, KMS-encrypted, private, TLS-only bucket for remote state and its lock files."""
+
+    def __init__(self, scope: Construct, config: AppConfig) -> None:
+        super().__init__(scope, "bootstrap")
+        backend = config.backend
+        aws_provider(self, region=backend.region, tags=common_tags(config, "shared"), emulator=config.emulator)
+        key = EncryptionKey(self, "key", EncryptionKeyProps(alias=f"{config.project.name}-terraform-state"))
+
+        bucket = S3Bucket(self, "state", bucket=backend.bucket, lifecycle={"prevent_destroy": True})
+        S3BucketVersioningA(self, "versioning", bucket=bucket.id,
+                            versioning_configuration=S3BucketVersioningVersioningConfiguration(status="Enabled"))
+        S3BucketServerSideEncryptionConfigurationA(self, "encryption", bucket=bucket.id, rule=[
+            S3BucketServerSideEncryptionConfigurationRuleA(
+                apply_server_side_encryption_by_default=(
+                    S3BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultA(
+                        sse_algorithm="aws:kms", kms_master_key_id=key.key_arn)),
+                bucket_key_enabled=True)])
+        S3BucketPublicAccessBlock(self, "public-access", bucket=bucket.id, block_public_acls=True,
+                                  block_public_policy=True, ignore_public_acls=True, restrict_public_buckets=True)
+        S3BucketOwnershipControls(self, "ownership", bucket=bucket.id,
+                                  rule=S3BucketOwnershipControlsRule(object_ownership="BucketOwnerEnforced"))
+        tls_only = {
+            "Version": "2012-10-17",
+            "Statement": [{
+                "Sid": "DenyInsecureTransport",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "s3:*",
+                "Resource": [bucket.arn, f"{bucket.arn}/*"],
+                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+            }],
+        }
+        S3BucketPolicy(self, "tls-only", bucket=bucket.id, policy=json.dumps(tls_only))
+        S3BucketLifecycleConfiguration(self, "lifecycle", bucket=bucket.id, rule=[
+            S3BucketLifecycleConfigurationRule(
+                id="expire-old-state-versions", status="Enabled",
+                filter=[S3BucketLifecycleConfigurationRuleFilter(prefix="")],
+                noncurrent_version_expiration=[S3BucketLifecycleConfigurationRuleNoncurrentVersionExpiration(
+                    noncurrent_days=NONCURRENT_STATE_DAYS)],
+                abort_incomplete_multipart_upload=[S3BucketLifecycleConfigurationRuleAbortIncompleteMultipartUpload(
+                    days_after_initiation=7)],
+            )])
+        TerraformOutput(self, "state_bucket", value=bucket.bucket, description="Bucket holding every environment's state")
+        TerraformOutput(self, "state_key_arn", value=key.key_arn, description="Key encrypting the state")

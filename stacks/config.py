@@ -1,0 +1,196 @@
+"""The one place configuration is read: `config/environments.toml` plus a few environment variables.
+
+Everything is validated into frozen dataclasses before any construct exists, so a bad
+value stops synthesis with one `ConfigError` naming the field and the value.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, TypeVar
+
+from constructs_lib.alarms import AlarmSettings
+from constructs_lib.cache import CacheSettings
+from constructs_lib.database import DatabaseSettings
+from constructs_lib.networking import NetworkSettings
+from constructs_lib.stream import StreamSettings
+from constructs_lib.validation import (
+    LOG_RETENTION_DAYS,
+    ConfigError,
+    require,
+    require_choice,
+    require_name,
+    require_range,
+)
+
+DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config" / "environments.toml"
+KNOWN_ENVIRONMENTS = frozenset({"dev", "staging", "prod"})
+PROTECTED_ENVIRONMENTS = frozenset({"prod"})
+
+# Environment variables that override the file (synth never needs AWS, so these are plain values).
+ENV_CONFIG_FILE = "JAPANCART_CONFIG"
+ENV_STATE_BUCKET = "JAPANCART_STATE_BUCKET"
+ENV_STATE_REGION = "JAPANCART_STATE_REGION"
+ENV_EMULATOR_ENDPOINT = "JAPANCART_AWS_ENDPOINT"
+
+REGION_PATTERN = r"[a-z]{2}(-[a-z]+)+-\d"
+
+
+@dataclass(frozen=True, kw_only=True)
+class BackendConfig:
+    """Remote state: an S3 bucket (made by the bootstrap stack) with S3-native locking."""
+
+    bucket: str
+    region: str = "ap-northeast-1"
+
+    def __post_init__(self) -> None:
+        require_name("bucket", self.bucket, r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", "an S3 bucket name")
+        require_name("region", self.region, REGION_PATTERN, "an AWS region such as ap-northeast-1")
+
+
+@dataclass(frozen=True, kw_only=True)
+class EmulatorConfig:
+    """Test-only: point providers and the backend at a local AWS emulator (moto)."""
+
+    endpoint: str
+
+    def __post_init__(self) -> None:
+        require_name("endpoint", self.endpoint, r"https?://(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:\d+)?/?",
+                     "a loopback URL such as http://127.0.0.1:5000")
+
+
+@dataclass(frozen=True, kw_only=True)
+class EnvironmentConfig:
+    """Everything that differs between dev, staging and prod."""
+
+    name: str
+    region: str = "ap-northeast-1"
+    log_retention_days: int = 365
+    secret_recovery_days: int = 30
+    network: NetworkSettings = field(default_factory=NetworkSettings)
+    stream: StreamSettings = field(default_factory=StreamSettings)
+    cache: CacheSettings = field(default_factory=CacheSettings)
+    database: DatabaseSettings = field(default_factory=DatabaseSettings)
+    alarms: AlarmSettings = field(default_factory=AlarmSettings)
+
+    def __post_init__(self) -> None:
+        require_choice("name", self.name, KNOWN_ENVIRONMENTS)
+        require_name("region", self.region, REGION_PATTERN, "an AWS region such as ap-northeast-1")
+        require_choice("log_retention_days", self.log_retention_days, LOG_RETENTION_DAYS)
+        require_range("secret_recovery_days", self.secret_recovery_days, 7, 30)
+        two_zones = self.network.az_count >= 2
+        if self.database.multi_az:
+            require(two_zones, "network.az_count", self.network.az_count, "at least 2 when database.multi_az is on")
+        if self.cache.automatic_failover:
+            require(two_zones, "network.az_count", self.network.az_count,
+                    "at least 2 when cache.automatic_failover is on")
+        if self.name in PROTECTED_ENVIRONMENTS:
+            require(self.database.deletion_protection, "database.deletion_protection",
+                    self.database.deletion_protection, f"true in {self.name}")
+            require(not self.database.skip_final_snapshot, "database.skip_final_snapshot",
+                    self.database.skip_final_snapshot, f"false in {self.name}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProjectConfig:
+    """Identity: `name` prefixes every resource name and the state key; `owner` becomes a tag."""
+
+    name: str = "japancart"
+    owner: str = "platform"
+
+    def __post_init__(self) -> None:
+        require_name("name", self.name, r"[a-z][a-z0-9-]{1,19}", "lowercase letters, digits and '-' (2-20 characters)")
+        require_name("owner", self.owner, r"[A-Za-z0-9 ._@+-]{1,128}", "a tag value (letters, digits, ' ._@+-')")
+
+
+@dataclass(frozen=True, kw_only=True)
+class AppConfig:
+    """The whole application: project identity, state backend and every environment."""
+
+    project: ProjectConfig
+    backend: BackendConfig
+    environments: tuple[EnvironmentConfig, ...]
+    emulator: EmulatorConfig | None = None
+
+    def __post_init__(self) -> None:
+        seen: dict[str, ipaddress.IPv4Network] = {}
+        for env in self.environments:
+            network = env.network.network
+            for other, other_network in seen.items():
+                require(not network.overlaps(other_network), f"environments.{env.name}.network.vpc_cidr",
+                        env.network.vpc_cidr, f"a block that does not overlap environments.{other} ({other_network})")
+            seen[env.name] = network
+
+    def state_key(self, environment: str) -> str:
+        return f"{self.project.name}/{environment}/terraform.tfstate"
+
+
+T = TypeVar("T")
+
+
+def _build(cls: type[T], table: Any, path: str, **extra: Any) -> T:
+    """Instantiate a settings dataclass from a TOML table, rejecting unknown keys by name."""
+    require(isinstance(table, dict), path, table, "a table")
+    known = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    for key, value in table.items():
+        require(key in known, f"{path}.{key}", value, f"a known setting of [{path}]")
+    values = {k: tuple(v) if isinstance(v, list) else v for k, v in table.items()}
+    try:
+        return cls(**values, **extra)
+    except ConfigError as error:
+        raise error.within(path) from None
+
+
+_SECTIONS: Mapping[str, type] = {
+    "network": NetworkSettings,
+    "stream": StreamSettings,
+    "cache": CacheSettings,
+    "database": DatabaseSettings,
+    "alarms": AlarmSettings,
+}
+
+
+def _environment(name: str, table: Any) -> EnvironmentConfig:
+    path = f"environments.{name}"
+    require(isinstance(table, dict), path, table, "a table")
+    sections = {key: _build(cls, table.get(key, {}), f"{path}.{key}") for key, cls in _SECTIONS.items()}
+    scalars = {k: v for k, v in table.items() if k not in _SECTIONS}
+    return _build(EnvironmentConfig, scalars, path, name=name, **sections)
+
+
+def load_config(environ: Mapping[str, str] | None = None) -> AppConfig:
+    """Read and validate the configuration file named by JAPANCART_CONFIG (or the default)."""
+    environ = os.environ if environ is None else environ
+    path = Path(environ.get(ENV_CONFIG_FILE) or DEFAULT_CONFIG)
+    try:
+        document = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(ENV_CONFIG_FILE, str(path), "an existing configuration file") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(str(path), str(error), "valid TOML") from None
+
+    for key in document:
+        require(key in {"project", "backend", "environments"}, key, document[key],
+                "one of the sections [project], [backend], [environments.<name>]")
+    project = _build(ProjectConfig, document.get("project", {}), "project")
+    backend_table = dict(document.get("backend", {}))
+    for variable, key in ((ENV_STATE_BUCKET, "bucket"), (ENV_STATE_REGION, "region")):
+        if environ.get(variable):
+            backend_table[key] = environ[variable]
+    backend = _build(BackendConfig, backend_table, "backend")
+
+    environments_table = document.get("environments", {})
+    require(isinstance(environments_table, dict) and environments_table, "environments", environments_table,
+            "at least one [environments.<name>] table")
+    for name in environments_table:
+        require_choice("environments", name, KNOWN_ENVIRONMENTS)
+    environments = tuple(_environment(name, table) for name, table in environments_table.items())
+
+    endpoint = environ.get(ENV_EMULATOR_ENDPOINT)
+    emulator = _build(EmulatorConfig, {"endpoint": endpoint}, ENV_EMULATOR_ENDPOINT) if endpoint else None
+    return AppConfig(project=project, backend=backend, environments=environments, emulator=emulator)

@@ -1,0 +1,67 @@
+"""One environment of the transaction monitoring system, as one Terraform stack."""
+
+from __future__ import annotations
+
+from cdktf import TerraformOutput, TerraformStack
+from constructs import Construct
+
+from constructs_lib.alarms import AlertTopic, AlertTopicProps, SystemAlarms, SystemAlarmsProps
+from constructs_lib.cache import TransactionCache, TransactionCacheProps
+from constructs_lib.database import TransactionDatabase, TransactionDatabaseProps
+from constructs_lib.encryption import EncryptionKey, EncryptionKeyProps
+from constructs_lib.networking import Networking, NetworkingProps
+from constructs_lib.stream import TransactionStream, TransactionStreamProps
+
+from .config import AppConfig, EnvironmentConfig
+from .providers import aws_provider, common_tags, random_provider, s3_backend
+
+
+class TransactionMonitoringStack(TerraformStack):
+    """Stream, history cache, database, secrets and alarms of one environment, with remote state."""
+
+    def __init__(self, scope: Construct, config: AppConfig, env: EnvironmentConfig) -> None:
+        super().__init__(scope, env.name)
+        name = f"{config.project.name}-{env.name}"
+        aws_provider(self, region=env.region, tags=common_tags(config, env.name), emulator=config.emulator)
+        random_provider(self)
+        s3_backend(self, backend=config.backend, key=config.state_key(env.name), emulator=config.emulator)
+
+        key = EncryptionKey(self, "key", EncryptionKeyProps(alias=name))
+        network = Networking(self, "network", NetworkingProps(
+            name=name, region=env.region, settings=env.network, key=key,
+            flow_log_retention_days=env.log_retention_days))
+        app_sg = network.app_security_group
+        stream = TransactionStream(self, "stream", TransactionStreamProps(
+            name=f"{name}-transactions", settings=env.stream, key=key))
+        cache = TransactionCache(self, "cache", TransactionCacheProps(
+            name=f"{name}-history", settings=env.cache, key=key, networking=network, clients=app_sg,
+            auth_secret_name=f"{config.project.name}/{env.name}/redis-auth",
+            log_retention_days=env.log_retention_days))
+        database = TransactionDatabase(self, "database", TransactionDatabaseProps(
+            name=f"{name}-transactions", settings=env.database, key=key, networking=network, clients=app_sg,
+            connection_secret_name=f"{config.project.name}/{env.name}/db-connection",
+            log_retention_days=env.log_retention_days))
+        topic = AlertTopic(self, "alerts", AlertTopicProps(name=name, key=key, settings=env.alarms))
+        alarms = SystemAlarms(self, "alarms", SystemAlarmsProps(
+            name=name, region=env.region, topic=topic, settings=env.alarms, stream=stream, cache=cache,
+            database=database))
+
+        outputs = {
+            "vpc_id": (network.vpc_id, "The system's VPC"),
+            "kinesis_stream_name": (stream.stream_name, "Producers put transactions here"),
+            "kinesis_stream_arn": (stream.stream_arn, "ARN of the transaction stream"),
+            "redis_endpoint": (cache.primary_endpoint_address, "Primary endpoint of the Redis history (TLS)"),
+            "redis_port": (cache.port, "Redis port"),
+            "rds_endpoint": (database.address, "Host name of the PostgreSQL instance"),
+            "rds_port": (database.port, "PostgreSQL port"),
+            "db_secret_arn": (database.connection_secret_arn, "Secret with host, port, dbname, username, password_secret_arn"),
+            "elasticache_security_group_id": (cache.security_group.id, "Security group of the Redis nodes"),
+            "rds_security_group_id": (database.security_group.id, "Security group of the database"),
+            "app_security_group_id": (app_sg.id, "Attach to consumers: the only group the stores admit"),
+            "redis_auth_secret_arn": (cache.auth_secret_arn, "Secret with the Redis AUTH token and endpoint"),
+            "alarm_topic_arn": (topic.topic_arn, "SNS topic every alarm notifies"),
+            "kms_key_arn": (key.key_arn, "Customer-managed key of this environment"),
+            "dashboard_name": (alarms.dashboard_name, "CloudWatch dashboard of stream, cache and database"),
+        }
+        for output_id, (value, description) in outputs.items():
+            TerraformOutput(self, output_id, value=value, description=description)

@@ -1,0 +1,62 @@
+"""Provider and backend settings shared by every stack, including the emulator switch."""
+
+from __future__ import annotations
+
+from cdktf import S3Backend, TerraformStack
+from cdktf_cdktf_provider_aws.provider import AwsProvider, AwsProviderDefaultTags, AwsProviderEndpoints
+from cdktf_cdktf_provider_random.provider import RandomProvider
+from constructs import Construct
+
+from .config import AppConfig, BackendConfig, EmulatorConfig
+
+# Services the stacks call; in emulator mode each is pointed at the emulator.
+_EMULATED_SERVICES = ("cloudwatch", "ec2", "elasticache", "iam", "kinesis", "kms", "lambda_", "logs", "rds", "s3",
+                      "secretsmanager", "sns", "sqs", "sts")
+AWS_PROVIDER_REQUIREMENT = {"source": "hashicorp/aws", "version": "~> 5.99"}
+_TEST_CREDENTIALS = {"access_key": "testing", "secret_key": "testing"}
+
+
+def aws_provider(scope: Construct, *, region: str, tags: dict[str, str], emulator: EmulatorConfig | None) -> AwsProvider:
+    """The AWS provider, tagging everything once through default_tags."""
+    options: dict = {}
+    if emulator is not None:
+        options = dict(
+            _TEST_CREDENTIALS,
+            endpoints=[AwsProviderEndpoints(**{service: emulator.endpoint for service in _EMULATED_SERVICES})],
+            skip_credentials_validation=True,
+            skip_metadata_api_check="true",
+            skip_region_validation=True,
+            skip_requesting_account_id=True,
+            s3_use_path_style=True,
+        )
+    provider = AwsProvider(scope, "aws", region=region, default_tags=[AwsProviderDefaultTags(tags=tags)], **options)
+    # The bindings are generated from 5.99.1 and pin it exactly; any later 5.x provider reads the same JSON.
+    TerraformStack.of(scope).add_override("terraform.required_providers.aws", AWS_PROVIDER_REQUIREMENT)
+    return provider
+
+
+def random_provider(scope: Construct) -> RandomProvider:
+    return RandomProvider(scope, "random")
+
+
+def s3_backend(stack: TerraformStack, *, backend: BackendConfig, key: str, emulator: EmulatorConfig | None) -> None:
+    """Encrypted S3 state with S3-native locking (Terraform 1.10+), so no DynamoDB table is needed."""
+    S3Backend(stack, bucket=backend.bucket, key=key, region=backend.region, encrypt=True)
+    # cdktf 0.20's S3Backend has no field for use_lockfile; the override writes it into the backend block.
+    stack.add_override("terraform.backend.s3.use_lockfile", True)
+    if emulator is not None:
+        for name, value in {
+            **_TEST_CREDENTIALS,
+            "endpoints": {"s3": emulator.endpoint},
+            "use_path_style": True,
+            "skip_credentials_validation": True,
+            "skip_metadata_api_check": True,
+            "skip_region_validation": True,
+            "skip_requesting_account_id": True,
+        }.items():
+            stack.add_override(f"terraform.backend.s3.{name}", value)
+
+
+def common_tags(config: AppConfig, environment: str) -> dict[str, str]:
+    return {"Project": config.project.name, "Environment": environment, "Owner": config.project.owner,
+            "ManagedBy": "cdktf"}
