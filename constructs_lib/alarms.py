@@ -154,21 +154,22 @@ def _stream_specs(s: AlarmSettings, stream: TransactionStream) -> list[AlarmSpec
 def _cache_specs(s: AlarmSettings, cache: TransactionCache) -> list[AlarmSpec]:
     """Host metrics are reported per member cluster, so each member gets its own alarms."""
     specs = []
-    for member in cache.member_cluster_ids:
+    for ordinal, member in enumerate(cache.member_cluster_ids, start=1):
+        label = f"cache-{ordinal:03d}"
         common = dict(namespace="AWS/ElastiCache", dimensions={"CacheClusterId": member},
                       comparison="GreaterThanThreshold")
         specs += [
-            AlarmSpec(suffix=f"{member}-engine-cpu", metric="EngineCPUUtilization", statistic="Average",
+            AlarmSpec(suffix=f"{label}-engine-cpu", metric="EngineCPUUtilization", statistic="Average",
                       threshold=s.cache_engine_cpu_percent, treat_missing_data="missing",
                       description=f"Redis engine thread of {member} is busy", **common),
-            AlarmSpec(suffix=f"{member}-memory", metric="DatabaseMemoryUsagePercentage", statistic="Average",
+            AlarmSpec(suffix=f"{label}-memory", metric="DatabaseMemoryUsagePercentage", statistic="Average",
                       threshold=s.cache_memory_percent, treat_missing_data="missing",
                       description=f"Redis memory of {member} is nearly full; history keys will be evicted", **common),
-            AlarmSpec(suffix=f"{member}-evictions", metric="Evictions", statistic="Sum",
+            AlarmSpec(suffix=f"{label}-evictions", metric="Evictions", statistic="Sum",
                       threshold=s.cache_evictions, treat_missing_data="notBreaching",
                       description=f"{member} evicts keys before their 24-hour expiry", **common),
             # Only replicas report ReplicationLag; a primary's missing data is healthy.
-            AlarmSpec(suffix=f"{member}-replication-lag", metric="ReplicationLag", statistic="Maximum",
+            AlarmSpec(suffix=f"{label}-replication-lag", metric="ReplicationLag", statistic="Maximum",
                       threshold=s.cache_replication_lag_seconds, treat_missing_data="notBreaching",
                       description=f"Replica {member} lags its primary", **common),
         ]

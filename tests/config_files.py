@@ -1,0 +1,35 @@
+"""Write small configuration files for tests (TOML from nested dicts)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{k} = {_value(v)}" for k, v in value.items()) + " }"
+    raise TypeError(f"cannot write {value!r} as TOML")
+
+
+def write_config(directory: Path, environments: dict[str, dict[str, Any]], **sections: dict[str, Any]) -> Path:
+    """A config file with [backend] and the given [environments.<name>] tables."""
+    lines = []
+    for section, table in {"backend": {"bucket": "test-state-bucket"}, **sections}.items():
+        lines.append(f"[{section}]")
+        lines += [f"{k} = {_value(v)}" for k, v in table.items()]
+    for name, table in environments.items():
+        lines.append(f"[environments.{name}]")
+        lines += [f"{k} = {_value(v)}" for k, v in table.items()]
+    path = directory / "environments.toml"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path

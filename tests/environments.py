@@ -1,0 +1,21 @@
+"""Synthesize one environment stack from a custom configuration (for variant tests)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from cdktf import Testing
+
+from config_files import write_config
+from conftest import StackView
+from stacks.config import load_config
+from stacks.monitoring_stack import TransactionMonitoringStack
+
+
+def synth_environment(tmp_path: Path, name: str = "dev", **settings: Any) -> StackView:
+    """One environment stack built from `settings` on top of the construct defaults."""
+    config = load_config({"JAPANCART_CONFIG": str(write_config(tmp_path, {name: settings}))})
+    stack = TransactionMonitoringStack(Testing.app(), config, config.environments[0])
+    return StackView(json.loads(Testing.synth(stack)))

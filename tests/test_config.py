@@ -1,0 +1,123 @@
+"""Bad input stops synthesis with one error naming the field and the value."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from config_files import write_config
+from constructs_lib.validation import ConfigError
+from stacks.config import load_config
+
+ROOT = Path(__file__).resolve().parent.parent
+SAFE_PROD = {"database": {"deletion_protection": True}}
+
+
+def load(tmp_path: Path, environments: dict[str, dict[str, Any]], **sections: dict[str, Any]):
+    return load_config({"JAPANCART_CONFIG": str(write_config(tmp_path, environments, **sections))})
+
+
+def test_shipped_configuration_is_valid() -> None:
+    config = load_config({})
+    assert [env.name for env in config.environments] == ["dev", "staging", "prod"]
+    prod = config.environments[2]
+    assert prod.database.deletion_protection and not prod.database.skip_final_snapshot
+    assert prod.database.backup_retention_days == 30
+    assert config.environments[0].database.backup_retention_days == 7
+
+
+def test_state_settings_come_from_the_environment(tmp_path: Path) -> None:
+    path = write_config(tmp_path, {"dev": {}})
+    config = load_config({"JAPANCART_CONFIG": str(path), "JAPANCART_STATE_BUCKET": "other-bucket",
+                          "JAPANCART_STATE_REGION": "eu-west-1"})
+    assert (config.backend.bucket, config.backend.region) == ("other-bucket", "eu-west-1")
+    assert config.state_key("dev") == "japancart/dev/terraform.tfstate"
+
+
+BAD_INPUTS = [
+    pytest.param({"qa": {}}, "environments must be one of 'dev', 'prod', 'staging', got 'qa'", id="unknown-environment"),
+    pytest.param({"dev": {"network": {"vpc_cidr": "10.0.0/16"}}},
+                 "environments.dev.network.vpc_cidr must be an IPv4 CIDR block", id="malformed-cidr"),
+    pytest.param({"dev": {"network": {"vpc_cidr": "10.0.0.1/16"}}},
+                 "environments.dev.network.vpc_cidr must be an IPv4 CIDR block with zero host bits", id="host-bits-set"),
+    pytest.param({"dev": {"network": {"vpc_cidr": "10.1.0.0/16"}},
+                  "staging": {"network": {"vpc_cidr": "10.1.128.0/20"}}},
+                 "environments.staging.network.vpc_cidr must be a block that does not overlap environments.dev",
+                 id="overlapping-cidrs"),
+    pytest.param({"dev": {"network": {"vpc_cidr": "10.0.0.0/24", "subnet_prefix": 26, "az_count": 3}}},
+                 "environments.dev.network.subnet_prefix must be small enough that 6 subnets fit in 10.0.0.0/24",
+                 id="subnets-do-not-fit"),
+    pytest.param({"dev": {"network": {"az_count": 1}, "cache": {"automatic_failover": False}}},
+                 "environments.dev.network.az_count must be at least 2 when database.multi_az is on, got 1",
+                 id="one-az-with-multi-az"),
+    pytest.param({"dev": {"cache": {"num_nodes": 1}}},
+                 "environments.dev.cache.num_nodes must be at least 2 when automatic_failover is on, got 1",
+                 id="one-cache-node-with-failover"),
+    pytest.param({"dev": {"stream": {"retention_hours": 12}}},
+                 "environments.dev.stream.retention_hours must be a number from 24 to 8760, got 12",
+                 id="stream-retention-out-of-range"),
+    pytest.param({"dev": {"database": {"backup_retention_days": 0}}},
+                 "environments.dev.database.backup_retention_days must be a number from 1 to 35, got 0",
+                 id="backup-days-out-of-range"),
+    pytest.param({"prod": {"database": {"deletion_protection": False}}},
+                 "environments.prod.database.deletion_protection must be true in prod, got False",
+                 id="prod-without-deletion-protection"),
+    pytest.param({"prod": {"database": {"skip_final_snapshot": True}}},
+                 "environments.prod.database.skip_final_snapshot must be false in prod, got True",
+                 id="prod-without-final-snapshot"),
+    pytest.param({"dev": {"alarms": {"alert_emails": ["ops@example.com", "not-an-email"]}}},
+                 "environments.dev.alarms.alert_emails[1] must be an e-mail address", id="bad-email"),
+    pytest.param({"dev": {"log_retention_days": 10}},
+                 "environments.dev.log_retention_days must be one of", id="log-retention-not-a-cloudwatch-value"),
+    pytest.param({"dev": {"cache": {"maintenance_window": "mon:15:30-mon:16:30"}}},
+                 "environments.dev.cache.maintenance_window must be clear of snapshot_window '15:00-16:00'",
+                 id="overlapping-cache-windows"),
+    pytest.param({"dev": {"database": {"instance_clas": "db.t4g.medium"}}},
+                 "environments.dev.database.instance_clas must be a known setting of [environments.dev.database]",
+                 id="misspelt-setting"),
+    pytest.param({"dev": {"stream": {"capacity_mode": "AUTO"}}},
+                 "environments.dev.stream.capacity_mode must be one of 'ON_DEMAND', 'PROVISIONED', got 'AUTO'",
+                 id="unknown-capacity-mode"),
+]
+
+
+@pytest.mark.parametrize("environments, message", BAD_INPUTS)
+def test_fails_on_bad_input(tmp_path: Path, environments: dict[str, dict[str, Any]], message: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        load(tmp_path, environments)
+    assert message in str(raised.value)
+
+
+def test_fails_when_the_emulator_endpoint_is_not_loopback(tmp_path: Path) -> None:
+    path = write_config(tmp_path, {"dev": {}})
+    with pytest.raises(ConfigError, match="JAPANCART_AWS_ENDPOINT.endpoint must be a loopback URL"):
+        load_config({"JAPANCART_CONFIG": str(path), "JAPANCART_AWS_ENDPOINT": "http://10.1.2.3:5000"})
+
+
+def test_fails_on_invalid_toml(tmp_path: Path) -> None:
+    path = tmp_path / "broken.toml"
+    path.write_text("[environments.dev\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="must be valid TOML"):
+        load_config({"JAPANCART_CONFIG": str(path)})
+
+
+@pytest.mark.slow
+def test_synth_stops_with_one_line_and_writes_nothing(tmp_path: Path) -> None:
+    """`make synth` on a bad configuration: exit code 2, one line naming field and value, no cdktf.out."""
+    config = write_config(tmp_path, {"dev": {"cache": {"num_nodes": 1}}})
+    outdir = tmp_path / "cdktf.out"
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "main.py")], cwd=tmp_path, capture_output=True, text=True,
+        env={**os.environ, "JAPANCART_CONFIG": str(config), "CDKTF_OUTDIR": str(outdir)}, timeout=300,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "configuration error: environments.dev.cache.num_nodes must be at least 2 when automatic_failover is on, got 1"
+    ]
+    assert not outdir.exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["environments.toml"]

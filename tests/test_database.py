@@ -1,0 +1,67 @@
+"""Database: PostgreSQL 16, private, encrypted, Multi-AZ, RDS-managed password, protected in prod."""
+
+from __future__ import annotations
+
+import pytest
+
+
+def test_instance_is_private_encrypted_and_multi_az(dev) -> None:
+    key_ref = dev.ref("aws_kms_key", dev.one("aws_kms_key")[0], "arn")
+    _, db = dev.one("aws_db_instance")
+    assert (db["engine"], db["engine_version"], db["auto_minor_version_upgrade"]) == ("postgres", "16", True)
+    assert db["storage_type"] == "gp3" and db["max_allocated_storage"] > db["allocated_storage"]
+    assert db["storage_encrypted"] is True and db["kms_key_id"] == key_ref
+    assert db["multi_az"] is True and db["publicly_accessible"] is False
+    assert db["iam_database_authentication_enabled"] is True
+    assert db["performance_insights_enabled"] is True and db["performance_insights_kms_key_id"] == key_ref
+    assert db["enabled_cloudwatch_logs_exports"] == ["postgresql", "upgrade"]
+    assert db["copy_tags_to_snapshot"] is True
+
+
+def test_password_is_managed_by_rds_and_never_in_configuration(dev) -> None:
+    key_ref = dev.ref("aws_kms_key", dev.one("aws_kms_key")[0], "arn")
+    _, db = dev.one("aws_db_instance")
+    assert db["manage_master_user_password"] is True and db["master_user_secret_kms_key_id"] == key_ref
+    assert "password" not in db
+    assert dev.data("aws_secretsmanager_secret_version") == {}
+
+
+def test_connection_secret_holds_the_real_endpoint(dev) -> None:
+    db_key, _ = dev.one("aws_db_instance")
+    secret_key, _ = dev.one("aws_secretsmanager_secret", name="japancart/dev/db-connection")
+    _, version = dev.one("aws_secretsmanager_secret_version",
+                         secret_id=dev.ref("aws_secretsmanager_secret", secret_key, "id"))
+    value = version["secret_string"]
+    for attribute in ("address", "port", "master_user_secret[0].secret_arn"):
+        assert f"aws_db_instance.{db_key}.{attribute}" in value
+    assert '"dbname" = "transactions"' in value and "placeholder" not in value
+
+
+def test_parameter_group_forces_tls_and_logs_slow_statements(dev) -> None:
+    group_key, group = dev.one("aws_db_parameter_group")
+    assert group["family"] == "postgres16"
+    assert {p["name"]: p["value"] for p in group["parameter"]} == {"log_min_duration_statement": "500",
+                                                                   "rds.force_ssl": "1"}
+    assert dev.one("aws_db_instance")[1]["parameter_group_name"] == dev.ref("aws_db_parameter_group", group_key, "name")
+
+
+def test_enhanced_monitoring_role(dev) -> None:
+    role_key, role = dev.one("aws_iam_role", name="japancart-dev-transactions-rds-monitoring")
+    trust_key = role["assume_role_policy"].split(".")[2]
+    trust = dev.data("aws_iam_policy_document")[trust_key]
+    assert trust["statement"][0]["principals"][0]["identifiers"] == ["monitoring.rds.amazonaws.com"]
+    _, db = dev.one("aws_db_instance")
+    assert db["monitoring_interval"] == 60 and db["monitoring_role_arn"] == dev.ref("aws_iam_role", role_key, "arn")
+
+
+@pytest.mark.parametrize("stack_name, retention, protected", [("dev", 7, False), ("staging", 14, True),
+                                                               ("prod", 30, True)])
+def test_backups_and_deletion_safety(stacks, stack_name: str, retention: int, protected: bool) -> None:
+    from conftest import StackView
+
+    _, db = StackView(stacks[stack_name]).one("aws_db_instance")
+    assert db["backup_retention_period"] == retention
+    assert db["deletion_protection"] is protected
+    assert db["skip_final_snapshot"] is (not protected)
+    if protected:
+        assert db["final_snapshot_identifier"] == f"japancart-{stack_name}-transactions-final"

@@ -1,0 +1,39 @@
+"""Golden files: the synthesized JSON of every stack, reviewed in pull requests.
+
+A difference fails the test with a unified diff. After a change you meant, refresh the
+files with `make golden` (UPDATE_GOLDEN=1) and let a reviewer read the diff.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import ROOT, STACK_NAMES
+
+GOLDEN = Path(__file__).resolve().parent / "golden"
+
+
+def normalise(document: dict[str, Any]) -> str:
+    """Stable text of a stack: sorted keys, and this checkout's absolute path replaced."""
+    return json.dumps(document, indent=2, sort_keys=True).replace(str(ROOT), "<repo>") + "\n"
+
+
+@pytest.mark.parametrize("name", STACK_NAMES)
+def test_stack_matches_golden_file(stacks, name: str) -> None:
+    actual = normalise(stacks[name])
+    path = GOLDEN / f"{name}.json"
+    if os.environ.get("UPDATE_GOLDEN") == "1":
+        path.write_text(actual, encoding="utf-8")
+        return
+    assert path.exists(), f"{path} is missing: run `make golden` and review the new file"
+    expected = path.read_text(encoding="utf-8")
+    if actual != expected:
+        diff = "".join(difflib.unified_diff(expected.splitlines(True), actual.splitlines(True),
+                                            f"golden/{name}.json", f"synthesized {name}", n=2))
+        pytest.fail(f"{name} differs from its golden file (run `make golden` if the change is intended):\n{diff}")

@@ -1,0 +1,85 @@
+"""Networking: address plan, private-by-default subnets, flow logs, endpoints, optional NAT."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from constructs_lib.networking import NetworkSettings
+from constructs_lib.validation import ConfigError
+from environments import synth_environment
+
+
+def test_subnets_are_carved_with_ipaddress_in_order() -> None:
+    public, private = NetworkSettings(vpc_cidr="10.30.0.0/16", az_count=3, subnet_prefix=20).subnet_cidrs()
+    assert public == ["10.30.0.0/20", "10.30.16.0/20", "10.30.32.0/20"]
+    assert private == ["10.30.48.0/20", "10.30.64.0/20", "10.30.80.0/20"]
+
+
+def test_fails_when_vpc_block_is_too_small_for_a_vpc() -> None:
+    with pytest.raises(ConfigError, match=r"vpc_cidr must be a block from /16 to /24, got '10.0.0.0/8'"):
+        NetworkSettings(vpc_cidr="10.0.0.0/8")
+
+
+def test_vpc_and_subnets(dev) -> None:
+    _, vpc = dev.one("aws_vpc")
+    assert vpc["cidr_block"] == "10.10.0.0/16"
+    assert vpc["enable_dns_support"] is True and vpc["enable_dns_hostnames"] is True
+    subnets = dev.resources("aws_subnet").values()
+    assert sorted(s["cidr_block"] for s in subnets) == ["10.10.0.0/24", "10.10.1.0/24", "10.10.2.0/24", "10.10.3.0/24"]
+    assert all(s["map_public_ip_on_launch"] is False for s in subnets)
+    zones = sorted(s["availability_zone"] for s in subnets if s["tags"]["Tier"] == "private")
+    assert all(z.startswith("${element(data.aws_availability_zones.") for z in zones)
+    assert zones[0].endswith(", 0)}") and zones[1].endswith(", 1)}")
+
+
+def test_prod_spreads_over_three_zones(prod) -> None:
+    assert len(prod.resources("aws_subnet")) == 6
+
+
+def test_default_security_group_is_managed_with_no_rules(dev) -> None:
+    _, group = dev.one("aws_default_security_group")
+    assert "ingress" not in group and "egress" not in group
+
+
+def test_private_route_table_has_no_internet_route_by_default(dev) -> None:
+    private_key, _ = dev.one("aws_route_table", tags={"Name": "japancart-dev-private"})
+    routes = [r for r in dev.resources("aws_route").values() if private_key in r["route_table_id"]]
+    assert routes == []
+    assert dev.resources("aws_nat_gateway") == {}
+    public_key, _ = dev.one("aws_route_table", tags={"Name": "japancart-dev-public"})
+    _, public_route = dev.one("aws_route", destination_cidr_block="0.0.0.0/0")
+    assert public_key in public_route["route_table_id"] and "aws_internet_gateway" in public_route["gateway_id"]
+
+
+def test_flow_logs_go_to_an_encrypted_group_with_retention(dev) -> None:
+    key_ref = dev.ref("aws_kms_key", dev.one("aws_kms_key")[0], "arn")
+    group_key, group = dev.one("aws_cloudwatch_log_group", name="/vpc/japancart-dev/flow-logs")
+    assert group["kms_key_id"] == key_ref and group["retention_in_days"] == 30
+    _, flow = dev.one("aws_flow_log")
+    assert flow["traffic_type"] == "ALL"
+    assert flow["log_destination"] == dev.ref("aws_cloudwatch_log_group", group_key, "arn")
+
+
+def test_endpoints_let_consumers_work_without_nat(dev) -> None:
+    private_rt, _ = dev.one("aws_route_table", tags={"Name": "japancart-dev-private"})
+    _, s3 = dev.one("aws_vpc_endpoint", vpc_endpoint_type="Gateway")
+    assert s3["service_name"] == "com.amazonaws.ap-northeast-1.s3"
+    assert s3["route_table_ids"] == [dev.ref("aws_route_table", private_rt, "id")]
+    _, secrets = dev.one("aws_vpc_endpoint", vpc_endpoint_type="Interface")
+    assert secrets["service_name"] == "com.amazonaws.ap-northeast-1.secretsmanager"
+    assert secrets["private_dns_enabled"] is True
+    private_subnets = {dev.ref("aws_subnet", k, "id") for k, s in dev.resources("aws_subnet").items()
+                       if s["tags"]["Tier"] == "private"}
+    assert set(secrets["subnet_ids"]) == private_subnets
+
+
+def test_optional_nat_gateway(tmp_path: Path) -> None:
+    stack = synth_environment(tmp_path, network={"nat_gateway": True})
+    _, nat = stack.one("aws_nat_gateway")
+    public_subnet, _ = stack.one("aws_subnet", tags={"Name": "japancart-dev-public-0", "Tier": "public"})
+    assert nat["subnet_id"] == stack.ref("aws_subnet", public_subnet, "id")
+    private_rt, _ = stack.one("aws_route_table", tags={"Name": "japancart-dev-private"})
+    routes = [r for r in stack.resources("aws_route").values() if private_rt in r["route_table_id"]]
+    assert [r["destination_cidr_block"] for r in routes] == ["0.0.0.0/0"] and "aws_nat_gateway" in routes[0]["nat_gateway_id"]

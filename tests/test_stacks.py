@@ -1,0 +1,96 @@
+"""Stack-level promises: remote state, tags once, one key everywhere, outputs without secrets."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import StackView
+
+ENVIRONMENTS = ("dev", "staging", "prod")
+
+
+@pytest.mark.parametrize("name", ENVIRONMENTS)
+def test_remote_state_in_s3_with_native_locking(stacks, name: str) -> None:
+    backend = stacks[name]["terraform"]["backend"]
+    assert backend == {"s3": {"bucket": "japancart-terraform-state", "key": f"japancart/{name}/terraform.tfstate",
+                              "region": "ap-northeast-1", "encrypt": True, "use_lockfile": True}}
+
+
+@pytest.mark.parametrize("name", ENVIRONMENTS + ("bootstrap",))
+def test_providers_and_tags_once(stacks, name: str) -> None:
+    document = stacks[name]
+    assert document["terraform"]["required_providers"]["aws"] == {"source": "hashicorp/aws", "version": "~> 5.99"}
+    (provider,) = document["provider"]["aws"]
+    tags = provider["default_tags"][0]["tags"]
+    assert tags["Project"] == "japancart" and tags["ManagedBy"] == "cdktf"
+    assert "endpoints" not in provider and "access_key" not in provider
+    for _, _, body in StackView(document):
+        assert set(body.get("tags", {})) <= {"Name", "Tier"}
+
+
+@pytest.mark.parametrize("name", ENVIRONMENTS)
+def test_every_store_uses_the_environment_key(stacks, name: str) -> None:
+    stack = StackView(stacks[name])
+    key_ref = stack.ref("aws_kms_key", stack.one("aws_kms_key")[0], "arn")
+    encrypted = {
+        "aws_kinesis_stream": "kms_key_id", "aws_elasticache_replication_group": "kms_key_id",
+        "aws_db_instance": "kms_key_id", "aws_secretsmanager_secret": "kms_key_id",
+        "aws_cloudwatch_log_group": "kms_key_id", "aws_sns_topic": "kms_master_key_id",
+    }
+    for resource_type, attribute in encrypted.items():
+        bodies = stack.resources(resource_type).values()
+        assert bodies and all(b[attribute] == key_ref for b in bodies), resource_type
+    _, key = stack.one("aws_kms_key")
+    assert key["enable_key_rotation"] is True
+    services = {s["Principal"].get("Service") for s in json.loads(key["policy"])["Statement"]}
+    assert "cloudwatch.amazonaws.com" in services and any(s and s.startswith("logs.") for s in services)
+
+
+EXPECTED_OUTPUTS = {
+    "vpc_id", "kinesis_stream_name", "kinesis_stream_arn", "redis_endpoint", "redis_port", "rds_endpoint", "rds_port",
+    "db_secret_arn", "elasticache_security_group_id", "rds_security_group_id", "app_security_group_id",
+    "redis_auth_secret_arn", "alarm_topic_arn", "kms_key_arn", "dashboard_name",
+}
+
+
+@pytest.mark.parametrize("name", ENVIRONMENTS)
+def test_outputs_are_complete_and_hold_no_secret(stacks, name: str) -> None:
+    outputs = stacks[name]["output"]
+    assert set(outputs) == EXPECTED_OUTPUTS
+    for output in outputs.values():
+        value = json.dumps(output["value"])
+        assert "random_password" not in value and "secret_string" not in value and "master_user_secret" not in value
+
+
+def test_emulator_switch_changes_only_provider_and_backend(tmp_path, stacks) -> None:
+    from conftest import synth_stacks
+
+    emulated = synth_stacks(tmp_path, {"JAPANCART_AWS_ENDPOINT": "http://127.0.0.1:4566"})
+    dev = emulated["dev"]
+    (provider,) = dev["provider"]["aws"]
+    assert provider["endpoints"][0]["kinesis"] == "http://127.0.0.1:4566"
+    assert provider["skip_credentials_validation"] is True
+    backend = dev["terraform"]["backend"]["s3"]
+    assert backend["endpoints"] == {"s3": "http://127.0.0.1:4566"} and backend["use_path_style"] is True
+    assert dev["resource"] == stacks["dev"]["resource"]
+
+
+def test_bootstrap_creates_a_private_versioned_encrypted_state_bucket(bootstrap) -> None:
+    bucket_key, bucket = bootstrap.one("aws_s3_bucket", bucket="japancart-terraform-state")
+    assert bucket["lifecycle"] == {"prevent_destroy": True}
+    bucket_ref = bootstrap.ref("aws_s3_bucket", bucket_key, "id")
+    _, versioning = bootstrap.one("aws_s3_bucket_versioning", bucket=bucket_ref)
+    assert versioning["versioning_configuration"] == {"status": "Enabled"}
+    _, sse = bootstrap.one("aws_s3_bucket_server_side_encryption_configuration", bucket=bucket_ref)
+    assert sse["rule"][0]["apply_server_side_encryption_by_default"]["sse_algorithm"] == "aws:kms"
+    _, block = bootstrap.one("aws_s3_bucket_public_access_block", bucket=bucket_ref)
+    assert all(block[k] is True for k in ("block_public_acls", "block_public_policy", "ignore_public_acls",
+                                          "restrict_public_buckets"))
+    _, policy = bootstrap.one("aws_s3_bucket_policy", bucket=bucket_ref)
+    statement = json.loads(policy["policy"])["Statement"][0]
+    assert statement["Effect"] == "Deny" and statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    _, lifecycle = bootstrap.one("aws_s3_bucket_lifecycle_configuration", bucket=bucket_ref)
+    assert lifecycle["rule"][0]["noncurrent_version_expiration"] == [{"noncurrent_days": 90}]
+    assert "backend" not in bootstrap.document["terraform"] or "local" in bootstrap.document["terraform"]["backend"]

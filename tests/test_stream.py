@@ -1,0 +1,47 @@
+"""Stream: capacity derived from the peak, retention, encryption, shard-level metrics."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from constructs_lib.stream import StreamSettings
+from constructs_lib.validation import ConfigError
+from environments import synth_environment
+
+
+@pytest.mark.parametrize("peak, record_bytes, headroom, shards", [
+    (170, 1024, 0.5, 1),          # launch load x10 fits one shard
+    (1000, 1024, 0.0, 1),         # exactly one shard's record limit
+    (1001, 1024, 0.0, 2),         # one record over
+    (5000, 1024, 0.5, 8),         # record-bound: 5 shards x 1.5
+    (1000, 4096, 0.5, 6),         # byte-bound: 3.9 MiB/s x 1.5
+])
+def test_shard_count_covers_peak_plus_headroom(peak: int, record_bytes: int, headroom: float, shards: int) -> None:
+    settings = StreamSettings(peak_records_per_second=peak, average_record_bytes=record_bytes, headroom=headroom)
+    assert settings.shard_count == shards
+
+
+def test_fails_when_retention_exceeds_a_year() -> None:
+    with pytest.raises(ConfigError, match="retention_hours must be a number from 24 to 8760, got 9000"):
+        StreamSettings(retention_hours=9000)
+
+
+def test_provisioned_stream(dev, prod) -> None:
+    key_ref = dev.ref("aws_kms_key", dev.one("aws_kms_key")[0], "arn")
+    _, stream = dev.one("aws_kinesis_stream", name="japancart-dev-transactions")
+    assert stream["shard_count"] == 1
+    assert stream["stream_mode_details"] == {"stream_mode": "PROVISIONED"}
+    assert stream["retention_period"] == 24
+    assert (stream["encryption_type"], stream["kms_key_id"]) == ("KMS", key_ref)
+    assert {"IncomingRecords", "IteratorAgeMilliseconds", "WriteProvisionedThroughputExceeded",
+            "ReadProvisionedThroughputExceeded"} <= set(stream["shard_level_metrics"])
+    assert prod.one("aws_kinesis_stream")[1]["retention_period"] == 48
+
+
+def test_on_demand_stream_has_no_shard_count(tmp_path: Path) -> None:
+    stack = synth_environment(tmp_path, stream={"capacity_mode": "ON_DEMAND"})
+    _, stream = stack.one("aws_kinesis_stream")
+    assert stream["stream_mode_details"] == {"stream_mode": "ON_DEMAND"}
+    assert "shard_count" not in stream
