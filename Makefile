@@ -1,0 +1,72 @@
+# JapanCart transaction monitoring: every task a developer or CI runs.
+# `make synth` and `make test` do all set-up on a fresh machine (pipenv, npm packages).
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# pip's own default index unless the machine names another; Pipfile reads ${PIP_INDEX_URL}.
+PIP_INDEX_URL ?= $(shell python3 -c 'from pip._internal.models.index import PyPI; print(PyPI.simple_url)')
+# Offline machines keep providers in a filesystem mirror; found once here, used by the Terraform tests.
+ifndef TF_PLUGIN_MIRROR
+TF_PLUGIN_MIRROR := $(shell find / -maxdepth 5 -type d -path '*/registry.terraform.io/hashicorp/aws' -not -path '/proc/*' 2>/dev/null | head -n 1 | sed 's|/registry.terraform.io/hashicorp/aws$$||')
+endif
+
+export PIP_INDEX_URL TF_PLUGIN_MIRROR
+export PIPENV_VENV_IN_PROJECT := 1
+export PIPENV_VERBOSITY := -1
+export PIPENV_NOSPIN := 1
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
+export CHECKPOINT_DISABLE := 1
+
+PIPENV_VERSION := 2026.10.3
+PYTHON := .venv/bin/python
+PYTEST := $(PYTHON) -m pytest
+ENV ?= dev
+
+.PHONY: help setup synth test unit e2e golden bench bench-processor deploy diff plan plan-report clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+
+.venv/.synced: Pipfile.lock
+	@command -v pipenv >/dev/null || python3 -m pip install --quiet "pipenv==$(PIPENV_VERSION)"
+	python3 -m pipenv sync --dev
+	@touch $@
+
+node_modules/.installed: package-lock.json
+	npm ci --no-fund --no-audit
+	@touch $@
+
+setup: .venv/.synced node_modules/.installed ## Install Python and npm dependencies from the lock files
+
+synth: setup ## Synthesize every stack into cdktf.out/stacks/
+	$(PYTHON) main.py
+
+test: setup ## Run every test: units, golden files, bad input, processor, Terraform validate/checkov/emulator
+	$(PYTEST) -n 2 --dist loadgroup
+
+unit: setup ## Only the fast tests (no Terraform, no database servers)
+	$(PYTEST) -m "not terraform and not integration and not slow"
+
+e2e: setup ## Only the real-Terraform tests: validate, checkov, emulator apply/plan/destroy
+	$(PYTEST) -m terraform
+
+golden: setup ## Refresh tests/golden/ after a change you meant; review the diff
+	UPDATE_GOLDEN=1 $(PYTEST) tests/test_golden.py -q
+	git diff --stat -- tests/golden
+
+bench: setup ## Synth speed vs importing the provider package, and test-suite time
+	$(PYTHON) bench/synth_bench.py
+
+bench-processor: setup ## Processor throughput, batch path vs naive path
+	$(PYTHON) bench/processor_bench.py
+
+deploy: synth ## cdktf deploy ENV=<dev|staging|prod> (needs AWS credentials)
+	npx cdktf deploy $(ENV) --skip-synth
+
+diff: synth ## cdktf diff ENV=<env>
+	npx cdktf diff $(ENV) --skip-synth
+
+clean: ## Remove generated output
+	rm -rf cdktf.out .pytest_cache
