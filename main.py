@@ -29,13 +29,13 @@ def main() -> int:
         print(f"configuration error: {error}", file=sys.stderr)
         return 2
 
-    from stacks.app import build_app
+    from stacks.app import synthesize
 
     outdir = Path(os.environ.get("CDKTF_OUTDIR") or "cdktf.out").resolve()
     outdir.parent.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix=f".{outdir.name}-", dir=outdir.parent))
     try:
-        build_app(config, str(scratch)).synth()
+        synthesize(config, str(scratch))
         if outdir.exists():
             shutil.rmtree(outdir)
         scratch.rename(outdir)

@@ -2,17 +2,31 @@
 
 from __future__ import annotations
 
+import tempfile
+
 from cdktf import App
+
+from constructs_lib.processor import LambdaBundle
 
 from .bootstrap_stack import StateBootstrapStack
 from .config import AppConfig
 from .monitoring_stack import TransactionMonitoringStack
 
 
-def build_app(config: AppConfig, outdir: str) -> App:
+def build_app(config: AppConfig, outdir: str, bundle: LambdaBundle) -> App:
     """The cdktf app: the state bootstrap plus one stack per configured environment."""
     app = App(outdir=outdir)
     StateBootstrapStack(app, config)
     for env in config.environments:
-        TransactionMonitoringStack(app, config, env)
+        TransactionMonitoringStack(app, config, env, bundle)
     return app
+
+
+def synthesize(config: AppConfig, outdir: str) -> None:
+    """Build the processor's deployment zip once, then synthesize every stack into `outdir`."""
+    from processor.bundle import build_bundle
+
+    with tempfile.TemporaryDirectory(prefix="processor-bundle-") as scratch:
+        info = build_bundle(scratch)
+        bundle = LambdaBundle(path=str(info.path), sha256_base64=info.sha256_base64)
+        build_app(config, outdir, bundle).synth()

@@ -18,6 +18,7 @@ from constructs_lib.alarms import AlarmSettings
 from constructs_lib.cache import CacheSettings
 from constructs_lib.database import DatabaseSettings
 from constructs_lib.networking import NetworkSettings
+from constructs_lib.processor import ProcessorSettings
 from constructs_lib.stream import StreamSettings
 from constructs_lib.validation import (
     LOG_RETENTION_DAYS,
@@ -77,6 +78,7 @@ class EnvironmentConfig:
     cache: CacheSettings = field(default_factory=CacheSettings)
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
     alarms: AlarmSettings = field(default_factory=AlarmSettings)
+    processor: ProcessorSettings = field(default_factory=ProcessorSettings)
 
     def __post_init__(self) -> None:
         require_choice("name", self.name, KNOWN_ENVIRONMENTS)
@@ -152,6 +154,7 @@ _SECTIONS: Mapping[str, type] = {
     "cache": CacheSettings,
     "database": DatabaseSettings,
     "alarms": AlarmSettings,
+    "processor": ProcessorSettings,
 }
 
 

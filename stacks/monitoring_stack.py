@@ -10,6 +10,7 @@ from constructs_lib.cache import TransactionCache, TransactionCacheProps
 from constructs_lib.database import TransactionDatabase, TransactionDatabaseProps
 from constructs_lib.encryption import EncryptionKey, EncryptionKeyProps
 from constructs_lib.networking import Networking, NetworkingProps
+from constructs_lib.processor import LambdaBundle, TransactionProcessor, TransactionProcessorProps
 from constructs_lib.stream import TransactionStream, TransactionStreamProps
 
 from .config import AppConfig, EnvironmentConfig
@@ -19,7 +20,7 @@ from .providers import aws_provider, common_tags, random_provider, s3_backend
 class TransactionMonitoringStack(TerraformStack):
     """Stream, history cache, database, secrets and alarms of one environment, with remote state."""
 
-    def __init__(self, scope: Construct, config: AppConfig, env: EnvironmentConfig) -> None:
+    def __init__(self, scope: Construct, config: AppConfig, env: EnvironmentConfig, bundle: LambdaBundle) -> None:
         super().__init__(scope, env.name)
         name = f"{config.project.name}-{env.name}"
         aws_provider(self, region=env.region, tags=common_tags(config, env.name), emulator=config.emulator)
@@ -45,6 +46,9 @@ class TransactionMonitoringStack(TerraformStack):
         alarms = SystemAlarms(self, "alarms", SystemAlarmsProps(
             name=name, region=env.region, topic=topic, settings=env.alarms, stream=stream, cache=cache,
             database=database))
+        processor = TransactionProcessor(self, "processor", TransactionProcessorProps(
+            name=name, environment=env.name, settings=env.processor, bundle=bundle, key=key, networking=network,
+            stream=stream, cache=cache, database=database, topic=topic, log_retention_days=env.log_retention_days))
 
         outputs = {
             "vpc_id": (network.vpc_id, "The system's VPC"),
@@ -62,6 +66,8 @@ class TransactionMonitoringStack(TerraformStack):
             "alarm_topic_arn": (topic.topic_arn, "SNS topic every alarm notifies"),
             "kms_key_arn": (key.key_arn, "Customer-managed key of this environment"),
             "dashboard_name": (alarms.dashboard_name, "CloudWatch dashboard of stream, cache and database"),
+            "processor_function_name": (processor.function_name, "Lambda function consuming the stream"),
+            "dead_letter_queue_url": (processor.dead_letter_queue_url, "Records that failed every retry"),
         }
         for output_id, (value, description) in outputs.items():
             TerraformOutput(self, output_id, value=value, description=description)

@@ -25,11 +25,10 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def synth_stacks(outdir: Path, environ: dict[str, str] | None = None) -> dict[str, dict[str, Any]]:
     """Synthesize the app from the (default or given) configuration; return each stack's JSON."""
-    from stacks.app import build_app
+    from stacks.app import synthesize
     from stacks.config import load_config
 
-    config = load_config({} if environ is None else environ)
-    build_app(config, str(outdir)).synth()
+    synthesize(load_config({} if environ is None else environ), str(outdir))
     return {path.name: json.loads((path / "cdk.tf.json").read_text()) for path in (outdir / "stacks").iterdir()}
 
 

@@ -10,6 +10,7 @@ from cdktf import Testing
 
 from config_files import write_config
 from conftest import StackView
+from constructs_lib.processor import LambdaBundle
 from stacks.config import load_config
 from stacks.monitoring_stack import TransactionMonitoringStack
 
@@ -17,5 +18,6 @@ from stacks.monitoring_stack import TransactionMonitoringStack
 def synth_environment(tmp_path: Path, name: str = "dev", **settings: Any) -> StackView:
     """One environment stack built from `settings` on top of the construct defaults."""
     config = load_config({"JAPANCART_CONFIG": str(write_config(tmp_path, {name: settings}))})
-    stack = TransactionMonitoringStack(Testing.app(), config, config.environments[0])
+    bundle = LambdaBundle(path=str(Path(__file__).resolve()), sha256_base64="dGVzdA==")
+    stack = TransactionMonitoringStack(Testing.app(), config, config.environments[0], bundle)
     return StackView(json.loads(Testing.synth(stack)))

@@ -51,7 +51,8 @@ def test_every_store_uses_the_environment_key(stacks, name: str) -> None:
 EXPECTED_OUTPUTS = {
     "vpc_id", "kinesis_stream_name", "kinesis_stream_arn", "redis_endpoint", "redis_port", "rds_endpoint", "rds_port",
     "db_secret_arn", "elasticache_security_group_id", "rds_security_group_id", "app_security_group_id",
-    "redis_auth_secret_arn", "alarm_topic_arn", "kms_key_arn", "dashboard_name",
+    "redis_auth_secret_arn", "alarm_topic_arn", "kms_key_arn", "dashboard_name", "processor_function_name",
+    "dead_letter_queue_url",
 }
 
 
