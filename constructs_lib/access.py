@@ -30,3 +30,12 @@ def allow_tcp(scope: Construct, construct_id: str, *, source: SecurityGroup, tar
         flow, "ingress", security_group_id=target.id, referenced_security_group_id=source.id,
         ip_protocol="tcp", from_port=port, to_port=port, description=description,
     )
+
+
+def store_security_group(scope: Construct, *, name: str, description: str, vpc_id: str, clients: SecurityGroup,
+                         port: int, service: str) -> SecurityGroup:
+    """A data store's own group (construct id `sg`), admitting only `clients` on `port` (id `clients`)."""
+    group = security_group(scope, "sg", name=name, vpc_id=vpc_id, description=description)
+    allow_tcp(scope, "clients", source=clients, target=group, port=port,
+              description=f"{service} from the application security group")
+    return group

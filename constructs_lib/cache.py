@@ -17,7 +17,7 @@ from cdktf_cdktf_provider_aws.security_group import SecurityGroup
 from cdktf_cdktf_provider_random.password import Password
 from constructs import Construct
 
-from .access import allow_tcp, security_group
+from .access import store_security_group
 from .encryption import EncryptionKey
 from .logs import encrypted_log_group
 from .networking import Networking
@@ -30,6 +30,7 @@ from .validation import (
     require_choice,
     require_name,
     require_range,
+    require_zones_for,
     weekly_window_minutes,
     windows_overlap,
 )
@@ -103,9 +104,8 @@ class TransactionCacheProps:
         require_name("name", self.name, r"[a-z](?!.*--)[a-z0-9-]{0,33}[a-z0-9]",
                      "a replication group id: lowercase letters, digits, single hyphens, at most 35 characters")
         require_choice("log_retention_days", self.log_retention_days, LOG_RETENTION_DAYS)
-        if self.settings.automatic_failover:
-            require(self.networking.availability_zone_count >= 2, "settings.automatic_failover",
-                    self.settings.automatic_failover, "off when the network has fewer than 2 availability zones")
+        require_zones_for("settings.automatic_failover", self.settings.automatic_failover,
+                          self.networking.availability_zone_count)
 
 
 class TransactionCache(Construct):
@@ -116,11 +116,9 @@ class TransactionCache(Construct):
         settings = props.settings
         net = props.networking
 
-        self.security_group: SecurityGroup = security_group(
-            self, "sg", name=f"{props.name}-cache", vpc_id=net.vpc_id,
-            description="Redis history; admits only the application security group")
-        allow_tcp(self, "clients", source=props.clients, target=self.security_group, port=REDIS_PORT,
-                  description="Redis from the application security group")
+        self.security_group: SecurityGroup = store_security_group(
+            self, name=f"{props.name}-cache", vpc_id=net.vpc_id, clients=props.clients, port=REDIS_PORT,
+            service="Redis", description="Redis history; admits only the application security group")
 
         subnets = ElasticacheSubnetGroup(self, "subnets", name=props.name, subnet_ids=net.private_subnet_ids,
                                          description="Private subnets of the transaction history")

@@ -17,7 +17,7 @@ from cdktf_cdktf_provider_aws.iam_role_policy_attachment import IamRolePolicyAtt
 from cdktf_cdktf_provider_aws.security_group import SecurityGroup
 from constructs import Construct
 
-from .access import allow_tcp, security_group
+from .access import store_security_group
 from .encryption import EncryptionKey
 from .logs import encrypted_log_group
 from .networking import Networking
@@ -30,6 +30,7 @@ from .validation import (
     require_choice,
     require_name,
     require_range,
+    require_zones_for,
     weekly_window_minutes,
     windows_overlap,
 )
@@ -118,9 +119,7 @@ class TransactionDatabaseProps:
         require_name("name", self.name, r"[a-z](?!.*--)[a-z0-9-]{0,52}[a-z0-9]",
                      "an RDS identifier: lowercase letters, digits, single hyphens, at most 54 characters")
         require_choice("log_retention_days", self.log_retention_days, LOG_RETENTION_DAYS)
-        if self.settings.multi_az:
-            require(self.networking.availability_zone_count >= 2, "settings.multi_az", self.settings.multi_az,
-                    "off when the network has fewer than 2 availability zones")
+        require_zones_for("settings.multi_az", self.settings.multi_az, self.networking.availability_zone_count)
 
 
 class TransactionDatabase(Construct):
@@ -131,11 +130,9 @@ class TransactionDatabase(Construct):
         settings = props.settings
         net = props.networking
 
-        self.security_group: SecurityGroup = security_group(
-            self, "sg", name=f"{props.name}-db", vpc_id=net.vpc_id,
-            description="PostgreSQL; admits only the application security group")
-        allow_tcp(self, "clients", source=props.clients, target=self.security_group, port=POSTGRES_PORT,
-                  description="PostgreSQL from the application security group")
+        self.security_group: SecurityGroup = store_security_group(
+            self, name=f"{props.name}-db", vpc_id=net.vpc_id, clients=props.clients, port=POSTGRES_PORT,
+            service="PostgreSQL", description="PostgreSQL; admits only the application security group")
 
         subnets = DbSubnetGroup(self, "subnets", name=props.name, subnet_ids=net.private_subnet_ids,
                                 description="Private subnets of the transaction database")

@@ -75,6 +75,12 @@ LOG_RETENTION_DAYS = frozenset(
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
 
 
+def require_zones_for(field: str, enabled: bool, az_count: int) -> None:
+    """A Multi-AZ feature needs a network spread over at least two availability zones."""
+    if enabled:
+        require(az_count >= 2, field, enabled, f"off when the network has fewer than 2 availability zones ({az_count})")
+
+
 def require_email(field: str, value: Any) -> None:
     """Require a plausible e-mail address (SNS rejects anything else at apply time)."""
     require(isinstance(value, str) and _EMAIL.fullmatch(value) is not None,

@@ -27,6 +27,7 @@ from constructs_lib.validation import (
     require_choice,
     require_name,
     require_range,
+    require_zones_for,
 )
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config" / "environments.toml"
@@ -85,12 +86,12 @@ class EnvironmentConfig:
         require_name("region", self.region, REGION_PATTERN, "an AWS region such as ap-northeast-1")
         require_choice("log_retention_days", self.log_retention_days, LOG_RETENTION_DAYS)
         require_range("secret_recovery_days", self.secret_recovery_days, 7, 30)
-        two_zones = self.network.az_count >= 2
-        if self.database.multi_az:
-            require(two_zones, "network.az_count", self.network.az_count, "at least 2 when database.multi_az is on")
-        if self.cache.automatic_failover:
-            require(two_zones, "network.az_count", self.network.az_count,
-                    "at least 2 when cache.automatic_failover is on")
+        try:
+            require_zones_for("database.multi_az", self.database.multi_az, self.network.az_count)
+            require_zones_for("cache.automatic_failover", self.cache.automatic_failover, self.network.az_count)
+        except ConfigError as error:  # name the setting a reader would change first
+            raise ConfigError("network.az_count", self.network.az_count,
+                              f"at least 2 when {error.field} is on") from None
         if self.name in PROTECTED_ENVIRONMENTS:
             require(self.database.deletion_protection, "database.deletion_protection",
                     self.database.deletion_protection, f"true in {self.name}")
