@@ -9,7 +9,7 @@ from typing import Any
 from cdktf import Testing
 
 from config_files import write_config
-from conftest import StackView
+from synthesis import StackView
 from constructs_lib.processor import LambdaBundle
 from stacks.config import load_config
 from stacks.monitoring_stack import TransactionMonitoringStack

@@ -57,7 +57,7 @@ def test_enhanced_monitoring_role(dev) -> None:
 @pytest.mark.parametrize("stack_name, retention, protected", [("dev", 7, False), ("staging", 14, True),
                                                                ("prod", 30, True)])
 def test_backups_and_deletion_safety(stacks, stack_name: str, retention: int, protected: bool) -> None:
-    from conftest import StackView
+    from synthesis import StackView
 
     _, db = StackView(stacks[stack_name]).one("aws_db_instance")
     assert db["backup_retention_period"] == retention

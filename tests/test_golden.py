@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from conftest import ROOT, STACK_NAMES
+from synthesis import ROOT, STACK_NAMES
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 

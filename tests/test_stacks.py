@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from conftest import StackView
+from synthesis import StackView
 
 ENVIRONMENTS = ("dev", "staging", "prod")
 
@@ -66,7 +66,7 @@ def test_outputs_are_complete_and_hold_no_secret(stacks, name: str) -> None:
 
 
 def test_emulator_switch_changes_only_provider_and_backend(tmp_path, stacks) -> None:
-    from conftest import synth_stacks
+    from synthesis import synth_stacks
 
     emulated = synth_stacks(tmp_path, {"JAPANCART_AWS_ENDPOINT": "http://127.0.0.1:4566"})
     dev = emulated["dev"]

@@ -1,0 +1,183 @@
+"""Transaction schema and validation.
+
+Every Kinesis record is validated here. Invalid records are not errors for the
+batch: the caller stores them in ``rejected_transactions`` with the reason this
+module produces, which always names the field and the offending value.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from decimal import Decimal, InvalidOperation
+from typing import Any, Mapping, Optional
+
+# ISO 4217 minor units for the currencies JapanCart accepts.
+CURRENCY_MINOR_UNITS: Mapping[str, int] = {
+    "JPY": 0, "KRW": 0, "VND": 0,
+    "USD": 2, "EUR": 2, "GBP": 2, "CNY": 2, "HKD": 2, "TWD": 2, "SGD": 2,
+    "AUD": 2, "CAD": 2, "CHF": 2, "THB": 2, "NZD": 2, "PHP": 2, "MYR": 2,
+    "BHD": 3, "KWD": 3,
+}
+PAYMENT_METHODS = frozenset({"card", "bank_transfer", "konbini", "wallet", "cod"})
+REQUIRED_FIELDS = ("transaction_id", "customer_id", "merchant_id", "amount", "currency",
+                   "occurred_at", "payment_method")
+OPTIONAL_FIELDS = ("metadata",)
+MAX_ID_LENGTH = 128
+# NUMERIC(18, 3) in PostgreSQL: keep validation in step so inserts cannot overflow.
+MAX_AMOUNT = Decimal("1e15")
+_CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
+
+
+class ValidationError(ValueError):
+    """A record does not match the transaction schema."""
+
+
+@dataclass(frozen=True)
+class Transaction:
+    transaction_id: str
+    customer_id: str
+    merchant_id: str
+    amount: Decimal
+    currency: str
+    occurred_at: datetime  # always timezone-aware, normalised to UTC
+    payment_method: str
+    metadata: Optional[dict] = field(default=None)
+
+    @property
+    def epoch_seconds(self) -> float:
+        return self.occurred_at.timestamp()
+
+    def to_json(self) -> str:
+        """Canonical JSON (amount as a string so no precision is lost)."""
+        doc = {
+            "transaction_id": self.transaction_id,
+            "customer_id": self.customer_id,
+            "merchant_id": self.merchant_id,
+            "amount": str(self.amount),
+            "currency": self.currency,
+            "occurred_at": self.occurred_at.isoformat(),
+            "payment_method": self.payment_method,
+        }
+        if self.metadata is not None:
+            doc["metadata"] = self.metadata
+        return json.dumps(doc, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _fail(name: str, value: Any, why: str) -> ValidationError:
+    return ValidationError(f"field '{name}' {why}, got {_short(value)}")
+
+
+def _identifier(doc: Mapping[str, Any], name: str) -> str:
+    value = doc[name]
+    if not isinstance(value, str) or not value.strip():
+        raise _fail(name, value, "must be a non-empty string")
+    if len(value) > MAX_ID_LENGTH:
+        raise _fail(name, value, f"must be at most {MAX_ID_LENGTH} characters")
+    if _CONTROL_CHARS.search(value):
+        raise _fail(name, value, "must not contain control characters")
+    return value
+
+
+def _currency(doc: Mapping[str, Any]) -> str:
+    value = doc["currency"]
+    if not isinstance(value, str) or value not in CURRENCY_MINOR_UNITS:
+        raise _fail("currency", value, "must be a supported ISO 4217 code")
+    return value
+
+
+def _amount(doc: Mapping[str, Any], currency: str) -> Decimal:
+    raw = doc["amount"]
+    if isinstance(raw, bool) or not isinstance(raw, (int, str, Decimal)):
+        raise _fail("amount", raw, "must be a decimal number or numeric string")
+    try:
+        value = Decimal(raw.strip() if isinstance(raw, str) else raw)
+    except InvalidOperation:
+        raise _fail("amount", raw, "must be a decimal number") from None
+    if not value.is_finite() or value <= 0:
+        raise _fail("amount", raw, "must be a finite number greater than 0")
+    if value >= MAX_AMOUNT:
+        raise _fail("amount", raw, f"must be less than {MAX_AMOUNT:f}")
+    allowed = CURRENCY_MINOR_UNITS[currency]
+    exponent = value.normalize().as_tuple().exponent
+    decimals = -exponent if isinstance(exponent, int) and exponent < 0 else 0
+    if decimals > allowed:
+        raise _fail("amount", raw, f"has {decimals} decimal places but {currency} allows {allowed}")
+    # Canonical form (1E+3 -> 1000, USD 12.3 -> 12.30) so every store sees the same text.
+    return value.quantize(Decimal(1).scaleb(-allowed))
+
+
+def _occurred_at(doc: Mapping[str, Any]) -> datetime:
+    raw = doc["occurred_at"]
+    if not isinstance(raw, str):
+        raise _fail("occurred_at", raw, "must be an ISO 8601 string")
+    try:
+        value = datetime.fromisoformat(raw)
+    except ValueError:
+        raise _fail("occurred_at", raw, "must be an ISO 8601 timestamp") from None
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise _fail("occurred_at", raw, "must include a time zone offset (e.g. +09:00 or Z)")
+    return value.astimezone(timezone.utc)
+
+
+def _payment_method(doc: Mapping[str, Any]) -> str:
+    value = doc["payment_method"]
+    if not isinstance(value, str) or value not in PAYMENT_METHODS:
+        raise _fail("payment_method", value, f"must be one of {', '.join(sorted(PAYMENT_METHODS))}")
+    return value
+
+
+def _metadata(doc: Mapping[str, Any]) -> Optional[dict]:
+    value = doc.get("metadata")
+    if value is not None and not isinstance(value, dict):
+        raise _fail("metadata", value, "must be a JSON object")
+    if value is not None and "\\u0000" in json.dumps(value):
+        raise _fail("metadata", value, "must not contain NUL characters (PostgreSQL cannot store them)")
+    return value
+
+
+def validate(doc: Any) -> Transaction:
+    """Validate a decoded JSON document and return a :class:`Transaction`."""
+    if not isinstance(doc, dict):
+        raise ValidationError(f"record must be a JSON object, got {type(doc).__name__}")
+    missing = [name for name in REQUIRED_FIELDS if name not in doc]
+    if missing:
+        raise ValidationError(f"missing required field(s): {', '.join(missing)}")
+    unknown = sorted(set(doc) - set(REQUIRED_FIELDS) - set(OPTIONAL_FIELDS))
+    if unknown:
+        raise ValidationError(f"unknown field(s): {', '.join(_short(k) for k in unknown)}")
+    currency = _currency(doc)
+    return Transaction(
+        transaction_id=_identifier(doc, "transaction_id"),
+        customer_id=_identifier(doc, "customer_id"),
+        merchant_id=_identifier(doc, "merchant_id"),
+        amount=_amount(doc, currency),
+        currency=currency,
+        occurred_at=_occurred_at(doc),
+        payment_method=_payment_method(doc),
+        metadata=_metadata(doc),
+    )
+
+
+def _reject_constant(token: str) -> Any:
+    raise ValueError(f"non-standard JSON constant {token}")
+
+
+def parse_transaction(payload: bytes) -> Transaction:
+    """Decode UTF-8 JSON bytes (numbers as Decimal) and validate them."""
+    try:
+        text = payload.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValidationError(f"record is not valid UTF-8 (byte {exc.start})") from None
+    try:
+        doc = json.loads(text, parse_float=Decimal, parse_constant=_reject_constant)
+    except ValueError as exc:
+        raise ValidationError(f"record is not valid JSON: {exc}") from None
+    return validate(doc)

@@ -1,0 +1,130 @@
+"""Parsing and validation of transaction records (no servers)."""
+
+from __future__ import annotations
+
+import json
+from datetime import timezone
+from decimal import Decimal
+
+import pytest
+
+from processor.kinesis import parse_event
+from processor.schema import ValidationError, parse_transaction, validate
+from txn_events import kinesis_event, sequence_number, txn_doc
+
+
+def encode(doc) -> bytes:
+    return json.dumps(doc).encode("utf-8")
+
+
+def test_valid_record_parses_to_transaction():
+    txn = parse_transaction(encode(txn_doc(1, amount=1200, occurred_at="2026-11-25T10:00:00+09:00")))
+    assert txn.transaction_id == "txn-000001"
+    assert txn.amount == Decimal(1200)
+    assert txn.occurred_at.tzinfo == timezone.utc
+    assert txn.occurred_at.hour == 1
+    assert txn.metadata == {"channel": "app"}
+
+
+def test_json_float_amount_keeps_exact_decimal():
+    txn = parse_transaction(b'{"transaction_id":"t","customer_id":"c","merchant_id":"m",'
+                            b'"amount":19.99,"currency":"USD","occurred_at":"2026-11-25T10:00:00Z",'
+                            b'"payment_method":"card"}')
+    assert txn.amount == Decimal("19.99")
+    assert txn.metadata is None
+
+
+@pytest.mark.parametrize("field, value, expected", [
+    ("transaction_id", "", "field 'transaction_id' must be a non-empty string, got ''"),
+    ("transaction_id", 42, "field 'transaction_id' must be a non-empty string, got 42"),
+    ("customer_id", "   ", "field 'customer_id' must be a non-empty string, got '   '"),
+    ("merchant_id", None, "field 'merchant_id' must be a non-empty string, got None"),
+    ("amount", "-5", "field 'amount' must be a finite number greater than 0, got '-5'"),
+    ("amount", 0, "field 'amount' must be a finite number greater than 0, got 0"),
+    ("amount", "abc", "field 'amount' must be a decimal number, got 'abc'"),
+    ("amount", True, "field 'amount' must be a decimal number or numeric string, got True"),
+    ("amount", "1e20", "field 'amount' must be less than"),
+    ("currency", "XYZ", "field 'currency' must be a supported ISO 4217 code, got 'XYZ'"),
+    ("currency", "jpy", "field 'currency' must be a supported ISO 4217 code, got 'jpy'"),
+    ("occurred_at", "yesterday", "field 'occurred_at' must be an ISO 8601 timestamp, got 'yesterday'"),
+    ("occurred_at", 1764000000, "field 'occurred_at' must be an ISO 8601 string, got 1764000000"),
+    ("payment_method", "bitcoin", "field 'payment_method' must be one of bank_transfer, card, cod, "
+                                  "konbini, wallet, got 'bitcoin'"),
+    ("metadata", [1, 2], "field 'metadata' must be a JSON object, got [1, 2]"),
+    ("metadata", "x", "field 'metadata' must be a JSON object, got 'x'"),
+    ("metadata", {"k": "a\x00b"}, "field 'metadata' must not contain NUL characters"),
+    ("customer_id", "c\n1", "field 'customer_id' must not contain control characters, got 'c\\n1'"),
+])
+def test_each_bad_field_is_named_with_its_value(field, value, expected):
+    with pytest.raises(ValidationError) as err:
+        validate(txn_doc(1, **{field: value}))
+    assert expected in str(err.value)
+
+
+def test_jpy_rejects_any_decimal_places():
+    with pytest.raises(ValidationError, match=r"field 'amount' has 1 decimal places but JPY allows 0, got '10.5'"):
+        validate(txn_doc(1, amount="10.5", currency="JPY"))
+
+
+def test_jpy_accepts_trailing_zero_decimals_and_integers():
+    assert str(validate(txn_doc(1, amount="1000.00", currency="JPY")).amount) == "1000"
+    assert str(validate(txn_doc(1, amount="1e3", currency="JPY")).amount) == "1000"
+    assert str(validate(txn_doc(1, amount="12.3", currency="USD")).amount) == "12.30"
+    assert validate(txn_doc(1, amount=1000, currency="JPY")).amount == Decimal(1000)
+
+
+@pytest.mark.parametrize("currency, ok, bad", [("USD", "9.99", "9.999"), ("EUR", "0.01", "0.001"),
+                                               ("KWD", "1.234", "1.2345")])
+def test_minor_units_per_currency(currency, ok, bad):
+    assert validate(txn_doc(1, amount=ok, currency=currency)).amount == Decimal(ok)
+    with pytest.raises(ValidationError, match=f"allows"):
+        validate(txn_doc(1, amount=bad, currency=currency))
+
+
+@pytest.mark.parametrize("stamp", ["2026-11-25T10:00:00", "2026-11-25 10:00:00.123456"])
+def test_naive_timestamp_is_rejected(stamp):
+    with pytest.raises(ValidationError, match=r"field 'occurred_at' must include a time zone offset"):
+        validate(txn_doc(1, occurred_at=stamp))
+
+
+@pytest.mark.parametrize("stamp", ["2026-11-25T10:00:00Z", "2026-11-25T10:00:00+09:00",
+                                   "2026-11-25T01:00:00.5-05:30"])
+def test_zoned_timestamps_are_accepted(stamp):
+    assert validate(txn_doc(1, occurred_at=stamp)).occurred_at.tzinfo == timezone.utc
+
+
+def test_missing_and_unknown_fields_are_listed():
+    doc = txn_doc(1)
+    del doc["currency"], doc["merchant_id"]
+    with pytest.raises(ValidationError, match="missing required field\\(s\\): merchant_id, currency"):
+        validate(doc)
+    with pytest.raises(ValidationError, match="unknown field\\(s\\): 'colour'"):
+        validate(txn_doc(1, colour="red"))
+
+
+@pytest.mark.parametrize("payload, reason", [
+    (b"not json at all", "record is not valid JSON"),
+    (b"[1, 2]", "record must be a JSON object, got list"),
+    (b"\xff\xfe", "record is not valid UTF-8"),
+    (b'{"amount": NaN}', "record is not valid JSON"),
+])
+def test_undecodable_payloads(payload, reason):
+    with pytest.raises(ValidationError, match=reason):
+        parse_transaction(payload)
+
+
+def test_parse_event_splits_accepted_and_rejected_keeping_raw_bytes():
+    event = kinesis_event([txn_doc(1), b"{broken", txn_doc(2, amount="1.5")])
+    event["Records"].append({"kinesis": {"sequenceNumber": "99", "partitionKey": "p", "data": "!!notb64"}})
+    batch = parse_event(event)
+    assert [a.sequence_number for a in batch.accepted] == [sequence_number(0)]
+    assert [(r.sequence_number, r.raw_payload) for r in batch.rejected][:1] == [(sequence_number(1), b"{broken")]
+    assert "field 'amount' has 1 decimal places but JPY allows 0, got '1.5'" in batch.rejected[1].reason
+    assert batch.rejected[2].reason == "kinesis data is not valid base64"
+    assert batch.rejected[2].raw_payload == b"!!notb64"
+
+
+def test_duplicate_transaction_ids_in_one_batch_are_written_once():
+    batch = parse_event(kinesis_event([txn_doc(1), txn_doc(1)]))
+    assert len(batch.accepted) == 2
+    assert len(batch.unique_transactions) == 1

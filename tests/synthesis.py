@@ -1,0 +1,50 @@
+"""Synthesize the app for tests and query the JSON by resource type and properties."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Iterator
+
+ROOT = Path(__file__).resolve().parent.parent
+STACK_NAMES = ("bootstrap", "dev", "staging", "prod")
+
+
+def synth_stacks(outdir: Path, environ: dict[str, str] | None = None) -> dict[str, dict[str, Any]]:
+    """Synthesize the app from the (default or given) configuration; return each stack's JSON."""
+    from stacks.app import synthesize
+    from stacks.config import load_config
+
+    synthesize(load_config({} if environ is None else environ), str(outdir))
+    return {path.name: json.loads((path / "cdk.tf.json").read_text()) for path in (outdir / "stacks").iterdir()}
+
+
+class StackView:
+    """Query helpers over one synthesized stack: match by type and properties, never by logical id."""
+
+    def __init__(self, document: dict[str, Any]) -> None:
+        self.document = document
+
+    def resources(self, resource_type: str) -> dict[str, dict[str, Any]]:
+        return self.document.get("resource", {}).get(resource_type, {})
+
+    def data(self, data_type: str) -> dict[str, dict[str, Any]]:
+        return self.document.get("data", {}).get(data_type, {})
+
+    def find(self, resource_type: str, **properties: Any) -> list[tuple[str, dict[str, Any]]]:
+        return [(key, body) for key, body in self.resources(resource_type).items()
+                if all(body.get(k) == v for k, v in properties.items())]
+
+    def one(self, resource_type: str, **properties: Any) -> tuple[str, dict[str, Any]]:
+        matches = self.find(resource_type, **properties)
+        assert len(matches) == 1, f"expected one {resource_type} with {properties}, found {len(matches)}"
+        return matches[0]
+
+    @staticmethod
+    def ref(resource_type: str, key: str, attribute: str) -> str:
+        return f"${{{resource_type}.{key}.{attribute}}}"
+
+    def __iter__(self) -> Iterator[tuple[str, str, dict[str, Any]]]:
+        for resource_type, items in self.document.get("resource", {}).items():
+            for key, body in items.items():
+                yield resource_type, key, body
