@@ -13,6 +13,10 @@ import sys
 import tempfile
 from pathlib import Path
 
+import provider_import
+
+# Before any cdktf_cdktf_provider_* import; CDKTF_STOCK_PROVIDER_IMPORT=1 gives the stock path.
+provider_import.install()
 
 # jsii's Node 20 end-of-life banner would bury real output; the runtime is pinned and tested.
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")

@@ -141,12 +141,21 @@ def fakes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
         del sys.modules[module]
 
 
+def quiet_install() -> bool:
+    """install() without the "imported before install()" warning about the real bindings,
+    which other tests in this process may have imported the stock way (e.g. when pytest
+    runs with CDKTF_STOCK_PROVIDER_IMPORT=1)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ProviderImportWarning)
+        return provider_import.install()
+
+
 @pytest.fixture
 def finder(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """The lazy finder is installed (tests/conftest.py normally did it already)."""
     monkeypatch.delenv(ENV_VAR, raising=False)
     was_installed = provider_import.is_installed()
-    assert provider_import.install() is True
+    assert quiet_install() is True
     yield
     if not was_installed:
         provider_import.uninstall()
@@ -154,14 +163,17 @@ def finder(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 @pytest.fixture
 def no_finder(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """The finder is removed for the test and put back afterwards if it was there."""
+    """The finder is removed for the test and put back afterwards if it was there.
+
+    Request it before ``fakes`` so the fake packages are purged before the re-install
+    (install() warns about provider packages already imported)."""
     was_installed = provider_import.is_installed()
     provider_import.uninstall()
     yield
     provider_import.uninstall()
     if was_installed:
         monkeypatch.delenv(ENV_VAR, raising=False)
-        provider_import.install()
+        quiet_install()
 
 
 def import_recording_warnings(name: str):
@@ -281,7 +293,7 @@ def test_install_is_idempotent(finder: None) -> None:
     assert ours[0] < sys.meta_path.index(importlib.machinery.PathFinder)
 
 
-def test_env_var_disables_install(fakes: Path, no_finder: None, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_env_var_disables_install(no_finder: None, fakes: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(ENV_VAR, "1")
     assert provider_import.stock_requested()
     assert provider_import.install() is False
@@ -300,7 +312,7 @@ def test_env_var_other_values_keep_lazy_import(value: str, no_finder: None, monk
     assert provider_import.install() is True
 
 
-def test_install_after_a_provider_import_warns_once(fakes: Path, no_finder: None,
+def test_install_after_a_provider_import_warns_once(no_finder: None, fakes: Path,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(ENV_VAR, raising=False)
     name = build_fake_package(fakes)
