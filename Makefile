@@ -62,6 +62,27 @@ bench: setup ## Synth speed vs importing the provider package, and test-suite ti
 bench-processor: setup ## Processor throughput, batch path vs naive path
 	$(PYTHON) bench/processor_bench.py
 
+PLANS ?= plans
+STACK_DIR = cdktf.out/stacks/$(ENV)
+
+plan: setup ## terraform plan ENV=<env> into plans/ENV.tfplan + .plan.json, then the risk report (EMULATOR=1: local AWS emulator)
+	@mkdir -p $(PLANS)
+ifeq ($(EMULATOR),1)
+	$(PYTHON) -m tests.support.plan_stack $(ENV) $(PLANS)
+else
+	$(PYTHON) main.py
+	terraform -chdir=$(STACK_DIR) init -input=false -no-color
+	terraform -chdir=$(STACK_DIR) plan -input=false -no-color -lock-timeout=10m -out=tfplan
+	terraform -chdir=$(STACK_DIR) show -json tfplan > $(PLANS)/.$(ENV).plan.json.tmp
+	mv $(PLANS)/.$(ENV).plan.json.tmp $(PLANS)/$(ENV).plan.json
+	cp $(STACK_DIR)/tfplan $(PLANS)/$(ENV).tfplan
+endif
+	$(MAKE) --no-print-directory plan-report
+
+plan-report: ## Risk report of plans/*.plan.json into plans/report.md; exit 3 = destructive changes need a human
+	PLAN_REPORT_ALLOW_DESTRUCTIVE=$(ALLOW_DESTRUCTIVE) $(PYTHON) -m tools.plan_report $(PLANS)/*.plan.json --output $(PLANS)/report.md
+	@cat $(PLANS)/report.md
+
 deploy: synth ## cdktf deploy ENV=<dev|staging|prod> (needs AWS credentials)
 	npx cdktf deploy $(ENV) --skip-synth
 

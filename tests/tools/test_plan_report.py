@@ -1,0 +1,524 @@
+"""Tests for ``tools.plan_report``.
+
+The main tests (marked ``terraform``) use REAL plan JSON: a small Terraform JSON config (KMS key, Kinesis
+stream, SNS topic, CloudWatch alarm) is planned and applied with local state against the AWS emulator
+(moto server on 127.0.0.1, from ``tests.support.emulator``), then changed and re-planned with
+``terraform plan -out`` + ``terraform show -json`` (``tests.support.terraform``). About a minute, in one
+xdist group; skipped with a message without terraform on PATH, or offline without TF_PLUGIN_MIRROR.
+
+* create-from-nothing: the plan before the first apply;
+* in-place update: the alarm threshold changes;
+* replacement: the Kinesis stream is renamed, which forces a replacement of a stateful resource, so the
+  red section appears and the exit code is 3 unless the override is given.
+
+Unit tests on small hand-made fragments cover the edge cases (masking, shortening, counting, bad input).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Callable, Iterator, Optional
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+if str(REPO_ROOT) not in sys.path:  # `tools` and `tests.support` live at the repository root
+    sys.path.insert(0, str(REPO_ROOT))
+
+from tools import plan_report  # noqa: E402
+from tools.plan_report import EXIT_DESTRUCTIVE, EXIT_INVALID_INPUT, EXIT_OK, OVERRIDE_ENV  # noqa: E402
+
+RED_HEADING = "## 🛑 Destructive changes to stateful resources"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Helpers for hand-made plans
+# ---------------------------------------------------------------------------------------------------------
+def change(
+    address: str,
+    actions: list[str],
+    before: Optional[dict[str, Any]] = None,
+    after: Optional[dict[str, Any]] = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    """One ``resource_changes`` entry in the shape ``terraform show -json`` writes."""
+    rtype, name = address.split(".", 1)
+    body: dict[str, Any] = {
+        "actions": actions,
+        "before": before,
+        "after": after,
+        "after_unknown": extra.pop("after_unknown", {}),
+        "before_sensitive": extra.pop("before_sensitive", False if before is None else {}),
+        "after_sensitive": extra.pop("after_sensitive", False if after is None else {}),
+    }
+    if "replace_paths" in extra:
+        body["replace_paths"] = extra.pop("replace_paths")
+    entry = {"address": address, "mode": "managed", "type": rtype, "name": name, "change": body}
+    entry.update(extra)
+    return entry
+
+
+def plan_doc(*changes: dict[str, Any]) -> dict[str, Any]:
+    """A minimal but valid plan document."""
+    return {"format_version": "1.2", "terraform_version": "1.11.4", "planned_values": {}, "resource_changes": list(changes)}
+
+
+def write_plan(directory: Path, filename: str, doc: Any) -> str:
+    """Write a plan JSON file and return its path."""
+    path = directory / filename
+    path.write_text(doc if isinstance(doc, str) else json.dumps(doc), encoding="utf-8")
+    return str(path)
+
+
+def run_report(*args: str, env: Optional[dict[str, str]] = None) -> int:
+    """Call ``main`` in-process with an explicit environment (no override unless given)."""
+    return plan_report.main(list(args), environ=env or {})
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Unit tests: naming, counting, rendering
+# ---------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        ("dev.plan.json", "dev"),
+        ("out/staging.plan.json", "staging"),
+        ("prod.json", "prod"),
+        ("bootstrap.tfplan.json", "bootstrap"),
+        ("weird", "weird"),
+        (".json", ".json"),
+    ],
+)
+def test_stack_name_comes_from_the_file_name(path: str, expected: str) -> None:
+    assert plan_report.stack_name_for(path, {}) == expected
+
+
+def test_explicit_name_mapping_wins(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    plan = write_plan(tmp_path, "x.json", plan_doc())
+    assert run_report(plan, "--name", f"{plan}=staging") == EXIT_OK
+    assert "## Stack `staging`" in capsys.readouterr().out
+
+
+def test_replace_is_counted_once_not_as_add_plus_destroy(tmp_path: Path) -> None:
+    doc = plan_doc(
+        change("aws_sns_topic.a", ["create"], None, {"name": "a"}),
+        change("aws_sns_topic.b", ["delete"], {"name": "b"}, None),
+        change("aws_sns_topic.c", ["delete", "create"], {"name": "c"}, {"name": "c2"}, replace_paths=[["name"]]),
+        change("aws_sns_topic.d", ["create", "delete"], {"name": "d"}, {"name": "d2"}, replace_paths=[["name"]]),
+        change("aws_sns_topic.e", ["update"], {"display_name": "x"}, {"display_name": "y"}),
+        change("aws_sns_topic.f", ["no-op"], {"name": "f"}, {"name": "f"}),
+    )
+    out = tmp_path / "r.md"
+    assert run_report(write_plan(tmp_path, "dev.plan.json", doc), "-o", str(out)) == EXIT_OK
+    text = out.read_text()
+    assert "| dev | 1 | 1 | 1 | 2 |" in text
+    # Terraform's own wording counts each replace as an add and a destroy.
+    assert "Plan: 3 to add, 1 to change, 3 to destroy." in text
+    assert "aws_sns_topic.f" not in text  # no-ops are not listed
+
+
+def test_sensitive_values_are_masked_top_level_and_nested(tmp_path: Path) -> None:
+    doc = plan_doc(
+        change(
+            "aws_db_instance.db",
+            ["update"],
+            {"password": "old-secret", "settings": {"user": "app", "token": "tok-1"}, "port": 5432},
+            {"password": "new-secret", "settings": {"user": "app", "token": "tok-2"}, "port": 5433},
+            before_sensitive={"password": True, "settings": {"token": True}},
+            after_sensitive={"password": True, "settings": {"token": True}},
+        ),
+        change("aws_secretsmanager_secret_version.v", ["update"], {"secret_string": "a"}, {"secret_string": "b"}, before_sensitive=True, after_sensitive=True),
+    )
+    out = tmp_path / "r.md"
+    run_report(write_plan(tmp_path, "dev.plan.json", doc), "-o", str(out))
+    text = out.read_text()
+    for secret in ("old-secret", "new-secret", "tok-1", "tok-2"):
+        assert secret not in text
+    assert "<code>password</code>: <code>(sensitive value)</code> → <code>(sensitive value)</code>" in text
+    assert '{&quot;token&quot;: (sensitive value), &quot;user&quot;: &quot;app&quot;}' in text or '"token": (sensitive value)' in text
+    assert "<code>5432</code> → <code>5433</code>" in text
+    assert "<code>secret_string</code>: <code>(sensitive value)</code>" in text
+
+
+def test_unknown_values_read_known_after_apply(tmp_path: Path) -> None:
+    doc = plan_doc(
+        change(
+            "aws_kinesis_stream.s",
+            ["update"],
+            {"arn": "arn:old", "tags_all": {"a": "1"}, "shards": [{"id": "x"}]},
+            {"tags_all": {"a": "1"}, "shards": [{}]},
+            after_unknown={"arn": True, "shards": [{"id": True}]},
+        )
+    )
+    out = tmp_path / "r.md"
+    run_report(write_plan(tmp_path, "dev.plan.json", doc), "-o", str(out))
+    text = out.read_text()
+    assert "<code>arn</code>: <code>&quot;arn:old&quot;</code> → <code>(known after apply)</code>" in text.replace('"', "&quot;")
+    assert '[{"id": (known after apply)}]' in text
+    assert "tags_all" not in text  # unchanged
+
+
+def test_create_hides_unknowns_behind_a_count(tmp_path: Path) -> None:
+    doc = plan_doc(change("aws_sns_topic.t", ["create"], None, {"name": "t", "tags": None}, after_unknown={"arn": True, "id": True}))
+    out = tmp_path / "r.md"
+    run_report(write_plan(tmp_path, "dev.plan.json", doc), "-o", str(out))
+    text = out.read_text()
+    assert '<code>name</code>: <code>"t"</code>' in text
+    assert "+ 2 attribute(s) known after apply" in text
+    assert "tags" not in text
+
+
+def test_create_lists_identity_first_and_fewer_attributes_without_tags_all(tmp_path: Path) -> None:
+    after = {f"attr{i:02d}": i for i in range(10)} | {"identifier": "txn-db", "tags_all": {"Project": "japancart"}}
+    out = tmp_path / "r.md"
+    run_report(write_plan(tmp_path, "dev.plan.json", plan_doc(change("aws_db_instance.db", ["create"], None, after))), "-o", str(out))
+    row = next(line for line in out.read_text().splitlines() if "aws_db_instance.db" in line)
+    assert row.index("<code>identifier</code>") < row.index("<code>attr00</code>")
+    assert "tags_all" not in row
+    assert f"… and {11 - plan_report.MAX_CREATE_ATTRIBUTES} more" in row
+
+
+def test_long_values_are_shortened_in_the_middle() -> None:
+    long = "arn:aws:kinesis:ap-northeast-1:123456789012:stream/" + "x" * 80 + "-END"
+    short = plan_report.shorten(long)
+    assert len(short) == plan_report.MAX_VALUE_CHARS
+    assert short.startswith("arn:aws:kinesis") and short.endswith("-END") and "…" in short
+    assert plan_report.shorten("short") == "short"
+    exact = "y" * plan_report.MAX_VALUE_CHARS
+    assert plan_report.shorten(exact) == exact
+
+
+def test_null_versus_empty_collections_is_not_a_change(tmp_path: Path) -> None:
+    doc = plan_doc(
+        change("aws_sns_topic.t", ["update"], {"tags": None, "policy": [], "kms": "", "name": "a"}, {"tags": {}, "policy": None, "kms": None, "name": "b"})
+    )
+    out = tmp_path / "r.md"
+    run_report(write_plan(tmp_path, "dev.plan.json", doc), "-o", str(out))
+    text = out.read_text()
+    assert "<code>name</code>" in text
+    assert "<code>tags</code>" not in text and "<code>policy</code>" not in text and "<code>kms</code>" not in text
+
+
+def test_many_attributes_are_capped(tmp_path: Path) -> None:
+    before = {f"attr{i:02d}": i for i in range(20)}
+    after = {f"attr{i:02d}": i + 1 for i in range(20)}
+    out = tmp_path / "r.md"
+    run_report(write_plan(tmp_path, "dev.plan.json", plan_doc(change("aws_sns_topic.t", ["update"], before, after))), "-o", str(out))
+    assert f"… and {20 - plan_report.MAX_ATTRIBUTES} more" in out.read_text()
+
+
+def test_table_cells_escape_pipes_and_html(tmp_path: Path) -> None:
+    doc = plan_doc(change("aws_sns_topic.t", ["update"], {"display_name": "a|b"}, {"display_name": "<script>`x`"}))
+    out = tmp_path / "r.md"
+    run_report(write_plan(tmp_path, "dev.plan.json", doc), "-o", str(out))
+    row = next(line for line in out.read_text().splitlines() if "aws_sns_topic.t" in line and "display_name" in line)
+    assert "a&#124;b" in row and "&lt;script&gt;" in row and "<script>" not in row
+    assert row.count("|") == 4  # | resource | action | changes |
+
+
+def test_replace_paths_are_rendered_like_terraform_addresses() -> None:
+    assert plan_report.format_path(["name"]) == "name"
+    assert plan_report.format_path(["tags", "Cost Center"]) == 'tags["Cost Center"]'
+    assert plan_report.format_path(["ebs", 0, "size"]) == "ebs[0].size"
+    assert plan_report.format_path([]) == "(whole resource)"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Unit tests: risk and exit codes
+# ---------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "rtype",
+    [
+        "aws_db_instance",
+        "aws_elasticache_replication_group",
+        "aws_kinesis_stream",
+        "aws_kms_key",
+        "aws_secretsmanager_secret",
+        "aws_s3_bucket",
+        "aws_dynamodb_table",
+    ],
+)
+@pytest.mark.parametrize("actions", [["delete"], ["delete", "create"], ["create", "delete"]])
+def test_destroy_or_replace_of_stateful_types_is_red(tmp_path: Path, rtype: str, actions: list[str]) -> None:
+    after = None if actions == ["delete"] else {"name": "new"}
+    doc = plan_doc(change(f"{rtype}.x", actions, {"name": "old"}, after, replace_paths=[["name"]] if after else None))
+    out = tmp_path / "r.md"
+    assert run_report(write_plan(tmp_path, "prod.plan.json", doc), "-o", str(out)) == EXIT_DESTRUCTIVE
+    text = out.read_text()
+    assert text.index(RED_HEADING) < text.index("## Summary")
+    assert f"<code>{rtype}.x</code>" in text.split("## Summary")[0]
+
+
+def test_stateless_destroy_and_stateful_update_are_not_red(tmp_path: Path) -> None:
+    doc = plan_doc(
+        change("aws_cloudwatch_metric_alarm.a", ["delete"], {"alarm_name": "a"}, None),
+        change("aws_kinesis_stream.s", ["update"], {"retention_period": 24}, {"retention_period": 48}),
+        change("aws_db_instance.db", ["create"], None, {"identifier": "db"}),
+    )
+    out = tmp_path / "r.md"
+    assert run_report(write_plan(tmp_path, "dev.plan.json", doc), "-o", str(out)) == EXIT_OK
+    text = out.read_text()
+    assert RED_HEADING not in text
+    assert "No destroy or replace of stateful resources" in text
+
+
+def test_bootstrap_state_bucket_and_lock_table_are_named(tmp_path: Path) -> None:
+    doc = plan_doc(
+        change("aws_s3_bucket.state", ["delete"], {"bucket": "japancart-terraform-state"}, None),
+        change("aws_dynamodb_table.lock", ["delete", "create"], {"name": "lock"}, {"name": "lock2"}, replace_paths=[["name"]]),
+    )
+    out = tmp_path / "r.md"
+    assert run_report(write_plan(tmp_path, "bootstrap.plan.json", doc), "-o", str(out)) == EXIT_DESTRUCTIVE
+    red = out.read_text().split("## Summary")[0]
+    assert "Terraform state bucket" in red and "Terraform state lock table" in red
+    assert "removed from the configuration" in red and "<code>name</code>" in red
+
+
+@pytest.mark.parametrize("value", ["1", "true", "YES"])
+def test_override_env_var_allows_destructive(tmp_path: Path, value: str) -> None:
+    doc = plan_doc(change("aws_kms_key.k", ["delete"], {"description": "k"}, None))
+    out = tmp_path / "r.md"
+    assert run_report(write_plan(tmp_path, "dev.plan.json", doc), "-o", str(out), env={OVERRIDE_ENV: value}) == EXIT_OK
+    text = out.read_text()
+    assert RED_HEADING in text and "Override in effect" in text
+
+
+def test_override_env_var_zero_does_not_allow(tmp_path: Path) -> None:
+    doc = plan_doc(change("aws_kms_key.k", ["delete"], {"description": "k"}, None))
+    assert run_report(write_plan(tmp_path, "dev.plan.json", doc), "-o", str(tmp_path / "r.md"), env={OVERRIDE_ENV: "0"}) == EXIT_DESTRUCTIVE
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Unit tests: invalid input -> exit 2, one clear error naming the file, nothing written
+# ---------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("{not json", "invalid JSON at line 1"),
+        ("[1, 2]", "not a Terraform plan: the JSON is not an object"),
+        ('{"format_version": "1.0", "values": {}}', "no planned_values/resource_changes"),
+        ('{"format_version": "2.0", "planned_values": {}}', "format_version '2.0' is not 1.x"),
+        ('{"format_version": "1.2", "planned_values": {}, "resource_changes": {}}', "resource_changes is not a list"),
+        ('{"format_version": "1.2", "planned_values": {}, "resource_changes": [{"address": "a.b"}]}', "resource_changes[0]"),
+        (b"\x00\xffbinary tfplan", "not UTF-8 text"),
+    ],
+)
+def test_invalid_input_exits_2_naming_the_file_and_writes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: Any, message: str
+) -> None:
+    good = write_plan(tmp_path, "dev.plan.json", plan_doc())
+    bad = tmp_path / "staging.plan.json"
+    bad.write_bytes(content if isinstance(content, bytes) else content.encode())
+    out = tmp_path / "report.md"
+    assert run_report(good, str(bad), "-o", str(out)) == EXIT_INVALID_INPUT
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert str(bad) in err[0] and message in err[0]
+    assert not out.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dev.plan.json", "staging.plan.json"]
+
+
+def test_missing_file_exits_2_and_keeps_an_old_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "report.md"
+    out.write_text("previous report\n")
+    missing = tmp_path / "nope.plan.json"
+    assert run_report(str(missing), "-o", str(out)) == EXIT_INVALID_INPUT
+    assert f"{missing}: cannot read file" in capsys.readouterr().err
+    assert out.read_text() == "previous report\n"
+
+
+def test_unwritable_output_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    plan = write_plan(tmp_path, "dev.plan.json", plan_doc())
+    target = tmp_path / "no-such-dir" / "report.md"
+    assert run_report(plan, "-o", str(target)) == EXIT_INVALID_INPUT
+    assert f"{target}: cannot write report" in capsys.readouterr().err
+
+
+def test_two_files_with_the_same_stack_name_are_rejected(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    one = write_plan(tmp_path / "a", "dev.plan.json", plan_doc())
+    two = write_plan(tmp_path / "b", "dev.plan.json", plan_doc())
+    assert run_report(one, two) == EXIT_INVALID_INPUT
+    assert "--name FILE=NAME" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Real plans from Terraform against the AWS emulator
+# ---------------------------------------------------------------------------------------------------------
+SERVICES = ("cloudwatch", "kinesis", "kms", "sns", "sts")
+
+
+def emulator_config(endpoint: str, *, threshold: int = 10, stream_name: str = "txn-events") -> dict[str, Any]:
+    """A small Terraform JSON config: KMS key, Kinesis stream, SNS topic and a CloudWatch alarm."""
+    return {
+        "terraform": {"required_providers": {"aws": {"source": "hashicorp/aws", "version": "5.100.0"}}},
+        "provider": {
+            "aws": [
+                {
+                    "region": "ap-northeast-1",
+                    "access_key": "testing",
+                    "secret_key": "testing",
+                    "skip_credentials_validation": True,
+                    "skip_requesting_account_id": True,
+                    "skip_metadata_api_check": True,
+                    "skip_region_validation": True,
+                    "endpoints": [{service: endpoint for service in SERVICES}],
+                }
+            ]
+        },
+        "resource": {
+            "aws_kms_key": {"events": {"description": "txn events", "deletion_window_in_days": 7}},
+            # retention_period/encryption left at their defaults: each costs the provider another 10 s wait.
+            "aws_kinesis_stream": {"events": {"name": stream_name, "shard_count": 1}},
+            "aws_sns_topic": {"alerts": {"name": "txn-alerts"}},
+            "aws_cloudwatch_metric_alarm": {
+                "iterator_age": {
+                    "alarm_name": "txn-iterator-age",
+                    "comparison_operator": "GreaterThanThreshold",
+                    "evaluation_periods": 1,
+                    "metric_name": "GetRecords.IteratorAgeMilliseconds",
+                    "namespace": "AWS/Kinesis",
+                    "period": 60,
+                    "statistic": "Maximum",
+                    "threshold": threshold,
+                    "alarm_actions": ["${aws_sns_topic.alerts.arn}"],
+                    "dimensions": {"StreamName": "${aws_kinesis_stream.events.name}"},
+                }
+            },
+        },
+    }
+
+
+def terraform_skip_reason() -> Optional[str]:
+    """Why the real-Terraform tests can't run here, or None."""
+    if shutil.which("terraform") is None:
+        return "terraform is not on PATH: install Terraform >= 1.10 to run the real-plan tests"
+    if not os.environ.get("TF_PLUGIN_MIRROR") and os.environ.get("GITHUB_ACTIONS") != "true":
+        return "TF_PLUGIN_MIRROR is unset and we are offline: point it at a filesystem mirror holding hashicorp/aws 5.100.0"
+    return None
+
+
+@pytest.fixture(scope="module")
+def real_plans(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Path]]:
+    """Plan JSON files from real Terraform runs: ``create``, ``update`` and ``replace``."""
+    reason = terraform_skip_reason()
+    if reason:
+        pytest.skip(reason)
+    from tests.support.emulator import start_emulator
+    from tests.support.terraform import TerraformCLI
+
+    root = tmp_path_factory.mktemp("plan-report")
+    emulator = start_emulator()
+    try:
+        cli = TerraformCLI.create(root / "cli", extra_env=emulator.terraform_env())
+        plans = root / "plans"
+        plans.mkdir()
+
+        def configure(workdir: Path, **settings: Any) -> Path:
+            workdir.mkdir(exist_ok=True)
+            (workdir / "main.tf.json").write_text(json.dumps(emulator_config(emulator.endpoint, **settings), indent=2))
+            return workdir
+
+        def save(name: str, workdir: Path) -> Path:
+            path = plans / f"{name}.plan.json"
+            path.write_text(json.dumps(cli.plan_json(workdir)))
+            return path
+
+        base = configure(root / "base")
+        cli.init(base).check()
+        result = {"create": save("create", base)}
+        cli.apply(base, extra=["tfplan.bin"]).check()  # apply exactly the plan we just reported on
+        # The two follow-up plans share the applied state; plan them side by side in copies of the dir.
+        variants: dict[str, dict[str, Any]] = {"update": {"threshold": 25}, "replace": {"stream_name": "txn-events-v2"}}
+        for name, settings in variants.items():
+            shutil.copytree(base, root / name, symlinks=True)
+            configure(root / name, **settings)
+        with ThreadPoolExecutor(max_workers=len(variants)) as pool:
+            futures = {name: pool.submit(save, name, root / name) for name in variants}
+            result.update({name: future.result() for name, future in futures.items()})
+        yield result
+    finally:
+        emulator.stop()
+
+
+def TERRAFORM(test: Callable[..., None]) -> Callable[..., None]:
+    """Mark a real-Terraform test; one xdist group, so one worker builds the plans once
+    (``make test`` runs ``pytest -n 2 --dist loadgroup``)."""
+    return pytest.mark.terraform(pytest.mark.xdist_group("plan_report_terraform")(test))
+
+
+def report_for(plan: Path, tmp_path: Path, *extra: str, env: Optional[dict[str, str]] = None) -> tuple[int, str]:
+    """Run the report on one real plan; returns (exit code, Markdown)."""
+    out = tmp_path / f"{plan.stem}.md"
+    code = run_report(str(plan), "-o", str(out), *extra, env=env)
+    return code, out.read_text()
+
+
+@TERRAFORM
+def test_real_create_plan(real_plans: dict[str, Path], tmp_path: Path) -> None:
+    code, text = report_for(real_plans["create"], tmp_path)
+    assert code == EXIT_OK
+    assert RED_HEADING not in text
+    assert "| create | 4 | 0 | 0 | 0 |" in text
+    assert "Plan: 4 to add, 0 to change, 0 to destroy." in text
+    assert '<code>name</code>: <code>"txn-events"</code>' in text
+    assert "known after apply" in text
+
+
+@TERRAFORM
+def test_real_in_place_update_plan(real_plans: dict[str, Path], tmp_path: Path) -> None:
+    code, text = report_for(real_plans["update"], tmp_path)
+    assert code == EXIT_OK
+    assert RED_HEADING not in text
+    assert "| update | 0 | 1 | 0 | 0 |" in text
+    row = next(line for line in text.splitlines() if "aws_cloudwatch_metric_alarm.iterator_age" in line)
+    assert "update" in row and "<code>threshold</code>: <code>10</code> → <code>25</code>" in row
+    assert row.count("→") == 1  # only the threshold changes: no null-vs-empty noise
+
+
+@TERRAFORM
+def test_real_replacement_trips_the_red_section_and_exit_code(real_plans: dict[str, Path], tmp_path: Path) -> None:
+    code, text = report_for(real_plans["replace"], tmp_path)
+    assert code == EXIT_DESTRUCTIVE
+    assert text.startswith("# Terraform plan risk report\n\n" + RED_HEADING)
+    red = text.split("## Summary")[0]
+    assert "<code>aws_kinesis_stream.events</code>" in red and "**replace**" in red
+    assert red.rstrip().endswith("<code>name</code> |")  # what forces the replacement
+    assert "| replace | 0 | 1 | 0 | 1 |" in text
+    assert "Plan: 1 to add, 1 to change, 1 to destroy." in text
+    assert '<code>"txn-events"</code> → <code>"txn-events-v2"</code> 🔸 <b>forces replacement</b>' in text
+    assert "<code>arn</code>" in text and "(known after apply)" in text
+
+
+@TERRAFORM
+def test_real_replacement_override_flag_exits_0(real_plans: dict[str, Path], tmp_path: Path) -> None:
+    code, text = report_for(real_plans["replace"], tmp_path, "--allow-destructive")
+    assert code == EXIT_OK
+    assert RED_HEADING in text and "Override in effect" in text
+
+
+@TERRAFORM
+def test_real_plans_through_the_cli_with_env_override(real_plans: dict[str, Path], tmp_path: Path) -> None:
+    """The module entry point, several stacks in one report, and the env var override."""
+    stacks = {}
+    for env_name, kind in (("dev", "create"), ("staging", "update"), ("prod", "replace")):
+        stacks[env_name] = tmp_path / f"{env_name}.plan.json"
+        shutil.copy(real_plans[kind], stacks[env_name])
+    out = tmp_path / "report.md"
+    cmd = [sys.executable, "-m", "tools.plan_report", *map(str, stacks.values()), "--output", str(out)]
+    base_env = {k: v for k, v in os.environ.items() if k != OVERRIDE_ENV}
+    blocked = subprocess.run(cmd, cwd=REPO_ROOT, env=base_env, capture_output=True, text=True, timeout=60)
+    assert blocked.returncode == EXIT_DESTRUCTIVE, blocked.stderr
+    assert "--allow-destructive" in blocked.stderr
+    text = out.read_text()
+    assert [line for line in text.splitlines() if line.startswith("## Stack")] == ["## Stack `dev`", "## Stack `staging`", "## Stack `prod`"]
+    assert "| prod | <code>aws_kinesis_stream.events</code> | **replace** |" in text
+    allowed = subprocess.run(cmd, cwd=REPO_ROOT, env={**base_env, OVERRIDE_ENV: "1"}, capture_output=True, text=True, timeout=60)
+    assert allowed.returncode == EXIT_OK, allowed.stderr

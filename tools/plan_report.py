@@ -1,0 +1,651 @@
+"""Markdown risk report for Terraform plans, for review in pull requests.
+
+Usage::
+
+    terraform show -json tfplan > dev.plan.json
+    python -m tools.plan_report dev.plan.json staging.plan.json [--output report.md]
+        [--name path/to/x.json=dev] [--allow-destructive]
+
+Input is the JSON of one or more *saved plans* (``terraform show -json PLANFILE``, format 1.x). Each file is
+one stack, named after the file (``dev.plan.json`` -> ``dev``) unless ``--name FILE=NAME`` says otherwise.
+
+The report lists, in this order:
+
+1. A red "Destructive changes to stateful resources" section for every destroy or replace of a resource
+   whose type is in ``STATEFUL_TYPES``, with what forces a replacement (the plan's ``replace_paths``).
+   Every ``aws_s3_bucket`` and every ``aws_dynamodb_table`` counts as stateful, in every stack, not only
+   the bootstrap stack's state bucket and lock table: losing any bucket's objects or any table's items is
+   irreversible, and a false alarm costs one human look.
+2. Per stack, counts to add / change / destroy / replace (a replace is counted only as a replace, not also
+   as an add and a destroy; the line in Terraform's own wording is shown next to it for comparison).
+3. Per stack, a table of changed resources with the top-level attributes that change (before -> after).
+   Sensitive values are masked (``before_sensitive`` / ``after_sensitive``), values Terraform computes
+   later read ``(known after apply)``, and long values are shortened in the middle. A change between
+   null and an empty string/list/map is not shown: providers swap them freely and it changes nothing.
+
+Exit codes: 0 report written; 2 an input file is unreadable or not a plan, or the output can't be written
+(one error line on stderr naming the file; no report is written); 3 report written, but the red section is
+not empty and neither ``--allow-destructive`` nor ``PLAN_REPORT_ALLOW_DESTRUCTIVE=1`` was given, so a
+pipeline stops for a human.
+
+Standard library only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import html
+import json
+import os
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Optional, Sequence
+
+EXIT_OK = 0
+EXIT_INVALID_INPUT = 2
+EXIT_DESTRUCTIVE = 3
+
+OVERRIDE_ENV = "PLAN_REPORT_ALLOW_DESTRUCTIVE"
+TRUTHY = frozenset({"1", "true", "yes", "on"})
+
+#: Resource types whose destruction loses data (or makes data unreadable), with what is at risk.
+STATEFUL_TYPES: Mapping[str, str] = {
+    "aws_db_instance": "database: its data is lost unless restored from a snapshot",
+    "aws_elasticache_replication_group": "cache: every cached key and session is lost",
+    "aws_kinesis_stream": "stream: records not yet consumed are lost; consumers must re-point",
+    "aws_kms_key": "KMS key: data encrypted under it becomes unreadable once the key is deleted",
+    "aws_secretsmanager_secret": "secret: its value and version history are lost",
+    "aws_s3_bucket": "S3 bucket: its objects are lost",
+    "aws_dynamodb_table": "DynamoDB table: its items are lost",
+}
+#: Extra wording for the bootstrap stack, whose bucket and table hold every environment's state.
+BOOTSTRAP_STACK = "bootstrap"
+BOOTSTRAP_NOTES: Mapping[str, str] = {
+    "aws_s3_bucket": "Terraform state bucket: every environment's state is lost",
+    "aws_dynamodb_table": "Terraform state lock table: concurrent runs are no longer locked out",
+}
+
+SENSITIVE = "(sensitive value)"
+UNKNOWN = "(known after apply)"
+MAX_VALUE_CHARS = 60
+MAX_ATTRIBUTES = 12
+#: A create lists fewer attributes (everything is new; the plan artifact has the rest), without the
+#: provider-computed ``tags_all`` (the provider's default tags, repeated on every resource).
+MAX_CREATE_ATTRIBUTES = 8
+CREATE_HIDDEN = frozenset({"tags_all"})
+#: Attributes that say which object this is; listed first (after those forcing a replacement).
+IDENTITY_ATTRIBUTES = frozenset(
+    {"name", "identifier", "bucket", "alarm_name", "function_name", "replication_group_id", "cidr_block", "description"}
+)
+OPEN_DETAILS_UP_TO = 25
+
+#: Terraform ``actions`` lists -> (our label, the symbol Terraform prints).
+ACTION_LABELS: Mapping[tuple[str, ...], tuple[str, str]] = {
+    ("create",): ("create", "+"),
+    ("update",): ("update", "~"),
+    ("delete",): ("destroy", "-"),
+    ("delete", "create"): ("replace", "-/+"),
+    ("create", "delete"): ("replace (create before destroy)", "+/-"),
+    ("read",): ("read", "<="),
+    ("no-op",): ("no-op", " "),
+    ("forget",): ("forget (removed from state only)", "."),
+}
+DESTRUCTIVE_ACTIONS = frozenset({"destroy", "replace", "replace (create before destroy)"})
+
+
+class PlanInputError(Exception):
+    """An input file that can't be read or isn't the JSON of a saved Terraform plan."""
+
+    def __init__(self, path: str, message: str) -> None:
+        super().__init__(f"{path}: {message}")
+        self.path = path
+
+
+class Marker(str):
+    """A placeholder rendered bare (not JSON-quoted): ``(sensitive value)``, ``(known after apply)``."""
+
+
+@dataclass(frozen=True)
+class AttributeChange:
+    """One top-level attribute whose value changes, already masked and rendered as short text."""
+
+    name: str
+    before: str
+    after: str
+    forces_replacement: bool = False
+
+
+@dataclass(frozen=True)
+class ResourceChange:
+    """One entry of ``resource_changes`` reduced to what a reviewer needs."""
+
+    address: str
+    type: str
+    action: str
+    symbol: str
+    replace_paths: tuple[str, ...] = ()
+    reason: Optional[str] = None
+    attributes: tuple[AttributeChange, ...] = ()
+    omitted_attributes: int = 0
+    known_after_apply: int = 0
+
+    @property
+    def destructive(self) -> bool:
+        """True for a destroy or a replace (either order)."""
+        return self.action in DESTRUCTIVE_ACTIONS
+
+    @property
+    def shown(self) -> bool:
+        """Whether the change belongs in the table (no-ops and data-source reads do not)."""
+        return self.action not in ("no-op", "read")
+
+
+@dataclass(frozen=True)
+class StackPlan:
+    """One plan file: its stack name and its changes."""
+
+    name: str
+    path: str
+    terraform_version: str
+    changes: tuple[ResourceChange, ...]
+    drifted: int = 0
+    errored: bool = False
+    complete: bool = True
+
+    def count(self, *actions: str) -> int:
+        """How many changes have one of ``actions``."""
+        return sum(1 for c in self.changes if c.action in actions)
+
+
+@dataclass(frozen=True)
+class Danger:
+    """A destroy or replace of a stateful resource: one row of the red section."""
+
+    stack: str
+    change: ResourceChange
+    at_risk: str
+
+
+@dataclass
+class Options:
+    """Parsed command line."""
+
+    plans: list[str]
+    output: Optional[str]
+    names: dict[str, str] = field(default_factory=dict)
+    allow_destructive: bool = False
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Reading plans
+# ---------------------------------------------------------------------------------------------------------
+def stack_name_for(path: str, names: Mapping[str, str]) -> str:
+    """The stack name for ``path``: an explicit ``--name`` mapping, else the file name without suffixes."""
+    for key in (path, os.path.normpath(path), os.path.basename(path)):
+        if key in names:
+            return names[key]
+    base = os.path.basename(path)
+    stem = base
+    for suffix in (".json", ".plan", ".tfplan"):
+        if stem.endswith(suffix) and len(stem) > len(suffix):
+            stem = stem[: -len(suffix)]
+    return stem or base
+
+
+def read_json(path: str) -> Any:
+    """Parse a JSON file, turning every failure into one ``PlanInputError``."""
+    try:
+        with open(path, "rb") as handle:
+            raw = handle.read()
+    except OSError as exc:
+        raise PlanInputError(path, f"cannot read file ({exc.strerror or exc})") from exc
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise PlanInputError(path, "not UTF-8 text (pass `terraform show -json PLANFILE`, not the binary plan)") from exc
+    except json.JSONDecodeError as exc:
+        raise PlanInputError(path, f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from exc
+
+
+def validate_plan(doc: Any, path: str) -> None:
+    """Reject anything that isn't ``terraform show -json`` of a saved plan (format 1.x)."""
+    if not isinstance(doc, dict):
+        raise PlanInputError(path, "not a Terraform plan: the JSON is not an object")
+    version = doc.get("format_version")
+    if not isinstance(version, str) or not version.startswith("1."):
+        raise PlanInputError(path, f"not a Terraform plan: format_version {version!r} is not 1.x")
+    if "planned_values" not in doc and "resource_changes" not in doc:
+        raise PlanInputError(path, "not a Terraform plan: no planned_values/resource_changes (is this a state file?)")
+    changes = doc.get("resource_changes", [])
+    if not isinstance(changes, list):
+        raise PlanInputError(path, "resource_changes is not a list")
+    for index, item in enumerate(changes):
+        if not is_valid_change(item):
+            raise PlanInputError(path, f"resource_changes[{index}] has no address or change.actions")
+
+
+def is_valid_change(item: Any) -> bool:
+    """Whether a ``resource_changes`` entry has the fields this report relies on."""
+    if not isinstance(item, dict) or not isinstance(item.get("address"), str):
+        return False
+    change = item.get("change")
+    actions = change.get("actions") if isinstance(change, dict) else None
+    return isinstance(actions, list) and bool(actions) and all(isinstance(a, str) for a in actions)
+
+
+def load_plan(path: str, name: str) -> StackPlan:
+    """Read, validate and summarise one plan file."""
+    doc = read_json(path)
+    validate_plan(doc, path)
+    changes = tuple(summarise_change(item) for item in doc.get("resource_changes", []))
+    return StackPlan(
+        name=name,
+        path=path,
+        terraform_version=str(doc.get("terraform_version", "unknown")),
+        changes=changes,
+        drifted=count_drift(doc.get("resource_drift"), doc.get("relevant_attributes")),
+        errored=bool(doc.get("errored", False)),
+        complete=bool(doc.get("complete", True)),
+    )
+
+
+def count_drift(drift: Any, relevant: Any) -> int:
+    """Resources changed outside Terraform that matter to this plan (Terraform's ``relevant_attributes``),
+    ignoring null-vs-empty noise, as Terraform's own "Objects have changed outside of Terraform" note does."""
+    if not isinstance(drift, list) or not isinstance(relevant, list):
+        return 0
+    addresses = {r.get("resource") for r in relevant if isinstance(r, dict)}
+    return sum(
+        1
+        for item in drift
+        if isinstance(item, dict)
+        and item.get("address") in addresses
+        and isinstance(item.get("change"), dict)
+        and attribute_changes(item["change"], ())[0]
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------
+# One resource change
+# ---------------------------------------------------------------------------------------------------------
+def classify(actions: Sequence[str]) -> tuple[str, str]:
+    """Map Terraform's ``actions`` list to (label, symbol); unknown combinations keep their own words."""
+    return ACTION_LABELS.get(tuple(actions), ("+".join(actions), "?"))
+
+
+def format_path(path: Sequence[Any]) -> str:
+    """Render a ``replace_paths`` entry such as ``["tags", "Name"]`` as ``tags["Name"]``."""
+    text = ""
+    for step in path:
+        if isinstance(step, int):
+            text += f"[{step}]"
+        elif text:
+            text += f'["{step}"]' if not str(step).isidentifier() else f".{step}"
+        else:
+            text = str(step)
+    return text or "(whole resource)"
+
+
+def apply_mask(value: Any, mask: Any) -> Any:
+    """Replace the parts of ``value`` that ``mask`` (a ``*_sensitive`` tree) marks ``true``."""
+    if mask is True:
+        return Marker(SENSITIVE)
+    if isinstance(value, dict) and isinstance(mask, dict):
+        return {key: apply_mask(item, mask.get(key, False)) for key, item in value.items()}
+    if isinstance(value, list) and isinstance(mask, list):
+        return [apply_mask(item, mask[i] if i < len(mask) else False) for i, item in enumerate(value)]
+    return value
+
+
+def apply_unknown(value: Any, unknown: Any) -> Any:
+    """Replace the parts of ``value`` that ``after_unknown`` marks ``true`` with ``(known after apply)``."""
+    if unknown is True:
+        return Marker(UNKNOWN)
+    if isinstance(unknown, dict) and (isinstance(value, dict) or value is None):
+        mapping = as_dict(value)
+        return {key: apply_unknown(mapping.get(key), unknown.get(key, False)) for key in sorted({*mapping, *unknown})}
+    if isinstance(unknown, list) and (isinstance(value, list) or value is None):
+        items = list(value or [])
+        size = max(len(items), len(unknown))
+        return [apply_unknown(items[i] if i < len(items) else None, unknown[i] if i < len(unknown) else False) for i in range(size)]
+    return value
+
+
+def as_dict(value: Any) -> dict[str, Any]:
+    """``value`` if it is a JSON object, else an empty dict (for null ``before``/``after``)."""
+    return value if isinstance(value, dict) else {}
+
+
+def contains_true(tree: Any) -> bool:
+    """Whether a ``*_sensitive`` / ``after_unknown`` tree marks anything at all."""
+    if tree is True:
+        return True
+    if isinstance(tree, dict):
+        return any(contains_true(v) for v in tree.values())
+    if isinstance(tree, list):
+        return any(contains_true(v) for v in tree)
+    return False
+
+
+def is_empty(value: Any) -> bool:
+    """null, ``""``, ``[]`` and ``{}`` all mean "nothing set" for a diff (providers swap them freely)."""
+    return value is None or value == "" or value == [] or value == {}
+
+
+def to_text(value: Any) -> str:
+    """Compact one-line text: JSON for data, bare words for markers."""
+    if isinstance(value, Marker):
+        return str(value)
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{json.dumps(k)}: {to_text(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(to_text(v) for v in value) + "]"
+    return json.dumps(value, ensure_ascii=False)
+
+
+def shorten(text: str, limit: int = MAX_VALUE_CHARS) -> str:
+    """Cut ``text`` to ``limit`` characters in the middle (ARNs and IDs differ at the end)."""
+    if len(text) <= limit:
+        return text
+    head = (limit - 1) // 2
+    tail = limit - 1 - head
+    return text[:head] + "…" + text[-tail:]
+
+
+def sub(tree: Any, key: str) -> Any:
+    """``tree[key]`` for a mask tree that may be a bare bool (which then applies to every key)."""
+    if isinstance(tree, dict):
+        return tree.get(key, False)
+    return tree is True
+
+
+def attribute_changes(change: Mapping[str, Any], forced: Sequence[str]) -> tuple[list[AttributeChange], int]:
+    """The top-level attributes that change, masked and shortened; also how many are unknown on create."""
+    before, after = as_dict(change.get("before")), as_dict(change.get("after"))
+    unknown = change.get("after_unknown") or {}
+    creating = change.get("before") is None
+    result: list[AttributeChange] = []
+    hidden_unknown = 0
+    for key in sorted({*before, *after, *as_dict(unknown)}):
+        old, new, unk = before.get(key), after.get(key), sub(unknown, key)
+        if not contains_true(unk) and (old == new or (is_empty(old) and is_empty(new))):
+            continue
+        if creating and unk is True:
+            hidden_unknown += 1
+            continue
+        if creating and is_empty(new) and not contains_true(unk):
+            continue
+        shown_old = "null" if creating else shorten(to_text(apply_mask(old, sub(change.get("before_sensitive"), key))))
+        shown_new = shorten(to_text(apply_unknown(apply_mask(new, sub(change.get("after_sensitive"), key)), unk)))
+        result.append(AttributeChange(key, shown_old, shown_new, key in forced))
+    result.sort(key=lambda a: (not a.forces_replacement, a.name not in IDENTITY_ATTRIBUTES, a.name))
+    return result, hidden_unknown
+
+
+def summarise_change(item: Mapping[str, Any]) -> ResourceChange:
+    """Reduce one ``resource_changes`` entry to a ``ResourceChange``."""
+    change = item["change"]
+    action, symbol = classify(change["actions"])
+    address = item["address"] + (f" (deposed {item['deposed']})" if item.get("deposed") else "")
+    if change.get("importing") is not None:
+        action = "import" if action == "no-op" else f"{action} + import"
+    if item.get("previous_address") and action == "no-op":
+        action, symbol = f"move from {item['previous_address']}", "→"
+    paths = tuple(format_path(p) for p in change.get("replace_paths") or [] if isinstance(p, list))
+    attrs: list[AttributeChange] = []
+    unknown_count = 0
+    if action not in ("destroy", "no-op", "read") and not action.startswith("forget"):
+        forced_roots = [p.split("[", 1)[0].split(".", 1)[0] for p in paths]
+        attrs, unknown_count = attribute_changes(change, forced_roots)
+    limit = MAX_ATTRIBUTES
+    if action == "create":
+        attrs = [a for a in attrs if a.name not in CREATE_HIDDEN]
+        limit = MAX_CREATE_ATTRIBUTES
+    return ResourceChange(
+        address=address,
+        type=str(item.get("type", "")),
+        action=action,
+        symbol=symbol,
+        replace_paths=paths,
+        reason=item.get("action_reason"),
+        attributes=tuple(attrs[:limit]),
+        omitted_attributes=max(0, len(attrs) - limit),
+        known_after_apply=unknown_count,
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Risk
+# ---------------------------------------------------------------------------------------------------------
+def at_risk(stack: str, resource_type: str) -> Optional[str]:
+    """What is lost if a resource of this type is destroyed, or None if the type isn't stateful."""
+    if stack == BOOTSTRAP_STACK and resource_type in BOOTSTRAP_NOTES:
+        return BOOTSTRAP_NOTES[resource_type]
+    return STATEFUL_TYPES.get(resource_type)
+
+
+def find_dangers(stacks: Sequence[StackPlan]) -> list[Danger]:
+    """Every destroy or replace of a stateful resource, across all stacks."""
+    dangers: list[Danger] = []
+    for stack in stacks:
+        for change in stack.changes:
+            risk = at_risk(stack.name, change.type)
+            if change.destructive and risk is not None:
+                dangers.append(Danger(stack.name, change, risk))
+    return dangers
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Markdown
+# ---------------------------------------------------------------------------------------------------------
+def cell(text: str) -> str:
+    """Escape text for a Markdown table cell."""
+    return html.escape(text, quote=False).replace("|", "&#124;").replace("\n", " ")
+
+
+def code(text: str) -> str:
+    """Inline code that is safe inside a table cell (backticks and pipes can't break it)."""
+    return f"<code>{cell(text)}</code>"
+
+
+def reason_text(change: ResourceChange) -> str:
+    """Why the resource is replaced: the attributes that force it, or Terraform's reason."""
+    if change.replace_paths:
+        return ", ".join(code(p) for p in change.replace_paths)
+    reasons = {
+        "replace_because_tainted": "resource is tainted",
+        "replace_by_request": "requested with <code>-replace</code>",
+        "replace_by_triggers": "<code>replace_triggered_by</code>",
+        "delete_because_no_resource_config": "removed from the configuration",
+        "delete_because_wrong_repetition": "count/for_each changed",
+        "delete_because_count_index": "count reduced",
+        "delete_because_each_key": "for_each key removed",
+        "delete_because_no_module": "module removed",
+        "delete_because_no_move_target": "moved target missing",
+    }
+    if change.reason:
+        return reasons.get(change.reason, cell(change.reason))
+    return "removed from the configuration" if change.action == "destroy" else "—"
+
+
+def render_dangers(dangers: Sequence[Danger], allowed: bool) -> list[str]:
+    """The red section, or one green line when there is nothing to warn about."""
+    if not dangers:
+        return ["✅ **No destroy or replace of stateful resources.**", ""]
+    lines = [
+        "## 🛑 Destructive changes to stateful resources",
+        "",
+        "> [!CAUTION]",
+        f"> **{len(dangers)} stateful resource(s) will be DESTROYED or REPLACED. Their data can be lost for good.**",
+        "> Do not apply this plan until a human has checked each row below, taken backups or snapshots where",
+        f"> needed, and explicitly allowed it (`--allow-destructive` or `{OVERRIDE_ENV}=1`).",
+        "",
+        "| Stack | Resource | Action | What is at risk | Forced by |",
+        "|---|---|---|---|---|",
+    ]
+    for danger in dangers:
+        change = danger.change
+        lines.append(
+            f"| {cell(danger.stack)} | {code(change.address)} | **{cell(change.action)}** | {cell(danger.at_risk)} | {reason_text(change)} |"
+        )
+    lines.append("")
+    if allowed:
+        lines += ["> [!WARNING]", "> Override in effect: destructive changes were explicitly allowed for this run.", ""]
+    return lines
+
+
+def render_counts(stacks: Sequence[StackPlan]) -> list[str]:
+    """The summary table: counts per stack."""
+    lines = ["## Summary", "", "| Stack | Add | Change | Destroy | Replace |", "|---|---:|---:|---:|---:|"]
+    for stack in stacks:
+        replace = stack.count("replace", "replace (create before destroy)")
+        lines.append(
+            f"| {cell(stack.name)} | {stack.count('create')} | {stack.count('update')} | {stack.count('destroy')} | {replace} |"
+        )
+    return lines + [""]
+
+
+def terraform_wording(stack: StackPlan) -> str:
+    """Terraform's own ``Plan: X to add, Y to change, Z to destroy.`` (a replace counts as add + destroy)."""
+    replace = stack.count("replace", "replace (create before destroy)")
+    add = stack.count("create") + replace
+    destroy = stack.count("destroy") + replace
+    return f"Plan: {add} to add, {stack.count('update')} to change, {destroy} to destroy."
+
+
+def render_change_cell(change: ResourceChange) -> str:
+    """The "Changes" cell: one ``name: before → after`` line per attribute."""
+    if change.action == "destroy":
+        return "<i>the whole resource is destroyed</i>"
+    parts = []
+    for attr in change.attributes:
+        flag = " 🔸 <b>forces replacement</b>" if attr.forces_replacement else ""
+        if change.action == "create" or change.action.startswith("create"):
+            parts.append(f"{code(attr.name)}: {code(attr.after)}{flag}")
+        else:
+            parts.append(f"{code(attr.name)}: {code(attr.before)} → {code(attr.after)}{flag}")
+    if change.omitted_attributes:
+        parts.append(f"<i>… and {change.omitted_attributes} more</i>")
+    if change.known_after_apply:
+        parts.append(f"<i>+ {change.known_after_apply} attribute(s) known after apply</i>")
+    return "<br>".join(parts) if parts else "—"
+
+
+def render_stack(stack: StackPlan) -> list[str]:
+    """One stack's section: header line, notes, and the table of changed resources."""
+    shown = [c for c in stack.changes if c.shown]
+    lines = [f"## Stack `{stack.name}`", "", f"`{stack.path}` · Terraform {stack.terraform_version} · {terraform_wording(stack)}", ""]
+    if stack.errored or not stack.complete:
+        lines += ["> [!WARNING]", "> Terraform reports this plan as errored or incomplete: it does not show every change.", ""]
+    if stack.drifted:
+        lines += [f"ℹ️ {stack.drifted} resource(s) changed outside Terraform since the last apply (drift).", ""]
+    if not shown:
+        return lines + ["No changes. The infrastructure matches the configuration.", ""]
+    opened = " open" if len(shown) <= OPEN_DETAILS_UP_TO else ""
+    lines += [f"<details{opened}><summary>{len(shown)} changed resource(s)</summary>", "", "| Resource | Action | Changes |", "|---|---|---|"]
+    for change in shown:
+        action = f"<code>{cell(change.symbol.strip() or '·')}</code> {cell(change.action)}"
+        if change.destructive and at_risk(stack.name, change.type):
+            action = f"🛑 {action}"
+        lines.append(f"| {code(change.address)} | {action} | {render_change_cell(change)} |")
+    return lines + ["", "</details>", ""]
+
+
+def render_report(stacks: Sequence[StackPlan], allowed: bool) -> str:
+    """The whole Markdown report: red section first, then the summary, then one section per stack."""
+    lines = ["# Terraform plan risk report", ""]
+    lines += render_dangers(find_dangers(stacks), allowed)
+    lines += render_counts(stacks)
+    for stack in stacks:
+        lines += render_stack(stack)
+    return "\n".join(lines).rstrip() + "\n"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Command line
+# ---------------------------------------------------------------------------------------------------------
+def parse_args(argv: Optional[Sequence[str]]) -> Options:
+    """Parse the command line (argparse exits 2 on usage errors)."""
+    parser = argparse.ArgumentParser(prog="python -m tools.plan_report", description=__doc__.split("\n\n", 1)[0])
+    parser.add_argument("plans", nargs="+", metavar="PLAN.json", help="`terraform show -json PLANFILE` output, one file per stack")
+    parser.add_argument("-o", "--output", help="write the Markdown report here (default: stdout)")
+    parser.add_argument("--name", action="append", default=[], metavar="FILE=NAME", help="stack name for FILE (default: file name without .plan.json)")
+    parser.add_argument("--allow-destructive", action="store_true", help=f"exit 0 even with destructive changes (or set {OVERRIDE_ENV}=1)")
+    args = parser.parse_args(argv)
+    names: dict[str, str] = {}
+    for item in args.name:
+        file, sep, name = item.partition("=")
+        if not sep or not file or not name:
+            parser.error(f"--name expects FILE=NAME, got {item!r}")
+        names[file] = name
+        names[os.path.normpath(file)] = name
+    return Options(plans=args.plans, output=args.output, names=names, allow_destructive=args.allow_destructive)
+
+
+def override_requested(options: Options, environ: Mapping[str, str]) -> bool:
+    """Whether destructive changes are explicitly allowed (flag or environment variable)."""
+    return options.allow_destructive or environ.get(OVERRIDE_ENV, "").strip().lower() in TRUTHY
+
+
+def load_all(options: Options) -> list[StackPlan]:
+    """Load every plan, rejecting two files that would report under the same stack name."""
+    stacks: list[StackPlan] = []
+    seen: dict[str, str] = {}
+    for path in options.plans:
+        name = stack_name_for(path, options.names)
+        if name in seen:
+            raise PlanInputError(path, f"stack name {name!r} already used by {seen[name]} (use --name FILE=NAME)")
+        seen[name] = path
+        stacks.append(load_plan(path, name))
+    return stacks
+
+
+def write_atomically(path: str, text: str) -> None:
+    """Write ``text`` to ``path`` via a temporary file + rename, so a failure leaves nothing half-written."""
+    target = Path(path)
+    directory = target.parent if str(target.parent) else Path(".")
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, target)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def main(argv: Optional[Sequence[str]] = None, environ: Optional[Mapping[str, str]] = None) -> int:
+    """Run the report; returns the process exit code (see the module docstring)."""
+    options = parse_args(argv)
+    env = os.environ if environ is None else environ
+    try:
+        stacks = load_all(options)
+    except PlanInputError as exc:
+        print(f"plan_report: error: {exc}", file=sys.stderr)
+        return EXIT_INVALID_INPUT
+    allowed = override_requested(options, env)
+    report = render_report(stacks, allowed)
+    if options.output:
+        try:
+            write_atomically(options.output, report)
+        except OSError as exc:
+            print(f"plan_report: error: {options.output}: cannot write report ({exc.strerror or exc})", file=sys.stderr)
+            return EXIT_INVALID_INPUT
+    else:
+        sys.stdout.write(report)
+    dangers = find_dangers(stacks)
+    if dangers and not allowed:
+        print(
+            f"plan_report: {len(dangers)} destructive change(s) to stateful resources; a human must review the plan "
+            f"and re-run with --allow-destructive (or {OVERRIDE_ENV}=1) to proceed",
+            file=sys.stderr,
+        )
+        return EXIT_DESTRUCTIVE
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())
