@@ -18,6 +18,7 @@ from cdktf_cdktf_provider_aws.security_group import SecurityGroup
 from constructs import Construct
 
 from .access import store_security_group
+from .checkov import skip_check
 from .encryption import EncryptionKey
 from .logs import encrypted_log_group
 from .networking import Networking
@@ -189,6 +190,9 @@ class TransactionDatabase(Construct):
             final_snapshot_identifier=None if settings.skip_final_snapshot else f"{props.name}-final",
             depends_on=log_groups,
         )
+        if not settings.deletion_protection:
+            skip_check(self.instance, "CKV_AWS_293", "deletion protection is off by this environment's configuration "
+                                                     "(database.deletion_protection = false: a disposable database)")
         password_secret_arn = self.instance.master_user_secret.get(0).secret_arn
         self.connection_secret = Secret(self, "connection-secret", SecretProps(
             name=props.connection_secret_name,
@@ -203,6 +207,8 @@ class TransactionDatabase(Construct):
                 "password_secret_arn": password_secret_arn,
             },
         ))
+        skip_check(self.connection_secret.secret, "CKV2_AWS_57", "holds no credential (host, port, user, database); "
+                                                                 "the password is RDS's managed master-user secret, which RDS rotates")
 
         self.identifier: str = props.name
         self.address: str = self.instance.address

@@ -30,6 +30,7 @@ from cdktf_cdktf_provider_aws.vpc_security_group_egress_rule import VpcSecurityG
 from constructs import Construct
 
 from .access import allow_tcp, security_group
+from .checkov import skip_check
 from .encryption import EncryptionKey
 from .logs import encrypted_log_group
 from .validation import LOG_RETENTION_DAYS, parse_cidr, require, require_choice, require_name, require_range
@@ -47,12 +48,16 @@ class NetworkSettings:
       subnets first, then private). Default 24 (251 usable addresses each).
     nat_gateway: add one NAT gateway for consumers that need the internet. Default off:
       the S3 and Secrets Manager endpoints cover what the processor needs.
+    zone_ids: the zone ids (e.g. apne1-az4) to place subnets in, one per AZ, in order. Zone
+      ids name the same physical zone in every account, and a pinned list never grows when
+      AWS adds a zone. Default: none, meaning the first az_count available zones.
     """
 
     vpc_cidr: str = "10.0.0.0/16"
     az_count: int = 2
     subnet_prefix: int = 24
     nat_gateway: bool = False
+    zone_ids: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         network = parse_cidr("vpc_cidr", self.vpc_cidr)
@@ -64,6 +69,12 @@ class NetworkSettings:
                 f"small enough that {2 * self.az_count} subnets fit in {self.vpc_cidr} "
                 f"(a /{self.subnet_prefix} gives {capacity})")
         require(isinstance(self.nat_gateway, bool), "nat_gateway", self.nat_gateway, "true or false")
+        if self.zone_ids:
+            require(len(self.zone_ids) == self.az_count, "zone_ids", list(self.zone_ids),
+                    f"one zone id per availability zone ({self.az_count})")
+            require(len(set(self.zone_ids)) == len(self.zone_ids), "zone_ids", list(self.zone_ids), "distinct")
+            for index, zone_id in enumerate(self.zone_ids):
+                require_name(f"zone_ids[{index}]", zone_id, r"[a-z]{2,5}\d-az\d{1,2}", "a zone id such as apne1-az4")
 
     @property
     def network(self) -> ipaddress.IPv4Network:
@@ -107,7 +118,7 @@ class Networking(Construct):
     def __init__(self, scope: Construct, construct_id: str, props: NetworkingProps) -> None:
         super().__init__(scope, construct_id)
         settings = props.settings
-        zones = DataAwsAvailabilityZones(self, "zones", state="available")
+        zones = self._zones(settings)
 
         self.vpc = Vpc(self, "vpc", cidr_block=settings.vpc_cidr, enable_dns_support=True,
                        enable_dns_hostnames=True, tags={"Name": props.name})
@@ -147,13 +158,21 @@ class Networking(Construct):
                                        cidr_ipv4="0.0.0.0/0", ip_protocol="tcp", from_port=HTTPS, to_port=HTTPS,
                                        description="HTTPS to the internet through the NAT gateway")
 
-    def _subnets(self, tier: str, name: str, cidrs: list[str], zones: DataAwsAvailabilityZones,
+    def _zones(self, settings: NetworkSettings) -> list[dict[str, str]]:
+        """Subnet placement per AZ: the pinned zone ids, or else the first available zones."""
+        if settings.zone_ids:
+            return [{"availability_zone_id": zone_id} for zone_id in settings.zone_ids]
+        available = DataAwsAvailabilityZones(self, "zones", state="available")
+        skip_check(available, "CKV_AWS_394", "network.zone_ids is not set for this network: subnets take the "
+                                             f"first {settings.az_count} available zones; set zone_ids to pin them")
+        return [{"availability_zone": Fn.element(available.names, index)} for index in range(settings.az_count)]
+
+    def _subnets(self, tier: str, name: str, cidrs: list[str], zones: list[dict[str, str]],
                  route_table: RouteTable) -> list[Subnet]:
         group = Construct(self, tier)
         subnets = []
         for index, cidr in enumerate(cidrs):
-            subnet = Subnet(group, f"subnet-{index}", vpc_id=self.vpc.id, cidr_block=cidr,
-                            availability_zone=Fn.element(zones.names, index),
+            subnet = Subnet(group, f"subnet-{index}", vpc_id=self.vpc.id, cidr_block=cidr, **zones[index],
                             map_public_ip_on_launch=False,
                             tags={"Name": f"{name}-{tier}-{index}", "Tier": tier})
             RouteTableAssociation(group, f"rta-{index}", subnet_id=subnet.id, route_table_id=route_table.id)

@@ -26,7 +26,6 @@ def aws_provider(scope: Construct, *, region: str, tags: dict[str, str], emulato
             skip_credentials_validation=True,
             skip_metadata_api_check="true",
             skip_region_validation=True,
-            skip_requesting_account_id=True,
             s3_use_path_style=True,
         )
     provider = AwsProvider(scope, "aws", region=region, default_tags=[AwsProviderDefaultTags(tags=tags)], **options)

@@ -8,7 +8,9 @@ import pytest
 
 from constructs_lib.networking import NetworkSettings
 from constructs_lib.validation import ConfigError
+from config_files import write_config
 from environments import synth_environment
+from synthesis import StackView, synth_stacks
 
 
 def test_subnets_are_carved_with_ipaddress_in_order() -> None:
@@ -29,9 +31,26 @@ def test_vpc_and_subnets(dev) -> None:
     subnets = dev.resources("aws_subnet").values()
     assert sorted(s["cidr_block"] for s in subnets) == ["10.10.0.0/24", "10.10.1.0/24", "10.10.2.0/24", "10.10.3.0/24"]
     assert all(s["map_public_ip_on_launch"] is False for s in subnets)
-    zones = sorted(s["availability_zone"] for s in subnets if s["tags"]["Tier"] == "private")
-    assert all(z.startswith("${element(data.aws_availability_zones.") for z in zones)
-    assert zones[0].endswith(", 0)}") and zones[1].endswith(", 1)}")
+    zones = {s["tags"]["Name"]: s["availability_zone_id"] for s in subnets}
+    assert zones == {"japancart-dev-public-0": "apne1-az4", "japancart-dev-public-1": "apne1-az1",
+                     "japancart-dev-private-0": "apne1-az4", "japancart-dev-private-1": "apne1-az1"}
+    assert dev.data("aws_availability_zones") == {}
+
+
+def test_without_pinned_zones_subnets_take_the_first_available(tmp_path: Path) -> None:
+    config = write_config(tmp_path, {"dev": {"network": {"az_count": 2}}})
+    stack = StackView(synth_stacks(tmp_path / "out", {"JAPANCART_CONFIG": str(config)})["dev"])
+    zones_key, zones = stack.document["data"]["aws_availability_zones"].popitem()
+    assert zones["state"] == "available"
+    placed = sorted(s["availability_zone"] for s in stack.resources("aws_subnet").values())
+    assert placed == [f"${{element(data.aws_availability_zones.{zones_key}.names, {i})}}" for i in (0, 0, 1, 1)]
+    skipped = [s for s in stack.document["//"]["checkov"]["skip"] if s["id"] == "CKV_AWS_394"]
+    assert skipped and skipped[0]["address"].endswith(zones_key)
+
+
+def test_fails_when_zone_ids_do_not_match_the_zone_count() -> None:
+    with pytest.raises(ConfigError, match=r"zone_ids must be one zone id per availability zone \(3\), got \['apne1-az4'\]"):
+        NetworkSettings(az_count=3, zone_ids=("apne1-az4",))
 
 
 def test_prod_spreads_over_three_zones(prod) -> None:
