@@ -1,0 +1,782 @@
+"""AWS emulator for tests and tools: moto in server mode, in-process, on 127.0.0.1, plus documented gap patches.
+
+Usage::
+
+    from tests.support.emulator import start_emulator
+    emu = start_emulator()            # ThreadedMotoServer on 127.0.0.1:<free port>, gap patches applied
+    emu.endpoint                      # "http://127.0.0.1:<port>" -> JAPANCART_AWS_ENDPOINT for `python main.py`
+    emu.terraform_env()               # env for terraform runs (test credentials, region, no IMDS)
+    emu.client("kinesis")             # boto3 client pointed at the emulator
+    emu.reset(); emu.stop()
+
+Real plan JSON of a stack against the emulator (e.g. for the plan-risk report)::
+
+    from tests.support.terraform import TerraformCLI, copy_stack, local_backend_args, synthesize
+    stacks = synthesize(tmp / "cdktf.out", {"JAPANCART_AWS_ENDPOINT": emu.endpoint,
+                                            "JAPANCART_STATE_BUCKET": "japancart-e2e-terraform-state"})
+    tf = TerraformCLI.create(tmp / "tf", extra_env=emu.terraform_env())
+    boot = copy_stack(stacks / "bootstrap", tmp)                  # creates the state bucket (local state)
+    tf.init(boot, extra=local_backend_args(boot)).check(); tf.apply(boot).check()
+    dev = copy_stack(stacks / "dev", tmp); tf.init(dev).check()   # real S3 backend in the emulator
+    plan = tf.plan_json(dev)                                      # `terraform show -json` of a saved plan
+
+Gap patches (``GAPS``) are small, documented extensions of moto's backends, applied to the classes in this
+process, hence to the in-process server.  They never touch the product.  Each one exists because the real
+Terraform AWS provider, talking to moto 5.2.5, would otherwise fail or show a perpetual diff where real AWS
+would not.  ``apply_gap_patches()`` is idempotent; ``GAPS`` lists what each patch does (for the README).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional
+
+REGION = "ap-northeast-1"
+TEST_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+
+#: (name, what moto 5.2.5 does, what the patch does) -- keep in sync with the patch functions below.
+GAPS: list[tuple[str, str, str]] = []
+_applied: set[str] = set()
+_lock = threading.Lock()
+
+
+def _gap(name: str, problem: str, fix: str) -> Callable[[Callable[[], None]], Callable[[], None]]:
+    def deco(fn: Callable[[], None]) -> Callable[[], None]:
+        GAPS.append((name, problem, fix))
+        fn.gap_name = name  # type: ignore[attr-defined]
+        _PATCHES.append(fn)
+        return fn
+
+    return deco
+
+
+_PATCHES: list[Callable[[], None]] = []
+
+
+# --------------------------------------------------------------------------------------------------------
+# ElastiCache
+# --------------------------------------------------------------------------------------------------------
+@_gap(
+    "elasticache-replication-group-members",
+    "CreateReplicationGroup lists member clusters <id>-001.. but never registers them, so "
+    "DescribeCacheClusters(<id>-001) -> CacheClusterNotFound (the provider reads the first member after "
+    "create and on every refresh); with cluster mode disabled it also ignores NumCacheClusters (only "
+    "ReplicasPerNodeGroup counts), so num_cache_clusters=2 came back as 1 member (perpetual diff).",
+    "After CreateReplicationGroup: honour NumCacheClusters for the member list and register each member as "
+    "a CacheCluster that mirrors the group's settings (node type, engine/version, parameter group, subnet "
+    "group, security groups, windows, encryption flags, auth token, AZ).",
+)
+def _patch_elasticache_members() -> None:
+    from moto.elasticache import models as ec
+
+    backend_cls = ec.ElastiCacheBackend
+    original = backend_cls.create_replication_group
+
+    def create_replication_group(self: Any, *args: Any, **kwargs: Any) -> Any:
+        rg = original(self, *args, **kwargs)
+        num = kwargs.get("num_cache_clusters")
+        if rg.cluster_mode != "enabled" and num and not kwargs.get("replicas_per_node_group") and len(rg.member_clusters) != int(num):
+            ng = rg.node_groups[0]
+            domain = ng["primary_endpoint_address"].split(".", 1)[1]
+            ng["node_group_members"] = []
+            rg.member_clusters.clear()
+            rg._set_node_members_clusters_disabled(
+                member_clusters=rg.member_clusters,
+                replication_group_id=rg.replication_group_id,
+                replication_group_domain=domain,
+                node_group=ng,
+                preferred_cache_cluster_azs=kwargs.get("preferred_cache_cluster_azs") or [f"{self.region_name}a", f"{self.region_name}c"],
+                num_cache_clusters=int(num),
+                replicas_per_node_group=int(num) - 1,
+            )
+        azs = {m["cache_cluster_id"]: m.get("preferred_availability_zone") for g in rg.node_groups for m in g.get("node_group_members", [])}
+        for member_id in rg.member_clusters:
+            if member_id in self.cache_clusters:
+                continue
+            cluster = ec.CacheCluster(
+                account_id=self.account_id,
+                region_name=self.region_name,
+                cache_cluster_id=member_id,
+                cache_node_type=rg.cache_node_type,
+                replication_group_id=rg.replication_group_id,
+                az_mode="single-az",
+                preferred_availability_zone=azs.get(member_id),
+                num_cache_nodes=1,
+                engine=rg.engine,
+                engine_version=rg.engine_version,
+                cache_parameter_group_name=rg.cache_parameter_group_name,
+                cache_subnet_group_name=rg.cache_subnet_group_name,
+                transit_encryption_enabled=rg.transit_encryption_enabled,
+                network_type=rg.network_type,
+                ip_discovery=rg.ip_discovery,
+                snapshot_name=None,
+                preferred_maintenance_window=rg.preferred_maintenance_window,
+                port=rg.port,
+                notification_topic_arn=rg.notification_topic_arn,
+                auto_minor_version_upgrade=rg.auto_minor_version_upgrade,
+                snapshot_retention_limit=rg.snapshot_retention_limit,
+                snapshot_window=rg.snapshot_window,
+                auth_token=kwargs.get("auth_token"),
+                outpost_mode=None,
+                preferred_outpost_arn=None,
+                preferred_availability_zones=None,
+                cache_security_group_names=rg.cache_security_group_names,
+                security_group_ids=rg.security_group_ids,
+                tags=None,
+                snapshot_arns=None,
+                preferred_outpost_arns=None,
+                log_delivery_configurations=[],
+                cache_node_ids_to_remove=None,
+                cache_node_ids_to_reboot=None,
+            )
+            cluster.num_cache_nodes = 1
+            # Shapes the provider reads from the member (setFromCacheCluster and friends).
+            cluster.at_rest_encryption_enabled = rg.at_rest_encryption_enabled
+            cluster.transit_encryption_mode = rg.transit_encryption_mode
+            cluster.cache_parameter_group = {"CacheParameterGroupName": rg.cache_parameter_group_name or "default.redis7", "ParameterApplyStatus": "in-sync"}
+            cluster.security_groups = [{"SecurityGroupId": sg, "Status": "active"} for sg in (rg.security_group_ids or [])]
+            cluster.cache_nodes = [{"CacheNodeId": "0001", "CacheNodeStatus": "available", "Endpoint": {"Address": f"{member_id}.emulator.cache.amazonaws.com", "Port": rg.port}}]
+            self.cache_clusters[member_id] = cluster
+        return rg
+
+    backend_cls.create_replication_group = create_replication_group
+
+
+@_gap(
+    "elasticache-replication-group-delete",
+    "DeleteReplicationGroup only sets status 'deleting' and keeps the group (and members) forever, so the "
+    "provider's deletion waiter polls until its 40-minute timeout.",
+    "After DeleteReplicationGroup returns the 'deleting' group, forget the group and its member clusters "
+    "(as AWS does once deletion completes).",
+)
+def _patch_elasticache_delete() -> None:
+    from moto.elasticache import models as ec
+
+    backend_cls = ec.ElastiCacheBackend
+    original = backend_cls.delete_replication_group
+
+    def delete_replication_group(self: Any, replication_group_id: str, retain_primary_cluster: Optional[bool]) -> Any:
+        members = list(self.replication_groups[replication_group_id].member_clusters) if replication_group_id in self.replication_groups else []
+        rg = original(self, replication_group_id, retain_primary_cluster)
+        self.replication_groups.pop(replication_group_id, None)
+        for member in members + list(rg.member_clusters):
+            self.cache_clusters.pop(member, None)
+        return rg
+
+    backend_cls.delete_replication_group = delete_replication_group
+
+
+@_gap(
+    "elasticache-delete-cache-subnet-group",
+    "DeleteCacheSubnetGroup is not implemented (HTTP 500 NotImplementedError); the provider retries 5xx, so "
+    "destroying an aws_elasticache_subnet_group hangs until its timeout.",
+    "Add DeleteCacheSubnetGroup: forget the group (CacheSubnetGroupNotFoundFault if unknown), empty result.",
+)
+def _patch_elasticache_delete_subnet_group() -> None:
+    from moto.core.responses import EmptyResult
+    from moto.elasticache import exceptions as exc
+    from moto.elasticache import models as ec
+    from moto.elasticache import responses as rs
+
+    def delete_cache_subnet_group(self: Any, cache_subnet_group_name: str) -> None:
+        if cache_subnet_group_name not in self.cache_subnet_groups:
+            raise exc.CacheSubnetGroupNotFound(cache_subnet_group_name)
+        del self.cache_subnet_groups[cache_subnet_group_name]
+
+    def delete_cache_subnet_group_response(self: Any) -> Any:
+        self.elasticache_backend.delete_cache_subnet_group(self._get_param("CacheSubnetGroupName"))
+        return EmptyResult()
+
+    if not hasattr(ec.ElastiCacheBackend, "delete_cache_subnet_group"):
+        ec.ElastiCacheBackend.delete_cache_subnet_group = delete_cache_subnet_group
+    if not hasattr(rs.ElastiCacheResponse, "delete_cache_subnet_group"):
+        rs.ElastiCacheResponse.delete_cache_subnet_group = delete_cache_subnet_group_response
+
+
+@_gap(
+    "elasticache-parameter-groups",
+    "Cache parameter groups are not implemented at all (Create/Describe/Modify/Reset/Delete"
+    "CacheParameterGroup, DescribeCacheParameters): aws_elasticache_parameter_group cannot be created, and "
+    "ListTagsForResource rejects parametergroup ARNs.",
+    "A minimal in-memory implementation: groups with name/family/description/ARN/tags, user-set parameters "
+    "(Source=user) stored by Modify, cleared by Reset, CacheParameterGroupNotFound/"
+    "CacheParameterGroupAlreadyExists errors; parametergroup ARNs accepted for tagging.",
+)
+def _patch_elasticache_parameter_groups() -> None:
+    from moto.core.exceptions import ServiceException
+    from moto.core.responses import ActionResult, EmptyResult
+    from moto.elasticache import models as ec
+    from moto.elasticache import responses as rs
+    from moto.utilities.utils import get_partition
+
+    class CacheParameterGroupNotFound(ServiceException):
+        code = "CacheParameterGroupNotFound"
+
+    class CacheParameterGroupAlreadyExists(ServiceException):
+        code = "CacheParameterGroupAlreadyExists"
+
+    backend_cls = ec.ElastiCacheBackend
+    original_init = backend_cls.__init__
+
+    def __init__(self: Any, region_name: str, account_id: str) -> None:
+        original_init(self, region_name, account_id)
+        self.arn_regex = ec.re_compile(r"^arn:aws:elasticache:.*:[0-9]*:(cluster|snapshot|subnetgroup|replicationgroup|user|parametergroup):.*$")
+        self.cache_parameter_groups: dict[str, dict[str, Any]] = {}
+
+    def _group(self: Any, name: str) -> dict[str, Any]:
+        groups = getattr(self, "cache_parameter_groups", {})
+        if name not in groups:
+            raise CacheParameterGroupNotFound(f"CacheParameterGroup {name} not found.")
+        return groups[name]
+
+    def _parameters(params: Any) -> list[tuple[str, str]]:
+        # query protocol: ParameterNameValues.ParameterNameValue.N.{ParameterName,ParameterValue}
+        if isinstance(params, dict):
+            params = params.get("ParameterNameValue") or list(params.values())
+        if isinstance(params, dict):
+            params = [params]
+        return [(p["ParameterName"], str(p.get("ParameterValue", ""))) for p in (params or [])]
+
+    def create(self: Any) -> Any:
+        backend = self.elasticache_backend
+        name = self._get_param("CacheParameterGroupName")
+        if not hasattr(backend, "cache_parameter_groups"):
+            backend.cache_parameter_groups = {}
+        if name in backend.cache_parameter_groups:
+            raise CacheParameterGroupAlreadyExists(f"Parameter group {name} already exists.")
+        arn = f"arn:{get_partition(backend.region_name)}:elasticache:{backend.region_name}:{backend.account_id}:parametergroup:{name}"
+        group = {
+            "CacheParameterGroupName": name,
+            "CacheParameterGroupFamily": self._get_param("CacheParameterGroupFamily"),
+            "Description": self._get_param("Description"),
+            "IsGlobal": False,
+            "ARN": arn,
+            "_parameters": {},
+        }
+        backend.cache_parameter_groups[name] = group
+        tags = self._get_param("Tags")
+        if isinstance(tags, dict):
+            tags = tags.get("Tag") or []
+        if tags:
+            backend.tagging_service.tag_resource(arn, tags if isinstance(tags, list) else [tags])
+        return ActionResult({"CacheParameterGroup": {k: v for k, v in group.items() if not k.startswith("_")}})
+
+    def describe(self: Any) -> Any:
+        backend = self.elasticache_backend
+        name = self._get_param("CacheParameterGroupName")
+        groups = [_group(backend, name)] if name else list(getattr(backend, "cache_parameter_groups", {}).values())
+        return ActionResult({"CacheParameterGroups": [{k: v for k, v in g.items() if not k.startswith("_")} for g in groups]})
+
+    def describe_parameters(self: Any) -> Any:
+        group = _group(self.elasticache_backend, self._get_param("CacheParameterGroupName"))
+        source = self._get_param("Source")
+        params = [
+            {"ParameterName": k, "ParameterValue": v, "Source": "user", "DataType": "string", "IsModifiable": True, "ChangeType": "immediate"}
+            for k, v in sorted(group["_parameters"].items())
+        ]
+        if source and source != "user":
+            params = []
+        return ActionResult({"Parameters": params, "CacheNodeTypeSpecificParameters": []})
+
+    def modify(self: Any) -> Any:
+        name = self._get_param("CacheParameterGroupName")
+        group = _group(self.elasticache_backend, name)
+        for key, value in _parameters(self._get_param("ParameterNameValues")):
+            group["_parameters"][key] = value
+        return ActionResult({"CacheParameterGroupName": name})
+
+    def reset(self: Any) -> Any:
+        name = self._get_param("CacheParameterGroupName")
+        group = _group(self.elasticache_backend, name)
+        if str(self._get_param("ResetAllParameters")).lower() == "true":
+            group["_parameters"].clear()
+        for key, _ in _parameters(self._get_param("ParameterNameValues")):
+            group["_parameters"].pop(key, None)
+        return ActionResult({"CacheParameterGroupName": name})
+
+    def delete(self: Any) -> Any:
+        backend = self.elasticache_backend
+        _group(backend, self._get_param("CacheParameterGroupName"))
+        del backend.cache_parameter_groups[self._get_param("CacheParameterGroupName")]
+        return EmptyResult()
+
+    backend_cls.__init__ = __init__
+    for action, fn in {
+        "create_cache_parameter_group": create,
+        "describe_cache_parameter_groups": describe,
+        "describe_cache_parameters": describe_parameters,
+        "modify_cache_parameter_group": modify,
+        "reset_cache_parameter_group": reset,
+        "delete_cache_parameter_group": delete,
+    }.items():
+        if not hasattr(rs.ElastiCacheResponse, action):
+            setattr(rs.ElastiCacheResponse, action, fn)
+
+
+# --------------------------------------------------------------------------------------------------------
+# Every service
+# --------------------------------------------------------------------------------------------------------
+@_gap(
+    "not-implemented-fails-fast",
+    "An action moto does not implement raises NotImplementedError, served as HTTP 500; the AWS SDK retries "
+    "5xx, so Terraform hangs for many minutes on any unimplemented call instead of failing.",
+    "Serve NotImplementedError as a non-retryable 400 'EmulatorNotImplemented' error naming the action, "
+    "so a new gap fails the run at once with a clear message (then add a patch here).",
+)
+def _patch_not_implemented_fails_fast() -> None:
+    from moto.core.exceptions import ServiceException
+    from moto.core.responses import ActionResult, BaseResponse
+
+    class EmulatorNotImplemented(ServiceException):
+        code = "EmulatorNotImplemented"
+
+    original = BaseResponse.call_action
+
+    def call_action(self: Any) -> Any:
+        try:
+            return original(self)
+        except NotImplementedError as error:
+            message = f"emulator gap (moto): {error} [{getattr(self, 'service_name', '?')}]"
+            logging.getLogger(__name__).error(message)
+            try:
+                status, headers, body = self.serialized(ActionResult(EmulatorNotImplemented(message)))
+            except Exception:  # noqa: BLE001 -- never turn a gap report into a 500
+                return 400, {"Content-Type": "text/plain"}, message
+            return (status if status >= 400 and status != 500 else 400), headers, body
+
+    BaseResponse.call_action = call_action
+
+
+# --------------------------------------------------------------------------------------------------------
+# RDS
+# --------------------------------------------------------------------------------------------------------
+@_gap(
+    "rds-unique-dbi-resource-id",
+    "Every DB instance gets the same hard-coded DbiResourceId (db-M5ENSHXFPU6XHZ4G4ZEI5QIO2U).  The provider "
+    "keys aws_db_instance on that id and reads it back with the dbi-resource-id filter, so as soon as two "
+    "instances exist (dev and prod side by side) the read matches two and fails with 'couldn't find resource'.",
+    "Give each new DB instance a unique random DbiResourceId of the real shape (db- + 26 base32 characters).",
+)
+def _patch_rds_dbi_resource_id() -> None:
+    import base64
+    import uuid
+
+    from moto.rds import models as rds
+
+    original = rds.DBInstance.__init__
+
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        self.dbi_resource_id = "db-" + base64.b32encode(uuid.uuid4().bytes).decode()[:26]
+
+    rds.DBInstance.__init__ = __init__
+
+
+@_gap(
+    "rds-performance-insights",
+    "CreateDBInstance/ModifyDBInstance ignore EnablePerformanceInsights, PerformanceInsightsKMSKeyId and "
+    "PerformanceInsightsRetentionPeriod and DescribeDBInstances never returns them: perpetual diff "
+    "performance_insights_enabled false -> true.",
+    "Store the three settings on the instance (create and modify) so they are returned like AWS does.",
+)
+def _patch_rds_performance_insights() -> None:
+    from moto.rds import models as rds
+
+    def remember(db: Any, kwargs: dict[str, Any]) -> None:
+        if kwargs.get("enable_performance_insights") is not None:
+            db.performance_insights_enabled = bool(kwargs["enable_performance_insights"])
+        if kwargs.get("performance_insights_kms_key_id"):
+            db.performance_insights_kms_key_id = kwargs["performance_insights_kms_key_id"]
+        if kwargs.get("performance_insights_retention_period") is not None:
+            db.performance_insights_retention_period = int(kwargs["performance_insights_retention_period"])
+        if getattr(db, "performance_insights_enabled", False) and not getattr(db, "performance_insights_retention_period", None):
+            db.performance_insights_retention_period = 7  # AWS default
+
+    original_init, original_update = rds.DBInstance.__init__, rds.DBInstance.update
+
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        original_init(self, *args, **kwargs)
+        self.performance_insights_enabled = False
+        remember(self, kwargs)
+
+    def update(self: Any, **kwargs: Any) -> None:
+        original_update(self, **kwargs)
+        remember(self, kwargs)
+
+    rds.DBInstance.__init__, rds.DBInstance.update = __init__, update
+
+
+@_gap(
+    "rds-parameter-source",
+    "DescribeDBParameters returns the parameters set with ModifyDBParameterGroup without Source=user (and "
+    "ignores the Source filter); the provider keeps only user parameters, so every configured parameter "
+    "shows as a perpetual '+ parameter' diff.",
+    "Mark parameters set through ModifyDBParameterGroup as Source=user and honour the Source filter.",
+)
+def _patch_rds_parameter_source() -> None:
+    from moto.core.responses import ActionResult
+    from moto.rds import responses as rr
+    from moto.rds.exceptions import DBParameterGroupNotFoundError
+
+    def describe_db_parameters(self: Any) -> Any:
+        name = self.params.get("DBParameterGroupName")
+        groups = self.backend.describe_db_parameter_groups({"db_parameter_group_name": name})
+        if not groups:
+            raise DBParameterGroupNotFoundError(name)
+        params = [{"Source": "user", "IsModifiable": True, **dict(p)} for p in groups[0].parameters.values()]
+        source = self.params.get("Source")
+        if source:
+            params = [p for p in params if p.get("Source") == source]
+        return ActionResult({"Parameters": params})
+
+    rr.RDSResponse.describe_db_parameters = describe_db_parameters
+
+
+# --------------------------------------------------------------------------------------------------------
+# Kinesis, Lambda, EC2
+# --------------------------------------------------------------------------------------------------------
+@_gap(
+    "kinesis-create-stream-tags",
+    "CreateStream drops its Tags parameter, so a stream created with tags (provider default_tags) has none: "
+    "perpetual tags_all diff.",
+    "After CreateStream, apply the request's Tags with the backend's own add_tags_to_stream.",
+)
+def _patch_kinesis_create_stream_tags() -> None:
+    from moto.kinesis import responses as kr
+
+    original = kr.KinesisResponse.create_stream
+
+    def create_stream(self: Any) -> Any:
+        result = original(self)
+        tags = self._get_param("Tags")
+        if tags:
+            self.kinesis_backend.add_tags_to_stream(None, self._get_param("StreamName"), tags)
+        return result
+
+    kr.KinesisResponse.create_stream = create_stream
+
+
+@_gap(
+    "lambda-dead-letter-and-logging-config",
+    "CreateFunction/UpdateFunctionConfiguration drop DeadLetterConfig and LoggingConfig and "
+    "GetFunction never returns them: perpetual diff on dead_letter_config and logging_config.",
+    "Keep both on the function (AWS's default LoggingConfig is Text to /aws/lambda/<name>) and return them.",
+)
+def _patch_lambda_configs() -> None:
+    from moto.awslambda import models as lm
+
+    original_init = lm.LambdaFunction.__init__
+    original_get = lm.LambdaFunction.get_configuration
+    original_update = lm.LambdaFunction.update_configuration
+
+    def __init__(self: Any, account_id: str, spec: dict[str, Any], *args: Any, **kwargs: Any) -> None:
+        original_init(self, account_id, spec, *args, **kwargs)
+        self._emu_dead_letter_config = spec.get("DeadLetterConfig")
+        self._emu_logging_config = {"LogFormat": "Text", "LogGroup": f"/aws/lambda/{self.function_name}", **(spec.get("LoggingConfig") or {})}
+
+    def get_configuration(self: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        config = original_get(self, *args, **kwargs)
+        if getattr(self, "_emu_dead_letter_config", None):
+            config["DeadLetterConfig"] = self._emu_dead_letter_config
+        if getattr(self, "_emu_logging_config", None):
+            config["LoggingConfig"] = self._emu_logging_config
+        return config
+
+    def update_configuration(self: Any, config_updates: dict[str, Any]) -> dict[str, Any]:
+        if "DeadLetterConfig" in config_updates:
+            self._emu_dead_letter_config = config_updates["DeadLetterConfig"] or None
+        if "LoggingConfig" in config_updates:
+            self._emu_logging_config = {**getattr(self, "_emu_logging_config", {}), **(config_updates["LoggingConfig"] or {})}
+        return original_update(self, config_updates)
+
+    lm.LambdaFunction.__init__ = __init__
+    lm.LambdaFunction.get_configuration = get_configuration
+    lm.LambdaFunction.update_configuration = update_configuration
+
+
+@_gap(
+    "ec2-security-group-rule-descriptions",
+    "DescribeSecurityGroupRules returns a rule's Description only for CIDR rules: rules that reference a "
+    "security group or a prefix list lose it (perpetual '+ description' diff on "
+    "aws_vpc_security_group_ingress_rule/egress_rule).",
+    "Return the description given with the referenced group (UserIdGroupPairs) or prefix list as well.",
+)
+def _patch_ec2_rule_descriptions() -> None:
+    from moto.ec2.models import security_groups as sg
+
+    original_init = sg.SecurityGroupRule.__init__
+
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        original_init(self, *args, **kwargs)
+        prefix = kwargs.get("prefix_list_id") if "prefix_list_id" in kwargs else (args[7] if len(args) > 7 else None)
+        self._emu_prefix_description = prefix.get("Description") if isinstance(prefix, dict) else None
+
+    def description(self: Any) -> Optional[str]:
+        return (
+            self.ip_range.get("Description")
+            or (self.source_group or {}).get("Description")
+            or getattr(self, "_emu_prefix_description", None)
+        )
+
+    sg.SecurityGroupRule.__init__ = __init__
+    sg.SecurityGroupRule.description = property(description)
+
+
+# --------------------------------------------------------------------------------------------------------
+# IAM
+# --------------------------------------------------------------------------------------------------------
+@_gap(
+    "iam-aws-managed-policies",
+    "AWS managed policies are not loaded by default (MOTO_IAM_LOAD_MANAGED_POLICIES), so attaching e.g. "
+    "arn:aws:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole fails with NoSuchEntity.",
+    "Turn moto's own switch on for this process's IAM backends (moto.iam.models.load_iam_aws_managed_policies "
+    "-> True) without changing the process environment.",
+)
+def _patch_iam_managed_policies() -> None:
+    from moto.iam import models as iam
+
+    iam.load_iam_aws_managed_policies = lambda: True
+
+
+# --------------------------------------------------------------------------------------------------------
+# S3 bucket policies
+# --------------------------------------------------------------------------------------------------------
+#: Request context the emulator stands in for: AWS endpoints are HTTPS, so requests arrive over TLS.
+S3_POLICY_CONTEXT = {"aws:securetransport": "true"}
+
+
+def _condition_block_matches(condition: dict, context: dict[str, str]) -> bool:
+    """IAM condition evaluation for the operators our policies use (AND over operators and keys, OR over
+    values).  A key absent from the context does not match (AWS semantics), except for ``...IfExists``."""
+    for operator, pairs in condition.items():
+        base = operator[: -len("IfExists")] if operator.endswith("IfExists") else operator
+        for key, expected in pairs.items():
+            values = [str(v) for v in (expected if isinstance(expected, list) else [expected])]
+            actual = context.get(key.lower())
+            if base == "Null":
+                if (actual is None) != (values[0].lower() == "true"):
+                    return False
+                continue
+            if actual is None:
+                if operator.endswith("IfExists"):
+                    continue
+                return False
+            if base == "Bool":
+                ok = actual.lower() in [v.lower() for v in values]
+            elif base == "StringEquals":
+                ok = actual in values
+            elif base == "StringNotEquals":
+                ok = actual not in values
+            elif base == "StringEqualsIgnoreCase":
+                ok = actual.lower() in [v.lower() for v in values]
+            else:
+                return False  # an operator we do not model: the statement does not apply
+            if not ok:
+                return False
+    return True
+
+
+@_gap(
+    "s3-bucket-policy-conditions",
+    "Bucket-policy enforcement evaluates only StringEquals conditions and ignores every other operator, so "
+    "a conditional Deny such as the state bucket's DenyInsecureTransport (Bool aws:SecureTransport=false) "
+    "becomes an unconditional Deny and every S3 call (incl. the S3 backend's) gets 403 AccessDenied.",
+    "Evaluate bucket-policy Conditions (Bool, StringEquals/NotEquals, Null, ...IfExists) against the request "
+    "context of AWS's HTTPS endpoints (aws:SecureTransport=true); a statement whose Condition does not "
+    "match does not apply, as in AWS.",
+)
+def _patch_s3_bucket_policy_conditions() -> None:
+    import json
+
+    from moto.iam.access_control import IAMPolicyStatement, PermissionResult
+    from moto.s3 import models as s3
+
+    def get_permission(self: Any, action: str, resource: str) -> Any:
+        if self.policy is None:
+            return PermissionResult.NEUTRAL
+        document = json.loads(self.policy.decode() if isinstance(self.policy, bytes) else self.policy)
+        statements = document.get("Statement", [])
+        permitted = False
+        for statement in statements if isinstance(statements, list) else [statements]:
+            condition = statement.get("Condition")
+            if condition and not _condition_block_matches(condition, S3_POLICY_CONTEXT):
+                continue
+            unconditioned = {k: v for k, v in statement.items() if k != "Condition"}
+            result = IAMPolicyStatement(unconditioned).is_action_permitted(action, resource)
+            if result == PermissionResult.DENIED:
+                return result
+            permitted = permitted or result == PermissionResult.PERMITTED
+        return PermissionResult.PERMITTED if permitted else PermissionResult.NEUTRAL
+
+    s3.FakeBucket.get_permission = get_permission
+
+
+def apply_gap_patches() -> list[str]:
+    """Apply every patch in ``GAPS`` once per process; returns the names applied so far."""
+    with _lock:
+        for fn in _PATCHES:
+            name = fn.gap_name  # type: ignore[attr-defined]
+            if name not in _applied:
+                fn()
+                _applied.add(name)
+        return sorted(_applied)
+
+
+def describe_gaps() -> str:
+    return "\n".join(f"- {name}: {problem}\n  patch: {fix}" for name, problem, fix in GAPS)
+
+
+@dataclass
+class Emulator:
+    server: Any
+    host: str
+    port: int
+    region: str = REGION
+    patches: list[str] = field(default_factory=list)
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def terraform_env(self) -> dict[str, str]:
+        """Environment for terraform/boto3 talking to the emulator (the stack config carries the endpoints)."""
+        return {
+            **TEST_CREDENTIALS,
+            "AWS_REGION": self.region,
+            "AWS_DEFAULT_REGION": self.region,
+            "AWS_EC2_METADATA_DISABLED": "true",
+            "AWS_PROFILE": "",
+            "AWS_CONFIG_FILE": os.devnull,
+            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+        }
+
+    def client(self, service: str, region: Optional[str] = None) -> Any:
+        import boto3
+
+        return boto3.client(
+            service,
+            region_name=region or self.region,
+            endpoint_url=self.endpoint,
+            aws_access_key_id=TEST_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=TEST_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+        )
+
+    def reset(self) -> None:
+        import urllib.request
+
+        urllib.request.urlopen(urllib.request.Request(f"{self.endpoint}/moto-api/reset", method="POST"), timeout=30).read()
+
+    def stop(self) -> None:
+        self.server.stop()
+
+
+def start_emulator(port: int = 0, *, patches: bool = True) -> Emulator:
+    """Start moto's ThreadedMotoServer on 127.0.0.1 (``port=0``: a free port) with the gap patches."""
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no per-request access log; 5xx tracebacks stay
+    applied = apply_gap_patches() if patches else []
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    host, real_port = server.get_host_and_port()
+    return Emulator(server=server, host=host, port=real_port, patches=applied)
+
+
+def state_identifiers(show_json: dict) -> set[str]:
+    """Every string attribute (id, arn, name, ..., nested ones too) of every managed resource in
+    ``terraform show -json`` output: what ``leftovers(..., only=...)`` looks for after a destroy."""
+    found: set[str] = set()
+
+    def strings(value: Any) -> None:  # nested too: e.g. aws_db_instance.master_user_secret[0].secret_arn
+        if isinstance(value, str):
+            if value and len(value) < 2048:
+                found.add(value)
+        elif isinstance(value, dict):
+            for v in value.values():
+                strings(v)
+        elif isinstance(value, list):
+            for v in value:
+                strings(v)
+
+    def walk(module: dict) -> None:
+        for res in module.get("resources", []):
+            if res.get("mode") == "managed":
+                strings(res.get("values") or {})
+        for child in module.get("child_modules", []):
+            walk(child)
+
+    walk((show_json.get("values") or {}).get("root_module") or {})
+    return found
+
+
+def leftovers(
+    emu: Emulator,
+    *,
+    keep_buckets: set[str] = frozenset(),
+    keep_kms_aliases: set[str] = frozenset(),
+    only: Optional[set[str]] = None,
+) -> dict[str, list[str]]:
+    """Everything of the kinds our stacks create that still exists in the emulator (empty dict = clean).
+
+    ``only``: restrict to these identifiers (e.g. ``state_identifiers`` of one stack, taken after apply),
+    so stacks applied side by side in one emulator do not see each other (a replication group's member
+    clusters match through the group's id).  KMS keys cannot be deleted, only scheduled: a
+    key counts as left over unless it is ``PendingDeletion`` (or belongs to an alias in
+    ``keep_kms_aliases``).  Default VPC resources are ignored.
+    """
+    found: dict[str, list[str]] = {}
+
+    def add(kind: str, items: list[str], member_of: Optional[list[str]] = None) -> None:
+        if only is not None:
+            items = [i for i in items if i in only or any(p in only for p in (member_of or []) if i.startswith(f"{p}-"))]
+        if items:
+            found[kind] = sorted(items)
+
+    ec2 = emu.client("ec2")
+    vpcs = [v["VpcId"] for v in ec2.describe_vpcs()["Vpcs"] if not v.get("IsDefault")]
+    add("ec2 vpc", vpcs)
+    if vpcs:
+        flt = [{"Name": "vpc-id", "Values": vpcs}]
+        add("ec2 subnet", [s["SubnetId"] for s in ec2.describe_subnets(Filters=flt)["Subnets"]])
+        add("ec2 security group", [g["GroupId"] for g in ec2.describe_security_groups(Filters=flt)["SecurityGroups"] if g["GroupName"] != "default"])
+    add("ec2 vpc endpoint", [e["VpcEndpointId"] for e in ec2.describe_vpc_endpoints()["VpcEndpoints"] if e.get("State") not in ("deleted", "Deleted")])
+    add("ec2 internet gateway", [g["InternetGatewayId"] for g in ec2.describe_internet_gateways()["InternetGateways"] if any(a.get("VpcId") in vpcs for a in g.get("Attachments", [])) or not g.get("Attachments")])
+    add("ec2 flow log", [f["FlowLogId"] for f in ec2.describe_flow_logs()["FlowLogs"]])
+
+    add("kinesis stream", emu.client("kinesis").list_streams()["StreamNames"])
+    rds = emu.client("rds")
+    add("rds instance", [d["DBInstanceIdentifier"] for d in rds.describe_db_instances()["DBInstances"]])
+    add("rds subnet group", [g["DBSubnetGroupName"] for g in rds.describe_db_subnet_groups()["DBSubnetGroups"]])
+    add("rds parameter group", [g["DBParameterGroupName"] for g in rds.describe_db_parameter_groups()["DBParameterGroups"] if not g["DBParameterGroupName"].startswith("default.")])
+    add("rds snapshot", [s["DBSnapshotIdentifier"] for s in rds.describe_db_snapshots(SnapshotType="manual")["DBSnapshots"]])
+    ec = emu.client("elasticache")
+    add("elasticache replication group", [g["ReplicationGroupId"] for g in ec.describe_replication_groups()["ReplicationGroups"]])
+    add("elasticache cluster", [c["CacheClusterId"] for c in ec.describe_cache_clusters()["CacheClusters"]],
+        member_of=[c.get("ReplicationGroupId") for c in ec.describe_cache_clusters()["CacheClusters"] if c.get("ReplicationGroupId")])
+    add("elasticache subnet group", [g["CacheSubnetGroupName"] for g in ec.describe_cache_subnet_groups()["CacheSubnetGroups"] if g["CacheSubnetGroupName"] != "default"])
+    # ARNs: also catches secrets a service created for us (e.g. RDS's managed master-user secret)
+    add("secretsmanager secret", [s["ARN"] for s in emu.client("secretsmanager").list_secrets()["SecretList"] if "DeletedDate" not in s])
+    cw = emu.client("cloudwatch")
+    add("cloudwatch alarm", [a["AlarmName"] for a in cw.describe_alarms()["MetricAlarms"]])
+    add("cloudwatch dashboard", [d["DashboardName"] for d in cw.list_dashboards()["DashboardEntries"]])
+    add("logs log group", [g["logGroupName"] for g in emu.client("logs").describe_log_groups()["logGroups"]])
+    add("sns topic", [t["TopicArn"] for t in emu.client("sns").list_topics()["Topics"]])
+    add("sqs queue", emu.client("sqs").list_queues().get("QueueUrls", []))
+    lam = emu.client("lambda")
+    add("lambda function", [f["FunctionName"] for f in lam.list_functions()["Functions"]])
+    add("lambda event source mapping", [m["UUID"] for m in lam.list_event_source_mappings()["EventSourceMappings"]])
+    add("iam role", [r["RoleName"] for r in emu.client("iam").list_roles()["Roles"] if not r["Path"].startswith("/aws-service-role/")])
+    add("s3 bucket", [b["Name"] for b in emu.client("s3").list_buckets()["Buckets"] if b["Name"] not in keep_buckets])
+
+    kms = emu.client("kms")
+    kept = {a["TargetKeyId"] for a in kms.list_aliases()["Aliases"] if a["AliasName"] in keep_kms_aliases and a.get("TargetKeyId")}
+    live = []
+    for key in kms.list_keys()["Keys"]:
+        meta = kms.describe_key(KeyId=key["KeyId"])["KeyMetadata"]
+        if meta["KeyManager"] == "CUSTOMER" and meta["KeyState"] != "PendingDeletion" and key["KeyId"] not in kept:
+            live.append(key["KeyId"])
+    add("kms key (not pending deletion)", live)
+    return found

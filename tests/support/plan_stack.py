@@ -1,0 +1,46 @@
+"""Plan one environment stack against the AWS emulator: `make plan ENV=<env> EMULATOR=1`.
+
+    python -m tests.support.plan_stack ENV OUT_DIR   ->   OUT_DIR/ENV.tfplan and OUT_DIR/ENV.plan.json
+
+Synthesizes with JAPANCART_AWS_ENDPOINT into a scratch directory, creates the state bucket
+in the emulator (as the bootstrap stack would, without waiting for its lifecycle rules),
+then runs `terraform init`, `plan -out` and `show -json` for the stack.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+from tests.support.emulator import start_emulator
+from tests.support.terraform import TerraformCLI, copy_stack, synthesize
+
+
+def plan_environment(env: str, out: Path) -> None:
+    work = Path(tempfile.mkdtemp(prefix=f"plan-{env}-"))
+    emulator = start_emulator()
+    try:
+        stacks = synthesize(work / "cdktf.out", {"JAPANCART_AWS_ENDPOINT": emulator.endpoint})
+        backend = json.loads((stacks / env / "cdk.tf.json").read_text())["terraform"]["backend"]["s3"]
+        emulator.client("s3").create_bucket(
+            Bucket=backend["bucket"], CreateBucketConfiguration={"LocationConstraint": backend["region"]})
+        cli = TerraformCLI.create(work / "cli", extra_env=emulator.terraform_env())
+        stack = copy_stack(stacks / env, work / "run")
+        cli.init(stack).check()
+        plan = cli.plan_json(stack)
+        out.mkdir(parents=True, exist_ok=True)
+        shutil.copy(stack / "tfplan.bin", out / f"{env}.tfplan")
+        (out / f"{env}.plan.json").write_text(json.dumps(plan), encoding="utf-8")
+        print("\n".join(f"{label}: {seconds:.1f}s" for label, seconds in cli.timings))
+    finally:
+        emulator.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 3:
+        sys.exit("usage: python -m tests.support.plan_stack ENV OUT_DIR")
+    plan_environment(sys.argv[1], Path(sys.argv[2]))
