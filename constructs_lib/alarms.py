@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Mapping
 
 from cdktf_cdktf_provider_aws.cloudwatch_dashboard import CloudwatchDashboard

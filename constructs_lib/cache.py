@@ -25,15 +25,12 @@ from .networking import Networking
 from .secrets import Secret, SecretProps
 from .validation import (
     LOG_RETENTION_DAYS,
-    ConfigError,
-    daily_window_minutes,
     require,
     require_choice,
+    require_clear_windows,
     require_name,
     require_range,
     require_zones_for,
-    weekly_window_minutes,
-    windows_overlap,
 )
 
 REDIS_PORT = 6379
@@ -72,11 +69,7 @@ class CacheSettings:
             require(self.num_nodes >= 2, "num_nodes", self.num_nodes, "at least 2 when automatic_failover is on")
         require_name("engine_version", self.engine_version, r"7\.\d+", "a Redis 7 version such as 7.1")
         require_range("snapshot_retention_days", self.snapshot_retention_days, 0, 35)
-        snapshot = daily_window_minutes("snapshot_window", self.snapshot_window)
-        maintenance = weekly_window_minutes("maintenance_window", self.maintenance_window)
-        if windows_overlap(snapshot, maintenance):
-            raise ConfigError("maintenance_window", self.maintenance_window,
-                              f"clear of snapshot_window {self.snapshot_window!r}")
+        require_clear_windows("snapshot_window", self.snapshot_window, "maintenance_window", self.maintenance_window)
         require_range("history_ttl_seconds", self.history_ttl_seconds, 60, 30 * 86_400)
 
 

@@ -25,15 +25,12 @@ from .networking import Networking
 from .secrets import Secret, SecretProps
 from .validation import (
     LOG_RETENTION_DAYS,
-    ConfigError,
-    daily_window_minutes,
     require,
     require_choice,
+    require_clear_windows,
     require_name,
     require_range,
     require_zones_for,
-    weekly_window_minutes,
-    windows_overlap,
 )
 
 POSTGRES_PORT = 5432
@@ -81,11 +78,7 @@ class DatabaseSettings:
         for name in ("multi_az", "deletion_protection", "skip_final_snapshot"):
             require(isinstance(getattr(self, name), bool), name, getattr(self, name), "true or false")
         require_range("backup_retention_days", self.backup_retention_days, 1, 35)
-        backup = daily_window_minutes("backup_window", self.backup_window)
-        maintenance = weekly_window_minutes("maintenance_window", self.maintenance_window)
-        if windows_overlap(backup, maintenance):
-            raise ConfigError("maintenance_window", self.maintenance_window,
-                              f"clear of backup_window {self.backup_window!r}")
+        require_clear_windows("backup_window", self.backup_window, "maintenance_window", self.maintenance_window)
         require_range("slow_statement_ms", self.slow_statement_ms, 0, 3_600_000)
         require_name("db_name", self.db_name, r"[a-z][a-z0-9_]{0,62}", "a PostgreSQL identifier such as transactions")
         require_name("master_username", self.master_username, r"[a-z][a-z0-9_]{0,62}",

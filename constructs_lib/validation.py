@@ -128,3 +128,9 @@ def windows_overlap(daily: tuple[int, int], weekly: tuple[int, int]) -> bool:
     daily_length = (daily[1] - daily[0]) % 1440
     weekly_span = span(weekly[0], (weekly[1] - weekly[0]) % _WEEK_MINUTES)
     return any(span(daily[0] + day * 1440, daily_length) & weekly_span for day in range(7))
+
+
+def require_clear_windows(daily_field: str, daily: Any, weekly_field: str, weekly: Any) -> None:
+    """Require a well-formed daily window (snapshots, backups) that never meets the weekly maintenance window."""
+    if windows_overlap(daily_window_minutes(daily_field, daily), weekly_window_minutes(weekly_field, weekly)):
+        raise ConfigError(weekly_field, weekly, f"clear of {daily_field} {daily!r}")
