@@ -29,7 +29,6 @@ TARGET_PYTHON = "3.12"
 _FIXED_DATE = (1980, 1, 1, 0, 0, 0)
 _FILE_MODE = 0o100644 << 16
 _SKIPPED_DIST_INFO = frozenset({"RECORD", "INSTALLER", "REQUESTED", "direct_url.json"})
-_EXCLUDED_MODULES = frozenset({"testing_servers.py"})
 
 
 @dataclass(frozen=True)
@@ -103,7 +102,7 @@ def _distribution_files(dist: metadata.Distribution) -> Iterable[Tuple[str, Path
 def _package_files() -> Iterable[Tuple[str, Path]]:
     for path in PACKAGE_DIR.rglob("*"):
         relative = path.relative_to(PACKAGE_DIR.parent)
-        if path.is_file() and path.name not in _EXCLUDED_MODULES \
+        if path.is_file() \
                 and _wanted(PurePosixPath(relative.as_posix())) and path.suffix in (".py", ".sql", ".pem"):
             yield relative.as_posix(), path
 

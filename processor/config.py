@@ -10,9 +10,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
+from pathlib import Path
 from typing import Any, Callable, Mapping, Optional
 
 ENV_DB_SECRET = "DB_CONNECTION_SECRET_ARN"
+ENV_DB_AUTH = "DB_AUTH"
+ENV_DB_PASSWORD_SECRET = "DB_PASSWORD_SECRET_ARN"  # only with DB_AUTH=password (the test rig)
+ENV_DB_CA_BUNDLE = "DB_CA_BUNDLE"
 ENV_REDIS_SECRET = "REDIS_SECRET_ARN"
 ENV_HISTORY_TTL = "HISTORY_TTL_SECONDS"
 ENV_MAX_TXNS_PER_HOUR = "RULE_MAX_TXNS_PER_HOUR"
@@ -20,7 +24,14 @@ ENV_MAX_DAILY_TOTAL = "RULE_MAX_DAILY_TOTAL"
 ENV_MAX_SINGLE_AMOUNT = "RULE_MAX_SINGLE_AMOUNT"
 ENV_METRIC_NAMESPACE = "METRIC_NAMESPACE"
 ENV_ENVIRONMENT = "ENVIRONMENT"
+ENV_REGIONS = ("AWS_REGION", "AWS_DEFAULT_REGION")
 
+# The PostgreSQL role the processor logs in as (created by the migrations, IAM auth on RDS).
+APP_DB_USER = "txn_writer"
+DB_AUTH_IAM = "iam"
+DB_AUTH_PASSWORD = "password"
+# Amazon's RDS certificate authorities, shipped in the zip (see processor/certs/SOURCE.md).
+RDS_CA_BUNDLE = str(Path(__file__).resolve().parent / "certs" / "rds-ca-bundle.pem")
 DEFAULT_HISTORY_TTL_SECONDS = 86400
 DEFAULT_METRIC_NAMESPACE = "JapanCart/TransactionMonitoring"
 ENVIRONMENTS = ("dev", "staging", "prod")
@@ -34,27 +45,38 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class DbSettings:
+    """Where and as whom to connect. TLS is always on and always verified against ``ca_file``.
+
+    ``auth="iam"`` signs a 15-minute RDS auth token as the password at each connect (no stored
+    credential); ``auth="password"`` uses ``password`` (the migration function's master secret,
+    or the test rig's password for the application role).
+    """
+
     host: str
     port: int
     dbname: str
     username: str
-    password: str
-    ssl: bool = True
+    auth: str = DB_AUTH_PASSWORD
+    password: Optional[str] = None
+    region: Optional[str] = None
+    ca_file: str = RDS_CA_BUNDLE
 
     def __repr__(self) -> str:  # keep the password out of logs and tracebacks
         return (f"DbSettings(host={self.host!r}, port={self.port}, dbname={self.dbname!r}, "
-                f"username={self.username!r}, ssl={self.ssl})")
+                f"username={self.username!r}, auth={self.auth!r})")
 
 
 @dataclass(frozen=True)
 class RedisSettings:
+    """An ElastiCache RBAC user over TLS; certificates are checked against the system trust store."""
+
     host: str
     port: int
-    auth_token: Optional[str]
-    tls: bool = True
+    username: str
+    password: str
 
     def __repr__(self) -> str:
-        return f"RedisSettings(host={self.host!r}, port={self.port}, tls={self.tls})"
+        return f"RedisSettings(host={self.host!r}, port={self.port}, username={self.username!r})"
 
 
 @dataclass(frozen=True)
@@ -128,56 +150,85 @@ def _secret_field(data: dict, key: str, arn: str) -> Any:
     return data[key]
 
 
-def db_settings_from_secrets(fetch: SecretFetcher, connection_arn: str) -> DbSettings:
-    """Read the connection secret, then the RDS-managed password secret it points to."""
+def _region(env: Mapping[str, str]) -> Optional[str]:
+    return next((env[name].strip() for name in ENV_REGIONS if env.get(name, "").strip()), None)
+
+
+def _connection(fetch: SecretFetcher, connection_arn: str) -> dict:
     conn = _secret_json(fetch, connection_arn, "database connection")
     engine = conn.get("engine", "postgres")
     if engine not in ("postgres", "postgresql"):
         raise ConfigError(f"secret {connection_arn} key 'engine' must be 'postgres', got {engine!r}")
-    password_arn = str(_secret_field(conn, "password_secret_arn", connection_arn))
-    managed = _secret_json(fetch, password_arn, "database password")
+    return conn
+
+
+def _db_settings(env: Mapping[str, str], conn: dict, arn: str, *, username: str, auth: str,
+                 password: Optional[str]) -> DbSettings:
     return DbSettings(
-        host=str(_secret_field(conn, "host", connection_arn)),
-        port=parse_positive_int(f"secret {connection_arn} key 'port'", conn.get("port", 5432)),
-        dbname=str(_secret_field(conn, "dbname", connection_arn)),
-        # The managed secret holds the authoritative username (it is what RDS rotates).
-        username=str(managed.get("username") or _secret_field(conn, "username", connection_arn)),
-        password=str(_secret_field(managed, "password", password_arn)),
-        ssl=bool(conn.get("ssl", True)),
+        host=str(_secret_field(conn, "host", arn)),
+        port=parse_positive_int(f"secret {arn} key 'port'", conn.get("port", 5432)),
+        dbname=str(_secret_field(conn, "dbname", arn)),
+        username=username, auth=auth, password=password, region=_region(env),
+        ca_file=env.get(ENV_DB_CA_BUNDLE, "").strip() or RDS_CA_BUNDLE,
     )
+
+
+def app_db_settings(env: Mapping[str, str], fetch: SecretFetcher) -> DbSettings:
+    """The processor's connection: the application role, never the master user."""
+    arn = _required(env, ENV_DB_SECRET)
+    auth = env.get(ENV_DB_AUTH, "").strip() or DB_AUTH_IAM
+    if auth not in (DB_AUTH_IAM, DB_AUTH_PASSWORD):
+        raise ConfigError(f"{ENV_DB_AUTH} must be {DB_AUTH_IAM!r} or {DB_AUTH_PASSWORD!r}, got {auth!r}")
+    if auth == DB_AUTH_IAM and _region(env) is None:
+        raise ConfigError(f"{ENV_DB_AUTH}={DB_AUTH_IAM} needs AWS_REGION (Lambda sets it), but it is not set")
+    conn = _connection(fetch, arn)
+    username = str(_secret_field(conn, "app_username", arn))
+    password = None
+    if auth == DB_AUTH_PASSWORD:
+        password_arn = _required(env, ENV_DB_PASSWORD_SECRET)
+        secret = _secret_json(fetch, password_arn, "database password")
+        if secret.get("username") != username:
+            raise ConfigError(f"secret {password_arn} key 'username' must be {username!r}, "
+                              f"got {secret.get('username')!r}")
+        password = str(_secret_field(secret, "password", password_arn))
+    return _db_settings(env, conn, arn, username=username, auth=auth, password=password)
+
+
+def master_db_settings(env: Mapping[str, str], fetch: SecretFetcher) -> DbSettings:
+    """The migration function's connection: the master user, password from the RDS-managed secret."""
+    arn = _required(env, ENV_DB_SECRET)
+    conn = _connection(fetch, arn)
+    password_arn = str(_secret_field(conn, "password_secret_arn", arn))
+    managed = _secret_json(fetch, password_arn, "database password")
+    # The managed secret holds the authoritative username (it is what RDS rotates).
+    username = str(managed.get("username") or _secret_field(conn, "username", arn))
+    return _db_settings(env, conn, arn, username=username, auth=DB_AUTH_PASSWORD,
+                        password=str(_secret_field(managed, "password", password_arn)))
 
 
 def redis_settings_from_secret(fetch: SecretFetcher, arn: str) -> RedisSettings:
     data = _secret_json(fetch, arn, "redis")
-    tls = data.get("tls", True)
-    if not isinstance(tls, bool):
-        raise ConfigError(f"secret {arn} key 'tls' must be true or false, got {tls!r}")
-    token = data.get("auth_token")
+    if data.get("tls", True) is not True:
+        raise ConfigError(f"secret {arn} key 'tls' must be true (ElastiCache runs TLS only), got {data.get('tls')!r}")
     return RedisSettings(
         host=str(_secret_field(data, "host", arn)),
         port=parse_positive_int(f"secret {arn} key 'port'", data.get("port", 6379)),
-        auth_token=str(token) if token else None,
-        tls=tls,
+        username=str(_secret_field(data, "username", arn)),
+        password=str(_secret_field(data, "password", arn)),
     )
 
 
-def db_settings_from_env(env: Mapping[str, str], fetch: SecretFetcher) -> DbSettings:
-    """Only the database part (used by ``python -m processor.migrate``)."""
-    return db_settings_from_secrets(fetch, _required(env, ENV_DB_SECRET))
-
-
 def settings_from_env(env: Mapping[str, str], fetch: SecretFetcher) -> Settings:
-    """Build :class:`Settings` from Lambda environment variables plus two secrets."""
+    """Build :class:`Settings` from Lambda environment variables plus the secrets they name."""
     environment = _required(env, ENV_ENVIRONMENT)
     if environment not in ENVIRONMENTS:
         raise ConfigError(f"{ENV_ENVIRONMENT} must be one of {', '.join(ENVIRONMENTS)}, got {environment!r}")
-    ttl_raw = env.get(ENV_HISTORY_TTL, "").strip() or str(DEFAULT_HISTORY_TTL_SECONDS)
     # Validate the plain variables before any network call to Secrets Manager.
     thresholds = thresholds_from_env(env)
-    ttl = parse_positive_int(ENV_HISTORY_TTL, ttl_raw)
-    db_arn, redis_arn = _required(env, ENV_DB_SECRET), _required(env, ENV_REDIS_SECRET)
+    ttl = parse_positive_int(ENV_HISTORY_TTL, _required(env, ENV_HISTORY_TTL))
+    redis_arn = _required(env, ENV_REDIS_SECRET)
     return Settings(
-        db=db_settings_from_secrets(fetch, db_arn),
+        db=app_db_settings(env, fetch),
         redis=redis_settings_from_secret(fetch, redis_arn),
         thresholds=thresholds,
         history_ttl_seconds=ttl,

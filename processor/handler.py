@@ -1,13 +1,13 @@
 """Lambda entry point: ``processor.handler.handle``.
 
-Per batch: parse and validate; then, concurrently, (a) open a PostgreSQL
-transaction and insert the transactions and rejects, and (b) write the
-transactions to Redis in one round trip and read back the customers' windows;
-then evaluate the rules, insert the alerts and commit. Overlapping (a) and (b)
-hides one server's latency behind the other's. Records whose storage failed
-are returned in ``batchItemFailures`` so Kinesis redelivers them; every write
-is idempotent, so redelivery is safe. Connections and secrets live for the
-container; a broken connection is dropped and reopened on the next call.
+Per batch: parse and validate every record on its own (a bad record is rejected with a
+reason, never fails the batch); then one PostgreSQL transaction stores the new transactions,
+rejects and conflicts, updates the rule windows and the alerts, and commits; then the
+committed versions go to the Redis history. PostgreSQL is the source of truth, so Redis is
+written only after the commit. When a store fails, the batch's records are returned in
+``batchItemFailures`` and Kinesis redelivers them; every write is idempotent, so that is safe.
+Any other error drops both connections before re-raising, so a connection left in an unknown
+state is never used again.
 """
 
 from __future__ import annotations
@@ -15,17 +15,14 @@ from __future__ import annotations
 import logging
 import os
 import time
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Dict, List, Mapping, Optional
 
 import pg8000.exceptions
 import redis
 
-from processor import aws_secrets, metrics, pg_store, redis_store, rules
+from processor import aws_secrets, history, metrics, pg_store, redis_store, rules
 from processor.config import Settings, settings_from_env
 from processor.kinesis import ParsedBatch, parse_event
-from processor.migrate import apply_migrations
-from processor.models import AlertRow
 
 logger = logging.getLogger("processor")
 logger.setLevel(logging.INFO)
@@ -33,6 +30,8 @@ logger.setLevel(logging.INFO)
 REDIS_ERRORS = (redis.exceptions.RedisError, OSError)
 PG_ERRORS = (pg8000.exceptions.Error, OSError)
 _INVALID_PASSWORD = "28P01"
+# At most this long per invocation goes to rebuilding a lost Redis history.
+REBUILD_BUDGET_SECONDS = 20.0
 
 
 def _describe(exc: BaseException) -> str:
@@ -54,32 +53,22 @@ class BatchProcessor:
         self._clock = clock
         self._emit = emit
         self._redis: Optional[redis.Redis] = None
+        self._redis_run_id = ""
         self._pg: Optional[Any] = None
-        self._migrated = False
-        # One worker: the PostgreSQL stage runs on it while Redis runs here.
-        self._pg_worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pg")
         # Set when a server rejects our credentials: the caller re-reads the secrets.
         self.credentials_rejected = False
 
     # -- connections -------------------------------------------------------
     def _redis_client(self) -> redis.Redis:
         if self._redis is None:
-            self._redis = redis_store.connect(self.settings.redis)
+            client = redis_store.connect(self.settings.redis)
+            self._redis_run_id = redis_store.server_run_id(client)
+            self._redis = client
         return self._redis
 
     def _pg_conn(self) -> Any:
         if self._pg is None:
-            conn = pg_store.connect(self.settings.db)
-            try:
-                if not self._migrated:
-                    applied = apply_migrations(conn)
-                    if applied:
-                        logger.info("applied migrations %s", ", ".join(applied))
-                    self._migrated = True
-            except BaseException:
-                conn.close()
-                raise
-            self._pg = conn
+            self._pg = pg_store.connect(self.settings.db)
         return self._pg
 
     def _drop_redis(self) -> None:
@@ -99,29 +88,25 @@ class BatchProcessor:
         self._pg = None
 
     def close(self) -> None:
-        """Release connections and the worker thread; the processor is unusable afterwards."""
+        """Release both connections (the next batch reconnects)."""
         self._drop_redis()
         self._drop_pg()
-        self._pg_worker.shutdown(wait=True)
 
-    # -- batch path --------------------------------------------------------
-    def _redis_stage(self, batch: ParsedBatch) -> Optional[List[AlertRow]]:
-        """Write to Redis and evaluate rules; ``None`` means Redis failed."""
-        txns = batch.unique_transactions
-        if not txns:
-            return []
+    # -- stages --------------------------------------------------------------
+    def _store(self, batch: ParsedBatch) -> tuple[pg_store.StoredBatch, List[str]]:
+        """One DB transaction: rows, conflicts, rejects, windows, alerts. Returns new alerts' rules."""
+        firsts, conflicts = batch.first_versions()
+        conn = self._pg_conn()
+        conn.run("BEGIN")
         try:
-            client = self._redis_client()
-            windows = redis_store.write_batch(client, txns, self.settings.history_ttl_seconds,
-                                              self._clock())
-        except REDIS_ERRORS as exc:
-            if isinstance(exc, redis.exceptions.AuthenticationError):
-                self.credentials_rejected = True
-            logger.error("redis write failed, %d records will be retried: %s",
-                         len(batch.accepted), _describe(exc))
-            self._drop_redis()
-            return None
-        return rules.evaluate(txns, windows, self.settings.thresholds)
+            stored = pg_store.store_transactions(conn, firsts, conflicts, batch.rejected)
+            alerts = rules.evaluate(stored.windows, stored.new_transactions, self.settings.thresholds)
+            new_alert_rules = pg_store.upsert_alerts(conn, alerts)
+            conn.run("COMMIT")
+        except BaseException:
+            pg_store.rollback_quietly(conn)
+            raise
+        return stored, new_alert_rules
 
     def _pg_failed(self, exc: BaseException, records: int) -> None:
         if isinstance(exc, pg8000.exceptions.DatabaseError) and exc.args \
@@ -130,58 +115,80 @@ class BatchProcessor:
         logger.error("postgres write failed, %d records will be retried: %s", records, _describe(exc))
         self._drop_pg()
 
-    def _pg_begin(self, batch: ParsedBatch) -> bool:
-        """Insert transactions and rejects in an open DB transaction; False if PostgreSQL failed."""
-        rows = [(item.sequence_number, item.transaction) for item in batch.unique_accepted]
-        try:
-            pg_store.begin_batch(self._pg_conn(), rows, batch.rejected)
-            return True
-        except PG_ERRORS as exc:
-            self._pg_failed(exc, len(batch.accepted) + len(batch.rejected))
-            return False
+    def _write_history(self, stored: pg_store.StoredBatch, budget_seconds: float) -> None:
+        client = self._redis_client()
+        marker = redis_store.write_history(client, list(stored.versions.values()),
+                                           self.settings.history_ttl_seconds, self._clock())
+        if marker != self._redis_run_id:
+            self._rebuild(client, budget_seconds)
 
-    def _pg_finish(self, batch: ParsedBatch, alerts: List[AlertRow]) -> Optional[List[str]]:
-        """Insert alerts and commit; the new alerts' rules, or None if PostgreSQL failed."""
+    def _rebuild(self, client: redis.Redis, budget_seconds: float) -> None:
+        """The batch is already stored everywhere; a failing rebuild step is retried next batch."""
         try:
-            return pg_store.finish_batch(self._pg, alerts)
+            history.rebuild_step(client, self._pg_conn(), run_id=self._redis_run_id,
+                                 ttl_seconds=self.settings.history_ttl_seconds,
+                                 budget_seconds=budget_seconds, clock=self._clock)
         except PG_ERRORS as exc:
-            self._pg_failed(exc, len(batch.accepted) + len(batch.rejected))
-            return None
+            logger.error("redis history rebuild paused, postgres failed: %s", _describe(exc))
+            self._drop_pg()
+        except REDIS_ERRORS as exc:
+            logger.error("redis history rebuild paused, redis failed: %s", _describe(exc))
+            self._drop_redis()
 
-    def process(self, event: Mapping[str, Any]) -> Dict[str, List[Dict[str, str]]]:
+    # -- batch path ----------------------------------------------------------
+    def process(self, event: Mapping[str, Any],
+                rebuild_budget_seconds: float = REBUILD_BUDGET_SECONDS) -> Dict[str, List[Dict[str, str]]]:
         batch = parse_event(event)
         for item in batch.rejected:
-            logger.warning("rejected record %s: %s", item.sequence_number, item.reason)
+            logger.warning("rejected record %s/%s: %s", item.ref.shard_id, item.sequence_number, item.reason)
         if not batch.accepted and not batch.rejected:
             return _failures([])
-        pg_begun = self._pg_worker.submit(self._pg_begin, batch)
         try:
-            alerts = self._redis_stage(batch)
+            stored, new_alert_rules = self._store(batch)
+        except PG_ERRORS as exc:
+            # Nothing from this batch is stored: retry all of it, rejects included.
+            self._pg_failed(exc, len(batch.sequence_numbers))
+            return _failures(batch.sequence_numbers)
         except BaseException:
-            # An unexpected error: wait for the worker, then leave no open DB transaction.
-            if pg_begun.result() and self._pg is not None:
-                pg_store.rollback_quietly(self._pg)
+            self.close()
             raise
-        begun = pg_begun.result()
-        new_alert_rules = self._pg_finish(batch, alerts or []) if begun else None
-        accepted_seqs = [item.sequence_number for item in batch.accepted]
-        if new_alert_rules is None:
-            # Nothing from this batch is durably stored: retry all of it, rejects included.
-            return _failures(accepted_seqs + [item.sequence_number for item in batch.rejected])
-        metrics.emit_rule_hits(self.settings.metric_namespace, self.settings.environment,
-                               new_alert_rules, int(self._clock() * 1000), self._emit)
-        return _failures(accepted_seqs if alerts is None else [])
+        if stored.conflicts:
+            logger.warning("%d records reuse a stored transaction id with other content; "
+                           "kept in transaction_conflicts", stored.conflicts)
+        try:
+            self._write_history(stored, rebuild_budget_seconds)
+        except REDIS_ERRORS as exc:
+            if isinstance(exc, redis.exceptions.AuthenticationError):
+                self.credentials_rejected = True
+            logger.error("redis write failed, %d records will be retried: %s",
+                         len(batch.accepted), _describe(exc))
+            self._drop_redis()
+            return _failures([item.sequence_number for item in batch.accepted])
+        except BaseException:
+            self.close()
+            raise
+        metrics.emit_batch(self.settings.metric_namespace, self.settings.environment, new_alert_rules,
+                           stored.conflicts, int(self._clock() * 1000), self._emit)
+        return _failures([])
 
 
 def make_handler(settings: Settings, **kwargs: Any) -> Callable[[Mapping[str, Any], Any], Dict]:
-    """A Lambda-style handler bound to explicit settings (tests, local runs)."""
+    """A Lambda-style handler bound to explicit settings (benchmarks, local runs)."""
     processor = BatchProcessor(settings, **kwargs)
 
     def handler(event: Mapping[str, Any], context: Any = None) -> Dict:
-        return processor.process(event)
+        return processor.process(event, _rebuild_budget(context))
 
     handler.processor = processor  # type: ignore[attr-defined]
     return handler
+
+
+def _rebuild_budget(context: Any) -> float:
+    """Leave the rest of the invocation for the batch itself (and 10 s to spare)."""
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    if remaining is None:
+        return REBUILD_BUDGET_SECONDS
+    return max(0.0, min(REBUILD_BUDGET_SECONDS, remaining() / 1000 - 10))
 
 
 _container_processor: Optional[BatchProcessor] = None
@@ -192,9 +199,9 @@ def handle(event: Mapping[str, Any], context: Any = None) -> Dict:
     global _container_processor
     if _container_processor is None:
         _container_processor = BatchProcessor(settings_from_env(os.environ, aws_secrets.fetch_secret_string))
-    result = _container_processor.process(event)
+    result = _container_processor.process(event, _rebuild_budget(context))
     if _container_processor.credentials_rejected:
-        # The RDS-managed password (or Redis token) was rotated: re-read secrets next time.
+        # A rotated Redis password (or a revoked login): re-read the secrets next time.
         logger.warning("credentials rejected; secrets will be re-read on the next invocation")
         _container_processor.close()
         _container_processor = None

@@ -1,31 +1,61 @@
 """Turn a Lambda Kinesis event into validated transactions and rejects.
 
-Parsing never raises for a bad record: anything undecodable becomes a
-:class:`Rejected` that the caller stores with its raw bytes and sequence number.
+Parsing never raises for a bad record: anything undecodable or invalid becomes a
+:class:`Rejected` that the caller stores with its raw bytes and where it came from.
+Within a batch, a repeated transaction id is either a harmless duplicate (same content)
+or a :class:`Conflict` (different content): the first occurrence is the one stored.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import logging
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional
 
 from processor.schema import Transaction, ValidationError, parse_transaction
 
+logger = logging.getLogger("processor")
+
+
+@dataclass(frozen=True)
+class RecordRef:
+    """Where a record came from; unique across streams and shards (a sequence number alone is not)."""
+
+    stream_arn: str
+    shard_id: str
+    sequence_number: str
+
 
 @dataclass(frozen=True)
 class Accepted:
-    sequence_number: str
+    ref: RecordRef
     transaction: Transaction
+
+    @property
+    def sequence_number(self) -> str:
+        return self.ref.sequence_number
 
 
 @dataclass(frozen=True)
 class Rejected:
-    sequence_number: str
+    ref: RecordRef
     partition_key: Optional[str]
     raw_payload: bytes
     reason: str
+
+    @property
+    def sequence_number(self) -> str:
+        return self.ref.sequence_number
+
+
+@dataclass(frozen=True)
+class Conflict:
+    """A record whose transaction id is already stored (or earlier in the batch) with other content."""
+
+    ref: RecordRef
+    transaction: Transaction
 
 
 @dataclass
@@ -34,32 +64,47 @@ class ParsedBatch:
     rejected: List[Rejected] = field(default_factory=list)
 
     @property
-    def unique_accepted(self) -> List[Accepted]:
-        """First occurrence of each transaction id (a producer may send duplicates)."""
-        seen: Dict[str, Accepted] = {}
-        for item in self.accepted:
-            seen.setdefault(item.transaction.transaction_id, item)
-        return list(seen.values())
+    def sequence_numbers(self) -> List[str]:
+        return [item.sequence_number for item in (*self.accepted, *self.rejected)]
 
-    @property
-    def unique_transactions(self) -> List[Transaction]:
-        return [item.transaction for item in self.unique_accepted]
+    def first_versions(self) -> tuple[List[Accepted], List[Conflict]]:
+        """First occurrence of each id, and the later occurrences whose content differs from it."""
+        first: Dict[str, Accepted] = {}
+        conflicts: List[Conflict] = []
+        for item in self.accepted:
+            txn = item.transaction
+            seen = first.get(txn.transaction_id)
+            if seen is None:
+                first[txn.transaction_id] = item
+            elif seen.transaction.content_sha256 != txn.content_sha256:
+                conflicts.append(Conflict(item.ref, txn))
+        return list(first.values()), conflicts
+
+
+def _ref(record: Mapping[str, Any], kinesis: Mapping[str, Any]) -> RecordRef:
+    sequence_number = str(kinesis.get("sequenceNumber", ""))
+    event_id = str(record.get("eventID") or "")
+    shard_id = event_id.rsplit(":", 1)[0] if ":" in event_id else ""
+    return RecordRef(str(record.get("eventSourceARN") or ""), shard_id, sequence_number)
 
 
 def _decode_record(record: Mapping[str, Any]) -> Rejected | Accepted:
     kinesis = record.get("kinesis") or {}
-    sequence_number = str(kinesis.get("sequenceNumber", ""))
+    ref = _ref(record, kinesis)
     partition_key = kinesis.get("partitionKey")
     data = kinesis.get("data", "")
     try:
         payload = base64.b64decode(data, validate=True)
     except (binascii.Error, ValueError, TypeError):
         raw = data.encode("utf-8", "replace") if isinstance(data, str) else b""
-        return Rejected(sequence_number, partition_key, raw, "kinesis data is not valid base64")
+        return Rejected(ref, partition_key, raw, "kinesis data is not valid base64")
     try:
-        return Accepted(sequence_number, parse_transaction(payload))
+        return Accepted(ref, parse_transaction(payload))
     except ValidationError as exc:
-        return Rejected(sequence_number, partition_key, payload, str(exc))
+        return Rejected(ref, partition_key, payload, str(exc))
+    except Exception as exc:  # a validator bug must not fail the batch: the record is kept, not lost
+        logger.exception("unexpected error validating record %s", ref.sequence_number)
+        return Rejected(ref, partition_key, payload, f"record could not be validated ({type(exc).__name__})")
 
 
 def parse_event(event: Mapping[str, Any]) -> ParsedBatch:

@@ -1,7 +1,7 @@
-"""CloudWatch Embedded Metric Format (EMF) lines for rule hits.
+"""CloudWatch Embedded Metric Format (EMF) lines: rule hits and transaction conflicts.
 
-Printed to stdout; Lambda ships them to CloudWatch Logs, which extracts the
-metric. Two dimension sets so one alarm can watch all rules per environment
+Printed to stdout; Lambda ships them to CloudWatch Logs, which extracts the metrics. Rule
+hits have two dimension sets so one alarm can watch all rules per environment
 (``[Environment]``) while dashboards can still split by rule.
 """
 
@@ -12,33 +12,42 @@ from collections import Counter
 from typing import Callable, Dict, Iterable, List
 
 METRIC_RULE_HITS = "RuleHits"
+METRIC_CONFLICTS = "TransactionConflicts"
 DIMENSION_ENVIRONMENT = "Environment"
 DIMENSION_RULE = "Rule"
 DIMENSION_SETS = [[DIMENSION_ENVIRONMENT], [DIMENSION_ENVIRONMENT, DIMENSION_RULE]]
 
 
+def _document(namespace: str, timestamp_ms: int, metric: str, dimensions: List[List[str]], values: Dict) -> Dict:
+    return {
+        "_aws": {
+            "Timestamp": timestamp_ms,
+            "CloudWatchMetrics": [{"Namespace": namespace, "Dimensions": dimensions,
+                                   "Metrics": [{"Name": metric, "Unit": "Count"}]}],
+        },
+        **values,
+    }
+
+
 def rule_hit_documents(namespace: str, environment: str, rules: Iterable[str],
                        timestamp_ms: int) -> List[Dict]:
-    """One EMF document per rule, carrying that rule's hit count for the batch."""
-    documents = []
-    for rule, count in sorted(Counter(rules).items()):
-        documents.append({
-            "_aws": {
-                "Timestamp": timestamp_ms,
-                "CloudWatchMetrics": [{
-                    "Namespace": namespace,
-                    "Dimensions": DIMENSION_SETS,
-                    "Metrics": [{"Name": METRIC_RULE_HITS, "Unit": "Count"}],
-                }],
-            },
-            DIMENSION_ENVIRONMENT: environment,
-            DIMENSION_RULE: rule,
-            METRIC_RULE_HITS: count,
-        })
-    return documents
+    """One EMF document per rule, carrying that rule's count of new alerts for the batch."""
+    return [
+        _document(namespace, timestamp_ms, METRIC_RULE_HITS, DIMENSION_SETS,
+                  {DIMENSION_ENVIRONMENT: environment, DIMENSION_RULE: rule, METRIC_RULE_HITS: count})
+        for rule, count in sorted(Counter(rules).items())
+    ]
 
 
-def emit_rule_hits(namespace: str, environment: str, rules: Iterable[str], timestamp_ms: int,
-                   write: Callable[[str], None] = print) -> None:
-    for doc in rule_hit_documents(namespace, environment, rules, timestamp_ms):
+def conflict_documents(namespace: str, environment: str, conflicts: int, timestamp_ms: int) -> List[Dict]:
+    if not conflicts:
+        return []
+    return [_document(namespace, timestamp_ms, METRIC_CONFLICTS, [[DIMENSION_ENVIRONMENT]],
+                      {DIMENSION_ENVIRONMENT: environment, METRIC_CONFLICTS: conflicts})]
+
+
+def emit_batch(namespace: str, environment: str, new_alert_rules: Iterable[str], conflicts: int,
+               timestamp_ms: int, write: Callable[[str], None] = print) -> None:
+    for doc in (*rule_hit_documents(namespace, environment, new_alert_rules, timestamp_ms),
+                *conflict_documents(namespace, environment, conflicts, timestamp_ms)):
         write(json.dumps(doc, separators=(",", ":")))

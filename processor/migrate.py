@@ -1,20 +1,22 @@
-"""Versioned SQL migrations, tracked in ``schema_migrations``.
+"""Versioned SQL migrations, tracked in ``schema_migrations``, applied as the master user.
 
-Applied at Lambda cold start and by ``python -m processor.migrate``. Several
-containers may cold-start at once, so each run takes a PostgreSQL advisory lock
-and every migration commits atomically with its bookkeeping row.
+Run once per deploy by the migration function (``handle``, invoked by Terraform when
+``migrations_checksum()`` changes) or by hand with ``python -m processor.migrate``. The
+processor itself never migrates: its role may only read and write rows. Each run takes a
+PostgreSQL advisory lock and every migration commits atomically with its bookkeeping row.
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import os
 import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Optional, Sequence
+from typing import Any, List, Optional, Sequence
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 _NAME_PATTERN = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
@@ -48,6 +50,14 @@ def load_migrations(directory: Path = MIGRATIONS_DIR) -> List[Migration]:
     if len(set(versions)) != len(versions):
         raise MigrationError(f"duplicate migration versions in {directory}: {versions}")
     return migrations
+
+
+def migrations_checksum(migrations: Optional[Sequence[Migration]] = None) -> str:
+    """One SHA-256 over every migration (name and text): it changes exactly when a deploy must migrate."""
+    digest = hashlib.sha256()
+    for migration in migrations if migrations is not None else load_migrations():
+        digest.update(f"{migration.version}_{migration.name}\0{migration.checksum}\n".encode("ascii"))
+    return digest.hexdigest()
 
 
 def apply_migrations(conn, migrations: Optional[Sequence[Migration]] = None) -> List[str]:
@@ -87,38 +97,58 @@ def apply_migrations(conn, migrations: Optional[Sequence[Migration]] = None) -> 
         raise
 
 
-def _cli_settings(args: argparse.Namespace):
-    from processor.config import DbSettings, db_settings_from_env
-    from processor.aws_secrets import fetch_secret_string
+def run(settings) -> List[str]:
+    """Connect over verified TLS as ``settings`` (the master user) and apply what is pending."""
+    from processor.pg_store import connect
 
-    if args.host:
-        password = os.environ.get("PGPASSWORD")
-        if not password:
-            raise SystemExit("set PGPASSWORD when using --host")
-        return DbSettings(args.host, args.port, args.dbname, args.user, password, ssl=not args.no_ssl)
-    return db_settings_from_env(os.environ, fetch_secret_string)
+    conn = connect(settings)
+    try:
+        return apply_migrations(conn)
+    finally:
+        conn.close()
+
+
+def handle(event: Any, context: Any = None) -> dict:
+    """Migration function entry point: the only code that reads the master secret."""
+    from processor.aws_secrets import fetch_secret_string
+    from processor.config import master_db_settings
+
+    checksum = migrations_checksum()
+    wanted = (event or {}).get("checksum") if isinstance(event, dict) else None
+    if wanted and wanted != checksum:
+        raise MigrationError(f"invoked for migrations {wanted}, but this bundle carries {checksum}")
+    applied = run(master_db_settings(os.environ, fetch_secret_string))
+    print(json.dumps({"applied": applied, "checksum": checksum}))
+    return {"applied": applied, "checksum": checksum}
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m processor.migrate",
-        description="Apply pending SQL migrations. Without --host, reads the Lambda environment "
-                    "variables and Secrets Manager.",
+        description="Apply pending SQL migrations as the master user, over verified TLS. Without --host, "
+                    "reads DB_CONNECTION_SECRET_ARN and the RDS-managed master secret, as the migration "
+                    "function does.",
     )
     parser.add_argument("--host", help="connect directly (password from PGPASSWORD)")
     parser.add_argument("--port", type=int, default=5432)
-    parser.add_argument("--dbname", default="postgres")
-    parser.add_argument("--user", default="postgres")
-    parser.add_argument("--no-ssl", action="store_true", help="plain TCP (local development only)")
+    parser.add_argument("--dbname", default="transactions")
+    parser.add_argument("--user", default="japancart_admin")
+    parser.add_argument("--ca-file", default=None, help="CA bundle (default: the RDS bundle in processor/certs)")
     args = parser.parse_args(argv)
 
-    from processor.pg_store import connect
+    from processor.config import DB_AUTH_PASSWORD, RDS_CA_BUNDLE, DbSettings, master_db_settings
 
-    conn = connect(_cli_settings(args))
-    try:
-        applied = apply_migrations(conn)
-    finally:
-        conn.close()
+    if args.host:
+        password = os.environ.get("PGPASSWORD")
+        if not password:
+            parser.error("--host needs the password in PGPASSWORD")
+        settings = DbSettings(args.host, args.port, args.dbname, args.user, auth=DB_AUTH_PASSWORD,
+                              password=password, ca_file=args.ca_file or RDS_CA_BUNDLE)
+    else:
+        from processor.aws_secrets import fetch_secret_string
+
+        settings = master_db_settings(os.environ, fetch_secret_string)
+    applied = run(settings)
     print(f"applied: {', '.join(applied) if applied else 'nothing (up to date)'}")
     return 0
 

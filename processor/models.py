@@ -3,25 +3,33 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
+from typing import Optional
 
 
 @dataclass(frozen=True)
-class WindowEntry:
-    """One transaction in a customer's Redis history window."""
+class WindowTotal:
+    """A customer's running count and total in one rule window, as PostgreSQL holds it now."""
 
-    transaction_id: str
-    currency: str
-    amount: Decimal
-    epoch: float
+    customer_id: str
+    kind: str  # "hour" (all currencies) or "day" (one currency)
+    window_start: datetime
+    currency: str  # "" for the hourly window
+    txn_count: int
+    total: Decimal
 
 
 @dataclass(frozen=True)
 class AlertRow:
-    """A rule hit, stored in ``transaction_alerts``."""
+    """A rule hit, stored once per customer, rule and window in ``rule_alerts``."""
 
     rule: str
     customer_id: str
-    transaction_id: str
+    window_key: str
+    window_start: datetime
+    window_end: datetime
+    currency: str
+    transaction_id: Optional[str]  # the transaction itself, for the single-amount rule
     observed_value: Decimal
     threshold: Decimal

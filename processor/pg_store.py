@@ -1,11 +1,11 @@
-"""PostgreSQL writer: one statement per table per batch, one commit per batch.
+"""PostgreSQL: the source of truth for transactions, rejects, conflicts, rule windows and alerts.
 
-Each table gets a single multi-row ``INSERT ... SELECT FROM json_to_recordset(:rows)
-... ON CONFLICT DO NOTHING``. The whole batch is one bound JSON parameter: no
-values in the SQL text, SQL that does not vary with batch size (pg8000 reuses the
-prepared statement), and serialisation by the C json encoder, which is several
-times faster than binding thousands of individual parameters or arrays.
-``ON CONFLICT DO NOTHING`` makes Kinesis redelivery idempotent.
+A batch is one database transaction of a few statements, whatever its size. Each statement
+takes the whole batch as one bound JSON parameter read with ``json_to_recordset``: SQL text
+that never varies (pg8000 reuses the prepared statement), no values in the SQL, and
+serialisation by the C json encoder. Every write is idempotent, so a redelivered batch
+changes nothing: transactions and rejects are inserted ``ON CONFLICT DO NOTHING``, and the
+rule windows count only the transactions that were new.
 """
 
 from __future__ import annotations
@@ -13,51 +13,122 @@ from __future__ import annotations
 import json
 import socket
 import ssl
-from typing import Any, Dict, List, Sequence, Tuple
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from decimal import Decimal
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import pg8000.native
 
-from processor.config import DbSettings
-from processor.kinesis import Rejected
-from processor.models import AlertRow
-from processor.schema import Transaction
+from processor.config import DB_AUTH_IAM, DbSettings
+from processor.kinesis import Accepted, Conflict, Rejected
+from processor.models import AlertRow, WindowTotal
+from processor.rules import day_start, hour_start
+from processor.schema import CURRENCY_MINOR_UNITS, Transaction
 
 CONNECT_TIMEOUT_SECONDS = 10
+APPLICATION_NAME = "transaction-processor"
 
-INSERT_TRANSACTIONS = """
-INSERT INTO transactions (transaction_id, customer_id, merchant_id, amount, currency,
-                          occurred_at, payment_method, metadata, sequence_number)
-SELECT transaction_id, customer_id, merchant_id, amount, currency,
-       occurred_at, payment_method, metadata, sequence_number
-FROM json_to_recordset(CAST(:rows AS json))
-     AS t(transaction_id text, customer_id text, merchant_id text, amount numeric,
-          currency text, occurred_at timestamptz, payment_method text, metadata jsonb,
-          sequence_number text)
-ON CONFLICT (transaction_id) DO NOTHING
+# New transactions, and the rule windows they fall in, in one statement. `inserted` holds
+# only the rows this statement added, so the window counts never see a redelivery twice.
+# The window rows are upserted in key order so concurrent batches lock them in one order.
+STORE_TRANSACTIONS = """
+WITH incoming AS (
+    SELECT * FROM json_to_recordset(CAST(:rows AS json))
+        AS t(transaction_id text, customer_id text, merchant_id text, amount numeric, currency text,
+             occurred_at timestamptz, payment_method text, metadata jsonb, shard_id text,
+             sequence_number text, hour_start timestamptz, day_start timestamptz)
+), inserted AS (
+    INSERT INTO transactions (transaction_id, customer_id, merchant_id, amount, currency, occurred_at,
+                              payment_method, metadata, shard_id, sequence_number)
+    SELECT transaction_id, customer_id, merchant_id, amount, currency, occurred_at,
+           payment_method, metadata, shard_id, sequence_number
+    FROM incoming ORDER BY transaction_id
+    ON CONFLICT (transaction_id) DO NOTHING
+    RETURNING transaction_id
+), fresh AS (
+    SELECT incoming.* FROM incoming JOIN inserted USING (transaction_id)
+), deltas AS (
+    SELECT customer_id, 'hour' AS kind, hour_start AS window_start, '' AS currency,
+           count(*) AS txn_count, 0 AS total
+    FROM fresh GROUP BY customer_id, hour_start
+    UNION ALL
+    SELECT customer_id, 'day', day_start, currency, count(*), sum(amount)
+    FROM fresh GROUP BY customer_id, day_start, currency
+), windows AS (
+    INSERT INTO customer_windows AS w (customer_id, kind, window_start, currency, txn_count, total)
+    SELECT customer_id, kind, window_start, currency, txn_count, total
+    FROM deltas ORDER BY customer_id, kind, window_start, currency
+    ON CONFLICT (customer_id, kind, window_start, currency) DO UPDATE
+        SET txn_count = w.txn_count + EXCLUDED.txn_count, total = w.total + EXCLUDED.total
+    RETURNING customer_id, kind, window_start, currency, txn_count, total
+)
+SELECT 'window', customer_id, kind, window_start, currency, txn_count, total::text FROM windows
+UNION ALL
+SELECT 'inserted', transaction_id, NULL, NULL, NULL, NULL, NULL FROM inserted
+"""
+
+# The stored version of ids this batch did not insert (redeliveries, duplicates, conflicts).
+STORED_VERSIONS = """
+SELECT transaction_id, customer_id, merchant_id, amount::text, currency, occurred_at,
+       payment_method, metadata
+FROM transactions
+WHERE transaction_id IN (SELECT value FROM json_array_elements_text(CAST(:ids AS json)))
 """
 
 INSERT_REJECTED = """
-INSERT INTO rejected_transactions (sequence_number, partition_key, raw_payload, reason)
-SELECT sequence_number, partition_key, decode(raw_hex, 'hex'), reason
+INSERT INTO rejected_transactions (stream_arn, shard_id, sequence_number, partition_key, raw_payload, reason)
+SELECT stream_arn, shard_id, sequence_number, partition_key, decode(raw_hex, 'hex'), reason
 FROM json_to_recordset(CAST(:rows AS json))
-     AS r(sequence_number text, partition_key text, raw_hex text, reason text)
-ON CONFLICT (sequence_number) DO NOTHING
+     AS r(stream_arn text, shard_id text, sequence_number text, partition_key text, raw_hex text, reason text)
+ON CONFLICT (stream_arn, shard_id, sequence_number) DO NOTHING
 """
 
-INSERT_ALERTS = """
-INSERT INTO transaction_alerts (rule, customer_id, transaction_id, observed_value, threshold)
-SELECT rule, customer_id, transaction_id, observed_value, threshold
+INSERT_CONFLICTS = """
+INSERT INTO transaction_conflicts (transaction_id, stream_arn, shard_id, sequence_number, payload)
+SELECT transaction_id, stream_arn, shard_id, sequence_number, payload
 FROM json_to_recordset(CAST(:rows AS json))
-     AS a(rule text, customer_id text, transaction_id text, observed_value numeric,
-          threshold numeric)
-ON CONFLICT (rule, transaction_id) DO NOTHING
-RETURNING rule
+     AS c(transaction_id text, stream_arn text, shard_id text, sequence_number text, payload jsonb)
+ON CONFLICT (stream_arn, shard_id, sequence_number) DO NOTHING
+RETURNING transaction_id
+"""
+
+# Once per customer, rule and window; a later batch that raises the value updates it in place.
+UPSERT_ALERTS = """
+INSERT INTO rule_alerts AS a (rule, customer_id, window_key, window_start, window_end, currency,
+                              transaction_id, observed_value, threshold)
+SELECT rule, customer_id, window_key, window_start, window_end, currency, transaction_id,
+       observed_value, threshold
+FROM json_to_recordset(CAST(:rows AS json))
+     AS r(rule text, customer_id text, window_key text, window_start timestamptz, window_end timestamptz,
+          currency text, transaction_id text, observed_value numeric, threshold numeric)
+ORDER BY rule, customer_id, window_key
+ON CONFLICT (rule, customer_id, window_key) DO UPDATE
+    SET observed_value = GREATEST(a.observed_value, EXCLUDED.observed_value), updated_at = now()
+RETURNING rule, (xmax = 0) AS created
+"""
+
+HISTORY_PAGE = """
+SELECT transaction_id, customer_id, merchant_id, amount::text, currency, occurred_at,
+       payment_method, metadata
+FROM transactions
+WHERE occurred_at > CAST(:since AS timestamptz)
+  AND (occurred_at, transaction_id) > (CAST(:after_at AS timestamptz), :after_id)
+ORDER BY occurred_at, transaction_id
+LIMIT :page_size
 """
 
 
-def _rows_param(rows: List[Dict[str, Any]]) -> str:
+def _json(rows: Any) -> str:
     # Decimals go as strings so PostgreSQL parses them exactly into numeric.
     return json.dumps(rows, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+def _ssl_context(ca_file: str) -> ssl.SSLContext:
+    """verify-full: the server's chain must lead to ``ca_file`` and name the host we dialled."""
+    context = ssl.create_default_context(cafile=ca_file)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    return context
 
 
 def _tcp_socket(host: str, port: int) -> socket.socket:
@@ -69,94 +140,137 @@ def _tcp_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
+def iam_auth_token(settings: DbSettings) -> str:
+    """A 15-minute RDS IAM token for ``settings.username``, signed locally with the function's role."""
+    import boto3  # provided by the Lambda runtime; only this path needs it
+
+    client = boto3.client("rds", region_name=settings.region)
+    return client.generate_db_auth_token(DBHostname=settings.host, Port=settings.port,
+                                         DBUsername=settings.username, Region=settings.region)
+
+
 def connect(settings: DbSettings) -> pg8000.native.Connection:
-    """Open a connection; TLS when ``settings.ssl`` (RDS), plain TCP for local tests."""
-    ssl_context = None
-    if settings.ssl:
-        # Encrypt in transit. The RDS CA is not in the Lambda trust store, so the
-        # server certificate is not verified here (see report: bundle the RDS CA).
-        ssl_context = ssl.create_default_context()
-        ssl_context.check_hostname = False
-        ssl_context.verify_mode = ssl.CERT_NONE
+    """A TLS connection with the server certificate and host name verified, whatever the auth."""
+    context = _ssl_context(settings.ca_file)  # before any socket: a bad CA path fails here
+    password = iam_auth_token(settings) if settings.auth == DB_AUTH_IAM else settings.password
     sock = _tcp_socket(settings.host, settings.port)
     try:
+        # `host` is what pg8000 checks the certificate against when it wraps `sock`.
         return pg8000.native.Connection(
-            user=settings.username, password=settings.password, sock=sock,
-            database=settings.dbname, ssl_context=ssl_context,
-            timeout=CONNECT_TIMEOUT_SECONDS, application_name="transaction-processor",
+            user=settings.username, password=password, host=settings.host, port=settings.port,
+            sock=sock, database=settings.dbname, ssl_context=context,
+            timeout=CONNECT_TIMEOUT_SECONDS, application_name=APPLICATION_NAME,
         )
     except BaseException:
         sock.close()
         raise
 
 
-def _insert_transactions(conn, rows: Sequence[Tuple[str, Transaction]]) -> None:
-    if not rows:
-        return
-    conn.run(INSERT_TRANSACTIONS, rows=_rows_param([
-        {"transaction_id": t.transaction_id, "customer_id": t.customer_id,
-         "merchant_id": t.merchant_id, "amount": str(t.amount), "currency": t.currency,
-         "occurred_at": t.occurred_at.isoformat(), "payment_method": t.payment_method,
-         "metadata": t.metadata, "sequence_number": seq}
-        for seq, t in rows
-    ]))
+def transaction_from_row(row: Sequence[Any]) -> Transaction:
+    """Rebuild the canonical :class:`Transaction` from a stored row (its digest matches the original)."""
+    transaction_id, customer_id, merchant_id, amount, currency, occurred_at, payment_method, metadata = row
+    places = CURRENCY_MINOR_UNITS[currency]
+    if isinstance(metadata, str):
+        metadata = json.loads(metadata)
+    return Transaction(
+        transaction_id=transaction_id, customer_id=customer_id, merchant_id=merchant_id,
+        amount=Decimal(amount).quantize(Decimal(1).scaleb(-places)), currency=currency,
+        occurred_at=occurred_at.astimezone(timezone.utc), payment_method=payment_method, metadata=metadata,
+    )
 
 
-def _insert_rejected(conn, rejected: Sequence[Rejected]) -> None:
-    if not rejected:
-        return
-    conn.run(INSERT_REJECTED, rows=_rows_param([
-        {"sequence_number": r.sequence_number,
-         "partition_key": None if r.partition_key is None else r.partition_key.replace("\x00", ""),
-         "raw_hex": r.raw_payload.hex(), "reason": r.reason}
-        for r in rejected
-    ]))
+@dataclass
+class StoredBatch:
+    """What PostgreSQL now holds for a batch: the version of every id, and what was new."""
+
+    versions: Dict[str, Transaction] = field(default_factory=dict)
+    new_transactions: List[Transaction] = field(default_factory=list)
+    windows: List[WindowTotal] = field(default_factory=list)
+    conflicts: int = 0
 
 
-def _insert_alerts(conn, alerts: Sequence[AlertRow]) -> List[str]:
-    """Returns the rules of the alerts that were new (not already stored)."""
+def _transaction_rows(items: Sequence[Accepted]) -> str:
+    return _json([
+        {"transaction_id": t.transaction_id, "customer_id": t.customer_id, "merchant_id": t.merchant_id,
+         "amount": str(t.amount), "currency": t.currency, "occurred_at": t.occurred_at.isoformat(),
+         "payment_method": t.payment_method, "metadata": t.metadata, "shard_id": item.ref.shard_id,
+         "sequence_number": item.ref.sequence_number, "hour_start": hour_start(t.occurred_at).isoformat(),
+         "day_start": day_start(t.occurred_at).isoformat()}
+        for item in items for t in (item.transaction,)
+    ])
+
+
+def store_transactions(conn, firsts: Sequence[Accepted], in_batch_conflicts: Sequence[Conflict],
+                       rejected: Sequence[Rejected]) -> StoredBatch:
+    """Inside an open DB transaction: insert, classify duplicates, record conflicts and rejects."""
+    result = StoredBatch()
+    inserted: set[str] = set()
+    if firsts:
+        for kind, key, window_kind, window_start, currency, count, total in conn.run(
+                STORE_TRANSACTIONS, rows=_transaction_rows(firsts)):
+            if kind == "inserted":
+                inserted.add(key)
+            else:
+                result.windows.append(WindowTotal(key, window_kind, window_start, currency, int(count),
+                                                  Decimal(total)))
+    conflicts = list(in_batch_conflicts)
+    existing = [item for item in firsts if item.transaction.transaction_id not in inserted]
+    stored: Dict[str, Transaction] = {}
+    if existing:
+        ids = [item.transaction.transaction_id for item in existing]
+        stored = {row[0]: transaction_from_row(row) for row in conn.run(STORED_VERSIONS, ids=_json(ids))}
+    for item in firsts:
+        txn = item.transaction
+        if txn.transaction_id in inserted:
+            result.versions[txn.transaction_id] = txn
+            result.new_transactions.append(txn)
+            continue
+        kept = stored[txn.transaction_id]
+        result.versions[txn.transaction_id] = kept
+        if kept.content_sha256 != txn.content_sha256:
+            conflicts.append(Conflict(item.ref, txn))
+    if conflicts:
+        result.conflicts = len(conn.run(INSERT_CONFLICTS, rows=_json([
+            {"transaction_id": c.transaction.transaction_id, "stream_arn": c.ref.stream_arn,
+             "shard_id": c.ref.shard_id, "sequence_number": c.ref.sequence_number,
+             "payload": json.loads(c.transaction.to_json())}
+            for c in conflicts
+        ])) or [])
+    if rejected:
+        conn.run(INSERT_REJECTED, rows=_json([
+            {"stream_arn": r.ref.stream_arn, "shard_id": r.ref.shard_id, "sequence_number": r.ref.sequence_number,
+             "partition_key": None if r.partition_key is None else r.partition_key.replace("\x00", ""),
+             "raw_hex": r.raw_payload.hex(), "reason": r.reason}
+            for r in rejected
+        ]))
+    return result
+
+
+def upsert_alerts(conn, alerts: Sequence[AlertRow]) -> List[str]:
+    """Store rule hits; return the rules of the alerts that are new (not raised before)."""
     if not alerts:
         return []
-    inserted = conn.run(INSERT_ALERTS, rows=_rows_param([
-        {"rule": a.rule, "customer_id": a.customer_id, "transaction_id": a.transaction_id,
+    rows = conn.run(UPSERT_ALERTS, rows=_json([
+        {"rule": a.rule, "customer_id": a.customer_id, "window_key": a.window_key,
+         "window_start": a.window_start.isoformat(), "window_end": a.window_end.isoformat(),
+         "currency": a.currency, "transaction_id": a.transaction_id,
          "observed_value": str(a.observed_value), "threshold": str(a.threshold)}
         for a in alerts
     ]))
-    return [row[0] for row in inserted or []]
+    return [rule for rule, created in rows or [] if created]
 
 
-def begin_batch(conn, transactions: Sequence[Tuple[str, Transaction]],
-                rejected: Sequence[Rejected]) -> None:
-    """Open the batch's DB transaction and insert its transactions and rejects."""
-    conn.run("BEGIN")
-    try:
-        _insert_transactions(conn, transactions)
-        _insert_rejected(conn, rejected)
-    except BaseException:
-        rollback_quietly(conn)
-        raise
+def history_page(conn, since: datetime, after: Tuple[str, str], page_size: int) -> List[Transaction]:
+    """Transactions that occurred after ``since``, in (occurred_at, id) order after the ``after`` key."""
+    rows = conn.run(HISTORY_PAGE, since=since.isoformat(), after_at=after[0], after_id=after[1],
+                    page_size=page_size)
+    return [transaction_from_row(row) for row in rows]
 
 
-def finish_batch(conn, alerts: Sequence[AlertRow]) -> List[str]:
-    """Insert the alerts and commit; return the rules of alerts that were new."""
-    try:
-        new_rules = _insert_alerts(conn, alerts)
-        conn.run("COMMIT")
-        return new_rules
-    except BaseException:
-        rollback_quietly(conn)
-        raise
-
-
-def rollback_quietly(conn) -> None:
+def rollback_quietly(conn: Optional[Any]) -> None:
+    if conn is None:
+        return
     try:
         conn.run("ROLLBACK")
     except Exception:  # connection already broken; the caller drops it
         pass
-
-
-def write_batch(conn, transactions: Sequence[Tuple[str, Transaction]],
-                rejected: Sequence[Rejected], alerts: Sequence[AlertRow]) -> List[str]:
-    """Store a batch atomically; return the rules of alerts that were new (not redelivered)."""
-    begin_batch(conn, transactions, rejected)
-    return finish_batch(conn, alerts)

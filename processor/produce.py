@@ -24,6 +24,7 @@ from typing import Any, Dict, List, Optional, Sequence
 
 from processor.config import (ENV_MAX_DAILY_TOTAL, ENV_MAX_SINGLE_AMOUNT, ENV_MAX_TXNS_PER_HOUR,
                               parse_positive_decimal, parse_positive_int)
+from processor.rules import HOUR, hour_start
 from processor.schema import PAYMENT_METHODS
 
 MAX_RECORDS_PER_PUT = 500
@@ -96,16 +97,20 @@ def build_plan(count: int, seed: int, max_txns_per_hour: int, max_daily_total: D
     plan = Plan()
     docs: List[Dict[str, Any]] = []
     burst, spender, whale = (f"cust-trip-{name}-{seed}" for name in ("burst", "daily", "single"))
-    # Just over each threshold, with amounts that keep the other rules quiet.
-    docs += [factory.make(burst, Decimal(1000), seconds_ago=i * 30) for i in range(max_txns_per_hour + 1)]
+    # The rules count per clock hour and per Tokyo day: put every tripper inside the last full
+    # clock hour (which lies inside one Tokyo day), just over each threshold, with amounts that
+    # keep the other rules quiet.
+    anchor = hour_start(factory.now) - HOUR
+    ago = (factory.now - anchor).total_seconds()
+    step = 3000 / (max_txns_per_hour + 1)
+    docs += [factory.make(burst, Decimal(1000), seconds_ago=ago - i * step) for i in range(max_txns_per_hour + 1)]
     plan.trippers[burst] = "max_txns_per_hour"
     part = min(max_single_amount, max_daily_total / 3).to_integral_value(rounding="ROUND_FLOOR")
     part = max(part, Decimal(1))
     spend_parts = int(max_daily_total // part) + 1  # spend_parts * part > max_daily_total
-    spacing = 80000 / spend_parts  # all inside one day, rarely more than one per hour
-    docs += [factory.make(spender, part, seconds_ago=spacing * (i + 1)) for i in range(spend_parts)]
+    docs += [factory.make(spender, part, seconds_ago=ago - 3000 * i / spend_parts) for i in range(spend_parts)]
     plan.trippers[spender] = "max_daily_total"
-    docs.append(factory.make(whale, max_single_amount.quantize(Decimal(1)) + 1, seconds_ago=60))
+    docs.append(factory.make(whale, max_single_amount.quantize(Decimal(1)) + 1, seconds_ago=ago - 60))
     plan.trippers[whale] = "max_single_amount"
     while len(docs) < count:
         docs.append(factory.ordinary())

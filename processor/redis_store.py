@@ -1,29 +1,35 @@
-"""Redis 24-hour history: one round trip per batch writes it and reads the rule windows back.
+"""Redis: the last 24 hours of transactions, as PostgreSQL holds them.
 
-Keys (all expire after the history TTL, so Redis never grows without bound):
-  ``txn:{transaction_id}``      -> canonical transaction JSON
-  ``cust:{customer_id}:txns``   -> sorted set, score = event epoch seconds,
-                                   member = ``{currency}:{amount}:{transaction_id}``
-The amount lives in the member so the daily-total rule needs no extra lookups;
-it is formatted to the currency's minor units so a redelivery yields the same member.
+Keys (each expires with the event it describes, so Redis holds a rolling day and never grows):
+  ``txn:{transaction_id}``    -> canonical transaction JSON, expiring history TTL after it occurred
+  ``cust:{customer_id}:txns`` -> sorted set, score = event epoch seconds,
+                                 member = ``{currency}:{amount}:{transaction_id}``
+  ``history:ready``           -> run id of the server the history was last made complete on
+Only versions PostgreSQL committed are written here, after the commit, so Redis never holds
+a transaction the database does not. A server that restarted or failed over has a new run id:
+the processor then rebuilds the day from PostgreSQL (see ``processor.history``).
 """
 
 from __future__ import annotations
 
 import json
+import ssl
 from collections import defaultdict
-from decimal import Decimal
-from typing import Dict, Iterable, List, Mapping, Sequence
+from typing import Dict, List, Optional, Sequence
 
 import redis
 
 from processor.config import RedisSettings
-from processor.models import WindowEntry
 from processor.schema import CURRENCY_MINOR_UNITS, Transaction
 
 SOCKET_TIMEOUT_SECONDS = 5
-# Widest rule window; the reader fetches this much history before the oldest event.
-RULE_LOOKBACK_SECONDS = 86400
+# The ElastiCache RBAC user the processor logs in as, and everything it may do: its own key
+# prefixes and the commands below (EVAL runs the batch script, whose calls Redis checks against
+# the same rules). The cache construct grants exactly this; the test rig's redis-server too.
+REDIS_USER = "txn-processor"
+ACL_RULES = ("~txn:* ~cust:* ~history:* -@all +ping +info +eval +get +set +del "
+             "+zadd +zrange +zremrangebyscore +pexpireat")
+READY_KEY = "history:ready"
 
 
 def txn_key(transaction_id: str) -> str:
@@ -39,81 +45,68 @@ def encode_member(txn: Transaction) -> str:
     return f"{txn.currency}:{txn.amount:.{places}f}:{txn.transaction_id}"
 
 
-def decode_member(member: str, score: float) -> WindowEntry:
-    currency, amount, transaction_id = member.split(":", 2)
-    return WindowEntry(transaction_id, currency, Decimal(amount), float(score))
-
-
 def connect(settings: RedisSettings) -> redis.Redis:
-    """Client for ElastiCache (TLS + AUTH token) or a local test server (plain TCP)."""
-    kwargs = {}
-    if settings.tls:
-        kwargs.update(ssl=True, ssl_cert_reqs="required")
+    """TLS 1.2+ with the certificate chain and host name checked; logs in as the RBAC user."""
     return redis.Redis(
-        host=settings.host, port=settings.port, password=settings.auth_token,
+        host=settings.host, port=settings.port, username=settings.username, password=settings.password,
+        ssl=True, ssl_cert_reqs="required", ssl_check_hostname=True,
+        ssl_min_version=ssl.TLSVersion.TLSv1_2,
         socket_connect_timeout=SOCKET_TIMEOUT_SECONDS, socket_timeout=SOCKET_TIMEOUT_SECONDS,
-        decode_responses=True, **kwargs,
+        decode_responses=True,
+        # CLIENT SETINFO is outside the user's rights; don't send it.
+        lib_name=None, lib_version=None,
     )
 
 
-# One server-side call per batch. For each customer: store each transaction
-# under its own key with the TTL, add it to the customer's sorted set, trim the
-# set to the history window, refresh its expiry and return the rule window as
-# one newline-joined string (ids cannot contain control characters).
-# ARGV = [ttl, trim cutoff, JSON [[set key, window start, [[txn key, score,
-# member, txn json], ...]], ...]]; every key touched is also listed in KEYS.
-# One bulk request and one short reply per batch keeps the client (pure-Python
-# redis-py) cheap: packing or parsing thousands of items costs more than Redis does.
-_WRITE_AND_READ_WINDOWS = """
-local ttl = tonumber(ARGV[1])
-local cutoff = ARGV[2]
-local windows = {}
-for c, customer in ipairs(cjson.decode(ARGV[3])) do
+def server_run_id(client: redis.Redis) -> str:
+    """Changes whenever the server restarts, and on failover (another node answers)."""
+    return str(client.info("server").get("run_id", ""))
+
+
+# One call per batch. ARGV = [now ms, ttl ms, JSON [[set key, [[txn key, score, member,
+# txn json, expire-at ms], ...]], ...]]; KEYS lists every key touched. Each customer's set is
+# trimmed to the history and expires with its newest event. Returns the ready marker.
+_WRITE_HISTORY = """
+local now = tonumber(ARGV[1])
+local ttl = tonumber(ARGV[2])
+local cutoff = '(' .. tostring((now - ttl) / 1000)
+for _, customer in ipairs(cjson.decode(ARGV[3])) do
   local set_key = customer[1]
-  for _, txn in ipairs(customer[3]) do
-    redis.call('SET', txn[1], txn[4], 'EX', ttl)
+  for _, txn in ipairs(customer[2]) do
+    redis.call('SET', txn[1], txn[4], 'PXAT', txn[5])
     redis.call('ZADD', set_key, txn[2], txn[3])
   end
   redis.call('ZREMRANGEBYSCORE', set_key, '-inf', cutoff)
-  redis.call('EXPIRE', set_key, ttl)
-  local window = redis.call('ZRANGEBYSCORE', set_key, '(' .. customer[2], '+inf', 'WITHSCORES')
-  windows[c] = table.concat(window, '\\n')
+  local newest = redis.call('ZRANGE', set_key, -1, -1, 'WITHSCORES')
+  if #newest == 2 then
+    redis.call('PEXPIREAT', set_key, math.min(math.floor(tonumber(newest[2]) * 1000) + ttl, now + ttl))
+  end
 end
-return windows
+return redis.call('GET', KEYS[1])
 """
 
 
-def _by_customer(transactions: Iterable[Transaction]) -> Dict[str, List[Transaction]]:
-    grouped: Dict[str, List[Transaction]] = defaultdict(list)
+def expires_at_ms(txn: Transaction, ttl_seconds: int, now: float) -> int:
+    """History TTL after the event, and never more than the TTL from now (clock-skewed producers)."""
+    return int(min(txn.epoch_seconds + ttl_seconds, now + ttl_seconds) * 1000)
+
+
+def write_history(client: redis.Redis, transactions: Sequence[Transaction], ttl_seconds: int,
+                  now: float) -> Optional[str]:
+    """Write the transactions still inside the history; return the ``history:ready`` marker."""
+    now_ms = int(now * 1000)
+    grouped: Dict[str, List[list]] = defaultdict(list)
     for txn in transactions:
-        grouped[txn.customer_id].append(txn)
-    return grouped
-
-
-def write_batch(client: redis.Redis, transactions: Sequence[Transaction], ttl_seconds: int,
-                now: float) -> Mapping[str, List[WindowEntry]]:
-    """Write the batch in one round trip and return each touched customer's rule window.
-
-    Each customer's sorted set is trimmed to ``now - ttl_seconds``; the returned
-    window starts 24 h before the customer's oldest event in the batch.
-    """
-    if not transactions:
-        return {}
-    grouped = _by_customer(transactions)
-    keys: List[str] = []
+        expire_at = expires_at_ms(txn, ttl_seconds, now)
+        if expire_at > now_ms:  # older ones are already outside the rolling day
+            grouped[customer_key(txn.customer_id)].append(
+                [txn_key(txn.transaction_id), repr(txn.epoch_seconds), encode_member(txn), txn.to_json(), expire_at])
+    keys = [READY_KEY]
     plan = []
-    for customer_id, txns in grouped.items():
-        since = min(t.epoch_seconds for t in txns) - RULE_LOOKBACK_SECONDS
-        rows = [[txn_key(t.transaction_id), repr(t.epoch_seconds), encode_member(t), t.to_json()]
-                for t in txns]
-        plan.append([customer_key(customer_id), repr(since), rows])
-        keys.append(customer_key(customer_id))
+    for set_key, rows in grouped.items():
+        plan.append([set_key, rows])
+        keys.append(set_key)
         keys += [row[0] for row in rows]
-    script = client.register_script(_WRITE_AND_READ_WINDOWS)
-    replies = script(keys=keys, args=[ttl_seconds, repr(now - ttl_seconds),
-                                      json.dumps(plan, ensure_ascii=False)])
-    windows: Dict[str, List[WindowEntry]] = {}
-    for customer_id, joined in zip(grouped, replies):
-        flat = joined.split("\n") if joined else []
-        windows[customer_id] = [decode_member(flat[i], float(flat[i + 1])) for i in range(0, len(flat), 2)]
-    return windows
+    marker = client.eval(_WRITE_HISTORY, len(keys), *keys, now_ms, ttl_seconds * 1000,
+                         json.dumps(plan, ensure_ascii=False))
+    return None if marker is None else str(marker)

@@ -1,80 +1,69 @@
-"""Monitoring rules over the per-customer Redis window.
+"""Monitoring rules over fixed windows, so the result never depends on arrival order.
 
-Pure functions so the threshold edges are unit-testable without servers. Each
-rule is judged per transaction, over the window ending at that transaction's
-event time, so the result does not depend on arrival order and a redelivered
-batch yields the same alerts (``transaction_alerts`` is unique per rule + id).
+Each transaction belongs to exactly one window per rule: its UTC clock hour (count of
+transactions) and its Tokyo calendar day (total per currency; amounts in different
+currencies are never added). PostgreSQL keeps each window's running count and total,
+counting every transaction once however often it is delivered; a window whose value is
+strictly above the threshold gets one alert, whose observed value rises as late
+transactions arrive. The single-amount rule is its own window: the transaction.
 """
 
 from __future__ import annotations
 
-from bisect import bisect_right
-from collections import defaultdict
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
-from itertools import accumulate
-from typing import Dict, List, Mapping, Sequence
+from typing import Iterable, List, Sequence
 
 from processor.config import RuleThresholds
-from processor.models import AlertRow, WindowEntry
+from processor.models import AlertRow, WindowTotal
 from processor.schema import Transaction
 
 RULE_TXNS_PER_HOUR = "max_txns_per_hour"
 RULE_DAILY_TOTAL = "max_daily_total"
 RULE_SINGLE_AMOUNT = "max_single_amount"
 ALL_RULES = (RULE_TXNS_PER_HOUR, RULE_DAILY_TOTAL, RULE_SINGLE_AMOUNT)
-HOUR_SECONDS = 3600
-DAY_SECONDS = 86400
+WINDOW_HOUR = "hour"
+WINDOW_DAY = "day"
+# JapanCart's business day is the calendar day in Japan (no daylight saving time).
+BUSINESS_TZ = timezone(timedelta(hours=9), "JST")
+HOUR = timedelta(hours=1)
+DAY = timedelta(days=1)
 
 
-class _CustomerWindow:
-    """Sorted event times plus per-currency prefix sums for O(log n) window queries."""
-
-    def __init__(self, entries: Sequence[WindowEntry]) -> None:
-        ordered = sorted(entries, key=lambda e: e.epoch)
-        self.epochs = [e.epoch for e in ordered]
-        per_currency: Dict[str, List[WindowEntry]] = defaultdict(list)
-        for entry in ordered:
-            per_currency[entry.currency].append(entry)
-        self.currency_epochs = {c: [e.epoch for e in es] for c, es in per_currency.items()}
-        self.currency_sums = {
-            c: [Decimal(0), *accumulate(e.amount for e in es)] for c, es in per_currency.items()
-        }
-
-    def count(self, start_exclusive: float, end_inclusive: float) -> int:
-        return bisect_right(self.epochs, end_inclusive) - bisect_right(self.epochs, start_exclusive)
-
-    def total(self, currency: str, start_exclusive: float, end_inclusive: float) -> Decimal:
-        epochs = self.currency_epochs.get(currency)
-        if not epochs:
-            return Decimal(0)
-        sums = self.currency_sums[currency]
-        hi = bisect_right(epochs, end_inclusive)
-        lo = bisect_right(epochs, start_exclusive)
-        return sums[hi] - sums[lo] if hi > lo else Decimal(0)
+def hour_start(at: datetime) -> datetime:
+    """Start (UTC) of the clock hour containing ``at``."""
+    return at.astimezone(timezone.utc).replace(minute=0, second=0, microsecond=0)
 
 
-def evaluate(transactions: Sequence[Transaction], windows: Mapping[str, Sequence[WindowEntry]],
+def day_start(at: datetime) -> datetime:
+    """Start (as a UTC instant) of the Tokyo calendar day containing ``at``."""
+    local = at.astimezone(BUSINESS_TZ).replace(hour=0, minute=0, second=0, microsecond=0)
+    return local.astimezone(timezone.utc)
+
+
+def window_key(kind: str, start: datetime, currency: str = "") -> str:
+    """Stable text key of a window: `2026-11-27T05:00Z` (hour) or `2026-11-27/JPY` (Tokyo day)."""
+    if kind == WINDOW_HOUR:
+        return start.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:00Z")
+    return f"{start.astimezone(BUSINESS_TZ).strftime('%Y-%m-%d')}/{currency}"
+
+
+def evaluate(windows: Iterable[WindowTotal], new_transactions: Sequence[Transaction],
              thresholds: RuleThresholds) -> List[AlertRow]:
-    """Alerts for every transaction that pushes a value strictly above its threshold.
-
-    Daily totals are summed per currency (amounts in different currencies are
-    not added together) and compared with the same ``max_daily_total`` number.
-    """
-    prepared = {customer: _CustomerWindow(entries) for customer, entries in windows.items()}
-    empty = _CustomerWindow([])
+    """Alerts for windows now strictly above their threshold, and for single amounts above theirs."""
     alerts: List[AlertRow] = []
-    for txn in transactions:
-        window = prepared.get(txn.customer_id, empty)
-        at = txn.epoch_seconds
-        hourly = window.count(at - HOUR_SECONDS, at)
-        if hourly > thresholds.max_txns_per_hour:
-            alerts.append(AlertRow(RULE_TXNS_PER_HOUR, txn.customer_id, txn.transaction_id,
-                                   Decimal(hourly), Decimal(thresholds.max_txns_per_hour)))
-        daily = window.total(txn.currency, at - DAY_SECONDS, at)
-        if daily > thresholds.max_daily_total:
-            alerts.append(AlertRow(RULE_DAILY_TOTAL, txn.customer_id, txn.transaction_id,
-                                   daily, thresholds.max_daily_total))
+    for w in windows:
+        start = w.window_start.astimezone(timezone.utc)
+        if w.kind == WINDOW_HOUR and w.txn_count > thresholds.max_txns_per_hour:
+            alerts.append(AlertRow(RULE_TXNS_PER_HOUR, w.customer_id, window_key(WINDOW_HOUR, start), start,
+                                   start + HOUR, "", None, Decimal(w.txn_count),
+                                   Decimal(thresholds.max_txns_per_hour)))
+        elif w.kind == WINDOW_DAY and w.total > thresholds.max_daily_total:
+            alerts.append(AlertRow(RULE_DAILY_TOTAL, w.customer_id, window_key(WINDOW_DAY, start, w.currency),
+                                   start, start + DAY, w.currency, None, w.total, thresholds.max_daily_total))
+    for txn in new_transactions:
         if txn.amount > thresholds.max_single_amount:
-            alerts.append(AlertRow(RULE_SINGLE_AMOUNT, txn.customer_id, txn.transaction_id,
-                                   txn.amount, thresholds.max_single_amount))
+            alerts.append(AlertRow(RULE_SINGLE_AMOUNT, txn.customer_id, txn.transaction_id, txn.occurred_at,
+                                   txn.occurred_at, txn.currency, txn.transaction_id, txn.amount,
+                                   thresholds.max_single_amount))
     return alerts

@@ -7,7 +7,9 @@ module produces, which always names the field and the offending value.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -28,7 +30,15 @@ OPTIONAL_FIELDS = ("metadata",)
 MAX_ID_LENGTH = 128
 # NUMERIC(18, 3) in PostgreSQL: keep validation in step so inserts cannot overflow.
 MAX_AMOUNT = Decimal("1e15")
+# Event times outside these years are producer bugs; inside them every UTC conversion is safe.
+EARLIEST_OCCURRED_AT = datetime(2000, 1, 1, tzinfo=timezone.utc)
+LATEST_OCCURRED_AT = datetime(2100, 1, 1, tzinfo=timezone.utc)
+# Free-form metadata is bounded so one record cannot bloat Redis or the database.
+MAX_METADATA_BYTES = 8192
+MAX_METADATA_DEPTH = 8
 _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
+# Lone UTF-16 surrogates decode from JSON escapes but cannot be encoded as UTF-8 by any store.
+_SURROGATES = re.compile(r"[\ud800-\udfff]")
 
 
 class ValidationError(ValueError):
@@ -49,6 +59,11 @@ class Transaction:
     @property
     def epoch_seconds(self) -> float:
         return self.occurred_at.timestamp()
+
+    @property
+    def content_sha256(self) -> str:
+        """Identity of the content: two records with one id and different digests conflict."""
+        return hashlib.sha256(self.to_json().encode("utf-8")).hexdigest()
 
     def to_json(self) -> str:
         """Canonical JSON (amount as a string so no precision is lost)."""
@@ -83,6 +98,8 @@ def _identifier(doc: Mapping[str, Any], name: str) -> str:
         raise _fail(name, value, f"must be at most {MAX_ID_LENGTH} characters")
     if _CONTROL_CHARS.search(value):
         raise _fail(name, value, "must not contain control characters")
+    if _SURROGATES.search(value):
+        raise _fail(name, value, "must be valid Unicode (a lone surrogate escape is not)")
     return value
 
 
@@ -124,7 +141,34 @@ def _occurred_at(doc: Mapping[str, Any]) -> datetime:
         raise _fail("occurred_at", raw, "must be an ISO 8601 timestamp") from None
     if value.tzinfo is None or value.utcoffset() is None:
         raise _fail("occurred_at", raw, "must include a time zone offset (e.g. +09:00 or Z)")
-    return value.astimezone(timezone.utc)
+    try:
+        utc = value.astimezone(timezone.utc)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+09:00 has no UTC equivalent
+        utc = None
+    if utc is None or not EARLIEST_OCCURRED_AT <= utc < LATEST_OCCURRED_AT:
+        raise _fail("occurred_at", raw, f"must be from {EARLIEST_OCCURRED_AT.year} to {LATEST_OCCURRED_AT.year - 1}")
+    return utc
+
+
+def _plain_json(value: Any, depth: int = 0) -> Any:
+    """Metadata as plain JSON values: numbers that survive a round trip through a double.
+
+    The parser reads fractions as Decimal (amounts must be exact). Metadata is free-form, so
+    its fractions become floats, and only when no digit is lost: what every consumer reads back
+    is then exactly what the producer sent.
+    """
+    if depth > MAX_METADATA_DEPTH:
+        raise ValueError(f"nests deeper than {MAX_METADATA_DEPTH} levels")
+    if isinstance(value, dict):
+        return {key: _plain_json(item, depth + 1) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_plain_json(item, depth + 1) for item in value]
+    if isinstance(value, Decimal):
+        number = float(value)
+        if not math.isfinite(number) or Decimal(repr(number)) != value:
+            raise ValueError(f"has the number {value} that a double cannot hold exactly")
+        return number
+    return value
 
 
 def _payment_method(doc: Mapping[str, Any]) -> str:
@@ -136,11 +180,22 @@ def _payment_method(doc: Mapping[str, Any]) -> str:
 
 def _metadata(doc: Mapping[str, Any]) -> Optional[dict]:
     value = doc.get("metadata")
-    if value is not None and not isinstance(value, dict):
+    if value is None:
+        return None
+    if not isinstance(value, dict):
         raise _fail("metadata", value, "must be a JSON object")
-    if value is not None and "\\u0000" in json.dumps(value):
+    try:
+        plain = _plain_json(value)
+    except ValueError as exc:
+        raise _fail("metadata", value, str(exc)) from None
+    text = json.dumps(plain, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+    if "\\u0000" in text:
         raise _fail("metadata", value, "must not contain NUL characters (PostgreSQL cannot store them)")
-    return value
+    if _SURROGATES.search(text):
+        raise _fail("metadata", value, "must be valid Unicode (a lone surrogate escape is not)")
+    if len(text.encode("utf-8")) > MAX_METADATA_BYTES:
+        raise _fail("metadata", value, f"must be at most {MAX_METADATA_BYTES} bytes of JSON")
+    return plain
 
 
 def validate(doc: Any) -> Transaction:
@@ -180,4 +235,6 @@ def parse_transaction(payload: bytes) -> Transaction:
         doc = json.loads(text, parse_float=Decimal, parse_constant=_reject_constant)
     except ValueError as exc:
         raise ValidationError(f"record is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise ValidationError("record is JSON nested too deeply to parse") from None
     return validate(doc)

@@ -1,23 +1,33 @@
-"""Fixtures for the transaction processor: real redis-server and PostgreSQL.
+"""Fixtures for the transaction processor: the production-parity rig (tests/support/servers.py).
 
-Servers start once per session (per xdist worker) on free loopback ports and are
-stopped at the end. If the binaries are missing the integration tests skip with
-a message saying what to install; nothing here mocks Redis or PostgreSQL.
+PostgreSQL and Redis run TLS-only with a throwaway CA, SCRAM-SHA-256 and ACL users, as RDS and
+ElastiCache do. The schema is applied by the migration code as the (non-superuser) master user;
+the processor then connects as the application role ``txn_writer`` (given a password here,
+IAM tokens on RDS) and as the Redis user with exactly the construct's access string. A missing
+engine fails the tests with an install hint; nothing here skips or mocks a store.
 """
 
 from __future__ import annotations
 
 import sys
+from decimal import Decimal
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import pytest
 
 _REPO_ROOT = Path(__file__).resolve().parents[2]
-if str(_REPO_ROOT) not in sys.path:  # the lead owns the root pytest config
+if str(_REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(_REPO_ROOT))
 
-from processor.testing_servers import PostgresServer, RedisServer, ServerUnavailable  # noqa: E402
+from processor.config import (APP_DB_USER, DB_AUTH_PASSWORD, DbSettings, RedisSettings,  # noqa: E402
+                              RuleThresholds, Settings)
+from processor.redis_store import ACL_RULES, REDIS_USER  # noqa: E402
+from tests.support.servers import PostgresServer, RedisServer, TestCA, free_port  # noqa: E402
+
+APP_DB_PASSWORD = "rig-txn-writer-password"
+REDIS_PASSWORD = "rig-txn-processor-password-0123456789"
+TABLES = "transactions, rejected_transactions, transaction_conflicts, customer_windows, rule_alerts"
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -25,35 +35,57 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers", "integration: needs local redis-server and PostgreSQL binaries (started by fixtures)")
 
 
+def master_settings(server: PostgresServer, dbname: str | None = None) -> DbSettings:
+    return DbSettings(server.host, server.port, dbname or server.dbname, server.master_user,
+                      auth=DB_AUTH_PASSWORD, password=server.master_password, ca_file=server.ca_file)
+
+
+def app_settings(server: PostgresServer) -> DbSettings:
+    return DbSettings(server.host, server.port, server.dbname, APP_DB_USER, auth=DB_AUTH_PASSWORD,
+                      password=APP_DB_PASSWORD, ca_file=server.ca_file)
+
+
 @pytest.fixture(scope="session")
-def redis_server() -> Iterator[RedisServer]:
-    try:
-        server = RedisServer()
-    except ServerUnavailable as exc:
-        pytest.skip(str(exc))
+def rig_ca() -> Iterator[TestCA]:
+    ca = TestCA()
+    yield ca
+    ca.cleanup()
+
+
+@pytest.fixture(scope="session")
+def pg_server(rig_ca: TestCA) -> Iterator[PostgresServer]:
+    """RDS-like PostgreSQL, migrated by the migration code as the master user."""
+    from processor.migrate import run
+
+    server = PostgresServer(rig_ca)
     server.start()
+    run(master_settings(server))
+    server.set_password(APP_DB_USER, APP_DB_PASSWORD)
     yield server
-    server.stop()
+    server.destroy()
 
 
 @pytest.fixture(scope="session")
-def pg_server() -> Iterator[PostgresServer]:
-    try:
-        server = PostgresServer()
-    except ServerUnavailable as exc:
-        pytest.skip(str(exc))
+def redis_server(rig_ca: TestCA) -> Iterator[RedisServer]:
+    server = RedisServer(rig_ca, acl_rules=ACL_RULES, user=REDIS_USER, password=REDIS_PASSWORD)
     server.start()
     yield server
     server.destroy()
 
 
 @pytest.fixture
-def redis_client(redis_server: RedisServer):
-    """A client on a running, empty server (restarted if a previous test stopped it)."""
-    from processor import redis_store
+def trust_rig_ca(rig_ca: TestCA, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The processor checks Redis against the default trust store, as in Lambda; here that is the rig CA."""
+    monkeypatch.setenv("SSL_CERT_FILE", rig_ca.ca_file)
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    return rig_ca.ca_file
 
+
+@pytest.fixture
+def redis_client(redis_server: RedisServer):
+    """The rig's observer (all rights) on a running, empty server."""
     redis_server.start()
-    client = redis_store.connect(redis_server.settings)
+    client = redis_server.client(decode_responses=True)
     client.flushall()
     yield client
     client.close()
@@ -61,25 +93,27 @@ def redis_client(redis_server: RedisServer):
 
 @pytest.fixture
 def pg_conn(pg_server: PostgresServer):
-    """A migrated, empty database (restarted if a previous test stopped it)."""
-    from processor import pg_store
-    from processor.migrate import apply_migrations
-
+    """The master user's connection to an empty database (restarted if a previous test stopped it)."""
     pg_server.start()
-    conn = pg_store.connect(pg_server.settings)
-    apply_migrations(conn)
-    conn.run("TRUNCATE transactions, rejected_transactions, transaction_alerts RESTART IDENTITY")
+    conn = pg_server.connect(pg_server.master_user, pg_server.master_password)
+    conn.run(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE")
     yield conn
     conn.close()
 
 
+@pytest.fixture
+def clean_stores(pg_conn, redis_client) -> Callable[[], None]:
+    """Empty both stores again (property tests run many examples in one test)."""
+    def clean() -> None:
+        pg_conn.run(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE")
+        redis_client.flushall()
+    return clean
+
 
 @pytest.fixture(scope="session")
 def moto_endpoint() -> Iterator[str]:
-    """moto's in-process server on a free loopback port (Secrets Manager, Kinesis)."""
+    """moto's in-process server on a free loopback port (Secrets Manager, Kinesis, SQS)."""
     from moto.server import ThreadedMotoServer
-
-    from processor.testing_servers import free_port
 
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
@@ -96,9 +130,9 @@ def aws_env(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
     from processor import aws_secrets
 
     urllib.request.urlopen(urllib.request.Request(f"{moto_endpoint}/moto-api/reset", method="POST")).close()
-
     for name, value in {"AWS_ENDPOINT_URL": moto_endpoint, "AWS_ACCESS_KEY_ID": "testing",
-                        "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "ap-northeast-1"}.items():
+                        "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "ap-northeast-1",
+                        "AWS_REGION": "ap-northeast-1"}.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
     aws_secrets.clear_cache()
@@ -107,28 +141,25 @@ def aws_env(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
 
 
 @pytest.fixture
-def settings(redis_client, pg_conn, redis_server: RedisServer, pg_server: PostgresServer):
-    """Settings for the local servers (already emptied) with small rule thresholds."""
-    from decimal import Decimal
-
-    from processor.config import RuleThresholds, Settings
-
+def settings(redis_client, pg_conn, redis_server: RedisServer, pg_server: PostgresServer, trust_rig_ca):
+    """The processor's settings for the rig (stores already emptied), with small rule thresholds."""
     return Settings(
-        db=pg_server.settings, redis=redis_server.settings,
+        db=app_settings(pg_server),
+        redis=RedisSettings(redis_server.host, redis_server.port, REDIS_USER, REDIS_PASSWORD),
         thresholds=RuleThresholds(max_txns_per_hour=5, max_daily_total=Decimal(100000),
                                   max_single_amount=Decimal(50000)),
-        history_ttl_seconds=86400, metric_namespace="JapanCart/TransactionMonitoring",
-        environment="dev",
+        history_ttl_seconds=86400, metric_namespace="JapanCart/TransactionMonitoring", environment="dev",
     )
 
 
 @pytest.fixture
-def run_batch(settings):
+def run_batch(settings, pg_conn):
     """A handler bound to ``settings``; EMF lines it prints are collected in ``.metrics``."""
     from processor.handler import make_handler
 
     lines: list = []
     handler = make_handler(settings, emit=lines.append)
     handler.metrics = lines  # type: ignore[attr-defined]
+    handler.admin = pg_conn  # type: ignore[attr-defined]
     yield handler
     handler.processor.close()  # type: ignore[attr-defined]

@@ -7,33 +7,69 @@ from decimal import Decimal
 
 import pytest
 
-from processor.config import ConfigError, settings_from_env
-from processor.metrics import emit_rule_hits
+from processor.config import RDS_CA_BUNDLE, ConfigError, master_db_settings, settings_from_env
+from processor.metrics import emit_batch
 
 DB_ARN = "arn:aws:secretsmanager:ap-northeast-1:123456789012:secret:db-conn"
 PW_ARN = "arn:aws:secretsmanager:ap-northeast-1:123456789012:secret:rds!db-123"
 REDIS_ARN = "arn:aws:secretsmanager:ap-northeast-1:123456789012:secret:redis"
 SECRETS = {
     DB_ARN: json.dumps({"engine": "postgres", "host": "db.internal", "port": 5432, "dbname": "txns",
-                        "username": "monitor", "password_secret_arn": PW_ARN}),
+                        "username": "monitor", "password_secret_arn": PW_ARN, "app_username": "txn_writer"}),
     PW_ARN: json.dumps({"username": "monitor", "password": "s3cret-pw"}),
-    REDIS_ARN: json.dumps({"host": "redis.internal", "port": 6379, "auth_token": "tok", "tls": True}),
+    REDIS_ARN: json.dumps({"host": "redis.internal", "port": 6379, "username": "txn-processor",
+                           "password": "tok", "tls": True}),
 }
 ENV = {
     "DB_CONNECTION_SECRET_ARN": DB_ARN, "REDIS_SECRET_ARN": REDIS_ARN,
     "RULE_MAX_TXNS_PER_HOUR": "10", "RULE_MAX_DAILY_TOTAL": "500000", "RULE_MAX_SINGLE_AMOUNT": "200000.5",
     "METRIC_NAMESPACE": "JapanCart/TransactionMonitoring", "ENVIRONMENT": "staging",
+    "HISTORY_TTL_SECONDS": "86400", "DB_AUTH": "iam", "AWS_REGION": "ap-northeast-1",
 }
 
 
+def reading(secrets: dict):
+    """A secret fetcher that records which ARNs were read."""
+    read: list = []
+
+    def fetch(arn: str) -> str:
+        read.append(arn)
+        return secrets[arn]
+
+    fetch.read = read  # type: ignore[attr-defined]
+    return fetch
+
+
 def test_full_environment_parses():
-    settings = settings_from_env(ENV, SECRETS.__getitem__)
+    fetch = reading(SECRETS)
+    settings = settings_from_env(ENV, fetch)
     assert settings.history_ttl_seconds == 86400
     assert settings.thresholds.max_txns_per_hour == 10
     assert settings.thresholds.max_single_amount == Decimal("200000.5")
-    assert (settings.db.host, settings.db.port, settings.db.password) == ("db.internal", 5432, "s3cret-pw")
-    assert settings.redis.tls is True and settings.redis.auth_token == "tok"
-    assert "s3cret-pw" not in repr(settings) and "tok" not in repr(settings.redis)
+    db = settings.db
+    assert (db.host, db.port, db.dbname, db.username, db.auth, db.region, db.password) == \
+        ("db.internal", 5432, "txns", "txn_writer", "iam", "ap-northeast-1", None)
+    assert db.ca_file == RDS_CA_BUNDLE
+    assert (settings.redis.username, settings.redis.password) == ("txn-processor", "tok")
+    assert "tok" not in repr(settings.redis)
+    assert PW_ARN not in fetch.read  # the processor never reads the master secret
+
+
+def test_migration_settings_use_the_master_secret():
+    db = master_db_settings({"DB_CONNECTION_SECRET_ARN": DB_ARN}, SECRETS.__getitem__)
+    assert (db.username, db.password, db.auth) == ("monitor", "s3cret-pw", "password")
+    assert "s3cret-pw" not in repr(db)
+
+
+def test_password_auth_reads_only_the_named_secret_for_the_app_role():
+    app_arn = "arn:aws:secretsmanager:ap-northeast-1:123456789012:secret:app"
+    secrets = {**SECRETS, app_arn: json.dumps({"username": "txn_writer", "password": "app-pw"})}
+    env = {**ENV, "DB_AUTH": "password", "DB_PASSWORD_SECRET_ARN": app_arn, "DB_CA_BUNDLE": "/tmp/ca.pem"}
+    db = settings_from_env(env, secrets.__getitem__).db
+    assert (db.username, db.password, db.ca_file) == ("txn_writer", "app-pw", "/tmp/ca.pem")
+    wrong = {**secrets, app_arn: json.dumps({"username": "monitor", "password": "x"})}
+    with pytest.raises(ConfigError, match=f"secret {app_arn} key 'username' must be 'txn_writer', got 'monitor'"):
+        settings_from_env(env, wrong.__getitem__)
 
 
 @pytest.mark.parametrize("name, value, message", [
@@ -44,6 +80,9 @@ def test_full_environment_parses():
     ("HISTORY_TTL_SECONDS", "1.5", "HISTORY_TTL_SECONDS must be a positive integer, got '1.5'"),
     ("ENVIRONMENT", "qa", "ENVIRONMENT must be one of dev, staging, prod, got 'qa'"),
     ("REDIS_SECRET_ARN", "", "environment variable REDIS_SECRET_ARN is required but not set"),
+    ("HISTORY_TTL_SECONDS", "", "environment variable HISTORY_TTL_SECONDS is required but not set"),
+    ("DB_AUTH", "trust", "DB_AUTH must be 'iam' or 'password', got 'trust'"),
+    ("AWS_REGION", "", "DB_AUTH=iam needs AWS_REGION"),
 ])
 def test_bad_variable_is_named_with_its_value(name, value, message):
     with pytest.raises(ConfigError) as err:
@@ -52,15 +91,21 @@ def test_bad_variable_is_named_with_its_value(name, value, message):
 
 
 def test_secret_missing_key_is_named():
-    secrets = {**SECRETS, PW_ARN: json.dumps({"username": "monitor"})}
-    with pytest.raises(ConfigError, match=f"secret {PW_ARN} is missing key 'password'"):
+    secrets = {**SECRETS, REDIS_ARN: json.dumps({"host": "redis.internal", "username": "txn-processor"})}
+    with pytest.raises(ConfigError, match=f"secret {REDIS_ARN} is missing key 'password'"):
+        settings_from_env(ENV, secrets.__getitem__)
+
+
+def test_redis_without_tls_is_refused():
+    secrets = {**SECRETS, REDIS_ARN: json.dumps({"host": "h", "username": "u", "password": "p", "tls": False})}
+    with pytest.raises(ConfigError, match="key 'tls' must be true"):
         settings_from_env(ENV, secrets.__getitem__)
 
 
 def test_emf_document_has_both_dimension_sets():
     lines: list = []
-    emit_rule_hits("JapanCart/TransactionMonitoring", "prod",
-                   ["max_single_amount", "max_txns_per_hour", "max_single_amount"], 1764000000000, lines.append)
+    emit_batch("JapanCart/TransactionMonitoring", "prod",
+               ["max_single_amount", "max_txns_per_hour", "max_single_amount"], 0, 1764000000000, lines.append)
     docs = [json.loads(line) for line in lines]
     assert [(d["Rule"], d["RuleHits"]) for d in docs] == [("max_single_amount", 2), ("max_txns_per_hour", 1)]
     directive = docs[0]["_aws"]["CloudWatchMetrics"][0]
@@ -68,3 +113,11 @@ def test_emf_document_has_both_dimension_sets():
                          "Dimensions": [["Environment"], ["Environment", "Rule"]],
                          "Metrics": [{"Name": "RuleHits", "Unit": "Count"}]}
     assert docs[0]["Environment"] == "prod" and docs[0]["_aws"]["Timestamp"] == 1764000000000
+
+
+def test_conflicts_are_a_metric_of_their_own():
+    lines: list = []
+    emit_batch("JapanCart/TransactionMonitoring", "dev", [], 2, 1764000000000, lines.append)
+    [doc] = [json.loads(line) for line in lines]
+    assert doc["TransactionConflicts"] == 2 and doc["Environment"] == "dev"
+    assert doc["_aws"]["CloudWatchMetrics"][0]["Metrics"] == [{"Name": "TransactionConflicts", "Unit": "Count"}]

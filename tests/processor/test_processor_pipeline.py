@@ -1,4 +1,4 @@
-"""End-to-end batch path against a real redis-server and PostgreSQL."""
+"""The batch path against the TLS rig, as the application role and the Redis ACL user."""
 
 from __future__ import annotations
 
@@ -17,12 +17,14 @@ def table_snapshot(pg_conn):
     return {
         "transactions": pg_conn.run(
             "SELECT transaction_id, customer_id, merchant_id, amount, currency, occurred_at,"
-            " payment_method, metadata, sequence_number FROM transactions ORDER BY transaction_id"),
+            " payment_method, metadata, sequence_number, shard_id FROM transactions ORDER BY transaction_id"),
         "rejected": pg_conn.run(
-            "SELECT id, sequence_number, partition_key, raw_payload, reason FROM rejected_transactions ORDER BY id"),
+            "SELECT id, stream_arn, shard_id, sequence_number, partition_key, raw_payload, reason"
+            " FROM rejected_transactions ORDER BY id"),
+        "windows": pg_conn.run("SELECT * FROM customer_windows ORDER BY 1, 2, 3, 4"),
         "alerts": pg_conn.run(
-            "SELECT id, rule, customer_id, transaction_id, observed_value, threshold"
-            " FROM transaction_alerts ORDER BY id"),
+            "SELECT id, rule, customer_id, window_key, observed_value, threshold FROM rule_alerts ORDER BY id"),
+        "conflicts": pg_conn.run("SELECT id, transaction_id, sequence_number FROM transaction_conflicts"),
     }
 
 
@@ -30,14 +32,14 @@ def test_empty_event_is_a_no_op(run_batch):
     assert run_batch({"Records": []}) == {"batchItemFailures": []}
 
 
-def test_batch_of_500_is_stored_with_24h_ttl_everywhere(run_batch, redis_client, pg_conn):
+def test_batch_of_500_is_stored_with_event_time_ttl_everywhere(run_batch, redis_client, pg_conn):
     docs = [txn_doc(n) for n in range(500)]
     assert run_batch(kinesis_event(docs)) == {"batchItemFailures": []}
 
     assert pg_conn.run("SELECT count(*) FROM transactions")[0][0] == 500
-    row = pg_conn.run("SELECT amount, currency, metadata, sequence_number FROM transactions"
+    row = pg_conn.run("SELECT amount, currency, metadata, sequence_number, shard_id FROM transactions"
                       " WHERE transaction_id = 'txn-000007'")[0]
-    assert row == [Decimal(107), "JPY", {"channel": "app"}, sequence_number(7)]
+    assert row == [Decimal(107), "JPY", {"channel": "app"}, sequence_number(7), "shardId-000000000000"]
     txn_keys = list(redis_client.scan_iter("txn:*", count=1000))
     cust_keys = list(redis_client.scan_iter("cust:*", count=1000))
     assert len(txn_keys) == 500 and len(cust_keys) == 97
@@ -45,21 +47,23 @@ def test_batch_of_500_is_stored_with_24h_ttl_everywhere(run_batch, redis_client,
     for key in txn_keys + cust_keys:
         pipe.ttl(key)
     ttls = pipe.execute()
-    assert all(86_390 <= ttl <= 86_400 for ttl in ttls), sorted(set(ttls))[:5]
+    # Each key lives 24 h from its event (txn_doc events are up to 10 minutes old).
+    assert all(86_400 - 600 - 5 <= ttl <= 86_400 for ttl in ttls), sorted(set(ttls))[:5]
     stored = json.loads(redis_client.get("txn:txn-000007"))
     assert stored["amount"] == "107" and stored["customer_id"] == "cust-007"
     assert redis_client.zcard("cust:cust-007:txns") == len([n for n in range(500) if n % 97 == 7])
 
 
-def test_same_batch_twice_gives_same_rows_and_no_duplicate_metrics(run_batch, pg_conn):
-    docs = [txn_doc(n, customer_id="busy") for n in range(7)]  # 7 > 5 per hour
+def test_same_batch_twice_changes_nothing_and_emits_no_new_metrics(run_batch, pg_conn):
+    now = datetime.now(timezone.utc)
+    docs = [txn_doc(n, customer_id="busy", at=now) for n in range(7)]  # 7 > 5 in one clock hour
     docs += [txn_doc(100 + n) for n in range(300)] + [b"garbage"]
     event = kinesis_event(docs)
     assert failed_ids(run_batch(event)) == []
     first, first_metrics = table_snapshot(pg_conn), list(run_batch.metrics)
     assert failed_ids(run_batch(event)) == []
     assert table_snapshot(pg_conn) == first
-    assert len(first["alerts"]) == 2 and len(first["rejected"]) == 1
+    assert len(first["alerts"]) == 1 and len(first["rejected"]) == 1 and first["conflicts"] == []
     assert run_batch.metrics == first_metrics  # nothing new emitted on redelivery
 
 
@@ -68,32 +72,64 @@ def test_malformed_records_are_kept_with_reason_while_the_rest_commit(run_batch,
     docs[10] = b"{not json"
     docs[50] = txn_doc(50, amount="99.5")
     docs[90] = txn_doc(90, occurred_at="2026-11-25T10:00:00")
+    docs[120] = json.dumps(txn_doc(120, metadata={"s": "\ud800"})).encode("ascii")
+    docs[130] = txn_doc(130, metadata={"lat": 35.68, "lng": 139.77})  # fractions in metadata are fine
     result = run_batch(kinesis_event(docs))
     assert failed_ids(result) == []  # rejects are safely stored, so acknowledged
-    assert pg_conn.run("SELECT count(*) FROM transactions")[0][0] == 197
-    rejected = pg_conn.run("SELECT sequence_number, raw_payload, reason FROM rejected_transactions ORDER BY id")
-    assert [r[0] for r in rejected] == [sequence_number(10), sequence_number(50), sequence_number(90)]
-    assert rejected[0][1] == b"{not json" and "not valid JSON" in rejected[0][2]
-    assert "field 'amount' has 1 decimal places but JPY allows 0, got '99.5'" in rejected[1][2]
-    assert json.loads(rejected[1][1])["transaction_id"] == "txn-000050"
-    assert "field 'occurred_at' must include a time zone offset" in rejected[2][2]
+    assert pg_conn.run("SELECT count(*) FROM transactions")[0][0] == 196
+    assert pg_conn.run("SELECT metadata FROM transactions WHERE transaction_id = 'txn-000130'") == [
+        [{"lat": 35.68, "lng": 139.77}]]
+    rejected = pg_conn.run("SELECT stream_arn, shard_id, sequence_number, raw_payload, reason"
+                           " FROM rejected_transactions ORDER BY id")
+    assert [r[2] for r in rejected] == [sequence_number(i) for i in (10, 50, 90, 120)]
+    assert rejected[0][:2] == ["arn:aws:kinesis:ap-northeast-1:123456789012:stream/transactions",
+                               "shardId-000000000000"]
+    assert rejected[0][3] == b"{not json" and "not valid JSON" in rejected[0][4]
+    assert "field 'amount' has 1 decimal places but JPY allows 0, got '99.5'" in rejected[1][4]
+    assert "field 'occurred_at' must include a time zone offset" in rejected[2][4]
+    assert "lone surrogate" in rejected[3][4]
+
+
+def test_later_batches_after_a_rejected_surrogate_are_really_stored(run_batch, pg_conn):
+    """Once, a surrogate left the connection out of step and later batches were acked but lost."""
+    bad = json.dumps(txn_doc(1, metadata={"s": "\udfff"})).encode("ascii")
+    assert failed_ids(run_batch(kinesis_event([bad, txn_doc(2)]))) == []
+    for n in range(3):
+        assert failed_ids(run_batch(kinesis_event([txn_doc(10 + n)], first_seq=10 + n))) == []
+    assert pg_conn.run("SELECT count(*) FROM transactions")[0][0] == 4
+
+
+def test_duplicate_with_other_content_is_a_recorded_conflict_and_postgres_wins(run_batch, pg_conn, redis_client):
+    original = txn_doc(1, customer_id="dup")
+    changed = dict(original, amount="999999")
+    assert failed_ids(run_batch(kinesis_event([original, dict(original), changed]))) == []
+    assert failed_ids(run_batch(kinesis_event([dict(changed, merchant_id="m-9")], first_seq=10))) == []
+    assert pg_conn.run("SELECT amount FROM transactions WHERE transaction_id = 'txn-000001'") == [[Decimal(101)]]
+    conflicts = pg_conn.run("SELECT transaction_id, sequence_number, payload->>'amount' FROM transaction_conflicts"
+                            " ORDER BY id")
+    assert conflicts == [["txn-000001", sequence_number(2), "999999"], ["txn-000001", sequence_number(10), "999999"]]
+    assert json.loads(redis_client.get("txn:txn-000001"))["amount"] == "101"
+    assert redis_client.zrange("cust:dup:txns", 0, -1) == ["JPY:101:txn-000001"]
+    # No alert for an amount PostgreSQL does not hold, and the conflicts are counted for the alarm.
+    assert pg_conn.run("SELECT count(*) FROM rule_alerts")[0][0] == 0
+    assert [json.loads(m)["TransactionConflicts"] for m in run_batch.metrics] == [1, 1]
 
 
 def test_rules_write_alerts_and_emit_emf(run_batch, pg_conn):
-    now = datetime.now(timezone.utc)
-    burst = [txn_doc(n, customer_id="burst", at=now - timedelta(seconds=n)) for n in range(6)]
-    spender = [txn_doc(10 + n, customer_id="spender", amount="40000", at=now - timedelta(hours=2 * n))
+    hour = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
+    burst = [txn_doc(n, customer_id="burst", at=hour + timedelta(minutes=n)) for n in range(6)]
+    spender = [txn_doc(10 + n, customer_id="spender", amount="40000", at=hour + timedelta(minutes=10 * n))
                for n in range(3)]
-    whale = [txn_doc(20, customer_id="whale", amount="50001"),
-             txn_doc(21, customer_id="edge", amount="50000")]
+    whale = [txn_doc(20, customer_id="whale", amount="50001", at=hour),
+             txn_doc(21, customer_id="edge", amount="50000", at=hour)]
     assert failed_ids(run_batch(kinesis_event(burst + spender + whale))) == []
 
     alerts = pg_conn.run("SELECT rule, customer_id, transaction_id, observed_value, threshold"
-                         " FROM transaction_alerts ORDER BY rule, transaction_id")
+                         " FROM rule_alerts ORDER BY rule")
     assert alerts == [
-        ["max_daily_total", "spender", "txn-000010", Decimal(120000), Decimal(100000)],
+        ["max_daily_total", "spender", None, Decimal(120000), Decimal(100000)],
         ["max_single_amount", "whale", "txn-000020", Decimal(50001), Decimal(50000)],
-        ["max_txns_per_hour", "burst", "txn-000000", Decimal(6), Decimal(5)],
+        ["max_txns_per_hour", "burst", None, Decimal(6), Decimal(5)],
     ]
     docs = [json.loads(line) for line in run_batch.metrics]
     assert {d["Rule"]: d["RuleHits"] for d in docs} == {
@@ -102,15 +138,17 @@ def test_rules_write_alerts_and_emit_emf(run_batch, pg_conn):
                == [["Environment"], ["Environment", "Rule"]] for d in docs)
 
 
-def test_rules_see_history_from_earlier_batches(run_batch, pg_conn):
-    now = datetime.now(timezone.utc)
-    first = [txn_doc(n, customer_id="steady", at=now - timedelta(minutes=50 - n)) for n in range(5)]
-    assert failed_ids(run_batch(kinesis_event(first))) == []
-    assert pg_conn.run("SELECT count(*) FROM transaction_alerts")[0][0] == 0
-    sixth = [txn_doc(99, customer_id="steady", at=now)]
-    assert failed_ids(run_batch(kinesis_event(sixth, first_seq=10))) == []
-    assert pg_conn.run("SELECT rule, transaction_id FROM transaction_alerts") == [
-        ["max_txns_per_hour", "txn-000099"]]
+@pytest.mark.parametrize("order", ["oldest first", "newest first"])
+def test_one_alert_per_window_whatever_the_arrival_order(run_batch, pg_conn, order):
+    hour = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
+    docs = [txn_doc(n, customer_id="steady", at=hour + timedelta(minutes=n)) for n in range(8)]
+    if order == "newest first":
+        docs.reverse()
+    for n, doc in enumerate(docs):  # one transaction per batch
+        assert failed_ids(run_batch(kinesis_event([doc], first_seq=n))) == []
+    assert pg_conn.run("SELECT rule, customer_id, observed_value FROM rule_alerts") == [
+        ["max_txns_per_hour", "steady", Decimal(8)]]
+    assert len(run_batch.metrics) == 1  # raised once, then its value rose in place
 
 
 def test_redis_outage_fails_the_records_then_retry_stores_them(run_batch, redis_server, pg_conn):
@@ -124,9 +162,10 @@ def test_redis_outage_fails_the_records_then_retry_stores_them(run_batch, redis_
     finally:
         redis_server.start()
     assert failed_ids(run_batch(event)) == []
-    client = run_batch.processor._redis_client()
-    assert client.exists(*[f"txn:txn-{n:06d}" for n in range(100, 400)]) == 300
-    assert client.ttl("txn:txn-000399") > 86_000
+    client = redis_server.client(decode_responses=True)
+    # The restarted server was empty: the history was rebuilt from PostgreSQL, not just this batch.
+    assert client.exists(*[f"txn:txn-{n:06d}" for n in range(400)]) == 400
+    assert 0 < client.ttl("txn:txn-000005") <= 86_400
     assert pg_conn.run("SELECT count(*) FROM transactions")[0][0] == 400
     assert pg_conn.run("SELECT count(*) FROM rejected_transactions")[0][0] == 1
 
@@ -138,23 +177,37 @@ def test_postgres_outage_fails_every_record_then_retry_stores_them(run_batch, pg
     pg_server.stop("immediate")
     try:
         failed = failed_ids(run_batch(event))
-        # Redis succeeded, but nothing is acknowledged until PostgreSQL has it, rejects included.
         assert failed == [sequence_number(i) for i in range(100, 351)]
-        assert redis_client.exists("txn:txn-000349") == 1
+        # PostgreSQL is written first: Redis never got a version the database does not hold.
+        assert redis_client.exists("txn:txn-000349") == 0
     finally:
         pg_server.start()
     assert failed_ids(run_batch(event)) == []
-    from processor import pg_store
-
-    conn = pg_store.connect(pg_server.settings)
+    conn = pg_server.connect(pg_server.master_user, pg_server.master_password)
     try:
         assert conn.run("SELECT count(*) FROM transactions")[0][0] == 350
         assert conn.run("SELECT count(*) FROM rejected_transactions")[0][0] == 1
     finally:
         conn.close()
+    assert redis_client.exists("txn:txn-000349") == 1
 
 
-def test_customer_window_is_trimmed_to_24h_on_write(settings, redis_client):
+def test_unexpected_error_drops_both_connections_before_reuse(run_batch, monkeypatch):
+    from processor import rules
+
+    assert failed_ids(run_batch(kinesis_event([txn_doc(1)]))) == []
+    processor = run_batch.processor
+    old_pg, old_redis = processor._pg, processor._redis
+    with monkeypatch.context() as patch:
+        patch.setattr(rules, "evaluate", lambda *a: 1 / 0)
+        with pytest.raises(ZeroDivisionError):
+            run_batch(kinesis_event([txn_doc(2)], first_seq=2))
+    assert processor._pg is None and processor._redis is None
+    assert failed_ids(run_batch(kinesis_event([txn_doc(2)], first_seq=2))) == []
+    assert processor._pg is not old_pg and processor._redis is not old_redis
+
+
+def test_customer_history_is_trimmed_to_the_ttl(settings, redis_client):
     from processor.handler import make_handler
 
     now = datetime.now(timezone.utc)
@@ -169,4 +222,3 @@ def test_customer_window_is_trimmed_to_24h_on_write(settings, redis_client):
     finally:
         handler.processor.close()
     assert redis_client.zrange("cust:loyal:txns", 0, -1) == ["JPY:110:txn-000010"]
-    assert 86_390 <= redis_client.ttl("cust:loyal:txns") <= 86_400

@@ -7,6 +7,8 @@ from datetime import timezone
 from decimal import Decimal
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from processor.kinesis import parse_event
 from processor.schema import ValidationError, parse_transaction, validate
@@ -124,7 +126,67 @@ def test_parse_event_splits_accepted_and_rejected_keeping_raw_bytes():
     assert batch.rejected[2].raw_payload == b"!!notb64"
 
 
-def test_duplicate_transaction_ids_in_one_batch_are_written_once():
-    batch = parse_event(kinesis_event([txn_doc(1), txn_doc(1)]))
-    assert len(batch.accepted) == 2
-    assert len(batch.unique_transactions) == 1
+def test_records_are_keyed_by_stream_shard_and_sequence():
+    [item] = parse_event(kinesis_event([txn_doc(1)])).accepted
+    assert (item.ref.stream_arn, item.ref.shard_id) == (
+        "arn:aws:kinesis:ap-northeast-1:123456789012:stream/transactions", "shardId-000000000000")
+
+
+def test_repeated_id_is_a_duplicate_when_equal_and_a_conflict_when_not():
+    same = txn_doc(1)
+    batch = parse_event(kinesis_event([same, dict(same), dict(same, amount="999"), txn_doc(2)]))
+    firsts, conflicts = batch.first_versions()
+    assert [f.sequence_number for f in firsts] == [sequence_number(0), sequence_number(3)]
+    assert [(c.ref.sequence_number, str(c.transaction.amount)) for c in conflicts] == [(sequence_number(2), "999")]
+
+
+@pytest.mark.parametrize("payload, reason", [
+    # Each of these once failed a whole batch with an exception instead of being rejected.
+    (encode(txn_doc(1, metadata={"lat": 35.68, "deep": {"x": [1.5, 2]}})), None),
+    (encode(txn_doc(1, metadata={"n": "PLACEHOLDER"})).replace(b'"PLACEHOLDER"', b"1e400"),
+     "a double cannot hold exactly"),
+    (encode(txn_doc(1, metadata={"n": "PLACEHOLDER"})).replace(b'"PLACEHOLDER"', b"0.10000000000000000001"),
+     "a double cannot hold exactly"),
+    (encode(txn_doc(1, occurred_at="0001-01-01T00:00:00+09:00")), "field 'occurred_at' must be from 2000 to 2099"),
+    (encode(txn_doc(1, occurred_at="9999-12-31T23:00:00-05:00")), "field 'occurred_at' must be from 2000 to 2099"),
+    (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+    (encode(txn_doc(1, metadata={"a": {"b": {"c": {"d": {"e": {"f": {"g": {"h": {"i": {}}}}}}}}}})),
+     "nests deeper than 8 levels"),
+    (encode(txn_doc(1, metadata={"s": "\ud800"})), "a lone surrogate"),
+    (json.dumps(txn_doc(1, customer_id="\udfff")).encode("ascii"), "field 'customer_id' must be valid Unicode"),
+    (encode(txn_doc(1, metadata={"s": "\u0000"})), "must not contain NUL"),
+    (encode(txn_doc(1, metadata={"big": "x" * 9000})), "at most 8192 bytes"),
+])
+def test_hostile_records_are_rejected_or_accepted_never_raised(payload, reason):
+    if reason is None:
+        txn = parse_transaction(payload)
+        assert json.loads(txn.to_json())["metadata"] == {"deep": {"x": [1.5, 2]}, "lat": 35.68}
+        txn.to_json().encode("utf-8")
+        return
+    with pytest.raises(ValidationError, match=reason):
+        parse_transaction(payload)
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    max_leaves=20)
+
+
+@settings(max_examples=300, deadline=None)
+@given(doc=st.fixed_dictionaries({}, optional={
+    "transaction_id": json_values, "customer_id": json_values, "merchant_id": json_values,
+    "amount": json_values, "currency": st.sampled_from(["JPY", "USD", "XXX"]) | json_values,
+    "occurred_at": st.datetimes(timezones=st.timezones()).map(lambda d: d.isoformat()) | json_values,
+    "payment_method": json_values, "metadata": json_values}), raw=st.binary(max_size=64))
+def test_any_payload_is_accepted_or_rejected_with_a_reason(doc, raw):
+    """Nothing a producer sends can make parsing raise anything but ValidationError."""
+    for payload in (json.dumps(doc).encode("utf-8", "surrogatepass"), raw):
+        try:
+            txn = parse_transaction(payload)
+        except ValidationError as exc:
+            assert str(exc)
+            str(exc).encode("utf-8")  # the reason itself must be storable
+        else:
+            txn.to_json().encode("utf-8")
+            assert txn.content_sha256
