@@ -1,122 +1,225 @@
-"""Secrets Manager and Kinesis contracts, through moto's server on loopback."""
+"""The Lambda entry point as AWS runs it: secrets from the emulator's Secrets Manager in the
+constructs' shapes, verified TLS to both stores, the application role and the Redis ACL user."""
 
 from __future__ import annotations
 
 import base64
 import json
+import ssl
+from urllib.parse import parse_qs, urlparse
 
 import boto3
+import pg8000.exceptions
 import pytest
+import redis
+import scramp
 
 from processor import handler as handler_module
+from processor import pg_store, redis_store
+from processor.config import APP_DB_USER, DB_AUTH_IAM, DbSettings, RedisSettings
 from processor.produce import main as produce_main
+from tests.support.fake_tls import RecordingTLSServer
+from tests.support.servers import TestCA
 from txn_events import failed_ids, kinesis_event, txn_doc
+
+from conftest import APP_DB_PASSWORD, REDIS_PASSWORD
 
 
 def create_secrets(pg_server, redis_server) -> dict:
-    """The secret JSON shapes the construct creates (plus ``ssl: false`` for local plain TCP)."""
+    """Exactly the JSON the constructs write (connection + Redis), plus the rig's app-role password
+    in the shape of an RDS-managed secret (on RDS the processor uses IAM tokens instead)."""
     sm = boto3.client("secretsmanager")
     managed = sm.create_secret(Name="rds!db-local", SecretString=json.dumps(
-        {"username": pg_server.user, "password": pg_server.password}))["ARN"]
-    connection = sm.create_secret(Name="processor/db-connection", SecretString=json.dumps({
-        "engine": "postgres", "host": "127.0.0.1", "port": pg_server.port, "dbname": pg_server.dbname,
-        "username": pg_server.user, "password_secret_arn": managed, "ssl": False}))["ARN"]
-    redis_secret = sm.create_secret(Name="processor/redis", SecretString=json.dumps({
-        "host": "127.0.0.1", "port": redis_server.port, "auth_token": redis_server.password,
-        "tls": False}))["ARN"]
-    return {"DB_CONNECTION_SECRET_ARN": connection, "REDIS_SECRET_ARN": redis_secret}
+        {"username": pg_server.master_user, "password": pg_server.master_password}))["ARN"]
+    connection = sm.create_secret(Name="japancart/dev/db-connection", SecretString=json.dumps({
+        "engine": "postgres", "host": pg_server.host, "port": pg_server.port, "dbname": pg_server.dbname,
+        "username": pg_server.master_user, "password_secret_arn": managed, "app_username": APP_DB_USER}))["ARN"]
+    app_password = sm.create_secret(Name="rig/txn-writer", SecretString=json.dumps(
+        {"username": APP_DB_USER, "password": APP_DB_PASSWORD}))["ARN"]
+    redis_secret = sm.create_secret(Name="japancart/dev/redis-auth", SecretString=json.dumps({
+        "host": redis_server.host, "port": redis_server.port, "username": redis_store.REDIS_USER,
+        "password": REDIS_PASSWORD, "tls": True}))["ARN"]
+    return {"DB_CONNECTION_SECRET_ARN": connection, "REDIS_SECRET_ARN": redis_secret, "DB_AUTH": "password",
+            "DB_PASSWORD_SECRET_ARN": app_password, "DB_CA_BUNDLE": pg_server.ca_file,
+            "HISTORY_TTL_SECONDS": "86400", "METRIC_NAMESPACE": "JapanCart/TransactionMonitoring",
+            "_MASTER_SECRET_ARN": managed}
 
 
-@pytest.mark.integration
-def test_lambda_entry_point_reads_both_secrets_once(aws_env, settings, pg_server, redis_server,
-                                                    pg_conn, monkeypatch, capsys):
-    env = create_secrets(pg_server, redis_server)
-    env.update({"RULE_MAX_TXNS_PER_HOUR": "3", "RULE_MAX_DAILY_TOTAL": "1000000",
-                "RULE_MAX_SINGLE_AMOUNT": "500000", "METRIC_NAMESPACE": "JapanCart/TransactionMonitoring",
-                "ENVIRONMENT": "staging", "HISTORY_TTL_SECONDS": "86400"})
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
+def lambda_env(monkeypatch, env: dict, **overrides: str) -> None:
+    for name, value in {**env, **overrides}.items():
+        if not name.startswith("_"):
+            monkeypatch.setenv(name, value)
+
+
+@pytest.fixture
+def entry_point(monkeypatch):
+    """A fresh container for processor.handler.handle; closed afterwards."""
     monkeypatch.setattr(handler_module, "_container_processor", None)
-    calls = []
-    original = handler_module.aws_secrets._secrets_client
-
-    def counting_client():
-        client = original()
-        if not calls or calls[-1] is not client:
-            calls.append(client)
-        return client
-
-    monkeypatch.setattr(handler_module.aws_secrets, "_secrets_client", counting_client)
-    try:
-        docs = [txn_doc(n, customer_id="hot") for n in range(4)] + [txn_doc(n) for n in range(4, 100)]
-        assert failed_ids(handler_module.handle(kinesis_event(docs), None)) == []
-        processor = handler_module._container_processor
-        assert processor.settings.db.password == pg_server.password
-        assert processor.settings.environment == "staging"
-        assert failed_ids(handler_module.handle(kinesis_event(docs), None)) == []
-        assert handler_module._container_processor is processor  # cached for the container
-    finally:
-        if handler_module._container_processor is not None:
-            handler_module._container_processor.close()
-    assert pg_conn.run("SELECT count(*) FROM transactions")[0][0] == 100
-    emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
-    assert [(d["Rule"], d["RuleHits"], d["Environment"]) for d in emf] == [("max_txns_per_hour", 1, "staging")]
+    yield handler_module.handle
+    if handler_module._container_processor is not None:
+        handler_module._container_processor.close()
 
 
 @pytest.mark.integration
-def test_rotated_database_password_is_picked_up_on_the_next_invocation(
-        aws_env, settings, pg_server, redis_server, pg_conn, monkeypatch):
+def test_lambda_entry_point_reads_its_secrets_once_and_never_the_master_secret(
+        aws_env, settings, pg_server, redis_server, pg_conn, monkeypatch, capsys, entry_point):
+    env = create_secrets(pg_server, redis_server)
+    lambda_env(monkeypatch, env, RULE_MAX_TXNS_PER_HOUR="3", RULE_MAX_DAILY_TOTAL="1000000",
+               RULE_MAX_SINGLE_AMOUNT="500000", ENVIRONMENT="staging")
+    read: list = []
+    client = boto3.client("secretsmanager")
+    real_get = client.get_secret_value
+
+    def get_secret_value(SecretId):
+        read.append(SecretId)
+        return real_get(SecretId=SecretId)
+
+    client.get_secret_value = get_secret_value
+    monkeypatch.setattr(handler_module.aws_secrets, "_secrets_client", lambda: client)
+    docs = [txn_doc(n, customer_id="hot") for n in range(4)] + [txn_doc(n) for n in range(4, 100)]
+    assert failed_ids(entry_point(kinesis_event(docs), None)) == []
+    processor = handler_module._container_processor
+    assert (processor.settings.db.username, processor.settings.environment) == (APP_DB_USER, "staging")
+    assert failed_ids(entry_point(kinesis_event(docs), None)) == []
+    assert handler_module._container_processor is processor  # cached for the container
+    assert sorted(read) == sorted([env["DB_CONNECTION_SECRET_ARN"], env["DB_PASSWORD_SECRET_ARN"],
+                                   env["REDIS_SECRET_ARN"]])
+    assert env["_MASTER_SECRET_ARN"] not in read
+    assert pg_conn.run("SELECT count(*) FROM transactions")[0][0] == 100
+    # The server sees the application role's session, over TLS.
+    admin = pg_server.admin()  # the rig's superuser sees every session's TLS state
+    try:
+        assert admin.run("SELECT count(*) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid)"
+                         " WHERE a.usename = 'txn_writer' AND s.ssl AND s.version IN ('TLSv1.2', 'TLSv1.3')")[0][0] >= 1
+    finally:
+        admin.close()
+
+
+@pytest.mark.integration
+def test_rotated_redis_password_is_picked_up_on_the_next_invocation(
+        aws_env, settings, pg_server, redis_server, pg_conn, monkeypatch, entry_point):
     env = create_secrets(pg_server, redis_server)
     sm = boto3.client("secretsmanager")
-    managed_arn = json.loads(sm.get_secret_value(SecretId=env["DB_CONNECTION_SECRET_ARN"])
-                             ["SecretString"])["password_secret_arn"]
-    sm.put_secret_value(SecretId=managed_arn, SecretString=json.dumps(
-        {"username": pg_server.user, "password": "stale-password"}))
-    env.update({"RULE_MAX_TXNS_PER_HOUR": "10", "RULE_MAX_DAILY_TOTAL": "1000000",
-                "RULE_MAX_SINGLE_AMOUNT": "500000", "ENVIRONMENT": "dev"})
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setattr(handler_module, "_container_processor", None)
+    stale = {"host": redis_server.host, "port": redis_server.port, "username": redis_store.REDIS_USER,
+             "password": "stale-password-0123456789", "tls": True}
+    sm.put_secret_value(SecretId=env["REDIS_SECRET_ARN"], SecretString=json.dumps(stale))
+    lambda_env(monkeypatch, env, RULE_MAX_TXNS_PER_HOUR="10", RULE_MAX_DAILY_TOTAL="1000000",
+               RULE_MAX_SINGLE_AMOUNT="500000", ENVIRONMENT="dev")
     event = kinesis_event([txn_doc(n) for n in range(50)])
 
-    assert len(failed_ids(handler_module.handle(event, None))) == 50  # retried, not lost
+    assert len(failed_ids(entry_point(event, None))) == 50  # retried, not lost
     assert handler_module._container_processor is None  # secrets will be re-read
-    sm.put_secret_value(SecretId=managed_arn, SecretString=json.dumps(
-        {"username": pg_server.user, "password": pg_server.password}))
-    try:
-        assert failed_ids(handler_module.handle(event, None)) == []
-    finally:
-        handler_module._container_processor.close()
+    sm.put_secret_value(SecretId=env["REDIS_SECRET_ARN"], SecretString=json.dumps({**stale, "password": REDIS_PASSWORD}))
+    assert failed_ids(entry_point(event, None)) == []
     assert pg_conn.run("SELECT count(*) FROM transactions")[0][0] == 50
 
 
 @pytest.mark.integration
-def test_producer_puts_records_that_the_processor_accepts(aws_env, run_batch, pg_conn, capsys):
-    kinesis = boto3.client("kinesis")
-    kinesis.create_stream(StreamName="transactions", ShardCount=1)
-    assert produce_main(["--stream", "transactions", "--rate", "100000", "--count", "700",
-                         "--seed", "42", "--endpoint-url", aws_env, "--region", "ap-northeast-1",
-                         "--include-invalid", "--max-txns-per-hour", "5",
-                         "--max-daily-total", "100000", "--max-single-amount", "50000"]) == 0
-    out = capsys.readouterr().out
-    assert "sent=706 failed=0 invalid=6" in out
+def test_migration_function_reads_the_master_secret_and_is_idempotent(aws_env, pg_server, redis_server,
+                                                                      pg_conn, monkeypatch):
+    from processor.migrate import handle, migrations_checksum
 
-    shard = kinesis.list_shards(StreamName="transactions")["Shards"][0]["ShardId"]
-    iterator = kinesis.get_shard_iterator(StreamName="transactions", ShardId=shard,
-                                          ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
-    records = kinesis.get_records(ShardIterator=iterator, Limit=1000)["Records"]
-    assert len(records) == 706
-    event = {"Records": [{"kinesis": {"data": base64.b64encode(r["Data"]).decode(),
-                                      "sequenceNumber": r["SequenceNumber"],
-                                      "partitionKey": r["PartitionKey"]}} for r in records]}
-    assert failed_ids(run_batch(event)) == []
-    assert pg_conn.run("SELECT count(*) FROM transactions")[0][0] == 700
-    assert pg_conn.run("SELECT count(*) FROM rejected_transactions")[0][0] == 6
-    tripped = {tuple(r) for r in pg_conn.run(
-        "SELECT DISTINCT rule, customer_id FROM transaction_alerts WHERE customer_id LIKE 'cust-trip-%'")}
-    assert tripped == {("max_txns_per_hour", "cust-trip-burst-42"),
-                       ("max_daily_total", "cust-trip-daily-42"),
-                       ("max_single_amount", "cust-trip-single-42")}
+    env = create_secrets(pg_server, redis_server)
+    monkeypatch.setenv("DB_CONNECTION_SECRET_ARN", env["DB_CONNECTION_SECRET_ARN"])
+    monkeypatch.setenv("DB_CA_BUNDLE", pg_server.ca_file)
+    assert handle({"checksum": migrations_checksum()}) == {"applied": [], "checksum": migrations_checksum()}
+    with pytest.raises(Exception, match="invoked for migrations 0000, but this bundle carries"):
+        handle({"checksum": "0000"})
+
+
+def test_iam_auth_signs_a_token_for_the_app_role_with_the_function_credentials(monkeypatch):
+    for name, value in {"AWS_ACCESS_KEY_ID": "AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY": "secret",
+                        "AWS_SESSION_TOKEN": "session"}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)  # credentials as a fresh Lambda container sees them
+    settings = DbSettings("db.example.internal", 5432, "transactions", APP_DB_USER, auth=DB_AUTH_IAM,
+                          region="ap-northeast-1")
+    token = pg_store.iam_auth_token(settings)
+    url = urlparse("https://" + token)
+    query = parse_qs(url.query)
+    assert url.hostname == "db.example.internal" and url.port == 5432
+    assert query["Action"] == ["connect"] and query["DBUser"] == [APP_DB_USER]
+    assert query["X-Amz-Credential"][0].startswith("AKIDEXAMPLE/") and "/ap-northeast-1/rds-db/" in \
+        query["X-Amz-Credential"][0]
+    assert query["X-Amz-Expires"] == ["900"] and query["X-Amz-Security-Token"] == ["session"]
+
+
+@pytest.mark.integration
+def test_iam_token_goes_to_the_server_as_the_password_over_tls(pg_server, monkeypatch):
+    """On the rig the role has a password, so the token is refused: by the server, after TLS."""
+    monkeypatch.setattr(pg_store, "iam_auth_token", lambda settings: "rds-iam-token-for-" + settings.username)
+    settings = DbSettings(pg_server.host, pg_server.port, pg_server.dbname, APP_DB_USER, auth=DB_AUTH_IAM,
+                          region="ap-northeast-1", ca_file=pg_server.ca_file)
+    with pytest.raises(pg8000.exceptions.DatabaseError) as err:
+        pg_store.connect(settings)
+    assert err.value.args[0]["C"] == "28P01"
+    assert 'password authentication failed for user "txn_writer"' in pg_server.log_text()
+
+
+@pytest.mark.integration
+def test_scram_uses_channel_binding_over_tls(pg_server, monkeypatch):
+    """SCRAM-SHA-256-PLUS binds the login to this TLS session (pg8000 1.31.2 could not log in at all)."""
+    mechanisms: list = []
+    original = scramp.ScramClient.__init__
+
+    def spy(self, mechanisms_offered, *args, **kwargs):
+        original(self, mechanisms_offered, *args, **kwargs)
+        mechanisms.append(self.mechanism_name)
+
+    monkeypatch.setattr(scramp.ScramClient, "__init__", spy)
+    from conftest import app_settings
+
+    conn = pg_store.connect(app_settings(pg_server))
+    try:
+        assert conn.run("SELECT current_user, ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()") == \
+            [[APP_DB_USER, True]]
+    finally:
+        conn.close()
+    assert mechanisms == ["SCRAM-SHA-256-PLUS"]
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("case", ["untrusted CA", "another host name"])
+def test_postgres_server_with_a_bad_certificate_never_receives_the_password(rig_ca, case):
+    other = TestCA()
+    try:
+        cert, key = other.issue("127.0.0.1") if case == "untrusted CA" else rig_ca.issue("db.elsewhere.example")
+        with RecordingTLSServer(cert, key, "postgres") as server:
+            settings = DbSettings("127.0.0.1", server.port, "transactions", APP_DB_USER,
+                                  password="must-not-leak", ca_file=rig_ca.ca_file)
+            with pytest.raises(ssl.SSLCertVerificationError):
+                pg_store.connect(settings)
+    finally:
+        other.cleanup()
+    assert not server.handshake_completed and server.received == b""
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("case", ["untrusted CA", "another host name"])
+def test_redis_server_with_a_bad_certificate_never_receives_the_password(rig_ca, trust_rig_ca, case):
+    other = TestCA()
+    try:
+        cert, key = other.issue("127.0.0.1") if case == "untrusted CA" else rig_ca.issue("cache.elsewhere.example")
+        with RecordingTLSServer(cert, key, "redis") as server:
+            client = redis_store.connect(RedisSettings("127.0.0.1", server.port, "txn-processor", "must-not-leak"))
+            with pytest.raises(redis.exceptions.ConnectionError, match="CERTIFICATE_VERIFY_FAILED"):
+                client.ping()
+    finally:
+        other.cleanup()
+    assert not server.handshake_completed and server.received == b""
+
+
+@pytest.mark.integration
+def test_redis_user_may_do_only_what_the_processor_needs(redis_server, trust_rig_ca):
+    client = redis_store.connect(RedisSettings(redis_server.host, redis_server.port, redis_store.REDIS_USER,
+                                               REDIS_PASSWORD))
+    try:
+        assert client.ping()
+        for command in (("FLUSHALL",), ("KEYS", "*"), ("CONFIG", "GET", "maxmemory"), ("SET", "other:key", "1")):
+            with pytest.raises(redis.exceptions.NoPermissionError):
+                client.execute_command(*command)
+    finally:
+        client.close()
 
 
 def test_put_all_batches_at_most_500_and_retries_throttled_records():
