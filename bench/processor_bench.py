@@ -1,21 +1,23 @@
-"""Throughput of the batch path vs a naive per-record consumer.
+"""Throughput of the batch path vs a naive per-record consumer, in the configuration production runs.
 
     python bench/processor_bench.py [--runs 5] [--batch-size 500] [--batches 10] [--no-fsync]
 
-Starts its own redis-server and PostgreSQL (same helpers as the tests). The
-batch path is the real Lambda handler on Kinesis-shaped events: validation,
-one Redis pipeline, the rules, one multi-row INSERT and one commit per batch.
-The naive path does what a simple consumer would: per record, validate, one
-SET, one INSERT, one COMMIT (it skips the sorted sets and rules, so the ratio
-is, if anything, flattering to it). Durable commits (fsync on) by default,
-since the real database is durable.
+Starts the test rig (tests/support/servers.py): PostgreSQL TLS-only with SCRAM-SHA-256 and
+RDS-like roles, Redis TLS-only with the processor's ACL user, certificates from a throwaway
+CA. Both paths connect as production does: verified TLS (CA and host name), the application
+role ``txn_writer`` (a password on the rig, an IAM token on RDS, same SCRAM/TLS handshake
+otherwise) and the Redis ACL user. The batch path is ``BatchProcessor.process`` on
+Kinesis-shaped events: validation, one PostgreSQL transaction (rows, windows, alerts), one
+Redis script call per batch. The naive path does what a simple consumer would: per record,
+validate, one SET, one INSERT, one COMMIT (it skips the windows and rules, so the ratio is,
+if anything, flattering to it). Durable commits (fsync on) by default.
 """
 
 from __future__ import annotations
 
 import argparse
-import base64
 import json
+import os
 import statistics
 import sys
 import time
@@ -25,14 +27,20 @@ from pathlib import Path
 from typing import Callable, Dict, List
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "processor"))
 
 from processor import pg_store, redis_store  # noqa: E402
-from processor.config import RuleThresholds, Settings  # noqa: E402
+from processor.config import (APP_DB_USER, DB_AUTH_PASSWORD, DbSettings, RedisSettings,  # noqa: E402
+                              RuleThresholds, Settings)
 from processor.handler import BatchProcessor  # noqa: E402
-from processor.migrate import apply_migrations  # noqa: E402
+from processor.migrate import run as migrate  # noqa: E402
 from processor.schema import parse_transaction  # noqa: E402
-from processor.testing_servers import PostgresServer, RedisServer, ServerUnavailable  # noqa: E402
+from tests.support.servers import PostgresServer, RedisServer, ServerUnavailable, TestCA  # noqa: E402
+from txn_events import kinesis_event  # noqa: E402
 
+APP_PASSWORD = "bench-txn-writer-password"
+REDIS_PASSWORD = "bench-txn-processor-password-0123456789"
+TABLES = "transactions, rejected_transactions, transaction_conflicts, customer_windows, rule_alerts"
 NAIVE_INSERT = (
     "INSERT INTO transactions (transaction_id, customer_id, merchant_id, amount, currency, occurred_at,"
     " payment_method, metadata, sequence_number) VALUES (:id, :cust, :merch, :amount, :cur,"
@@ -59,24 +67,37 @@ def make_payloads(run: int, count: int) -> List[bytes]:
 
 
 def to_event(payloads: List[bytes], first_seq: int) -> Dict:
-    return {"Records": [{"kinesis": {"data": base64.b64encode(p).decode("ascii"),
-                                     "sequenceNumber": str(first_seq + i), "partitionKey": "k"}}
-                        for i, p in enumerate(payloads)]}
+    return kinesis_event(payloads, first_seq=first_seq)
 
 
-def reset(settings: Settings) -> None:
-    client = redis_store.connect(settings.redis)
-    client.flushall()
-    client.close()
+def make_reset(pg_server: PostgresServer, redis_server: RedisServer) -> Callable[[], None]:
+    def reset() -> None:
+        client = redis_server.client()
+        client.flushall()
+        client.close()
+        conn = pg_server.connect(pg_server.master_user, pg_server.master_password)
+        conn.run(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE")
+        conn.close()
+    return reset
+
+
+def describe_connections(settings: Settings) -> str:
+    """What the server side saw, so the figures say which configuration they measure."""
     conn = pg_store.connect(settings.db)
-    conn.run("TRUNCATE transactions, rejected_transactions, transaction_alerts")
+    version, user = conn.run("SELECT s.version, current_user FROM pg_stat_ssl s WHERE pid = pg_backend_pid()")[0]
     conn.close()
+    client = redis_store.connect(settings.redis)
+    client.ping()  # logged in as the ACL user, or this raises
+    tls = client.connection_pool.get_connection("PING")._sock.version()  # type: ignore[union-attr]
+    client.close()
+    return (f"postgres: {version}, certificate and host name verified, SCRAM-SHA-256 as {user} (not the master)\n"
+            f"redis: {tls}, certificate and host name verified, ACL user {settings.redis.username}")
 
 
 def batch_run(settings: Settings, run: int, batch_size: int, batches: int) -> float:
     """Transactions per second through ``BatchProcessor.process`` (connections warm)."""
     processor = BatchProcessor(settings, emit=lambda line: None)
-    processor.process(to_event(make_payloads(-run - 1, 10), 10**9))  # connect + migrate check
+    processor.process(to_event(make_payloads(-run - 1, 10), 10**6))  # connect (TLS, SCRAM), warm up
     events = [to_event(make_payloads(run * 1000 + b, batch_size), b * batch_size) for b in range(batches)]
     start = time.perf_counter()
     for event in events:
@@ -107,10 +128,10 @@ def naive_run(settings: Settings, run: int, count: int) -> float:
     return count / elapsed
 
 
-def median_of(runs: int, measure: Callable[[int], float], settings: Settings) -> List[float]:
+def median_of(runs: int, measure: Callable[[int], float], reset: Callable[[], None]) -> List[float]:
     results = []
     for run in range(runs):
-        reset(settings)
+        reset()
         results.append(measure(run))
     return results
 
@@ -123,26 +144,35 @@ def main() -> int:
     parser.add_argument("--naive-records", type=int, default=1000)
     parser.add_argument("--no-fsync", action="store_true", help="PostgreSQL with fsync off")
     args = parser.parse_args()
+    ca = TestCA()
+    os.environ["SSL_CERT_FILE"] = ca.ca_file  # Redis: the default trust store, as in Lambda; here the rig CA
+    os.environ.pop("SSL_CERT_DIR", None)
     try:
-        redis_server = RedisServer().start()
-        pg_server = PostgresServer(durable=not args.no_fsync).start()
+        pg_server = PostgresServer(ca, durable=not args.no_fsync).start()
+        redis_server = RedisServer(ca, acl_rules=redis_store.ACL_RULES, user=redis_store.REDIS_USER,
+                                   password=REDIS_PASSWORD).start()
     except ServerUnavailable as exc:
         print(f"cannot run the benchmark: {exc}", file=sys.stderr)
         return 2
     try:
+        migrate(DbSettings(pg_server.host, pg_server.port, pg_server.dbname, pg_server.master_user,
+                           auth=DB_AUTH_PASSWORD, password=pg_server.master_password, ca_file=ca.ca_file))
+        pg_server.set_password(APP_DB_USER, APP_PASSWORD)
         settings = Settings(
-            db=pg_server.settings, redis=redis_server.settings,
+            db=DbSettings(pg_server.host, pg_server.port, pg_server.dbname, APP_DB_USER, auth=DB_AUTH_PASSWORD,
+                          password=APP_PASSWORD, ca_file=ca.ca_file),
+            redis=RedisSettings(redis_server.host, redis_server.port, redis_store.REDIS_USER, REDIS_PASSWORD),
             thresholds=RuleThresholds(20, Decimal(1_000_000), Decimal(500_000)),
-            metric_namespace="JapanCart/TransactionMonitoring", environment="dev",
+            history_ttl_seconds=86400, metric_namespace="JapanCart/TransactionMonitoring", environment="dev",
         )
-        conn = pg_store.connect(settings.db)
-        apply_migrations(conn)
-        conn.close()
-        batch = median_of(args.runs, lambda r: batch_run(settings, r, args.batch_size, args.batches), settings)
-        naive = median_of(args.runs, lambda r: naive_run(settings, r, args.naive_records), settings)
+        print(describe_connections(settings))
+        reset = make_reset(pg_server, redis_server)
+        batch = median_of(args.runs, lambda r: batch_run(settings, r, args.batch_size, args.batches), reset)
+        naive = median_of(args.runs, lambda r: naive_run(settings, r, args.naive_records), reset)
     finally:
-        redis_server.stop()
+        redis_server.destroy()
         pg_server.destroy()
+        ca.cleanup()
     batch_median, naive_median = statistics.median(batch), statistics.median(naive)
     ratio = batch_median / naive_median
     print(f"postgres fsync: {'off' if args.no_fsync else 'on'}; runs: {args.runs}")

@@ -23,7 +23,7 @@ import pg8000.native
 from processor.config import DB_AUTH_IAM, DbSettings
 from processor.kinesis import Accepted, Conflict, Rejected
 from processor.models import AlertRow, WindowTotal
-from processor.rules import day_start, hour_start
+from processor.rules import window_starts
 from processor.schema import CURRENCY_MINOR_UNITS, Transaction
 
 CONNECT_TIMEOUT_SECONDS = 10
@@ -32,12 +32,14 @@ APPLICATION_NAME = "transaction-processor"
 # New transactions, and the rule windows they fall in, in one statement. `inserted` holds
 # only the rows this statement added, so the window counts never see a redelivery twice.
 # The window rows are upserted in key order so concurrent batches lock them in one order.
+# The answer is one row of two JSON arrays: decoding thousands of rows in pg8000 costs more
+# than the statement itself.
 STORE_TRANSACTIONS = """
 WITH incoming AS (
     SELECT * FROM json_to_recordset(CAST(:rows AS json))
         AS t(transaction_id text, customer_id text, merchant_id text, amount numeric, currency text,
              occurred_at timestamptz, payment_method text, metadata jsonb, shard_id text,
-             sequence_number text, hour_start timestamptz, day_start timestamptz)
+             sequence_number text, hour_epoch bigint, day_epoch bigint)
 ), inserted AS (
     INSERT INTO transactions (transaction_id, customer_id, merchant_id, amount, currency, occurred_at,
                               payment_method, metadata, shard_id, sequence_number)
@@ -49,12 +51,12 @@ WITH incoming AS (
 ), fresh AS (
     SELECT incoming.* FROM incoming JOIN inserted USING (transaction_id)
 ), deltas AS (
-    SELECT customer_id, 'hour' AS kind, hour_start AS window_start, '' AS currency,
+    SELECT customer_id, 'hour' AS kind, to_timestamp(hour_epoch) AS window_start, '' AS currency,
            count(*) AS txn_count, 0 AS total
-    FROM fresh GROUP BY customer_id, hour_start
+    FROM fresh GROUP BY customer_id, hour_epoch
     UNION ALL
-    SELECT customer_id, 'day', day_start, currency, count(*), sum(amount)
-    FROM fresh GROUP BY customer_id, day_start, currency
+    SELECT customer_id, 'day', to_timestamp(day_epoch), currency, count(*), sum(amount)
+    FROM fresh GROUP BY customer_id, day_epoch, currency
 ), windows AS (
     INSERT INTO customer_windows AS w (customer_id, kind, window_start, currency, txn_count, total)
     SELECT customer_id, kind, window_start, currency, txn_count, total
@@ -63,9 +65,9 @@ WITH incoming AS (
         SET txn_count = w.txn_count + EXCLUDED.txn_count, total = w.total + EXCLUDED.total
     RETURNING customer_id, kind, window_start, currency, txn_count, total
 )
-SELECT 'window', customer_id, kind, window_start, currency, txn_count, total::text FROM windows
-UNION ALL
-SELECT 'inserted', transaction_id, NULL, NULL, NULL, NULL, NULL FROM inserted
+SELECT (SELECT json_agg(json_build_array(customer_id, kind, extract(epoch FROM window_start)::bigint, currency,
+                                          txn_count, total::text)) FROM windows),
+       (SELECT json_agg(transaction_id) FROM inserted)
 """
 
 # The stored version of ids this batch did not insert (redeliveries, duplicates, conflicts).
@@ -122,6 +124,11 @@ LIMIT :page_size
 def _json(rows: Any) -> str:
     # Decimals go as strings so PostgreSQL parses them exactly into numeric.
     return json.dumps(rows, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+def _decoded(value: Any) -> Any:
+    """pg8000 hands json back decoded already; be explicit about text from older servers."""
+    return json.loads(value) if isinstance(value, str) else value
 
 
 def _ssl_context(ca_file: str) -> ssl.SSLContext:
@@ -194,9 +201,8 @@ def _transaction_rows(items: Sequence[Accepted]) -> str:
         {"transaction_id": t.transaction_id, "customer_id": t.customer_id, "merchant_id": t.merchant_id,
          "amount": str(t.amount), "currency": t.currency, "occurred_at": t.occurred_at.isoformat(),
          "payment_method": t.payment_method, "metadata": t.metadata, "shard_id": item.ref.shard_id,
-         "sequence_number": item.ref.sequence_number, "hour_start": hour_start(t.occurred_at).isoformat(),
-         "day_start": day_start(t.occurred_at).isoformat()}
-        for item in items for t in (item.transaction,)
+         "sequence_number": item.ref.sequence_number, "hour_epoch": hour, "day_epoch": day}
+        for item in items for t in (item.transaction,) for hour, day in (window_starts(t.epoch_seconds),)
     ])
 
 
@@ -206,13 +212,11 @@ def store_transactions(conn, firsts: Sequence[Accepted], in_batch_conflicts: Seq
     result = StoredBatch()
     inserted: set[str] = set()
     if firsts:
-        for kind, key, window_kind, window_start, currency, count, total in conn.run(
-                STORE_TRANSACTIONS, rows=_transaction_rows(firsts)):
-            if kind == "inserted":
-                inserted.add(key)
-            else:
-                result.windows.append(WindowTotal(key, window_kind, window_start, currency, int(count),
-                                                  Decimal(total)))
+        [[windows, new_ids]] = conn.run(STORE_TRANSACTIONS, rows=_transaction_rows(firsts))
+        inserted = set(_decoded(new_ids) or ())
+        result.windows = [WindowTotal(customer, kind, datetime.fromtimestamp(start, timezone.utc), currency,
+                                      count, Decimal(total))
+                          for customer, kind, start, currency, count, total in _decoded(windows) or ()]
     conflicts = list(in_batch_conflicts)
     existing = [item for item in firsts if item.transaction.transaction_id not in inserted]
     stored: Dict[str, Transaction] = {}

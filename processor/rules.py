@@ -30,6 +30,15 @@ HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
 
 
+_OFFSET = int(BUSINESS_TZ.utcoffset(None).total_seconds())
+
+
+def window_starts(epoch_seconds: float) -> tuple[int, int]:
+    """(hour start, Tokyo day start) as epoch seconds: integer arithmetic for the batch hot path."""
+    second = int(epoch_seconds // 1)
+    return second - second % 3600, (second + _OFFSET) // 86400 * 86400 - _OFFSET
+
+
 def hour_start(at: datetime) -> datetime:
     """Start (UTC) of the clock hour containing ``at``."""
     return at.astimezone(timezone.utc).replace(minute=0, second=0, microsecond=0)

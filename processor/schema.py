@@ -12,6 +12,7 @@ import json
 import math
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any, Mapping, Optional
@@ -60,13 +61,17 @@ class Transaction:
     def epoch_seconds(self) -> float:
         return self.occurred_at.timestamp()
 
-    @property
+    @cached_property
     def content_sha256(self) -> str:
         """Identity of the content: two records with one id and different digests conflict."""
         return hashlib.sha256(self.to_json().encode("utf-8")).hexdigest()
 
     def to_json(self) -> str:
-        """Canonical JSON (amount as a string so no precision is lost)."""
+        """Canonical JSON (amount as a string so no precision is lost); computed once."""
+        return self._canonical_json
+
+    @cached_property
+    def _canonical_json(self) -> str:
         doc = {
             "transaction_id": self.transaction_id,
             "customer_id": self.customer_id,

@@ -64,3 +64,12 @@ def test_single_amount_fires_for_the_transaction_itself():
     [alert] = evaluate([], [txn("5001")], LIMITS)
     assert (alert.rule, alert.window_key, alert.transaction_id, alert.observed_value) == \
         (RULE_SINGLE_AMOUNT, "t1", "t1", Decimal(5001))
+
+
+@pytest.mark.parametrize("at", [T0, datetime(2026, 11, 25, 14, 59, 59, 999999, tzinfo=timezone.utc),
+                                datetime(2026, 11, 25, 15, 0, tzinfo=timezone.utc),
+                                datetime(2026, 12, 31, 23, 30, tzinfo=timezone(timedelta(hours=-5)))])
+def test_fast_window_starts_agree_with_the_calendar_definitions(at):
+    from processor.rules import window_starts
+
+    assert window_starts(at.timestamp()) == (int(hour_start(at).timestamp()), int(day_start(at).timestamp()))
