@@ -24,7 +24,7 @@ PYTHON := .venv/bin/python
 PYTEST := $(PYTHON) -m pytest
 ENV ?= dev
 
-.PHONY: help setup synth test unit e2e golden bench bench-processor deploy diff plan plan-report clean rds-ca
+.PHONY: help setup synth test unit e2e golden bench bench-processor pipeline deploy diff plan plan-report clean rds-ca
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -62,8 +62,11 @@ rds-ca: setup ## Refresh processor/certs/rds-ca-bundle.pem + SOURCE.md from the 
 bench: setup ## Synth speed vs importing the provider package, and test-suite time
 	$(PYTHON) bench/synth_bench.py
 
-bench-processor: setup ## Processor throughput, batch path vs naive path
+bench-processor: setup ## Processor throughput on the TLS rig: batch vs naive path, and end to end
 	$(PYTHON) bench/processor_bench.py
+
+pipeline: setup ## Demo: producer -> Kinesis emulator -> event source -> handler -> TLS PostgreSQL + Redis
+	$(PYTHON) -m tests.support.pipeline
 
 PLANS ?= plans
 STACK_DIR = cdktf.out/stacks/$(ENV)

@@ -25,19 +25,14 @@ from processor.config import (APP_DB_USER, DB_AUTH_PASSWORD, DbSettings, RedisSe
 from processor.redis_store import ACL_RULES, REDIS_USER  # noqa: E402
 from tests.support.servers import PostgresServer, RedisServer, TestCA, free_port  # noqa: E402
 
-APP_DB_PASSWORD = "rig-txn-writer-password"
-REDIS_PASSWORD = "rig-txn-processor-password-0123456789"
+from tests.support.pipeline import APP_DB_PASSWORD, REDIS_PASSWORD, master_settings, migrate  # noqa: E402
+
 TABLES = "transactions, rejected_transactions, transaction_conflicts, customer_windows, rule_alerts"
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "integration: needs local redis-server and PostgreSQL binaries (started by fixtures)")
-
-
-def master_settings(server: PostgresServer, dbname: str | None = None) -> DbSettings:
-    return DbSettings(server.host, server.port, dbname or server.dbname, server.master_user,
-                      auth=DB_AUTH_PASSWORD, password=server.master_password, ca_file=server.ca_file)
 
 
 def app_settings(server: PostgresServer) -> DbSettings:
@@ -55,12 +50,9 @@ def rig_ca() -> Iterator[TestCA]:
 @pytest.fixture(scope="session")
 def pg_server(rig_ca: TestCA) -> Iterator[PostgresServer]:
     """RDS-like PostgreSQL, migrated by the migration code as the master user."""
-    from processor.migrate import run
-
     server = PostgresServer(rig_ca)
     server.start()
-    run(master_settings(server))
-    server.set_password(APP_DB_USER, APP_DB_PASSWORD)
+    migrate(server)
     yield server
     server.destroy()
 

@@ -114,3 +114,12 @@ def test_what_finally_fails_goes_to_the_queue_as_a_pointer_and_replay_stores_it(
     assert sorted(r[0] for r in pg_conn.run("SELECT transaction_id FROM transactions")) == \
         sorted(doc["transaction_id"] for doc in valid)
     assert "Messages" not in sqs.receive_message(QueueUrl=queue_url)
+
+
+def test_the_make_pipeline_demo_runs_and_reports_every_expected_alert(capsys):
+    from tests.support.pipeline import main
+
+    assert main(["--count", "200", "--batch-size", "100"]) == 0
+    out = capsys.readouterr().out
+    assert "postgres: 200 transactions, 6 rejected; redis: 200 txn keys" in out
+    assert out.count(": yes") == 3 and "MISSING" not in out

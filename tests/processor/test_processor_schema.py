@@ -156,7 +156,8 @@ def test_repeated_id_is_a_duplicate_when_equal_and_a_conflict_when_not():
     (json.dumps(txn_doc(1, customer_id="\udfff")).encode("ascii"), "field 'customer_id' must be valid Unicode"),
     (encode(txn_doc(1, metadata={"s": "\u0000"})), "must not contain NUL"),
     (encode(txn_doc(1, metadata={"big": "x" * 9000})), "at most 8192 bytes"),
-])
+], ids=["fractions in metadata", "1e400", "inexact double", "year 1", "year 9999", "deep JSON", "deep metadata",
+        "surrogate in metadata", "surrogate in id", "NUL", "huge metadata"])
 def test_hostile_records_are_rejected_or_accepted_never_raised(payload, reason):
     if reason is None:
         txn = parse_transaction(payload)

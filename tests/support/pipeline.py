@@ -1,0 +1,193 @@
+"""The whole pipeline on loopback, as production runs it: `make pipeline` (a demo) and the benchmark.
+
+    python -m tests.support.pipeline [--count 3000] [--shards 2] [--batch-size 500] [--seed 7]
+
+Starts the TLS rig (PostgreSQL migrated by the migration code as the master user, Redis with
+the processor's ACL user), moto for Secrets Manager, Kinesis and SQS, writes the secrets in the
+constructs' shapes, sets the Lambda environment, then: producer -> Kinesis -> event-source
+emulator -> ``processor.handler.handle`` -> stores. Prints what arrived where.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import logging
+import os
+import sys
+import time
+import urllib.request
+from contextlib import contextmanager, redirect_stdout
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Dict, Iterator
+
+from processor import redis_store
+from processor.config import APP_DB_USER, DB_AUTH_PASSWORD, DbSettings
+from tests.support.servers import PostgresServer, RedisServer, TestCA, free_port
+
+APP_DB_PASSWORD = "rig-txn-writer-password"
+REDIS_PASSWORD = "rig-txn-processor-password-0123456789"
+THRESHOLDS = {"RULE_MAX_TXNS_PER_HOUR": "5", "RULE_MAX_DAILY_TOTAL": "100000", "RULE_MAX_SINGLE_AMOUNT": "50000"}
+
+
+def master_settings(server: PostgresServer, dbname: str | None = None) -> DbSettings:
+    return DbSettings(server.host, server.port, dbname or server.dbname, server.master_user,
+                      auth=DB_AUTH_PASSWORD, password=server.master_password, ca_file=server.ca_file)
+
+
+def migrate(server: PostgresServer) -> None:
+    """What the migration function does on deploy; then the rig gives the app role a password."""
+    from processor.migrate import run
+
+    run(master_settings(server))
+    server.set_password(APP_DB_USER, APP_DB_PASSWORD)
+
+
+def create_secrets(sm: Any, pg_server: PostgresServer, redis_server: RedisServer) -> Dict[str, str]:
+    """Exactly the JSON the constructs write (connection + Redis), plus the rig's app-role password
+    in the shape of an RDS-managed secret (on RDS the processor uses IAM tokens instead).
+    Returns the processor's Lambda environment; `_MASTER_SECRET_ARN` is for assertions only."""
+    managed = sm.create_secret(Name="rds!db-local", SecretString=json.dumps(
+        {"username": pg_server.master_user, "password": pg_server.master_password}))["ARN"]
+    connection = sm.create_secret(Name="japancart/dev/db-connection", SecretString=json.dumps({
+        "engine": "postgres", "host": pg_server.host, "port": pg_server.port, "dbname": pg_server.dbname,
+        "username": pg_server.master_user, "password_secret_arn": managed, "app_username": APP_DB_USER}))["ARN"]
+    app_password = sm.create_secret(Name="rig/txn-writer", SecretString=json.dumps(
+        {"username": APP_DB_USER, "password": APP_DB_PASSWORD}))["ARN"]
+    redis_secret = sm.create_secret(Name="japancart/dev/redis-auth", SecretString=json.dumps({
+        "host": redis_server.host, "port": redis_server.port, "username": redis_store.REDIS_USER,
+        "password": REDIS_PASSWORD, "tls": True}))["ARN"]
+    return {"DB_CONNECTION_SECRET_ARN": connection, "REDIS_SECRET_ARN": redis_secret, "DB_AUTH": "password",
+            "DB_PASSWORD_SECRET_ARN": app_password, "DB_CA_BUNDLE": pg_server.ca_file,
+            "HISTORY_TTL_SECONDS": "86400", "METRIC_NAMESPACE": "JapanCart/TransactionMonitoring",
+            "_MASTER_SECRET_ARN": managed}
+
+
+@dataclass
+class Pipeline:
+    pg: PostgresServer
+    redis: RedisServer
+    endpoint: str
+    stream: str
+    queue_url: str
+
+    def client(self, service: str) -> Any:
+        import boto3
+
+        return boto3.client(service, endpoint_url=self.endpoint, region_name="ap-northeast-1")
+
+
+@contextmanager
+def running_pipeline(*, shards: int = 2, durable: bool = False) -> Iterator[Pipeline]:
+    """Everything started, the Lambda environment in ``os.environ``; all stopped and restored after."""
+    from moto.server import ThreadedMotoServer
+
+    saved = dict(os.environ)
+    ca = TestCA()
+    pg = redis = moto = None
+    try:
+        pg = PostgresServer(ca, durable=durable).start()
+        migrate(pg)
+        redis = RedisServer(ca, acl_rules=redis_store.ACL_RULES, user=redis_store.REDIS_USER,
+                            password=REDIS_PASSWORD).start()
+        port = free_port()
+        moto = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        moto.start()
+        endpoint = f"http://127.0.0.1:{port}"
+        # moto's backends are per process, shared by every server in it: start from empty.
+        urllib.request.urlopen(urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")).close()
+        os.environ.update({"AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "testing",
+                           "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "ap-northeast-1",
+                           "AWS_DEFAULT_REGION": "ap-northeast-1", "ENVIRONMENT": "dev",
+                           "SSL_CERT_FILE": ca.ca_file, **THRESHOLDS})  # Redis: default trust store = rig CA
+        os.environ.pop("SSL_CERT_DIR", None)
+        pipeline = Pipeline(pg, redis, endpoint, "japancart-dev-transactions", "")
+        env = create_secrets(pipeline.client("secretsmanager"), pg, redis)
+        os.environ.update({k: v for k, v in env.items() if not k.startswith("_")})
+        pipeline.client("kinesis").create_stream(StreamName=pipeline.stream, ShardCount=shards)
+        pipeline.queue_url = pipeline.client("sqs").create_queue(QueueName="japancart-dev-processor-dlq")["QueueUrl"]
+        yield pipeline
+    finally:
+        from processor import aws_secrets, handler
+
+        if handler._container_processor is not None:
+            handler._container_processor.close()
+            handler._container_processor = None
+        aws_secrets.clear_cache()
+        for server in (moto,):
+            if server is not None:
+                server.stop()
+        for store in (redis, pg):
+            if store is not None:
+                store.destroy()
+        ca.cleanup()
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def run(pipeline: Pipeline, count: int, seed: int, batch_size: int) -> Dict[str, Any]:
+    """Produce ``count`` transactions (+ invalid ones) and drain the stream through the handler."""
+    from processor import handler
+    from processor.produce import build_plan, put_all
+    from tests.support.kinesis_esm import EventSourceMapping
+
+    kinesis = pipeline.client("kinesis")
+    plan = build_plan(count, seed, int(THRESHOLDS["RULE_MAX_TXNS_PER_HOUR"]),
+                      Decimal(THRESHOLDS["RULE_MAX_DAILY_TOTAL"]), Decimal(THRESHOLDS["RULE_MAX_SINGLE_AMOUNT"]),
+                      include_invalid=True)
+    put_all(kinesis, pipeline.stream, plan.records, rate=1e9)
+    esm = EventSourceMapping(kinesis, pipeline.stream, lambda event: handler.handle(event, None),
+                             batch_size=batch_size, max_retries=-1, max_record_age_seconds=21_600,
+                             bisect_on_error=True, on_failure_queue_url=pipeline.queue_url,
+                             sqs=pipeline.client("sqs"))
+    metrics = io.StringIO()
+    started = time.perf_counter()
+    with redirect_stdout(metrics):  # the handler prints its EMF metric lines, as in Lambda
+        stats = esm.run_until_idle(timeout=600)
+    elapsed = time.perf_counter() - started
+    return {"plan": plan, "stats": stats, "seconds": elapsed, "metric_lines": metrics.getvalue().splitlines()}
+
+
+def main(argv: Any = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tests.support.pipeline", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--count", type=int, default=3000)
+    parser.add_argument("--shards", type=int, default=2)
+    parser.add_argument("--batch-size", type=int, default=500)
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args(argv)
+    if args.count < 1 or args.shards < 1 or not 1 <= args.batch_size <= 10_000:
+        parser.error(f"--count and --shards must be >= 1 and --batch-size 1..10000, got "
+                     f"{args.count}, {args.shards}, {args.batch_size}")
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-request access log
+    import processor.handler  # noqa: F401 (sets the processor logger's level on import)
+
+    logging.getLogger("processor").setLevel(logging.ERROR)  # rejects are counted below instead
+    with running_pipeline(shards=args.shards) as pipeline:
+        result = run(pipeline, args.count, args.seed, args.batch_size)
+        conn = pipeline.pg.connect(pipeline.pg.master_user, pipeline.pg.master_password)
+        stored = conn.run("SELECT count(*) FROM transactions")[0][0]
+        rejected = conn.run("SELECT count(*) FROM rejected_transactions")[0][0]
+        alerts = conn.run("SELECT rule, customer_id, window_key, observed_value FROM rule_alerts ORDER BY 1, 2, 3")
+        conn.close()
+        observer = pipeline.redis.client(decode_responses=True)
+        history = sum(1 for _ in observer.scan_iter("txn:*", count=1000))
+        stats, plan = result["stats"], result["plan"]
+        print("stores: PostgreSQL TLS-only + SCRAM (processor as txn_writer), Redis TLS-only + ACL user "
+              f"{redis_store.REDIS_USER}; certificates verified against a throwaway CA")
+        print(f"produced {len(plan.records)} records ({plan.invalid} invalid) on {args.shards} shards")
+        print(f"event source: {stats.invocations} invocations, {stats.records_delivered} records, "
+              f"{stats.retries} retries, {stats.destination_messages} to the dead-letter queue")
+        print(f"postgres: {stored} transactions, {rejected} rejected; redis: {history} txn keys")
+        print(f"metrics: {len(result['metric_lines'])} EMF lines (RuleHits, TransactionConflicts)")
+        print(f"end to end: {len(plan.records) / result['seconds']:,.0f} records/s ({result['seconds']:.2f} s)")
+        for rule, customer, window, value in alerts:
+            print(f"alert {rule:18} {customer:28} {window:20} {value}")
+        for customer, rule in plan.trippers.items():
+            print(f"expected {rule} for {customer}: {'yes' if any(a[0] == rule and a[1] == customer for a in alerts) else 'MISSING'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
