@@ -14,6 +14,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional
 
+from processor.pan import redact, redact_bytes
 from processor.schema import Transaction, ValidationError, parse_transaction
 
 logger = logging.getLogger("processor")
@@ -88,6 +89,11 @@ def _ref(record: Mapping[str, Any], kinesis: Mapping[str, Any]) -> RecordRef:
     return RecordRef(str(record.get("eventSourceARN") or ""), shard_id, sequence_number)
 
 
+def _rejected(ref: RecordRef, partition_key: Optional[str], raw: bytes, reason: str) -> Rejected:
+    """What is kept of a reject never holds a card number, whatever the record was."""
+    return Rejected(ref, partition_key, redact_bytes(raw), redact(reason))
+
+
 def _decode_record(record: Mapping[str, Any]) -> Rejected | Accepted:
     kinesis = record.get("kinesis") or {}
     ref = _ref(record, kinesis)
@@ -97,14 +103,14 @@ def _decode_record(record: Mapping[str, Any]) -> Rejected | Accepted:
         payload = base64.b64decode(data, validate=True)
     except (binascii.Error, ValueError, TypeError):
         raw = data.encode("utf-8", "replace") if isinstance(data, str) else b""
-        return Rejected(ref, partition_key, raw, "kinesis data is not valid base64")
+        return _rejected(ref, partition_key, raw, "kinesis data is not valid base64")
     try:
         return Accepted(ref, parse_transaction(payload))
     except ValidationError as exc:
-        return Rejected(ref, partition_key, payload, str(exc))
+        return _rejected(ref, partition_key, payload, str(exc))
     except Exception as exc:  # a validator bug must not fail the batch: the record is kept, not lost
         logger.exception("unexpected error validating record %s", ref.sequence_number)
-        return Rejected(ref, partition_key, payload, f"record could not be validated ({type(exc).__name__})")
+        return _rejected(ref, partition_key, payload, f"record could not be validated ({type(exc).__name__})")
 
 
 def parse_event(event: Mapping[str, Any]) -> ParsedBatch:

@@ -17,6 +17,8 @@ from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any, Mapping, Optional
 
+from processor import pan
+
 # ISO 4217 minor units for the currencies JapanCart accepts.
 CURRENCY_MINOR_UNITS: Mapping[str, int] = {
     "JPY": 0, "KRW": 0, "VND": 0,
@@ -214,6 +216,10 @@ def validate(doc: Any) -> Transaction:
     if unknown:
         raise ValidationError(f"unknown field(s): {', '.join(_short(k) for k in unknown)}")
     currency = _currency(doc)
+    for name in ("transaction_id", "customer_id", "merchant_id", "metadata"):
+        if any(pan.contains_pan(text) for text in pan.strings_in(doc.get(name))):
+            raise ValidationError(f"field '{name}' contains a payment card number (PAN); "
+                                  "the record is kept with it masked")
     return Transaction(
         transaction_id=_identifier(doc, "transaction_id"),
         customer_id=_identifier(doc, "customer_id"),

@@ -191,3 +191,32 @@ def test_any_payload_is_accepted_or_rejected_with_a_reason(doc, raw):
         else:
             txn.to_json().encode("utf-8")
             assert txn.content_sha256
+
+
+@pytest.mark.parametrize("doc, field", [
+    (txn_doc(1, metadata={"note": "card 4111 1111 1111 1111"}), "metadata"),
+    (txn_doc(1, metadata={"pan": "PLACEHOLDER"}), "metadata"),
+    (txn_doc(1, customer_id="3530111333300000"), "customer_id"),
+], ids=["spaced Visa in metadata", "JCB as a JSON number", "PAN as an id"])
+def test_a_card_number_is_rejected_and_never_kept(doc, field):
+    payload = encode(doc).replace(b'"PLACEHOLDER"', b"3530111333300000")
+    [rejected] = parse_event(kinesis_event([payload])).rejected
+    assert rejected.reason.startswith(f"field '{field}' contains a payment card number (PAN)")
+    for digits in (b"4111 1111 1111 1111", b"3530111333300000"):
+        assert digits not in rejected.raw_payload
+    assert b"1111" in rejected.raw_payload or b"0000" in rejected.raw_payload  # last four kept
+
+
+def test_long_digit_runs_that_are_not_cards_pass():
+    from processor.pan import contains_pan
+
+    assert not contains_pan("order 1234567890123456")  # fails Luhn
+    assert not contains_pan("7000000000000000005")  # no card network starts with 7
+    txn = parse_transaction(encode(txn_doc(1, metadata={"order": "1234567890123456"})))
+    assert txn.metadata == {"order": "1234567890123456"}
+
+
+def test_other_rejection_reasons_are_masked_too():
+    doc = txn_doc(1, occurred_at="4111111111111111")
+    [rejected] = parse_event(kinesis_event([doc])).rejected
+    assert "4111111111111111" not in rejected.reason and "************1111" in rejected.reason
