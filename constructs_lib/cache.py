@@ -13,6 +13,8 @@ from cdktf_cdktf_provider_aws.elasticache_replication_group import (
     ElasticacheReplicationGroupLogDeliveryConfiguration,
 )
 from cdktf_cdktf_provider_aws.elasticache_subnet_group import ElasticacheSubnetGroup
+from cdktf_cdktf_provider_aws.elasticache_user import ElasticacheUser, ElasticacheUserAuthenticationMode
+from cdktf_cdktf_provider_aws.elasticache_user_group import ElasticacheUserGroup
 from cdktf_cdktf_provider_aws.security_group import SecurityGroup
 from cdktf_cdktf_provider_random.password import Password
 from constructs import Construct
@@ -34,7 +36,13 @@ from .validation import (
 )
 
 REDIS_PORT = 6379
-AUTH_TOKEN_LENGTH = 64
+PASSWORD_LENGTH = 64
+#: ElastiCache's name for the user every new connection starts as; a user group must contain one.
+DEFAULT_USER_NAME = "default"
+#: The default user's rules: disabled ("off": no connection can authenticate as it), no commands, no keys.
+DISABLED_ACCESS_STRING = "off -@all"
+# Rules ElastiCache manages itself or that would smuggle a state or a password into an access string.
+_RESERVED_ACL_RULES = frozenset({"on", "off", "reset", "nopass", "resetpass"})
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -79,10 +87,13 @@ class TransactionCacheProps:
 
     name: replication group id (lowercase, at most 35 characters so member ids fit).
     settings: the group's shape.
-    key: encrypts data at rest, the slow log and the AUTH secret.
+    key: encrypts data at rest, the slow log and the credentials secret.
     networking: supplies the private subnets and the VPC.
     clients: the only security group admitted on the Redis port.
-    auth_secret_name: name of the secret that hands consumers the AUTH token and endpoint.
+    auth_secret_name: name of the secret that hands the application its Redis user, password and endpoint.
+    app_user_name: the RBAC user the application signs in as (Redis `AUTH <user> <password>`).
+    app_access_rules: that user's Redis ACL rules (key patterns and commands), without `on`/`off`
+      or passwords: the construct enables the user and ElastiCache keeps its password.
     log_retention_days: retention of the slow-log group.
     """
 
@@ -92,18 +103,32 @@ class TransactionCacheProps:
     networking: Networking
     clients: SecurityGroup
     auth_secret_name: str
+    app_user_name: str
+    app_access_rules: str
     log_retention_days: int = 365
 
     def __post_init__(self) -> None:
         require_name("name", self.name, r"[a-z](?!.*--)[a-z0-9-]{0,33}[a-z0-9]",
                      "a replication group id: lowercase letters, digits, single hyphens, at most 35 characters")
+        require_name("app_user_name", self.app_user_name, r"[A-Za-z][A-Za-z0-9_-]{0,39}",
+                     "a Redis user name such as txn-processor")
+        require(self.app_user_name != DEFAULT_USER_NAME, "app_user_name", self.app_user_name,
+                "a user other than 'default' (the group's disabled default user)")
+        rules = self.app_access_rules.split() if isinstance(self.app_access_rules, str) else []
+        require(bool(rules) and not any(r.lower() in _RESERVED_ACL_RULES or r[0] in "><#!" for r in rules),
+                "app_access_rules", self.app_access_rules,
+                "Redis ACL key and command rules without on/off, reset or passwords")
         require_choice("log_retention_days", self.log_retention_days, LOG_RETENTION_DAYS)
         require_zones_for("settings.automatic_failover", self.settings.automatic_failover,
                           self.networking.availability_zone_count)
 
 
 class TransactionCache(Construct):
-    """A Redis 7 replication group: encrypted at rest and in transit, AUTH required, private."""
+    """A Redis 7 replication group: encrypted at rest and in transit, private, with RBAC.
+
+    Access control is a user group of two ElastiCache users: the `default` user every connection
+    starts as, disabled, and the application's user with its own ACL rules and a generated password.
+    """
 
     def __init__(self, scope: Construct, construct_id: str, props: TransactionCacheProps) -> None:
         super().__init__(scope, construct_id)
@@ -123,8 +148,7 @@ class TransactionCache(Construct):
         )
         slow_log = encrypted_log_group(self, "slow-log", name=f"/elasticache/{props.name}/slow-log",
                                        key_arn=props.key.key_arn, retention_days=props.log_retention_days)
-        # ElastiCache accepts 16-128 printable characters; letters and digits avoid the forbidden ones.
-        token = Password(self, "auth-token", length=AUTH_TOKEN_LENGTH, special=False)
+        self.user_group, app_password = self._users(props)
 
         self.replication_group = ElasticacheReplicationGroup(
             self,
@@ -144,7 +168,7 @@ class TransactionCache(Construct):
             at_rest_encryption_enabled="true",
             kms_key_id=props.key.key_arn,
             transit_encryption_enabled=True,
-            auth_token=token.result,
+            user_group_ids=[self.user_group.user_group_id],
             auto_minor_version_upgrade="true",
             snapshot_retention_limit=settings.snapshot_retention_days,
             snapshot_window=settings.snapshot_window,
@@ -155,21 +179,50 @@ class TransactionCache(Construct):
         )
         self.auth_secret = Secret(self, "auth-secret", SecretProps(
             name=props.auth_secret_name,
-            description="Redis AUTH token and primary endpoint of the transaction history",
+            description="Redis user, password and primary endpoint of the transaction history (TLS)",
             key=props.key,
             value={
                 "host": self.replication_group.primary_endpoint_address,
                 "port": REDIS_PORT,
-                "auth_token": token.result,
+                "username": props.app_user_name,
+                "password": app_password.result,
                 "tls": True,
             },
         ))
-        skip_check(self.auth_secret.secret, "CKV2_AWS_57", "the AUTH token is Terraform's random_password on the replication "
-                                                           "group: rotate it in Terraform; a rotation Lambda would fight the state")
+        skip_check(self.auth_secret.secret, "CKV2_AWS_57", "the password is Terraform's random_password on the ElastiCache "
+                                                           "user: rotate it in Terraform; a rotation Lambda would fight the state")
 
         self.replication_group_id: str = props.name
         self.member_cluster_ids: list[str] = [f"{props.name}-{n:03d}" for n in range(1, settings.num_nodes + 1)]
         self.primary_endpoint_address: str = self.replication_group.primary_endpoint_address
         self.port: int = REDIS_PORT
+        self.app_user_name: str = props.app_user_name
         self.auth_secret_arn: str = self.auth_secret.secret_arn
         self.history_ttl_seconds: int = settings.history_ttl_seconds
+
+    def _users(self, props: TransactionCacheProps) -> tuple[ElasticacheUserGroup, Password]:
+        """The RBAC user group (a disabled `default` user and the application's user) and the
+        application user's password.
+
+        User and group ids are unique in the account and region, hence prefixed with the group's name;
+        ElastiCache stores ids in lowercase, which the name already is. Passwords are 64 letters and
+        digits: ElastiCache takes 16-128 printable characters but forbids some punctuation.
+        """
+        default_password = Password(self, "default-password", length=PASSWORD_LENGTH, special=False)
+        default_user = ElasticacheUser(
+            self, "default-user", user_id=f"{props.name}-default", user_name=DEFAULT_USER_NAME, engine="redis",
+            access_string=DISABLED_ACCESS_STRING,
+            # Disabled users cannot sign in at all; the unknown password keeps it so if someone turns it on.
+            authentication_mode=ElasticacheUserAuthenticationMode(type="password",
+                                                                 passwords=[default_password.result]),
+        )
+        app_password = Password(self, "app-password", length=PASSWORD_LENGTH, special=False)
+        app_user = ElasticacheUser(
+            self, "app-user", user_id=f"{props.name}-app", user_name=props.app_user_name, engine="redis",
+            access_string=f"on {props.app_access_rules}",
+            authentication_mode=ElasticacheUserAuthenticationMode(type="password",
+                                                                 passwords=[app_password.result]),
+        )
+        group = ElasticacheUserGroup(self, "users", user_group_id=props.name, engine="redis",
+                                     user_ids=[default_user.user_id, app_user.user_id])
+        return group, app_password

@@ -96,8 +96,11 @@ class TransactionDatabaseProps:
     key: encrypts storage, Performance Insights, the logs and both secrets.
     networking: the private subnets and VPC.
     clients: the only security group admitted on the PostgreSQL port.
-    connection_secret_name: the secret holding host, port, dbname, username and the ARN
-      of the RDS-managed password secret.
+    connection_secret_name: the secret holding host, port, dbname, the master username, the ARN
+      of the RDS-managed password secret and the application's role name.
+    app_username: the PostgreSQL role the application logs in as with an IAM auth token (the
+      migrations create it; this construct only names it in the connection secret and in
+      `app_connect_arn`).
     log_retention_days: retention of the exported PostgreSQL logs.
     """
 
@@ -107,11 +110,16 @@ class TransactionDatabaseProps:
     networking: Networking
     clients: SecurityGroup
     connection_secret_name: str
+    app_username: str
     log_retention_days: int = 365
 
     def __post_init__(self) -> None:
         require_name("name", self.name, r"[a-z](?!.*--)[a-z0-9-]{0,52}[a-z0-9]",
                      "an RDS identifier: lowercase letters, digits, single hyphens, at most 54 characters")
+        require_name("app_username", self.app_username, r"[a-z][a-z0-9_]{0,62}",
+                     "a PostgreSQL role name such as txn_writer")
+        require(self.app_username != self.settings.master_username, "app_username", self.app_username,
+                f"a role other than the master user ({self.settings.master_username})")
         require_choice("log_retention_days", self.log_retention_days, LOG_RETENTION_DAYS)
         require_zones_for("settings.multi_az", self.settings.multi_az, self.networking.availability_zone_count)
 
@@ -189,7 +197,8 @@ class TransactionDatabase(Construct):
         password_secret_arn = self.instance.master_user_secret.get(0).secret_arn
         self.connection_secret = Secret(self, "connection-secret", SecretProps(
             name=props.connection_secret_name,
-            description="Where and as whom to connect to the transaction database; the password is in password_secret_arn",
+            description="Where to connect to the transaction database: the master user's password is in "
+                        "password_secret_arn; the application role app_username signs in with IAM tokens",
             key=props.key,
             value={
                 "engine": "postgres",
@@ -198,9 +207,10 @@ class TransactionDatabase(Construct):
                 "dbname": settings.db_name,
                 "username": settings.master_username,
                 "password_secret_arn": password_secret_arn,
+                "app_username": props.app_username,
             },
         ))
-        skip_check(self.connection_secret.secret, "CKV2_AWS_57", "holds no credential (host, port, user, database); "
+        skip_check(self.connection_secret.secret, "CKV2_AWS_57", "holds no credential (host, port, users, database); "
                                                                  "the password is RDS's managed master-user secret, which RDS rotates")
 
         self.identifier: str = props.name
@@ -209,6 +219,12 @@ class TransactionDatabase(Construct):
         self.endpoint: str = self.instance.endpoint
         self.connection_secret_arn: str = self.connection_secret.secret_arn
         self.password_secret_arn: str = password_secret_arn
+        #: DbiResourceId (db-XXXX): what IAM database authentication ARNs name the instance by.
+        self.resource_id: str = self.instance.resource_id
+        self.app_username: str = props.app_username
+        #: The only `rds-db:connect` resource the application needs: its own role on this instance.
+        self.app_connect_arn: str = (f"arn:{props.key.partition}:rds-db:{props.key.region}:{props.key.account_id}:"
+                                     f"dbuser:{self.resource_id}/{props.app_username}")
 
     def _monitoring_role(self, name: str, partition: str) -> IamRole:
         """The role RDS enhanced monitoring assumes to publish OS metrics."""

@@ -1,7 +1,9 @@
-"""The transaction processor: a Lambda function fed by the stream, with its wiring and alarms."""
+"""The transaction processor: a Lambda function fed by the stream, its schema migration, wiring and alarms."""
 
 from __future__ import annotations
 
+import json
+import math
 from dataclasses import dataclass
 
 from cdktf import AssetType, TerraformAsset
@@ -25,6 +27,7 @@ from cdktf_cdktf_provider_aws.lambda_function import (
     LambdaFunctionTracingConfig,
     LambdaFunctionVpcConfig,
 )
+from cdktf_cdktf_provider_aws.lambda_invocation import LambdaInvocation
 from cdktf_cdktf_provider_aws.sqs_queue import SqsQueue
 from constructs import Construct
 
@@ -36,12 +39,38 @@ from .encryption import EncryptionKey
 from .logs import encrypted_log_group
 from .networking import Networking
 from .stream import TransactionStream
-from .validation import LOG_RETENTION_DAYS, require, require_choice, require_name, require_range
+from .validation import LOG_RETENTION_DAYS, ConfigError, require, require_choice, require_name, require_range
 
 HANDLER = "processor.handler.handle"
+MIGRATION_HANDLER = "processor.migrate.handle"
 RUNTIME = "python3.12"
 METRIC_NAMESPACE = "JapanCart/TransactionMonitoring"
-DLQ_RETENTION_SECONDS = 14 * 24 * 3600
+#: The processor signs in to PostgreSQL with IAM auth tokens (never a password).
+DB_AUTH = "iam"
+#: Migrations take an advisory lock and run a few DDL statements; five minutes is generous.
+MIGRATION_TIMEOUT_SECONDS = 300
+MIGRATION_MEMORY_MB = 256
+#: A dead-lettered record must stay readable in the stream at least this long (time to replay it),
+#: and SQS keeps a message at most 14 days.
+DLQ_MIN_RETENTION_SECONDS = 3600
+DLQ_MAX_RETENTION_SECONDS = 14 * 24 * 3600
+
+
+def dead_letter_retention_seconds(stream_retention_hours: int, max_record_age_seconds: int) -> int:
+    """How long the dead-letter queue keeps a failure record: as long as it still points at data.
+
+    A Kinesis failure record holds shard and sequence numbers, not the transaction. A record reaches
+    the queue when it is `max_record_age_seconds` old, and the stream drops it at its retention, so a
+    pointer is useful for `retention - max age`: that is the queue's retention (at most SQS's 14 days).
+    Less than an hour leaves no time to replay, so that combination is rejected.
+    """
+    readable = stream_retention_hours * 3600 - max_record_age_seconds
+    if readable < DLQ_MIN_RETENTION_SECONDS:
+        needed = math.ceil((max_record_age_seconds + DLQ_MIN_RETENTION_SECONDS) / 3600)
+        raise ConfigError("stream.retention_hours", stream_retention_hours,
+                          f"at least {needed} when processor.max_record_age_seconds is {max_record_age_seconds} "
+                          "(a dead-lettered record must stay readable in the stream for an hour)")
+    return min(readable, DLQ_MAX_RETENTION_SECONDS)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -49,11 +78,18 @@ class ProcessorSettings:
     """How the processor consumes the stream, and the monitoring rules it applies.
 
     batch_size / batching_window_seconds: records per invocation and how long to gather them.
-    max_retries / max_record_age_seconds: after these, a failing record goes to the dead-letter queue.
+    max_retries: retries of a failing batch before its records go to the dead-letter queue.
+      Default -1: retry until the records reach max_record_age_seconds, so an outage of Redis or
+      PostgreSQL shorter than that loses nothing and needs no replay.
+    max_record_age_seconds: age at which a still-failing record goes to the dead-letter queue,
+      60-604800. Default 21,600 (6 h). Must leave the stream an hour of retention after it (the
+      queue holds pointers into the stream; see `dead_letter_retention_seconds`).
     reserved_concurrency: concurrent executions kept for (and capped at) the processor.
     rule_max_txns_per_hour: alert when one customer makes more transactions than this in an hour.
     rule_max_daily_total: alert when one customer's 24-hour total exceeds this (in the transaction currency).
     rule_max_single_amount: alert on any single transaction above this.
+    *_threshold, iterator_age_ms: the processor's alarms fire above these (errors, throttles, dead
+      letters, rule hits and transaction conflicts per period; iterator age in milliseconds).
     """
 
     memory_mb: int = 512
@@ -62,7 +98,7 @@ class ProcessorSettings:
     batch_size: int = 500
     batching_window_seconds: int = 1
     parallelization_factor: int = 1
-    max_retries: int = 5
+    max_retries: int = -1
     max_record_age_seconds: int = 21_600
     rule_max_txns_per_hour: int = 30
     rule_max_daily_total: int = 2_000_000
@@ -72,6 +108,7 @@ class ProcessorSettings:
     iterator_age_ms: int = 60_000
     dead_letter_threshold: int = 0
     rule_hits_threshold: int = 0
+    conflicts_threshold: int = 0
 
     def __post_init__(self) -> None:
         require_range("memory_mb", self.memory_mb, 128, 10_240)
@@ -80,22 +117,28 @@ class ProcessorSettings:
         require_range("batch_size", self.batch_size, 1, 10_000)
         require_range("batching_window_seconds", self.batching_window_seconds, 0, 300)
         require_range("parallelization_factor", self.parallelization_factor, 1, 10)
-        require_range("max_retries", self.max_retries, 0, 10_000)
-        require(self.max_record_age_seconds == -1 or 60 <= self.max_record_age_seconds <= 604_800,
-                "max_record_age_seconds", self.max_record_age_seconds, "-1 (no limit) or 60 to 604800")
+        require(isinstance(self.max_retries, int) and not isinstance(self.max_retries, bool)
+                and (self.max_retries == -1 or 0 <= self.max_retries <= 10_000),
+                "max_retries", self.max_retries, "-1 (until max_record_age_seconds) or a number from 0 to 10000")
+        require_range("max_record_age_seconds", self.max_record_age_seconds, 60, 604_800)
         for name in ("rule_max_txns_per_hour", "rule_max_daily_total", "rule_max_single_amount"):
             require_range(name, getattr(self, name), 1, 10**15)
         for name in ("errors_threshold", "throttles_threshold", "iterator_age_ms", "dead_letter_threshold",
-                     "rule_hits_threshold"):
+                     "rule_hits_threshold", "conflicts_threshold"):
             require_range(name, getattr(self, name), 0, 10**12)
 
 
 @dataclass(frozen=True, kw_only=True)
 class LambdaBundle:
-    """A deterministic deployment zip and its base64 SHA-256 (Terraform's source_code_hash)."""
+    """A deterministic deployment zip, its base64 SHA-256 (Terraform's source_code_hash) and the
+    SHA-256 (hex) of the schema migrations it carries: when that changes, the deploy migrates."""
 
     path: str
     sha256_base64: str
+    migrations_checksum: str
+
+    def __post_init__(self) -> None:
+        require_name("migrations_checksum", self.migrations_checksum, r"[0-9a-f]{64}", "a hex SHA-256")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -121,13 +164,18 @@ class TransactionProcessorProps:
         require_name("name", self.name, r"[A-Za-z0-9_-]{1,54}", "letters, digits, '_' or '-' (at most 54 characters)")
         require_name("environment", self.environment, r"[a-z][a-z0-9-]{0,30}", "a short lowercase name")
         require_choice("log_retention_days", self.log_retention_days, LOG_RETENTION_DAYS)
+        dead_letter_retention_seconds(self.stream.retention_hours, self.settings.max_record_age_seconds)
 
 
 class TransactionProcessor(Construct):
     """Lambda in the private subnets with the application security group, fed by the stream.
 
-    Failed records are retried (bisecting the batch), then sent to an encrypted dead-letter
-    queue; the function's role can read only this stream, these secrets and this key.
+    Failed records are retried (bisecting the batch) until they reach the maximum record age, then
+    sent to an encrypted dead-letter queue that keeps each pointer while the stream still holds the
+    record. The function's role can read only this stream, the connection and Redis secrets and this
+    key, and sign in to PostgreSQL as the application role only. A `SchemaMigration` from the same
+    zip brings the schema up to date before the stream source exists, and again whenever the
+    bundled migrations change.
     """
 
     def __init__(self, scope: Construct, construct_id: str, props: TransactionProcessorProps) -> None:
@@ -135,14 +183,18 @@ class TransactionProcessor(Construct):
         settings = props.settings
         function_name = f"{props.name}-processor"
 
-        self.dead_letter_queue = SqsQueue(self, "dlq", name=f"{function_name}-dlq",
-                                          kms_master_key_id=props.key.key_arn,
-                                          message_retention_seconds=DLQ_RETENTION_SECONDS)
+        self.dead_letter_queue = SqsQueue(
+            self, "dlq", name=f"{function_name}-dlq", kms_master_key_id=props.key.key_arn,
+            message_retention_seconds=dead_letter_retention_seconds(props.stream.retention_hours,
+                                                                    settings.max_record_age_seconds))
         log_group = encrypted_log_group(self, "logs", name=f"/aws/lambda/{function_name}",
                                         key_arn=props.key.key_arn, retention_days=props.log_retention_days)
         role = self._role(function_name, props, log_group.arn)
 
         code = TerraformAsset(self, "code", path=props.bundle.path, type=AssetType.FILE)
+        self.migration = SchemaMigration(self, "migration", SchemaMigrationProps(
+            name=props.name, bundle=props.bundle, code=code, key=props.key, networking=props.networking,
+            database=props.database, log_retention_days=props.log_retention_days))
         self.function = LambdaFunction(
             self,
             "function",
@@ -157,10 +209,10 @@ class TransactionProcessor(Construct):
             timeout=settings.timeout_seconds,
             reserved_concurrent_executions=settings.reserved_concurrency,
             kms_key_arn=props.key.key_arn,
-            vpc_config=LambdaFunctionVpcConfig(subnet_ids=props.networking.private_subnet_ids,
-                                               security_group_ids=[props.networking.app_security_group.id]),
+            vpc_config=_private(props.networking),
             environment=LambdaFunctionEnvironment(variables={
                 "DB_CONNECTION_SECRET_ARN": props.database.connection_secret_arn,
+                "DB_AUTH": DB_AUTH,
                 "REDIS_SECRET_ARN": props.cache.auth_secret_arn,
                 "HISTORY_TTL_SECONDS": str(props.cache.history_ttl_seconds),
                 "RULE_MAX_TXNS_PER_HOUR": str(settings.rule_max_txns_per_hour),
@@ -174,8 +226,7 @@ class TransactionProcessor(Construct):
             logging_config=LambdaFunctionLoggingConfig(log_format="Text", log_group=log_group.name),
             depends_on=[log_group],
         )
-        skip_check(self.function, "CKV_AWS_272", "no AWS Signer profile in this project: the zip is built from the "
-                                                 "locked sources and pinned by source_code_hash")
+        skip_check(self.function, "CKV_AWS_272", UNSIGNED_CODE)
         self.event_source_mapping = LambdaEventSourceMapping(
             self,
             "stream-source",
@@ -192,47 +243,164 @@ class TransactionProcessor(Construct):
             destination_config=LambdaEventSourceMappingDestinationConfig(
                 on_failure=LambdaEventSourceMappingDestinationConfigOnFailure(
                     destination_arn=self.dead_letter_queue.arn)),
+            # No batch before the schema (and the application role) exists.
+            depends_on=[self.migration.invocation],
         )
         self.alarms = [props.topic.alarm(self, spec) for spec in _alarm_specs(props, function_name,
                                                                                 self.dead_letter_queue.name)]
         self.function_name: str = function_name
         self.function_arn: str = self.function.arn
         self.dead_letter_queue_url: str = self.dead_letter_queue.url
+        self.migration_function_name: str = self.migration.function_name
 
     def _role(self, function_name: str, props: TransactionProcessorProps, log_group_arn: str) -> IamRole:
-        """Least privilege: this stream, these three secrets, this key, this queue, its own logs."""
-        trust = DataAwsIamPolicyDocument(self, "trust", statement=[DataAwsIamPolicyDocumentStatement(
-            actions=["sts:AssumeRole"],
-            principals=[DataAwsIamPolicyDocumentStatementPrincipals(type="Service",
-                                                                     identifiers=["lambda.amazonaws.com"])],
-        )])
-        role = IamRole(self, "role", name=function_name, assume_role_policy=trust.json)
-
-        def allow(sid: str, actions: list[str], resources: list[str]) -> DataAwsIamPolicyDocumentStatement:
-            return DataAwsIamPolicyDocumentStatement(sid=sid, actions=actions, resources=resources)
-
-        permissions = DataAwsIamPolicyDocument(self, "permissions", statement=[
-            allow("ReadTheTransactionStream", ["kinesis:DescribeStream", "kinesis:DescribeStreamSummary",
-                                               "kinesis:GetRecords", "kinesis:GetShardIterator",
-                                               "kinesis:ListShards"], [props.stream.stream_arn]),
-            allow("ReadStoreCredentials", ["secretsmanager:GetSecretValue"],
-                  [props.database.connection_secret_arn, props.database.password_secret_arn,
-                   props.cache.auth_secret_arn]),
-            allow("UseTheEnvironmentKey", ["kms:Decrypt", "kms:GenerateDataKey"], [props.key.key_arn]),
-            allow("SendFailuresToTheDeadLetterQueue", ["sqs:SendMessage"], [self.dead_letter_queue.arn]),
-            allow("WriteOwnLogs", ["logs:CreateLogStream", "logs:PutLogEvents"], [f"{log_group_arn}:*"]),
-            # ENI management and X-Ray have no resource-level permissions.
-            allow("AttachToThePrivateSubnets", ["ec2:CreateNetworkInterface", "ec2:DescribeNetworkInterfaces",
-                                                "ec2:DeleteNetworkInterface", "ec2:AssignPrivateIpAddresses",
-                                                "ec2:UnassignPrivateIpAddresses"], ["*"]),
-            allow("PublishTraces", ["xray:PutTraceSegments", "xray:PutTelemetryRecords"], ["*"]),
+        """Least privilege: this stream, two secrets (never the master password), its own database role,
+        this key, this queue, its own logs."""
+        role, _ = _lambda_role(self, function_name, "transaction-processor", [
+            _allow("ReadTheTransactionStream", ["kinesis:DescribeStream", "kinesis:DescribeStreamSummary",
+                                                "kinesis:GetRecords", "kinesis:GetShardIterator",
+                                                "kinesis:ListShards"], [props.stream.stream_arn]),
+            _allow("ReadStoreCredentials", ["secretsmanager:GetSecretValue"],
+                   [props.database.connection_secret_arn, props.cache.auth_secret_arn]),
+            _allow("SignInAsTheApplicationRole", ["rds-db:connect"], [props.database.app_connect_arn]),
+            _allow("UseTheEnvironmentKey", ["kms:Decrypt", "kms:GenerateDataKey"], [props.key.key_arn]),
+            _allow("SendFailuresToTheDeadLetterQueue", ["sqs:SendMessage"], [self.dead_letter_queue.arn]),
+            _allow("WriteOwnLogs", ["logs:CreateLogStream", "logs:PutLogEvents"], [f"{log_group_arn}:*"]),
+            *_vpc_and_tracing(),
         ])
-        wildcard = ("'*' only for Lambda's VPC ENI actions (as in AWSLambdaVPCAccessExecutionRole) and X-Ray "
-                    "puts, which take no resource ARNs; every other statement is scoped")
-        skip_check(permissions, "CKV_AWS_111", wildcard)
-        skip_check(permissions, "CKV_AWS_356", wildcard)
-        IamRolePolicy(self, "policy", name="transaction-processor", role=role.id, policy=permissions.json)
         return role
+
+
+@dataclass(frozen=True, kw_only=True)
+class SchemaMigrationProps:
+    """Inputs of `SchemaMigration`.
+
+    name: prefix of the function (`<name>-migrate`) and its role.
+    bundle: the processor's zip; its `migrations_checksum` decides when the migration runs again.
+    code: the zip as an asset of the stack (shared with the processor function).
+    key: encrypts the function's environment and logs, and the secrets it reads.
+    networking: the private subnets and the application security group (the one the database admits).
+    database: the connection secret and the RDS-managed master secret it reads.
+    log_retention_days: retention of the function's log group.
+    """
+
+    name: str
+    bundle: LambdaBundle
+    code: TerraformAsset
+    key: EncryptionKey
+    networking: Networking
+    database: TransactionDatabase
+    log_retention_days: int = 365
+
+    def __post_init__(self) -> None:
+        require_name("name", self.name, r"[A-Za-z0-9_-]{1,56}", "letters, digits, '_' or '-' (at most 56 characters)")
+        require_choice("log_retention_days", self.log_retention_days, LOG_RETENTION_DAYS)
+
+
+class SchemaMigration(Construct):
+    """A Lambda from the processor's zip that applies the SQL migrations as the master user, and its run.
+
+    Only this function's role may read the RDS-managed master secret. It has no event source:
+    Terraform invokes it (`aws_lambda_invocation`) on the first deploy and again when the bundled
+    migrations change (their checksum is the input and the trigger), after the function, its
+    permissions, the connection secret and the Secrets Manager endpoint exist. A failing migration
+    fails the apply.
+    """
+
+    def __init__(self, scope: Construct, construct_id: str, props: SchemaMigrationProps) -> None:
+        super().__init__(scope, construct_id)
+        function_name = f"{props.name}-migrate"
+        database = props.database
+        log_group = encrypted_log_group(self, "logs", name=f"/aws/lambda/{function_name}",
+                                        key_arn=props.key.key_arn, retention_days=props.log_retention_days)
+        role, policy = _lambda_role(self, function_name, "schema-migration", [
+            _allow("ReadMigrationCredentials", ["secretsmanager:GetSecretValue"],
+                   [database.connection_secret_arn, database.password_secret_arn]),
+            _allow("UseTheEnvironmentKey", ["kms:Decrypt"], [props.key.key_arn]),
+            _allow("WriteOwnLogs", ["logs:CreateLogStream", "logs:PutLogEvents"], [f"{log_group.arn}:*"]),
+            *_vpc_and_tracing(),
+        ])
+        self.function = LambdaFunction(
+            self,
+            "function",
+            function_name=function_name,
+            description="Applies the PostgreSQL schema migrations as the master user; run by Terraform per deploy",
+            role=role.arn,
+            runtime=RUNTIME,
+            handler=MIGRATION_HANDLER,
+            filename=props.code.path,
+            source_code_hash=props.bundle.sha256_base64,
+            memory_size=MIGRATION_MEMORY_MB,
+            timeout=MIGRATION_TIMEOUT_SECONDS,
+            reserved_concurrent_executions=1,  # one migration at a time (they also take an advisory lock)
+            kms_key_arn=props.key.key_arn,
+            vpc_config=_private(props.networking),
+            environment=LambdaFunctionEnvironment(variables={
+                "DB_CONNECTION_SECRET_ARN": database.connection_secret_arn,
+            }),
+            tracing_config=LambdaFunctionTracingConfig(mode="Active"),
+            logging_config=LambdaFunctionLoggingConfig(log_format="Text", log_group=log_group.name),
+            depends_on=[log_group],
+        )
+        skip_check(self.function, "CKV_AWS_272", UNSIGNED_CODE)
+        skip_check(self.function, "CKV_AWS_116", "invoked only synchronously by Terraform (RequestResponse), which "
+                                                 "fails the apply on error; a dead-letter queue serves async invocations")
+        checksum = props.bundle.migrations_checksum
+        ready = [policy, props.networking.secrets_manager_endpoint]
+        if database.connection_secret.version is not None:
+            ready.append(database.connection_secret.version)
+        self.invocation = LambdaInvocation(
+            self,
+            "run",
+            function_name=self.function.function_name,
+            input=json.dumps({"checksum": checksum}),
+            triggers={"migrations_checksum": checksum},
+            lifecycle_scope="CREATE_ONLY",
+            depends_on=ready,
+        )
+        self.function_name: str = function_name
+        self.function_arn: str = self.function.arn
+
+
+UNSIGNED_CODE = ("no AWS Signer profile in this project: the zip is built from the locked sources and pinned by "
+                 "source_code_hash")
+_WILDCARD_REASON = ("'*' only for Lambda's VPC ENI actions (as in AWSLambdaVPCAccessExecutionRole) and X-Ray puts, "
+                    "which take no resource ARNs; every other statement is scoped")
+
+
+def _allow(sid: str, actions: list[str], resources: list[str]) -> DataAwsIamPolicyDocumentStatement:
+    return DataAwsIamPolicyDocumentStatement(sid=sid, actions=actions, resources=resources)
+
+
+def _vpc_and_tracing() -> list[DataAwsIamPolicyDocumentStatement]:
+    # ENI management and X-Ray have no resource-level permissions.
+    return [
+        _allow("AttachToThePrivateSubnets", ["ec2:CreateNetworkInterface", "ec2:DescribeNetworkInterfaces",
+                                             "ec2:DeleteNetworkInterface", "ec2:AssignPrivateIpAddresses",
+                                             "ec2:UnassignPrivateIpAddresses"], ["*"]),
+        _allow("PublishTraces", ["xray:PutTraceSegments", "xray:PutTelemetryRecords"], ["*"]),
+    ]
+
+
+def _lambda_role(scope: Construct, role_name: str, policy_name: str,
+                 statements: list[DataAwsIamPolicyDocumentStatement]) -> tuple[IamRole, IamRolePolicy]:
+    """A role Lambda assumes and its one inline policy of `statements` (construct ids trust, role,
+    permissions and policy in `scope`); the policy is returned so callers can wait for it."""
+    trust = DataAwsIamPolicyDocument(scope, "trust", statement=[DataAwsIamPolicyDocumentStatement(
+        actions=["sts:AssumeRole"],
+        principals=[DataAwsIamPolicyDocumentStatementPrincipals(type="Service", identifiers=["lambda.amazonaws.com"])],
+    )])
+    role = IamRole(scope, "role", name=role_name, assume_role_policy=trust.json)
+    permissions = DataAwsIamPolicyDocument(scope, "permissions", statement=statements)
+    skip_check(permissions, "CKV_AWS_111", _WILDCARD_REASON)
+    skip_check(permissions, "CKV_AWS_356", _WILDCARD_REASON)
+    policy = IamRolePolicy(scope, "policy", name=policy_name, role=role.id, policy=permissions.json)
+    return role, policy
+
+
+def _private(networking: Networking) -> LambdaFunctionVpcConfig:
+    return LambdaFunctionVpcConfig(subnet_ids=networking.private_subnet_ids,
+                                   security_group_ids=[networking.app_security_group.id])
 
 
 def _alarm_specs(props: TransactionProcessorProps, function_name: str, queue_name: str) -> list[AlarmSpec]:
@@ -256,4 +424,7 @@ def _alarm_specs(props: TransactionProcessorProps, function_name: str, queue_nam
              "Maximum", s.dead_letter_threshold, "Records gave up after retries and wait in the dead-letter queue"),
         spec("transaction-rule-hits", METRIC_NAMESPACE, "RuleHits", {"Environment": props.environment}, "Sum",
              s.rule_hits_threshold, "A monitoring rule flagged transactions; see transaction_alerts"),
+        spec("transaction-conflicts", METRIC_NAMESPACE, "TransactionConflicts", {"Environment": props.environment},
+             "Sum", s.conflicts_threshold,
+             "A transaction id arrived again with different content; the processor log names it"),
     ]

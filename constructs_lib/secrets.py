@@ -46,7 +46,9 @@ class Secret(Construct):
             self, "secret", name=props.name, description=props.description,
             kms_key_id=props.key.key_arn, recovery_window_in_days=props.recovery_window_days,
         )
+        #: The current value (None without `value`): depend on it to run after the secret is readable.
+        self.version: SecretsmanagerSecretVersion | None = None
         if props.value:
-            SecretsmanagerSecretVersion(self, "value", secret_id=self.secret.id,
-                                        secret_string=Fn.jsonencode(dict(props.value)))
+            self.version = SecretsmanagerSecretVersion(self, "value", secret_id=self.secret.id,
+                                                       secret_string=Fn.jsonencode(dict(props.value)))
         self.secret_arn: str = self.secret.arn

@@ -92,3 +92,4 @@ class TransactionStream(Construct):
         )
         self.stream_name: str = self.stream.name
         self.stream_arn: str = self.stream.arn
+        self.retention_hours: int = settings.retention_hours

@@ -25,8 +25,10 @@ def build_app(config: AppConfig, outdir: str, bundle: LambdaBundle) -> App:
 def synthesize(config: AppConfig, outdir: str) -> None:
     """Build the processor's deployment zip once, then synthesize every stack into `outdir`."""
     from processor.bundle import build_bundle
+    from processor.migrate import migrations_checksum
 
     with tempfile.TemporaryDirectory(prefix="processor-bundle-") as scratch:
         info = build_bundle(scratch)
-        bundle = LambdaBundle(path=str(info.path), sha256_base64=info.sha256_base64)
+        bundle = LambdaBundle(path=str(info.path), sha256_base64=info.sha256_base64,
+                              migrations_checksum=migrations_checksum())
         build_app(config, outdir, bundle).synth()

@@ -18,7 +18,7 @@ from constructs_lib.alarms import AlarmSettings
 from constructs_lib.cache import CacheSettings
 from constructs_lib.database import DatabaseSettings
 from constructs_lib.networking import NetworkSettings
-from constructs_lib.processor import ProcessorSettings
+from constructs_lib.processor import ProcessorSettings, dead_letter_retention_seconds
 from constructs_lib.stream import StreamSettings
 from constructs_lib.validation import (
     LOG_RETENTION_DAYS,
@@ -92,6 +92,8 @@ class EnvironmentConfig:
         except ConfigError as error:  # name the setting a reader would change first
             raise ConfigError("network.az_count", self.network.az_count,
                               f"at least 2 when {error.field} is on") from None
+        # The dead-letter queue keeps pointers into the stream: they must outlive the retries by an hour.
+        dead_letter_retention_seconds(self.stream.retention_hours, self.processor.max_record_age_seconds)
         if self.name in PROTECTED_ENVIRONMENTS:
             require(self.database.deletion_protection, "database.deletion_protection",
                     self.database.deletion_protection, f"true in {self.name}")

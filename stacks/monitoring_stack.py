@@ -12,6 +12,8 @@ from constructs_lib.encryption import EncryptionKey, EncryptionKeyProps
 from constructs_lib.networking import Networking, NetworkingProps
 from constructs_lib.processor import LambdaBundle, TransactionProcessor, TransactionProcessorProps
 from constructs_lib.stream import TransactionStream, TransactionStreamProps
+from processor.config import APP_DB_USER
+from processor.redis_store import ACL_RULES, REDIS_USER
 
 from .config import AppConfig, EnvironmentConfig
 from .providers import aws_provider, common_tags, random_provider, s3_backend
@@ -37,10 +39,10 @@ class TransactionMonitoringStack(TerraformStack):
         cache = TransactionCache(self, "cache", TransactionCacheProps(
             name=f"{name}-history", settings=env.cache, key=key, networking=network, clients=app_sg,
             auth_secret_name=f"{config.project.name}/{env.name}/redis-auth",
-            log_retention_days=env.log_retention_days))
+            app_user_name=REDIS_USER, app_access_rules=ACL_RULES, log_retention_days=env.log_retention_days))
         database = TransactionDatabase(self, "database", TransactionDatabaseProps(
             name=f"{name}-transactions", settings=env.database, key=key, networking=network, clients=app_sg,
-            connection_secret_name=f"{config.project.name}/{env.name}/db-connection",
+            connection_secret_name=f"{config.project.name}/{env.name}/db-connection", app_username=APP_DB_USER,
             log_retention_days=env.log_retention_days))
         topic = AlertTopic(self, "alerts", AlertTopicProps(name=name, key=key, settings=env.alarms))
         alarms = SystemAlarms(self, "alarms", SystemAlarmsProps(
@@ -58,11 +60,12 @@ class TransactionMonitoringStack(TerraformStack):
             "redis_port": (cache.port, "Redis port"),
             "rds_endpoint": (database.address, "Host name of the PostgreSQL instance"),
             "rds_port": (database.port, "PostgreSQL port"),
-            "db_secret_arn": (database.connection_secret_arn, "Secret with host, port, dbname, username, password_secret_arn"),
+            "db_secret_arn": (database.connection_secret_arn,
+                              "Secret with host, port, dbname, username, password_secret_arn, app_username"),
             "elasticache_security_group_id": (cache.security_group.id, "Security group of the Redis nodes"),
             "rds_security_group_id": (database.security_group.id, "Security group of the database"),
             "app_security_group_id": (app_sg.id, "Attach to consumers: the only group the stores admit"),
-            "redis_auth_secret_arn": (cache.auth_secret_arn, "Secret with the Redis AUTH token and endpoint"),
+            "redis_auth_secret_arn": (cache.auth_secret_arn, "Secret with the Redis endpoint, user name and password"),
             "alarm_topic_arn": (topic.topic_arn, "SNS topic every alarm notifies"),
             "kms_key_arn": (key.key_arn, "Customer-managed key of this environment"),
             "dashboard_name": (alarms.dashboard_name, "CloudWatch dashboard of stream, cache and database"),

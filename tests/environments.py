@@ -18,6 +18,6 @@ from stacks.monitoring_stack import TransactionMonitoringStack
 def synth_environment(tmp_path: Path, name: str = "dev", **settings: Any) -> StackView:
     """One environment stack built from `settings` on top of the construct defaults."""
     config = load_config({"JAPANCART_CONFIG": str(write_config(tmp_path, {name: settings}))})
-    bundle = LambdaBundle(path=str(Path(__file__).resolve()), sha256_base64="dGVzdA==")
+    bundle = LambdaBundle(path=str(Path(__file__).resolve()), sha256_base64="dGVzdA==", migrations_checksum="0" * 64)
     stack = TransactionMonitoringStack(Testing.app(), config, config.environments[0], bundle)
     return StackView(json.loads(Testing.synth(stack)))

@@ -80,6 +80,19 @@ BAD_INPUTS = [
     pytest.param({"dev": {"database": {"instance_clas": "db.t4g.medium"}}},
                  "environments.dev.database.instance_clas must be a known setting of [environments.dev.database]",
                  id="misspelt-setting"),
+    pytest.param({"dev": {"processor": {"max_record_age_seconds": 86400}}},
+                 "environments.dev.stream.retention_hours must be at least 25 when processor.max_record_age_seconds "
+                 "is 86400 (a dead-lettered record must stay readable in the stream for an hour), got 24",
+                 id="dead-letters-outlive-the-stream"),
+    pytest.param({"dev": {"stream": {"retention_hours": 48}, "processor": {"max_record_age_seconds": 172800}}},
+                 "environments.dev.stream.retention_hours must be at least 49 when processor.max_record_age_seconds "
+                 "is 172800", id="dead-letters-outlive-a-longer-stream"),
+    pytest.param({"dev": {"processor": {"max_record_age_seconds": -1}}},
+                 "environments.dev.processor.max_record_age_seconds must be a number from 60 to 604800, got -1",
+                 id="record-age-without-limit"),
+    pytest.param({"dev": {"processor": {"max_retries": -2}}},
+                 "environments.dev.processor.max_retries must be -1 (until max_record_age_seconds) or a number from 0 "
+                 "to 10000, got -2", id="retries-out-of-range"),
     pytest.param({"dev": {"stream": {"capacity_mode": "AUTO"}}},
                  "environments.dev.stream.capacity_mode must be one of 'ON_DEMAND', 'PROVISIONED', got 'AUTO'",
                  id="unknown-capacity-mode"),
@@ -107,17 +120,23 @@ def test_fails_on_invalid_toml(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_synth_stops_with_one_line_and_writes_nothing(tmp_path: Path) -> None:
+@pytest.mark.parametrize("environments, line", [
+    ({"dev": {"cache": {"num_nodes": 1}}},
+     "configuration error: environments.dev.cache.num_nodes must be at least 2 when automatic_failover is on, got 1"),
+    ({"dev": {"processor": {"max_record_age_seconds": 86400}}},
+     "configuration error: environments.dev.stream.retention_hours must be at least 25 when "
+     "processor.max_record_age_seconds is 86400 (a dead-lettered record must stay readable in the stream for an "
+     "hour), got 24"),
+], ids=["cache-nodes", "dead-letter-window"])
+def test_synth_stops_with_one_line_and_writes_nothing(tmp_path: Path, environments: dict[str, Any], line: str) -> None:
     """`make synth` on a bad configuration: exit code 2, one line naming field and value, no cdktf.out."""
-    config = write_config(tmp_path, {"dev": {"cache": {"num_nodes": 1}}})
+    config = write_config(tmp_path, environments)
     outdir = tmp_path / "cdktf.out"
     result = subprocess.run(
         [sys.executable, str(ROOT / "main.py")], cwd=tmp_path, capture_output=True, text=True,
         env={**os.environ, "JAPANCART_CONFIG": str(config), "CDKTF_OUTDIR": str(outdir)}, timeout=300,
     )
     assert result.returncode == 2
-    assert result.stderr.strip().splitlines() == [
-        "configuration error: environments.dev.cache.num_nodes must be at least 2 when automatic_failover is on, got 1"
-    ]
+    assert result.stderr.strip().splitlines() == [line]
     assert not outdir.exists()
     assert [p.name for p in tmp_path.iterdir()] == ["environments.toml"]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from processor.config import APP_DB_USER
+
 
 def test_instance_is_private_encrypted_and_multi_az(dev) -> None:
     key_ref = dev.ref("aws_kms_key", dev.one("aws_kms_key")[0], "arn")
@@ -35,6 +37,22 @@ def test_connection_secret_holds_the_real_endpoint(dev) -> None:
     for attribute in ("address", "port", "master_user_secret[0].secret_arn"):
         assert f"aws_db_instance.{db_key}.{attribute}" in value
     assert '"dbname" = "transactions"' in value and "placeholder" not in value
+    # The contract's shape: engine, host, port, dbname, username (master), password_secret_arn, app_username.
+    assert value.count(" = ") == 7
+    assert '"engine" = "postgres"' in value and '"username" = "japancart_admin"' in value
+    assert f'"app_username" = "{APP_DB_USER}"' in value
+
+
+def test_fails_when_the_application_role_is_the_master_user() -> None:
+    from unittest.mock import MagicMock
+
+    from constructs_lib.database import DatabaseSettings, TransactionDatabaseProps
+    from constructs_lib.validation import ConfigError
+
+    with pytest.raises(ConfigError, match="app_username must be a role other than the master user"):
+        TransactionDatabaseProps(name="japancart-dev-transactions", settings=DatabaseSettings(), key=MagicMock(),
+                                 networking=MagicMock(availability_zone_count=2), clients=MagicMock(),
+                                 connection_secret_name="japancart/dev/db-connection", app_username="japancart_admin")
 
 
 def test_parameter_group_forces_tls_and_logs_slow_statements(dev) -> None:

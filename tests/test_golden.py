@@ -20,19 +20,24 @@ GOLDEN = Path(__file__).resolve().parent / "golden"
 
 
 BUNDLE_HASH = "<processor-bundle-sha256>"
+MIGRATIONS_CHECKSUM = "<migrations-checksum>"
 
 
 def normalise(document: dict[str, Any]) -> str:
-    """Stable text of a stack: sorted keys, this checkout's path and the processor bundle's hash replaced.
+    """Stable text of a stack: sorted keys, this checkout's path, the processor bundle's hash and the
+    checksum of its migrations replaced.
 
     The bundle's bytes change with every edit of processor/ (tested there, and proven
-    deterministic by its own test); the golden files watch the infrastructure around it.
+    deterministic by its own test), its migrations checksum with every new migration (that the
+    migration run is keyed on it is a unit test); the golden files watch the infrastructure around them.
     """
     text = json.dumps(document, indent=2, sort_keys=True).replace(str(ROOT), "<repo>")
     for function in document.get("resource", {}).get("aws_lambda_function", {}).values():
         text = text.replace(function["source_code_hash"], BUNDLE_HASH)
         asset_hash = function["filename"].split("/")[-2]
         text = text.replace(asset_hash, "<processor-bundle-asset>")
+    for run in document.get("resource", {}).get("aws_lambda_invocation", {}).values():
+        text = text.replace(run["triggers"]["migrations_checksum"], MIGRATIONS_CHECKSUM)
     return text + "\n"
 
 

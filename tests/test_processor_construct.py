@@ -1,6 +1,26 @@
-"""The processor's wiring: private Lambda, stream source with failure handling, least privilege, alarms."""
+"""The processor's wiring: private Lambda, stream source with failure handling, least privilege, the schema
+migration run once per change, alarms."""
 
 from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from constructs_lib.processor import dead_letter_retention_seconds
+from constructs_lib.validation import ConfigError
+from environments import synth_environment
+from processor.config import APP_DB_USER
+from processor.migrate import migrations_checksum
+
+
+def statements_of(stack, role_name: str) -> dict[str, dict]:
+    """The inline policy statements (by sid) of the role named `role_name`."""
+    role_key, _ = stack.one("aws_iam_role", name=role_name)
+    _, policy = stack.one("aws_iam_role_policy", role=stack.ref("aws_iam_role", role_key, "id"))
+    document_key = policy["policy"].split(".")[2]
+    return {s["sid"]: s for s in stack.data("aws_iam_policy_document")[document_key]["statement"]}
 
 
 def test_function_runs_privately_with_the_app_security_group(dev) -> None:
@@ -16,14 +36,19 @@ def test_function_runs_privately_with_the_app_security_group(dev) -> None:
 
 
 def test_function_gets_secret_arns_and_thresholds_but_no_secret_values(dev) -> None:
-    _, function = dev.one("aws_lambda_function")
+    _, function = dev.one("aws_lambda_function", function_name="japancart-dev-processor")
     variables = function["environment"]["variables"]
     db_secret, _ = dev.one("aws_secretsmanager_secret", name="japancart/dev/db-connection")
     redis_secret, _ = dev.one("aws_secretsmanager_secret", name="japancart/dev/redis-auth")
     assert variables["DB_CONNECTION_SECRET_ARN"] == dev.ref("aws_secretsmanager_secret", db_secret, "arn")
     assert variables["REDIS_SECRET_ARN"] == dev.ref("aws_secretsmanager_secret", redis_secret, "arn")
     assert variables["HISTORY_TTL_SECONDS"] == "86400" and variables["ENVIRONMENT"] == "dev"
-    assert not any("random_password" in v or "secret_string" in v for v in variables.values())
+    assert variables["DB_AUTH"] == "iam"
+    assert set(variables) == {"DB_CONNECTION_SECRET_ARN", "DB_AUTH", "REDIS_SECRET_ARN", "HISTORY_TTL_SECONDS",
+                              "RULE_MAX_TXNS_PER_HOUR", "RULE_MAX_DAILY_TOTAL", "RULE_MAX_SINGLE_AMOUNT",
+                              "METRIC_NAMESPACE", "ENVIRONMENT"}
+    assert not any("random_password" in v or "secret_string" in v or "master_user_secret" in v
+                   for v in variables.values())
 
 
 def test_stream_source_reports_item_failures_and_dead_letters(dev) -> None:
@@ -35,24 +60,130 @@ def test_stream_source_reports_item_failures_and_dead_letters(dev) -> None:
     assert mapping["event_source_arn"] == dev.ref("aws_kinesis_stream", stream_key, "arn")
     assert mapping["function_response_types"] == ["ReportBatchItemFailures"]
     assert mapping["bisect_batch_on_function_error"] is True
-    assert mapping["maximum_retry_attempts"] == 5 and mapping["maximum_record_age_in_seconds"] == 21600
+    # Retry until the record is 6 h old: an outage shorter than that loses nothing.
+    assert mapping["maximum_retry_attempts"] == -1 and mapping["maximum_record_age_in_seconds"] == 21600
+    # Pointers stay useful while the 24 h stream still holds the record: 24 h - 6 h.
+    assert queue["message_retention_seconds"] == 18 * 3600
     assert mapping["destination_config"]["on_failure"]["destination_arn"] == dev.ref("aws_sqs_queue", queue_key, "arn")
     assert (mapping["batch_size"], mapping["starting_position"]) == (500, "TRIM_HORIZON")
 
 
 def test_role_has_least_privilege(dev) -> None:
-    _, role = dev.one("aws_iam_role", name="japancart-dev-processor")
-    _, policy = dev.one("aws_iam_role_policy", name="transaction-processor")
-    document_key = policy["policy"].split(".")[2]
-    statements = {s["sid"]: s for s in dev.data("aws_iam_policy_document")[document_key]["statement"]}
+    statements = statements_of(dev, "japancart-dev-processor")
     stream_key, _ = dev.one("aws_kinesis_stream")
     assert statements["ReadTheTransactionStream"]["resources"] == [dev.ref("aws_kinesis_stream", stream_key, "arn")]
-    secrets = statements["ReadStoreCredentials"]["resources"]
-    assert len(secrets) == 3 and any("master_user_secret[0].secret_arn" in s for s in secrets)
+    db_secret, _ = dev.one("aws_secretsmanager_secret", name="japancart/dev/db-connection")
+    redis_secret, _ = dev.one("aws_secretsmanager_secret", name="japancart/dev/redis-auth")
+    assert statements["ReadStoreCredentials"]["resources"] == [dev.ref("aws_secretsmanager_secret", db_secret, "arn"),
+                                                               dev.ref("aws_secretsmanager_secret", redis_secret, "arn")]
     assert statements["ReadStoreCredentials"]["actions"] == ["secretsmanager:GetSecretValue"]
     wildcard = {sid for sid, s in statements.items() if s["resources"] == ["*"]}
     assert wildcard == {"AttachToThePrivateSubnets", "PublishTraces"}
     assert all(not a.endswith(":*") for s in statements.values() for a in s["actions"])
+
+
+def test_processor_never_reads_the_master_secret(dev) -> None:
+    statements = statements_of(dev, "japancart-dev-processor")
+    everything = json.dumps(statements)
+    assert "master_user_secret" not in everything
+    assert [sid for sid, s in statements.items() if "secretsmanager:GetSecretValue" in s["actions"]] == [
+        "ReadStoreCredentials"]
+
+
+def test_processor_signs_in_to_postgres_as_the_application_role_only(dev) -> None:
+    statements = statements_of(dev, "japancart-dev-processor")
+    db_key, _ = dev.one("aws_db_instance")
+    connect = [s for s in statements.values() if any(a.startswith("rds-db:") for a in s["actions"])]
+    assert len(connect) == 1 and connect[0]["actions"] == ["rds-db:connect"]
+    (resource,) = connect[0]["resources"]
+    # arn:<partition>:rds-db:<region>:<account>:dbuser:<DbiResourceId>/txn_writer, all from the stack's own data
+    partition = "${data.aws_partition.key_partition_"
+    assert resource.startswith(f"arn:{partition}") and ":rds-db:${data.aws_region.key_region_" in resource
+    assert ":${data.aws_caller_identity.key_account_" in resource
+    assert resource.endswith(f":dbuser:${{aws_db_instance.{db_key}.resource_id}}/{APP_DB_USER}")
+    assert "*" not in resource
+
+
+def test_migration_function_runs_privately_from_the_same_zip(dev) -> None:
+    _, processor = dev.one("aws_lambda_function", function_name="japancart-dev-processor")
+    role_key, _ = dev.one("aws_iam_role", name="japancart-dev-migrate")
+    _, migrate = dev.one("aws_lambda_function", function_name="japancart-dev-migrate")
+    assert migrate["handler"] == "processor.migrate.handle" and migrate["runtime"] == processor["runtime"]
+    assert (migrate["filename"], migrate["source_code_hash"]) == (processor["filename"], processor["source_code_hash"])
+    assert migrate["role"] == dev.ref("aws_iam_role", role_key, "arn") != processor["role"]
+    assert migrate["vpc_config"] == processor["vpc_config"] and migrate["kms_key_arn"] == processor["kms_key_arn"]
+    assert migrate["timeout"] == 300 and migrate["reserved_concurrent_executions"] == 1
+    assert migrate["environment"]["variables"] == {
+        "DB_CONNECTION_SECRET_ARN": processor["environment"]["variables"]["DB_CONNECTION_SECRET_ARN"]}
+    log_key, _ = dev.one("aws_cloudwatch_log_group", name="/aws/lambda/japancart-dev-migrate")
+    assert migrate["logging_config"]["log_group"] == dev.ref("aws_cloudwatch_log_group", log_key, "name")
+    sources = [m["function_name"] for m in dev.resources("aws_lambda_event_source_mapping").values()]
+    assert sources == [dev.ref("aws_lambda_function", dev.one("aws_lambda_function",
+                                                                function_name="japancart-dev-processor")[0], "arn")]
+
+
+def test_only_the_migration_role_reads_the_master_secret(dev) -> None:
+    db_key, _ = dev.one("aws_db_instance")
+    master = f"${{aws_db_instance.{db_key}.master_user_secret[0].secret_arn}}"
+    db_secret, _ = dev.one("aws_secretsmanager_secret", name="japancart/dev/db-connection")
+    statements = statements_of(dev, "japancart-dev-migrate")
+    readers = [s for s in statements.values() if "secretsmanager:GetSecretValue" in s["actions"]]
+    assert len(readers) == 1
+    assert readers[0]["resources"] == [dev.ref("aws_secretsmanager_secret", db_secret, "arn"), master]
+    key_ref = dev.ref("aws_kms_key", dev.one("aws_kms_key")[0], "arn")
+    assert statements["UseTheEnvironmentKey"] == {"sid": "UseTheEnvironmentKey", "actions": ["kms:Decrypt"],
+                                                  "resources": [key_ref]}
+    log_key, _ = dev.one("aws_cloudwatch_log_group", name="/aws/lambda/japancart-dev-migrate")
+    assert statements["WriteOwnLogs"]["resources"] == [f"{dev.ref('aws_cloudwatch_log_group', log_key, 'arn')}:*"]
+    assert {sid for sid, s in statements.items() if s["resources"] == ["*"]} == {"AttachToThePrivateSubnets",
+                                                                                 "PublishTraces"}
+    # No other policy of the stack names it.
+    naming = [s["sid"] for document in dev.data("aws_iam_policy_document").values()
+              for s in document["statement"] if master in json.dumps(s)]
+    assert naming == ["ReadMigrationCredentials"]
+
+
+def test_migration_runs_once_per_migrations_checksum_before_the_stream_source(dev) -> None:
+    function_key, _ = dev.one("aws_lambda_function", function_name="japancart-dev-migrate")
+    invocation_key, invocation = dev.one("aws_lambda_invocation")
+    checksum = migrations_checksum()
+    assert invocation["function_name"] == dev.ref("aws_lambda_function", function_key, "function_name")
+    assert json.loads(invocation["input"]) == {"checksum": checksum}
+    assert invocation["triggers"] == {"migrations_checksum": checksum}
+    assert invocation.get("lifecycle_scope", "CREATE_ONLY") == "CREATE_ONLY" and "qualifier" not in invocation
+    policy_key, _ = dev.one("aws_iam_role_policy", name="schema-migration")
+    endpoint_key, _ = dev.one("aws_vpc_endpoint", vpc_endpoint_type="Interface")
+    db_secret, _ = dev.one("aws_secretsmanager_secret", name="japancart/dev/db-connection")
+    version_key, _ = dev.one("aws_secretsmanager_secret_version",
+                             secret_id=dev.ref("aws_secretsmanager_secret", db_secret, "id"))
+    assert set(invocation["depends_on"]) == {f"aws_iam_role_policy.{policy_key}", f"aws_vpc_endpoint.{endpoint_key}",
+                                             f"aws_secretsmanager_secret_version.{version_key}"}
+    _, mapping = dev.one("aws_lambda_event_source_mapping")
+    assert mapping["depends_on"] == [f"aws_lambda_invocation.{invocation_key}"]
+
+
+def test_a_new_migration_changes_the_invocation_and_nothing_else(tmp_path: Path) -> None:
+    from cdktf import Testing
+
+    from config_files import write_config
+    from constructs_lib.processor import LambdaBundle
+    from stacks.config import load_config
+    from stacks.monitoring_stack import TransactionMonitoringStack
+    from synthesis import StackView
+
+    config = load_config({"JAPANCART_CONFIG": str(write_config(tmp_path, {"dev": {}}))})
+
+    def synth(checksum: str) -> StackView:
+        bundle = LambdaBundle(path=str(Path(__file__).resolve()), sha256_base64="dGVzdA==", migrations_checksum=checksum)
+        return StackView(json.loads(Testing.synth(TransactionMonitoringStack(Testing.app(), config,
+                                                                             config.environments[0], bundle))))
+
+    before, after = synth("a" * 64), synth("b" * 64)
+    (_, run_before), = before.resources("aws_lambda_invocation").items()
+    (_, run_after), = after.resources("aws_lambda_invocation").items()
+    assert run_after["triggers"] == {"migrations_checksum": "b" * 64} and json.loads(run_after["input"])["checksum"] == "b" * 64
+    changed = {(t, k) for t, k, body in after if before.resources(t).get(k) != body}
+    assert changed == {("aws_lambda_invocation", key) for key in after.resources("aws_lambda_invocation")}
 
 
 def test_processor_alarms_notify_the_topic(dev) -> None:
@@ -60,12 +191,44 @@ def test_processor_alarms_notify_the_topic(dev) -> None:
     alarms = {a["alarm_name"]: a for a in dev.resources("aws_cloudwatch_metric_alarm").values()}
     names = {"japancart-dev-processor-errors", "japancart-dev-processor-throttles",
              "japancart-dev-processor-iterator-age", "japancart-dev-processor-dead-letters",
-             "japancart-dev-transaction-rule-hits"}
+             "japancart-dev-transaction-rule-hits", "japancart-dev-transaction-conflicts"}
     assert names <= set(alarms)
     assert all(alarms[n]["alarm_actions"] == [topic_ref] for n in names)
     rule_hits = alarms["japancart-dev-transaction-rule-hits"]
     assert (rule_hits["namespace"], rule_hits["metric_name"]) == ("JapanCart/TransactionMonitoring", "RuleHits")
     assert rule_hits["dimensions"] == {"Environment": "dev"}
+    conflicts = alarms["japancart-dev-transaction-conflicts"]
+    assert (conflicts["namespace"], conflicts["metric_name"], conflicts["statistic"]) == (
+        "JapanCart/TransactionMonitoring", "TransactionConflicts", "Sum")
+    assert conflicts["dimensions"] == {"Environment": "dev"}
+    assert (conflicts["comparison_operator"], conflicts["threshold"]) == ("GreaterThanThreshold", 0)
     queue_key, _ = dev.one("aws_sqs_queue", name="japancart-dev-processor-dlq")
     assert alarms["japancart-dev-processor-dead-letters"]["dimensions"] == {
         "QueueName": dev.ref("aws_sqs_queue", queue_key, "name")}
+
+
+def test_each_retry_setting_reaches_the_stream_source_and_the_queue(tmp_path: Path) -> None:
+    stack = synth_environment(tmp_path, stream={"retention_hours": 48},
+                              processor={"max_retries": 100, "max_record_age_seconds": 3600,
+                                         "conflicts_threshold": 3})
+    _, mapping = stack.one("aws_lambda_event_source_mapping")
+    assert (mapping["maximum_retry_attempts"], mapping["maximum_record_age_in_seconds"]) == (100, 3600)
+    assert stack.one("aws_sqs_queue")[1]["message_retention_seconds"] == 47 * 3600
+    assert stack.one("aws_cloudwatch_metric_alarm", alarm_name="japancart-dev-transaction-conflicts")[1]["threshold"] == 3
+
+
+@pytest.mark.parametrize("retention_hours, max_age, expected", [
+    (24, 21_600, 18 * 3600),            # the defaults
+    (48, 21_600, 42 * 3600),            # prod
+    (25, 86_400, 3600),                 # exactly the one-hour minimum
+    (8760, 21_600, 14 * 24 * 3600),     # a year of stream retention: SQS keeps at most 14 days
+])
+def test_dead_letter_retention_is_what_the_stream_still_holds(retention_hours: int, max_age: int, expected: int) -> None:
+    assert dead_letter_retention_seconds(retention_hours, max_age) == expected
+
+
+def test_fails_when_dead_letters_would_point_at_expired_records() -> None:
+    with pytest.raises(ConfigError) as raised:
+        dead_letter_retention_seconds(24, 86_400)
+    assert str(raised.value) == ("stream.retention_hours must be at least 25 when processor.max_record_age_seconds is "
+                                 "86400 (a dead-lettered record must stay readable in the stream for an hour), got 24")

@@ -77,6 +77,17 @@ def check_lockfile_is_honoured(tf: TerraformCLI, emu: Emulator, work: Path) -> N
         s3.delete_object(Bucket=backend["bucket"], Key=lock_key)
 
 
+def check_migration_ran(work: Path, shown: dict) -> str:
+    """Terraform invoked the migration function once, with the bundle's migrations checksum as input (the emulator
+    runs no code: its Invoke echoes the payload, so the stored result is what the function was given)."""
+    run_cfg = _one(work, "aws_lambda_invocation")
+    (state,) = [r for r in shown["values"]["root_module"]["resources"] if r["type"] == "aws_lambda_invocation"]
+    checksum = json.loads(run_cfg["input"])["checksum"]
+    assert json.loads(state["values"]["result"]) == {"checksum": checksum}, state["values"]
+    assert state["values"]["triggers"] == {"migrations_checksum": checksum}
+    return f"migration run: {state['values']['function_name']} invoked with checksum {checksum[:12]}..."
+
+
 def check_intent(emu: Emulator, work: Path, env: str) -> list[str]:
     """What exists in the emulator matches the synthesized stack. Returns notes for the summary."""
     notes = []
@@ -100,10 +111,22 @@ def check_intent(emu: Emulator, work: Path, env: str) -> list[str]:
 
     # ElastiCache: encryption in transit and at rest, member count
     rg_cfg = _one(work, "aws_elasticache_replication_group")
-    rg = emu.client("elasticache").describe_replication_groups(ReplicationGroupId=rg_cfg["replication_group_id"])["ReplicationGroups"][0]
-    assert rg["AtRestEncryptionEnabled"] is True and rg["TransitEncryptionEnabled"] is True and rg["AuthTokenEnabled"] is True
+    ec = emu.client("elasticache")
+    rg = ec.describe_replication_groups(ReplicationGroupId=rg_cfg["replication_group_id"])["ReplicationGroups"][0]
+    assert rg["AtRestEncryptionEnabled"] is True and rg["TransitEncryptionEnabled"] is True
     assert len(rg["MemberClusters"]) == rg_cfg["num_cache_clusters"]
-    notes.append(f"redis {rg['ReplicationGroupId']}: {len(rg['MemberClusters'])} nodes, TLS+at-rest+AUTH")
+    # RBAC: the group's user group holds a disabled default user and the application user, no AUTH token.
+    group_id = _one(work, "aws_elasticache_user_group")["user_group_id"]
+    assert rg.get("UserGroupIds") == [group_id] and not rg.get("AuthTokenEnabled"), rg
+    group = ec.describe_user_groups(UserGroupId=group_id)["UserGroups"][0]
+    assert group["Status"] == "active" and rg["ReplicationGroupId"] in group["ReplicationGroups"]
+    users = {u["UserName"]: u for u in (ec.describe_users(UserId=uid)["Users"][0] for uid in group["UserIds"])}
+    assert set(users) == {"default", "txn-processor"}, users
+    assert users["default"]["AccessString"].split()[0] == "off", users["default"]
+    assert users["txn-processor"]["AccessString"].split()[0] == "on"
+    assert all(u["Authentication"]["Type"] == "password" for u in users.values())
+    notes.append(f"redis {rg['ReplicationGroupId']}: {len(rg['MemberClusters'])} nodes, TLS+at-rest, RBAC group "
+                 f"{group_id} (default user off, txn-processor on)")
 
     # Alarms: every configured alarm exists with alarm and OK actions to the topic
     topic_arn = emu.client("sns").list_topics()["Topics"]
@@ -135,8 +158,10 @@ def _roundtrip(env: str, emulator: Emulator, tf: TerraformCLI, synth: Path, root
 
     apply = tf.apply(work).check()
     created = tf.state_list(work)
-    identifiers = state_identifiers(json.loads(tf.run(["show", "-json", "-no-color"], work).check().stdout))
+    shown = json.loads(tf.run(["show", "-json", "-no-color"], work).check().stdout)
+    identifiers = state_identifiers(shown)
     notes = check_intent(emulator, work, env)
+    notes.append(check_migration_ran(work, shown))
 
     plan = tf.plan(work)
     # A perpetual diff fails the test, but only after destroy, so destroy is exercised (and timed) anyway.
@@ -185,6 +210,49 @@ def test_gap_patches_close_the_known_moto_gaps(emulator: Emulator) -> None:
     with pytest.raises(ec.exceptions.ReplicationGroupNotFoundFault):
         ec.describe_replication_groups(ReplicationGroupId="gap-check")
     assert not [c for c in ec.describe_cache_clusters()["CacheClusters"] if c["CacheClusterId"].startswith("gap-check")]
+
+
+def test_gap_patches_cover_rbac_user_groups_and_invoke(emulator: Emulator) -> None:
+    """boto3-level proof of the RBAC and Lambda gaps: user groups with AWS's checks, Invoke without Docker."""
+    ec = emulator.client("elasticache")
+    for user_id, name, access in (("gap-default", "default", "off -@all"), ("gap-app", "gap-app", "on ~gap:* +get")):
+        ec.create_user(UserId=user_id, UserName=name, Engine="redis", AccessString=access,
+                       AuthenticationMode={"Type": "password", "Passwords": ["x" * 32]})
+    with pytest.raises(ec.exceptions.DefaultUserRequired):
+        ec.create_user_group(UserGroupId="gap-group", Engine="redis", UserIds=["gap-app"])
+    with pytest.raises(ec.exceptions.UserNotFoundFault):
+        ec.create_user_group(UserGroupId="gap-group", Engine="redis", UserIds=["gap-default", "nobody"])
+    group = ec.create_user_group(UserGroupId="Gap-Group", Engine="redis", UserIds=["gap-default", "gap-app"])
+    assert (group["UserGroupId"], group["Status"]) == ("gap-group", "active")
+    assert ec.list_tags_for_resource(ResourceName=group["ARN"])["TagList"] == []
+    ec.create_replication_group(ReplicationGroupId="gap-rbac", ReplicationGroupDescription="gap check",
+                                CacheNodeType="cache.t4g.micro", Engine="redis", NumCacheClusters=1,
+                                TransitEncryptionEnabled=True, UserGroupIds=["gap-group"])
+    assert ec.describe_user_groups(UserGroupId="gap-group")["UserGroups"][0]["ReplicationGroups"] == ["gap-rbac"]
+    ec.delete_replication_group(ReplicationGroupId="gap-rbac")
+    assert ec.delete_user_group(UserGroupId="gap-group")["Status"] == "deleting"
+    with pytest.raises(ec.exceptions.UserGroupNotFoundFault):
+        ec.describe_user_groups(UserGroupId="gap-group")
+    for user_id in ("gap-default", "gap-app"):
+        ec.delete_user(UserId=user_id)
+
+    lam, iam = emulator.client("lambda"), emulator.client("iam")
+    role = iam.create_role(RoleName="gap-invoke", AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}))["Role"]
+    import io
+    import zipfile
+
+    code = io.BytesIO()
+    with zipfile.ZipFile(code, "w") as archive:
+        archive.writestr("handler.py", "def handle(event, context):\n    raise RuntimeError('never runs')\n")
+    lam.create_function(FunctionName="gap-invoke", Runtime="python3.12", Role=role["Arn"], Handler="handler.handle",
+                        Code={"ZipFile": code.getvalue()})
+    try:
+        answer = lam.invoke(FunctionName="gap-invoke", Payload=json.dumps({"checksum": "abc"}).encode())
+        assert "FunctionError" not in answer and json.loads(answer["Payload"].read()) == {"checksum": "abc"}
+    finally:
+        lam.delete_function(FunctionName="gap-invoke")
+        iam.delete_role(RoleName="gap-invoke")
 
 
 @pytest.fixture(scope="module")

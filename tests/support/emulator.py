@@ -28,6 +28,7 @@ would not.  ``apply_gap_patches()`` is idempotent; ``GAPS`` lists what each patc
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import threading
@@ -316,6 +317,130 @@ def _patch_elasticache_parameter_groups() -> None:
             setattr(rs.ElastiCacheResponse, action, fn)
 
 
+@_gap(
+    "elasticache-user-groups",
+    "RBAC user groups are not implemented (Create/Describe/Modify/DeleteUserGroup), and ListTagsForResource "
+    "rejects usergroup ARNs: aws_elasticache_user_group cannot be created, so neither can a replication group "
+    "with user_group_ids.",
+    "A minimal in-memory implementation with AWS's checks: every user id must exist (UserNotFound), the group "
+    "must hold a user named 'default' (DefaultUserRequired), ids are unique (UserGroupAlreadyExists) and stored "
+    "lowercase; groups are active at once, DescribeUserGroups lists the replication groups using them, delete "
+    "forgets them (UserGroupNotFound afterwards); usergroup ARNs accepted for tagging.",
+)
+def _patch_elasticache_user_groups() -> None:
+    from moto.core.exceptions import ServiceException
+    from moto.core.responses import ActionResult
+    from moto.elasticache import models as ec
+    from moto.elasticache import responses as rs
+    from moto.utilities.utils import get_partition
+
+    class UserGroupNotFound(ServiceException):
+        code = "UserGroupNotFound"
+
+    class UserGroupAlreadyExists(ServiceException):
+        code = "UserGroupAlreadyExists"
+
+    class DefaultUserRequired(ServiceException):
+        code = "DefaultUserRequired"
+
+    class UserNotFound(ServiceException):
+        code = "UserNotFound"
+
+    backend_cls = ec.ElastiCacheBackend
+    original_init = backend_cls.__init__
+
+    def __init__(self: Any, region_name: str, account_id: str) -> None:
+        original_init(self, region_name, account_id)
+        self.arn_regex = ec.re_compile(r"^arn:aws:elasticache:.*:[0-9]*:(cluster|snapshot|subnetgroup|replicationgroup|"
+                                       r"user|usergroup|parametergroup):.*$")
+        self.user_groups: dict[str, dict[str, Any]] = {}
+
+    def _groups(backend: Any) -> dict[str, dict[str, Any]]:
+        if not hasattr(backend, "user_groups"):
+            backend.user_groups = {}
+        return backend.user_groups
+
+    def _ids(value: Any) -> list[str]:
+        # query protocol: UserIds.member.N (already a list) or a dict of members
+        if isinstance(value, dict):
+            value = value.get("member") or list(value.values())
+        if isinstance(value, str):
+            value = [value]
+        return list(value or [])
+
+    def _check_users(backend: Any, user_ids: list[str]) -> None:
+        for user_id in user_ids:
+            if user_id not in backend.users:
+                raise UserNotFound(f"User {user_id} not found.")
+        if user_ids and not any(backend.users[u].name == "default" for u in user_ids):
+            raise DefaultUserRequired("User group needs to contain a user with the user name default.")
+
+    def _view(backend: Any, group: dict[str, Any]) -> dict[str, Any]:
+        using = [rg_id for rg_id, rg in backend.replication_groups.items() if group["UserGroupId"] in (rg.user_group_ids or [])]
+        return {**{k: v for k, v in group.items() if not k.startswith("_")}, "ReplicationGroups": using,
+                "PendingChanges": {}}
+
+    def create(self: Any) -> Any:
+        backend = self.elasticache_backend
+        group_id = (self._get_param("UserGroupId") or "").lower()
+        if group_id in _groups(backend):
+            raise UserGroupAlreadyExists(f"User group {group_id} already exists.")
+        user_ids = _ids(self._get_param("UserIds"))
+        _check_users(backend, user_ids)
+        arn = f"arn:{get_partition(backend.region_name)}:elasticache:{backend.region_name}:{backend.account_id}:usergroup:{group_id}"
+        group = {"UserGroupId": group_id, "Status": "active", "Engine": (self._get_param("Engine") or "redis").lower(),
+                 "UserIds": user_ids, "MinimumEngineVersion": "6.0", "ARN": arn}
+        _groups(backend)[group_id] = group
+        tags = self._get_param("Tags")
+        if isinstance(tags, dict):
+            tags = tags.get("Tag") or []
+        if tags:
+            backend.tagging_service.tag_resource(arn, tags if isinstance(tags, list) else [tags])
+        return ActionResult(_view(backend, group))
+
+    def describe(self: Any) -> Any:
+        backend = self.elasticache_backend
+        group_id = self._get_param("UserGroupId")
+        if group_id:
+            if group_id.lower() not in _groups(backend):
+                raise UserGroupNotFound(f"User group {group_id} not found.")
+            groups = [_groups(backend)[group_id.lower()]]
+        else:
+            groups = list(_groups(backend).values())
+        return ActionResult({"UserGroups": [_view(backend, g) for g in groups]})
+
+    def modify(self: Any) -> Any:
+        backend = self.elasticache_backend
+        group_id = (self._get_param("UserGroupId") or "").lower()
+        if group_id not in _groups(backend):
+            raise UserGroupNotFound(f"User group {group_id} not found.")
+        group = _groups(backend)[group_id]
+        remove = set(_ids(self._get_param("UserIdsToRemove")))
+        users = [u for u in group["UserIds"] if u not in remove]
+        users += [u for u in _ids(self._get_param("UserIdsToAdd")) if u not in users]
+        _check_users(backend, users)
+        group["UserIds"] = users
+        return ActionResult(_view(backend, group))
+
+    def delete(self: Any) -> Any:
+        backend = self.elasticache_backend
+        group_id = (self._get_param("UserGroupId") or "").lower()
+        if group_id not in _groups(backend):
+            raise UserGroupNotFound(f"User group {group_id} not found.")
+        group = _groups(backend).pop(group_id)
+        return ActionResult({**_view(backend, group), "Status": "deleting"})
+
+    backend_cls.__init__ = __init__
+    for action, fn in {
+        "create_user_group": create,
+        "describe_user_groups": describe,
+        "modify_user_group": modify,
+        "delete_user_group": delete,
+    }.items():
+        if not hasattr(rs.ElastiCacheResponse, action):
+            setattr(rs.ElastiCacheResponse, action, fn)
+
+
 # --------------------------------------------------------------------------------------------------------
 # Every service
 # --------------------------------------------------------------------------------------------------------
@@ -457,6 +582,20 @@ def _patch_kinesis_create_stream_tags() -> None:
         return result
 
     kr.KinesisResponse.create_stream = create_stream
+
+
+#: moto's own switch for Lambda without Docker: Invoke returns the request payload as the function's result
+#: instead of running the code in a container (moto.awslambda_simple).  Set on the server with
+#: POST /moto-api/config by ``start_emulator`` (before any function exists: the switch selects a different
+#: backend), restored by ``Emulator.stop``.
+LAMBDA_WITHOUT_DOCKER = {"lambda": {"use_docker": False}}
+GAPS.append((
+    "lambda-invoke-without-docker",
+    "Invoke runs the function's code in a Docker container (lambci/lambda images); this machine has no Docker, "
+    "so aws_lambda_invocation (the schema migration run) fails.",
+    "moto's documented config {'lambda': {'use_docker': False}} (POST /moto-api/config at start): Invoke "
+    "returns without executing and echoes the payload, so the run's `result` is the input it was given.",
+))
 
 
 @_gap(
@@ -636,6 +775,7 @@ class Emulator:
     port: int
     region: str = REGION
     patches: list[str] = field(default_factory=list)
+    previous_config: Optional[dict[str, Any]] = None
 
     @property
     def endpoint(self) -> str:
@@ -671,6 +811,19 @@ class Emulator:
 
     def stop(self) -> None:
         self.server.stop()
+        if self.previous_config is not None:  # moto's config is process-wide: give it back as we found it
+            from moto.moto_api import _internal as api
+
+            api.moto_api_backend.set_config(self.previous_config)
+
+    def set_config(self, config: dict[str, Any]) -> None:
+        """POST /moto-api/config (moto's runtime switches, e.g. ``LAMBDA_WITHOUT_DOCKER``)."""
+        import json
+        import urllib.request
+
+        request = urllib.request.Request(f"{self.endpoint}/moto-api/config", data=json.dumps(config).encode(),
+                                         headers={"Content-Type": "application/json"}, method="POST")
+        urllib.request.urlopen(request, timeout=30).read()
 
 
 def start_emulator(port: int = 0, *, patches: bool = True) -> Emulator:
@@ -682,7 +835,14 @@ def start_emulator(port: int = 0, *, patches: bool = True) -> Emulator:
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     host, real_port = server.get_host_and_port()
-    return Emulator(server=server, host=host, port=real_port, patches=applied)
+    emulator = Emulator(server=server, host=host, port=real_port, patches=applied)
+    if patches:
+        from moto.moto_api import _internal as api
+
+        emulator.previous_config = json.loads(json.dumps(api.moto_api_backend.get_config()))
+        emulator.set_config(LAMBDA_WITHOUT_DOCKER)
+        emulator.patches = sorted([*applied, "lambda-invoke-without-docker"])
+    return emulator
 
 
 def state_identifiers(show_json: dict) -> set[str]:
@@ -757,6 +917,9 @@ def leftovers(
     add("elasticache cluster", [c["CacheClusterId"] for c in ec.describe_cache_clusters()["CacheClusters"]],
         member_of=[c.get("ReplicationGroupId") for c in ec.describe_cache_clusters()["CacheClusters"] if c.get("ReplicationGroupId")])
     add("elasticache subnet group", [g["CacheSubnetGroupName"] for g in ec.describe_cache_subnet_groups()["CacheSubnetGroups"] if g["CacheSubnetGroupName"] != "default"])
+    # user id "default" is the account's built-in default user (in AWS as in moto), never ours
+    add("elasticache user", [u["UserId"] for u in ec.describe_users()["Users"] if u["UserId"] != "default"])
+    add("elasticache user group", [g["UserGroupId"] for g in ec.describe_user_groups()["UserGroups"]])
     # ARNs: also catches secrets a service created for us (e.g. RDS's managed master-user secret)
     add("secretsmanager secret", [s["ARN"] for s in emu.client("secretsmanager").list_secrets()["SecretList"] if "DeletedDate" not in s])
     cw = emu.client("cloudwatch")
