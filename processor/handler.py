@@ -22,7 +22,7 @@ import redis
 
 from processor import aws_secrets, history, metrics, pg_store, redis_store, rules
 from processor.config import Settings, settings_from_env
-from processor.kinesis import ParsedBatch, parse_event
+from processor.kinesis import Accepted, ParsedBatch, Rejected, parse_event
 
 logger = logging.getLogger("processor")
 logger.setLevel(logging.INFO)
@@ -30,6 +30,9 @@ logger.setLevel(logging.INFO)
 REDIS_ERRORS = (redis.exceptions.RedisError, OSError)
 PG_ERRORS = (pg8000.exceptions.Error, OSError)
 _INVALID_PASSWORD = "28P01"
+# SQLSTATE classes a record's content causes (data exception, integrity, program limit):
+# retrying cannot help, and with unlimited retries it would hold the shard for hours.
+_RECORD_ERROR_CLASSES = ("22", "23", "54")
 # At most this long per invocation goes to rebuilding a lost Redis history.
 REBUILD_BUDGET_SECONDS = 20.0
 
@@ -37,6 +40,18 @@ REBUILD_BUDGET_SECONDS = 20.0
 def _describe(exc: BaseException) -> str:
     """Error class and message; driver messages carry host/port, never credentials."""
     return f"{type(exc).__name__}: {exc}"
+
+
+def _sqlstate(exc: BaseException) -> str:
+    if isinstance(exc, pg8000.exceptions.DatabaseError) and exc.args and isinstance(exc.args[0], dict):
+        return str(exc.args[0].get("C", ""))
+    return ""
+
+
+def _refused(item: Accepted, exc: BaseException) -> Rejected:
+    detail = exc.args[0] if exc.args and isinstance(exc.args[0], dict) else {}
+    return Rejected(item.ref, None, item.transaction.to_json().encode("utf-8"),
+                    f"the database refused the record (SQLSTATE {detail.get('C')}: {detail.get('M')})")
 
 
 def _failures(sequence_numbers: List[str]) -> Dict[str, List[Dict[str, str]]]:
@@ -108,6 +123,29 @@ class BatchProcessor:
             raise
         return stored, new_alert_rules
 
+    def _store_isolating(self, batch: ParsedBatch) -> tuple[pg_store.StoredBatch, List[str]]:
+        """Store the batch; if a record's content makes PostgreSQL refuse it, store the rest in
+        halves and reject that record with the database's reason instead of retrying for hours."""
+        try:
+            return self._store(batch)
+        except pg8000.exceptions.DatabaseError as exc:
+            if _sqlstate(exc)[:2] not in _RECORD_ERROR_CLASSES:
+                raise
+            if len(batch.accepted) <= 1:
+                if not batch.accepted:
+                    raise  # the rejects alone failed: nothing to isolate
+                logger.error("postgres refused record %s: %s", batch.accepted[0].sequence_number, _describe(exc))
+                return self._store(ParsedBatch(rejected=[*batch.rejected, _refused(batch.accepted[0], exc)]))
+        middle = len(batch.accepted) // 2
+        first = self._store_isolating(ParsedBatch(batch.accepted[:middle], batch.rejected))
+        second = self._store_isolating(ParsedBatch(batch.accepted[middle:], []))
+        merged = first[0]
+        merged.versions.update(second[0].versions)
+        merged.new_transactions += second[0].new_transactions
+        merged.windows += second[0].windows
+        merged.conflicts += second[0].conflicts
+        return merged, first[1] + second[1]
+
     def _pg_failed(self, exc: BaseException, records: int) -> None:
         if isinstance(exc, pg8000.exceptions.DatabaseError) and exc.args \
                 and isinstance(exc.args[0], dict) and exc.args[0].get("C") == _INVALID_PASSWORD:
@@ -144,7 +182,7 @@ class BatchProcessor:
         if not batch.accepted and not batch.rejected:
             return _failures([])
         try:
-            stored, new_alert_rules = self._store(batch)
+            stored, new_alert_rules = self._store_isolating(batch)
         except PG_ERRORS as exc:
             # Nothing from this batch is stored: retry all of it, rejects included.
             self._pg_failed(exc, len(batch.sequence_numbers))

@@ -222,3 +222,20 @@ def test_customer_history_is_trimmed_to_the_ttl(settings, redis_client):
     finally:
         handler.processor.close()
     assert redis_client.zrange("cust:loyal:txns", 0, -1) == ["JPY:110:txn-000010"]
+
+
+def test_a_record_the_database_refuses_is_rejected_alone_and_the_rest_stored(run_batch, pg_server, pg_conn):
+    """A constraint the validator does not know (a later migration, a data bug) must not hold the
+    shard for the hours the mapping retries: the record is isolated and kept as a reject."""
+    admin = pg_server.admin()
+    admin.run("ALTER TABLE transactions ADD CONSTRAINT test_no_embargoed_merchant CHECK (merchant_id <> 'embargoed')")
+    try:
+        docs = [txn_doc(n) for n in range(40)]
+        docs[17] = txn_doc(17, merchant_id="embargoed")
+        assert failed_ids(run_batch(kinesis_event(docs))) == []
+    finally:
+        admin.run("ALTER TABLE transactions DROP CONSTRAINT test_no_embargoed_merchant")
+        admin.close()
+    assert pg_conn.run("SELECT count(*) FROM transactions")[0][0] == 39
+    [[seq, reason]] = pg_conn.run("SELECT sequence_number, reason FROM rejected_transactions")
+    assert seq == sequence_number(17) and "SQLSTATE 23514" in reason
