@@ -40,11 +40,11 @@ from txn_events import kinesis_event  # noqa: E402
 
 APP_PASSWORD = "bench-txn-writer-password"
 REDIS_PASSWORD = "bench-txn-processor-password-0123456789"
-TABLES = "transactions, rejected_transactions, transaction_conflicts, customer_windows, rule_alerts"
+TABLES = "transactions, transaction_ids, rejected_transactions, transaction_conflicts, customer_windows, rule_alerts"
 NAIVE_INSERT = (
     "INSERT INTO transactions (transaction_id, customer_id, merchant_id, amount, currency, occurred_at,"
     " payment_method, metadata, sequence_number) VALUES (:id, :cust, :merch, :amount, :cur,"
-    " CAST(:at AS timestamptz), :method, CAST(:meta AS jsonb), :seq) ON CONFLICT (transaction_id) DO NOTHING"
+    " CAST(:at AS timestamptz), :method, CAST(:meta AS jsonb), :seq) ON CONFLICT DO NOTHING"
 )
 
 

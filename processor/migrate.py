@@ -15,6 +15,7 @@ import os
 import re
 import sys
 from dataclasses import dataclass
+from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any, List, Optional, Sequence
 
@@ -97,13 +98,77 @@ def apply_migrations(conn, migrations: Optional[Sequence[Migration]] = None) -> 
         raise
 
 
-def run(settings) -> List[str]:
-    """Connect over verified TLS as ``settings`` (the master user) and apply what is pending."""
+ENV_RETENTION_MONTHS = "TRANSACTION_RETENTION_MONTHS"
+ENV_REJECTED_DAYS = "REJECTED_RETENTION_DAYS"
+DEFAULT_RETENTION_MONTHS = 84  # seven years of payment records
+DEFAULT_REJECTED_DAYS = 90
+# Partitions are kept this far back for late arrivals, and made this far ahead.
+LATE_ARRIVAL_MONTHS = 12
+MONTHS_AHEAD = 3
+_PARTITION = re.compile(r"^transactions_y(\d{4})m(\d{2})$")
+
+
+def _months_before(day: date, months: int) -> date:
+    index = day.year * 12 + day.month - 1 - months
+    return date(index // 12, index % 12 + 1, 1)
+
+
+def maintain(conn, *, retention_months: int, rejected_days: int, today: date) -> dict:
+    """Daily upkeep: partitions made ahead, those past the retention detached (kept as plain
+    tables for archiving), and the id, window and reject rows past their retention deleted."""
+    first = max(_months_before(today, LATE_ARRIVAL_MONTHS), _months_before(today, retention_months - 1))
+    created = [row[0] for row in conn.run(
+        "SELECT ensure_transaction_partitions(CAST(:first AS date), CAST(:last AS date))",
+        first=first.isoformat(), last=_months_before(today, -MONTHS_AHEAD).isoformat())]
+    cutoff = _months_before(today, retention_months - 1)  # the oldest month still kept
+    partitions = [row[0] for row in conn.run(
+        "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
+        " WHERE i.inhparent = 'transactions'::regclass ORDER BY 1")]
+    detached = []
+    conn.run("BEGIN")
+    try:
+        for name in partitions:
+            match = _PARTITION.match(name)
+            if match and date(int(match.group(1)), int(match.group(2)), 1) < cutoff:
+                conn.run(f'ALTER TABLE transactions DETACH PARTITION "{name}"')  # name matched above
+                detached.append(name)
+        since = cutoff.isoformat()
+        conn.run("DELETE FROM transaction_ids WHERE occurred_at < CAST(:c AS date)", c=since)
+        conn.run("DELETE FROM customer_windows WHERE window_start < CAST(:c AS date)", c=since)
+        conn.run("DELETE FROM rejected_transactions WHERE created_at < now() - make_interval(days => :d)",
+                 d=rejected_days)
+        purged = conn.row_count
+        conn.run("COMMIT")
+    except BaseException:
+        try:
+            conn.run("ROLLBACK")
+        except Exception:  # connection already gone; the original error matters
+            pass
+        raise
+    return {"created": created, "detached": detached, "rejects_purged": purged}
+
+
+def _positive(env, name: str, default: int) -> int:
+    from processor.config import parse_positive_int
+
+    raw = env.get(name, "").strip()
+    return parse_positive_int(name, raw) if raw else default
+
+
+def run(settings, action: str = "migrate", env=os.environ, today: Optional[date] = None) -> Any:
+    """Connect over verified TLS as ``settings`` (the master user) and apply what is pending;
+    ``action="maintain"`` then does the daily partition and retention upkeep."""
     from processor.pg_store import connect
 
     conn = connect(settings)
     try:
-        return apply_migrations(conn)
+        applied = apply_migrations(conn)
+        if action != "maintain":
+            return applied
+        return {"applied": applied, **maintain(
+            conn, retention_months=_positive(env, ENV_RETENTION_MONTHS, DEFAULT_RETENTION_MONTHS),
+            rejected_days=_positive(env, ENV_REJECTED_DAYS, DEFAULT_REJECTED_DAYS),
+            today=today or datetime.now(timezone.utc).date())}
     finally:
         conn.close()
 
@@ -114,12 +179,20 @@ def handle(event: Any, context: Any = None) -> dict:
     from processor.config import master_db_settings
 
     checksum = migrations_checksum()
-    wanted = (event or {}).get("checksum") if isinstance(event, dict) else None
+    event = event if isinstance(event, dict) else {}
+    wanted = event.get("checksum")
     if wanted and wanted != checksum:
         raise MigrationError(f"invoked for migrations {wanted}, but this bundle carries {checksum}")
-    applied = run(master_db_settings(os.environ, fetch_secret_string))
-    print(json.dumps({"applied": applied, "checksum": checksum}))
-    return {"applied": applied, "checksum": checksum}
+    action = event.get("action", "migrate")
+    if action not in ("migrate", "maintain"):
+        raise MigrationError(f"event key 'action' must be 'migrate' or 'maintain', got {action!r}")
+    settings = master_db_settings(os.environ, fetch_secret_string)
+    if action == "maintain":
+        result = {**run(settings, "maintain"), "checksum": checksum}
+    else:
+        result = {"applied": run(settings), "checksum": checksum}
+    print(json.dumps(result))
+    return result
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

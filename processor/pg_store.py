@@ -29,8 +29,9 @@ from processor.schema import CURRENCY_MINOR_UNITS, Transaction
 CONNECT_TIMEOUT_SECONDS = 10
 APPLICATION_NAME = "transaction-processor"
 
-# New transactions, and the rule windows they fall in, in one statement. `inserted` holds
-# only the rows this statement added, so the window counts never see a redelivery twice.
+# New transactions, and the rule windows they fall in, in one statement. An id is new when it
+# can be claimed in transaction_ids (unique across the monthly partitions of transactions);
+# `inserted` holds only those rows, so the window counts never see a redelivery twice.
 # The window rows are upserted in key order so concurrent batches lock them in one order.
 # The answer is one row of two JSON arrays: decoding thousands of rows in pg8000 costs more
 # than the statement itself.
@@ -40,13 +41,17 @@ WITH incoming AS (
         AS t(transaction_id text, customer_id text, merchant_id text, amount numeric, currency text,
              occurred_at timestamptz, payment_method text, metadata jsonb, shard_id text,
              sequence_number text, hour_epoch bigint, day_epoch bigint)
+), claimed AS (
+    INSERT INTO transaction_ids (transaction_id, occurred_at)
+    SELECT transaction_id, occurred_at FROM incoming ORDER BY transaction_id
+    ON CONFLICT (transaction_id) DO NOTHING
+    RETURNING transaction_id
 ), inserted AS (
     INSERT INTO transactions (transaction_id, customer_id, merchant_id, amount, currency, occurred_at,
                               payment_method, metadata, shard_id, sequence_number)
     SELECT transaction_id, customer_id, merchant_id, amount, currency, occurred_at,
            payment_method, metadata, shard_id, sequence_number
-    FROM incoming ORDER BY transaction_id
-    ON CONFLICT (transaction_id) DO NOTHING
+    FROM incoming JOIN claimed USING (transaction_id)
     RETURNING transaction_id
 ), fresh AS (
     SELECT incoming.* FROM incoming JOIN inserted USING (transaction_id)
@@ -72,10 +77,10 @@ SELECT (SELECT json_agg(json_build_array(customer_id, kind, extract(epoch FROM w
 
 # The stored version of ids this batch did not insert (redeliveries, duplicates, conflicts).
 STORED_VERSIONS = """
-SELECT transaction_id, customer_id, merchant_id, amount::text, currency, occurred_at,
-       payment_method, metadata
-FROM transactions
-WHERE transaction_id IN (SELECT value FROM json_array_elements_text(CAST(:ids AS json)))
+SELECT t.transaction_id, t.customer_id, t.merchant_id, t.amount::text, t.currency, t.occurred_at,
+       t.payment_method, t.metadata
+FROM transaction_ids i JOIN transactions t USING (transaction_id, occurred_at)
+WHERE i.transaction_id IN (SELECT value FROM json_array_elements_text(CAST(:ids AS json)))
 """
 
 INSERT_REJECTED = """

@@ -27,7 +27,7 @@ from tests.support.servers import PostgresServer, RedisServer, TestCA, free_port
 
 from tests.support.pipeline import APP_DB_PASSWORD, REDIS_PASSWORD, master_settings, migrate  # noqa: E402
 
-TABLES = "transactions, rejected_transactions, transaction_conflicts, customer_windows, rule_alerts"
+TABLES = "transactions, transaction_ids, rejected_transactions, transaction_conflicts, customer_windows, rule_alerts"
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -91,6 +91,10 @@ def test_migration_function_reads_the_master_secret_and_is_idempotent(aws_env, p
     assert handle({"checksum": migrations_checksum()}) == {"applied": [], "checksum": migrations_checksum()}
     with pytest.raises(Exception, match="invoked for migrations 0000, but this bundle carries"):
         handle({"checksum": "0000"})
+    upkeep = handle({"action": "maintain"})  # what the daily schedule sends
+    assert upkeep["applied"] == [] and upkeep["detached"] == [] and upkeep["rejects_purged"] == 0
+    with pytest.raises(Exception, match="event key 'action' must be 'migrate' or 'maintain', got 'drop'"):
+        handle({"action": "drop"})
 
 
 def test_iam_auth_signs_a_token_for_the_app_role_with_the_function_credentials(monkeypatch):

@@ -56,7 +56,7 @@ def test_migrations_are_tracked_and_idempotent(pg_conn):
     from processor.migrate import apply_migrations
 
     assert apply_migrations(pg_conn) == []
-    assert [r[0] for r in pg_conn.run("SELECT version FROM schema_migrations ORDER BY version")] == ["0001", "0002"]
+    assert [r[0] for r in pg_conn.run("SELECT version FROM schema_migrations ORDER BY version")] == ["0001", "0002", "0003"]
     tables = {r[0] for r in pg_conn.run(
         "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'")}
     assert {"transactions", "rejected_transactions", "transaction_conflicts", "customer_windows", "rule_alerts",
@@ -73,6 +73,7 @@ def test_app_role_has_only_the_grants_the_processor_uses(pg_conn):
         "SELECT table_name, privilege_type FROM information_schema.role_table_grants WHERE grantee = 'txn_writer'")}
     assert grants == {
         ("transactions", "SELECT"), ("transactions", "INSERT"), ("rejected_transactions", "INSERT"),
+        ("transaction_ids", "SELECT"), ("transaction_ids", "INSERT"),
         ("transaction_conflicts", "SELECT"), ("transaction_conflicts", "INSERT"),
         ("customer_windows", "SELECT"), ("customer_windows", "INSERT"), ("customer_windows", "UPDATE"),
         ("rule_alerts", "SELECT"), ("rule_alerts", "INSERT"),
@@ -89,7 +90,7 @@ def test_migrate_cli_on_a_fresh_database_over_verified_tls(pg_server, pg_conn):
     first = subprocess.run(args, cwd=REPO_ROOT, env=env, capture_output=True, text=True)
     assert first.returncode == 0, first.stderr
     second = subprocess.run(args, cwd=REPO_ROOT, env=env, capture_output=True, text=True, check=True)
-    assert first.stdout.strip() == "applied: 0001, 0002"
+    assert first.stdout.strip() == "applied: 0001, 0002, 0003"
     assert second.stdout.strip() == "applied: nothing (up to date)"
     # Without the rig CA, the RDS bundle is used, and the rig's certificate is refused.
     refused = subprocess.run(args[:-2], cwd=REPO_ROOT, env=env, capture_output=True, text=True)
@@ -105,3 +106,46 @@ def test_edited_migration_is_refused(pg_conn):
     with pytest.raises(MigrationError, match="0001_initial_schema was changed after it was applied"):
         apply_migrations(pg_conn, [edited])
     assert apply_migrations(pg_conn) == []  # the lock was released by the rollback
+
+
+@pytest.mark.integration
+def test_transactions_are_partitioned_by_month_with_room_ahead(pg_conn):
+    from datetime import datetime, timezone
+
+    assert pg_conn.run("SELECT partstrat FROM pg_partitioned_table WHERE partrelid = 'transactions'::regclass") \
+        == [["r"]]
+    names = {row[0] for row in pg_conn.run(
+        "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
+        " WHERE i.inhparent = 'transactions'::regclass")}
+    now = datetime.now(timezone.utc)
+    for offset in (-12, 0, 3):
+        index = now.year * 12 + now.month - 1 + offset
+        assert f"transactions_y{index // 12}m{index % 12 + 1:02d}" in names
+
+
+@pytest.mark.integration
+def test_daily_maintenance_detaches_expired_months_and_purges_old_rejects(pg_server, pg_conn):
+    from datetime import date
+
+    from processor.migrate import run
+    from tests.support.pipeline import master_settings
+
+    pg_conn.run("SELECT ensure_transaction_partitions(DATE '2019-03-01', DATE '2019-03-01')")
+    pg_conn.run("INSERT INTO transaction_ids VALUES ('old-1', '2019-03-05T00:00:00Z')")
+    pg_conn.run("INSERT INTO transactions (transaction_id, customer_id, merchant_id, amount, currency, occurred_at,"
+                " payment_method, sequence_number) VALUES ('old-1', 'c', 'm', 1, 'JPY', '2019-03-05T00:00:00Z',"
+                " 'card', '1')")
+    pg_conn.run("INSERT INTO rejected_transactions (stream_arn, shard_id, sequence_number, raw_payload, reason,"
+                " created_at) VALUES ('s', 'shard', '1', 'x', 'r', now() - interval '91 days'),"
+                " ('s', 'shard', '2', 'x', 'r', now() - interval '89 days')")
+    env = {"TRANSACTION_RETENTION_MONTHS": "84", "REJECTED_RETENTION_DAYS": "90"}
+    result = run(master_settings(pg_server), "maintain", env=env, today=date(2027, 1, 15))
+    assert result["detached"] == ["transactions_y2019m03"]  # older than Feb 2020, the oldest month kept
+    assert result["rejects_purged"] == 1 and result["created"][-1] == "transactions_y2027m04"
+    assert pg_conn.run("SELECT count(*) FROM transactions WHERE transaction_id = 'old-1'") == [[0]]
+    assert pg_conn.run("SELECT count(*) FROM transactions_y2019m03") == [[1]]  # archived, not dropped
+    assert pg_conn.run("SELECT count(*) FROM transaction_ids WHERE transaction_id = 'old-1'") == [[0]]
+    assert run(master_settings(pg_server), "maintain", env=env, today=date(2027, 1, 15))["detached"] == []
+    pg_conn.run("DROP TABLE transactions_y2019m03")
+    for month in ("y2027m03", "y2027m04"):  # leave the shared database as the migrations made it
+        pg_conn.run(f"DROP TABLE transactions_{month}")

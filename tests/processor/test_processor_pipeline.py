@@ -239,3 +239,11 @@ def test_a_record_the_database_refuses_is_rejected_alone_and_the_rest_stored(run
     assert pg_conn.run("SELECT count(*) FROM transactions")[0][0] == 39
     [[seq, reason]] = pg_conn.run("SELECT sequence_number, reason FROM rejected_transactions")
     assert seq == sequence_number(17) and "SQLSTATE 23514" in reason
+
+
+def test_a_transaction_for_a_month_without_a_partition_is_rejected_not_retried(run_batch, pg_conn):
+    docs = [txn_doc(1), txn_doc(2, occurred_at="2003-05-01T00:00:00+09:00"), txn_doc(3)]
+    assert failed_ids(run_batch(kinesis_event(docs))) == []
+    assert sorted(r[0] for r in pg_conn.run("SELECT transaction_id FROM transactions")) == ["txn-000001", "txn-000003"]
+    [[reason]] = pg_conn.run("SELECT reason FROM rejected_transactions")
+    assert "no partition" in reason
