@@ -20,6 +20,8 @@ os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
 
 from synthesis import StackView, synth_stacks  # noqa: E402
 
+pytest_plugins = ["tests.support.fixtures"]
+
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "slow: runs main.py in subprocesses (seconds each)")

@@ -23,9 +23,9 @@ if str(_REPO_ROOT) not in sys.path:
 from processor.config import (APP_DB_USER, DB_AUTH_PASSWORD, DbSettings, RedisSettings,  # noqa: E402
                               RuleThresholds, Settings)
 from processor.redis_store import ACL_RULES, REDIS_USER  # noqa: E402
-from tests.support.servers import PostgresServer, RedisServer, TestCA, free_port  # noqa: E402
+from tests.support.servers import PostgresServer, RedisServer, TestCA  # noqa: E402
 
-from tests.support.pipeline import APP_DB_PASSWORD, REDIS_PASSWORD, master_settings, migrate  # noqa: E402
+from tests.support.pipeline import APP_DB_PASSWORD, REDIS_PASSWORD, migrate  # noqa: E402
 
 TABLES = "transactions, transaction_ids, rejected_transactions, transaction_conflicts, customer_windows, rule_alerts"
 
@@ -38,13 +38,6 @@ def pytest_configure(config: pytest.Config) -> None:
 def app_settings(server: PostgresServer) -> DbSettings:
     return DbSettings(server.host, server.port, server.dbname, APP_DB_USER, auth=DB_AUTH_PASSWORD,
                       password=APP_DB_PASSWORD, ca_file=server.ca_file)
-
-
-@pytest.fixture(scope="session")
-def rig_ca() -> Iterator[TestCA]:
-    ca = TestCA()
-    yield ca
-    ca.cleanup()
 
 
 @pytest.fixture(scope="session")
@@ -105,18 +98,6 @@ def clean_stores(pg_conn, redis_client) -> Callable[[], None]:
     return clean
 
 
-@pytest.fixture(scope="session")
-def moto_endpoint() -> Iterator[str]:
-    """moto's in-process server on a free loopback port (Secrets Manager, Kinesis, SQS)."""
-    from moto.server import ThreadedMotoServer
-
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
-
-
 @pytest.fixture
 def aws_env(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
     """Point boto3 at a freshly reset moto with dummy credentials and an empty secret cache."""
@@ -158,3 +139,14 @@ def run_batch(settings, pg_conn):
     handler.admin = pg_conn  # type: ignore[attr-defined]
     yield handler
     handler.processor.close()  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def entry_point(monkeypatch):
+    """A fresh container for processor.handler.handle; closed afterwards."""
+    from processor import handler as handler_module
+
+    monkeypatch.setattr(handler_module, "_container_processor", None)
+    yield handler_module.handle
+    if handler_module._container_processor is not None:
+        handler_module._container_processor.close()

@@ -9,29 +9,19 @@ import json
 import time
 import urllib.request
 from datetime import datetime, timezone
-from typing import Any, Dict, Iterable, Iterator, List, Optional
+from typing import Any, Dict, Iterable, List, Optional
 
 import boto3
 import pytest
 
 from processor.kinesis import parse_event
 from tests.support.kinesis_esm import DEFAULT_FUNCTION_ARN, DEFAULT_ROLE_ARN, EventSourceMapping
-from tests.support.servers import free_port
 
 REGION = "ap-northeast-1"
 STREAM = "transactions"
 MAX_HASH = str(2 ** 128 - 2)  # top of the hash key range: the last shard
 
 
-@pytest.fixture(scope="module")
-def moto_url() -> Iterator[str]:
-    from moto.server import ThreadedMotoServer
-
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
 
 
 class Aws:
@@ -70,8 +60,8 @@ class Aws:
 
 
 @pytest.fixture
-def aws(moto_url: str) -> Aws:
-    return Aws(moto_url)
+def aws(moto_endpoint: str) -> Aws:
+    return Aws(moto_endpoint)
 
 
 def payloads(*names: str) -> List[bytes]:

@@ -3,7 +3,6 @@ constructs' shapes, verified TLS to both stores, the application role and the Re
 
 from __future__ import annotations
 
-import base64
 import json
 import ssl
 from urllib.parse import parse_qs, urlparse
@@ -17,13 +16,12 @@ import scramp
 from processor import handler as handler_module
 from processor import pg_store, redis_store
 from processor.config import APP_DB_USER, DB_AUTH_IAM, DbSettings, RedisSettings
-from processor.produce import main as produce_main
 from tests.support.fake_tls import RecordingTLSServer
 from tests.support.servers import TestCA
 from txn_events import failed_ids, kinesis_event, txn_doc
 
 from conftest import REDIS_PASSWORD
-from lambda_env import create_secrets, entry_point, lambda_env  # noqa: F401 (fixture)
+from lambda_env import create_secrets, lambda_env
 
 
 @pytest.mark.integration

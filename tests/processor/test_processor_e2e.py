@@ -14,7 +14,7 @@ from processor.produce import build_plan, put_all
 from processor.replay import replay
 from reference import reference_alerts, stored_alerts
 from tests.support.kinesis_esm import EventSourceMapping
-from lambda_env import create_secrets, entry_point, lambda_env  # noqa: F401 (fixture)
+from lambda_env import create_secrets, lambda_env
 
 pytestmark = pytest.mark.integration
 

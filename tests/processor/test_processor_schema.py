@@ -79,7 +79,7 @@ def test_jpy_accepts_trailing_zero_decimals_and_integers():
                                                ("KWD", "1.234", "1.2345")])
 def test_minor_units_per_currency(currency, ok, bad):
     assert validate(txn_doc(1, amount=ok, currency=currency)).amount == Decimal(ok)
-    with pytest.raises(ValidationError, match=f"allows"):
+    with pytest.raises(ValidationError, match="allows"):
         validate(txn_doc(1, amount=bad, currency=currency))
 
 

@@ -19,7 +19,6 @@ import pytest
 from processor import replay as replay_module
 from processor.replay import FunctionError, lambda_invoker, main, replay
 from tests.support.kinesis_esm import DEFAULT_ROLE_ARN, EventSourceMapping
-from tests.support.servers import free_port
 
 REGION = "ap-northeast-1"
 ACCOUNT = "123456789012"
@@ -27,15 +26,6 @@ STREAM = "transactions"
 SHARD = "shardId-000000000000"
 
 
-@pytest.fixture(scope="module")
-def moto_url() -> Iterator[str]:
-    from moto.server import ThreadedMotoServer
-
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
 
 
 def client(url: str, service: str) -> Any:
@@ -99,8 +89,8 @@ class World:
 
 
 @pytest.fixture
-def world(moto_url: str) -> World:
-    return World(moto_url)
+def world(moto_endpoint: str) -> World:
+    return World(moto_endpoint)
 
 
 def test_replay_redrives_exactly_the_pointed_records_and_deletes_the_message(world: World) -> None:
@@ -223,7 +213,7 @@ def test_cli_fails_with_one_line_naming_the_argument(argv: List[str], message: s
 
 
 @pytest.fixture
-def lambda_without_docker(moto_url: str) -> Iterator[None]:
+def lambda_without_docker(moto_endpoint: str) -> Iterator[None]:
     """moto's documented switch: Invoke answers from a queue of canned results instead of running code."""
     from moto.moto_api import _internal as api
 
@@ -233,20 +223,20 @@ def lambda_without_docker(moto_url: str) -> Iterator[None]:
     api.moto_api_backend.set_config(previous)
 
 
-def test_cli_replays_through_lambda_invoke(world: World, lambda_without_docker: None, moto_url: str,
+def test_cli_replays_through_lambda_invoke(world: World, lambda_without_docker: None, moto_endpoint: str,
                                            monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}.items():
         monkeypatch.setenv(name, value)
-    iam, lam = client(moto_url, "iam"), client(moto_url, "lambda")
+    iam, lam = client(moto_endpoint, "iam"), client(moto_endpoint, "lambda")
     role = iam.create_role(RoleName="processor", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
     lam.create_function(FunctionName="processor", Runtime="python3.12", Role=role, Handler="processor.handler.handle",
                         Code={"ZipFile": b"PK\x05\x06" + b"\x00" * 18})
     queue_arg = ["--queue-url", world.queue, "--function-name", "processor", "--region", REGION,
-                 "--endpoint-url", moto_url]
+                 "--endpoint-url", moto_endpoint]
 
     def canned(*results: str) -> None:
         body = json.dumps({"results": list(results), "region": REGION}).encode()
-        urllib.request.urlopen(urllib.request.Request(f"{moto_url}/moto-api/static/lambda-simple/response",
+        urllib.request.urlopen(urllib.request.Request(f"{moto_endpoint}/moto-api/static/lambda-simple/response",
                                                       data=body, method="POST")).close()
 
     canned(json.dumps({"batchItemFailures": [{"itemIdentifier": world.seqs[4]}]}))

@@ -30,13 +30,6 @@ APP_ACL_RULES = "on ~txn:* -@all +ping +get +set +eval"
 
 
 @pytest.fixture(scope="session")
-def rig_ca() -> Iterator[TestCA]:
-    ca = TestCA()
-    yield ca
-    ca.cleanup()
-
-
-@pytest.fixture(scope="session")
 def other_ca() -> Iterator[TestCA]:
     """A second CA nobody trusts."""
     ca = TestCA()
