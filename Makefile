@@ -24,7 +24,7 @@ PYTHON := .venv/bin/python
 PYTEST := $(PYTHON) -m pytest
 ENV ?= dev
 
-.PHONY: help setup synth test unit e2e golden bench bench-processor pipeline deploy diff plan plan-report clean rds-ca
+.PHONY: help setup synth test test-servers unit e2e golden bench bench-processor pipeline deploy diff plan plan-report clean rds-ca
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -43,7 +43,10 @@ setup: .venv/.synced node_modules/.installed ## Install Python and npm dependenc
 synth: setup ## Synthesize every stack into cdktf.out/stacks/
 	$(PYTHON) main.py
 
-test: setup ## Run every test: units, golden files, bad input, processor, Terraform validate/checkov/emulator
+test-servers: ## Install redis-server and PostgreSQL from Debian's packages if absent (the processor tests run them)
+	@tools/install-test-servers.sh
+
+test: setup test-servers ## Run every test: units, golden files, bad input, processor, Terraform validate/checkov/emulator
 	$(PYTEST) -n 2 --dist loadgroup
 
 unit: setup ## Only the fast tests (no Terraform, no database servers)
@@ -62,10 +65,10 @@ rds-ca: setup ## Refresh processor/certs/rds-ca-bundle.pem + SOURCE.md from the 
 bench: setup ## Synth speed vs importing the provider package, and test-suite time
 	$(PYTHON) bench/synth_bench.py
 
-bench-processor: setup ## Processor throughput on the TLS rig: batch vs naive path, and end to end
+bench-processor: setup test-servers ## Processor throughput on the TLS rig: batch vs naive path, and end to end
 	$(PYTHON) bench/processor_bench.py
 
-pipeline: setup ## Demo: producer -> Kinesis emulator -> event source -> handler -> TLS PostgreSQL + Redis
+pipeline: setup test-servers ## Demo: producer -> Kinesis emulator -> event source -> handler -> TLS PostgreSQL + Redis
 	$(PYTHON) -m tests.support.pipeline
 
 PLANS ?= plans
