@@ -16,7 +16,7 @@ def test_every_alarm_notifies_the_topic_on_alarm_and_ok(dev, prod) -> None:
 
 
 def test_topic_is_encrypted_and_prod_has_subscribers(dev, prod) -> None:
-    key_ref = dev.ref("aws_kms_key", dev.one("aws_kms_key")[0], "arn")
+    key_ref = dev.key_ref("logs")
     assert dev.one("aws_sns_topic")[1]["kms_master_key_id"] == key_ref
     assert dev.resources("aws_sns_topic_subscription") == {}
     _, subscription = prod.one("aws_sns_topic_subscription")

@@ -54,8 +54,7 @@ def test_function_gets_secret_arns_and_thresholds_but_no_secret_values(dev) -> N
 def test_stream_source_reports_item_failures_and_dead_letters(dev) -> None:
     stream_key, _ = dev.one("aws_kinesis_stream")
     queue_key, queue = dev.one("aws_sqs_queue")
-    key_ref = dev.ref("aws_kms_key", dev.one("aws_kms_key")[0], "arn")
-    assert queue["kms_master_key_id"] == key_ref
+    assert queue["kms_master_key_id"] == dev.key_ref("data")
     _, mapping = dev.one("aws_lambda_event_source_mapping")
     assert mapping["event_source_arn"] == dev.ref("aws_kinesis_stream", stream_key, "arn")
     assert mapping["function_response_types"] == ["ReportBatchItemFailures"]
@@ -97,9 +96,9 @@ def test_processor_signs_in_to_postgres_as_the_application_role_only(dev) -> Non
     assert len(connect) == 1 and connect[0]["actions"] == ["rds-db:connect"]
     (resource,) = connect[0]["resources"]
     # arn:<partition>:rds-db:<region>:<account>:dbuser:<DbiResourceId>/txn_writer, all from the stack's own data
-    partition = "${data.aws_partition.key_partition_"
-    assert resource.startswith(f"arn:{partition}") and ":rds-db:${data.aws_region.key_region_" in resource
-    assert ":${data.aws_caller_identity.key_account_" in resource
+    partition = "${data.aws_partition.account_partition_"
+    assert resource.startswith(f"arn:{partition}") and ":rds-db:${data.aws_region.account_region_" in resource
+    assert ":${data.aws_caller_identity.account_" in resource
     assert resource.endswith(f":dbuser:${{aws_db_instance.{db_key}.resource_id}}/{APP_DB_USER}")
     assert "*" not in resource
 
@@ -114,7 +113,8 @@ def test_migration_function_runs_privately_from_the_same_zip(dev) -> None:
     assert migrate["vpc_config"] == processor["vpc_config"] and migrate["kms_key_arn"] == processor["kms_key_arn"]
     assert migrate["timeout"] == 300 and migrate["reserved_concurrent_executions"] == 1
     assert migrate["environment"]["variables"] == {
-        "DB_CONNECTION_SECRET_ARN": processor["environment"]["variables"]["DB_CONNECTION_SECRET_ARN"]}
+        "DB_CONNECTION_SECRET_ARN": processor["environment"]["variables"]["DB_CONNECTION_SECRET_ARN"],
+        "TRANSACTION_RETENTION_MONTHS": "84", "REJECTED_RETENTION_DAYS": "90"}
     log_key, _ = dev.one("aws_cloudwatch_log_group", name="/aws/lambda/japancart-dev-migrate")
     assert migrate["logging_config"]["log_group"] == dev.ref("aws_cloudwatch_log_group", log_key, "name")
     sources = [m["function_name"] for m in dev.resources("aws_lambda_event_source_mapping").values()]
@@ -130,9 +130,15 @@ def test_only_the_migration_role_reads_the_master_secret(dev) -> None:
     readers = [s for s in statements.values() if "secretsmanager:GetSecretValue" in s["actions"]]
     assert len(readers) == 1
     assert readers[0]["resources"] == [dev.ref("aws_secretsmanager_secret", db_secret, "arn"), master]
-    key_ref = dev.ref("aws_kms_key", dev.one("aws_kms_key")[0], "arn")
-    assert statements["UseTheEnvironmentKey"] == {"sid": "UseTheEnvironmentKey", "actions": ["kms:Decrypt"],
-                                                  "resources": [key_ref]}
+    secrets_key = dev.key_ref("secrets")
+    via = "${data.aws_region.account_region_"
+    for sid, service in (("DecryptMigrationCredentials", "secretsmanager"), ("DecryptOwnEnvironment", "lambda")):
+        statement = statements[sid]
+        assert (statement["actions"], statement["resources"]) == (["kms:Decrypt"], [secrets_key])
+        (condition,) = statement["condition"]
+        assert (condition["test"], condition["variable"]) == ("StringEquals", "kms:ViaService")
+        (value,) = condition["values"]
+        assert value.startswith(f"{service}.{via}") and value.endswith(".name}.amazonaws.com")
     log_key, _ = dev.one("aws_cloudwatch_log_group", name="/aws/lambda/japancart-dev-migrate")
     assert statements["WriteOwnLogs"]["resources"] == [f"{dev.ref('aws_cloudwatch_log_group', log_key, 'arn')}:*"]
     assert {sid for sid, s in statements.items() if s["resources"] == ["*"]} == {"AttachToThePrivateSubnets",
