@@ -99,3 +99,21 @@ def test_backups_and_deletion_safety(stacks, stack_name: str, retention: int, pr
                                                    f'${{formatdate("YYYYMMDDhhmmss", terraform_data.{created_key}.output.at)}}')
     else:
         assert "final_snapshot_identifier" not in db and StackView(stacks[stack_name]).resources("terraform_data") == {}
+
+
+def test_enhanced_monitoring_trusts_only_this_instance(prod) -> None:
+    _, role = prod.one("aws_iam_role", name="japancart-prod-transactions-rds-monitoring")
+    trust = prod.data("aws_iam_policy_document")[role["assume_role_policy"].split(".")[2]]["statement"][0]
+    conditions = {c["variable"]: (c["test"], c["values"]) for c in trust["condition"]}
+    assert conditions["aws:SourceAccount"][0] == "StringEquals"
+    test, (arn,) = conditions["aws:SourceArn"]
+    assert test == "ArnLike" and arn.endswith(":db:japancart-prod-transactions") and ":rds:" in arn
+
+
+def test_lifecycle_settings_reach_the_migration_function(tmp_path) -> None:
+    from environments import synth_environment
+
+    stack = synth_environment(tmp_path, database={"transaction_retention_months": 13, "rejected_retention_days": 30})
+    _, migrate = stack.one("aws_lambda_function", function_name="japancart-dev-migrate")
+    variables = migrate["environment"]["variables"]
+    assert (variables["TRANSACTION_RETENTION_MONTHS"], variables["REJECTED_RETENTION_DAYS"]) == ("13", "30")

@@ -238,3 +238,48 @@ def test_fails_when_dead_letters_would_point_at_expired_records() -> None:
         dead_letter_retention_seconds(24, 86_400)
     assert str(raised.value) == ("stream.retention_hours must be at least 25 when processor.max_record_age_seconds is "
                                  "86400 (a dead-lettered record must stay readable in the stream for an hour), got 24")
+
+
+def test_dead_letter_queue_refuses_plain_http(dev) -> None:
+    queue_key, _ = dev.one("aws_sqs_queue")
+    _, policy = dev.one("aws_sqs_queue_policy", queue_url=dev.ref("aws_sqs_queue", queue_key, "url"))
+    (statement,) = json.loads(policy["policy"])["Statement"]
+    assert (statement["Effect"], statement["Principal"], statement["Action"]) == ("Deny", "*", "sqs:*")
+    assert statement["Resource"] == dev.ref("aws_sqs_queue", queue_key, "arn")
+    assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+@pytest.mark.parametrize("role_name", ["japancart-dev-processor", "japancart-dev-migrate"])
+def test_lambda_roles_trust_lambda_for_this_account_only(dev, role_name: str) -> None:
+    _, role = dev.one("aws_iam_role", name=role_name)
+    (statement,) = dev.data("aws_iam_policy_document")[role["assume_role_policy"].split(".")[2]]["statement"]
+    assert statement["principals"][0]["identifiers"] == ["lambda.amazonaws.com"]
+    (condition,) = statement["condition"]
+    assert (condition["test"], condition["variable"]) == ("StringEquals", "aws:SourceAccount")
+    assert condition["values"][0].startswith("${data.aws_caller_identity.account_")
+
+
+def test_daily_lifecycle_schedule_invokes_the_migration_under_its_own_role(dev) -> None:
+    function_key, _ = dev.one("aws_lambda_function", function_name="japancart-dev-migrate")
+    function_arn = dev.ref("aws_lambda_function", function_key, "arn")
+    _, schedule = dev.one("aws_scheduler_schedule", name="japancart-dev-data-lifecycle")
+    assert (schedule["schedule_expression"], schedule["schedule_expression_timezone"]) == ("cron(30 17 * * ? *)", "UTC")
+    assert schedule["flexible_time_window"] == {"mode": "OFF"}
+    target = schedule["target"]
+    assert target["arn"] == function_arn and json.loads(target["input"]) == {"action": "maintain"}
+    assert target["retry_policy"] == {"maximum_retry_attempts": 2}
+    role_key, role = dev.one("aws_iam_role", name="japancart-dev-data-lifecycle")
+    assert target["role_arn"] == dev.ref("aws_iam_role", role_key, "arn")
+    (trust,) = dev.data("aws_iam_policy_document")[role["assume_role_policy"].split(".")[2]]["statement"]
+    assert trust["principals"][0]["identifiers"] == ["scheduler.amazonaws.com"]
+    conditions = {c["variable"]: (c["test"], c["values"]) for c in trust["condition"]}
+    assert conditions["aws:SourceAccount"][0] == "StringEquals"
+    test, (arn,) = conditions["aws:SourceArn"]
+    assert test == "ArnLike" and arn.endswith(":schedule/default/japancart-dev-data-lifecycle")
+    statements = statements_of(dev, "japancart-dev-data-lifecycle")
+    assert statements == {"InvokeTheMigrationFunction": {"sid": "InvokeTheMigrationFunction",
+                                                         "actions": ["lambda:InvokeFunction"],
+                                                         "resources": [function_arn]}}
+    alarm = dev.one("aws_cloudwatch_metric_alarm", alarm_name="japancart-dev-data-lifecycle-errors")[1]
+    assert (alarm["namespace"], alarm["metric_name"]) == ("AWS/Lambda", "Errors")
+    assert alarm["dimensions"] == {"FunctionName": "japancart-dev-migrate"}
