@@ -8,19 +8,37 @@ from typing import Mapping
 
 from cdktf_cdktf_provider_aws.cloudwatch_dashboard import CloudwatchDashboard
 from cdktf_cdktf_provider_aws.cloudwatch_metric_alarm import CloudwatchMetricAlarm
+from cdktf_cdktf_provider_aws.data_aws_iam_policy_document import (
+    DataAwsIamPolicyDocument,
+    DataAwsIamPolicyDocumentStatement,
+    DataAwsIamPolicyDocumentStatementPrincipals,
+)
+from cdktf_cdktf_provider_aws.db_event_subscription import DbEventSubscription
+from cdktf_cdktf_provider_aws.iam_role import IamRole
+from cdktf_cdktf_provider_aws.iam_role_policy import IamRolePolicy
 from cdktf_cdktf_provider_aws.sns_topic import SnsTopic
+from cdktf_cdktf_provider_aws.sns_topic_policy import SnsTopicPolicy
 from cdktf_cdktf_provider_aws.sns_topic_subscription import SnsTopicSubscription
 from constructs import Construct
 
 from .cache import TransactionCache
 from .database import TransactionDatabase
-from .encryption import EncryptionKey
+from .encryption import Account, EncryptionKey, ServicePublisher
+from .guards import deny_insecure_transport, service_source, source_condition
+from .logs import encrypted_log_group
 from .stream import TransactionStream
 from .validation import require_choice, require_email, require_name, require_range
 
 GIB = 1024**3
 MIB = 1024**2
 TREAT_MISSING = frozenset({"breaching", "notBreaching", "ignore", "missing"})
+#: Protocols whose delivery status SNS can log (e-mail is not one of them).
+DELIVERY_STATUS_PROTOCOLS = ("application", "firehose", "http", "lambda", "sqs")
+DELIVERY_STATUS_SUCCESS_SAMPLE_PERCENT = 100
+#: RDS events worth waking someone for (FSBP RDS.20 and RDS.21 name these categories).
+RDS_INSTANCE_EVENTS = ("availability", "configuration change", "deletion", "failover", "failure", "low storage",
+                       "maintenance", "notification", "recovery", "restoration")
+RDS_PARAMETER_GROUP_EVENTS = ("configuration change",)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -77,28 +95,93 @@ class AlarmSpec:
         require_choice("treat_missing_data", self.treat_missing_data, TREAT_MISSING)
 
 
+def alert_publishers(name: str, account: Account) -> tuple[ServicePublisher, ...]:
+    """The services that publish to the alert topic of `name`, each pinned to this project's resources:
+    CloudWatch alarms named `<name>-*` and RDS event subscriptions named `<name>-*`. The topic's policy and
+    the logs key's policy are both built from this one list."""
+    return (
+        ServicePublisher(principal="cloudwatch.amazonaws.com", source_arn=account.arn("cloudwatch", f"alarm:{name}-*")),
+        ServicePublisher(principal="events.rds.amazonaws.com", source_arn=account.arn("rds", f"es:{name}-*")),
+    )
+
+
 @dataclass(frozen=True, kw_only=True)
 class AlertTopicProps:
-    """Inputs of `AlertTopic`: a name prefix, the key, and the alarm settings."""
+    """Inputs of `AlertTopic`: a name prefix, the logs key (topic and delivery-status logs), the alarm
+    settings and the retention of the delivery-status logs."""
 
     name: str
     key: EncryptionKey
     settings: AlarmSettings
+    log_retention_days: int = 365
 
     def __post_init__(self) -> None:
         require_name("name", self.name, r"[A-Za-z0-9_-]{1,200}", "letters, digits, '_' or '-'")
 
 
 class AlertTopic(Construct):
-    """An encrypted SNS topic, its e-mail subscribers, and the way to hang alarms on it."""
+    """An encrypted SNS topic, its e-mail subscribers, and the way to hang alarms on it.
+
+    The topic policy refuses requests without TLS, lets the account manage the topic, and lets only this
+    project's alarms and RDS event subscriptions publish. SNS logs the delivery status of every protocol
+    that supports it into two pre-created, encrypted log groups through a role only this topic can assume.
+    """
 
     def __init__(self, scope: Construct, construct_id: str, props: AlertTopicProps) -> None:
         super().__init__(scope, construct_id)
         self._props = props
-        self.topic = SnsTopic(self, "topic", name=f"{props.name}-alarms", kms_master_key_id=props.key.key_arn)
+        account = props.key.account
+        topic_name = f"{props.name}-alarms"
+        topic_arn = account.arn("sns", topic_name)
+        feedback = self._delivery_status_role(props, topic_name, topic_arn)
+        status_logging = {}
+        for protocol in DELIVERY_STATUS_PROTOCOLS:
+            status_logging[f"{protocol}_success_feedback_role_arn"] = feedback.arn
+            status_logging[f"{protocol}_failure_feedback_role_arn"] = feedback.arn
+            status_logging[f"{protocol}_success_feedback_sample_rate"] = DELIVERY_STATUS_SUCCESS_SAMPLE_PERCENT
+        self.topic = SnsTopic(self, "topic", name=topic_name, kms_master_key_id=props.key.key_arn, **status_logging)
         self.topic_arn: str = self.topic.arn
+        root = {"AWS": f"arn:{account.partition}:iam::{account.account_id}:root"}
+        statements = [
+            deny_insecure_transport("sns:*", self.topic.arn),
+            {"Sid": "AccountManagesTheTopic", "Effect": "Allow", "Principal": root,
+             "Action": ["sns:GetTopicAttributes", "sns:SetTopicAttributes", "sns:AddPermission",
+                        "sns:RemovePermission", "sns:DeleteTopic", "sns:Subscribe", "sns:ListSubscriptionsByTopic",
+                        "sns:Publish"],
+             "Resource": self.topic.arn},
+        ] + [
+            {"Sid": "PublishFor" + "".join(p.capitalize() for p in publisher.principal.split(".")[:-2]),
+             "Effect": "Allow", "Principal": {"Service": publisher.principal}, "Action": "sns:Publish",
+             "Resource": self.topic.arn, "Condition": source_condition(account.account_id, publisher.source_arn)}
+            for publisher in alert_publishers(props.name, account)
+        ]
+        SnsTopicPolicy(self, "policy", arn=self.topic.arn,
+                       policy=json.dumps({"Version": "2012-10-17", "Statement": statements}))
         for index, email in enumerate(props.settings.alert_emails):
             SnsTopicSubscription(self, f"email-{index}", topic_arn=self.topic.arn, protocol="email", endpoint=email)
+
+    def _delivery_status_role(self, props: AlertTopicProps, topic_name: str, topic_arn: str) -> IamRole:
+        """The role SNS assumes to log delivery status, and the two log groups it writes (created here, so they
+        are encrypted and expire, instead of SNS creating them unencrypted and kept forever)."""
+        account = props.key.account
+        base = f"sns/{account.region}/{account.account_id}/{topic_name}"
+        groups = [encrypted_log_group(self, f"delivery-{kind}", name=name, key_arn=props.key.key_arn,
+                                      retention_days=props.log_retention_days)
+                  for kind, name in (("success", base), ("failure", f"{base}/Failure"))]
+        trust = DataAwsIamPolicyDocument(self, "delivery-status-trust", statement=[DataAwsIamPolicyDocumentStatement(
+            actions=["sts:AssumeRole"],
+            principals=[DataAwsIamPolicyDocumentStatementPrincipals(type="Service", identifiers=["sns.amazonaws.com"])],
+            condition=service_source(account.account_id, topic_arn),
+        )])
+        role = IamRole(self, "delivery-status-role", name=f"{props.name}-sns-delivery-status",
+                       assume_role_policy=trust.json)
+        write = DataAwsIamPolicyDocument(self, "delivery-status-write", statement=[DataAwsIamPolicyDocumentStatement(
+            sid="WriteDeliveryStatusLogs",
+            actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+            resources=[arn for group in groups for arn in (group.arn, f"{group.arn}:*")],
+        )])
+        IamRolePolicy(self, "delivery-status-policy", name="write-delivery-status", role=role.id, policy=write.json)
+        return role
 
     def alarm(self, scope: Construct, spec: AlarmSpec) -> CloudwatchMetricAlarm:
         """A metric alarm that notifies this topic when it fires and when it recovers."""
@@ -201,13 +284,24 @@ def _database_specs(s: AlarmSettings, database: TransactionDatabase) -> list[Ala
 
 
 class SystemAlarms(Construct):
-    """Alarms on the stream, every cache member and the database, plus one dashboard."""
+    """Alarms on the stream, every cache member and the database, RDS event subscriptions (instance and
+    parameter group) to the same topic, plus one dashboard."""
 
     def __init__(self, scope: Construct, construct_id: str, props: SystemAlarmsProps) -> None:
         super().__init__(scope, construct_id)
         specs = (_stream_specs(props.settings, props.stream) + _cache_specs(props.settings, props.cache)
                  + _database_specs(props.settings, props.database))
         self.alarms = [props.topic.alarm(self, spec) for spec in specs]
+        database = props.database
+        self.database_events = [
+            DbEventSubscription(self, "db-instance-events", name=f"{props.name}-db-instance-events",
+                                sns_topic=props.topic.topic_arn, source_type="db-instance",
+                                source_ids=[database.identifier], event_categories=list(RDS_INSTANCE_EVENTS)),
+            DbEventSubscription(self, "db-parameter-events", name=f"{props.name}-db-parameter-events",
+                                sns_topic=props.topic.topic_arn, source_type="db-parameter-group",
+                                source_ids=[database.parameter_group_name],
+                                event_categories=list(RDS_PARAMETER_GROUP_EVENTS)),
+        ]
         self.dashboard = CloudwatchDashboard(self, "dashboard", dashboard_name=props.name,
                                              dashboard_body=json.dumps(_dashboard(props), sort_keys=True))
         self.dashboard_name: str = props.name

@@ -21,7 +21,7 @@ from constructs import Construct
 
 from .access import store_security_group
 from .checkov import skip_check
-from .encryption import EncryptionKey
+from .encryption import EnvironmentKeys
 from .logs import encrypted_log_group
 from .networking import Networking
 from .secrets import Secret, SecretProps
@@ -87,7 +87,7 @@ class TransactionCacheProps:
 
     name: replication group id (lowercase, at most 35 characters so member ids fit).
     settings: the group's shape.
-    key: encrypts data at rest, the slow log and the credentials secret.
+    keys: `data` encrypts the data at rest, `logs` the slow log, `secrets` the credentials secret.
     networking: supplies the private subnets and the VPC.
     clients: the only security group admitted on the Redis port.
     auth_secret_name: name of the secret that hands the application its Redis user, password and endpoint.
@@ -99,7 +99,7 @@ class TransactionCacheProps:
 
     name: str
     settings: CacheSettings
-    key: EncryptionKey
+    keys: EnvironmentKeys
     networking: Networking
     clients: SecurityGroup
     auth_secret_name: str
@@ -147,7 +147,7 @@ class TransactionCache(Construct):
             parameter=[ElasticacheParameterGroupParameter(name="maxmemory-policy", value="volatile-ttl")],
         )
         slow_log = encrypted_log_group(self, "slow-log", name=f"/elasticache/{props.name}/slow-log",
-                                       key_arn=props.key.key_arn, retention_days=props.log_retention_days)
+                                       key_arn=props.keys.logs.key_arn, retention_days=props.log_retention_days)
         self.user_group, app_password = self._users(props)
 
         self.replication_group = ElasticacheReplicationGroup(
@@ -166,7 +166,7 @@ class TransactionCache(Construct):
             subnet_group_name=subnets.name,
             security_group_ids=[self.security_group.id],
             at_rest_encryption_enabled="true",
-            kms_key_id=props.key.key_arn,
+            kms_key_id=props.keys.data.key_arn,
             transit_encryption_enabled=True,
             user_group_ids=[self.user_group.user_group_id],
             auto_minor_version_upgrade="true",
@@ -180,7 +180,7 @@ class TransactionCache(Construct):
         self.auth_secret = Secret(self, "auth-secret", SecretProps(
             name=props.auth_secret_name,
             description="Redis user, password and primary endpoint of the transaction history (TLS)",
-            key=props.key,
+            key=props.keys.secrets,
             value={
                 "host": self.replication_group.primary_endpoint_address,
                 "port": REDIS_PORT,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from cdktf import DataResource, Fn, TerraformResourceLifecycle, Token
 from cdktf_cdktf_provider_aws.data_aws_iam_policy_document import (
     DataAwsIamPolicyDocument,
     DataAwsIamPolicyDocumentStatement,
@@ -19,7 +20,8 @@ from constructs import Construct
 
 from .access import store_security_group
 from .checkov import skip_check
-from .encryption import EncryptionKey
+from .encryption import EnvironmentKeys
+from .guards import service_source
 from .logs import encrypted_log_group
 from .networking import Networking
 from .secrets import Secret, SecretProps
@@ -35,6 +37,10 @@ from .validation import (
 
 POSTGRES_PORT = 5432
 LOG_EXPORTS = ("postgresql", "upgrade")
+#: pgaudit classes logged for every session: schema changes, role and privilege changes, and every
+#: INSERT/UPDATE/DELETE/TRUNCATE/COPY. Session auditing (not object auditing through an audit role) so a
+#: new table or partition is audited without a migration remembering to grant it to the audit role.
+PGAUDIT_CLASSES = "ddl,role,write"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -54,6 +60,10 @@ class DatabaseSettings:
     slow_statement_ms: statements slower than this are logged. Default 500.
     db_name / master_username: the database and its owner; the password is generated and
       rotated by RDS in Secrets Manager, never seen by Terraform.
+    transaction_retention_months: months of transactions kept; older monthly partitions are detached by
+      the daily data-lifecycle run. 1-240. Default 84 (seven years, the usual retention of payment records).
+    rejected_retention_days: days a rejected record (raw payload and reason) is kept before the daily run
+      purges it. 1-3650. Default 90.
     """
 
     instance_class: str = "db.t4g.medium"
@@ -69,6 +79,8 @@ class DatabaseSettings:
     slow_statement_ms: int = 500
     db_name: str = "transactions"
     master_username: str = "japancart_admin"
+    transaction_retention_months: int = 84
+    rejected_retention_days: int = 90
 
     def __post_init__(self) -> None:
         require_name("instance_class", self.instance_class, r"db\.[a-z0-9]+\.[a-z0-9]+", "an RDS instance class such as db.t4g.medium")
@@ -85,6 +97,10 @@ class DatabaseSettings:
                      "a PostgreSQL role name such as japancart_admin")
         require(self.master_username not in {"postgres", "admin", "rdsadmin"}, "master_username",
                 self.master_username, "a name RDS does not reserve")
+        for name, low, high in (("transaction_retention_months", 1, 240), ("rejected_retention_days", 1, 3650)):
+            value = getattr(self, name)
+            require(isinstance(value, int) and not isinstance(value, bool) and low <= value <= high, name, value,
+                    f"a whole number from {low} to {high}")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -93,7 +109,8 @@ class TransactionDatabaseProps:
 
     name: the DB instance identifier; also names its groups, role and final snapshot.
     settings: the instance's shape and safety switches.
-    key: encrypts storage, Performance Insights, the logs and both secrets.
+    keys: `data` encrypts storage and Performance Insights, `secrets` the master and connection
+      secrets, `logs` the exported logs.
     networking: the private subnets and VPC.
     clients: the only security group admitted on the PostgreSQL port.
     connection_secret_name: the secret holding host, port, dbname, the master username, the ARN
@@ -106,7 +123,7 @@ class TransactionDatabaseProps:
 
     name: str
     settings: DatabaseSettings
-    key: EncryptionKey
+    keys: EnvironmentKeys
     networking: Networking
     clients: SecurityGroup
     connection_secret_name: str
@@ -131,6 +148,9 @@ class TransactionDatabase(Construct):
         super().__init__(scope, construct_id)
         settings = props.settings
         net = props.networking
+        account = props.keys.data.account
+        #: The instance's ARN, known from its identifier before it exists (trust policies name it).
+        self.arn: str = account.arn("rds", f"db:{props.name}")
 
         self.security_group: SecurityGroup = store_security_group(
             self, name=f"{props.name}-db", vpc_id=net.vpc_id, clients=props.clients, port=POSTGRES_PORT,
@@ -140,16 +160,14 @@ class TransactionDatabase(Construct):
                                 description="Private subnets of the transaction database")
         parameters = DbParameterGroup(
             self, "parameters", name=f"{props.name}-postgres16", family="postgres16",
-            description="Log slow statements; refuse connections without TLS",
-            parameter=[
-                DbParameterGroupParameter(name="log_min_duration_statement", value=str(settings.slow_statement_ms)),
-                DbParameterGroupParameter(name="rds.force_ssl", value="1"),
-            ],
+            description="TLS only; slow statements and connections logged without bound values; pgaudit",
+            parameter=[DbParameterGroupParameter(name=name, value=value, apply_method=method)
+                       for name, (value, method) in sorted(_parameters(settings).items())],
         )
         # RDS would create these on first export, unencrypted and kept forever.
         log_groups = [
             encrypted_log_group(self, f"log-{kind}", name=f"/aws/rds/instance/{props.name}/{kind}",
-                                key_arn=props.key.key_arn, retention_days=props.log_retention_days)
+                                key_arn=props.keys.logs.key_arn, retention_days=props.log_retention_days)
             for kind in LOG_EXPORTS
         ]
 
@@ -165,11 +183,11 @@ class TransactionDatabase(Construct):
             allocated_storage=settings.allocated_storage_gb,
             max_allocated_storage=settings.max_allocated_storage_gb,
             storage_encrypted=True,
-            kms_key_id=props.key.key_arn,
+            kms_key_id=props.keys.data.key_arn,
             db_name=settings.db_name,
             username=settings.master_username,
             manage_master_user_password=True,
-            master_user_secret_kms_key_id=props.key.key_arn,
+            master_user_secret_kms_key_id=props.keys.secrets.key_arn,
             iam_database_authentication_enabled=True,
             db_subnet_group_name=subnets.name,
             vpc_security_group_ids=[self.security_group.id],
@@ -177,10 +195,10 @@ class TransactionDatabase(Construct):
             multi_az=settings.multi_az,
             publicly_accessible=False,
             performance_insights_enabled=True,
-            performance_insights_kms_key_id=props.key.key_arn,
+            performance_insights_kms_key_id=props.keys.data.key_arn,
             performance_insights_retention_period=7,
             monitoring_interval=60,
-            monitoring_role_arn=self._monitoring_role(props.name, props.key.partition).arn,
+            monitoring_role_arn=self._monitoring_role(props).arn,
             enabled_cloudwatch_logs_exports=list(LOG_EXPORTS),
             backup_retention_period=settings.backup_retention_days,
             backup_window=settings.backup_window,
@@ -188,7 +206,7 @@ class TransactionDatabase(Construct):
             copy_tags_to_snapshot=True,
             deletion_protection=settings.deletion_protection,
             skip_final_snapshot=settings.skip_final_snapshot,
-            final_snapshot_identifier=None if settings.skip_final_snapshot else f"{props.name}-final",
+            final_snapshot_identifier=None if settings.skip_final_snapshot else self._final_snapshot_name(props.name),
             depends_on=log_groups,
         )
         if not settings.deletion_protection:
@@ -199,7 +217,7 @@ class TransactionDatabase(Construct):
             name=props.connection_secret_name,
             description="Where to connect to the transaction database: the master user's password is in "
                         "password_secret_arn; the application role app_username signs in with IAM tokens",
-            key=props.key,
+            key=props.keys.secrets,
             value={
                 "engine": "postgres",
                 "host": self.instance.address,
@@ -214,6 +232,7 @@ class TransactionDatabase(Construct):
                                                                  "the password is RDS's managed master-user secret, which RDS rotates")
 
         self.identifier: str = props.name
+        self.parameter_group_name: str = parameters.name
         self.address: str = self.instance.address
         self.port: float = self.instance.port
         self.endpoint: str = self.instance.endpoint
@@ -223,19 +242,50 @@ class TransactionDatabase(Construct):
         self.resource_id: str = self.instance.resource_id
         self.app_username: str = props.app_username
         #: The only `rds-db:connect` resource the application needs: its own role on this instance.
-        self.app_connect_arn: str = (f"arn:{props.key.partition}:rds-db:{props.key.region}:{props.key.account_id}:"
-                                     f"dbuser:{self.resource_id}/{props.app_username}")
+        self.app_connect_arn: str = account.arn("rds-db", f"dbuser:{self.resource_id}/{props.app_username}")
+        self.transaction_retention_months: int = settings.transaction_retention_months
+        self.rejected_retention_days: int = settings.rejected_retention_days
 
-    def _monitoring_role(self, name: str, partition: str) -> IamRole:
-        """The role RDS enhanced monitoring assumes to publish OS metrics."""
+    def _final_snapshot_name(self, name: str) -> str:
+        """`<name>-final-<UTC creation time>`: fixed for the life of the instance (the time is taken once,
+        when Terraform first creates it, by a built-in `terraform_data` that ignores later changes), new for
+        every instance, so a second destroy never collides with the first's snapshot. No extra provider."""
+        created = DataResource(self, "created", input={"at": Fn.timestamp()},
+                               lifecycle=TerraformResourceLifecycle(ignore_changes=["input"]))
+        at = Fn.lookup(created.output, "at")
+        return f"{name}-final-{Fn.formatdate('YYYYMMDDhhmmss', Token.as_string(at))}"
+
+    def _monitoring_role(self, props: TransactionDatabaseProps) -> IamRole:
+        """The role RDS enhanced monitoring assumes to publish OS metrics, for this instance only."""
+        account = props.keys.data.account
         trust = DataAwsIamPolicyDocument(self, "monitoring-trust", statement=[DataAwsIamPolicyDocumentStatement(
             actions=["sts:AssumeRole"],
             principals=[DataAwsIamPolicyDocumentStatementPrincipals(
                 type="Service", identifiers=["monitoring.rds.amazonaws.com"])],
+            condition=service_source(account.account_id, self.arn),
         )])
-        role = IamRole(self, "monitoring-role", name=f"{name}-rds-monitoring", assume_role_policy=trust.json)
+        role = IamRole(self, "monitoring-role", name=f"{props.name}-rds-monitoring", assume_role_policy=trust.json)
         IamRolePolicyAttachment(
             self, "monitoring-policy", role=role.name,
-            policy_arn=f"arn:{partition}:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole",
+            policy_arn=f"arn:{account.partition}:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole",
         )
         return role
+
+
+def _parameters(settings: DatabaseSettings) -> dict[str, tuple[str, str]]:
+    """name -> (value, apply method). Static parameters (shared_preload_libraries) apply at the next reboot."""
+    return {
+        "rds.force_ssl": ("1", "immediate"),
+        "log_min_duration_statement": (str(settings.slow_statement_ms), "immediate"),
+        # Bound parameters (customer ids, amounts, metadata) never reach the logs, on success or on error.
+        "log_parameter_max_length": ("0", "immediate"),
+        "log_parameter_max_length_on_error": ("0", "immediate"),
+        "log_connections": ("1", "immediate"),
+        "log_disconnections": ("1", "immediate"),
+        "shared_preload_libraries": ("pgaudit", "pending-reboot"),
+        "pgaudit.log": (PGAUDIT_CLASSES, "immediate"),
+        # Statement text only: pgaudit's own parameter logging would bypass log_parameter_max_length.
+        "pgaudit.log_parameter": ("0", "immediate"),
+        "pgaudit.log_catalog": ("0", "immediate"),
+    }
+

@@ -1,96 +1,188 @@
-"""One customer-managed KMS key per environment, used by every store in it."""
+"""Customer-managed KMS keys, one per data class, with explicit administrator and user statements."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import Any
 
 from cdktf_cdktf_provider_aws.data_aws_caller_identity import DataAwsCallerIdentity
+from cdktf_cdktf_provider_aws.data_aws_iam_policy_document import DataAwsIamPolicyDocumentStatementCondition
 from cdktf_cdktf_provider_aws.data_aws_partition import DataAwsPartition
 from cdktf_cdktf_provider_aws.data_aws_region import DataAwsRegion
 from cdktf_cdktf_provider_aws.kms_alias import KmsAlias
 from cdktf_cdktf_provider_aws.kms_key import KmsKey
 from constructs import Construct
 
-from .validation import require_name, require_range
+from .guards import source_condition
+from .validation import require, require_name, require_range
+
+#: Administration without use: nothing here encrypts or decrypts, and no grant can be created
+#: (kms:CreateGrant is not listed; services create their grants through `ServicesCreateGrants`).
+ADMINISTRATION_ACTIONS = (
+    "kms:CancelKeyDeletion", "kms:CreateAlias", "kms:DeleteAlias", "kms:DescribeKey", "kms:DisableKey",
+    "kms:DisableKeyRotation", "kms:EnableKey", "kms:EnableKeyRotation", "kms:GetKeyPolicy",
+    "kms:GetKeyRotationStatus", "kms:ListAliases", "kms:ListGrants", "kms:ListKeyPolicies", "kms:ListKeyRotations",
+    "kms:ListResourceTags", "kms:PutKeyPolicy", "kms:RevokeGrant", "kms:RotateKeyOnDemand",
+    "kms:ScheduleKeyDeletion", "kms:TagResource", "kms:UntagResource", "kms:UpdateAlias",
+    "kms:UpdateKeyDescription",
+)
+USE_ACTIONS = ("kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey*", "kms:ReEncrypt*")
+GRANT_ACTIONS = ("kms:CreateGrant", "kms:ListGrants", "kms:RevokeGrant")
+#: What a service principal publishing to an encrypted SNS topic needs (SNS's documented minimum).
+PUBLISH_ACTIONS = ("kms:Decrypt", "kms:GenerateDataKey*")
+_SERVICE = r"[a-z][a-z0-9-]{1,40}"
+
+
+class Account(Construct):
+    """Partition, account id and region of the stack, read once (data sources) and shared."""
+
+    def __init__(self, scope: Construct, construct_id: str) -> None:
+        super().__init__(scope, construct_id)
+        self.partition: str = DataAwsPartition(self, "partition").partition
+        self.account_id: str = DataAwsCallerIdentity(self, "account").account_id
+        self.region: str = DataAwsRegion(self, "region").name
+
+    def arn(self, service: str, resource: str, *, regional: bool = True) -> str:
+        """`arn:<partition>:<service>:<region>:<account>:<resource>` of this account."""
+        return f"arn:{self.partition}:{service}:{self.region if regional else ''}:{self.account_id}:{resource}"
+
+    def endpoint(self, service: str) -> str:
+        """`<service>.<region>.amazonaws.com`, the form `kms:ViaService` compares with."""
+        return f"{service}.{self.region}.amazonaws.com"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServicePublisher:
+    """A service principal that encrypts with the key itself (not on behalf of a caller), e.g. CloudWatch
+    alarms or RDS event notifications publishing to an encrypted SNS topic.
+
+    principal: the service principal, e.g. `cloudwatch.amazonaws.com`.
+    source_arn: the ARN (pattern) of this project's resources the service acts for; with `aws:SourceAccount`
+      it closes the confused-deputy path.
+    """
+
+    principal: str
+    source_arn: str
+
+    def __post_init__(self) -> None:
+        require_name("principal", self.principal, r"[a-z0-9.-]+\.amazonaws\.com", "a service principal such as "
+                                                                                  "cloudwatch.amazonaws.com")
 
 
 @dataclass(frozen=True, kw_only=True)
 class EncryptionKeyProps:
     """Inputs of `EncryptionKey`.
 
-    alias: the alias name without the `alias/` prefix, e.g. `japancart-dev`.
+    alias: the alias name without the `alias/` prefix, e.g. `japancart-dev-data`.
+    description: the data class the key protects.
+    account: partition, account and region of the stack.
+    via_services: short names of the services (`kinesis`, `rds`, `secretsmanager`, ...) through which
+      this account's principals may use the key (`kms:ViaService`) and create grants for AWS resources.
+      Principals still need an IAM policy naming the key; nothing may use it directly.
+    log_group_patterns: log-group names (with `*`) CloudWatch Logs may encrypt with the key; empty (the
+      default) gives CloudWatch Logs no access.
+    publishers: service principals that encrypt with the key for this project's resources.
     deletion_window_days: how long a scheduled deletion can still be cancelled (7-30).
-    Default: 30, the longest AWS allows, so a mistaken destroy is recoverable.
+      Default: 30, the longest AWS allows, so a mistaken destroy is recoverable.
     """
 
     alias: str
+    description: str
+    account: Account
+    via_services: tuple[str, ...]
+    log_group_patterns: tuple[str, ...] = ()
+    publishers: tuple[ServicePublisher, ...] = ()
     deletion_window_days: int = 30
 
     def __post_init__(self) -> None:
         require_name("alias", self.alias, r"[A-Za-z0-9/_-]{1,250}",
                      "letters, digits, '/', '_' or '-' (without the 'alias/' prefix)")
+        require(bool(self.via_services), "via_services", self.via_services, "at least one service")
+        for index, service in enumerate(self.via_services):
+            require_name(f"via_services[{index}]", service, _SERVICE, "a service's endpoint prefix such as kinesis")
         require_range("deletion_window_days", self.deletion_window_days, 7, 30)
 
 
 class EncryptionKey(Construct):
-    """A rotating customer-managed key whose policy admits CloudWatch Logs and alarms.
+    """A rotating customer-managed key for one data class.
 
-    Account principals get the key through IAM (the root statement delegates to IAM
-    policies), which is how Kinesis, ElastiCache, RDS, Secrets Manager, SQS and Lambda
-    use it on a caller's behalf. CloudWatch Logs and CloudWatch alarms (publishing to
-    the encrypted SNS topic) act as service principals, so the policy names them.
+    Key policy (no statement allows `kms:*`):
+    * `AccountAdministersTheKey`: the account (root) keeps administration, so the key can never become
+      unmanageable (KMS refuses a policy that locks its own administrators out, and a key nobody can
+      administer needs AWS Support to recover). Who administers is decided by IAM policies in the account;
+      administration includes no cryptographic use and no `kms:CreateGrant`.
+    * `AccountUsesTheKeyThroughServices`: encrypt/decrypt only through `via_services`, only for this account.
+    * `ServicesCreateGrants`: grants only for AWS resources (`kms:GrantIsForAWSResource`), through the same
+      services: how RDS, ElastiCache and Lambda keep using the key.
+    * `CloudWatchLogsEncryptsProjectLogGroups` and one statement per service publisher, each pinned to this
+      project's resources.
     """
 
     def __init__(self, scope: Construct, construct_id: str, props: EncryptionKeyProps) -> None:
         super().__init__(scope, construct_id)
-        partition = DataAwsPartition(self, "partition").partition
-        account = DataAwsCallerIdentity(self, "account").account_id
-        region = DataAwsRegion(self, "region").name
-        self.account_id: str = account
-        self.region: str = region
-        self.partition: str = partition
-
-        policy = {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Sid": "AccountAdministersKeyThroughIam",
-                    "Effect": "Allow",
-                    "Principal": {"AWS": f"arn:{partition}:iam::{account}:root"},
-                    "Action": "kms:*",
-                    "Resource": "*",
-                },
-                {
-                    "Sid": "CloudWatchLogsEncryptsThisAccountsLogGroups",
-                    "Effect": "Allow",
-                    "Principal": {"Service": f"logs.{region}.amazonaws.com"},
-                    "Action": ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
-                    "Resource": "*",
-                    "Condition": {
-                        "ArnLike": {
-                            "kms:EncryptionContext:aws:logs:arn": f"arn:{partition}:logs:{region}:{account}:log-group:*"
-                        }
-                    },
-                },
-                {
-                    "Sid": "CloudWatchAlarmsPublishToEncryptedTopic",
-                    "Effect": "Allow",
-                    "Principal": {"Service": "cloudwatch.amazonaws.com"},
-                    "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
-                    "Resource": "*",
-                    "Condition": {"StringEquals": {"aws:SourceAccount": account}},
-                },
-            ],
-        }
+        account = props.account
+        self.account: Account = account
+        self.account_id: str = account.account_id
+        self.region: str = account.region
+        self.partition: str = account.partition
+        root = {"AWS": f"arn:{account.partition}:iam::{account.account_id}:root"}
+        via = {"kms:CallerAccount": account.account_id,
+               "kms:ViaService": [account.endpoint(s) for s in props.via_services]}
+        statements: list[dict[str, Any]] = [
+            {"Sid": "AccountAdministersTheKey", "Effect": "Allow", "Principal": root,
+             "Action": list(ADMINISTRATION_ACTIONS), "Resource": "*"},
+            {"Sid": "AccountUsesTheKeyThroughServices", "Effect": "Allow", "Principal": root,
+             "Action": list(USE_ACTIONS), "Resource": "*", "Condition": {"StringEquals": via}},
+            {"Sid": "ServicesCreateGrants", "Effect": "Allow", "Principal": root, "Action": list(GRANT_ACTIONS),
+             "Resource": "*", "Condition": {"StringEquals": via, "Bool": {"kms:GrantIsForAWSResource": "true"}}},
+        ]
+        if props.log_group_patterns:
+            statements.append({
+                "Sid": "CloudWatchLogsEncryptsProjectLogGroups", "Effect": "Allow",
+                "Principal": {"Service": account.endpoint("logs")},
+                "Action": ["kms:Decrypt*", "kms:Describe*", "kms:Encrypt*", "kms:GenerateDataKey*", "kms:ReEncrypt*"],
+                "Resource": "*",
+                "Condition": {"ArnLike": {"kms:EncryptionContext:aws:logs:arn": [
+                    account.arn("logs", f"log-group:{pattern}") for pattern in props.log_group_patterns]}},
+            })
+        for publisher in props.publishers:
+            statements.append({
+                "Sid": "PublishFor" + "".join(p.capitalize() for p in publisher.principal.split(".")[:-2]),
+                "Effect": "Allow", "Principal": {"Service": publisher.principal},
+                "Action": list(PUBLISH_ACTIONS), "Resource": "*",
+                "Condition": source_condition(account.account_id, publisher.source_arn),
+            })
+        self.policy: dict[str, Any] = {"Version": "2012-10-17", "Statement": statements}
         self.key = KmsKey(
             self,
             "key",
-            description=f"Encrypts every data store of {props.alias}",
+            description=props.description,
             enable_key_rotation=True,
             deletion_window_in_days=props.deletion_window_days,
-            policy=json.dumps(policy),
+            policy=json.dumps(self.policy),
         )
         KmsAlias(self, "alias", name=f"alias/{props.alias}", target_key_id=self.key.key_id)
         self.key_arn: str = self.key.arn
         self.key_id: str = self.key.key_id
+        self.via_services: tuple[str, ...] = props.via_services
+
+    def via(self, service: str) -> DataAwsIamPolicyDocumentStatementCondition:
+        """The `kms:ViaService` condition of an IAM statement that uses this key through `service` only."""
+        require(service in self.via_services, "service", service, f"one of this key's services {self.via_services}")
+        return DataAwsIamPolicyDocumentStatementCondition(test="StringEquals", variable="kms:ViaService",
+                                                          values=[self.account.endpoint(service)])
+
+
+@dataclass(frozen=True, kw_only=True)
+class EnvironmentKeys:
+    """The keys of one environment, one per data class, so a grant on one never opens another.
+
+    data: transaction data at rest (stream, RDS storage and Performance Insights, Redis, dead-letter queue).
+    secrets: Secrets Manager secrets (incl. RDS's managed master secret) and Lambda environments.
+    logs: CloudWatch log groups and the alarm topic.
+    """
+
+    data: EncryptionKey
+    secrets: EncryptionKey
+    logs: EncryptionKey

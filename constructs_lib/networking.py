@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import json
 from dataclasses import dataclass
 
 from cdktf import Fn
@@ -12,6 +13,7 @@ from cdktf_cdktf_provider_aws.data_aws_iam_policy_document import (
     DataAwsIamPolicyDocumentStatement,
     DataAwsIamPolicyDocumentStatementPrincipals,
 )
+from cdktf_cdktf_provider_aws.default_network_acl import DefaultNetworkAcl, DefaultNetworkAclEgress, DefaultNetworkAclIngress
 from cdktf_cdktf_provider_aws.default_security_group import DefaultSecurityGroup
 from cdktf_cdktf_provider_aws.eip import Eip
 from cdktf_cdktf_provider_aws.flow_log import FlowLog
@@ -32,10 +34,12 @@ from constructs import Construct
 from .access import allow_tcp, security_group
 from .checkov import skip_check
 from .encryption import EncryptionKey
+from .guards import service_source
 from .logs import encrypted_log_group
 from .validation import LOG_RETENTION_DAYS, parse_cidr, require, require_choice, require_name, require_range
 
 HTTPS = 443
+EPHEMERAL_PORTS = (1024, 65535)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -47,7 +51,8 @@ class NetworkSettings:
     subnet_prefix: prefix length of every subnet, carved in order from vpc_cidr (public
       subnets first, then private). Default 24 (251 usable addresses each).
     nat_gateway: add one NAT gateway for consumers that need the internet. Default off:
-      the S3 and Secrets Manager endpoints cover what the processor needs.
+      the Secrets Manager endpoint covers what the processor calls (it reaches nothing else outside
+      the VPC: Lambda polls the stream, RDS auth tokens are signed locally, logs go through Lambda).
     zone_ids: the zone ids (e.g. apne1-az4) to place subnets in, one per AZ, in order. Zone
       ids name the same physical zone in every account, and a pinned list never grows when
       AWS adds a zone. Default: none, meaning the first az_count available zones.
@@ -93,6 +98,7 @@ class NetworkingProps:
 
     name: prefix of every resource name, e.g. `japancart-dev`.
     region: the region the VPC is in; names the endpoint services.
+    key: the logs key, which encrypts the flow-log group.
     flow_log_retention_days: retention of the VPC flow-log group (a CloudWatch Logs value).
     """
 
@@ -147,6 +153,7 @@ class Networking(Construct):
             Route(self, "private-default", route_table_id=self.private_route_table.id,
                   destination_cidr_block="0.0.0.0/0", nat_gateway_id=nat.id)
 
+        self._default_network_acl(settings)
         self._flow_logs(props)
 
         self.app_security_group: SecurityGroup = security_group(
@@ -186,6 +193,7 @@ class Networking(Construct):
             actions=["sts:AssumeRole"],
             principals=[DataAwsIamPolicyDocumentStatementPrincipals(
                 type="Service", identifiers=["vpc-flow-logs.amazonaws.com"])],
+            condition=service_source(props.key.account_id, props.key.account.arn("ec2", "vpc-flow-log/*")),
         )])
         role = IamRole(self, "flow-log-role", name=f"{props.name}-flow-logs",
                        assume_role_policy=trust.json)
@@ -197,15 +205,28 @@ class Networking(Construct):
         FlowLog(self, "flow-log", vpc_id=self.vpc.id, traffic_type="ALL", log_destination_type="cloud-watch-logs",
                 log_destination=group.arn, iam_role_arn=role.arn, max_aggregation_interval=60)
 
+    def _default_network_acl(self, settings: NetworkSettings) -> None:
+        """Every subnet's ACL, managed: traffic within the VPC, and (only with the NAT gateway) HTTPS out
+        and its return traffic. Nothing from the internet reaches SSH, RDP or any listening port."""
+        ingress = [DefaultNetworkAclIngress(rule_no=100, action="allow", protocol="-1", from_port=0, to_port=0,
+                                            cidr_block=settings.vpc_cidr)]
+        egress = [DefaultNetworkAclEgress(rule_no=100, action="allow", protocol="-1", from_port=0, to_port=0,
+                                          cidr_block=settings.vpc_cidr)]
+        if settings.nat_gateway:
+            ingress.append(DefaultNetworkAclIngress(rule_no=200, action="allow", protocol="tcp",
+                                                    from_port=EPHEMERAL_PORTS[0], to_port=EPHEMERAL_PORTS[1],
+                                                    cidr_block="0.0.0.0/0"))
+            egress.append(DefaultNetworkAclEgress(rule_no=200, action="allow", protocol="tcp", from_port=HTTPS,
+                                                  to_port=HTTPS, cidr_block="0.0.0.0/0"))
+        subnets = [s.id for s in self.public_subnets + self.private_subnets]
+        self.default_network_acl = DefaultNetworkAcl(self, "default-nacl",
+                                                     default_network_acl_id=self.vpc.default_network_acl_id,
+                                                     subnet_ids=subnets, ingress=ingress, egress=egress)
+
     def _endpoints(self, props: NetworkingProps) -> None:
-        """S3 (gateway) and Secrets Manager (interface) endpoints, so consumers need no NAT."""
+        """The Secrets Manager interface endpoint, so consumers need no NAT; its policy comes from
+        `restrict_secrets_endpoint` once the secrets exist. (No S3 endpoint: nothing here calls S3.)"""
         region = props.region
-        s3 = VpcEndpoint(self, "s3-endpoint", vpc_id=self.vpc.id, service_name=f"com.amazonaws.{region}.s3",
-                         vpc_endpoint_type="Gateway", route_table_ids=[self.private_route_table.id],
-                         tags={"Name": f"{props.name}-s3"})
-        VpcSecurityGroupEgressRule(self, "app-s3-egress", security_group_id=self.app_security_group.id,
-                                   prefix_list_id=s3.prefix_list_id, ip_protocol="tcp",
-                                   from_port=HTTPS, to_port=HTTPS, description="HTTPS to S3 through the gateway endpoint")
         endpoint_sg = security_group(self, "endpoint-sg", name=f"{props.name}-endpoints", vpc_id=self.vpc.id,
                                      description="Interface endpoints; admits HTTPS from the application group")
         allow_tcp(self, "app-to-endpoints", source=self.app_security_group, target=endpoint_sg, port=HTTPS,
@@ -215,3 +236,13 @@ class Networking(Construct):
             service_name=f"com.amazonaws.{region}.secretsmanager", vpc_endpoint_type="Interface",
             private_dns_enabled=True, subnet_ids=self.private_subnet_ids, security_group_ids=[endpoint_sg.id],
             tags={"Name": f"{props.name}-secretsmanager"})
+
+    def restrict_secrets_endpoint(self, account_id: str, secret_arns: list[str]) -> None:
+        """Limit the Secrets Manager endpoint to reading `secret_arns` by principals of `account_id`: a
+        workload in this VPC cannot use it to reach any other secret, or another account's."""
+        self.secrets_manager_endpoint.policy = json.dumps({"Version": "2012-10-17", "Statement": [{
+            "Sid": "ReadThisSystemsSecretsOnly", "Effect": "Allow", "Principal": {"AWS": "*"},
+            "Action": ["secretsmanager:GetSecretValue"],
+            "Resource": secret_arns,
+            "Condition": {"StringEquals": {"aws:PrincipalAccount": account_id}},
+        }]})

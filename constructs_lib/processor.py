@@ -10,6 +10,7 @@ from cdktf import AssetType, TerraformAsset
 from cdktf_cdktf_provider_aws.data_aws_iam_policy_document import (
     DataAwsIamPolicyDocument,
     DataAwsIamPolicyDocumentStatement,
+    DataAwsIamPolicyDocumentStatementCondition,
     DataAwsIamPolicyDocumentStatementPrincipals,
 )
 from cdktf_cdktf_provider_aws.iam_role import IamRole
@@ -28,14 +29,22 @@ from cdktf_cdktf_provider_aws.lambda_function import (
     LambdaFunctionVpcConfig,
 )
 from cdktf_cdktf_provider_aws.lambda_invocation import LambdaInvocation
+from cdktf_cdktf_provider_aws.scheduler_schedule import (
+    SchedulerSchedule,
+    SchedulerScheduleFlexibleTimeWindow,
+    SchedulerScheduleTarget,
+    SchedulerScheduleTargetRetryPolicy,
+)
 from cdktf_cdktf_provider_aws.sqs_queue import SqsQueue
+from cdktf_cdktf_provider_aws.sqs_queue_policy import SqsQueuePolicy
 from constructs import Construct
 
 from .alarms import AlarmSpec, AlertTopic
 from .cache import TransactionCache
 from .checkov import skip_check
 from .database import TransactionDatabase
-from .encryption import EncryptionKey
+from .encryption import Account, EncryptionKey, EnvironmentKeys
+from .guards import deny_insecure_transport, service_source
 from .logs import encrypted_log_group
 from .networking import Networking
 from .stream import TransactionStream
@@ -50,6 +59,11 @@ DB_AUTH = "iam"
 #: Migrations take an advisory lock and run a few DDL statements; five minutes is generous.
 MIGRATION_TIMEOUT_SECONDS = 300
 MIGRATION_MEMORY_MB = 256
+#: The daily data-lifecycle run (partitions ahead, retention, purge of rejects): 17:30 UTC is 02:30 in
+#: Tokyo, after the default backup window (16:00-17:00) and outside the weekly maintenance windows.
+LIFECYCLE_SCHEDULE = "cron(30 17 * * ? *)"
+LIFECYCLE_EVENT = {"action": "maintain"}
+LIFECYCLE_RETRIES = 2
 #: A dead-lettered record must stay readable in the stream at least this long (time to replay it),
 #: and SQS keeps a message at most 14 days.
 DLQ_MIN_RETENTION_SECONDS = 3600
@@ -146,13 +160,15 @@ class TransactionProcessorProps:
     """Inputs of `TransactionProcessor`: what it reads, where it writes, who hears about failures.
 
     environment: value of the metric dimension `Environment` the function emits.
+    keys: `data` encrypts the dead-letter queue (and the stream it reads), `secrets` the function
+      environments (and the secrets they read), `logs` the log groups.
     """
 
     name: str
     environment: str
     settings: ProcessorSettings
     bundle: LambdaBundle
-    key: EncryptionKey
+    keys: EnvironmentKeys
     networking: Networking
     stream: TransactionStream
     cache: TransactionCache
@@ -184,16 +200,19 @@ class TransactionProcessor(Construct):
         function_name = f"{props.name}-processor"
 
         self.dead_letter_queue = SqsQueue(
-            self, "dlq", name=f"{function_name}-dlq", kms_master_key_id=props.key.key_arn,
+            self, "dlq", name=f"{function_name}-dlq", kms_master_key_id=props.keys.data.key_arn,
             message_retention_seconds=dead_letter_retention_seconds(props.stream.retention_hours,
                                                                     settings.max_record_age_seconds))
+        SqsQueuePolicy(self, "dlq-policy", queue_url=self.dead_letter_queue.url, policy=json.dumps({
+            "Version": "2012-10-17",
+            "Statement": [deny_insecure_transport("sqs:*", self.dead_letter_queue.arn)]}))
         log_group = encrypted_log_group(self, "logs", name=f"/aws/lambda/{function_name}",
-                                        key_arn=props.key.key_arn, retention_days=props.log_retention_days)
+                                        key_arn=props.keys.logs.key_arn, retention_days=props.log_retention_days)
         role = self._role(function_name, props, log_group.arn)
 
         code = TerraformAsset(self, "code", path=props.bundle.path, type=AssetType.FILE)
         self.migration = SchemaMigration(self, "migration", SchemaMigrationProps(
-            name=props.name, bundle=props.bundle, code=code, key=props.key, networking=props.networking,
+            name=props.name, bundle=props.bundle, code=code, keys=props.keys, networking=props.networking,
             database=props.database, log_retention_days=props.log_retention_days))
         self.function = LambdaFunction(
             self,
@@ -208,7 +227,7 @@ class TransactionProcessor(Construct):
             memory_size=settings.memory_mb,
             timeout=settings.timeout_seconds,
             reserved_concurrent_executions=settings.reserved_concurrency,
-            kms_key_arn=props.key.key_arn,
+            kms_key_arn=props.keys.secrets.key_arn,
             vpc_config=_private(props.networking),
             environment=LambdaFunctionEnvironment(variables={
                 "DB_CONNECTION_SECRET_ARN": props.database.connection_secret_arn,
@@ -246,8 +265,8 @@ class TransactionProcessor(Construct):
             # No batch before the schema (and the application role) exists.
             depends_on=[self.migration.invocation],
         )
-        self.alarms = [props.topic.alarm(self, spec) for spec in _alarm_specs(props, function_name,
-                                                                                self.dead_letter_queue.name)]
+        self.alarms = [props.topic.alarm(self, spec) for spec in _alarm_specs(
+            props, function_name, self.dead_letter_queue.name, self.migration.function_name)]
         self.function_name: str = function_name
         self.function_arn: str = self.function.arn
         self.dead_letter_queue_url: str = self.dead_letter_queue.url
@@ -255,15 +274,21 @@ class TransactionProcessor(Construct):
 
     def _role(self, function_name: str, props: TransactionProcessorProps, log_group_arn: str) -> IamRole:
         """Least privilege: this stream, two secrets (never the master password), its own database role,
-        this key, this queue, its own logs."""
-        role, _ = _lambda_role(self, function_name, "transaction-processor", [
+        each key only through the service that needs it, this queue, its own logs."""
+        keys = props.keys
+        role, _ = _lambda_role(self, function_name, "transaction-processor", keys.data.account, [
             _allow("ReadTheTransactionStream", ["kinesis:DescribeStream", "kinesis:DescribeStreamSummary",
                                                 "kinesis:GetRecords", "kinesis:GetShardIterator",
                                                 "kinesis:ListShards"], [props.stream.stream_arn]),
             _allow("ReadStoreCredentials", ["secretsmanager:GetSecretValue"],
                    [props.database.connection_secret_arn, props.cache.auth_secret_arn]),
             _allow("SignInAsTheApplicationRole", ["rds-db:connect"], [props.database.app_connect_arn]),
-            _allow("UseTheEnvironmentKey", ["kms:Decrypt", "kms:GenerateDataKey"], [props.key.key_arn]),
+            _allow("DecryptTheStream", ["kms:Decrypt"], [keys.data.key_arn], via=keys.data.via("kinesis")),
+            _allow("EncryptDeadLetters", ["kms:Decrypt", "kms:GenerateDataKey"], [keys.data.key_arn],
+                   via=keys.data.via("sqs")),
+            _allow("DecryptStoreCredentials", ["kms:Decrypt"], [keys.secrets.key_arn],
+                   via=keys.secrets.via("secretsmanager")),
+            _allow("DecryptOwnEnvironment", ["kms:Decrypt"], [keys.secrets.key_arn], via=keys.secrets.via("lambda")),
             _allow("SendFailuresToTheDeadLetterQueue", ["sqs:SendMessage"], [self.dead_letter_queue.arn]),
             _allow("WriteOwnLogs", ["logs:CreateLogStream", "logs:PutLogEvents"], [f"{log_group_arn}:*"]),
             *_vpc_and_tracing(),
@@ -278,7 +303,7 @@ class SchemaMigrationProps:
     name: prefix of the function (`<name>-migrate`) and its role.
     bundle: the processor's zip; its `migrations_checksum` decides when the migration runs again.
     code: the zip as an asset of the stack (shared with the processor function).
-    key: encrypts the function's environment and logs, and the secrets it reads.
+    keys: `secrets` encrypts the function's environment and the secrets it reads, `logs` its log group.
     networking: the private subnets and the application security group (the one the database admits).
     database: the connection secret and the RDS-managed master secret it reads.
     log_retention_days: retention of the function's log group.
@@ -287,7 +312,7 @@ class SchemaMigrationProps:
     name: str
     bundle: LambdaBundle
     code: TerraformAsset
-    key: EncryptionKey
+    keys: EnvironmentKeys
     networking: Networking
     database: TransactionDatabase
     log_retention_days: int = 365
@@ -298,13 +323,16 @@ class SchemaMigrationProps:
 
 
 class SchemaMigration(Construct):
-    """A Lambda from the processor's zip that applies the SQL migrations as the master user, and its run.
+    """A Lambda from the processor's zip that applies the SQL migrations as the master user, its run, and
+    the daily data-lifecycle run.
 
     Only this function's role may read the RDS-managed master secret. It has no event source:
     Terraform invokes it (`aws_lambda_invocation`) on the first deploy and again when the bundled
     migrations change (their checksum is the input and the trigger), after the function, its
     permissions, the connection secret and the Secrets Manager endpoint exist. A failing migration
-    fails the apply.
+    fails the apply. Every day an EventBridge Scheduler schedule invokes it with `{"action": "maintain"}`
+    (monthly partitions ahead, transactions past `TRANSACTION_RETENTION_MONTHS` detached, rejected
+    records past `REJECTED_RETENTION_DAYS` purged) through a role that can invoke this function only.
     """
 
     def __init__(self, scope: Construct, construct_id: str, props: SchemaMigrationProps) -> None:
@@ -312,11 +340,14 @@ class SchemaMigration(Construct):
         function_name = f"{props.name}-migrate"
         database = props.database
         log_group = encrypted_log_group(self, "logs", name=f"/aws/lambda/{function_name}",
-                                        key_arn=props.key.key_arn, retention_days=props.log_retention_days)
-        role, policy = _lambda_role(self, function_name, "schema-migration", [
+                                        key_arn=props.keys.logs.key_arn, retention_days=props.log_retention_days)
+        secrets_key = props.keys.secrets
+        role, policy = _lambda_role(self, function_name, "schema-migration", secrets_key.account, [
             _allow("ReadMigrationCredentials", ["secretsmanager:GetSecretValue"],
                    [database.connection_secret_arn, database.password_secret_arn]),
-            _allow("UseTheEnvironmentKey", ["kms:Decrypt"], [props.key.key_arn]),
+            _allow("DecryptMigrationCredentials", ["kms:Decrypt"], [secrets_key.key_arn],
+                   via=secrets_key.via("secretsmanager")),
+            _allow("DecryptOwnEnvironment", ["kms:Decrypt"], [secrets_key.key_arn], via=secrets_key.via("lambda")),
             _allow("WriteOwnLogs", ["logs:CreateLogStream", "logs:PutLogEvents"], [f"{log_group.arn}:*"]),
             *_vpc_and_tracing(),
         ])
@@ -333,18 +364,21 @@ class SchemaMigration(Construct):
             memory_size=MIGRATION_MEMORY_MB,
             timeout=MIGRATION_TIMEOUT_SECONDS,
             reserved_concurrent_executions=1,  # one migration at a time (they also take an advisory lock)
-            kms_key_arn=props.key.key_arn,
+            kms_key_arn=secrets_key.key_arn,
             vpc_config=_private(props.networking),
             environment=LambdaFunctionEnvironment(variables={
                 "DB_CONNECTION_SECRET_ARN": database.connection_secret_arn,
+                "TRANSACTION_RETENTION_MONTHS": str(database.transaction_retention_months),
+                "REJECTED_RETENTION_DAYS": str(database.rejected_retention_days),
             }),
             tracing_config=LambdaFunctionTracingConfig(mode="Active"),
             logging_config=LambdaFunctionLoggingConfig(log_format="Text", log_group=log_group.name),
             depends_on=[log_group],
         )
         skip_check(self.function, "CKV_AWS_272", UNSIGNED_CODE)
-        skip_check(self.function, "CKV_AWS_116", "invoked only synchronously by Terraform (RequestResponse), which "
-                                                 "fails the apply on error; a dead-letter queue serves async invocations")
+        skip_check(self.function, "CKV_AWS_116", "no payload worth keeping: Terraform's run is synchronous and fails "
+                                                 "the apply; the daily run is the constant {\"action\": \"maintain\"}, "
+                                                 "idempotent, retried, and its Errors alarm notifies on-call")
         checksum = props.bundle.migrations_checksum
         ready = [policy, props.networking.secrets_manager_endpoint]
         if database.connection_secret.version is not None:
@@ -360,6 +394,34 @@ class SchemaMigration(Construct):
         )
         self.function_name: str = function_name
         self.function_arn: str = self.function.arn
+        self.schedule = self._lifecycle_schedule(props.name, secrets_key.account)
+
+    def _lifecycle_schedule(self, name: str, account: Account) -> SchedulerSchedule:
+        """The daily `{"action": "maintain"}` run, under a role only this schedule can assume and that can
+        only invoke this function."""
+        schedule_name = f"{name}-data-lifecycle"
+        trust = DataAwsIamPolicyDocument(self, "schedule-trust", statement=[DataAwsIamPolicyDocumentStatement(
+            actions=["sts:AssumeRole"],
+            principals=[DataAwsIamPolicyDocumentStatementPrincipals(type="Service",
+                                                                    identifiers=["scheduler.amazonaws.com"])],
+            condition=service_source(account.account_id, account.arn("scheduler", f"schedule/default/{schedule_name}")),
+        )])
+        role = IamRole(self, "schedule-role", name=schedule_name, assume_role_policy=trust.json)
+        invoke = DataAwsIamPolicyDocument(self, "schedule-permissions", statement=[
+            _allow("InvokeTheMigrationFunction", ["lambda:InvokeFunction"], [self.function.arn])])
+        IamRolePolicy(self, "schedule-policy", name="invoke-data-lifecycle", role=role.id, policy=invoke.json)
+        schedule = SchedulerSchedule(
+            self, "schedule", name=schedule_name,
+            description="Daily data lifecycle: partitions ahead, retention, purge of old rejected records",
+            schedule_expression=LIFECYCLE_SCHEDULE, schedule_expression_timezone="UTC",
+            flexible_time_window=SchedulerScheduleFlexibleTimeWindow(mode="OFF"),
+            target=SchedulerScheduleTarget(
+                arn=self.function.arn, role_arn=role.arn, input=json.dumps(LIFECYCLE_EVENT),
+                retry_policy=SchedulerScheduleTargetRetryPolicy(maximum_retry_attempts=LIFECYCLE_RETRIES)),
+        )
+        skip_check(schedule, "CKV_AWS_297", "its only data is the constant {\"action\": \"maintain\"} (encrypted with "
+                                            "an AWS owned key); a customer key would grant Scheduler a key for no data")
+        return schedule
 
 
 UNSIGNED_CODE = ("no AWS Signer profile in this project: the zip is built from the locked sources and pinned by "
@@ -368,8 +430,10 @@ _WILDCARD_REASON = ("'*' only for Lambda's VPC ENI actions (as in AWSLambdaVPCAc
                     "which take no resource ARNs; every other statement is scoped")
 
 
-def _allow(sid: str, actions: list[str], resources: list[str]) -> DataAwsIamPolicyDocumentStatement:
-    return DataAwsIamPolicyDocumentStatement(sid=sid, actions=actions, resources=resources)
+def _allow(sid: str, actions: list[str], resources: list[str],
+           via: DataAwsIamPolicyDocumentStatementCondition | None = None) -> DataAwsIamPolicyDocumentStatement:
+    return DataAwsIamPolicyDocumentStatement(sid=sid, actions=actions, resources=resources,
+                                             condition=[via] if via is not None else None)
 
 
 def _vpc_and_tracing() -> list[DataAwsIamPolicyDocumentStatement]:
@@ -382,13 +446,18 @@ def _vpc_and_tracing() -> list[DataAwsIamPolicyDocumentStatement]:
     ]
 
 
-def _lambda_role(scope: Construct, role_name: str, policy_name: str,
+def _lambda_role(scope: Construct, role_name: str, policy_name: str, account: Account,
                  statements: list[DataAwsIamPolicyDocumentStatement]) -> tuple[IamRole, IamRolePolicy]:
-    """A role Lambda assumes and its one inline policy of `statements` (construct ids trust, role,
-    permissions and policy in `scope`); the policy is returned so callers can wait for it."""
+    """A role Lambda assumes (for this account only) and its one inline policy of `statements` (construct ids
+    trust, role, permissions and policy in `scope`); the policy is returned so callers can wait for it.
+
+    The trust is guarded by `aws:SourceAccount` only: Lambda documents no `aws:SourceArn` for assuming an
+    execution role, and the role is named for one function, which is the only one given it (iam:PassRole)."""
     trust = DataAwsIamPolicyDocument(scope, "trust", statement=[DataAwsIamPolicyDocumentStatement(
         actions=["sts:AssumeRole"],
         principals=[DataAwsIamPolicyDocumentStatementPrincipals(type="Service", identifiers=["lambda.amazonaws.com"])],
+        condition=[DataAwsIamPolicyDocumentStatementCondition(test="StringEquals", variable="aws:SourceAccount",
+                                                              values=[account.account_id])],
     )])
     role = IamRole(scope, "role", name=role_name, assume_role_policy=trust.json)
     permissions = DataAwsIamPolicyDocument(scope, "permissions", statement=statements)
@@ -403,7 +472,8 @@ def _private(networking: Networking) -> LambdaFunctionVpcConfig:
                                    security_group_ids=[networking.app_security_group.id])
 
 
-def _alarm_specs(props: TransactionProcessorProps, function_name: str, queue_name: str) -> list[AlarmSpec]:
+def _alarm_specs(props: TransactionProcessorProps, function_name: str, queue_name: str,
+                 migration_name: str) -> list[AlarmSpec]:
     s = props.settings
     function = {"FunctionName": function_name}
 
@@ -424,6 +494,8 @@ def _alarm_specs(props: TransactionProcessorProps, function_name: str, queue_nam
              "Maximum", s.dead_letter_threshold, "Records gave up after retries and wait in the dead-letter queue"),
         spec("transaction-rule-hits", METRIC_NAMESPACE, "RuleHits", {"Environment": props.environment}, "Sum",
              s.rule_hits_threshold, "A monitoring rule flagged transactions; see transaction_alerts"),
+        spec("data-lifecycle-errors", "AWS/Lambda", "Errors", {"FunctionName": migration_name}, "Sum", 0,
+             "The schema migration or the daily data-lifecycle run failed; partitions or retention may be behind"),
         spec("transaction-conflicts", METRIC_NAMESPACE, "TransactionConflicts", {"Environment": props.environment},
              "Sum", s.conflicts_threshold,
              "A transaction id arrived again with different content; the processor log names it"),

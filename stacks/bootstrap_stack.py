@@ -28,7 +28,7 @@ from cdktf_cdktf_provider_aws.s3_bucket_versioning import S3BucketVersioningA, S
 from constructs import Construct
 
 from constructs_lib.checkov import skip_check
-from constructs_lib.encryption import EncryptionKey, EncryptionKeyProps
+from constructs_lib.encryption import Account, EncryptionKey, EncryptionKeyProps
 
 from .config import AppConfig
 from .providers import aws_provider, common_tags
@@ -43,7 +43,9 @@ class StateBootstrapStack(TerraformStack):
         super().__init__(scope, "bootstrap")
         backend = config.backend
         aws_provider(self, region=backend.region, tags=common_tags(config, "shared"), emulator=config.emulator)
-        key = EncryptionKey(self, "key", EncryptionKeyProps(alias=f"{config.project.name}-terraform-state"))
+        key = EncryptionKey(self, "key", EncryptionKeyProps(
+            alias=f"{config.project.name}-terraform-state", account=Account(self, "account"), via_services=("s3",),
+            description="Terraform state of every environment"))
 
         bucket = S3Bucket(self, "state", bucket=backend.bucket, lifecycle={"prevent_destroy": True})
         skip_check(bucket, "CKV_AWS_144", "Terraform state: versioned and KMS-encrypted in one region; a replica "

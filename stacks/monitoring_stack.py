@@ -5,10 +5,10 @@ from __future__ import annotations
 from cdktf import TerraformOutput, TerraformStack
 from constructs import Construct
 
-from constructs_lib.alarms import AlertTopic, AlertTopicProps, SystemAlarms, SystemAlarmsProps
+from constructs_lib.alarms import AlertTopic, AlertTopicProps, SystemAlarms, SystemAlarmsProps, alert_publishers
 from constructs_lib.cache import TransactionCache, TransactionCacheProps
 from constructs_lib.database import TransactionDatabase, TransactionDatabaseProps
-from constructs_lib.encryption import EncryptionKey, EncryptionKeyProps
+from constructs_lib.encryption import Account, EncryptionKey, EncryptionKeyProps, EnvironmentKeys
 from constructs_lib.networking import Networking, NetworkingProps
 from constructs_lib.processor import LambdaBundle, TransactionProcessor, TransactionProcessorProps
 from constructs_lib.stream import TransactionStream, TransactionStreamProps
@@ -29,27 +29,30 @@ class TransactionMonitoringStack(TerraformStack):
         random_provider(self)
         s3_backend(self, backend=config.backend, key=config.state_key(env.name), emulator=config.emulator)
 
-        key = EncryptionKey(self, "key", EncryptionKeyProps(alias=name))
+        keys = _keys(self, name)
         network = Networking(self, "network", NetworkingProps(
-            name=name, region=env.region, settings=env.network, key=key,
+            name=name, region=env.region, settings=env.network, key=keys.logs,
             flow_log_retention_days=env.log_retention_days))
         app_sg = network.app_security_group
         stream = TransactionStream(self, "stream", TransactionStreamProps(
-            name=f"{name}-transactions", settings=env.stream, key=key))
+            name=f"{name}-transactions", settings=env.stream, key=keys.data))
         cache = TransactionCache(self, "cache", TransactionCacheProps(
-            name=f"{name}-history", settings=env.cache, key=key, networking=network, clients=app_sg,
+            name=f"{name}-history", settings=env.cache, keys=keys, networking=network, clients=app_sg,
             auth_secret_name=f"{config.project.name}/{env.name}/redis-auth",
             app_user_name=REDIS_USER, app_access_rules=ACL_RULES, log_retention_days=env.log_retention_days))
         database = TransactionDatabase(self, "database", TransactionDatabaseProps(
-            name=f"{name}-transactions", settings=env.database, key=key, networking=network, clients=app_sg,
+            name=f"{name}-transactions", settings=env.database, keys=keys, networking=network, clients=app_sg,
             connection_secret_name=f"{config.project.name}/{env.name}/db-connection", app_username=APP_DB_USER,
             log_retention_days=env.log_retention_days))
-        topic = AlertTopic(self, "alerts", AlertTopicProps(name=name, key=key, settings=env.alarms))
+        network.restrict_secrets_endpoint(keys.secrets.account_id, [
+            database.connection_secret_arn, database.password_secret_arn, cache.auth_secret_arn])
+        topic = AlertTopic(self, "alerts", AlertTopicProps(name=name, key=keys.logs, settings=env.alarms,
+                                                           log_retention_days=env.log_retention_days))
         alarms = SystemAlarms(self, "alarms", SystemAlarmsProps(
             name=name, region=env.region, topic=topic, settings=env.alarms, stream=stream, cache=cache,
             database=database))
         processor = TransactionProcessor(self, "processor", TransactionProcessorProps(
-            name=name, environment=env.name, settings=env.processor, bundle=bundle, key=key, networking=network,
+            name=name, environment=env.name, settings=env.processor, bundle=bundle, keys=keys, networking=network,
             stream=stream, cache=cache, database=database, topic=topic, log_retention_days=env.log_retention_days))
 
         outputs = {
@@ -67,10 +70,33 @@ class TransactionMonitoringStack(TerraformStack):
             "app_security_group_id": (app_sg.id, "Attach to consumers: the only group the stores admit"),
             "redis_auth_secret_arn": (cache.auth_secret_arn, "Secret with the Redis endpoint, user name and password"),
             "alarm_topic_arn": (topic.topic_arn, "SNS topic every alarm notifies"),
-            "kms_key_arn": (key.key_arn, "Customer-managed key of this environment"),
+            "kms_key_arn": (keys.data.key_arn, "Customer-managed key of the transaction data"),
+            "secrets_kms_key_arn": (keys.secrets.key_arn, "Customer-managed key of the secrets and Lambda environments"),
+            "logs_kms_key_arn": (keys.logs.key_arn, "Customer-managed key of the log groups and the alarm topic"),
             "dashboard_name": (alarms.dashboard_name, "CloudWatch dashboard of stream, cache and database"),
             "processor_function_name": (processor.function_name, "Lambda function consuming the stream"),
             "dead_letter_queue_url": (processor.dead_letter_queue_url, "Records that failed every retry"),
         }
         for output_id, (value, description) in outputs.items():
             TerraformOutput(self, output_id, value=value, description=description)
+
+
+def _keys(scope: Construct, name: str) -> EnvironmentKeys:
+    """One key per data class. The data key keeps the construct id `key` (and so its Terraform address):
+    RDS and ElastiCache cannot change their storage key in place."""
+    account = Account(scope, "account")
+    log_groups = (f"/aws/lambda/{name}-*", f"/aws/rds/instance/{name}-*", f"/elasticache/{name}-*",
+                  f"/vpc/{name}/*", f"sns/{account.region}/{account.account_id}/{name}-*")
+    return EnvironmentKeys(
+        data=EncryptionKey(scope, "key", EncryptionKeyProps(
+            alias=f"{name}-data", account=account, via_services=("elasticache", "kinesis", "rds", "sqs"),
+            description=f"Transaction data of {name}: stream, RDS storage and Performance Insights, Redis, "
+                        "dead-letter queue")),
+        secrets=EncryptionKey(scope, "secrets-key", EncryptionKeyProps(
+            alias=f"{name}-secrets", account=account, via_services=("lambda", "secretsmanager"),
+            description=f"Secrets of {name}: Secrets Manager secrets and Lambda environments")),
+        logs=EncryptionKey(scope, "logs-key", EncryptionKeyProps(
+            alias=f"{name}-logs", account=account, via_services=("sns",), log_group_patterns=log_groups,
+            publishers=alert_publishers(name, account),
+            description=f"Logs and alerts of {name}: CloudWatch log groups and the alarm topic")),
+    )

@@ -11,7 +11,7 @@ from .config import AppConfig, BackendConfig, EmulatorConfig
 
 # Services the stacks call; in emulator mode each is pointed at the emulator.
 _EMULATED_SERVICES = ("cloudwatch", "ec2", "elasticache", "iam", "kinesis", "kms", "lambda_", "logs", "rds", "s3",
-                      "secretsmanager", "sns", "sqs", "sts")
+                      "scheduler", "secretsmanager", "sns", "sqs", "sts")
 AWS_PROVIDER_REQUIREMENT = {"source": "hashicorp/aws", "version": "~> 5.99"}
 _TEST_CREDENTIALS = {"access_key": "testing", "secret_key": "testing"}
 

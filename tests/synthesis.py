@@ -40,6 +40,16 @@ class StackView:
         assert len(matches) == 1, f"expected one {resource_type} with {properties}, found {len(matches)}"
         return matches[0]
 
+    def key_ref(self, data_class: str, attribute: str = "arn") -> str:
+        """Reference to the KMS key of `data_class` (`data`, `secrets`, `logs`), found through its alias."""
+        (_, alias), = [(k, a) for k, a in self.resources("aws_kms_alias").items()
+                       if a["name"].endswith(f"-{data_class}")]
+        key = alias["target_key_id"].split(".")[1]
+        return self.ref("aws_kms_key", key, attribute)
+
+    def key_body(self, data_class: str) -> dict[str, Any]:
+        return self.resources("aws_kms_key")[self.key_ref(data_class).split(".")[1]]
+
     @staticmethod
     def ref(resource_type: str, key: str, attribute: str) -> str:
         return f"${{{resource_type}.{key}.{attribute}}}"

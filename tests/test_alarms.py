@@ -16,7 +16,7 @@ def test_every_alarm_notifies_the_topic_on_alarm_and_ok(dev, prod) -> None:
 
 
 def test_topic_is_encrypted_and_prod_has_subscribers(dev, prod) -> None:
-    key_ref = dev.ref("aws_kms_key", dev.one("aws_kms_key")[0], "arn")
+    key_ref = dev.key_ref("logs")
     assert dev.one("aws_sns_topic")[1]["kms_master_key_id"] == key_ref
     assert dev.resources("aws_sns_topic_subscription") == {}
     _, subscription = prod.one("aws_sns_topic_subscription")
@@ -61,3 +61,52 @@ def test_dashboard_shows_stream_cache_and_database(dev) -> None:
     _, dashboard = dev.one("aws_cloudwatch_dashboard", dashboard_name="japancart-dev")
     namespaces = {m[0] for w in json.loads(dashboard["dashboard_body"])["widgets"] for m in w["properties"]["metrics"]}
     assert namespaces == {"AWS/Kinesis", "AWS/ElastiCache", "AWS/RDS"}
+
+
+def test_topic_policy_denies_plain_http_and_admits_only_this_projects_publishers(prod) -> None:
+    import json
+
+    topic_key, topic = prod.one("aws_sns_topic")
+    topic_arn = prod.ref("aws_sns_topic", topic_key, "arn")
+    _, policy = prod.one("aws_sns_topic_policy", arn=topic_arn)
+    statements = {s["Sid"]: s for s in json.loads(policy["policy"])["Statement"]}
+    deny = statements["DenyInsecureTransport"]
+    assert (deny["Effect"], deny["Principal"], deny["Action"], deny["Resource"]) == ("Deny", "*", "sns:*", topic_arn)
+    assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    for sid, principal, arn in (("PublishForCloudwatch", "cloudwatch.amazonaws.com", ":alarm:japancart-prod-*"),
+                                ("PublishForEventsRds", "events.rds.amazonaws.com", ":es:japancart-prod-*")):
+        statement = statements[sid]
+        assert (statement["Principal"], statement["Action"]) == ({"Service": principal}, "sns:Publish")
+        assert statement["Condition"]["ArnLike"]["aws:SourceArn"].endswith(arn)
+        assert "aws:SourceAccount" in statement["Condition"]["StringEquals"]
+    assert all(s["Principal"] != "*" for s in statements.values() if s["Effect"] == "Allow")
+
+
+def test_topic_logs_delivery_status_to_encrypted_groups_through_its_own_role(prod) -> None:
+    topic_key, topic = prod.one("aws_sns_topic")
+    role_key, role = prod.one("aws_iam_role", name="japancart-prod-sns-delivery-status")
+    role_arn = prod.ref("aws_iam_role", role_key, "arn")
+    for protocol in ("application", "firehose", "http", "lambda", "sqs"):
+        assert topic[f"{protocol}_success_feedback_role_arn"] == role_arn
+        assert topic[f"{protocol}_failure_feedback_role_arn"] == role_arn
+        assert topic[f"{protocol}_success_feedback_sample_rate"] == 100
+    trust = prod.data("aws_iam_policy_document")[role["assume_role_policy"].split(".")[2]]["statement"][0]
+    assert trust["principals"][0]["identifiers"] == ["sns.amazonaws.com"]
+    conditions = {c["variable"]: c["values"][0] for c in trust["condition"]}
+    assert conditions["aws:SourceArn"].endswith(":japancart-prod-alarms") and ":sns:" in conditions["aws:SourceArn"]
+    groups = [g for g in prod.resources("aws_cloudwatch_log_group").values() if g["name"].startswith("sns/")]
+    assert sorted(g["name"].rsplit("/", 1)[-1] for g in groups) == ["Failure", "japancart-prod-alarms"]
+    assert all(g["kms_key_id"] == prod.key_ref("logs") and g["retention_in_days"] == 365 for g in groups)
+
+
+def test_rds_events_notify_the_topic(prod) -> None:
+    topic_ref = prod.ref("aws_sns_topic", prod.one("aws_sns_topic")[0], "arn")
+    subscriptions = {s["source_type"]: s for s in prod.resources("aws_db_event_subscription").values()}
+    assert set(subscriptions) == {"db-instance", "db-parameter-group"}
+    assert all(s["sns_topic"] == topic_ref and s["name"].startswith("japancart-prod-") for s in subscriptions.values())
+    assert subscriptions["db-instance"]["source_ids"] == ["japancart-prod-transactions"]
+    assert {"failure", "maintenance", "configuration change", "low storage"} <= set(
+        subscriptions["db-instance"]["event_categories"])
+    group_key, _ = prod.one("aws_db_parameter_group")
+    assert subscriptions["db-parameter-group"]["source_ids"] == [prod.ref("aws_db_parameter_group", group_key, "name")]
+    assert subscriptions["db-parameter-group"]["event_categories"] == ["configuration change"]

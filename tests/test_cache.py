@@ -14,7 +14,7 @@ from processor.redis_store import ACL_RULES, REDIS_USER
 
 
 def test_replication_group_is_encrypted_and_uses_rbac(dev) -> None:
-    key_ref = dev.ref("aws_kms_key", dev.one("aws_kms_key")[0], "arn")
+    key_ref = dev.key_ref("data")
     _, group = dev.one("aws_elasticache_replication_group")
     assert group["engine"] == "redis" and group["engine_version"].startswith("7.")
     assert group["at_rest_encryption_enabled"] == "true" and group["kms_key_id"] == key_ref
@@ -96,7 +96,7 @@ def cache_props(**overrides):
     from unittest.mock import MagicMock
 
     networking = MagicMock(availability_zone_count=2)
-    values = dict(name="japancart-dev-history", settings=CacheSettings(), key=MagicMock(), networking=networking,
+    values = dict(name="japancart-dev-history", settings=CacheSettings(), keys=MagicMock(), networking=networking,
                   clients=MagicMock(), auth_secret_name="japancart/dev/redis-auth", app_user_name=REDIS_USER,
                   app_access_rules=ACL_RULES)
     return TransactionCacheProps(**{**values, **overrides})

@@ -93,6 +93,15 @@ BAD_INPUTS = [
     pytest.param({"dev": {"processor": {"max_retries": -2}}},
                  "environments.dev.processor.max_retries must be -1 (until max_record_age_seconds) or a number from 0 "
                  "to 10000, got -2", id="retries-out-of-range"),
+    pytest.param({"dev": {"database": {"transaction_retention_months": 0}}},
+                 "environments.dev.database.transaction_retention_months must be a whole number from 1 to 240, got 0",
+                 id="transaction-retention-out-of-range"),
+    pytest.param({"dev": {"database": {"transaction_retention_months": 84.5}}},
+                 "environments.dev.database.transaction_retention_months must be a whole number from 1 to 240, got 84.5",
+                 id="transaction-retention-not-whole"),
+    pytest.param({"dev": {"database": {"rejected_retention_days": 4000}}},
+                 "environments.dev.database.rejected_retention_days must be a whole number from 1 to 3650, got 4000",
+                 id="rejected-retention-out-of-range"),
     pytest.param({"dev": {"stream": {"capacity_mode": "AUTO"}}},
                  "environments.dev.stream.capacity_mode must be one of 'ON_DEMAND', 'PROVISIONED', got 'AUTO'",
                  id="unknown-capacity-mode"),
@@ -123,11 +132,14 @@ def test_fails_on_invalid_toml(tmp_path: Path) -> None:
 @pytest.mark.parametrize("environments, line", [
     ({"dev": {"cache": {"num_nodes": 1}}},
      "configuration error: environments.dev.cache.num_nodes must be at least 2 when automatic_failover is on, got 1"),
+    ({"dev": {"database": {"rejected_retention_days": "90"}}},
+     "configuration error: environments.dev.database.rejected_retention_days must be a whole number from 1 to 3650, "
+     "got '90'"),
     ({"dev": {"processor": {"max_record_age_seconds": 86400}}},
      "configuration error: environments.dev.stream.retention_hours must be at least 25 when "
      "processor.max_record_age_seconds is 86400 (a dead-lettered record must stay readable in the stream for an "
      "hour), got 24"),
-], ids=["cache-nodes", "dead-letter-window"])
+], ids=["cache-nodes", "rejected-retention", "dead-letter-window"])
 def test_synth_stops_with_one_line_and_writes_nothing(tmp_path: Path, environments: dict[str, Any], line: str) -> None:
     """`make synth` on a bad configuration: exit code 2, one line naming field and value, no cdktf.out."""
     config = write_config(tmp_path, environments)

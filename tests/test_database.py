@@ -8,7 +8,7 @@ from processor.config import APP_DB_USER
 
 
 def test_instance_is_private_encrypted_and_multi_az(dev) -> None:
-    key_ref = dev.ref("aws_kms_key", dev.one("aws_kms_key")[0], "arn")
+    key_ref = dev.key_ref("data")
     _, db = dev.one("aws_db_instance")
     assert (db["engine"], db["engine_version"], db["auto_minor_version_upgrade"]) == ("postgres", "16", True)
     assert db["storage_type"] == "gp3" and db["max_allocated_storage"] > db["allocated_storage"]
@@ -21,7 +21,7 @@ def test_instance_is_private_encrypted_and_multi_az(dev) -> None:
 
 
 def test_password_is_managed_by_rds_and_never_in_configuration(dev) -> None:
-    key_ref = dev.ref("aws_kms_key", dev.one("aws_kms_key")[0], "arn")
+    key_ref = dev.key_ref("secrets")
     _, db = dev.one("aws_db_instance")
     assert db["manage_master_user_password"] is True and db["master_user_secret_kms_key_id"] == key_ref
     assert "password" not in db
@@ -50,16 +50,26 @@ def test_fails_when_the_application_role_is_the_master_user() -> None:
     from constructs_lib.validation import ConfigError
 
     with pytest.raises(ConfigError, match="app_username must be a role other than the master user"):
-        TransactionDatabaseProps(name="japancart-dev-transactions", settings=DatabaseSettings(), key=MagicMock(),
+        TransactionDatabaseProps(name="japancart-dev-transactions", settings=DatabaseSettings(), keys=MagicMock(),
                                  networking=MagicMock(availability_zone_count=2), clients=MagicMock(),
                                  connection_secret_name="japancart/dev/db-connection", app_username="japancart_admin")
 
 
-def test_parameter_group_forces_tls_and_logs_slow_statements(dev) -> None:
+def test_parameter_group_forces_tls_and_audits_without_bound_values(dev) -> None:
     group_key, group = dev.one("aws_db_parameter_group")
     assert group["family"] == "postgres16"
-    assert {p["name"]: p["value"] for p in group["parameter"]} == {"log_min_duration_statement": "500",
-                                                                   "rds.force_ssl": "1"}
+    assert {p["name"]: (p["value"], p["apply_method"]) for p in group["parameter"]} == {
+        "rds.force_ssl": ("1", "immediate"),
+        "log_min_duration_statement": ("500", "immediate"),
+        "log_parameter_max_length": ("0", "immediate"),
+        "log_parameter_max_length_on_error": ("0", "immediate"),
+        "log_connections": ("1", "immediate"),
+        "log_disconnections": ("1", "immediate"),
+        "shared_preload_libraries": ("pgaudit", "pending-reboot"),
+        "pgaudit.log": ("ddl,role,write", "immediate"),
+        "pgaudit.log_parameter": ("0", "immediate"),
+        "pgaudit.log_catalog": ("0", "immediate"),
+    }
     assert dev.one("aws_db_instance")[1]["parameter_group_name"] == dev.ref("aws_db_parameter_group", group_key, "name")
 
 
@@ -82,4 +92,28 @@ def test_backups_and_deletion_safety(stacks, stack_name: str, retention: int, pr
     assert db["deletion_protection"] is protected
     assert db["skip_final_snapshot"] is (not protected)
     if protected:
-        assert db["final_snapshot_identifier"] == f"japancart-{stack_name}-transactions-final"
+        # A name per instance: the creation time, taken once by a built-in terraform_data that ignores changes.
+        (created_key, created), = StackView(stacks[stack_name]).resources("terraform_data").items()
+        assert created["input"] == {"at": "${timestamp()}"} and created["lifecycle"] == {"ignore_changes": ["input"]}
+        assert db["final_snapshot_identifier"] == (f"japancart-{stack_name}-transactions-final-"
+                                                   f'${{formatdate("YYYYMMDDhhmmss", terraform_data.{created_key}.output.at)}}')
+    else:
+        assert "final_snapshot_identifier" not in db and StackView(stacks[stack_name]).resources("terraform_data") == {}
+
+
+def test_enhanced_monitoring_trusts_only_this_instance(prod) -> None:
+    _, role = prod.one("aws_iam_role", name="japancart-prod-transactions-rds-monitoring")
+    trust = prod.data("aws_iam_policy_document")[role["assume_role_policy"].split(".")[2]]["statement"][0]
+    conditions = {c["variable"]: (c["test"], c["values"]) for c in trust["condition"]}
+    assert conditions["aws:SourceAccount"][0] == "StringEquals"
+    test, (arn,) = conditions["aws:SourceArn"]
+    assert test == "ArnLike" and arn.endswith(":db:japancart-prod-transactions") and ":rds:" in arn
+
+
+def test_lifecycle_settings_reach_the_migration_function(tmp_path) -> None:
+    from environments import synth_environment
+
+    stack = synth_environment(tmp_path, database={"transaction_retention_months": 13, "rejected_retention_days": 30})
+    _, migrate = stack.one("aws_lambda_function", function_name="japancart-dev-migrate")
+    variables = migrate["environment"]["variables"]
+    assert (variables["TRANSACTION_RETENTION_MONTHS"], variables["REJECTED_RETENTION_DAYS"]) == ("13", "30")

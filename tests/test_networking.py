@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -73,7 +74,7 @@ def test_private_route_table_has_no_internet_route_by_default(dev) -> None:
 
 
 def test_flow_logs_go_to_an_encrypted_group_with_retention(dev) -> None:
-    key_ref = dev.ref("aws_kms_key", dev.one("aws_kms_key")[0], "arn")
+    key_ref = dev.key_ref("logs")
     group_key, group = dev.one("aws_cloudwatch_log_group", name="/vpc/japancart-dev/flow-logs")
     assert group["kms_key_id"] == key_ref and group["retention_in_days"] == 30
     _, flow = dev.one("aws_flow_log")
@@ -81,17 +82,61 @@ def test_flow_logs_go_to_an_encrypted_group_with_retention(dev) -> None:
     assert flow["log_destination"] == dev.ref("aws_cloudwatch_log_group", group_key, "arn")
 
 
-def test_endpoints_let_consumers_work_without_nat(dev) -> None:
-    private_rt, _ = dev.one("aws_route_table", tags={"Name": "japancart-dev-private"})
-    _, s3 = dev.one("aws_vpc_endpoint", vpc_endpoint_type="Gateway")
-    assert s3["service_name"] == "com.amazonaws.ap-northeast-1.s3"
-    assert s3["route_table_ids"] == [dev.ref("aws_route_table", private_rt, "id")]
-    _, secrets = dev.one("aws_vpc_endpoint", vpc_endpoint_type="Interface")
-    assert secrets["service_name"] == "com.amazonaws.ap-northeast-1.secretsmanager"
+def test_secrets_endpoint_lets_consumers_work_without_nat(dev) -> None:
+    (_, secrets), = dev.resources("aws_vpc_endpoint").items()  # no S3 endpoint: nothing here calls S3
+    assert (secrets["vpc_endpoint_type"], secrets["service_name"]) == ("Interface",
+                                                                       "com.amazonaws.ap-northeast-1.secretsmanager")
     assert secrets["private_dns_enabled"] is True
     private_subnets = {dev.ref("aws_subnet", k, "id") for k, s in dev.resources("aws_subnet").items()
                        if s["tags"]["Tier"] == "private"}
     assert set(secrets["subnet_ids"]) == private_subnets
+
+
+def test_secrets_endpoint_reads_only_this_systems_secrets(dev) -> None:
+    _, secrets = dev.one("aws_vpc_endpoint")
+    (statement,) = json.loads(secrets["policy"])["Statement"]
+    assert statement["Effect"] == "Allow" and statement["Action"] == ["secretsmanager:GetSecretValue"]
+    db_key, _ = dev.one("aws_db_instance")
+    assert statement["Resource"] == [
+        dev.ref("aws_secretsmanager_secret", dev.one("aws_secretsmanager_secret", name="japancart/dev/db-connection")[0], "arn"),
+        f"${{aws_db_instance.{db_key}.master_user_secret[0].secret_arn}}",
+        dev.ref("aws_secretsmanager_secret", dev.one("aws_secretsmanager_secret", name="japancart/dev/redis-auth")[0], "arn"),
+    ]
+    account = statement["Condition"]["StringEquals"]["aws:PrincipalAccount"]
+    assert account.startswith("${data.aws_caller_identity.account_") and account.endswith(".account_id}")
+
+
+def test_app_security_group_reaches_only_the_stores_and_the_endpoint(dev) -> None:
+    app_key, _ = dev.one("aws_security_group", name="japancart-dev-app")
+    egress = [r for r in dev.resources("aws_vpc_security_group_egress_rule").values()
+              if r["security_group_id"] == dev.ref("aws_security_group", app_key, "id")]
+    assert sorted(r["from_port"] for r in egress) == [443, 5432, 6379]
+    assert all("referenced_security_group_id" in r and "prefix_list_id" not in r and "cidr_ipv4" not in r
+               for r in egress)
+
+
+def test_flow_log_role_trusts_only_this_accounts_flow_logs(dev) -> None:
+    _, role = dev.one("aws_iam_role", name="japancart-dev-flow-logs")
+    trust = dev.data("aws_iam_policy_document")[role["assume_role_policy"].split(".")[2]]
+    (statement,) = trust["statement"]
+    conditions = {c["variable"]: (c["test"], c["values"]) for c in statement["condition"]}
+    assert conditions["aws:SourceAccount"][0] == "StringEquals"
+    test, (source,) = conditions["aws:SourceArn"]
+    assert test == "ArnLike" and source.endswith(":vpc-flow-log/*") and ":ec2:" in source
+
+
+@pytest.mark.parametrize("nat", [False, True])
+def test_default_network_acl_is_managed_and_closed_to_the_internet(tmp_path: Path, nat: bool) -> None:
+    stack = synth_environment(tmp_path, network={"nat_gateway": nat})
+    vpc_key, _ = stack.one("aws_vpc")
+    _, acl = stack.one("aws_default_network_acl")
+    assert acl["default_network_acl_id"] == stack.ref("aws_vpc", vpc_key, "default_network_acl_id")
+    assert set(acl["subnet_ids"]) == {stack.ref("aws_subnet", k, "id") for k in stack.resources("aws_subnet")}
+    internet_in = [r for r in acl["ingress"] if r["cidr_block"] == "0.0.0.0/0"]
+    assert [(r["protocol"], r["from_port"], r["to_port"]) for r in internet_in] == ([("tcp", 1024, 65535)] if nat else [])
+    internet_out = [r for r in acl["egress"] if r["cidr_block"] == "0.0.0.0/0"]
+    assert [(r["protocol"], r["from_port"], r["to_port"]) for r in internet_out] == ([("tcp", 443, 443)] if nat else [])
+    assert [r["cidr_block"] for r in acl["ingress"] if r["protocol"] == "-1"] == ["10.0.0.0/16"]  # the VPC only
 
 
 def test_optional_nat_gateway(tmp_path: Path) -> None:

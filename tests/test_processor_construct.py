@@ -54,8 +54,7 @@ def test_function_gets_secret_arns_and_thresholds_but_no_secret_values(dev) -> N
 def test_stream_source_reports_item_failures_and_dead_letters(dev) -> None:
     stream_key, _ = dev.one("aws_kinesis_stream")
     queue_key, queue = dev.one("aws_sqs_queue")
-    key_ref = dev.ref("aws_kms_key", dev.one("aws_kms_key")[0], "arn")
-    assert queue["kms_master_key_id"] == key_ref
+    assert queue["kms_master_key_id"] == dev.key_ref("data")
     _, mapping = dev.one("aws_lambda_event_source_mapping")
     assert mapping["event_source_arn"] == dev.ref("aws_kinesis_stream", stream_key, "arn")
     assert mapping["function_response_types"] == ["ReportBatchItemFailures"]
@@ -97,9 +96,9 @@ def test_processor_signs_in_to_postgres_as_the_application_role_only(dev) -> Non
     assert len(connect) == 1 and connect[0]["actions"] == ["rds-db:connect"]
     (resource,) = connect[0]["resources"]
     # arn:<partition>:rds-db:<region>:<account>:dbuser:<DbiResourceId>/txn_writer, all from the stack's own data
-    partition = "${data.aws_partition.key_partition_"
-    assert resource.startswith(f"arn:{partition}") and ":rds-db:${data.aws_region.key_region_" in resource
-    assert ":${data.aws_caller_identity.key_account_" in resource
+    partition = "${data.aws_partition.account_partition_"
+    assert resource.startswith(f"arn:{partition}") and ":rds-db:${data.aws_region.account_region_" in resource
+    assert ":${data.aws_caller_identity.account_" in resource
     assert resource.endswith(f":dbuser:${{aws_db_instance.{db_key}.resource_id}}/{APP_DB_USER}")
     assert "*" not in resource
 
@@ -114,7 +113,8 @@ def test_migration_function_runs_privately_from_the_same_zip(dev) -> None:
     assert migrate["vpc_config"] == processor["vpc_config"] and migrate["kms_key_arn"] == processor["kms_key_arn"]
     assert migrate["timeout"] == 300 and migrate["reserved_concurrent_executions"] == 1
     assert migrate["environment"]["variables"] == {
-        "DB_CONNECTION_SECRET_ARN": processor["environment"]["variables"]["DB_CONNECTION_SECRET_ARN"]}
+        "DB_CONNECTION_SECRET_ARN": processor["environment"]["variables"]["DB_CONNECTION_SECRET_ARN"],
+        "TRANSACTION_RETENTION_MONTHS": "84", "REJECTED_RETENTION_DAYS": "90"}
     log_key, _ = dev.one("aws_cloudwatch_log_group", name="/aws/lambda/japancart-dev-migrate")
     assert migrate["logging_config"]["log_group"] == dev.ref("aws_cloudwatch_log_group", log_key, "name")
     sources = [m["function_name"] for m in dev.resources("aws_lambda_event_source_mapping").values()]
@@ -130,9 +130,15 @@ def test_only_the_migration_role_reads_the_master_secret(dev) -> None:
     readers = [s for s in statements.values() if "secretsmanager:GetSecretValue" in s["actions"]]
     assert len(readers) == 1
     assert readers[0]["resources"] == [dev.ref("aws_secretsmanager_secret", db_secret, "arn"), master]
-    key_ref = dev.ref("aws_kms_key", dev.one("aws_kms_key")[0], "arn")
-    assert statements["UseTheEnvironmentKey"] == {"sid": "UseTheEnvironmentKey", "actions": ["kms:Decrypt"],
-                                                  "resources": [key_ref]}
+    secrets_key = dev.key_ref("secrets")
+    via = "${data.aws_region.account_region_"
+    for sid, service in (("DecryptMigrationCredentials", "secretsmanager"), ("DecryptOwnEnvironment", "lambda")):
+        statement = statements[sid]
+        assert (statement["actions"], statement["resources"]) == (["kms:Decrypt"], [secrets_key])
+        (condition,) = statement["condition"]
+        assert (condition["test"], condition["variable"]) == ("StringEquals", "kms:ViaService")
+        (value,) = condition["values"]
+        assert value.startswith(f"{service}.{via}") and value.endswith(".name}.amazonaws.com")
     log_key, _ = dev.one("aws_cloudwatch_log_group", name="/aws/lambda/japancart-dev-migrate")
     assert statements["WriteOwnLogs"]["resources"] == [f"{dev.ref('aws_cloudwatch_log_group', log_key, 'arn')}:*"]
     assert {sid for sid, s in statements.items() if s["resources"] == ["*"]} == {"AttachToThePrivateSubnets",
@@ -232,3 +238,48 @@ def test_fails_when_dead_letters_would_point_at_expired_records() -> None:
         dead_letter_retention_seconds(24, 86_400)
     assert str(raised.value) == ("stream.retention_hours must be at least 25 when processor.max_record_age_seconds is "
                                  "86400 (a dead-lettered record must stay readable in the stream for an hour), got 24")
+
+
+def test_dead_letter_queue_refuses_plain_http(dev) -> None:
+    queue_key, _ = dev.one("aws_sqs_queue")
+    _, policy = dev.one("aws_sqs_queue_policy", queue_url=dev.ref("aws_sqs_queue", queue_key, "url"))
+    (statement,) = json.loads(policy["policy"])["Statement"]
+    assert (statement["Effect"], statement["Principal"], statement["Action"]) == ("Deny", "*", "sqs:*")
+    assert statement["Resource"] == dev.ref("aws_sqs_queue", queue_key, "arn")
+    assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+@pytest.mark.parametrize("role_name", ["japancart-dev-processor", "japancart-dev-migrate"])
+def test_lambda_roles_trust_lambda_for_this_account_only(dev, role_name: str) -> None:
+    _, role = dev.one("aws_iam_role", name=role_name)
+    (statement,) = dev.data("aws_iam_policy_document")[role["assume_role_policy"].split(".")[2]]["statement"]
+    assert statement["principals"][0]["identifiers"] == ["lambda.amazonaws.com"]
+    (condition,) = statement["condition"]
+    assert (condition["test"], condition["variable"]) == ("StringEquals", "aws:SourceAccount")
+    assert condition["values"][0].startswith("${data.aws_caller_identity.account_")
+
+
+def test_daily_lifecycle_schedule_invokes_the_migration_under_its_own_role(dev) -> None:
+    function_key, _ = dev.one("aws_lambda_function", function_name="japancart-dev-migrate")
+    function_arn = dev.ref("aws_lambda_function", function_key, "arn")
+    _, schedule = dev.one("aws_scheduler_schedule", name="japancart-dev-data-lifecycle")
+    assert (schedule["schedule_expression"], schedule["schedule_expression_timezone"]) == ("cron(30 17 * * ? *)", "UTC")
+    assert schedule["flexible_time_window"] == {"mode": "OFF"}
+    target = schedule["target"]
+    assert target["arn"] == function_arn and json.loads(target["input"]) == {"action": "maintain"}
+    assert target["retry_policy"] == {"maximum_retry_attempts": 2}
+    role_key, role = dev.one("aws_iam_role", name="japancart-dev-data-lifecycle")
+    assert target["role_arn"] == dev.ref("aws_iam_role", role_key, "arn")
+    (trust,) = dev.data("aws_iam_policy_document")[role["assume_role_policy"].split(".")[2]]["statement"]
+    assert trust["principals"][0]["identifiers"] == ["scheduler.amazonaws.com"]
+    conditions = {c["variable"]: (c["test"], c["values"]) for c in trust["condition"]}
+    assert conditions["aws:SourceAccount"][0] == "StringEquals"
+    test, (arn,) = conditions["aws:SourceArn"]
+    assert test == "ArnLike" and arn.endswith(":schedule/default/japancart-dev-data-lifecycle")
+    statements = statements_of(dev, "japancart-dev-data-lifecycle")
+    assert statements == {"InvokeTheMigrationFunction": {"sid": "InvokeTheMigrationFunction",
+                                                         "actions": ["lambda:InvokeFunction"],
+                                                         "resources": [function_arn]}}
+    alarm = dev.one("aws_cloudwatch_metric_alarm", alarm_name="japancart-dev-data-lifecycle-errors")[1]
+    assert (alarm["namespace"], alarm["metric_name"]) == ("AWS/Lambda", "Errors")
+    assert alarm["dimensions"] == {"FunctionName": "japancart-dev-migrate"}

@@ -31,27 +31,28 @@ def test_providers_and_tags_once(stacks, name: str) -> None:
 
 
 @pytest.mark.parametrize("name", ENVIRONMENTS)
-def test_every_store_uses_the_environment_key(stacks, name: str) -> None:
+def test_every_store_uses_the_key_of_its_data_class(stacks, name: str) -> None:
     stack = StackView(stacks[name])
-    key_ref = stack.ref("aws_kms_key", stack.one("aws_kms_key")[0], "arn")
+    assert len(stack.resources("aws_kms_key")) == 3
     encrypted = {
-        "aws_kinesis_stream": "kms_key_id", "aws_elasticache_replication_group": "kms_key_id",
-        "aws_db_instance": "kms_key_id", "aws_secretsmanager_secret": "kms_key_id",
-        "aws_cloudwatch_log_group": "kms_key_id", "aws_sns_topic": "kms_master_key_id",
+        ("aws_kinesis_stream", "kms_key_id"): "data", ("aws_elasticache_replication_group", "kms_key_id"): "data",
+        ("aws_db_instance", "kms_key_id"): "data", ("aws_db_instance", "performance_insights_kms_key_id"): "data",
+        ("aws_sqs_queue", "kms_master_key_id"): "data",
+        ("aws_secretsmanager_secret", "kms_key_id"): "secrets", ("aws_db_instance", "master_user_secret_kms_key_id"): "secrets",
+        ("aws_lambda_function", "kms_key_arn"): "secrets",
+        ("aws_cloudwatch_log_group", "kms_key_id"): "logs", ("aws_sns_topic", "kms_master_key_id"): "logs",
     }
-    for resource_type, attribute in encrypted.items():
+    for (resource_type, attribute), data_class in encrypted.items():
         bodies = stack.resources(resource_type).values()
-        assert bodies and all(b[attribute] == key_ref for b in bodies), resource_type
-    _, key = stack.one("aws_kms_key")
-    assert key["enable_key_rotation"] is True
-    services = {s["Principal"].get("Service") for s in json.loads(key["policy"])["Statement"]}
-    assert "cloudwatch.amazonaws.com" in services and any(s and s.startswith("logs.") for s in services)
+        assert bodies and all(b[attribute] == stack.key_ref(data_class) for b in bodies), (resource_type, attribute)
+    assert all(key["enable_key_rotation"] is True for key in stack.resources("aws_kms_key").values())
 
 
 EXPECTED_OUTPUTS = {
     "vpc_id", "kinesis_stream_name", "kinesis_stream_arn", "redis_endpoint", "redis_port", "rds_endpoint", "rds_port",
     "db_secret_arn", "elasticache_security_group_id", "rds_security_group_id", "app_security_group_id",
-    "redis_auth_secret_arn", "alarm_topic_arn", "kms_key_arn", "dashboard_name", "processor_function_name",
+    "redis_auth_secret_arn", "alarm_topic_arn", "kms_key_arn", "secrets_kms_key_arn", "logs_kms_key_arn",
+    "dashboard_name", "processor_function_name",
     "dead_letter_queue_url",
 }
 

@@ -29,7 +29,7 @@ def test_fails_when_retention_exceeds_a_year() -> None:
 
 
 def test_provisioned_stream(dev, prod) -> None:
-    key_ref = dev.ref("aws_kms_key", dev.one("aws_kms_key")[0], "arn")
+    key_ref = dev.key_ref("data")
     _, stream = dev.one("aws_kinesis_stream", name="japancart-dev-transactions")
     assert stream["shard_count"] == 1
     assert stream["stream_mode_details"] == {"stream_mode": "PROVISIONED"}

@@ -91,7 +91,12 @@ def check_migration_ran(work: Path, shown: dict) -> str:
 def check_intent(emu: Emulator, work: Path, env: str) -> list[str]:
     """What exists in the emulator matches the synthesized stack. Returns notes for the summary."""
     notes = []
-    key_arn = emu.client("kms").describe_key(KeyId=f"alias/japancart-{env}")["KeyMetadata"]["Arn"]
+    kms = emu.client("kms")
+    key_arn = kms.describe_key(KeyId=f"alias/japancart-{env}-data")["KeyMetadata"]["Arn"]
+    secrets_key_arn = kms.describe_key(KeyId=f"alias/japancart-{env}-secrets")["KeyMetadata"]["Arn"]
+    for data_class in ("data", "secrets", "logs"):
+        key_id = kms.describe_key(KeyId=f"alias/japancart-{env}-{data_class}")["KeyMetadata"]["KeyId"]
+        assert kms.get_key_rotation_status(KeyId=key_id)["KeyRotationEnabled"] is True, data_class
 
     # Kinesis: retention and KMS encryption
     stream_cfg = _one(work, "aws_kinesis_stream")
@@ -144,9 +149,16 @@ def check_intent(emu: Emulator, work: Path, env: str) -> list[str]:
     sm = emu.client("secretsmanager")
     for secret_cfg in _resources(work, "aws_secretsmanager_secret").values():
         secret = sm.describe_secret(SecretId=secret_cfg["name"])
-        assert secret.get("KmsKeyId") in (key_arn, key_arn.split("/")[-1]), secret
+        assert secret.get("KmsKeyId") in (secrets_key_arn, secrets_key_arn.split("/")[-1]), secret
         assert "DeletedDate" not in secret
-    notes.append(f"secrets: {len(_resources(work, 'aws_secretsmanager_secret'))}, KMS-encrypted with alias/japancart-{env}")
+    notes.append(f"secrets: {len(_resources(work, 'aws_secretsmanager_secret'))}, KMS-encrypted with alias/japancart-{env}-secrets")
+
+    # The daily data-lifecycle schedule exists and targets the migration function with {"action": "maintain"}.
+    schedule_cfg = _one(work, "aws_scheduler_schedule")
+    schedule = emu.client("scheduler").get_schedule(Name=schedule_cfg["name"])
+    assert schedule["Target"]["Arn"].endswith(":function:" + f"japancart-{env}-migrate"), schedule["Target"]
+    assert json.loads(schedule["Target"]["Input"]) == {"action": "maintain"}
+    notes.append(f"schedule {schedule['Name']}: {schedule['ScheduleExpression']} -> {schedule['Target']['Arn'].split(':')[-1]}")
     return notes
 
 
@@ -168,6 +180,8 @@ def _roundtrip(env: str, emulator: Emulator, tf: TerraformCLI, synth: Path, root
     plan_problem = None if plan.returncode == 0 else f"perpetual diff in {env} (plan exit {plan.returncode}):\n{plan.output[-6000:]}"
 
     db_cfg = _one(work, "aws_db_instance")
+    (db_state,) = [r for r in shown["values"]["root_module"]["resources"] if r["type"] == "aws_db_instance"]
+    final_snapshot = db_state["values"].get("final_snapshot_identifier")
     if db_cfg.get("deletion_protection"):
         # Operator step, outside Terraform: the product keeps deletion protection on.
         emulator.client("rds").modify_db_instance(DBInstanceIdentifier=db_cfg["identifier"], DeletionProtection=False, ApplyImmediately=True)
@@ -179,11 +193,13 @@ def _roundtrip(env: str, emulator: Emulator, tf: TerraformCLI, synth: Path, root
     assert s3.list_objects_v2(Bucket=bootstrapped["bucket"], Prefix=f"{_backend(work)['key']}.tflock").get("KeyCount", 0) == 0, "lock released"
 
     if not db_cfg.get("skip_final_snapshot", False) and db_cfg.get("final_snapshot_identifier"):
+        # The name carries the instance's creation time (terraform_data), so it is read from the state.
+        assert final_snapshot and final_snapshot.startswith(f"{db_cfg['identifier']}-final-2"), final_snapshot
         rds = emulator.client("rds")
-        snaps = rds.describe_db_snapshots(DBSnapshotIdentifier=db_cfg["final_snapshot_identifier"])["DBSnapshots"]
+        snaps = rds.describe_db_snapshots(DBSnapshotIdentifier=final_snapshot)["DBSnapshots"]
         assert snaps and snaps[0]["Encrypted"] is True, "destroy left the encrypted final snapshot"
-        rds.delete_db_snapshot(DBSnapshotIdentifier=db_cfg["final_snapshot_identifier"])
-        notes.append(f"final snapshot {db_cfg['final_snapshot_identifier']} taken on destroy (checked, then removed)")
+        rds.delete_db_snapshot(DBSnapshotIdentifier=final_snapshot)
+        notes.append(f"final snapshot {final_snapshot} taken on destroy (checked, then removed)")
 
     left = leftovers(emulator, only=identifiers)
     assert not left, f"{env}: destroy left resources behind: {left}"

@@ -584,6 +584,34 @@ def _patch_kinesis_create_stream_tags() -> None:
     kr.KinesisResponse.create_stream = create_stream
 
 
+@_gap(
+    "sns-delivery-status-attributes",
+    "CreateTopic/SetTopicAttributes store the delivery-status attributes (<Protocol>SuccessFeedbackRoleArn, "
+    "<Protocol>FailureFeedbackRoleArn, <Protocol>SuccessFeedbackSampleRate) on the topic, but "
+    "GetTopicAttributes never returns them: perpetual diff on every *_feedback_* argument of aws_sns_topic.",
+    "Return the stored delivery-status attributes from GetTopicAttributes, as AWS does.",
+)
+def _patch_sns_delivery_status_attributes() -> None:
+    from moto.core.utils import camelcase_to_underscores
+    from moto.sns import responses as sr
+
+    names = [f"{protocol}{outcome}" for protocol in ("Application", "Firehose", "HTTP", "Lambda", "SQS")
+             for outcome in ("SuccessFeedbackRoleArn", "FailureFeedbackRoleArn", "SuccessFeedbackSampleRate")]
+    original = sr.SNSResponse.get_topic_attributes
+
+    def get_topic_attributes(self: Any) -> Any:
+        result = original(self)
+        topic = self.backend.get_topic(self._get_param("TopicArn"))
+        attributes = result.result["Attributes"]
+        for name in names:
+            value = getattr(topic, camelcase_to_underscores(name), None)
+            if value not in (None, ""):
+                attributes[name] = str(value)
+        return result
+
+    sr.SNSResponse.get_topic_attributes = get_topic_attributes
+
+
 #: moto's own switch for Lambda without Docker: Invoke returns the request payload as the function's result
 #: instead of running the code in a container (moto.awslambda_simple).  Set on the server with
 #: POST /moto-api/config by ``start_emulator`` (before any function exists: the switch selects a different
