@@ -43,6 +43,9 @@ def main() -> int:
         if outdir.exists():
             shutil.rmtree(outdir)
         scratch.rename(outdir)
+    except ConfigError as error:  # a construct's props refused a value derived from the configuration
+        print(f"configuration error: {error}", file=sys.stderr)
+        return 2
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return 0

@@ -1,0 +1,30 @@
+"""A value that passes the configuration's own checks but not a construct's still stops synth in one line."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from config_files import write_config
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.slow
+def test_a_construct_refusing_a_derived_name_is_one_line_and_writes_nothing(tmp_path: Path) -> None:
+    # 20 characters is a valid project name, but "<project>-staging-history" is too long for ElastiCache.
+    config = write_config(tmp_path, {"staging": {}}, project={"name": "abcdefghijklmnopqrst"})
+    outdir = tmp_path / "cdktf.out"
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "main.py")], cwd=tmp_path, capture_output=True, text=True,
+        env={**os.environ, "JAPANCART_CONFIG": str(config), "CDKTF_OUTDIR": str(outdir)}, timeout=300,
+    )
+    assert result.returncode == 2, result.stderr
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("configuration error: ") and "'abcdefghijklmnopqrst-staging-" in line
+    assert not outdir.exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["environments.toml"]
