@@ -13,6 +13,8 @@ The report lists, in this order:
 
 1. A red "Destructive changes to stateful resources" section for every destroy or replace of a resource
    whose type is in ``STATEFUL_TYPES``, with what forces a replacement (the plan's ``replace_paths``).
+   SQS queues (messages waiting, e.g. dead-lettered transactions) and CloudWatch log groups (the audit
+   trail) count too: what they hold exists nowhere else.
    Every ``aws_s3_bucket`` and every ``aws_dynamodb_table`` counts as stateful, in every stack, not only
    the bootstrap stack's state bucket and lock table: losing any bucket's objects or any table's items is
    irreversible, and a false alarm costs one human look.
@@ -59,6 +61,9 @@ STATEFUL_TYPES: Mapping[str, str] = {
     "aws_secretsmanager_secret": "secret: its value and version history are lost",
     "aws_s3_bucket": "S3 bucket: its objects are lost",
     "aws_dynamodb_table": "DynamoDB table: its items are lost",
+    # Data-bearing beyond the stores: what they hold exists nowhere else.
+    "aws_sqs_queue": "queue: messages waiting in it are lost (the dead-letter queue holds transactions that failed every retry)",
+    "aws_cloudwatch_log_group": "log group: every log event in it is deleted (flow logs, database and processor logs: the audit trail)",
 }
 #: Extra wording for the bootstrap stack, whose bucket and table hold every environment's state.
 BOOTSTRAP_STACK = "bootstrap"

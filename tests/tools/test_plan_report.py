@@ -242,6 +242,8 @@ def test_replace_paths_are_rendered_like_terraform_addresses() -> None:
         "aws_secretsmanager_secret",
         "aws_s3_bucket",
         "aws_dynamodb_table",
+        "aws_sqs_queue",
+        "aws_cloudwatch_log_group",
     ],
 )
 @pytest.mark.parametrize("actions", [["delete"], ["delete", "create"], ["create", "delete"]])
@@ -253,6 +255,17 @@ def test_destroy_or_replace_of_stateful_types_is_red(tmp_path: Path, rtype: str,
     text = out.read_text()
     assert text.index(RED_HEADING) < text.index("## Summary")
     assert f"<code>{rtype}.x</code>" in text.split("## Summary")[0]
+
+
+def test_queue_and_log_group_say_what_is_at_risk(tmp_path: Path) -> None:
+    doc = plan_doc(
+        change("aws_sqs_queue.dlq", ["delete", "create"], {"name": "dlq"}, {"name": "dlq2"}, replace_paths=[["name"]]),
+        change("aws_cloudwatch_log_group.flow", ["delete"], {"name": "/vpc/flow"}, None),
+    )
+    out = tmp_path / "r.md"
+    assert run_report(write_plan(tmp_path, "prod.plan.json", doc), "-o", str(out)) == EXIT_DESTRUCTIVE
+    red = out.read_text().split("## Summary")[0]
+    assert "dead-letter queue holds transactions" in red and "audit trail" in red
 
 
 def test_stateless_destroy_and_stateful_update_are_not_red(tmp_path: Path) -> None:
