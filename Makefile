@@ -24,7 +24,8 @@ PYTHON := .venv/bin/python
 PYTEST := $(PYTHON) -m pytest
 ENV ?= dev
 
-.PHONY: help setup synth test test-servers unit e2e golden bench bench-processor pipeline deploy diff plan plan-report clean rds-ca
+.PHONY: cli-init help setup synth test test-servers unit e2e golden bench bench-processor pipeline deploy diff destroy output plan plan-report clean rds-ca \
+	bootstrap bootstrap-move-state cli-deploy cli-diff cli-destroy cli-output
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -92,11 +93,57 @@ plan-report: ## Risk report of plans/*.plan.json into plans/report.md; exit 3 = 
 	PLAN_REPORT_ALLOW_DESTRUCTIVE=$(ALLOW_DESTRUCTIVE) $(PYTHON) -m tools.plan_report $(PLANS)/*.plan.json --output $(PLANS)/report.md
 	@cat $(PLANS)/report.md
 
-deploy: synth ## cdktf deploy ENV=<dev|staging|prod> (needs AWS credentials)
-	npx cdktf deploy $(ENV) --skip-synth
+# The cdktf CLI path. `terraform init` first, with your Terraform CLI configuration (an offline machine's
+# filesystem mirror): it writes the stack's .terraform.lock.hcl, which main.py carries across synths, so
+# cdktf never runs `terraform providers lock` (that command ignores the CLI configuration and asks the registry).
+CDKTF_OUTDIR ?= cdktf.out
+CLI_STACK_DIR = $(CDKTF_OUTDIR)/stacks/$(ENV)
+CDKTF = npx --no-install cdktf
+CDKTF_FLAGS = --skip-synth --output $(CDKTF_OUTDIR) $(if $(filter 1,$(AUTO_APPROVE)),--auto-approve)
+# Without a terminal cdktf's approval prompt crashes after `terraform apply` took the state lock: refuse first.
+NEED_APPROVAL = [ "$(AUTO_APPROVE)" = 1 ] || [ -t 0 ] || { echo "make $@: no terminal to approve on: pass AUTO_APPROVE=1" >&2; exit 2; }
+
+deploy: synth ## cdktf deploy ENV=<dev|staging|prod> [AUTO_APPROVE=1] (needs AWS credentials)
+	@$(MAKE) --no-print-directory cli-deploy
 
 diff: synth ## cdktf diff ENV=<env>
-	npx cdktf diff $(ENV) --skip-synth
+	@$(MAKE) --no-print-directory cli-diff
+
+destroy: synth ## cdktf destroy ENV=<env> [AUTO_APPROVE=1]
+	@$(MAKE) --no-print-directory cli-destroy
+
+output: ## cdktf output ENV=<env> (of the last synth)
+	@$(MAKE) --no-print-directory cli-output
+
+cli-init:
+	terraform -chdir=$(CLI_STACK_DIR) init -input=false -no-color
+
+cli-deploy: ## deploy without synthesizing first (CDKTF_OUTDIR=<dir> ENV=<env> [AUTO_APPROVE=1])
+	@$(NEED_APPROVAL)
+	@$(MAKE) --no-print-directory cli-init
+	$(CDKTF) deploy $(ENV) $(CDKTF_FLAGS)
+
+cli-diff:
+	@$(MAKE) --no-print-directory cli-init
+	$(CDKTF) diff $(ENV) --skip-synth --output $(CDKTF_OUTDIR)
+
+cli-destroy:
+	@$(NEED_APPROVAL)
+	@$(MAKE) --no-print-directory cli-init
+	$(CDKTF) destroy $(ENV) $(CDKTF_FLAGS)
+
+cli-output:
+	$(CDKTF) output $(ENV) --skip-synth --output $(CDKTF_OUTDIR) --outputs-file $(CDKTF_OUTDIR)/$(ENV).outputs.json
+	@cat $(CDKTF_OUTDIR)/$(ENV).outputs.json
+
+bootstrap: setup ## Phase 1: the state bucket and key, local state in terraform.bootstrap.tfstate [AUTO_APPROVE=1]
+	$(PYTHON) main.py bootstrap
+	@$(MAKE) --no-print-directory cli-deploy ENV=bootstrap
+	terraform -chdir=$(CDKTF_OUTDIR)/stacks/bootstrap output state_key_arn
+
+bootstrap-move-state: setup ## Phase 2 (after [backend] bootstrap_state = "s3"): the bootstrap state into its bucket
+	$(PYTHON) main.py bootstrap
+	$(PYTHON) -m tools.bootstrap_state --stack-dir $(CDKTF_OUTDIR)/stacks/bootstrap
 
 clean: ## Remove generated output
 	rm -rf cdktf.out .pytest_cache

@@ -1,8 +1,14 @@
 #!/usr/bin/env python
 """The cdktf app: validates the configuration, then synthesizes every stack.
 
+    python main.py              every stack (needs [backend] bucket and kms_key_id)
+    python main.py bootstrap    only the named stacks (phase 1 of the bootstrap needs no kms_key_id)
+
 Synthesis goes to a scratch directory that replaces the output directory only when it
-is complete, so a bad configuration leaves no partial `cdktf.out` behind.
+is complete, so a bad configuration leaves no partial `cdktf.out` behind. Each stack's
+provider lock file (`.terraform.lock.hcl`, written by `terraform init`) is carried over
+into the new output, so provider versions stay locked between synths and an offline
+machine keeps installing from its mirror (see README, "Deploying").
 """
 
 from __future__ import annotations
@@ -22,13 +28,35 @@ provider_import.install()
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
 
+LOCK_FILE = ".terraform.lock.hcl"
 
-def main() -> int:
+
+def carry_lock_files(old: Path, new: Path) -> list[str]:
+    """Copy each stack's provider lock file from the previous output into the new one (same stack name)."""
+    carried = []
+    for lock in sorted((old / "stacks").glob(f"*/{LOCK_FILE}")):
+        target = new / "stacks" / lock.parent.name
+        if target.is_dir():
+            shutil.copy2(lock, target / LOCK_FILE)
+            carried.append(lock.parent.name)
+    return carried
+
+
+def main(argv: list[str]) -> int:
     from constructs_lib.validation import ConfigError
+    from stacks.app import BOOTSTRAP, stack_names
     from stacks.config import load_config
 
     try:
         config = load_config()
+        known = stack_names(config)
+        for name in argv:
+            if name not in known:
+                raise ConfigError("stack", name, f"one of {', '.join(known)}")
+        only = tuple(argv)
+        config.backend.require_chosen()
+        if any(name != BOOTSTRAP for name in (only or known)):
+            config.backend.require_state_key()
     except ConfigError as error:
         print(f"configuration error: {error}", file=sys.stderr)
         return 2
@@ -39,8 +67,9 @@ def main() -> int:
     outdir.parent.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix=f".{outdir.name}-", dir=outdir.parent))
     try:
-        synthesize(config, str(scratch))
+        synthesize(config, str(scratch), only)
         if outdir.exists():
+            carry_lock_files(outdir, scratch)
             shutil.rmtree(outdir)
         scratch.rename(outdir)
     except ConfigError as error:  # a construct's props refused a value derived from the configuration
@@ -52,4 +81,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

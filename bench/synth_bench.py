@@ -216,6 +216,9 @@ def base_env() -> Dict[str, str]:
     for key, value in QUIET_JSII.items():
         env.setdefault(key, value)
     env.pop("CDKTF_STOCK_PROVIDER_IMPORT", None)
+    # Synth speed does not depend on the state bucket: stand-ins where the operator has not set them yet.
+    env.setdefault("JAPANCART_STATE_BUCKET", "bench-terraform-state")
+    env.setdefault("JAPANCART_STATE_KMS_KEY_ID", "arn:aws:kms:ap-northeast-1:111122223333:key/00000000-0000-4000-8000-000000000000")
     # the repo root importable even when --app lives elsewhere (python main.py has it anyway)
     env["PYTHONPATH"] = os.pathsep.join([REPO, *filter(None, [env.get("PYTHONPATH")])])
     return env

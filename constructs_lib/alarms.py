@@ -27,7 +27,7 @@ from .encryption import Account, EncryptionKey, ServicePublisher
 from .guards import deny_insecure_transport, service_source, source_condition
 from .logs import encrypted_log_group
 from .stream import TransactionStream
-from .validation import require_choice, require_email, require_name, require_range
+from .validation import require, require_choice, require_email, require_name, require_range
 
 GIB = 1024**3
 MIB = 1024**2
@@ -45,7 +45,8 @@ RDS_PARAMETER_GROUP_EVENTS = ("configuration change",)
 class AlarmSettings:
     """Thresholds and recipients. Every alarm evaluates `evaluation_periods` periods of `period_seconds`.
 
-    alert_emails: addresses subscribed to the alarm topic (each must confirm by e-mail).
+    alert_emails: addresses subscribed to the alarm topic (each must confirm by e-mail). Each subscription
+      is keyed by its address, not its position: adding or removing one address touches only that one.
     """
 
     alert_emails: tuple[str, ...] = ()
@@ -65,8 +66,11 @@ class AlarmSettings:
     db_write_latency_ms: float = 20
 
     def __post_init__(self) -> None:
+        seen: set[str] = set()
         for index, email in enumerate(self.alert_emails):
             require_email(f"alert_emails[{index}]", email)
+            require(email.lower() not in seen, f"alert_emails[{index}]", email, "an address not listed before")
+            seen.add(email.lower())
         require_choice("period_seconds", self.period_seconds, frozenset({60, 300, 900, 3600}))
         require_range("evaluation_periods", self.evaluation_periods, 1, 100)
         for name in ("stream_iterator_age_ms", "stream_throttled_requests", "cache_evictions", "db_connections",
@@ -157,8 +161,13 @@ class AlertTopic(Construct):
         ]
         SnsTopicPolicy(self, "policy", arn=self.topic.arn,
                        policy=json.dumps({"Version": "2012-10-17", "Statement": statements}))
-        for index, email in enumerate(props.settings.alert_emails):
-            SnsTopicSubscription(self, f"email-{index}", topic_arn=self.topic.arn, protocol="email", endpoint=email)
+        # Keyed by address (construct ids may hold '@' and '.'; e-mail addresses never hold '/').
+        subscribers = Construct(self, "subscribers")
+        self.subscriptions = {
+            email: SnsTopicSubscription(subscribers, email.lower(), topic_arn=self.topic.arn, protocol="email",
+                                        endpoint=email)
+            for email in props.settings.alert_emails
+        }
 
     def _delivery_status_role(self, props: AlertTopicProps, topic_name: str, topic_arn: str) -> IamRole:
         """The role SNS assumes to log delivery status, and the two log groups it writes (created here, so they

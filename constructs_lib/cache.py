@@ -32,6 +32,7 @@ from .validation import (
     require_clear_windows,
     require_name,
     require_range,
+    require_recovery_window,
     require_zones_for,
 )
 
@@ -95,6 +96,7 @@ class TransactionCacheProps:
     app_access_rules: that user's Redis ACL rules (key patterns and commands), without `on`/`off`
       or passwords: the construct enables the user and ElastiCache keeps its password.
     log_retention_days: retention of the slow-log group.
+    secret_recovery_days: recovery window of its secret when deleted (0: at once). Default 30.
     """
 
     name: str
@@ -106,6 +108,7 @@ class TransactionCacheProps:
     app_user_name: str
     app_access_rules: str
     log_retention_days: int = 365
+    secret_recovery_days: int = 30
 
     def __post_init__(self) -> None:
         require_name("name", self.name, r"[a-z](?!.*--)[a-z0-9-]{0,33}[a-z0-9]",
@@ -119,6 +122,7 @@ class TransactionCacheProps:
                 "app_access_rules", self.app_access_rules,
                 "Redis ACL key and command rules without on/off, reset or passwords")
         require_choice("log_retention_days", self.log_retention_days, LOG_RETENTION_DAYS)
+        require_recovery_window("secret_recovery_days", self.secret_recovery_days)
         require_zones_for("settings.automatic_failover", self.settings.automatic_failover,
                           self.networking.availability_zone_count)
 
@@ -181,6 +185,7 @@ class TransactionCache(Construct):
             name=props.auth_secret_name,
             description="Redis user, password and primary endpoint of the transaction history (TLS)",
             key=props.keys.secrets,
+            recovery_window_days=props.secret_recovery_days,
             value={
                 "host": self.replication_group.primary_endpoint_address,
                 "port": REDIS_PORT,

@@ -32,6 +32,7 @@ from .validation import (
     require_clear_windows,
     require_name,
     require_range,
+    require_recovery_window,
     require_zones_for,
 )
 
@@ -119,6 +120,7 @@ class TransactionDatabaseProps:
       migrations create it; this construct only names it in the connection secret and in
       `app_connect_arn`).
     log_retention_days: retention of the exported PostgreSQL logs.
+    secret_recovery_days: recovery window of its secret when deleted (0: at once). Default 30.
     """
 
     name: str
@@ -129,6 +131,7 @@ class TransactionDatabaseProps:
     connection_secret_name: str
     app_username: str
     log_retention_days: int = 365
+    secret_recovery_days: int = 30
 
     def __post_init__(self) -> None:
         require_name("name", self.name, r"[a-z](?!.*--)[a-z0-9-]{0,52}[a-z0-9]",
@@ -138,6 +141,7 @@ class TransactionDatabaseProps:
         require(self.app_username != self.settings.master_username, "app_username", self.app_username,
                 f"a role other than the master user ({self.settings.master_username})")
         require_choice("log_retention_days", self.log_retention_days, LOG_RETENTION_DAYS)
+        require_recovery_window("secret_recovery_days", self.secret_recovery_days)
         require_zones_for("settings.multi_az", self.settings.multi_az, self.networking.availability_zone_count)
 
 
@@ -218,6 +222,7 @@ class TransactionDatabase(Construct):
             description="Where to connect to the transaction database: the master user's password is in "
                         "password_secret_arn; the application role app_username signs in with IAM tokens",
             key=props.keys.secrets,
+            recovery_window_days=props.secret_recovery_days,
             value={
                 "engine": "postgres",
                 "host": self.instance.address,

@@ -11,7 +11,7 @@ from cdktf_cdktf_provider_aws.secretsmanager_secret_version import Secretsmanage
 from constructs import Construct
 
 from .encryption import EncryptionKey
-from .validation import require_name, require_range
+from .validation import require_name, require_recovery_window
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -23,7 +23,9 @@ class SecretProps:
     key: the environment key that encrypts it.
     value: the JSON document stored as the current version; values may be tokens
       (endpoints, a generated password), rendered with Terraform's jsonencode.
-    recovery_window_days: how long a deleted secret can be restored, 7-30. Default 30.
+    recovery_window_days: how long a deleted secret can be restored, 7-30 days, during which its name stays
+      reserved. 0 deletes it at once (no recovery), so a destroyed environment can be redeployed under the
+      same names right away: for disposable environments only. Default 30.
     """
 
     name: str
@@ -34,7 +36,7 @@ class SecretProps:
 
     def __post_init__(self) -> None:
         require_name("name", self.name, r"[A-Za-z0-9/_+=.@-]{1,512}", "a Secrets Manager name")
-        require_range("recovery_window_days", self.recovery_window_days, 7, 30)
+        require_recovery_window("recovery_window_days", self.recovery_window_days)
 
 
 class Secret(Construct):

@@ -81,6 +81,12 @@ def require_zones_for(field: str, enabled: bool, az_count: int) -> None:
         require(az_count >= 2, field, enabled, f"off when the network has fewer than 2 availability zones ({az_count})")
 
 
+def require_recovery_window(field: str, value: Any) -> None:
+    """A Secrets Manager recovery window: 7-30 days, or 0 to delete at once (no recovery)."""
+    ok = isinstance(value, int) and not isinstance(value, bool) and (value == 0 or 7 <= value <= 30)
+    require(ok, field, value, "0 (delete at once) or a number of days from 7 to 30")
+
+
 def require_email(field: str, value: Any) -> None:
     """Require a plausible e-mail address (SNS rejects anything else at apply time)."""
     require(isinstance(value, str) and _EMAIL.fullmatch(value) is not None,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tempfile
+from typing import Collection
 
 from cdktf import App
 
@@ -13,17 +14,27 @@ from .config import AppConfig
 from .monitoring_stack import TransactionMonitoringStack
 
 
-def build_app(config: AppConfig, outdir: str, bundle: LambdaBundle) -> App:
-    """The cdktf app: the state bootstrap plus one stack per configured environment."""
+BOOTSTRAP = "bootstrap"
+
+
+def stack_names(config: AppConfig) -> tuple[str, ...]:
+    """Every stack of the app, in deployment order."""
+    return (BOOTSTRAP, *(env.name for env in config.environments))
+
+
+def build_app(config: AppConfig, outdir: str, bundle: LambdaBundle, only: Collection[str] = ()) -> App:
+    """The cdktf app: the state bootstrap plus one stack per configured environment (`only`: just those)."""
     app = App(outdir=outdir)
-    StateBootstrapStack(app, config)
+    if not only or BOOTSTRAP in only:
+        StateBootstrapStack(app, config)
     for env in config.environments:
-        TransactionMonitoringStack(app, config, env, bundle)
+        if not only or env.name in only:
+            TransactionMonitoringStack(app, config, env, bundle)
     return app
 
 
-def synthesize(config: AppConfig, outdir: str) -> None:
-    """Build the processor's deployment zip once, then synthesize every stack into `outdir`."""
+def synthesize(config: AppConfig, outdir: str, only: Collection[str] = ()) -> None:
+    """Build the processor's deployment zip once, then synthesize every stack (or `only` those) into `outdir`."""
     from processor.bundle import build_bundle
     from processor.migrate import migrations_checksum
 
@@ -31,4 +42,4 @@ def synthesize(config: AppConfig, outdir: str) -> None:
         info = build_bundle(scratch)
         bundle = LambdaBundle(path=str(info.path), sha256_base64=info.sha256_base64,
                               migrations_checksum=migrations_checksum())
-        build_app(config, outdir, bundle).synth()
+        build_app(config, outdir, bundle, only).synth()

@@ -26,33 +26,84 @@ from constructs_lib.validation import (
     require,
     require_choice,
     require_name,
-    require_range,
+    require_recovery_window,
     require_zones_for,
 )
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config" / "environments.toml"
 KNOWN_ENVIRONMENTS = frozenset({"dev", "staging", "prod"})
 PROTECTED_ENVIRONMENTS = frozenset({"prod"})
+#: Environments whose secrets may be deleted at once (secret_recovery_days = 0), so destroy + redeploy works.
+DISPOSABLE_ENVIRONMENTS = frozenset({"dev"})
 
 # Environment variables that override the file (synth never needs AWS, so these are plain values).
 ENV_CONFIG_FILE = "JAPANCART_CONFIG"
 ENV_STATE_BUCKET = "JAPANCART_STATE_BUCKET"
 ENV_STATE_REGION = "JAPANCART_STATE_REGION"
+ENV_STATE_KMS_KEY = "JAPANCART_STATE_KMS_KEY_ID"
 ENV_EMULATOR_ENDPOINT = "JAPANCART_AWS_ENDPOINT"
 
 REGION_PATTERN = r"[a-z]{2}(-[a-z]+)+-\d"
+#: The shipped `[backend] bucket`: S3 bucket names are global, so every organisation must choose its own.
+PLACEHOLDER_BUCKET = "choose-your-own-state-bucket"
+KMS_KEY_ARN_PATTERN = r"arn:aws[a-z-]*:kms:[a-z]{2}(-[a-z]+)+-\d:\d{12}:key/(mrk-[0-9a-f]{32}|[0-9a-f-]{36})"
+ROLE_ARN_PATTERN = r"arn:aws[a-z-]*:iam::\d{12}:role/[A-Za-z0-9+=,.@_/*-]{1,512}"
+BOOTSTRAP_STATE = frozenset({"local", "s3"})
+#: Phase 1 of the bootstrap keeps its state here, relative to its stack directory (cdktf.out/stacks/bootstrap):
+#: the project root, outside cdktf.out (which every synth replaces) and never an absolute machine path.
+BOOTSTRAP_LOCAL_STATE = "../../../terraform.bootstrap.tfstate"
 
 
 @dataclass(frozen=True, kw_only=True)
 class BackendConfig:
-    """Remote state: an S3 bucket (made by the bootstrap stack) with S3-native locking."""
+    """Remote state: an S3 bucket (made by the bootstrap stack) with S3-native locking.
+
+    bucket: the state bucket's globally unique name (no default: choose your own).
+    kms_key_id: ARN of the state key, the bootstrap stack's output `state_key_arn`. Every state object is
+      written with it, and the bucket refuses uploads under any other key. Required by the environment
+      stacks; empty while only the bootstrap stack exists (phase 1).
+    bootstrap_state: where the bootstrap stack keeps its own state: "local" (phase 1, a file in the project
+      root) or "s3" (phase 2, `<project>/bootstrap/terraform.tfstate` in the bucket it created).
+    environment_roles: optional, per environment, the IAM role ARNs (wildcards allowed) that run that
+      environment's Terraform; the bucket policy then keeps each to its own `<project>/<env>/` prefix.
+    """
 
     bucket: str
     region: str = "ap-northeast-1"
+    kms_key_id: str = ""
+    bootstrap_state: str = "local"
+    environment_roles: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         require_name("bucket", self.bucket, r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", "an S3 bucket name")
         require_name("region", self.region, REGION_PATTERN, "an AWS region such as ap-northeast-1")
+        if self.kms_key_id:
+            require_name("kms_key_id", self.kms_key_id, KMS_KEY_ARN_PATTERN,
+                         "the ARN of a KMS key (the bootstrap stack's output state_key_arn)")
+        require_choice("bootstrap_state", self.bootstrap_state, BOOTSTRAP_STATE)
+        require(self.bootstrap_state == "local" or bool(self.kms_key_id), "bootstrap_state", self.bootstrap_state,
+                "'local' until kms_key_id is set (phase 1 of the bootstrap)")
+        require(isinstance(self.environment_roles, Mapping), "environment_roles", self.environment_roles,
+                "a table of environment name = [role ARNs]")
+        for name, roles in self.environment_roles.items():
+            require_choice("environment_roles", name, KNOWN_ENVIRONMENTS)
+            require(isinstance(roles, (list, tuple)) and len(roles) > 0, f"environment_roles.{name}", roles,
+                    "a non-empty list of IAM role ARNs")
+            for index, role in enumerate(roles):
+                require_name(f"environment_roles.{name}[{index}]", role, ROLE_ARN_PATTERN,
+                             "an IAM role ARN such as arn:aws:iam::111122223333:role/japancart-dev-apply")
+
+    def require_chosen(self) -> None:
+        """Outside tests, the shipped placeholder bucket name must have been replaced."""
+        require(self.bucket != PLACEHOLDER_BUCKET, "backend.bucket", self.bucket,
+                f"your own globally unique S3 bucket name (config/environments.toml [backend] or {ENV_STATE_BUCKET}), "
+                "not the shipped placeholder")
+
+    def require_state_key(self) -> None:
+        """The environment stacks encrypt their state with the bootstrap stack's key: its ARN must be known."""
+        require(bool(self.kms_key_id), "backend.kms_key_id", self.kms_key_id,
+                f"the bootstrap stack's output state_key_arn ({ENV_STATE_KMS_KEY} or [backend] kms_key_id); "
+                "until then synthesize only the bootstrap stack: python main.py bootstrap")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -85,7 +136,9 @@ class EnvironmentConfig:
         require_choice("name", self.name, KNOWN_ENVIRONMENTS)
         require_name("region", self.region, REGION_PATTERN, "an AWS region such as ap-northeast-1")
         require_choice("log_retention_days", self.log_retention_days, LOG_RETENTION_DAYS)
-        require_range("secret_recovery_days", self.secret_recovery_days, 7, 30)
+        require_recovery_window("secret_recovery_days", self.secret_recovery_days)
+        require(self.secret_recovery_days != 0 or self.name in DISPOSABLE_ENVIRONMENTS, "secret_recovery_days",
+                self.secret_recovery_days, "7-30 outside dev (0, delete at once, is for dev only)")
         try:
             require_zones_for("database.multi_az", self.database.multi_az, self.network.az_count)
             require_zones_for("cache.automatic_failover", self.cache.automatic_failover, self.network.az_count)
@@ -185,9 +238,12 @@ def load_config(environ: Mapping[str, str] | None = None) -> AppConfig:
                 "one of the sections [project], [backend], [environments.<name>]")
     project = _build(ProjectConfig, document.get("project", {}), "project")
     backend_table = dict(document.get("backend", {}))
-    for variable, key in ((ENV_STATE_BUCKET, "bucket"), (ENV_STATE_REGION, "region")):
+    for variable, key in ((ENV_STATE_BUCKET, "bucket"), (ENV_STATE_REGION, "region"), (ENV_STATE_KMS_KEY, "kms_key_id")):
         if environ.get(variable):
             backend_table[key] = environ[variable]
+    roles = backend_table.get("environment_roles", {})
+    if isinstance(roles, dict):
+        backend_table["environment_roles"] = {k: tuple(v) if isinstance(v, list) else v for k, v in roles.items()}
     backend = _build(BackendConfig, backend_table, "backend")
 
     environments_table = document.get("environments", {})

@@ -39,11 +39,12 @@ class TransactionMonitoringStack(TerraformStack):
         cache = TransactionCache(self, "cache", TransactionCacheProps(
             name=f"{name}-history", settings=env.cache, keys=keys, networking=network, clients=app_sg,
             auth_secret_name=f"{config.project.name}/{env.name}/redis-auth",
-            app_user_name=REDIS_USER, app_access_rules=ACL_RULES, log_retention_days=env.log_retention_days))
+            app_user_name=REDIS_USER, app_access_rules=ACL_RULES, log_retention_days=env.log_retention_days,
+            secret_recovery_days=env.secret_recovery_days))
         database = TransactionDatabase(self, "database", TransactionDatabaseProps(
             name=f"{name}-transactions", settings=env.database, keys=keys, networking=network, clients=app_sg,
             connection_secret_name=f"{config.project.name}/{env.name}/db-connection", app_username=APP_DB_USER,
-            log_retention_days=env.log_retention_days))
+            log_retention_days=env.log_retention_days, secret_recovery_days=env.secret_recovery_days))
         network.restrict_secrets_endpoint(keys.secrets.account_id, [
             database.connection_secret_arn, database.password_secret_arn, cache.auth_secret_arn])
         topic = AlertTopic(self, "alerts", AlertTopicProps(name=name, key=keys.logs, settings=env.alarms,

@@ -39,8 +39,14 @@ def random_provider(scope: Construct) -> RandomProvider:
 
 
 def s3_backend(stack: TerraformStack, *, backend: BackendConfig, key: str, emulator: EmulatorConfig | None) -> None:
-    """Encrypted S3 state with S3-native locking (Terraform 1.10+), so no DynamoDB table is needed."""
-    S3Backend(stack, bucket=backend.bucket, key=key, region=backend.region, encrypt=True)
+    """S3 state encrypted with the state key, with S3-native locking (Terraform 1.10+, no DynamoDB table).
+
+    `encrypt` alone would write SSE-S3 objects (the backend's own default overrides the bucket's KMS default);
+    `kms_key_id` makes every state and lock object SSE-KMS under the bootstrap stack's key, the only key the
+    bucket policy accepts.
+    """
+    S3Backend(stack, bucket=backend.bucket, key=key, region=backend.region, encrypt=True,
+              kms_key_id=backend.kms_key_id or None)
     # cdktf 0.20's S3Backend has no field for use_lockfile; the override writes it into the backend block.
     stack.add_override("terraform.backend.s3.use_lockfile", True)
     if emulator is not None:

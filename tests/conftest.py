@@ -18,7 +18,12 @@ provider_import.install()  # lazy provider submodules, exactly as main.py loads 
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
 
-from synthesis import StackView, synth_stacks  # noqa: E402
+from synthesis import TEST_BACKEND, StackView, synth_stacks  # noqa: E402
+
+# Tests stand in for the operator who replaced the placeholder bucket and recorded the state key's ARN,
+# also for `python main.py` run in subprocesses (explicit settings of a test still win).
+for _name, _value in TEST_BACKEND.items():
+    os.environ.setdefault(_name, _value)
 
 pytest_plugins = ["tests.support.fixtures"]
 

@@ -8,6 +8,10 @@ from typing import Any, Iterator
 
 ROOT = Path(__file__).resolve().parent.parent
 STACK_NAMES = ("bootstrap", "dev", "staging", "prod")
+#: What an operator sets instead of the shipped placeholder bucket, and the bootstrap stack's key ARN.
+TEST_STATE_BUCKET = "japancart-terraform-state"
+TEST_STATE_KEY_ARN = "arn:aws:kms:ap-northeast-1:111122223333:key/0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
+TEST_BACKEND = {"JAPANCART_STATE_BUCKET": TEST_STATE_BUCKET, "JAPANCART_STATE_KMS_KEY_ID": TEST_STATE_KEY_ARN}
 
 
 def synth_stacks(outdir: Path, environ: dict[str, str] | None = None) -> dict[str, dict[str, Any]]:
@@ -15,7 +19,7 @@ def synth_stacks(outdir: Path, environ: dict[str, str] | None = None) -> dict[st
     from stacks.app import synthesize
     from stacks.config import load_config
 
-    synthesize(load_config({} if environ is None else environ), str(outdir))
+    synthesize(load_config({**TEST_BACKEND, **(environ or {})}), str(outdir))
     return {path.name: json.loads((path / "cdk.tf.json").read_text()) for path in (outdir / "stacks").iterdir()}
 
 

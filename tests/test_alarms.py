@@ -23,6 +23,34 @@ def test_topic_is_encrypted_and_prod_has_subscribers(dev, prod) -> None:
     assert (subscription["protocol"], subscription["endpoint"]) == ("email", "oncall@japancart.example")
 
 
+def test_subscriptions_are_keyed_by_address_so_removing_one_touches_only_it(tmp_path) -> None:
+    from environments import synth_environment
+
+    first, second, third = "oncall@japancart.example", "sre@japancart.example", "Payments.Lead@japancart.example"
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+    before = synth_environment(tmp_path / "a", alarms={"alert_emails": [first, second, third]})
+    after = synth_environment(tmp_path / "b", alarms={"alert_emails": [second, third]})
+
+    def by_key(stack) -> dict[str, str]:
+        return {key: body["endpoint"] for key, body in stack.resources("aws_sns_topic_subscription").items()}
+
+    old, new = by_key(before), by_key(after)
+    assert sorted(old.values()) == sorted([first, second, third])
+    # The two remaining subscriptions keep their resource addresses (no destroy + create, no new confirmation).
+    assert {k: v for k, v in old.items() if v != first} == new
+
+
+def test_fails_on_a_repeated_address() -> None:
+    import pytest
+
+    from constructs_lib.alarms import AlarmSettings
+    from constructs_lib.validation import ConfigError
+
+    with pytest.raises(ConfigError, match=r"alert_emails\[1\] must be an address not listed before, got 'OnCall@x.example'"):
+        AlarmSettings(alert_emails=("oncall@x.example", "OnCall@x.example"))
+
+
 def test_cache_alarms_watch_each_member_cluster(dev, prod) -> None:
     for stack, members in ((dev, 2), (prod, 3)):
         env = "dev" if stack is dev else "prod"

@@ -23,12 +23,14 @@ def load(tmp_path: Path, environments: dict[str, dict[str, Any]], **sections: di
 
 
 def test_shipped_configuration_is_valid() -> None:
-    config = load_config({})
+    config = load_config({"JAPANCART_STATE_KMS_KEY_ID": ""})
     assert [env.name for env in config.environments] == ["dev", "staging", "prod"]
     prod = config.environments[2]
     assert prod.database.deletion_protection and not prod.database.skip_final_snapshot
     assert prod.database.backup_retention_days == 30
     assert config.environments[0].database.backup_retention_days == 7
+    assert config.environments[0].secret_recovery_days == 0  # dev: destroy + redeploy under the same names
+    assert config.backend.kms_key_id == ""  # known after the bootstrap (phase 1)
 
 
 def test_state_settings_come_from_the_environment(tmp_path: Path) -> None:
@@ -102,6 +104,12 @@ BAD_INPUTS = [
     pytest.param({"dev": {"database": {"rejected_retention_days": 4000}}},
                  "environments.dev.database.rejected_retention_days must be a whole number from 1 to 3650, got 4000",
                  id="rejected-retention-out-of-range"),
+    pytest.param({"staging": {"secret_recovery_days": 0}},
+                 "environments.staging.secret_recovery_days must be 7-30 outside dev (0, delete at once, is for dev "
+                 "only), got 0", id="delete-secrets-at-once-outside-dev"),
+    pytest.param({"dev": {"secret_recovery_days": 3}},
+                 "environments.dev.secret_recovery_days must be 0 (delete at once) or a number of days from 7 to 30, "
+                 "got 3", id="recovery-window-out-of-range"),
     pytest.param({"dev": {"stream": {"capacity_mode": "AUTO"}}},
                  "environments.dev.stream.capacity_mode must be one of 'ON_DEMAND', 'PROVISIONED', got 'AUTO'",
                  id="unknown-capacity-mode"),
@@ -112,6 +120,29 @@ BAD_INPUTS = [
 def test_fails_on_bad_input(tmp_path: Path, environments: dict[str, dict[str, Any]], message: str) -> None:
     with pytest.raises(ConfigError) as raised:
         load(tmp_path, environments)
+    assert message in str(raised.value)
+
+
+BAD_BACKENDS = [
+    pytest.param({"kms_key_id": "alias/japancart-terraform-state"},
+                 "backend.kms_key_id must be the ARN of a KMS key (the bootstrap stack's output state_key_arn), "
+                 "got 'alias/japancart-terraform-state'", id="state-key-alias"),
+    pytest.param({"bootstrap_state": "s3"},
+                 "backend.bootstrap_state must be 'local' until kms_key_id is set (phase 1 of the bootstrap), got 's3'",
+                 id="bootstrap-into-s3-without-the-key"),
+    pytest.param({"bootstrap_state": "remote"}, "backend.bootstrap_state must be one of 'local', 's3', got 'remote'",
+                 id="unknown-bootstrap-state"),
+    pytest.param({"environment_roles": {"qa": ["arn:aws:iam::111122223333:role/x"]}},
+                 "backend.environment_roles must be one of 'dev', 'prod', 'staging', got 'qa'", id="roles-of-unknown-env"),
+    pytest.param({"environment_roles": {"dev": ["arn:aws:iam::1234:user/me"]}},
+                 "backend.environment_roles.dev[0] must be an IAM role ARN", id="role-arn-malformed"),
+]
+
+
+@pytest.mark.parametrize("backend, message", BAD_BACKENDS)
+def test_fails_on_bad_backend(tmp_path: Path, backend: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        load(tmp_path, {"dev": {}}, backend={"bucket": "state-bucket", **backend})
     assert message in str(raised.value)
 
 
@@ -152,3 +183,35 @@ def test_synth_stops_with_one_line_and_writes_nothing(tmp_path: Path, environmen
     assert result.stderr.strip().splitlines() == [line]
     assert not outdir.exists()
     assert [p.name for p in tmp_path.iterdir()] == ["environments.toml"]
+
+
+def run_main(tmp_path: Path, *args: str, **environ: str) -> subprocess.CompletedProcess:
+    outdir = tmp_path / "cdktf.out"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JAPANCART_")}
+    return subprocess.run([sys.executable, str(ROOT / "main.py"), *args], cwd=tmp_path, capture_output=True, text=True,
+                          env={**env, "CDKTF_OUTDIR": str(outdir), **environ}, timeout=300)
+
+
+@pytest.mark.slow
+def test_synth_refuses_the_placeholder_bucket(tmp_path: Path) -> None:
+    """The shipped configuration as is: S3 bucket names are global, so the operator must choose one."""
+    result = run_main(tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "configuration error: backend.bucket must be your own globally unique S3 bucket name "
+        "(config/environments.toml [backend] or JAPANCART_STATE_BUCKET), not the shipped placeholder, "
+        "got 'choose-your-own-state-bucket'"]
+    assert not (tmp_path / "cdktf.out").exists()
+
+
+@pytest.mark.slow
+def test_phase_one_synthesizes_the_bootstrap_alone_until_the_state_key_is_known(tmp_path: Path) -> None:
+    everything = run_main(tmp_path, JAPANCART_STATE_BUCKET="acme-japancart-state")
+    assert everything.returncode == 2
+    assert everything.stderr.strip().splitlines() == [
+        "configuration error: backend.kms_key_id must be the bootstrap stack's output state_key_arn "
+        "(JAPANCART_STATE_KMS_KEY_ID or [backend] kms_key_id); until then synthesize only the bootstrap stack: "
+        "python main.py bootstrap, got ''"]
+    bootstrap = run_main(tmp_path, "bootstrap", JAPANCART_STATE_BUCKET="acme-japancart-state")
+    assert bootstrap.returncode == 0, bootstrap.stderr
+    assert sorted(p.name for p in (tmp_path / "cdktf.out" / "stacks").iterdir()) == ["bootstrap"]

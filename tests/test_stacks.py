@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from synthesis import StackView
+from synthesis import ROOT, TEST_STATE_KEY_ARN, StackView
 
 ENVIRONMENTS = ("dev", "staging", "prod")
 
@@ -15,7 +15,14 @@ ENVIRONMENTS = ("dev", "staging", "prod")
 def test_remote_state_in_s3_with_native_locking(stacks, name: str) -> None:
     backend = stacks[name]["terraform"]["backend"]
     assert backend == {"s3": {"bucket": "japancart-terraform-state", "key": f"japancart/{name}/terraform.tfstate",
-                              "region": "ap-northeast-1", "encrypt": True, "use_lockfile": True}}
+                              "region": "ap-northeast-1", "encrypt": True, "use_lockfile": True,
+                              "kms_key_id": TEST_STATE_KEY_ARN}}
+
+
+def test_no_machine_path_in_any_synthesized_stack(stacks) -> None:
+    for name, document in stacks.items():
+        assert str(ROOT) not in json.dumps(document), f"{name} holds this checkout's path"
+    assert stacks["bootstrap"]["terraform"]["backend"] == {"local": {"path": "../../../terraform.bootstrap.tfstate"}}
 
 
 @pytest.mark.parametrize("name", ENVIRONMENTS + ("bootstrap",))
@@ -91,8 +98,46 @@ def test_bootstrap_creates_a_private_versioned_encrypted_state_bucket(bootstrap)
     assert all(block[k] is True for k in ("block_public_acls", "block_public_policy", "ignore_public_acls",
                                           "restrict_public_buckets"))
     _, policy = bootstrap.one("aws_s3_bucket_policy", bucket=bucket_ref)
-    statement = json.loads(policy["policy"])["Statement"][0]
-    assert statement["Effect"] == "Deny" and statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    tls, key_only = json.loads(policy["policy"])["Statement"]
+    assert tls["Effect"] == "Deny" and tls["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    key_ref = bootstrap.ref("aws_kms_key", bootstrap.one("aws_kms_key")[0], "arn")
+    assert (key_only["Effect"], key_only["Action"]) == ("Deny", "s3:PutObject")
+    assert key_only["Condition"] == {"StringNotEquals": {"s3:x-amz-server-side-encryption-aws-kms-key-id": key_ref}}
+    assert bootstrap.document["output"]["state_key_arn"]["value"] == key_ref
     _, lifecycle = bootstrap.one("aws_s3_bucket_lifecycle_configuration", bucket=bucket_ref)
     assert lifecycle["rule"][0]["noncurrent_version_expiration"] == [{"noncurrent_days": 90}]
     assert "backend" not in bootstrap.document["terraform"] or "local" in bootstrap.document["terraform"]["backend"]
+
+
+def _synth_with_config(tmp_path, backend: dict) -> dict:
+    from config_files import write_config
+    from synthesis import synth_stacks
+
+    config = write_config(tmp_path, {"dev": {}, "prod": {"network": {"vpc_cidr": "10.30.0.0/16"}}}, backend=backend)
+    return synth_stacks(tmp_path / "out", {"JAPANCART_CONFIG": str(config)})
+
+
+def test_environment_roles_are_kept_to_their_own_state_prefix(tmp_path) -> None:
+    roles = {"dev": ["arn:aws:iam::111122223333:role/japancart-dev-*"],
+             "prod": ["arn:aws:iam::111122223333:role/japancart-prod-plan", "arn:aws:iam::111122223333:role/japancart-prod-apply"]}
+    stacks = _synth_with_config(tmp_path, {"bucket": "state-bucket", "environment_roles": roles})
+    _, policy = StackView(stacks["bootstrap"]).one("aws_s3_bucket_policy")
+    scoped = {s["Sid"]: s for s in json.loads(policy["policy"])["Statement"][2:]}
+    assert set(scoped) == {"KeepDevRolesToTheirPrefix", "KeepProdRolesToTheirPrefix"}
+    prod = scoped["KeepProdRolesToTheirPrefix"]
+    assert prod["Effect"] == "Deny" and prod["NotResource"].endswith("/japancart/prod/*")
+    assert prod["Condition"] == {"ArnLike": {"aws:PrincipalArn": roles["prod"]}}
+    assert set(prod["Action"]) == {"s3:GetObject", "s3:PutObject", "s3:DeleteObject"}
+
+
+def test_bootstrap_phase_two_keeps_its_state_in_the_bucket_under_the_state_key(tmp_path) -> None:
+    stacks = _synth_with_config(tmp_path, {"bucket": "state-bucket", "bootstrap_state": "s3"})
+    backend = stacks["bootstrap"]["terraform"]["backend"]["s3"]
+    assert (backend["key"], backend["kms_key_id"]) == ("japancart/bootstrap/terraform.tfstate", TEST_STATE_KEY_ARN)
+    assert backend["use_lockfile"] is True and backend["encrypt"] is True
+
+
+@pytest.mark.parametrize(("env", "days"), [("dev", 0), ("prod", 30)])
+def test_secrets_honour_the_recovery_window(stacks, env: str, days: int) -> None:
+    secrets = StackView(stacks[env]).resources("aws_secretsmanager_secret").values()
+    assert secrets and {s["recovery_window_in_days"] for s in secrets} == {days}

@@ -13,6 +13,8 @@ The report lists, in this order:
 
 1. A red "Destructive changes to stateful resources" section for every destroy or replace of a resource
    whose type is in ``STATEFUL_TYPES``, with what forces a replacement (the plan's ``replace_paths``).
+   SQS queues (messages waiting, e.g. dead-lettered transactions) and CloudWatch log groups (the audit
+   trail) count too: what they hold exists nowhere else.
    Every ``aws_s3_bucket`` and every ``aws_dynamodb_table`` counts as stateful, in every stack, not only
    the bootstrap stack's state bucket and lock table: losing any bucket's objects or any table's items is
    irreversible, and a false alarm costs one human look.
@@ -22,6 +24,13 @@ The report lists, in this order:
    Sensitive values are masked (``before_sensitive`` / ``after_sensitive``), values Terraform computes
    later read ``(known after apply)``, and long values are shortened in the middle. A change between
    null and an empty string/list/map is not shown: providers swap them freely and it changes nothing.
+
+State location (``--stack-config NAME=cdk.tf.json`` and ``--base-stack-config NAME=cdk.tf.json``, the stack's
+synthesized configuration on this branch and on the base branch): red when a stack's state location (backend
+bucket/key, or local path) differs from the base branch's, since a fresh ``init`` there starts from empty state and
+orphans the running environment; and red when the stack exists on the base branch but its plan starts from an
+empty state (``prior_state`` without resources) and creates resources. Both exit 3 like a destructive change (a deliberate,
+already migrated state move is let through the same way, by a human).
 
 Exit codes: 0 report written; 2 an input file is unreadable or not a plan, or the output can't be written
 (one error line on stderr naming the file; no report is written); 3 report written, but the red section is
@@ -59,6 +68,9 @@ STATEFUL_TYPES: Mapping[str, str] = {
     "aws_secretsmanager_secret": "secret: its value and version history are lost",
     "aws_s3_bucket": "S3 bucket: its objects are lost",
     "aws_dynamodb_table": "DynamoDB table: its items are lost",
+    # Data-bearing beyond the stores: what they hold exists nowhere else.
+    "aws_sqs_queue": "queue: messages waiting in it are lost (the dead-letter queue holds transactions that failed every retry)",
+    "aws_cloudwatch_log_group": "log group: every log event in it is deleted (flow logs, database and processor logs: the audit trail)",
 }
 #: Extra wording for the bootstrap stack, whose bucket and table hold every environment's state.
 BOOTSTRAP_STACK = "bootstrap"
@@ -153,6 +165,7 @@ class StackPlan:
     drifted: int = 0
     errored: bool = False
     complete: bool = True
+    prior_resources: int = 0
 
     def count(self, *actions: str) -> int:
         """How many changes have one of ``actions``."""
@@ -176,6 +189,8 @@ class Options:
     output: Optional[str]
     names: dict[str, str] = field(default_factory=dict)
     allow_destructive: bool = False
+    stack_configs: dict[str, str] = field(default_factory=dict)
+    base_configs: dict[str, str] = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -248,7 +263,16 @@ def load_plan(path: str, name: str) -> StackPlan:
         drifted=count_drift(doc.get("resource_drift"), doc.get("relevant_attributes")),
         errored=bool(doc.get("errored", False)),
         complete=bool(doc.get("complete", True)),
+        prior_resources=count_managed(((doc.get("prior_state") or {}).get("values") or {}).get("root_module")),
     )
+
+
+def count_managed(module: Any) -> int:
+    """Managed resources in a ``root_module`` tree of ``terraform show -json`` (child modules too)."""
+    if not isinstance(module, dict):
+        return 0
+    own = sum(1 for r in module.get("resources") or [] if isinstance(r, dict) and r.get("mode") == "managed")
+    return own + sum(count_managed(child) for child in module.get("child_modules") or [])
 
 
 def count_drift(drift: Any, relevant: Any) -> int:
@@ -437,6 +461,50 @@ def find_dangers(stacks: Sequence[StackPlan]) -> list[Danger]:
     return dangers
 
 
+@dataclass(frozen=True)
+class StateWarning:
+    """A stack whose plan does not start from the state the running environment lives in."""
+
+    stack: str
+    message: str
+
+
+def state_location(path: str) -> str:
+    """Where a synthesized stack keeps its state: ``s3://bucket/key`` (region), a local path, or the default."""
+    document = read_json(path)
+    backend = ((document.get("terraform") or {}).get("backend") or {}) if isinstance(document, dict) else {}
+    if "s3" in backend:
+        s3 = backend["s3"]
+        return f"s3://{s3.get('bucket')}/{s3.get('key')} ({s3.get('region')})"
+    for kind, settings in backend.items():
+        return f"{kind} backend {json.dumps(settings, sort_keys=True)}"
+    return "local terraform.tfstate (no backend)"
+
+
+def find_state_warnings(stacks: Sequence[StackPlan], options: Options) -> list[StateWarning]:
+    """State moved away from the base branch's location, or an existing environment planned from empty state."""
+    warnings: list[StateWarning] = []
+    for stack in stacks:
+        base_path = options.base_configs.get(stack.name)
+        if base_path is None:
+            continue  # a new stack in this change: nothing exists yet to orphan
+        head_path = options.stack_configs.get(stack.name)
+        if head_path is not None:
+            head, base = state_location(head_path), state_location(base_path)
+            if head != base:
+                warnings.append(StateWarning(stack.name, (
+                    f"state location changes from {code(base)} to {code(head)}: a fresh <code>init</code> starts from "
+                    "empty state there and plans to create everything again, while the running environment is "
+                    "orphaned. Move the state first (<code>terraform init -migrate-state</code>) or keep the location.")))
+                continue
+        if stack.prior_resources == 0 and stack.count("create") > 0:
+            warnings.append(StateWarning(stack.name, (
+                f"the plan starts from an empty state although <code>{cell(stack.name)}</code> exists on the base "
+                f"branch, and creates {stack.count('create')} resource(s): wrong bucket/key, credentials for another "
+                "account, or lost state. Do not apply; find the environment's state first.")))
+    return warnings
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Markdown
 # ---------------------------------------------------------------------------------------------------------
@@ -553,9 +621,20 @@ def render_stack(stack: StackPlan) -> list[str]:
     return lines + ["", "</details>", ""]
 
 
-def render_report(stacks: Sequence[StackPlan], allowed: bool) -> str:
-    """The whole Markdown report: red section first, then the summary, then one section per stack."""
+def render_state_warnings(warnings: Sequence[StateWarning]) -> list[str]:
+    """The red state section (nothing when every plan starts from the environment's own state)."""
+    if not warnings:
+        return []
+    lines = ["## 🛑 Plans that do not start from the environment's state", "", "> [!CAUTION]",
+             "> Applying would build a second copy of the environment and orphan the running one.", ""]
+    lines += [f"* **{cell(w.stack)}**: {w.message}" for w in warnings]
+    return lines + [""]
+
+
+def render_report(stacks: Sequence[StackPlan], allowed: bool, state_warnings: Sequence[StateWarning] = ()) -> str:
+    """The whole Markdown report: red sections first, then the summary, then one section per stack."""
     lines = ["# Terraform plan risk report", ""]
+    lines += render_state_warnings(state_warnings)
     lines += render_dangers(find_dangers(stacks), allowed)
     lines += render_counts(stacks)
     for stack in stacks:
@@ -573,7 +652,18 @@ def parse_args(argv: Optional[Sequence[str]]) -> Options:
     parser.add_argument("-o", "--output", help="write the Markdown report here (default: stdout)")
     parser.add_argument("--name", action="append", default=[], metavar="FILE=NAME", help="stack name for FILE (default: file name without .plan.json)")
     parser.add_argument("--allow-destructive", action="store_true", help=f"exit 0 even with destructive changes (or set {OVERRIDE_ENV}=1)")
+    parser.add_argument("--stack-config", action="append", default=[], metavar="NAME=FILE",
+                        help="the stack's synthesized cdk.tf.json on this branch (its state location)")
+    parser.add_argument("--base-stack-config", action="append", default=[], metavar="NAME=FILE",
+                        help="the stack's cdk.tf.json on the base branch (the stack exists there)")
     args = parser.parse_args(argv)
+    configs: dict[str, dict[str, str]] = {"stack": {}, "base": {}}
+    for kind, flag, items in (("stack", "--stack-config", args.stack_config), ("base", "--base-stack-config", args.base_stack_config)):
+        for item in items:
+            name, sep, file = item.partition("=")
+            if not sep or not file or not name:
+                parser.error(f"{flag} expects NAME=FILE, got {item!r}")
+            configs[kind][name] = file
     names: dict[str, str] = {}
     for item in args.name:
         file, sep, name = item.partition("=")
@@ -581,7 +671,8 @@ def parse_args(argv: Optional[Sequence[str]]) -> Options:
             parser.error(f"--name expects FILE=NAME, got {item!r}")
         names[file] = name
         names[os.path.normpath(file)] = name
-    return Options(plans=args.plans, output=args.output, names=names, allow_destructive=args.allow_destructive)
+    return Options(plans=args.plans, output=args.output, names=names, allow_destructive=args.allow_destructive,
+                   stack_configs=configs["stack"], base_configs=configs["base"])
 
 
 def override_requested(options: Options, environ: Mapping[str, str]) -> bool:
@@ -623,11 +714,12 @@ def main(argv: Optional[Sequence[str]] = None, environ: Optional[Mapping[str, st
     env = os.environ if environ is None else environ
     try:
         stacks = load_all(options)
+        state_warnings = find_state_warnings(stacks, options)
     except PlanInputError as exc:
         print(f"plan_report: error: {exc}", file=sys.stderr)
         return EXIT_INVALID_INPUT
     allowed = override_requested(options, env)
-    report = render_report(stacks, allowed)
+    report = render_report(stacks, allowed, state_warnings)
     if options.output:
         try:
             write_atomically(options.output, report)
@@ -636,6 +728,11 @@ def main(argv: Optional[Sequence[str]] = None, environ: Optional[Mapping[str, st
             return EXIT_INVALID_INPUT
     else:
         sys.stdout.write(report)
+    if state_warnings and not allowed:
+        print(f"plan_report: {len(state_warnings)} stack(s) not planned from their environment's state; a human must "
+              f"check the state location and re-run with --allow-destructive (or {OVERRIDE_ENV}=1) to proceed",
+              file=sys.stderr)
+        return EXIT_DESTRUCTIVE
     dangers = find_dangers(stacks)
     if dangers and not allowed:
         print(

@@ -7,7 +7,10 @@ Heavy things are session-scoped and created lazily, only by the tests that need 
 * ``terraform_cli``      -- ``tests.support.terraform.TerraformCLI`` (CLI config from ``TF_PLUGIN_MIRROR``,
   stand-ins, shared plugin cache); skips with an install hint where ``terraform`` is not on PATH.
 * ``emulator``           -- moto server on 127.0.0.1:<free port> with the documented gap patches.
-* ``emulator_synth_dir`` -- ``python main.py`` with ``JAPANCART_AWS_ENDPOINT``/``JAPANCART_STATE_BUCKET``.
+* ``emulator_bootstrap`` -- phase 1 of the bootstrap against the emulator: ``python main.py bootstrap``,
+  ``terraform apply`` with local state in its working copy; the state bucket and the state key exist.
+* ``emulator_synth_dir`` -- ``python main.py`` with ``JAPANCART_AWS_ENDPOINT``, ``JAPANCART_STATE_BUCKET``
+  and ``JAPANCART_STATE_KMS_KEY_ID`` (the bootstrap's ``state_key_arn``), as an operator runs it.
 
 Under ``make test`` (``-n 2 --dist loadgroup``) the static checks and the emulator round trip are two
 xdist groups, so each worker builds only the fixtures its group needs, and the groups run in parallel.
@@ -17,11 +20,11 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import pytest
 
-from tests.support.terraform import INSTALL_HINT, SynthError, TerraformCLI, terraform_binary
+from tests.support.terraform import INSTALL_HINT, SynthError, TerraformCLI, copy_stack, local_backend_args, terraform_binary
 from tests.support.terraform import synthesize as support_synthesize
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -45,14 +48,14 @@ def _print(msg: str) -> None:
     print(msg, flush=True)
 
 
-def synthesize(outdir: Path, extra_env: dict[str, str] | None = None) -> Path:
-    """``python main.py`` into ``outdir``; fails the test with main.py's output if it fails."""
+def synthesize(outdir: Path, extra_env: dict[str, str] | None = None, only: tuple[str, ...] = ()) -> Path:
+    """``python main.py [STACK ...]`` into ``outdir``; fails the test with main.py's output if it fails."""
     start = time.monotonic()
     try:
-        stacks = support_synthesize(outdir, extra_env, root=ROOT, timeout=SYNTH_TIMEOUT)
+        stacks = support_synthesize(outdir, extra_env, root=ROOT, timeout=SYNTH_TIMEOUT, stacks=only)
     except SynthError as error:
         pytest.fail(str(error))
-    missing = [n for n in STACK_NAMES if not (stacks / n / "cdk.tf.json").is_file()]
+    missing = [n for n in (only or STACK_NAMES) if not (stacks / n / "cdk.tf.json").is_file()]
     assert not missing, f"main.py did not synthesize {missing} into {stacks}"
     _print(f"\n[e2e] synthesized {sorted(p.name for p in stacks.iterdir())} in {time.monotonic() - start:.1f}s -> {stacks}")
     return stacks
@@ -62,7 +65,9 @@ def synthesize(outdir: Path, extra_env: dict[str, str] | None = None) -> Path:
 def synth_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if not (ROOT / "main.py").is_file():
         pytest.skip("main.py not present yet")
-    return synthesize(tmp_path_factory.mktemp("synth-default") / "cdktf.out")
+    from synthesis import TEST_BACKEND
+
+    return synthesize(tmp_path_factory.mktemp("synth-default") / "cdktf.out", dict(TEST_BACKEND))
 
 
 @pytest.fixture(scope="session")
@@ -87,12 +92,28 @@ def emulator() -> Iterator["object"]:
 
 
 @pytest.fixture(scope="session")
-def emulator_synth_dir(tmp_path_factory: pytest.TempPathFactory, emulator) -> Path:
+def emulator_bootstrap(tmp_path_factory: pytest.TempPathFactory, emulator, emulator_terraform: TerraformCLI) -> dict[str, Any]:
+    """Phase 1 of the bootstrap, as the README has it: synthesize the bootstrap stack alone (no state key yet),
+    apply it with local state (kept in its working copy), read its outputs."""
     if not (ROOT / "main.py").is_file():
         pytest.skip("main.py not present yet")
+    root = tmp_path_factory.mktemp("bootstrap")
+    env = {"JAPANCART_AWS_ENDPOINT": emulator.endpoint, "JAPANCART_STATE_BUCKET": STATE_BUCKET}
+    stacks = synthesize(root / "cdktf.out", env, only=("bootstrap",))
+    work = copy_stack(stacks / "bootstrap", root / "run")
+    emulator_terraform.init(work, extra=local_backend_args(work)).check()
+    apply = emulator_terraform.apply(work).check()
+    outputs = emulator_terraform.output_json(work)
+    return {"bucket": outputs["state_bucket"]["value"], "key_arn": outputs["state_key_arn"]["value"], "dir": work,
+            "apply_seconds": apply.seconds, "env": env}
+
+
+@pytest.fixture(scope="session")
+def emulator_synth_dir(tmp_path_factory: pytest.TempPathFactory, emulator_bootstrap: dict[str, Any]) -> Path:
+    """Every stack, synthesized after phase 1 with the bootstrap's state key."""
     return synthesize(
         tmp_path_factory.mktemp("synth-emulator") / "cdktf.out",
-        {"JAPANCART_AWS_ENDPOINT": emulator.endpoint, "JAPANCART_STATE_BUCKET": STATE_BUCKET},
+        {**emulator_bootstrap["env"], "JAPANCART_STATE_KMS_KEY_ID": emulator_bootstrap["key_arn"]},
     )
 
 

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from tests.support.emulator import Emulator, leftovers, state_identifiers
-from tests.support.terraform import TerraformCLI, copy_stack, local_backend_args
+from tests.support.terraform import TerraformCLI, copy_stack
 
 pytestmark = [pytest.mark.terraform, pytest.mark.xdist_group("terraform-emulator")]
 
@@ -46,21 +46,40 @@ def roundtrip_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def bootstrapped(emulator: Emulator, emulator_synth_dir: Path, emulator_terraform: TerraformCLI, roundtrip_root: Path) -> dict[str, Any]:
-    """The bootstrap stack applied against the emulator: the state bucket exists."""
-    work = copy_stack(emulator_synth_dir / "bootstrap", roundtrip_root)
-    emulator_terraform.init(work, extra=local_backend_args(work)).check()
-    apply = emulator_terraform.apply(work).check()
-    bucket = _one(work, "aws_s3_bucket")["bucket"]
+def bootstrapped(emulator: Emulator, emulator_bootstrap: dict[str, Any]) -> dict[str, Any]:
+    """Phase 1 of the bootstrap applied against the emulator: the state bucket and key exist, and the bucket
+    refuses uploads that are not SSE-KMS under the state key."""
+    bucket, key_arn, work = emulator_bootstrap["bucket"], emulator_bootstrap["key_arn"], emulator_bootstrap["dir"]
     s3 = emulator.client("s3")
     s3.head_bucket(Bucket=bucket)
     assert s3.get_bucket_versioning(Bucket=bucket).get("Status") == "Enabled"
     rule = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"][0]
-    assert rule["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "aws:kms"
+    assert rule["ApplyServerSideEncryptionByDefault"] == {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key_arn}
     pab = s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
     assert all(pab.values()), pab
     assert (work / "terraform.tfstate").is_file(), "bootstrap state stays in the working copy"
-    return {"bucket": bucket, "apply_seconds": apply.seconds, "dir": work}
+    check_only_the_state_key_is_accepted(emulator, bucket, key_arn)
+    return {"bucket": bucket, "key_arn": key_arn, "apply_seconds": emulator_bootstrap["apply_seconds"], "dir": work}
+
+
+def check_only_the_state_key_is_accepted(emu: Emulator, bucket: str, key_arn: str) -> None:
+    """The bucket policy: an upload without SSE-KMS, or under another key, is refused; under the state key it lands."""
+    from botocore.exceptions import ClientError
+
+    s3, other_key = emu.client("s3"), emu.client("kms").create_key(Description="not the state key")["KeyMetadata"]["Arn"]
+    for refused in ({}, {"ServerSideEncryption": "AES256"}, {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": other_key}):
+        with pytest.raises(ClientError, match="AccessDenied|403"):
+            s3.put_object(Bucket=bucket, Key="probe/refused", Body=b"{}", **refused)
+    s3.put_object(Bucket=bucket, Key="probe/accepted", Body=b"{}", ServerSideEncryption="aws:kms", SSEKMSKeyId=key_arn)
+    s3.delete_object(Bucket=bucket, Key="probe/accepted")
+
+
+def check_state_is_encrypted_with_the_state_key(emu: Emulator, work: Path, key_arn: str) -> str:
+    backend = _backend(work)
+    assert backend["kms_key_id"] == key_arn
+    head = emu.client("s3").head_object(Bucket=backend["bucket"], Key=backend["key"])
+    assert (head["ServerSideEncryption"], head["SSEKMSKeyId"]) == ("aws:kms", key_arn), head
+    return f"state s3://{backend['bucket']}/{backend['key']}: SSE-KMS under the state key"
 
 
 def check_lockfile_is_honoured(tf: TerraformCLI, emu: Emulator, work: Path) -> None:
@@ -69,7 +88,8 @@ def check_lockfile_is_honoured(tf: TerraformCLI, emu: Emulator, work: Path) -> N
     assert backend.get("use_lockfile") is True
     s3 = emu.client("s3")
     lock_key = f"{backend['key']}.tflock"
-    s3.put_object(Bucket=backend["bucket"], Key=lock_key, Body=json.dumps({"ID": "held-by-the-test", "Operation": "OperationTypeApply", "Who": "e2e"}).encode())
+    s3.put_object(Bucket=backend["bucket"], Key=lock_key, Body=json.dumps({"ID": "held-by-the-test", "Operation": "OperationTypeApply", "Who": "e2e"}).encode(),
+                  ServerSideEncryption="aws:kms", SSEKMSKeyId=backend["kms_key_id"])  # the bucket takes nothing else
     try:
         blocked = tf.plan(work, extra=["-lock-timeout=0s", "-refresh=false"])
         assert blocked.returncode == 1 and "Error acquiring the state lock" in blocked.output, blocked.output[-3000:]
@@ -169,10 +189,11 @@ def _roundtrip(env: str, emulator: Emulator, tf: TerraformCLI, synth: Path, root
     check_lockfile_is_honoured(tf, emulator, work)
 
     apply = tf.apply(work).check()
+    state_note = check_state_is_encrypted_with_the_state_key(emulator, work, bootstrapped["key_arn"])
     created = tf.state_list(work)
     shown = json.loads(tf.run(["show", "-json", "-no-color"], work).check().stdout)
     identifiers = state_identifiers(shown)
-    notes = check_intent(emulator, work, env)
+    notes = [state_note, *check_intent(emulator, work, env)]
     notes.append(check_migration_ran(work, shown))
 
     plan = tf.plan(work)
@@ -300,3 +321,39 @@ def test_apply_replan_destroy(env: str, roundtrips: dict[str, Any], emulator: Em
         + ", ".join(f"{k} {v:.1f}s" for k, v in times.items())
         + "".join(f"\n    {n}" for n in notes)
     )
+
+
+def test_bootstrap_moves_its_own_state_into_the_bucket(emulator: Emulator, emulator_terraform: TerraformCLI, bootstrapped: dict,
+                                                       roundtrips: dict[str, Any], tmp_path: Path) -> None:
+    """Phase 2, as the README has it: `bootstrap_state = "s3"` in [backend], synthesize the bootstrap stack,
+    `python -m tools.bootstrap_state`; then its state is SSE-KMS in the bucket and a plan shows no changes.
+    (After the round trips: they share the emulator and the bucket.)"""
+    import subprocess
+    import sys
+
+    from tests.e2e.conftest import ROOT, synthesize
+
+    shipped = (ROOT / "config" / "environments.toml").read_text(encoding="utf-8")
+    assert '# bootstrap_state = "s3"' in shipped
+    config = tmp_path / "environments.toml"
+    config.write_text(shipped.replace('# bootstrap_state = "s3"', 'bootstrap_state = "s3"'), encoding="utf-8")
+    stacks = synthesize(tmp_path / "cdktf.out", {
+        "JAPANCART_CONFIG": str(config), "JAPANCART_AWS_ENDPOINT": emulator.endpoint,
+        "JAPANCART_STATE_BUCKET": bootstrapped["bucket"], "JAPANCART_STATE_KMS_KEY_ID": bootstrapped["key_arn"]},
+        only=("bootstrap",))
+    work = copy_stack(stacks / "bootstrap", tmp_path / "run")
+    local = bootstrapped["dir"] / "terraform.tfstate"
+    resources = len(json.loads(local.read_text())["resources"])
+
+    moved = subprocess.run([sys.executable, "-m", "tools.bootstrap_state", "--stack-dir", str(work), "--local-state", str(local)],
+                           cwd=ROOT, env=emulator_terraform.env, capture_output=True, text=True, timeout=600)
+    assert moved.returncode == 0, moved.stdout + moved.stderr
+    assert "bootstrap state moved to s3://" in moved.stdout
+    assert not local.exists() and local.with_name("terraform.tfstate.moved").is_file()
+    assert check_state_is_encrypted_with_the_state_key(emulator, work, bootstrapped["key_arn"])
+    assert len(emulator_terraform.state_list(work)) == resources
+    assert emulator_terraform.plan(work).returncode == 0  # the moved state matches the configuration
+
+    again = subprocess.run([sys.executable, "-m", "tools.bootstrap_state", "--stack-dir", str(work), "--local-state", str(local)],
+                           cwd=ROOT, env=emulator_terraform.env, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 2 and "nothing to move" in again.stderr

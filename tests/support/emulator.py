@@ -713,11 +713,16 @@ def _patch_iam_managed_policies() -> None:
 # --------------------------------------------------------------------------------------------------------
 #: Request context the emulator stands in for: AWS endpoints are HTTPS, so requests arrive over TLS.
 S3_POLICY_CONTEXT = {"aws:securetransport": "true"}
+#: Request headers that S3 exposes as condition keys (``s3:<header>``), captured per request thread.
+S3_HEADER_KEYS = ("x-amz-server-side-encryption", "x-amz-server-side-encryption-aws-kms-key-id")
+_s3_request = threading.local()
 
 
 def _condition_block_matches(condition: dict, context: dict[str, str]) -> bool:
     """IAM condition evaluation for the operators our policies use (AND over operators and keys, OR over
-    values).  A key absent from the context does not match (AWS semantics), except for ``...IfExists``."""
+    values).  A key absent from the context does not match (AWS semantics), except for ``...IfExists`` and
+    the negated ``StringNotEquals``, which AWS evaluates to true when the key is absent.  An operator we do
+    not model (e.g. ``ArnLike`` on ``aws:PrincipalArn``, which the emulator cannot see) never matches."""
     for operator, pairs in condition.items():
         base = operator[: -len("IfExists")] if operator.endswith("IfExists") else operator
         for key, expected in pairs.items():
@@ -728,7 +733,7 @@ def _condition_block_matches(condition: dict, context: dict[str, str]) -> bool:
                     return False
                 continue
             if actual is None:
-                if operator.endswith("IfExists"):
+                if operator.endswith("IfExists") or base == "StringNotEquals":
                     continue
                 return False
             if base == "Bool":
@@ -750,26 +755,30 @@ def _condition_block_matches(condition: dict, context: dict[str, str]) -> bool:
     "s3-bucket-policy-conditions",
     "Bucket-policy enforcement evaluates only StringEquals conditions and ignores every other operator, so "
     "a conditional Deny such as the state bucket's DenyInsecureTransport (Bool aws:SecureTransport=false) "
-    "becomes an unconditional Deny and every S3 call (incl. the S3 backend's) gets 403 AccessDenied.",
+    "becomes an unconditional Deny and every S3 call (incl. the S3 backend's) gets 403 AccessDenied; the "
+    "request's SSE headers never reach the evaluation.",
     "Evaluate bucket-policy Conditions (Bool, StringEquals/NotEquals, Null, ...IfExists) against the request "
-    "context of AWS's HTTPS endpoints (aws:SecureTransport=true); a statement whose Condition does not "
-    "match does not apply, as in AWS.",
+    "context of AWS's HTTPS endpoints (aws:SecureTransport=true) plus the object request's "
+    "s3:x-amz-server-side-encryption[-aws-kms-key-id] headers; a statement whose Condition does not match "
+    "does not apply, as in AWS.",
 )
 def _patch_s3_bucket_policy_conditions() -> None:
     import json
 
     from moto.iam.access_control import IAMPolicyStatement, PermissionResult
     from moto.s3 import models as s3
+    from moto.s3.responses import S3Response
 
     def get_permission(self: Any, action: str, resource: str) -> Any:
         if self.policy is None:
             return PermissionResult.NEUTRAL
         document = json.loads(self.policy.decode() if isinstance(self.policy, bytes) else self.policy)
         statements = document.get("Statement", [])
+        context = {**S3_POLICY_CONTEXT, **getattr(_s3_request, "context", {})}
         permitted = False
         for statement in statements if isinstance(statements, list) else [statements]:
             condition = statement.get("Condition")
-            if condition and not _condition_block_matches(condition, S3_POLICY_CONTEXT):
+            if condition and not _condition_block_matches(condition, context):
                 continue
             unconditioned = {k: v for k, v in statement.items() if k != "Condition"}
             result = IAMPolicyStatement(unconditioned).is_action_permitted(action, resource)
@@ -778,7 +787,18 @@ def _patch_s3_bucket_policy_conditions() -> None:
             permitted = permitted or result == PermissionResult.PERMITTED
         return PermissionResult.PERMITTED if permitted else PermissionResult.NEUTRAL
 
+    original_key_response = S3Response._key_response
+
+    def key_response(self: Any, request: Any, full_url: str) -> Any:
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        _s3_request.context = {f"s3:{name}": headers[name] for name in S3_HEADER_KEYS if name in headers}
+        try:
+            return original_key_response(self, request, full_url)
+        finally:
+            _s3_request.context = {}
+
     s3.FakeBucket.get_permission = get_permission
+    S3Response._key_response = key_response
 
 
 def apply_gap_patches() -> list[str]:

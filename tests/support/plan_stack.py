@@ -2,9 +2,9 @@
 
     python -m tests.support.plan_stack ENV OUT_DIR   ->   OUT_DIR/ENV.tfplan and OUT_DIR/ENV.plan.json
 
-Synthesizes with JAPANCART_AWS_ENDPOINT into a scratch directory, creates the state bucket
-in the emulator (as the bootstrap stack would, without waiting for its lifecycle rules),
-then runs `terraform init`, `plan -out` and `show -json` for the stack.
+Creates the state bucket and the state key in the emulator (as the bootstrap stack would, without
+waiting for its lifecycle rules), synthesizes with JAPANCART_AWS_ENDPOINT and that bucket and key
+into a scratch directory, then runs `terraform init`, `plan -out` and `show -json` for the stack.
 """
 
 from __future__ import annotations
@@ -19,14 +19,19 @@ from tests.support.emulator import start_emulator
 from tests.support.terraform import TerraformCLI, copy_stack, synthesize
 
 
+STATE_BUCKET = "japancart-plan-terraform-state"
+
+
 def plan_environment(env: str, out: Path) -> None:
     work = Path(tempfile.mkdtemp(prefix=f"plan-{env}-"))
     emulator = start_emulator()
     try:
-        stacks = synthesize(work / "cdktf.out", {"JAPANCART_AWS_ENDPOINT": emulator.endpoint})
-        backend = json.loads((stacks / env / "cdk.tf.json").read_text())["terraform"]["backend"]["s3"]
         emulator.client("s3").create_bucket(
-            Bucket=backend["bucket"], CreateBucketConfiguration={"LocationConstraint": backend["region"]})
+            Bucket=STATE_BUCKET, CreateBucketConfiguration={"LocationConstraint": emulator.region})
+        key_arn = emulator.client("kms").create_key(Description="state key")["KeyMetadata"]["Arn"]
+        stacks = synthesize(work / "cdktf.out", {"JAPANCART_AWS_ENDPOINT": emulator.endpoint,
+                                                 "JAPANCART_STATE_BUCKET": STATE_BUCKET,
+                                                 "JAPANCART_STATE_KMS_KEY_ID": key_arn})
         cli = TerraformCLI.create(work / "cli", extra_env=emulator.terraform_env())
         stack = copy_stack(stacks / env, work / "run")
         cli.init(stack).check()

@@ -316,11 +316,13 @@ class SynthError(RuntimeError):
     pass
 
 
-def synthesize(outdir: Path, extra_env: Optional[Mapping[str, str]] = None, *, root: Optional[Path] = None, timeout: float = 600) -> Path:
-    """Run the project's ``python main.py`` into ``outdir`` (``CDKTF_OUTDIR``) and return ``outdir/stacks``.
+def synthesize(outdir: Path, extra_env: Optional[Mapping[str, str]] = None, *, root: Optional[Path] = None, timeout: float = 600,
+               stacks: Sequence[str] = ()) -> Path:
+    """Run the project's ``python main.py [STACK ...]`` into ``outdir`` (``CDKTF_OUTDIR``) and return ``outdir/stacks``.
 
     ``JAPANCART_*`` variables of the calling environment are dropped first so only ``extra_env`` switches
-    anything (e.g. ``JAPANCART_AWS_ENDPOINT`` / ``JAPANCART_STATE_BUCKET`` for the emulator).
+    anything (e.g. ``JAPANCART_AWS_ENDPOINT`` / ``JAPANCART_STATE_BUCKET`` / ``JAPANCART_STATE_KMS_KEY_ID``
+    for the emulator; the shipped placeholder bucket is refused).
     """
     import sys
 
@@ -334,7 +336,7 @@ def synthesize(outdir: Path, extra_env: Optional[Mapping[str, str]] = None, *, r
     )
     env.update(extra_env or {})
     start = time.monotonic()
-    proc = subprocess.run([sys.executable, "main.py"], cwd=root, env=env, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+    proc = subprocess.run([sys.executable, "main.py", *stacks], cwd=root, env=env, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
     if proc.returncode != 0:
         raise SynthError(f"python main.py failed ({proc.returncode}) after {time.monotonic() - start:.0f}s:\n{proc.stdout[-4000:]}\n{proc.stderr[-8000:]}")
     return Path(outdir) / "stacks"

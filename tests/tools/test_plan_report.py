@@ -242,6 +242,8 @@ def test_replace_paths_are_rendered_like_terraform_addresses() -> None:
         "aws_secretsmanager_secret",
         "aws_s3_bucket",
         "aws_dynamodb_table",
+        "aws_sqs_queue",
+        "aws_cloudwatch_log_group",
     ],
 )
 @pytest.mark.parametrize("actions", [["delete"], ["delete", "create"], ["create", "delete"]])
@@ -253,6 +255,61 @@ def test_destroy_or_replace_of_stateful_types_is_red(tmp_path: Path, rtype: str,
     text = out.read_text()
     assert text.index(RED_HEADING) < text.index("## Summary")
     assert f"<code>{rtype}.x</code>" in text.split("## Summary")[0]
+
+
+def test_queue_and_log_group_say_what_is_at_risk(tmp_path: Path) -> None:
+    doc = plan_doc(
+        change("aws_sqs_queue.dlq", ["delete", "create"], {"name": "dlq"}, {"name": "dlq2"}, replace_paths=[["name"]]),
+        change("aws_cloudwatch_log_group.flow", ["delete"], {"name": "/vpc/flow"}, None),
+    )
+    out = tmp_path / "r.md"
+    assert run_report(write_plan(tmp_path, "prod.plan.json", doc), "-o", str(out)) == EXIT_DESTRUCTIVE
+    red = out.read_text().split("## Summary")[0]
+    assert "dead-letter queue holds transactions" in red and "audit trail" in red
+
+
+STATE_HEADING = "## 🛑 Plans that do not start from the environment's state"
+
+
+def stack_config(directory: Path, key: str, bucket: str = "state") -> str:
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "cdk.tf.json"
+    path.write_text(json.dumps({"terraform": {"backend": {"s3": {"bucket": bucket, "key": key, "region": "ap-northeast-1"}}}}))
+    return str(path)
+
+
+def with_prior_state(doc: dict[str, Any], resources: int) -> dict[str, Any]:
+    doc["prior_state"] = {"values": {"root_module": {"resources": [
+        {"address": f"aws_sns_topic.t{i}", "mode": "managed", "type": "aws_sns_topic"} for i in range(resources)]}}}
+    return doc
+
+
+def test_a_moved_state_key_is_red(tmp_path: Path) -> None:
+    plan = write_plan(tmp_path, "dev.plan.json", plan_doc(change("aws_sns_topic.t", ["create"], None, {"name": "t"})))
+    head = stack_config(tmp_path / "head", "acme/dev/terraform.tfstate")
+    base = stack_config(tmp_path / "base", "japancart/dev/terraform.tfstate")
+    out = tmp_path / "r.md"
+    args = (plan, "-o", str(out), "--stack-config", f"dev={head}", "--base-stack-config", f"dev={base}")
+    assert run_report(*args) == EXIT_DESTRUCTIVE
+    text = out.read_text()
+    assert text.index(STATE_HEADING) < text.index("## Summary")
+    assert "s3://state/japancart/dev/terraform.tfstate" in text and "s3://state/acme/dev/terraform.tfstate" in text
+    assert "-migrate-state" in text
+    assert run_report(*args, "--allow-destructive") == EXIT_OK  # a migrated, reviewed move
+
+
+def test_an_existing_environment_planned_from_empty_state_is_red(tmp_path: Path) -> None:
+    creates = plan_doc(change("aws_sns_topic.t", ["create"], None, {"name": "t"}))
+    config = stack_config(tmp_path / "cfg", "japancart/dev/terraform.tfstate")
+    flags = ("--stack-config", f"dev={config}", "--base-stack-config", f"dev={config}")
+    out = tmp_path / "r.md"
+    assert run_report(write_plan(tmp_path, "dev.plan.json", with_prior_state(creates, 0)), "-o", str(out), *flags) == EXIT_DESTRUCTIVE
+    assert "starts from an empty state although <code>dev</code> exists on the base branch" in out.read_text()
+    # The same plan with state behind it, or for a stack new in this change, is not red.
+    assert run_report(write_plan(tmp_path, "dev.plan.json", with_prior_state(creates, 3)), "-o", str(out), *flags) == EXIT_OK
+    assert run_report(write_plan(tmp_path, "dev.plan.json", with_prior_state(creates, 0)), "-o", str(out),
+                      "--stack-config", f"dev={config}") == EXIT_OK
+    assert STATE_HEADING not in out.read_text()
 
 
 def test_stateless_destroy_and_stateful_update_are_not_red(tmp_path: Path) -> None:
@@ -355,9 +412,11 @@ def test_two_files_with_the_same_stack_name_are_rejected(tmp_path: Path, capsys:
 SERVICES = ("cloudwatch", "kinesis", "kms", "sns", "sts")
 
 
-def emulator_config(endpoint: str, *, threshold: int = 10, stream_name: str = "txn-events") -> dict[str, Any]:
-    """A small Terraform JSON config: KMS key, Kinesis stream, SNS topic and a CloudWatch alarm."""
-    return {
+def emulator_config(endpoint: str, *, threshold: int = 10, stream_name: str = "txn-events",
+                    state_path: Optional[str] = None) -> dict[str, Any]:
+    """A small Terraform JSON config: KMS key, Kinesis stream, SNS topic and a CloudWatch alarm
+    (``state_path``: a local backend at that path instead of the default ``terraform.tfstate``)."""
+    config = {
         "terraform": {"required_providers": {"aws": {"source": "hashicorp/aws", "version": "5.100.0"}}},
         "provider": {
             "aws": [
@@ -394,6 +453,9 @@ def emulator_config(endpoint: str, *, threshold: int = 10, stream_name: str = "t
             },
         },
     }
+    if state_path:
+        config["terraform"]["backend"] = {"local": {"path": state_path}}
+    return config
 
 
 def terraform_skip_reason() -> Optional[str]:
@@ -440,9 +502,17 @@ def real_plans(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, P
         for name, settings in variants.items():
             shutil.copytree(base, root / name, symlinks=True)
             configure(root / name, **settings)
-        with ThreadPoolExecutor(max_workers=len(variants)) as pool:
-            futures = {name: pool.submit(save, name, root / name) for name in variants}
+        # The state moves (another key): a fresh init there starts from empty state, as CI's would.
+        shutil.copytree(base, root / "moved", symlinks=True)
+        configure(root / "moved", state_path="moved-elsewhere.tfstate")
+        for old_state in (root / "moved").glob("terraform.tfstate*"):  # a fresh checkout has no local state
+            old_state.unlink()
+        cli.init(root / "moved", extra=["-reconfigure"]).check()
+        with ThreadPoolExecutor(max_workers=len(variants) + 1) as pool:
+            futures = {name: pool.submit(save, name, root / name) for name in [*variants, "moved"]}
             result.update({name: future.result() for name, future in futures.items()})
+        result["base-config"] = base / "main.tf.json"
+        result["moved-config"] = root / "moved" / "main.tf.json"
         yield result
     finally:
         emulator.stop()
@@ -495,6 +565,23 @@ def test_real_replacement_trips_the_red_section_and_exit_code(real_plans: dict[s
     assert "Plan: 1 to add, 1 to change, 1 to destroy." in text
     assert '<code>"txn-events"</code> → <code>"txn-events-v2"</code> 🔸 <b>forces replacement</b>' in text
     assert "<code>arn</code>" in text and "(known after apply)" in text
+
+
+@TERRAFORM
+def test_real_state_move_is_red(real_plans: dict[str, Path], tmp_path: Path) -> None:
+    """A real plan after the state location changed: 4 creates from empty state while the environment exists."""
+    plan = real_plans["moved"]
+    base = f"moved={real_plans['base-config']}"
+    code, text = report_for(plan, tmp_path, "--stack-config", f"moved={real_plans['moved-config']}", "--base-stack-config", base)
+    assert code == EXIT_DESTRUCTIVE
+    assert text.startswith("# Terraform plan risk report\n\n## 🛑 Plans that do not start from the environment's state")
+    assert "moved-elsewhere.tfstate" in text and "| moved | 4 | 0 | 0 | 0 |" in text
+    # Same location on both sides (a lost state, wrong account, ...): still red, for the empty start.
+    code, text = report_for(plan, tmp_path, "--stack-config", base, "--base-stack-config", base)
+    assert code == EXIT_DESTRUCTIVE and "starts from an empty state although <code>moved</code> exists" in text
+    # The in-place update of the environment planned from its own state is not red.
+    code, text = report_for(real_plans["update"], tmp_path, "--base-stack-config", f"update={real_plans['base-config']}")
+    assert code == EXIT_OK and "Plans that do not start" not in text
 
 
 @TERRAFORM
