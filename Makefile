@@ -41,8 +41,13 @@ node_modules/.installed: package-lock.json
 
 setup: .venv/.synced node_modules/.installed ## Install Python and npm dependencies from the lock files
 
-synth: setup ## Synthesize every stack into cdktf.out/stacks/
-	$(PYTHON) main.py
+# `make synth` alone is for reading and review (works before a state bucket exists); the targets that
+# touch state synthesize strictly: the placeholder bucket or a missing state key stops them in one line.
+SYNTH_FLAGS = --review
+deploy diff destroy: SYNTH_FLAGS =
+
+synth: setup ## Synthesize every stack into cdktf.out/stacks/ (deploy/diff/destroy: only with a real backend)
+	$(PYTHON) main.py $(SYNTH_FLAGS)
 
 test-servers: ## Install redis-server and PostgreSQL from Debian's packages if absent (the processor tests run them)
 	@tools/install-test-servers.sh

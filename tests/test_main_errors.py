@@ -28,3 +28,18 @@ def test_a_construct_refusing_a_derived_name_is_one_line_and_writes_nothing(tmp_
     assert line.startswith("configuration error: ") and "'abcdefghijklmnopqrst-staging-" in line
     assert not outdir.exists()
     assert [p.name for p in tmp_path.iterdir()] == ["environments.toml"]
+
+
+@pytest.mark.slow
+def test_review_synth_works_on_a_fresh_checkout_before_a_state_bucket_exists(tmp_path: Path) -> None:
+    """`make synth` (review) works on a fresh checkout; it says on one line what deploying will need."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JAPANCART_")}
+    outdir = tmp_path / "cdktf.out"
+    env["CDKTF_OUTDIR"] = str(outdir)
+    review = subprocess.run([sys.executable, str(ROOT / "main.py"), "--review"], cwd=tmp_path, capture_output=True,
+                            text=True, env=env, timeout=300)
+    assert review.returncode == 0, review.stderr
+    [note] = review.stderr.strip().splitlines()
+    assert note.startswith("note: synthesized for review only; before deploying, backend.bucket must be")
+    assert (outdir / "stacks" / "prod" / "cdk.tf.json").is_file()
+    # The strict synth's one-line refusal is tests/test_config.py::test_synth_refuses_the_placeholder_bucket.
