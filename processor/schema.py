@@ -44,6 +44,10 @@ _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
 _SURROGATES = re.compile(r"[\ud800-\udfff]")
 
 
+# One encoder for every canonical document (json.dumps with options builds a new one per call).
+_CANONICAL = json.JSONEncoder(separators=(",", ":"), sort_keys=True, ensure_ascii=False)
+
+
 class ValidationError(ValueError):
     """A record does not match the transaction schema."""
 
@@ -85,7 +89,7 @@ class Transaction:
         }
         if self.metadata is not None:
             doc["metadata"] = self.metadata
-        return json.dumps(doc, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
+        return _CANONICAL.encode(doc)
 
 
 def _short(value: Any, limit: int = 80) -> str:
@@ -195,7 +199,7 @@ def _metadata(doc: Mapping[str, Any]) -> Optional[dict]:
         plain = _plain_json(value)
     except ValueError as exc:
         raise _fail("metadata", value, str(exc)) from None
-    text = json.dumps(plain, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+    text = _CANONICAL.encode(plain)
     if "\\u0000" in text:
         raise _fail("metadata", value, "must not contain NUL characters (PostgreSQL cannot store them)")
     if _SURROGATES.search(text):
