@@ -28,7 +28,7 @@ SOCKET_TIMEOUT_SECONDS = 5
 # the same rules). The cache construct grants exactly this; the test rig's redis-server too.
 REDIS_USER = "txn-processor"
 ACL_RULES = ("~txn:* ~cust:* ~history:* -@all +ping +info +eval +get +set +del "
-             "+zadd +zrange +zremrangebyscore +pexpireat")
+             "+zadd +zremrangebyscore +pexpireat")
 READY_KEY = "history:ready"
 
 
@@ -75,14 +75,16 @@ local ttl = tonumber(ARGV[2])
 local cutoff = '(' .. tostring((now - ttl) / 1000)
 for _, customer in ipairs(cjson.decode(ARGV[3])) do
   local set_key = customer[1]
+  local expire_at = 0
   for _, txn in ipairs(customer[2]) do
     redis.call('SET', txn[1], txn[4], 'PXAT', txn[5])
     redis.call('ZADD', set_key, txn[2], txn[3])
+    expire_at = math.max(expire_at, txn[5])
   end
   redis.call('ZREMRANGEBYSCORE', set_key, '-inf', cutoff)
-  local newest = redis.call('ZRANGE', set_key, -1, -1, 'WITHSCORES')
-  if #newest == 2 then
-    redis.call('PEXPIREAT', set_key, math.min(math.floor(tonumber(newest[2]) * 1000) + ttl, now + ttl))
+  -- The set lives as long as its newest event: only ever extend (GT); a new set has no expiry yet (NX).
+  if redis.call('PEXPIREAT', set_key, expire_at, 'GT') == 0 then
+    redis.call('PEXPIREAT', set_key, expire_at, 'NX')
   end
 end
 return redis.call('GET', KEYS[1])
