@@ -43,7 +43,7 @@ from .alarms import AlarmSpec, AlertTopic
 from .cache import TransactionCache
 from .checkov import skip_check
 from .database import TransactionDatabase
-from .encryption import Account, EncryptionKey, EnvironmentKeys
+from .encryption import Account, EnvironmentKeys
 from .guards import deny_insecure_transport, service_source
 from .logs import encrypted_log_group
 from .networking import Networking
