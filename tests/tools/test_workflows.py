@@ -43,7 +43,6 @@ PINNED_ACTIONS: dict[str, tuple[str, str]] = {
     "actions/download-artifact": ("3e5f45b2cfb9172054b4087a40e8e0b5a5461e7c", "v8.0.1"),
     "actions/github-script": ("ed597411d8f924073f98dfc5c65a23a2325f34cd", "v8.0.0"),
 }
-CONFIGURE_AWS = "aws-actions/configure-aws-credentials@"
 #: Run-step commands that install dependencies or run the repository's own (possibly the PR's) code.
 INSTALLS_OR_RUNS_REPO_CODE = re.compile(r"\b(npm (ci|install)|npx|pipenv|pip install|make\b|main\.py|pytest)")
 #: Artifact paths that could hold a plan, a state or provider caches (plans and state hold secrets in clear).
@@ -215,6 +214,15 @@ def called_workflow(job: dict[str, Any]) -> Optional[str]:
         return None
     assert ref.startswith("./.github/workflows/"), f"only local reusable workflows are allowed, not {ref}"
     return ref.rsplit("/", 1)[1]
+
+
+def assumed_roles(job: dict[str, Any]) -> list[str]:
+    return [s["with"]["role-to-assume"] for s in steps(job) if uses(s, "aws-actions/configure-aws-credentials")]
+
+
+def backend_config(key: str) -> str:
+    """A synthesized stack config reduced to what the report compares: its S3 state location."""
+    return json.dumps({"terraform": {"backend": {"s3": {"bucket": "state", "key": key, "region": "ap-northeast-1"}}}})
 
 
 def run_step(script: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -400,8 +408,7 @@ def test_deploy_applies_in_the_approved_environment_the_plan_it_just_made() -> N
     jobs = load("deploy-environment.yml")["jobs"]
     preview, apply = jobs["preview"], jobs["apply"]
     assert apply["environment"] == "${{ inputs.environment }}" and "environment" not in preview
-    role = lambda job: [s["with"]["role-to-assume"] for s in steps(job) if uses(s, "aws-actions/configure-aws-credentials")]  # noqa: E731
-    assert role(preview) == ["${{ inputs.plan-role-arn }}"] and role(apply) == ["${{ inputs.apply-role-arn }}"]
+    assert assumed_roles(preview) == ["${{ inputs.plan-role-arn }}"] and assumed_roles(apply) == ["${{ inputs.apply-role-arn }}"]
     for job in (preview, apply):
         assert job["concurrency"] == {"group": "deploy-${{ inputs.environment }}", "cancel-in-progress": False}
         downloads = [s["with"]["name"] for s in steps(job) if uses(s, "actions/download-artifact")]
@@ -484,9 +491,8 @@ def test_plan_report_step_records_a_verdict_the_gate_reads(tmp_path: Path) -> No
     (work / "base-synth/dev").mkdir(parents=True)
     (temp / "plans").mkdir(parents=True)
     (work / "base").symlink_to(REPO_ROOT)
-    backend = lambda key: json.dumps({"terraform": {"backend": {"s3": {"bucket": "state", "key": key, "region": "ap-northeast-1"}}}})  # noqa: E731
-    (work / "cdktf.out/stacks/dev/cdk.tf.json").write_text(backend("moved/dev/terraform.tfstate"))
-    (work / "base-synth/dev/cdk.tf.json").write_text(backend("japancart/dev/terraform.tfstate"))
+    (work / "cdktf.out/stacks/dev/cdk.tf.json").write_text(backend_config("moved/dev/terraform.tfstate"))
+    (work / "base-synth/dev/cdk.tf.json").write_text(backend_config("japancart/dev/terraform.tfstate"))
     (temp / "plans/dev.plan.json").write_text(json.dumps({"format_version": "1.2", "terraform_version": "1.11.4", "planned_values": {},
                                                           "resource_changes": []}))
     bin_dir = tmp_path / "bin"
