@@ -6,9 +6,8 @@ import json
 
 import pytest
 
+from processor.config import ENVIRONMENTS
 from synthesis import ROOT, TEST_STATE_KEY_ARN, StackView
-
-ENVIRONMENTS = ("dev", "staging", "prod")
 
 
 @pytest.mark.parametrize("name", ENVIRONMENTS)

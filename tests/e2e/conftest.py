@@ -24,11 +24,11 @@ from typing import Any, Iterator
 
 import pytest
 
+from synthesis import STACK_NAMES
 from tests.support.terraform import INSTALL_HINT, SynthError, TerraformCLI, copy_stack, local_backend_args, terraform_binary
 from tests.support.terraform import synthesize as support_synthesize
 
 ROOT = Path(__file__).resolve().parents[2]
-STACK_NAMES = ("bootstrap", "dev", "staging", "prod")
 STATE_BUCKET = "japancart-e2e-terraform-state"
 SYNTH_TIMEOUT = 600
 

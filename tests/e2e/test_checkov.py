@@ -26,11 +26,11 @@ from pathlib import Path
 import pytest
 
 from constructs_lib.checkov import skips_of, stack_skips_of
+from synthesis import STACK_NAMES
 
 pytestmark = [pytest.mark.terraform, pytest.mark.xdist_group("terraform-static")]
 
 CHECKOV = [sys.executable, "-m", "checkov.main"]
-STACK_NAMES = ("bootstrap", "dev", "staging", "prod")
 
 
 @dataclass

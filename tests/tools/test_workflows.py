@@ -22,6 +22,8 @@ from typing import Any, Optional
 
 import pytest
 
+from processor.config import ENVIRONMENTS
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS = REPO_ROOT / ".github" / "workflows"
 
@@ -207,14 +209,15 @@ def test_workflow_security_shape(name: str) -> None:
         assert "aws-access-key-id" not in step.get("with", {}), f"{job_id}: use OIDC role assumption, not keys"
 
 
+def role_of(env: str) -> str:
+    """The repository variable holding an environment's deploy role (one per environment)."""
+    return f"${{{{ vars.AWS_ROLE_ARN_{env.upper()} }}}}"
+
+
 def test_pull_request_plans_every_environment_with_its_own_role() -> None:
     doc = load_yaml(WORKFLOWS / "pull-request.yml")
     matrix = doc["jobs"]["plan"]["strategy"]["matrix"]["include"]
-    assert {(m["environment"], m["role-to-assume"]) for m in matrix} == {
-        ("dev", "${{ vars.AWS_ROLE_ARN_DEV }}"),
-        ("staging", "${{ vars.AWS_ROLE_ARN_STAGING }}"),
-        ("prod", "${{ vars.AWS_ROLE_ARN_PROD }}"),
-    }
+    assert {(m["environment"], m["role-to-assume"]) for m in matrix} == {(env, role_of(env)) for env in ENVIRONMENTS}
     assert doc["jobs"]["plan"]["permissions"] == {"contents": "read", "id-token": "write"}
     assert doc["jobs"]["comment"]["permissions"] == {"pull-requests": "write"}
     script = next(s for _, s in steps_of(doc) if "github-script" in str(s.get("uses")))["with"]["script"]
@@ -225,12 +228,13 @@ def test_deploy_gates_staging_and_prod_and_serialises_each_environment() -> None
     doc = load_yaml(WORKFLOWS / "deploy.yml")
     assert doc.get("on", doc.get(True)) == {"push": {"branches": ["main"]}}  # YAML 1.1 reads `on` as true
     jobs = doc["jobs"]
-    for env in ("dev", "staging", "prod"):
+    assert {name.removeprefix("apply-") for name in jobs if name.startswith("apply-")} == set(ENVIRONMENTS)
+    for env in ENVIRONMENTS:
         apply_job, plan_job = jobs[f"apply-{env}"], jobs[f"plan-{env}"]
         assert apply_job["environment"] == env
         for job in (plan_job, apply_job):
             assert job["concurrency"] == {"group": f"deploy-{env}", "cancel-in-progress": False}
         assert "tfplan" in apply_job["steps"][-1]["run"]  # applies the saved plan
-        role = f"${{{{ vars.AWS_ROLE_ARN_{env.upper()} }}}}"
-        assert [s["with"]["role-to-assume"] for s in apply_job["steps"] if "configure-aws-credentials" in str(s.get("uses"))] == [role]
+        assert [s["with"]["role-to-assume"] for s in apply_job["steps"]
+                if "configure-aws-credentials" in str(s.get("uses"))] == [role_of(env)]
     assert "plan-dev" in str(jobs["plan-staging"]["needs"]) and "apply-staging" in str(jobs["plan-prod"]["needs"])
