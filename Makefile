@@ -6,12 +6,12 @@ SHELL := /bin/bash
 
 # pip's own default index unless the machine names another; Pipfile reads ${PIP_INDEX_URL}.
 PIP_INDEX_URL ?= $(shell python3 -c 'from pip._internal.models.index import PyPI; print(PyPI.simple_url)')
-# Offline machines keep providers in a filesystem mirror; found once here, used by the Terraform tests.
-ifndef TF_PLUGIN_MIRROR
-TF_PLUGIN_MIRROR := $(shell find / -maxdepth 5 -type d -path '*/registry.terraform.io/hashicorp/aws' -not -path '/proc/*' 2>/dev/null | head -n 1 | sed 's|/registry.terraform.io/hashicorp/aws$$||')
-endif
+# Offline machines keep providers in a filesystem mirror. Only the recipes that run Terraform from
+# Python (the tests, the emulator plan) look for it, through this prefix: `make help`, `make synth`...
+# never scan the disk. A TF_PLUGIN_MIRROR of your own wins (the script then prints it back).
+WITH_MIRROR = TF_PLUGIN_MIRROR="$$(tools/find-provider-mirror.sh)"
 
-export PIP_INDEX_URL TF_PLUGIN_MIRROR
+export PIP_INDEX_URL
 export PIPENV_VENV_IN_PROJECT := 1
 export PIPENV_VERBOSITY := -1
 export PIPENV_NOSPIN := 1
@@ -28,7 +28,7 @@ ENV ?= dev
 	bootstrap bootstrap-move-state cli-deploy cli-diff cli-destroy cli-output
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
 .venv/.synced: Pipfile.lock
 	@command -v pipenv >/dev/null || python3 -m pip install --quiet "pipenv==$(PIPENV_VERSION)"
@@ -53,13 +53,13 @@ test-servers: ## Install redis-server and PostgreSQL from Debian's packages if a
 	@tools/install-test-servers.sh
 
 test: setup test-servers ## Run every test: units, golden files, bad input, processor, Terraform validate/checkov/emulator
-	$(PYTEST) -n 2 --dist loadgroup
+	$(WITH_MIRROR) $(PYTEST) -n 2 --dist loadgroup
 
 unit: setup ## Only the fast tests (no Terraform, no database servers)
 	$(PYTEST) -m "not terraform and not integration and not slow"
 
 e2e: setup ## Only the real-Terraform tests: validate, checkov, emulator apply/plan/destroy
-	$(PYTEST) -m terraform
+	$(WITH_MIRROR) $(PYTEST) -m terraform
 
 golden: setup ## Refresh tests/golden/ after a change you meant; review the diff
 	UPDATE_GOLDEN=1 $(PYTEST) tests/test_golden.py -q
@@ -83,7 +83,7 @@ STACK_DIR = cdktf.out/stacks/$(ENV)
 plan: setup ## terraform plan ENV=<env> into plans/ENV.tfplan + .plan.json, then the risk report (EMULATOR=1: local AWS emulator)
 	@mkdir -p $(PLANS)
 ifeq ($(EMULATOR),1)
-	$(PYTHON) -m tests.support.plan_stack $(ENV) $(PLANS)
+	$(WITH_MIRROR) $(PYTHON) -m tests.support.plan_stack $(ENV) $(PLANS)
 else
 	$(PYTHON) main.py
 	terraform -chdir=$(STACK_DIR) init -input=false -no-color
