@@ -24,7 +24,7 @@ PYTHON := .venv/bin/python
 PYTEST := $(PYTHON) -m pytest
 ENV ?= dev
 
-.PHONY: cli-init help setup synth test test-servers unit e2e golden bench bench-processor pipeline deploy diff destroy output plan plan-report clean rds-ca \
+.PHONY: cli-init help setup synth checkov test test-servers unit e2e golden bench bench-processor pipeline deploy diff destroy output plan plan-report clean rds-ca \
 	bootstrap bootstrap-move-state cli-deploy cli-diff cli-destroy cli-output
 
 help: ## List the targets
@@ -48,6 +48,9 @@ deploy diff destroy: SYNTH_FLAGS =
 
 synth: setup ## Synthesize every stack into cdktf.out/stacks/ (deploy/diff/destroy: only with a real backend)
 	$(PYTHON) main.py $(SYNTH_FLAGS)
+
+checkov: synth ## checkov gate over cdktf.out/stacks: no failed check, every in-code skip still matches one
+	$(PYTHON) -m tools.checkov_gate cdktf.out/stacks
 
 test-servers: ## Install redis-server and PostgreSQL from Debian's packages if absent (the processor tests run them)
 	@tools/install-test-servers.sh
@@ -74,6 +77,9 @@ bench: setup ## Synth speed vs importing the provider package, and test-suite ti
 bench-processor: setup test-servers ## Processor throughput on the TLS rig: batch vs naive path, and end to end
 	$(PYTHON) bench/processor_bench.py
 
+# A demo on the test rig, not a product tool: throwaway CA, local redis-server and PostgreSQL, moto's
+# Kinesis and an event-source emulator (tests/support/), the same rig the processor tests and
+# bench-processor use. So it stays in tests/support/ and this target is a test-support target.
 pipeline: setup test-servers ## Demo: producer -> Kinesis emulator -> event source -> handler -> TLS PostgreSQL + Redis
 	$(PYTHON) -m tests.support.pipeline
 
@@ -83,7 +89,7 @@ STACK_DIR = cdktf.out/stacks/$(ENV)
 plan: setup ## terraform plan ENV=<env> into plans/ENV.tfplan + .plan.json, then the risk report (EMULATOR=1: local AWS emulator)
 	@mkdir -p $(PLANS)
 ifeq ($(EMULATOR),1)
-	$(WITH_MIRROR) $(PYTHON) -m tests.support.plan_stack $(ENV) $(PLANS)
+	$(WITH_MIRROR) $(PYTHON) -m tools.plan_stack $(ENV) $(PLANS)
 else
 	$(PYTHON) main.py
 	terraform -chdir=$(STACK_DIR) init -input=false -no-color

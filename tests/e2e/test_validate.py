@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from synthesis import STACK_NAMES
-from tests.support.terraform import TerraformCLI, copy_stack
+from tools.terraform import TerraformCLI, copy_stack
 
 pytestmark = [pytest.mark.terraform, pytest.mark.xdist_group("terraform-static")]
 
