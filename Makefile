@@ -4,14 +4,14 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-# pip's own default index unless the machine names another; Pipfile reads ${PIP_INDEX_URL}.
-PIP_INDEX_URL ?= $(shell python3 -c 'from pip._internal.models.index import PyPI; print(PyPI.simple_url)')
+# pip's own default index unless the machine names another; Pipfile reads ${PIP_INDEX_URL}. Only the
+# install recipe needs it, so only that recipe asks pip (`make help` starts no interpreter).
+.venv/.synced: export PIP_INDEX_URL ?= $(shell python3 -c 'from pip._internal.models.index import PyPI; print(PyPI.simple_url)')
 # Offline machines keep providers in a filesystem mirror. Only the recipes that run Terraform from
 # Python (the tests, the emulator plan) look for it, through this prefix: `make help`, `make synth`...
 # never scan the disk. A TF_PLUGIN_MIRROR of your own wins (the script then prints it back).
 WITH_MIRROR = TF_PLUGIN_MIRROR="$$(tools/find-provider-mirror.sh)"
 
-export PIP_INDEX_URL
 export PIPENV_VENV_IN_PROJECT := 1
 export PIPENV_VERBOSITY := -1
 export PIPENV_NOSPIN := 1
