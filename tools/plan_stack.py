@@ -15,6 +15,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from processor.config import ENVIRONMENTS
 from tools.emulator import start_emulator
 from tools.terraform import TerraformCLI, copy_stack, synthesize
 
@@ -23,6 +24,9 @@ STATE_BUCKET = "japancart-plan-terraform-state"
 
 
 def plan_environment(env: str, out: Path) -> None:
+    """Write OUT/ENV.tfplan and OUT/ENV.plan.json: the stack planned against a fresh emulator."""
+    if env not in ENVIRONMENTS:  # before a minute of emulator, synth and init
+        raise SystemExit(f"ENV must be one of {', '.join(ENVIRONMENTS)}, got {env!r}")
     work = Path(tempfile.mkdtemp(prefix=f"plan-{env}-"))
     emulator = start_emulator()
     try:
