@@ -4,14 +4,14 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-# pip's own default index unless the machine names another; Pipfile reads ${PIP_INDEX_URL}.
-PIP_INDEX_URL ?= $(shell python3 -c 'from pip._internal.models.index import PyPI; print(PyPI.simple_url)')
-# Offline machines keep providers in a filesystem mirror; found once here, used by the Terraform tests.
-ifndef TF_PLUGIN_MIRROR
-TF_PLUGIN_MIRROR := $(shell find / -maxdepth 5 -type d -path '*/registry.terraform.io/hashicorp/aws' -not -path '/proc/*' 2>/dev/null | head -n 1 | sed 's|/registry.terraform.io/hashicorp/aws$$||')
-endif
+# pip's own default index unless the machine names another; Pipfile reads ${PIP_INDEX_URL}. Only the
+# install recipe needs it, so only that recipe asks pip (`make help` starts no interpreter).
+.venv/.synced: export PIP_INDEX_URL ?= $(shell python3 -c 'from pip._internal.models.index import PyPI; print(PyPI.simple_url)')
+# Offline machines keep providers in a filesystem mirror. Only the recipes that run Terraform from
+# Python (the tests, the emulator plan) look for it, through this prefix: `make help`, `make synth`...
+# never scan the disk. A TF_PLUGIN_MIRROR of your own wins (the script then prints it back).
+WITH_MIRROR = TF_PLUGIN_MIRROR="$$(tools/find-provider-mirror.sh)"
 
-export PIP_INDEX_URL TF_PLUGIN_MIRROR
 export PIPENV_VENV_IN_PROJECT := 1
 export PIPENV_VERBOSITY := -1
 export PIPENV_NOSPIN := 1
@@ -24,11 +24,11 @@ PYTHON := .venv/bin/python
 PYTEST := $(PYTHON) -m pytest
 ENV ?= dev
 
-.PHONY: cli-init help setup synth test test-servers unit e2e golden bench bench-processor pipeline deploy diff destroy output plan plan-report clean rds-ca \
+.PHONY: cli-init help setup synth checkov test test-servers unit e2e golden bench bench-processor pipeline deploy diff destroy output plan plan-report clean rds-ca \
 	bootstrap bootstrap-move-state cli-deploy cli-diff cli-destroy cli-output
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
 .venv/.synced: Pipfile.lock
 	@command -v pipenv >/dev/null || python3 -m pip install --quiet "pipenv==$(PIPENV_VERSION)"
@@ -49,17 +49,20 @@ deploy diff destroy: SYNTH_FLAGS =
 synth: setup ## Synthesize every stack into cdktf.out/stacks/ (deploy/diff/destroy: only with a real backend)
 	$(PYTHON) main.py $(SYNTH_FLAGS)
 
+checkov: synth ## checkov gate over cdktf.out/stacks: no failed check, every in-code skip still matches one
+	$(PYTHON) -m tools.checkov_gate cdktf.out/stacks
+
 test-servers: ## Install redis-server and PostgreSQL from Debian's packages if absent (the processor tests run them)
 	@tools/install-test-servers.sh
 
 test: setup test-servers ## Run every test: units, golden files, bad input, processor, Terraform validate/checkov/emulator
-	$(PYTEST) -n 2 --dist loadgroup
+	$(WITH_MIRROR) $(PYTEST) -n 2 --dist loadgroup
 
 unit: setup ## Only the fast tests (no Terraform, no database servers)
 	$(PYTEST) -m "not terraform and not integration and not slow"
 
 e2e: setup ## Only the real-Terraform tests: validate, checkov, emulator apply/plan/destroy
-	$(PYTEST) -m terraform
+	$(WITH_MIRROR) $(PYTEST) -m terraform
 
 golden: setup ## Refresh tests/golden/ after a change you meant; review the diff
 	UPDATE_GOLDEN=1 $(PYTEST) tests/test_golden.py -q
@@ -74,6 +77,9 @@ bench: setup ## Synth speed vs importing the provider package, and test-suite ti
 bench-processor: setup test-servers ## Processor throughput on the TLS rig: batch vs naive path, and end to end
 	$(PYTHON) bench/processor_bench.py
 
+# A demo on the test rig, not a product tool: throwaway CA, local redis-server and PostgreSQL, moto's
+# Kinesis and an event-source emulator (tests/support/), the same rig the processor tests and
+# bench-processor use. So it stays in tests/support/ and this target is a test-support target.
 pipeline: setup test-servers ## Demo: producer -> Kinesis emulator -> event source -> handler -> TLS PostgreSQL + Redis
 	$(PYTHON) -m tests.support.pipeline
 
@@ -83,7 +89,7 @@ STACK_DIR = cdktf.out/stacks/$(ENV)
 plan: setup ## terraform plan ENV=<env> into plans/ENV.tfplan + .plan.json, then the risk report (EMULATOR=1: local AWS emulator)
 	@mkdir -p $(PLANS)
 ifeq ($(EMULATOR),1)
-	$(PYTHON) -m tests.support.plan_stack $(ENV) $(PLANS)
+	$(WITH_MIRROR) $(PYTHON) -m tools.plan_stack $(ENV) $(PLANS)
 else
 	$(PYTHON) main.py
 	terraform -chdir=$(STACK_DIR) init -input=false -no-color

@@ -33,6 +33,13 @@ one.  For a top-level package named ``cdktf_cdktf_provider_*`` it
   submodule instead of failing with ``Unknown type``.  jsii itself is not
   patched.
 
+The lazy path leans on how the jsii runtime resolves types, so it is only taken
+with a jsii version it was verified with (:data:`VERIFIED_JSII_VERSIONS`; the
+byte-identity test in ``tests/test_provider_import.py`` is the verification).
+With any other version :func:`install` does nothing but print one line on
+stderr: the stock import is slow but always right. After upgrading jsii, run
+that test and add the version.
+
 Anything unexpected (no ``publication.publish()`` marker, the trailing block
 contains something other than ``from . import <identifier>`` lines, no
 ``JSIIAssembly.load("<assembly>", ...)`` call in ``_jsii``, not a plain source
@@ -55,6 +62,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.machinery
+import importlib.metadata
 import os
 import re
 import sys
@@ -65,7 +73,9 @@ __all__ = [
     "ENV_VAR",
     "PACKAGE_PREFIX",
     "ProviderImportWarning",
+    "VERIFIED_JSII_VERSIONS",
     "install",
+    "installed_jsii_version",
     "is_installed",
     "status",
     "stock_requested",
@@ -76,6 +86,8 @@ __all__ = [
 ENV_VAR = "CDKTF_STOCK_PROVIDER_IMPORT"
 #: Top-level packages handled by the finder.
 PACKAGE_PREFIX = "cdktf_cdktf_provider_"
+#: jsii runtime versions the lazy path was verified with (the locked one; see the module docstring).
+VERIFIED_JSII_VERSIONS: FrozenSet[str] = frozenset({"1.142.0"})
 
 _MARKER = "publication.publish()"
 _SUBMODULE_IMPORT = re.compile(r"from \. import ([A-Za-z_][A-Za-z0-9_]*)[ \t]*")
@@ -98,17 +110,33 @@ def stock_requested() -> bool:
     return os.environ.get(ENV_VAR, "").strip().lower() in {"1", "true", "yes", "on"}
 
 
+def installed_jsii_version() -> Optional[str]:
+    """The installed jsii runtime's version, None if jsii is not installed."""
+    try:
+        return importlib.metadata.version("jsii")
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
 def install() -> bool:
     """Install the lazy-import finder; idempotent.
 
     Returns True if the finder is active, False if the stock import path was
-    requested through ``CDKTF_STOCK_PROVIDER_IMPORT``.  Must run before the
+    requested through ``CDKTF_STOCK_PROVIDER_IMPORT`` or the installed jsii is
+    not a verified version (one line on stderr says so).  Must run before the
     first ``cdktf_cdktf_provider_*`` import; packages imported earlier keep
     their stock, fully loaded form (a warning says so).
     """
     if is_installed():
         return True
     if stock_requested():
+        return False
+    jsii_version = installed_jsii_version()
+    if jsii_version not in VERIFIED_JSII_VERSIONS:
+        if "jsii" not in _warned:  # said once per process, however often install() is called
+            _warned.add("jsii")
+            sys.stderr.write(f"provider_import: jsii {jsii_version or '(not installed)'} is not a verified version "
+                             f"({', '.join(sorted(VERIFIED_JSII_VERSIONS))}); using the stock provider import\n")
         return False
     for name in sorted(sys.modules):
         if name.startswith(PACKAGE_PREFIX) and "." not in name and name not in _status:

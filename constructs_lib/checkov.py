@@ -17,7 +17,7 @@ stack's top-level ``"//"`` instead, with the data source's address::
 
 That is the form proposed upstream for CDKTF (bridgecrewio/checkov#4634), mirroring the CloudFormation
 ``Metadata.checkov.skip`` form checkov honours.  checkov 3.3.30's ``terraform_json`` runner does not read it
-yet (it scans every resource with an empty skip list), so our gate (``tests/e2e/test_checkov.py``) applies
+yet (it scans every resource with an empty skip list), so our gate (``tools/checkov_gate.py``) applies
 these skips to checkov's report itself: a failed check whose resource carries a matching skip becomes
 "suppressed" and is printed with its reason; a skip that matches no failing check fails the gate (stale).
 """

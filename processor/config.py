@@ -34,6 +34,8 @@ DB_AUTH_PASSWORD = "password"
 RDS_CA_BUNDLE = str(Path(__file__).resolve().parent / "certs" / "rds-ca-bundle.pem")
 DEFAULT_HISTORY_TTL_SECONDS = 86400
 DEFAULT_METRIC_NAMESPACE = "JapanCart/TransactionMonitoring"
+#: Every environment, in deployment order: the one list. The package ships alone in the Lambda zip, so
+#: it owns the list and stacks/config.py (synth-time validation) and the tests derive theirs from it.
 ENVIRONMENTS = ("dev", "staging", "prod")
 
 SecretFetcher = Callable[[str], str]

@@ -35,7 +35,7 @@ def build_app(config: AppConfig, outdir: str, bundle: LambdaBundle, only: Collec
 
 def synthesize(config: AppConfig, outdir: str, only: Collection[str] = ()) -> None:
     """Build the processor's deployment zip once, then synthesize every stack (or `only` those) into `outdir`."""
-    from processor.bundle import build_bundle
+    from constructs_lib.lambda_bundle import build_bundle
     from processor.migrate import migrations_checksum
 
     with tempfile.TemporaryDirectory(prefix="processor-bundle-") as scratch:

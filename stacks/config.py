@@ -29,9 +29,10 @@ from constructs_lib.validation import (
     require_recovery_window,
     require_zones_for,
 )
+from processor.config import ENVIRONMENTS
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config" / "environments.toml"
-KNOWN_ENVIRONMENTS = frozenset({"dev", "staging", "prod"})
+KNOWN_ENVIRONMENTS = frozenset(ENVIRONMENTS)  # the processor validates the same names at run time
 PROTECTED_ENVIRONMENTS = frozenset({"prod"})
 #: Environments whose secrets may be deleted at once (secret_recovery_days = 0), so destroy + redeploy works.
 DISPOSABLE_ENVIRONMENTS = frozenset({"dev"})

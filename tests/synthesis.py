@@ -6,8 +6,13 @@ import json
 from pathlib import Path
 from typing import Any, Iterator
 
+from processor.config import ENVIRONMENTS
+
 ROOT = Path(__file__).resolve().parent.parent
-STACK_NAMES = ("bootstrap", "dev", "staging", "prod")
+#: Every stack the shipped configuration synthesizes (it configures every known environment). The name
+#: of stacks.app.BOOTSTRAP is spelled out: importing stacks/ here would start jsii in every test session
+#: (tests/test_stacks.py checks the two agree).
+STACK_NAMES = ("bootstrap", *ENVIRONMENTS)
 #: What an operator sets instead of the shipped placeholder bucket, and the bootstrap stack's key ARN.
 TEST_STATE_BUCKET = "japancart-terraform-state"
 TEST_STATE_KEY_ARN = "arn:aws:kms:ap-northeast-1:111122223333:key/0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"

@@ -12,6 +12,7 @@ import pytest
 
 from config_files import write_config
 from constructs_lib.validation import ConfigError
+from processor.config import ENVIRONMENTS
 from stacks.config import load_config
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -24,7 +25,7 @@ def load(tmp_path: Path, environments: dict[str, dict[str, Any]], **sections: di
 
 def test_shipped_configuration_is_valid() -> None:
     config = load_config({"JAPANCART_STATE_KMS_KEY_ID": ""})
-    assert [env.name for env in config.environments] == ["dev", "staging", "prod"]
+    assert tuple(env.name for env in config.environments) == ENVIRONMENTS  # every known one, in order
     prod = config.environments[2]
     assert prod.database.deletion_protection and not prod.database.skip_final_snapshot
     assert prod.database.backup_retention_days == 30

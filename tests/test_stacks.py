@@ -6,9 +6,17 @@ import json
 
 import pytest
 
-from synthesis import ROOT, TEST_STATE_KEY_ARN, StackView
+from processor.config import ENVIRONMENTS
+from synthesis import ROOT, STACK_NAMES, TEST_STATE_KEY_ARN, StackView
 
-ENVIRONMENTS = ("dev", "staging", "prod")
+
+def test_stack_names_are_the_apps(stacks) -> None:
+    """tests/synthesis.STACK_NAMES (which every stack-wide test iterates) is exactly what the app synthesizes."""
+    from stacks.app import stack_names
+    from stacks.config import load_config
+
+    assert stack_names(load_config()) == STACK_NAMES
+    assert sorted(stacks) == sorted(STACK_NAMES)
 
 
 @pytest.mark.parametrize("name", ENVIRONMENTS)
@@ -25,7 +33,7 @@ def test_no_machine_path_in_any_synthesized_stack(stacks) -> None:
     assert stacks["bootstrap"]["terraform"]["backend"] == {"local": {"path": "../../../terraform.bootstrap.tfstate"}}
 
 
-@pytest.mark.parametrize("name", ENVIRONMENTS + ("bootstrap",))
+@pytest.mark.parametrize("name", STACK_NAMES)
 def test_providers_and_tags_once(stacks, name: str) -> None:
     document = stacks[name]
     assert document["terraform"]["required_providers"]["aws"] == {"source": "hashicorp/aws", "version": "~> 5.99"}

@@ -4,7 +4,7 @@ Heavy things are session-scoped and created lazily, only by the tests that need 
 
 * ``synth_dir``          -- ``python main.py`` with the default configuration into a session tmp
   ``CDKTF_OUTDIR`` (validate and checkov read it; never ``cdktf.out``, which other engineers use).
-* ``terraform_cli``      -- ``tests.support.terraform.TerraformCLI`` (CLI config from ``TF_PLUGIN_MIRROR``,
+* ``terraform_cli``      -- ``tools.terraform.TerraformCLI`` (CLI config from ``TF_PLUGIN_MIRROR``,
   stand-ins, shared plugin cache); skips with an install hint where ``terraform`` is not on PATH.
 * ``emulator``           -- moto server on 127.0.0.1:<free port> with the documented gap patches.
 * ``emulator_bootstrap`` -- phase 1 of the bootstrap against the emulator: ``python main.py bootstrap``,
@@ -24,11 +24,11 @@ from typing import Any, Iterator
 
 import pytest
 
-from tests.support.terraform import INSTALL_HINT, SynthError, TerraformCLI, copy_stack, local_backend_args, terraform_binary
-from tests.support.terraform import synthesize as support_synthesize
+from synthesis import STACK_NAMES
+from tools.terraform import INSTALL_HINT, SynthError, TerraformCLI, copy_stack, local_backend_args, terraform_binary
+from tools.terraform import synthesize as support_synthesize
 
 ROOT = Path(__file__).resolve().parents[2]
-STACK_NAMES = ("bootstrap", "dev", "staging", "prod")
 STATE_BUCKET = "japancart-e2e-terraform-state"
 SYNTH_TIMEOUT = 600
 
@@ -81,7 +81,7 @@ def terraform_cli(tmp_path_factory: pytest.TempPathFactory) -> TerraformCLI:
 
 @pytest.fixture(scope="session")
 def emulator() -> Iterator["object"]:
-    from tests.support.emulator import start_emulator
+    from tools.emulator import start_emulator
 
     emu = start_emulator()
     _print(f"\n[e2e] moto emulator on {emu.endpoint}; gap patches: {', '.join(emu.patches)}")

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.emulator import Emulator
-from tests.support.terraform import TerraformCLI
+from tools.emulator import Emulator
+from tools.terraform import TerraformCLI
 
 pytestmark = [pytest.mark.terraform, pytest.mark.xdist_group("terraform-emulator")]
 

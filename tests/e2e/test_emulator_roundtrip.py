@@ -19,8 +19,8 @@ from typing import Any
 
 import pytest
 
-from tests.support.emulator import Emulator, leftovers, state_identifiers
-from tests.support.terraform import TerraformCLI, copy_stack
+from tools.emulator import Emulator, leftovers, state_identifiers
+from tools.terraform import TerraformCLI, copy_stack
 
 pytestmark = [pytest.mark.terraform, pytest.mark.xdist_group("terraform-emulator")]
 

@@ -1,4 +1,4 @@
-"""The hashicorp/random stand-in (tests/support/random_provider), exercised through real Terraform.
+"""The hashicorp/random stand-in (tools/random_provider), exercised through real Terraform.
 
 Always uses the stand-in (an empty TF_PLUGIN_MIRROR-like dir makes the rule pick it), whatever the machine has.
 """
@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.random_provider.provider import SPECIAL
-from tests.support.terraform import INSTALL_HINT, TerraformCLI, terraform_binary
+from tools.random_provider.provider import SPECIAL
+from tools.terraform import INSTALL_HINT, TerraformCLI, terraform_binary
 
 pytestmark = [pytest.mark.terraform, pytest.mark.xdist_group("terraform-static")]
 

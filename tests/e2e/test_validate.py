@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.terraform import TerraformCLI, copy_stack
+from synthesis import STACK_NAMES
+from tools.terraform import TerraformCLI, copy_stack
 
 pytestmark = [pytest.mark.terraform, pytest.mark.xdist_group("terraform-static")]
 
-STACK_NAMES = ("bootstrap", "dev", "staging", "prod")
 MIRROR_INIT_NOTICE = "Warning: Incomplete lock file information for providers"
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from processor.bundle import build_bundle
+from constructs_lib.lambda_bundle import build_bundle
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -41,12 +41,24 @@ def test_bundle_contents(tmp_path):
         "asn1crypto", "pg8000", "python-dateutil", "redis", "scramp", "six"}
 
 
+def test_bundle_ships_the_processor_package_as_it_is(tmp_path):
+    """Every code, migration and certificate file of processor/ is in the zip, and nothing else of it:
+    the bundler lives outside the package it packs, so it needs no exclusion list."""
+    package = REPO_ROOT / "processor"
+    on_disk = {p.relative_to(REPO_ROOT).as_posix() for p in package.rglob("*")
+               if p.suffix in (".py", ".sql", ".pem") and "__pycache__" not in p.parts}
+    with zipfile.ZipFile(build_bundle(tmp_path).path) as archive:
+        shipped = {n for n in archive.namelist() if n.startswith("processor/")}
+    assert shipped == on_disk
+    assert "processor/handler.py" in shipped and not [n for n in shipped if "bundle" in n and n.endswith(".py")]
+
+
 def test_bundle_cli_and_import_is_light(tmp_path):
-    code = ("import sys, processor.bundle; "
+    code = ("import sys, constructs_lib.lambda_bundle; "
             "print(sorted(m for m in ('boto3', 'redis', 'pg8000') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
-    run = subprocess.run([sys.executable, "-m", "processor.bundle", str(tmp_path)], cwd=REPO_ROOT,
+    run = subprocess.run([sys.executable, "-m", "constructs_lib.lambda_bundle", str(tmp_path)], cwd=REPO_ROOT,
                          capture_output=True, text=True, check=True)
     assert "sha256 (base64):" in run.stdout and (tmp_path / "transaction-processor.zip").is_file()
 

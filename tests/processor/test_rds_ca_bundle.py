@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
 
-from processor.bundle import build_bundle
+from constructs_lib.lambda_bundle import build_bundle
 from processor.config import RDS_CA_BUNDLE
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

@@ -1,13 +1,14 @@
-"""Reusable helpers for tests that drive real tools (Terraform CLI, checkov, an AWS emulator).
+"""The processor's test rig: helpers the processor tests, `make pipeline` and bench/ share.
 
 Modules:
 
-* ``tests.support.terraform``   -- Terraform CLI config from ``TF_PLUGIN_MIRROR``, running terraform with
-  captured output and wall times (``TerraformCLI``).
-* ``tests.support.emulator``    -- in-process moto server on 127.0.0.1 plus documented patches for moto gaps
-  (``start_emulator`` / ``Emulator``).
-* ``tests.support.random_provider`` -- a test-only stand-in for hashicorp/random 3.6.3 (``random_password``)
-  served from a temporary filesystem mirror when the real provider cannot be installed.
+* ``tests.support.servers``     -- throwaway TLS CA, local redis-server and PostgreSQL (``RedisServer``,
+  ``PostgresServer``, ``TestCA``).
+* ``tests.support.fake_tls``    -- TLS fakes for the rig's negative cases.
+* ``tests.support.kinesis_esm`` -- a Kinesis event-source mapping emulator (batches, retries, bisect).
+* ``tests.support.pipeline``    -- the end-to-end demo on the rig (`make pipeline`).
+* ``tests.support.fixtures``    -- pytest fixtures over the above.
 
-Everything here is plain importable functions/classes: pytest fixtures live in ``tests/e2e/conftest.py``.
+The Terraform harness, the AWS emulator and the hashicorp/random stand-in are in ``tools/`` (the
+emulator plan, `make plan EMULATOR=1`, uses them too); the tests import them from there.
 """

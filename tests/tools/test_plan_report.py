@@ -2,8 +2,8 @@
 
 The main tests (marked ``terraform``) use REAL plan JSON: a small Terraform JSON config (KMS key, Kinesis
 stream, SNS topic, CloudWatch alarm) is planned and applied with local state against the AWS emulator
-(moto server on 127.0.0.1, from ``tests.support.emulator``), then changed and re-planned with
-``terraform plan -out`` + ``terraform show -json`` (``tests.support.terraform``). About a minute, in one
+(moto server on 127.0.0.1, from ``tools.emulator``), then changed and re-planned with
+``terraform plan -out`` + ``terraform show -json`` (``tools.terraform``). About a minute, in one
 xdist group; skipped with a message without terraform on PATH, or offline without TF_PLUGIN_MIRROR.
 
 * create-from-nothing: the plan before the first apply;
@@ -473,8 +473,8 @@ def real_plans(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, P
     reason = terraform_skip_reason()
     if reason:
         pytest.skip(reason)
-    from tests.support.emulator import start_emulator
-    from tests.support.terraform import TerraformCLI
+    from tools.emulator import start_emulator
+    from tools.terraform import TerraformCLI
 
     root = tmp_path_factory.mktemp("plan-report")
     emulator = start_emulator()

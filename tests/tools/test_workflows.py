@@ -28,9 +28,10 @@ from typing import Any, Iterator, Optional
 import pytest
 import yaml
 
+from processor.config import ENVIRONMENTS
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS = REPO_ROOT / ".github" / "workflows"
-ENVIRONMENTS = ("dev", "staging", "prod")
 
 #: The only actions our workflows may use: current releases (node24 runtime), each pinned to its tag's commit.
 PINNED_ACTIONS: dict[str, tuple[str, str]] = {

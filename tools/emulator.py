@@ -2,7 +2,7 @@
 
 Usage::
 
-    from tests.support.emulator import start_emulator
+    from tools.emulator import start_emulator
     emu = start_emulator()            # ThreadedMotoServer on 127.0.0.1:<free port>, gap patches applied
     emu.endpoint                      # "http://127.0.0.1:<port>" -> JAPANCART_AWS_ENDPOINT for `python main.py`
     emu.terraform_env()               # env for terraform runs (test credentials, region, no IMDS)
@@ -11,7 +11,7 @@ Usage::
 
 Real plan JSON of a stack against the emulator (e.g. for the plan-risk report)::
 
-    from tests.support.terraform import TerraformCLI, copy_stack, local_backend_args, synthesize
+    from tools.terraform import TerraformCLI, copy_stack, local_backend_args, synthesize
     stacks = synthesize(tmp / "cdktf.out", {"JAPANCART_AWS_ENDPOINT": emu.endpoint,
                                             "JAPANCART_STATE_BUCKET": "japancart-e2e-terraform-state"})
     tf = TerraformCLI.create(tmp / "tf", extra_env=emu.terraform_env())

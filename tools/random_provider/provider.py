@@ -1,9 +1,9 @@
-"""Test-only stand-in for ``registry.terraform.io/hashicorp/random`` 3.6.3: the ``random_password`` resource.
+"""Offline stand-in for ``registry.terraform.io/hashicorp/random`` 3.6.3: the ``random_password`` resource.
 
 Built on the ``tf`` package (Python Terraform plugin framework, protocol 6).  Terraform launches this file
-as the provider plugin through the wrapper script that ``tests.support.random_provider.install_mirror``
-writes into a temporary filesystem mirror; it is never used outside tests, and only where the real
-provider cannot be installed (see ``tests.support.terraform`` for the rule).
+as the provider plugin through the wrapper script that ``tools.random_provider.install_mirror``
+writes into a temporary filesystem mirror; only the test harness and the emulator plan use it, where the real
+provider cannot be installed (see ``tools.terraform`` for the rule).
 
 This module is executed as a script, so it imports nothing from the project.
 

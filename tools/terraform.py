@@ -2,7 +2,7 @@
 
 Usage (importable; fixtures in ``tests/e2e/conftest.py`` just wrap this)::
 
-    from tests.support.terraform import TerraformCLI, terraform_binary
+    from tools.terraform import TerraformCLI, terraform_binary
     tf = TerraformCLI.create(tmp_dir)                 # writes <tmp_dir>/terraform.tfrc, plugin cache, stand-ins
     tf.init(stack_dir, backend=False).check()          # every call returns a TerraformResult
     diags = tf.validate(stack_dir)                     # ValidateResult(errors=[...], warnings=[...])
@@ -14,8 +14,8 @@ Provider installation rule (documented; decided once per ``TerraformCLI``):
 * ``TF_PLUGIN_MIRROR`` unset -> online: ``direct {}`` for every provider (real registry).
 * ``TF_PLUGIN_MIRROR`` set   -> offline: every provider found in that mirror (packed or unpacked layout,
   ``<host>/<namespace>/<type>/``) is installed from it (``filesystem_mirror`` with an ``include`` list).
-  A provider the mirror lacks is served by our test-only stand-in when we have one
-  (``registry.terraform.io/hashicorp/random`` -> ``tests.support.random_provider``, from a temporary mirror).
+  A provider the mirror lacks is served by our offline stand-in when we have one
+  (``registry.terraform.io/hashicorp/random`` -> ``tools.random_provider``, from a temporary mirror).
   Anything else falls through to ``direct {}``, which fails loudly offline (that is the right error).
 
 The machine may set ``TF_CLI_CONFIG_FILE`` to a file that does not exist; every run here points
@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Mapping, Optional, Sequence
 
-from tests.support import random_provider
+from tools import random_provider
 
 RANDOM_SOURCE = random_provider.SOURCE
 
@@ -92,7 +92,7 @@ class ProviderPlan:
             return "online: all providers from the registry (direct {})"
         parts = [f"offline: {sorted(self.from_mirror)} from TF_PLUGIN_MIRROR={self.mirror}"]
         if self.standins:
-            parts.append(f"test stand-ins for {sorted(self.standins)} (not in the mirror)")
+            parts.append(f"stand-ins for {sorted(self.standins)} (not in the mirror)")
         return "; ".join(parts)
 
 
@@ -326,7 +326,7 @@ def synthesize(outdir: Path, extra_env: Optional[Mapping[str, str]] = None, *, r
     """
     import sys
 
-    root = Path(root) if root else Path(__file__).resolve().parents[2]
+    root = Path(root) if root else Path(__file__).resolve().parents[1]
     env = {k: v for k, v in os.environ.items() if not k.startswith("JAPANCART_")}
     env.update(
         CDKTF_OUTDIR=str(outdir),

@@ -1,10 +1,11 @@
 """Deterministic Lambda zip: the ``processor`` package plus its pure-Python drivers.
 
-Called by the CDKTF construct at synth time, so it is fast, offline and imports
-nothing heavy (no boto3/redis at import time). Same inputs give a byte-identical
-zip, so Terraform's ``source_code_hash`` only changes when the code does.
+Called at synth time for the processor construct, so it is fast, offline and imports
+nothing heavy (no cdktf, boto3 or redis). Same inputs give a byte-identical zip, so
+Terraform's ``source_code_hash`` only changes when the code does. It lives beside the
+construct, not in the package it packs, so every file of ``processor/`` ships as it is.
 
-    python -m processor.bundle OUTDIR
+    python -m constructs_lib.lambda_bundle OUTDIR
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from importlib import metadata
 from pathlib import Path, PurePosixPath
 from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
-PACKAGE_DIR = Path(__file__).resolve().parent
+#: The Lambda package the zip carries (code, migrations, the RDS CA bundle).
+PACKAGE_DIR = Path(__file__).resolve().parent.parent / "processor"
 BUNDLE_NAME = "transaction-processor.zip"
 ROOT_REQUIREMENTS = ("redis", "pg8000")
 # Provided by the Lambda Python runtime; never bundle them.
@@ -145,7 +147,7 @@ def build_bundle(dest_dir: os.PathLike | str) -> BundleInfo:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if len(args) != 1 or args[0].startswith("-"):
-        print("usage: python -m processor.bundle OUTDIR", file=sys.stderr)
+        print("usage: python -m constructs_lib.lambda_bundle OUTDIR", file=sys.stderr)
         return 2
     info = build_bundle(args[0])
     print(f"{info.path}\nsha256 (base64): {info.sha256_base64}\nincludes: {', '.join(info.distributions)}")

@@ -1,12 +1,15 @@
-"""Test-only stand-in for hashicorp/random 3.6.3, served from a temporary filesystem mirror.
+"""Offline stand-in for hashicorp/random 3.6.3, served from a temporary filesystem mirror.
+
+For the test harness and the emulator plan (``tools.plan_stack``) on a machine whose provider mirror
+lacks hashicorp/random; a real deploy never uses it (``make deploy`` runs the operator's Terraform).
 
 Usage::
 
-    from tests.support.random_provider import install_mirror, SOURCE
+    from tools.random_provider import install_mirror, SOURCE
     mirror = install_mirror(tmp_path / "standin-mirror")
     # then give Terraform a CLI config with
     #   filesystem_mirror { path = "<mirror>"  include = ["registry.terraform.io/hashicorp/random"] }
-    # (``tests.support.terraform.TerraformCLI`` does this for you when the rule says so).
+    # (``tools.terraform.TerraformCLI`` does this for you when the rule says so).
 
 The mirror uses Terraform's *unpacked* layout::
 
@@ -51,7 +54,7 @@ def install_mirror(mirror_root: Path, python: str | None = None) -> Path:
     exe = target / f"terraform-provider-{ptype}_v{VERSION}"
     script = (
         "#!/bin/sh\n"
-        "# Test-only stand-in for hashicorp/random (tests/support/random_provider). Never used in production.\n"
+        "# Offline stand-in for hashicorp/random (tools/random_provider): tests and emulator plans only.\n"
         f"exec {shlex.quote(python or sys.executable)} {shlex.quote(str(PROVIDER_SCRIPT))} \"$@\"\n"
     )
     if not exe.exists() or exe.read_text() != script:

@@ -1,6 +1,6 @@
 """Plan one environment stack against the AWS emulator: `make plan ENV=<env> EMULATOR=1`.
 
-    python -m tests.support.plan_stack ENV OUT_DIR   ->   OUT_DIR/ENV.tfplan and OUT_DIR/ENV.plan.json
+    python -m tools.plan_stack ENV OUT_DIR   ->   OUT_DIR/ENV.tfplan and OUT_DIR/ENV.plan.json
 
 Creates the state bucket and the state key in the emulator (as the bootstrap stack would, without
 waiting for its lifecycle rules), synthesizes with JAPANCART_AWS_ENDPOINT and that bucket and key
@@ -15,14 +15,18 @@ import sys
 import tempfile
 from pathlib import Path
 
-from tests.support.emulator import start_emulator
-from tests.support.terraform import TerraformCLI, copy_stack, synthesize
+from processor.config import ENVIRONMENTS
+from tools.emulator import start_emulator
+from tools.terraform import TerraformCLI, copy_stack, synthesize
 
 
 STATE_BUCKET = "japancart-plan-terraform-state"
 
 
 def plan_environment(env: str, out: Path) -> None:
+    """Write OUT/ENV.tfplan and OUT/ENV.plan.json: the stack planned against a fresh emulator."""
+    if env not in ENVIRONMENTS:  # before a minute of emulator, synth and init
+        raise SystemExit(f"ENV must be one of {', '.join(ENVIRONMENTS)}, got {env!r}")
     work = Path(tempfile.mkdtemp(prefix=f"plan-{env}-"))
     emulator = start_emulator()
     try:
@@ -47,5 +51,5 @@ def plan_environment(env: str, out: Path) -> None:
 
 if __name__ == "__main__":
     if len(sys.argv) != 3:
-        sys.exit("usage: python -m tests.support.plan_stack ENV OUT_DIR")
+        sys.exit("usage: python -m tools.plan_stack ENV OUT_DIR")
     plan_environment(sys.argv[1], Path(sys.argv[2]))
