@@ -9,11 +9,11 @@ measures them again and fails if the model stops covering what the code really s
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
-from constructs_lib.stream import SHARD_BYTES_PER_SECOND, SHARD_RECORDS_PER_SECOND
 from constructs_lib.validation import require, require_range
 
 if TYPE_CHECKING:  # stacks.config imports LoadSettings from here
@@ -115,14 +115,10 @@ class HistoryCapacity:
 class StreamCapacity:
     """Shards the write peak needs (no headroom) against what the stream has (None: on-demand)."""
 
-    capacity_mode: str
     peak_records_per_second: int
     peak_bytes_per_second: int
+    needed_shards: int
     shards: int | None
-
-    @property
-    def needed_shards(self) -> int:
-        return shards_for(self.peak_records_per_second, self.peak_bytes_per_second)
 
 
 @dataclass(frozen=True)
@@ -153,12 +149,6 @@ class CapacityPlan:
     history: HistoryCapacity
     stream: StreamCapacity
     storage: StorageCapacity
-
-
-def shards_for(records_per_second: float, bytes_per_second: float) -> int:
-    """Whole shards for a write rate: one shard takes 1,000 records/s and 1 MiB/s."""
-    return max(1, math.ceil(max(records_per_second / SHARD_RECORDS_PER_SECOND,
-                                bytes_per_second / SHARD_BYTES_PER_SECOND)))
 
 
 def usable_memory_bytes(field: str, node_type: str) -> int:
@@ -194,7 +184,7 @@ def check_stream(field: str, stream: StreamCapacity) -> None:
 
 
 def check_storage(field: str, storage: StorageCapacity) -> None:
-    """Refuse storage that cannot take even the first month; later months only warn (see `format_summary`)."""
+    """Refuse storage that cannot take even the first month; later months only warn (`capacity_warnings`)."""
     require(storage.bytes_per_month <= storage.max_allocated_gb * GIB, field, storage.max_allocated_gb,
             f"at least one month of transactions ({storage.bytes_per_month / GIB:,.1f} GiB)")
 
@@ -215,8 +205,9 @@ def plan_environment(env: EnvironmentConfig) -> CapacityPlan:
     )
     check_history(f"{path}.cache.node_type", history)
     stream_capacity = StreamCapacity(
-        capacity_mode=stream.capacity_mode, peak_records_per_second=stream.peak_records_per_second,
+        peak_records_per_second=stream.peak_records_per_second,
         peak_bytes_per_second=stream.peak_records_per_second * record_bytes,
+        needed_shards=dataclasses.replace(stream, headroom=0).shard_count,  # the construct's formula, bare peak
         shards=stream.shard_count if stream.capacity_mode == "PROVISIONED" else None,
     )
     check_stream(f"{path}.stream.shard_count", stream_capacity)
@@ -239,7 +230,7 @@ def _shards(count: int) -> str:
     return f"{count} shard" + ("" if count == 1 else "s")
 
 
-def warnings(plan: CapacityPlan) -> list[str]:
+def capacity_warnings(plan: CapacityPlan) -> list[str]:
     """What fits today but will not stay so; printed, never refused."""
     found = []
     storage, stream = plan.storage, plan.stream
@@ -253,6 +244,11 @@ def warnings(plan: CapacityPlan) -> list[str]:
     return found
 
 
+def _row(label: str, what: str, detail: str) -> str:
+    """One summary line; the columns line up across resources and environments."""
+    return f"  {label:<9} {what:<20} {detail}"
+
+
 def format_summary(plans: Iterable[CapacityPlan]) -> str:
     """One aligned block per environment, short enough for one screen with three environments."""
     lines = []
@@ -263,13 +259,15 @@ def format_summary(plans: Iterable[CapacityPlan]) -> str:
         lines += [
             f"capacity {plan.environment}: {plan.average_records_per_second:,} records/s average, "
             f"history sized for +{plan.headroom:.0%}",
-            f"  redis     {history.node_type:<20} {history.need_bytes / GIB:.2f} of {history.usable_bytes / GIB:.2f} GiB "
-            f"usable ({history.need_bytes / history.usable_bytes:.0%}), {history.bytes_per_transaction:,} B/transaction",
-            f"  kinesis   {shards:<20} peak {stream.peak_records_per_second:,} records/s, "
-            f"{stream.peak_bytes_per_second / MIB:.2f} MiB/s",
-            f"  postgres  {f'+{storage.bytes_per_month / GIB:,.1f} GiB/month':<20} {storage.allocated_gb} GiB allocated "
-            f"lasts {storage.months_until(storage.allocated_gb):,.1f} months, "
-            f"{storage.max_allocated_gb} GiB max in {storage.months_until(storage.max_allocated_gb):,.1f}",
+            _row("redis", history.node_type,
+                 f"{history.need_bytes / GIB:.2f} of {history.usable_bytes / GIB:.2f} GiB usable "
+                 f"({history.need_bytes / history.usable_bytes:.0%}), {history.bytes_per_transaction:,} B/transaction"),
+            _row("kinesis", shards, f"peak {stream.peak_records_per_second:,} records/s, "
+                                    f"{stream.peak_bytes_per_second / MIB:.2f} MiB/s"),
+            _row("postgres", f"+{storage.bytes_per_month / GIB:,.1f} GiB/month",
+                 f"{storage.allocated_gb} GiB allocated lasts {storage.months_until(storage.allocated_gb):,.1f} "
+                 f"months, {storage.max_allocated_gb} GiB max in "
+                 f"{storage.months_until(storage.max_allocated_gb):,.1f}"),
         ]
-        lines += [f"  WARNING   {warning}" for warning in warnings(plan)]
+        lines += [f"  WARNING   {warning}" for warning in capacity_warnings(plan)]
     return "\n".join(lines)

@@ -10,7 +10,6 @@ import sys
 import time
 import uuid
 from datetime import datetime, timezone
-from decimal import Decimal
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -26,9 +25,8 @@ from stacks.capacity import (
     plan_all,
     plan_environment,
     redis_bytes_per_transaction,
-    shards_for,
+    capacity_warnings,
     usable_memory_bytes,
-    warnings,
 )
 from stacks.config import EnvironmentConfig, load_config
 
@@ -49,19 +47,28 @@ def test_usable_memory_is_maxmemory_less_the_reserved_quarter() -> None:
     assert usable_memory_bytes("cache.node_type", "cache.r7g.large") == 14_037_181_030 * 3 // 4
 
 
+def test_reserved_memory_is_the_parameter_group_default(prod) -> None:
+    """The 25% above holds only while the cache construct leaves reserved memory at its default."""
+    _, group = prod.one("aws_elasticache_parameter_group")
+    assert [p["name"] for p in group["parameter"]] == ["maxmemory-policy"]
+
+
 def test_bytes_per_transaction_for_a_one_kib_record() -> None:
     assert redis_bytes_per_transaction(1024) == 1280 + 450
     assert db_bytes_per_transaction(1024) == 1229 + 560  # ceil(1024 x 1.2) + fixed
 
 
-@pytest.mark.parametrize("records, bytes_per_second, shards", [
-    (170, 170 * 1024, 1),        # the shipped peak: one shard
-    (1000, 1024 * 1024, 1),      # exactly one shard's record and byte limits
-    (1001, 0, 2),                # one record over
-    (100, 3 * 1024 * 1024, 3),   # byte-bound
+@pytest.mark.parametrize("peak, record_bytes, needed, provisioned", [
+    (170, 1024, 1, 1),       # the shipped peak: one shard
+    (1000, 1024, 1, 2),      # exactly one shard's records; the construct adds 50% headroom
+    (1001, 1024, 2, 2),      # one record over
+    (1000, 4096, 4, 6),      # byte-bound: 3.9 MiB/s
 ])
-def test_shards_for_a_write_rate(records: int, bytes_per_second: int, shards: int) -> None:
-    assert shards_for(records, bytes_per_second) == shards
+def test_shards_needed_for_the_bare_peak(tmp_path: Path, peak: int, record_bytes: int, needed: int,
+                                         provisioned: int) -> None:
+    env = environment(tmp_path, stream={"peak_records_per_second": peak, "average_record_bytes": record_bytes})
+    stream = plan_environment(env).stream
+    assert (stream.needed_shards, stream.shards) == (needed, provisioned)
 
 
 def test_plan_of_the_launch_load_by_hand(tmp_path: Path) -> None:
@@ -85,16 +92,17 @@ def test_on_demand_shows_the_implied_shards_and_warns_above_a_new_streams_capaci
     plan = plan_environment(env)
     assert (plan.stream.shards, plan.stream.needed_shards) == (None, 5)
     assert "on-demand (~5 shards)" in format_summary([plan])
-    assert warnings(plan) == ["the peak needs 5 shards: a new on-demand stream starts with 4 and throttles "
-                              "until it has scaled"]
+    assert capacity_warnings(plan) == ["the peak needs 5 shards: a new on-demand stream starts with 4 and "
+                                       "throttles until it has scaled"]
 
 
 def test_warns_when_storage_fills_before_the_retention(tmp_path: Path) -> None:
     plan = plan_environment(environment(tmp_path, load={"average_records_per_second": 3}))
     # 3/s x 2,629,800 s x 1,789 B = 13.1 GiB a month: 200 GiB lasts 15.2 months, retention is 84.
-    assert warnings(plan) == ["postgres reaches its 200 GiB maximum in 15.2 months, before the 84-month retention"]
+    assert capacity_warnings(plan) == [
+        "postgres reaches its 200 GiB maximum in 15.2 months, before the 84-month retention"]
     quiet = plan_environment(environment(tmp_path, database={"transaction_retention_months": 12}))
-    assert warnings(quiet) == []
+    assert capacity_warnings(quiet) == []
 
 
 # ---- refusals --------------------------------------------------------------------------------------------
@@ -116,8 +124,8 @@ def test_fails_on_a_node_type_without_a_known_maxmemory(tmp_path: Path) -> None:
 
 def test_fails_when_shards_below_peak() -> None:
     # The construct derives its count from the peak today; this guards a count set any other way.
-    stream = StreamCapacity(capacity_mode="PROVISIONED", peak_records_per_second=1500,
-                            peak_bytes_per_second=1500 * 1024, shards=1)
+    stream = StreamCapacity(peak_records_per_second=1500, peak_bytes_per_second=1500 * 1024, needed_shards=2,
+                            shards=1)
     with pytest.raises(ConfigError, match=r"stream\.shard_count must be at least 2 shards for 1,500 records/s "
                                           r"and 1\.46 MiB/s, got 1"):
         check_stream("stream.shard_count", stream)
