@@ -47,6 +47,7 @@ def carry_lock_files(old: Path, new: Path) -> list[str]:
 def main(argv: list[str]) -> int:
     from constructs_lib.validation import ConfigError
     from stacks.app import BOOTSTRAP, stack_names
+    from stacks.capacity import format_summary, plan_all
     from stacks.config import load_config
 
     review = "--review" in argv
@@ -58,6 +59,8 @@ def main(argv: list[str]) -> int:
             if name not in known:
                 raise ConfigError("stack", name, f"one of {', '.join(known)}")
         only = tuple(argv)
+        # Before synthesis: a node, stream or disk that cannot hold the load stops here in one line.
+        capacity = plan_all(env for env in config.environments if not only or env.name in only)
         try:
             config.backend.require_chosen()
             if any(name != BOOTSTRAP for name in (only or known)):
@@ -87,6 +90,8 @@ def main(argv: list[str]) -> int:
         return 2
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+    if capacity:
+        print(format_summary(capacity))
     return 0
 
 

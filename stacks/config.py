@@ -30,6 +30,7 @@ from constructs_lib.validation import (
     require_zones_for,
 )
 from processor.config import ENVIRONMENTS
+from stacks.capacity import LoadSettings
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config" / "environments.toml"
 KNOWN_ENVIRONMENTS = frozenset(ENVIRONMENTS)  # the processor validates the same names at run time
@@ -132,6 +133,7 @@ class EnvironmentConfig:
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
     alarms: AlarmSettings = field(default_factory=AlarmSettings)
     processor: ProcessorSettings = field(default_factory=ProcessorSettings)
+    load: LoadSettings = field(default_factory=LoadSettings)  # sizing only (stacks/capacity.py); synthesizes nothing
 
     def __post_init__(self) -> None:
         require_choice("name", self.name, KNOWN_ENVIRONMENTS)
@@ -212,6 +214,7 @@ _SECTIONS: Mapping[str, type] = {
     "database": DatabaseSettings,
     "alarms": AlarmSettings,
     "processor": ProcessorSettings,
+    "load": LoadSettings,
 }
 
 
