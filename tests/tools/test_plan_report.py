@@ -146,22 +146,34 @@ def test_sensitive_values_are_masked_top_level_and_nested(tmp_path: Path) -> Non
     assert "<code>secret_string</code>: <code>(sensitive value)</code>" in text
 
 
-def test_unknown_values_read_known_after_apply(tmp_path: Path) -> None:
+def test_unknown_values_are_collapsed_into_one_line(tmp_path: Path) -> None:
+    """Wholly computed attributes share one line; a value only partly unknown keeps its row."""
     doc = plan_doc(
         change(
             "aws_kinesis_stream.s",
             ["update"],
-            {"arn": "arn:old", "tags_all": {"a": "1"}, "shards": [{"id": "x"}]},
+            {"arn": "arn:old", "id": "old", "tags_all": {"a": "1"}, "shards": [{"id": "x"}]},
             {"tags_all": {"a": "1"}, "shards": [{}]},
-            after_unknown={"arn": True, "shards": [{"id": True}]},
+            after_unknown={"arn": True, "id": True, "shards": [{"id": True}]},
         )
     )
     out = tmp_path / "r.md"
     run_report(write_plan(tmp_path, "dev.plan.json", doc), "-o", str(out))
-    text = out.read_text()
-    assert "<code>arn</code>: <code>&quot;arn:old&quot;</code> → <code>(known after apply)</code>" in text.replace('"', "&quot;")
-    assert '[{"id": (known after apply)}]' in text
-    assert "tags_all" not in text  # unchanged
+    row = next(line for line in out.read_text().splitlines() if "aws_kinesis_stream.s" in line)
+    assert "<i>+ 2 attribute(s) known after apply: <code>arn</code>, <code>id</code></i>" in row
+    assert "→ <code>(known after apply)</code>" not in row and "arn:old" not in row
+    assert '<code>shards</code>: <code>[{"id": "x"}]</code> → <code>[{"id": (known after apply)}]</code>' in row
+    assert "tags_all" not in row  # unchanged
+
+
+def test_an_unknown_attribute_that_forces_replacement_keeps_its_row(tmp_path: Path) -> None:
+    doc = plan_doc(change("aws_db_instance.db", ["delete", "create"], {"identifier": "a", "arn": "x"}, {},
+                          after_unknown={"identifier": True, "arn": True}, replace_paths=[["identifier"]]))
+    out = tmp_path / "r.md"
+    run_report(write_plan(tmp_path, "dev.plan.json", doc), "-o", str(out), "--allow-destructive")
+    row = next(line for line in out.read_text().splitlines() if line.startswith("| <code>aws_db_instance.db"))
+    assert '<code>identifier</code>: <code>"a"</code> → <code>(known after apply)</code> 🔸 <b>forces replacement</b>' in row
+    assert "+ 1 attribute(s) known after apply: <code>arn</code>" in row
 
 
 def test_create_hides_unknowns_behind_a_count(tmp_path: Path) -> None:
@@ -227,6 +239,153 @@ def test_replace_paths_are_rendered_like_terraform_addresses() -> None:
     assert plan_report.format_path(["tags", "Cost Center"]) == 'tags["Cost Center"]'
     assert plan_report.format_path(["ebs", 0, "size"]) == "ebs[0].size"
     assert plan_report.format_path([]) == "(whole resource)"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Unit tests: renames, JSON documents, drift
+# ---------------------------------------------------------------------------------------------------------
+RENAME_HEADING = "## 🔀 Renamed resources: add a `moved` block"
+
+
+def report_text(tmp_path: Path, doc: dict[str, Any], *extra: str, stack: str = "dev") -> tuple[int, str]:
+    """Run the report on a hand-made plan; returns (exit code, Markdown)."""
+    out = tmp_path / "r.md"
+    code = run_report(write_plan(tmp_path, f"{stack}.plan.json", doc), "-o", str(out), *extra)
+    return code, out.read_text()
+
+
+def test_a_destroy_and_create_with_the_same_name_is_a_rename_with_the_moved_fix(tmp_path: Path) -> None:
+    doc = plan_doc(
+        change("aws_sqs_queue.dlq", ["delete"], {"name": "txn-dlq", "arn": "arn:q"}, None),
+        change("aws_sqs_queue.dead_letters", ["create"], None, {"name": "txn-dlq"}, after_unknown={"arn": True}),
+    )
+    code, text = report_text(tmp_path, doc)
+    assert code == EXIT_DESTRUCTIVE  # a data-bearing rename stays red until fixed or allowed
+    red = text.split(RENAME_HEADING)[0]
+    assert "| dev | <code>aws_sqs_queue.dlq</code> | **rename (destroy + create)** |" in red
+    assert "address changed to <code>aws_sqs_queue.dead_letters</code> (same <code>name = \"txn-dlq\"</code>)" in red
+    fix = text.split(RENAME_HEADING)[1].split("## Summary")[0]
+    assert "> [!CAUTION]" in fix
+    assert "```hcl\nmoved {\n  from = aws_sqs_queue.dlq\n  to   = aws_sqs_queue.dead_letters\n}\n```" in fix
+    assert '```python\nresource.move_from_id("aws_sqs_queue.dlq")\n```' in fix
+    table = text.split("## Stack `dev`")[1]
+    assert "renamed</b> to <code>aws_sqs_queue.dead_letters</code>" in table
+    assert "renamed</b> from <code>aws_sqs_queue.dlq</code>" in table
+
+
+def test_a_generated_name_matches_on_its_prefix(tmp_path: Path) -> None:
+    """A create from ``name_prefix`` has no name yet: the prefix identifies the object."""
+    doc = plan_doc(
+        change("aws_cloudwatch_log_group.a", ["delete"], {"name": "txn-2026", "name_prefix": "txn-"}, None),
+        change("aws_cloudwatch_log_group.b", ["create"], None, {"name_prefix": "txn-"}, after_unknown={"name": True}),
+    )
+    assert "(same <code>name_prefix = &quot;txn-&quot;</code>)" in report_text(tmp_path, doc)[1].replace('"', "&quot;")
+
+
+def test_a_stateless_rename_is_a_warning_not_red(tmp_path: Path) -> None:
+    doc = plan_doc(
+        change("aws_cloudwatch_metric_alarm.a", ["delete"], {"alarm_name": "lag"}, None),
+        change("aws_cloudwatch_metric_alarm.b", ["create"], None, {"alarm_name": "lag"}),
+    )
+    code, text = report_text(tmp_path, doc)
+    assert code == EXIT_OK and RED_HEADING not in text
+    assert RENAME_HEADING in text and "> [!WARNING]" in text and "from = aws_cloudwatch_metric_alarm.a" in text
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        (("aws_sqs_queue.a", {"name": "one"}), ("aws_sqs_queue.b", {"name": "two"})),  # another object
+        (("aws_sqs_queue.a", {"name": "one"}), ("aws_sns_topic.b", {"name": "one"})),  # another type
+        (("aws_kms_key.a", {"description": "k"}), ("aws_kms_key.b", {"description": "k"})),  # no identifier
+    ],
+)
+def test_no_rename_without_the_same_type_and_identifier(tmp_path: Path, old: tuple[str, dict[str, Any]], new: tuple[str, dict[str, Any]]) -> None:
+    doc = plan_doc(change(old[0], ["delete"], old[1], None), change(new[0], ["create"], None, new[1]))
+    assert RENAME_HEADING not in report_text(tmp_path, doc, "--allow-destructive")[1]
+
+
+def test_a_sensitive_identifier_is_never_used_or_shown(tmp_path: Path) -> None:
+    doc = plan_doc(
+        change("aws_sqs_queue.a", ["delete"], {"name": "secret-name"}, None, before_sensitive={"name": True}),
+        change("aws_sqs_queue.b", ["create"], None, {"name": "secret-name"}, after_sensitive={"name": True}),
+    )
+    text = report_text(tmp_path, doc, "--allow-destructive")[1]
+    assert RENAME_HEADING not in text and "secret-name" not in text
+
+
+def test_fences_outlast_backticks_in_addresses() -> None:
+    assert plan_report.fenced("hcl", "a ``` b") == ["````hcl", "a ``` b", "````"]
+    assert plan_report.fenced("python", "x") == ["```python", "x", "```"]
+
+
+POLICY_BEFORE = {"Version": "2012-10-17", "Statement": [
+    {"Sid": "Read", "Effect": "Allow", "Action": "sqs:ReceiveMessage", "Resource": "*"},
+    {"Sid": "Old", "Effect": "Allow", "Action": "sqs:DeleteMessage", "Resource": "*"},
+]}
+POLICY_AFTER = {"Version": "2012-10-17", "Statement": [
+    {"Sid": "New", "Effect": "Deny", "Action": "sqs:PurgeQueue", "Resource": "*"},
+    {"Sid": "Read", "Effect": "Allow", "Action": ["sqs:ReceiveMessage", "sqs:GetQueueAttributes"], "Resource": "*",
+     "Condition": {"Bool": {"aws:SecureTransport": "true"}}},
+]}
+
+
+def test_a_policy_document_change_is_a_json_diff_of_paths(tmp_path: Path) -> None:
+    doc = plan_doc(change("aws_iam_policy.p", ["update"], {"policy": json.dumps(POLICY_BEFORE)}, {"policy": json.dumps(POLICY_AFTER)}))
+    row = next(line for line in report_text(tmp_path, doc)[1].splitlines() if "aws_iam_policy.p" in line)
+    assert "<code>policy</code> (JSON, 4 change(s)):" in row
+    assert ('~ <code>Statement[Sid="Read"].Action</code>: <code>"sqs:ReceiveMessage"</code> → '
+            '<code>["sqs:ReceiveMessage", "sqs:GetQueueAttributes"]</code>') in row
+    assert '+ <code>Statement[Sid="Read"].Condition</code>: <code>{"Bool": {"aws:SecureTransport": "true"}}</code>' in row
+    assert '− <code>Statement[Sid="Old"]</code> (was <code>{"Action": "sqs:DeleteMessage"' in row
+    assert '+ <code>Statement[Sid="New"]</code>' in row
+    assert "Version" not in row  # unchanged paths are not listed
+
+
+def test_json_lists_without_sids_show_only_what_was_added_or_removed() -> None:
+    changes = plan_report.json_diff({"Action": ["a", "b"]}, {"Action": ["x", "a", "b"]})
+    assert changes == [plan_report.JsonChange("+", "Action[0]", after='"x"')]
+    same_length = plan_report.json_diff({"Action": ["a", "b"]}, {"Action": ["a", "c"]})
+    assert same_length == [plan_report.JsonChange("~", "Action[1]", '"a"'.replace("a", "b"), '"c"')]
+    assert plan_report.json_diff({"k y": {"1": 2}}, {"k y": {"1": 3}}) == [plan_report.JsonChange("~", '["k y"]["1"]', "2", "3")]
+
+
+def test_any_attribute_holding_json_objects_is_diffed_and_a_policy_can_appear(tmp_path: Path) -> None:
+    doc = plan_doc(
+        change("aws_cloudwatch_event_rule.r", ["update"], {"event_pattern": '{"source": ["a"]}'}, {"event_pattern": '{"source": ["b"]}'}),
+        change("aws_sqs_queue.q", ["update"], {"policy": ""}, {"policy": '{"Statement": []}'}),
+        change("aws_sns_topic.t", ["update"], {"display_name": '["not", "an object"]'}, {"display_name": "[]"}),
+    )
+    text = report_text(tmp_path, doc)[1]
+    assert '<code>event_pattern</code> (JSON, 1 change(s)):<br>&nbsp;&nbsp;~ <code>source[0]</code>: <code>"a"</code> → <code>"b"</code>' in text
+    assert "<code>policy</code> (JSON, 1 change(s)):<br>&nbsp;&nbsp;+ <code>Statement</code>: <code>[]</code>" in text
+    assert '<code>display_name</code>: <code>"[\\"not\\", \\"an object\\"]"</code>' in text  # not JSON objects: plain
+
+
+def test_a_sensitive_policy_stays_masked(tmp_path: Path) -> None:
+    doc = plan_doc(change("aws_iam_policy.p", ["update"], {"policy": '{"a": "secret-1"}'}, {"policy": '{"a": "secret-2"}'},
+                          before_sensitive={"policy": True}, after_sensitive={"policy": True}))
+    text = report_text(tmp_path, doc)[1]
+    assert "secret-1" not in text and "secret-2" not in text
+    assert "<code>policy</code>: <code>(sensitive value)</code> → <code>(sensitive value)</code>" in text
+
+
+def test_drift_lists_each_resource_with_what_changed_masked(tmp_path: Path) -> None:
+    doc = plan_doc()
+    doc["resource_drift"] = [
+        {"address": "aws_sqs_queue.q", "change": {"actions": ["update"], "before": {"delay_seconds": 0, "token": "t-old"},
+                                                  "after": {"delay_seconds": 5, "token": "t-new"},
+                                                  "before_sensitive": {"token": True}, "after_sensitive": {"token": True}}},
+        {"address": "aws_sns_topic.gone", "change": {"actions": ["delete"], "before": {"name": "x"}, "after": None}},
+        {"address": "aws_sns_topic.irrelevant", "change": {"actions": ["update"], "before": {"a": 1}, "after": {"a": 2}}},
+    ]
+    doc["relevant_attributes"] = [{"resource": "aws_sqs_queue.q", "attribute": ["delay_seconds"]}]
+    text = report_text(tmp_path, doc)[1]
+    assert "ℹ️ **2 resource(s) changed outside Terraform** since the last apply (drift):" in text
+    assert ("* <code>aws_sqs_queue.q</code>: <code>delay_seconds</code>: <code>0</code> → <code>5</code>; "
+            "<code>token</code>: <code>(sensitive value)</code> → <code>(sensitive value)</code>") in text
+    assert "* <code>aws_sns_topic.gone</code>: <i>deleted outside Terraform</i>" in text
+    assert "irrelevant" not in text and "t-old" not in text and "t-new" not in text
 
 
 # ---------------------------------------------------------------------------------------------------------
