@@ -18,12 +18,21 @@ The report lists, in this order:
    Every ``aws_s3_bucket`` and every ``aws_dynamodb_table`` counts as stateful, in every stack, not only
    the bootstrap stack's state bucket and lock table: losing any bucket's objects or any table's items is
    irreversible, and a false alarm costs one human look.
-2. Per stack, counts to add / change / destroy / replace (a replace is counted only as a replace, not also
+   A destroy that is half of a rename (below) reads "rename (destroy + create)".
+2. Renames: a destroy and a create of the same type with the same identifier (``RENAME_IDENTIFIERS``: ``name``,
+   ``identifier``, ``bucket``, ... or ``name_prefix`` while the name is still unknown) are one object whose
+   address changed (a construct id was renamed). Each is listed with its fix: the HCL ``moved`` block and the
+   cdktf 0.20 ``move_from_id`` call; red (above) when the type is data-bearing, a warning otherwise.
+3. Per stack, counts to add / change / destroy / replace (a replace is counted only as a replace, not also
    as an add and a destroy; the line in Terraform's own wording is shown next to it for comparison).
-3. Per stack, a table of changed resources with the top-level attributes that change (before -> after).
-   Sensitive values are masked (``before_sensitive`` / ``after_sensitive``), values Terraform computes
-   later read ``(known after apply)``, and long values are shortened in the middle. A change between
-   null and an empty string/list/map is not shown: providers swap them freely and it changes nothing.
+4. Per stack, the resources changed outside Terraform (``resource_drift`` that matters to the plan, or
+   deleted), each with the attributes that changed.
+5. Per stack, a table of changed resources with the top-level attributes that change (before -> after).
+   Sensitive values are masked (``before_sensitive`` / ``after_sensitive``), attributes Terraform computes
+   during apply share one ``known after apply`` line (unless they force a replacement), JSON documents
+   (policies, and any attribute whose two values are JSON objects) show the paths that change inside them,
+   and long values are shortened in the middle. A change between null and an empty string/list/map is not
+   shown: providers swap them freely and it changes nothing.
 
 State location (``--stack-config NAME=cdk.tf.json`` and ``--base-stack-config NAME=cdk.tf.json``, the stack's
 synthesized configuration on this branch and on the base branch): red when a stack's state location (backend
@@ -215,6 +224,7 @@ class Drift:
     deleted: bool
     attributes: tuple[AttributeChange, ...] = ()
     omitted_attributes: int = 0
+    reverted: bool = False
 
 
 @dataclass(frozen=True)
@@ -334,7 +344,7 @@ def load_plan(path: str, name: str) -> StackPlan:
         path=path,
         terraform_version=str(doc.get("terraform_version", "unknown")),
         changes=tuple(summarise_change(item) for item in items),
-        drift=find_drift(doc.get("resource_drift"), doc.get("relevant_attributes")),
+        drift=find_drift(doc.get("resource_drift"), doc.get("relevant_attributes"), planned_attribute_names(items)),
         errored=bool(doc.get("errored", False)),
         complete=bool(doc.get("complete", True)),
         prior_resources=count_managed(((doc.get("prior_state") or {}).get("values") or {}).get("root_module")),
@@ -350,10 +360,23 @@ def count_managed(module: Any) -> int:
     return own + sum(count_managed(child) for child in module.get("child_modules") or [])
 
 
-def find_drift(drift: Any, relevant: Any) -> tuple[Drift, ...]:
-    """Resources changed outside Terraform that matter to this plan (Terraform's ``relevant_attributes``),
-    ignoring null-vs-empty noise, as Terraform's own "Objects have changed outside of Terraform" note does;
-    a resource deleted outside Terraform always matters."""
+def planned_attribute_names(items: Sequence[Mapping[str, Any]]) -> dict[str, set[str]]:
+    """``address -> top-level attributes this plan changes`` on an existing object (an update or replace)."""
+    planned: dict[str, set[str]] = {}
+    for item in items:
+        change = item["change"]
+        if "update" not in change["actions"] and sorted(change["actions"]) != ["create", "delete"]:
+            continue
+        before, after = as_dict(change.get("before")), as_dict(change.get("after"))
+        planned[item["address"]] = {key for key in {*before, *after} if before.get(key) != after.get(key)}
+    return planned
+
+
+def find_drift(drift: Any, relevant: Any, planned: Mapping[str, set[str]]) -> tuple[Drift, ...]:
+    """Resources changed outside Terraform that matter to this plan, ignoring null-vs-empty noise: what other
+    changes depend on (Terraform's ``relevant_attributes``, as its own "Objects have changed outside of
+    Terraform" note shows), and what this plan overwrites (a hand-made change that applying undoes, which
+    Terraform's note leaves out); a resource deleted outside Terraform always matters."""
     if not isinstance(drift, list):
         return ()
     addresses = {r.get("resource") for r in relevant if isinstance(r, dict)} if isinstance(relevant, list) else set()
@@ -361,15 +384,17 @@ def find_drift(drift: Any, relevant: Any) -> tuple[Drift, ...]:
     for item in drift:
         if not is_valid_change(item):
             continue
-        change = item["change"]
+        change, address = item["change"], item["address"]
         if change["actions"] == ["delete"]:
-            found.append(Drift(item["address"], deleted=True))
-            continue
-        if item["address"] not in addresses:
+            found.append(Drift(address, deleted=True))
             continue
         attrs, _ = attribute_changes(change, ())
+        reverted = [a for a in attrs if a.name in planned.get(address, set())]
+        if address not in addresses:
+            attrs = reverted
         if attrs:
-            found.append(Drift(item["address"], False, tuple(attrs[:MAX_ATTRIBUTES]), max(0, len(attrs) - MAX_ATTRIBUTES)))
+            found.append(Drift(address, False, tuple(attrs[:MAX_ATTRIBUTES]), max(0, len(attrs) - MAX_ATTRIBUTES),
+                               reverted=bool(reverted)))
     return tuple(found)
 
 
@@ -902,7 +927,8 @@ def render_drift(stack: StackPlan) -> list[str]:
         attrs = [render_attribute(attr, False) for attr in drift.attributes]
         if drift.omitted_attributes:
             attrs.append(f"<i>… and {drift.omitted_attributes} more</i>")
-        lines.append(f"* {code(drift.address)}: " + "; ".join(attrs))
+        reverted = " <i>(this plan overwrites it)</i>" if drift.reverted else ""
+        lines.append(f"* {code(drift.address)}: " + "; ".join(attrs) + reverted)
     if stack.drifted > MAX_DRIFT_LISTED:
         lines.append(f"* <i>… and {stack.drifted - MAX_DRIFT_LISTED} more</i>")
     return lines + [""]
