@@ -289,7 +289,7 @@ def test_a_generated_name_matches_on_its_prefix(tmp_path: Path) -> None:
         change("aws_cloudwatch_log_group.a", ["delete"], {"name": "txn-2026", "name_prefix": "txn-"}, None),
         change("aws_cloudwatch_log_group.b", ["create"], None, {"name_prefix": "txn-"}, after_unknown={"name": True}),
     )
-    assert "(same <code>name_prefix = &quot;txn-&quot;</code>)" in report_text(tmp_path, doc)[1].replace('"', "&quot;")
+    assert '(same <code>name_prefix = "txn-"</code>)' in report_text(tmp_path, doc)[1]
 
 
 def test_a_stateless_rename_is_a_warning_not_red(tmp_path: Path) -> None:
@@ -356,7 +356,7 @@ def test_json_lists_without_sids_show_only_what_was_added_or_removed() -> None:
     changes = plan_report.json_diff({"Action": ["a", "b"]}, {"Action": ["x", "a", "b"]})
     assert changes == [plan_report.JsonChange("+", "Action[0]", after='"x"')]
     same_length = plan_report.json_diff({"Action": ["a", "b"]}, {"Action": ["a", "c"]})
-    assert same_length == [plan_report.JsonChange("~", "Action[1]", '"a"'.replace("a", "b"), '"c"')]
+    assert same_length == [plan_report.JsonChange("~", "Action[1]", '"b"', '"c"')]
     assert plan_report.json_diff({"k y": {"1": 2}}, {"k y": {"1": 3}}) == [plan_report.JsonChange("~", '["k y"]["1"]', "2", "3")]
 
 
