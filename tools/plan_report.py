@@ -18,12 +18,21 @@ The report lists, in this order:
    Every ``aws_s3_bucket`` and every ``aws_dynamodb_table`` counts as stateful, in every stack, not only
    the bootstrap stack's state bucket and lock table: losing any bucket's objects or any table's items is
    irreversible, and a false alarm costs one human look.
-2. Per stack, counts to add / change / destroy / replace (a replace is counted only as a replace, not also
+   A destroy that is half of a rename (below) reads "rename (destroy + create)".
+2. Renames: a destroy and a create of the same type with the same identifier (``RENAME_IDENTIFIERS``: ``name``,
+   ``identifier``, ``bucket``, ... or ``name_prefix`` while the name is still unknown) are one object whose
+   address changed (a construct id was renamed). Each is listed with its fix: the HCL ``moved`` block and the
+   cdktf 0.20 ``move_from_id`` call; red (above) when the type is data-bearing, a warning otherwise.
+3. Per stack, counts to add / change / destroy / replace (a replace is counted only as a replace, not also
    as an add and a destroy; the line in Terraform's own wording is shown next to it for comparison).
-3. Per stack, a table of changed resources with the top-level attributes that change (before -> after).
-   Sensitive values are masked (``before_sensitive`` / ``after_sensitive``), values Terraform computes
-   later read ``(known after apply)``, and long values are shortened in the middle. A change between
-   null and an empty string/list/map is not shown: providers swap them freely and it changes nothing.
+4. Per stack, the resources changed outside Terraform (``resource_drift`` that matters to the plan, or
+   deleted), each with the attributes that changed.
+5. Per stack, a table of changed resources with the top-level attributes that change (before -> after).
+   Sensitive values are masked (``before_sensitive`` / ``after_sensitive``), attributes Terraform computes
+   during apply share one ``known after apply`` line (unless they force a replacement), JSON documents
+   (policies, and any attribute whose two values are JSON objects) show the paths that change inside them,
+   and long values are shortened in the middle. A change between null and an empty string/list/map is not
+   shown: providers swap them freely and it changes nothing.
 
 State location (``--stack-config NAME=cdk.tf.json`` and ``--base-stack-config NAME=cdk.tf.json``, the stack's
 synthesized configuration on this branch and on the base branch): red when a stack's state location (backend
@@ -92,6 +101,21 @@ IDENTITY_ATTRIBUTES = frozenset(
     {"name", "identifier", "bucket", "alarm_name", "function_name", "replication_group_id", "cidr_block", "description"}
 )
 OPEN_DETAILS_UP_TO = 25
+#: Attributes that name the real object, most specific first. A destroy and a create of the same type that agree on
+#: the first of these known on both sides are one object whose address changed (a renamed construct id), not two.
+#: A ``*_prefix`` only counts when the full name is not known yet (Terraform generates it on create).
+RENAME_IDENTIFIERS: tuple[str, ...] = (
+    "name", "identifier", "replication_group_id", "bucket", "function_name", "alarm_name", "dashboard_name",
+    "cluster_identifier", "user_id", "user_group_id", "name_prefix", "identifier_prefix", "bucket_prefix",
+)
+#: Attributes that hold a JSON policy document (besides any ``*_policy``); any attribute whose old and new values
+#: both parse as JSON objects is diffed the same way.
+POLICY_ATTRIBUTES = frozenset({"policy", "assume_role_policy"})
+MAX_JSON_CHANGES = 8
+#: A whole added/removed policy statement is worth more room than an attribute value.
+MAX_JSON_VALUE_CHARS = 120
+MAX_UNKNOWN_NAMES = 10
+MAX_DRIFT_LISTED = 25
 
 #: Terraform ``actions`` lists -> (our label, the symbol Terraform prints).
 ACTION_LABELS: Mapping[tuple[str, ...], tuple[str, str]] = {
@@ -120,13 +144,27 @@ class Marker(str):
 
 
 @dataclass(frozen=True)
+class JsonChange:
+    """One path inside a JSON document (a policy) that is added (``+``), removed (``-``) or changed (``~``)."""
+
+    kind: str
+    path: str
+    before: str = ""
+    after: str = ""
+
+
+@dataclass(frozen=True)
 class AttributeChange:
-    """One top-level attribute whose value changes, already masked and rendered as short text."""
+    """One top-level attribute whose value changes, already masked and rendered as short text.
+
+    ``json_changes`` is set when both sides are JSON documents: the reviewer reads what changes inside,
+    not two blobs."""
 
     name: str
     before: str
     after: str
     forces_replacement: bool = False
+    json_changes: Optional[tuple[JsonChange, ...]] = None
 
 
 @dataclass(frozen=True)
@@ -141,7 +179,8 @@ class ResourceChange:
     reason: Optional[str] = None
     attributes: tuple[AttributeChange, ...] = ()
     omitted_attributes: int = 0
-    known_after_apply: int = 0
+    known_after_apply: tuple[str, ...] = ()
+    previous_address: Optional[str] = None
 
     @property
     def destructive(self) -> bool:
@@ -155,6 +194,40 @@ class ResourceChange:
 
 
 @dataclass(frozen=True)
+class Rename:
+    """A destroy and a create of one real object whose Terraform address changed (a construct id was renamed).
+
+    Applied as planned, the object and its data are deleted and an empty one is created; a ``moved`` block
+    (cdktf: ``move_from_id`` on the new resource) moves the state instead."""
+
+    type: str
+    old_address: str
+    new_address: str
+    identifier: str
+
+    @property
+    def moved_block(self) -> str:
+        """The HCL fix: a ``moved`` block from the old address to the new one."""
+        return f"moved {{\n  from = {self.old_address}\n  to   = {self.new_address}\n}}"
+
+    @property
+    def cdktf_call(self) -> str:
+        """The same fix in cdktf (0.20+) Python, called on the resource object that now has the new address."""
+        return f"resource.move_from_id({json.dumps(self.old_address)})"
+
+
+@dataclass(frozen=True)
+class Drift:
+    """A resource changed (or deleted) outside Terraform since the last apply, with what changed."""
+
+    address: str
+    deleted: bool
+    attributes: tuple[AttributeChange, ...] = ()
+    omitted_attributes: int = 0
+    reverted: bool = False
+
+
+@dataclass(frozen=True)
 class StackPlan:
     """One plan file: its stack name and its changes."""
 
@@ -162,23 +235,34 @@ class StackPlan:
     path: str
     terraform_version: str
     changes: tuple[ResourceChange, ...]
-    drifted: int = 0
+    drift: tuple[Drift, ...] = ()
     errored: bool = False
     complete: bool = True
     prior_resources: int = 0
+    renames: tuple[Rename, ...] = ()
+
+    @property
+    def drifted(self) -> int:
+        """How many resources changed outside Terraform."""
+        return len(self.drift)
 
     def count(self, *actions: str) -> int:
         """How many changes have one of ``actions``."""
         return sum(1 for c in self.changes if c.action in actions)
 
+    def rename_of(self, address: str) -> Optional[Rename]:
+        """The rename whose old or new address is ``address``, if any."""
+        return next((r for r in self.renames if address in (r.old_address, r.new_address)), None)
+
 
 @dataclass(frozen=True)
 class Danger:
-    """A destroy or replace of a stateful resource: one row of the red section."""
+    """A destroy or replace of a stateful resource: one row of the red section (``rename`` when it is one)."""
 
     stack: str
     change: ResourceChange
     at_risk: str
+    rename: Optional[Rename] = None
 
 
 @dataclass
@@ -254,16 +338,17 @@ def load_plan(path: str, name: str) -> StackPlan:
     """Read, validate and summarise one plan file."""
     doc = read_json(path)
     validate_plan(doc, path)
-    changes = tuple(summarise_change(item) for item in doc.get("resource_changes", []))
+    items = doc.get("resource_changes", [])
     return StackPlan(
         name=name,
         path=path,
         terraform_version=str(doc.get("terraform_version", "unknown")),
-        changes=changes,
-        drifted=count_drift(doc.get("resource_drift"), doc.get("relevant_attributes")),
+        changes=tuple(summarise_change(item) for item in items),
+        drift=find_drift(doc.get("resource_drift"), doc.get("relevant_attributes"), planned_attribute_names(items)),
         errored=bool(doc.get("errored", False)),
         complete=bool(doc.get("complete", True)),
         prior_resources=count_managed(((doc.get("prior_state") or {}).get("values") or {}).get("root_module")),
+        renames=find_renames(items),
     )
 
 
@@ -275,20 +360,74 @@ def count_managed(module: Any) -> int:
     return own + sum(count_managed(child) for child in module.get("child_modules") or [])
 
 
-def count_drift(drift: Any, relevant: Any) -> int:
-    """Resources changed outside Terraform that matter to this plan (Terraform's ``relevant_attributes``),
-    ignoring null-vs-empty noise, as Terraform's own "Objects have changed outside of Terraform" note does."""
-    if not isinstance(drift, list) or not isinstance(relevant, list):
-        return 0
-    addresses = {r.get("resource") for r in relevant if isinstance(r, dict)}
-    return sum(
-        1
-        for item in drift
-        if isinstance(item, dict)
-        and item.get("address") in addresses
-        and isinstance(item.get("change"), dict)
-        and attribute_changes(item["change"], ())[0]
-    )
+def planned_attribute_names(items: Sequence[Mapping[str, Any]]) -> dict[str, set[str]]:
+    """``address -> top-level attributes this plan changes`` on an existing object (an update or replace)."""
+    planned: dict[str, set[str]] = {}
+    for item in items:
+        change = item["change"]
+        if "update" not in change["actions"] and sorted(change["actions"]) != ["create", "delete"]:
+            continue
+        before, after = as_dict(change.get("before")), as_dict(change.get("after"))
+        planned[item["address"]] = {key for key in {*before, *after} if before.get(key) != after.get(key)}
+    return planned
+
+
+def find_drift(drift: Any, relevant: Any, planned: Mapping[str, set[str]]) -> tuple[Drift, ...]:
+    """Resources changed outside Terraform that matter to this plan, ignoring null-vs-empty noise: what other
+    changes depend on (Terraform's ``relevant_attributes``, as its own "Objects have changed outside of
+    Terraform" note shows), and what this plan overwrites (a hand-made change that applying undoes, which
+    Terraform's note leaves out); a resource deleted outside Terraform always matters."""
+    if not isinstance(drift, list):
+        return ()
+    addresses = {r.get("resource") for r in relevant if isinstance(r, dict)} if isinstance(relevant, list) else set()
+    found: list[Drift] = []
+    for item in drift:
+        if not is_valid_change(item):
+            continue
+        change, address = item["change"], item["address"]
+        if change["actions"] == ["delete"]:
+            found.append(Drift(address, deleted=True))
+            continue
+        attrs, _ = attribute_changes(change, ())
+        reverted = [a for a in attrs if a.name in planned.get(address, set())]
+        if address not in addresses:
+            attrs = reverted
+        if attrs:
+            found.append(Drift(address, False, tuple(attrs[:MAX_ATTRIBUTES]), max(0, len(attrs) - MAX_ATTRIBUTES),
+                               reverted=bool(reverted)))
+    return tuple(found)
+
+
+def shared_identifier(destroyed: Mapping[str, Any], created: Mapping[str, Any]) -> Optional[str]:
+    """``name = "x"`` when a destroyed object and a created one carry the same identifier (the first of
+    ``RENAME_IDENTIFIERS`` known and not sensitive on both sides), else None."""
+    before, after = as_dict(destroyed.get("before")), as_dict(created.get("after"))
+    for key in RENAME_IDENTIFIERS:
+        hidden = (sub(destroyed.get("before_sensitive"), key), sub(created.get("after_sensitive"), key),
+                  sub(created.get("after_unknown"), key))
+        if any(contains_true(tree) for tree in hidden):
+            continue
+        old, new = before.get(key), after.get(key)
+        if isinstance(old, str) and old and isinstance(new, str) and new:
+            return f"{key} = {json.dumps(old, ensure_ascii=False)}" if old == new else None
+    return None
+
+
+def find_renames(items: Sequence[Mapping[str, Any]]) -> tuple[Rename, ...]:
+    """Pairs of a destroy and a create of the same type and identifier: one object whose address changed."""
+    def plain(item: Mapping[str, Any], actions: list[str]) -> bool:
+        return item["change"]["actions"] == actions and not item.get("deposed") and item.get("mode", "managed") == "managed"
+
+    created = [item for item in items if plain(item, ["create"])]
+    renames: list[Rename] = []
+    for old in (item for item in items if plain(item, ["delete"])):
+        for new in created:
+            identifier = new.get("type") == old.get("type") and shared_identifier(old["change"], new["change"])
+            if identifier:
+                renames.append(Rename(str(old.get("type", "")), old["address"], new["address"], identifier))
+                created.remove(new)
+                break
+    return tuple(renames)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -385,27 +524,123 @@ def sub(tree: Any, key: str) -> Any:
     return tree is True
 
 
-def attribute_changes(change: Mapping[str, Any], forced: Sequence[str]) -> tuple[list[AttributeChange], int]:
-    """The top-level attributes that change, masked and shortened; also how many are unknown on create."""
+def attribute_changes(change: Mapping[str, Any], forced: Sequence[str]) -> tuple[list[AttributeChange], list[str]]:
+    """The top-level attributes that change, masked and shortened; also the names of those that are wholly
+    unknown until apply (collapsed into one line by the renderer, unless they force a replacement)."""
     before, after = as_dict(change.get("before")), as_dict(change.get("after"))
     unknown = change.get("after_unknown") or {}
     creating = change.get("before") is None
     result: list[AttributeChange] = []
-    hidden_unknown = 0
+    unknown_names: list[str] = []
     for key in sorted({*before, *after, *as_dict(unknown)}):
         old, new, unk = before.get(key), after.get(key), sub(unknown, key)
         if not contains_true(unk) and (old == new or (is_empty(old) and is_empty(new))):
             continue
-        if creating and unk is True:
-            hidden_unknown += 1
+        if unk is True and key not in forced:
+            unknown_names.append(key)
             continue
         if creating and is_empty(new) and not contains_true(unk):
             continue
-        shown_old = "null" if creating else shorten(to_text(apply_mask(old, sub(change.get("before_sensitive"), key))))
-        shown_new = shorten(to_text(apply_unknown(apply_mask(new, sub(change.get("after_sensitive"), key)), unk)))
-        result.append(AttributeChange(key, shown_old, shown_new, key in forced))
+        masked_old = apply_mask(old, sub(change.get("before_sensitive"), key))
+        masked_new = apply_mask(new, sub(change.get("after_sensitive"), key))
+        documents = None if creating or contains_true(unk) else json_documents(key, masked_old, masked_new)
+        shown_old = "null" if creating else shorten(to_text(masked_old))
+        shown_new = shorten(to_text(apply_unknown(masked_new, unk)))
+        diff = tuple(json_diff(*documents)) if documents else None
+        result.append(AttributeChange(key, shown_old, shown_new, key in forced, diff))
     result.sort(key=lambda a: (not a.forces_replacement, a.name not in IDENTITY_ATTRIBUTES, a.name))
-    return result, hidden_unknown
+    return result, unknown_names
+
+
+def parse_json_object(value: Any) -> Optional[dict[str, Any]]:
+    """``value`` parsed, when it is a (non-masked) string holding a JSON object; else None."""
+    if not isinstance(value, str) or isinstance(value, Marker):
+        return None
+    try:
+        parsed = json.loads(value)
+    except ValueError:
+        return None
+    return parsed if isinstance(parsed, dict) else None
+
+
+def json_documents(name: str, old: Any, new: Any) -> Optional[tuple[dict[str, Any], dict[str, Any]]]:
+    """Both sides as JSON objects when the attribute holds a JSON document: any attribute whose two values
+    parse as objects, and a policy attribute (``policy``, ``*_policy``) that is set or cleared."""
+    parsed_old, parsed_new = parse_json_object(old), parse_json_object(new)
+    if parsed_old is not None and parsed_new is not None:
+        return parsed_old, parsed_new
+    if name in POLICY_ATTRIBUTES or name.endswith("_policy"):
+        if parsed_old is not None and is_empty(new):
+            return parsed_old, {}
+        if parsed_new is not None and is_empty(old):
+            return {}, parsed_new
+    return None
+
+
+def json_step(key: Any, first: bool) -> str:
+    """One step of a JSON path: ``Statement``, ``.Effect``, ``["aws:SourceArn"]``, ``[0]``."""
+    if isinstance(key, int):
+        return f"[{key}]"
+    text = str(key)
+    if text.isidentifier():
+        return text if first else f".{text}"
+    return f"[{json.dumps(text, ensure_ascii=False)}]"
+
+
+def json_value(value: Any) -> str:
+    """A JSON value as short one-line text (keys sorted, so ``Action`` and ``Effect`` come first)."""
+    return shorten(json.dumps(value, ensure_ascii=False, sort_keys=True), MAX_JSON_VALUE_CHARS)
+
+
+def json_diff(old: Any, new: Any, path: str = "") -> list[JsonChange]:
+    """What changes between two JSON values, as added/removed/changed paths (objects by key, lists via
+    ``list_diff``)."""
+    if old == new:
+        return []
+    if isinstance(old, dict) and isinstance(new, dict):
+        changes: list[JsonChange] = []
+        for key in sorted({*old, *new}, key=str):
+            step = path + json_step(key, not path)
+            if key not in new:
+                changes.append(JsonChange("-", step, before=json_value(old[key])))
+            elif key not in old:
+                changes.append(JsonChange("+", step, after=json_value(new[key])))
+            else:
+                changes += json_diff(old[key], new[key], step)
+        return changes
+    if isinstance(old, list) and isinstance(new, list):
+        return list_diff(old, new, path)
+    return [JsonChange("~", path or "(document)", json_value(old), json_value(new))]
+
+
+def statement_ids(items: list[Any]) -> Optional[list[str]]:
+    """The ``Sid`` of every item when each is an object with a distinct one (policy statements), else None."""
+    sids = [item.get("Sid") for item in items if isinstance(item, dict)]
+    if len(sids) != len(items) or not all(isinstance(s, str) and s for s in sids) or len(set(sids)) != len(sids):
+        return None
+    return sids
+
+
+def list_diff(old: list[Any], new: list[Any], path: str) -> list[JsonChange]:
+    """Lists: statements matched by ``Sid`` when they all have one, else position by position when the length
+    is the same, else the items only on one side (an insertion does not shift every later item into a change)."""
+    old_sids, new_sids = statement_ids(old), statement_ids(new)
+    if old_sids is not None and new_sids is not None:
+        changes: list[JsonChange] = []
+        for sid in [*old_sids, *(s for s in new_sids if s not in old_sids)]:
+            step = f"{path}[Sid={json.dumps(sid, ensure_ascii=False)}]"
+            if sid not in new_sids:
+                changes.append(JsonChange("-", step, before=json_value(old[old_sids.index(sid)])))
+            elif sid not in old_sids:
+                changes.append(JsonChange("+", step, after=json_value(new[new_sids.index(sid)])))
+            else:
+                changes += json_diff(old[old_sids.index(sid)], new[new_sids.index(sid)], step)
+        return changes
+    if len(old) == len(new):
+        return [change for i, (a, b) in enumerate(zip(old, new)) for change in json_diff(a, b, f"{path}[{i}]")]
+    removed = [JsonChange("-", f"{path}[{i}]", before=json_value(item)) for i, item in enumerate(old) if item not in new]
+    added = [JsonChange("+", f"{path}[{i}]", after=json_value(item)) for i, item in enumerate(new) if item not in old]
+    return removed + added
 
 
 def summarise_change(item: Mapping[str, Any]) -> ResourceChange:
@@ -419,10 +654,10 @@ def summarise_change(item: Mapping[str, Any]) -> ResourceChange:
         action, symbol = f"move from {item['previous_address']}", "→"
     paths = tuple(format_path(p) for p in change.get("replace_paths") or [] if isinstance(p, list))
     attrs: list[AttributeChange] = []
-    unknown_count = 0
-    if action not in ("destroy", "no-op", "read") and not action.startswith("forget"):
+    unknown_names: list[str] = []
+    if action not in ("destroy", "no-op", "read") and not action.startswith(("forget", "move from")):
         forced_roots = [p.split("[", 1)[0].split(".", 1)[0] for p in paths]
-        attrs, unknown_count = attribute_changes(change, forced_roots)
+        attrs, unknown_names = attribute_changes(change, forced_roots)
     limit = MAX_ATTRIBUTES
     if action == "create":
         attrs = [a for a in attrs if a.name not in CREATE_HIDDEN]
@@ -436,7 +671,8 @@ def summarise_change(item: Mapping[str, Any]) -> ResourceChange:
         reason=item.get("action_reason"),
         attributes=tuple(attrs[:limit]),
         omitted_attributes=max(0, len(attrs) - limit),
-        known_after_apply=unknown_count,
+        known_after_apply=tuple(unknown_names),
+        previous_address=item.get("previous_address"),
     )
 
 
@@ -457,7 +693,7 @@ def find_dangers(stacks: Sequence[StackPlan]) -> list[Danger]:
         for change in stack.changes:
             risk = at_risk(stack.name, change.type)
             if change.destructive and risk is not None:
-                dangers.append(Danger(stack.name, change, risk))
+                dangers.append(Danger(stack.name, change, risk, stack.rename_of(change.address)))
     return dangers
 
 
@@ -518,6 +754,16 @@ def code(text: str) -> str:
     return f"<code>{cell(text)}</code>"
 
 
+def fenced(language: str, text: str) -> list[str]:
+    """A fenced code block whose fence is longer than any backtick run in ``text`` (so it can't be closed early)."""
+    longest = run = 0
+    for char in text:
+        run = run + 1 if char == "`" else 0
+        longest = max(longest, run)
+    fence = "`" * max(3, longest + 1)
+    return [f"{fence}{language}", *text.splitlines(), fence]
+
+
 def reason_text(change: ResourceChange) -> str:
     """Why the resource is replaced: the attributes that force it, or Terraform's reason."""
     if change.replace_paths:
@@ -554,13 +800,41 @@ def render_dangers(dangers: Sequence[Danger], allowed: bool) -> list[str]:
         "|---|---|---|---|---|",
     ]
     for danger in dangers:
-        change = danger.change
-        lines.append(
-            f"| {cell(danger.stack)} | {code(change.address)} | **{cell(change.action)}** | {cell(danger.at_risk)} | {reason_text(change)} |"
-        )
+        change, action, reason = danger.change, cell(danger.change.action), reason_text(danger.change)
+        if danger.rename is not None:
+            action = "rename (destroy + create)"
+            reason = (f"address changed to {code(danger.rename.new_address)} (same {code(danger.rename.identifier)}): "
+                      "add the <code>moved</code> block below")
+        lines.append(f"| {cell(danger.stack)} | {code(change.address)} | **{action}** | {cell(danger.at_risk)} | {reason} |")
     lines.append("")
     if allowed:
         lines += ["> [!WARNING]", "> Override in effect: destructive changes were explicitly allowed for this run.", ""]
+    return lines
+
+
+def render_renames(stacks: Sequence[StackPlan]) -> list[str]:
+    """Every rename with its fix (HCL ``moved`` block and the cdktf call); nothing when there is none."""
+    renames = [(stack.name, rename) for stack in stacks for rename in stack.renames]
+    if not renames:
+        return []
+    data_bearing = any(at_risk(name, rename.type) for name, rename in renames)
+    lines = [
+        "## 🔀 Renamed resources: add a `moved` block",
+        "",
+        "> [!CAUTION]" if data_bearing else "> [!WARNING]",
+        f"> {len(renames)} resource(s) changed their Terraform address (a construct id was renamed) but keep their "
+        "identifier: as planned, each is destroyed and created again empty. A `moved` block keeps the object and "
+        "its data; cdktf 0.20 writes one with `move_from_id` on the renamed resource.",
+        "",
+    ]
+    for name, rename in renames:
+        risk = at_risk(name, rename.type)
+        warning = f" 🛑 {cell(risk)}" if risk else ""
+        lines += [f"**{cell(name)}**: {code(rename.old_address)} → {code(rename.new_address)} "
+                  f"(same {code(rename.identifier)}).{warning}", ""]
+        lines += ["Terraform (HCL):", "", *fenced("hcl", rename.moved_block), ""]
+        lines += [f"cdktf (Python), on the resource that now synthesizes {code(rename.new_address)}:", "",
+                  *fenced("python", rename.cdktf_call), ""]
     return lines
 
 
@@ -583,22 +857,81 @@ def terraform_wording(stack: StackPlan) -> str:
     return f"Plan: {add} to add, {stack.count('update')} to change, {destroy} to destroy."
 
 
-def render_change_cell(change: ResourceChange) -> str:
-    """The "Changes" cell: one ``name: before → after`` line per attribute."""
-    if change.action == "destroy":
-        return "<i>the whole resource is destroyed</i>"
-    parts = []
-    for attr in change.attributes:
-        flag = " 🔸 <b>forces replacement</b>" if attr.forces_replacement else ""
-        if change.action == "create" or change.action.startswith("create"):
-            parts.append(f"{code(attr.name)}: {code(attr.after)}{flag}")
+def render_json_changes(attr: AttributeChange) -> str:
+    """A JSON attribute as the paths that change inside it, one per line (capped)."""
+    changes = attr.json_changes or ()
+    if not changes:
+        return f"{code(attr.name)} (JSON): <i>same document, formatting only</i>"
+    lines = [f"{code(attr.name)} (JSON, {len(changes)} change(s)):"]
+    for item in changes[:MAX_JSON_CHANGES]:
+        if item.kind == "+":
+            lines.append(f"&nbsp;&nbsp;+ {code(item.path)}: {code(item.after)}")
+        elif item.kind == "-":
+            lines.append(f"&nbsp;&nbsp;− {code(item.path)} (was {code(item.before)})")
         else:
-            parts.append(f"{code(attr.name)}: {code(attr.before)} → {code(attr.after)}{flag}")
+            lines.append(f"&nbsp;&nbsp;~ {code(item.path)}: {code(item.before)} → {code(item.after)}")
+    if len(changes) > MAX_JSON_CHANGES:
+        lines.append(f"&nbsp;&nbsp;<i>… and {len(changes) - MAX_JSON_CHANGES} more</i>")
+    return "<br>".join(lines)
+
+
+def render_attribute(attr: AttributeChange, creating: bool) -> str:
+    """One attribute: ``name: after`` on a create, else ``name: before → after`` or its JSON diff."""
+    flag = " 🔸 <b>forces replacement</b>" if attr.forces_replacement else ""
+    if attr.json_changes is not None:
+        return render_json_changes(attr) + flag
+    if creating:
+        return f"{code(attr.name)}: {code(attr.after)}{flag}"
+    return f"{code(attr.name)}: {code(attr.before)} → {code(attr.after)}{flag}"
+
+
+def render_known_after_apply(change: ResourceChange) -> str:
+    """Attributes Terraform computes during apply, collapsed into one line (names listed unless it's a create)."""
+    names = change.known_after_apply
+    line = f"<i>+ {len(names)} attribute(s) known after apply"
+    if change.action != "create":
+        listed = ", ".join(code(n) for n in names[:MAX_UNKNOWN_NAMES])
+        line += f": {listed}" + (", …" if len(names) > MAX_UNKNOWN_NAMES else "")
+    return line + "</i>"
+
+
+def render_change_cell(change: ResourceChange, rename: Optional[Rename] = None) -> str:
+    """The "Changes" cell: one ``name: before → after`` line per attribute, computed values on one line."""
+    notes = []
+    if rename is not None and change.address == rename.old_address:
+        notes.append(f"🔀 <b>renamed</b> to {code(rename.new_address)}: destroyed and created again unless moved")
+    elif rename is not None:
+        notes.append(f"🔀 <b>renamed</b> from {code(rename.old_address)}: add a <code>moved</code> block")
+    if change.previous_address and not change.action.startswith("move from"):
+        notes.append(f"<i>moved from {code(change.previous_address)}</i>")
+    if change.action == "destroy":
+        return "<br>".join([*notes, "<i>the whole resource is destroyed</i>"])
+    creating = change.action == "create" or change.action.startswith("create")
+    parts = notes + [render_attribute(attr, creating) for attr in change.attributes]
     if change.omitted_attributes:
         parts.append(f"<i>… and {change.omitted_attributes} more</i>")
     if change.known_after_apply:
-        parts.append(f"<i>+ {change.known_after_apply} attribute(s) known after apply</i>")
+        parts.append(render_known_after_apply(change))
     return "<br>".join(parts) if parts else "—"
+
+
+def render_drift(stack: StackPlan) -> list[str]:
+    """Resources changed outside Terraform, each with what changed (capped), or nothing."""
+    if not stack.drift:
+        return []
+    lines = [f"ℹ️ **{stack.drifted} resource(s) changed outside Terraform** since the last apply (drift):", ""]
+    for drift in stack.drift[:MAX_DRIFT_LISTED]:
+        if drift.deleted:
+            lines.append(f"* {code(drift.address)}: <i>deleted outside Terraform</i>")
+            continue
+        attrs = [render_attribute(attr, False) for attr in drift.attributes]
+        if drift.omitted_attributes:
+            attrs.append(f"<i>… and {drift.omitted_attributes} more</i>")
+        reverted = " <i>(this plan overwrites it)</i>" if drift.reverted else ""
+        lines.append(f"* {code(drift.address)}: " + "; ".join(attrs) + reverted)
+    if stack.drifted > MAX_DRIFT_LISTED:
+        lines.append(f"* <i>… and {stack.drifted - MAX_DRIFT_LISTED} more</i>")
+    return lines + [""]
 
 
 def render_stack(stack: StackPlan) -> list[str]:
@@ -607,8 +940,7 @@ def render_stack(stack: StackPlan) -> list[str]:
     lines = [f"## Stack `{stack.name}`", "", f"`{stack.path}` · Terraform {stack.terraform_version} · {terraform_wording(stack)}", ""]
     if stack.errored or not stack.complete:
         lines += ["> [!WARNING]", "> Terraform reports this plan as errored or incomplete: it does not show every change.", ""]
-    if stack.drifted:
-        lines += [f"ℹ️ {stack.drifted} resource(s) changed outside Terraform since the last apply (drift).", ""]
+    lines += render_drift(stack)
     if not shown:
         return lines + ["No changes. The infrastructure matches the configuration.", ""]
     opened = " open" if len(shown) <= OPEN_DETAILS_UP_TO else ""
@@ -617,7 +949,7 @@ def render_stack(stack: StackPlan) -> list[str]:
         action = f"<code>{cell(change.symbol.strip() or '·')}</code> {cell(change.action)}"
         if change.destructive and at_risk(stack.name, change.type):
             action = f"🛑 {action}"
-        lines.append(f"| {code(change.address)} | {action} | {render_change_cell(change)} |")
+        lines.append(f"| {code(change.address)} | {action} | {render_change_cell(change, stack.rename_of(change.address))} |")
     return lines + ["", "</details>", ""]
 
 
@@ -636,6 +968,7 @@ def render_report(stacks: Sequence[StackPlan], allowed: bool, state_warnings: Se
     lines = ["# Terraform plan risk report", ""]
     lines += render_state_warnings(state_warnings)
     lines += render_dangers(find_dangers(stacks), allowed)
+    lines += render_renames(stacks)
     lines += render_counts(stacks)
     for stack in stacks:
         lines += render_stack(stack)

@@ -1,15 +1,24 @@
 """Tests for ``tools.plan_report``.
 
-The main tests (marked ``terraform``) use REAL plan JSON: a small Terraform JSON config (KMS key, Kinesis
-stream, SNS topic, CloudWatch alarm) is planned and applied with local state against the AWS emulator
-(moto server on 127.0.0.1, from ``tools.emulator``), then changed and re-planned with
-``terraform plan -out`` + ``terraform show -json`` (``tools.terraform``). About a minute, in one
-xdist group; skipped with a message without terraform on PATH, or offline without TF_PLUGIN_MIRROR.
+The main tests (marked ``terraform``) use REAL plan JSON: small configurations are planned and applied with
+local state against the AWS emulator (moto server on 127.0.0.1, from ``tools.emulator``), then changed
+and re-planned from that state with ``terraform plan -out`` + ``terraform show -json``
+(``tools.terraform``). A few minutes on a busy machine, in one xdist group; without terraform on PATH,
+or offline without TF_PLUGIN_MIRROR, they fail saying what is missing (never skip).
+
+Terraform JSON (KMS key, Kinesis stream, SNS topic, CloudWatch alarm):
 
 * create-from-nothing: the plan before the first apply;
 * in-place update: the alarm threshold changes;
 * replacement: the Kinesis stream is renamed, which forces a replacement of a stateful resource, so the
-  red section appears and the exit code is 3 unless the override is given.
+  red section appears and the exit code is 3 unless the override is given; its computed values share one line.
+
+A cdktf stack (log group, IAM policy), synthesized in-process:
+
+* rename: the log group's construct id changes -> reported as a rename with the moved fix; the report's own
+  cdktf call (``move_from_id``) and HCL block, applied, give plans with a move and no destroy;
+* changed: a statement added to the policy (a JSON diff) and the log group's retention changed in the
+  emulator between plans (drift, listed with the attribute).
 
 Unit tests on small hand-made fragments cover the edge cases (masking, shortening, counting, bad input).
 """
@@ -18,6 +27,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -28,7 +38,7 @@ from typing import Any, Callable, Iterator, Optional
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-if str(REPO_ROOT) not in sys.path:  # `tools` and `tests.support` live at the repository root
+if str(REPO_ROOT) not in sys.path:  # `tools` lives at the repository root
     sys.path.insert(0, str(REPO_ROOT))
 
 from tools import plan_report  # noqa: E402
@@ -146,22 +156,34 @@ def test_sensitive_values_are_masked_top_level_and_nested(tmp_path: Path) -> Non
     assert "<code>secret_string</code>: <code>(sensitive value)</code>" in text
 
 
-def test_unknown_values_read_known_after_apply(tmp_path: Path) -> None:
+def test_unknown_values_are_collapsed_into_one_line(tmp_path: Path) -> None:
+    """Wholly computed attributes share one line; a value only partly unknown keeps its row."""
     doc = plan_doc(
         change(
             "aws_kinesis_stream.s",
             ["update"],
-            {"arn": "arn:old", "tags_all": {"a": "1"}, "shards": [{"id": "x"}]},
+            {"arn": "arn:old", "id": "old", "tags_all": {"a": "1"}, "shards": [{"id": "x"}]},
             {"tags_all": {"a": "1"}, "shards": [{}]},
-            after_unknown={"arn": True, "shards": [{"id": True}]},
+            after_unknown={"arn": True, "id": True, "shards": [{"id": True}]},
         )
     )
     out = tmp_path / "r.md"
     run_report(write_plan(tmp_path, "dev.plan.json", doc), "-o", str(out))
-    text = out.read_text()
-    assert "<code>arn</code>: <code>&quot;arn:old&quot;</code> → <code>(known after apply)</code>" in text.replace('"', "&quot;")
-    assert '[{"id": (known after apply)}]' in text
-    assert "tags_all" not in text  # unchanged
+    row = next(line for line in out.read_text().splitlines() if "aws_kinesis_stream.s" in line)
+    assert "<i>+ 2 attribute(s) known after apply: <code>arn</code>, <code>id</code></i>" in row
+    assert "→ <code>(known after apply)</code>" not in row and "arn:old" not in row
+    assert '<code>shards</code>: <code>[{"id": "x"}]</code> → <code>[{"id": (known after apply)}]</code>' in row
+    assert "tags_all" not in row  # unchanged
+
+
+def test_an_unknown_attribute_that_forces_replacement_keeps_its_row(tmp_path: Path) -> None:
+    doc = plan_doc(change("aws_db_instance.db", ["delete", "create"], {"identifier": "a", "arn": "x"}, {},
+                          after_unknown={"identifier": True, "arn": True}, replace_paths=[["identifier"]]))
+    out = tmp_path / "r.md"
+    run_report(write_plan(tmp_path, "dev.plan.json", doc), "-o", str(out), "--allow-destructive")
+    row = next(line for line in out.read_text().splitlines() if line.startswith("| <code>aws_db_instance.db"))
+    assert '<code>identifier</code>: <code>"a"</code> → <code>(known after apply)</code> 🔸 <b>forces replacement</b>' in row
+    assert "+ 1 attribute(s) known after apply: <code>arn</code>" in row
 
 
 def test_create_hides_unknowns_behind_a_count(tmp_path: Path) -> None:
@@ -227,6 +249,158 @@ def test_replace_paths_are_rendered_like_terraform_addresses() -> None:
     assert plan_report.format_path(["tags", "Cost Center"]) == 'tags["Cost Center"]'
     assert plan_report.format_path(["ebs", 0, "size"]) == "ebs[0].size"
     assert plan_report.format_path([]) == "(whole resource)"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Unit tests: renames, JSON documents, drift
+# ---------------------------------------------------------------------------------------------------------
+RENAME_HEADING = "## 🔀 Renamed resources: add a `moved` block"
+
+
+def report_text(tmp_path: Path, doc: dict[str, Any], *extra: str, stack: str = "dev") -> tuple[int, str]:
+    """Run the report on a hand-made plan; returns (exit code, Markdown)."""
+    out = tmp_path / "r.md"
+    code = run_report(write_plan(tmp_path, f"{stack}.plan.json", doc), "-o", str(out), *extra)
+    return code, out.read_text()
+
+
+def test_a_destroy_and_create_with_the_same_name_is_a_rename_with_the_moved_fix(tmp_path: Path) -> None:
+    doc = plan_doc(
+        change("aws_sqs_queue.dlq", ["delete"], {"name": "txn-dlq", "arn": "arn:q"}, None),
+        change("aws_sqs_queue.dead_letters", ["create"], None, {"name": "txn-dlq"}, after_unknown={"arn": True}),
+    )
+    code, text = report_text(tmp_path, doc)
+    assert code == EXIT_DESTRUCTIVE  # a data-bearing rename stays red until fixed or allowed
+    red = text.split(RENAME_HEADING)[0]
+    assert "| dev | <code>aws_sqs_queue.dlq</code> | **rename (destroy + create)** |" in red
+    assert "address changed to <code>aws_sqs_queue.dead_letters</code> (same <code>name = \"txn-dlq\"</code>)" in red
+    fix = text.split(RENAME_HEADING)[1].split("## Summary")[0]
+    assert "> [!CAUTION]" in fix
+    assert "```hcl\nmoved {\n  from = aws_sqs_queue.dlq\n  to   = aws_sqs_queue.dead_letters\n}\n```" in fix
+    assert '```python\nresource.move_from_id("aws_sqs_queue.dlq")\n```' in fix
+    table = text.split("## Stack `dev`")[1]
+    assert "renamed</b> to <code>aws_sqs_queue.dead_letters</code>" in table
+    assert "renamed</b> from <code>aws_sqs_queue.dlq</code>" in table
+
+
+def test_a_generated_name_matches_on_its_prefix(tmp_path: Path) -> None:
+    """A create from ``name_prefix`` has no name yet: the prefix identifies the object."""
+    doc = plan_doc(
+        change("aws_cloudwatch_log_group.a", ["delete"], {"name": "txn-2026", "name_prefix": "txn-"}, None),
+        change("aws_cloudwatch_log_group.b", ["create"], None, {"name_prefix": "txn-"}, after_unknown={"name": True}),
+    )
+    assert '(same <code>name_prefix = "txn-"</code>)' in report_text(tmp_path, doc)[1]
+
+
+def test_a_stateless_rename_is_a_warning_not_red(tmp_path: Path) -> None:
+    doc = plan_doc(
+        change("aws_cloudwatch_metric_alarm.a", ["delete"], {"alarm_name": "lag"}, None),
+        change("aws_cloudwatch_metric_alarm.b", ["create"], None, {"alarm_name": "lag"}),
+    )
+    code, text = report_text(tmp_path, doc)
+    assert code == EXIT_OK and RED_HEADING not in text
+    assert RENAME_HEADING in text and "> [!WARNING]" in text and "from = aws_cloudwatch_metric_alarm.a" in text
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        (("aws_sqs_queue.a", {"name": "one"}), ("aws_sqs_queue.b", {"name": "two"})),  # another object
+        (("aws_sqs_queue.a", {"name": "one"}), ("aws_sns_topic.b", {"name": "one"})),  # another type
+        (("aws_kms_key.a", {"description": "k"}), ("aws_kms_key.b", {"description": "k"})),  # no identifier
+    ],
+)
+def test_no_rename_without_the_same_type_and_identifier(tmp_path: Path, old: tuple[str, dict[str, Any]], new: tuple[str, dict[str, Any]]) -> None:
+    doc = plan_doc(change(old[0], ["delete"], old[1], None), change(new[0], ["create"], None, new[1]))
+    assert RENAME_HEADING not in report_text(tmp_path, doc, "--allow-destructive")[1]
+
+
+def test_a_sensitive_identifier_is_never_used_or_shown(tmp_path: Path) -> None:
+    doc = plan_doc(
+        change("aws_sqs_queue.a", ["delete"], {"name": "secret-name"}, None, before_sensitive={"name": True}),
+        change("aws_sqs_queue.b", ["create"], None, {"name": "secret-name"}, after_sensitive={"name": True}),
+    )
+    text = report_text(tmp_path, doc, "--allow-destructive")[1]
+    assert RENAME_HEADING not in text and "secret-name" not in text
+
+
+def test_fences_outlast_backticks_in_addresses() -> None:
+    assert plan_report.fenced("hcl", "a ``` b") == ["````hcl", "a ``` b", "````"]
+    assert plan_report.fenced("python", "x") == ["```python", "x", "```"]
+
+
+POLICY_BEFORE = {"Version": "2012-10-17", "Statement": [
+    {"Sid": "Read", "Effect": "Allow", "Action": "sqs:ReceiveMessage", "Resource": "*"},
+    {"Sid": "Old", "Effect": "Allow", "Action": "sqs:DeleteMessage", "Resource": "*"},
+]}
+POLICY_AFTER = {"Version": "2012-10-17", "Statement": [
+    {"Sid": "New", "Effect": "Deny", "Action": "sqs:PurgeQueue", "Resource": "*"},
+    {"Sid": "Read", "Effect": "Allow", "Action": ["sqs:ReceiveMessage", "sqs:GetQueueAttributes"], "Resource": "*",
+     "Condition": {"Bool": {"aws:SecureTransport": "true"}}},
+]}
+
+
+def test_a_policy_document_change_is_a_json_diff_of_paths(tmp_path: Path) -> None:
+    doc = plan_doc(change("aws_iam_policy.p", ["update"], {"policy": json.dumps(POLICY_BEFORE)}, {"policy": json.dumps(POLICY_AFTER)}))
+    row = next(line for line in report_text(tmp_path, doc)[1].splitlines() if "aws_iam_policy.p" in line)
+    assert "<code>policy</code> (JSON, 4 change(s)):" in row
+    assert ('~ <code>Statement[Sid="Read"].Action</code>: <code>"sqs:ReceiveMessage"</code> → '
+            '<code>["sqs:ReceiveMessage", "sqs:GetQueueAttributes"]</code>') in row
+    assert '+ <code>Statement[Sid="Read"].Condition</code>: <code>{"Bool": {"aws:SecureTransport": "true"}}</code>' in row
+    assert '− <code>Statement[Sid="Old"]</code> (was <code>{"Action": "sqs:DeleteMessage"' in row
+    assert '+ <code>Statement[Sid="New"]</code>' in row
+    assert "Version" not in row  # unchanged paths are not listed
+
+
+def test_json_lists_without_sids_show_only_what_was_added_or_removed() -> None:
+    changes = plan_report.json_diff({"Action": ["a", "b"]}, {"Action": ["x", "a", "b"]})
+    assert changes == [plan_report.JsonChange("+", "Action[0]", after='"x"')]
+    same_length = plan_report.json_diff({"Action": ["a", "b"]}, {"Action": ["a", "c"]})
+    assert same_length == [plan_report.JsonChange("~", "Action[1]", '"b"', '"c"')]
+    assert plan_report.json_diff({"k y": {"1": 2}}, {"k y": {"1": 3}}) == [plan_report.JsonChange("~", '["k y"]["1"]', "2", "3")]
+
+
+def test_any_attribute_holding_json_objects_is_diffed_and_a_policy_can_appear(tmp_path: Path) -> None:
+    doc = plan_doc(
+        change("aws_cloudwatch_event_rule.r", ["update"], {"event_pattern": '{"source": ["a"]}'}, {"event_pattern": '{"source": ["b"]}'}),
+        change("aws_sqs_queue.q", ["update"], {"policy": ""}, {"policy": '{"Statement": []}'}),
+        change("aws_sns_topic.t", ["update"], {"display_name": '["not", "an object"]'}, {"display_name": "[]"}),
+    )
+    text = report_text(tmp_path, doc)[1]
+    assert '<code>event_pattern</code> (JSON, 1 change(s)):<br>&nbsp;&nbsp;~ <code>source[0]</code>: <code>"a"</code> → <code>"b"</code>' in text
+    assert "<code>policy</code> (JSON, 1 change(s)):<br>&nbsp;&nbsp;+ <code>Statement</code>: <code>[]</code>" in text
+    assert '<code>display_name</code>: <code>"[\\"not\\", \\"an object\\"]"</code>' in text  # not JSON objects: plain
+
+
+def test_a_sensitive_policy_stays_masked(tmp_path: Path) -> None:
+    doc = plan_doc(change("aws_iam_policy.p", ["update"], {"policy": '{"a": "secret-1"}'}, {"policy": '{"a": "secret-2"}'},
+                          before_sensitive={"policy": True}, after_sensitive={"policy": True}))
+    text = report_text(tmp_path, doc)[1]
+    assert "secret-1" not in text and "secret-2" not in text
+    assert "<code>policy</code>: <code>(sensitive value)</code> → <code>(sensitive value)</code>" in text
+
+
+def test_drift_lists_each_resource_with_what_changed_masked(tmp_path: Path) -> None:
+    doc = plan_doc()
+    doc["resource_drift"] = [
+        {"address": "aws_sqs_queue.q", "change": {"actions": ["update"], "before": {"delay_seconds": 0, "token": "t-old"},
+                                                  "after": {"delay_seconds": 5, "token": "t-new"},
+                                                  "before_sensitive": {"token": True}, "after_sensitive": {"token": True}}},
+        {"address": "aws_sns_topic.gone", "change": {"actions": ["delete"], "before": {"name": "x"}, "after": None}},
+        {"address": "aws_sns_topic.irrelevant", "change": {"actions": ["update"], "before": {"a": 1}, "after": {"a": 2}}},
+        {"address": "aws_sns_topic.reverted", "change": {"actions": ["update"], "before": {"a": 1, "b": 1, "c": 1},
+                                                         "after": {"a": 2, "b": 2, "c": 1}}},
+    ]
+    doc["resource_changes"] = [change("aws_sns_topic.reverted", ["update"], {"a": 2, "b": 2}, {"a": 1, "b": 2})]
+    doc["relevant_attributes"] = [{"resource": "aws_sqs_queue.q", "attribute": ["delay_seconds"]}]
+    text = report_text(tmp_path, doc)[1]
+    assert "ℹ️ **3 resource(s) changed outside Terraform** since the last apply (drift):" in text
+    assert ("* <code>aws_sqs_queue.q</code>: <code>delay_seconds</code>: <code>0</code> → <code>5</code>; "
+            "<code>token</code>: <code>(sensitive value)</code> → <code>(sensitive value)</code>\n") in text
+    assert "* <code>aws_sns_topic.gone</code>: <i>deleted outside Terraform</i>" in text
+    # Not used elsewhere, but this plan overwrites ``a`` (``b`` stays as changed by hand: not this plan's doing).
+    assert "* <code>aws_sns_topic.reverted</code>: <code>a</code>: <code>1</code> → <code>2</code> <i>(this plan overwrites it)</i>" in text
+    assert "irrelevant" not in text and "t-old" not in text and "t-new" not in text
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -410,6 +584,25 @@ def test_two_files_with_the_same_stack_name_are_rejected(tmp_path: Path, capsys:
 # Real plans from Terraform against the AWS emulator
 # ---------------------------------------------------------------------------------------------------------
 SERVICES = ("cloudwatch", "kinesis", "kms", "sns", "sts")
+AWS_PROVIDER_REQUIREMENT = {"aws": {"source": "hashicorp/aws", "version": "5.100.0"}}
+
+
+def emulator_provider(endpoint: str, services: tuple[str, ...]) -> dict[str, Any]:
+    """The ``provider`` block pointing ``services`` at the emulator with test credentials."""
+    return {
+        "aws": [
+            {
+                "region": "ap-northeast-1",
+                "access_key": "testing",
+                "secret_key": "testing",
+                "skip_credentials_validation": True,
+                "skip_requesting_account_id": True,
+                "skip_metadata_api_check": True,
+                "skip_region_validation": True,
+                "endpoints": [{service: endpoint for service in services}],
+            }
+        ]
+    }
 
 
 def emulator_config(endpoint: str, *, threshold: int = 10, stream_name: str = "txn-events",
@@ -417,21 +610,8 @@ def emulator_config(endpoint: str, *, threshold: int = 10, stream_name: str = "t
     """A small Terraform JSON config: KMS key, Kinesis stream, SNS topic and a CloudWatch alarm
     (``state_path``: a local backend at that path instead of the default ``terraform.tfstate``)."""
     config = {
-        "terraform": {"required_providers": {"aws": {"source": "hashicorp/aws", "version": "5.100.0"}}},
-        "provider": {
-            "aws": [
-                {
-                    "region": "ap-northeast-1",
-                    "access_key": "testing",
-                    "secret_key": "testing",
-                    "skip_credentials_validation": True,
-                    "skip_requesting_account_id": True,
-                    "skip_metadata_api_check": True,
-                    "skip_region_validation": True,
-                    "endpoints": [{service: endpoint for service in SERVICES}],
-                }
-            ]
-        },
+        "terraform": {"required_providers": AWS_PROVIDER_REQUIREMENT},
+        "provider": emulator_provider(endpoint, SERVICES),
         "resource": {
             "aws_kms_key": {"events": {"description": "txn events", "deletion_window_in_days": 7}},
             # retention_period/encryption left at their defaults: each costs the provider another 10 s wait.
@@ -458,21 +638,18 @@ def emulator_config(endpoint: str, *, threshold: int = 10, stream_name: str = "t
     return config
 
 
-def terraform_skip_reason() -> Optional[str]:
-    """Why the real-Terraform tests can't run here, or None."""
+def require_terraform() -> None:
+    """Fail (never skip) when the real-Terraform tests can't run here, saying what is missing."""
     if shutil.which("terraform") is None:
-        return "terraform is not on PATH: install Terraform >= 1.10 to run the real-plan tests"
+        pytest.fail("terraform is not on PATH: install Terraform >= 1.10 to run the real-plan tests")
     if not os.environ.get("TF_PLUGIN_MIRROR") and os.environ.get("GITHUB_ACTIONS") != "true":
-        return "TF_PLUGIN_MIRROR is unset and we are offline: point it at a filesystem mirror holding hashicorp/aws 5.100.0"
-    return None
+        pytest.fail("TF_PLUGIN_MIRROR is unset and we are offline: point it at a filesystem mirror holding hashicorp/aws 5.100.0")
 
 
 @pytest.fixture(scope="module")
 def real_plans(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Path]]:
     """Plan JSON files from real Terraform runs: ``create``, ``update`` and ``replace``."""
-    reason = terraform_skip_reason()
-    if reason:
-        pytest.skip(reason)
+    require_terraform()
     from tools.emulator import start_emulator
     from tools.terraform import TerraformCLI
 
@@ -564,7 +741,7 @@ def test_real_replacement_trips_the_red_section_and_exit_code(real_plans: dict[s
     assert "| replace | 0 | 1 | 0 | 1 |" in text
     assert "Plan: 1 to add, 1 to change, 1 to destroy." in text
     assert '<code>"txn-events"</code> → <code>"txn-events-v2"</code> 🔸 <b>forces replacement</b>' in text
-    assert "<code>arn</code>" in text and "(known after apply)" in text
+    assert "known after apply: <code>arn</code>" in text
 
 
 @TERRAFORM
@@ -609,3 +786,182 @@ def test_real_plans_through_the_cli_with_env_override(real_plans: dict[str, Path
     assert "| prod | <code>aws_kinesis_stream.events</code> | **replace** |" in text
     allowed = subprocess.run(cmd, cwd=REPO_ROOT, env={**base_env, OVERRIDE_ENV: "1"}, capture_output=True, text=True, timeout=60)
     assert allowed.returncode == EXIT_OK, allowed.stderr
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Real plans of a small cdktf stack: a construct-id rename and its fixes, a policy change, drift
+# ---------------------------------------------------------------------------------------------------------
+REFACTOR_SERVICES = ("iam", "logs", "sts")
+AUDIT_LOG = "txn-audit"
+READER_ACTIONS = ("sqs:ReceiveMessage",)
+
+
+def reader_policy(actions: tuple[str, ...]) -> str:
+    """The IAM policy document of the small stack (one statement, or a second one with ``sqs:PurgeQueue`` denied)."""
+    statements: list[dict[str, Any]] = [{"Sid": "ReadQueue", "Effect": "Allow", "Action": list(actions), "Resource": "*"}]
+    if len(actions) > 1:
+        statements.append({"Sid": "NeverPurge", "Effect": "Deny", "Action": "sqs:PurgeQueue", "Resource": "*"})
+    return json.dumps({"Version": "2012-10-17", "Statement": statements})
+
+
+def synth_refactor_stack(outdir: Path, endpoint: str, *, log_group_id: str = "audit", moved_from: Optional[str] = None,
+                         reader_actions: tuple[str, ...] = READER_ACTIONS) -> Path:
+    """Synthesize (cdktf, in-process) a stack with a log group (construct id ``log_group_id``) and an IAM policy;
+    ``moved_from`` calls ``move_from_id`` on the log group. Returns the stack directory (``cdk.tf.json``).
+
+    Generic ``TerraformResource``s with attribute overrides keep the synth fast: loading the AWS provider's
+    bindings takes longer than the plans; ``move_from_id`` is the same ``TerraformResource`` method either way."""
+    from cdktf import App, LocalBackend, TerraformResource, TerraformStack
+
+    def resource(stack: TerraformStack, construct_id: str, resource_type: str, **attributes: Any) -> TerraformResource:
+        created = TerraformResource(stack, construct_id, terraform_resource_type=resource_type)
+        for name, value in attributes.items():
+            created.add_override(name, value)
+        return created
+
+    outdir.mkdir(parents=True, exist_ok=True)  # cdktf creates only the last level
+    app = App(outdir=str(outdir))
+    stack = TerraformStack(app, "refactor")
+    LocalBackend(stack, path="terraform.tfstate")
+    stack.add_override("terraform.required_providers", AWS_PROVIDER_REQUIREMENT)
+    stack.add_override("provider", emulator_provider(endpoint, REFACTOR_SERVICES))
+    log_group = resource(stack, log_group_id, "aws_cloudwatch_log_group", name=AUDIT_LOG, retention_in_days=7)
+    if moved_from:
+        log_group.move_from_id(moved_from)
+    resource(stack, "reader", "aws_iam_policy", name="txn-reader", policy=reader_policy(reader_actions))
+    app.synth()
+    return outdir / "stacks" / "refactor"
+
+
+def fenced_block(markdown: str, language: str) -> str:
+    """The body of the first fenced code block in ``language`` (what a reviewer would copy)."""
+    match = re.search(rf"^(`{{3,}}){language}\n(.*?)\n\1$", markdown, re.S | re.M)
+    assert match, f"no {language} block in the report:\n{markdown}"
+    return match.group(2)
+
+
+@pytest.fixture(scope="module")
+def refactor_plans(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Path]]:
+    """Plan JSON of the small cdktf stack, all from one applied state: ``rename`` (construct id changed),
+    ``moved-cdktf`` / ``moved-hcl`` (the report's two fixes applied) and ``changed`` (the log group's retention
+    changed in the emulator, and an action and a statement added to the policy: one plan for both saves a
+    Terraform run)."""
+    require_terraform()
+    from tools.emulator import start_emulator
+    from tools.terraform import TerraformCLI
+
+    root = tmp_path_factory.mktemp("plan-report-refactor")
+    emulator = start_emulator()
+    try:
+        cli = TerraformCLI.create(root / "cli", extra_env=emulator.terraform_env())
+        plans = root / "plans"
+        plans.mkdir()
+        base = root / "base"
+        shutil.copytree(synth_refactor_stack(root / "synth" / "base", emulator.endpoint), base)
+        cli.init(base).check()
+        cli.apply(base).check()
+
+        def stage(name: str, **settings: Any) -> Path:
+            """A copy of the applied working dir with this variant's configuration."""
+            stack = synth_refactor_stack(root / "synth" / name, emulator.endpoint, **settings)
+            shutil.copytree(base, root / name, symlinks=True)
+            shutil.copy(stack / "cdk.tf.json", root / name / "cdk.tf.json")
+            return root / name
+
+        def save(name: str, workdir: Path) -> Path:
+            path = plans / f"{name}.plan.json"
+            path.write_text(json.dumps(cli.plan_json(workdir)))
+            return path
+
+        def plan_all(workdirs: dict[str, Path]) -> dict[str, Path]:
+            with ThreadPoolExecutor(max_workers=len(workdirs)) as pool:
+                futures = {name: pool.submit(save, name, workdir) for name, workdir in workdirs.items()}
+                return {name: future.result() for name, future in futures.items()}
+
+        result = {"rename": save("rename", stage("rename", log_group_id="audit-log"))}
+        # Apply the report's own fixes: its cdktf call (argument copied from the Markdown) and its HCL block.
+        report = root / "rename.md"
+        run_report(str(result["rename"]), "-o", str(report), "--allow-destructive")
+        markdown = report.read_text()
+        call = re.fullmatch(r'resource\.move_from_id\((".*")\)', fenced_block(markdown, "python"))
+        assert call, f"no move_from_id call in the report:\n{markdown}"
+        moved_hcl = stage("moved-hcl", log_group_id="audit-log")
+        (moved_hcl / "moved.tf").write_text(fenced_block(markdown, "hcl") + "\n")
+        result |= plan_all({"moved-cdktf": stage("moved-cdktf", log_group_id="audit-log", moved_from=json.loads(call.group(1))),
+                            "moved-hcl": moved_hcl})
+        result["moved-cdktf-config"] = root / "moved-cdktf" / "cdk.tf.json"
+        changed = stage("changed", reader_actions=(*READER_ACTIONS, "sqs:GetQueueAttributes"))
+        emulator.client("logs").put_retention_policy(logGroupName=AUDIT_LOG, retentionInDays=14)
+        result["changed"] = save("changed", changed)
+        yield result
+    finally:
+        emulator.stop()
+
+
+def plan_changes(plan: Path) -> dict[str, list[str]]:
+    """``address -> actions`` straight from the plan JSON (what Terraform itself will do)."""
+    return {item["address"]: item["change"]["actions"] for item in json.loads(plan.read_text())["resource_changes"]}
+
+
+@TERRAFORM
+def test_real_construct_id_rename_is_reported_as_a_rename_with_the_moved_fix(refactor_plans: dict[str, Path], tmp_path: Path) -> None:
+    plan = refactor_plans["rename"]
+    assert plan_changes(plan)["aws_cloudwatch_log_group.audit"] == ["delete"]  # Terraform's own view: gone ...
+    assert plan_changes(plan)["aws_cloudwatch_log_group.audit-log"] == ["create"]  # ... and a new, empty one
+    code, text = report_for(plan, tmp_path)
+    assert code == EXIT_DESTRUCTIVE  # the audit trail would be deleted: red until fixed or allowed
+    red = text.split(RENAME_HEADING)[0]
+    assert "| rename | <code>aws_cloudwatch_log_group.audit</code> | **rename (destroy + create)** |" in red
+    assert f'(same <code>name = "{AUDIT_LOG}"</code>)' in red and "audit trail" in red
+    assert fenced_block(text, "hcl") == "moved {\n  from = aws_cloudwatch_log_group.audit\n  to   = aws_cloudwatch_log_group.audit-log\n}"
+    assert fenced_block(text, "python") == 'resource.move_from_id("aws_cloudwatch_log_group.audit")'
+    assert report_for(plan, tmp_path, "--allow-destructive")[0] == EXIT_OK
+
+
+@TERRAFORM
+@pytest.mark.parametrize("fix", ["moved-cdktf", "moved-hcl"])
+def test_real_plan_with_the_suggested_fix_moves_instead_of_destroying(refactor_plans: dict[str, Path], tmp_path: Path, fix: str) -> None:
+    if fix == "moved-cdktf":  # cdktf itself wrote the moved block
+        assert json.loads(refactor_plans["moved-cdktf-config"].read_text())["moved"] == [
+            {"from": "aws_cloudwatch_log_group.audit", "to": "aws_cloudwatch_log_group.audit-log"}]
+    plan = json.loads(refactor_plans[fix].read_text())
+    moved = next(item for item in plan["resource_changes"] if item["address"] == "aws_cloudwatch_log_group.audit-log")
+    assert moved["previous_address"] == "aws_cloudwatch_log_group.audit" and moved["change"]["actions"] == ["no-op"]
+    assert all(item["change"]["actions"] == ["no-op"] for item in plan["resource_changes"])
+    code, text = report_for(refactor_plans[fix], tmp_path)
+    assert code == EXIT_OK and RED_HEADING not in text and RENAME_HEADING not in text
+    assert f"| {fix} | 0 | 0 | 0 | 0 |" in text
+    assert "| <code>aws_cloudwatch_log_group.audit-log</code> | <code>→</code> move from aws_cloudwatch_log_group.audit | — |" in text
+
+
+@TERRAFORM
+def test_real_policy_change_is_shown_as_a_json_diff(refactor_plans: dict[str, Path], tmp_path: Path) -> None:
+    code, text = report_for(refactor_plans["changed"], tmp_path)
+    assert code == EXIT_OK
+    row = next(line for line in text.splitlines() if line.startswith("| <code>aws_iam_policy.reader</code>"))
+    assert "<code>policy</code> (JSON, 2 change(s)):" in row
+    assert '+ <code>Statement[Sid="ReadQueue"].Action[1]</code>: <code>"sqs:GetQueueAttributes"</code>' in row
+    assert '+ <code>Statement[Sid="NeverPurge"]</code>: <code>{"Action": "sqs:PurgeQueue", "Effect": "Deny"' in row
+    assert "2012-10-17" not in row  # unchanged parts are not repeated, no blob on either side
+
+
+@TERRAFORM
+def test_real_drift_lists_the_resource_and_what_changed(refactor_plans: dict[str, Path], tmp_path: Path) -> None:
+    code, text = report_for(refactor_plans["changed"], tmp_path)
+    assert code == EXIT_OK
+    assert ("ℹ️ **1 resource(s) changed outside Terraform** since the last apply (drift):\n\n"
+            "* <code>aws_cloudwatch_log_group.audit</code>: <code>retention_in_days</code>: <code>7</code> → <code>14</code> "
+            "<i>(this plan overwrites it)</i>") in text
+    row = next(line for line in text.splitlines() if line.startswith("| <code>aws_cloudwatch_log_group.audit</code>"))
+    assert "<code>retention_in_days</code>: <code>14</code> → <code>7</code>" in row  # the plan puts it back
+
+
+@TERRAFORM
+def test_real_computed_values_are_collapsed_into_one_line(real_plans: dict[str, Path], tmp_path: Path) -> None:
+    """The replaced stream: everything the provider computes shares one line instead of one row each."""
+    row = next(line for line in report_for(real_plans["replace"], tmp_path, "--allow-destructive")[1].splitlines()
+               if line.startswith("| <code>aws_kinesis_stream.events</code>"))
+    unknown_lines = [part for part in row.split("<br>") if "known after apply" in part]
+    assert len(unknown_lines) == 1, row
+    assert "<code>arn</code>" in unknown_lines[0] and "<code>id</code>" in unknown_lines[0]
+    assert "→ <code>(known after apply)</code>" not in row
