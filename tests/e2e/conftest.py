@@ -63,8 +63,6 @@ def synthesize(outdir: Path, extra_env: dict[str, str] | None = None, only: tupl
 
 @pytest.fixture(scope="session")
 def synth_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if not (ROOT / "main.py").is_file():
-        pytest.skip("main.py not present yet")
     from synthesis import TEST_BACKEND
 
     return synthesize(tmp_path_factory.mktemp("synth-default") / "cdktf.out", dict(TEST_BACKEND))
@@ -73,7 +71,7 @@ def synth_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def terraform_cli(tmp_path_factory: pytest.TempPathFactory) -> TerraformCLI:
     if terraform_binary() is None:
-        pytest.skip(INSTALL_HINT)
+        pytest.fail(INSTALL_HINT)
     tf = TerraformCLI.create(tmp_path_factory.mktemp("terraform"))
     _print(f"\n[e2e] terraform providers: {tf.providers.describe()}")
     return tf
@@ -95,8 +93,6 @@ def emulator() -> Iterator["object"]:
 def emulator_bootstrap(tmp_path_factory: pytest.TempPathFactory, emulator, emulator_terraform: TerraformCLI) -> dict[str, Any]:
     """Phase 1 of the bootstrap, as the README has it: synthesize the bootstrap stack alone (no state key yet),
     apply it with local state (kept in its working copy), read its outputs."""
-    if not (ROOT / "main.py").is_file():
-        pytest.skip("main.py not present yet")
     root = tmp_path_factory.mktemp("bootstrap")
     env = {"JAPANCART_AWS_ENDPOINT": emulator.endpoint, "JAPANCART_STATE_BUCKET": STATE_BUCKET}
     stacks = synthesize(root / "cdktf.out", env, only=("bootstrap",))
@@ -121,7 +117,7 @@ def emulator_synth_dir(tmp_path_factory: pytest.TempPathFactory, emulator_bootst
 def emulator_terraform(tmp_path_factory: pytest.TempPathFactory, emulator) -> TerraformCLI:
     """A TerraformCLI whose runs carry the emulator's test credentials/region."""
     if terraform_binary() is None:
-        pytest.skip(INSTALL_HINT)
+        pytest.fail(INSTALL_HINT)
     tf = TerraformCLI.create(tmp_path_factory.mktemp("terraform-emulator"), extra_env=emulator.terraform_env())
     _print(f"\n[e2e] terraform providers: {tf.providers.describe()}")
     return tf

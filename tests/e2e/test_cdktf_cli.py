@@ -44,7 +44,7 @@ def ok(result: subprocess.CompletedProcess[str]) -> str:
 @pytest.fixture(scope="module")
 def cli_env(emulator_terraform: TerraformCLI) -> dict[str, str]:
     if shutil.which("make") is None or not (ROOT / "node_modules" / ".bin" / "cdktf").exists():
-        pytest.skip("needs GNU make and the cdktf CLI (npm ci)")
+        pytest.fail("needs GNU make and the cdktf CLI: run `make setup` (npm ci)")
     return {
         **emulator_terraform.env,  # CLI configuration (mirror, stand-ins), emulator credentials, region
         "TF_PLUGIN_MIRROR": os.environ.get("TF_PLUGIN_MIRROR", ""),

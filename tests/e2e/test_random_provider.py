@@ -48,7 +48,7 @@ CONFIG = {
 @pytest.fixture(scope="module")
 def standin_tf(tmp_path_factory: pytest.TempPathFactory) -> TerraformCLI:
     if terraform_binary() is None:
-        pytest.skip(INSTALL_HINT)
+        pytest.fail(INSTALL_HINT)
     root = tmp_path_factory.mktemp("random-standin")
     empty_mirror = root / "empty-mirror"
     empty_mirror.mkdir()
