@@ -27,7 +27,7 @@ from .encryption import Account, EncryptionKey, ServicePublisher
 from .guards import deny_insecure_transport, service_source, source_condition
 from .logs import encrypted_log_group
 from .stream import TransactionStream
-from .validation import require, require_choice, require_email, require_name, require_range
+from .validation import require, require_choice, require_email, require_int, require_name, require_range
 
 GIB = 1024**3
 MIB = 1024**2
@@ -72,9 +72,10 @@ class AlarmSettings:
             require(email.lower() not in seen, f"alert_emails[{index}]", email, "an address not listed before")
             seen.add(email.lower())
         require_choice("period_seconds", self.period_seconds, frozenset({60, 300, 900, 3600}))
-        require_range("evaluation_periods", self.evaluation_periods, 1, 100)
-        for name in ("stream_iterator_age_ms", "stream_throttled_requests", "cache_evictions", "db_connections",
-                     "cache_replication_lag_seconds", "db_free_storage_gib", "db_freeable_memory_mib",
+        require_int("evaluation_periods", self.evaluation_periods, 1, 100)
+        for name in ("stream_iterator_age_ms", "stream_throttled_requests", "cache_evictions", "db_connections"):
+            require_int(name, getattr(self, name), 0, 10**12)
+        for name in ("cache_replication_lag_seconds", "db_free_storage_gib", "db_freeable_memory_mib",
                      "db_read_latency_ms", "db_write_latency_ms"):
             require_range(name, getattr(self, name), 0, 10**12)
         for name in ("cache_engine_cpu_percent", "cache_memory_percent", "db_cpu_percent"):

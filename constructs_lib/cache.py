@@ -31,7 +31,8 @@ from .validation import (
     require_choice,
     require_clear_windows,
     require_name,
-    require_range,
+    require_bool,
+    require_int,
     require_recovery_window,
     require_zones_for,
 )
@@ -72,14 +73,14 @@ class CacheSettings:
 
     def __post_init__(self) -> None:
         require_name("node_type", self.node_type, r"cache\.[a-z0-9]+\.[a-z0-9]+", "an ElastiCache node type such as cache.t4g.small")
-        require_range("num_nodes", self.num_nodes, 1, 6)
-        require(isinstance(self.automatic_failover, bool), "automatic_failover", self.automatic_failover, "true or false")
+        require_int("num_nodes", self.num_nodes, 1, 6)
+        require_bool("automatic_failover", self.automatic_failover)
         if self.automatic_failover:
             require(self.num_nodes >= 2, "num_nodes", self.num_nodes, "at least 2 when automatic_failover is on")
         require_name("engine_version", self.engine_version, r"7\.\d+", "a Redis 7 version such as 7.1")
-        require_range("snapshot_retention_days", self.snapshot_retention_days, 0, 35)
+        require_int("snapshot_retention_days", self.snapshot_retention_days, 0, 35)
         require_clear_windows("snapshot_window", self.snapshot_window, "maintenance_window", self.maintenance_window)
-        require_range("history_ttl_seconds", self.history_ttl_seconds, 60, 30 * 86_400)
+        require_int("history_ttl_seconds", self.history_ttl_seconds, 60, 30 * 86_400)
 
 
 @dataclass(frozen=True, kw_only=True)

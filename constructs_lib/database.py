@@ -31,7 +31,8 @@ from .validation import (
     require_choice,
     require_clear_windows,
     require_name,
-    require_range,
+    require_bool,
+    require_int,
     require_recovery_window,
     require_zones_for,
 )
@@ -86,22 +87,20 @@ class DatabaseSettings:
     def __post_init__(self) -> None:
         require_name("instance_class", self.instance_class, r"db\.[a-z0-9]+\.[a-z0-9]+", "an RDS instance class such as db.t4g.medium")
         require_name("engine_version", self.engine_version, r"16(\.\d+)?", "a PostgreSQL 16 version such as 16")
-        require_range("allocated_storage_gb", self.allocated_storage_gb, 20, 65_536)
-        require_range("max_allocated_storage_gb", self.max_allocated_storage_gb, self.allocated_storage_gb + 1, 65_536)
+        require_int("allocated_storage_gb", self.allocated_storage_gb, 20, 65_536)
+        require_int("max_allocated_storage_gb", self.max_allocated_storage_gb, self.allocated_storage_gb + 1, 65_536)
         for name in ("multi_az", "deletion_protection", "skip_final_snapshot"):
-            require(isinstance(getattr(self, name), bool), name, getattr(self, name), "true or false")
-        require_range("backup_retention_days", self.backup_retention_days, 1, 35)
+            require_bool(name, getattr(self, name))
+        require_int("backup_retention_days", self.backup_retention_days, 1, 35)
         require_clear_windows("backup_window", self.backup_window, "maintenance_window", self.maintenance_window)
-        require_range("slow_statement_ms", self.slow_statement_ms, 0, 3_600_000)
+        require_int("slow_statement_ms", self.slow_statement_ms, 0, 3_600_000)
         require_name("db_name", self.db_name, r"[a-z][a-z0-9_]{0,62}", "a PostgreSQL identifier such as transactions")
         require_name("master_username", self.master_username, r"[a-z][a-z0-9_]{0,62}",
                      "a PostgreSQL role name such as japancart_admin")
         require(self.master_username not in {"postgres", "admin", "rdsadmin"}, "master_username",
                 self.master_username, "a name RDS does not reserve")
         for name, low, high in (("transaction_retention_months", 1, 240), ("rejected_retention_days", 1, 3650)):
-            value = getattr(self, name)
-            require(isinstance(value, int) and not isinstance(value, bool) and low <= value <= high, name, value,
-                    f"a whole number from {low} to {high}")
+            require_int(name, getattr(self, name), low, high)
 
 
 @dataclass(frozen=True, kw_only=True)

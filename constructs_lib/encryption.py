@@ -15,7 +15,7 @@ from cdktf_cdktf_provider_aws.kms_key import KmsKey
 from constructs import Construct
 
 from .guards import source_condition
-from .validation import require, require_name, require_range
+from .validation import require, require_int, require_name
 
 #: Administration without use: nothing here encrypts or decrypts, and no grant can be created
 #: (kms:CreateGrant is not listed; services create their grants through `ServicesCreateGrants`).
@@ -101,7 +101,7 @@ class EncryptionKeyProps:
         require(bool(self.via_services), "via_services", self.via_services, "at least one service")
         for index, service in enumerate(self.via_services):
             require_name(f"via_services[{index}]", service, _SERVICE, "a service's endpoint prefix such as kinesis")
-        require_range("deletion_window_days", self.deletion_window_days, 7, 30)
+        require_int("deletion_window_days", self.deletion_window_days, 7, 30)
 
 
 class EncryptionKey(Construct):

@@ -36,7 +36,7 @@ from .checkov import skip_check
 from .encryption import EncryptionKey
 from .guards import service_source
 from .logs import encrypted_log_group
-from .validation import LOG_RETENTION_DAYS, parse_cidr, require, require_choice, require_name, require_range
+from .validation import LOG_RETENTION_DAYS, parse_cidr, require, require_choice, require_bool, require_int, require_name
 
 HTTPS = 443
 EPHEMERAL_PORTS = (1024, 65535)
@@ -67,13 +67,13 @@ class NetworkSettings:
     def __post_init__(self) -> None:
         network = parse_cidr("vpc_cidr", self.vpc_cidr)
         require(16 <= network.prefixlen <= 24, "vpc_cidr", self.vpc_cidr, "a block from /16 to /24")
-        require_range("az_count", self.az_count, 1, 6)
-        require_range("subnet_prefix", self.subnet_prefix, network.prefixlen + 1, 28)
+        require_int("az_count", self.az_count, 1, 6)
+        require_int("subnet_prefix", self.subnet_prefix, network.prefixlen + 1, 28)
         capacity = 2 ** (self.subnet_prefix - network.prefixlen)
         require(capacity >= 2 * self.az_count, "subnet_prefix", self.subnet_prefix,
                 f"small enough that {2 * self.az_count} subnets fit in {self.vpc_cidr} "
                 f"(a /{self.subnet_prefix} gives {capacity})")
-        require(isinstance(self.nat_gateway, bool), "nat_gateway", self.nat_gateway, "true or false")
+        require_bool("nat_gateway", self.nat_gateway)
         if self.zone_ids:
             require(len(self.zone_ids) == self.az_count, "zone_ids", list(self.zone_ids),
                     f"one zone id per availability zone ({self.az_count})")

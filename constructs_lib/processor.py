@@ -48,7 +48,7 @@ from .guards import deny_insecure_transport, service_source
 from .logs import encrypted_log_group
 from .networking import Networking
 from .stream import TransactionStream
-from .validation import LOG_RETENTION_DAYS, ConfigError, require, require_choice, require_name, require_range
+from .validation import LOG_RETENTION_DAYS, ConfigError, require, require_choice, require_int, require_name
 
 HANDLER = "processor.handler.handle"
 MIGRATION_HANDLER = "processor.migrate.handle"
@@ -125,21 +125,21 @@ class ProcessorSettings:
     conflicts_threshold: int = 0
 
     def __post_init__(self) -> None:
-        require_range("memory_mb", self.memory_mb, 128, 10_240)
-        require_range("timeout_seconds", self.timeout_seconds, 1, 900)
-        require_range("reserved_concurrency", self.reserved_concurrency, 1, 1000)
-        require_range("batch_size", self.batch_size, 1, 10_000)
-        require_range("batching_window_seconds", self.batching_window_seconds, 0, 300)
-        require_range("parallelization_factor", self.parallelization_factor, 1, 10)
+        require_int("memory_mb", self.memory_mb, 128, 10_240)
+        require_int("timeout_seconds", self.timeout_seconds, 1, 900)
+        require_int("reserved_concurrency", self.reserved_concurrency, 1, 1000)
+        require_int("batch_size", self.batch_size, 1, 10_000)
+        require_int("batching_window_seconds", self.batching_window_seconds, 0, 300)
+        require_int("parallelization_factor", self.parallelization_factor, 1, 10)
         require(isinstance(self.max_retries, int) and not isinstance(self.max_retries, bool)
                 and (self.max_retries == -1 or 0 <= self.max_retries <= 10_000),
                 "max_retries", self.max_retries, "-1 (until max_record_age_seconds) or a number from 0 to 10000")
-        require_range("max_record_age_seconds", self.max_record_age_seconds, 60, 604_800)
+        require_int("max_record_age_seconds", self.max_record_age_seconds, 60, 604_800)
         for name in ("rule_max_txns_per_hour", "rule_max_daily_total", "rule_max_single_amount"):
-            require_range(name, getattr(self, name), 1, 10**15)
+            require_int(name, getattr(self, name), 1, 10**15)
         for name in ("errors_threshold", "throttles_threshold", "iterator_age_ms", "dead_letter_threshold",
                      "rule_hits_threshold", "conflicts_threshold"):
-            require_range(name, getattr(self, name), 0, 10**12)
+            require_int(name, getattr(self, name), 0, 10**12)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -9,7 +9,7 @@ from cdktf_cdktf_provider_aws.kinesis_stream import KinesisStream, KinesisStream
 from constructs import Construct
 
 from .encryption import EncryptionKey
-from .validation import require, require_choice, require_name, require_range
+from .validation import require_choice, require_int, require_name, require_range
 
 SHARD_RECORDS_PER_SECOND = 1000
 SHARD_BYTES_PER_SECOND = 1024 * 1024
@@ -46,11 +46,10 @@ class StreamSettings:
 
     def __post_init__(self) -> None:
         require_choice("capacity_mode", self.capacity_mode, frozenset({"ON_DEMAND", "PROVISIONED"}))
-        require_range("peak_records_per_second", self.peak_records_per_second, 1, 10_000_000)
-        require_range("average_record_bytes", self.average_record_bytes, 1, SHARD_BYTES_PER_SECOND)
+        require_int("peak_records_per_second", self.peak_records_per_second, 1, 10_000_000)
+        require_int("average_record_bytes", self.average_record_bytes, 1, SHARD_BYTES_PER_SECOND)
         require_range("headroom", self.headroom, 0, 10)
-        require_range("retention_hours", self.retention_hours, 24, 8760)
-        require(isinstance(self.retention_hours, int), "retention_hours", self.retention_hours, "a whole number")
+        require_int("retention_hours", self.retention_hours, 24, 8760)
 
     @property
     def shard_count(self) -> int:

@@ -24,7 +24,7 @@ def test_shard_count_covers_peak_plus_headroom(peak: int, record_bytes: int, hea
 
 
 def test_fails_when_retention_exceeds_a_year() -> None:
-    with pytest.raises(ConfigError, match="retention_hours must be a number from 24 to 8760, got 9000"):
+    with pytest.raises(ConfigError, match="retention_hours must be a whole number from 24 to 8760, got 9000"):
         StreamSettings(retention_hours=9000)
 
 
