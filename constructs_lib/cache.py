@@ -59,7 +59,6 @@ class CacheSettings:
     snapshot_retention_days: daily snapshots kept, 0-35. Default 7.
     snapshot_window / maintenance_window: UTC windows that must not overlap.
       Defaults 15:00-16:00 daily and sun:17:00-sun:18:00 (00:00 and Monday 02:00 in Tokyo).
-    history_ttl_seconds: expiry consumers set on every history key. Default 86,400 (24 h).
     """
 
     node_type: str = "cache.t4g.small"
@@ -69,7 +68,6 @@ class CacheSettings:
     snapshot_retention_days: int = 7
     snapshot_window: str = "15:00-16:00"
     maintenance_window: str = "sun:17:00-sun:18:00"
-    history_ttl_seconds: int = 86_400
 
     def __post_init__(self) -> None:
         require_name("node_type", self.node_type, r"cache\.[a-z0-9]+\.[a-z0-9]+", "an ElastiCache node type such as cache.t4g.small")
@@ -80,7 +78,6 @@ class CacheSettings:
         require_name("engine_version", self.engine_version, r"7\.\d+", "a Redis 7 version such as 7.1")
         require_int("snapshot_retention_days", self.snapshot_retention_days, 0, 35)
         require_clear_windows("snapshot_window", self.snapshot_window, "maintenance_window", self.maintenance_window)
-        require_int("history_ttl_seconds", self.history_ttl_seconds, 60, 30 * 86_400)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -204,7 +201,6 @@ class TransactionCache(Construct):
         self.port: int = REDIS_PORT
         self.app_user_name: str = props.app_user_name
         self.auth_secret_arn: str = self.auth_secret.secret_arn
-        self.history_ttl_seconds: int = settings.history_ttl_seconds
 
     def _users(self, props: TransactionCacheProps) -> tuple[ElasticacheUserGroup, Password]:
         """The RBAC user group (a disabled `default` user and the application's user) and the

@@ -39,6 +39,8 @@ from cdktf_cdktf_provider_aws.sqs_queue import SqsQueue
 from cdktf_cdktf_provider_aws.sqs_queue_policy import SqsQueuePolicy
 from constructs import Construct
 
+from processor.config import LONGEST_RULE_WINDOW_SECONDS
+
 from .alarms import AlarmSpec, AlertTopic
 from .cache import TransactionCache
 from .checkov import skip_check
@@ -99,6 +101,9 @@ class ProcessorSettings:
       60-604800. Default 21,600 (6 h). Must leave the stream an hour of retention after it (the
       queue holds pointers into the stream; see `dead_letter_retention_seconds`).
     reserved_concurrency: concurrent executions kept for (and capped at) the processor.
+    history_ttl_seconds: how long after its event a transaction stays in the Redis history (the processor
+      sets this expiry on every history key). At least the longest rule window (86,400 s: the daily total),
+      at most 30 days. Default 86,400 (24 h).
     rule_max_txns_per_hour: alert when one customer makes more transactions than this in an hour.
     rule_max_daily_total: alert when one customer's 24-hour total exceeds this (in the transaction currency).
     rule_max_single_amount: alert on any single transaction above this.
@@ -114,6 +119,7 @@ class ProcessorSettings:
     parallelization_factor: int = 1
     max_retries: int = -1
     max_record_age_seconds: int = 21_600
+    history_ttl_seconds: int = LONGEST_RULE_WINDOW_SECONDS
     rule_max_txns_per_hour: int = 30
     rule_max_daily_total: int = 2_000_000
     rule_max_single_amount: int = 500_000
@@ -135,6 +141,8 @@ class ProcessorSettings:
                 and (self.max_retries == -1 or 0 <= self.max_retries <= 10_000),
                 "max_retries", self.max_retries, "-1 (until max_record_age_seconds) or a number from 0 to 10000")
         require_int("max_record_age_seconds", self.max_record_age_seconds, 60, 604_800)
+        # Shorter than the daily rule's window, the history would silently undercount that rule.
+        require_int("history_ttl_seconds", self.history_ttl_seconds, LONGEST_RULE_WINDOW_SECONDS, 30 * 86_400)
         for name in ("rule_max_txns_per_hour", "rule_max_daily_total", "rule_max_single_amount"):
             require_int(name, getattr(self, name), 1, 10**15)
         for name in ("errors_threshold", "throttles_threshold", "iterator_age_ms", "dead_letter_threshold",
@@ -233,7 +241,7 @@ class TransactionProcessor(Construct):
                 "DB_CONNECTION_SECRET_ARN": props.database.connection_secret_arn,
                 "DB_AUTH": DB_AUTH,
                 "REDIS_SECRET_ARN": props.cache.auth_secret_arn,
-                "HISTORY_TTL_SECONDS": str(props.cache.history_ttl_seconds),
+                "HISTORY_TTL_SECONDS": str(settings.history_ttl_seconds),
                 "RULE_MAX_TXNS_PER_HOUR": str(settings.rule_max_txns_per_hour),
                 "RULE_MAX_DAILY_TOTAL": str(settings.rule_max_daily_total),
                 "RULE_MAX_SINGLE_AMOUNT": str(settings.rule_max_single_amount),

@@ -32,7 +32,9 @@ DB_AUTH_IAM = "iam"
 DB_AUTH_PASSWORD = "password"
 # Amazon's RDS certificate authorities, shipped in the zip (see processor/certs/SOURCE.md).
 RDS_CA_BUNDLE = str(Path(__file__).resolve().parent / "certs" / "rds-ca-bundle.pem")
-DEFAULT_HISTORY_TTL_SECONDS = 86400
+#: The longest window a rule looks back over (the daily total, rules.DAY): a shorter history TTL would let
+#: history keys expire while their day still counts. The construct refuses such a TTL; so does the runtime.
+LONGEST_RULE_WINDOW_SECONDS = 86_400
 DEFAULT_METRIC_NAMESPACE = "JapanCart/TransactionMonitoring"
 ENVIRONMENTS = ("dev", "staging", "prod")
 
@@ -93,7 +95,8 @@ class Settings:
     db: DbSettings
     redis: RedisSettings
     thresholds: RuleThresholds
-    history_ttl_seconds: int = DEFAULT_HISTORY_TTL_SECONDS
+    #: From HISTORY_TTL_SECONDS, which the construct always sets: no default here to compete with its own.
+    history_ttl_seconds: int
     metric_namespace: str = DEFAULT_METRIC_NAMESPACE
     environment: str = "dev"
 
@@ -113,6 +116,15 @@ def parse_positive_int(name: str, raw: Any) -> int:
         raise ConfigError(f"{name} must be a positive integer, got {raw!r}") from None
     if value <= 0:
         raise ConfigError(f"{name} must be a positive integer, got {raw!r}")
+    return value
+
+
+def parse_history_ttl(raw: Any) -> int:
+    """The history TTL the construct configured: whole seconds, at least the longest rule window."""
+    value = parse_positive_int(ENV_HISTORY_TTL, raw)
+    if value < LONGEST_RULE_WINDOW_SECONDS:
+        raise ConfigError(f"{ENV_HISTORY_TTL} must be at least {LONGEST_RULE_WINDOW_SECONDS} (the longest rule "
+                          f"window), got {raw!r}")
     return value
 
 
@@ -225,7 +237,7 @@ def settings_from_env(env: Mapping[str, str], fetch: SecretFetcher) -> Settings:
         raise ConfigError(f"{ENV_ENVIRONMENT} must be one of {', '.join(ENVIRONMENTS)}, got {environment!r}")
     # Validate the plain variables before any network call to Secrets Manager.
     thresholds = thresholds_from_env(env)
-    ttl = parse_positive_int(ENV_HISTORY_TTL, _required(env, ENV_HISTORY_TTL))
+    ttl = parse_history_ttl(_required(env, ENV_HISTORY_TTL))
     redis_arn = _required(env, ENV_REDIS_SECRET)
     return Settings(
         db=app_db_settings(env, fetch),

@@ -18,7 +18,7 @@ from constructs_lib.alarms import AlarmSettings
 from constructs_lib.cache import CacheSettings
 from constructs_lib.database import DatabaseSettings
 from constructs_lib.networking import NetworkSettings
-from constructs_lib.processor import ProcessorSettings, dead_letter_retention_seconds
+from constructs_lib.processor import ProcessorSettings
 from constructs_lib.stream import StreamSettings
 from constructs_lib.validation import (
     LOG_RETENTION_DAYS,
@@ -27,8 +27,9 @@ from constructs_lib.validation import (
     require_choice,
     require_name,
     require_recovery_window,
-    require_zones_for,
 )
+
+from .wiring import check_environment
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config" / "environments.toml"
 KNOWN_ENVIRONMENTS = frozenset({"dev", "staging", "prod"})
@@ -139,14 +140,7 @@ class EnvironmentConfig:
         require_recovery_window("secret_recovery_days", self.secret_recovery_days)
         require(self.secret_recovery_days != 0 or self.name in DISPOSABLE_ENVIRONMENTS, "secret_recovery_days",
                 self.secret_recovery_days, "7-30 outside dev (0, delete at once, is for dev only)")
-        try:
-            require_zones_for("database.multi_az", self.database.multi_az, self.network.az_count)
-            require_zones_for("cache.automatic_failover", self.cache.automatic_failover, self.network.az_count)
-        except ConfigError as error:  # name the setting a reader would change first
-            raise ConfigError("network.az_count", self.network.az_count,
-                              f"at least 2 when {error.field} is on") from None
-        # The dead-letter queue keeps pointers into the stream: they must outlive the retries by an hour.
-        dead_letter_retention_seconds(self.stream.retention_hours, self.processor.max_record_age_seconds)
+        check_environment(self)  # rules between sections live with the wiring (stacks/wiring.py)
         if self.name in PROTECTED_ENVIRONMENTS:
             require(self.database.deletion_protection, "database.deletion_protection",
                     self.database.deletion_protection, f"true in {self.name}")
