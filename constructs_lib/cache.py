@@ -19,12 +19,14 @@ from cdktf_cdktf_provider_aws.security_group import SecurityGroup
 from cdktf_cdktf_provider_random.password import Password
 from constructs import Construct
 
-from .access import store_security_group
+from processor.redis_store import ACL_RULES, REDIS_USER
+
+from .access import allow_from_store, store_security_group
 from .checkov import skip_check
 from .encryption import EnvironmentKeys
 from .logs import encrypted_log_group
 from .networking import Networking
-from .secrets import Secret, SecretProps
+from .secrets import SECRET_NAME_PATTERN, Secret, SecretProps
 from .validation import (
     LOG_RETENTION_DAYS,
     require,
@@ -81,34 +83,36 @@ class CacheSettings:
 
 
 @dataclass(frozen=True, kw_only=True)
-class TransactionCacheProps:
-    """Inputs of `TransactionCache`.
+class TransactionCacheProps(CacheSettings):
+    """Inputs of `TransactionCache`: the group's shape (the `CacheSettings` fields, each defaulted) and:
 
-    name: replication group id (lowercase, at most 35 characters so member ids fit).
-    settings: the group's shape.
-    keys: `data` encrypts the data at rest, `logs` the slow log, `secrets` the credentials secret.
-    networking: supplies the private subnets and the VPC.
-    clients: the only security group admitted on the Redis port.
+    name: replication group id (lowercase, at most 35 characters so member ids fit). Required.
+    keys: `data` encrypts the data at rest, `logs` the slow log, `secrets` the credentials secret. Required.
+    networking: supplies the private subnets and the VPC (and its zone count for Multi-AZ). Required.
     auth_secret_name: name of the secret that hands the application its Redis user, password and endpoint.
+      Default: `<name>/redis-auth`.
     app_user_name: the RBAC user the application signs in as (Redis `AUTH <user> <password>`).
+      Default: the processor's user (`processor.redis_store.REDIS_USER`).
     app_access_rules: that user's Redis ACL rules (key patterns and commands), without `on`/`off`
       or passwords: the construct enables the user and ElastiCache keeps its password.
-    log_retention_days: retention of the slow-log group.
-    secret_recovery_days: recovery window of its secret when deleted (0: at once). Default 30.
+      Default: the processor's rules (`processor.redis_store.ACL_RULES`): its own keys, its own commands.
+    log_retention_days: retention of the slow-log group (a CloudWatch Logs value). Default: 365.
+    secret_recovery_days: recovery window of its secret when deleted (0: at once). Default: 30.
+
+    No security group is admitted until `TransactionCache.allow_from` names one.
     """
 
     name: str
-    settings: CacheSettings
     keys: EnvironmentKeys
     networking: Networking
-    clients: SecurityGroup
-    auth_secret_name: str
-    app_user_name: str
-    app_access_rules: str
+    auth_secret_name: str = ""
+    app_user_name: str = REDIS_USER
+    app_access_rules: str = ACL_RULES
     log_retention_days: int = 365
     secret_recovery_days: int = 30
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         require_name("name", self.name, r"[a-z](?!.*--)[a-z0-9-]{0,33}[a-z0-9]",
                      "a replication group id: lowercase letters, digits, single hyphens, at most 35 characters")
         require_name("app_user_name", self.app_user_name, r"[A-Za-z][A-Za-z0-9_-]{0,39}",
@@ -121,8 +125,14 @@ class TransactionCacheProps:
                 "Redis ACL key and command rules without on/off, reset or passwords")
         require_choice("log_retention_days", self.log_retention_days, LOG_RETENTION_DAYS)
         require_recovery_window("secret_recovery_days", self.secret_recovery_days)
-        require_zones_for("settings.automatic_failover", self.settings.automatic_failover,
-                          self.networking.availability_zone_count)
+        require_zones_for("automatic_failover", self.automatic_failover, self.networking.availability_zone_count)
+        if self.auth_secret_name:
+            require_name("auth_secret_name", self.auth_secret_name, SECRET_NAME_PATTERN, "a Secrets Manager name")
+
+    @property
+    def secret_name(self) -> str:
+        """The auth secret's name: `auth_secret_name`, or `<name>/redis-auth`."""
+        return self.auth_secret_name or f"{self.name}/redis-auth"
 
 
 class TransactionCache(Construct):
@@ -134,12 +144,11 @@ class TransactionCache(Construct):
 
     def __init__(self, scope: Construct, construct_id: str, props: TransactionCacheProps) -> None:
         super().__init__(scope, construct_id)
-        settings = props.settings
         net = props.networking
 
         self.security_group: SecurityGroup = store_security_group(
-            self, name=f"{props.name}-cache", vpc_id=net.vpc_id, clients=props.clients, port=REDIS_PORT,
-            service="Redis", description="Redis history; admits only the application security group")
+            self, name=f"{props.name}-cache", vpc_id=net.vpc_id,
+            description="Redis history; admits only the application security group")
 
         subnets = ElasticacheSubnetGroup(self, "subnets", name=props.name, subnet_ids=net.private_subnet_ids,
                                          description="Private subnets of the transaction history")
@@ -158,11 +167,11 @@ class TransactionCache(Construct):
             replication_group_id=props.name,
             description="Transaction history for the last 24 hours",
             engine="redis",
-            engine_version=settings.engine_version,
-            node_type=settings.node_type,
-            num_cache_clusters=settings.num_nodes,
-            automatic_failover_enabled=settings.automatic_failover,
-            multi_az_enabled=settings.automatic_failover,
+            engine_version=props.engine_version,
+            node_type=props.node_type,
+            num_cache_clusters=props.num_nodes,
+            automatic_failover_enabled=props.automatic_failover,
+            multi_az_enabled=props.automatic_failover,
             port=REDIS_PORT,
             parameter_group_name=parameters.name,
             subnet_group_name=subnets.name,
@@ -172,15 +181,15 @@ class TransactionCache(Construct):
             transit_encryption_enabled=True,
             user_group_ids=[self.user_group.user_group_id],
             auto_minor_version_upgrade="true",
-            snapshot_retention_limit=settings.snapshot_retention_days,
-            snapshot_window=settings.snapshot_window,
-            maintenance_window=settings.maintenance_window,
+            snapshot_retention_limit=props.snapshot_retention_days,
+            snapshot_window=props.snapshot_window,
+            maintenance_window=props.maintenance_window,
             log_delivery_configuration=[ElasticacheReplicationGroupLogDeliveryConfiguration(
                 destination=slow_log.name, destination_type="cloudwatch-logs", log_format="json",
                 log_type="slow-log")],
         )
         self.auth_secret = Secret(self, "auth-secret", SecretProps(
-            name=props.auth_secret_name,
+            name=props.secret_name,
             description="Redis user, password and primary endpoint of the transaction history (TLS)",
             key=props.keys.secrets,
             recovery_window_days=props.secret_recovery_days,
@@ -196,11 +205,16 @@ class TransactionCache(Construct):
                                                            "user: rotate it in Terraform; a rotation Lambda would fight the state")
 
         self.replication_group_id: str = props.name
-        self.member_cluster_ids: list[str] = [f"{props.name}-{n:03d}" for n in range(1, settings.num_nodes + 1)]
+        self.member_cluster_ids: list[str] = [f"{props.name}-{n:03d}" for n in range(1, props.num_nodes + 1)]
         self.primary_endpoint_address: str = self.replication_group.primary_endpoint_address
         self.port: int = REDIS_PORT
         self.app_user_name: str = props.app_user_name
         self.auth_secret_arn: str = self.auth_secret.secret_arn
+
+    def allow_from(self, clients: SecurityGroup, construct_id: str = "clients") -> None:
+        """Admit `clients` on the Redis port (an egress rule on it, an ingress rule here), under `construct_id`."""
+        allow_from_store(self, construct_id, clients=clients, store=self.security_group, port=REDIS_PORT,
+                         service="Redis")
 
     def _users(self, props: TransactionCacheProps) -> tuple[ElasticacheUserGroup, Password]:
         """The RBAC user group (a disabled `default` user and the application's user) and the

@@ -18,13 +18,15 @@ from cdktf_cdktf_provider_aws.iam_role_policy_attachment import IamRolePolicyAtt
 from cdktf_cdktf_provider_aws.security_group import SecurityGroup
 from constructs import Construct
 
-from .access import store_security_group
+from processor.config import APP_DB_USER
+
+from .access import allow_from_store, store_security_group
 from .checkov import skip_check
 from .encryption import EnvironmentKeys
 from .guards import service_source
 from .logs import encrypted_log_group
 from .networking import Networking
-from .secrets import Secret, SecretProps
+from .secrets import SECRET_NAME_PATTERN, Secret, SecretProps
 from .validation import (
     LOG_RETENTION_DAYS,
     require,
@@ -104,44 +106,52 @@ class DatabaseSettings:
 
 
 @dataclass(frozen=True, kw_only=True)
-class TransactionDatabaseProps:
-    """Inputs of `TransactionDatabase`.
+class TransactionDatabaseProps(DatabaseSettings):
+    """Inputs of `TransactionDatabase`: the instance's shape and safety switches (the `DatabaseSettings`
+    fields, each defaulted) and:
 
-    name: the DB instance identifier; also names its groups, role and final snapshot.
-    settings: the instance's shape and safety switches.
+    name: the DB instance identifier; also names its groups, role and final snapshot. Required.
     keys: `data` encrypts storage and Performance Insights, `secrets` the master and connection
-      secrets, `logs` the exported logs.
-    networking: the private subnets and VPC.
-    clients: the only security group admitted on the PostgreSQL port.
+      secrets, `logs` the exported logs. Required.
+    networking: the private subnets and VPC (and its zone count for Multi-AZ). Required.
     connection_secret_name: the secret holding host, port, dbname, the master username, the ARN
-      of the RDS-managed password secret and the application's role name.
+      of the RDS-managed password secret and the application's role name. Default: `<name>/db-connection`.
     app_username: the PostgreSQL role the application logs in as with an IAM auth token (the
       migrations create it; this construct only names it in the connection secret and in
-      `app_connect_arn`).
-    log_retention_days: retention of the exported PostgreSQL logs.
-    secret_recovery_days: recovery window of its secret when deleted (0: at once). Default 30.
+      `app_connect_arn`). Default: the processor's role (`processor.config.APP_DB_USER`).
+    log_retention_days: retention of the exported PostgreSQL logs (a CloudWatch Logs value). Default: 365.
+    secret_recovery_days: recovery window of its secret when deleted (0: at once). Default: 30.
+
+    No security group is admitted until `TransactionDatabase.allow_from` names one.
     """
 
     name: str
-    settings: DatabaseSettings
     keys: EnvironmentKeys
     networking: Networking
-    clients: SecurityGroup
-    connection_secret_name: str
-    app_username: str
+    connection_secret_name: str = ""
+    app_username: str = APP_DB_USER
     log_retention_days: int = 365
     secret_recovery_days: int = 30
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         require_name("name", self.name, r"[a-z](?!.*--)[a-z0-9-]{0,52}[a-z0-9]",
                      "an RDS identifier: lowercase letters, digits, single hyphens, at most 54 characters")
         require_name("app_username", self.app_username, r"[a-z][a-z0-9_]{0,62}",
                      "a PostgreSQL role name such as txn_writer")
-        require(self.app_username != self.settings.master_username, "app_username", self.app_username,
-                f"a role other than the master user ({self.settings.master_username})")
+        require(self.app_username != self.master_username, "app_username", self.app_username,
+                f"a role other than the master user ({self.master_username})")
         require_choice("log_retention_days", self.log_retention_days, LOG_RETENTION_DAYS)
         require_recovery_window("secret_recovery_days", self.secret_recovery_days)
-        require_zones_for("settings.multi_az", self.settings.multi_az, self.networking.availability_zone_count)
+        require_zones_for("multi_az", self.multi_az, self.networking.availability_zone_count)
+        if self.connection_secret_name:
+            require_name("connection_secret_name", self.connection_secret_name, SECRET_NAME_PATTERN,
+                         "a Secrets Manager name")
+
+    @property
+    def secret_name(self) -> str:
+        """The connection secret's name: `connection_secret_name`, or `<name>/db-connection`."""
+        return self.connection_secret_name or f"{self.name}/db-connection"
 
 
 class TransactionDatabase(Construct):
@@ -149,15 +159,14 @@ class TransactionDatabase(Construct):
 
     def __init__(self, scope: Construct, construct_id: str, props: TransactionDatabaseProps) -> None:
         super().__init__(scope, construct_id)
-        settings = props.settings
         net = props.networking
         account = props.keys.data.account
         #: The instance's ARN, known from its identifier before it exists (trust policies name it).
         self.arn: str = account.arn("rds", f"db:{props.name}")
 
         self.security_group: SecurityGroup = store_security_group(
-            self, name=f"{props.name}-db", vpc_id=net.vpc_id, clients=props.clients, port=POSTGRES_PORT,
-            service="PostgreSQL", description="PostgreSQL; admits only the application security group")
+            self, name=f"{props.name}-db", vpc_id=net.vpc_id,
+            description="PostgreSQL; admits only the application security group")
 
         subnets = DbSubnetGroup(self, "subnets", name=props.name, subnet_ids=net.private_subnet_ids,
                                 description="Private subnets of the transaction database")
@@ -165,7 +174,7 @@ class TransactionDatabase(Construct):
             self, "parameters", name=f"{props.name}-postgres16", family="postgres16",
             description="TLS only; slow statements and connections logged without bound values; pgaudit",
             parameter=[DbParameterGroupParameter(name=name, value=value, apply_method=method)
-                       for name, (value, method) in sorted(_parameters(settings).items())],
+                       for name, (value, method) in sorted(_parameters(props).items())],
         )
         # RDS would create these on first export, unencrypted and kept forever.
         log_groups = [
@@ -179,23 +188,23 @@ class TransactionDatabase(Construct):
             "instance",
             identifier=props.name,
             engine="postgres",
-            engine_version=settings.engine_version,
+            engine_version=props.engine_version,
             auto_minor_version_upgrade=True,
-            instance_class=settings.instance_class,
+            instance_class=props.instance_class,
             storage_type="gp3",
-            allocated_storage=settings.allocated_storage_gb,
-            max_allocated_storage=settings.max_allocated_storage_gb,
+            allocated_storage=props.allocated_storage_gb,
+            max_allocated_storage=props.max_allocated_storage_gb,
             storage_encrypted=True,
             kms_key_id=props.keys.data.key_arn,
-            db_name=settings.db_name,
-            username=settings.master_username,
+            db_name=props.db_name,
+            username=props.master_username,
             manage_master_user_password=True,
             master_user_secret_kms_key_id=props.keys.secrets.key_arn,
             iam_database_authentication_enabled=True,
             db_subnet_group_name=subnets.name,
             vpc_security_group_ids=[self.security_group.id],
             parameter_group_name=parameters.name,
-            multi_az=settings.multi_az,
+            multi_az=props.multi_az,
             publicly_accessible=False,
             performance_insights_enabled=True,
             performance_insights_kms_key_id=props.keys.data.key_arn,
@@ -203,21 +212,21 @@ class TransactionDatabase(Construct):
             monitoring_interval=60,
             monitoring_role_arn=self._monitoring_role(props).arn,
             enabled_cloudwatch_logs_exports=list(LOG_EXPORTS),
-            backup_retention_period=settings.backup_retention_days,
-            backup_window=settings.backup_window,
-            maintenance_window=settings.maintenance_window,
+            backup_retention_period=props.backup_retention_days,
+            backup_window=props.backup_window,
+            maintenance_window=props.maintenance_window,
             copy_tags_to_snapshot=True,
-            deletion_protection=settings.deletion_protection,
-            skip_final_snapshot=settings.skip_final_snapshot,
-            final_snapshot_identifier=None if settings.skip_final_snapshot else self._final_snapshot_name(props.name),
+            deletion_protection=props.deletion_protection,
+            skip_final_snapshot=props.skip_final_snapshot,
+            final_snapshot_identifier=None if props.skip_final_snapshot else self._final_snapshot_name(props.name),
             depends_on=log_groups,
         )
-        if not settings.deletion_protection:
+        if not props.deletion_protection:
             skip_check(self.instance, "CKV_AWS_293", "deletion protection is off by this environment's configuration "
                                                      "(database.deletion_protection = false: a disposable database)")
         password_secret_arn = self.instance.master_user_secret.get(0).secret_arn
         self.connection_secret = Secret(self, "connection-secret", SecretProps(
-            name=props.connection_secret_name,
+            name=props.secret_name,
             description="Where to connect to the transaction database: the master user's password is in "
                         "password_secret_arn; the application role app_username signs in with IAM tokens",
             key=props.keys.secrets,
@@ -226,8 +235,8 @@ class TransactionDatabase(Construct):
                 "engine": "postgres",
                 "host": self.instance.address,
                 "port": self.instance.port,
-                "dbname": settings.db_name,
-                "username": settings.master_username,
+                "dbname": props.db_name,
+                "username": props.master_username,
                 "password_secret_arn": password_secret_arn,
                 "app_username": props.app_username,
             },
@@ -247,8 +256,13 @@ class TransactionDatabase(Construct):
         self.app_username: str = props.app_username
         #: The only `rds-db:connect` resource the application needs: its own role on this instance.
         self.app_connect_arn: str = account.arn("rds-db", f"dbuser:{self.resource_id}/{props.app_username}")
-        self.transaction_retention_months: int = settings.transaction_retention_months
-        self.rejected_retention_days: int = settings.rejected_retention_days
+        self.transaction_retention_months: int = props.transaction_retention_months
+        self.rejected_retention_days: int = props.rejected_retention_days
+
+    def allow_from(self, clients: SecurityGroup, construct_id: str = "clients") -> None:
+        """Admit `clients` on the PostgreSQL port (an egress rule on it, an ingress rule here), under `construct_id`."""
+        allow_from_store(self, construct_id, clients=clients, store=self.security_group, port=POSTGRES_PORT,
+                         service="PostgreSQL")
 
     def _final_snapshot_name(self, name: str) -> str:
         """`<name>-final-<UTC creation time>`: fixed for the life of the instance (the time is taken once,

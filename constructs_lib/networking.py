@@ -93,22 +93,22 @@ class NetworkSettings:
 
 
 @dataclass(frozen=True, kw_only=True)
-class NetworkingProps:
-    """Inputs of `Networking`.
+class NetworkingProps(NetworkSettings):
+    """Inputs of `Networking`: the address plan (the `NetworkSettings` fields, each defaulted) and:
 
-    name: prefix of every resource name, e.g. `japancart-dev`.
-    region: the region the VPC is in; names the endpoint services.
-    key: the logs key, which encrypts the flow-log group.
-    flow_log_retention_days: retention of the VPC flow-log group (a CloudWatch Logs value).
+    name: prefix of every resource name, e.g. `japancart-dev`. Required.
+    region: the region the VPC is in; names the endpoint services. Required.
+    key: the logs key, which encrypts the flow-log group. Required.
+    flow_log_retention_days: retention of the VPC flow-log group (a CloudWatch Logs value). Default: 365.
     """
 
     name: str
     region: str
-    settings: NetworkSettings
     key: EncryptionKey
     flow_log_retention_days: int = 365
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         require_name("name", self.name, r"[a-z][a-z0-9-]{1,30}", "lowercase letters, digits and '-' (2-31 characters)")
         require_name("region", self.region, r"[a-z]{2}(-[a-z]+)+-\d", "an AWS region such as ap-northeast-1")
         require_choice("flow_log_retention_days", self.flow_log_retention_days, LOG_RETENTION_DAYS)
@@ -123,10 +123,9 @@ class Networking(Construct):
 
     def __init__(self, scope: Construct, construct_id: str, props: NetworkingProps) -> None:
         super().__init__(scope, construct_id)
-        settings = props.settings
-        zones = self._zones(settings)
+        zones = self._zones(props)
 
-        self.vpc = Vpc(self, "vpc", cidr_block=settings.vpc_cidr, enable_dns_support=True,
+        self.vpc = Vpc(self, "vpc", cidr_block=props.vpc_cidr, enable_dns_support=True,
                        enable_dns_hostnames=True, tags={"Name": props.name})
         self.vpc_id: str = self.vpc.id
         # Managed with no rules, so nothing can fall back on the permissive default group.
@@ -139,28 +138,28 @@ class Networking(Construct):
         self.private_route_table = RouteTable(self, "private-rt", vpc_id=self.vpc.id,
                                               tags={"Name": f"{props.name}-private"})
 
-        public_cidrs, private_cidrs = settings.subnet_cidrs()
+        public_cidrs, private_cidrs = props.subnet_cidrs()
         self.public_subnets = self._subnets("public", props.name, public_cidrs, zones, public_rt)
         self.private_subnets = self._subnets("private", props.name, private_cidrs, zones,
                                              self.private_route_table)
         self.private_subnet_ids: list[str] = [s.id for s in self.private_subnets]
-        self.availability_zone_count: int = settings.az_count
+        self.availability_zone_count: int = props.az_count
 
-        if settings.nat_gateway:
+        if props.nat_gateway:
             eip = Eip(self, "nat-eip", domain="vpc", tags={"Name": f"{props.name}-nat"})
             nat = NatGateway(self, "nat", allocation_id=eip.id, subnet_id=self.public_subnets[0].id,
                              tags={"Name": props.name}, depends_on=[igw])
             Route(self, "private-default", route_table_id=self.private_route_table.id,
                   destination_cidr_block="0.0.0.0/0", nat_gateway_id=nat.id)
 
-        self._default_network_acl(settings)
+        self._default_network_acl(props)
         self._flow_logs(props)
 
         self.app_security_group: SecurityGroup = security_group(
             self, "app-sg", name=f"{props.name}-app", vpc_id=self.vpc.id,
             description="Consumers of the transaction stores; the only source the stores admit")
         self._endpoints(props)
-        if settings.nat_gateway:
+        if props.nat_gateway:
             VpcSecurityGroupEgressRule(self, "app-internet-egress", security_group_id=self.app_security_group.id,
                                        cidr_ipv4="0.0.0.0/0", ip_protocol="tcp", from_port=HTTPS, to_port=HTTPS,
                                        description="HTTPS to the internet through the NAT gateway")

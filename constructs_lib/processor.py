@@ -164,17 +164,23 @@ class LambdaBundle:
 
 
 @dataclass(frozen=True, kw_only=True)
-class TransactionProcessorProps:
-    """Inputs of `TransactionProcessor`: what it reads, where it writes, who hears about failures.
+class TransactionProcessorProps(ProcessorSettings):
+    """Inputs of `TransactionProcessor`: how it consumes and what it checks (the `ProcessorSettings` fields,
+    each defaulted), and what it reads, where it writes, who hears about failures (all required):
 
+    name: prefix of the functions, queue and roles (`<name>-processor`, `<name>-migrate`).
     environment: value of the metric dimension `Environment` the function emits.
+    bundle: the deployment zip.
     keys: `data` encrypts the dead-letter queue (and the stream it reads), `secrets` the function
       environments (and the secrets they read), `logs` the log groups.
+    networking: the private subnets and the application security group the function runs with.
+    stream, cache, database: what it consumes and where it writes; each grants the function its access.
+    topic: where its alarms go.
+    log_retention_days: retention of its log groups (a CloudWatch Logs value). Default: 365.
     """
 
     name: str
     environment: str
-    settings: ProcessorSettings
     bundle: LambdaBundle
     keys: EnvironmentKeys
     networking: Networking
@@ -185,10 +191,11 @@ class TransactionProcessorProps:
     log_retention_days: int = 365
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         require_name("name", self.name, r"[A-Za-z0-9_-]{1,54}", "letters, digits, '_' or '-' (at most 54 characters)")
         require_name("environment", self.environment, r"[a-z][a-z0-9-]{0,30}", "a short lowercase name")
         require_choice("log_retention_days", self.log_retention_days, LOG_RETENTION_DAYS)
-        dead_letter_retention_seconds(self.stream.retention_hours, self.settings.max_record_age_seconds)
+        dead_letter_retention_seconds(self.stream.retention_hours, self.max_record_age_seconds)
 
 
 class TransactionProcessor(Construct):
@@ -204,13 +211,12 @@ class TransactionProcessor(Construct):
 
     def __init__(self, scope: Construct, construct_id: str, props: TransactionProcessorProps) -> None:
         super().__init__(scope, construct_id)
-        settings = props.settings
         function_name = f"{props.name}-processor"
 
         self.dead_letter_queue = SqsQueue(
             self, "dlq", name=f"{function_name}-dlq", kms_master_key_id=props.keys.data.key_arn,
             message_retention_seconds=dead_letter_retention_seconds(props.stream.retention_hours,
-                                                                    settings.max_record_age_seconds))
+                                                                    props.max_record_age_seconds))
         SqsQueuePolicy(self, "dlq-policy", queue_url=self.dead_letter_queue.url, policy=json.dumps({
             "Version": "2012-10-17",
             "Statement": [deny_insecure_transport("sqs:*", self.dead_letter_queue.arn)]}))
@@ -232,19 +238,19 @@ class TransactionProcessor(Construct):
             handler=HANDLER,
             filename=code.path,
             source_code_hash=props.bundle.sha256_base64,
-            memory_size=settings.memory_mb,
-            timeout=settings.timeout_seconds,
-            reserved_concurrent_executions=settings.reserved_concurrency,
+            memory_size=props.memory_mb,
+            timeout=props.timeout_seconds,
+            reserved_concurrent_executions=props.reserved_concurrency,
             kms_key_arn=props.keys.secrets.key_arn,
             vpc_config=_private(props.networking),
             environment=LambdaFunctionEnvironment(variables={
                 "DB_CONNECTION_SECRET_ARN": props.database.connection_secret_arn,
                 "DB_AUTH": DB_AUTH,
                 "REDIS_SECRET_ARN": props.cache.auth_secret_arn,
-                "HISTORY_TTL_SECONDS": str(settings.history_ttl_seconds),
-                "RULE_MAX_TXNS_PER_HOUR": str(settings.rule_max_txns_per_hour),
-                "RULE_MAX_DAILY_TOTAL": str(settings.rule_max_daily_total),
-                "RULE_MAX_SINGLE_AMOUNT": str(settings.rule_max_single_amount),
+                "HISTORY_TTL_SECONDS": str(props.history_ttl_seconds),
+                "RULE_MAX_TXNS_PER_HOUR": str(props.rule_max_txns_per_hour),
+                "RULE_MAX_DAILY_TOTAL": str(props.rule_max_daily_total),
+                "RULE_MAX_SINGLE_AMOUNT": str(props.rule_max_single_amount),
                 "METRIC_NAMESPACE": METRIC_NAMESPACE,
                 "ENVIRONMENT": props.environment,
             }),
@@ -260,13 +266,13 @@ class TransactionProcessor(Construct):
             event_source_arn=props.stream.stream_arn,
             function_name=self.function.arn,
             starting_position="TRIM_HORIZON",
-            batch_size=settings.batch_size,
-            maximum_batching_window_in_seconds=settings.batching_window_seconds,
-            parallelization_factor=settings.parallelization_factor,
+            batch_size=props.batch_size,
+            maximum_batching_window_in_seconds=props.batching_window_seconds,
+            parallelization_factor=props.parallelization_factor,
             function_response_types=["ReportBatchItemFailures"],
             bisect_batch_on_function_error=True,
-            maximum_retry_attempts=settings.max_retries,
-            maximum_record_age_in_seconds=settings.max_record_age_seconds,
+            maximum_retry_attempts=props.max_retries,
+            maximum_record_age_in_seconds=props.max_record_age_seconds,
             destination_config=LambdaEventSourceMappingDestinationConfig(
                 on_failure=LambdaEventSourceMappingDestinationConfigOnFailure(
                     destination_arn=self.dead_letter_queue.arn)),
@@ -482,7 +488,7 @@ def _private(networking: Networking) -> LambdaFunctionVpcConfig:
 
 def _alarm_specs(props: TransactionProcessorProps, function_name: str, queue_name: str,
                  migration_name: str) -> list[AlarmSpec]:
-    s = props.settings
+    s = props
     function = {"FunctionName": function_name}
 
     def spec(suffix: str, namespace: str, metric: str, dimensions: dict[str, str], statistic: str,

@@ -13,6 +13,9 @@ from constructs import Construct
 from .encryption import EncryptionKey
 from .validation import require_name, require_recovery_window
 
+#: What Secrets Manager accepts as a secret's name.
+SECRET_NAME_PATTERN = r"[A-Za-z0-9/_+=.@-]{1,512}"
+
 
 @dataclass(frozen=True, kw_only=True)
 class SecretProps:
@@ -35,7 +38,7 @@ class SecretProps:
     recovery_window_days: int = 30
 
     def __post_init__(self) -> None:
-        require_name("name", self.name, r"[A-Za-z0-9/_+=.@-]{1,512}", "a Secrets Manager name")
+        require_name("name", self.name, SECRET_NAME_PATTERN, "a Secrets Manager name")
         require_recovery_window("recovery_window_days", self.recovery_window_days)
 
 

@@ -60,14 +60,18 @@ class StreamSettings:
 
 
 @dataclass(frozen=True, kw_only=True)
-class TransactionStreamProps:
-    """Inputs of `TransactionStream`: the stream's name, settings and the environment key."""
+class TransactionStreamProps(StreamSettings):
+    """Inputs of `TransactionStream`: capacity and retention (the `StreamSettings` fields, each defaulted) and:
+
+    name: the stream's name. Required.
+    key: the data key that encrypts the records. Required.
+    """
 
     name: str
-    settings: StreamSettings
     key: EncryptionKey
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         require_name("name", self.name, r"[A-Za-z0-9_.-]{1,128}", "a Kinesis stream name (letters, digits, '_', '.', '-')")
 
 
@@ -76,19 +80,18 @@ class TransactionStream(Construct):
 
     def __init__(self, scope: Construct, construct_id: str, props: TransactionStreamProps) -> None:
         super().__init__(scope, construct_id)
-        settings = props.settings
-        provisioned = settings.capacity_mode == "PROVISIONED"
+        provisioned = props.capacity_mode == "PROVISIONED"
         self.stream = KinesisStream(
             self,
             "stream",
             name=props.name,
-            shard_count=settings.shard_count if provisioned else None,
-            stream_mode_details=KinesisStreamStreamModeDetails(stream_mode=settings.capacity_mode),
-            retention_period=settings.retention_hours,
+            shard_count=props.shard_count if provisioned else None,
+            stream_mode_details=KinesisStreamStreamModeDetails(stream_mode=props.capacity_mode),
+            retention_period=props.retention_hours,
             encryption_type="KMS",
             kms_key_id=props.key.key_arn,
             shard_level_metrics=list(SHARD_LEVEL_METRICS),
         )
         self.stream_name: str = self.stream.name
         self.stream_arn: str = self.stream.arn
-        self.retention_hours: int = settings.retention_hours
+        self.retention_hours: int = props.retention_hours

@@ -34,6 +34,8 @@ class TransactionMonitoringStack(TerraformStack):
         stream = TransactionStream(self, "stream", wiring.stream_props(config, env, keys.data))
         cache = TransactionCache(self, "cache", wiring.cache_props(config, env, keys, network))
         database = TransactionDatabase(self, "database", wiring.database_props(config, env, keys, network))
+        cache.allow_from(app_sg)
+        database.allow_from(app_sg)
         network.restrict_secrets_endpoint(keys.secrets.account_id, [
             database.connection_secret_arn, database.password_secret_arn, cache.auth_secret_arn])
         topic = AlertTopic(self, "alerts", wiring.alert_topic_props(config, env, keys.logs))

@@ -8,7 +8,7 @@ Rules that span sections of one environment live here too (`check_environment`),
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any, Mapping, TypeVar
 
 from constructs_lib.alarms import AlertTopic, AlertTopicProps, SystemAlarmsProps
@@ -88,29 +88,37 @@ def check_environment(env: EnvironmentConfig) -> None:
     dead_letter_retention_seconds(env.stream.retention_hours, env.processor.max_record_age_seconds)
 
 
+def _section(env: EnvironmentConfig, section: str) -> tuple[dict[str, Any], dict[str, Source]]:
+    """A configuration section's fields as props of the same names, and where each came from."""
+    settings = getattr(env, section)
+    values = {f.name: getattr(settings, f.name) for f in fields(settings)}
+    return values, {name: Source(_path(env, f"{section}.{name}"), value) for name, value in values.items()}
+
+
 def network_props(config: AppConfig, env: EnvironmentConfig, logs_key: EncryptionKey) -> NetworkingProps:
     """`network.*`, the region and the log retention (flow logs)."""
-    return _props(NetworkingProps, {"name": _named(config), "region": Source(_path(env, "region"), env.region),
-                                    "settings": Source(_path(env, "network"), env.network),
+    settings, sources = _section(env, "network")
+    return _props(NetworkingProps, {**sources, "name": _named(config),
+                                    "region": Source(_path(env, "region"), env.region),
                                     "flow_log_retention_days": _common(env)["log_retention_days"]},
-                  name=resource_prefix(config, env), region=env.region, settings=env.network, key=logs_key,
+                  **settings, name=resource_prefix(config, env), region=env.region, key=logs_key,
                   flow_log_retention_days=env.log_retention_days)
 
 
 def stream_props(config: AppConfig, env: EnvironmentConfig, data_key: EncryptionKey) -> TransactionStreamProps:
     """`stream.*`."""
-    return _props(TransactionStreamProps, {"name": _named(config),
-                                           "settings": Source(_path(env, "stream"), env.stream)},
-                  name=f"{resource_prefix(config, env)}-transactions", settings=env.stream, key=data_key)
+    settings, sources = _section(env, "stream")
+    return _props(TransactionStreamProps, {**sources, "name": _named(config)},
+                  **settings, name=f"{resource_prefix(config, env)}-transactions", key=data_key)
 
 
 def cache_props(config: AppConfig, env: EnvironmentConfig, keys: EnvironmentKeys,
                 network: Networking) -> TransactionCacheProps:
     """`cache.*`, log retention (slow log) and the secret's recovery window; the Redis user is the processor's."""
-    return _props(TransactionCacheProps, {"name": _named(config), "auth_secret_name": _named(config),
-                                          "settings": Source(_path(env, "cache"), env.cache), **_common(env)},
-                  name=f"{resource_prefix(config, env)}-history", settings=env.cache, keys=keys, networking=network,
-                  clients=network.app_security_group,
+    settings, sources = _section(env, "cache")
+    return _props(TransactionCacheProps, {**sources, **_common(env), "name": _named(config),
+                                          "auth_secret_name": _named(config)},
+                  **settings, name=f"{resource_prefix(config, env)}-history", keys=keys, networking=network,
                   auth_secret_name=f"{config.project.name}/{env.name}/redis-auth",
                   app_user_name=REDIS_USER, app_access_rules=ACL_RULES, log_retention_days=env.log_retention_days,
                   secret_recovery_days=env.secret_recovery_days)
@@ -119,11 +127,10 @@ def cache_props(config: AppConfig, env: EnvironmentConfig, keys: EnvironmentKeys
 def database_props(config: AppConfig, env: EnvironmentConfig, keys: EnvironmentKeys,
                    network: Networking) -> TransactionDatabaseProps:
     """`database.*`, log retention (exported logs) and the secret's recovery window."""
-    return _props(TransactionDatabaseProps, {"name": _named(config), "connection_secret_name": _named(config),
-                                             "settings": Source(_path(env, "database"), env.database),
-                                             **_common(env)},
-                  name=f"{resource_prefix(config, env)}-transactions", settings=env.database, keys=keys,
-                  networking=network, clients=network.app_security_group,
+    settings, sources = _section(env, "database")
+    return _props(TransactionDatabaseProps, {**sources, **_common(env), "name": _named(config),
+                                             "connection_secret_name": _named(config)},
+                  **settings, name=f"{resource_prefix(config, env)}-transactions", keys=keys, networking=network,
                   connection_secret_name=f"{config.project.name}/{env.name}/db-connection", app_username=APP_DB_USER,
                   log_retention_days=env.log_retention_days, secret_recovery_days=env.secret_recovery_days)
 
@@ -149,11 +156,10 @@ def processor_props(config: AppConfig, env: EnvironmentConfig, bundle: LambdaBun
                     network: Networking, stream: TransactionStream, cache: TransactionCache,
                     database: TransactionDatabase, topic: AlertTopic) -> TransactionProcessorProps:
     """`processor.*` and log retention; the environment's name is the metric dimension."""
-    return _props(TransactionProcessorProps, {"name": _named(config),
+    settings, sources = _section(env, "processor")
+    return _props(TransactionProcessorProps, {**sources, **_common(env), "name": _named(config),
                                               "environment": Source(_path(env, "name"), env.name),
-                                              "settings": Source(_path(env, "processor"), env.processor),
-                                              "stream": Source(_path(env, "stream"), env.stream),
-                                              **_common(env)},
-                  name=resource_prefix(config, env), environment=env.name, settings=env.processor, bundle=bundle,
-                  keys=keys, networking=network, stream=stream, cache=cache, database=database, topic=topic,
+                                              "stream": Source(_path(env, "stream"), env.stream)},
+                  **settings, name=resource_prefix(config, env), environment=env.name, bundle=bundle, keys=keys,
+                  networking=network, stream=stream, cache=cache, database=database, topic=topic,
                   log_retention_days=env.log_retention_days)
