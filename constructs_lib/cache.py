@@ -24,6 +24,7 @@ from processor.redis_store import ACL_RULES, REDIS_USER
 from .access import allow_from_store, store_security_group
 from .checkov import skip_check
 from .encryption import EnvironmentKeys
+from .grants import PolicyGrantee
 from .logs import encrypted_log_group
 from .networking import Networking
 from .secrets import SECRET_NAME_PATTERN, Secret, SecretProps
@@ -210,6 +211,10 @@ class TransactionCache(Construct):
         self.port: int = REDIS_PORT
         self.app_user_name: str = props.app_user_name
         self.auth_secret_arn: str = self.auth_secret.secret_arn
+
+    def grant_read_credentials(self, grantee: PolicyGrantee, sid: str = "ReadCacheCredentials") -> None:
+        """Let `grantee` read the auth secret: the application user's name and password, and the endpoint."""
+        self.auth_secret.grant_read(grantee, sid)
 
     def allow_from(self, clients: SecurityGroup, construct_id: str = "clients") -> None:
         """Admit `clients` on the Redis port (an egress rule on it, an ingress rule here), under `construct_id`."""

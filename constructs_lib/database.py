@@ -23,10 +23,11 @@ from processor.config import APP_DB_USER
 from .access import allow_from_store, store_security_group
 from .checkov import skip_check
 from .encryption import EnvironmentKeys
+from .grants import PolicyGrantee
 from .guards import service_source
 from .logs import encrypted_log_group
 from .networking import Networking
-from .secrets import SECRET_NAME_PATTERN, Secret, SecretProps
+from .secrets import READ_ACTION, SECRET_NAME_PATTERN, Secret, SecretProps
 from .validation import (
     LOG_RETENTION_DAYS,
     require,
@@ -258,6 +259,18 @@ class TransactionDatabase(Construct):
         self.app_connect_arn: str = account.arn("rds-db", f"dbuser:{self.resource_id}/{props.app_username}")
         self.transaction_retention_months: int = props.transaction_retention_months
         self.rejected_retention_days: int = props.rejected_retention_days
+
+    def grant_read_connection(self, grantee: PolicyGrantee, sid: str = "ReadDatabaseConnection") -> None:
+        """Let `grantee` read where to connect (the connection secret), never the master password."""
+        self.connection_secret.grant_read(grantee, sid)
+
+    def grant_read_master_credentials(self, grantee: PolicyGrantee, sid: str = "ReadMasterCredentials") -> None:
+        """Let `grantee` read the connection secret and the RDS-managed master password (migrations only)."""
+        grantee.allow(sid, [READ_ACTION], [self.connection_secret_arn, self.password_secret_arn])
+
+    def grant_connect(self, grantee: PolicyGrantee, sid: str = "SignInAsTheApplicationRole") -> None:
+        """Let `grantee` sign in with IAM auth tokens as the application role, and as no other role."""
+        grantee.allow(sid, ["rds-db:connect"], [self.app_connect_arn])
 
     def allow_from(self, clients: SecurityGroup, construct_id: str = "clients") -> None:
         """Admit `clients` on the PostgreSQL port (an egress rule on it, an ingress rule here), under `construct_id`."""

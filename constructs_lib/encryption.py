@@ -15,6 +15,7 @@ from cdktf_cdktf_provider_aws.kms_key import KmsKey
 from constructs import Construct
 
 from .guards import source_condition
+from .grants import PolicyGrantee
 from .validation import require, require_int, require_name
 
 #: Administration without use: nothing here encrypts or decrypts, and no grant can be created
@@ -166,6 +167,14 @@ class EncryptionKey(Construct):
         self.key_arn: str = self.key.arn
         self.key_id: str = self.key.key_id
         self.via_services: tuple[str, ...] = props.via_services
+
+    def grant_decrypt(self, grantee: PolicyGrantee, *, via: str, sid: str) -> None:
+        """Let `grantee` decrypt with this key, only through the service `via` (one of `via_services`)."""
+        grantee.allow(sid, ["kms:Decrypt"], [self.key_arn], via=self.via(via))
+
+    def grant_encrypt_decrypt(self, grantee: PolicyGrantee, *, via: str, sid: str) -> None:
+        """Let `grantee` encrypt (new data keys) and decrypt with this key, only through the service `via`."""
+        grantee.allow(sid, ["kms:Decrypt", "kms:GenerateDataKey"], [self.key_arn], via=self.via(via))
 
     def via(self, service: str) -> DataAwsIamPolicyDocumentStatementCondition:
         """The `kms:ViaService` condition of an IAM statement that uses this key through `service` only."""

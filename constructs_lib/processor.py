@@ -46,6 +46,7 @@ from .cache import TransactionCache
 from .checkov import skip_check
 from .database import TransactionDatabase
 from .encryption import Account, EnvironmentKeys
+from .grants import PolicyGrantee
 from .guards import deny_insecure_transport, service_source
 from .logs import encrypted_log_group
 from .networking import Networking
@@ -290,23 +291,18 @@ class TransactionProcessor(Construct):
         """Least privilege: this stream, two secrets (never the master password), its own database role,
         each key only through the service that needs it, this queue, its own logs."""
         keys = props.keys
-        role, _ = _lambda_role(self, function_name, "transaction-processor", keys.data.account, [
-            _allow("ReadTheTransactionStream", ["kinesis:DescribeStream", "kinesis:DescribeStreamSummary",
-                                                "kinesis:GetRecords", "kinesis:GetShardIterator",
-                                                "kinesis:ListShards"], [props.stream.stream_arn]),
-            _allow("ReadStoreCredentials", ["secretsmanager:GetSecretValue"],
-                   [props.database.connection_secret_arn, props.cache.auth_secret_arn]),
-            _allow("SignInAsTheApplicationRole", ["rds-db:connect"], [props.database.app_connect_arn]),
-            _allow("DecryptTheStream", ["kms:Decrypt"], [keys.data.key_arn], via=keys.data.via("kinesis")),
-            _allow("EncryptDeadLetters", ["kms:Decrypt", "kms:GenerateDataKey"], [keys.data.key_arn],
-                   via=keys.data.via("sqs")),
-            _allow("DecryptStoreCredentials", ["kms:Decrypt"], [keys.secrets.key_arn],
-                   via=keys.secrets.via("secretsmanager")),
-            _allow("DecryptOwnEnvironment", ["kms:Decrypt"], [keys.secrets.key_arn], via=keys.secrets.via("lambda")),
-            _allow("SendFailuresToTheDeadLetterQueue", ["sqs:SendMessage"], [self.dead_letter_queue.arn]),
-            _allow("WriteOwnLogs", ["logs:CreateLogStream", "logs:PutLogEvents"], [f"{log_group_arn}:*"]),
-            *_vpc_and_tracing(),
-        ])
+        grantee = PolicyGrantee()
+        props.stream.grant_read(grantee)
+        props.database.grant_read_connection(grantee, sid="ReadStoreCredentials")
+        props.cache.grant_read_credentials(grantee, sid="ReadStoreCredentials")
+        props.database.grant_connect(grantee)
+        keys.data.grant_decrypt(grantee, via="kinesis", sid="DecryptTheStream")
+        keys.data.grant_encrypt_decrypt(grantee, via="sqs", sid="EncryptDeadLetters")
+        keys.secrets.grant_decrypt(grantee, via="secretsmanager", sid="DecryptStoreCredentials")
+        keys.secrets.grant_decrypt(grantee, via="lambda", sid="DecryptOwnEnvironment")
+        grantee.allow("SendFailuresToTheDeadLetterQueue", ["sqs:SendMessage"], [self.dead_letter_queue.arn])
+        _own_logs_and_network(grantee, log_group_arn)
+        role, _ = _lambda_role(self, function_name, "transaction-processor", keys.data.account, grantee)
         return role
 
 
@@ -356,15 +352,12 @@ class SchemaMigration(Construct):
         log_group = encrypted_log_group(self, "logs", name=f"/aws/lambda/{function_name}",
                                         key_arn=props.keys.logs.key_arn, retention_days=props.log_retention_days)
         secrets_key = props.keys.secrets
-        role, policy = _lambda_role(self, function_name, "schema-migration", secrets_key.account, [
-            _allow("ReadMigrationCredentials", ["secretsmanager:GetSecretValue"],
-                   [database.connection_secret_arn, database.password_secret_arn]),
-            _allow("DecryptMigrationCredentials", ["kms:Decrypt"], [secrets_key.key_arn],
-                   via=secrets_key.via("secretsmanager")),
-            _allow("DecryptOwnEnvironment", ["kms:Decrypt"], [secrets_key.key_arn], via=secrets_key.via("lambda")),
-            _allow("WriteOwnLogs", ["logs:CreateLogStream", "logs:PutLogEvents"], [f"{log_group.arn}:*"]),
-            *_vpc_and_tracing(),
-        ])
+        grantee = PolicyGrantee()
+        database.grant_read_master_credentials(grantee, sid="ReadMigrationCredentials")
+        secrets_key.grant_decrypt(grantee, via="secretsmanager", sid="DecryptMigrationCredentials")
+        secrets_key.grant_decrypt(grantee, via="lambda", sid="DecryptOwnEnvironment")
+        _own_logs_and_network(grantee, log_group.arn)
+        role, policy = _lambda_role(self, function_name, "schema-migration", secrets_key.account, grantee)
         self.function = LambdaFunction(
             self,
             "function",
@@ -444,25 +437,23 @@ _WILDCARD_REASON = ("'*' only for Lambda's VPC ENI actions (as in AWSLambdaVPCAc
                     "which take no resource ARNs; every other statement is scoped")
 
 
-def _allow(sid: str, actions: list[str], resources: list[str],
-           via: DataAwsIamPolicyDocumentStatementCondition | None = None) -> DataAwsIamPolicyDocumentStatement:
-    return DataAwsIamPolicyDocumentStatement(sid=sid, actions=actions, resources=resources,
-                                             condition=[via] if via is not None else None)
+def _allow(sid: str, actions: list[str], resources: list[str]) -> DataAwsIamPolicyDocumentStatement:
+    return DataAwsIamPolicyDocumentStatement(sid=sid, actions=actions, resources=resources)
 
 
-def _vpc_and_tracing() -> list[DataAwsIamPolicyDocumentStatement]:
-    # ENI management and X-Ray have no resource-level permissions.
-    return [
-        _allow("AttachToThePrivateSubnets", ["ec2:CreateNetworkInterface", "ec2:DescribeNetworkInterfaces",
-                                             "ec2:DeleteNetworkInterface", "ec2:AssignPrivateIpAddresses",
-                                             "ec2:UnassignPrivateIpAddresses"], ["*"]),
-        _allow("PublishTraces", ["xray:PutTraceSegments", "xray:PutTelemetryRecords"], ["*"]),
-    ]
+def _own_logs_and_network(grantee: PolicyGrantee, log_group_arn: str) -> None:
+    """What every function here needs of its own: its log group, ENIs in the private subnets, X-Ray.
+    ENI management and X-Ray have no resource-level permissions."""
+    grantee.allow("WriteOwnLogs", ["logs:CreateLogStream", "logs:PutLogEvents"], [f"{log_group_arn}:*"])
+    grantee.allow("AttachToThePrivateSubnets", ["ec2:CreateNetworkInterface", "ec2:DescribeNetworkInterfaces",
+                                                "ec2:DeleteNetworkInterface", "ec2:AssignPrivateIpAddresses",
+                                                "ec2:UnassignPrivateIpAddresses"], ["*"])
+    grantee.allow("PublishTraces", ["xray:PutTraceSegments", "xray:PutTelemetryRecords"], ["*"])
 
 
 def _lambda_role(scope: Construct, role_name: str, policy_name: str, account: Account,
-                 statements: list[DataAwsIamPolicyDocumentStatement]) -> tuple[IamRole, IamRolePolicy]:
-    """A role Lambda assumes (for this account only) and its one inline policy of `statements` (construct ids
+                 grantee: PolicyGrantee) -> tuple[IamRole, IamRolePolicy]:
+    """A role Lambda assumes (for this account only) and its one inline policy of what `grantee` was granted (ids
     trust, role, permissions and policy in `scope`); the policy is returned so callers can wait for it.
 
     The trust is guarded by `aws:SourceAccount` only: Lambda documents no `aws:SourceArn` for assuming an
@@ -474,7 +465,7 @@ def _lambda_role(scope: Construct, role_name: str, policy_name: str, account: Ac
                                                               values=[account.account_id])],
     )])
     role = IamRole(scope, "role", name=role_name, assume_role_policy=trust.json)
-    permissions = DataAwsIamPolicyDocument(scope, "permissions", statement=statements)
+    permissions = DataAwsIamPolicyDocument(scope, "permissions", statement=grantee.statements())
     skip_check(permissions, "CKV_AWS_111", _WILDCARD_REASON)
     skip_check(permissions, "CKV_AWS_356", _WILDCARD_REASON)
     policy = IamRolePolicy(scope, "policy", name=policy_name, role=role.id, policy=permissions.json)

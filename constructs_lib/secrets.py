@@ -11,8 +11,10 @@ from cdktf_cdktf_provider_aws.secretsmanager_secret_version import Secretsmanage
 from constructs import Construct
 
 from .encryption import EncryptionKey
+from .grants import PolicyGrantee
 from .validation import require_name, require_recovery_window
 
+READ_ACTION = "secretsmanager:GetSecretValue"
 #: What Secrets Manager accepts as a secret's name.
 SECRET_NAME_PATTERN = r"[A-Za-z0-9/_+=.@-]{1,512}"
 
@@ -57,3 +59,7 @@ class Secret(Construct):
             self.version = SecretsmanagerSecretVersion(self, "value", secret_id=self.secret.id,
                                                        secret_string=Fn.jsonencode(dict(props.value)))
         self.secret_arn: str = self.secret.arn
+
+    def grant_read(self, grantee: PolicyGrantee, sid: str = "ReadSecrets") -> None:
+        """Let `grantee` read the secret's value (decrypting it is the key's grant: `grant_decrypt`)."""
+        grantee.allow(sid, [READ_ACTION], [self.secret_arn])

@@ -9,10 +9,14 @@ from cdktf_cdktf_provider_aws.kinesis_stream import KinesisStream, KinesisStream
 from constructs import Construct
 
 from .encryption import EncryptionKey
+from .grants import PolicyGrantee
 from .validation import require_choice, require_int, require_name, require_range
 
 SHARD_RECORDS_PER_SECOND = 1000
 SHARD_BYTES_PER_SECOND = 1024 * 1024
+#: What a consumer polling the stream (a Lambda event source mapping) needs.
+CONSUMER_ACTIONS = ("kinesis:DescribeStream", "kinesis:DescribeStreamSummary", "kinesis:GetRecords",
+                    "kinesis:GetShardIterator", "kinesis:ListShards")
 SHARD_LEVEL_METRICS = (
     "IncomingBytes",
     "IncomingRecords",
@@ -95,3 +99,8 @@ class TransactionStream(Construct):
         self.stream_name: str = self.stream.name
         self.stream_arn: str = self.stream.arn
         self.retention_hours: int = props.retention_hours
+
+    def grant_read(self, grantee: PolicyGrantee, sid: str = "ReadTheTransactionStream") -> None:
+        """Let `grantee` consume the stream (what a Lambda event source needs); decrypting its records is the
+        key's grant (`grant_decrypt(via="kinesis")`)."""
+        grantee.allow(sid, list(CONSUMER_ACTIONS), [self.stream_arn])
