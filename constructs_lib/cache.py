@@ -147,7 +147,7 @@ class TransactionCache(Construct):
         super().__init__(scope, construct_id)
         net = props.networking
 
-        self.security_group: SecurityGroup = store_security_group(
+        self._security_group = store_security_group(
             self, name=f"{props.name}-cache", vpc_id=net.vpc_id,
             description="Redis history; admits only the application security group")
 
@@ -160,9 +160,9 @@ class TransactionCache(Construct):
         )
         slow_log = encrypted_log_group(self, "slow-log", name=f"/elasticache/{props.name}/slow-log",
                                        key_arn=props.keys.logs.key_arn, retention_days=props.log_retention_days)
-        self.user_group, app_password = self._users(props)
+        self._user_group, app_password = self._users(props)
 
-        self.replication_group = ElasticacheReplicationGroup(
+        self._replication_group = ElasticacheReplicationGroup(
             self,
             "group",
             replication_group_id=props.name,
@@ -176,11 +176,11 @@ class TransactionCache(Construct):
             port=REDIS_PORT,
             parameter_group_name=parameters.name,
             subnet_group_name=subnets.name,
-            security_group_ids=[self.security_group.id],
+            security_group_ids=[self._security_group.id],
             at_rest_encryption_enabled="true",
             kms_key_id=props.keys.data.key_arn,
             transit_encryption_enabled=True,
-            user_group_ids=[self.user_group.user_group_id],
+            user_group_ids=[self._user_group.user_group_id],
             auto_minor_version_upgrade="true",
             snapshot_retention_limit=props.snapshot_retention_days,
             snapshot_window=props.snapshot_window,
@@ -189,36 +189,38 @@ class TransactionCache(Construct):
                 destination=slow_log.name, destination_type="cloudwatch-logs", log_format="json",
                 log_type="slow-log")],
         )
-        self.auth_secret = Secret(self, "auth-secret", SecretProps(
+        self._auth_secret = Secret(self, "auth-secret", SecretProps(
             name=props.secret_name,
             description="Redis user, password and primary endpoint of the transaction history (TLS)",
             key=props.keys.secrets,
             recovery_window_days=props.secret_recovery_days,
             value={
-                "host": self.replication_group.primary_endpoint_address,
+                "host": self._replication_group.primary_endpoint_address,
                 "port": REDIS_PORT,
                 "username": props.app_user_name,
                 "password": app_password.result,
                 "tls": True,
             },
         ))
-        skip_check(self.auth_secret.secret, "CKV2_AWS_57", "the password is Terraform's random_password on the ElastiCache "
+        skip_check(self._auth_secret.secret, "CKV2_AWS_57", "the password is Terraform's random_password on the ElastiCache "
                                                            "user: rotate it in Terraform; a rotation Lambda would fight the state")
 
         self.replication_group_id: str = props.name
+        #: The Redis nodes\' own security group (admits what `allow_from` named).
+        self.security_group_id: str = self._security_group.id
         self.member_cluster_ids: list[str] = [f"{props.name}-{n:03d}" for n in range(1, props.num_nodes + 1)]
-        self.primary_endpoint_address: str = self.replication_group.primary_endpoint_address
+        self.primary_endpoint_address: str = self._replication_group.primary_endpoint_address
         self.port: int = REDIS_PORT
         self.app_user_name: str = props.app_user_name
-        self.auth_secret_arn: str = self.auth_secret.secret_arn
+        self.auth_secret_arn: str = self._auth_secret.secret_arn
 
     def grant_read_credentials(self, grantee: PolicyGrantee, sid: str = "ReadCacheCredentials") -> None:
         """Let `grantee` read the auth secret: the application user's name and password, and the endpoint."""
-        self.auth_secret.grant_read(grantee, sid)
+        self._auth_secret.grant_read(grantee, sid)
 
     def allow_from(self, clients: SecurityGroup, construct_id: str = "clients") -> None:
         """Admit `clients` on the Redis port (an egress rule on it, an ingress rule here), under `construct_id`."""
-        allow_from_store(self, construct_id, clients=clients, store=self.security_group, port=REDIS_PORT,
+        allow_from_store(self, construct_id, clients=clients, store=self._security_group, port=REDIS_PORT,
                          service="Redis")
 
     def _users(self, props: TransactionCacheProps) -> tuple[ElasticacheUserGroup, Password]:

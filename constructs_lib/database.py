@@ -165,7 +165,7 @@ class TransactionDatabase(Construct):
         #: The instance's ARN, known from its identifier before it exists (trust policies name it).
         self.arn: str = account.arn("rds", f"db:{props.name}")
 
-        self.security_group: SecurityGroup = store_security_group(
+        self._security_group = store_security_group(
             self, name=f"{props.name}-db", vpc_id=net.vpc_id,
             description="PostgreSQL; admits only the application security group")
 
@@ -184,12 +184,13 @@ class TransactionDatabase(Construct):
             for kind in LOG_EXPORTS
         ]
 
-        self.instance = DbInstance(
+        self._instance = DbInstance(
             self,
             "instance",
             identifier=props.name,
             engine="postgres",
             engine_version=props.engine_version,
+            port=POSTGRES_PORT,
             auto_minor_version_upgrade=True,
             instance_class=props.instance_class,
             storage_type="gp3",
@@ -203,7 +204,7 @@ class TransactionDatabase(Construct):
             master_user_secret_kms_key_id=props.keys.secrets.key_arn,
             iam_database_authentication_enabled=True,
             db_subnet_group_name=subnets.name,
-            vpc_security_group_ids=[self.security_group.id],
+            vpc_security_group_ids=[self._security_group.id],
             parameter_group_name=parameters.name,
             multi_az=props.multi_az,
             publicly_accessible=False,
@@ -223,9 +224,9 @@ class TransactionDatabase(Construct):
             depends_on=log_groups,
         )
         if not props.deletion_protection:
-            skip_check(self.instance, "CKV_AWS_293", "deletion protection is off by this environment's configuration "
+            skip_check(self._instance, "CKV_AWS_293", "deletion protection is off by this environment's configuration "
                                                      "(database.deletion_protection = false: a disposable database)")
-        password_secret_arn = self.instance.master_user_secret.get(0).secret_arn
+        password_secret_arn = self._instance.master_user_secret.get(0).secret_arn
         self.connection_secret = Secret(self, "connection-secret", SecretProps(
             name=props.secret_name,
             description="Where to connect to the transaction database: the master user's password is in "
@@ -234,8 +235,8 @@ class TransactionDatabase(Construct):
             recovery_window_days=props.secret_recovery_days,
             value={
                 "engine": "postgres",
-                "host": self.instance.address,
-                "port": self.instance.port,
+                "host": self._instance.address,
+                "port": self._instance.port,
                 "dbname": props.db_name,
                 "username": props.master_username,
                 "password_secret_arn": password_secret_arn,
@@ -247,13 +248,15 @@ class TransactionDatabase(Construct):
 
         self.identifier: str = props.name
         self.parameter_group_name: str = parameters.name
-        self.address: str = self.instance.address
-        self.port: float = self.instance.port
-        self.endpoint: str = self.instance.endpoint
+        self.address: str = self._instance.address
+        self.port: int = POSTGRES_PORT
+        #: The instance's own security group (admits what `allow_from` named).
+        self.security_group_id: str = self._security_group.id
+        self.endpoint: str = self._instance.endpoint
         self.connection_secret_arn: str = self.connection_secret.secret_arn
         self.password_secret_arn: str = password_secret_arn
         #: DbiResourceId (db-XXXX): what IAM database authentication ARNs name the instance by.
-        self.resource_id: str = self.instance.resource_id
+        self.resource_id: str = self._instance.resource_id
         self.app_username: str = props.app_username
         #: The only `rds-db:connect` resource the application needs: its own role on this instance.
         self.app_connect_arn: str = account.arn("rds-db", f"dbuser:{self.resource_id}/{props.app_username}")
@@ -274,7 +277,7 @@ class TransactionDatabase(Construct):
 
     def allow_from(self, clients: SecurityGroup, construct_id: str = "clients") -> None:
         """Admit `clients` on the PostgreSQL port (an egress rule on it, an ingress rule here), under `construct_id`."""
-        allow_from_store(self, construct_id, clients=clients, store=self.security_group, port=POSTGRES_PORT,
+        allow_from_store(self, construct_id, clients=clients, store=self._security_group, port=POSTGRES_PORT,
                          service="PostgreSQL")
 
     def _final_snapshot_name(self, name: str) -> str:

@@ -85,7 +85,7 @@ class TransactionStream(Construct):
     def __init__(self, scope: Construct, construct_id: str, props: TransactionStreamProps) -> None:
         super().__init__(scope, construct_id)
         provisioned = props.capacity_mode == "PROVISIONED"
-        self.stream = KinesisStream(
+        self._stream = KinesisStream(
             self,
             "stream",
             name=props.name,
@@ -96,8 +96,8 @@ class TransactionStream(Construct):
             kms_key_id=props.key.key_arn,
             shard_level_metrics=list(SHARD_LEVEL_METRICS),
         )
-        self.stream_name: str = self.stream.name
-        self.stream_arn: str = self.stream.arn
+        self.stream_name: str = self._stream.name
+        self.stream_arn: str = self._stream.arn
         self.retention_hours: int = props.retention_hours
 
     def grant_read(self, grantee: PolicyGrantee, sid: str = "ReadTheTransactionStream") -> None:
