@@ -27,7 +27,16 @@ from .encryption import Account, EncryptionKey, ServicePublisher
 from .guards import deny_insecure_transport, service_source, source_condition
 from .logs import encrypted_log_group
 from .stream import TransactionStream
-from .validation import require, require_choice, require_email, require_int, require_name, require_range
+from .validation import (
+    LOG_RETENTION_DAYS,
+    require,
+    require_choice,
+    require_email,
+    require_int,
+    require_name,
+    require_range,
+    require_region,
+)
 
 GIB = 1024**3
 MIB = 1024**2
@@ -42,16 +51,38 @@ RDS_PARAMETER_GROUP_EVENTS = ("configuration change",)
 
 
 @dataclass(frozen=True, kw_only=True)
-class AlarmSettings:
-    """Thresholds and recipients. Every alarm evaluates `evaluation_periods` periods of `period_seconds`.
+class AlertSettings:
+    """Who hears about alarms and how every alarm on the topic evaluates (`AlertTopic`).
 
     alert_emails: addresses subscribed to the alarm topic (each must confirm by e-mail). Each subscription
       is keyed by its address, not its position: adding or removing one address touches only that one.
+      Default: none (alarms still reach the topic and the console).
+    period_seconds / evaluation_periods: every alarm evaluates this many periods of this length (60, 300,
+      900 or 3600 s; 1-100 periods). Default: 300 s and 2 periods (ten minutes above a threshold).
     """
 
     alert_emails: tuple[str, ...] = ()
     period_seconds: int = 300
     evaluation_periods: int = 2
+
+    def __post_init__(self) -> None:
+        seen: set[str] = set()
+        for index, email in enumerate(self.alert_emails):
+            require_email(f"alert_emails[{index}]", email)
+            require(email.lower() not in seen, f"alert_emails[{index}]", email, "an address not listed before")
+            seen.add(email.lower())
+        require_choice("period_seconds", self.period_seconds, frozenset({60, 300, 900, 3600}))
+        require_int("evaluation_periods", self.evaluation_periods, 1, 100)
+
+
+@dataclass(frozen=True, kw_only=True)
+class AlarmThresholds:
+    """What `SystemAlarms` alarms on: stream, Redis and PostgreSQL metrics above (or, for free storage and
+    memory, below) these values. Defaults: iterator age 60,000 ms, any throttled request, Redis engine CPU
+    75 %, memory 80 %, 100 evictions, 30 s replication lag; database CPU 80 %, 5 GiB free storage,
+    200 connections, 256 MiB freeable memory, 20 ms read and write latency.
+    """
+
     stream_iterator_age_ms: int = 60_000
     stream_throttled_requests: int = 0
     cache_engine_cpu_percent: float = 75
@@ -66,13 +97,6 @@ class AlarmSettings:
     db_write_latency_ms: float = 20
 
     def __post_init__(self) -> None:
-        seen: set[str] = set()
-        for index, email in enumerate(self.alert_emails):
-            require_email(f"alert_emails[{index}]", email)
-            require(email.lower() not in seen, f"alert_emails[{index}]", email, "an address not listed before")
-            seen.add(email.lower())
-        require_choice("period_seconds", self.period_seconds, frozenset({60, 300, 900, 3600}))
-        require_int("evaluation_periods", self.evaluation_periods, 1, 100)
         for name in ("stream_iterator_age_ms", "stream_throttled_requests", "cache_evictions", "db_connections"):
             require_int(name, getattr(self, name), 0, 10**12)
         for name in ("cache_replication_lag_seconds", "db_free_storage_gib", "db_freeable_memory_mib",
@@ -80,6 +104,15 @@ class AlarmSettings:
             require_range(name, getattr(self, name), 0, 10**12)
         for name in ("cache_engine_cpu_percent", "cache_memory_percent", "db_cpu_percent"):
             require_range(name, getattr(self, name), 1, 100)
+
+
+@dataclass(frozen=True, kw_only=True)
+class AlarmSettings(AlertSettings, AlarmThresholds):
+    """The `[alarms]` section of the configuration: the topic's `AlertSettings` and the `AlarmThresholds`."""
+
+    def __post_init__(self) -> None:
+        AlertSettings.__post_init__(self)
+        AlarmThresholds.__post_init__(self)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -111,17 +144,22 @@ def alert_publishers(name: str, account: Account) -> tuple[ServicePublisher, ...
 
 
 @dataclass(frozen=True, kw_only=True)
-class AlertTopicProps:
-    """Inputs of `AlertTopic`: a name prefix, the logs key (topic and delivery-status logs), the alarm
-    settings and the retention of the delivery-status logs."""
+class AlertTopicProps(AlertSettings):
+    """Inputs of `AlertTopic`: recipients and evaluation (the `AlertSettings` fields, each defaulted) and:
+
+    name: prefix of the topic (`<name>-alarms`), its alarms and its delivery-status role. Required.
+    key: the logs key, which encrypts the topic and its delivery-status logs. Required.
+    log_retention_days: retention of the delivery-status logs (a CloudWatch Logs value). Default: 365.
+    """
 
     name: str
     key: EncryptionKey
-    settings: AlarmSettings
     log_retention_days: int = 365
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         require_name("name", self.name, r"[A-Za-z0-9_-]{1,200}", "letters, digits, '_' or '-'")
+        require_choice("log_retention_days", self.log_retention_days, LOG_RETENTION_DAYS)
 
 
 class AlertTopic(Construct):
@@ -167,7 +205,7 @@ class AlertTopic(Construct):
         self.subscriptions = {
             email: SnsTopicSubscription(subscribers, email.lower(), topic_arn=self.topic.arn, protocol="email",
                                         endpoint=email)
-            for email in props.settings.alert_emails
+            for email in props.alert_emails
         }
 
     def _delivery_status_role(self, props: AlertTopicProps, topic_name: str, topic_arn: str) -> IamRole:
@@ -195,7 +233,7 @@ class AlertTopic(Construct):
 
     def alarm(self, scope: Construct, spec: AlarmSpec) -> CloudwatchMetricAlarm:
         """A metric alarm that notifies this topic when it fires and when it recovers."""
-        settings = self._props.settings
+        props = self._props
         return CloudwatchMetricAlarm(
             scope,
             spec.suffix,
@@ -207,8 +245,8 @@ class AlertTopic(Construct):
             statistic=spec.statistic,
             comparison_operator=spec.comparison,
             threshold=spec.threshold,
-            period=settings.period_seconds,
-            evaluation_periods=settings.evaluation_periods,
+            period=props.period_seconds,
+            evaluation_periods=props.evaluation_periods,
             treat_missing_data=spec.treat_missing_data,
             alarm_actions=[self.topic.arn],
             ok_actions=[self.topic.arn],
@@ -216,19 +254,26 @@ class AlertTopic(Construct):
 
 
 @dataclass(frozen=True, kw_only=True)
-class SystemAlarmsProps:
-    """Inputs of `SystemAlarms`: what to watch, where to send it, and the dashboard's region."""
+class SystemAlarmsProps(AlarmThresholds):
+    """Inputs of `SystemAlarms`: the thresholds (the `AlarmThresholds` fields, each defaulted) and, all
+    required: `name` (prefix of the alarms, the RDS event subscriptions and the dashboard), `region` (of the
+    dashboard's widgets), `topic` (where alarms go), and the `stream`, `cache` and `database` watched.
+    """
 
     name: str
     region: str
     topic: AlertTopic
-    settings: AlarmSettings
     stream: TransactionStream
     cache: TransactionCache
     database: TransactionDatabase
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        require_name("name", self.name, r"[A-Za-z0-9_-]{1,200}", "letters, digits, '_' or '-'")
+        require_region("region", self.region)
 
-def _stream_specs(s: AlarmSettings, stream: TransactionStream) -> list[AlarmSpec]:
+
+def _stream_specs(s: AlarmThresholds, stream: TransactionStream) -> list[AlarmSpec]:
     dims = {"StreamName": stream.stream_name}
     common = dict(namespace="AWS/Kinesis", dimensions=dims, comparison="GreaterThanThreshold")
     return [
@@ -244,7 +289,7 @@ def _stream_specs(s: AlarmSettings, stream: TransactionStream) -> list[AlarmSpec
     ]
 
 
-def _cache_specs(s: AlarmSettings, cache: TransactionCache) -> list[AlarmSpec]:
+def _cache_specs(s: AlarmThresholds, cache: TransactionCache) -> list[AlarmSpec]:
     """Host metrics are reported per member cluster, so each member gets its own alarms."""
     specs = []
     for ordinal, member in enumerate(cache.member_cluster_ids, start=1):
@@ -269,7 +314,7 @@ def _cache_specs(s: AlarmSettings, cache: TransactionCache) -> list[AlarmSpec]:
     return specs
 
 
-def _database_specs(s: AlarmSettings, database: TransactionDatabase) -> list[AlarmSpec]:
+def _database_specs(s: AlarmThresholds, database: TransactionDatabase) -> list[AlarmSpec]:
     """Keyed by the instance identifier: the resource's `id` is the DbiResourceId and matches no metric."""
     dims = {"DBInstanceIdentifier": database.identifier}
 
@@ -299,8 +344,8 @@ class SystemAlarms(Construct):
 
     def __init__(self, scope: Construct, construct_id: str, props: SystemAlarmsProps) -> None:
         super().__init__(scope, construct_id)
-        specs = (_stream_specs(props.settings, props.stream) + _cache_specs(props.settings, props.cache)
-                 + _database_specs(props.settings, props.database))
+        specs = (_stream_specs(props, props.stream) + _cache_specs(props, props.cache)
+                 + _database_specs(props, props.database))
         self.alarms = [props.topic.alarm(self, spec) for spec in specs]
         database = props.database
         self.database_events = [

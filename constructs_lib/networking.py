@@ -36,7 +36,16 @@ from .checkov import skip_check
 from .encryption import EncryptionKey
 from .guards import service_source
 from .logs import encrypted_log_group
-from .validation import LOG_RETENTION_DAYS, parse_cidr, require, require_choice, require_bool, require_int, require_name
+from .validation import (
+    LOG_RETENTION_DAYS,
+    parse_cidr,
+    require,
+    require_bool,
+    require_choice,
+    require_int,
+    require_name,
+    require_region,
+)
 
 HTTPS = 443
 EPHEMERAL_PORTS = (1024, 65535)
@@ -110,7 +119,7 @@ class NetworkingProps(NetworkSettings):
     def __post_init__(self) -> None:
         super().__post_init__()
         require_name("name", self.name, r"[a-z][a-z0-9-]{1,30}", "lowercase letters, digits and '-' (2-31 characters)")
-        require_name("region", self.region, r"[a-z]{2}(-[a-z]+)+-\d", "an AWS region such as ap-northeast-1")
+        require_region("region", self.region)
         require_choice("flow_log_retention_days", self.flow_log_retention_days, LOG_RETENTION_DAYS)
 
 

@@ -71,6 +71,14 @@ def require_name(field: str, value: Any, pattern: str, description: str) -> None
             field, value, description)
 
 
+REGION_PATTERN = r"[a-z]{2}(-[a-z]+)+-\d"
+
+
+def require_region(field: str, value: Any) -> None:
+    """Require an AWS region name such as ap-northeast-1."""
+    require_name(field, value, REGION_PATTERN, "an AWS region such as ap-northeast-1")
+
+
 def parse_cidr(field: str, value: Any) -> ipaddress.IPv4Network:
     """Parse an IPv4 network written in canonical form (host bits zero)."""
     try:

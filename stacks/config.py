@@ -27,6 +27,7 @@ from constructs_lib.validation import (
     require_choice,
     require_name,
     require_recovery_window,
+    require_region,
 )
 
 from .wiring import check_environment
@@ -44,7 +45,6 @@ ENV_STATE_REGION = "JAPANCART_STATE_REGION"
 ENV_STATE_KMS_KEY = "JAPANCART_STATE_KMS_KEY_ID"
 ENV_EMULATOR_ENDPOINT = "JAPANCART_AWS_ENDPOINT"
 
-REGION_PATTERN = r"[a-z]{2}(-[a-z]+)+-\d"
 #: The shipped `[backend] bucket`: S3 bucket names are global, so every organisation must choose its own.
 PLACEHOLDER_BUCKET = "choose-your-own-state-bucket"
 KMS_KEY_ARN_PATTERN = r"arn:aws[a-z-]*:kms:[a-z]{2}(-[a-z]+)+-\d:\d{12}:key/(mrk-[0-9a-f]{32}|[0-9a-f-]{36})"
@@ -77,7 +77,7 @@ class BackendConfig:
 
     def __post_init__(self) -> None:
         require_name("bucket", self.bucket, r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", "an S3 bucket name")
-        require_name("region", self.region, REGION_PATTERN, "an AWS region such as ap-northeast-1")
+        require_region("region", self.region)
         if self.kms_key_id:
             require_name("kms_key_id", self.kms_key_id, KMS_KEY_ARN_PATTERN,
                          "the ARN of a KMS key (the bootstrap stack's output state_key_arn)")
@@ -135,7 +135,7 @@ class EnvironmentConfig:
 
     def __post_init__(self) -> None:
         require_choice("name", self.name, KNOWN_ENVIRONMENTS)
-        require_name("region", self.region, REGION_PATTERN, "an AWS region such as ap-northeast-1")
+        require_region("region", self.region)
         require_choice("log_retention_days", self.log_retention_days, LOG_RETENTION_DAYS)
         require_recovery_window("secret_recovery_days", self.secret_recovery_days)
         require(self.secret_recovery_days != 0 or self.name in DISPOSABLE_ENVIRONMENTS, "secret_recovery_days",

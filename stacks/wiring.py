@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any, Mapping, TypeVar
 
-from constructs_lib.alarms import AlertTopic, AlertTopicProps, SystemAlarmsProps
+from constructs_lib.alarms import AlarmThresholds, AlertSettings, AlertTopic, AlertTopicProps, SystemAlarmsProps
 from constructs_lib.cache import TransactionCache, TransactionCacheProps
 from constructs_lib.database import TransactionDatabase, TransactionDatabaseProps
 from constructs_lib.encryption import EncryptionKey, EnvironmentKeys
@@ -88,10 +88,12 @@ def check_environment(env: EnvironmentConfig) -> None:
     dead_letter_retention_seconds(env.stream.retention_hours, env.processor.max_record_age_seconds)
 
 
-def _section(env: EnvironmentConfig, section: str) -> tuple[dict[str, Any], dict[str, Source]]:
-    """A configuration section's fields as props of the same names, and where each came from."""
+def _section(env: EnvironmentConfig, section: str,
+             part: type | None = None) -> tuple[dict[str, Any], dict[str, Source]]:
+    """A configuration section's fields (or only those of `part`, the props base that owns them) as props of
+    the same names, and where each came from."""
     settings = getattr(env, section)
-    values = {f.name: getattr(settings, f.name) for f in fields(settings)}
+    values = {f.name: getattr(settings, f.name) for f in fields(part or settings)}
     return values, {name: Source(_path(env, f"{section}.{name}"), value) for name, value in values.items()}
 
 
@@ -136,20 +138,20 @@ def database_props(config: AppConfig, env: EnvironmentConfig, keys: EnvironmentK
 
 
 def alert_topic_props(config: AppConfig, env: EnvironmentConfig, logs_key: EncryptionKey) -> AlertTopicProps:
-    """`alarms.alert_emails` (and the alarms' evaluation) and log retention (delivery-status logs)."""
-    return _props(AlertTopicProps, {"name": _named(config), "settings": Source(_path(env, "alarms"), env.alarms),
-                                    **_common(env)},
-                  name=resource_prefix(config, env), key=logs_key, settings=env.alarms,
-                  log_retention_days=env.log_retention_days)
+    """`alarms.alert_emails`, `period_seconds`, `evaluation_periods` and log retention (delivery-status logs)."""
+    settings, sources = _section(env, "alarms", AlertSettings)
+    return _props(AlertTopicProps, {**sources, **_common(env), "name": _named(config)},
+                  **settings, name=resource_prefix(config, env), key=logs_key, log_retention_days=env.log_retention_days)
 
 
 def system_alarms_props(config: AppConfig, env: EnvironmentConfig, topic: AlertTopic, stream: TransactionStream,
                         cache: TransactionCache, database: TransactionDatabase) -> SystemAlarmsProps:
-    """`alarms.*` thresholds of the stream, the cache and the database, and the dashboard's region."""
-    return _props(SystemAlarmsProps, {"name": _named(config), "region": Source(_path(env, "region"), env.region),
-                                      "settings": Source(_path(env, "alarms"), env.alarms)},
-                  name=resource_prefix(config, env), region=env.region, topic=topic, settings=env.alarms,
-                  stream=stream, cache=cache, database=database)
+    """The `alarms.*` thresholds of the stream, the cache and the database, and the dashboard's region."""
+    settings, sources = _section(env, "alarms", AlarmThresholds)
+    return _props(SystemAlarmsProps, {**sources, "name": _named(config),
+                                      "region": Source(_path(env, "region"), env.region)},
+                  **settings, name=resource_prefix(config, env), region=env.region, topic=topic, stream=stream,
+                  cache=cache, database=database)
 
 
 def processor_props(config: AppConfig, env: EnvironmentConfig, bundle: LambdaBundle, keys: EnvironmentKeys,
