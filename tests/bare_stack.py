@@ -66,3 +66,40 @@ def admitted(stack: StackView, security_group_key: str) -> list[dict[str, Any]]:
     target = stack.ref("aws_security_group", security_group_key, "id")
     return [rule for rule in stack.resources("aws_vpc_security_group_ingress_rule").values()
             if rule["security_group_id"] == target]
+
+
+@dataclass
+class DefaultSystem:
+    """Every construct of an environment, each built with only its required props."""
+
+    bare: BareStack
+    stream: Any
+    cache: Any
+    database: Any
+    topic: Any
+    processor: Any
+
+
+def default_system() -> DefaultSystem:
+    """Stream, stores, alert topic and processor on default props, the stores admitting the app group."""
+    from constructs_lib.alarms import AlertTopic, AlertTopicProps
+    from constructs_lib.cache import TransactionCache, TransactionCacheProps
+    from constructs_lib.database import TransactionDatabase, TransactionDatabaseProps
+    from constructs_lib.processor import LambdaBundle, TransactionProcessor, TransactionProcessorProps
+    from constructs_lib.stream import TransactionStream, TransactionStreamProps
+
+    bare = bare_stack()
+    keys, network = bare.keys, bare.network
+    stream = TransactionStream(bare.stack, "stream", TransactionStreamProps(name=f"{NAME}-transactions", key=keys.data))
+    cache = TransactionCache(bare.stack, "cache", TransactionCacheProps(name=f"{NAME}-history", keys=keys,
+                                                                        networking=network))
+    database = TransactionDatabase(bare.stack, "database", TransactionDatabaseProps(
+        name=f"{NAME}-transactions", keys=keys, networking=network))
+    for store in (cache, database):
+        store.allow_from(network.app_security_group)
+    topic = AlertTopic(bare.stack, "alerts", AlertTopicProps(name=NAME, key=keys.logs))
+    bundle = LambdaBundle(path=__file__, sha256_base64="dGVzdA==", migrations_checksum="0" * 64)
+    processor = TransactionProcessor(bare.stack, "processor", TransactionProcessorProps(
+        name=NAME, environment="dev", bundle=bundle, keys=keys, networking=network, stream=stream, cache=cache,
+        database=database, topic=topic))
+    return DefaultSystem(bare=bare, stream=stream, cache=cache, database=database, topic=topic, processor=processor)
