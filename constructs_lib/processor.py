@@ -39,7 +39,7 @@ from cdktf_cdktf_provider_aws.sqs_queue import SqsQueue
 from cdktf_cdktf_provider_aws.sqs_queue_policy import SqsQueuePolicy
 from constructs import Construct
 
-from processor.config import LONGEST_RULE_WINDOW_SECONDS
+from processor.config import DB_AUTH_IAM, LONGEST_RULE_WINDOW_SECONDS
 
 from .alarms import AlarmSpec, AlertTopic
 from .cache import TransactionCache
@@ -58,7 +58,7 @@ MIGRATION_HANDLER = "processor.migrate.handle"
 RUNTIME = "python3.12"
 METRIC_NAMESPACE = "JapanCart/TransactionMonitoring"
 #: The processor signs in to PostgreSQL with IAM auth tokens (never a password).
-DB_AUTH = "iam"
+DB_AUTH = DB_AUTH_IAM
 #: Migrations take an advisory lock and run a few DDL statements; five minutes is generous.
 MIGRATION_TIMEOUT_SECONDS = 300
 MIGRATION_MEMORY_MB = 256

@@ -35,7 +35,6 @@ RDS_CA_BUNDLE = str(Path(__file__).resolve().parent / "certs" / "rds-ca-bundle.p
 #: The longest window a rule looks back over (the daily total, rules.DAY): a shorter history TTL would let
 #: history keys expire while their day still counts. The construct refuses such a TTL; so does the runtime.
 LONGEST_RULE_WINDOW_SECONDS = 86_400
-DEFAULT_METRIC_NAMESPACE = "JapanCart/TransactionMonitoring"
 ENVIRONMENTS = ("dev", "staging", "prod")
 
 SecretFetcher = Callable[[str], str]
@@ -92,13 +91,15 @@ class RuleThresholds:
 
 @dataclass(frozen=True)
 class Settings:
+    """What the processor runs with. The construct sets every variable these come from, so none has a
+    default here to compete with the construct's (a missing one fails fast, naming the variable)."""
+
     db: DbSettings
     redis: RedisSettings
     thresholds: RuleThresholds
-    #: From HISTORY_TTL_SECONDS, which the construct always sets: no default here to compete with its own.
     history_ttl_seconds: int
-    metric_namespace: str = DEFAULT_METRIC_NAMESPACE
-    environment: str = "dev"
+    metric_namespace: str
+    environment: str
 
 
 def _required(env: Mapping[str, str], name: str) -> str:
@@ -188,7 +189,7 @@ def _db_settings(env: Mapping[str, str], conn: dict, arn: str, *, username: str,
 def app_db_settings(env: Mapping[str, str], fetch: SecretFetcher) -> DbSettings:
     """The processor's connection: the application role, never the master user."""
     arn = _required(env, ENV_DB_SECRET)
-    auth = env.get(ENV_DB_AUTH, "").strip() or DB_AUTH_IAM
+    auth = _required(env, ENV_DB_AUTH)
     if auth not in (DB_AUTH_IAM, DB_AUTH_PASSWORD):
         raise ConfigError(f"{ENV_DB_AUTH} must be {DB_AUTH_IAM!r} or {DB_AUTH_PASSWORD!r}, got {auth!r}")
     if auth == DB_AUTH_IAM and _region(env) is None:
@@ -244,6 +245,6 @@ def settings_from_env(env: Mapping[str, str], fetch: SecretFetcher) -> Settings:
         redis=redis_settings_from_secret(fetch, redis_arn),
         thresholds=thresholds,
         history_ttl_seconds=ttl,
-        metric_namespace=env.get(ENV_METRIC_NAMESPACE, "").strip() or DEFAULT_METRIC_NAMESPACE,
+        metric_namespace=_required(env, ENV_METRIC_NAMESPACE),
         environment=environment,
     )
