@@ -77,10 +77,17 @@ class AlertSettings:
 
 @dataclass(frozen=True, kw_only=True)
 class AlarmThresholds:
-    """What `SystemAlarms` alarms on: stream, Redis and PostgreSQL metrics above (or, for free storage and
-    memory, below) these values. Defaults: iterator age 60,000 ms, any throttled request, Redis engine CPU
-    75 %, memory 80 %, 100 evictions, 30 s replication lag; database CPU 80 %, 5 GiB free storage,
-    200 connections, 256 MiB freeable memory, 20 ms read and write latency.
+    """What `SystemAlarms` alarms on: stream, Redis and PostgreSQL metrics above (free storage and memory:
+    below) these values.
+
+    stream_iterator_age_ms: the stream's consumer lag. Default: 60,000 (a minute).
+    stream_throttled_requests: throttled reads or writes per period. Default: 0 (any).
+    cache_engine_cpu_percent / cache_memory_percent: per Redis node. Default: 75 and 80.
+    cache_evictions: evicted keys per period (history lost before its TTL). Default: 100.
+    cache_replication_lag_seconds: a replica's lag behind the primary. Default: 30.
+    db_cpu_percent / db_connections: the instance's CPU and open connections. Default: 80 and 200.
+    db_free_storage_gib / db_freeable_memory_mib: alarm below these. Default: 5 GiB and 256 MiB.
+    db_read_latency_ms / db_write_latency_ms: average I/O latency. Default: 20 and 20.
     """
 
     stream_iterator_age_ms: int = 60_000
@@ -255,9 +262,12 @@ class AlertTopic(Construct):
 
 @dataclass(frozen=True, kw_only=True)
 class SystemAlarmsProps(AlarmThresholds):
-    """Inputs of `SystemAlarms`: the thresholds (the `AlarmThresholds` fields, each defaulted) and, all
-    required: `name` (prefix of the alarms, the RDS event subscriptions and the dashboard), `region` (of the
-    dashboard's widgets), `topic` (where alarms go), and the `stream`, `cache` and `database` watched.
+    """Inputs of `SystemAlarms`: the thresholds (the `AlarmThresholds` fields, each defaulted) and:
+
+    name: prefix of the alarms, the RDS event subscriptions and the dashboard. Required.
+    region: the region the dashboard's widgets read. Required.
+    topic: where every alarm goes. Required.
+    stream / cache / database: what is watched. Required.
     """
 
     name: str

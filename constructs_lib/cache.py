@@ -54,14 +54,14 @@ _RESERVED_ACL_RULES = frozenset({"on", "off", "reset", "nopass", "resetpass"})
 class CacheSettings:
     """Shape of the Redis replication group.
 
-    node_type: ElastiCache node class. Default cache.t4g.small.
-    num_nodes: primary plus replicas, 1-6. Default 2 (one replica in another AZ).
+    node_type: ElastiCache node class. Default: cache.t4g.small.
+    num_nodes: primary plus replicas, 1-6. Default: 2 (one replica in another AZ).
     automatic_failover: promote a replica when the primary fails; also turns on Multi-AZ.
-      Needs 2+ nodes. Default on.
-    engine_version: Redis 7 release. Default 7.1.
-    snapshot_retention_days: daily snapshots kept, 0-35. Default 7.
+      Needs 2+ nodes. Default: on.
+    engine_version: Redis 7 release. Default: 7.1.
+    snapshot_retention_days: daily snapshots kept, 0-35. Default: 7.
     snapshot_window / maintenance_window: UTC windows that must not overlap.
-      Defaults 15:00-16:00 daily and sun:17:00-sun:18:00 (00:00 and Monday 02:00 in Tokyo).
+      Default: 15:00-16:00 daily and sun:17:00-sun:18:00 (00:00 and Monday 02:00 in Tokyo).
     """
 
     node_type: str = "cache.t4g.small"

@@ -52,23 +52,24 @@ PGAUDIT_CLASSES = "ddl,role,write"
 class DatabaseSettings:
     """Shape and safety of the PostgreSQL instance.
 
-    instance_class: RDS class. Default db.t4g.medium (the smallest with Performance Insights).
+    instance_class: RDS class. Default: db.t4g.medium (the smallest with Performance Insights).
     engine_version: "16" lets RDS pick its current 16.x minor and keep it current through
-      automatic minor upgrades, so no retired minor is ever pinned. Default "16".
+      automatic minor upgrades, so no retired minor is ever pinned. Default: "16".
     allocated_storage_gb / max_allocated_storage_gb: gp3 size at creation and the ceiling of
-      storage autoscaling. Defaults 20 and 200.
-    multi_az: a synchronous standby in a second AZ. Default on.
-    backup_retention_days: automated backups kept, 1-35. Default 7.
-    backup_window / maintenance_window: UTC windows that must not overlap.
-    deletion_protection: refuse DeleteDBInstance. Default on.
-    skip_final_snapshot: destroy without a last snapshot. Default off (a snapshot is kept).
-    slow_statement_ms: statements slower than this are logged. Default 500.
+      storage autoscaling. Default: 20 and 200.
+    multi_az: a synchronous standby in a second AZ. Default: on.
+    backup_retention_days: automated backups kept, 1-35. Default: 7.
+    backup_window / maintenance_window: UTC windows that must not overlap. Default: 16:00-17:00 daily and
+      sun:18:00-sun:19:00 (01:00 and Monday 03:00 in Tokyo).
+    deletion_protection: refuse DeleteDBInstance. Default: on.
+    skip_final_snapshot: destroy without a last snapshot. Default: off (a snapshot is kept).
+    slow_statement_ms: statements slower than this are logged. Default: 500.
     db_name / master_username: the database and its owner; the password is generated and
-      rotated by RDS in Secrets Manager, never seen by Terraform.
+      rotated by RDS in Secrets Manager, never seen by Terraform. Default: transactions and japancart_admin.
     transaction_retention_months: months of transactions kept; older monthly partitions are detached by
-      the daily data-lifecycle run. 1-240. Default 84 (seven years, the usual retention of payment records).
+      the daily data-lifecycle run. 1-240. Default: 84 (seven years, the usual retention of payment records).
     rejected_retention_days: days a rejected record (raw payload and reason) is kept before the daily run
-      purges it. 1-3650. Default 90.
+      purges it. 1-3650. Default: 90.
     """
 
     instance_class: str = "db.t4g.medium"

@@ -81,9 +81,10 @@ class EncryptionKeyProps:
     via_services: short names of the services (`kinesis`, `rds`, `secretsmanager`, ...) through which
       this account's principals may use the key (`kms:ViaService`) and create grants for AWS resources.
       Principals still need an IAM policy naming the key; nothing may use it directly.
-    log_group_patterns: log-group names (with `*`) CloudWatch Logs may encrypt with the key; empty (the
-      default) gives CloudWatch Logs no access.
+    log_group_patterns: log-group names (with `*`) CloudWatch Logs may encrypt with the key.
+      Default: none, which gives CloudWatch Logs no access.
     publishers: service principals that encrypt with the key for this project's resources.
+      Default: none.
     deletion_window_days: how long a scheduled deletion can still be cancelled (7-30).
       Default: 30, the longest AWS allows, so a mistaken destroy is recoverable.
     """

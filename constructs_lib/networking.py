@@ -55,11 +55,11 @@ EPHEMERAL_PORTS = (1024, 65535)
 class NetworkSettings:
     """Address plan of the VPC.
 
-    vpc_cidr: the VPC's IPv4 block. Default 10.0.0.0/16.
-    az_count: availability zones to spread subnets over. Default 2, the minimum for Multi-AZ.
+    vpc_cidr: the VPC's IPv4 block, /16 to /24. Default: 10.0.0.0/16.
+    az_count: availability zones to spread subnets over. Default: 2, the minimum for Multi-AZ.
     subnet_prefix: prefix length of every subnet, carved in order from vpc_cidr (public
-      subnets first, then private). Default 24 (251 usable addresses each).
-    nat_gateway: add one NAT gateway for consumers that need the internet. Default off:
+      subnets first, then private). Default: 24 (251 usable addresses each).
+    nat_gateway: add one NAT gateway for consumers that need the internet. Default: off;
       the Secrets Manager endpoint covers what the processor calls (it reaches nothing else outside
       the VPC: Lambda polls the stream, RDS auth tokens are signed locally, logs go through Lambda).
     zone_ids: the zone ids (e.g. apne1-az4) to place subnets in, one per AZ, in order. Zone

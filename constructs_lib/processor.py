@@ -94,22 +94,27 @@ def dead_letter_retention_seconds(stream_retention_hours: int, max_record_age_se
 class ProcessorSettings:
     """How the processor consumes the stream, and the monitoring rules it applies.
 
+    memory_mb / timeout_seconds: the function's size and time limit. Default: 512 MB and 60 s.
+    reserved_concurrency: concurrent executions kept for (and capped at) the processor. Default: 5.
     batch_size / batching_window_seconds: records per invocation and how long to gather them.
+      Default: 500 records, 1 s.
+    parallelization_factor: concurrent batches per shard (order is kept per partition key). Default: 1.
     max_retries: retries of a failing batch before its records go to the dead-letter queue.
-      Default -1: retry until the records reach max_record_age_seconds, so an outage of Redis or
+      Default: -1, retry until the records reach max_record_age_seconds, so an outage of Redis or
       PostgreSQL shorter than that loses nothing and needs no replay.
     max_record_age_seconds: age at which a still-failing record goes to the dead-letter queue,
-      60-604800. Default 21,600 (6 h). Must leave the stream an hour of retention after it (the
+      60-604800. Default: 21,600 (6 h). Must leave the stream an hour of retention after it (the
       queue holds pointers into the stream; see `dead_letter_retention_seconds`).
-    reserved_concurrency: concurrent executions kept for (and capped at) the processor.
     history_ttl_seconds: how long after its event a transaction stays in the Redis history (the processor
       sets this expiry on every history key). At least the longest rule window (86,400 s: the daily total),
-      at most 30 days. Default 86,400 (24 h).
-    rule_max_txns_per_hour: alert when one customer makes more transactions than this in an hour.
-    rule_max_daily_total: alert when one customer's 24-hour total exceeds this (in the transaction currency).
-    rule_max_single_amount: alert on any single transaction above this.
-    *_threshold, iterator_age_ms: the processor's alarms fire above these (errors, throttles, dead
-      letters, rule hits and transaction conflicts per period; iterator age in milliseconds).
+      at most 30 days. Default: 86,400 (24 h).
+    rule_max_txns_per_hour: alert when one customer makes more transactions than this in an hour. Default: 30.
+    rule_max_daily_total: alert when one customer's Tokyo-day total exceeds this (in the transaction
+      currency). Default: 2,000,000.
+    rule_max_single_amount: alert on any single transaction above this. Default: 500,000.
+    errors_threshold, throttles_threshold, dead_letter_threshold, rule_hits_threshold, conflicts_threshold:
+      the processor's alarms fire when more than this many happen in a period. Default: 0 (any).
+    iterator_age_ms: the lag alarm fires above this. Default: 60,000 (a minute behind the stream).
     """
 
     memory_mb: int = 512
@@ -316,7 +321,7 @@ class SchemaMigrationProps:
     keys: `secrets` encrypts the function's environment and the secrets it reads, `logs` its log group.
     networking: the private subnets and the application security group (the one the database admits).
     database: the connection secret and the RDS-managed master secret it reads.
-    log_retention_days: retention of the function's log group.
+    log_retention_days: retention of the function's log group (a CloudWatch Logs value). Default: 365.
     """
 
     name: str

@@ -27,10 +27,11 @@ class SecretProps:
     description: what a reader finds in it.
     key: the environment key that encrypts it.
     value: the JSON document stored as the current version; values may be tokens
-      (endpoints, a generated password), rendered with Terraform's jsonencode.
+      (endpoints, a generated password), rendered with Terraform's jsonencode. Default: none (no version:
+      something else, e.g. RDS, writes the value).
     recovery_window_days: how long a deleted secret can be restored, 7-30 days, during which its name stays
       reserved. 0 deletes it at once (no recovery), so a destroyed environment can be redeployed under the
-      same names right away: for disposable environments only. Default 30.
+      same names right away: for disposable environments only. Default: 30.
     """
 
     name: str

@@ -33,12 +33,12 @@ class StreamSettings:
     """Capacity and retention of the stream.
 
     capacity_mode: ON_DEMAND (AWS scales shards; pay per GB) or PROVISIONED (shard count
-      derived below; cheaper at steady load). Default PROVISIONED.
-    peak_records_per_second: the write peak to size for. Default 170, ten times the launch
+      derived below; cheaper at steady load). Default: PROVISIONED.
+    peak_records_per_second: the write peak to size for. Default: 170, ten times the launch
       load of about 1,000 transactions a minute.
-    average_record_bytes: mean size of one transaction record. Default 1,024.
-    headroom: fraction added on top of the peak before rounding up to whole shards. Default 0.5.
-    retention_hours: how long records stay readable, 24-8760. Default 24, enough for a
+    average_record_bytes: mean size of one transaction record. Default: 1,024.
+    headroom: fraction added on top of the peak before rounding up to whole shards. Default: 0.5.
+    retention_hours: how long records stay readable, 24-8760. Default: 24, enough for a
       consumer outage over a night.
     """
 
