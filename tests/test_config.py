@@ -228,3 +228,16 @@ def test_phase_one_synthesizes_the_bootstrap_alone_until_the_state_key_is_known(
     bootstrap = run_main(tmp_path, "bootstrap", JAPANCART_STATE_BUCKET="acme-japancart-state")
     assert bootstrap.returncode == 0, bootstrap.stderr
     assert sorted(p.name for p in (tmp_path / "cdktf.out" / "stacks").iterdir()) == ["bootstrap"]
+
+
+def test_a_construct_refusing_a_derived_name_names_the_setting_it_came_from(tmp_path: Path) -> None:
+    """20 characters is a valid project name, but `<project>-staging-history` is too long for ElastiCache:
+    the wiring reports it as project.name, with the name it made (main.py prints it as one line)."""
+    from environments import synth_environment
+
+    with pytest.raises(ConfigError) as raised:
+        synth_environment(tmp_path, "staging", project_name="abcdefghijklmnopqrst")
+    message = str(raised.value)
+    assert message.startswith("project.name must be a value for which TransactionCacheProps.name "
+                              "('abcdefghijklmnopqrst-staging-history') is a replication group id")
+    assert message.endswith("got 'abcdefghijklmnopqrst'")
