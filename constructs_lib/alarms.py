@@ -189,28 +189,28 @@ class AlertTopic(Construct):
             status_logging[f"{protocol}_success_feedback_role_arn"] = feedback.arn
             status_logging[f"{protocol}_failure_feedback_role_arn"] = feedback.arn
             status_logging[f"{protocol}_success_feedback_sample_rate"] = DELIVERY_STATUS_SUCCESS_SAMPLE_PERCENT
-        self.topic = SnsTopic(self, "topic", name=topic_name, kms_master_key_id=props.key.key_arn, **status_logging)
-        self.topic_arn: str = self.topic.arn
+        self._topic = SnsTopic(self, "topic", name=topic_name, kms_master_key_id=props.key.key_arn, **status_logging)
+        self.topic_arn: str = self._topic.arn
         root = {"AWS": f"arn:{account.partition}:iam::{account.account_id}:root"}
         statements = [
-            deny_insecure_transport("sns:*", self.topic.arn),
+            deny_insecure_transport("sns:*", self._topic.arn),
             {"Sid": "AccountManagesTheTopic", "Effect": "Allow", "Principal": root,
              "Action": ["sns:GetTopicAttributes", "sns:SetTopicAttributes", "sns:AddPermission",
                         "sns:RemovePermission", "sns:DeleteTopic", "sns:Subscribe", "sns:ListSubscriptionsByTopic",
                         "sns:Publish"],
-             "Resource": self.topic.arn},
+             "Resource": self._topic.arn},
         ] + [
             {"Sid": "PublishFor" + "".join(p.capitalize() for p in publisher.principal.split(".")[:-2]),
              "Effect": "Allow", "Principal": {"Service": publisher.principal}, "Action": "sns:Publish",
-             "Resource": self.topic.arn, "Condition": source_condition(account.account_id, publisher.source_arn)}
+             "Resource": self._topic.arn, "Condition": source_condition(account.account_id, publisher.source_arn)}
             for publisher in alert_publishers(props.name, account)
         ]
-        SnsTopicPolicy(self, "policy", arn=self.topic.arn,
+        SnsTopicPolicy(self, "policy", arn=self._topic.arn,
                        policy=json.dumps({"Version": "2012-10-17", "Statement": statements}))
         # Keyed by address (construct ids may hold '@' and '.'; e-mail addresses never hold '/').
         subscribers = Construct(self, "subscribers")
-        self.subscriptions = {
-            email: SnsTopicSubscription(subscribers, email.lower(), topic_arn=self.topic.arn, protocol="email",
+        self._subscriptions = {
+            email: SnsTopicSubscription(subscribers, email.lower(), topic_arn=self._topic.arn, protocol="email",
                                         endpoint=email)
             for email in props.alert_emails
         }
@@ -255,8 +255,8 @@ class AlertTopic(Construct):
             period=props.period_seconds,
             evaluation_periods=props.evaluation_periods,
             treat_missing_data=spec.treat_missing_data,
-            alarm_actions=[self.topic.arn],
-            ok_actions=[self.topic.arn],
+            alarm_actions=[self._topic.arn],
+            ok_actions=[self._topic.arn],
         )
 
 
@@ -356,9 +356,9 @@ class SystemAlarms(Construct):
         super().__init__(scope, construct_id)
         specs = (_stream_specs(props, props.stream) + _cache_specs(props, props.cache)
                  + _database_specs(props, props.database))
-        self.alarms = [props.topic.alarm(self, spec) for spec in specs]
+        self._alarms = [props.topic.alarm(self, spec) for spec in specs]
         database = props.database
-        self.database_events = [
+        self._database_events = [
             DbEventSubscription(self, "db-instance-events", name=f"{props.name}-db-instance-events",
                                 sns_topic=props.topic.topic_arn, source_type="db-instance",
                                 source_ids=[database.identifier], event_categories=list(RDS_INSTANCE_EVENTS)),
@@ -367,7 +367,7 @@ class SystemAlarms(Construct):
                                 source_ids=[database.parameter_group_name],
                                 event_categories=list(RDS_PARAMETER_GROUP_EVENTS)),
         ]
-        self.dashboard = CloudwatchDashboard(self, "dashboard", dashboard_name=props.name,
+        self._dashboard = CloudwatchDashboard(self, "dashboard", dashboard_name=props.name,
                                              dashboard_body=json.dumps(_dashboard(props), sort_keys=True))
         self.dashboard_name: str = props.name
 

@@ -134,38 +134,38 @@ class Networking(Construct):
         super().__init__(scope, construct_id)
         zones = self._zones(props)
 
-        self.vpc = Vpc(self, "vpc", cidr_block=props.vpc_cidr, enable_dns_support=True,
+        self._vpc = Vpc(self, "vpc", cidr_block=props.vpc_cidr, enable_dns_support=True,
                        enable_dns_hostnames=True, tags={"Name": props.name})
-        self.vpc_id: str = self.vpc.id
+        self.vpc_id: str = self._vpc.id
         # Managed with no rules, so nothing can fall back on the permissive default group.
-        DefaultSecurityGroup(self, "default-sg", vpc_id=self.vpc.id)
+        DefaultSecurityGroup(self, "default-sg", vpc_id=self._vpc.id)
 
-        igw = InternetGateway(self, "igw", vpc_id=self.vpc.id, tags={"Name": props.name})
-        public_rt = RouteTable(self, "public-rt", vpc_id=self.vpc.id, tags={"Name": f"{props.name}-public"})
+        igw = InternetGateway(self, "igw", vpc_id=self._vpc.id, tags={"Name": props.name})
+        public_rt = RouteTable(self, "public-rt", vpc_id=self._vpc.id, tags={"Name": f"{props.name}-public"})
         Route(self, "public-default", route_table_id=public_rt.id, destination_cidr_block="0.0.0.0/0",
               gateway_id=igw.id)
-        self.private_route_table = RouteTable(self, "private-rt", vpc_id=self.vpc.id,
+        self._private_route_table = RouteTable(self, "private-rt", vpc_id=self._vpc.id,
                                               tags={"Name": f"{props.name}-private"})
 
         public_cidrs, private_cidrs = props.subnet_cidrs()
-        self.public_subnets = self._subnets("public", props.name, public_cidrs, zones, public_rt)
-        self.private_subnets = self._subnets("private", props.name, private_cidrs, zones,
-                                             self.private_route_table)
-        self.private_subnet_ids: list[str] = [s.id for s in self.private_subnets]
+        self._public_subnets = self._subnets("public", props.name, public_cidrs, zones, public_rt)
+        self._private_subnets = self._subnets("private", props.name, private_cidrs, zones,
+                                             self._private_route_table)
+        self.private_subnet_ids: list[str] = [s.id for s in self._private_subnets]
         self.availability_zone_count: int = props.az_count
 
         if props.nat_gateway:
             eip = Eip(self, "nat-eip", domain="vpc", tags={"Name": f"{props.name}-nat"})
-            nat = NatGateway(self, "nat", allocation_id=eip.id, subnet_id=self.public_subnets[0].id,
+            nat = NatGateway(self, "nat", allocation_id=eip.id, subnet_id=self._public_subnets[0].id,
                              tags={"Name": props.name}, depends_on=[igw])
-            Route(self, "private-default", route_table_id=self.private_route_table.id,
+            Route(self, "private-default", route_table_id=self._private_route_table.id,
                   destination_cidr_block="0.0.0.0/0", nat_gateway_id=nat.id)
 
         self._default_network_acl(props)
         self._flow_logs(props)
 
         self.app_security_group: SecurityGroup = security_group(
-            self, "app-sg", name=f"{props.name}-app", vpc_id=self.vpc.id,
+            self, "app-sg", name=f"{props.name}-app", vpc_id=self._vpc.id,
             description="Consumers of the transaction stores; the only source the stores admit")
         self._endpoints(props)
         if props.nat_gateway:
@@ -187,7 +187,7 @@ class Networking(Construct):
         group = Construct(self, tier)
         subnets = []
         for index, cidr in enumerate(cidrs):
-            subnet = Subnet(group, f"subnet-{index}", vpc_id=self.vpc.id, cidr_block=cidr, **zones[index],
+            subnet = Subnet(group, f"subnet-{index}", vpc_id=self._vpc.id, cidr_block=cidr, **zones[index],
                             map_public_ip_on_launch=False,
                             tags={"Name": f"{name}-{tier}-{index}", "Tier": tier})
             RouteTableAssociation(group, f"rta-{index}", subnet_id=subnet.id, route_table_id=route_table.id)
@@ -210,7 +210,7 @@ class Networking(Construct):
             resources=[group.arn, f"{group.arn}:*"],
         )])
         IamRolePolicy(self, "flow-log-policy", name="write-flow-logs", role=role.id, policy=write.json)
-        FlowLog(self, "flow-log", vpc_id=self.vpc.id, traffic_type="ALL", log_destination_type="cloud-watch-logs",
+        FlowLog(self, "flow-log", vpc_id=self._vpc.id, traffic_type="ALL", log_destination_type="cloud-watch-logs",
                 log_destination=group.arn, iam_role_arn=role.arn, max_aggregation_interval=60)
 
     def _default_network_acl(self, settings: NetworkSettings) -> None:
@@ -226,21 +226,20 @@ class Networking(Construct):
                                                     cidr_block="0.0.0.0/0"))
             egress.append(DefaultNetworkAclEgress(rule_no=200, action="allow", protocol="tcp", from_port=HTTPS,
                                                   to_port=HTTPS, cidr_block="0.0.0.0/0"))
-        subnets = [s.id for s in self.public_subnets + self.private_subnets]
-        self.default_network_acl = DefaultNetworkAcl(self, "default-nacl",
-                                                     default_network_acl_id=self.vpc.default_network_acl_id,
-                                                     subnet_ids=subnets, ingress=ingress, egress=egress)
+        subnets = [s.id for s in self._public_subnets + self._private_subnets]
+        DefaultNetworkAcl(self, "default-nacl", default_network_acl_id=self._vpc.default_network_acl_id,
+                          subnet_ids=subnets, ingress=ingress, egress=egress)
 
     def _endpoints(self, props: NetworkingProps) -> None:
         """The Secrets Manager interface endpoint, so consumers need no NAT; its policy comes from
         `restrict_secrets_endpoint` once the secrets exist. (No S3 endpoint: nothing here calls S3.)"""
         region = props.region
-        endpoint_sg = security_group(self, "endpoint-sg", name=f"{props.name}-endpoints", vpc_id=self.vpc.id,
+        endpoint_sg = security_group(self, "endpoint-sg", name=f"{props.name}-endpoints", vpc_id=self._vpc.id,
                                      description="Interface endpoints; admits HTTPS from the application group")
         allow_tcp(self, "app-to-endpoints", source=self.app_security_group, target=endpoint_sg, port=HTTPS,
                   description="HTTPS to the Secrets Manager endpoint")
         self.secrets_manager_endpoint = VpcEndpoint(
-            self, "secretsmanager-endpoint", vpc_id=self.vpc.id,
+            self, "secretsmanager-endpoint", vpc_id=self._vpc.id,
             service_name=f"com.amazonaws.{region}.secretsmanager", vpc_endpoint_type="Interface",
             private_dns_enabled=True, subnet_ids=self.private_subnet_ids, security_group_ids=[endpoint_sg.id],
             tags={"Name": f"{props.name}-secretsmanager"})

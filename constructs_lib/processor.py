@@ -219,22 +219,22 @@ class TransactionProcessor(Construct):
         super().__init__(scope, construct_id)
         function_name = f"{props.name}-processor"
 
-        self.dead_letter_queue = SqsQueue(
+        self._dead_letter_queue = SqsQueue(
             self, "dlq", name=f"{function_name}-dlq", kms_master_key_id=props.keys.data.key_arn,
             message_retention_seconds=dead_letter_retention_seconds(props.stream.retention_hours,
                                                                     props.max_record_age_seconds))
-        SqsQueuePolicy(self, "dlq-policy", queue_url=self.dead_letter_queue.url, policy=json.dumps({
+        SqsQueuePolicy(self, "dlq-policy", queue_url=self._dead_letter_queue.url, policy=json.dumps({
             "Version": "2012-10-17",
-            "Statement": [deny_insecure_transport("sqs:*", self.dead_letter_queue.arn)]}))
+            "Statement": [deny_insecure_transport("sqs:*", self._dead_letter_queue.arn)]}))
         log_group = encrypted_log_group(self, "logs", name=f"/aws/lambda/{function_name}",
                                         key_arn=props.keys.logs.key_arn, retention_days=props.log_retention_days)
         role = self._role(function_name, props, log_group.arn)
 
         code = TerraformAsset(self, "code", path=props.bundle.path, type=AssetType.FILE)
-        self.migration = SchemaMigration(self, "migration", SchemaMigrationProps(
+        self._migration = SchemaMigration(self, "migration", SchemaMigrationProps(
             name=props.name, bundle=props.bundle, code=code, keys=props.keys, networking=props.networking,
             database=props.database, log_retention_days=props.log_retention_days))
-        self.function = LambdaFunction(
+        self._function = LambdaFunction(
             self,
             "function",
             function_name=function_name,
@@ -261,16 +261,16 @@ class TransactionProcessor(Construct):
                 "ENVIRONMENT": props.environment,
             }),
             tracing_config=LambdaFunctionTracingConfig(mode="Active"),
-            dead_letter_config=LambdaFunctionDeadLetterConfig(target_arn=self.dead_letter_queue.arn),
+            dead_letter_config=LambdaFunctionDeadLetterConfig(target_arn=self._dead_letter_queue.arn),
             logging_config=LambdaFunctionLoggingConfig(log_format="Text", log_group=log_group.name),
             depends_on=[log_group],
         )
-        skip_check(self.function, "CKV_AWS_272", UNSIGNED_CODE)
-        self.event_source_mapping = LambdaEventSourceMapping(
+        skip_check(self._function, "CKV_AWS_272", UNSIGNED_CODE)
+        self._event_source_mapping = LambdaEventSourceMapping(
             self,
             "stream-source",
             event_source_arn=props.stream.stream_arn,
-            function_name=self.function.arn,
+            function_name=self._function.arn,
             starting_position="TRIM_HORIZON",
             batch_size=props.batch_size,
             maximum_batching_window_in_seconds=props.batching_window_seconds,
@@ -281,16 +281,16 @@ class TransactionProcessor(Construct):
             maximum_record_age_in_seconds=props.max_record_age_seconds,
             destination_config=LambdaEventSourceMappingDestinationConfig(
                 on_failure=LambdaEventSourceMappingDestinationConfigOnFailure(
-                    destination_arn=self.dead_letter_queue.arn)),
+                    destination_arn=self._dead_letter_queue.arn)),
             # No batch before the schema (and the application role) exists.
-            depends_on=[self.migration.invocation],
+            depends_on=[self._migration.ready],
         )
-        self.alarms = [props.topic.alarm(self, spec) for spec in _alarm_specs(
-            props, function_name, self.dead_letter_queue.name, self.migration.function_name)]
+        self._alarms = [props.topic.alarm(self, spec) for spec in _alarm_specs(
+            props, function_name, self._dead_letter_queue.name, self._migration.function_name)]
         self.function_name: str = function_name
-        self.function_arn: str = self.function.arn
-        self.dead_letter_queue_url: str = self.dead_letter_queue.url
-        self.migration_function_name: str = self.migration.function_name
+        self.function_arn: str = self._function.arn
+        self.dead_letter_queue_url: str = self._dead_letter_queue.url
+        self.migration_function_name: str = self._migration.function_name
 
     def _role(self, function_name: str, props: TransactionProcessorProps, log_group_arn: str) -> IamRole:
         """Least privilege: this stream, two secrets (never the master password), its own database role,
@@ -305,7 +305,7 @@ class TransactionProcessor(Construct):
         keys.data.grant_encrypt_decrypt(grantee, via="sqs", sid="EncryptDeadLetters")
         keys.secrets.grant_decrypt(grantee, via="secretsmanager", sid="DecryptStoreCredentials")
         keys.secrets.grant_decrypt(grantee, via="lambda", sid="DecryptOwnEnvironment")
-        grantee.allow("SendFailuresToTheDeadLetterQueue", ["sqs:SendMessage"], [self.dead_letter_queue.arn])
+        grantee.allow("SendFailuresToTheDeadLetterQueue", ["sqs:SendMessage"], [self._dead_letter_queue.arn])
         _own_logs_and_network(grantee, log_group_arn)
         role, _ = _lambda_role(self, function_name, "transaction-processor", keys.data.account, grantee)
         return role
@@ -363,7 +363,7 @@ class SchemaMigration(Construct):
         secrets_key.grant_decrypt(grantee, via="lambda", sid="DecryptOwnEnvironment")
         _own_logs_and_network(grantee, log_group.arn)
         role, policy = _lambda_role(self, function_name, "schema-migration", secrets_key.account, grantee)
-        self.function = LambdaFunction(
+        self._function = LambdaFunction(
             self,
             "function",
             function_name=function_name,
@@ -387,26 +387,27 @@ class SchemaMigration(Construct):
             logging_config=LambdaFunctionLoggingConfig(log_format="Text", log_group=log_group.name),
             depends_on=[log_group],
         )
-        skip_check(self.function, "CKV_AWS_272", UNSIGNED_CODE)
-        skip_check(self.function, "CKV_AWS_116", "no payload worth keeping: Terraform's run is synchronous and fails "
+        skip_check(self._function, "CKV_AWS_272", UNSIGNED_CODE)
+        skip_check(self._function, "CKV_AWS_116", "no payload worth keeping: Terraform's run is synchronous and fails "
                                                  "the apply; the daily run is the constant {\"action\": \"maintain\"}, "
                                                  "idempotent, retried, and its Errors alarm notifies on-call")
         checksum = props.bundle.migrations_checksum
         ready = [policy, props.networking.secrets_manager_endpoint]
         if database.connection_secret.version is not None:
             ready.append(database.connection_secret.version)
-        self.invocation = LambdaInvocation(
+        #: The migration's run by Terraform: depend on it to start after the schema is current.
+        self.ready: LambdaInvocation = LambdaInvocation(
             self,
             "run",
-            function_name=self.function.function_name,
+            function_name=self._function.function_name,
             input=json.dumps({"checksum": checksum}),
             triggers={"migrations_checksum": checksum},
             lifecycle_scope="CREATE_ONLY",
             depends_on=ready,
         )
         self.function_name: str = function_name
-        self.function_arn: str = self.function.arn
-        self.schedule = self._lifecycle_schedule(props.name, secrets_key.account)
+        self.function_arn: str = self._function.arn
+        self._lifecycle_schedule(props.name, secrets_key.account)
 
     def _lifecycle_schedule(self, name: str, account: Account) -> SchedulerSchedule:
         """The daily `{"action": "maintain"}` run, under a role only this schedule can assume and that can
@@ -420,7 +421,7 @@ class SchemaMigration(Construct):
         )])
         role = IamRole(self, "schedule-role", name=schedule_name, assume_role_policy=trust.json)
         invoke = DataAwsIamPolicyDocument(self, "schedule-permissions", statement=[
-            _allow("InvokeTheMigrationFunction", ["lambda:InvokeFunction"], [self.function.arn])])
+            _allow("InvokeTheMigrationFunction", ["lambda:InvokeFunction"], [self._function.arn])])
         IamRolePolicy(self, "schedule-policy", name="invoke-data-lifecycle", role=role.id, policy=invoke.json)
         schedule = SchedulerSchedule(
             self, "schedule", name=schedule_name,
@@ -428,7 +429,7 @@ class SchemaMigration(Construct):
             schedule_expression=LIFECYCLE_SCHEDULE, schedule_expression_timezone="UTC",
             flexible_time_window=SchedulerScheduleFlexibleTimeWindow(mode="OFF"),
             target=SchedulerScheduleTarget(
-                arn=self.function.arn, role_arn=role.arn, input=json.dumps(LIFECYCLE_EVENT),
+                arn=self._function.arn, role_arn=role.arn, input=json.dumps(LIFECYCLE_EVENT),
                 retry_policy=SchedulerScheduleTargetRetryPolicy(maximum_retry_attempts=LIFECYCLE_RETRIES)),
         )
         skip_check(schedule, "CKV_AWS_297", "its only data is the constant {\"action\": \"maintain\"} (encrypted with "
