@@ -66,6 +66,8 @@ class AlertSettings:
     evaluation_periods: int = 2
 
     def __post_init__(self) -> None:
+        require(isinstance(self.alert_emails, tuple), "alert_emails", self.alert_emails,
+                "a list of e-mail addresses")
         seen: set[str] = set()
         for index, email in enumerate(self.alert_emails):
             require_email(f"alert_emails[{index}]", email)

@@ -83,6 +83,8 @@ class NetworkSettings:
                 f"small enough that {2 * self.az_count} subnets fit in {self.vpc_cidr} "
                 f"(a /{self.subnet_prefix} gives {capacity})")
         require_bool("nat_gateway", self.nat_gateway)
+        require(isinstance(self.zone_ids, tuple), "zone_ids", self.zone_ids,
+                "a list of zone ids such as [\"apne1-az4\"]")
         if self.zone_ids:
             require(len(self.zone_ids) == self.az_count, "zone_ids", list(self.zone_ids),
                     f"one zone id per availability zone ({self.az_count})")

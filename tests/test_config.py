@@ -124,6 +124,11 @@ BAD_INPUTS = [
                  "environments.dev.log_retention_days must be one of", id="float-log-retention"),
     pytest.param({"dev": {"alarms": {"period_seconds": True}}},
                  "environments.dev.alarms.period_seconds must be one of", id="boolean-alarm-period"),
+    pytest.param({"dev": {"alarms": {"alert_emails": "ops@example.com"}}},
+                 "environments.dev.alarms.alert_emails must be a list of e-mail addresses, got 'ops@example.com'",
+                 id="one-address-not-in-a-list"),
+    pytest.param({"dev": {"network": {"zone_ids": "apne1-az4"}}},
+                 "environments.dev.network.zone_ids must be a list of zone ids", id="one-zone-not-in-a-list"),
     pytest.param({"dev": {"network": {"nat_gateway": 1}}},
                  "environments.dev.network.nat_gateway must be true or false, got 1", id="number-for-a-switch"),
 ]
