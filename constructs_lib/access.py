@@ -32,10 +32,13 @@ def allow_tcp(scope: Construct, construct_id: str, *, source: SecurityGroup, tar
     )
 
 
-def store_security_group(scope: Construct, *, name: str, description: str, vpc_id: str, clients: SecurityGroup,
-                         port: int, service: str) -> SecurityGroup:
-    """A data store's own group (construct id `sg`), admitting only `clients` on `port` (id `clients`)."""
-    group = security_group(scope, "sg", name=name, vpc_id=vpc_id, description=description)
-    allow_tcp(scope, "clients", source=clients, target=group, port=port,
+def store_security_group(scope: Construct, *, name: str, description: str, vpc_id: str) -> SecurityGroup:
+    """A data store's own group (construct id `sg`); it admits nothing until `allow_from_store` names a client."""
+    return security_group(scope, "sg", name=name, vpc_id=vpc_id, description=description)
+
+
+def allow_from_store(scope: Construct, construct_id: str, *, clients: SecurityGroup, store: SecurityGroup,
+                     port: int, service: str) -> None:
+    """Admit `clients` into a data store's group on its port: what the stores' `allow_from` does."""
+    allow_tcp(scope, construct_id, source=clients, target=store, port=port,
               description=f"{service} from the application security group")
-    return group

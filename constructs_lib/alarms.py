@@ -27,7 +27,16 @@ from .encryption import Account, EncryptionKey, ServicePublisher
 from .guards import deny_insecure_transport, service_source, source_condition
 from .logs import encrypted_log_group
 from .stream import TransactionStream
-from .validation import require, require_choice, require_email, require_name, require_range
+from .validation import (
+    LOG_RETENTION_DAYS,
+    require,
+    require_choice,
+    require_email,
+    require_int,
+    require_name,
+    require_range,
+    require_region,
+)
 
 GIB = 1024**3
 MIB = 1024**2
@@ -42,16 +51,47 @@ RDS_PARAMETER_GROUP_EVENTS = ("configuration change",)
 
 
 @dataclass(frozen=True, kw_only=True)
-class AlarmSettings:
-    """Thresholds and recipients. Every alarm evaluates `evaluation_periods` periods of `period_seconds`.
+class AlertSettings:
+    """Who hears about alarms and how every alarm on the topic evaluates (`AlertTopic`).
 
     alert_emails: addresses subscribed to the alarm topic (each must confirm by e-mail). Each subscription
       is keyed by its address, not its position: adding or removing one address touches only that one.
+      Default: none (alarms still reach the topic and the console).
+    period_seconds / evaluation_periods: every alarm evaluates this many periods of this length (60, 300,
+      900 or 3600 s; 1-100 periods). Default: 300 s and 2 periods (ten minutes above a threshold).
     """
 
     alert_emails: tuple[str, ...] = ()
     period_seconds: int = 300
     evaluation_periods: int = 2
+
+    def __post_init__(self) -> None:
+        require(isinstance(self.alert_emails, tuple), "alert_emails", self.alert_emails,
+                "a list of e-mail addresses")
+        seen: set[str] = set()
+        for index, email in enumerate(self.alert_emails):
+            require_email(f"alert_emails[{index}]", email)
+            require(email.lower() not in seen, f"alert_emails[{index}]", email, "an address not listed before")
+            seen.add(email.lower())
+        require_choice("period_seconds", self.period_seconds, frozenset({60, 300, 900, 3600}))
+        require_int("evaluation_periods", self.evaluation_periods, 1, 100)
+
+
+@dataclass(frozen=True, kw_only=True)
+class AlarmThresholds:
+    """What `SystemAlarms` alarms on: stream, Redis and PostgreSQL metrics above (free storage and memory:
+    below) these values.
+
+    stream_iterator_age_ms: the stream's consumer lag. Default: 60,000 (a minute).
+    stream_throttled_requests: throttled reads or writes per period. Default: 0 (any).
+    cache_engine_cpu_percent / cache_memory_percent: per Redis node. Default: 75 and 80.
+    cache_evictions: evicted keys per period (history lost before its TTL). Default: 100.
+    cache_replication_lag_seconds: a replica's lag behind the primary. Default: 30.
+    db_cpu_percent / db_connections: the instance's CPU and open connections. Default: 80 and 200.
+    db_free_storage_gib / db_freeable_memory_mib: alarm below these. Default: 5 GiB and 256 MiB.
+    db_read_latency_ms / db_write_latency_ms: average I/O latency. Default: 20 and 20.
+    """
+
     stream_iterator_age_ms: int = 60_000
     stream_throttled_requests: int = 0
     cache_engine_cpu_percent: float = 75
@@ -66,19 +106,22 @@ class AlarmSettings:
     db_write_latency_ms: float = 20
 
     def __post_init__(self) -> None:
-        seen: set[str] = set()
-        for index, email in enumerate(self.alert_emails):
-            require_email(f"alert_emails[{index}]", email)
-            require(email.lower() not in seen, f"alert_emails[{index}]", email, "an address not listed before")
-            seen.add(email.lower())
-        require_choice("period_seconds", self.period_seconds, frozenset({60, 300, 900, 3600}))
-        require_range("evaluation_periods", self.evaluation_periods, 1, 100)
-        for name in ("stream_iterator_age_ms", "stream_throttled_requests", "cache_evictions", "db_connections",
-                     "cache_replication_lag_seconds", "db_free_storage_gib", "db_freeable_memory_mib",
+        for name in ("stream_iterator_age_ms", "stream_throttled_requests", "cache_evictions", "db_connections"):
+            require_int(name, getattr(self, name), 0, 10**12)
+        for name in ("cache_replication_lag_seconds", "db_free_storage_gib", "db_freeable_memory_mib",
                      "db_read_latency_ms", "db_write_latency_ms"):
             require_range(name, getattr(self, name), 0, 10**12)
         for name in ("cache_engine_cpu_percent", "cache_memory_percent", "db_cpu_percent"):
             require_range(name, getattr(self, name), 1, 100)
+
+
+@dataclass(frozen=True, kw_only=True)
+class AlarmSettings(AlertSettings, AlarmThresholds):
+    """The `[alarms]` section of the configuration: the topic's `AlertSettings` and the `AlarmThresholds`."""
+
+    def __post_init__(self) -> None:
+        AlertSettings.__post_init__(self)
+        AlarmThresholds.__post_init__(self)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -110,17 +153,22 @@ def alert_publishers(name: str, account: Account) -> tuple[ServicePublisher, ...
 
 
 @dataclass(frozen=True, kw_only=True)
-class AlertTopicProps:
-    """Inputs of `AlertTopic`: a name prefix, the logs key (topic and delivery-status logs), the alarm
-    settings and the retention of the delivery-status logs."""
+class AlertTopicProps(AlertSettings):
+    """Inputs of `AlertTopic`: recipients and evaluation (the `AlertSettings` fields, each defaulted) and:
+
+    name: prefix of the topic (`<name>-alarms`), its alarms and its delivery-status role. Required.
+    key: the logs key, which encrypts the topic and its delivery-status logs. Required.
+    log_retention_days: retention of the delivery-status logs (a CloudWatch Logs value). Default: 365.
+    """
 
     name: str
     key: EncryptionKey
-    settings: AlarmSettings
     log_retention_days: int = 365
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         require_name("name", self.name, r"[A-Za-z0-9_-]{1,200}", "letters, digits, '_' or '-'")
+        require_choice("log_retention_days", self.log_retention_days, LOG_RETENTION_DAYS)
 
 
 class AlertTopic(Construct):
@@ -143,30 +191,30 @@ class AlertTopic(Construct):
             status_logging[f"{protocol}_success_feedback_role_arn"] = feedback.arn
             status_logging[f"{protocol}_failure_feedback_role_arn"] = feedback.arn
             status_logging[f"{protocol}_success_feedback_sample_rate"] = DELIVERY_STATUS_SUCCESS_SAMPLE_PERCENT
-        self.topic = SnsTopic(self, "topic", name=topic_name, kms_master_key_id=props.key.key_arn, **status_logging)
-        self.topic_arn: str = self.topic.arn
+        self._topic = SnsTopic(self, "topic", name=topic_name, kms_master_key_id=props.key.key_arn, **status_logging)
+        self.topic_arn: str = self._topic.arn
         root = {"AWS": f"arn:{account.partition}:iam::{account.account_id}:root"}
         statements = [
-            deny_insecure_transport("sns:*", self.topic.arn),
+            deny_insecure_transport("sns:*", self._topic.arn),
             {"Sid": "AccountManagesTheTopic", "Effect": "Allow", "Principal": root,
              "Action": ["sns:GetTopicAttributes", "sns:SetTopicAttributes", "sns:AddPermission",
                         "sns:RemovePermission", "sns:DeleteTopic", "sns:Subscribe", "sns:ListSubscriptionsByTopic",
                         "sns:Publish"],
-             "Resource": self.topic.arn},
+             "Resource": self._topic.arn},
         ] + [
             {"Sid": "PublishFor" + "".join(p.capitalize() for p in publisher.principal.split(".")[:-2]),
              "Effect": "Allow", "Principal": {"Service": publisher.principal}, "Action": "sns:Publish",
-             "Resource": self.topic.arn, "Condition": source_condition(account.account_id, publisher.source_arn)}
+             "Resource": self._topic.arn, "Condition": source_condition(account.account_id, publisher.source_arn)}
             for publisher in alert_publishers(props.name, account)
         ]
-        SnsTopicPolicy(self, "policy", arn=self.topic.arn,
+        SnsTopicPolicy(self, "policy", arn=self._topic.arn,
                        policy=json.dumps({"Version": "2012-10-17", "Statement": statements}))
         # Keyed by address (construct ids may hold '@' and '.'; e-mail addresses never hold '/').
         subscribers = Construct(self, "subscribers")
-        self.subscriptions = {
-            email: SnsTopicSubscription(subscribers, email.lower(), topic_arn=self.topic.arn, protocol="email",
+        self._subscriptions = {
+            email: SnsTopicSubscription(subscribers, email.lower(), topic_arn=self._topic.arn, protocol="email",
                                         endpoint=email)
-            for email in props.settings.alert_emails
+            for email in props.alert_emails
         }
 
     def _delivery_status_role(self, props: AlertTopicProps, topic_name: str, topic_arn: str) -> IamRole:
@@ -194,7 +242,7 @@ class AlertTopic(Construct):
 
     def alarm(self, scope: Construct, spec: AlarmSpec) -> CloudwatchMetricAlarm:
         """A metric alarm that notifies this topic when it fires and when it recovers."""
-        settings = self._props.settings
+        props = self._props
         return CloudwatchMetricAlarm(
             scope,
             spec.suffix,
@@ -206,28 +254,38 @@ class AlertTopic(Construct):
             statistic=spec.statistic,
             comparison_operator=spec.comparison,
             threshold=spec.threshold,
-            period=settings.period_seconds,
-            evaluation_periods=settings.evaluation_periods,
+            period=props.period_seconds,
+            evaluation_periods=props.evaluation_periods,
             treat_missing_data=spec.treat_missing_data,
-            alarm_actions=[self.topic.arn],
-            ok_actions=[self.topic.arn],
+            alarm_actions=[self._topic.arn],
+            ok_actions=[self._topic.arn],
         )
 
 
 @dataclass(frozen=True, kw_only=True)
-class SystemAlarmsProps:
-    """Inputs of `SystemAlarms`: what to watch, where to send it, and the dashboard's region."""
+class SystemAlarmsProps(AlarmThresholds):
+    """Inputs of `SystemAlarms`: the thresholds (the `AlarmThresholds` fields, each defaulted) and:
+
+    name: prefix of the alarms, the RDS event subscriptions and the dashboard. Required.
+    region: the region the dashboard's widgets read. Required.
+    topic: where every alarm goes. Required.
+    stream / cache / database: what is watched. Required.
+    """
 
     name: str
     region: str
     topic: AlertTopic
-    settings: AlarmSettings
     stream: TransactionStream
     cache: TransactionCache
     database: TransactionDatabase
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        require_name("name", self.name, r"[A-Za-z0-9_-]{1,200}", "letters, digits, '_' or '-'")
+        require_region("region", self.region)
 
-def _stream_specs(s: AlarmSettings, stream: TransactionStream) -> list[AlarmSpec]:
+
+def _stream_specs(s: AlarmThresholds, stream: TransactionStream) -> list[AlarmSpec]:
     dims = {"StreamName": stream.stream_name}
     common = dict(namespace="AWS/Kinesis", dimensions=dims, comparison="GreaterThanThreshold")
     return [
@@ -243,7 +301,7 @@ def _stream_specs(s: AlarmSettings, stream: TransactionStream) -> list[AlarmSpec
     ]
 
 
-def _cache_specs(s: AlarmSettings, cache: TransactionCache) -> list[AlarmSpec]:
+def _cache_specs(s: AlarmThresholds, cache: TransactionCache) -> list[AlarmSpec]:
     """Host metrics are reported per member cluster, so each member gets its own alarms."""
     specs = []
     for ordinal, member in enumerate(cache.member_cluster_ids, start=1):
@@ -268,7 +326,7 @@ def _cache_specs(s: AlarmSettings, cache: TransactionCache) -> list[AlarmSpec]:
     return specs
 
 
-def _database_specs(s: AlarmSettings, database: TransactionDatabase) -> list[AlarmSpec]:
+def _database_specs(s: AlarmThresholds, database: TransactionDatabase) -> list[AlarmSpec]:
     """Keyed by the instance identifier: the resource's `id` is the DbiResourceId and matches no metric."""
     dims = {"DBInstanceIdentifier": database.identifier}
 
@@ -298,11 +356,11 @@ class SystemAlarms(Construct):
 
     def __init__(self, scope: Construct, construct_id: str, props: SystemAlarmsProps) -> None:
         super().__init__(scope, construct_id)
-        specs = (_stream_specs(props.settings, props.stream) + _cache_specs(props.settings, props.cache)
-                 + _database_specs(props.settings, props.database))
-        self.alarms = [props.topic.alarm(self, spec) for spec in specs]
+        specs = (_stream_specs(props, props.stream) + _cache_specs(props, props.cache)
+                 + _database_specs(props, props.database))
+        self._alarms = [props.topic.alarm(self, spec) for spec in specs]
         database = props.database
-        self.database_events = [
+        self._database_events = [
             DbEventSubscription(self, "db-instance-events", name=f"{props.name}-db-instance-events",
                                 sns_topic=props.topic.topic_arn, source_type="db-instance",
                                 source_ids=[database.identifier], event_categories=list(RDS_INSTANCE_EVENTS)),
@@ -311,7 +369,7 @@ class SystemAlarms(Construct):
                                 source_ids=[database.parameter_group_name],
                                 event_categories=list(RDS_PARAMETER_GROUP_EVENTS)),
         ]
-        self.dashboard = CloudwatchDashboard(self, "dashboard", dashboard_name=props.name,
+        self._dashboard = CloudwatchDashboard(self, "dashboard", dashboard_name=props.name,
                                              dashboard_body=json.dumps(_dashboard(props), sort_keys=True))
         self.dashboard_name: str = props.name
 

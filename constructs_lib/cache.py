@@ -19,19 +19,23 @@ from cdktf_cdktf_provider_aws.security_group import SecurityGroup
 from cdktf_cdktf_provider_random.password import Password
 from constructs import Construct
 
-from .access import store_security_group
+from processor.redis_store import ACL_RULES, REDIS_USER
+
+from .access import allow_from_store, store_security_group
 from .checkov import skip_check
 from .encryption import EnvironmentKeys
+from .grants import PolicyGrantee
 from .logs import encrypted_log_group
 from .networking import Networking
-from .secrets import Secret, SecretProps
+from .secrets import SECRET_NAME_PATTERN, Secret, SecretProps
 from .validation import (
     LOG_RETENTION_DAYS,
     require,
     require_choice,
     require_clear_windows,
     require_name,
-    require_range,
+    require_bool,
+    require_int,
     require_recovery_window,
     require_zones_for,
 )
@@ -50,15 +54,14 @@ _RESERVED_ACL_RULES = frozenset({"on", "off", "reset", "nopass", "resetpass"})
 class CacheSettings:
     """Shape of the Redis replication group.
 
-    node_type: ElastiCache node class. Default cache.t4g.small.
-    num_nodes: primary plus replicas, 1-6. Default 2 (one replica in another AZ).
+    node_type: ElastiCache node class. Default: cache.t4g.small.
+    num_nodes: primary plus replicas, 1-6. Default: 2 (one replica in another AZ).
     automatic_failover: promote a replica when the primary fails; also turns on Multi-AZ.
-      Needs 2+ nodes. Default on.
-    engine_version: Redis 7 release. Default 7.1.
-    snapshot_retention_days: daily snapshots kept, 0-35. Default 7.
+      Needs 2+ nodes. Default: on.
+    engine_version: Redis 7 release. Default: 7.1.
+    snapshot_retention_days: daily snapshots kept, 0-35. Default: 7.
     snapshot_window / maintenance_window: UTC windows that must not overlap.
-      Defaults 15:00-16:00 daily and sun:17:00-sun:18:00 (00:00 and Monday 02:00 in Tokyo).
-    history_ttl_seconds: expiry consumers set on every history key. Default 86,400 (24 h).
+      Default: 15:00-16:00 daily and sun:17:00-sun:18:00 (00:00 and Monday 02:00 in Tokyo).
     """
 
     node_type: str = "cache.t4g.small"
@@ -68,49 +71,49 @@ class CacheSettings:
     snapshot_retention_days: int = 7
     snapshot_window: str = "15:00-16:00"
     maintenance_window: str = "sun:17:00-sun:18:00"
-    history_ttl_seconds: int = 86_400
 
     def __post_init__(self) -> None:
         require_name("node_type", self.node_type, r"cache\.[a-z0-9]+\.[a-z0-9]+", "an ElastiCache node type such as cache.t4g.small")
-        require_range("num_nodes", self.num_nodes, 1, 6)
-        require(isinstance(self.automatic_failover, bool), "automatic_failover", self.automatic_failover, "true or false")
+        require_int("num_nodes", self.num_nodes, 1, 6)
+        require_bool("automatic_failover", self.automatic_failover)
         if self.automatic_failover:
             require(self.num_nodes >= 2, "num_nodes", self.num_nodes, "at least 2 when automatic_failover is on")
         require_name("engine_version", self.engine_version, r"7\.\d+", "a Redis 7 version such as 7.1")
-        require_range("snapshot_retention_days", self.snapshot_retention_days, 0, 35)
+        require_int("snapshot_retention_days", self.snapshot_retention_days, 0, 35)
         require_clear_windows("snapshot_window", self.snapshot_window, "maintenance_window", self.maintenance_window)
-        require_range("history_ttl_seconds", self.history_ttl_seconds, 60, 30 * 86_400)
 
 
 @dataclass(frozen=True, kw_only=True)
-class TransactionCacheProps:
-    """Inputs of `TransactionCache`.
+class TransactionCacheProps(CacheSettings):
+    """Inputs of `TransactionCache`: the group's shape (the `CacheSettings` fields, each defaulted) and:
 
-    name: replication group id (lowercase, at most 35 characters so member ids fit).
-    settings: the group's shape.
-    keys: `data` encrypts the data at rest, `logs` the slow log, `secrets` the credentials secret.
-    networking: supplies the private subnets and the VPC.
-    clients: the only security group admitted on the Redis port.
+    name: replication group id (lowercase, at most 35 characters so member ids fit). Required.
+    keys: `data` encrypts the data at rest, `logs` the slow log, `secrets` the credentials secret. Required.
+    networking: supplies the private subnets and the VPC (and its zone count for Multi-AZ). Required.
     auth_secret_name: name of the secret that hands the application its Redis user, password and endpoint.
+      Default: `<name>/redis-auth`.
     app_user_name: the RBAC user the application signs in as (Redis `AUTH <user> <password>`).
+      Default: the processor's user (`processor.redis_store.REDIS_USER`).
     app_access_rules: that user's Redis ACL rules (key patterns and commands), without `on`/`off`
       or passwords: the construct enables the user and ElastiCache keeps its password.
-    log_retention_days: retention of the slow-log group.
-    secret_recovery_days: recovery window of its secret when deleted (0: at once). Default 30.
+      Default: the processor's rules (`processor.redis_store.ACL_RULES`): its own keys, its own commands.
+    log_retention_days: retention of the slow-log group (a CloudWatch Logs value). Default: 365.
+    secret_recovery_days: recovery window of its secret when deleted (0: at once). Default: 30.
+
+    No security group is admitted until `TransactionCache.allow_from` names one.
     """
 
     name: str
-    settings: CacheSettings
     keys: EnvironmentKeys
     networking: Networking
-    clients: SecurityGroup
-    auth_secret_name: str
-    app_user_name: str
-    app_access_rules: str
+    auth_secret_name: str = ""
+    app_user_name: str = REDIS_USER
+    app_access_rules: str = ACL_RULES
     log_retention_days: int = 365
     secret_recovery_days: int = 30
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         require_name("name", self.name, r"[a-z](?!.*--)[a-z0-9-]{0,33}[a-z0-9]",
                      "a replication group id: lowercase letters, digits, single hyphens, at most 35 characters")
         require_name("app_user_name", self.app_user_name, r"[A-Za-z][A-Za-z0-9_-]{0,39}",
@@ -123,8 +126,14 @@ class TransactionCacheProps:
                 "Redis ACL key and command rules without on/off, reset or passwords")
         require_choice("log_retention_days", self.log_retention_days, LOG_RETENTION_DAYS)
         require_recovery_window("secret_recovery_days", self.secret_recovery_days)
-        require_zones_for("settings.automatic_failover", self.settings.automatic_failover,
-                          self.networking.availability_zone_count)
+        require_zones_for("automatic_failover", self.automatic_failover, self.networking.availability_zone_count)
+        if self.auth_secret_name:
+            require_name("auth_secret_name", self.auth_secret_name, SECRET_NAME_PATTERN, "a Secrets Manager name")
+
+    @property
+    def secret_name(self) -> str:
+        """The auth secret's name: `auth_secret_name`, or `<name>/redis-auth`."""
+        return self.auth_secret_name or f"{self.name}/redis-auth"
 
 
 class TransactionCache(Construct):
@@ -136,12 +145,11 @@ class TransactionCache(Construct):
 
     def __init__(self, scope: Construct, construct_id: str, props: TransactionCacheProps) -> None:
         super().__init__(scope, construct_id)
-        settings = props.settings
         net = props.networking
 
-        self.security_group: SecurityGroup = store_security_group(
-            self, name=f"{props.name}-cache", vpc_id=net.vpc_id, clients=props.clients, port=REDIS_PORT,
-            service="Redis", description="Redis history; admits only the application security group")
+        self._security_group = store_security_group(
+            self, name=f"{props.name}-cache", vpc_id=net.vpc_id,
+            description="Redis history; admits only the application security group")
 
         subnets = ElasticacheSubnetGroup(self, "subnets", name=props.name, subnet_ids=net.private_subnet_ids,
                                          description="Private subnets of the transaction history")
@@ -152,58 +160,68 @@ class TransactionCache(Construct):
         )
         slow_log = encrypted_log_group(self, "slow-log", name=f"/elasticache/{props.name}/slow-log",
                                        key_arn=props.keys.logs.key_arn, retention_days=props.log_retention_days)
-        self.user_group, app_password = self._users(props)
+        self._user_group, app_password = self._users(props)
 
-        self.replication_group = ElasticacheReplicationGroup(
+        self._replication_group = ElasticacheReplicationGroup(
             self,
             "group",
             replication_group_id=props.name,
             description="Transaction history for the last 24 hours",
             engine="redis",
-            engine_version=settings.engine_version,
-            node_type=settings.node_type,
-            num_cache_clusters=settings.num_nodes,
-            automatic_failover_enabled=settings.automatic_failover,
-            multi_az_enabled=settings.automatic_failover,
+            engine_version=props.engine_version,
+            node_type=props.node_type,
+            num_cache_clusters=props.num_nodes,
+            automatic_failover_enabled=props.automatic_failover,
+            multi_az_enabled=props.automatic_failover,
             port=REDIS_PORT,
             parameter_group_name=parameters.name,
             subnet_group_name=subnets.name,
-            security_group_ids=[self.security_group.id],
+            security_group_ids=[self._security_group.id],
             at_rest_encryption_enabled="true",
             kms_key_id=props.keys.data.key_arn,
             transit_encryption_enabled=True,
-            user_group_ids=[self.user_group.user_group_id],
+            user_group_ids=[self._user_group.user_group_id],
             auto_minor_version_upgrade="true",
-            snapshot_retention_limit=settings.snapshot_retention_days,
-            snapshot_window=settings.snapshot_window,
-            maintenance_window=settings.maintenance_window,
+            snapshot_retention_limit=props.snapshot_retention_days,
+            snapshot_window=props.snapshot_window,
+            maintenance_window=props.maintenance_window,
             log_delivery_configuration=[ElasticacheReplicationGroupLogDeliveryConfiguration(
                 destination=slow_log.name, destination_type="cloudwatch-logs", log_format="json",
                 log_type="slow-log")],
         )
-        self.auth_secret = Secret(self, "auth-secret", SecretProps(
-            name=props.auth_secret_name,
+        self._auth_secret = Secret(self, "auth-secret", SecretProps(
+            name=props.secret_name,
             description="Redis user, password and primary endpoint of the transaction history (TLS)",
             key=props.keys.secrets,
             recovery_window_days=props.secret_recovery_days,
             value={
-                "host": self.replication_group.primary_endpoint_address,
+                "host": self._replication_group.primary_endpoint_address,
                 "port": REDIS_PORT,
                 "username": props.app_user_name,
                 "password": app_password.result,
                 "tls": True,
             },
         ))
-        skip_check(self.auth_secret.secret, "CKV2_AWS_57", "the password is Terraform's random_password on the ElastiCache "
+        skip_check(self._auth_secret.secret, "CKV2_AWS_57", "the password is Terraform's random_password on the ElastiCache "
                                                            "user: rotate it in Terraform; a rotation Lambda would fight the state")
 
         self.replication_group_id: str = props.name
-        self.member_cluster_ids: list[str] = [f"{props.name}-{n:03d}" for n in range(1, settings.num_nodes + 1)]
-        self.primary_endpoint_address: str = self.replication_group.primary_endpoint_address
+        #: The Redis nodes\' own security group (admits what `allow_from` named).
+        self.security_group_id: str = self._security_group.id
+        self.member_cluster_ids: list[str] = [f"{props.name}-{n:03d}" for n in range(1, props.num_nodes + 1)]
+        self.primary_endpoint_address: str = self._replication_group.primary_endpoint_address
         self.port: int = REDIS_PORT
         self.app_user_name: str = props.app_user_name
-        self.auth_secret_arn: str = self.auth_secret.secret_arn
-        self.history_ttl_seconds: int = settings.history_ttl_seconds
+        self.auth_secret_arn: str = self._auth_secret.secret_arn
+
+    def grant_read_credentials(self, grantee: PolicyGrantee, sid: str = "ReadCacheCredentials") -> None:
+        """Let `grantee` read the auth secret: the application user's name and password, and the endpoint."""
+        self._auth_secret.grant_read(grantee, sid)
+
+    def allow_from(self, clients: SecurityGroup, construct_id: str = "clients") -> None:
+        """Admit `clients` on the Redis port (an egress rule on it, an ingress rule here), under `construct_id`."""
+        allow_from_store(self, construct_id, clients=clients, store=self._security_group, port=REDIS_PORT,
+                         service="Redis")
 
     def _users(self, props: TransactionCacheProps) -> tuple[ElasticacheUserGroup, Password]:
         """The RBAC user group (a disabled `default` user and the application's user) and the

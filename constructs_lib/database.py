@@ -18,20 +18,24 @@ from cdktf_cdktf_provider_aws.iam_role_policy_attachment import IamRolePolicyAtt
 from cdktf_cdktf_provider_aws.security_group import SecurityGroup
 from constructs import Construct
 
-from .access import store_security_group
+from processor.config import APP_DB_USER
+
+from .access import allow_from_store, store_security_group
 from .checkov import skip_check
 from .encryption import EnvironmentKeys
+from .grants import PolicyGrantee
 from .guards import service_source
 from .logs import encrypted_log_group
 from .networking import Networking
-from .secrets import Secret, SecretProps
+from .secrets import READ_ACTION, SECRET_NAME_PATTERN, Secret, SecretProps
 from .validation import (
     LOG_RETENTION_DAYS,
     require,
     require_choice,
     require_clear_windows,
     require_name,
-    require_range,
+    require_bool,
+    require_int,
     require_recovery_window,
     require_zones_for,
 )
@@ -48,23 +52,24 @@ PGAUDIT_CLASSES = "ddl,role,write"
 class DatabaseSettings:
     """Shape and safety of the PostgreSQL instance.
 
-    instance_class: RDS class. Default db.t4g.medium (the smallest with Performance Insights).
+    instance_class: RDS class. Default: db.t4g.medium (the smallest with Performance Insights).
     engine_version: "16" lets RDS pick its current 16.x minor and keep it current through
-      automatic minor upgrades, so no retired minor is ever pinned. Default "16".
+      automatic minor upgrades, so no retired minor is ever pinned. Default: "16".
     allocated_storage_gb / max_allocated_storage_gb: gp3 size at creation and the ceiling of
-      storage autoscaling. Defaults 20 and 200.
-    multi_az: a synchronous standby in a second AZ. Default on.
-    backup_retention_days: automated backups kept, 1-35. Default 7.
-    backup_window / maintenance_window: UTC windows that must not overlap.
-    deletion_protection: refuse DeleteDBInstance. Default on.
-    skip_final_snapshot: destroy without a last snapshot. Default off (a snapshot is kept).
-    slow_statement_ms: statements slower than this are logged. Default 500.
+      storage autoscaling. Default: 20 and 200.
+    multi_az: a synchronous standby in a second AZ. Default: on.
+    backup_retention_days: automated backups kept, 1-35. Default: 7.
+    backup_window / maintenance_window: UTC windows that must not overlap. Default: 16:00-17:00 daily and
+      sun:18:00-sun:19:00 (01:00 and Monday 03:00 in Tokyo).
+    deletion_protection: refuse DeleteDBInstance. Default: on.
+    skip_final_snapshot: destroy without a last snapshot. Default: off (a snapshot is kept).
+    slow_statement_ms: statements slower than this are logged. Default: 500.
     db_name / master_username: the database and its owner; the password is generated and
-      rotated by RDS in Secrets Manager, never seen by Terraform.
+      rotated by RDS in Secrets Manager, never seen by Terraform. Default: transactions and japancart_admin.
     transaction_retention_months: months of transactions kept; older monthly partitions are detached by
-      the daily data-lifecycle run. 1-240. Default 84 (seven years, the usual retention of payment records).
+      the daily data-lifecycle run. 1-240. Default: 84 (seven years, the usual retention of payment records).
     rejected_retention_days: days a rejected record (raw payload and reason) is kept before the daily run
-      purges it. 1-3650. Default 90.
+      purges it. 1-3650. Default: 90.
     """
 
     instance_class: str = "db.t4g.medium"
@@ -86,63 +91,69 @@ class DatabaseSettings:
     def __post_init__(self) -> None:
         require_name("instance_class", self.instance_class, r"db\.[a-z0-9]+\.[a-z0-9]+", "an RDS instance class such as db.t4g.medium")
         require_name("engine_version", self.engine_version, r"16(\.\d+)?", "a PostgreSQL 16 version such as 16")
-        require_range("allocated_storage_gb", self.allocated_storage_gb, 20, 65_536)
-        require_range("max_allocated_storage_gb", self.max_allocated_storage_gb, self.allocated_storage_gb + 1, 65_536)
+        require_int("allocated_storage_gb", self.allocated_storage_gb, 20, 65_536)
+        require_int("max_allocated_storage_gb", self.max_allocated_storage_gb, self.allocated_storage_gb + 1, 65_536)
         for name in ("multi_az", "deletion_protection", "skip_final_snapshot"):
-            require(isinstance(getattr(self, name), bool), name, getattr(self, name), "true or false")
-        require_range("backup_retention_days", self.backup_retention_days, 1, 35)
+            require_bool(name, getattr(self, name))
+        require_int("backup_retention_days", self.backup_retention_days, 1, 35)
         require_clear_windows("backup_window", self.backup_window, "maintenance_window", self.maintenance_window)
-        require_range("slow_statement_ms", self.slow_statement_ms, 0, 3_600_000)
+        require_int("slow_statement_ms", self.slow_statement_ms, 0, 3_600_000)
         require_name("db_name", self.db_name, r"[a-z][a-z0-9_]{0,62}", "a PostgreSQL identifier such as transactions")
         require_name("master_username", self.master_username, r"[a-z][a-z0-9_]{0,62}",
                      "a PostgreSQL role name such as japancart_admin")
         require(self.master_username not in {"postgres", "admin", "rdsadmin"}, "master_username",
                 self.master_username, "a name RDS does not reserve")
         for name, low, high in (("transaction_retention_months", 1, 240), ("rejected_retention_days", 1, 3650)):
-            value = getattr(self, name)
-            require(isinstance(value, int) and not isinstance(value, bool) and low <= value <= high, name, value,
-                    f"a whole number from {low} to {high}")
+            require_int(name, getattr(self, name), low, high)
 
 
 @dataclass(frozen=True, kw_only=True)
-class TransactionDatabaseProps:
-    """Inputs of `TransactionDatabase`.
+class TransactionDatabaseProps(DatabaseSettings):
+    """Inputs of `TransactionDatabase`: the instance's shape and safety switches (the `DatabaseSettings`
+    fields, each defaulted) and:
 
-    name: the DB instance identifier; also names its groups, role and final snapshot.
-    settings: the instance's shape and safety switches.
+    name: the DB instance identifier; also names its groups, role and final snapshot. Required.
     keys: `data` encrypts storage and Performance Insights, `secrets` the master and connection
-      secrets, `logs` the exported logs.
-    networking: the private subnets and VPC.
-    clients: the only security group admitted on the PostgreSQL port.
+      secrets, `logs` the exported logs. Required.
+    networking: the private subnets and VPC (and its zone count for Multi-AZ). Required.
     connection_secret_name: the secret holding host, port, dbname, the master username, the ARN
-      of the RDS-managed password secret and the application's role name.
+      of the RDS-managed password secret and the application's role name. Default: `<name>/db-connection`.
     app_username: the PostgreSQL role the application logs in as with an IAM auth token (the
       migrations create it; this construct only names it in the connection secret and in
-      `app_connect_arn`).
-    log_retention_days: retention of the exported PostgreSQL logs.
-    secret_recovery_days: recovery window of its secret when deleted (0: at once). Default 30.
+      `app_connect_arn`). Default: the processor's role (`processor.config.APP_DB_USER`).
+    log_retention_days: retention of the exported PostgreSQL logs (a CloudWatch Logs value). Default: 365.
+    secret_recovery_days: recovery window of its secret when deleted (0: at once). Default: 30.
+
+    No security group is admitted until `TransactionDatabase.allow_from` names one.
     """
 
     name: str
-    settings: DatabaseSettings
     keys: EnvironmentKeys
     networking: Networking
-    clients: SecurityGroup
-    connection_secret_name: str
-    app_username: str
+    connection_secret_name: str = ""
+    app_username: str = APP_DB_USER
     log_retention_days: int = 365
     secret_recovery_days: int = 30
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         require_name("name", self.name, r"[a-z](?!.*--)[a-z0-9-]{0,52}[a-z0-9]",
                      "an RDS identifier: lowercase letters, digits, single hyphens, at most 54 characters")
         require_name("app_username", self.app_username, r"[a-z][a-z0-9_]{0,62}",
                      "a PostgreSQL role name such as txn_writer")
-        require(self.app_username != self.settings.master_username, "app_username", self.app_username,
-                f"a role other than the master user ({self.settings.master_username})")
+        require(self.app_username != self.master_username, "app_username", self.app_username,
+                f"a role other than the master user ({self.master_username})")
         require_choice("log_retention_days", self.log_retention_days, LOG_RETENTION_DAYS)
         require_recovery_window("secret_recovery_days", self.secret_recovery_days)
-        require_zones_for("settings.multi_az", self.settings.multi_az, self.networking.availability_zone_count)
+        require_zones_for("multi_az", self.multi_az, self.networking.availability_zone_count)
+        if self.connection_secret_name:
+            require_name("connection_secret_name", self.connection_secret_name, SECRET_NAME_PATTERN,
+                         "a Secrets Manager name")
+
+    @property
+    def secret_name(self) -> str:
+        """The connection secret's name: `connection_secret_name`, or `<name>/db-connection`."""
+        return self.connection_secret_name or f"{self.name}/db-connection"
 
 
 class TransactionDatabase(Construct):
@@ -150,15 +161,14 @@ class TransactionDatabase(Construct):
 
     def __init__(self, scope: Construct, construct_id: str, props: TransactionDatabaseProps) -> None:
         super().__init__(scope, construct_id)
-        settings = props.settings
         net = props.networking
         account = props.keys.data.account
         #: The instance's ARN, known from its identifier before it exists (trust policies name it).
         self.arn: str = account.arn("rds", f"db:{props.name}")
 
-        self.security_group: SecurityGroup = store_security_group(
-            self, name=f"{props.name}-db", vpc_id=net.vpc_id, clients=props.clients, port=POSTGRES_PORT,
-            service="PostgreSQL", description="PostgreSQL; admits only the application security group")
+        self._security_group = store_security_group(
+            self, name=f"{props.name}-db", vpc_id=net.vpc_id,
+            description="PostgreSQL; admits only the application security group")
 
         subnets = DbSubnetGroup(self, "subnets", name=props.name, subnet_ids=net.private_subnet_ids,
                                 description="Private subnets of the transaction database")
@@ -166,7 +176,7 @@ class TransactionDatabase(Construct):
             self, "parameters", name=f"{props.name}-postgres16", family="postgres16",
             description="TLS only; slow statements and connections logged without bound values; pgaudit",
             parameter=[DbParameterGroupParameter(name=name, value=value, apply_method=method)
-                       for name, (value, method) in sorted(_parameters(settings).items())],
+                       for name, (value, method) in sorted(_parameters(props).items())],
         )
         # RDS would create these on first export, unencrypted and kept forever.
         log_groups = [
@@ -175,28 +185,29 @@ class TransactionDatabase(Construct):
             for kind in LOG_EXPORTS
         ]
 
-        self.instance = DbInstance(
+        self._instance = DbInstance(
             self,
             "instance",
             identifier=props.name,
             engine="postgres",
-            engine_version=settings.engine_version,
+            engine_version=props.engine_version,
+            port=POSTGRES_PORT,
             auto_minor_version_upgrade=True,
-            instance_class=settings.instance_class,
+            instance_class=props.instance_class,
             storage_type="gp3",
-            allocated_storage=settings.allocated_storage_gb,
-            max_allocated_storage=settings.max_allocated_storage_gb,
+            allocated_storage=props.allocated_storage_gb,
+            max_allocated_storage=props.max_allocated_storage_gb,
             storage_encrypted=True,
             kms_key_id=props.keys.data.key_arn,
-            db_name=settings.db_name,
-            username=settings.master_username,
+            db_name=props.db_name,
+            username=props.master_username,
             manage_master_user_password=True,
             master_user_secret_kms_key_id=props.keys.secrets.key_arn,
             iam_database_authentication_enabled=True,
             db_subnet_group_name=subnets.name,
-            vpc_security_group_ids=[self.security_group.id],
+            vpc_security_group_ids=[self._security_group.id],
             parameter_group_name=parameters.name,
-            multi_az=settings.multi_az,
+            multi_az=props.multi_az,
             publicly_accessible=False,
             performance_insights_enabled=True,
             performance_insights_kms_key_id=props.keys.data.key_arn,
@@ -204,31 +215,31 @@ class TransactionDatabase(Construct):
             monitoring_interval=60,
             monitoring_role_arn=self._monitoring_role(props).arn,
             enabled_cloudwatch_logs_exports=list(LOG_EXPORTS),
-            backup_retention_period=settings.backup_retention_days,
-            backup_window=settings.backup_window,
-            maintenance_window=settings.maintenance_window,
+            backup_retention_period=props.backup_retention_days,
+            backup_window=props.backup_window,
+            maintenance_window=props.maintenance_window,
             copy_tags_to_snapshot=True,
-            deletion_protection=settings.deletion_protection,
-            skip_final_snapshot=settings.skip_final_snapshot,
-            final_snapshot_identifier=None if settings.skip_final_snapshot else self._final_snapshot_name(props.name),
+            deletion_protection=props.deletion_protection,
+            skip_final_snapshot=props.skip_final_snapshot,
+            final_snapshot_identifier=None if props.skip_final_snapshot else self._final_snapshot_name(props.name),
             depends_on=log_groups,
         )
-        if not settings.deletion_protection:
-            skip_check(self.instance, "CKV_AWS_293", "deletion protection is off by this environment's configuration "
+        if not props.deletion_protection:
+            skip_check(self._instance, "CKV_AWS_293", "deletion protection is off by this environment's configuration "
                                                      "(database.deletion_protection = false: a disposable database)")
-        password_secret_arn = self.instance.master_user_secret.get(0).secret_arn
+        password_secret_arn = self._instance.master_user_secret.get(0).secret_arn
         self.connection_secret = Secret(self, "connection-secret", SecretProps(
-            name=props.connection_secret_name,
+            name=props.secret_name,
             description="Where to connect to the transaction database: the master user's password is in "
                         "password_secret_arn; the application role app_username signs in with IAM tokens",
             key=props.keys.secrets,
             recovery_window_days=props.secret_recovery_days,
             value={
                 "engine": "postgres",
-                "host": self.instance.address,
-                "port": self.instance.port,
-                "dbname": settings.db_name,
-                "username": settings.master_username,
+                "host": self._instance.address,
+                "port": self._instance.port,
+                "dbname": props.db_name,
+                "username": props.master_username,
                 "password_secret_arn": password_secret_arn,
                 "app_username": props.app_username,
             },
@@ -238,18 +249,37 @@ class TransactionDatabase(Construct):
 
         self.identifier: str = props.name
         self.parameter_group_name: str = parameters.name
-        self.address: str = self.instance.address
-        self.port: float = self.instance.port
-        self.endpoint: str = self.instance.endpoint
+        self.address: str = self._instance.address
+        self.port: int = POSTGRES_PORT
+        #: The instance's own security group (admits what `allow_from` named).
+        self.security_group_id: str = self._security_group.id
+        self.endpoint: str = self._instance.endpoint
         self.connection_secret_arn: str = self.connection_secret.secret_arn
         self.password_secret_arn: str = password_secret_arn
         #: DbiResourceId (db-XXXX): what IAM database authentication ARNs name the instance by.
-        self.resource_id: str = self.instance.resource_id
+        self.resource_id: str = self._instance.resource_id
         self.app_username: str = props.app_username
         #: The only `rds-db:connect` resource the application needs: its own role on this instance.
         self.app_connect_arn: str = account.arn("rds-db", f"dbuser:{self.resource_id}/{props.app_username}")
-        self.transaction_retention_months: int = settings.transaction_retention_months
-        self.rejected_retention_days: int = settings.rejected_retention_days
+        self.transaction_retention_months: int = props.transaction_retention_months
+        self.rejected_retention_days: int = props.rejected_retention_days
+
+    def grant_read_connection(self, grantee: PolicyGrantee, sid: str = "ReadDatabaseConnection") -> None:
+        """Let `grantee` read where to connect (the connection secret), never the master password."""
+        self.connection_secret.grant_read(grantee, sid)
+
+    def grant_read_master_credentials(self, grantee: PolicyGrantee, sid: str = "ReadMasterCredentials") -> None:
+        """Let `grantee` read the connection secret and the RDS-managed master password (migrations only)."""
+        grantee.allow(sid, [READ_ACTION], [self.connection_secret_arn, self.password_secret_arn])
+
+    def grant_connect(self, grantee: PolicyGrantee, sid: str = "SignInAsTheApplicationRole") -> None:
+        """Let `grantee` sign in with IAM auth tokens as the application role, and as no other role."""
+        grantee.allow(sid, ["rds-db:connect"], [self.app_connect_arn])
+
+    def allow_from(self, clients: SecurityGroup, construct_id: str = "clients") -> None:
+        """Admit `clients` on the PostgreSQL port (an egress rule on it, an ingress rule here), under `construct_id`."""
+        allow_from_store(self, construct_id, clients=clients, store=self._security_group, port=POSTGRES_PORT,
+                         service="PostgreSQL")
 
     def _final_snapshot_name(self, name: str) -> str:
         """`<name>-final-<UTC creation time>`: fixed for the life of the instance (the time is taken once,

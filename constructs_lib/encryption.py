@@ -15,7 +15,8 @@ from cdktf_cdktf_provider_aws.kms_key import KmsKey
 from constructs import Construct
 
 from .guards import source_condition
-from .validation import require, require_name, require_range
+from .grants import PolicyGrantee
+from .validation import require, require_int, require_name
 
 #: Administration without use: nothing here encrypts or decrypts, and no grant can be created
 #: (kms:CreateGrant is not listed; services create their grants through `ServicesCreateGrants`).
@@ -80,9 +81,10 @@ class EncryptionKeyProps:
     via_services: short names of the services (`kinesis`, `rds`, `secretsmanager`, ...) through which
       this account's principals may use the key (`kms:ViaService`) and create grants for AWS resources.
       Principals still need an IAM policy naming the key; nothing may use it directly.
-    log_group_patterns: log-group names (with `*`) CloudWatch Logs may encrypt with the key; empty (the
-      default) gives CloudWatch Logs no access.
+    log_group_patterns: log-group names (with `*`) CloudWatch Logs may encrypt with the key.
+      Default: none, which gives CloudWatch Logs no access.
     publishers: service principals that encrypt with the key for this project's resources.
+      Default: none.
     deletion_window_days: how long a scheduled deletion can still be cancelled (7-30).
       Default: 30, the longest AWS allows, so a mistaken destroy is recoverable.
     """
@@ -101,7 +103,7 @@ class EncryptionKeyProps:
         require(bool(self.via_services), "via_services", self.via_services, "at least one service")
         for index, service in enumerate(self.via_services):
             require_name(f"via_services[{index}]", service, _SERVICE, "a service's endpoint prefix such as kinesis")
-        require_range("deletion_window_days", self.deletion_window_days, 7, 30)
+        require_int("deletion_window_days", self.deletion_window_days, 7, 30)
 
 
 class EncryptionKey(Construct):
@@ -166,6 +168,14 @@ class EncryptionKey(Construct):
         self.key_arn: str = self.key.arn
         self.key_id: str = self.key.key_id
         self.via_services: tuple[str, ...] = props.via_services
+
+    def grant_decrypt(self, grantee: PolicyGrantee, *, via: str, sid: str) -> None:
+        """Let `grantee` decrypt with this key, only through the service `via` (one of `via_services`)."""
+        grantee.allow(sid, ["kms:Decrypt"], [self.key_arn], via=self.via(via))
+
+    def grant_encrypt_decrypt(self, grantee: PolicyGrantee, *, via: str, sid: str) -> None:
+        """Let `grantee` encrypt (new data keys) and decrypt with this key, only through the service `via`."""
+        grantee.allow(sid, ["kms:Decrypt", "kms:GenerateDataKey"], [self.key_arn], via=self.via(via))
 
     def via(self, service: str) -> DataAwsIamPolicyDocumentStatementCondition:
         """The `kms:ViaService` condition of an IAM statement that uses this key through `service` only."""

@@ -36,7 +36,16 @@ from .checkov import skip_check
 from .encryption import EncryptionKey
 from .guards import service_source
 from .logs import encrypted_log_group
-from .validation import LOG_RETENTION_DAYS, parse_cidr, require, require_choice, require_name, require_range
+from .validation import (
+    LOG_RETENTION_DAYS,
+    parse_cidr,
+    require,
+    require_bool,
+    require_choice,
+    require_int,
+    require_name,
+    require_region,
+)
 
 HTTPS = 443
 EPHEMERAL_PORTS = (1024, 65535)
@@ -46,11 +55,11 @@ EPHEMERAL_PORTS = (1024, 65535)
 class NetworkSettings:
     """Address plan of the VPC.
 
-    vpc_cidr: the VPC's IPv4 block. Default 10.0.0.0/16.
-    az_count: availability zones to spread subnets over. Default 2, the minimum for Multi-AZ.
+    vpc_cidr: the VPC's IPv4 block, /16 to /24. Default: 10.0.0.0/16.
+    az_count: availability zones to spread subnets over. Default: 2, the minimum for Multi-AZ.
     subnet_prefix: prefix length of every subnet, carved in order from vpc_cidr (public
-      subnets first, then private). Default 24 (251 usable addresses each).
-    nat_gateway: add one NAT gateway for consumers that need the internet. Default off:
+      subnets first, then private). Default: 24 (251 usable addresses each).
+    nat_gateway: add one NAT gateway for consumers that need the internet. Default: off;
       the Secrets Manager endpoint covers what the processor calls (it reaches nothing else outside
       the VPC: Lambda polls the stream, RDS auth tokens are signed locally, logs go through Lambda).
     zone_ids: the zone ids (e.g. apne1-az4) to place subnets in, one per AZ, in order. Zone
@@ -67,13 +76,15 @@ class NetworkSettings:
     def __post_init__(self) -> None:
         network = parse_cidr("vpc_cidr", self.vpc_cidr)
         require(16 <= network.prefixlen <= 24, "vpc_cidr", self.vpc_cidr, "a block from /16 to /24")
-        require_range("az_count", self.az_count, 1, 6)
-        require_range("subnet_prefix", self.subnet_prefix, network.prefixlen + 1, 28)
+        require_int("az_count", self.az_count, 1, 6)
+        require_int("subnet_prefix", self.subnet_prefix, network.prefixlen + 1, 28)
         capacity = 2 ** (self.subnet_prefix - network.prefixlen)
         require(capacity >= 2 * self.az_count, "subnet_prefix", self.subnet_prefix,
                 f"small enough that {2 * self.az_count} subnets fit in {self.vpc_cidr} "
                 f"(a /{self.subnet_prefix} gives {capacity})")
-        require(isinstance(self.nat_gateway, bool), "nat_gateway", self.nat_gateway, "true or false")
+        require_bool("nat_gateway", self.nat_gateway)
+        require(isinstance(self.zone_ids, tuple), "zone_ids", self.zone_ids,
+                "a list of zone ids such as [\"apne1-az4\"]")
         if self.zone_ids:
             require(len(self.zone_ids) == self.az_count, "zone_ids", list(self.zone_ids),
                     f"one zone id per availability zone ({self.az_count})")
@@ -93,24 +104,24 @@ class NetworkSettings:
 
 
 @dataclass(frozen=True, kw_only=True)
-class NetworkingProps:
-    """Inputs of `Networking`.
+class NetworkingProps(NetworkSettings):
+    """Inputs of `Networking`: the address plan (the `NetworkSettings` fields, each defaulted) and:
 
-    name: prefix of every resource name, e.g. `japancart-dev`.
-    region: the region the VPC is in; names the endpoint services.
-    key: the logs key, which encrypts the flow-log group.
-    flow_log_retention_days: retention of the VPC flow-log group (a CloudWatch Logs value).
+    name: prefix of every resource name, e.g. `japancart-dev`. Required.
+    region: the region the VPC is in; names the endpoint services. Required.
+    key: the logs key, which encrypts the flow-log group. Required.
+    flow_log_retention_days: retention of the VPC flow-log group (a CloudWatch Logs value). Default: 365.
     """
 
     name: str
     region: str
-    settings: NetworkSettings
     key: EncryptionKey
     flow_log_retention_days: int = 365
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         require_name("name", self.name, r"[a-z][a-z0-9-]{1,30}", "lowercase letters, digits and '-' (2-31 characters)")
-        require_name("region", self.region, r"[a-z]{2}(-[a-z]+)+-\d", "an AWS region such as ap-northeast-1")
+        require_region("region", self.region)
         require_choice("flow_log_retention_days", self.flow_log_retention_days, LOG_RETENTION_DAYS)
 
 
@@ -123,44 +134,43 @@ class Networking(Construct):
 
     def __init__(self, scope: Construct, construct_id: str, props: NetworkingProps) -> None:
         super().__init__(scope, construct_id)
-        settings = props.settings
-        zones = self._zones(settings)
+        zones = self._zones(props)
 
-        self.vpc = Vpc(self, "vpc", cidr_block=settings.vpc_cidr, enable_dns_support=True,
+        self._vpc = Vpc(self, "vpc", cidr_block=props.vpc_cidr, enable_dns_support=True,
                        enable_dns_hostnames=True, tags={"Name": props.name})
-        self.vpc_id: str = self.vpc.id
+        self.vpc_id: str = self._vpc.id
         # Managed with no rules, so nothing can fall back on the permissive default group.
-        DefaultSecurityGroup(self, "default-sg", vpc_id=self.vpc.id)
+        DefaultSecurityGroup(self, "default-sg", vpc_id=self._vpc.id)
 
-        igw = InternetGateway(self, "igw", vpc_id=self.vpc.id, tags={"Name": props.name})
-        public_rt = RouteTable(self, "public-rt", vpc_id=self.vpc.id, tags={"Name": f"{props.name}-public"})
+        igw = InternetGateway(self, "igw", vpc_id=self._vpc.id, tags={"Name": props.name})
+        public_rt = RouteTable(self, "public-rt", vpc_id=self._vpc.id, tags={"Name": f"{props.name}-public"})
         Route(self, "public-default", route_table_id=public_rt.id, destination_cidr_block="0.0.0.0/0",
               gateway_id=igw.id)
-        self.private_route_table = RouteTable(self, "private-rt", vpc_id=self.vpc.id,
+        self._private_route_table = RouteTable(self, "private-rt", vpc_id=self._vpc.id,
                                               tags={"Name": f"{props.name}-private"})
 
-        public_cidrs, private_cidrs = settings.subnet_cidrs()
-        self.public_subnets = self._subnets("public", props.name, public_cidrs, zones, public_rt)
-        self.private_subnets = self._subnets("private", props.name, private_cidrs, zones,
-                                             self.private_route_table)
-        self.private_subnet_ids: list[str] = [s.id for s in self.private_subnets]
-        self.availability_zone_count: int = settings.az_count
+        public_cidrs, private_cidrs = props.subnet_cidrs()
+        self._public_subnets = self._subnets("public", props.name, public_cidrs, zones, public_rt)
+        self._private_subnets = self._subnets("private", props.name, private_cidrs, zones,
+                                             self._private_route_table)
+        self.private_subnet_ids: list[str] = [s.id for s in self._private_subnets]
+        self.availability_zone_count: int = props.az_count
 
-        if settings.nat_gateway:
+        if props.nat_gateway:
             eip = Eip(self, "nat-eip", domain="vpc", tags={"Name": f"{props.name}-nat"})
-            nat = NatGateway(self, "nat", allocation_id=eip.id, subnet_id=self.public_subnets[0].id,
+            nat = NatGateway(self, "nat", allocation_id=eip.id, subnet_id=self._public_subnets[0].id,
                              tags={"Name": props.name}, depends_on=[igw])
-            Route(self, "private-default", route_table_id=self.private_route_table.id,
+            Route(self, "private-default", route_table_id=self._private_route_table.id,
                   destination_cidr_block="0.0.0.0/0", nat_gateway_id=nat.id)
 
-        self._default_network_acl(settings)
+        self._default_network_acl(props)
         self._flow_logs(props)
 
         self.app_security_group: SecurityGroup = security_group(
-            self, "app-sg", name=f"{props.name}-app", vpc_id=self.vpc.id,
+            self, "app-sg", name=f"{props.name}-app", vpc_id=self._vpc.id,
             description="Consumers of the transaction stores; the only source the stores admit")
         self._endpoints(props)
-        if settings.nat_gateway:
+        if props.nat_gateway:
             VpcSecurityGroupEgressRule(self, "app-internet-egress", security_group_id=self.app_security_group.id,
                                        cidr_ipv4="0.0.0.0/0", ip_protocol="tcp", from_port=HTTPS, to_port=HTTPS,
                                        description="HTTPS to the internet through the NAT gateway")
@@ -179,7 +189,7 @@ class Networking(Construct):
         group = Construct(self, tier)
         subnets = []
         for index, cidr in enumerate(cidrs):
-            subnet = Subnet(group, f"subnet-{index}", vpc_id=self.vpc.id, cidr_block=cidr, **zones[index],
+            subnet = Subnet(group, f"subnet-{index}", vpc_id=self._vpc.id, cidr_block=cidr, **zones[index],
                             map_public_ip_on_launch=False,
                             tags={"Name": f"{name}-{tier}-{index}", "Tier": tier})
             RouteTableAssociation(group, f"rta-{index}", subnet_id=subnet.id, route_table_id=route_table.id)
@@ -202,7 +212,7 @@ class Networking(Construct):
             resources=[group.arn, f"{group.arn}:*"],
         )])
         IamRolePolicy(self, "flow-log-policy", name="write-flow-logs", role=role.id, policy=write.json)
-        FlowLog(self, "flow-log", vpc_id=self.vpc.id, traffic_type="ALL", log_destination_type="cloud-watch-logs",
+        FlowLog(self, "flow-log", vpc_id=self._vpc.id, traffic_type="ALL", log_destination_type="cloud-watch-logs",
                 log_destination=group.arn, iam_role_arn=role.arn, max_aggregation_interval=60)
 
     def _default_network_acl(self, settings: NetworkSettings) -> None:
@@ -218,21 +228,20 @@ class Networking(Construct):
                                                     cidr_block="0.0.0.0/0"))
             egress.append(DefaultNetworkAclEgress(rule_no=200, action="allow", protocol="tcp", from_port=HTTPS,
                                                   to_port=HTTPS, cidr_block="0.0.0.0/0"))
-        subnets = [s.id for s in self.public_subnets + self.private_subnets]
-        self.default_network_acl = DefaultNetworkAcl(self, "default-nacl",
-                                                     default_network_acl_id=self.vpc.default_network_acl_id,
-                                                     subnet_ids=subnets, ingress=ingress, egress=egress)
+        subnets = [s.id for s in self._public_subnets + self._private_subnets]
+        DefaultNetworkAcl(self, "default-nacl", default_network_acl_id=self._vpc.default_network_acl_id,
+                          subnet_ids=subnets, ingress=ingress, egress=egress)
 
     def _endpoints(self, props: NetworkingProps) -> None:
         """The Secrets Manager interface endpoint, so consumers need no NAT; its policy comes from
         `restrict_secrets_endpoint` once the secrets exist. (No S3 endpoint: nothing here calls S3.)"""
         region = props.region
-        endpoint_sg = security_group(self, "endpoint-sg", name=f"{props.name}-endpoints", vpc_id=self.vpc.id,
+        endpoint_sg = security_group(self, "endpoint-sg", name=f"{props.name}-endpoints", vpc_id=self._vpc.id,
                                      description="Interface endpoints; admits HTTPS from the application group")
         allow_tcp(self, "app-to-endpoints", source=self.app_security_group, target=endpoint_sg, port=HTTPS,
                   description="HTTPS to the Secrets Manager endpoint")
         self.secrets_manager_endpoint = VpcEndpoint(
-            self, "secretsmanager-endpoint", vpc_id=self.vpc.id,
+            self, "secretsmanager-endpoint", vpc_id=self._vpc.id,
             service_name=f"com.amazonaws.{region}.secretsmanager", vpc_endpoint_type="Interface",
             private_dns_enabled=True, subnet_ids=self.private_subnet_ids, security_group_ids=[endpoint_sg.id],
             tags={"Name": f"{props.name}-secretsmanager"})

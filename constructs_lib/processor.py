@@ -39,23 +39,26 @@ from cdktf_cdktf_provider_aws.sqs_queue import SqsQueue
 from cdktf_cdktf_provider_aws.sqs_queue_policy import SqsQueuePolicy
 from constructs import Construct
 
+from processor.config import DB_AUTH_IAM, LONGEST_RULE_WINDOW_SECONDS
+
 from .alarms import AlarmSpec, AlertTopic
 from .cache import TransactionCache
 from .checkov import skip_check
 from .database import TransactionDatabase
 from .encryption import Account, EnvironmentKeys
+from .grants import PolicyGrantee
 from .guards import deny_insecure_transport, service_source
 from .logs import encrypted_log_group
 from .networking import Networking
 from .stream import TransactionStream
-from .validation import LOG_RETENTION_DAYS, ConfigError, require, require_choice, require_name, require_range
+from .validation import LOG_RETENTION_DAYS, ConfigError, require, require_choice, require_int, require_name
 
 HANDLER = "processor.handler.handle"
 MIGRATION_HANDLER = "processor.migrate.handle"
 RUNTIME = "python3.12"
 METRIC_NAMESPACE = "JapanCart/TransactionMonitoring"
 #: The processor signs in to PostgreSQL with IAM auth tokens (never a password).
-DB_AUTH = "iam"
+DB_AUTH = DB_AUTH_IAM
 #: Migrations take an advisory lock and run a few DDL statements; five minutes is generous.
 MIGRATION_TIMEOUT_SECONDS = 300
 MIGRATION_MEMORY_MB = 256
@@ -91,19 +94,27 @@ def dead_letter_retention_seconds(stream_retention_hours: int, max_record_age_se
 class ProcessorSettings:
     """How the processor consumes the stream, and the monitoring rules it applies.
 
+    memory_mb / timeout_seconds: the function's size and time limit. Default: 512 MB and 60 s.
+    reserved_concurrency: concurrent executions kept for (and capped at) the processor. Default: 5.
     batch_size / batching_window_seconds: records per invocation and how long to gather them.
+      Default: 500 records, 1 s.
+    parallelization_factor: concurrent batches per shard (order is kept per partition key). Default: 1.
     max_retries: retries of a failing batch before its records go to the dead-letter queue.
-      Default -1: retry until the records reach max_record_age_seconds, so an outage of Redis or
+      Default: -1, retry until the records reach max_record_age_seconds, so an outage of Redis or
       PostgreSQL shorter than that loses nothing and needs no replay.
     max_record_age_seconds: age at which a still-failing record goes to the dead-letter queue,
-      60-604800. Default 21,600 (6 h). Must leave the stream an hour of retention after it (the
+      60-604800. Default: 21,600 (6 h). Must leave the stream an hour of retention after it (the
       queue holds pointers into the stream; see `dead_letter_retention_seconds`).
-    reserved_concurrency: concurrent executions kept for (and capped at) the processor.
-    rule_max_txns_per_hour: alert when one customer makes more transactions than this in an hour.
-    rule_max_daily_total: alert when one customer's 24-hour total exceeds this (in the transaction currency).
-    rule_max_single_amount: alert on any single transaction above this.
-    *_threshold, iterator_age_ms: the processor's alarms fire above these (errors, throttles, dead
-      letters, rule hits and transaction conflicts per period; iterator age in milliseconds).
+    history_ttl_seconds: how long after its event a transaction stays in the Redis history (the processor
+      sets this expiry on every history key). At least the longest rule window (86,400 s: the daily total),
+      at most 30 days. Default: 86,400 (24 h).
+    rule_max_txns_per_hour: alert when one customer makes more transactions than this in an hour. Default: 30.
+    rule_max_daily_total: alert when one customer's Tokyo-day total exceeds this (in the transaction
+      currency). Default: 2,000,000.
+    rule_max_single_amount: alert on any single transaction above this. Default: 500,000.
+    errors_threshold, throttles_threshold, dead_letter_threshold, rule_hits_threshold, conflicts_threshold:
+      the processor's alarms fire when more than this many happen in a period. Default: 0 (any).
+    iterator_age_ms: the lag alarm fires above this. Default: 60,000 (a minute behind the stream).
     """
 
     memory_mb: int = 512
@@ -114,6 +125,7 @@ class ProcessorSettings:
     parallelization_factor: int = 1
     max_retries: int = -1
     max_record_age_seconds: int = 21_600
+    history_ttl_seconds: int = LONGEST_RULE_WINDOW_SECONDS
     rule_max_txns_per_hour: int = 30
     rule_max_daily_total: int = 2_000_000
     rule_max_single_amount: int = 500_000
@@ -125,21 +137,23 @@ class ProcessorSettings:
     conflicts_threshold: int = 0
 
     def __post_init__(self) -> None:
-        require_range("memory_mb", self.memory_mb, 128, 10_240)
-        require_range("timeout_seconds", self.timeout_seconds, 1, 900)
-        require_range("reserved_concurrency", self.reserved_concurrency, 1, 1000)
-        require_range("batch_size", self.batch_size, 1, 10_000)
-        require_range("batching_window_seconds", self.batching_window_seconds, 0, 300)
-        require_range("parallelization_factor", self.parallelization_factor, 1, 10)
+        require_int("memory_mb", self.memory_mb, 128, 10_240)
+        require_int("timeout_seconds", self.timeout_seconds, 1, 900)
+        require_int("reserved_concurrency", self.reserved_concurrency, 1, 1000)
+        require_int("batch_size", self.batch_size, 1, 10_000)
+        require_int("batching_window_seconds", self.batching_window_seconds, 0, 300)
+        require_int("parallelization_factor", self.parallelization_factor, 1, 10)
         require(isinstance(self.max_retries, int) and not isinstance(self.max_retries, bool)
                 and (self.max_retries == -1 or 0 <= self.max_retries <= 10_000),
                 "max_retries", self.max_retries, "-1 (until max_record_age_seconds) or a number from 0 to 10000")
-        require_range("max_record_age_seconds", self.max_record_age_seconds, 60, 604_800)
+        require_int("max_record_age_seconds", self.max_record_age_seconds, 60, 604_800)
+        # Shorter than the daily rule's window, the history would silently undercount that rule.
+        require_int("history_ttl_seconds", self.history_ttl_seconds, LONGEST_RULE_WINDOW_SECONDS, 30 * 86_400)
         for name in ("rule_max_txns_per_hour", "rule_max_daily_total", "rule_max_single_amount"):
-            require_range(name, getattr(self, name), 1, 10**15)
+            require_int(name, getattr(self, name), 1, 10**15)
         for name in ("errors_threshold", "throttles_threshold", "iterator_age_ms", "dead_letter_threshold",
                      "rule_hits_threshold", "conflicts_threshold"):
-            require_range(name, getattr(self, name), 0, 10**12)
+            require_int(name, getattr(self, name), 0, 10**12)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -156,17 +170,23 @@ class LambdaBundle:
 
 
 @dataclass(frozen=True, kw_only=True)
-class TransactionProcessorProps:
-    """Inputs of `TransactionProcessor`: what it reads, where it writes, who hears about failures.
+class TransactionProcessorProps(ProcessorSettings):
+    """Inputs of `TransactionProcessor`: how it consumes and what it checks (the `ProcessorSettings` fields,
+    each defaulted), and what it reads, where it writes, who hears about failures (all required):
 
+    name: prefix of the functions, queue and roles (`<name>-processor`, `<name>-migrate`).
     environment: value of the metric dimension `Environment` the function emits.
+    bundle: the deployment zip.
     keys: `data` encrypts the dead-letter queue (and the stream it reads), `secrets` the function
       environments (and the secrets they read), `logs` the log groups.
+    networking: the private subnets and the application security group the function runs with.
+    stream, cache, database: what it consumes and where it writes; each grants the function its access.
+    topic: where its alarms go.
+    log_retention_days: retention of its log groups (a CloudWatch Logs value). Default: 365.
     """
 
     name: str
     environment: str
-    settings: ProcessorSettings
     bundle: LambdaBundle
     keys: EnvironmentKeys
     networking: Networking
@@ -177,10 +197,11 @@ class TransactionProcessorProps:
     log_retention_days: int = 365
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         require_name("name", self.name, r"[A-Za-z0-9_-]{1,54}", "letters, digits, '_' or '-' (at most 54 characters)")
         require_name("environment", self.environment, r"[a-z][a-z0-9-]{0,30}", "a short lowercase name")
         require_choice("log_retention_days", self.log_retention_days, LOG_RETENTION_DAYS)
-        dead_letter_retention_seconds(self.stream.retention_hours, self.settings.max_record_age_seconds)
+        dead_letter_retention_seconds(self.stream.retention_hours, self.max_record_age_seconds)
 
 
 class TransactionProcessor(Construct):
@@ -196,25 +217,24 @@ class TransactionProcessor(Construct):
 
     def __init__(self, scope: Construct, construct_id: str, props: TransactionProcessorProps) -> None:
         super().__init__(scope, construct_id)
-        settings = props.settings
         function_name = f"{props.name}-processor"
 
-        self.dead_letter_queue = SqsQueue(
+        self._dead_letter_queue = SqsQueue(
             self, "dlq", name=f"{function_name}-dlq", kms_master_key_id=props.keys.data.key_arn,
             message_retention_seconds=dead_letter_retention_seconds(props.stream.retention_hours,
-                                                                    settings.max_record_age_seconds))
-        SqsQueuePolicy(self, "dlq-policy", queue_url=self.dead_letter_queue.url, policy=json.dumps({
+                                                                    props.max_record_age_seconds))
+        SqsQueuePolicy(self, "dlq-policy", queue_url=self._dead_letter_queue.url, policy=json.dumps({
             "Version": "2012-10-17",
-            "Statement": [deny_insecure_transport("sqs:*", self.dead_letter_queue.arn)]}))
+            "Statement": [deny_insecure_transport("sqs:*", self._dead_letter_queue.arn)]}))
         log_group = encrypted_log_group(self, "logs", name=f"/aws/lambda/{function_name}",
                                         key_arn=props.keys.logs.key_arn, retention_days=props.log_retention_days)
         role = self._role(function_name, props, log_group.arn)
 
         code = TerraformAsset(self, "code", path=props.bundle.path, type=AssetType.FILE)
-        self.migration = SchemaMigration(self, "migration", SchemaMigrationProps(
+        self._migration = SchemaMigration(self, "migration", SchemaMigrationProps(
             name=props.name, bundle=props.bundle, code=code, keys=props.keys, networking=props.networking,
             database=props.database, log_retention_days=props.log_retention_days))
-        self.function = LambdaFunction(
+        self._function = LambdaFunction(
             self,
             "function",
             function_name=function_name,
@@ -224,75 +244,70 @@ class TransactionProcessor(Construct):
             handler=HANDLER,
             filename=code.path,
             source_code_hash=props.bundle.sha256_base64,
-            memory_size=settings.memory_mb,
-            timeout=settings.timeout_seconds,
-            reserved_concurrent_executions=settings.reserved_concurrency,
+            memory_size=props.memory_mb,
+            timeout=props.timeout_seconds,
+            reserved_concurrent_executions=props.reserved_concurrency,
             kms_key_arn=props.keys.secrets.key_arn,
             vpc_config=_private(props.networking),
             environment=LambdaFunctionEnvironment(variables={
                 "DB_CONNECTION_SECRET_ARN": props.database.connection_secret_arn,
                 "DB_AUTH": DB_AUTH,
                 "REDIS_SECRET_ARN": props.cache.auth_secret_arn,
-                "HISTORY_TTL_SECONDS": str(props.cache.history_ttl_seconds),
-                "RULE_MAX_TXNS_PER_HOUR": str(settings.rule_max_txns_per_hour),
-                "RULE_MAX_DAILY_TOTAL": str(settings.rule_max_daily_total),
-                "RULE_MAX_SINGLE_AMOUNT": str(settings.rule_max_single_amount),
+                "HISTORY_TTL_SECONDS": str(props.history_ttl_seconds),
+                "RULE_MAX_TXNS_PER_HOUR": str(props.rule_max_txns_per_hour),
+                "RULE_MAX_DAILY_TOTAL": str(props.rule_max_daily_total),
+                "RULE_MAX_SINGLE_AMOUNT": str(props.rule_max_single_amount),
                 "METRIC_NAMESPACE": METRIC_NAMESPACE,
                 "ENVIRONMENT": props.environment,
             }),
             tracing_config=LambdaFunctionTracingConfig(mode="Active"),
-            dead_letter_config=LambdaFunctionDeadLetterConfig(target_arn=self.dead_letter_queue.arn),
+            dead_letter_config=LambdaFunctionDeadLetterConfig(target_arn=self._dead_letter_queue.arn),
             logging_config=LambdaFunctionLoggingConfig(log_format="Text", log_group=log_group.name),
             depends_on=[log_group],
         )
-        skip_check(self.function, "CKV_AWS_272", UNSIGNED_CODE)
-        self.event_source_mapping = LambdaEventSourceMapping(
+        skip_check(self._function, "CKV_AWS_272", UNSIGNED_CODE)
+        self._event_source_mapping = LambdaEventSourceMapping(
             self,
             "stream-source",
             event_source_arn=props.stream.stream_arn,
-            function_name=self.function.arn,
+            function_name=self._function.arn,
             starting_position="TRIM_HORIZON",
-            batch_size=settings.batch_size,
-            maximum_batching_window_in_seconds=settings.batching_window_seconds,
-            parallelization_factor=settings.parallelization_factor,
+            batch_size=props.batch_size,
+            maximum_batching_window_in_seconds=props.batching_window_seconds,
+            parallelization_factor=props.parallelization_factor,
             function_response_types=["ReportBatchItemFailures"],
             bisect_batch_on_function_error=True,
-            maximum_retry_attempts=settings.max_retries,
-            maximum_record_age_in_seconds=settings.max_record_age_seconds,
+            maximum_retry_attempts=props.max_retries,
+            maximum_record_age_in_seconds=props.max_record_age_seconds,
             destination_config=LambdaEventSourceMappingDestinationConfig(
                 on_failure=LambdaEventSourceMappingDestinationConfigOnFailure(
-                    destination_arn=self.dead_letter_queue.arn)),
+                    destination_arn=self._dead_letter_queue.arn)),
             # No batch before the schema (and the application role) exists.
-            depends_on=[self.migration.invocation],
+            depends_on=[self._migration.ready],
         )
-        self.alarms = [props.topic.alarm(self, spec) for spec in _alarm_specs(
-            props, function_name, self.dead_letter_queue.name, self.migration.function_name)]
+        self._alarms = [props.topic.alarm(self, spec) for spec in _alarm_specs(
+            props, function_name, self._dead_letter_queue.name, self._migration.function_name)]
         self.function_name: str = function_name
-        self.function_arn: str = self.function.arn
-        self.dead_letter_queue_url: str = self.dead_letter_queue.url
-        self.migration_function_name: str = self.migration.function_name
+        self.function_arn: str = self._function.arn
+        self.dead_letter_queue_url: str = self._dead_letter_queue.url
+        self.migration_function_name: str = self._migration.function_name
 
     def _role(self, function_name: str, props: TransactionProcessorProps, log_group_arn: str) -> IamRole:
         """Least privilege: this stream, two secrets (never the master password), its own database role,
         each key only through the service that needs it, this queue, its own logs."""
         keys = props.keys
-        role, _ = _lambda_role(self, function_name, "transaction-processor", keys.data.account, [
-            _allow("ReadTheTransactionStream", ["kinesis:DescribeStream", "kinesis:DescribeStreamSummary",
-                                                "kinesis:GetRecords", "kinesis:GetShardIterator",
-                                                "kinesis:ListShards"], [props.stream.stream_arn]),
-            _allow("ReadStoreCredentials", ["secretsmanager:GetSecretValue"],
-                   [props.database.connection_secret_arn, props.cache.auth_secret_arn]),
-            _allow("SignInAsTheApplicationRole", ["rds-db:connect"], [props.database.app_connect_arn]),
-            _allow("DecryptTheStream", ["kms:Decrypt"], [keys.data.key_arn], via=keys.data.via("kinesis")),
-            _allow("EncryptDeadLetters", ["kms:Decrypt", "kms:GenerateDataKey"], [keys.data.key_arn],
-                   via=keys.data.via("sqs")),
-            _allow("DecryptStoreCredentials", ["kms:Decrypt"], [keys.secrets.key_arn],
-                   via=keys.secrets.via("secretsmanager")),
-            _allow("DecryptOwnEnvironment", ["kms:Decrypt"], [keys.secrets.key_arn], via=keys.secrets.via("lambda")),
-            _allow("SendFailuresToTheDeadLetterQueue", ["sqs:SendMessage"], [self.dead_letter_queue.arn]),
-            _allow("WriteOwnLogs", ["logs:CreateLogStream", "logs:PutLogEvents"], [f"{log_group_arn}:*"]),
-            *_vpc_and_tracing(),
-        ])
+        grantee = PolicyGrantee()
+        props.stream.grant_read(grantee)
+        props.database.grant_read_connection(grantee, sid="ReadStoreCredentials")
+        props.cache.grant_read_credentials(grantee, sid="ReadStoreCredentials")
+        props.database.grant_connect(grantee)
+        keys.data.grant_decrypt(grantee, via="kinesis", sid="DecryptTheStream")
+        keys.data.grant_encrypt_decrypt(grantee, via="sqs", sid="EncryptDeadLetters")
+        keys.secrets.grant_decrypt(grantee, via="secretsmanager", sid="DecryptStoreCredentials")
+        keys.secrets.grant_decrypt(grantee, via="lambda", sid="DecryptOwnEnvironment")
+        grantee.allow("SendFailuresToTheDeadLetterQueue", ["sqs:SendMessage"], [self._dead_letter_queue.arn])
+        _own_logs_and_network(grantee, log_group_arn)
+        role, _ = _lambda_role(self, function_name, "transaction-processor", keys.data.account, grantee)
         return role
 
 
@@ -306,7 +321,7 @@ class SchemaMigrationProps:
     keys: `secrets` encrypts the function's environment and the secrets it reads, `logs` its log group.
     networking: the private subnets and the application security group (the one the database admits).
     database: the connection secret and the RDS-managed master secret it reads.
-    log_retention_days: retention of the function's log group.
+    log_retention_days: retention of the function's log group (a CloudWatch Logs value). Default: 365.
     """
 
     name: str
@@ -342,16 +357,13 @@ class SchemaMigration(Construct):
         log_group = encrypted_log_group(self, "logs", name=f"/aws/lambda/{function_name}",
                                         key_arn=props.keys.logs.key_arn, retention_days=props.log_retention_days)
         secrets_key = props.keys.secrets
-        role, policy = _lambda_role(self, function_name, "schema-migration", secrets_key.account, [
-            _allow("ReadMigrationCredentials", ["secretsmanager:GetSecretValue"],
-                   [database.connection_secret_arn, database.password_secret_arn]),
-            _allow("DecryptMigrationCredentials", ["kms:Decrypt"], [secrets_key.key_arn],
-                   via=secrets_key.via("secretsmanager")),
-            _allow("DecryptOwnEnvironment", ["kms:Decrypt"], [secrets_key.key_arn], via=secrets_key.via("lambda")),
-            _allow("WriteOwnLogs", ["logs:CreateLogStream", "logs:PutLogEvents"], [f"{log_group.arn}:*"]),
-            *_vpc_and_tracing(),
-        ])
-        self.function = LambdaFunction(
+        grantee = PolicyGrantee()
+        database.grant_read_master_credentials(grantee, sid="ReadMigrationCredentials")
+        secrets_key.grant_decrypt(grantee, via="secretsmanager", sid="DecryptMigrationCredentials")
+        secrets_key.grant_decrypt(grantee, via="lambda", sid="DecryptOwnEnvironment")
+        _own_logs_and_network(grantee, log_group.arn)
+        role, policy = _lambda_role(self, function_name, "schema-migration", secrets_key.account, grantee)
+        self._function = LambdaFunction(
             self,
             "function",
             function_name=function_name,
@@ -375,26 +387,27 @@ class SchemaMigration(Construct):
             logging_config=LambdaFunctionLoggingConfig(log_format="Text", log_group=log_group.name),
             depends_on=[log_group],
         )
-        skip_check(self.function, "CKV_AWS_272", UNSIGNED_CODE)
-        skip_check(self.function, "CKV_AWS_116", "no payload worth keeping: Terraform's run is synchronous and fails "
+        skip_check(self._function, "CKV_AWS_272", UNSIGNED_CODE)
+        skip_check(self._function, "CKV_AWS_116", "no payload worth keeping: Terraform's run is synchronous and fails "
                                                  "the apply; the daily run is the constant {\"action\": \"maintain\"}, "
                                                  "idempotent, retried, and its Errors alarm notifies on-call")
         checksum = props.bundle.migrations_checksum
         ready = [policy, props.networking.secrets_manager_endpoint]
         if database.connection_secret.version is not None:
             ready.append(database.connection_secret.version)
-        self.invocation = LambdaInvocation(
+        #: The migration's run by Terraform: depend on it to start after the schema is current.
+        self.ready: LambdaInvocation = LambdaInvocation(
             self,
             "run",
-            function_name=self.function.function_name,
+            function_name=self._function.function_name,
             input=json.dumps({"checksum": checksum}),
             triggers={"migrations_checksum": checksum},
             lifecycle_scope="CREATE_ONLY",
             depends_on=ready,
         )
         self.function_name: str = function_name
-        self.function_arn: str = self.function.arn
-        self.schedule = self._lifecycle_schedule(props.name, secrets_key.account)
+        self.function_arn: str = self._function.arn
+        self._lifecycle_schedule(props.name, secrets_key.account)
 
     def _lifecycle_schedule(self, name: str, account: Account) -> SchedulerSchedule:
         """The daily `{"action": "maintain"}` run, under a role only this schedule can assume and that can
@@ -408,7 +421,7 @@ class SchemaMigration(Construct):
         )])
         role = IamRole(self, "schedule-role", name=schedule_name, assume_role_policy=trust.json)
         invoke = DataAwsIamPolicyDocument(self, "schedule-permissions", statement=[
-            _allow("InvokeTheMigrationFunction", ["lambda:InvokeFunction"], [self.function.arn])])
+            _allow("InvokeTheMigrationFunction", ["lambda:InvokeFunction"], [self._function.arn])])
         IamRolePolicy(self, "schedule-policy", name="invoke-data-lifecycle", role=role.id, policy=invoke.json)
         schedule = SchedulerSchedule(
             self, "schedule", name=schedule_name,
@@ -416,7 +429,7 @@ class SchemaMigration(Construct):
             schedule_expression=LIFECYCLE_SCHEDULE, schedule_expression_timezone="UTC",
             flexible_time_window=SchedulerScheduleFlexibleTimeWindow(mode="OFF"),
             target=SchedulerScheduleTarget(
-                arn=self.function.arn, role_arn=role.arn, input=json.dumps(LIFECYCLE_EVENT),
+                arn=self._function.arn, role_arn=role.arn, input=json.dumps(LIFECYCLE_EVENT),
                 retry_policy=SchedulerScheduleTargetRetryPolicy(maximum_retry_attempts=LIFECYCLE_RETRIES)),
         )
         skip_check(schedule, "CKV_AWS_297", "its only data is the constant {\"action\": \"maintain\"} (encrypted with "
@@ -430,25 +443,23 @@ _WILDCARD_REASON = ("'*' only for Lambda's VPC ENI actions (as in AWSLambdaVPCAc
                     "which take no resource ARNs; every other statement is scoped")
 
 
-def _allow(sid: str, actions: list[str], resources: list[str],
-           via: DataAwsIamPolicyDocumentStatementCondition | None = None) -> DataAwsIamPolicyDocumentStatement:
-    return DataAwsIamPolicyDocumentStatement(sid=sid, actions=actions, resources=resources,
-                                             condition=[via] if via is not None else None)
+def _allow(sid: str, actions: list[str], resources: list[str]) -> DataAwsIamPolicyDocumentStatement:
+    return DataAwsIamPolicyDocumentStatement(sid=sid, actions=actions, resources=resources)
 
 
-def _vpc_and_tracing() -> list[DataAwsIamPolicyDocumentStatement]:
-    # ENI management and X-Ray have no resource-level permissions.
-    return [
-        _allow("AttachToThePrivateSubnets", ["ec2:CreateNetworkInterface", "ec2:DescribeNetworkInterfaces",
-                                             "ec2:DeleteNetworkInterface", "ec2:AssignPrivateIpAddresses",
-                                             "ec2:UnassignPrivateIpAddresses"], ["*"]),
-        _allow("PublishTraces", ["xray:PutTraceSegments", "xray:PutTelemetryRecords"], ["*"]),
-    ]
+def _own_logs_and_network(grantee: PolicyGrantee, log_group_arn: str) -> None:
+    """What every function here needs of its own: its log group, ENIs in the private subnets, X-Ray.
+    ENI management and X-Ray have no resource-level permissions."""
+    grantee.allow("WriteOwnLogs", ["logs:CreateLogStream", "logs:PutLogEvents"], [f"{log_group_arn}:*"])
+    grantee.allow("AttachToThePrivateSubnets", ["ec2:CreateNetworkInterface", "ec2:DescribeNetworkInterfaces",
+                                                "ec2:DeleteNetworkInterface", "ec2:AssignPrivateIpAddresses",
+                                                "ec2:UnassignPrivateIpAddresses"], ["*"])
+    grantee.allow("PublishTraces", ["xray:PutTraceSegments", "xray:PutTelemetryRecords"], ["*"])
 
 
 def _lambda_role(scope: Construct, role_name: str, policy_name: str, account: Account,
-                 statements: list[DataAwsIamPolicyDocumentStatement]) -> tuple[IamRole, IamRolePolicy]:
-    """A role Lambda assumes (for this account only) and its one inline policy of `statements` (construct ids
+                 grantee: PolicyGrantee) -> tuple[IamRole, IamRolePolicy]:
+    """A role Lambda assumes (for this account only) and its one inline policy of what `grantee` was granted (ids
     trust, role, permissions and policy in `scope`); the policy is returned so callers can wait for it.
 
     The trust is guarded by `aws:SourceAccount` only: Lambda documents no `aws:SourceArn` for assuming an
@@ -460,7 +471,7 @@ def _lambda_role(scope: Construct, role_name: str, policy_name: str, account: Ac
                                                               values=[account.account_id])],
     )])
     role = IamRole(scope, "role", name=role_name, assume_role_policy=trust.json)
-    permissions = DataAwsIamPolicyDocument(scope, "permissions", statement=statements)
+    permissions = DataAwsIamPolicyDocument(scope, "permissions", statement=grantee.statements())
     skip_check(permissions, "CKV_AWS_111", _WILDCARD_REASON)
     skip_check(permissions, "CKV_AWS_356", _WILDCARD_REASON)
     policy = IamRolePolicy(scope, "policy", name=policy_name, role=role.id, policy=permissions.json)
@@ -474,7 +485,7 @@ def _private(networking: Networking) -> LambdaFunctionVpcConfig:
 
 def _alarm_specs(props: TransactionProcessorProps, function_name: str, queue_name: str,
                  migration_name: str) -> list[AlarmSpec]:
-    s = props.settings
+    s = props
     function = {"FunctionName": function_name}
 
     def spec(suffix: str, namespace: str, metric: str, dimensions: dict[str, str], statistic: str,

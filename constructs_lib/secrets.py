@@ -11,7 +11,12 @@ from cdktf_cdktf_provider_aws.secretsmanager_secret_version import Secretsmanage
 from constructs import Construct
 
 from .encryption import EncryptionKey
+from .grants import PolicyGrantee
 from .validation import require_name, require_recovery_window
+
+READ_ACTION = "secretsmanager:GetSecretValue"
+#: What Secrets Manager accepts as a secret's name.
+SECRET_NAME_PATTERN = r"[A-Za-z0-9/_+=.@-]{1,512}"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -22,10 +27,11 @@ class SecretProps:
     description: what a reader finds in it.
     key: the environment key that encrypts it.
     value: the JSON document stored as the current version; values may be tokens
-      (endpoints, a generated password), rendered with Terraform's jsonencode.
+      (endpoints, a generated password), rendered with Terraform's jsonencode. Default: none (no version:
+      something else, e.g. RDS, writes the value).
     recovery_window_days: how long a deleted secret can be restored, 7-30 days, during which its name stays
       reserved. 0 deletes it at once (no recovery), so a destroyed environment can be redeployed under the
-      same names right away: for disposable environments only. Default 30.
+      same names right away: for disposable environments only. Default: 30.
     """
 
     name: str
@@ -35,7 +41,7 @@ class SecretProps:
     recovery_window_days: int = 30
 
     def __post_init__(self) -> None:
-        require_name("name", self.name, r"[A-Za-z0-9/_+=.@-]{1,512}", "a Secrets Manager name")
+        require_name("name", self.name, SECRET_NAME_PATTERN, "a Secrets Manager name")
         require_recovery_window("recovery_window_days", self.recovery_window_days)
 
 
@@ -54,3 +60,7 @@ class Secret(Construct):
             self.version = SecretsmanagerSecretVersion(self, "value", secret_id=self.secret.id,
                                                        secret_string=Fn.jsonencode(dict(props.value)))
         self.secret_arn: str = self.secret.arn
+
+    def grant_read(self, grantee: PolicyGrantee, sid: str = "ReadSecrets") -> None:
+        """Let `grantee` read the secret's value (decrypting it is the key's grant: `grant_decrypt`)."""
+        grantee.allow(sid, [READ_ACTION], [self.secret_arn])

@@ -9,10 +9,14 @@ from cdktf_cdktf_provider_aws.kinesis_stream import KinesisStream, KinesisStream
 from constructs import Construct
 
 from .encryption import EncryptionKey
-from .validation import require, require_choice, require_name, require_range
+from .grants import PolicyGrantee
+from .validation import require_choice, require_int, require_name, require_range
 
 SHARD_RECORDS_PER_SECOND = 1000
 SHARD_BYTES_PER_SECOND = 1024 * 1024
+#: What a consumer polling the stream (a Lambda event source mapping) needs.
+CONSUMER_ACTIONS = ("kinesis:DescribeStream", "kinesis:DescribeStreamSummary", "kinesis:GetRecords",
+                    "kinesis:GetShardIterator", "kinesis:ListShards")
 SHARD_LEVEL_METRICS = (
     "IncomingBytes",
     "IncomingRecords",
@@ -29,12 +33,12 @@ class StreamSettings:
     """Capacity and retention of the stream.
 
     capacity_mode: ON_DEMAND (AWS scales shards; pay per GB) or PROVISIONED (shard count
-      derived below; cheaper at steady load). Default PROVISIONED.
-    peak_records_per_second: the write peak to size for. Default 170, ten times the launch
+      derived below; cheaper at steady load). Default: PROVISIONED.
+    peak_records_per_second: the write peak to size for. Default: 170, ten times the launch
       load of about 1,000 transactions a minute.
-    average_record_bytes: mean size of one transaction record. Default 1,024.
-    headroom: fraction added on top of the peak before rounding up to whole shards. Default 0.5.
-    retention_hours: how long records stay readable, 24-8760. Default 24, enough for a
+    average_record_bytes: mean size of one transaction record. Default: 1,024.
+    headroom: fraction added on top of the peak before rounding up to whole shards. Default: 0.5.
+    retention_hours: how long records stay readable, 24-8760. Default: 24, enough for a
       consumer outage over a night.
     """
 
@@ -46,11 +50,10 @@ class StreamSettings:
 
     def __post_init__(self) -> None:
         require_choice("capacity_mode", self.capacity_mode, frozenset({"ON_DEMAND", "PROVISIONED"}))
-        require_range("peak_records_per_second", self.peak_records_per_second, 1, 10_000_000)
-        require_range("average_record_bytes", self.average_record_bytes, 1, SHARD_BYTES_PER_SECOND)
+        require_int("peak_records_per_second", self.peak_records_per_second, 1, 10_000_000)
+        require_int("average_record_bytes", self.average_record_bytes, 1, SHARD_BYTES_PER_SECOND)
         require_range("headroom", self.headroom, 0, 10)
-        require_range("retention_hours", self.retention_hours, 24, 8760)
-        require(isinstance(self.retention_hours, int), "retention_hours", self.retention_hours, "a whole number")
+        require_int("retention_hours", self.retention_hours, 24, 8760)
 
     @property
     def shard_count(self) -> int:
@@ -61,14 +64,18 @@ class StreamSettings:
 
 
 @dataclass(frozen=True, kw_only=True)
-class TransactionStreamProps:
-    """Inputs of `TransactionStream`: the stream's name, settings and the environment key."""
+class TransactionStreamProps(StreamSettings):
+    """Inputs of `TransactionStream`: capacity and retention (the `StreamSettings` fields, each defaulted) and:
+
+    name: the stream's name. Required.
+    key: the data key that encrypts the records. Required.
+    """
 
     name: str
-    settings: StreamSettings
     key: EncryptionKey
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         require_name("name", self.name, r"[A-Za-z0-9_.-]{1,128}", "a Kinesis stream name (letters, digits, '_', '.', '-')")
 
 
@@ -77,19 +84,23 @@ class TransactionStream(Construct):
 
     def __init__(self, scope: Construct, construct_id: str, props: TransactionStreamProps) -> None:
         super().__init__(scope, construct_id)
-        settings = props.settings
-        provisioned = settings.capacity_mode == "PROVISIONED"
-        self.stream = KinesisStream(
+        provisioned = props.capacity_mode == "PROVISIONED"
+        self._stream = KinesisStream(
             self,
             "stream",
             name=props.name,
-            shard_count=settings.shard_count if provisioned else None,
-            stream_mode_details=KinesisStreamStreamModeDetails(stream_mode=settings.capacity_mode),
-            retention_period=settings.retention_hours,
+            shard_count=props.shard_count if provisioned else None,
+            stream_mode_details=KinesisStreamStreamModeDetails(stream_mode=props.capacity_mode),
+            retention_period=props.retention_hours,
             encryption_type="KMS",
             kms_key_id=props.key.key_arn,
             shard_level_metrics=list(SHARD_LEVEL_METRICS),
         )
-        self.stream_name: str = self.stream.name
-        self.stream_arn: str = self.stream.arn
-        self.retention_hours: int = settings.retention_hours
+        self.stream_name: str = self._stream.name
+        self.stream_arn: str = self._stream.arn
+        self.retention_hours: int = props.retention_hours
+
+    def grant_read(self, grantee: PolicyGrantee, sid: str = "ReadTheTransactionStream") -> None:
+        """Let `grantee` consume the stream (what a Lambda event source needs); decrypting its records is the
+        key's grant (`grant_decrypt(via="kinesis")`)."""
+        grantee.allow(sid, list(CONSUMER_ACTIONS), [self.stream_arn])

@@ -40,15 +40,27 @@ def is_token(value: Any) -> bool:
 
 
 def require_range(field: str, value: Any, low: int | float, high: int | float) -> None:
-    """Require a number (not a bool) within [low, high]."""
+    """Require a number (int or float, not a bool) within [low, high]: for fields that take fractions."""
     ok = isinstance(value, (int, float)) and not isinstance(value, bool) and low <= value <= high
     require(ok, field, value, f"a number from {low} to {high}")
 
 
+def require_int(field: str, value: Any, low: int, high: int) -> None:
+    """Require a whole number within [low, high]. Bools and floats are refused (TOML `2.5` or `true` would
+    otherwise pass a range check and fail later inside jsii or Terraform with a TypeError)."""
+    ok = isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+    require(ok, field, value, f"a whole number from {low} to {high}")
+
+
+def require_bool(field: str, value: Any) -> None:
+    """Require true or false (not 0/1 or a string)."""
+    require(isinstance(value, bool), field, value, "true or false")
+
+
 def require_choice(field: str, value: Any, choices: tuple[Any, ...] | frozenset[Any]) -> None:
-    """Require one of a fixed set of values."""
+    """Require one of a fixed set of values, of the same type (`true` is not 1, `30.0` is not 30)."""
     shown = ", ".join(repr(c) for c in sorted(choices))
-    require(value in choices, field, value, f"one of {shown}")
+    require(any(value == c and type(value) is type(c) for c in choices), field, value, f"one of {shown}")
 
 
 def require_name(field: str, value: Any, pattern: str, description: str) -> None:
@@ -57,6 +69,14 @@ def require_name(field: str, value: Any, pattern: str, description: str) -> None
         return
     require(isinstance(value, str) and re.fullmatch(pattern, value) is not None,
             field, value, description)
+
+
+REGION_PATTERN = r"[a-z]{2}(-[a-z]+)+-\d"
+
+
+def require_region(field: str, value: Any) -> None:
+    """Require an AWS region name such as ap-northeast-1."""
+    require_name(field, value, REGION_PATTERN, "an AWS region such as ap-northeast-1")
 
 
 def parse_cidr(field: str, value: Any) -> ipaddress.IPv4Network:

@@ -32,8 +32,9 @@ DB_AUTH_IAM = "iam"
 DB_AUTH_PASSWORD = "password"
 # Amazon's RDS certificate authorities, shipped in the zip (see processor/certs/SOURCE.md).
 RDS_CA_BUNDLE = str(Path(__file__).resolve().parent / "certs" / "rds-ca-bundle.pem")
-DEFAULT_HISTORY_TTL_SECONDS = 86400
-DEFAULT_METRIC_NAMESPACE = "JapanCart/TransactionMonitoring"
+#: The longest window a rule looks back over (the daily total, rules.DAY): a shorter history TTL would let
+#: history keys expire while their day still counts. The construct refuses such a TTL; so does the runtime.
+LONGEST_RULE_WINDOW_SECONDS = 86_400
 #: Every environment, in deployment order: the one list. The package ships alone in the Lambda zip, so
 #: it owns the list and stacks/config.py (synth-time validation) and the tests derive theirs from it.
 ENVIRONMENTS = ("dev", "staging", "prod")
@@ -92,12 +93,15 @@ class RuleThresholds:
 
 @dataclass(frozen=True)
 class Settings:
+    """What the processor runs with. The construct sets every variable these come from, so none has a
+    default here to compete with the construct's (a missing one fails fast, naming the variable)."""
+
     db: DbSettings
     redis: RedisSettings
     thresholds: RuleThresholds
-    history_ttl_seconds: int = DEFAULT_HISTORY_TTL_SECONDS
-    metric_namespace: str = DEFAULT_METRIC_NAMESPACE
-    environment: str = "dev"
+    history_ttl_seconds: int
+    metric_namespace: str
+    environment: str
 
 
 def _required(env: Mapping[str, str], name: str) -> str:
@@ -115,6 +119,15 @@ def parse_positive_int(name: str, raw: Any) -> int:
         raise ConfigError(f"{name} must be a positive integer, got {raw!r}") from None
     if value <= 0:
         raise ConfigError(f"{name} must be a positive integer, got {raw!r}")
+    return value
+
+
+def parse_history_ttl(raw: Any) -> int:
+    """The history TTL the construct configured: whole seconds, at least the longest rule window."""
+    value = parse_positive_int(ENV_HISTORY_TTL, raw)
+    if value < LONGEST_RULE_WINDOW_SECONDS:
+        raise ConfigError(f"{ENV_HISTORY_TTL} must be at least {LONGEST_RULE_WINDOW_SECONDS} (the longest rule "
+                          f"window), got {raw!r}")
     return value
 
 
@@ -178,7 +191,7 @@ def _db_settings(env: Mapping[str, str], conn: dict, arn: str, *, username: str,
 def app_db_settings(env: Mapping[str, str], fetch: SecretFetcher) -> DbSettings:
     """The processor's connection: the application role, never the master user."""
     arn = _required(env, ENV_DB_SECRET)
-    auth = env.get(ENV_DB_AUTH, "").strip() or DB_AUTH_IAM
+    auth = _required(env, ENV_DB_AUTH)
     if auth not in (DB_AUTH_IAM, DB_AUTH_PASSWORD):
         raise ConfigError(f"{ENV_DB_AUTH} must be {DB_AUTH_IAM!r} or {DB_AUTH_PASSWORD!r}, got {auth!r}")
     if auth == DB_AUTH_IAM and _region(env) is None:
@@ -227,13 +240,13 @@ def settings_from_env(env: Mapping[str, str], fetch: SecretFetcher) -> Settings:
         raise ConfigError(f"{ENV_ENVIRONMENT} must be one of {', '.join(ENVIRONMENTS)}, got {environment!r}")
     # Validate the plain variables before any network call to Secrets Manager.
     thresholds = thresholds_from_env(env)
-    ttl = parse_positive_int(ENV_HISTORY_TTL, _required(env, ENV_HISTORY_TTL))
+    ttl = parse_history_ttl(_required(env, ENV_HISTORY_TTL))
     redis_arn = _required(env, ENV_REDIS_SECRET)
     return Settings(
         db=app_db_settings(env, fetch),
         redis=redis_settings_from_secret(fetch, redis_arn),
         thresholds=thresholds,
         history_ttl_seconds=ttl,
-        metric_namespace=env.get(ENV_METRIC_NAMESPACE, "").strip() or DEFAULT_METRIC_NAMESPACE,
+        metric_namespace=_required(env, ENV_METRIC_NAMESPACE),
         environment=environment,
     )

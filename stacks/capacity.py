@@ -199,7 +199,7 @@ def plan_environment(env: EnvironmentConfig) -> CapacityPlan:
     history = HistoryCapacity(
         node_type=env.cache.node_type,
         records_per_second=load.average_records_per_second * (1 + load.headroom),
-        ttl_seconds=env.cache.history_ttl_seconds,
+        ttl_seconds=env.processor.history_ttl_seconds,
         bytes_per_transaction=redis_bytes_per_transaction(record_bytes),
         usable_bytes=usable_memory_bytes(f"{path}.cache.node_type", env.cache.node_type),
     )

@@ -18,7 +18,7 @@ from constructs_lib.alarms import AlarmSettings
 from constructs_lib.cache import CacheSettings
 from constructs_lib.database import DatabaseSettings
 from constructs_lib.networking import NetworkSettings
-from constructs_lib.processor import ProcessorSettings, dead_letter_retention_seconds
+from constructs_lib.processor import ProcessorSettings
 from constructs_lib.stream import StreamSettings
 from constructs_lib.validation import (
     LOG_RETENTION_DAYS,
@@ -27,10 +27,12 @@ from constructs_lib.validation import (
     require_choice,
     require_name,
     require_recovery_window,
-    require_zones_for,
+    require_region,
 )
 from processor.config import ENVIRONMENTS
 from stacks.capacity import LoadSettings
+
+from .wiring import check_environment
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config" / "environments.toml"
 KNOWN_ENVIRONMENTS = frozenset(ENVIRONMENTS)  # the processor validates the same names at run time
@@ -45,7 +47,6 @@ ENV_STATE_REGION = "JAPANCART_STATE_REGION"
 ENV_STATE_KMS_KEY = "JAPANCART_STATE_KMS_KEY_ID"
 ENV_EMULATOR_ENDPOINT = "JAPANCART_AWS_ENDPOINT"
 
-REGION_PATTERN = r"[a-z]{2}(-[a-z]+)+-\d"
 #: The shipped `[backend] bucket`: S3 bucket names are global, so every organisation must choose its own.
 PLACEHOLDER_BUCKET = "choose-your-own-state-bucket"
 KMS_KEY_ARN_PATTERN = r"arn:aws[a-z-]*:kms:[a-z]{2}(-[a-z]+)+-\d:\d{12}:key/(mrk-[0-9a-f]{32}|[0-9a-f-]{36})"
@@ -78,7 +79,7 @@ class BackendConfig:
 
     def __post_init__(self) -> None:
         require_name("bucket", self.bucket, r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", "an S3 bucket name")
-        require_name("region", self.region, REGION_PATTERN, "an AWS region such as ap-northeast-1")
+        require_region("region", self.region)
         if self.kms_key_id:
             require_name("kms_key_id", self.kms_key_id, KMS_KEY_ARN_PATTERN,
                          "the ARN of a KMS key (the bootstrap stack's output state_key_arn)")
@@ -137,19 +138,12 @@ class EnvironmentConfig:
 
     def __post_init__(self) -> None:
         require_choice("name", self.name, KNOWN_ENVIRONMENTS)
-        require_name("region", self.region, REGION_PATTERN, "an AWS region such as ap-northeast-1")
+        require_region("region", self.region)
         require_choice("log_retention_days", self.log_retention_days, LOG_RETENTION_DAYS)
         require_recovery_window("secret_recovery_days", self.secret_recovery_days)
         require(self.secret_recovery_days != 0 or self.name in DISPOSABLE_ENVIRONMENTS, "secret_recovery_days",
                 self.secret_recovery_days, "7-30 outside dev (0, delete at once, is for dev only)")
-        try:
-            require_zones_for("database.multi_az", self.database.multi_az, self.network.az_count)
-            require_zones_for("cache.automatic_failover", self.cache.automatic_failover, self.network.az_count)
-        except ConfigError as error:  # name the setting a reader would change first
-            raise ConfigError("network.az_count", self.network.az_count,
-                              f"at least 2 when {error.field} is on") from None
-        # The dead-letter queue keeps pointers into the stream: they must outlive the retries by an hour.
-        dead_letter_retention_seconds(self.stream.retention_hours, self.processor.max_record_age_seconds)
+        check_environment(self)  # rules between sections live with the wiring (stacks/wiring.py)
         if self.name in PROTECTED_ENVIRONMENTS:
             require(self.database.deletion_protection, "database.deletion_protection",
                     self.database.deletion_protection, f"true in {self.name}")

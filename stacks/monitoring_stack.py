@@ -5,16 +5,15 @@ from __future__ import annotations
 from cdktf import TerraformOutput, TerraformStack
 from constructs import Construct
 
-from constructs_lib.alarms import AlertTopic, AlertTopicProps, SystemAlarms, SystemAlarmsProps, alert_publishers
-from constructs_lib.cache import TransactionCache, TransactionCacheProps
-from constructs_lib.database import TransactionDatabase, TransactionDatabaseProps
+from constructs_lib.alarms import AlertTopic, SystemAlarms, alert_publishers
+from constructs_lib.cache import TransactionCache
+from constructs_lib.database import TransactionDatabase
 from constructs_lib.encryption import Account, EncryptionKey, EncryptionKeyProps, EnvironmentKeys
-from constructs_lib.networking import Networking, NetworkingProps
-from constructs_lib.processor import LambdaBundle, TransactionProcessor, TransactionProcessorProps
-from constructs_lib.stream import TransactionStream, TransactionStreamProps
-from processor.config import APP_DB_USER
-from processor.redis_store import ACL_RULES, REDIS_USER
+from constructs_lib.networking import Networking
+from constructs_lib.processor import LambdaBundle, TransactionProcessor
+from constructs_lib.stream import TransactionStream
 
+from . import wiring
 from .config import AppConfig, EnvironmentConfig
 from .providers import aws_provider, common_tags, random_provider, s3_backend
 
@@ -24,37 +23,25 @@ class TransactionMonitoringStack(TerraformStack):
 
     def __init__(self, scope: Construct, config: AppConfig, env: EnvironmentConfig, bundle: LambdaBundle) -> None:
         super().__init__(scope, env.name)
-        name = f"{config.project.name}-{env.name}"
+        name = wiring.resource_prefix(config, env)
         aws_provider(self, region=env.region, tags=common_tags(config, env.name), emulator=config.emulator)
         random_provider(self)
         s3_backend(self, backend=config.backend, key=config.state_key(env.name), emulator=config.emulator)
 
         keys = _keys(self, name)
-        network = Networking(self, "network", NetworkingProps(
-            name=name, region=env.region, settings=env.network, key=keys.logs,
-            flow_log_retention_days=env.log_retention_days))
+        network = Networking(self, "network", wiring.network_props(config, env, keys.logs))
         app_sg = network.app_security_group
-        stream = TransactionStream(self, "stream", TransactionStreamProps(
-            name=f"{name}-transactions", settings=env.stream, key=keys.data))
-        cache = TransactionCache(self, "cache", TransactionCacheProps(
-            name=f"{name}-history", settings=env.cache, keys=keys, networking=network, clients=app_sg,
-            auth_secret_name=f"{config.project.name}/{env.name}/redis-auth",
-            app_user_name=REDIS_USER, app_access_rules=ACL_RULES, log_retention_days=env.log_retention_days,
-            secret_recovery_days=env.secret_recovery_days))
-        database = TransactionDatabase(self, "database", TransactionDatabaseProps(
-            name=f"{name}-transactions", settings=env.database, keys=keys, networking=network, clients=app_sg,
-            connection_secret_name=f"{config.project.name}/{env.name}/db-connection", app_username=APP_DB_USER,
-            log_retention_days=env.log_retention_days, secret_recovery_days=env.secret_recovery_days))
+        stream = TransactionStream(self, "stream", wiring.stream_props(config, env, keys.data))
+        cache = TransactionCache(self, "cache", wiring.cache_props(config, env, keys, network))
+        database = TransactionDatabase(self, "database", wiring.database_props(config, env, keys, network))
+        cache.allow_from(app_sg)
+        database.allow_from(app_sg)
         network.restrict_secrets_endpoint(keys.secrets.account_id, [
             database.connection_secret_arn, database.password_secret_arn, cache.auth_secret_arn])
-        topic = AlertTopic(self, "alerts", AlertTopicProps(name=name, key=keys.logs, settings=env.alarms,
-                                                           log_retention_days=env.log_retention_days))
-        alarms = SystemAlarms(self, "alarms", SystemAlarmsProps(
-            name=name, region=env.region, topic=topic, settings=env.alarms, stream=stream, cache=cache,
-            database=database))
-        processor = TransactionProcessor(self, "processor", TransactionProcessorProps(
-            name=name, environment=env.name, settings=env.processor, bundle=bundle, keys=keys, networking=network,
-            stream=stream, cache=cache, database=database, topic=topic, log_retention_days=env.log_retention_days))
+        topic = AlertTopic(self, "alerts", wiring.alert_topic_props(config, env, keys.logs))
+        alarms = SystemAlarms(self, "alarms", wiring.system_alarms_props(config, env, topic, stream, cache, database))
+        processor = TransactionProcessor(self, "processor", wiring.processor_props(
+            config, env, bundle, keys, network, stream, cache, database, topic))
 
         outputs = {
             "vpc_id": (network.vpc_id, "The system's VPC"),
@@ -66,8 +53,8 @@ class TransactionMonitoringStack(TerraformStack):
             "rds_port": (database.port, "PostgreSQL port"),
             "db_secret_arn": (database.connection_secret_arn,
                               "Secret with host, port, dbname, username, password_secret_arn, app_username"),
-            "elasticache_security_group_id": (cache.security_group.id, "Security group of the Redis nodes"),
-            "rds_security_group_id": (database.security_group.id, "Security group of the database"),
+            "elasticache_security_group_id": (cache.security_group_id, "Security group of the Redis nodes"),
+            "rds_security_group_id": (database.security_group_id, "Security group of the database"),
             "app_security_group_id": (app_sg.id, "Attach to consumers: the only group the stores admit"),
             "redis_auth_secret_arn": (cache.auth_secret_arn, "Secret with the Redis endpoint, user name and password"),
             "alarm_topic_arn": (topic.topic_arn, "SNS topic every alarm notifies"),

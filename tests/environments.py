@@ -15,9 +15,11 @@ from stacks.config import load_config
 from stacks.monitoring_stack import TransactionMonitoringStack
 
 
-def synth_environment(tmp_path: Path, name: str = "dev", **settings: Any) -> StackView:
-    """One environment stack built from `settings` on top of the construct defaults."""
-    config = load_config({"JAPANCART_CONFIG": str(write_config(tmp_path, {name: settings}))})
+def synth_environment(tmp_path: Path, name: str = "dev", project_name: str | None = None,
+                      **settings: Any) -> StackView:
+    """One environment stack built from `settings` on top of the construct defaults (and `[project] name`)."""
+    project = {"project": {"name": project_name}} if project_name else {}
+    config = load_config({"JAPANCART_CONFIG": str(write_config(tmp_path, {name: settings}, **project))})
     bundle = LambdaBundle(path=str(Path(__file__).resolve()), sha256_base64="dGVzdA==", migrations_checksum="0" * 64)
     stack = TransactionMonitoringStack(Testing.app(), config, config.environments[0], bundle)
     return StackView(json.loads(Testing.synth(stack)))

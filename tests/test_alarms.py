@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 
 def alarms(stack) -> dict[str, dict]:
     return {a["alarm_name"]: a for a in stack.resources("aws_cloudwatch_metric_alarm").values()}
@@ -138,3 +140,59 @@ def test_rds_events_notify_the_topic(prod) -> None:
     group_key, _ = prod.one("aws_db_parameter_group")
     assert subscriptions["db-parameter-group"]["source_ids"] == [prod.ref("aws_db_parameter_group", group_key, "name")]
     assert subscriptions["db-parameter-group"]["event_categories"] == ["configuration change"]
+
+
+def test_defaults_encrypt_the_topic_evaluate_ten_minutes_and_subscribe_no_one() -> None:
+    from bare_stack import default_system
+    from constructs_lib.alarms import SystemAlarms, SystemAlarmsProps
+
+    system = default_system()
+    SystemAlarms(system.bare.stack, "alarms", SystemAlarmsProps(
+        name="bare", region="ap-northeast-1", topic=system.topic, stream=system.stream, cache=system.cache,
+        database=system.database))
+    stack = system.bare.view()
+    _, topic = stack.one("aws_sns_topic", name="bare-alarms")
+    assert topic["kms_master_key_id"] == stack.key_ref("logs")
+    assert stack.resources("aws_sns_topic_subscription") == {}
+    by_name = alarms(stack)
+    assert {(a["period"], a["evaluation_periods"]) for a in by_name.values()} == {(300, 2)}
+    assert by_name["bare-db-cpu"]["threshold"] == 80 and by_name["bare-cache-001-memory"]["threshold"] == 80
+    assert {"bare-cache-001-engine-cpu", "bare-cache-002-engine-cpu"} <= by_name.keys()  # one per default node
+
+
+@pytest.mark.parametrize("overrides, message", [
+    pytest.param({"alert_emails": ("not-an-email",)}, "alert_emails[0] must be an e-mail address", id="bad-email"),
+    pytest.param({"alert_emails": ("a@example.com", "A@example.com")}, "alert_emails[1] must be an address not listed",
+                 id="duplicate-email"),
+    pytest.param({"period_seconds": 120}, "period_seconds must be one of", id="period-not-a-cloudwatch-value"),
+    pytest.param({"evaluation_periods": 0}, "evaluation_periods must be a whole number from 1", id="no-periods"),
+    pytest.param({"log_retention_days": 10}, "log_retention_days must be one of", id="log-retention-unknown"),
+    pytest.param({"name": "bare alarms"}, "name must be letters, digits", id="name-malformed"),
+])
+def test_fails_when_a_topic_prop_is_refused(overrides: dict, message: str) -> None:
+    from bare_stack import bare_stack
+    from constructs_lib.alarms import AlertTopicProps
+    from constructs_lib.validation import ConfigError
+
+    with pytest.raises(ConfigError) as raised:
+        AlertTopicProps(**{"name": "bare", "key": bare_stack(network=False).keys.logs, **overrides})
+    assert message in str(raised.value)
+
+
+@pytest.mark.parametrize("overrides, message", [
+    pytest.param({"db_connections": 1.5}, "db_connections must be a whole number", id="fractional-connections"),
+    pytest.param({"db_cpu_percent": 101}, "db_cpu_percent must be a number from 1 to 100", id="cpu-over-100"),
+    pytest.param({"cache_replication_lag_seconds": -1}, "cache_replication_lag_seconds must be a number from 0",
+                 id="negative-lag"),
+    pytest.param({"region": "tokyo"}, "region must be an AWS region", id="region-malformed"),
+])
+def test_fails_when_an_alarm_prop_is_refused(overrides: dict, message: str) -> None:
+    from bare_stack import default_system
+    from constructs_lib.alarms import SystemAlarmsProps
+    from constructs_lib.validation import ConfigError
+
+    system = default_system()
+    with pytest.raises(ConfigError) as raised:
+        SystemAlarmsProps(**{"name": "bare", "region": "ap-northeast-1", "topic": system.topic, "stream": system.stream,
+                             "cache": system.cache, "database": system.database, **overrides})
+    assert message in str(raised.value)

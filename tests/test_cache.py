@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from constructs_lib.cache import CacheSettings, TransactionCacheProps
+from bare_stack import admitted, bare_stack, with_defaults
+from constructs_lib.cache import TransactionCache, TransactionCacheProps
+from constructs_lib.networking import Networking, NetworkingProps
 from constructs_lib.validation import ConfigError
 from environments import synth_environment
 from processor.redis_store import ACL_RULES, REDIS_USER
@@ -92,24 +95,74 @@ def test_single_node_cache_runs_without_failover(tmp_path: Path) -> None:
     assert members == {"japancart-dev-history-001"}
 
 
-def cache_props(**overrides):
-    from unittest.mock import MagicMock
+def cache_props(**overrides: Any) -> TransactionCacheProps:
+    """Props with only the required fields (real collaborators from a bare stack), plus `overrides`."""
+    bare = bare_stack()
+    return TransactionCacheProps(**{"name": "bare-history", "keys": bare.keys, "networking": bare.network,
+                                    **overrides})
 
-    networking = MagicMock(availability_zone_count=2)
-    values = dict(name="japancart-dev-history", settings=CacheSettings(), keys=MagicMock(), networking=networking,
-                  clients=MagicMock(), auth_secret_name="japancart/dev/redis-auth", app_user_name=REDIS_USER,
-                  app_access_rules=ACL_RULES)
-    return TransactionCacheProps(**{**values, **overrides})
+
+def test_defaults_are_encrypted_multi_az_private_and_closed() -> None:
+    stack = with_defaults(lambda bare: TransactionCache(bare.stack, "cache", TransactionCacheProps(
+        name="bare-history", keys=bare.keys, networking=bare.network)))
+    _, group = stack.one("aws_elasticache_replication_group")
+    assert group["at_rest_encryption_enabled"] == "true" and group["kms_key_id"] == stack.key_ref("data")
+    assert group["transit_encryption_enabled"] is True and "auth_token" not in group
+    assert (group["num_cache_clusters"], group["automatic_failover_enabled"], group["multi_az_enabled"]) == (2, True, True)
+    assert (group["engine_version"], group["node_type"], group["snapshot_retention_limit"]) == ("7.1", "cache.t4g.small", 7)
+    store_key, _ = stack.one("aws_security_group", name="bare-history-cache")
+    assert group["security_group_ids"] == [stack.ref("aws_security_group", store_key, "id")]
+    assert admitted(stack, store_key) == [], "nothing is admitted until allow_from names a client group"
+    _, secret = stack.one("aws_secretsmanager_secret", name="bare-history/redis-auth")
+    assert secret["recovery_window_in_days"] == 30 and secret["kms_key_id"] == stack.key_ref("secrets")
+    _, app = stack.one("aws_elasticache_user", user_name=REDIS_USER)
+    assert app["access_string"] == f"on {ACL_RULES}"
+
+
+def test_allow_from_admits_exactly_the_named_group_on_the_redis_port() -> None:
+    def build(bare) -> None:
+        cache = TransactionCache(bare.stack, "cache", TransactionCacheProps(name="bare-history", keys=bare.keys,
+                                                                           networking=bare.network))
+        cache.allow_from(bare.network.app_security_group)
+
+    stack = with_defaults(build)
+    store_key, _ = stack.one("aws_security_group", name="bare-history-cache")
+    app_key, _ = stack.one("aws_security_group", name="bare-app")
+    [ingress] = admitted(stack, store_key)
+    assert ingress["referenced_security_group_id"] == stack.ref("aws_security_group", app_key, "id")
+    assert (ingress["from_port"], ingress["to_port"], ingress["ip_protocol"]) == (6379, 6379, "tcp")
 
 
 @pytest.mark.parametrize("overrides, message", [
-    ({"app_user_name": "default"}, "app_user_name must be a user other than 'default'"),
-    ({"app_user_name": "txn processor"}, "app_user_name must be a Redis user name"),
-    ({"app_access_rules": "on ~* +@all"}, "app_access_rules must be Redis ACL key and command rules without on/off"),
-    ({"app_access_rules": "~* +@all >secret"}, "app_access_rules must be Redis ACL key and command rules"),
-    ({"app_access_rules": ""}, "app_access_rules must be Redis ACL key and command rules"),
+    pytest.param({"name": "Bare_History"}, "name must be a replication group id", id="name-not-lowercase"),
+    pytest.param({"name": "a" * 36}, "name must be a replication group id", id="name-too-long"),
+    pytest.param({"num_nodes": 2.5}, "num_nodes must be a whole number from 1 to 6, got 2.5", id="fractional-nodes"),
+    pytest.param({"num_nodes": 1}, "num_nodes must be at least 2 when automatic_failover is on",
+                 id="one-node-with-failover"),
+    pytest.param({"automatic_failover": "yes"}, "automatic_failover must be true or false", id="failover-not-bool"),
+    pytest.param({"auth_secret_name": "no spaces"}, "auth_secret_name must be a Secrets Manager name",
+                 id="secret-name-malformed"),
+    pytest.param({"log_retention_days": 10}, "log_retention_days must be one of", id="log-retention-unknown"),
+    pytest.param({"secret_recovery_days": 3}, "secret_recovery_days must be 0 (delete at once)",
+                 id="recovery-window-out-of-range"),
+    pytest.param({"app_user_name": "default"}, "app_user_name must be a user other than 'default'",
+                 id="app-user-is-default"),
+    pytest.param({"app_user_name": "txn processor"}, "app_user_name must be a Redis user name", id="app-user-malformed"),
+    pytest.param({"app_access_rules": "on ~* +@all"},
+                 "app_access_rules must be Redis ACL key and command rules without on/off", id="rules-enable-user"),
+    pytest.param({"app_access_rules": "~* +@all >secret"}, "app_access_rules must be Redis ACL key and command rules",
+                 id="rules-set-password"),
+    pytest.param({"app_access_rules": ""}, "app_access_rules must be Redis ACL key and command rules", id="rules-empty"),
 ])
-def test_fails_when_the_application_user_is_not_a_plain_rbac_user(overrides, message: str) -> None:
+def test_fails_when_a_prop_is_refused(overrides: dict[str, Any], message: str) -> None:
     with pytest.raises(ConfigError) as raised:
         cache_props(**overrides)
     assert message in str(raised.value)
+
+
+def test_fails_when_failover_has_a_single_zone() -> None:
+    bare = bare_stack(network=False)
+    one_zone = Networking(bare.stack, "one-zone", NetworkingProps(name="one", region="ap-northeast-1", az_count=1,
+                                                                  key=bare.keys.logs))
+    with pytest.raises(ConfigError, match="automatic_failover must be off when the network has fewer than 2"):
+        TransactionCacheProps(name="bare-history", keys=bare.keys, networking=one_zone)

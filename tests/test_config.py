@@ -62,10 +62,10 @@ BAD_INPUTS = [
                  "environments.dev.cache.num_nodes must be at least 2 when automatic_failover is on, got 1",
                  id="one-cache-node-with-failover"),
     pytest.param({"dev": {"stream": {"retention_hours": 12}}},
-                 "environments.dev.stream.retention_hours must be a number from 24 to 8760, got 12",
+                 "environments.dev.stream.retention_hours must be a whole number from 24 to 8760, got 12",
                  id="stream-retention-out-of-range"),
     pytest.param({"dev": {"database": {"backup_retention_days": 0}}},
-                 "environments.dev.database.backup_retention_days must be a number from 1 to 35, got 0",
+                 "environments.dev.database.backup_retention_days must be a whole number from 1 to 35, got 0",
                  id="backup-days-out-of-range"),
     pytest.param({"prod": {"database": {"deletion_protection": False}}},
                  "environments.prod.database.deletion_protection must be true in prod, got False",
@@ -91,7 +91,7 @@ BAD_INPUTS = [
                  "environments.dev.stream.retention_hours must be at least 49 when processor.max_record_age_seconds "
                  "is 172800", id="dead-letters-outlive-a-longer-stream"),
     pytest.param({"dev": {"processor": {"max_record_age_seconds": -1}}},
-                 "environments.dev.processor.max_record_age_seconds must be a number from 60 to 604800, got -1",
+                 "environments.dev.processor.max_record_age_seconds must be a whole number from 60 to 604800, got -1",
                  id="record-age-without-limit"),
     pytest.param({"dev": {"processor": {"max_retries": -2}}},
                  "environments.dev.processor.max_retries must be -1 (until max_record_age_seconds) or a number from 0 "
@@ -114,6 +114,24 @@ BAD_INPUTS = [
     pytest.param({"dev": {"stream": {"capacity_mode": "AUTO"}}},
                  "environments.dev.stream.capacity_mode must be one of 'ON_DEMAND', 'PROVISIONED', got 'AUTO'",
                  id="unknown-capacity-mode"),
+    pytest.param({"prod": {"cache": {"num_nodes": 2.5}}},
+                 "environments.prod.cache.num_nodes must be a whole number from 1 to 6, got 2.5", id="fractional-nodes"),
+    pytest.param({"dev": {"cache": {"num_nodes": True}}},
+                 "environments.dev.cache.num_nodes must be a whole number from 1 to 6, got True", id="boolean-nodes"),
+    pytest.param({"dev": {"processor": {"memory_mb": 512.0}}},
+                 "environments.dev.processor.memory_mb must be a whole number from 128 to 10240, got 512.0",
+                 id="float-memory"),
+    pytest.param({"dev": {"log_retention_days": 30.0}},
+                 "environments.dev.log_retention_days must be one of", id="float-log-retention"),
+    pytest.param({"dev": {"alarms": {"period_seconds": True}}},
+                 "environments.dev.alarms.period_seconds must be one of", id="boolean-alarm-period"),
+    pytest.param({"dev": {"alarms": {"alert_emails": "ops@example.com"}}},
+                 "environments.dev.alarms.alert_emails must be a list of e-mail addresses, got 'ops@example.com'",
+                 id="one-address-not-in-a-list"),
+    pytest.param({"dev": {"network": {"zone_ids": "apne1-az4"}}},
+                 "environments.dev.network.zone_ids must be a list of zone ids", id="one-zone-not-in-a-list"),
+    pytest.param({"dev": {"network": {"nat_gateway": 1}}},
+                 "environments.dev.network.nat_gateway must be true or false, got 1", id="number-for-a-switch"),
 ]
 
 
@@ -216,3 +234,16 @@ def test_phase_one_synthesizes_the_bootstrap_alone_until_the_state_key_is_known(
     bootstrap = run_main(tmp_path, "bootstrap", JAPANCART_STATE_BUCKET="acme-japancart-state")
     assert bootstrap.returncode == 0, bootstrap.stderr
     assert sorted(p.name for p in (tmp_path / "cdktf.out" / "stacks").iterdir()) == ["bootstrap"]
+
+
+def test_a_construct_refusing_a_derived_name_names_the_setting_it_came_from(tmp_path: Path) -> None:
+    """20 characters is a valid project name, but `<project>-staging-history` is too long for ElastiCache:
+    the wiring reports it as project.name, with the name it made (main.py prints it as one line)."""
+    from environments import synth_environment
+
+    with pytest.raises(ConfigError) as raised:
+        synth_environment(tmp_path, "staging", project_name="abcdefghijklmnopqrst")
+    message = str(raised.value)
+    assert message.startswith("project.name must be a value for which TransactionCacheProps.name "
+                              "('abcdefghijklmnopqrst-staging-history') is a replication group id")
+    assert message.endswith("got 'abcdefghijklmnopqrst'")

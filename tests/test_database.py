@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 import pytest
 
+from bare_stack import admitted, bare_stack, with_defaults
+from constructs_lib.database import TransactionDatabase, TransactionDatabaseProps
+from constructs_lib.validation import ConfigError
 from processor.config import APP_DB_USER
 
 
@@ -43,16 +49,68 @@ def test_connection_secret_holds_the_real_endpoint(dev) -> None:
     assert f'"app_username" = "{APP_DB_USER}"' in value
 
 
-def test_fails_when_the_application_role_is_the_master_user() -> None:
-    from unittest.mock import MagicMock
+def database_props(**overrides: Any) -> TransactionDatabaseProps:
+    """Props with only the required fields (real collaborators from a bare stack), plus `overrides`."""
+    bare = bare_stack()
+    return TransactionDatabaseProps(**{"name": "bare-transactions", "keys": bare.keys, "networking": bare.network,
+                                       **overrides})
 
-    from constructs_lib.database import DatabaseSettings, TransactionDatabaseProps
-    from constructs_lib.validation import ConfigError
 
-    with pytest.raises(ConfigError, match="app_username must be a role other than the master user"):
-        TransactionDatabaseProps(name="japancart-dev-transactions", settings=DatabaseSettings(), keys=MagicMock(),
-                                 networking=MagicMock(availability_zone_count=2), clients=MagicMock(),
-                                 connection_secret_name="japancart/dev/db-connection", app_username="japancart_admin")
+def test_defaults_are_private_encrypted_multi_az_protected_and_closed() -> None:
+    stack = with_defaults(lambda bare: TransactionDatabase(bare.stack, "database", TransactionDatabaseProps(
+        name="bare-transactions", keys=bare.keys, networking=bare.network)))
+    _, db = stack.one("aws_db_instance")
+    assert db["storage_encrypted"] is True and db["kms_key_id"] == stack.key_ref("data")
+    assert (db["multi_az"], db["publicly_accessible"], db["deletion_protection"]) == (True, False, True)
+    assert db["skip_final_snapshot"] is False and db["final_snapshot_identifier"].startswith("bare-transactions-final-")
+    assert db["manage_master_user_password"] is True and "password" not in db
+    assert db["iam_database_authentication_enabled"] is True and db["backup_retention_period"] == 7
+    assert "checkov" not in json.dumps(db.get("//", {}))  # no deletion-protection waiver on the default
+    _, parameters = stack.one("aws_db_parameter_group")
+    assert {"name": "rds.force_ssl", "value": "1", "apply_method": "immediate"} in parameters["parameter"]
+    store_key, _ = stack.one("aws_security_group", name="bare-transactions-db")
+    assert admitted(stack, store_key) == [], "nothing is admitted until allow_from names a client group"
+    _, secret = stack.one("aws_secretsmanager_secret", name="bare-transactions/db-connection")
+    assert secret["recovery_window_in_days"] == 30
+
+
+def test_allow_from_admits_exactly_the_named_group_on_the_postgres_port() -> None:
+    def build(bare) -> None:
+        database = TransactionDatabase(bare.stack, "database", TransactionDatabaseProps(
+            name="bare-transactions", keys=bare.keys, networking=bare.network))
+        database.allow_from(bare.network.app_security_group)
+
+    stack = with_defaults(build)
+    store_key, _ = stack.one("aws_security_group", name="bare-transactions-db")
+    app_key, _ = stack.one("aws_security_group", name="bare-app")
+    [ingress] = admitted(stack, store_key)
+    assert ingress["referenced_security_group_id"] == stack.ref("aws_security_group", app_key, "id")
+    assert (ingress["from_port"], ingress["to_port"], ingress["ip_protocol"]) == (5432, 5432, "tcp")
+
+
+@pytest.mark.parametrize("overrides, message", [
+    pytest.param({"name": "bare--transactions"}, "name must be an RDS identifier", id="name-double-hyphen"),
+    pytest.param({"app_username": "japancart_admin"}, "app_username must be a role other than the master user",
+                 id="app-role-is-master"),
+    pytest.param({"app_username": "Txn-Writer"}, "app_username must be a PostgreSQL role name", id="app-role-malformed"),
+    pytest.param({"allocated_storage_gb": 20.5}, "allocated_storage_gb must be a whole number", id="fractional-storage"),
+    pytest.param({"max_allocated_storage_gb": 20}, "max_allocated_storage_gb must be a whole number from 21",
+                 id="no-room-to-autoscale"),
+    pytest.param({"deletion_protection": 1}, "deletion_protection must be true or false", id="protection-not-bool"),
+    pytest.param({"master_username": "postgres"}, "master_username must be a name RDS does not reserve",
+                 id="reserved-master"),
+    pytest.param({"backup_window": "18:30-19:30"}, "maintenance_window must be clear of backup_window",
+                 id="windows-overlap"),
+    pytest.param({"connection_secret_name": "no spaces"}, "connection_secret_name must be a Secrets Manager name",
+                 id="secret-name-malformed"),
+    pytest.param({"log_retention_days": 10}, "log_retention_days must be one of", id="log-retention-unknown"),
+    pytest.param({"secret_recovery_days": 31}, "secret_recovery_days must be 0 (delete at once)",
+                 id="recovery-window-out-of-range"),
+])
+def test_fails_when_a_prop_is_refused(overrides: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        database_props(**overrides)
+    assert message in str(raised.value)
 
 
 def test_parameter_group_forces_tls_and_audits_without_bound_values(dev) -> None:

@@ -25,7 +25,9 @@ def test_a_construct_refusing_a_derived_name_is_one_line_and_writes_nothing(tmp_
     )
     assert result.returncode == 2, result.stderr
     [line] = result.stderr.strip().splitlines()
-    assert line.startswith("configuration error: ") and "'abcdefghijklmnopqrst-staging-" in line
+    # Named as the configuration field the name came from, with what it made.
+    assert line.startswith("configuration error: project.name must be ") and "'abcdefghijklmnopqrst-staging-" in line
+    assert line.endswith("got 'abcdefghijklmnopqrst'")
     assert not outdir.exists()
     assert [p.name for p in tmp_path.iterdir()] == ["environments.toml"]
 

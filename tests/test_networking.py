@@ -147,3 +147,36 @@ def test_optional_nat_gateway(tmp_path: Path) -> None:
     private_rt, _ = stack.one("aws_route_table", tags={"Name": "japancart-dev-private"})
     routes = [r for r in stack.resources("aws_route").values() if private_rt in r["route_table_id"]]
     assert [r["destination_cidr_block"] for r in routes] == ["0.0.0.0/0"] and "aws_nat_gateway" in routes[0]["nat_gateway_id"]
+
+
+def test_defaults_are_two_private_zones_without_nat_and_with_encrypted_flow_logs() -> None:
+    from bare_stack import with_defaults
+
+    stack = with_defaults(lambda bare: None)  # the bare stack's network is built with default props
+    assert stack.one("aws_vpc")[1]["cidr_block"] == "10.0.0.0/16"
+    subnets = sorted(s["cidr_block"] for s in stack.resources("aws_subnet").values())
+    assert subnets == ["10.0.0.0/24", "10.0.1.0/24", "10.0.2.0/24", "10.0.3.0/24"]
+    assert all(s["map_public_ip_on_launch"] is False for s in stack.resources("aws_subnet").values())
+    assert stack.resources("aws_nat_gateway") == {} and stack.resources("aws_eip") == {}
+    _, flow_logs = stack.one("aws_cloudwatch_log_group", name="/vpc/bare/flow-logs")
+    assert flow_logs["kms_key_id"] == stack.key_ref("logs") and flow_logs["retention_in_days"] == 365
+    assert stack.one("aws_flow_log")[1]["traffic_type"] == "ALL"
+
+
+@pytest.mark.parametrize("overrides, message", [
+    pytest.param({"name": "Bare"}, "name must be lowercase letters", id="name-not-lowercase"),
+    pytest.param({"region": "tokyo"}, "region must be an AWS region", id="region-malformed"),
+    pytest.param({"flow_log_retention_days": 10}, "flow_log_retention_days must be one of", id="retention-unknown"),
+    pytest.param({"az_count": 2.0}, "az_count must be a whole number from 1 to 6", id="float-zone-count"),
+    pytest.param({"nat_gateway": "no"}, "nat_gateway must be true or false", id="nat-not-bool"),
+    pytest.param({"zone_ids": ("apne1-az4",)}, "zone_ids must be one zone id per availability zone (2)",
+                 id="zone-ids-miscounted"),
+])
+def test_fails_when_a_prop_is_refused(overrides: dict, message: str) -> None:
+    from bare_stack import bare_stack
+    from constructs_lib.networking import NetworkingProps
+
+    key = bare_stack(network=False).keys.logs
+    with pytest.raises(ConfigError) as raised:
+        NetworkingProps(**{"name": "bare", "region": "ap-northeast-1", "key": key, **overrides})
+    assert message in str(raised.value)

@@ -283,3 +283,52 @@ def test_daily_lifecycle_schedule_invokes_the_migration_under_its_own_role(dev) 
     alarm = dev.one("aws_cloudwatch_metric_alarm", alarm_name="japancart-dev-data-lifecycle-errors")[1]
     assert (alarm["namespace"], alarm["metric_name"]) == ("AWS/Lambda", "Errors")
     assert alarm["dimensions"] == {"FunctionName": "japancart-dev-migrate"}
+
+
+def test_defaults_retry_until_six_hours_keep_a_day_of_history_and_grant_only_what_is_read() -> None:
+    from bare_stack import default_system
+
+    system = default_system()
+    stack = system.bare.view()
+    _, function = stack.one("aws_lambda_function", function_name="bare-processor")
+    variables = function["environment"]["variables"]
+    assert variables["HISTORY_TTL_SECONDS"] == "86400" and variables["DB_AUTH"] == "iam"
+    assert (function["memory_size"], function["timeout"], function["reserved_concurrent_executions"]) == (512, 60, 5)
+    assert function["tracing_config"] == {"mode": "Active"} and function["kms_key_arn"] == stack.key_ref("secrets")
+    _, source = stack.one("aws_lambda_event_source_mapping")
+    assert (source["maximum_retry_attempts"], source["maximum_record_age_in_seconds"]) == (-1, 21_600)
+    assert source["bisect_batch_on_function_error"] is True
+    # 24 h stream retention minus 6 h record age: the dead-letter pointers stay readable 18 h.
+    assert stack.one("aws_sqs_queue")[1]["message_retention_seconds"] == 18 * 3600
+    statements = statements_of(stack, "bare-processor")
+    secret = {name: stack.ref("aws_secretsmanager_secret", stack.one("aws_secretsmanager_secret", name=name)[0], "arn")
+              for name in ("bare-transactions/db-connection", "bare-history/redis-auth")}
+    assert statements["ReadStoreCredentials"]["resources"] == [secret["bare-transactions/db-connection"],
+                                                              secret["bare-history/redis-auth"]]
+    stream_key, _ = stack.one("aws_kinesis_stream")
+    assert statements["ReadTheTransactionStream"]["resources"] == [stack.ref("aws_kinesis_stream", stream_key, "arn")]
+    assert "master_user_secret" not in json.dumps(statements)  # never the master password
+
+
+@pytest.mark.parametrize("overrides, message", [
+    pytest.param({"history_ttl_seconds": 3600}, "history_ttl_seconds must be a whole number from 86400",
+                 id="history-shorter-than-the-daily-rule"),
+    pytest.param({"memory_mb": 512.5}, "memory_mb must be a whole number", id="fractional-memory"),
+    pytest.param({"max_retries": -2}, "max_retries must be -1 (until max_record_age_seconds)", id="retries-below-minus-one"),
+    pytest.param({"max_record_age_seconds": 86_400}, "stream.retention_hours must be at least 25",
+                 id="dead-letters-outlive-the-stream"),
+    pytest.param({"name": "a" * 55}, "name must be letters, digits", id="name-too-long"),
+    pytest.param({"environment": "Prod"}, "environment must be a short lowercase name", id="environment-malformed"),
+    pytest.param({"log_retention_days": 10}, "log_retention_days must be one of", id="log-retention-unknown"),
+])
+def test_fails_when_a_prop_is_refused(overrides: dict, message: str) -> None:
+    from bare_stack import default_system
+    from constructs_lib.processor import LambdaBundle, TransactionProcessorProps
+
+    system = default_system()
+    required = dict(name="bare", environment="dev", keys=system.bare.keys, networking=system.bare.network,
+                    bundle=LambdaBundle(path=__file__, sha256_base64="dGVzdA==", migrations_checksum="0" * 64),
+                    stream=system.stream, cache=system.cache, database=system.database, topic=system.topic)
+    with pytest.raises(ConfigError) as raised:
+        TransactionProcessorProps(**{**required, **overrides})
+    assert message in str(raised.value)

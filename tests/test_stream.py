@@ -24,7 +24,7 @@ def test_shard_count_covers_peak_plus_headroom(peak: int, record_bytes: int, hea
 
 
 def test_fails_when_retention_exceeds_a_year() -> None:
-    with pytest.raises(ConfigError, match="retention_hours must be a number from 24 to 8760, got 9000"):
+    with pytest.raises(ConfigError, match="retention_hours must be a whole number from 24 to 8760, got 9000"):
         StreamSettings(retention_hours=9000)
 
 
@@ -45,3 +45,32 @@ def test_on_demand_stream_has_no_shard_count(tmp_path: Path) -> None:
     _, stream = stack.one("aws_kinesis_stream")
     assert stream["stream_mode_details"] == {"stream_mode": "ON_DEMAND"}
     assert "shard_count" not in stream
+
+
+def test_defaults_are_encrypted_provisioned_for_the_launch_peak_and_keep_a_day() -> None:
+    from bare_stack import with_defaults
+    from constructs_lib.stream import SHARD_LEVEL_METRICS, TransactionStream, TransactionStreamProps
+
+    stack = with_defaults(lambda bare: TransactionStream(bare.stack, "stream", TransactionStreamProps(
+        name="bare-transactions", key=bare.keys.data)))
+    _, stream = stack.one("aws_kinesis_stream", name="bare-transactions")
+    assert (stream["encryption_type"], stream["kms_key_id"]) == ("KMS", stack.key_ref("data"))
+    assert (stream["stream_mode_details"], stream["shard_count"]) == ({"stream_mode": "PROVISIONED"}, 1)
+    assert stream["retention_period"] == 24 and stream["shard_level_metrics"] == list(SHARD_LEVEL_METRICS)
+
+
+@pytest.mark.parametrize("overrides, message", [
+    pytest.param({"name": "no spaces"}, "name must be a Kinesis stream name", id="name-malformed"),
+    pytest.param({"capacity_mode": "AUTO"}, "capacity_mode must be one of", id="unknown-capacity-mode"),
+    pytest.param({"peak_records_per_second": 0}, "peak_records_per_second must be a whole number", id="no-peak"),
+    pytest.param({"average_record_bytes": 1.5}, "average_record_bytes must be a whole number", id="fractional-bytes"),
+    pytest.param({"headroom": -0.1}, "headroom must be a number from 0 to 10", id="negative-headroom"),
+    pytest.param({"retention_hours": 23}, "retention_hours must be a whole number from 24", id="retention-under-a-day"),
+])
+def test_fails_when_a_prop_is_refused(overrides: dict, message: str) -> None:
+    from bare_stack import bare_stack
+    from constructs_lib.stream import TransactionStreamProps
+
+    with pytest.raises(ConfigError) as raised:
+        TransactionStreamProps(**{"name": "bare-transactions", "key": bare_stack(network=False).keys.data, **overrides})
+    assert message in str(raised.value)

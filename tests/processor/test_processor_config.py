@@ -81,7 +81,11 @@ def test_password_auth_reads_only_the_named_secret_for_the_app_role():
     ("ENVIRONMENT", "qa", "ENVIRONMENT must be one of dev, staging, prod, got 'qa'"),
     ("REDIS_SECRET_ARN", "", "environment variable REDIS_SECRET_ARN is required but not set"),
     ("HISTORY_TTL_SECONDS", "", "environment variable HISTORY_TTL_SECONDS is required but not set"),
+    ("HISTORY_TTL_SECONDS", "3600", "HISTORY_TTL_SECONDS must be at least 86400 (the longest rule window), "
+                            "got '3600'"),
     ("DB_AUTH", "trust", "DB_AUTH must be 'iam' or 'password', got 'trust'"),
+    ("DB_AUTH", "", "environment variable DB_AUTH is required but not set"),
+    ("METRIC_NAMESPACE", "", "environment variable METRIC_NAMESPACE is required but not set"),
     ("AWS_REGION", "", "DB_AUTH=iam needs AWS_REGION"),
 ])
 def test_bad_variable_is_named_with_its_value(name, value, message):

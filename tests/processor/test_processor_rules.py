@@ -73,3 +73,12 @@ def test_fast_window_starts_agree_with_the_calendar_definitions(at):
     from processor.rules import window_starts
 
     assert window_starts(at.timestamp()) == (int(hour_start(at).timestamp()), int(day_start(at).timestamp()))
+
+
+def test_the_longest_rule_window_the_history_ttl_must_cover_is_the_daily_window() -> None:
+    """The construct and the runtime refuse a history TTL below LONGEST_RULE_WINDOW_SECONDS: it must be the
+    longest window a rule counts over, or a shorter TTL would pass and silently undercount that rule."""
+    from processor.config import LONGEST_RULE_WINDOW_SECONDS
+    from processor.rules import DAY, HOUR
+
+    assert LONGEST_RULE_WINDOW_SECONDS == max(DAY, HOUR).total_seconds()
