@@ -282,3 +282,16 @@ def test_statements_are_prepared_once_per_connection_and_keep_their_plan(run_bat
     [(generic, custom)] = [(g, c) for sql, g, c in statements if "INSERT INTO customer_windows" in sql]
     assert generic + custom == 7 and generic >= 1
     assert len(statements) == len({sql for sql, _, _ in statements})
+
+
+def test_windows_at_their_threshold_raise_nothing_and_one_more_transaction_raises_both(run_batch, pg_conn):
+    """PostgreSQL returns only the windows above a threshold; at the threshold is not above it."""
+    hour = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
+    at_limit = [txn_doc(n, customer_id="limit", amount="20000", at=hour + timedelta(minutes=n)) for n in range(5)]
+    assert failed_ids(run_batch(kinesis_event(at_limit))) == []  # 5 per hour, 100000 a day: both at the limit
+    assert pg_conn.run("SELECT count(*) FROM rule_alerts") == [[0]]
+
+    one_more = txn_doc(5, customer_id="limit", amount="1", at=hour + timedelta(minutes=5))
+    assert failed_ids(run_batch(kinesis_event([one_more], first_seq=5))) == []
+    assert pg_conn.run("SELECT rule, observed_value FROM rule_alerts ORDER BY rule") == [
+        ["max_daily_total", Decimal(100001)], ["max_txns_per_hour", Decimal(6)]]
