@@ -87,8 +87,9 @@ class Transaction:
     payment_method: str
     metadata: Optional[dict] = field(default=None)
 
-    @property
+    @cached_property
     def epoch_seconds(self) -> float:
+        """Used for the windows, the Redis score and the expiry: computed once."""
         return self.occurred_at.timestamp()
 
     @cached_property
@@ -200,6 +201,9 @@ def _occurred_at(doc: Mapping[str, Any]) -> datetime:
     return utc
 
 
+_NEEDS_A_LOOK = (dict, list, Decimal)
+
+
 def _plain_json(value: Any, depth: int = 0) -> Any:
     """Metadata as plain JSON values: numbers that survive a round trip through a double.
 
@@ -210,6 +214,8 @@ def _plain_json(value: Any, depth: int = 0) -> Any:
     if depth > MAX_METADATA_DEPTH:
         raise ValueError(f"nests deeper than {MAX_METADATA_DEPTH} levels")
     if isinstance(value, dict):
+        if not any(isinstance(item, _NEEDS_A_LOOK) for item in value.values()):
+            return value  # flat, no fractions: already plain (most metadata)
         return {key: _plain_json(item, depth + 1) for key, item in value.items()}
     if isinstance(value, list):
         return [_plain_json(item, depth + 1) for item in value]
