@@ -302,7 +302,9 @@ def upsert_alerts(conn, alerts: Sequence[AlertRow]) -> List[str]:
 
 def history_page(conn, since: datetime, after: Tuple[str, str], page_size: int) -> List[Transaction]:
     """Transactions that occurred after ``since``, in (occurred_at, id) order after the ``after`` key."""
-    rows = _run(conn, HISTORY_PAGE, since=since.isoformat(), after_at=after[0], after_id=after[1],
+    # Planned for each page's own bounds, not prepared: rebuilds are rare, and a generic plan
+    # would know neither the LIMIT nor how much of the table the range selects.
+    rows = conn.run(HISTORY_PAGE, since=since.isoformat(), after_at=after[0], after_id=after[1],
                     page_size=page_size)
     return [transaction_from_row(row) for row in rows]
 
