@@ -114,7 +114,8 @@ class BatchProcessor:
         conn = self._pg_conn()
         conn.run("BEGIN")
         try:
-            stored = pg_store.store_transactions(conn, firsts, conflicts, batch.rejected)
+            stored = pg_store.store_transactions(conn, firsts, conflicts, batch.rejected,
+                                                 self.settings.thresholds)
             alerts = rules.evaluate(stored.windows, stored.new_transactions, self.settings.thresholds)
             new_alert_rules = pg_store.upsert_alerts(conn, alerts)
             conn.run("COMMIT")

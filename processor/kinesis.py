@@ -8,7 +8,6 @@ or a :class:`Conflict` (different content): the first occurrence is the one stor
 
 from __future__ import annotations
 
-import base64
 import binascii
 import logging
 from dataclasses import dataclass, field
@@ -100,7 +99,9 @@ def _decode_record(record: Mapping[str, Any]) -> Rejected | Accepted:
     partition_key = kinesis.get("partitionKey")
     data = kinesis.get("data", "")
     try:
-        payload = base64.b64decode(data, validate=True)
+        # Strict: only the base64 alphabet with correct padding (b64decode(validate=True) checks the
+        # same with a regular expression first, which costs as much as the decoding).
+        payload = binascii.a2b_base64(data, strict_mode=True)
     except (binascii.Error, ValueError, TypeError):
         raw = data.encode("utf-8", "replace") if isinstance(data, str) else b""
         return _rejected(ref, partition_key, raw, "kinesis data is not valid base64")

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import json.encoder
 import math
 import re
 from dataclasses import dataclass, field
 from functools import cached_property
 from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
-from typing import Any, Mapping, Optional
+from typing import Any, Callable, Mapping, Optional
 
 from processor import pan
 
@@ -30,6 +31,8 @@ PAYMENT_METHODS = frozenset({"card", "bank_transfer", "konbini", "wallet", "cod"
 REQUIRED_FIELDS = ("transaction_id", "customer_id", "merchant_id", "amount", "currency",
                    "occurred_at", "payment_method")
 OPTIONAL_FIELDS = ("metadata",)
+_REQUIRED = frozenset(REQUIRED_FIELDS)
+_KNOWN = frozenset(REQUIRED_FIELDS + OPTIONAL_FIELDS)
 MAX_ID_LENGTH = 128
 # NUMERIC(18, 3) in PostgreSQL: keep validation in step so inserts cannot overflow.
 MAX_AMOUNT = Decimal("1e15")
@@ -42,11 +45,31 @@ MAX_METADATA_DEPTH = 8
 _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
 # Lone UTF-16 surrogates decode from JSON escapes but cannot be encoded as UTF-8 by any store.
 _SURROGATES = re.compile(r"[\ud800-\udfff]")
+# Either of the two: one search per identifier; only a failing one looks again to say which.
+_UNSTORABLE = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
 
 
 # One encoder for every canonical document (json.dumps with options builds a new one per call).
 _CANONICAL = json.JSONEncoder(separators=(",", ":"), sort_keys=True, ensure_ascii=False)
-_string = _CANONICAL.encode  # a str encodes as a JSON string literal (C speed)
+_string: Callable[[str], str] = json.encoder.encode_basestring  # a str as a JSON string literal (C)
+
+
+def _canonical_encoder() -> Callable[[Any], str]:
+    """``_CANONICAL.encode`` for metadata objects, without its per-call setup.
+
+    ``JSONEncoder.encode`` builds a C encoder on every call, which costs twice what encoding a
+    small object does. This builds it once with the same options (no circular check: decoded
+    JSON cannot be circular). Without the C encoder, ``_CANONICAL.encode`` does the work.
+    """
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:
+        return _CANONICAL.encode
+    encoder = make(None, _CANONICAL.default, json.encoder.encode_basestring, None,
+                   _CANONICAL.key_separator, _CANONICAL.item_separator, True, False, True)
+    return lambda value: "".join(encoder(value, 0))
+
+
+_canonical_object = _canonical_encoder()
 
 
 class ValidationError(ValueError):
@@ -64,8 +87,9 @@ class Transaction:
     payment_method: str
     metadata: Optional[dict] = field(default=None)
 
-    @property
+    @cached_property
     def epoch_seconds(self) -> float:
+        """Used for the windows, the Redis score and the expiry: computed once."""
         return self.occurred_at.timestamp()
 
     @cached_property
@@ -81,7 +105,7 @@ class Transaction:
     def _canonical_json(self) -> str:
         # The same text as _CANONICAL.encode of the document (keys sorted, no spaces), written out
         # field by field: this runs for every transaction and is the hot path's largest single cost.
-        metadata = "" if self.metadata is None else f',"metadata":{_CANONICAL.encode(self.metadata)}'
+        metadata = "" if self.metadata is None else f',"metadata":{_canonical_object(self.metadata)}'
         return (f'{{"amount":{_string(str(self.amount))},"currency":{_string(self.currency)},'
                 f'"customer_id":{_string(self.customer_id)},"merchant_id":{_string(self.merchant_id)}{metadata},'
                 f'"occurred_at":{_string(self.occurred_at.isoformat())},'
@@ -118,9 +142,9 @@ def _identifier(doc: Mapping[str, Any], name: str) -> str:
         raise _fail(name, value, "must be a non-empty string")
     if len(value) > MAX_ID_LENGTH:
         raise _fail(name, value, f"must be at most {MAX_ID_LENGTH} characters")
-    if _CONTROL_CHARS.search(value):
-        raise _fail(name, value, "must not contain control characters")
-    if _SURROGATES.search(value):
+    if _UNSTORABLE.search(value):
+        if _CONTROL_CHARS.search(value):
+            raise _fail(name, value, "must not contain control characters")
         raise _fail(name, value, "must be valid Unicode (a lone surrogate escape is not)")
     return value
 
@@ -145,12 +169,17 @@ def _amount(doc: Mapping[str, Any], currency: str) -> Decimal:
     if value >= MAX_AMOUNT:
         raise _fail("amount", raw, f"must be less than {MAX_AMOUNT:f}")
     allowed = CURRENCY_MINOR_UNITS[currency]
-    exponent = value.normalize().as_tuple().exponent
-    decimals = -exponent if isinstance(exponent, int) and exponent < 0 else 0
-    if decimals > allowed:
-        raise _fail("amount", raw, f"has {decimals} decimal places but {currency} allows {allowed}")
+    if value.as_tuple().exponent < -allowed:  # too many places as written; trailing zeros may not count
+        exponent = value.normalize().as_tuple().exponent
+        decimals = -exponent if isinstance(exponent, int) and exponent < 0 else 0
+        if decimals > allowed:
+            raise _fail("amount", raw, f"has {decimals} decimal places but {currency} allows {allowed}")
     # Canonical form (1E+3 -> 1000, USD 12.3 -> 12.30) so every store sees the same text.
-    return value.quantize(Decimal(1).scaleb(-allowed))
+    return value.quantize(_QUANTUM[allowed])
+
+
+# Decimal(1).scaleb(-places) per number of minor-unit places, made once.
+_QUANTUM = {places: Decimal(1).scaleb(-places) for places in set(CURRENCY_MINOR_UNITS.values())}
 
 
 def _occurred_at(doc: Mapping[str, Any]) -> datetime:
@@ -172,6 +201,9 @@ def _occurred_at(doc: Mapping[str, Any]) -> datetime:
     return utc
 
 
+_NEEDS_A_LOOK = (dict, list, Decimal)
+
+
 def _plain_json(value: Any, depth: int = 0) -> Any:
     """Metadata as plain JSON values: numbers that survive a round trip through a double.
 
@@ -182,6 +214,8 @@ def _plain_json(value: Any, depth: int = 0) -> Any:
     if depth > MAX_METADATA_DEPTH:
         raise ValueError(f"nests deeper than {MAX_METADATA_DEPTH} levels")
     if isinstance(value, dict):
+        if not any(isinstance(item, _NEEDS_A_LOOK) for item in value.values()):
+            return value  # flat, no fractions: already plain (most metadata)
         return {key: _plain_json(item, depth + 1) for key, item in value.items()}
     if isinstance(value, list):
         return [_plain_json(item, depth + 1) for item in value]
@@ -210,7 +244,7 @@ def _metadata(doc: Mapping[str, Any]) -> Optional[dict]:
         plain = _plain_json(value)
     except ValueError as exc:
         raise _fail("metadata", value, str(exc)) from None
-    text = _CANONICAL.encode(plain)
+    text = _canonical_object(plain)
     if "\\u0000" in text:
         raise _fail("metadata", value, "must not contain NUL characters (PostgreSQL cannot store them)")
     if _SURROGATES.search(text):
@@ -228,11 +262,11 @@ def validate(doc: Any, raw: Optional[bytes] = None) -> Transaction:
     """
     if not isinstance(doc, dict):
         raise ValidationError(f"record must be a JSON object, got {type(doc).__name__}")
-    missing = [name for name in REQUIRED_FIELDS if name not in doc]
-    if missing:
+    if not _REQUIRED <= doc.keys():
+        missing = [name for name in REQUIRED_FIELDS if name not in doc]
         raise ValidationError(f"missing required field(s): {', '.join(missing)}")
-    unknown = sorted(set(doc) - set(REQUIRED_FIELDS) - set(OPTIONAL_FIELDS))
-    if unknown:
+    if not doc.keys() <= _KNOWN:
+        unknown = sorted(doc.keys() - _KNOWN)
         raise ValidationError(f"unknown field(s): {', '.join(_short(k) for k in unknown)}")
     currency = _currency(doc)
     for name in ("transaction_id", "customer_id", "merchant_id", "metadata"):

@@ -247,3 +247,51 @@ def test_a_transaction_for_a_month_without_a_partition_is_rejected_not_retried(r
     assert sorted(r[0] for r in pg_conn.run("SELECT transaction_id FROM transactions")) == ["txn-000001", "txn-000003"]
     [[reason]] = pg_conn.run("SELECT reason FROM rejected_transactions")
     assert "no partition" in reason
+
+
+def test_awkward_text_reaches_postgres_and_redis_exactly_as_validated(run_batch, pg_conn, redis_client):
+    """The rows PostgreSQL reads are spliced from each transaction's canonical JSON: quotes,
+    backslashes, non-ASCII, line separators and nested metadata must arrive unchanged."""
+    from processor.pg_store import transaction_from_row
+    from processor.schema import parse_transaction
+
+    doc = txn_doc(1, transaction_id='id "quoted" \\ back', customer_id="顧客-ü-😀", merchant_id="m'\u2028x",
+                  amount="12.30", currency="USD",
+                  metadata={"ネスト": {"list": [1, 2.5, True, None, 'say "hi"\\n']}, "": "empty key"})
+    payload = json.dumps(doc, ensure_ascii=False).encode("utf-8")
+    assert failed_ids(run_batch(kinesis_event([payload]))) == []
+
+    expected = parse_transaction(payload)
+    [row] = pg_conn.run("SELECT transaction_id, customer_id, merchant_id, amount::text, currency, occurred_at,"
+                        " payment_method, metadata FROM transactions")
+    assert transaction_from_row(row).to_json() == expected.to_json()
+    assert pg_conn.run("SELECT shard_id, sequence_number FROM transactions") == [
+        ["shardId-000000000000", sequence_number(0)]]
+    assert pg_conn.run("SELECT kind, currency, txn_count, total::text FROM customer_windows"
+                       " WHERE customer_id = '顧客-ü-😀' ORDER BY kind") == [["day", "USD", 1, "12.300"],
+                                                                             ["hour", "", 1, "0.000"]]
+    assert redis_client.get(f"txn:{doc['transaction_id']}") == expected.to_json()
+
+
+def test_statements_are_prepared_once_per_connection_and_keep_their_plan(run_batch):
+    """Each batch statement is one round trip of a named prepared statement, not parsed and planned anew."""
+    for batch in range(7):
+        assert failed_ids(run_batch(kinesis_event([txn_doc(batch * 10 + n) for n in range(3)]))) == []
+    conn = run_batch.processor._pg
+    statements = conn.run("SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements")
+    [(generic, custom)] = [(g, c) for sql, g, c in statements if "INSERT INTO customer_windows" in sql]
+    assert generic + custom == 7 and generic >= 1
+    assert len(statements) == len({sql for sql, _, _ in statements})
+
+
+def test_windows_at_their_threshold_raise_nothing_and_one_more_transaction_raises_both(run_batch, pg_conn):
+    """PostgreSQL returns only the windows above a threshold; at the threshold is not above it."""
+    hour = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
+    at_limit = [txn_doc(n, customer_id="limit", amount="20000", at=hour + timedelta(minutes=n)) for n in range(5)]
+    assert failed_ids(run_batch(kinesis_event(at_limit))) == []  # 5 per hour, 100000 a day: both at the limit
+    assert pg_conn.run("SELECT count(*) FROM rule_alerts") == [[0]]
+
+    one_more = txn_doc(5, customer_id="limit", amount="1", at=hour + timedelta(minutes=5))
+    assert failed_ids(run_batch(kinesis_event([one_more], first_seq=5))) == []
+    assert pg_conn.run("SELECT rule, observed_value FROM rule_alerts ORDER BY rule") == [
+        ["max_daily_total", Decimal(100001)], ["max_txns_per_hour", Decimal(6)]]

@@ -235,3 +235,18 @@ def test_canonical_json_is_exactly_the_sorted_compact_encoding(ids, metadata):
     txn = Transaction(ids[0], ids[1], ids[2], Decimal("12.30"), "USD",
                       datetime(2026, 11, 27, 5, 6, 7, 890, tzinfo=timezone.utc), "card", metadata)
     assert txn.to_json() == json.dumps(txn._document(), separators=(",", ":"), sort_keys=True, ensure_ascii=False)
+
+
+_JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
+    max_leaves=12)
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=st.dictionaries(st.text(max_size=6), _JSON_VALUES, max_size=4))
+def test_metadata_encoder_built_once_matches_the_generic_encoding(value):
+    """The metadata encoder skips JSONEncoder's per-call setup; its text must be the same."""
+    from processor.schema import _canonical_object
+
+    assert _canonical_object(value) == json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
