@@ -10,6 +10,7 @@ import sys
 import time
 import uuid
 from datetime import datetime, timezone
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -284,6 +285,7 @@ def test_redis_model_covers_what_the_processor_stores(redis_rig, metadata_bytes:
 @pytest.mark.parametrize("metadata_bytes", [0, 700])
 def test_database_model_covers_what_the_processor_stores(postgres_rig, metadata_bytes: int) -> None:
     from processor.kinesis import Accepted, RecordRef
+    from processor.config import RuleThresholds
     from processor.pg_store import store_transactions
 
     size = ("SELECT sum(pg_total_relation_size(c.oid)) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
@@ -294,11 +296,14 @@ def test_database_model_covers_what_the_processor_stores(postgres_rig, metadata_
         conn.run("VACUUM FULL")
         before = conn.run(size)[0][0]
         txns = transactions(10_000, metadata_bytes)
+        # What is stored does not depend on the thresholds (they only pick the windows returned).
+        thresholds = RuleThresholds(max_txns_per_hour=30, max_daily_total=Decimal(2_000_000),
+                                    max_single_amount=Decimal(500_000))
         stream = "arn:aws:kinesis:ap-northeast-1:111122223333:stream/japancart-dev-transactions"
         accepted = [Accepted(RecordRef(stream, "shardId-000000000000", str(10**20 + i)), t) for i, t in enumerate(txns)]
         for start in range(0, len(accepted), 500):
             conn.run("BEGIN")
-            store_transactions(conn, accepted[start:start + 500], [], [])
+            store_transactions(conn, accepted[start:start + 500], [], [], thresholds)
             conn.run("COMMIT")
         conn.run("VACUUM ANALYZE")  # what autovacuum does in production: visibility and free-space maps
         assert conn.run("SELECT count(*) FROM transactions")[0][0] == len(txns)
