@@ -23,21 +23,16 @@ from processor.redis_store import ACL_RULES, REDIS_USER
 
 from .access import allow_from_store, store_security_group
 from .checkov import skip_check
-from .encryption import EnvironmentKeys
 from .grants import PolicyGrantee
 from .logs import encrypted_log_group
-from .networking import Networking
 from .secrets import SECRET_NAME_PATTERN, Secret, SecretProps
+from .store import PrivateStoreProps
 from .validation import (
-    LOG_RETENTION_DAYS,
     require,
-    require_choice,
     require_clear_windows,
     require_name,
     require_bool,
     require_int,
-    require_recovery_window,
-    require_zones_for,
 )
 
 REDIS_PORT = 6379
@@ -84,12 +79,12 @@ class CacheSettings:
 
 
 @dataclass(frozen=True, kw_only=True)
-class TransactionCacheProps(CacheSettings):
-    """Inputs of `TransactionCache`: the group's shape (the `CacheSettings` fields, each defaulted) and:
+class TransactionCacheProps(CacheSettings, PrivateStoreProps):
+    """Inputs of `TransactionCache`: the group's shape (the `CacheSettings` fields, each defaulted), what every
+    private store takes (`PrivateStoreProps`: networking, log and secret retention) and:
 
     name: replication group id (lowercase, at most 35 characters so member ids fit). Required.
     keys: `data` encrypts the data at rest, `logs` the slow log, `secrets` the credentials secret. Required.
-    networking: supplies the private subnets and the VPC (and its zone count for Multi-AZ). Required.
     auth_secret_name: name of the secret that hands the application its Redis user, password and endpoint.
       Default: `<name>/redis-auth`.
     app_user_name: the RBAC user the application signs in as (Redis `AUTH <user> <password>`).
@@ -97,20 +92,14 @@ class TransactionCacheProps(CacheSettings):
     app_access_rules: that user's Redis ACL rules (key patterns and commands), without `on`/`off`
       or passwords: the construct enables the user and ElastiCache keeps its password.
       Default: the processor's rules (`processor.redis_store.ACL_RULES`): its own keys, its own commands.
-    log_retention_days: retention of the slow-log group (a CloudWatch Logs value). Default: 365.
-    secret_recovery_days: recovery window of its secret when deleted (0: at once). Default: 30.
 
     No security group is admitted until `TransactionCache.allow_from` names one.
     """
 
     name: str
-    keys: EnvironmentKeys
-    networking: Networking
     auth_secret_name: str = ""
     app_user_name: str = REDIS_USER
     app_access_rules: str = ACL_RULES
-    log_retention_days: int = 365
-    secret_recovery_days: int = 30
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -124,9 +113,7 @@ class TransactionCacheProps(CacheSettings):
         require(bool(rules) and not any(r.lower() in _RESERVED_ACL_RULES or r[0] in "><#!" for r in rules),
                 "app_access_rules", self.app_access_rules,
                 "Redis ACL key and command rules without on/off, reset or passwords")
-        require_choice("log_retention_days", self.log_retention_days, LOG_RETENTION_DAYS)
-        require_recovery_window("secret_recovery_days", self.secret_recovery_days)
-        require_zones_for("automatic_failover", self.automatic_failover, self.networking.availability_zone_count)
+        self.check_store("automatic_failover", self.automatic_failover)
         if self.auth_secret_name:
             require_name("auth_secret_name", self.auth_secret_name, SECRET_NAME_PATTERN, "a Secrets Manager name")
 

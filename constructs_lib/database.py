@@ -22,22 +22,17 @@ from processor.config import APP_DB_USER
 
 from .access import allow_from_store, store_security_group
 from .checkov import skip_check
-from .encryption import EnvironmentKeys
 from .grants import PolicyGrantee
 from .guards import service_source
 from .logs import encrypted_log_group
-from .networking import Networking
 from .secrets import READ_ACTION, SECRET_NAME_PATTERN, Secret, SecretProps
+from .store import PrivateStoreProps
 from .validation import (
-    LOG_RETENTION_DAYS,
     require,
-    require_choice,
     require_clear_windows,
     require_name,
     require_bool,
     require_int,
-    require_recovery_window,
-    require_zones_for,
 )
 
 POSTGRES_PORT = 5432
@@ -108,32 +103,26 @@ class DatabaseSettings:
 
 
 @dataclass(frozen=True, kw_only=True)
-class TransactionDatabaseProps(DatabaseSettings):
+class TransactionDatabaseProps(DatabaseSettings, PrivateStoreProps):
     """Inputs of `TransactionDatabase`: the instance's shape and safety switches (the `DatabaseSettings`
-    fields, each defaulted) and:
+    fields, each defaulted), what every private store takes (`PrivateStoreProps`: networking, log and
+    secret retention) and:
 
     name: the DB instance identifier; also names its groups, role and final snapshot. Required.
     keys: `data` encrypts storage and Performance Insights, `secrets` the master and connection
       secrets, `logs` the exported logs. Required.
-    networking: the private subnets and VPC (and its zone count for Multi-AZ). Required.
     connection_secret_name: the secret holding host, port, dbname, the master username, the ARN
       of the RDS-managed password secret and the application's role name. Default: `<name>/db-connection`.
     app_username: the PostgreSQL role the application logs in as with an IAM auth token (the
       migrations create it; this construct only names it in the connection secret and in
       `app_connect_arn`). Default: the processor's role (`processor.config.APP_DB_USER`).
-    log_retention_days: retention of the exported PostgreSQL logs (a CloudWatch Logs value). Default: 365.
-    secret_recovery_days: recovery window of its secret when deleted (0: at once). Default: 30.
 
     No security group is admitted until `TransactionDatabase.allow_from` names one.
     """
 
     name: str
-    keys: EnvironmentKeys
-    networking: Networking
     connection_secret_name: str = ""
     app_username: str = APP_DB_USER
-    log_retention_days: int = 365
-    secret_recovery_days: int = 30
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -143,9 +132,7 @@ class TransactionDatabaseProps(DatabaseSettings):
                      "a PostgreSQL role name such as txn_writer")
         require(self.app_username != self.master_username, "app_username", self.app_username,
                 f"a role other than the master user ({self.master_username})")
-        require_choice("log_retention_days", self.log_retention_days, LOG_RETENTION_DAYS)
-        require_recovery_window("secret_recovery_days", self.secret_recovery_days)
-        require_zones_for("multi_az", self.multi_az, self.networking.availability_zone_count)
+        self.check_store("multi_az", self.multi_az)
         if self.connection_secret_name:
             require_name("connection_secret_name", self.connection_secret_name, SECRET_NAME_PATTERN,
                          "a Secrets Manager name")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +9,6 @@ import pytest
 
 from bare_stack import admitted, bare_stack, with_defaults
 from constructs_lib.cache import TransactionCache, TransactionCacheProps
-from constructs_lib.networking import Networking, NetworkingProps
 from constructs_lib.validation import ConfigError
 from environments import synth_environment
 from processor.redis_store import ACL_RULES, REDIS_USER
@@ -119,20 +117,6 @@ def test_defaults_are_encrypted_multi_az_private_and_closed() -> None:
     assert app["access_string"] == f"on {ACL_RULES}"
 
 
-def test_allow_from_admits_exactly_the_named_group_on_the_redis_port() -> None:
-    def build(bare) -> None:
-        cache = TransactionCache(bare.stack, "cache", TransactionCacheProps(name="bare-history", keys=bare.keys,
-                                                                           networking=bare.network))
-        cache.allow_from(bare.network.app_security_group)
-
-    stack = with_defaults(build)
-    store_key, _ = stack.one("aws_security_group", name="bare-history-cache")
-    app_key, _ = stack.one("aws_security_group", name="bare-app")
-    [ingress] = admitted(stack, store_key)
-    assert ingress["referenced_security_group_id"] == stack.ref("aws_security_group", app_key, "id")
-    assert (ingress["from_port"], ingress["to_port"], ingress["ip_protocol"]) == (6379, 6379, "tcp")
-
-
 @pytest.mark.parametrize("overrides, message", [
     pytest.param({"name": "Bare_History"}, "name must be a replication group id", id="name-not-lowercase"),
     pytest.param({"name": "a" * 36}, "name must be a replication group id", id="name-too-long"),
@@ -142,9 +126,6 @@ def test_allow_from_admits_exactly_the_named_group_on_the_redis_port() -> None:
     pytest.param({"automatic_failover": "yes"}, "automatic_failover must be true or false", id="failover-not-bool"),
     pytest.param({"auth_secret_name": "no spaces"}, "auth_secret_name must be a Secrets Manager name",
                  id="secret-name-malformed"),
-    pytest.param({"log_retention_days": 10}, "log_retention_days must be one of", id="log-retention-unknown"),
-    pytest.param({"secret_recovery_days": 3}, "secret_recovery_days must be 0 (delete at once)",
-                 id="recovery-window-out-of-range"),
     pytest.param({"app_user_name": "default"}, "app_user_name must be a user other than 'default'",
                  id="app-user-is-default"),
     pytest.param({"app_user_name": "txn processor"}, "app_user_name must be a Redis user name", id="app-user-malformed"),
@@ -158,11 +139,3 @@ def test_fails_when_a_prop_is_refused(overrides: dict[str, Any], message: str) -
     with pytest.raises(ConfigError) as raised:
         cache_props(**overrides)
     assert message in str(raised.value)
-
-
-def test_fails_when_failover_has_a_single_zone() -> None:
-    bare = bare_stack(network=False)
-    one_zone = Networking(bare.stack, "one-zone", NetworkingProps(name="one", region="ap-northeast-1", az_count=1,
-                                                                  key=bare.keys.logs))
-    with pytest.raises(ConfigError, match="automatic_failover must be off when the network has fewer than 2"):
-        TransactionCacheProps(name="bare-history", keys=bare.keys, networking=one_zone)

@@ -74,20 +74,6 @@ def test_defaults_are_private_encrypted_multi_az_protected_and_closed() -> None:
     assert secret["recovery_window_in_days"] == 30
 
 
-def test_allow_from_admits_exactly_the_named_group_on_the_postgres_port() -> None:
-    def build(bare) -> None:
-        database = TransactionDatabase(bare.stack, "database", TransactionDatabaseProps(
-            name="bare-transactions", keys=bare.keys, networking=bare.network))
-        database.allow_from(bare.network.app_security_group)
-
-    stack = with_defaults(build)
-    store_key, _ = stack.one("aws_security_group", name="bare-transactions-db")
-    app_key, _ = stack.one("aws_security_group", name="bare-app")
-    [ingress] = admitted(stack, store_key)
-    assert ingress["referenced_security_group_id"] == stack.ref("aws_security_group", app_key, "id")
-    assert (ingress["from_port"], ingress["to_port"], ingress["ip_protocol"]) == (5432, 5432, "tcp")
-
-
 @pytest.mark.parametrize("overrides, message", [
     pytest.param({"name": "bare--transactions"}, "name must be an RDS identifier", id="name-double-hyphen"),
     pytest.param({"app_username": "japancart_admin"}, "app_username must be a role other than the master user",
@@ -103,9 +89,6 @@ def test_allow_from_admits_exactly_the_named_group_on_the_postgres_port() -> Non
                  id="windows-overlap"),
     pytest.param({"connection_secret_name": "no spaces"}, "connection_secret_name must be a Secrets Manager name",
                  id="secret-name-malformed"),
-    pytest.param({"log_retention_days": 10}, "log_retention_days must be one of", id="log-retention-unknown"),
-    pytest.param({"secret_recovery_days": 31}, "secret_recovery_days must be 0 (delete at once)",
-                 id="recovery-window-out-of-range"),
 ])
 def test_fails_when_a_prop_is_refused(overrides: dict[str, Any], message: str) -> None:
     with pytest.raises(ConfigError) as raised:
