@@ -9,6 +9,12 @@ Usage::
     emu.client("kinesis")             # boto3 client pointed at the emulator
     emu.reset(); emu.stop()
 
+From a shell (``make emulator``; README, "Trying it against the local emulator")::
+
+    python -m tools.emulator [--port 4566] [--dir build/emulator]
+    # prints the exports for make bootstrap/deploy/diff/destroy (also in <dir>/env.sh) and runs until
+    # Ctrl-C or SIGTERM; <dir>/terraform.tfrc: the provider mirror + the random stand-in, trial only
+
 Real plan JSON of a stack against the emulator (e.g. for the plan-risk report)::
 
     from tools.terraform import TerraformCLI, copy_stack, local_backend_args, synthesize
