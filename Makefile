@@ -25,7 +25,7 @@ PYTEST := $(PYTHON) -m pytest
 ENV ?= dev
 
 .PHONY: cli-init help setup synth checkov test test-servers unit e2e golden bench bench-processor pipeline deploy diff destroy output plan plan-report clean rds-ca \
-	bootstrap bootstrap-move-state cli-deploy cli-diff cli-destroy cli-output
+	bootstrap bootstrap-move-state emulator cli-deploy cli-diff cli-destroy cli-output
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -150,11 +150,16 @@ cli-output:
 bootstrap: setup ## Phase 1: the state bucket and key, local state in terraform.bootstrap.tfstate [AUTO_APPROVE=1]
 	$(PYTHON) main.py bootstrap
 	@$(MAKE) --no-print-directory cli-deploy ENV=bootstrap
-	terraform -chdir=$(CDKTF_OUTDIR)/stacks/bootstrap output state_key_arn
+	@echo "state_key_arn, for [backend] kms_key_id or JAPANCART_STATE_KMS_KEY_ID:"
+	@terraform -chdir=$(CDKTF_OUTDIR)/stacks/bootstrap output -raw state_key_arn && echo
 
 bootstrap-move-state: setup ## Phase 2 (after [backend] bootstrap_state = "s3"): the bootstrap state into its bucket
 	$(PYTHON) main.py bootstrap
 	$(PYTHON) -m tools.bootstrap_state --stack-dir $(CDKTF_OUTDIR)/stacks/bootstrap
+
+# A trial of the deploy cycle without an AWS account (README, "Trying it against the local emulator").
+emulator: setup ## Local AWS emulator on 127.0.0.1:4566 [PORT=n] until Ctrl-C; prints the exports for make bootstrap/deploy/...
+	@$(WITH_MIRROR) $(PYTHON) -m tools.emulator $(if $(PORT),--port $(PORT))
 
 clean: ## Remove generated output
 	rm -rf cdktf.out .pytest_cache
