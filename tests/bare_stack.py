@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, TypeVar
 
 import cdktf
 from cdktf import TerraformStack
@@ -17,6 +17,8 @@ from constructs_lib.encryption import Account, EncryptionKey, EncryptionKeyProps
 from constructs_lib.networking import Networking, NetworkingProps
 from stacks.providers import aws_provider, random_provider
 from synthesis import StackView
+
+P = TypeVar("P")
 
 NAME = "bare"
 
@@ -59,6 +61,12 @@ def with_defaults(build: Callable[[BareStack], Any]) -> StackView:
     bare = bare_stack()
     build(bare)
     return bare.view()
+
+
+def required_only(props: type[P], default_name: str, /, **overrides: Any) -> P:
+    """A store's props with only its required fields (real collaborators from a bare stack), plus `overrides`."""
+    bare = bare_stack()
+    return props(**{"name": default_name, "keys": bare.keys, "networking": bare.network, **overrides})
 
 
 def admitted(stack: StackView, security_group_key: str) -> list[dict[str, Any]]:

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from bare_stack import admitted, bare_stack, with_defaults
+from bare_stack import admitted, required_only, with_defaults
 from constructs_lib.cache import TransactionCache, TransactionCacheProps
 from constructs_lib.validation import ConfigError
 from environments import synth_environment
@@ -94,10 +94,7 @@ def test_single_node_cache_runs_without_failover(tmp_path: Path) -> None:
 
 
 def cache_props(**overrides: Any) -> TransactionCacheProps:
-    """Props with only the required fields (real collaborators from a bare stack), plus `overrides`."""
-    bare = bare_stack()
-    return TransactionCacheProps(**{"name": "bare-history", "keys": bare.keys, "networking": bare.network,
-                                    **overrides})
+    return required_only(TransactionCacheProps, "bare-history", **overrides)
 
 
 def test_defaults_are_encrypted_multi_az_private_and_closed() -> None:

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from bare_stack import admitted, bare_stack, with_defaults
+from bare_stack import admitted, required_only, with_defaults
 from constructs_lib.database import TransactionDatabase, TransactionDatabaseProps
 from constructs_lib.validation import ConfigError
 from processor.config import APP_DB_USER
@@ -50,10 +50,7 @@ def test_connection_secret_holds_the_real_endpoint(dev) -> None:
 
 
 def database_props(**overrides: Any) -> TransactionDatabaseProps:
-    """Props with only the required fields (real collaborators from a bare stack), plus `overrides`."""
-    bare = bare_stack()
-    return TransactionDatabaseProps(**{"name": "bare-transactions", "keys": bare.keys, "networking": bare.network,
-                                       **overrides})
+    return required_only(TransactionDatabaseProps, "bare-transactions", **overrides)
 
 
 def test_defaults_are_private_encrypted_multi_az_protected_and_closed() -> None:

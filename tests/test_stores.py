@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from bare_stack import admitted, bare_stack, with_defaults
+from bare_stack import admitted, bare_stack, required_only, with_defaults
 from constructs_lib.cache import TransactionCache, TransactionCacheProps
 from constructs_lib.database import TransactionDatabase, TransactionDatabaseProps
 from constructs_lib.networking import Networking, NetworkingProps
@@ -22,10 +22,8 @@ STORES = {
 
 
 def store_props(store: str, **overrides: Any) -> Any:
-    """A store's props with only the required fields (real collaborators from a bare stack), plus `overrides`."""
     _, props, name, *_ = STORES[store]
-    bare = bare_stack()
-    return props(**{"name": name, "keys": bare.keys, "networking": bare.network, **overrides})
+    return required_only(props, name, **overrides)
 
 
 @pytest.mark.parametrize("store", STORES)

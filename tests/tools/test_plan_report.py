@@ -32,6 +32,7 @@ import shutil
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional
 
@@ -646,29 +647,39 @@ def require_terraform() -> None:
         pytest.fail("TF_PLUGIN_MIRROR is unset and we are offline: point it at a filesystem mirror holding hashicorp/aws 5.100.0")
 
 
-@pytest.fixture(scope="module")
-def real_plans(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Path]]:
-    """Plan JSON files from real Terraform runs: ``create``, ``update`` and ``replace``."""
+@contextmanager
+def planning(root: Path) -> Iterator[tuple[Any, Any, Callable[[str, Path], Path]]]:
+    """The emulator, a Terraform CLI carrying its credentials, and `save(name, workdir)`, which plans `workdir`
+    and writes the plan JSON as `<root>/plans/<name>.plan.json`; the emulator stops on the way out."""
     require_terraform()
     from tools.emulator import start_emulator
     from tools.terraform import TerraformCLI
 
-    root = tmp_path_factory.mktemp("plan-report")
     emulator = start_emulator()
     try:
         cli = TerraformCLI.create(root / "cli", extra_env=emulator.terraform_env())
         plans = root / "plans"
         plans.mkdir()
 
-        def configure(workdir: Path, **settings: Any) -> Path:
-            workdir.mkdir(exist_ok=True)
-            (workdir / "main.tf.json").write_text(json.dumps(emulator_config(emulator.endpoint, **settings), indent=2))
-            return workdir
-
         def save(name: str, workdir: Path) -> Path:
             path = plans / f"{name}.plan.json"
             path.write_text(json.dumps(cli.plan_json(workdir)))
             return path
+
+        yield emulator, cli, save
+    finally:
+        emulator.stop()
+
+
+@pytest.fixture(scope="module")
+def real_plans(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Path]]:
+    """Plan JSON files from real Terraform runs: ``create``, ``update`` and ``replace``."""
+    root = tmp_path_factory.mktemp("plan-report")
+    with planning(root) as (emulator, cli, save):
+        def configure(workdir: Path, **settings: Any) -> Path:
+            workdir.mkdir(exist_ok=True)
+            (workdir / "main.tf.json").write_text(json.dumps(emulator_config(emulator.endpoint, **settings), indent=2))
+            return workdir
 
         base = configure(root / "base")
         cli.init(base).check()
@@ -691,8 +702,6 @@ def real_plans(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, P
         result["base-config"] = base / "main.tf.json"
         result["moved-config"] = root / "moved" / "main.tf.json"
         yield result
-    finally:
-        emulator.stop()
 
 
 def TERRAFORM(test: Callable[..., None]) -> Callable[..., None]:
@@ -846,16 +855,8 @@ def refactor_plans(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[st
     ``moved-cdktf`` / ``moved-hcl`` (the report's two fixes applied) and ``changed`` (the log group's retention
     changed in the emulator, and an action and a statement added to the policy: one plan for both saves a
     Terraform run)."""
-    require_terraform()
-    from tools.emulator import start_emulator
-    from tools.terraform import TerraformCLI
-
     root = tmp_path_factory.mktemp("plan-report-refactor")
-    emulator = start_emulator()
-    try:
-        cli = TerraformCLI.create(root / "cli", extra_env=emulator.terraform_env())
-        plans = root / "plans"
-        plans.mkdir()
+    with planning(root) as (emulator, cli, save):
         base = root / "base"
         shutil.copytree(synth_refactor_stack(root / "synth" / "base", emulator.endpoint), base)
         cli.init(base).check()
@@ -867,11 +868,6 @@ def refactor_plans(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[st
             shutil.copytree(base, root / name, symlinks=True)
             shutil.copy(stack / "cdk.tf.json", root / name / "cdk.tf.json")
             return root / name
-
-        def save(name: str, workdir: Path) -> Path:
-            path = plans / f"{name}.plan.json"
-            path.write_text(json.dumps(cli.plan_json(workdir)))
-            return path
 
         def plan_all(workdirs: dict[str, Path]) -> dict[str, Path]:
             with ThreadPoolExecutor(max_workers=len(workdirs)) as pool:
@@ -894,8 +890,6 @@ def refactor_plans(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[st
         emulator.client("logs").put_retention_policy(logGroupName=AUDIT_LOG, retentionInDays=14)
         result["changed"] = save("changed", changed)
         yield result
-    finally:
-        emulator.stop()
 
 
 def plan_changes(plan: Path) -> dict[str, list[str]]:
