@@ -10,11 +10,12 @@ stack's masked report: ``{"stack": "dev", "head_sha": "<sha>", "exit_code": 0}``
 workflow read from the GitHub API just before (never from the event payload, which goes stale)::
 
     {"head_sha": ..., "head_repo": "owner/repo", "base_repo": "owner/repo", "pr_author": "alice",
-     "label": "allow-destructive", "labeled": true, "label_actor": "bob", "labeled_at": "<ISO 8601>",
-     "report_head_sha": ..., "report_created_at": "<ISO 8601>"}
+     "head_commit_users": ["carol"], "label": "allow-destructive", "labeled": true, "label_actor": "bob",
+     "label_actor_type": "User", "labeled_at": "<ISO 8601>", "report_head_sha": ..., "report_created_at": "<ISO 8601>"}
 
 Passes when every expected stack has a verdict for the current head commit and either none is red, or the
-label is on the pull request, was added by someone other than its author, and was added after the report of
+label is on the pull request, was added by a person (not a bot or an app: a pull request's own workflow could
+add it) other than its author and the head commit's author and committer, and was added after the report of
 this head commit was published (an approval given before the reviewer could see this plan approves nothing).
 Fails closed on everything else: a fork, a missing or stale verdict, a plan that did not produce a report.
 
@@ -63,9 +64,13 @@ class Context:
     head_repo: str
     base_repo: str
     pr_author: str
+    #: GitHub logins of the head commit's author and committer (where GitHub links them to an account).
+    head_commit_users: tuple[str, ...]
     label: str
     labeled: bool
     label_actor: Optional[str]
+    #: The labeler's account type: "User" for a person; "Bot" for an app or a workflow's token.
+    label_actor_type: Optional[str]
     labeled_at: Optional[datetime]
     report_head_sha: str
     report_created_at: datetime
@@ -123,14 +128,19 @@ def context_from(data: Mapping[str, Any], source: str) -> Context:
     labeled = data.get("labeled")
     if not isinstance(labeled, bool):
         raise GateInputError(f"{source}: field 'labeled' must be true or false, got {labeled!r}")
+    users = data.get("head_commit_users")
+    if not isinstance(users, list) or not all(isinstance(u, str) and u for u in users):
+        raise GateInputError(f"{source}: field 'head_commit_users' must be a list of logins, got {users!r}")
     return Context(
         head_sha=_field(data, "head_sha", str, source),
         head_repo=_field(data, "head_repo", str, source),
         base_repo=_field(data, "base_repo", str, source),
         pr_author=_field(data, "pr_author", str, source),
+        head_commit_users=tuple(users),
         label=_field(data, "label", str, source),
         labeled=labeled,
         label_actor=_field(data, "label_actor", str, source, optional=True),
+        label_actor_type=_field(data, "label_actor_type", str, source, optional=True),
         labeled_at=_timestamp(data, "labeled_at", source, optional=True),
         report_head_sha=_field(data, "report_head_sha", str, source),
         report_created_at=_timestamp(data, "report_created_at", source),  # type: ignore[arg-type]
@@ -153,8 +163,15 @@ def approval_problem(context: Context) -> Optional[str]:
         return f"the '{context.label}' label is not on the pull request"
     if context.label_actor is None or context.labeled_at is None:
         return f"no record of who added the '{context.label}' label, or when"
-    if context.label_actor.casefold() == context.pr_author.casefold():
+    if context.label_actor_type != "User" or context.label_actor.endswith("[bot]"):
+        return (f"the '{context.label}' label was added by {context.label_actor} ({context.label_actor_type}), not a person: "
+                "a workflow or app token cannot approve; a reviewer must add it")
+    actor = context.label_actor.casefold()
+    if actor == context.pr_author.casefold():
         return f"the '{context.label}' label was added by the pull request's author ({context.label_actor}); someone else must review and add it"
+    if actor in {user.casefold() for user in context.head_commit_users}:
+        return (f"the '{context.label}' label was added by {context.label_actor}, who wrote or committed the head commit; "
+                "someone else must review and add it")
     if context.labeled_at <= context.report_created_at:
         return (f"the '{context.label}' label was added at {context.labeled_at.isoformat()}, before the report of "
                 f"{context.head_sha[:12]} was published ({context.report_created_at.isoformat()}): remove it, read the report, add it again")

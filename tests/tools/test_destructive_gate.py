@@ -21,14 +21,15 @@ STACKS = ("dev", "staging", "prod")
 
 
 def context(**changes: Any) -> dict[str, Any]:
-    """A same-repository PR by alice whose report was published at 09:00; no label."""
+    """A same-repository PR by alice (head commit by carol) whose report was published at 09:00; no label."""
     base = {"head_sha": HEAD, "head_repo": "japancart/infra", "base_repo": "japancart/infra", "pr_author": "alice",
-            "label": "allow-destructive", "labeled": False, "label_actor": None, "labeled_at": None,
+            "head_commit_users": ["carol"], "label": "allow-destructive", "labeled": False, "label_actor": None,
+            "label_actor_type": None, "labeled_at": None,
             "report_head_sha": HEAD, "report_created_at": "2026-11-27T09:00:00Z"}
     return {**base, **changes}
 
 
-APPROVED = {"labeled": True, "label_actor": "bob", "labeled_at": "2026-11-27T09:10:00Z"}
+APPROVED = {"labeled": True, "label_actor": "bob", "label_actor_type": "User", "labeled_at": "2026-11-27T09:10:00Z"}
 
 
 def run(tmp_path: Path, ctx: dict[str, Any], codes: dict[str, int], *, sha: str = HEAD) -> int:
@@ -68,6 +69,19 @@ def test_red_plan_approved_by_another_person_after_the_report_passes() -> None:
 def test_the_author_cannot_approve_their_own_destructive_change() -> None:
     decision = decide(context(**{**APPROVED, "label_actor": "Alice"}), RED)
     assert not decision.passed and "added by the pull request's author" in decision.reasons[0]
+
+
+def test_whoever_wrote_or_committed_the_head_commit_cannot_approve_it() -> None:
+    decision = decide(context(**{**APPROVED, "label_actor": "CAROL"}), RED)
+    assert not decision.passed and "wrote or committed the head commit" in decision.reasons[0]
+
+
+@pytest.mark.parametrize("actor, actor_type", [("github-actions[bot]", "Bot"), ("bob", "Bot"), ("renovate[bot]", "User"),
+                                               ("bob", None)])
+def test_a_workflow_or_app_token_cannot_approve(actor: str, actor_type: Any) -> None:
+    """A pull request's own workflow run holds a token that can add labels: its label must not count."""
+    decision = decide(context(**{**APPROVED, "label_actor": actor, "label_actor_type": actor_type}), RED)
+    assert not decision.passed and "not a person" in decision.reasons[0]
 
 
 @pytest.mark.parametrize("labeled_at", ["2026-11-27T08:59:59Z", "2026-11-27T09:00:00Z"])
@@ -114,6 +128,7 @@ def test_cli_exit_codes_and_output(tmp_path: Path, capsys: pytest.CaptureFixture
     [
         ("head_sha", "", "field 'head_sha' must be a non-empty str, got ''"),
         ("labeled", "yes", "field 'labeled' must be true or false, got 'yes'"),
+        ("head_commit_users", "carol", "field 'head_commit_users' must be a list of logins, got 'carol'"),
         ("report_created_at", "yesterday", "field 'report_created_at' must be an ISO 8601 timestamp, got 'yesterday'"),
         ("labeled_at", "2026-11-27T09:10:00", "field 'labeled_at' must carry a timezone, got '2026-11-27T09:10:00'"),
     ],

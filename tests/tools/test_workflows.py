@@ -507,14 +507,15 @@ def test_plan_report_step_records_a_verdict_the_gate_reads(tmp_path: Path) -> No
     assert json.loads((work / "report/dev.verdict.json").read_text()) == {"stack": "dev", "head_sha": sha, "exit_code": 3}
     assert "japancart/dev/terraform.tfstate" in (tmp_path / "summary.md").read_text()
 
-    context = {"head_sha": sha, "head_repo": "o/r", "base_repo": "o/r", "pr_author": "alice", "label": "allow-destructive",
-               "labeled": False, "label_actor": None, "labeled_at": None, "report_head_sha": sha, "report_created_at": "2026-11-27T09:00:00Z"}
+    context = {"head_sha": sha, "head_repo": "o/r", "base_repo": "o/r", "pr_author": "alice", "head_commit_users": ["alice"],
+               "label": "allow-destructive", "labeled": False, "label_actor": None, "label_actor_type": None, "labeled_at": None,
+               "report_head_sha": sha, "report_created_at": "2026-11-27T09:00:00Z"}
     (tmp_path / "context.json").write_text(json.dumps(context))
     gate = [sys.executable, str(REPO_ROOT / "tools/destructive_gate.py"), "--context", str(tmp_path / "context.json"),
             "--verdicts", str(work / "report"), "--stacks", "dev"]
     blocked = subprocess.run(gate, capture_output=True, text=True, timeout=60)
     assert blocked.returncode == 1 and "blocked: destructive change or state move in dev" in blocked.stdout, blocked.stdout
-    context.update(labeled=True, label_actor="bob", labeled_at="2026-11-27T09:05:00Z")
+    context.update(labeled=True, label_actor="bob", label_actor_type="User", labeled_at="2026-11-27T09:05:00Z")
     (tmp_path / "context.json").write_text(json.dumps(context))
     approved = subprocess.run(gate, capture_output=True, text=True, timeout=60)
     assert approved.returncode == 0 and "approved by bob" in approved.stdout, approved.stdout
@@ -558,3 +559,19 @@ def test_readme_documents_plan_and_apply_trust_policies() -> None:
     assert sorted(subjects["plan"]) == ["repo:<owner>/<repo>:environment:pr-plan-dev", "repo:<owner>/<repo>:ref:refs/heads/main"]
     assert subjects["apply"] == "repo:<owner>/<repo>:environment:dev"
     assert "MaxSessionDuration" in (REPO_ROOT / "README.md").read_text()
+
+
+def test_the_gate_workflow_writes_every_field_the_gate_reads() -> None:
+    """The context the workflow's script writes and the gate's Context must name the same fields."""
+    import dataclasses
+
+    sys.path.insert(0, str(REPO_ROOT / "tools"))
+    try:
+        import destructive_gate
+    finally:
+        sys.path.pop(0)
+    step = step_named(load("destructive-gate.yml")["jobs"]["decide"], "Read the pull request, its label history and its plan report")
+    written = re.search(r"JSON\.stringify\(\{(.*?)\}, null, 2\)", step["with"]["script"], re.S)
+    assert written, "the context script no longer writes gate/context.json with JSON.stringify"
+    keys = {m.group(1) for m in re.finditer(r"^\s*([a-z_]+)(?::|,)", written.group(1), re.M)}
+    assert keys == {f.name for f in dataclasses.fields(destructive_gate.Context)}
