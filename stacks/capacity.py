@@ -175,14 +175,6 @@ def check_history(field: str, history: HistoryCapacity) -> None:
             f"({100 - RESERVED_MEMORY_PERCENT}% of maxmemory)")
 
 
-def check_stream(field: str, stream: StreamCapacity) -> None:
-    """Refuse a provisioned stream with fewer shards than its write peak needs."""
-    if stream.shards is not None:
-        require(stream.shards >= stream.needed_shards, field, stream.shards,
-                f"at least {stream.needed_shards} shards for {stream.peak_records_per_second:,} records/s "
-                f"and {stream.peak_bytes_per_second / MIB:.2f} MiB/s")
-
-
 def check_storage(field: str, storage: StorageCapacity) -> None:
     """Refuse storage that cannot take even the first month; later months only warn (`capacity_warnings`)."""
     require(storage.bytes_per_month <= storage.max_allocated_gb * GIB, field, storage.max_allocated_gb,
@@ -210,7 +202,6 @@ def plan_environment(env: EnvironmentConfig) -> CapacityPlan:
         needed_shards=dataclasses.replace(stream, headroom=0).shard_count,  # the construct's formula, bare peak
         shards=stream.shard_count if stream.capacity_mode == "PROVISIONED" else None,
     )
-    check_stream(f"{path}.stream.shard_count", stream_capacity)
     storage = StorageCapacity(
         bytes_per_month=math.ceil(load.average_records_per_second * SECONDS_PER_MONTH
                                   * db_bytes_per_transaction(record_bytes)),

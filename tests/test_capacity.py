@@ -19,8 +19,6 @@ import pytest
 from config_files import write_config
 from constructs_lib.validation import ConfigError
 from stacks.capacity import (
-    StreamCapacity,
-    check_stream,
     db_bytes_per_transaction,
     format_summary,
     plan_all,
@@ -121,15 +119,6 @@ def test_fails_on_a_node_type_without_a_known_maxmemory(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"environments\.dev\.cache\.node_type must be a current-generation "
                                           r"ElastiCache node type .*, got 'cache\.x9\.large'"):
         plan_environment(environment(tmp_path, cache={"node_type": "cache.x9.large"}))
-
-
-def test_fails_when_shards_below_peak() -> None:
-    # The construct derives its count from the peak today; this guards a count set any other way.
-    stream = StreamCapacity(peak_records_per_second=1500, peak_bytes_per_second=1500 * 1024, needed_shards=2,
-                            shards=1)
-    with pytest.raises(ConfigError, match=r"stream\.shard_count must be at least 2 shards for 1,500 records/s "
-                                          r"and 1\.46 MiB/s, got 1"):
-        check_stream("stream.shard_count", stream)
 
 
 def test_fails_when_the_first_month_does_not_fit_the_storage_ceiling(tmp_path: Path) -> None:
