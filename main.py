@@ -59,7 +59,7 @@ def main(argv: list[str]) -> int:
             if name not in known:
                 raise ConfigError("stack", name, f"one of {', '.join(known)}")
         only = tuple(argv)
-        # Before synthesis: a node, stream or disk that cannot hold the load stops here in one line.
+        # Before synthesis: a Redis node or a disk that cannot hold the load stops here in one line.
         capacity = plan_all(env for env in config.environments if not only or env.name in only)
         try:
             config.backend.require_chosen()
