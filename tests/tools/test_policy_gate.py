@@ -9,7 +9,6 @@ nothing; ``test_every_shipped_stack_passes`` holds the real stacks to the gate w
 
 from __future__ import annotations
 
-import copy
 import json
 import os
 import shutil
@@ -20,25 +19,14 @@ from typing import Any, Callable
 
 import pytest
 
+from synthesis import TEST_ACCOUNT, contract_conforming
 from tools import policy_gate
 
 ROOT = Path(__file__).resolve().parents[2]
-ACCOUNT = "111122223333"
 DOCUMENTED_LOCAL_STATE = "../../../terraform.bootstrap.tfstate"
-ROLE = f"arn:aws:iam::{ACCOUNT}:role/admin"
-NO_ROLE = f"is not in [assume_role] role_arns of the allow-list (none allowed)"
+ROLE = f"arn:aws:iam::{TEST_ACCOUNT}:role/admin"
+NO_ROLE = "is not in [assume_role] role_arns of the allow-list (none allowed)"
 Stack = dict[str, Any]
-
-
-def contract_conforming(document: Stack) -> Stack:
-    """A copy of a synthesized stack with contracts 1 and 3 applied (a no-op once workstreams E and B are merged)."""
-    document = copy.deepcopy(document)
-    for body in document.get("provider", {}).get("aws", []):
-        body.setdefault("allowed_account_ids", [ACCOUNT])
-    document["terraform"].get("required_providers", {}).pop("random", None)
-    document.get("provider", {}).pop("random", None)
-    document.get("resource", {}).pop("random_password", None)
-    return document
 
 
 @pytest.fixture(scope="module")
