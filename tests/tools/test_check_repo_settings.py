@@ -261,26 +261,18 @@ ENVIRONMENT_CASES: dict[str, tuple[Callable[[Pieces], Any], str]] = {
 }
 
 
-@pytest.mark.parametrize("case", BRANCH_PROTECTION_CASES)
-def test_each_branch_protection_setting_off_is_one_line(case: str, tmp_path: Path) -> None:
-    change, expected = BRANCH_PROTECTION_CASES[case]
-    pieces = passing_with_branch_protection()
-    change(pieces)
-    assert findings(tmp_path, pieces) == [expected]
+CASES = [pytest.param(passing, *cases[case], id=f"{label}: {case}")
+         for label, passing, cases in (("branch protection", passing_with_branch_protection, BRANCH_PROTECTION_CASES),
+                                       ("ruleset", passing_with_rulesets, RULESET_CASES),
+                                       ("environment", passing_with_branch_protection, ENVIRONMENT_CASES))
+         for case in cases]
 
 
-@pytest.mark.parametrize("case", RULESET_CASES)
-def test_each_ruleset_setting_off_is_one_line(case: str, tmp_path: Path) -> None:
-    change, expected = RULESET_CASES[case]
-    pieces = passing_with_rulesets()
-    change(pieces)
-    assert findings(tmp_path, pieces) == [expected]
-
-
-@pytest.mark.parametrize("case", ENVIRONMENT_CASES)
-def test_each_environment_setting_off_is_one_line(case: str, tmp_path: Path) -> None:
-    change, expected = ENVIRONMENT_CASES[case]
-    pieces = passing_with_branch_protection()
+@pytest.mark.parametrize("passing, change, expected", CASES)
+def test_each_setting_off_is_one_line(passing: Callable[[], Pieces], change: Callable[[Pieces], Any], expected: str,
+                                      tmp_path: Path) -> None:
+    """The passing recording with one setting off: exactly that setting's line."""
+    pieces = passing()
     change(pieces)
     assert findings(tmp_path, pieces) == [expected]
 
