@@ -23,8 +23,8 @@ Each stack is a directory holding ``cdk.tf.json``. Refused, one line per finding
   at its documented path is the one exception) or a ``cloud`` block; ``endpoints`` and any other endpoint
   setting, any ``skip_*``, static credentials, ``profile`` / ``shared_*_files``, ``assume_role*`` with a role
   the allow-list does not name (it names none), any setting not on the short list below; an AWS provider
-  without ``allowed_account_ids`` (a list of 12-digit account ids: every provider pins the account it may
-  change);
+  without ``allowed_account_ids`` naming exactly one 12-digit account, as a literal (every provider pins the
+  account it may change);
 * modules, from any source;
 * resource types outside the allow-list (a new type is a reviewed change of ``tools/policy_allowlist.toml``);
 * the file functions (``file()``, ``templatefile()``, ``fileset()``, ``filebase64()``, ...) in any expression:
@@ -201,10 +201,16 @@ def read_stack(path: Path) -> tuple[dict[str, Any], list[str]]:
 Finding = tuple[str, str]
 
 
+def _terraform_bodies(document: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The terraform block(s): HCL's JSON syntax lets one write several, as a list."""
+    return list(_bodies(document.get("terraform", {})))
+
+
 def _provider_sources(document: Mapping[str, Any]) -> dict[str, str]:
     """Local provider name -> normalised source, from required_providers (a name not listed is hashicorp/<name>)."""
     sources = {}
-    for name, requirement in _entries(document.get("terraform", {}).get("required_providers", {})):
+    requirements = [_entries(body.get("required_providers", {})) for body in _terraform_bodies(document)]
+    for name, requirement in (entry for entries in requirements for entry in entries):
         source = requirement.get("source") if isinstance(requirement, dict) else None
         sources[name] = normalise_source(source if isinstance(source, str) else f"hashicorp/{name}")
     return sources
@@ -238,17 +244,17 @@ def _settings(body: Mapping[str, Any], allowed: frozenset[str], policy: Policy) 
             yield f"{key} is not an allowed setting"
     if "allowed_account_ids" in body and "allowed_account_ids" in allowed:
         ids = body["allowed_account_ids"]
-        if not (isinstance(ids, list) and ids and all(isinstance(i, str) and ACCOUNT_ID.fullmatch(i) for i in ids)):
-            yield f"allowed_account_ids must be a list of 12-digit account ids, not {json.dumps(ids)}"
+        if not (isinstance(ids, list) and len(ids) == 1 and isinstance(ids[0], str) and ACCOUNT_ID.fullmatch(ids[0])):
+            yield f"allowed_account_ids must name exactly one 12-digit account id, not {json.dumps(ids)}"
 
 
 def check_terraform_block(stack: str, document: Mapping[str, Any], policy: Policy) -> Iterator[Finding]:
     """The terraform block: known settings only, an allowed backend, allowed provider sources."""
-    terraform = document.get("terraform", {})
-    for key in sorted(set(terraform) - TERRAFORM_SETTINGS):
+    bodies = _terraform_bodies(document)
+    for key in sorted({key for body in bodies for key in body} - TERRAFORM_SETTINGS):
         reason = "refused (state and runs elsewhere)" if key == "cloud" else "is not an allowed setting"
         yield f"terraform.{key}", reason
-    backends = list(_entries(terraform.get("backend", {})))
+    backends = [backend for body in bodies for backend in _entries(body.get("backend", {}))]
     if not backends:
         yield "terraform.backend", "none: the state would stay on the machine that ran Terraform"
     for kind, body in backends:
@@ -332,6 +338,8 @@ def check_blocks(document: Mapping[str, Any], policy: Policy) -> Iterator[Findin
                 yield from _meta_provider(address, body, sources, policy)
     for body in _bodies(document.get("removed", [])):
         yield from _provisioners(f"removed {body.get('from')}", body)
+    for body in _bodies(document.get("import", [])):
+        yield from _meta_provider(f"import {body.get('to')}", body, sources, policy)
 
 
 def _address(path: tuple[str, ...]) -> str:

@@ -208,6 +208,18 @@ def provider_setting_removed(key: str, value: Any, reason: str) -> Callable[[Sta
     return mutate
 
 
+def import_with_provider(document: Stack) -> str:
+    key, _ = one(document, "aws_sqs_queue")
+    document["import"] = [{"to": f"aws_sqs_queue.{key}", "id": "https://sqs/x", "provider": "evil"}]
+    return f"prod: import aws_sqs_queue.{key}: provider evil (hashicorp/evil) is not on the provider allow-list"
+
+
+def second_terraform_block(document: Stack) -> str:
+    """HCL's JSON syntax takes a list of terraform blocks: the second one is read too."""
+    document["terraform"] = [document["terraform"], {"backend": {"http": {"address": "https://x"}}}]
+    return "prod: backend http: refused: state is kept in S3 (only the bootstrap stack's phase 1 keeps it locally)"
+
+
 def module(document: Stack) -> str:
     document["module"] = {"net": {"source": "git::https://example.com/net.git"}}
     return "prod: module.net: modules are refused (source 'git::https://example.com/net.git')"
@@ -260,6 +272,8 @@ MUTATIONS: dict[str, Callable[[Stack], str]] = {
     "http backend": backend("http"),
     "local backend in an environment stack": backend("local"),
     "cloud block": cloud_block,
+    "a second terraform block": second_terraform_block,
+    "provider meta-argument of an import block": import_with_provider,
     "no backend": no_backend,
     "provider endpoints": setting("provider aws", "endpoints", [{"s3": "https://x"}], "is refused (sends API calls to another host)"),
     "provider metadata endpoint": setting("provider aws", "ec2_metadata_service_endpoint", "http://x",
@@ -288,11 +302,14 @@ MUTATIONS: dict[str, Callable[[Stack], str]] = {
     "missing allowed_account_ids": provider_setting_removed(
         "allowed_account_ids", None, "no allowed_account_ids (every AWS provider pins the account it may change)"),
     "allowed_account_ids from an expression": provider_setting_removed(
-        "allowed_account_ids", ["${var.account}"], 'allowed_account_ids must be a list of 12-digit account ids, not ["${var.account}"]'),
+        "allowed_account_ids", ["${var.account}"], 'allowed_account_ids must name exactly one 12-digit account id, not ["${var.account}"]'),
+    "two allowed_account_ids": provider_setting_removed(
+        "allowed_account_ids", [TEST_ACCOUNT, "444455556666"],
+        f'allowed_account_ids must name exactly one 12-digit account id, not ["{TEST_ACCOUNT}", "444455556666"]'),
     "empty allowed_account_ids": provider_setting_removed(
-        "allowed_account_ids", [], "allowed_account_ids must be a list of 12-digit account ids, not []"),
+        "allowed_account_ids", [], "allowed_account_ids must name exactly one 12-digit account id, not []"),
     "backend allowed_account_ids malformed": setting("backend s3", "allowed_account_ids", ["1234"],
-                                                     'must be a list of 12-digit account ids, not ["1234"]'),
+                                                     'must name exactly one 12-digit account id, not ["1234"]'),
     "module from git": module,
     "local module": local_module,
     "resource type outside the allow-list": resource_type,
