@@ -24,7 +24,7 @@ PYTHON := .venv/bin/python
 PYTEST := $(PYTHON) -m pytest
 ENV ?= dev
 
-.PHONY: cli-init help setup synth checkov test test-servers unit e2e golden bench bench-processor pipeline deploy diff destroy output plan plan-report clean rds-ca \
+.PHONY: cli-init help setup synth checkov policy-gate test test-servers unit e2e golden bench bench-processor pipeline deploy diff destroy output plan plan-report clean rds-ca \
 	bootstrap bootstrap-move-state emulator cli-deploy cli-diff cli-destroy cli-output
 
 help: ## List the targets
@@ -51,6 +51,9 @@ synth: setup ## Synthesize every stack into cdktf.out/stacks/ (deploy/diff/destr
 
 checkov: synth ## checkov gate over cdktf.out/stacks: no failed check, every in-code skip still matches one
 	$(PYTHON) -m tools.checkov_gate cdktf.out/stacks
+
+policy-gate: synth ## Policy gate over cdktf.out/stacks: no provisioner, foreign provider, override or unlisted type (tools/policy_allowlist.toml)
+	$(PYTHON) -m tools.policy_gate cdktf.out/stacks
 
 test-servers: ## Install redis-server and PostgreSQL from Debian's packages if absent (the processor tests run them)
 	@tools/install-test-servers.sh

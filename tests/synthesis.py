@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 from typing import Any, Iterator
@@ -17,6 +18,23 @@ STACK_NAMES = ("bootstrap", *ENVIRONMENTS)
 TEST_STATE_BUCKET = "japancart-terraform-state"
 TEST_STATE_KEY_ARN = "arn:aws:kms:ap-northeast-1:111122223333:key/0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
 TEST_BACKEND = {"JAPANCART_STATE_BUCKET": TEST_STATE_BUCKET, "JAPANCART_STATE_KMS_KEY_ID": TEST_STATE_KEY_ARN}
+
+
+#: The account every AWS provider of a test stack pins (contract 1: `allowed_account_ids`).
+TEST_ACCOUNT = "111122223333"
+
+
+def contract_conforming(document: dict[str, Any]) -> dict[str, Any]:
+    """A copy of a synthesized stack as the issue-16 workstream contracts leave it: every AWS provider pins its
+    account (contract 1, workstream E) and hashicorp/random is gone (contract 3, workstream B). Once both are
+    merged this changes nothing; the policy gate's tests start from it so each refusal is tested on its own."""
+    document = copy.deepcopy(document)
+    for body in document.get("provider", {}).get("aws", []):
+        body.setdefault("allowed_account_ids", [TEST_ACCOUNT])
+    document["terraform"].get("required_providers", {}).pop("random", None)
+    document.get("provider", {}).pop("random", None)
+    document.get("resource", {}).pop("random_password", None)
+    return document
 
 
 def synth_stacks(outdir: Path, environ: dict[str, str] | None = None) -> dict[str, dict[str, Any]]:

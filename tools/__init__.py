@@ -2,6 +2,10 @@
 
 * ``python -m tools.plan_report``  -- Markdown risk report for ``terraform show -json`` plans (standard library only).
 * ``python -m tools.bootstrap_state`` -- moves the bootstrap stack's state into its bucket.
+* ``python -m tools.policy_gate``  -- the policy gate over synthesized stacks and its allow-list
+  (``tools/policy_allowlist.toml``; `make policy-gate`, and in CI before every plan; standard library only).
+* ``python -m tools.check_repo_settings`` -- the repository settings the gates rely on (branch protection,
+  rulesets, environments), from recorded ``gh api`` responses (standard library only).
 * ``python -m tools.checkov_gate`` -- the checkov gate over synthesized stacks (`make checkov`; checkov is a dev package).
 * ``python -m tools.plan_stack``   -- `make plan EMULATOR=1`: a real plan against the AWS emulator, built on
   ``tools.terraform`` (the Terraform CLI harness), ``tools.emulator`` (moto, a dev package) and

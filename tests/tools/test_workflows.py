@@ -444,7 +444,7 @@ def test_pull_request_plans_the_synth_artifacts_with_the_base_branch_report_tool
     report = step_named(plan, "Plan risk report")["run"]
     assert "python base/tools/plan_report.py" in report and "--stack-config" in report and "--base-stack-config" in report
     providers = step_named(plan, "Allow only this project's providers")["run"]
-    assert "TF_CLI_CONFIG_FILE" in providers and '"registry.terraform.io/hashicorp/aws", "registry.terraform.io/hashicorp/random"' in providers
+    assert "TF_CLI_CONFIG_FILE" in providers and "python base/tools/policy_gate.py --cli-config" in providers
 
 
 def test_label_events_rerun_only_the_gate() -> None:
@@ -530,6 +530,79 @@ def test_report_job_joins_every_stack_and_says_which_did_not_plan(tmp_path: Path
     text = (tmp_path / "plan-report/report.md").read_text()
     assert text.index("## dev") < text.index("## staging\n\nNo plan was produced.") < text.index("## prod\n\nNo plan was produced.")
     assert "At least one environment failed to plan" in text
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The policy gate and the provider allow-list, before every terraform init (issue 16, item 4)
+# ---------------------------------------------------------------------------------------------------------
+GATE_RUN = re.compile(r"python (?P<tools>base|repo)/tools/policy_gate\.py cdktf\.out/stacks")
+#: Every job that runs Terraform, and where its copy of tools/ comes from.
+TERRAFORM_JOBS = {("pull-request.yml", "plan"): "${{ github.event.pull_request.base.sha }}",
+                  ("deploy-environment.yml", "preview"): None, ("deploy-environment.yml", "apply"): None}
+
+
+def gate_steps(job: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, Any]]:
+    """(index of the policy gate step, that step, the provider allow-list step) of a job."""
+    found = [(i, s) for i, s in enumerate(steps(job)) if GATE_RUN.fullmatch(str(s.get("run", "")).strip())]
+    assert len(found) == 1, f"expected one policy gate step, found {[s.get('name') for _, s in found]}"
+    return (*found[0], step_named(job, "Allow only this project's providers"))
+
+
+def test_every_terraform_job_gates_the_json_and_restricts_providers_before_credentials_and_init() -> None:
+    """The gate and the CLI configuration written from its allow-list come before the role is assumed and before
+    `terraform init`; in a pull request both are the BASE branch's, in a deploy the deployed commit's."""
+    seen = set()
+    for name, job_id, job in all_jobs():
+        runs = [str(s.get("run", "")) for s in steps(job)]
+        inits = [i for i, run in enumerate(runs) if re.search(r"terraform -chdir=\S+ init\b", run)]
+        if not inits:
+            continue
+        seen.add((name, job_id))
+        where = f"{name} {job_id}"
+        gate_index, gate, providers = gate_steps(job)
+        tools = GATE_RUN.fullmatch(gate["run"].strip())["tools"]
+        assert providers["run"].splitlines() == [
+            f'python {tools}/tools/policy_gate.py --cli-config "${{RUNNER_TEMP}}/terraform.rc"',
+            'echo "TF_CLI_CONFIG_FILE=${RUNNER_TEMP}/terraform.rc" >> "${GITHUB_ENV}"'], where
+        credentials = [i for i, s in enumerate(steps(job)) if uses(s, "aws-actions/configure-aws-credentials")]
+        assert gate_index < steps(job).index(providers) < credentials[0] < inits[0], where
+        (checkout,) = [s for s in steps(job) if uses(s, "actions/checkout") and s["with"].get("path") == tools]
+        assert checkout["with"]["sparse-checkout"] == "tools" and checkout["with"].get("ref") == TERRAFORM_JOBS[(name, job_id)], where
+    assert seen == set(TERRAFORM_JOBS)
+
+
+@pytest.mark.parametrize("name, job_id", sorted(TERRAFORM_JOBS))
+def test_the_gate_steps_run_for_real(name: str, job_id: str, stacks: dict[str, Any], tmp_path: Path) -> None:
+    """Each job's own two steps, under bash as GitHub runs them, on the real stacks: clean stacks pass, a
+    `data "external"` stops the job, and Terraform is pointed at a configuration that installs only hashicorp/aws."""
+    from synthesis import contract_conforming
+
+    work, temp, bin_dir = tmp_path / "work", tmp_path / "runner", tmp_path / "bin"
+    for directory in (temp, bin_dir):
+        directory.mkdir()
+    for name_of_stack, document in stacks.items():
+        (work / "cdktf.out/stacks" / name_of_stack).mkdir(parents=True)
+        (work / "cdktf.out/stacks" / name_of_stack / "cdk.tf.json").write_text(json.dumps(contract_conforming(document)))
+    (work / "base").symlink_to(REPO_ROOT)
+    (work / "repo").symlink_to(REPO_ROOT)
+    (bin_dir / "python").symlink_to(sys.executable)
+    env = {"RUNNER_TEMP": str(temp), "GITHUB_ENV": str(tmp_path / "github.env"), "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+    _, gate, providers = gate_steps(load(name)["jobs"][job_id])
+
+    passed = run_step(gate["run"], env, work)
+    assert passed.returncode == 0 and "nothing refused" in passed.stdout, passed.stdout + passed.stderr
+    configured = run_step(providers["run"], env, work)
+    assert configured.returncode == 0, configured.stderr
+    assert (tmp_path / "github.env").read_text() == f"TF_CLI_CONFIG_FILE={temp}/terraform.rc\n"
+    assert 'include = ["registry.terraform.io/hashicorp/aws"]' in (temp / "terraform.rc").read_text()
+
+    dev = work / "cdktf.out/stacks/dev/cdk.tf.json"
+    document = json.loads(dev.read_text())
+    document["data"]["external"] = {"env": {"program": ["sh", "-c", "env"]}}
+    dev.write_text(json.dumps(document))
+    refused = run_step(gate["run"], env, work)
+    assert refused.returncode == 1
+    assert refused.stdout == "dev: data.external.env: data source external is refused (runs a program at plan time)\n"
 
 
 # ---------------------------------------------------------------------------------------------------------
