@@ -805,7 +805,9 @@ def planning(root: Path, emulator: Any) -> Iterator[tuple[Any, Any, Callable[[st
 
 @pytest.fixture(scope="module")
 def real_plans(tmp_path_factory: pytest.TempPathFactory, emulator: Any) -> Iterator[dict[str, Path]]:
-    """Plan JSON files from real Terraform runs: ``create``, ``update`` and ``replace``."""
+    """Plan JSON files from real Terraform runs: ``create``, ``update`` and ``replace``; for the change set, the same
+    plans made twice (``create-again``, ``update-again``) and ``update-drifted`` (the stream's retention changed in the
+    emulator after ``update`` was planned)."""
     root = tmp_path_factory.mktemp("plan-report")
     with planning(root, emulator) as (emulator, cli, save):
         def configure(workdir: Path, **settings: Any) -> Path:
@@ -815,8 +817,8 @@ def real_plans(tmp_path_factory: pytest.TempPathFactory, emulator: Any) -> Itera
 
         base = configure(root / "base")
         cli.init(base).check()
-        result = {"create": save("create", base)}
-        cli.apply(base, extra=["tfplan.bin"]).check()  # apply exactly the plan we just reported on
+        result = {"create": save("create", base), "create-again": save("create-again", base)}
+        cli.apply(base, extra=["tfplan.bin"]).check()  # apply exactly the plan we just reported on (the second one)
         # The two follow-up plans share the applied state; plan them side by side in copies of the dir.
         variants: dict[str, dict[str, Any]] = {"update": {"threshold": 25}, "replace": {"stream_name": "txn-events-v2"}}
         for name, settings in variants.items():
@@ -831,6 +833,9 @@ def real_plans(tmp_path_factory: pytest.TempPathFactory, emulator: Any) -> Itera
         with ThreadPoolExecutor(max_workers=len(variants) + 1) as pool:
             futures = {name: pool.submit(save, name, root / name) for name in [*variants, "moved"]}
             result.update({name: future.result() for name, future in futures.items()})
+        result["update-again"] = save("update-again", root / "update")
+        emulator.client("kinesis").increase_stream_retention_period(StreamName="txn-events", RetentionPeriodHours=48)
+        result["update-drifted"] = save("update-drifted", root / "update")
         result["base-config"] = base / "main.tf.json"
         result["moved-config"] = root / "moved" / "main.tf.json"
         yield result
@@ -1381,3 +1386,72 @@ def test_real_harmless_direction_stays_green(damage_plans: dict[str, Path], tmp_
     assert DAMAGE_HEADING not in text and "Provisioners" not in text
     assert "✅ **No destroy or replace of stateful resources, no in-place damage, no provisioner.**" in text
 
+
+# ---------------------------------------------------------------------------------------------------------
+# Real plans: the change set a deploy approves (tools/change_set.py)
+# ---------------------------------------------------------------------------------------------------------
+def change_set_of(plan: Path) -> dict[str, Any]:
+    from tools import change_set
+
+    return change_set.change_set(json.loads(plan.read_text()))
+
+
+@TERRAFORM
+@pytest.mark.parametrize(("approved", "now"), [("create", "create-again"), ("update", "update-again")])
+def test_real_same_configuration_and_state_give_the_same_change_set(real_plans: dict[str, Path], approved: str, now: str) -> None:
+    from tools import change_set
+
+    first, second = change_set_of(real_plans[approved]), change_set_of(real_plans[now])
+    assert first["changes"] and change_set.differences(first, second) == []
+    if approved == "create":  # values known only after apply (ARNs, ids) are in both plans, and do not count
+        plan = json.loads(real_plans[approved].read_text())
+        assert any(contains_unknown(item["change"].get("after_unknown")) for item in plan["resource_changes"])
+
+
+def contains_unknown(tree: Any) -> bool:
+    from tools.plan_json import contains_true
+
+    return contains_true(tree)
+
+
+@TERRAFORM
+def test_real_drift_between_preview_and_apply_names_the_address(real_plans: dict[str, Path], tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """The stream's retention was changed outside Terraform after the approved plan: the apply's plan now also
+    changes the stream, and the check stops with one line naming it (through the CLI, as the apply job runs it)."""
+    from tools import change_set
+
+    approved = tmp_path / "approved.json"
+    assert change_set.main(["write", str(real_plans["update"]), "--output", str(approved)]) == change_set.EXIT_SAME
+    capsys.readouterr()
+    assert change_set.main(["check", "--approved", str(approved), str(real_plans["update-drifted"])]) == change_set.EXIT_DIFFERENT
+    assert capsys.readouterr().out.splitlines() == ["aws_kinesis_stream.events: not in the approved preview (now: update)"]
+    assert change_set.main(["check", "--approved", str(approved), str(real_plans["update-again"])]) == change_set.EXIT_SAME
+
+
+@TERRAFORM
+def test_real_configuration_change_names_each_address(real_plans: dict[str, Path]) -> None:
+    """Approved: the alarm threshold 10 -> 25. Planned now from another configuration: the stream renamed (replace),
+    which also changes the alarm's dimensions, not its threshold."""
+    from tools import change_set
+
+    found = change_set.differences(change_set_of(real_plans["update"]), change_set_of(real_plans["replace"]))
+    assert found == ["aws_cloudwatch_metric_alarm.iterator_age: what the plan does differs from the approved preview (update)",
+                     "aws_kinesis_stream.events: not in the approved preview (now: delete, create)"]
+
+
+@TERRAFORM
+def test_real_change_set_holds_no_value_only_addresses_actions_and_digests(damage_plans: dict[str, Path], tmp_path: Path) -> None:
+    """The damaged plan replaces a database whose password is in the plan JSON in clear (sensitive): the change set
+    written by the script, as the preview job runs it, holds none of it."""
+    plan = damage_plans["damaged"]
+    assert "emulator-only-password" in plan.read_text()
+    out = tmp_path / "damaged.change-set.json"
+    result = subprocess.run([sys.executable, str(REPO_ROOT / "tools" / "change_set.py"), "write", str(plan), "--output", str(out)],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    written = json.loads(out.read_text())
+    assert set(written) == {"format", "terraform_version", "changes"} and "emulator-only-password" not in out.read_text()
+    assert written["changes"]["aws_db_instance.db"]["actions"] == ["delete", "create"]
+    for address, item in written["changes"].items():
+        assert set(item) == {"actions", "digest"} and re.fullmatch(r"sha256:[0-9a-f]{64}", item["digest"]), address

@@ -390,7 +390,12 @@ def test_synthesized_json_holds_references_to_secrets_never_values() -> None:
 # ---------------------------------------------------------------------------------------------------------
 def test_deploy_calls_one_reusable_workflow_dev_then_staging_then_prod() -> None:
     doc = load("deploy.yml")
-    assert doc["on"] == {"push": {"branches": ["main"]}}
+    assert doc["on"]["push"] == {"branches": ["main"]}
+    # The one deliberate way past a red preview: a dispatch naming ONE environment (never a push, never all of them).
+    assert doc["on"]["workflow_dispatch"]["inputs"] == {"allow-destructive-in": {
+        "description": "Let this environment's red preview through, after a reviewer of destructive-<env> approves it",
+        "type": "choice", "options": ["none", *ENVIRONMENTS], "default": "none"}}
+    assert doc["jobs"]["synth"]["if"] == "github.ref == 'refs/heads/main'"
     previous = "synth"
     for env in ENVIRONMENTS:
         job = doc["jobs"][env]
@@ -400,6 +405,7 @@ def test_deploy_calls_one_reusable_workflow_dev_then_staging_then_prod() -> None
             "environment": env,
             "plan-role-arn": f"${{{{ vars.AWS_PLAN_ROLE_ARN_{env.upper()} }}}}",
             "apply-role-arn": f"${{{{ vars.AWS_APPLY_ROLE_ARN_{env.upper()} }}}}",
+            "allow-destructive": f"${{{{ inputs.allow-destructive-in == '{env}' }}}}",
         }
         previous = env
     assert set(doc["jobs"]) == {"synth", *ENVIRONMENTS}
@@ -408,18 +414,105 @@ def test_deploy_calls_one_reusable_workflow_dev_then_staging_then_prod() -> None
 def test_deploy_applies_in_the_approved_environment_the_plan_it_just_made() -> None:
     jobs = load("deploy-environment.yml")["jobs"]
     preview, apply = jobs["preview"], jobs["apply"]
-    assert apply["environment"] == "${{ inputs.environment }}" and "environment" not in preview
+    assert apply["environment"] == "${{ inputs.environment }}" and preview["environment"] == "preview-${{ inputs.environment }}"
     assert assumed_roles(preview) == ["${{ inputs.plan-role-arn }}"] and assumed_roles(apply) == ["${{ inputs.apply-role-arn }}"]
-    for job in (preview, apply):
+    for job, expected in ((preview, ["synth"]), (apply, ["synth", "change-set-${{ inputs.environment }}"])):
         assert job["concurrency"] == {"group": "deploy-${{ inputs.environment }}", "cancel-in-progress": False}
         downloads = [s["with"]["name"] for s in steps(job) if uses(s, "actions/download-artifact")]
-        assert downloads == ["synth"], "only the synthesized config comes from another job, never a plan"
+        assert downloads == expected, "only the synthesized config and the approved change set come from another job, never a plan"
     plan = step_named(apply, "terraform plan")["run"]
     applied = step_named(apply, "terraform apply")["run"]
     out = re.search(r"-out=(\S+)", plan)
     assert out and applied.rstrip().endswith(out[1]), "apply exactly the plan made (and reported) in this job"
     assert "plan_report.py" in plan and "GITHUB_STEP_SUMMARY" in plan
     assert "-lock=false" in step_named(preview, "terraform plan")["run"]  # the plan role cannot lock
+
+
+def test_deploy_never_lets_a_red_plan_through_by_default() -> None:
+    """No blanket override: a red preview stops the deploy unless a dispatch asked for it AND a reviewer of
+    destructive-<env> approved; the apply job checks its own plan against the approved change set before applying."""
+    doc = load("deploy-environment.yml")
+    assert "PLAN_REPORT_ALLOW_DESTRUCTIVE" not in doc.get("env", {})
+    assert doc["on"]["workflow_call"]["inputs"]["allow-destructive"] == {
+        "description": "let a red preview through after a reviewer of the environment destructive-<env> approves it",
+        "required": False, "default": False, "type": "boolean"}
+    jobs = doc["jobs"]
+    preview, approve, apply = jobs["preview"], jobs["approve-destructive"], jobs["apply"]
+    assert preview["outputs"]["destructive"] == "${{ steps.plan.outputs.destructive }}"
+    assert step_named(preview, "Stop on a destructive change")["if"] == "steps.plan.outputs.destructive == 'true' && !inputs.allow-destructive"
+    upload = step_named(preview, "Upload the change set")
+    assert upload["with"]["name"] == "change-set-${{ inputs.environment }}" and upload["with"]["path"] == "change-set/"
+    assert approve["environment"] == "destructive-${{ inputs.environment }}" and approve["permissions"] == {}
+    assert approve["if"] == "inputs.allow-destructive && needs.preview.outputs.destructive == 'true'"
+    assert apply["needs"] == ["preview", "approve-destructive"]
+    assert "(needs.preview.outputs.destructive != 'true' || needs.approve-destructive.result == 'success')" in apply["if"]
+    assert apply["env"] == {"PLAN_REPORT_ALLOW_DESTRUCTIVE": "${{ needs.approve-destructive.result == 'success' && '1' || '0' }}"}
+    names = [str(s.get("name")) for s in steps(apply)]
+    order = [next(i for i, n in enumerate(names) if n.startswith(prefix)) for prefix in (
+        "Download the approved change set", "terraform plan", "Check the plan against the approved preview", "terraform apply")]
+    assert order == sorted(order), names
+    check = step_named(apply, "Check the plan against the approved preview")
+    assert check["run"] == 'python repo/tools/change_set.py check --approved "approved/${STACK}.json" "${RUNNER_TEMP}/plans/${STACK}.plan.json"'
+    assert "if" not in check, "the check always runs before an apply"
+
+
+#: Terraform as the deploy steps call it (the steps' shell logic is under test): ``plan`` exits $FAKE_PLAN_EXIT and
+#: ``show -json`` prints the plan JSON in $FAKE_PLAN_JSON (real plans are tested with real Terraform elsewhere).
+FAKE_TERRAFORM = """#!/bin/sh
+for arg in "$@"; do
+  case "$arg" in
+    plan) exit "${FAKE_PLAN_EXIT}" ;;
+    show) cat "${FAKE_PLAN_JSON}"; exit 0 ;;
+  esac
+done
+exit 0
+"""
+
+
+def plan_json(*changes: tuple[str, dict[str, Any], dict[str, Any]]) -> str:
+    """A saved plan's JSON with one update per ``(address, before, after)``."""
+    return json.dumps({"format_version": "1.2", "terraform_version": "1.11.4", "planned_values": {}, "resource_changes": [
+        {"address": address, "mode": "managed", "type": address.split(".")[0], "name": address.split(".")[1],
+         "change": {"actions": ["update"], "before": before, "after": after, "after_unknown": {}, "before_sensitive": {},
+                    "after_sensitive": {}}} for address, before, after in changes]})
+
+
+def test_deploy_steps_stop_a_red_preview_and_apply_only_the_approved_change_set(tmp_path: Path) -> None:
+    """The preview's plan step, its stop step, and the apply job's plan and check steps, run by bash."""
+    work, temp = tmp_path / "work", tmp_path / "runner"
+    work.mkdir()
+    (work / "repo").symlink_to(REPO_ROOT)  # the job's sparse checkout of tools/
+    path = python_on_path(tmp_path)
+    (tmp_path / "bin/terraform").write_text(FAKE_TERRAFORM)
+    (tmp_path / "bin/terraform").chmod(0o755)
+    red = tmp_path / "red.plan.json"
+    red.write_text(plan_json(("aws_sqs_queue.dlq", {"message_retention_seconds": 64800}, {"message_retention_seconds": 43200})))
+    drifted = tmp_path / "drifted.plan.json"
+    drifted.write_text(plan_json(("aws_sqs_queue.dlq", {"message_retention_seconds": 64800}, {"message_retention_seconds": 43200}),
+                                 ("aws_kinesis_stream.events", {"retention_period": 48}, {"retention_period": 24})))
+    env = {"STACK": "dev", "STACK_DIR": "cdktf.out/stacks/dev", "RUNNER_TEMP": str(temp), "PATH": path,
+           "GITHUB_OUTPUT": str(tmp_path / "preview.out"), "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md"),
+           "FAKE_PLAN_EXIT": "2", "FAKE_PLAN_JSON": str(red)}
+    jobs = load("deploy-environment.yml")["jobs"]
+    preview = run_step(step_named(jobs["preview"], "terraform plan")["run"], env, work)
+    assert preview.returncode == 0, preview.stdout + preview.stderr
+    assert (tmp_path / "preview.out").read_text() == "has-changes=true\ndestructive=true\n"
+    approved = json.loads((work / "change-set/dev.json").read_text())
+    assert list(approved["changes"]) == ["aws_sqs_queue.dlq"] and "64800" not in json.dumps(approved)
+    stop = run_step(step_named(jobs["preview"], "Stop on a destructive change")["run"], env, work)
+    assert stop.returncode == 1 and "allow-destructive-in=dev" in stop.stdout and "destructive-dev" in stop.stdout
+
+    (work / "approved").mkdir()
+    shutil.copy(work / "change-set/dev.json", work / "approved/dev.json")
+    apply_env = env | {"GITHUB_OUTPUT": str(tmp_path / "apply.out")}
+    plan_step = step_named(jobs["apply"], "terraform plan")["run"]
+    assert run_step(plan_step, apply_env | {"PLAN_REPORT_ALLOW_DESTRUCTIVE": "0"}, work).returncode == 3  # red, not approved
+    assert run_step(plan_step, apply_env | {"PLAN_REPORT_ALLOW_DESTRUCTIVE": "1"}, work).returncode == 0  # approved
+    check = step_named(jobs["apply"], "Check the plan against the approved preview")["run"]
+    assert run_step(check, apply_env, work).returncode == 0
+    run_step(plan_step, apply_env | {"PLAN_REPORT_ALLOW_DESTRUCTIVE": "1", "FAKE_PLAN_JSON": str(drifted)}, work)
+    stopped = run_step(check, apply_env, work)
+    assert stopped.returncode == 1 and stopped.stdout == "aws_kinesis_stream.events: not in the approved preview (now: update)\n"
 
 
 def test_credentials_outlive_the_job_that_uses_them() -> None:
@@ -770,7 +863,8 @@ def test_readme_documents_plan_and_apply_trust_policies() -> None:
         assert equals["token.actions.githubusercontent.com:aud"] == "sts.amazonaws.com"
         subjects[kind] = equals["token.actions.githubusercontent.com:sub"]
         assert "StringLike" not in statement["Condition"], "no wildcard subjects"
-    assert sorted(subjects["plan"]) == ["repo:<owner>/<repo>:environment:pr-plan-dev", "repo:<owner>/<repo>:ref:refs/heads/main"]
+    # Both plan jobs run in an environment: the PR plan (pr-plan-<env>) and the deploy preview (preview-<env>).
+    assert sorted(subjects["plan"]) == ["repo:<owner>/<repo>:environment:pr-plan-dev", "repo:<owner>/<repo>:environment:preview-dev"]
     assert subjects["apply"] == "repo:<owner>/<repo>:environment:dev"
     assert "MaxSessionDuration" in (REPO_ROOT / "README.md").read_text()
 
