@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
-from typing import Any, Mapping, Optional, Protocol, Union
+from typing import Any, ClassVar, Mapping, Optional, Protocol, Union
 
 if __package__:  # python -m tools.plan_report, and imports (tests)
     from tools.plan_json import SENSITIVE, UNKNOWN, Marker, as_dict, contains_true, is_empty
@@ -44,7 +44,7 @@ class Check(Protocol):
         ...
 
     #: Whether a value known only after apply is judged (as different from anything) or skipped.
-    judges_unknown: bool
+    judges_unknown: ClassVar[bool]
 
     def judge(self, before: Any, after: Any, creating: bool) -> Optional[Shown]:
         """The (old, new) values to show when this change is damage, else None."""
@@ -66,7 +66,7 @@ class Lowered:
 
     forever: frozenset[float] = frozenset()
     absent_is_forever: bool = False
-    judges_unknown: bool = False
+    judges_unknown: ClassVar[bool] = False
 
     @property
     def describes(self) -> str:
@@ -106,7 +106,7 @@ class Turned:
 
     unsafe: bool
     on_create: bool = False
-    judges_unknown: bool = False
+    judges_unknown: ClassVar[bool] = False
 
     @property
     def describes(self) -> str:
@@ -126,7 +126,7 @@ class BecomesOneOf:
     """A status set to one of ``values`` from anything else (versioning ``Enabled`` → ``Suspended``)."""
 
     values: frozenset[str]
-    judges_unknown: bool = False
+    judges_unknown: ClassVar[bool] = False
 
     @property
     def describes(self) -> str:
@@ -160,7 +160,7 @@ class OpensToInternet:
     ``::/0``, or a list of rule blocks (``ingress``) gains a block (new, or with other ports) that holds one."""
 
     attribute: str
-    judges_unknown: bool = False
+    judges_unknown: ClassVar[bool] = False
 
     @property
     def describes(self) -> str:
@@ -193,7 +193,7 @@ class DocumentChanges:
     than the old one would need IAM's evaluation logic; any change of who may use a key or a bucket is worth a
     human look. A policy known only after apply counts as a change."""
 
-    judges_unknown: bool = True
+    judges_unknown: ClassVar[bool] = True
 
     @property
     def describes(self) -> str:
@@ -209,7 +209,7 @@ class DocumentChanges:
 class Cleared:
     """A setting that was set and is removed (a customer-managed encryption key)."""
 
-    judges_unknown: bool = False
+    judges_unknown: ClassVar[bool] = False
 
     @property
     def describes(self) -> str:
