@@ -620,6 +620,16 @@ def test_every_rule_names_a_real_attribute_path_and_what_is_at_risk() -> None:
         assert rule.type.startswith("aws_") and rule.at_risk and rule.check.describes, rule
 
 
+def test_readme_lists_every_damage_rule() -> None:
+    """README, "Plan review": the rule table names every rule's type and attribute (the public-access flags by pattern)."""
+    readme = (REPO_ROOT / "README.md").read_text()
+    section = readme[readme.index("**In-place damage is red too**"):readme.index("**Provisioners are red**")]
+    for rule in plan_damage.RULES:
+        assert f"`{rule.type}`" in section, rule.type
+        if rule.type != "aws_s3_bucket_public_access_block":
+            assert f"`{rule.attribute}`" in section, rule.attribute
+
+
 def test_a_stateful_resource_deleted_outside_terraform_is_red(tmp_path: Path) -> None:
     doc = plan_doc(change("aws_sqs_queue.dlq", ["create"], None, {"name": "dlq"}))
     doc["resource_drift"] = [{"address": "aws_sqs_queue.dlq", "type": "aws_sqs_queue", "change": {
