@@ -1,6 +1,9 @@
 """Operational tools for the JapanCart infrastructure project; product targets and tests import them.
 
-* ``python -m tools.plan_report``  -- Markdown risk report for ``terraform show -json`` plans (standard library only).
+* ``python -m tools.plan_report``  -- Markdown risk report for ``terraform show -json`` plans (standard library only);
+  its in-place damage rules are ``tools.plan_damage``, the plan-reading helpers it shares ``tools.plan_json``.
+* ``python tools/change_set.py``   -- a plan's change set: written by the deploy preview, checked before apply.
+* ``python tools/destructive_gate.py`` -- the pull request's destructive gate (the label, its approver teams).
 * ``python -m tools.bootstrap_state`` -- moves the bootstrap stack's state into its bucket.
 * ``python -m tools.policy_gate``  -- the policy gate over synthesized stacks and its allow-list
   (``tools/policy_allowlist.toml``; `make policy-gate`, and in CI before every plan; standard library only).
