@@ -1,0 +1,197 @@
+"""The daily data lifecycle: its own function, signed in as `txn_maintainer`, on a schedule, with an alarm."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+
+from cdktf import TerraformAsset, TerraformResource
+from cdktf_cdktf_provider_aws.data_aws_iam_policy_document import (
+    DataAwsIamPolicyDocument,
+    DataAwsIamPolicyDocumentStatement,
+    DataAwsIamPolicyDocumentStatementPrincipals,
+)
+from cdktf_cdktf_provider_aws.iam_role import IamRole
+from cdktf_cdktf_provider_aws.iam_role_policy import IamRolePolicy
+from cdktf_cdktf_provider_aws.lambda_function import (
+    LambdaFunction,
+    LambdaFunctionEnvironment,
+    LambdaFunctionLoggingConfig,
+    LambdaFunctionTracingConfig,
+)
+from cdktf_cdktf_provider_aws.lambda_invocation import LambdaInvocation
+from cdktf_cdktf_provider_aws.scheduler_schedule import (
+    SchedulerSchedule,
+    SchedulerScheduleFlexibleTimeWindow,
+    SchedulerScheduleTarget,
+    SchedulerScheduleTargetRetryPolicy,
+)
+from constructs import Construct
+
+from processor.config import DB_AUTH_IAM
+from processor.maintain import EVENT
+
+from .alarms import AlarmSpec, AlertTopic
+from .checkov import skip_check
+from .database import TransactionDatabase
+from .encryption import EnvironmentKeys
+from .grants import PolicyGrantee
+from .guards import service_source
+from .logs import encrypted_log_group
+from .networking import Networking
+from .processor import RUNTIME, UNSIGNED_CODE, LambdaBundle, _allow, _lambda_role, _own_logs_and_network, _private
+from .validation import LOG_RETENTION_DAYS, require_choice, require_name
+
+MAINTENANCE_HANDLER = "processor.maintain.handle"
+#: Partitions, detaches, drops and purges of a day; five minutes is generous (the run is idempotent).
+MAINTENANCE_TIMEOUT_SECONDS = 300
+MAINTENANCE_MEMORY_MB = 256
+#: 17:30 UTC is 02:30 in Tokyo, after the default backup window (16:00-17:00) and outside the weekly
+#: maintenance windows.
+LIFECYCLE_SCHEDULE = "cron(30 17 * * ? *)"
+LIFECYCLE_RETRIES = 2
+#: Where the schedule, its role and policy, and the alarm lived when the migration function ran the upkeep
+#: (their construct paths in the stack): `moved` blocks keep those resources instead of destroying and
+#: creating them under the same names.
+FORMER_PATHS = {
+    "schedule-role": "processor/migration/schedule-role",
+    "schedule-policy": "processor/migration/schedule-policy",
+    "schedule": "processor/migration/schedule",
+    "data-lifecycle-errors": "processor/data-lifecycle-errors",
+}
+
+
+def logical_id(path: str) -> str:
+    """The Terraform name cdktf 0.20 gives a resource at construct `path` (below its stack): the components
+    joined by `_`, then the first 8 hex digits of the MD5 of the path, upper-case (its `makeUniqueId`)."""
+    digest = hashlib.md5(path.encode("utf-8"), usedforsecurity=False).hexdigest()[:8].upper()
+    return "_".join(path.split("/")) + "_" + digest
+
+
+def _moved_from(resource: TerraformResource, path: str) -> None:
+    resource.move_from_id(f"{resource.terraform_resource_type}.{logical_id(path)}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class DataMaintenanceProps:
+    """Inputs of `DataMaintenance` (all required but the retention of its logs):
+
+    name: prefix of the function (`<name>-maintain`), its role, the schedule and the alarm (`<name>-data-lifecycle`).
+    bundle: the processor's zip; code: that zip as an asset of the stack (the processor's).
+    after: the migration's run: the schedule starts only once the maintainer role and its functions exist.
+    keys: `secrets` encrypts the function's environment and the connection secret, `logs` its log group.
+    networking: the private subnets and the application security group (the one the database admits).
+    database: the connection secret it reads and the maintainer role it signs in as (`rds-db:connect`).
+    topic: where the alarm of a failed run goes.
+    log_retention_days: retention of the function's log group (a CloudWatch Logs value). Default: 365.
+    """
+
+    name: str
+    bundle: LambdaBundle
+    code: TerraformAsset
+    after: LambdaInvocation
+    keys: EnvironmentKeys
+    networking: Networking
+    database: TransactionDatabase
+    topic: AlertTopic
+    log_retention_days: int = 365
+
+    def __post_init__(self) -> None:
+        # IAM role names end at 64 characters: `<name>-data-lifecycle` is the longest.
+        require_name("name", self.name, r"[A-Za-z0-9_-]{1,49}", "letters, digits, '_' or '-' (at most 49 characters)")
+        require_choice("log_retention_days", self.log_retention_days, LOG_RETENTION_DAYS)
+
+
+class DataMaintenance(Construct):
+    """The daily `{"action": "maintain"}` run (`processor.maintain.handle`) as the database role
+    `txn_maintainer`: partitions ahead, retention (detach, then drop after the grace period, optionally after an
+    export), purge of rejects, conflicts and alerts past their days.
+
+    Its role may read the connection secret (never the master's), sign in as the maintainer role only and write
+    its own logs; the role can do nothing in the database but execute the lifecycle functions the migrations
+    gave it. An EventBridge Scheduler schedule invokes it every day through a role that may invoke this function
+    only; an alarm notifies on-call when a run fails.
+    """
+
+    def __init__(self, scope: Construct, construct_id: str, props: DataMaintenanceProps) -> None:
+        super().__init__(scope, construct_id)
+        function_name = f"{props.name}-maintain"
+        database = props.database
+        secrets_key = props.keys.secrets
+        log_group = encrypted_log_group(self, "logs", name=f"/aws/lambda/{function_name}",
+                                        key_arn=props.keys.logs.key_arn, retention_days=props.log_retention_days)
+        grantee = PolicyGrantee()
+        database.grant_read_connection(grantee, sid="ReadWhereToConnect")
+        database.grant_connect_as_maintainer(grantee)
+        secrets_key.grant_decrypt(grantee, via="secretsmanager", sid="DecryptWhereToConnect")
+        secrets_key.grant_decrypt(grantee, via="lambda", sid="DecryptOwnEnvironment")
+        _own_logs_and_network(grantee, log_group.arn)
+        role, _ = _lambda_role(self, function_name, "data-maintenance", secrets_key.account, grantee)
+        self._function = LambdaFunction(
+            self,
+            "function",
+            function_name=function_name,
+            description="Daily data lifecycle as the database role txn_maintainer: partitions, retention, purges",
+            role=role.arn,
+            runtime=RUNTIME,
+            handler=MAINTENANCE_HANDLER,
+            filename=props.code.path,
+            source_code_hash=props.bundle.sha256_base64,
+            memory_size=MAINTENANCE_MEMORY_MB,
+            timeout=MAINTENANCE_TIMEOUT_SECONDS,
+            reserved_concurrent_executions=1,  # one run at a time
+            kms_key_arn=secrets_key.key_arn,
+            vpc_config=_private(props.networking),
+            environment=LambdaFunctionEnvironment(variables={
+                "DB_CONNECTION_SECRET_ARN": database.connection_secret_arn,
+                "DB_AUTH": DB_AUTH_IAM,
+            }),
+            tracing_config=LambdaFunctionTracingConfig(mode="Active"),
+            logging_config=LambdaFunctionLoggingConfig(log_format="Text", log_group=log_group.name),
+            depends_on=[log_group],
+        )
+        skip_check(self._function, "CKV_AWS_272", UNSIGNED_CODE)
+        skip_check(self._function, "CKV_AWS_116", "its only event is the constant {\"action\": \"maintain\"}; the run "
+                                                 "is idempotent, retried by the schedule, and its Errors alarm "
+                                                 "notifies on-call")
+        self._schedule(props)
+        alarm = props.topic.alarm(self, AlarmSpec(
+            suffix="data-lifecycle-errors", namespace="AWS/Lambda", metric="Errors",
+            dimensions={"FunctionName": function_name}, statistic="Sum", comparison="GreaterThanThreshold",
+            threshold=0, treat_missing_data="notBreaching",
+            description="The daily data-lifecycle run failed; partitions or retention may be behind (see its log)"))
+        _moved_from(alarm, FORMER_PATHS["data-lifecycle-errors"])
+        self.function_name: str = function_name
+        self.function_arn: str = self._function.arn
+
+    def _schedule(self, props: DataMaintenanceProps) -> SchedulerSchedule:
+        """The daily run, under a role only this schedule can assume and that can only invoke this function."""
+        account = props.keys.secrets.account
+        schedule_name = f"{props.name}-data-lifecycle"
+        trust = DataAwsIamPolicyDocument(self, "schedule-trust", statement=[DataAwsIamPolicyDocumentStatement(
+            actions=["sts:AssumeRole"],
+            principals=[DataAwsIamPolicyDocumentStatementPrincipals(type="Service",
+                                                                    identifiers=["scheduler.amazonaws.com"])],
+            condition=service_source(account.account_id, account.arn("scheduler", f"schedule/default/{schedule_name}")),
+        )])
+        role = IamRole(self, "schedule-role", name=schedule_name, assume_role_policy=trust.json)
+        invoke = DataAwsIamPolicyDocument(self, "schedule-permissions", statement=[
+            _allow("InvokeTheMaintenanceFunction", ["lambda:InvokeFunction"], [self._function.arn])])
+        policy = IamRolePolicy(self, "schedule-policy", name="invoke-data-lifecycle", role=role.id,
+                               policy=invoke.json)
+        schedule = SchedulerSchedule(
+            self, "schedule", name=schedule_name,
+            description="Daily data lifecycle: partitions ahead, retention, purge of old rejects, conflicts and alerts",
+            schedule_expression=LIFECYCLE_SCHEDULE, schedule_expression_timezone="UTC",
+            flexible_time_window=SchedulerScheduleFlexibleTimeWindow(mode="OFF"),
+            target=SchedulerScheduleTarget(
+                arn=self._function.arn, role_arn=role.arn, input=json.dumps(EVENT),
+                retry_policy=SchedulerScheduleTargetRetryPolicy(maximum_retry_attempts=LIFECYCLE_RETRIES)),
+            depends_on=[props.after],
+        )
+        skip_check(schedule, "CKV_AWS_297", "its only data is the constant {\"action\": \"maintain\"} (encrypted with "
+                                            "an AWS owned key); a customer key would grant Scheduler a key for no data")
+        for resource, construct_id in ((role, "schedule-role"), (policy, "schedule-policy"), (schedule, "schedule")):
+            _moved_from(resource, FORMER_PATHS[construct_id])
+        return schedule
