@@ -52,8 +52,11 @@ MAINTENANCE_MEMORY_MB = 256
 LIFECYCLE_SCHEDULE = "cron(30 17 * * ? *)"
 LIFECYCLE_RETRIES = 2
 #: Where the schedule, its role and policy, and the alarm lived when the migration function ran the upkeep
-#: (their construct paths in the stack): `moved` blocks keep those resources instead of destroying and
-#: creating them under the same names.
+#: (their construct paths in the stack). They keep the Terraform addresses they had there, so an existing
+#: environment keeps them: a new address would destroy and create resources of the same names (IAM and
+#: Scheduler refuse the create while the old one exists, and the old alarm's destroy would delete the new
+#: one). Not `moved` blocks: checkov 3.3's terraform_json parser cannot read a stack that has them and
+#: would scan nothing.
 FORMER_PATHS = {
     "schedule-role": "processor/migration/schedule-role",
     "schedule-policy": "processor/migration/schedule-policy",
@@ -69,8 +72,10 @@ def logical_id(path: str) -> str:
     return "_".join(path.split("/")) + "_" + digest
 
 
-def _moved_from(resource: TerraformResource, path: str) -> None:
-    resource.move_from_id(f"{resource.terraform_resource_type}.{logical_id(path)}")
+def _keep_address(resource: TerraformResource, path: str) -> None:
+    """Give `resource` the address it had at `path`; call it before anything refers to the resource (cdktf
+    ignores an override made after a reference was taken)."""
+    resource.override_logical_id(logical_id(path))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -161,7 +166,7 @@ class DataMaintenance(Construct):
             dimensions={"FunctionName": function_name}, statistic="Sum", comparison="GreaterThanThreshold",
             threshold=0, treat_missing_data="notBreaching",
             description="The daily data-lifecycle run failed; partitions or retention may be behind (see its log)"))
-        _moved_from(alarm, FORMER_PATHS["data-lifecycle-errors"])
+        _keep_address(alarm, FORMER_PATHS["data-lifecycle-errors"])
         self.function_name: str = function_name
         self.function_arn: str = self._function.arn
 
@@ -176,10 +181,12 @@ class DataMaintenance(Construct):
             condition=service_source(account.account_id, account.arn("scheduler", f"schedule/default/{schedule_name}")),
         )])
         role = IamRole(self, "schedule-role", name=schedule_name, assume_role_policy=trust.json)
+        _keep_address(role, FORMER_PATHS["schedule-role"])  # before anything refers to it, or it has no effect
         invoke = DataAwsIamPolicyDocument(self, "schedule-permissions", statement=[
             _allow("InvokeTheMaintenanceFunction", ["lambda:InvokeFunction"], [self._function.arn])])
         policy = IamRolePolicy(self, "schedule-policy", name="invoke-data-lifecycle", role=role.id,
                                policy=invoke.json)
+        _keep_address(policy, FORMER_PATHS["schedule-policy"])
         schedule = SchedulerSchedule(
             self, "schedule", name=schedule_name,
             description="Daily data lifecycle: partitions ahead, retention, purge of old rejects, conflicts and alerts",
@@ -190,8 +197,7 @@ class DataMaintenance(Construct):
                 retry_policy=SchedulerScheduleTargetRetryPolicy(maximum_retry_attempts=LIFECYCLE_RETRIES)),
             depends_on=[props.after],
         )
+        _keep_address(schedule, FORMER_PATHS["schedule"])
         skip_check(schedule, "CKV_AWS_297", "its only data is the constant {\"action\": \"maintain\"} (encrypted with "
                                             "an AWS owned key); a customer key would grant Scheduler a key for no data")
-        for resource, construct_id in ((role, "schedule-role"), (policy, "schedule-policy"), (schedule, "schedule")):
-            _moved_from(resource, FORMER_PATHS[construct_id])
         return schedule
