@@ -14,12 +14,6 @@ from cdktf_cdktf_provider_aws.data_aws_iam_policy_document import (
 )
 from cdktf_cdktf_provider_aws.iam_role import IamRole
 from cdktf_cdktf_provider_aws.iam_role_policy import IamRolePolicy
-from cdktf_cdktf_provider_aws.lambda_function import (
-    LambdaFunction,
-    LambdaFunctionEnvironment,
-    LambdaFunctionLoggingConfig,
-    LambdaFunctionTracingConfig,
-)
 from cdktf_cdktf_provider_aws.lambda_invocation import LambdaInvocation
 from cdktf_cdktf_provider_aws.scheduler_schedule import (
     SchedulerSchedule,
@@ -38,9 +32,8 @@ from .database import TransactionDatabase
 from .encryption import EnvironmentKeys
 from .grants import PolicyGrantee
 from .guards import service_source
-from .logs import encrypted_log_group
 from .networking import Networking
-from .processor import RUNTIME, UNSIGNED_CODE, LambdaBundle, _allow, _lambda_role, _own_logs_and_network, _private
+from .processor import BundledFunction, LambdaBundle, _allow, bundled_function
 from .validation import LOG_RETENTION_DAYS, require_choice, require_name
 
 MAINTENANCE_HANDLER = "processor.maintain.handle"
@@ -123,40 +116,18 @@ class DataMaintenance(Construct):
         super().__init__(scope, construct_id)
         function_name = f"{props.name}-maintain"
         database = props.database
-        secrets_key = props.keys.secrets
-        log_group = encrypted_log_group(self, "logs", name=f"/aws/lambda/{function_name}",
-                                        key_arn=props.keys.logs.key_arn, retention_days=props.log_retention_days)
         grantee = PolicyGrantee()
         database.grant_read_connection(grantee, sid="ReadWhereToConnect")
         database.grant_connect_as_maintainer(grantee)
-        secrets_key.grant_decrypt(grantee, via="secretsmanager", sid="DecryptWhereToConnect")
-        secrets_key.grant_decrypt(grantee, via="lambda", sid="DecryptOwnEnvironment")
-        _own_logs_and_network(grantee, log_group.arn)
-        role, _ = _lambda_role(self, function_name, "data-maintenance", secrets_key.account, grantee)
-        self._function = LambdaFunction(
-            self,
-            "function",
-            function_name=function_name,
+        props.keys.secrets.grant_decrypt(grantee, via="secretsmanager", sid="DecryptWhereToConnect")
+        self._function, _ = bundled_function(self, BundledFunction(
+            function_name=function_name, handler=MAINTENANCE_HANDLER, policy_name="data-maintenance",
             description="Daily data lifecycle as the database role txn_maintainer: partitions, retention, purges",
-            role=role.arn,
-            runtime=RUNTIME,
-            handler=MAINTENANCE_HANDLER,
-            filename=props.code.path,
-            source_code_hash=props.bundle.sha256_base64,
-            memory_size=MAINTENANCE_MEMORY_MB,
-            timeout=MAINTENANCE_TIMEOUT_SECONDS,
-            reserved_concurrent_executions=1,  # one run at a time
-            kms_key_arn=secrets_key.key_arn,
-            vpc_config=_private(props.networking),
-            environment=LambdaFunctionEnvironment(variables={
-                "DB_CONNECTION_SECRET_ARN": database.connection_secret_arn,
-                "DB_AUTH": DB_AUTH_IAM,
-            }),
-            tracing_config=LambdaFunctionTracingConfig(mode="Active"),
-            logging_config=LambdaFunctionLoggingConfig(log_format="Text", log_group=log_group.name),
-            depends_on=[log_group],
-        )
-        skip_check(self._function, "CKV_AWS_272", UNSIGNED_CODE)
+            memory_mb=MAINTENANCE_MEMORY_MB, timeout_seconds=MAINTENANCE_TIMEOUT_SECONDS,
+            variables={"DB_CONNECTION_SECRET_ARN": database.connection_secret_arn, "DB_AUTH": DB_AUTH_IAM},
+            bundle=props.bundle, code=props.code, keys=props.keys, networking=props.networking,
+            log_retention_days=props.log_retention_days,
+        ), grantee)
         skip_check(self._function, "CKV_AWS_116", "its only event is the constant {\"action\": \"maintain\"}; the run "
                                                  "is idempotent, retried by the schedule, and its Errors alarm "
                                                  "notifies on-call")

@@ -346,38 +346,17 @@ class SchemaMigration(Construct):
         super().__init__(scope, construct_id)
         function_name = f"{props.name}-migrate"
         database = props.database
-        log_group = encrypted_log_group(self, "logs", name=f"/aws/lambda/{function_name}",
-                                        key_arn=props.keys.logs.key_arn, retention_days=props.log_retention_days)
         secrets_key = props.keys.secrets
         grantee = PolicyGrantee()
         database.grant_read_master_credentials(grantee, sid="ReadMigrationCredentials")
         secrets_key.grant_decrypt(grantee, via="secretsmanager", sid="DecryptMigrationCredentials")
-        secrets_key.grant_decrypt(grantee, via="lambda", sid="DecryptOwnEnvironment")
-        _own_logs_and_network(grantee, log_group.arn)
-        role, policy = _lambda_role(self, function_name, "schema-migration", secrets_key.account, grantee)
-        self._function = LambdaFunction(
-            self,
-            "function",
-            function_name=function_name,
+        self._function, policy = bundled_function(self, BundledFunction(
+            function_name=function_name, handler=MIGRATION_HANDLER, policy_name="schema-migration",
             description="Applies the PostgreSQL schema migrations as the master user; run by Terraform per deploy",
-            role=role.arn,
-            runtime=RUNTIME,
-            handler=MIGRATION_HANDLER,
-            filename=props.code.path,
-            source_code_hash=props.bundle.sha256_base64,
-            memory_size=MIGRATION_MEMORY_MB,
-            timeout=MIGRATION_TIMEOUT_SECONDS,
-            reserved_concurrent_executions=1,  # one migration at a time (they also take an advisory lock)
-            kms_key_arn=secrets_key.key_arn,
-            vpc_config=_private(props.networking),
-            environment=LambdaFunctionEnvironment(variables={
-                "DB_CONNECTION_SECRET_ARN": database.connection_secret_arn,
-            }),
-            tracing_config=LambdaFunctionTracingConfig(mode="Active"),
-            logging_config=LambdaFunctionLoggingConfig(log_format="Text", log_group=log_group.name),
-            depends_on=[log_group],
-        )
-        skip_check(self._function, "CKV_AWS_272", UNSIGNED_CODE)
+            memory_mb=MIGRATION_MEMORY_MB, timeout_seconds=MIGRATION_TIMEOUT_SECONDS,
+            variables={"DB_CONNECTION_SECRET_ARN": database.connection_secret_arn}, bundle=props.bundle,
+            code=props.code, keys=props.keys, networking=props.networking, log_retention_days=props.log_retention_days,
+        ), grantee)
         skip_check(self._function, "CKV_AWS_116", "no payload worth keeping: Terraform's run is synchronous and fails "
                                                  "the apply, which shows the error")
         checksum = props.bundle.migrations_checksum
@@ -403,6 +382,61 @@ UNSIGNED_CODE = ("no AWS Signer profile in this project: the zip is built from t
                  "source_code_hash")
 _WILDCARD_REASON = ("'*' only for Lambda's VPC ENI actions (as in AWSLambdaVPCAccessExecutionRole) and X-Ray puts, "
                     "which take no resource ARNs; every other statement is scoped")
+
+
+@dataclass(frozen=True, kw_only=True)
+class BundledFunction:
+    """A function of the processor's zip that is not the processor: its name, entry point, size and environment
+    (`variables`), the zip (`bundle`, `code`), `keys` (`secrets`: its environment; `logs`: its log group), the
+    private subnets it runs in and the retention of its logs. One runs at a time."""
+
+    function_name: str
+    handler: str
+    policy_name: str
+    description: str
+    memory_mb: int
+    timeout_seconds: int
+    variables: dict[str, str]
+    bundle: LambdaBundle
+    code: TerraformAsset
+    keys: EnvironmentKeys
+    networking: Networking
+    log_retention_days: int
+
+
+def bundled_function(scope: Construct, spec: BundledFunction,
+                     grantee: PolicyGrantee) -> tuple[LambdaFunction, IamRolePolicy]:
+    """`spec` in the private subnets with the application security group, traced, logging to its own encrypted
+    log group, under a role with what `grantee` was granted plus its own environment, logs, network and traces
+    (ids logs, trust, role, permissions, policy, function in `scope`). Returns the function and the role's policy
+    (to wait for)."""
+    log_group = encrypted_log_group(scope, "logs", name=f"/aws/lambda/{spec.function_name}",
+                                    key_arn=spec.keys.logs.key_arn, retention_days=spec.log_retention_days)
+    spec.keys.secrets.grant_decrypt(grantee, via="lambda", sid="DecryptOwnEnvironment")
+    _own_logs_and_network(grantee, log_group.arn)
+    role, policy = _lambda_role(scope, spec.function_name, spec.policy_name, spec.keys.secrets.account, grantee)
+    function = LambdaFunction(
+        scope,
+        "function",
+        function_name=spec.function_name,
+        description=spec.description,
+        role=role.arn,
+        runtime=RUNTIME,
+        handler=spec.handler,
+        filename=spec.code.path,
+        source_code_hash=spec.bundle.sha256_base64,
+        memory_size=spec.memory_mb,
+        timeout=spec.timeout_seconds,
+        reserved_concurrent_executions=1,
+        kms_key_arn=spec.keys.secrets.key_arn,
+        vpc_config=_private(spec.networking),
+        environment=LambdaFunctionEnvironment(variables=spec.variables),
+        tracing_config=LambdaFunctionTracingConfig(mode="Active"),
+        logging_config=LambdaFunctionLoggingConfig(log_format="Text", log_group=log_group.name),
+        depends_on=[log_group],
+    )
+    skip_check(function, "CKV_AWS_272", UNSIGNED_CODE)
+    return function, policy
 
 
 def _allow(sid: str, actions: list[str], resources: list[str]) -> DataAwsIamPolicyDocumentStatement:

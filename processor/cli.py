@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 import os
+from typing import Callable, Mapping
 
-from processor.config import DB_AUTH_PASSWORD, RDS_CA_BUNDLE, DbSettings
+from processor.config import DB_AUTH_PASSWORD, RDS_CA_BUNDLE, DbSettings, SecretFetcher
 
 
 def add_connection_arguments(parser: argparse.ArgumentParser, *, user: str) -> None:
@@ -24,3 +25,14 @@ def direct_db_settings(args: argparse.Namespace, parser: argparse.ArgumentParser
         parser.error("--host needs the password in PGPASSWORD")
     return DbSettings(args.host, args.port, args.dbname, args.user, auth=DB_AUTH_PASSWORD, password=password,
                       ca_file=args.ca_file or RDS_CA_BUNDLE)
+
+
+def db_settings(args: argparse.Namespace, parser: argparse.ArgumentParser,
+                from_secrets: Callable[[Mapping[str, str], SecretFetcher], DbSettings]) -> DbSettings:
+    """With `--host`, the connection given on the command line; without, what `from_secrets` reads from the
+    environment and Secrets Manager, as the function does."""
+    if args.host:
+        return direct_db_settings(args, parser)
+    from processor.aws_secrets import fetch_secret_string
+
+    return from_secrets(os.environ, fetch_secret_string)

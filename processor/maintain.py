@@ -184,8 +184,8 @@ def handle(event: Any, context: Any = None) -> Dict[str, Any]:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    from processor.cli import add_connection_arguments, direct_db_settings
-    from processor.config import MAINTAINER_DB_USER
+    from processor.cli import add_connection_arguments, db_settings
+    from processor.config import MAINTAINER_DB_USER, maintainer_db_settings
 
     parser = argparse.ArgumentParser(
         prog="python -m processor.maintain",
@@ -200,13 +200,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "export" and (args.out is None or not args.host):
         parser.error("export needs --out and --host (as the master user)")
-    if args.host:
-        settings = direct_db_settings(args, parser)
-    else:
-        from processor.aws_secrets import fetch_secret_string
-        from processor.config import maintainer_db_settings
-
-        settings = maintainer_db_settings(os.environ, fetch_secret_string)
+    settings = db_settings(args, parser, maintainer_db_settings)
     if args.command == "export":
         from processor.pg_store import connect
 

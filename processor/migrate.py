@@ -145,7 +145,8 @@ def handle(event: Any, context: Any = None) -> dict:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    from processor.cli import add_connection_arguments, direct_db_settings
+    from processor.cli import add_connection_arguments, db_settings
+    from processor.config import master_db_settings
 
     parser = argparse.ArgumentParser(
         prog="python -m processor.migrate",
@@ -155,15 +156,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     )
     add_connection_arguments(parser, user="japancart_admin")
     args = parser.parse_args(argv)
-
-    if args.host:
-        settings = direct_db_settings(args, parser)
-    else:
-        from processor.aws_secrets import fetch_secret_string
-        from processor.config import master_db_settings
-
-        settings = master_db_settings(os.environ, fetch_secret_string)
-    applied = run(settings)
+    applied = run(db_settings(args, parser, master_db_settings))
     print(f"applied: {', '.join(applied) if applied else 'nothing (up to date)'}")
     return 0
 
