@@ -139,8 +139,11 @@ def export_partitions(conn, out_dir: Path) -> List[Dict[str, Any]]:
             digest = hashlib.sha256(partial.read_bytes()).hexdigest()
             conn.run("COMMIT")
         except BaseException:
-            conn.run("ROLLBACK")
             partial.unlink(missing_ok=True)
+            try:
+                conn.run("ROLLBACK")
+            except Exception:  # the connection may be gone; the original error matters
+                pass
             raise
         os.replace(partial, path)
         conn.run("SELECT mark_partition_exported(:n, :r, :s, :l)", n=name, r=rows, s=digest, l=str(path))
