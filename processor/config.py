@@ -28,6 +28,9 @@ ENV_REGIONS = ("AWS_REGION", "AWS_DEFAULT_REGION")
 
 # The PostgreSQL role the processor logs in as (created by the migrations, IAM auth on RDS).
 APP_DB_USER = "txn_writer"
+# The role the daily data-lifecycle run logs in as (created by the migrations, IAM auth on RDS): it may only
+# execute the lifecycle functions, which the master owns.
+MAINTAINER_DB_USER = "txn_maintainer"
 DB_AUTH_IAM = "iam"
 DB_AUTH_PASSWORD = "password"
 # Amazon's RDS certificate authorities, shipped in the zip (see processor/certs/SOURCE.md).
@@ -188,8 +191,9 @@ def _db_settings(env: Mapping[str, str], conn: dict, arn: str, *, username: str,
     )
 
 
-def app_db_settings(env: Mapping[str, str], fetch: SecretFetcher) -> DbSettings:
-    """The processor's connection: the application role, never the master user."""
+def _iam_role_db_settings(env: Mapping[str, str], fetch: SecretFetcher, username_key: str) -> DbSettings:
+    """A role that signs in with IAM tokens (`DB_AUTH=iam`), named by the connection secret's `username_key`;
+    on the test rig (`DB_AUTH=password`) with the password of `DB_PASSWORD_SECRET_ARN`, which must name it."""
     arn = _required(env, ENV_DB_SECRET)
     auth = _required(env, ENV_DB_AUTH)
     if auth not in (DB_AUTH_IAM, DB_AUTH_PASSWORD):
@@ -197,7 +201,7 @@ def app_db_settings(env: Mapping[str, str], fetch: SecretFetcher) -> DbSettings:
     if auth == DB_AUTH_IAM and _region(env) is None:
         raise ConfigError(f"{ENV_DB_AUTH}={DB_AUTH_IAM} needs AWS_REGION (Lambda sets it), but it is not set")
     conn = _connection(fetch, arn)
-    username = str(_secret_field(conn, "app_username", arn))
+    username = str(_secret_field(conn, username_key, arn))
     password = None
     if auth == DB_AUTH_PASSWORD:
         password_arn = _required(env, ENV_DB_PASSWORD_SECRET)
@@ -207,6 +211,16 @@ def app_db_settings(env: Mapping[str, str], fetch: SecretFetcher) -> DbSettings:
                               f"got {secret.get('username')!r}")
         password = str(_secret_field(secret, "password", password_arn))
     return _db_settings(env, conn, arn, username=username, auth=auth, password=password)
+
+
+def app_db_settings(env: Mapping[str, str], fetch: SecretFetcher) -> DbSettings:
+    """The processor's connection: the application role, never the master user."""
+    return _iam_role_db_settings(env, fetch, "app_username")
+
+
+def maintainer_db_settings(env: Mapping[str, str], fetch: SecretFetcher) -> DbSettings:
+    """The daily maintenance's connection: the maintainer role, never the master user."""
+    return _iam_role_db_settings(env, fetch, "maintainer_username")
 
 
 def master_db_settings(env: Mapping[str, str], fetch: SecretFetcher) -> DbSettings:

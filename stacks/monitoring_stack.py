@@ -9,6 +9,7 @@ from constructs_lib.alarms import AlertTopic, SystemAlarms, alert_publishers
 from constructs_lib.cache import TransactionCache
 from constructs_lib.database import TransactionDatabase
 from constructs_lib.encryption import Account, EncryptionKey, EncryptionKeyProps, EnvironmentKeys
+from constructs_lib.maintenance import DataMaintenance
 from constructs_lib.networking import Networking
 from constructs_lib.processor import LambdaBundle, TransactionProcessor
 from constructs_lib.stream import TransactionStream
@@ -42,6 +43,8 @@ class TransactionMonitoringStack(TerraformStack):
         alarms = SystemAlarms(self, "alarms", wiring.system_alarms_props(config, env, topic, stream, cache, database))
         processor = TransactionProcessor(self, "processor", wiring.processor_props(
             config, env, bundle, keys, network, stream, cache, database, topic))
+        DataMaintenance(self, "maintenance", wiring.maintenance_props(
+            config, env, bundle, keys, network, database, topic, processor))
 
         outputs = {
             "vpc_id": (network.vpc_id, "The system's VPC"),
@@ -51,8 +54,8 @@ class TransactionMonitoringStack(TerraformStack):
             "redis_port": (cache.port, "Redis port"),
             "rds_endpoint": (database.address, "Host name of the PostgreSQL instance"),
             "rds_port": (database.port, "PostgreSQL port"),
-            "db_secret_arn": (database.connection_secret_arn,
-                              "Secret with host, port, dbname, username, password_secret_arn, app_username"),
+            "db_secret_arn": (database.connection_secret_arn, "Secret with host, port, dbname, username, "
+                                                              "password_secret_arn, app_username, maintainer_username"),
             "elasticache_security_group_id": (cache.security_group_id, "Security group of the Redis nodes"),
             "rds_security_group_id": (database.security_group_id, "Security group of the database"),
             "app_security_group_id": (app_sg.id, "Attach to consumers: the only group the stores admit"),

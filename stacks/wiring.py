@@ -15,8 +15,10 @@ from constructs_lib.alarms import AlarmThresholds, AlertSettings, AlertTopic, Al
 from constructs_lib.cache import TransactionCache, TransactionCacheProps
 from constructs_lib.database import TransactionDatabase, TransactionDatabaseProps
 from constructs_lib.encryption import EncryptionKey, EnvironmentKeys
+from constructs_lib.maintenance import DataMaintenanceProps
 from constructs_lib.networking import Networking, NetworkingProps
-from constructs_lib.processor import LambdaBundle, TransactionProcessorProps, dead_letter_retention_seconds
+from constructs_lib.processor import (LambdaBundle, TransactionProcessor, TransactionProcessorProps,
+                                     dead_letter_retention_seconds)
 from constructs_lib.stream import TransactionStream, TransactionStreamProps
 from constructs_lib.validation import ConfigError, require_zones_for
 from processor.config import APP_DB_USER
@@ -164,4 +166,14 @@ def processor_props(config: AppConfig, env: EnvironmentConfig, bundle: LambdaBun
                                               "stream": Source(_path(env, "stream"), env.stream)},
                   **settings, name=resource_prefix(config, env), environment=env.name, bundle=bundle, keys=keys,
                   networking=network, stream=stream, cache=cache, database=database, topic=topic,
+                  log_retention_days=env.log_retention_days)
+
+
+def maintenance_props(config: AppConfig, env: EnvironmentConfig, bundle: LambdaBundle, keys: EnvironmentKeys,
+                      network: Networking, database: TransactionDatabase, topic: AlertTopic,
+                      processor: TransactionProcessor) -> DataMaintenanceProps:
+    """The daily data lifecycle: log retention; what it keeps reaches the database through `database.*`."""
+    return _props(DataMaintenanceProps, {**_common(env), "name": _named(config)},
+                  name=resource_prefix(config, env), bundle=bundle, code=processor.code,
+                  after=processor.migration_ready, keys=keys, networking=network, database=database, topic=topic,
                   log_retention_days=env.log_retention_days)

@@ -113,8 +113,7 @@ def test_migration_function_runs_privately_from_the_same_zip(dev) -> None:
     assert migrate["vpc_config"] == processor["vpc_config"] and migrate["kms_key_arn"] == processor["kms_key_arn"]
     assert migrate["timeout"] == 300 and migrate["reserved_concurrent_executions"] == 1
     assert migrate["environment"]["variables"] == {
-        "DB_CONNECTION_SECRET_ARN": processor["environment"]["variables"]["DB_CONNECTION_SECRET_ARN"],
-        "TRANSACTION_RETENTION_MONTHS": "84", "REJECTED_RETENTION_DAYS": "90"}
+        "DB_CONNECTION_SECRET_ARN": processor["environment"]["variables"]["DB_CONNECTION_SECRET_ARN"]}
     log_key, _ = dev.one("aws_cloudwatch_log_group", name="/aws/lambda/japancart-dev-migrate")
     assert migrate["logging_config"]["log_group"] == dev.ref("aws_cloudwatch_log_group", log_key, "name")
     sources = [m["function_name"] for m in dev.resources("aws_lambda_event_source_mapping").values()]
@@ -154,8 +153,10 @@ def test_migration_runs_once_per_migrations_checksum_before_the_stream_source(de
     invocation_key, invocation = dev.one("aws_lambda_invocation")
     checksum = migrations_checksum()
     assert invocation["function_name"] == dev.ref("aws_lambda_function", function_key, "function_name")
-    assert json.loads(invocation["input"]) == {"checksum": checksum}
-    assert invocation["triggers"] == {"migrations_checksum": checksum}
+    retention = {"transaction_retention_months": 84, "rejected_retention_days": 90, "conflict_retention_days": 90,
+                 "alert_retention_days": 2555, "partition_drop_grace_days": 30, "export_before_drop": False}
+    assert json.loads(invocation["input"]) == {"checksum": checksum, "retention": retention}
+    assert invocation["triggers"] == {"migrations_checksum": checksum, "retention": json.dumps(retention, sort_keys=True)}
     assert invocation.get("lifecycle_scope", "CREATE_ONLY") == "CREATE_ONLY" and "qualifier" not in invocation
     policy_key, _ = dev.one("aws_iam_role_policy", name="schema-migration")
     endpoint_key, _ = dev.one("aws_vpc_endpoint", vpc_endpoint_type="Interface")
@@ -187,7 +188,7 @@ def test_a_new_migration_changes_the_invocation_and_nothing_else(tmp_path: Path)
     before, after = synth("a" * 64), synth("b" * 64)
     (_, run_before), = before.resources("aws_lambda_invocation").items()
     (_, run_after), = after.resources("aws_lambda_invocation").items()
-    assert run_after["triggers"] == {"migrations_checksum": "b" * 64} and json.loads(run_after["input"])["checksum"] == "b" * 64
+    assert run_after["triggers"]["migrations_checksum"] == "b" * 64 and json.loads(run_after["input"])["checksum"] == "b" * 64
     changed = {(t, k) for t, k, body in after if before.resources(t).get(k) != body}
     assert changed == {("aws_lambda_invocation", key) for key in after.resources("aws_lambda_invocation")}
 
@@ -249,7 +250,7 @@ def test_dead_letter_queue_refuses_plain_http(dev) -> None:
     assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
 
 
-@pytest.mark.parametrize("role_name", ["japancart-dev-processor", "japancart-dev-migrate"])
+@pytest.mark.parametrize("role_name", ["japancart-dev-processor", "japancart-dev-migrate", "japancart-dev-maintain"])
 def test_lambda_roles_trust_lambda_for_this_account_only(dev, role_name: str) -> None:
     _, role = dev.one("aws_iam_role", name=role_name)
     (statement,) = dev.data("aws_iam_policy_document")[role["assume_role_policy"].split(".")[2]]["statement"]
@@ -257,32 +258,6 @@ def test_lambda_roles_trust_lambda_for_this_account_only(dev, role_name: str) ->
     (condition,) = statement["condition"]
     assert (condition["test"], condition["variable"]) == ("StringEquals", "aws:SourceAccount")
     assert condition["values"][0].startswith("${data.aws_caller_identity.account_")
-
-
-def test_daily_lifecycle_schedule_invokes_the_migration_under_its_own_role(dev) -> None:
-    function_key, _ = dev.one("aws_lambda_function", function_name="japancart-dev-migrate")
-    function_arn = dev.ref("aws_lambda_function", function_key, "arn")
-    _, schedule = dev.one("aws_scheduler_schedule", name="japancart-dev-data-lifecycle")
-    assert (schedule["schedule_expression"], schedule["schedule_expression_timezone"]) == ("cron(30 17 * * ? *)", "UTC")
-    assert schedule["flexible_time_window"] == {"mode": "OFF"}
-    target = schedule["target"]
-    assert target["arn"] == function_arn and json.loads(target["input"]) == {"action": "maintain"}
-    assert target["retry_policy"] == {"maximum_retry_attempts": 2}
-    role_key, role = dev.one("aws_iam_role", name="japancart-dev-data-lifecycle")
-    assert target["role_arn"] == dev.ref("aws_iam_role", role_key, "arn")
-    (trust,) = dev.data("aws_iam_policy_document")[role["assume_role_policy"].split(".")[2]]["statement"]
-    assert trust["principals"][0]["identifiers"] == ["scheduler.amazonaws.com"]
-    conditions = {c["variable"]: (c["test"], c["values"]) for c in trust["condition"]}
-    assert conditions["aws:SourceAccount"][0] == "StringEquals"
-    test, (arn,) = conditions["aws:SourceArn"]
-    assert test == "ArnLike" and arn.endswith(":schedule/default/japancart-dev-data-lifecycle")
-    statements = statements_of(dev, "japancart-dev-data-lifecycle")
-    assert statements == {"InvokeTheMigrationFunction": {"sid": "InvokeTheMigrationFunction",
-                                                         "actions": ["lambda:InvokeFunction"],
-                                                         "resources": [function_arn]}}
-    alarm = dev.one("aws_cloudwatch_metric_alarm", alarm_name="japancart-dev-data-lifecycle-errors")[1]
-    assert (alarm["namespace"], alarm["metric_name"]) == ("AWS/Lambda", "Errors")
-    assert alarm["dimensions"] == {"FunctionName": "japancart-dev-migrate"}
 
 
 def test_defaults_retry_until_six_hours_keep_a_day_of_history_and_grant_only_what_is_read() -> None:

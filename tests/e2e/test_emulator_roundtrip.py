@@ -98,13 +98,15 @@ def check_lockfile_is_honoured(tf: TerraformCLI, emu: Emulator, work: Path) -> N
 
 
 def check_migration_ran(work: Path, shown: dict) -> str:
-    """Terraform invoked the migration function once, with the bundle's migrations checksum as input (the emulator
-    runs no code: its Invoke echoes the payload, so the stored result is what the function was given)."""
+    """Terraform invoked the migration function once, with the bundle's migrations checksum and the configured
+    retention as input (the emulator runs no code: its Invoke echoes the payload, so the stored result is what
+    the function was given)."""
     run_cfg = _one(work, "aws_lambda_invocation")
     (state,) = [r for r in shown["values"]["root_module"]["resources"] if r["type"] == "aws_lambda_invocation"]
-    checksum = json.loads(run_cfg["input"])["checksum"]
-    assert json.loads(state["values"]["result"]) == {"checksum": checksum}, state["values"]
-    assert state["values"]["triggers"] == {"migrations_checksum": checksum}
+    given = json.loads(run_cfg["input"])
+    checksum = given["checksum"]
+    assert json.loads(state["values"]["result"]) == given and set(given) == {"checksum", "retention"}, state["values"]
+    assert state["values"]["triggers"] == run_cfg["triggers"] and run_cfg["triggers"]["migrations_checksum"] == checksum
     return f"migration run: {state['values']['function_name']} invoked with checksum {checksum[:12]}..."
 
 
@@ -173,10 +175,10 @@ def check_intent(emu: Emulator, work: Path, env: str) -> list[str]:
         assert "DeletedDate" not in secret
     notes.append(f"secrets: {len(_resources(work, 'aws_secretsmanager_secret'))}, KMS-encrypted with alias/japancart-{env}-secrets")
 
-    # The daily data-lifecycle schedule exists and targets the migration function with {"action": "maintain"}.
+    # The daily data-lifecycle schedule exists and targets the maintenance function with {"action": "maintain"}.
     schedule_cfg = _one(work, "aws_scheduler_schedule")
     schedule = emu.client("scheduler").get_schedule(Name=schedule_cfg["name"])
-    assert schedule["Target"]["Arn"].endswith(":function:" + f"japancart-{env}-migrate"), schedule["Target"]
+    assert schedule["Target"]["Arn"].endswith(":function:" + f"japancart-{env}-maintain"), schedule["Target"]
     assert json.loads(schedule["Target"]["Input"]) == {"action": "maintain"}
     notes.append(f"schedule {schedule['Name']}: {schedule['ScheduleExpression']} -> {schedule['Target']['Arn'].split(':')[-1]}")
     return notes

@@ -81,6 +81,7 @@ def test_rotated_redis_password_is_picked_up_on_the_next_invocation(
 @pytest.mark.integration
 def test_migration_function_reads_the_master_secret_and_is_idempotent(aws_env, pg_server, redis_server,
                                                                       pg_conn, monkeypatch):
+    from processor.maintain import RetentionPolicy
     from processor.migrate import handle, migrations_checksum
 
     env = create_secrets(pg_server, redis_server)
@@ -89,10 +90,19 @@ def test_migration_function_reads_the_master_secret_and_is_idempotent(aws_env, p
     assert handle({"checksum": migrations_checksum()}) == {"applied": [], "checksum": migrations_checksum()}
     with pytest.raises(Exception, match="invoked for migrations 0000, but this bundle carries"):
         handle({"checksum": "0000"})
-    upkeep = handle({"action": "maintain"})  # what the daily schedule sends
-    assert upkeep["applied"] == [] and upkeep["detached"] == [] and upkeep["rejects_purged"] == 0
-    with pytest.raises(Exception, match="event key 'action' must be 'migrate' or 'maintain', got 'drop'"):
-        handle({"action": "drop"})
+    # What Terraform sends on deploy: the checksum and the configured retention, which it sets as the policy.
+    policy = RetentionPolicy(transaction_retention_months=36, alert_retention_days=400)
+    done = handle({"checksum": migrations_checksum(), "retention": policy.as_dict()})
+    assert done == {"applied": [], "checksum": migrations_checksum(), "retention": policy.as_dict()}
+    assert pg_conn.run("SELECT transaction_retention_months, alert_retention_days FROM maintenance_policy") \
+        == [[36, 400]]
+    # The daily upkeep is no longer the master's: it runs in its own function as txn_maintainer.
+    with pytest.raises(Exception, match="event key 'action' must be 'migrate', got 'maintain'"):
+        handle({"action": "maintain"})
+    with pytest.raises(Exception, match=r"unknown event key\(s\) \['today'\]"):
+        handle({"today": "2099-01-01"})
+    with pytest.raises(Exception, match="retention.partition_drop_grace_days must be a whole number from 1 to 3650"):
+        handle({"retention": {**policy.as_dict(), "partition_drop_grace_days": 0}})
 
 
 def test_iam_auth_signs_a_token_for_the_app_role_with_the_function_credentials(monkeypatch):

@@ -7,7 +7,8 @@ from decimal import Decimal
 
 import pytest
 
-from processor.config import RDS_CA_BUNDLE, ConfigError, master_db_settings, settings_from_env
+from processor.config import (RDS_CA_BUNDLE, ConfigError, maintainer_db_settings, master_db_settings,
+                              settings_from_env)
 from processor.metrics import emit_batch
 
 DB_ARN = "arn:aws:secretsmanager:ap-northeast-1:123456789012:secret:db-conn"
@@ -15,7 +16,8 @@ PW_ARN = "arn:aws:secretsmanager:ap-northeast-1:123456789012:secret:rds!db-123"
 REDIS_ARN = "arn:aws:secretsmanager:ap-northeast-1:123456789012:secret:redis"
 SECRETS = {
     DB_ARN: json.dumps({"engine": "postgres", "host": "db.internal", "port": 5432, "dbname": "txns",
-                        "username": "monitor", "password_secret_arn": PW_ARN, "app_username": "txn_writer"}),
+                        "username": "monitor", "password_secret_arn": PW_ARN, "app_username": "txn_writer",
+                        "maintainer_username": "txn_maintainer"}),
     PW_ARN: json.dumps({"username": "monitor", "password": "s3cret-pw"}),
     REDIS_ARN: json.dumps({"host": "redis.internal", "port": 6379, "username": "txn-processor",
                            "password": "tok", "tls": True}),
@@ -70,6 +72,18 @@ def test_password_auth_reads_only_the_named_secret_for_the_app_role():
     wrong = {**secrets, app_arn: json.dumps({"username": "monitor", "password": "x"})}
     with pytest.raises(ConfigError, match=f"secret {app_arn} key 'username' must be 'txn_writer', got 'monitor'"):
         settings_from_env(env, wrong.__getitem__)
+
+
+def test_maintenance_settings_are_the_maintainer_role_with_iam_tokens_never_the_master():
+    fetch = reading(SECRETS)
+    db = maintainer_db_settings({"DB_CONNECTION_SECRET_ARN": DB_ARN, "DB_AUTH": "iam",
+                                 "AWS_REGION": "ap-northeast-1"}, fetch)
+    assert (db.username, db.auth, db.password, db.region) == ("txn_maintainer", "iam", None, "ap-northeast-1")
+    assert fetch.read == [DB_ARN]
+    without = {DB_ARN: json.dumps({**json.loads(SECRETS[DB_ARN]), "maintainer_username": ""})}
+    with pytest.raises(ConfigError, match=f"secret {DB_ARN} is missing key 'maintainer_username'"):
+        maintainer_db_settings({"DB_CONNECTION_SECRET_ARN": DB_ARN, "DB_AUTH": "iam", "AWS_REGION": "x"},
+                               without.__getitem__)
 
 
 @pytest.mark.parametrize("name, value, message", [

@@ -24,10 +24,11 @@ from decimal import Decimal
 from typing import Any, Dict, Iterator
 
 from processor import redis_store
-from processor.config import APP_DB_USER, DB_AUTH_PASSWORD, DbSettings
+from processor.config import APP_DB_USER, DB_AUTH_PASSWORD, MAINTAINER_DB_USER, DbSettings
 from tests.support.servers import PostgresServer, RedisServer, TestCA, free_port
 
 APP_DB_PASSWORD = "rig-txn-writer-password"
+MAINTAINER_DB_PASSWORD = "rig-txn-maintainer-password"
 REDIS_PASSWORD = "rig-txn-processor-password-0123456789"
 THRESHOLDS = {"RULE_MAX_TXNS_PER_HOUR": "5", "RULE_MAX_DAILY_TOTAL": "100000", "RULE_MAX_SINGLE_AMOUNT": "50000"}
 
@@ -37,32 +38,43 @@ def master_settings(server: PostgresServer, dbname: str | None = None) -> DbSett
                       auth=DB_AUTH_PASSWORD, password=server.master_password, ca_file=server.ca_file)
 
 
-def migrate(server: PostgresServer) -> None:
-    """What the migration function does on deploy; then the rig gives the app role a password."""
+def maintainer_settings(server: PostgresServer, dbname: str | None = None) -> DbSettings:
+    return DbSettings(server.host, server.port, dbname or server.dbname, MAINTAINER_DB_USER,
+                      auth=DB_AUTH_PASSWORD, password=MAINTAINER_DB_PASSWORD, ca_file=server.ca_file)
+
+
+def migrate(server: PostgresServer, retention=None) -> None:
+    """What the migration function does on deploy (with `retention`, a `RetentionPolicy`, also what it sets);
+    then the rig gives the application and maintainer roles passwords (IAM tokens on RDS)."""
     from processor.migrate import run
 
-    run(master_settings(server))
+    run(master_settings(server), retention)
     server.set_password(APP_DB_USER, APP_DB_PASSWORD)
+    server.set_password(MAINTAINER_DB_USER, MAINTAINER_DB_PASSWORD)
 
 
 def create_secrets(sm: Any, pg_server: PostgresServer, redis_server: RedisServer) -> Dict[str, str]:
     """Exactly the JSON the constructs write (connection + Redis), plus the rig's app-role password
-    in the shape of an RDS-managed secret (on RDS the processor uses IAM tokens instead).
-    Returns the processor's Lambda environment; `_MASTER_SECRET_ARN` is for assertions only."""
+    in the shape of an RDS-managed secret (on RDS the processor uses IAM tokens instead), and the maintainer's.
+    Returns the processor's Lambda environment; `_MASTER_SECRET_ARN` is for assertions only,
+    `_MAINTAINER_PASSWORD_SECRET_ARN` the maintenance function's DB_PASSWORD_SECRET_ARN on the rig."""
     managed = sm.create_secret(Name="rds!db-local", SecretString=json.dumps(
         {"username": pg_server.master_user, "password": pg_server.master_password}))["ARN"]
     connection = sm.create_secret(Name="japancart/dev/db-connection", SecretString=json.dumps({
         "engine": "postgres", "host": pg_server.host, "port": pg_server.port, "dbname": pg_server.dbname,
-        "username": pg_server.master_user, "password_secret_arn": managed, "app_username": APP_DB_USER}))["ARN"]
+        "username": pg_server.master_user, "password_secret_arn": managed, "app_username": APP_DB_USER,
+        "maintainer_username": MAINTAINER_DB_USER}))["ARN"]
     app_password = sm.create_secret(Name="rig/txn-writer", SecretString=json.dumps(
         {"username": APP_DB_USER, "password": APP_DB_PASSWORD}))["ARN"]
+    maintainer_password = sm.create_secret(Name="rig/txn-maintainer", SecretString=json.dumps(
+        {"username": MAINTAINER_DB_USER, "password": MAINTAINER_DB_PASSWORD}))["ARN"]
     redis_secret = sm.create_secret(Name="japancart/dev/redis-auth", SecretString=json.dumps({
         "host": redis_server.host, "port": redis_server.port, "username": redis_store.REDIS_USER,
         "password": REDIS_PASSWORD, "tls": True}))["ARN"]
     return {"DB_CONNECTION_SECRET_ARN": connection, "REDIS_SECRET_ARN": redis_secret, "DB_AUTH": "password",
             "DB_PASSWORD_SECRET_ARN": app_password, "DB_CA_BUNDLE": pg_server.ca_file,
             "HISTORY_TTL_SECONDS": "86400", "METRIC_NAMESPACE": "JapanCart/TransactionMonitoring",
-            "_MASTER_SECRET_ARN": managed}
+            "_MASTER_SECRET_ARN": managed, "_MAINTAINER_PASSWORD_SECRET_ARN": maintainer_password}
 
 
 @dataclass
