@@ -1,7 +1,8 @@
 """Turn a Lambda Kinesis event into validated transactions and rejects.
 
 Parsing never raises for a bad record: anything undecodable or invalid becomes a
-:class:`Rejected` that the caller stores with its raw bytes and where it came from.
+:class:`Rejected` that the caller stores with its raw bytes (card numbers masked) and where it
+came from.
 Within a batch, a repeated transaction id is either a harmless duplicate (same content)
 or a :class:`Conflict` (different content): the first occurrence is the one stored.
 """
@@ -10,10 +11,11 @@ from __future__ import annotations
 
 import binascii
 import logging
+import traceback
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional
 
-from processor.pan import redact, redact_bytes
+from processor import pan
 from processor.schema import Transaction, ValidationError, parse_transaction
 
 logger = logging.getLogger("processor")
@@ -89,8 +91,13 @@ def _ref(record: Mapping[str, Any], kinesis: Mapping[str, Any]) -> RecordRef:
 
 
 def _rejected(ref: RecordRef, partition_key: Optional[str], raw: bytes, reason: str) -> Rejected:
-    """What is kept of a reject never holds a card number, whatever the record was."""
-    return Rejected(ref, partition_key, redact_bytes(raw), redact(reason))
+    """What is kept of a reject never holds a card number, whatever the record was: its payload is
+    masked on the decoded form (JSON escapes resolved), its partition key and reason as text."""
+    key = pan.redact(partition_key) if isinstance(partition_key, str) else None
+    return Rejected(ref, key, pan.mask_payload(raw), pan.redact(reason))
+
+
+_PAN_KEY = "partition key contains a payment card number (PAN); the record is kept with it masked"
 
 
 def _decode_record(record: Mapping[str, Any]) -> Rejected | Accepted:
@@ -106,12 +113,18 @@ def _decode_record(record: Mapping[str, Any]) -> Rejected | Accepted:
         raw = data.encode("utf-8", "replace") if isinstance(data, str) else b""
         return _rejected(ref, partition_key, raw, "kinesis data is not valid base64")
     try:
-        return Accepted(ref, parse_transaction(payload))
+        transaction = parse_transaction(payload)
     except ValidationError as exc:
         return _rejected(ref, partition_key, payload, str(exc))
     except Exception as exc:  # a validator bug must not fail the batch: the record is kept, not lost
-        logger.exception("unexpected error validating record %s", ref.sequence_number)
+        # The traceback's last line quotes the exception, which may quote the record: masked too.
+        logger.error("unexpected error validating record %s: %s", ref.sequence_number,
+                     pan.redact("".join(traceback.format_exception(exc))))
         return _rejected(ref, partition_key, payload, f"record could not be validated ({type(exc).__name__})")
+    # Kinesis keeps the partition key with the record; a card there is refused like one in the record.
+    if isinstance(partition_key, str) and pan.contains_pan(partition_key) and not pan.is_identifier(partition_key):
+        return _rejected(ref, partition_key, payload, _PAN_KEY)
+    return Accepted(ref, transaction)
 
 
 def parse_event(event: Mapping[str, Any]) -> ParsedBatch:
