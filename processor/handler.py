@@ -110,12 +110,10 @@ class BatchProcessor:
     # -- stages --------------------------------------------------------------
     def _store(self, batch: ParsedBatch) -> tuple[pg_store.StoredBatch, List[str]]:
         """One DB transaction: rows, conflicts, rejects, windows, alerts. Returns new alerts' rules."""
-        firsts, conflicts = batch.first_versions()
         conn = self._pg_conn()
         conn.run("BEGIN")
         try:
-            stored = pg_store.store_transactions(conn, firsts, conflicts, batch.rejected,
-                                                 self.settings.thresholds)
+            stored = pg_store.store_transactions(conn, batch.accepted, batch.rejected, self.settings.thresholds)
             alerts = rules.evaluate(stored.windows, stored.new_transactions, self.settings.thresholds)
             new_alert_rules = pg_store.upsert_alerts(conn, alerts)
             conn.run("COMMIT")

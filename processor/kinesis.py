@@ -2,9 +2,10 @@
 
 Parsing never raises for a bad record: anything undecodable or invalid becomes a
 :class:`Rejected` that the caller stores with its raw bytes (card numbers masked) and where it
-came from.
-Within a batch, a repeated transaction id is either a harmless duplicate (same content)
-or a :class:`Conflict` (different content): the first occurrence is the one stored.
+came from. Within a batch, a repeated
+transaction id is inserted once (its first occurrence); whether an occurrence is a harmless
+duplicate or a :class:`Conflict` is decided by ``pg_store.store_transactions`` against the version
+PostgreSQL holds after the batch, never against another record of the batch.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import binascii
 import logging
 import traceback
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Mapping, Optional
+from typing import Any, List, Mapping, Optional
 
 from processor import pan
 from processor.schema import Transaction, ValidationError, parse_transaction
@@ -54,7 +55,8 @@ class Rejected:
 
 @dataclass(frozen=True)
 class Conflict:
-    """A record whose transaction id is already stored (or earlier in the batch) with other content."""
+    """A record whose transaction id PostgreSQL holds with other content (stored before, or inserted by
+    an earlier record of the same batch)."""
 
     ref: RecordRef
     transaction: Transaction
@@ -68,19 +70,6 @@ class ParsedBatch:
     @property
     def sequence_numbers(self) -> List[str]:
         return [item.sequence_number for item in (*self.accepted, *self.rejected)]
-
-    def first_versions(self) -> tuple[List[Accepted], List[Conflict]]:
-        """First occurrence of each id, and the later occurrences whose content differs from it."""
-        first: Dict[str, Accepted] = {}
-        conflicts: List[Conflict] = []
-        for item in self.accepted:
-            txn = item.transaction
-            seen = first.get(txn.transaction_id)
-            if seen is None:
-                first[txn.transaction_id] = item
-            elif seen.transaction.content_sha256 != txn.content_sha256:
-                conflicts.append(Conflict(item.ref, txn))
-        return list(first.values()), conflicts
 
 
 def _ref(record: Mapping[str, Any], kinesis: Mapping[str, Any]) -> RecordRef:

@@ -240,11 +240,19 @@ def _transaction_rows(items: Sequence[Accepted]) -> str:
     return f"[{','.join(rows)}]"
 
 
-def store_transactions(conn, firsts: Sequence[Accepted], in_batch_conflicts: Sequence[Conflict],
-                       rejected: Sequence[Rejected], thresholds: RuleThresholds) -> StoredBatch:
+def store_transactions(conn, accepted: Sequence[Accepted], rejected: Sequence[Rejected],
+                       thresholds: RuleThresholds) -> StoredBatch:
     """Inside an open DB transaction: insert, classify duplicates, record conflicts and rejects.
-    ``thresholds`` select the windows worth returning: those a rule may alert on."""
+    ``thresholds`` select the windows worth returning: those a rule may alert on.
+
+    A new id is inserted from its first occurrence in ``accepted``. Then every occurrence is compared
+    with the version PostgreSQL holds (stored before, or just inserted): one with other content is a
+    conflict, one with the same content a harmless duplicate, whatever the rest of the batch holds."""
     result = StoredBatch()
+    first: Dict[str, Accepted] = {}
+    for item in accepted:
+        first.setdefault(item.transaction.transaction_id, item)
+    firsts = list(first.values())
     inserted: set[str] = set()
     if firsts:
         [[windows, new_ids]] = _run(conn, STORE_TRANSACTIONS, rows=_transaction_rows(firsts),
@@ -254,22 +262,20 @@ def store_transactions(conn, firsts: Sequence[Accepted], in_batch_conflicts: Seq
         result.windows = [WindowTotal(customer, kind, datetime.fromtimestamp(start, timezone.utc), currency,
                                       count, Decimal(total))
                           for customer, kind, start, currency, count, total in _decoded(windows) or ()]
-    conflicts = list(in_batch_conflicts)
-    existing = [item for item in firsts if item.transaction.transaction_id not in inserted]
-    stored: Dict[str, Transaction] = {}
+    existing = [item.transaction.transaction_id for item in firsts if item.transaction.transaction_id not in inserted]
     if existing:
-        ids = [item.transaction.transaction_id for item in existing]
-        stored = {row[0]: transaction_from_row(row) for row in _run(conn, STORED_VERSIONS, ids=_json(ids))}
+        result.versions.update((row[0], transaction_from_row(row))
+                               for row in _run(conn, STORED_VERSIONS, ids=_json(existing)))
     for item in firsts:
         txn = item.transaction
         if txn.transaction_id in inserted:
             result.versions[txn.transaction_id] = txn
             result.new_transactions.append(txn)
-            continue
-        kept = stored[txn.transaction_id]
-        result.versions[txn.transaction_id] = kept
-        if kept.content_sha256 != txn.content_sha256:
-            conflicts.append(Conflict(item.ref, txn))
+    conflicts = []
+    for item in accepted:
+        kept = result.versions[item.transaction.transaction_id]
+        if kept is not item.transaction and kept.content_sha256 != item.transaction.content_sha256:
+            conflicts.append(Conflict(item.ref, item.transaction))
     if conflicts:
         result.conflicts = len(_run(conn, INSERT_CONFLICTS, rows=_json([
             {"transaction_id": c.transaction.transaction_id, "stream_arn": c.ref.stream_arn,

@@ -115,6 +115,26 @@ def test_duplicate_with_other_content_is_a_recorded_conflict_and_postgres_wins(r
     assert [json.loads(m)["TransactionConflicts"] for m in run_batch.metrics] == [1, 1]
 
 
+def test_a_repeat_equal_to_the_stored_version_is_no_conflict_whatever_the_batch_held_before_it(run_batch, pg_conn):
+    """Found: a repeat was compared with the batch's first occurrence, so [X (differs), S' (== stored S)]
+    recorded S' as a conflict too (and fired the TransactionConflicts alarm for it)."""
+    stored = txn_doc(1, customer_id="dup")
+    assert failed_ids(run_batch(kinesis_event([stored]))) == []
+    differs = dict(stored, amount="999")
+    assert failed_ids(run_batch(kinesis_event([differs, dict(stored), differs, txn_doc(2)], first_seq=10))) == []
+    assert pg_conn.run("SELECT transaction_id, sequence_number, payload->>'amount' FROM transaction_conflicts"
+                       " ORDER BY id") == [["txn-000001", sequence_number(10), "999"],
+                                           ["txn-000001", sequence_number(12), "999"]]
+    assert [json.loads(m)["TransactionConflicts"] for m in run_batch.metrics] == [2]
+    # A new id: the batch's first occurrence is what PostgreSQL holds after the batch; each later one is
+    # compared with it, so [A, B (differs), A' (== A)] is one conflict, B.
+    first, other = txn_doc(3), dict(txn_doc(3), amount="555")
+    assert failed_ids(run_batch(kinesis_event([first, other, dict(first)], first_seq=20))) == []
+    assert pg_conn.run("SELECT sequence_number, payload->>'amount' FROM transaction_conflicts"
+                       " WHERE transaction_id = 'txn-000003'") == [[sequence_number(21), "555"]]
+    assert pg_conn.run("SELECT amount FROM transactions WHERE transaction_id = 'txn-000003'") == [[Decimal(103)]]
+
+
 def test_rules_write_alerts_and_emit_emf(run_batch, pg_conn):
     hour = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
     burst = [txn_doc(n, customer_id="burst", at=hour + timedelta(minutes=n)) for n in range(6)]
