@@ -20,7 +20,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional
 import pg8000.exceptions
 import redis
 
-from processor import aws_secrets, history, metrics, pg_store, redis_store, rules
+from processor import aws_secrets, history, metrics, pan, pg_store, redis_store, rules
 from processor.config import Settings, settings_from_env
 from processor.kinesis import Accepted, ParsedBatch, Rejected, parse_event
 
@@ -38,8 +38,11 @@ REBUILD_BUDGET_SECONDS = 20.0
 
 
 def _describe(exc: BaseException) -> str:
-    """Error class and message; driver messages carry host/port, never credentials."""
-    return f"{type(exc).__name__}: {exc}"
+    """An error for the log: PostgreSQL's without any row value (``pg_store.describe_error``), any other as
+    its class and message (driver messages carry host and port, never credentials), card numbers masked."""
+    if isinstance(exc, pg8000.exceptions.Error):
+        return pg_store.describe_error(exc)
+    return f"{type(exc).__name__}: {pan.redact(str(exc))}"
 
 
 def _sqlstate(exc: BaseException) -> str:
@@ -49,9 +52,8 @@ def _sqlstate(exc: BaseException) -> str:
 
 
 def _refused(item: Accepted, exc: BaseException) -> Rejected:
-    detail = exc.args[0] if exc.args and isinstance(exc.args[0], dict) else {}
     return Rejected(item.ref, None, item.transaction.to_json().encode("utf-8"),
-                    f"the database refused the record (SQLSTATE {detail.get('C')}: {detail.get('M')})")
+                    f"the database refused the record ({pg_store.describe_error(exc)})")
 
 
 def _failures(sequence_numbers: List[str]) -> Dict[str, List[Dict[str, str]]]:

@@ -20,8 +20,10 @@ from decimal import Decimal
 from json.encoder import encode_basestring as _json_string
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
+import pg8000.exceptions
 import pg8000.native
 
+from processor import pan
 from processor.config import DB_AUTH_IAM, DbSettings, RuleThresholds
 from processor.kinesis import Accepted, Conflict, Rejected
 from processor.models import AlertRow, WindowTotal
@@ -154,6 +156,38 @@ def _run(conn: Any, sql: str, **params: Any) -> Any:
     if statement is None:
         statement = statements[sql] = conn.prepare(sql)
     return statement.run(**params)
+
+
+# Fields of a PostgreSQL error that name things, never values (protocol, "Error and Notice Message
+# Fields"): the message (M), detail (D), hint (H) and where (W) may quote row values and are never used.
+_NAME_FIELDS = (("s", "schema"), ("t", "table"), ("c", "column"), ("d", "data type"), ("n", "constraint"))
+# The condition names of the SQLSTATEs a record's content or a store outage usually causes.
+_CONDITIONS = {
+    "22001": "string_data_right_truncation", "22003": "numeric_value_out_of_range", "22007": "invalid_datetime_format",
+    "22008": "datetime_field_overflow", "22021": "character_not_in_repertoire", "22P02": "invalid_text_representation",
+    "22P05": "untranslatable_character", "23502": "not_null_violation", "23503": "foreign_key_violation",
+    "23505": "unique_violation", "23514": "check_violation", "28P01": "invalid_password", "40001": "serialization_failure",
+    "40P01": "deadlock_detected", "53300": "too_many_connections", "54000": "program_limit_exceeded",
+    "57P01": "admin_shutdown",
+}
+
+
+def describe_error(exc: BaseException) -> str:
+    """An error for logs and reject reasons, without any value of a row.
+
+    A server error is described by its SQLSTATE, severity and the names of the schema, table, column,
+    data type and constraint it concerns: its message and detail can quote the values of the failing
+    row (``Failing row contains (...)``, ``invalid input syntax for type numeric: "..."``). Any other
+    error (network, TLS, driver) is its class and message, card numbers masked.
+    """
+    fields = exc.args[0] if isinstance(exc, pg8000.exceptions.DatabaseError) and exc.args else None
+    if not isinstance(fields, dict):
+        return f"{type(exc).__name__}: {pan.redact(str(exc))}"
+    code = str(fields.get("C", "?"))
+    parts = [f"{fields.get('V') or fields.get('S') or 'ERROR'} SQLSTATE {code}"
+             + (f" ({_CONDITIONS[code]})" if code in _CONDITIONS else "")]
+    parts += [f"{label} {fields[key]}" for key, label in _NAME_FIELDS if fields.get(key)]
+    return f"{type(exc).__name__}: {', '.join(parts)}"
 
 
 def _decoded(value: Any) -> Any:
