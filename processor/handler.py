@@ -22,7 +22,7 @@ import redis
 
 from processor import aws_secrets, history, metrics, pan, pg_store, redis_store, rules
 from processor.config import Settings, settings_from_env
-from processor.kinesis import Accepted, ParsedBatch, Rejected, parse_event
+from processor.kinesis import Accepted, ForeignEventError, ParsedBatch, Rejected, parse_event, refuse_foreign_records
 
 logger = logging.getLogger("processor")
 logger.setLevel(logging.INFO)
@@ -177,6 +177,12 @@ class BatchProcessor:
     # -- batch path ----------------------------------------------------------
     def process(self, event: Mapping[str, Any],
                 rebuild_budget_seconds: float = REBUILD_BUDGET_SECONDS) -> Dict[str, List[Dict[str, str]]]:
+        try:
+            refuse_foreign_records(event, self.settings.stream_arn)
+        except ForeignEventError as exc:
+            # Fails the invocation (the Errors alarm counts it); nothing of the event is parsed or stored.
+            logger.error("%s", exc)
+            raise
         batch = parse_event(event)
         for item in batch.rejected:
             logger.warning("rejected record %s/%s: %s", item.ref.shard_id, item.sequence_number, item.reason)

@@ -2,7 +2,8 @@
 
 Parsing never raises for a bad record: anything undecodable or invalid becomes a
 :class:`Rejected` that the caller stores with its raw bytes (card numbers masked) and where it
-came from. Within a batch, a repeated
+came from. An event is refused whole, before anything is parsed, when any of its records does not
+come from the configured stream (``refuse_foreign_records``). Within a batch, a repeated
 transaction id is inserted once (its first occurrence); whether an occurrence is a harmless
 duplicate or a :class:`Conflict` is decided by ``pg_store.store_transactions`` against the version
 PostgreSQL holds after the batch, never against another record of the batch.
@@ -13,11 +14,13 @@ from __future__ import annotations
 import binascii
 import logging
 import traceback
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, List, Mapping, Optional
 
 from processor import pan
-from processor.schema import Transaction, ValidationError, parse_transaction
+from processor.kinesis_events import EVENT_SOURCE
+from processor.schema import Transaction, ValidationError, parse_transaction, short_text
 
 logger = logging.getLogger("processor")
 
@@ -70,6 +73,33 @@ class ParsedBatch:
     @property
     def sequence_numbers(self) -> List[str]:
         return [item.sequence_number for item in (*self.accepted, *self.rejected)]
+
+
+class ForeignEventError(RuntimeError):
+    """An invocation carried records that did not come from the configured stream: refused whole."""
+
+
+def refuse_foreign_records(event: Any, stream_arn: str) -> None:
+    """Raise :class:`ForeignEventError` unless every record is a Kinesis record of ``stream_arn``.
+
+    Only the event source mapping of this function's own stream may hand it transactions; anyone else
+    with ``lambda:InvokeFunction`` could otherwise inject them. The message counts the refused records
+    per source (ARNs masked and shortened: they are the caller's text), never a payload.
+    """
+    records = event.get("Records") if isinstance(event, Mapping) else None
+    if not isinstance(records, list):
+        raise ForeignEventError("refused an invocation that is not a Kinesis event (no Records list)")
+    foreign: Counter = Counter()
+    for record in records:
+        source = record.get("eventSource") if isinstance(record, Mapping) else None
+        arn = record.get("eventSourceARN") if isinstance(record, Mapping) else None
+        if source != EVENT_SOURCE or arn != stream_arn:
+            foreign[(arn, source)] += 1
+    if foreign:
+        parts = ", ".join(f"{count} from eventSourceARN {short_text(arn)} (eventSource {short_text(source)})"
+                          for (arn, source), count in foreign.most_common())
+        raise ForeignEventError(f"refused {sum(foreign.values())} of {len(records)} records, not from the "
+                                f"configured stream {stream_arn}: {parts}; nothing of this event was stored")
 
 
 def _ref(record: Mapping[str, Any], kinesis: Mapping[str, Any]) -> RecordRef:

@@ -25,10 +25,11 @@ STREAM = "japancart-dev-transactions"
 @pytest.fixture
 def pipeline(aws_env, pg_server, redis_server, pg_conn, redis_client, trust_rig_ca, monkeypatch, entry_point):
     """A two-shard stream, the dead-letter queue, and the Lambda environment the construct sets."""
-    env = create_secrets(pg_server, redis_server)
-    lambda_env(monkeypatch, env, ENVIRONMENT="dev", **THRESHOLDS)
     kinesis, sqs = boto3.client("kinesis"), boto3.client("sqs")
     kinesis.create_stream(StreamName=STREAM, ShardCount=2)
+    stream_arn = kinesis.describe_stream_summary(StreamName=STREAM)["StreamDescriptionSummary"]["StreamARN"]
+    env = create_secrets(pg_server, redis_server, stream_arn)
+    lambda_env(monkeypatch, env, ENVIRONMENT="dev", **THRESHOLDS)
     queue_url = sqs.create_queue(QueueName="japancart-dev-processor-dlq")["QueueUrl"]
     return kinesis, sqs, queue_url, entry_point
 
