@@ -89,14 +89,19 @@ def refuse_foreign_records(event: Any, stream_arn: str) -> None:
     records = event.get("Records") if isinstance(event, Mapping) else None
     if not isinstance(records, list):
         raise ForeignEventError("refused an invocation that is not a Kinesis event (no Records list)")
+    try:  # the usual case, in one pass: every record a dict of the configured stream
+        if {(r["eventSource"], r["eventSourceARN"]) for r in records} <= {(EVENT_SOURCE, stream_arn)}:
+            return
+    except (TypeError, KeyError):  # something is not a record: counted below
+        pass
     foreign: Counter = Counter()
     for record in records:
         source = record.get("eventSource") if isinstance(record, Mapping) else None
         arn = record.get("eventSourceARN") if isinstance(record, Mapping) else None
         if source != EVENT_SOURCE or arn != stream_arn:
-            foreign[(arn, source)] += 1
+            foreign[(short_text(arn), short_text(source))] += 1  # quoted as text: any JSON value may come
     if foreign:
-        parts = ", ".join(f"{count} from eventSourceARN {short_text(arn)} (eventSource {short_text(source)})"
+        parts = ", ".join(f"{count} from eventSourceARN {arn} (eventSource {source})"
                           for (arn, source), count in foreign.most_common())
         raise ForeignEventError(f"refused {sum(foreign.values())} of {len(records)} records, not from the "
                                 f"configured stream {stream_arn}: {parts}; nothing of this event was stored")

@@ -70,7 +70,8 @@ def test_a_stream_other_than_the_configured_one_is_refused_by_the_entry_point(
                                                                "(eventSource 'aws:sqs')"),
     (lambda records: records[1].pop("eventSourceARN"), "1 from eventSourceARN None"),
     (lambda records: records.append("not a record"), "1 from eventSourceARN None (eventSource None)"),
-], ids=["another stream", "another service", "no source", "not a record"])
+    (lambda records: records[2].update(eventSourceARN=[STREAM_ARN]), f"1 from eventSourceARN ['{STREAM_ARN}']"),
+], ids=["another stream", "another service", "no source", "not a record", "not a string"])
 def test_an_event_with_any_foreign_record_is_refused_whole(run_batch, pg_conn, redis_client, tamper, refused):
     event = kinesis_event([txn_doc(n) for n in range(5)])
     tamper(event["Records"])
