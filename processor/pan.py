@@ -26,7 +26,6 @@ A whole value that is an identifier (``is_identifier``) is not scanned: a canoni
 from __future__ import annotations
 
 import bisect
-import codecs
 import json
 import re
 import unicodedata
@@ -281,24 +280,23 @@ def _redact_json_text(text: str) -> str:
     return "".join(out)
 
 
-def _json_encoding(raw: bytes) -> str:
-    """The encoding of a JSON text (RFC 8259 allows UTF-8, and earlier texts UTF-16 and UTF-32)."""
-    if raw.startswith(codecs.BOM_UTF8):
-        return "utf-8"
-    return json.detect_encoding(raw)
-
-
 def mask_payload(raw: bytes) -> bytes:
     """A raw record with every card number masked, on the decoded form: JSON escapes resolved
-    (``"\\u0034111..."`` is found, and its escapes masked in place), in UTF-8, UTF-16 or UTF-32.
-    Everything else stays byte for byte as the producer sent it."""
-    encoding = _json_encoding(raw)
-    try:
-        text = raw.decode(encoding, "strict" if encoding != "utf-8" else "surrogateescape")
-    except UnicodeDecodeError:
-        encoding, text = "utf-8", raw.decode("utf-8", "surrogateescape")
-    masked = _redact_json_text(text)
-    if masked == text:
-        return raw
-    return masked.encode(encoding, "surrogateescape" if encoding == "utf-8" else "strict")
+    (``"\\u0034111..."`` is found, and its escapes masked in place). Read as UTF-8 (bytes that are not
+    UTF-8 kept as they are), and again in UTF-16 or UTF-32 when the record starts like JSON in one of
+    those (RFC 8259's predecessors allowed them). Every other byte stays as the producer sent it."""
+    masked = _mask_in(raw, "utf-8")
+    encoding = json.detect_encoding(raw)
+    if encoding.startswith(("utf-16", "utf-32")):
+        masked = _mask_in(masked, encoding)
+    return masked
 
+
+def _mask_in(raw: bytes, encoding: str) -> bytes:
+    errors = "surrogateescape" if encoding == "utf-8" else "strict"
+    try:
+        text = raw.decode(encoding, errors)
+    except UnicodeDecodeError:  # not text in this encoding: nothing to find in it
+        return raw
+    masked = _redact_json_text(text)
+    return raw if masked == text else masked.encode(encoding, errors)

@@ -157,6 +157,8 @@ def test_bytes_that_are_not_text_are_masked_and_otherwise_kept():
     raw = b"\xff\xfe\x00 card 4111111111111111 \x80"
     assert pan.mask_payload(raw) == b"\xff\xfe\x00 card ************1111 \x80"
     assert pan.mask_payload(b"\xffno card here\x00") == b"\xffno card here\x00"
+    # Starting like UTF-16 JSON does not hide an ASCII card from the UTF-8 reading.
+    assert pan.mask_payload(b"\x00\x01 4111111111111111!") == b"\x00\x01 ************1111!"
 
 
 # -- properties ------------------------------------------------------------------------------------
