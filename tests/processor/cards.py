@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
+import uuid
 from decimal import Decimal
 from typing import Any, Dict, List, Tuple
 
@@ -124,6 +125,30 @@ def payload_with_card(draw: Any, base: Dict[str, Any]) -> Tuple[bytes, str, str]
         doc[place] = "PLACEHOLDER"
     raw = json.dumps(doc, ensure_ascii=False).replace('"PLACEHOLDER"', f'"{body}"')
     return raw.encode("utf-8"), f"{place} {body!r}", card
+
+
+# -- identifiers that are not cards -------------------------------------------------------------------
+
+def digit_dense_uuids() -> st.SearchStrategy[str]:
+    """Version 4 uuids whose hex digits are mostly decimal: the ones a digit-run scan mistakes for cards."""
+    hexdigits = st.sampled_from("0123456789" * 6 + "abcdef")
+    return st.tuples(st.lists(hexdigits, min_size=32, max_size=32), st.sampled_from("89ab"),
+                     st.booleans()).map(_uuid4_text)
+
+
+def _uuid4_text(parts) -> str:
+    digits, variant, upper = parts
+    text = "".join(digits)
+    value = str(uuid.UUID(f"{text[:12]}4{text[13:16]}{variant}{text[17:]}"))
+    return value.upper() if upper else value
+
+
+# The ids processor/produce.py makes (and the tests' txn-000001): customers, trippers (seeded), merchants.
+producer_ids = (st.integers(0, 99_999).map("cust-{:05d}".format) | st.integers(0, 9999).map("merchant-{:04d}".format)
+                | st.tuples(st.sampled_from(["burst", "daily", "single"]), st.integers(0, 2**31 - 1)).map(
+                    lambda t: f"cust-trip-{t[0]}-{t[1]}")
+                | st.integers(0, 999_999).map("txn-{:06d}".format) | st.just("cust-invalid"))
+ids = st.uuids().map(str) | digit_dense_uuids() | producer_ids
 
 
 # -- the independent check ----------------------------------------------------------------------------

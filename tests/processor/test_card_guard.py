@@ -6,13 +6,12 @@ digits, exponent numbers, the partition key, separators it did not know). The ri
 from __future__ import annotations
 
 import json
-import uuid
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cards import card_numbers, card_texts, exposes, grouped, payload_with_card
+from cards import card_numbers, card_texts, exposes, grouped, ids, payload_with_card
 from processor import pan
 from processor.kinesis import parse_event
 from processor.schema import ValidationError, parse_transaction
@@ -162,28 +161,6 @@ def test_bytes_that_are_not_text_are_masked_and_otherwise_kept():
 
 
 # -- properties ------------------------------------------------------------------------------------
-
-def _digit_dense_uuids() -> st.SearchStrategy[str]:
-    """Version 4 uuids whose hex digits are mostly decimal: the ones a digit-run scan mistakes for cards."""
-    hexdigits = st.sampled_from("0123456789" * 6 + "abcdef")
-    return st.tuples(st.lists(hexdigits, min_size=32, max_size=32), st.sampled_from("89ab"),
-                     st.booleans()).map(_uuid4_text)
-
-
-def _uuid4_text(parts) -> str:
-    digits, variant, upper = parts
-    text = "".join(digits)
-    value = str(uuid.UUID(f"{text[:12]}4{text[13:16]}{variant}{text[17:]}"))
-    return value.upper() if upper else value
-
-
-# The ids processor/produce.py makes (and the tests' txn-000001): customers, trippers (seeded), merchants.
-producer_ids = (st.integers(0, 99_999).map("cust-{:05d}".format) | st.integers(0, 9999).map("merchant-{:04d}".format)
-                | st.tuples(st.sampled_from(["burst", "daily", "single"]), st.integers(0, 2**31 - 1)).map(
-                    lambda t: f"cust-trip-{t[0]}-{t[1]}")
-                | st.integers(0, 999_999).map("txn-{:06d}".format) | st.just("cust-invalid"))
-ids = st.uuids().map(str) | _digit_dense_uuids() | producer_ids
-
 
 @settings(max_examples=500, deadline=None)
 @given(transaction_id=ids, customer_id=ids, merchant_id=ids, partition_key=ids)

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cards import card_numbers, card_texts, exposes, payload_with_card
-from txn_events import failed_ids, kinesis_event, txn_doc
+from cards import card_numbers, card_texts, digit_dense_uuids, exposes, ids, payload_with_card
+from txn_events import failed_ids, kinesis_event, sequence_number, txn_doc
 
 pytestmark = pytest.mark.integration
 
@@ -44,17 +44,24 @@ def logged(caplog, run_batch) -> List[str]:
 @given(data=st.data())
 def test_no_card_in_any_encoding_reaches_postgres_redis_or_the_logs(data, run_batch, pg_conn, redis_client,
                                                                     caplog):
+    """And no uuid or producer id is taken for one: the valid record of each batch is stored under them."""
     caplog.set_level(logging.DEBUG)
     n = next(_sequence)
     raw, how, card = data.draw(payload_with_card(txn_doc(n)))
     key_card = data.draw(card_numbers())
     key = data.draw(card_texts(key_card))
+    valid = txn_doc(n + 200_000, transaction_id=data.draw(digit_dense_uuids()), customer_id=data.draw(ids),
+                    merchant_id=data.draw(ids))
     # The card record, a valid record whose partition key is a card, and a valid record, in one batch.
-    event = kinesis_event([raw, txn_doc(n + 100_000), txn_doc(n + 200_000)], first_seq=n * 3,
-                          partition_keys=["cust-001", key, "cust-002"])
+    event = kinesis_event([raw, txn_doc(n + 100_000), valid], first_seq=n * 3,
+                          partition_keys=["cust-001", key, data.draw(ids)])
     assert failed_ids(run_batch(event)) == []
+    # Not rejected, and stored (generated uuids may repeat across examples: then it is a duplicate).
+    rejected = pg_conn.run("SELECT sequence_number FROM rejected_transactions")
+    assert [sequence_number(n * 3 + i) in [seq for [seq] in rejected] for i in range(3)] == [True, True, False]
+    assert pg_conn.run("SELECT count(*) FROM transactions WHERE transaction_id = :id",
+                       id=valid["transaction_id"]) == [[1]]
     stored = everything_stored(pg_conn, redis_client)
-    assert any(f"txn-{n + 200_000:06d}" in str(item) for item in stored)  # the batch really was stored
     for where, items in (("stored", stored), ("logged", logged(caplog, run_batch))):
         for secret, what in ((card, how), (key_card, f"partition key {key!r}")):
             assert not any(exposes(item, secret) for item in items), f"{what}: {secret} {where}"
