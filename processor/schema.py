@@ -315,6 +315,8 @@ def card_field(txn: Transaction) -> Optional[str]:
             return name
     if pan.contains_pan(str(txn.amount)):
         return "amount"
+    # currency and payment_method are from fixed lists; occurred_at is stored as a UTC timestamp, whose
+    # text has no digit run longer than the six of its microseconds.
     if txn.metadata is not None:
         metadata_text = txn.metadata_json or _canonical_object(txn.metadata)
         if pan.contains_pan(metadata_text) or (
