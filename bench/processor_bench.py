@@ -36,7 +36,7 @@ from processor.handler import BatchProcessor  # noqa: E402
 from processor.migrate import run as migrate  # noqa: E402
 from processor.schema import parse_transaction  # noqa: E402
 from tests.support.servers import PostgresServer, RedisServer, ServerUnavailable, TestCA  # noqa: E402
-from txn_events import kinesis_event  # noqa: E402
+from txn_events import STREAM_ARN, kinesis_event  # noqa: E402
 
 APP_PASSWORD = "bench-txn-writer-password"
 REDIS_PASSWORD = "bench-txn-processor-password-0123456789"
@@ -216,6 +216,7 @@ def main() -> int:
             redis=RedisSettings(redis_server.host, redis_server.port, redis_store.REDIS_USER, REDIS_PASSWORD),
             thresholds=RuleThresholds(20, Decimal(1_000_000), Decimal(500_000)),
             history_ttl_seconds=86400, metric_namespace="JapanCart/TransactionMonitoring", environment="dev",
+            stream_arn=STREAM_ARN,
         )
         print(describe_connections(settings))
         reset = make_reset(pg_server, redis_server)

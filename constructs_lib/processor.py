@@ -22,7 +22,6 @@ from cdktf_cdktf_provider_aws.lambda_event_source_mapping import (
 )
 from cdktf_cdktf_provider_aws.lambda_function import (
     LambdaFunction,
-    LambdaFunctionDeadLetterConfig,
     LambdaFunctionEnvironment,
     LambdaFunctionLoggingConfig,
     LambdaFunctionTracingConfig,
@@ -33,7 +32,7 @@ from cdktf_cdktf_provider_aws.sqs_queue import SqsQueue
 from cdktf_cdktf_provider_aws.sqs_queue_policy import SqsQueuePolicy
 from constructs import Construct
 
-from processor.config import DB_AUTH_IAM, LONGEST_RULE_WINDOW_SECONDS
+from processor.config import DB_AUTH_IAM, ENV_STREAM_ARN, LONGEST_RULE_WINDOW_SECONDS
 
 from .alarms import AlarmSpec, AlertTopic
 from .cache import TransactionCache
@@ -198,8 +197,10 @@ class TransactionProcessor(Construct):
 
     Failed records are retried (bisecting the batch) until they reach the maximum record age, then
     sent to an encrypted dead-letter queue that keeps each pointer while the stream still holds the
-    record. The function's role can read only this stream, the connection and Redis secrets and this
-    key, and sign in to PostgreSQL as the application role only. A `SchemaMigration` from the same
+    record; only the function's role may send to it, and the function accepts records of this stream
+    only (`STREAM_ARN`). The function's role can read only this stream, the connection and Redis
+    secrets and this key, and sign in to PostgreSQL as the application role only. A `<name>-replay`
+    role runs the replay tool (`replay_role_arn`). A `SchemaMigration` from the same
     zip brings the schema up to date before the stream source exists, and again whenever the
     bundled migrations change.
     """
@@ -212,12 +213,13 @@ class TransactionProcessor(Construct):
             self, "dlq", name=f"{function_name}-dlq", kms_master_key_id=props.keys.data.key_arn,
             message_retention_seconds=dead_letter_retention_seconds(props.stream.retention_hours,
                                                                     props.max_record_age_seconds))
-        SqsQueuePolicy(self, "dlq-policy", queue_url=self._dead_letter_queue.url, policy=json.dumps({
-            "Version": "2012-10-17",
-            "Statement": [deny_insecure_transport("sqs:*", self._dead_letter_queue.arn)]}))
         log_group = encrypted_log_group(self, "logs", name=f"/aws/lambda/{function_name}",
                                         key_arn=props.keys.logs.key_arn, retention_days=props.log_retention_days)
         role = self._role(function_name, props, log_group.arn)
+        SqsQueuePolicy(self, "dlq-policy", queue_url=self._dead_letter_queue.url, policy=json.dumps({
+            "Version": "2012-10-17",
+            "Statement": [deny_insecure_transport("sqs:*", self._dead_letter_queue.arn),
+                          _only_sender(self._dead_letter_queue.arn, role.arn)]}))
 
         code = TerraformAsset(self, "code", path=props.bundle.path, type=AssetType.FILE)
         self._migration = SchemaMigration(self, "migration", SchemaMigrationProps(
@@ -248,13 +250,16 @@ class TransactionProcessor(Construct):
                 "RULE_MAX_SINGLE_AMOUNT": str(props.rule_max_single_amount),
                 "METRIC_NAMESPACE": METRIC_NAMESPACE,
                 "ENVIRONMENT": props.environment,
+                ENV_STREAM_ARN: props.stream.stream_arn,  # the only source the function accepts records from
             }),
             tracing_config=LambdaFunctionTracingConfig(mode="Active"),
-            dead_letter_config=LambdaFunctionDeadLetterConfig(target_arn=self._dead_letter_queue.arn),
             logging_config=LambdaFunctionLoggingConfig(log_format="Text", log_group=log_group.name),
             depends_on=[log_group],
         )
         skip_check(self._function, "CKV_AWS_272", UNSIGNED_CODE)
+        skip_check(self._function, "CKV_AWS_116", "never invoked asynchronously: its records come from the stream's event "
+                                                 "source mapping, whose on-failure destination keeps pointers only; an "
+                                                 "async dead-letter queue would copy whole payloads into that queue")
         self._event_source_mapping = LambdaEventSourceMapping(
             self,
             "stream-source",
@@ -276,6 +281,7 @@ class TransactionProcessor(Construct):
         )
         self._alarms = [props.topic.alarm(self, spec) for spec in _alarm_specs(
             props, function_name, self._dead_letter_queue.name)]
+        self._replay_role = self._replay(props)
         self.function_name: str = function_name
         self.function_arn: str = self._function.arn
         self.dead_letter_queue_url: str = self._dead_letter_queue.url
@@ -284,6 +290,8 @@ class TransactionProcessor(Construct):
         self.code: TerraformAsset = code
         #: The migration's run by Terraform: depend on it to start after the schema (and its roles) exist.
         self.migration_ready: LambdaInvocation = self._migration.ready
+        #: The role `python -m processor.replay` runs as (see `_replay`).
+        self.replay_role_arn: str = self._replay_role.arn
 
     def _role(self, function_name: str, props: TransactionProcessorProps, log_group_arn: str) -> IamRole:
         """Least privilege: this stream, two secrets (never the master password), its own database role,
@@ -301,6 +309,37 @@ class TransactionProcessor(Construct):
         grantee.allow("SendFailuresToTheDeadLetterQueue", ["sqs:SendMessage"], [self._dead_letter_queue.arn])
         _own_logs_and_network(grantee, log_group_arn)
         role, _ = _lambda_role(self, function_name, "transaction-processor", keys.data.account, grantee)
+        return role
+
+    def _replay(self, props: TransactionProcessorProps) -> IamRole:
+        """`<name>-replay`: what `python -m processor.replay` needs and nothing else. It reads and settles the
+        failure queue's pointers, reads this stream, invokes this function (unqualified), and decrypts
+        through SQS and Kinesis only.
+
+        Trust: this account's principals whose own IAM policy allows `sts:AssumeRole` on this role (the account
+        as principal delegates the choice to IAM, where on-call access is granted), and only with MFA
+        (`aws:MultiFactorAuthPresent`, absent and so refused for long-term keys). MFA rather than a principal
+        tag: the role reads every transaction in the stream and can delete the pointers to lost records, so a
+        leaked access key alone must not be enough, and a tag condition would hand the decision to whoever
+        may tag users and roles."""
+        account = props.keys.data.account
+        grantee = PolicyGrantee()
+        grantee.allow("SettleFailurePointers", list(REPLAY_QUEUE_ACTIONS), [self._dead_letter_queue.arn])
+        props.stream.grant_read(grantee)
+        grantee.allow("InvokeTheProcessor", ["lambda:InvokeFunction"], [self._function.arn])
+        props.keys.data.grant_decrypt(grantee, via="sqs", sid="DecryptFailurePointers")
+        props.keys.data.grant_decrypt(grantee, via="kinesis", sid="DecryptTheStream")
+        trust = DataAwsIamPolicyDocument(self, "replay-trust", statement=[DataAwsIamPolicyDocumentStatement(
+            actions=["sts:AssumeRole"],
+            principals=[DataAwsIamPolicyDocumentStatementPrincipals(type="AWS", identifiers=[
+                account.arn("iam", "root", regional=False)])],
+            condition=[DataAwsIamPolicyDocumentStatementCondition(test="Bool", variable="aws:MultiFactorAuthPresent",
+                                                                  values=["true"])],
+        )])
+        role = IamRole(self, "replay-role", name=f"{props.name}-replay", assume_role_policy=trust.json,
+                       description="Runs python -m processor.replay: re-drives the failure queue's batches")
+        permissions = DataAwsIamPolicyDocument(self, "replay-permissions", statement=grantee.statements())
+        IamRolePolicy(self, "replay-policy", name="replay-failed-batches", role=role.id, policy=permissions.json)
         return role
 
 
@@ -382,6 +421,21 @@ UNSIGNED_CODE = ("no AWS Signer profile in this project: the zip is built from t
                  "source_code_hash")
 _WILDCARD_REASON = ("'*' only for Lambda's VPC ENI actions (as in AWSLambdaVPCAccessExecutionRole) and X-Ray puts, "
                     "which take no resource ARNs; every other statement is scoped")
+#: What the replay tool does with the failure queue: read pointers, delete the replayed ones, make the
+#: kept ones visible again, and read the queue's attributes.
+REPLAY_QUEUE_ACTIONS = ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility",
+                        "sqs:GetQueueAttributes")
+
+
+def _only_sender(queue_arn: str, sender_role_arn: str) -> dict:
+    """A queue-policy statement denying `sqs:SendMessage` to every principal but `sender_role_arn`.
+
+    Lambda sends an event source mapping's on-failure records with the function's execution role
+    (which needs `sqs:SendMessage` on the destination), so that role is the one sender; anyone else
+    could plant pointers for the replay tool to follow. `aws:PrincipalArn` is the role's ARN for every
+    session of it."""
+    return {"Sid": "OnlyTheProcessorSendsFailures", "Effect": "Deny", "Principal": "*", "Action": "sqs:SendMessage",
+            "Resource": queue_arn, "Condition": {"ArnNotEquals": {"aws:PrincipalArn": sender_role_arn}}}
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -24,6 +24,7 @@ ENV_MAX_DAILY_TOTAL = "RULE_MAX_DAILY_TOTAL"
 ENV_MAX_SINGLE_AMOUNT = "RULE_MAX_SINGLE_AMOUNT"
 ENV_METRIC_NAMESPACE = "METRIC_NAMESPACE"
 ENV_ENVIRONMENT = "ENVIRONMENT"
+ENV_STREAM_ARN = "STREAM_ARN"  # the one stream whose records the processor accepts
 ENV_REGIONS = ("AWS_REGION", "AWS_DEFAULT_REGION")
 
 # The PostgreSQL role the processor logs in as (created by the migrations, IAM auth on RDS).
@@ -105,6 +106,20 @@ class Settings:
     history_ttl_seconds: int
     metric_namespace: str
     environment: str
+    stream_arn: str  # records from any other eventSourceARN are refused
+
+
+def parse_stream_arn(name: str, raw: Any) -> str:
+    """A Kinesis stream ARN (``arn:<partition>:kinesis:<region>:<account>:stream/<name>``)."""
+    from processor.kinesis_events import stream_parts
+
+    value = str(raw).strip()
+    try:
+        stream_parts(value)
+    except ValueError:
+        raise ConfigError(f"{name} must be a Kinesis stream ARN like arn:aws:kinesis:<region>:<account>:stream/<name>, "
+                          f"got {raw!r}") from None
+    return value
 
 
 def _required(env: Mapping[str, str], name: str) -> str:
@@ -255,6 +270,7 @@ def settings_from_env(env: Mapping[str, str], fetch: SecretFetcher) -> Settings:
     # Validate the plain variables before any network call to Secrets Manager.
     thresholds = thresholds_from_env(env)
     ttl = parse_history_ttl(_required(env, ENV_HISTORY_TTL))
+    stream_arn = parse_stream_arn(ENV_STREAM_ARN, _required(env, ENV_STREAM_ARN))
     redis_arn = _required(env, ENV_REDIS_SECRET)
     return Settings(
         db=app_db_settings(env, fetch),
@@ -263,4 +279,5 @@ def settings_from_env(env: Mapping[str, str], fetch: SecretFetcher) -> Settings:
         history_ttl_seconds=ttl,
         metric_namespace=_required(env, ENV_METRIC_NAMESPACE),
         environment=environment,
+        stream_arn=stream_arn,
     )

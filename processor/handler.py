@@ -20,9 +20,9 @@ from typing import Any, Callable, Dict, List, Mapping, Optional
 import pg8000.exceptions
 import redis
 
-from processor import aws_secrets, history, metrics, pg_store, redis_store, rules
+from processor import aws_secrets, history, metrics, pan, pg_store, redis_store, rules
 from processor.config import Settings, settings_from_env
-from processor.kinesis import Accepted, ParsedBatch, Rejected, parse_event
+from processor.kinesis import Accepted, ForeignEventError, ParsedBatch, Rejected, parse_event, refuse_foreign_records
 
 logger = logging.getLogger("processor")
 logger.setLevel(logging.INFO)
@@ -38,8 +38,11 @@ REBUILD_BUDGET_SECONDS = 20.0
 
 
 def _describe(exc: BaseException) -> str:
-    """Error class and message; driver messages carry host/port, never credentials."""
-    return f"{type(exc).__name__}: {exc}"
+    """An error for the log: PostgreSQL's without any row value (``pg_store.describe_error``), any other as
+    its class and message (driver messages carry host and port, never credentials), card numbers masked."""
+    if isinstance(exc, pg8000.exceptions.Error):
+        return pg_store.describe_error(exc)
+    return f"{type(exc).__name__}: {pan.redact(str(exc))}"
 
 
 def _sqlstate(exc: BaseException) -> str:
@@ -49,9 +52,8 @@ def _sqlstate(exc: BaseException) -> str:
 
 
 def _refused(item: Accepted, exc: BaseException) -> Rejected:
-    detail = exc.args[0] if exc.args and isinstance(exc.args[0], dict) else {}
     return Rejected(item.ref, None, item.transaction.to_json().encode("utf-8"),
-                    f"the database refused the record (SQLSTATE {detail.get('C')}: {detail.get('M')})")
+                    f"the database refused the record ({pg_store.describe_error(exc)})")
 
 
 def _failures(sequence_numbers: List[str]) -> Dict[str, List[Dict[str, str]]]:
@@ -110,12 +112,10 @@ class BatchProcessor:
     # -- stages --------------------------------------------------------------
     def _store(self, batch: ParsedBatch) -> tuple[pg_store.StoredBatch, List[str]]:
         """One DB transaction: rows, conflicts, rejects, windows, alerts. Returns new alerts' rules."""
-        firsts, conflicts = batch.first_versions()
         conn = self._pg_conn()
         conn.run("BEGIN")
         try:
-            stored = pg_store.store_transactions(conn, firsts, conflicts, batch.rejected,
-                                                 self.settings.thresholds)
+            stored = pg_store.store_transactions(conn, batch.accepted, batch.rejected, self.settings.thresholds)
             alerts = rules.evaluate(stored.windows, stored.new_transactions, self.settings.thresholds)
             new_alert_rules = pg_store.upsert_alerts(conn, alerts)
             conn.run("COMMIT")
@@ -177,6 +177,12 @@ class BatchProcessor:
     # -- batch path ----------------------------------------------------------
     def process(self, event: Mapping[str, Any],
                 rebuild_budget_seconds: float = REBUILD_BUDGET_SECONDS) -> Dict[str, List[Dict[str, str]]]:
+        try:
+            refuse_foreign_records(event, self.settings.stream_arn)
+        except ForeignEventError as exc:
+            # Fails the invocation (the Errors alarm counts it); nothing of the event is parsed or stored.
+            logger.error("%s", exc)
+            raise
         batch = parse_event(event)
         for item in batch.rejected:
             logger.warning("rejected record %s/%s: %s", item.ref.shard_id, item.sequence_number, item.reason)

@@ -292,7 +292,7 @@ def test_database_model_covers_what_the_processor_stores(postgres_rig, metadata_
         accepted = [Accepted(RecordRef(stream, "shardId-000000000000", str(10**20 + i)), t) for i, t in enumerate(txns)]
         for start in range(0, len(accepted), 500):
             conn.run("BEGIN")
-            store_transactions(conn, accepted[start:start + 500], [], [], thresholds)
+            store_transactions(conn, accepted[start:start + 500], [], thresholds)
             conn.run("COMMIT")
         conn.run("VACUUM ANALYZE")  # what autovacuum does in production: visibility and free-space maps
         assert conn.run("SELECT count(*) FROM transactions")[0][0] == len(txns)

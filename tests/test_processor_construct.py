@@ -44,9 +44,12 @@ def test_function_gets_secret_arns_and_thresholds_but_no_secret_values(dev) -> N
     assert variables["REDIS_SECRET_ARN"] == dev.ref("aws_secretsmanager_secret", redis_secret, "arn")
     assert variables["HISTORY_TTL_SECONDS"] == "86400" and variables["ENVIRONMENT"] == "dev"
     assert variables["DB_AUTH"] == "iam"
+    # The only source whose records the function accepts: the stream its mapping reads.
+    stream_key, _ = dev.one("aws_kinesis_stream")
+    assert variables["STREAM_ARN"] == dev.ref("aws_kinesis_stream", stream_key, "arn")
     assert set(variables) == {"DB_CONNECTION_SECRET_ARN", "DB_AUTH", "REDIS_SECRET_ARN", "HISTORY_TTL_SECONDS",
                               "RULE_MAX_TXNS_PER_HOUR", "RULE_MAX_DAILY_TOTAL", "RULE_MAX_SINGLE_AMOUNT",
-                              "METRIC_NAMESPACE", "ENVIRONMENT"}
+                              "METRIC_NAMESPACE", "ENVIRONMENT", "STREAM_ARN"}
     assert not any("random_password" in v or "secret_string" in v or "master_user_secret" in v
                    for v in variables.values())
 
@@ -241,13 +244,60 @@ def test_fails_when_dead_letters_would_point_at_expired_records() -> None:
                                  "86400 (a dead-lettered record must stay readable in the stream for an hour), got 24")
 
 
-def test_dead_letter_queue_refuses_plain_http(dev) -> None:
+def test_dead_letter_queue_refuses_plain_http_and_every_sender_but_the_processor(dev) -> None:
     queue_key, _ = dev.one("aws_sqs_queue")
     _, policy = dev.one("aws_sqs_queue_policy", queue_url=dev.ref("aws_sqs_queue", queue_key, "url"))
-    (statement,) = json.loads(policy["policy"])["Statement"]
-    assert (statement["Effect"], statement["Principal"], statement["Action"]) == ("Deny", "*", "sqs:*")
-    assert statement["Resource"] == dev.ref("aws_sqs_queue", queue_key, "arn")
-    assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    tls, sender = json.loads(policy["policy"])["Statement"]
+    assert (tls["Effect"], tls["Principal"], tls["Action"]) == ("Deny", "*", "sqs:*")
+    assert tls["Resource"] == dev.ref("aws_sqs_queue", queue_key, "arn")
+    assert tls["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    # Lambda delivers the mapping's on-failure records as the function's execution role: the one sender.
+    role_key, _ = dev.one("aws_iam_role", name="japancart-dev-processor")
+    assert sender == {"Sid": "OnlyTheProcessorSendsFailures", "Effect": "Deny", "Principal": "*",
+                      "Action": "sqs:SendMessage", "Resource": dev.ref("aws_sqs_queue", queue_key, "arn"),
+                      "Condition": {"ArnNotEquals": {"aws:PrincipalArn": dev.ref("aws_iam_role", role_key, "arn")}}}
+    assert statements_of(dev, "japancart-dev-processor")["SendFailuresToTheDeadLetterQueue"]["actions"] == [
+        "sqs:SendMessage"]
+
+
+def test_no_async_dead_letter_queue_copies_payloads_into_the_pointer_queue(dev) -> None:
+    _, function = dev.one("aws_lambda_function", function_name="japancart-dev-processor")
+    assert "dead_letter_config" not in function
+    skips = {s["id"]: s["comment"] for s in function["//"]["checkov"]["skip"]}
+    assert "on-failure destination keeps pointers only" in skips["CKV_AWS_116"]
+
+
+def test_replay_role_may_do_what_the_replay_tool_does_and_nothing_else(dev) -> None:
+    queue_key, _ = dev.one("aws_sqs_queue")
+    stream_key, _ = dev.one("aws_kinesis_stream")
+    function_key, _ = dev.one("aws_lambda_function", function_name="japancart-dev-processor")
+    statements = statements_of(dev, "japancart-dev-replay")
+    assert {sid: (s["actions"], s["resources"]) for sid, s in statements.items()
+            if sid not in ("DecryptFailurePointers", "DecryptTheStream")} == {
+        "SettleFailurePointers": (["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility",
+                                   "sqs:GetQueueAttributes"], [dev.ref("aws_sqs_queue", queue_key, "arn")]),
+        "ReadTheTransactionStream": (["kinesis:DescribeStream", "kinesis:DescribeStreamSummary", "kinesis:GetRecords",
+                                      "kinesis:GetShardIterator", "kinesis:ListShards"],
+                                     [dev.ref("aws_kinesis_stream", stream_key, "arn")]),
+        "InvokeTheProcessor": (["lambda:InvokeFunction"], [dev.ref("aws_lambda_function", function_key, "arn")]),
+    }
+    for sid, service in (("DecryptFailurePointers", "sqs"), ("DecryptTheStream", "kinesis")):
+        statement = statements[sid]
+        assert (statement["actions"], statement["resources"]) == (["kms:Decrypt"], [dev.key_ref("data")])
+        (condition,) = statement["condition"]
+        assert condition["variable"] == "kms:ViaService" and condition["values"][0].startswith(f"{service}.")
+
+
+def test_replay_role_is_for_this_account_s_principals_with_mfa_only(dev) -> None:
+    role_key, role = dev.one("aws_iam_role", name="japancart-dev-replay")
+    (statement,) = dev.data("aws_iam_policy_document")[role["assume_role_policy"].split(".")[2]]["statement"]
+    assert statement["actions"] == ["sts:AssumeRole"]
+    (principal,) = statement["principals"]
+    (root,) = principal["identifiers"]
+    assert principal["type"] == "AWS" and root.startswith("arn:${data.aws_partition.account_partition_")
+    assert ":iam::${data.aws_caller_identity.account_" in root and root.endswith(":root")
+    assert statement["condition"] == [{"test": "Bool", "variable": "aws:MultiFactorAuthPresent", "values": ["true"]}]
+    assert dev.document["output"]["replay_role_arn"]["value"] == dev.ref("aws_iam_role", role_key, "arn")
 
 
 @pytest.mark.parametrize("role_name", ["japancart-dev-processor", "japancart-dev-migrate", "japancart-dev-maintain"])

@@ -68,7 +68,7 @@ EXPECTED_OUTPUTS = {
     "db_secret_arn", "elasticache_security_group_id", "rds_security_group_id", "app_security_group_id",
     "redis_auth_secret_arn", "alarm_topic_arn", "kms_key_arn", "secrets_kms_key_arn", "logs_kms_key_arn",
     "dashboard_name", "processor_function_name",
-    "dead_letter_queue_url",
+    "dead_letter_queue_url", "replay_role_arn",
 }
 
 

@@ -26,6 +26,7 @@ from processor.redis_store import ACL_RULES, REDIS_USER  # noqa: E402
 from tests.support.servers import PostgresServer, RedisServer, TestCA  # noqa: E402
 
 from tests.support.pipeline import APP_DB_PASSWORD, REDIS_PASSWORD, migrate  # noqa: E402
+from txn_events import STREAM_ARN  # noqa: E402
 
 TABLES = "transactions, transaction_ids, rejected_transactions, transaction_conflicts, customer_windows, rule_alerts"
 
@@ -125,6 +126,7 @@ def settings(redis_client, pg_conn, redis_server: RedisServer, pg_server: Postgr
         thresholds=RuleThresholds(max_txns_per_hour=5, max_daily_total=Decimal(100000),
                                   max_single_amount=Decimal(50000)),
         history_ttl_seconds=86400, metric_namespace="JapanCart/TransactionMonitoring", environment="dev",
+        stream_arn=STREAM_ARN,
     )
 
 

@@ -27,6 +27,7 @@ ENV = {
     "RULE_MAX_TXNS_PER_HOUR": "10", "RULE_MAX_DAILY_TOTAL": "500000", "RULE_MAX_SINGLE_AMOUNT": "200000.5",
     "METRIC_NAMESPACE": "JapanCart/TransactionMonitoring", "ENVIRONMENT": "staging",
     "HISTORY_TTL_SECONDS": "86400", "DB_AUTH": "iam", "AWS_REGION": "ap-northeast-1",
+    "STREAM_ARN": "arn:aws:kinesis:ap-northeast-1:123456789012:stream/japancart-staging-transactions",
 }
 
 
@@ -55,6 +56,7 @@ def test_full_environment_parses():
     assert (settings.redis.username, settings.redis.password) == ("txn-processor", "tok")
     assert "tok" not in repr(settings.redis)
     assert PW_ARN not in fetch.read  # the processor never reads the master secret
+    assert settings.stream_arn == ENV["STREAM_ARN"]
 
 
 def test_migration_settings_use_the_master_secret():
@@ -101,6 +103,10 @@ def test_maintenance_settings_are_the_maintainer_role_with_iam_tokens_never_the_
     ("DB_AUTH", "", "environment variable DB_AUTH is required but not set"),
     ("METRIC_NAMESPACE", "", "environment variable METRIC_NAMESPACE is required but not set"),
     ("AWS_REGION", "", "DB_AUTH=iam needs AWS_REGION"),
+    ("STREAM_ARN", "", "environment variable STREAM_ARN is required but not set"),
+    ("STREAM_ARN", "japancart-dev-transactions", "STREAM_ARN must be a Kinesis stream ARN like "
+                   "arn:aws:kinesis:<region>:<account>:stream/<name>, got 'japancart-dev-transactions'"),
+    ("STREAM_ARN", "arn:aws:sqs:ap-northeast-1:123456789012:transactions", "STREAM_ARN must be a Kinesis stream ARN"),
 ])
 def test_bad_variable_is_named_with_its_value(name, value, message):
     with pytest.raises(ConfigError) as err:

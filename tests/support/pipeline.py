@@ -53,10 +53,10 @@ def migrate(server: PostgresServer, retention=None) -> None:
     server.set_password(MAINTAINER_DB_USER, MAINTAINER_DB_PASSWORD)
 
 
-def create_secrets(sm: Any, pg_server: PostgresServer, redis_server: RedisServer) -> Dict[str, str]:
+def create_secrets(sm: Any, pg_server: PostgresServer, redis_server: RedisServer, stream_arn: str) -> Dict[str, str]:
     """Exactly the JSON the constructs write (connection + Redis), plus the rig's app-role password
     in the shape of an RDS-managed secret (on RDS the processor uses IAM tokens instead), and the maintainer's.
-    Returns the processor's Lambda environment; `_MASTER_SECRET_ARN` is for assertions only,
+    Returns the Lambda environment of a processor of ``stream_arn``; `_MASTER_SECRET_ARN` is for assertions only,
     `_MAINTAINER_PASSWORD_SECRET_ARN` the maintenance function's DB_PASSWORD_SECRET_ARN on the rig."""
     managed = sm.create_secret(Name="rds!db-local", SecretString=json.dumps(
         {"username": pg_server.master_user, "password": pg_server.master_password}))["ARN"]
@@ -74,7 +74,7 @@ def create_secrets(sm: Any, pg_server: PostgresServer, redis_server: RedisServer
     return {"DB_CONNECTION_SECRET_ARN": connection, "REDIS_SECRET_ARN": redis_secret, "DB_AUTH": "password",
             "DB_PASSWORD_SECRET_ARN": app_password, "DB_CA_BUNDLE": pg_server.ca_file,
             "HISTORY_TTL_SECONDS": "86400", "METRIC_NAMESPACE": "JapanCart/TransactionMonitoring",
-            "_MASTER_SECRET_ARN": managed, "_MAINTAINER_PASSWORD_SECRET_ARN": maintainer_password}
+            "STREAM_ARN": stream_arn, "_MASTER_SECRET_ARN": managed, "_MAINTAINER_PASSWORD_SECRET_ARN": maintainer_password}
 
 
 @dataclass
@@ -116,9 +116,11 @@ def running_pipeline(*, shards: int = 2, durable: bool = False) -> Iterator[Pipe
                            "SSL_CERT_FILE": ca.ca_file, **THRESHOLDS})  # Redis: default trust store = rig CA
         os.environ.pop("SSL_CERT_DIR", None)
         pipeline = Pipeline(pg, redis, endpoint, "japancart-dev-transactions", "")
-        env = create_secrets(pipeline.client("secretsmanager"), pg, redis)
+        kinesis = pipeline.client("kinesis")
+        kinesis.create_stream(StreamName=pipeline.stream, ShardCount=shards)
+        stream_arn = kinesis.describe_stream_summary(StreamName=pipeline.stream)["StreamDescriptionSummary"]["StreamARN"]
+        env = create_secrets(pipeline.client("secretsmanager"), pg, redis, stream_arn)
         os.environ.update({k: v for k, v in env.items() if not k.startswith("_")})
-        pipeline.client("kinesis").create_stream(StreamName=pipeline.stream, ShardCount=shards)
         pipeline.queue_url = pipeline.client("sqs").create_queue(QueueName="japancart-dev-processor-dlq")["QueueUrl"]
         yield pipeline
     finally:
