@@ -125,8 +125,15 @@ def apply_unknown(value: Any, unknown: Any) -> Any:
 
 
 def write_atomically(path: str, text: str) -> None:
-    """Write ``text`` to ``path`` via a temporary file + rename, so a failure leaves nothing half-written."""
+    """Write ``text`` to ``path`` via a temporary file + rename, so a failure leaves nothing half-written.
+
+    A path that exists and is not a regular file (``/dev/null``, ``/dev/stdout``, a pipe) is written to as it
+    is: renaming over it would replace the device with a file (for every other process, too)."""
     target = Path(path)
+    if target.exists() and not target.is_file():
+        with open(target, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        return
     directory = target.parent if str(target.parent) else Path(".")
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
     try:

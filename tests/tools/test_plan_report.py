@@ -1465,3 +1465,23 @@ def test_real_change_set_holds_no_value_only_addresses_actions_and_digests(damag
     assert written["changes"]["aws_db_instance.db"]["actions"] == ["delete", "create"]
     for address, item in written["changes"].items():
         assert set(item) == {"actions", "digest"} and re.fullmatch(r"sha256:[0-9a-f]{64}", item["digest"]), address
+
+
+def test_output_to_a_device_or_pipe_writes_through_it_and_leaves_it_in_place(tmp_path: Path) -> None:
+    """`--output /dev/null` once replaced /dev/null with a regular file for the whole machine: a path that is not
+    a regular file is written to as it is, never renamed over."""
+    import stat
+    import threading
+
+    from tools.plan_json import write_atomically
+
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    received: list[str] = []
+    reader = threading.Thread(target=lambda: received.append(pipe.read_text(encoding="utf-8")), daemon=True)
+    reader.start()
+    write_atomically(str(pipe), "report\n")
+    reader.join(timeout=10)
+    assert received == ["report\n"]
+    assert stat.S_ISFIFO(pipe.stat().st_mode), "the pipe is still a pipe"
+    assert [p.name for p in tmp_path.iterdir()] == ["pipe"], "no temporary file left beside it"
