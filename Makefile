@@ -122,7 +122,7 @@ CDKTF_FLAGS = --skip-synth --output $(CDKTF_OUTDIR) $(if $(filter 1,$(AUTO_APPRO
 # Without a terminal cdktf's approval prompt crashes after `terraform apply` took the state lock: refuse first.
 NEED_APPROVAL = [ "$(AUTO_APPROVE)" = 1 ] || [ -t 0 ] || { echo "make $@: no terminal to approve on: pass AUTO_APPROVE=1" >&2; exit 2; }
 
-deploy: synth ## cdktf deploy ENV=<dev|staging|prod> [AUTO_APPROVE=1] (needs AWS credentials)
+deploy: synth ## cdktf deploy ENV=<dev|staging|prod|ci-<account>> [AUTO_APPROVE=1] (needs that account's credentials)
 	@$(MAKE) --no-print-directory cli-deploy
 
 diff: synth ## cdktf diff ENV=<env>
@@ -155,11 +155,11 @@ cli-output:
 	$(CDKTF) output $(ENV) --skip-synth --output $(CDKTF_OUTDIR) --outputs-file $(CDKTF_OUTDIR)/$(ENV).outputs.json
 	@cat $(CDKTF_OUTDIR)/$(ENV).outputs.json
 
-bootstrap: setup ## Phase 1: the state bucket and key, local state in terraform.bootstrap.tfstate [AUTO_APPROVE=1]
+bootstrap: setup ## Phase 1: the state bucket and every stack's state key, local state in terraform.bootstrap.tfstate [AUTO_APPROVE=1]
 	$(PYTHON) main.py bootstrap
 	@$(MAKE) --no-print-directory cli-deploy ENV=bootstrap
-	@echo "state_key_arn, for [backend] kms_key_id or JAPANCART_STATE_KMS_KEY_ID:"
-	@terraform -chdir=$(CDKTF_OUTDIR)/stacks/bootstrap output -raw state_key_arn && echo
+	@echo "state_key_arns, for [backend] state_keys or JAPANCART_STATE_KEYS (this JSON):"
+	@terraform -chdir=$(CDKTF_OUTDIR)/stacks/bootstrap output -json state_key_arns && echo
 
 bootstrap-move-state: setup ## Phase 2 (after [backend] bootstrap_state = "s3"): the bootstrap state into its bucket
 	$(PYTHON) main.py bootstrap

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from cdktf import TerraformOutput, TerraformStack
+from cdktf import Aspects, TerraformOutput, TerraformStack
 from constructs import Construct
 
 from constructs_lib.alarms import AlertTopic, SystemAlarms, alert_publishers
+from constructs_lib.boundary import PermissionsBoundary
 from constructs_lib.cache import TransactionCache
 from constructs_lib.database import TransactionDatabase
 from constructs_lib.encryption import Account, EncryptionKey, EncryptionKeyProps, EnvironmentKeys
@@ -16,18 +17,25 @@ from constructs_lib.stream import TransactionStream
 
 from . import wiring
 from .config import AppConfig, EnvironmentConfig
-from .providers import aws_provider, common_tags, random_provider, s3_backend
+from .identity import Identities
+from .providers import aws_provider, common_tags, random_provider, state_backend
 
 
 class TransactionMonitoringStack(TerraformStack):
-    """Stream, history cache, database, secrets and alarms of one environment, with remote state."""
+    """Stream, history cache, database, secrets and alarms of one environment, with remote state.
+
+    Every IAM role in it carries the environment's workload boundary (created by the CI stack of its account):
+    the apply role may create roles only with it, so a role added here by any construct gets it automatically.
+    """
 
     def __init__(self, scope: Construct, config: AppConfig, env: EnvironmentConfig, bundle: LambdaBundle) -> None:
         super().__init__(scope, env.name)
         name = wiring.resource_prefix(config, env)
-        aws_provider(self, region=env.region, tags=common_tags(config, env.name), emulator=config.emulator)
+        aws_provider(self, region=env.region, account_id=env.account_id, tags=common_tags(config, env.name),
+                     emulator=config.emulator)
         random_provider(self)
-        s3_backend(self, backend=config.backend, key=config.state_key(env.name), emulator=config.emulator)
+        state_backend(self, config, env.name)
+        Aspects.of(self).add(PermissionsBoundary(Identities(config).workload_boundary_arn(env.name)))
 
         keys = _keys(self, name)
         network = Networking(self, "network", wiring.network_props(config, env, keys.logs))

@@ -43,7 +43,7 @@ def _key(stack: TerraformStack, construct_id: str, data_class: str, account: Acc
 def bare_stack(*, network: bool = True) -> BareStack:
     """The stack; `network=False` leaves the VPC out (for constructs that do not need one)."""
     stack = TerraformStack(cdktf.Testing.app(), NAME)
-    aws_provider(stack, region="ap-northeast-1", tags={}, emulator=None)
+    aws_provider(stack, region="ap-northeast-1", account_id="111122223333", tags={}, emulator=None)
     random_provider(stack)
     account = Account(stack, "account")
     keys = EnvironmentKeys(

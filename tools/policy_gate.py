@@ -65,7 +65,8 @@ TERRAFORM_SETTINGS = frozenset({"//", "backend", "required_providers", "required
 #: Settings an AWS provider block may have; anything else is an override a reviewer must see in this file first.
 AWS_PROVIDER_SETTINGS = frozenset({"//", "alias", "region", "default_tags", "ignore_tags", "allowed_account_ids"})
 #: Settings of the S3 backend: where the state is, its key and lock; nothing about how to reach AWS.
-S3_BACKEND_SETTINGS = frozenset({"bucket", "key", "region", "encrypt", "kms_key_id", "use_lockfile", "allowed_account_ids"})
+S3_BACKEND_SETTINGS = frozenset({"bucket", "key", "region", "encrypt", "kms_key_id", "use_lockfile", "allowed_account_ids",
+                                 "workspace_key_prefix"})
 LOCAL_BACKEND_SETTINGS = frozenset({"path"})
 STATIC_CREDENTIALS = frozenset({"access_key", "secret_key", "token", "sse_customer_key"})
 CREDENTIAL_FILES = frozenset({"profile", "shared_config_files", "shared_credentials_files", "shared_credentials_file"})

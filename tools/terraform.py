@@ -26,6 +26,7 @@ pre-existing lock file).  ``CHECKPOINT_DISABLE=1``, ``TF_IN_AUTOMATION=1`` and `
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import shutil
@@ -236,6 +237,13 @@ class TerraformCLI:
         env.update(extra_env or {})
         return cls(workdir, providers, env, binary, parallelism)
 
+    def with_env(self, extra_env: Mapping[str, str]) -> "TerraformCLI":
+        """The same CLI (configuration, plugin cache, logs, timings, locks) with other variables on top, e.g. the
+        credentials of another account's session for the stacks of that account."""
+        clone = copy.copy(self)
+        clone.env = {**self.env, **extra_env}
+        return clone
+
     @property
     def cli_config_path(self) -> Path:
         return Path(self.env["TF_CLI_CONFIG_FILE"])
@@ -321,8 +329,8 @@ def synthesize(outdir: Path, extra_env: Optional[Mapping[str, str]] = None, *, r
     """Run the project's ``python main.py [STACK ...]`` into ``outdir`` (``CDKTF_OUTDIR``) and return ``outdir/stacks``.
 
     ``JAPANCART_*`` variables of the calling environment are dropped first so only ``extra_env`` switches
-    anything (e.g. ``JAPANCART_AWS_ENDPOINT`` / ``JAPANCART_STATE_BUCKET`` / ``JAPANCART_STATE_KMS_KEY_ID``
-    for the emulator; the shipped placeholder bucket is refused).
+    anything (e.g. ``JAPANCART_AWS_ENDPOINT`` / ``JAPANCART_CONFIG`` / ``JAPANCART_STATE_KEYS`` for the
+    emulator; the shipped placeholders are refused).
     """
     import sys
 

@@ -4,6 +4,9 @@ with the CLI configuration's mirror, then `npx cdktf deploy`, `diff` (no changes
 then deploy and destroy once more: dev's secrets are deleted at once (`secret_recovery_days = 0`), so a
 destroyed dev comes back under the same names.
 
+As the deploy job runs it: with a session of dev's apply role in dev's own account (the CI stacks applied
+first), so the state bucket's per-environment denies and the provider's `allowed_account_ids` are in force.
+
 Offline, the provider lock file written by `terraform init` is what keeps cdktf from running
 `terraform providers lock` against the registry: the test runs without network and would fail otherwise.
 """
@@ -19,6 +22,8 @@ from pathlib import Path
 
 import pytest
 
+from synthesis import TEST_ACCOUNTS
+from tests.e2e.conftest import ci_role
 from tools.emulator import Emulator
 from tools.terraform import TerraformCLI
 
@@ -42,11 +47,18 @@ def ok(result: subprocess.CompletedProcess[str]) -> str:
 
 
 @pytest.fixture(scope="module")
-def cli_env(emulator_terraform: TerraformCLI) -> dict[str, str]:
+def dev_apply(emulator: Emulator, emulator_ci: dict) -> dict[str, str]:
+    """A session of dev's apply role (the CI stacks applied first, as in the README's order)."""
+    return ci_role(emulator, "dev", "apply")
+
+
+@pytest.fixture(scope="module")
+def cli_env(emulator_terraform: TerraformCLI, dev_apply: dict[str, str]) -> dict[str, str]:
     if shutil.which("make") is None or not (ROOT / "node_modules" / ".bin" / "cdktf").exists():
         pytest.fail("needs GNU make and the cdktf CLI: run `make setup` (npm ci)")
     return {
-        **emulator_terraform.env,  # CLI configuration (mirror, stand-ins), emulator credentials, region
+        **emulator_terraform.env,  # CLI configuration (mirror, stand-ins), emulator region
+        **dev_apply,  # dev's apply role, in dev's account
         "TF_PLUGIN_MIRROR": os.environ.get("TF_PLUGIN_MIRROR", ""),
         "CDKTF_DISABLE_PLUGIN_CACHE_ENV": "1",  # the CLI configuration's plugin cache, not ~/.terraform.d
         "CI": "1",
@@ -54,7 +66,7 @@ def cli_env(emulator_terraform: TerraformCLI) -> dict[str, str]:
 
 
 def test_deploy_diff_output_destroy_and_redeploy_dev(emulator: Emulator, emulator_synth_dir: Path, cli_env: dict[str, str],
-                                                     tmp_path: Path, e2e_summary) -> None:
+                                                     dev_apply: dict[str, str], tmp_path: Path, e2e_summary) -> None:
     outdir = tmp_path / "cdktf.out"
     shutil.copytree(emulator_synth_dir.parent, outdir)  # manifest.json + stacks/, as `make synth` leaves them
     stack = outdir / "stacks" / "dev"
@@ -73,16 +85,17 @@ def test_deploy_diff_output_destroy_and_redeploy_dev(emulator: Emulator, emulato
 
     ok(make("cli-output", outdir, cli_env))
     outputs = json.loads((outdir / "dev.outputs.json").read_text())["dev"]
-    stream = emulator.client("kinesis").describe_stream_summary(StreamName=outputs["kinesis_stream_name"])
+    stream = emulator.client("kinesis", credentials=dev_apply).describe_stream_summary(StreamName=outputs["kinesis_stream_name"])
     assert stream["StreamDescriptionSummary"]["StreamStatus"] == "ACTIVE"
     assert {"redis_auth_secret_arn", "db_secret_arn", "dead_letter_queue_url"} <= set(outputs)
 
     ok(make("cli-destroy", outdir, cli_env))
-    secrets = emulator.client("secretsmanager").list_secrets(IncludePlannedDeletion=True)["SecretList"]
+    secrets = emulator.client("secretsmanager", credentials=dev_apply).list_secrets(IncludePlannedDeletion=True)["SecretList"]
     assert not [s["Name"] for s in secrets if s["Name"].startswith("japancart/dev/")], "dev's secrets are gone at once"
 
     ok(make("cli-deploy", outdir, cli_env))  # the same names again, right away
     assert lock == (stack / ".terraform.lock.hcl").read_text(), "the lock file is kept, not re-locked"
     ok(make("cli-destroy", outdir, cli_env))
-    e2e_summary(f"cdktf CLI against moto {emulator.endpoint}: deploy, diff (no changes), output "
-                f"({len(outputs)} outputs), destroy, redeploy, destroy: all through the Makefile's cli-* targets")
+    e2e_summary(f"cdktf CLI against moto {emulator.endpoint}, as japancart-dev-apply in {TEST_ACCOUNTS['dev']}: "
+                f"deploy, diff (no changes), output ({len(outputs)} outputs), destroy, redeploy, destroy: all through "
+                "the Makefile's cli-* targets")

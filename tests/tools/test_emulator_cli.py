@@ -89,6 +89,9 @@ def test_exports_reach_the_emulator_and_sigterm_stops_it(running, tmp_path: Path
     assert endpoint.startswith("http://127.0.0.1:"), endpoint
     port = int(endpoint.rsplit(":", 1)[1])
     assert "unset AWS_PROFILE AWS_SESSION_TOKEN" in lines
+    trial = Path(exports["JAPANCART_CONFIG"])  # the shipped configuration filled in for the trial: one account
+    assert trial.parent == workdir and 'account_id = "123456789012"' in trial.read_text()
+    assert 'bucket = "japancart-trial-state"' in trial.read_text() and 'account_id = "444455556666"' not in trial.read_text()
     assert exports["AWS_EC2_METADATA_DISABLED"] == "true"
     assert exports["CDKTF_DISABLE_PLUGIN_CACHE_ENV"] == "1"
 

@@ -912,36 +912,6 @@ def test_the_gate_steps_run_for_real(name: str, job_id: str, stacks: dict[str, A
     assert refused.stdout == "dev: data.external.env: data source external is refused (runs a program at plan time)\n"
 
 
-# ---------------------------------------------------------------------------------------------------------
-# README: the role trust policies, ready to paste
-# ---------------------------------------------------------------------------------------------------------
-def readme_trust_policies() -> dict[str, dict[str, Any]]:
-    """The JSON trust policies in README's "Plan review" section, by the role named in the paragraph before each."""
-    text = (REPO_ROOT / "README.md").read_text()
-    section = text[text.index("## Plan review"):]
-    section = section[: section.index("\n## ", 3)]
-    found = re.findall(r"(Plan|Apply) role trust policy.*?```json\n(.*?)\n```", section, re.S)
-    return {kind.lower(): json.loads(body) for kind, body in found}
-
-
-def test_readme_documents_plan_and_apply_trust_policies() -> None:
-    policies = readme_trust_policies()
-    assert set(policies) == {"plan", "apply"}
-    subjects = {}
-    for kind, policy in policies.items():
-        (statement,) = policy["Statement"]
-        assert statement["Action"] == "sts:AssumeRoleWithWebIdentity"
-        assert statement["Principal"]["Federated"].endswith(":oidc-provider/token.actions.githubusercontent.com")
-        equals = statement["Condition"]["StringEquals"]
-        assert equals["token.actions.githubusercontent.com:aud"] == "sts.amazonaws.com"
-        subjects[kind] = equals["token.actions.githubusercontent.com:sub"]
-        assert "StringLike" not in statement["Condition"], "no wildcard subjects"
-    # Both plan jobs run in an environment: the PR plan (pr-plan-<env>) and the deploy preview (preview-<env>).
-    assert sorted(subjects["plan"]) == ["repo:<owner>/<repo>:environment:pr-plan-dev", "repo:<owner>/<repo>:environment:preview-dev"]
-    assert subjects["apply"] == "repo:<owner>/<repo>:environment:dev"
-    assert "MaxSessionDuration" in (REPO_ROOT / "README.md").read_text()
-
-
 def test_the_gate_workflow_writes_every_field_the_gate_reads() -> None:
     """The context the workflow's script writes and the gate's Context must name the same fields."""
     import dataclasses
