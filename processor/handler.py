@@ -68,7 +68,6 @@ class BatchProcessor:
         self._clock = clock
         self._emit = emit
         self._redis: Optional[redis.Redis] = None
-        self._redis_run_id = ""
         self._pg: Optional[Any] = None
         # Set when a server rejects our credentials: the caller re-reads the secrets.
         self.credentials_rejected = False
@@ -76,9 +75,7 @@ class BatchProcessor:
     # -- connections -------------------------------------------------------
     def _redis_client(self) -> redis.Redis:
         if self._redis is None:
-            client = redis_store.connect(self.settings.redis)
-            self._redis_run_id = redis_store.server_run_id(client)
-            self._redis = client
+            self._redis = redis_store.connect(self.settings.redis)
         return self._redis
 
     def _pg_conn(self) -> Any:
@@ -156,15 +153,15 @@ class BatchProcessor:
 
     def _write_history(self, stored: pg_store.StoredBatch, budget_seconds: float) -> None:
         client = self._redis_client()
-        marker = redis_store.write_history(client, list(stored.versions.values()),
-                                           self.settings.history_ttl_seconds, self._clock())
-        if marker != self._redis_run_id:
-            self._rebuild(client, budget_seconds)
+        state = redis_store.write_history(client, list(stored.versions.values()),
+                                          self.settings.history_ttl_seconds, self._clock())
+        if not state.complete:  # whichever server answered this batch lacks part of the day
+            self._rebuild(client, state.run_id, budget_seconds)
 
-    def _rebuild(self, client: redis.Redis, budget_seconds: float) -> None:
+    def _rebuild(self, client: redis.Redis, run_id: str, budget_seconds: float) -> None:
         """The batch is already stored everywhere; a failing rebuild step is retried next batch."""
         try:
-            history.rebuild_step(client, self._pg_conn(), run_id=self._redis_run_id,
+            history.rebuild_step(client, self._pg_conn(), run_id=run_id,
                                  ttl_seconds=self.settings.history_ttl_seconds,
                                  budget_seconds=budget_seconds, clock=self._clock)
         except PG_ERRORS as exc:
