@@ -22,14 +22,17 @@ from typing import Dict, List, Optional, Sequence
 
 import redis
 
-from processor.config import RedisSettings
+from processor.config import AUTH_IAM, RedisSettings
+from processor.redis_iam import IAMCredentialProvider
 from processor.schema import CURRENCY_MINOR_UNITS, Transaction
 
 SOCKET_TIMEOUT_SECONDS = 5
-# The ElastiCache RBAC user the processor logs in as, and everything it may do: its own key
-# prefixes and the commands below (EVAL runs the batch script, whose calls Redis checks against
-# the same rules). The cache construct grants exactly this; the test rig's redis-server too.
-REDIS_USER = "txn-processor"
+#: ElastiCache closes IAM-authenticated connections after 12 hours; the processor reconnects (with a fresh
+#: token) once its client is this old, an hour before, between batches.
+MAX_CONNECTION_SECONDS = 11 * 3600
+# What the processor's ElastiCache user may do: its own key prefixes and the commands below (EVAL runs the
+# batch script, whose calls, INFO included, Redis checks against the same rules). The cache construct
+# grants exactly this; the test rig's redis-server too.
 ACL_RULES = ("~txn:* ~cust:* ~history:* -@all +ping +info +eval +get +set +del "
              "+zadd +zremrangebyscore +pexpireat")
 READY_KEY = "history:ready"
@@ -48,10 +51,17 @@ def encode_member(txn: Transaction) -> str:
     return f"{txn.currency}:{txn.amount:.{places}f}:{txn.transaction_id}"
 
 
+def credential_provider(settings: RedisSettings) -> redis.CredentialProvider:
+    """What redis-py asks for at every connect: a fresh IAM token, or the rig's password."""
+    if settings.auth == AUTH_IAM:
+        return IAMCredentialProvider(settings.username, str(settings.cache_name), str(settings.region))
+    return redis.UsernamePasswordCredentialProvider(settings.username, settings.password)
+
+
 def connect(settings: RedisSettings) -> redis.Redis:
     """TLS 1.2+ with the certificate chain and host name checked; logs in as the RBAC user."""
     return redis.Redis(
-        host=settings.host, port=settings.port, username=settings.username, password=settings.password,
+        host=settings.host, port=settings.port, credential_provider=credential_provider(settings),
         ssl=True, ssl_cert_reqs="required", ssl_check_hostname=True,
         ssl_min_version=ssl.TLSVersion.TLSv1_2,
         socket_connect_timeout=SOCKET_TIMEOUT_SECONDS, socket_timeout=SOCKET_TIMEOUT_SECONDS,

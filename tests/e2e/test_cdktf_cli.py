@@ -75,7 +75,7 @@ def test_deploy_diff_output_destroy_and_redeploy_dev(emulator: Emulator, emulato
     outputs = json.loads((outdir / "dev.outputs.json").read_text())["dev"]
     stream = emulator.client("kinesis").describe_stream_summary(StreamName=outputs["kinesis_stream_name"])
     assert stream["StreamDescriptionSummary"]["StreamStatus"] == "ACTIVE"
-    assert {"redis_auth_secret_arn", "db_secret_arn", "dead_letter_queue_url"} <= set(outputs)
+    assert {"redis_user_name", "db_secret_arn", "dead_letter_queue_url"} <= set(outputs)
 
     ok(make("cli-destroy", outdir, cli_env))
     secrets = emulator.client("secretsmanager").list_secrets(IncludePlannedDeletion=True)["SecretList"]
