@@ -13,7 +13,7 @@ From a shell (``make emulator``; README, "Trying it against the local emulator")
 
     python -m tools.emulator [--port 4566] [--dir build/emulator]
     # prints the exports for make bootstrap/deploy/diff/destroy (also in <dir>/env.sh) and runs until
-    # Ctrl-C or SIGTERM; <dir>/terraform.tfrc: the provider mirror + the random stand-in, trial only
+    # Ctrl-C or SIGTERM; <dir>/terraform.tfrc: providers from the mirror (or the registry), trial only
 
 Real plan JSON of a stack against the emulator (e.g. for the plan-risk report)::
 
@@ -1003,15 +1003,11 @@ def leftovers(
 # --------------------------------------------------------------------------------------------------------
 # Command line: `python -m tools.emulator` / `make emulator` -- the emulator for a person at a shell
 # --------------------------------------------------------------------------------------------------------
-#: Project-local and git-ignored (``/build/``): the CLI config, the stand-in mirror and the exports file.
+#: Project-local and git-ignored (``/build/``): the CLI config and the exports file.
 EMULATOR_DIR = Path(__file__).resolve().parents[1] / "build" / "emulator"
 DEFAULT_PORT = 4566
 FIND_MIRROR_SCRIPT = Path(__file__).resolve().with_name("find-provider-mirror.sh")
-CLI_CONFIG_HEADER = (
-    "# Written by `python -m tools.emulator`: for the local-emulator trial ONLY.\n"
-    "# A stand-in mirror below (tools/random_provider) serves hashicorp/random when the provider mirror lacks it;\n"
-    "# a real deploy uses the real hashicorp/random (README, \"Offline providers\"), never this file.\n"
-)
+CLI_CONFIG_HEADER = "# Written by `python -m tools.emulator`: for the local-emulator trial ONLY.\n"
 
 
 def provider_mirror() -> Optional[str]:
@@ -1023,13 +1019,13 @@ def provider_mirror() -> Optional[str]:
 
 
 def write_cli_config(workdir: Path, mirror: Optional[str]) -> Path:
-    """A Terraform CLI config for the trial: ``mirror``'s providers, stand-ins for what it lacks, the
-    rest direct.  Same rule as the test harness (``tools.terraform.decide_providers``), no plugin cache."""
+    """A Terraform CLI config for the trial: ``mirror``'s providers, the rest direct.  Same rule as the test
+    harness (``tools.terraform.decide_providers``), no plugin cache."""
     from tools.terraform import decide_providers, render_cli_config
 
     workdir.mkdir(parents=True, exist_ok=True)
     config = workdir / "terraform.tfrc"
-    config.write_text(CLI_CONFIG_HEADER + render_cli_config(decide_providers(workdir, mirror or ""), None), encoding="utf-8")
+    config.write_text(CLI_CONFIG_HEADER + render_cli_config(decide_providers(mirror or ""), None), encoding="utf-8")
     return config
 
 
@@ -1042,7 +1038,7 @@ def shell_exports(emulator: Emulator, cli_config: Path) -> list[str]:
         "JAPANCART_AWS_ENDPOINT": emulator.endpoint,
         **{k: v for k, v in emulator.terraform_env().items() if k != "AWS_PROFILE"},
         "TF_CLI_CONFIG_FILE": str(cli_config),
-        # cdktf would otherwise set TF_PLUGIN_CACHE_DIR=~/.terraform.d/plugin-cache and copy the stand-in there
+        # cdktf would otherwise set TF_PLUGIN_CACHE_DIR=~/.terraform.d/plugin-cache and copy providers there
         "CDKTF_DISABLE_PLUGIN_CACHE_ENV": "1",
     }
     return ["unset AWS_PROFILE AWS_SESSION_TOKEN"] + [f"export {k}={shlex.quote(v)}" for k, v in env.items()]

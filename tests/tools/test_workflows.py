@@ -382,7 +382,7 @@ def test_synthesized_json_holds_references_to_secrets_never_values() -> None:
                 checked += 1
                 assert value.startswith("${") and value.endswith("}"), f"{golden.name}: {key} holds a literal"
                 assert not literal_in_json.search(value), f"{golden.name}: {key} embeds a literal secret"
-    assert checked >= 6
+    assert checked >= 3  # each environment's connection secret (it holds no credential; Redis has no secret)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -444,7 +444,7 @@ def test_pull_request_plans_the_synth_artifacts_with_the_base_branch_report_tool
     report = step_named(plan, "Plan risk report")["run"]
     assert "python base/tools/plan_report.py" in report and "--stack-config" in report and "--base-stack-config" in report
     providers = step_named(plan, "Allow only this project's providers")["run"]
-    assert "TF_CLI_CONFIG_FILE" in providers and '"registry.terraform.io/hashicorp/aws", "registry.terraform.io/hashicorp/random"' in providers
+    assert "TF_CLI_CONFIG_FILE" in providers and 'include = ["registry.terraform.io/hashicorp/aws"]\n' in providers
 
 
 def test_label_events_rerun_only_the_gate() -> None:
