@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import statistics
 import sys
@@ -174,8 +175,6 @@ def median_of(runs: int, measure: Callable[[int], Any], reset: Callable[[], None
 def end_to_end(records: int, batch_size: int, durable: bool) -> str:
     """One run through the whole pipeline (tests/support/pipeline.py): Kinesis is moto over HTTP,
     so this figure is bounded by the emulator, not by the processor; it shows the path works at volume."""
-    import logging
-
     from tests.support.pipeline import run, running_pipeline
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
@@ -198,6 +197,8 @@ def main() -> int:
     parser.add_argument("--e2e-records", type=int, default=5000,
                         help="records through producer -> Kinesis emulator -> event source -> handler (0: skip)")
     args = parser.parse_args()
+    # Each run starts from an empty Redis, which the processor rebuilds (and says so at WARNING): not news here.
+    logging.getLogger("processor").setLevel(logging.ERROR)
     ca = TestCA()
     os.environ["SSL_CERT_FILE"] = ca.ca_file  # Redis: the default trust store, as in Lambda; here the rig CA
     os.environ.pop("SSL_CERT_DIR", None)
