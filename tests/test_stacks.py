@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Iterator
 
 import pytest
 
 from processor.config import ENVIRONMENTS
-from synthesis import ROOT, STACK_NAMES, TEST_STATE_KEY_ARN, StackView
+from synthesis import ROOT, STACK_NAMES, TEST_STATE_KEY_ARN, StackView, leaf_attributes
 
 
 def test_stack_names_are_the_apps(stacks) -> None:
@@ -163,17 +162,6 @@ ALLOWED_SECRET_LIKE = {("aws_db_instance", "manage_master_user_password"),
                        ("aws_elasticache_user", "no_password_required")}
 
 
-def _attributes(node: Any, path: str = "") -> Iterator[tuple[str, Any]]:
-    if isinstance(node, dict):
-        for key, value in node.items():
-            yield from _attributes(value, key)
-    elif isinstance(node, list):
-        for value in node:
-            yield from _attributes(value, path)
-    else:
-        yield path, node
-
-
 @pytest.mark.parametrize("name", STACK_NAMES)
 def test_no_stack_generates_or_stores_a_secret_value(stacks, name: str) -> None:
     """No secret value in Terraform state (issue 16): nothing generates one (no hashicorp/random, no
@@ -188,7 +176,7 @@ def test_no_stack_generates_or_stores_a_secret_value(stacks, name: str) -> None:
     found = set()
     for resource_type, by_name in resources.items():
         for body in by_name.values():
-            for attribute, value in _attributes(body):
+            for attribute, value in leaf_attributes(body):
                 if SECRET_LIKE.search(attribute):
                     found.add((resource_type, attribute))
                     assert "random_password" not in str(value) and ".result" not in str(value), (resource_type, value)

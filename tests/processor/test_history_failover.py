@@ -51,6 +51,24 @@ def rebuilds(monkeypatch) -> list:
     return outcomes
 
 
+class PageReads:
+    """Every page the rebuild reads from PostgreSQL (its ``after`` key); ``after_read`` runs after each read."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, page_size: int) -> None:
+        self.keys: list = []
+        self.after_read = lambda: None
+        real = pg_store.history_page
+
+        def read(conn, since, after_key, limit):
+            self.keys.append(after_key)
+            rows = real(conn, since, after_key, limit)
+            self.after_read()
+            return rows
+
+        monkeypatch.setattr(history, "PAGE_SIZE", page_size)
+        monkeypatch.setattr(pg_store, "history_page", read)
+
+
 def test_a_restart_behind_a_warm_connection_is_rebuilt_and_marked_with_the_new_server(
         container, redis_server, redis_client, pg_conn, rebuilds):
     warm = container()
@@ -110,22 +128,14 @@ def test_containers_continue_each_others_rebuild_from_the_cursor_of_that_server(
     rebuilds.clear()
     redis_server.restart()
     after = container()
-    monkeypatch.setattr(history, "PAGE_SIZE", 50)
-    pages: list = []
-    real_page = pg_store.history_page
-
-    def page(conn, since, after_key, limit):
-        pages.append(after_key)
-        return real_page(conn, since, after_key, limit)
-
-    monkeypatch.setattr(pg_store, "history_page", page)
+    pages = PageReads(monkeypatch, page_size=50)
 
     # A budget of 0 s: each batch's rebuild step copies one page and leaves the rest to the next batch.
     for n, processor in enumerate([before, after, before, after, before]):
         assert failed_ids(processor.processor.process(batch(1000 + n, 1), rebuild_budget_seconds=0)) == []
 
     assert rebuilds == [False, False, False, False, True]
-    assert len(pages) == len(set(pages)) == 5  # each page read once: nobody started over
+    assert len(pages.keys) == len(set(pages.keys)) == 5  # each page read once: nobody started over
     assert txn_keys(redis_client, range(230)) == 230
     assert redis_client.get("history:ready") == redis_server.run_id()
 
@@ -136,23 +146,20 @@ def test_a_rebuild_whose_server_changes_midway_is_not_marked_complete(
     assert failed_ids(warm(batch(0, 150))) == []
     rebuilds.clear()
     redis_server.restart()
-    monkeypatch.setattr(history, "PAGE_SIZE", 100)
-    real_page = pg_store.history_page
+    pages = PageReads(monkeypatch, page_size=100)
     restarted: list = []
 
-    def page(conn, since, after_key, limit):
-        rows = real_page(conn, since, after_key, limit)
-        if not restarted:  # the node is replaced again after the first page was read
+    def replace_the_node_once() -> None:  # again, after the rebuild read its first page
+        if not restarted:
             restarted.append(redis_server.restart().run_id())
-        return rows
 
-    monkeypatch.setattr(pg_store, "history_page", page)
+    pages.after_read = replace_the_node_once
     assert failed_ids(warm(batch(150, 1))) == []
     # Nothing may claim the history is complete on a server that got only part of it.
     assert redis_client.get("history:ready") in (None, "")
     assert rebuilds == [False]
 
-    monkeypatch.setattr(pg_store, "history_page", real_page)
+    pages.after_read = lambda: None
     assert failed_ids(warm(batch(151, 1))) == []
     assert rebuilds == [False, True]
     assert redis_client.get("history:ready") == redis_server.run_id() == restarted[0]

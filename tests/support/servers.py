@@ -563,21 +563,17 @@ class RedisServer:
         self.kill()
         return self.start()
 
-    def run_id(self) -> str:
-        """The server's ``run_id``: new on every start (and on a failover, another node's)."""
+    def server_info(self, field: str) -> str:
+        """One field of ``INFO server``, e.g. ``redis_version``."""
         client = self.client(decode_responses=True)
         try:
-            return str(client.info("server")["run_id"])
+            return str(client.info("server")[field])
         finally:
             client.close()
 
-    def version(self) -> str:
-        """``redis_version`` as the server reports it."""
-        client = self.client(decode_responses=True)
-        try:
-            return str(client.info("server")["redis_version"])
-        finally:
-            client.close()
+    def run_id(self) -> str:
+        """The server's ``run_id``: new on every start (and on a failover, another node's)."""
+        return self.server_info("run_id")
 
     def save_snapshot(self, path: str) -> str:
         """Write an RDB snapshot of the data now (``SAVE``) to ``path``, as ElastiCache's daily backup or a
