@@ -475,7 +475,8 @@ class RedisServer:
     def _write_config(self) -> None:
         acl_file = self._dir / "users.acl"
         acl_file.write_text(
-            "user default off resetpass -@all\n"
+            # As the cache construct makes it: off, no commands, and no password at all (no_password_required).
+            "user default off nopass -@all\n"
             f"user {self.ADMIN_USER} on >{self.admin_password} ~* &* +@all\n"
             f"{self._user_line}\n",
             encoding="utf-8",
