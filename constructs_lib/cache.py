@@ -16,7 +16,6 @@ from cdktf_cdktf_provider_aws.elasticache_subnet_group import ElasticacheSubnetG
 from cdktf_cdktf_provider_aws.elasticache_user import ElasticacheUser, ElasticacheUserAuthenticationMode
 from cdktf_cdktf_provider_aws.elasticache_user_group import ElasticacheUserGroup
 from cdktf_cdktf_provider_aws.security_group import SecurityGroup
-from cdktf import TerraformResourceLifecycle
 from constructs import Construct
 
 from processor.redis_store import ACL_RULES
@@ -205,21 +204,20 @@ class TransactionCache(Construct):
         user (ElastiCache requires a user named `default` in every group) is off, so nothing authenticates as
         it, and has no password (`no_password_required`) rather than a generated one that would sit in state.
 
-        Both ids differ from those of the password users they replace (`<name>-default`, `<name>-app`), and both
-        users are created before the old ones are destroyed: the group then swaps them in one update, since
-        ElastiCache refuses to delete a default user while a group holds it, and a user dropped and re-created
-        under the same id would fall out of the group. Replacing the users (not editing them in place) also
-        drops the old passwords from the state, where an in-place edit would keep them.
+        The application user has a new id and construct id (the password user it replaced was `<name>-app`):
+        an environment deployed with that one creates this user, deletes the old one (ElastiCache takes a deleted
+        user out of its group) and then updates the group. The default user keeps its id and is changed in
+        place: ElastiCache refuses to delete a default user while a group holds it, and Terraform deletes users a
+        group drops before it updates the group.
         """
-        replace_first = TerraformResourceLifecycle(create_before_destroy=True)
         default_user = ElasticacheUser(
-            self, "default-user", user_id=f"{props.name}-default-off", user_name=DEFAULT_USER_NAME, engine="redis",
-            access_string=DISABLED_ACCESS_STRING, no_password_required=True, lifecycle=replace_first,
+            self, "default-user", user_id=f"{props.name}-default", user_name=DEFAULT_USER_NAME,
+            engine="redis", access_string=DISABLED_ACCESS_STRING, no_password_required=True,
         )
         app_user = ElasticacheUser(
-            self, "app-user", user_id=props.user_name, user_name=props.user_name, engine="redis",
+            self, "iam-app-user", user_id=props.user_name, user_name=props.user_name, engine="redis",
             access_string=f"on {props.app_access_rules}",
-            authentication_mode=ElasticacheUserAuthenticationMode(type=APP_AUTHENTICATION), lifecycle=replace_first,
+            authentication_mode=ElasticacheUserAuthenticationMode(type=APP_AUTHENTICATION),
         )
         group = ElasticacheUserGroup(self, "users", user_group_id=props.name, engine="redis",
                                      user_ids=[default_user.user_id, app_user.user_id])

@@ -39,16 +39,16 @@ def test_user_group_holds_a_disabled_default_user_and_the_application_user(dev) 
     assert len(dev.resources("aws_elasticache_user")) == 2
     # Disabled ("off" first, no commands, no key patterns) and without any password to keep.
     assert default["access_string"] == "off -@all" and default["no_password_required"] is True
-    assert default["user_id"] == "japancart-dev-history-default-off" and default["engine"] == "redis"
+    assert default["user_id"] == "japancart-dev-history-default" and default["engine"] == "redis"
     assert "authentication_mode" not in default and "passwords" not in default
     # The application signs in with IAM auth tokens: its id is its name (ElastiCache requires it for IAM users).
     assert app["access_string"] == f"on {ACL_RULES}"
     assert app["user_id"] == app["user_name"] == APP_USER
     assert app["authentication_mode"] == {"type": "iam"} and "passwords" not in app
     assert "no_password_required" not in app
-    # New ids, created before the password users they replace go: the group swaps them in one update.
-    for user in (default, app):
-        assert user["lifecycle"] == {"create_before_destroy": True}
+    # The IAM user is new (id and address; the password user was `-app`); the default user keeps its id and
+    # address and is changed in place (ElastiCache will not delete a default user a group holds).
+    assert default_key.startswith("cache_default-user_") and app_key.startswith("cache_iam-app-user_")
 
 
 def test_no_password_and_no_secret_for_redis(dev) -> None:

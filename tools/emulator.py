@@ -448,6 +448,62 @@ def _patch_elasticache_user_groups() -> None:
             setattr(rs.ElastiCacheResponse, action, fn)
 
 
+@_gap(
+    "elasticache-users",
+    "ModifyUser is not implemented, so changing an aws_elasticache_user in place (its access string or how it "
+    "signs in, e.g. a default user moved to no_password_required) fails; DeleteUser deletes a default user "
+    "that a user group still holds (AWS: DefaultUserAssociatedToUserGroup) and leaves a deleted user in its "
+    "groups (AWS takes it out of every group).",
+    "ModifyUser sets the access string, passwords, NoPasswordRequired or AuthenticationMode as CreateUser "
+    "takes them (a password user no longer has a password once it needs none or uses IAM); DeleteUser refuses "
+    "a 'default' user held by a group with DefaultUserAssociatedToUserGroup and removes any other user from "
+    "its groups.",
+)
+def _patch_elasticache_users() -> None:
+    from moto.core.exceptions import ServiceException
+    from moto.core.responses import ActionResult
+    from moto.elasticache import responses as rs
+    from moto.elasticache.exceptions import UserNotFound
+
+    class DefaultUserAssociatedToUserGroup(ServiceException):
+        code = "DefaultUserAssociatedToUserGroup"
+
+    def modify_user(self: Any) -> Any:
+        params = self._get_params()
+        user = self.elasticache_backend.users.get(params.get("UserId"))
+        if user is None:
+            raise UserNotFound(params.get("UserId"))
+        if params.get("AccessString"):
+            user.access_string = params["AccessString"]
+        mode = params.get("AuthenticationMode") or {}
+        passwords = params.get("Passwords") or mode.get("Passwords") or []
+        if self._get_bool_param("NoPasswordRequired"):
+            user.no_password_required, user.authentication_type, user.passwords = True, "no-password-required", []
+        elif mode.get("Type"):
+            user.no_password_required, user.authentication_type, user.passwords = False, mode["Type"], list(passwords)
+        elif passwords:
+            user.no_password_required, user.authentication_type, user.passwords = False, "password", list(passwords)
+        return ActionResult(user)
+
+    original_delete = rs.ElastiCacheResponse.delete_user
+
+    def delete_user(self: Any) -> Any:
+        backend = self.elasticache_backend
+        user_id = self._get_param("UserId")
+        user = backend.users.get(user_id)
+        holding = [g for g in getattr(backend, "user_groups", {}).values() if user_id in g["UserIds"]]
+        if user is not None and user.name == "default" and holding:
+            raise DefaultUserAssociatedToUserGroup(
+                "User is associated to user group(s) as a default user and can't be deleted.")
+        for group in holding:
+            group["UserIds"] = [u for u in group["UserIds"] if u != user_id]
+        return original_delete(self)
+
+    if not hasattr(rs.ElastiCacheResponse, "modify_user"):
+        rs.ElastiCacheResponse.modify_user = modify_user
+    rs.ElastiCacheResponse.delete_user = delete_user
+
+
 # --------------------------------------------------------------------------------------------------------
 # Every service
 # --------------------------------------------------------------------------------------------------------
