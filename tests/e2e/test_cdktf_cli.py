@@ -46,7 +46,7 @@ def cli_env(emulator_terraform: TerraformCLI) -> dict[str, str]:
     if shutil.which("make") is None or not (ROOT / "node_modules" / ".bin" / "cdktf").exists():
         pytest.fail("needs GNU make and the cdktf CLI: run `make setup` (npm ci)")
     return {
-        **emulator_terraform.env,  # CLI configuration (mirror, stand-ins), emulator credentials, region
+        **emulator_terraform.env,  # CLI configuration (provider mirror), emulator credentials, region
         "TF_PLUGIN_MIRROR": os.environ.get("TF_PLUGIN_MIRROR", ""),
         "CDKTF_DISABLE_PLUGIN_CACHE_ENV": "1",  # the CLI configuration's plugin cache, not ~/.terraform.d
         "CI": "1",
