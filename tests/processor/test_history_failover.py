@@ -5,6 +5,8 @@ the server itself reports (its run id, with every batch) says that it changed.""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from processor import history, pg_store
@@ -174,11 +176,13 @@ def test_a_rebuild_lock_outlives_the_container_that_took_it_and_then_expires(
     redis_server.restart()
     server = redis_server.run_id()
     # A container took the lock for this server and died before it could release it.
-    redis_client.set(history.lock_key(server), "a-container-that-died", px=800)
+    redis_client.set(history.lock_key(server), "a-container-that-died", px=60_000)
 
     other = container()
     assert failed_ids(other(batch(100, 10))) == []
     assert rebuilds == [False] and txn_keys(redis_client, range(100)) == 0  # one rebuild at a time
-    redis_client.pexpire(history.lock_key(server), 1)  # the lock's time runs out
+    assert redis_client.get(history.lock_key(server)) == "a-container-that-died"  # not taken over, not released
+    redis_client.pexpire(history.lock_key(server), 1)  # its time runs out (as it would after 60 s)
+    time.sleep(0.01)
     assert failed_ids(other(batch(110, 10))) == []
     assert rebuilds == [False, True] and txn_keys(redis_client, range(120)) == 120
