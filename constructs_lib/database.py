@@ -34,6 +34,7 @@ from .validation import (
     require_name,
     require_bool,
     require_int,
+    require_recovery_window,
 )
 
 POSTGRES_PORT = 5432
@@ -123,8 +124,8 @@ class DatabaseSettings:
 @dataclass(frozen=True, kw_only=True)
 class TransactionDatabaseProps(DatabaseSettings, PrivateStoreProps):
     """Inputs of `TransactionDatabase`: the instance's shape and safety switches (the `DatabaseSettings`
-    fields, each defaulted), what every private store takes (`PrivateStoreProps`: networking, log and
-    secret retention) and:
+    fields, each defaulted), what every private store takes (`PrivateStoreProps`: networking, log
+    retention) and:
 
     name: the DB instance identifier; also names its groups, role and final snapshot. Required.
     keys: `data` encrypts storage and Performance Insights, `secrets` the master and connection
@@ -136,6 +137,7 @@ class TransactionDatabaseProps(DatabaseSettings, PrivateStoreProps):
       `app_connect_arn`). Default: the processor's role (`processor.config.APP_DB_USER`).
     maintainer_username: the role the daily data-lifecycle run logs in as with an IAM auth token (created by
       the migrations, allowed only the lifecycle functions). Default: `processor.config.MAINTAINER_DB_USER`.
+    secret_recovery_days: recovery window of the connection secret when deleted (0: at once). Default: 30.
 
     No security group is admitted until `TransactionDatabase.allow_from` names one.
     """
@@ -144,9 +146,11 @@ class TransactionDatabaseProps(DatabaseSettings, PrivateStoreProps):
     connection_secret_name: str = ""
     app_username: str = APP_DB_USER
     maintainer_username: str = MAINTAINER_DB_USER
+    secret_recovery_days: int = 30
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        require_recovery_window("secret_recovery_days", self.secret_recovery_days)
         require_name("name", self.name, r"[a-z](?!.*--)[a-z0-9-]{0,52}[a-z0-9]",
                      "an RDS identifier: lowercase letters, digits, single hyphens, at most 54 characters")
         require_name("app_username", self.app_username, r"[a-z][a-z0-9_]{0,62}",

@@ -32,7 +32,7 @@ from cdktf_cdktf_provider_aws.sqs_queue import SqsQueue
 from cdktf_cdktf_provider_aws.sqs_queue_policy import SqsQueuePolicy
 from constructs import Construct
 
-from processor.config import DB_AUTH_IAM, ENV_STREAM_ARN, LONGEST_RULE_WINDOW_SECONDS
+from processor.config import AUTH_IAM, ENV_STREAM_ARN, LONGEST_RULE_WINDOW_SECONDS
 
 from .alarms import AlarmSpec, AlertTopic
 from .cache import TransactionCache
@@ -50,8 +50,8 @@ HANDLER = "processor.handler.handle"
 MIGRATION_HANDLER = "processor.migrate.handle"
 RUNTIME = "python3.12"
 METRIC_NAMESPACE = "JapanCart/TransactionMonitoring"
-#: The processor signs in to PostgreSQL with IAM auth tokens (never a password).
-DB_AUTH = DB_AUTH_IAM
+#: The processor signs in to PostgreSQL and Redis with IAM auth tokens (never a password).
+DB_AUTH = REDIS_AUTH = AUTH_IAM
 #: Migrations take an advisory lock and run a few DDL statements; five minutes is generous.
 MIGRATION_TIMEOUT_SECONDS = 300
 MIGRATION_MEMORY_MB = 256
@@ -198,9 +198,10 @@ class TransactionProcessor(Construct):
     Failed records are retried (bisecting the batch) until they reach the maximum record age, then
     sent to an encrypted dead-letter queue that keeps each pointer while the stream still holds the
     record; only the function's role may send to it, and the function accepts records of this stream
-    only (`STREAM_ARN`). The function's role can read only this stream, the connection and Redis
-    secrets and this key, and sign in to PostgreSQL as the application role only. A `<name>-replay`
-    role runs the replay tool (`replay_role_arn`). A `SchemaMigration` from the same
+    only (`STREAM_ARN`). The function's role can read only this stream, the connection secret and this
+    key, and sign in (IAM auth tokens) to PostgreSQL as the application role and to Redis as the
+    application user only. A `<name>-replay` role runs the replay tool (`replay_role_arn`). A
+    `SchemaMigration` from the same
     zip brings the schema up to date before the stream source exists, and again whenever the
     bundled migrations change.
     """
@@ -243,7 +244,11 @@ class TransactionProcessor(Construct):
             environment=LambdaFunctionEnvironment(variables={
                 "DB_CONNECTION_SECRET_ARN": props.database.connection_secret_arn,
                 "DB_AUTH": DB_AUTH,
-                "REDIS_SECRET_ARN": props.cache.auth_secret_arn,
+                "REDIS_HOST": props.cache.primary_endpoint_address,
+                "REDIS_PORT": str(props.cache.port),
+                "REDIS_USER": props.cache.app_user_name,
+                "REDIS_CACHE_NAME": props.cache.replication_group_id,
+                "REDIS_AUTH": REDIS_AUTH,
                 "HISTORY_TTL_SECONDS": str(props.history_ttl_seconds),
                 "RULE_MAX_TXNS_PER_HOUR": str(props.rule_max_txns_per_hour),
                 "RULE_MAX_DAILY_TOTAL": str(props.rule_max_daily_total),
@@ -294,14 +299,14 @@ class TransactionProcessor(Construct):
         self.replay_role_arn: str = self._replay_role.arn
 
     def _role(self, function_name: str, props: TransactionProcessorProps, log_group_arn: str) -> IamRole:
-        """Least privilege: this stream, two secrets (never the master password), its own database role,
-        each key only through the service that needs it, this queue, its own logs."""
+        """Least privilege: this stream, the connection secret (never the master password), its own database
+        role and Redis user, each key only through the service that needs it, this queue, its own logs."""
         keys = props.keys
         grantee = PolicyGrantee()
         props.stream.grant_read(grantee)
         props.database.grant_read_connection(grantee, sid="ReadStoreCredentials")
-        props.cache.grant_read_credentials(grantee, sid="ReadStoreCredentials")
         props.database.grant_connect(grantee)
+        props.cache.grant_connect(grantee)
         keys.data.grant_decrypt(grantee, via="kinesis", sid="DecryptTheStream")
         keys.data.grant_encrypt_decrypt(grantee, via="sqs", sid="EncryptDeadLetters")
         keys.secrets.grant_decrypt(grantee, via="secretsmanager", sid="DecryptStoreCredentials")

@@ -70,17 +70,23 @@ class BatchProcessor:
         self._clock = clock
         self._emit = emit
         self._redis: Optional[redis.Redis] = None
-        self._redis_run_id = ""
+        self._redis_since = 0.0
         self._pg: Optional[Any] = None
         # Set when a server rejects our credentials: the caller re-reads the secrets.
         self.credentials_rejected = False
 
     # -- connections -------------------------------------------------------
     def _redis_client(self) -> redis.Redis:
+        """The container's Redis client; replaced (new connections, new IAM tokens) once it is
+        ``MAX_CONNECTION_SECONDS`` old, before ElastiCache closes IAM connections at 12 hours. Every
+        connection the client has was made after it, so none is older."""
+        if self._redis is not None and self._clock() - self._redis_since >= redis_store.MAX_CONNECTION_SECONDS:
+            logger.info("redis connections are %d s old: reconnecting before ElastiCache's 12-hour limit",
+                        int(self._clock() - self._redis_since))
+            self._drop_redis()
         if self._redis is None:
-            client = redis_store.connect(self.settings.redis)
-            self._redis_run_id = redis_store.server_run_id(client)
-            self._redis = client
+            self._redis = redis_store.connect(self.settings.redis)
+            self._redis_since = self._clock()
         return self._redis
 
     def _pg_conn(self) -> Any:
@@ -156,15 +162,15 @@ class BatchProcessor:
 
     def _write_history(self, stored: pg_store.StoredBatch, budget_seconds: float) -> None:
         client = self._redis_client()
-        marker = redis_store.write_history(client, list(stored.versions.values()),
-                                           self.settings.history_ttl_seconds, self._clock())
-        if marker != self._redis_run_id:
-            self._rebuild(client, budget_seconds)
+        state = redis_store.write_history(client, list(stored.versions.values()),
+                                          self.settings.history_ttl_seconds, self._clock())
+        if not state.complete:  # whichever server answered this batch lacks part of the day
+            self._rebuild(client, state.run_id, budget_seconds)
 
-    def _rebuild(self, client: redis.Redis, budget_seconds: float) -> None:
+    def _rebuild(self, client: redis.Redis, run_id: str, budget_seconds: float) -> None:
         """The batch is already stored everywhere; a failing rebuild step is retried next batch."""
         try:
-            history.rebuild_step(client, self._pg_conn(), run_id=self._redis_run_id,
+            history.rebuild_step(client, self._pg_conn(), run_id=run_id,
                                  ttl_seconds=self.settings.history_ttl_seconds,
                                  budget_seconds=budget_seconds, clock=self._clock)
         except PG_ERRORS as exc:
@@ -246,7 +252,7 @@ def handle(event: Mapping[str, Any], context: Any = None) -> Dict:
         _container_processor = BatchProcessor(settings_from_env(os.environ, aws_secrets.fetch_secret_string))
     result = _container_processor.process(event, _rebuild_budget(context))
     if _container_processor.credentials_rejected:
-        # A rotated Redis password (or a revoked login): re-read the secrets next time.
+        # A revoked login (or on the rig, a changed password): start the container afresh next time.
         logger.warning("credentials rejected; secrets will be re-read on the next invocation")
         _container_processor.close()
         _container_processor = None

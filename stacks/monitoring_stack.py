@@ -18,7 +18,7 @@ from constructs_lib.stream import TransactionStream
 from . import wiring
 from .config import AppConfig, EnvironmentConfig
 from .identity import Identities
-from .providers import aws_provider, common_tags, random_provider, state_backend
+from .providers import aws_provider, common_tags, state_backend
 
 
 class TransactionMonitoringStack(TerraformStack):
@@ -33,7 +33,6 @@ class TransactionMonitoringStack(TerraformStack):
         name = wiring.resource_prefix(config, env)
         aws_provider(self, region=env.region, account_id=env.account_id, tags=common_tags(config, env.name),
                      emulator=config.emulator)
-        random_provider(self)
         state_backend(self, config, env.name)
         Aspects.of(self).add(PermissionsBoundary(Identities(config).workload_boundary_arn(env.name)))
 
@@ -46,7 +45,7 @@ class TransactionMonitoringStack(TerraformStack):
         cache.allow_from(app_sg)
         database.allow_from(app_sg)
         network.restrict_secrets_endpoint(keys.secrets.account_id, [
-            database.connection_secret_arn, database.password_secret_arn, cache.auth_secret_arn])
+            database.connection_secret_arn, database.password_secret_arn])
         topic = AlertTopic(self, "alerts", wiring.alert_topic_props(config, env, keys.logs))
         alarms = SystemAlarms(self, "alarms", wiring.system_alarms_props(config, env, topic, stream, cache, database))
         processor = TransactionProcessor(self, "processor", wiring.processor_props(
@@ -67,7 +66,9 @@ class TransactionMonitoringStack(TerraformStack):
             "elasticache_security_group_id": (cache.security_group_id, "Security group of the Redis nodes"),
             "rds_security_group_id": (database.security_group_id, "Security group of the database"),
             "app_security_group_id": (app_sg.id, "Attach to consumers: the only group the stores admit"),
-            "redis_auth_secret_arn": (cache.auth_secret_arn, "Secret with the Redis endpoint, user name and password"),
+            "redis_user_name": (cache.app_user_name, "Redis user (and user id) the processor signs in as with IAM "
+                                                     "auth tokens; no password exists"),
+            "redis_replication_group_id": (cache.replication_group_id, "What Redis IAM auth tokens are signed for"),
             "alarm_topic_arn": (topic.topic_arn, "SNS topic every alarm notifies"),
             "kms_key_arn": (keys.data.key_arn, "Customer-managed key of the transaction data"),
             "secrets_kms_key_arn": (keys.secrets.key_arn, "Customer-managed key of the secrets and Lambda environments"),

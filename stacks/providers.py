@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from cdktf import S3Backend, TerraformStack
 from cdktf_cdktf_provider_aws.provider import AwsProvider, AwsProviderDefaultTags, AwsProviderEndpoints
-from cdktf_cdktf_provider_random.provider import RandomProvider
 from constructs import Construct
 
 from .config import AppConfig, BackendConfig, EmulatorConfig
@@ -39,10 +38,6 @@ def aws_provider(scope: Construct, *, region: str, account_id: str, tags: dict[s
     # The bindings are generated from 5.99.1 and pin it exactly; any later 5.x provider reads the same JSON.
     TerraformStack.of(scope).add_override("terraform.required_providers.aws", AWS_PROVIDER_REQUIREMENT)
     return provider
-
-
-def random_provider(scope: Construct) -> RandomProvider:
-    return RandomProvider(scope, "random")
 
 
 def s3_backend(stack: TerraformStack, *, backend: BackendConfig, key: str, kms_key_id: str | None,

@@ -22,7 +22,7 @@ from constructs_lib.processor import (LambdaBundle, TransactionProcessor, Transa
 from constructs_lib.stream import TransactionStream, TransactionStreamProps
 from constructs_lib.validation import ConfigError, require_zones_for
 from processor.config import APP_DB_USER
-from processor.redis_store import ACL_RULES, REDIS_USER
+from processor.redis_store import ACL_RULES
 
 if TYPE_CHECKING:
     from .config import AppConfig, EnvironmentConfig
@@ -118,14 +118,12 @@ def stream_props(config: AppConfig, env: EnvironmentConfig, data_key: Encryption
 
 def cache_props(config: AppConfig, env: EnvironmentConfig, keys: EnvironmentKeys,
                 network: Networking) -> TransactionCacheProps:
-    """`cache.*`, log retention (slow log) and the secret's recovery window; the Redis user is the processor's."""
+    """`cache.*` and log retention (slow log); the Redis user has the processor's rules and is named for the
+    group (`<project>-<env>-history-processor`), so each environment's user id is its own in a shared account."""
     settings, sources = _section(env, "cache")
-    return _props(TransactionCacheProps, {**sources, **_common(env), "name": _named(config),
-                                          "auth_secret_name": _named(config)},
+    return _props(TransactionCacheProps, {**sources, **_common(env), "name": _named(config)},
                   **settings, name=f"{resource_prefix(config, env)}-history", keys=keys, networking=network,
-                  auth_secret_name=f"{config.project.name}/{env.name}/redis-auth",
-                  app_user_name=REDIS_USER, app_access_rules=ACL_RULES, log_retention_days=env.log_retention_days,
-                  secret_recovery_days=env.secret_recovery_days)
+                  app_access_rules=ACL_RULES, log_retention_days=env.log_retention_days)
 
 
 def database_props(config: AppConfig, env: EnvironmentConfig, keys: EnvironmentKeys,

@@ -55,6 +55,19 @@ def contract_conforming(document: dict[str, Any]) -> dict[str, Any]:
     return document
 
 
+def leaf_attributes(node: Any, key: str = "") -> Iterator[tuple[str, Any]]:
+    """Every scalar in a JSON document with the name of the attribute that holds it (list items keep the
+    list's name), for checks over whole stacks such as "no attribute named like a password holds a value"."""
+    if isinstance(node, dict):
+        for name, value in node.items():
+            yield from leaf_attributes(value, name)
+    elif isinstance(node, list):
+        for value in node:
+            yield from leaf_attributes(value, key)
+    else:
+        yield key, node
+
+
 def synth_stacks(outdir: Path, environ: dict[str, str] | None = None) -> dict[str, dict[str, Any]]:
     """Synthesize the app from the (default or given) configuration; return each stack's JSON."""
     from stacks.app import synthesize

@@ -231,7 +231,8 @@ def record_bytes(txns: list) -> int:
 
 @pytest.fixture(scope="module")
 def redis_rig(rig_ca) -> Iterator[Any]:
-    from processor.redis_store import ACL_RULES, REDIS_USER
+    from processor.redis_store import ACL_RULES
+    from tests.support.pipeline import REDIS_USER
     from tests.support.servers import RedisServer
 
     server = RedisServer(rig_ca, acl_rules=ACL_RULES, user=REDIS_USER, password="capacity-test-password-0123456789")

@@ -85,6 +85,10 @@ def test_defaults_are_private_encrypted_multi_az_protected_and_closed() -> None:
                  id="reserved-master"),
     pytest.param({"backup_window": "18:30-19:30"}, "maintenance_window must be clear of backup_window",
                  id="windows-overlap"),
+    pytest.param({"secret_recovery_days": 3}, "secret_recovery_days must be 0 (delete at once)",
+                 id="recovery-window-too-short"),
+    pytest.param({"secret_recovery_days": 31}, "secret_recovery_days must be 0 (delete at once)",
+                 id="recovery-window-too-long"),
     pytest.param({"connection_secret_name": "no spaces"}, "connection_secret_name must be a Secrets Manager name",
                  id="secret-name-malformed"),
 ])

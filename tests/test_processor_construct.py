@@ -39,15 +39,19 @@ def test_function_gets_secret_arns_and_thresholds_but_no_secret_values(dev) -> N
     _, function = dev.one("aws_lambda_function", function_name="japancart-dev-processor")
     variables = function["environment"]["variables"]
     db_secret, _ = dev.one("aws_secretsmanager_secret", name="japancart/dev/db-connection")
-    redis_secret, _ = dev.one("aws_secretsmanager_secret", name="japancart/dev/redis-auth")
+    group_key, _ = dev.one("aws_elasticache_replication_group")
     assert variables["DB_CONNECTION_SECRET_ARN"] == dev.ref("aws_secretsmanager_secret", db_secret, "arn")
-    assert variables["REDIS_SECRET_ARN"] == dev.ref("aws_secretsmanager_secret", redis_secret, "arn")
     assert variables["HISTORY_TTL_SECONDS"] == "86400" and variables["ENVIRONMENT"] == "dev"
-    assert variables["DB_AUTH"] == "iam"
+    assert variables["DB_AUTH"] == "iam" and variables["REDIS_AUTH"] == "iam"
     # The only source whose records the function accepts: the stream its mapping reads.
     stream_key, _ = dev.one("aws_kinesis_stream")
     assert variables["STREAM_ARN"] == dev.ref("aws_kinesis_stream", stream_key, "arn")
-    assert set(variables) == {"DB_CONNECTION_SECRET_ARN", "DB_AUTH", "REDIS_SECRET_ARN", "HISTORY_TTL_SECONDS",
+    # Redis: where, as whom and for which replication group to sign IAM tokens; no secret, no password.
+    assert variables["REDIS_HOST"] == dev.ref("aws_elasticache_replication_group", group_key, "primary_endpoint_address")
+    assert (variables["REDIS_PORT"], variables["REDIS_USER"], variables["REDIS_CACHE_NAME"]) == (
+        "6379", "japancart-dev-history-processor", "japancart-dev-history")
+    assert set(variables) == {"DB_CONNECTION_SECRET_ARN", "DB_AUTH", "REDIS_HOST", "REDIS_PORT", "REDIS_USER",
+                              "REDIS_CACHE_NAME", "REDIS_AUTH", "HISTORY_TTL_SECONDS",
                               "RULE_MAX_TXNS_PER_HOUR", "RULE_MAX_DAILY_TOTAL", "RULE_MAX_SINGLE_AMOUNT",
                               "METRIC_NAMESPACE", "ENVIRONMENT", "STREAM_ARN"}
     assert not any("random_password" in v or "secret_string" in v or "master_user_secret" in v
@@ -75,10 +79,16 @@ def test_role_has_least_privilege(dev) -> None:
     stream_key, _ = dev.one("aws_kinesis_stream")
     assert statements["ReadTheTransactionStream"]["resources"] == [dev.ref("aws_kinesis_stream", stream_key, "arn")]
     db_secret, _ = dev.one("aws_secretsmanager_secret", name="japancart/dev/db-connection")
-    redis_secret, _ = dev.one("aws_secretsmanager_secret", name="japancart/dev/redis-auth")
-    assert statements["ReadStoreCredentials"]["resources"] == [dev.ref("aws_secretsmanager_secret", db_secret, "arn"),
-                                                               dev.ref("aws_secretsmanager_secret", redis_secret, "arn")]
+    assert statements["ReadStoreCredentials"]["resources"] == [dev.ref("aws_secretsmanager_secret", db_secret, "arn")]
     assert statements["ReadStoreCredentials"]["actions"] == ["secretsmanager:GetSecretValue"]
+    group_key, _ = dev.one("aws_elasticache_replication_group")
+    app_key, _ = dev.one("aws_elasticache_user", user_name="japancart-dev-history-processor")
+    connect = statements["SignInToTheHistoryAsTheAppUser"]
+    assert (connect["actions"], connect["resources"]) == (
+        ["elasticache:Connect"], [dev.ref("aws_elasticache_replication_group", group_key, "arn"),
+                                  dev.ref("aws_elasticache_user", app_key, "arn")])  # the group and its app user only
+    assert [sid for sid, s in statements.items() if "elasticache:Connect" in s["actions"]] == [
+        "SignInToTheHistoryAsTheAppUser"]
     wildcard = {sid for sid, s in statements.items() if s["resources"] == ["*"]}
     assert wildcard == {"AttachToThePrivateSubnets", "PublishTraces"}
     assert all(not a.endswith(":*") for s in statements.values() for a in s["actions"])
@@ -326,10 +336,11 @@ def test_defaults_retry_until_six_hours_keep_a_day_of_history_and_grant_only_wha
     # 24 h stream retention minus 6 h record age: the dead-letter pointers stay readable 18 h.
     assert stack.one("aws_sqs_queue")[1]["message_retention_seconds"] == 18 * 3600
     statements = statements_of(stack, "bare-processor")
-    secret = {name: stack.ref("aws_secretsmanager_secret", stack.one("aws_secretsmanager_secret", name=name)[0], "arn")
-              for name in ("bare-transactions/db-connection", "bare-history/redis-auth")}
-    assert statements["ReadStoreCredentials"]["resources"] == [secret["bare-transactions/db-connection"],
-                                                              secret["bare-history/redis-auth"]]
+    secret = stack.ref("aws_secretsmanager_secret",
+                       stack.one("aws_secretsmanager_secret", name="bare-transactions/db-connection")[0], "arn")
+    assert statements["ReadStoreCredentials"]["resources"] == [secret]
+    assert variables["REDIS_AUTH"] == "iam" and variables["REDIS_USER"] == "bare-history-processor"
+    assert statements["SignInToTheHistoryAsTheAppUser"]["actions"] == ["elasticache:Connect"]
     stream_key, _ = stack.one("aws_kinesis_stream")
     assert statements["ReadTheTransactionStream"]["resources"] == [stack.ref("aws_kinesis_stream", stream_key, "arn")]
     assert "master_user_secret" not in json.dumps(statements)  # never the master password

@@ -4,11 +4,12 @@ per data class, outputs without secrets."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
 from processor.config import ENVIRONMENTS
-from synthesis import ROOT, STACK_NAMES, TEST_ACCOUNTS, TEST_STATE_KEYS, StackView
+from synthesis import ROOT, STACK_NAMES, TEST_ACCOUNTS, TEST_STATE_KEYS, StackView, leaf_attributes
 
 
 def test_stack_names_are_the_apps(stacks) -> None:
@@ -76,7 +77,7 @@ def test_every_store_uses_the_key_of_its_data_class(stacks, name: str) -> None:
 EXPECTED_OUTPUTS = {
     "vpc_id", "kinesis_stream_name", "kinesis_stream_arn", "redis_endpoint", "redis_port", "rds_endpoint", "rds_port",
     "db_secret_arn", "elasticache_security_group_id", "rds_security_group_id", "app_security_group_id",
-    "redis_auth_secret_arn", "alarm_topic_arn", "kms_key_arn", "secrets_kms_key_arn", "logs_kms_key_arn",
+    "redis_user_name", "redis_replication_group_id", "alarm_topic_arn", "kms_key_arn", "secrets_kms_key_arn", "logs_kms_key_arn",
     "dashboard_name", "processor_function_name",
     "dead_letter_queue_url", "replay_role_arn",
 }
@@ -191,3 +192,38 @@ def test_bootstrap_phase_two_keeps_its_state_in_the_bucket_under_its_own_key(tmp
 def test_secrets_honour_the_recovery_window(stacks, env: str, days: int) -> None:
     secrets = StackView(stacks[env]).resources("aws_secretsmanager_secret").values()
     assert secrets and {s["recovery_window_in_days"] for s in secrets} == {days}
+
+
+#: Attribute names that would hold a credential if anything did.
+SECRET_LIKE = re.compile(r"password|passwd|auth_token|secret_string|private_key|token$|^result$", re.I)
+#: The only secret-like attributes any stack may have, none holding a secret: RDS keeps (and rotates) the master
+#: password itself, the connection secret holds no credential (host, port, names, the ARN of RDS's secret) and
+#: the disabled default Redis user has no password at all.
+ALLOWED_SECRET_LIKE = {("aws_db_instance", "manage_master_user_password"),
+                       ("aws_secretsmanager_secret_version", "secret_string"),
+                       ("aws_elasticache_user", "no_password_required")}
+
+
+@pytest.mark.parametrize("name", STACK_NAMES)
+def test_no_stack_generates_or_stores_a_secret_value(stacks, name: str) -> None:
+    """No secret value in Terraform state (issue 16): nothing generates one (no hashicorp/random, no
+    random_password), no Redis secret, no password on any ElastiCache user or group, and every secret-like
+    attribute left is on the allow-list above."""
+    stack = stacks[name]
+    assert set(stack["terraform"]["required_providers"]) == {"aws"}
+    assert set(stack["provider"]) == {"aws"}
+    resources = stack.get("resource", {})
+    assert not [t for t in resources if t.startswith("random_")]
+    assert not any("redis" in secret["name"] for secret in resources.get("aws_secretsmanager_secret", {}).values())
+    found = set()
+    for resource_type, by_name in resources.items():
+        for body in by_name.values():
+            for attribute, value in leaf_attributes(body):
+                if SECRET_LIKE.search(attribute):
+                    found.add((resource_type, attribute))
+                    assert "random_password" not in str(value) and ".result" not in str(value), (resource_type, value)
+    assert found <= ALLOWED_SECRET_LIKE, found - ALLOWED_SECRET_LIKE
+    for user in resources.get("aws_elasticache_user", {}).values():
+        assert "passwords" not in user and "passwords" not in user.get("authentication_mode", {})
+    for group in resources.get("aws_elasticache_replication_group", {}).values():
+        assert "auth_token" not in group

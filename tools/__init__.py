@@ -11,7 +11,6 @@
   rulesets, environments), from recorded ``gh api`` responses (standard library only).
 * ``python -m tools.checkov_gate`` -- the checkov gate over synthesized stacks (`make checkov`; checkov is a dev package).
 * ``python -m tools.plan_stack``   -- `make plan EMULATOR=1`: a real plan against the AWS emulator, built on
-  ``tools.terraform`` (the Terraform CLI harness), ``tools.emulator`` (moto, a dev package) and
-  ``tools.random_provider`` (an offline hashicorp/random stand-in).
+  ``tools.terraform`` (the Terraform CLI harness) and ``tools.emulator`` (moto, a dev package).
 * ``tools/find-provider-mirror.sh`` -- the provider filesystem mirror for the recipes that need one.
 """

@@ -13,7 +13,7 @@ From a shell (``make emulator``; README, "Trying it against the local emulator")
 
     python -m tools.emulator [--port 4566] [--dir build/emulator]
     # prints the exports for make bootstrap/deploy/diff/destroy (also in <dir>/env.sh) and runs until
-    # Ctrl-C or SIGTERM; <dir>/terraform.tfrc: the provider mirror + the random stand-in, trial only;
+    # Ctrl-C or SIGTERM; <dir>/terraform.tfrc: providers from the mirror (or the registry), trial only;
     # <dir>/environments.toml: the shipped configuration filled in for the trial (one account: moto's)
 
 Real plan JSON of a stack against the emulator (e.g. for the plan-risk report)::
@@ -448,6 +448,62 @@ def _patch_elasticache_user_groups() -> None:
     }.items():
         if not hasattr(rs.ElastiCacheResponse, action):
             setattr(rs.ElastiCacheResponse, action, fn)
+
+
+@_gap(
+    "elasticache-users",
+    "ModifyUser is not implemented, so changing an aws_elasticache_user in place (its access string or how it "
+    "signs in, e.g. a default user moved to no_password_required) fails; DeleteUser deletes a default user "
+    "that a user group still holds (AWS: DefaultUserAssociatedToUserGroup) and leaves a deleted user in its "
+    "groups (AWS takes it out of every group).",
+    "ModifyUser sets the access string, passwords, NoPasswordRequired or AuthenticationMode as CreateUser "
+    "takes them (a password user no longer has a password once it needs none or uses IAM); DeleteUser refuses "
+    "a 'default' user held by a group with DefaultUserAssociatedToUserGroup and removes any other user from "
+    "its groups.",
+)
+def _patch_elasticache_users() -> None:
+    from moto.core.exceptions import ServiceException
+    from moto.core.responses import ActionResult
+    from moto.elasticache import responses as rs
+    from moto.elasticache.exceptions import UserNotFound
+
+    class DefaultUserAssociatedToUserGroup(ServiceException):
+        code = "DefaultUserAssociatedToUserGroup"
+
+    def modify_user(self: Any) -> Any:
+        params = self._get_params()
+        user = self.elasticache_backend.users.get(params.get("UserId"))
+        if user is None:
+            raise UserNotFound(params.get("UserId"))
+        if params.get("AccessString"):
+            user.access_string = params["AccessString"]
+        mode = params.get("AuthenticationMode") or {}
+        passwords = params.get("Passwords") or mode.get("Passwords") or []
+        if self._get_bool_param("NoPasswordRequired"):
+            user.no_password_required, user.authentication_type, user.passwords = True, "no-password-required", []
+        elif mode.get("Type"):
+            user.no_password_required, user.authentication_type, user.passwords = False, mode["Type"], list(passwords)
+        elif passwords:
+            user.no_password_required, user.authentication_type, user.passwords = False, "password", list(passwords)
+        return ActionResult(user)
+
+    original_delete = rs.ElastiCacheResponse.delete_user
+
+    def delete_user(self: Any) -> Any:
+        backend = self.elasticache_backend
+        user_id = self._get_param("UserId")
+        user = backend.users.get(user_id)
+        holding = [g for g in getattr(backend, "user_groups", {}).values() if user_id in g["UserIds"]]
+        if user is not None and user.name == "default" and holding:
+            raise DefaultUserAssociatedToUserGroup(
+                "User is associated to user group(s) as a default user and can't be deleted.")
+        for group in holding:
+            group["UserIds"] = [u for u in group["UserIds"] if u != user_id]
+        return original_delete(self)
+
+    if not hasattr(rs.ElastiCacheResponse, "modify_user"):
+        rs.ElastiCacheResponse.modify_user = modify_user
+    rs.ElastiCacheResponse.delete_user = delete_user
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -1133,15 +1189,11 @@ def leftovers(
 # --------------------------------------------------------------------------------------------------------
 # Command line: `python -m tools.emulator` / `make emulator` -- the emulator for a person at a shell
 # --------------------------------------------------------------------------------------------------------
-#: Project-local and git-ignored (``/build/``): the CLI config, the stand-in mirror and the exports file.
+#: Project-local and git-ignored (``/build/``): the CLI config and the exports file.
 EMULATOR_DIR = Path(__file__).resolve().parents[1] / "build" / "emulator"
 DEFAULT_PORT = 4566
 FIND_MIRROR_SCRIPT = Path(__file__).resolve().with_name("find-provider-mirror.sh")
-CLI_CONFIG_HEADER = (
-    "# Written by `python -m tools.emulator`: for the local-emulator trial ONLY.\n"
-    "# A stand-in mirror below (tools/random_provider) serves hashicorp/random when the provider mirror lacks it;\n"
-    "# a real deploy uses the real hashicorp/random (README, \"Offline providers\"), never this file.\n"
-)
+CLI_CONFIG_HEADER = "# Written by `python -m tools.emulator`: for the local-emulator trial ONLY.\n"
 
 
 def provider_mirror() -> Optional[str]:
@@ -1153,13 +1205,13 @@ def provider_mirror() -> Optional[str]:
 
 
 def write_cli_config(workdir: Path, mirror: Optional[str]) -> Path:
-    """A Terraform CLI config for the trial: ``mirror``'s providers, stand-ins for what it lacks, the
-    rest direct.  Same rule as the test harness (``tools.terraform.decide_providers``), no plugin cache."""
+    """A Terraform CLI config for the trial: ``mirror``'s providers, the rest direct.  Same rule as the test
+    harness (``tools.terraform.decide_providers``), no plugin cache."""
     from tools.terraform import decide_providers, render_cli_config
 
     workdir.mkdir(parents=True, exist_ok=True)
     config = workdir / "terraform.tfrc"
-    config.write_text(CLI_CONFIG_HEADER + render_cli_config(decide_providers(workdir, mirror or ""), None), encoding="utf-8")
+    config.write_text(CLI_CONFIG_HEADER + render_cli_config(decide_providers(mirror or ""), None), encoding="utf-8")
     return config
 
 
@@ -1191,7 +1243,7 @@ def shell_exports(emulator: Emulator, cli_config: Path, config: Path) -> list[st
         "JAPANCART_CONFIG": str(config),
         **{k: v for k, v in emulator.terraform_env().items() if k != "AWS_PROFILE"},
         "TF_CLI_CONFIG_FILE": str(cli_config),
-        # cdktf would otherwise set TF_PLUGIN_CACHE_DIR=~/.terraform.d/plugin-cache and copy the stand-in there
+        # cdktf would otherwise set TF_PLUGIN_CACHE_DIR=~/.terraform.d/plugin-cache and copy providers there
         "CDKTF_DISABLE_PLUGIN_CACHE_ENV": "1",
     }
     return ["unset AWS_PROFILE AWS_SESSION_TOKEN"] + [f"export {k}={shlex.quote(v)}" for k, v in env.items()]

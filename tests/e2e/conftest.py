@@ -5,7 +5,7 @@ Heavy things are session-scoped and created lazily, only by the tests that need 
 * ``synth_dir``          -- ``python main.py`` with the default configuration into a session tmp
   ``CDKTF_OUTDIR`` (validate and checkov read it; never ``cdktf.out``, which other engineers use).
 * ``terraform_cli``      -- ``tools.terraform.TerraformCLI`` (CLI config from ``TF_PLUGIN_MIRROR``,
-  stand-ins, shared plugin cache); skips with an install hint where ``terraform`` is not on PATH.
+  shared plugin cache); skips with an install hint where ``terraform`` is not on PATH.
 * ``emulator``           -- moto server on 127.0.0.1:<free port> with the documented gap patches.
 * ``emulator_bootstrap`` -- phase 1 of the bootstrap against the emulator: ``python main.py bootstrap``,
   ``terraform apply`` with local state in its working copy, as the operator of the bucket's account (moto's

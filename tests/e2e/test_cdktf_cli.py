@@ -57,7 +57,7 @@ def cli_env(emulator_terraform: TerraformCLI, dev_apply: dict[str, str]) -> dict
     if shutil.which("make") is None or not (ROOT / "node_modules" / ".bin" / "cdktf").exists():
         pytest.fail("needs GNU make and the cdktf CLI: run `make setup` (npm ci)")
     return {
-        **emulator_terraform.env,  # CLI configuration (mirror, stand-ins), emulator region
+        **emulator_terraform.env,  # CLI configuration (provider mirror), emulator region
         **dev_apply,  # dev's apply role, in dev's account
         "TF_PLUGIN_MIRROR": os.environ.get("TF_PLUGIN_MIRROR", ""),
         "CDKTF_DISABLE_PLUGIN_CACHE_ENV": "1",  # the CLI configuration's plugin cache, not ~/.terraform.d
@@ -87,7 +87,7 @@ def test_deploy_diff_output_destroy_and_redeploy_dev(emulator: Emulator, emulato
     outputs = json.loads((outdir / "dev.outputs.json").read_text())["dev"]
     stream = emulator.client("kinesis", credentials=dev_apply).describe_stream_summary(StreamName=outputs["kinesis_stream_name"])
     assert stream["StreamDescriptionSummary"]["StreamStatus"] == "ACTIVE"
-    assert {"redis_auth_secret_arn", "db_secret_arn", "dead_letter_queue_url"} <= set(outputs)
+    assert {"redis_user_name", "db_secret_arn", "dead_letter_queue_url"} <= set(outputs)
 
     ok(make("cli-destroy", outdir, cli_env))
     secrets = emulator.client("secretsmanager", credentials=dev_apply).list_secrets(IncludePlannedDeletion=True)["SecretList"]

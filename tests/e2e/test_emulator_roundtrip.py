@@ -126,6 +126,20 @@ def check_migration_ran(work: Path, shown: dict) -> str:
     return f"migration run: {state['values']['function_name']} invoked with checksum {checksum[:12]}..."
 
 
+def check_no_secret_value_in_state(shown: dict) -> str:
+    """The applied state holds no generated secret: no random_* resource, no password on any ElastiCache user,
+    no AUTH token, no Redis secret (issue 16: secret values in Terraform state)."""
+    resources = shown["values"]["root_module"]["resources"]
+    assert not [r["address"] for r in resources if r["type"].startswith("random_")]
+    users = [r["values"] for r in resources if r["type"] == "aws_elasticache_user"]
+    assert users and all(not u.get("passwords") and not any(m.get("passwords") for m in u.get("authentication_mode") or [])
+                         for u in users), users
+    assert all(not r["values"].get("auth_token") for r in resources if r["type"] == "aws_elasticache_replication_group")
+    secrets = [r["values"]["name"] for r in resources if r["type"] == "aws_secretsmanager_secret"]
+    assert not [name for name in secrets if "redis" in name], secrets
+    return f"state: no random_*, no ElastiCache password or AUTH token; secrets {secrets}"
+
+
 def check_intent(emu: Emulator, work: Path, env: str, credentials: dict[str, str]) -> list[str]:
     """What exists in the emulator (in the environment's account: `credentials`) matches the synthesized stack.
     Returns notes for the summary."""
@@ -163,18 +177,21 @@ def check_intent(emu: Emulator, work: Path, env: str, credentials: dict[str, str
     rg = ec.describe_replication_groups(ReplicationGroupId=rg_cfg["replication_group_id"])["ReplicationGroups"][0]
     assert rg["AtRestEncryptionEnabled"] is True and rg["TransitEncryptionEnabled"] is True
     assert len(rg["MemberClusters"]) == rg_cfg["num_cache_clusters"]
-    # RBAC: the group's user group holds a disabled default user and the application user, no AUTH token.
+    # RBAC: the group's user group holds a disabled default user without a password and the application user,
+    # which signs in with IAM auth tokens (user id = user name); no AUTH token.
     group_id = _one(work, "aws_elasticache_user_group")["user_group_id"]
     assert rg.get("UserGroupIds") == [group_id] and not rg.get("AuthTokenEnabled"), rg
     group = ec.describe_user_groups(UserGroupId=group_id)["UserGroups"][0]
     assert group["Status"] == "active" and rg["ReplicationGroupId"] in group["ReplicationGroups"]
     users = {u["UserName"]: u for u in (ec.describe_users(UserId=uid)["Users"][0] for uid in group["UserIds"])}
-    assert set(users) == {"default", "txn-processor"}, users
+    app_user = f"{rg['ReplicationGroupId']}-processor"
+    assert set(users) == {"default", app_user}, users
     assert users["default"]["AccessString"].split()[0] == "off", users["default"]
-    assert users["txn-processor"]["AccessString"].split()[0] == "on"
-    assert all(u["Authentication"]["Type"] == "password" for u in users.values())
+    assert users["default"]["Authentication"]["Type"] == "no-password", users["default"]
+    assert users[app_user]["AccessString"].split()[0] == "on" and users[app_user]["UserId"] == app_user
+    assert users[app_user]["Authentication"]["Type"] == "iam", users[app_user]
     notes.append(f"redis {rg['ReplicationGroupId']}: {len(rg['MemberClusters'])} nodes, TLS+at-rest, RBAC group "
-                 f"{group_id} (default user off, txn-processor on)")
+                 f"{group_id} (default user off without a password, {app_user} on with IAM auth)")
 
     # Alarms: every configured alarm exists with alarm and OK actions to the topic
     topic_arn = client("sns").list_topics()["Topics"]
@@ -226,6 +243,7 @@ def _roundtrip(env: str, emulator: Emulator, tf: TerraformCLI, synth: Path, root
     assert roles and all(iam.get_role(RoleName=r["values"]["name"])["Role"]["PermissionsBoundary"]["PermissionsBoundaryArn"]
                          == boundary for r in roles)
     notes.append(f"{len(roles)} roles, each with the permissions boundary japancart-{env}-workload-boundary")
+    notes.append(check_no_secret_value_in_state(shown))
 
     plan = tf.plan(work)
     # A perpetual diff fails the test, but only after destroy, so destroy is exercised (and timed) anyway.

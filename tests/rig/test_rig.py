@@ -310,7 +310,13 @@ def test_redis_default_user_cannot_authenticate(rig_redis: RedisServer, redis_ad
     with pytest.raises(redis.exceptions.AuthenticationError):
         as_default.ping()
     as_default.close()
-    assert "off" in redis_admin.acl_getuser("default")["flags"]
+    unauthenticated = redis.Redis(host=rig_redis.host, port=rig_redis.port, ssl=True, ssl_ca_certs=rig_redis.ca_file,
+                                  ssl_check_hostname=True, ssl_cert_reqs="required")  # sends no AUTH at all
+    with pytest.raises(redis.exceptions.AuthenticationError, match="Authentication required"):
+        unauthenticated.ping()
+    unauthenticated.close()
+    flags = redis_admin.acl_getuser("default")["flags"]
+    assert "off" in flags and "nopass" in flags  # like ElastiCache's default user here: off, no password to keep
 
 
 def test_redis_app_user_wrong_password_fails(rig_redis: RedisServer, redis_admin: redis.Redis) -> None:

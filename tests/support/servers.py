@@ -482,13 +482,15 @@ def acl_user_line(user: str, password: str, acl_rules: str) -> str:
 class RedisServer:
     """A redis-server set up like ElastiCache with in-transit encryption and RBAC.
 
-    TLS port only (``port 0``), TLS 1.2/1.3, no client certificates, no persistence. ACL: ``default``
+    TLS port only (``port 0``), TLS 1.2/1.3, no client certificates, no persistence (snapshots only on request:
+    ``save_snapshot``, ``restart_from_snapshot``). ACL: ``default``
     disabled, ``user`` with ``acl_rules`` (the cache construct's access string) and ``rig-admin`` with all
     rights, which ``client()`` uses by default so tests can inspect keys and TTLs. ``kill()`` loses
     everything, like a replaced node.
     """
 
     ADMIN_USER = "rig-admin"
+    _RDB_FILE = "dump.rdb"
 
     def __init__(
         self, ca: TestCA, *, acl_rules: str, user: str, password: str, port: Optional[int] = None,
@@ -517,7 +519,8 @@ class RedisServer:
     def _write_config(self) -> None:
         acl_file = self._dir / "users.acl"
         acl_file.write_text(
-            "user default off resetpass -@all\n"
+            # As the cache construct makes it: off, no commands, and no password at all (no_password_required).
+            "user default off nopass -@all\n"
             f"user {self.ADMIN_USER} on >{self.admin_password} ~* &* +@all\n"
             f"{self._user_line}\n",
             encoding="utf-8",
@@ -535,6 +538,7 @@ class RedisServer:
             'save ""\n'
             "appendonly no\n"
             f"dir {self._dir}\n"
+            f"dbfilename {self._RDB_FILE}\n"
             f"aclfile {acl_file}\n"
             "daemonize no\n"
             "loglevel notice\n"
@@ -597,6 +601,49 @@ class RedisServer:
                 self._proc.kill()
                 self._proc.wait()
         self._proc = None
+
+    def restart(self) -> "RedisServer":
+        """Lose the node and start a new, empty one on the same port: what a node replacement looks like
+        to a client (same endpoint, new run id, no data)."""
+        self.kill()
+        return self.start()
+
+    def server_info(self, field: str) -> str:
+        """One field of ``INFO server``, e.g. ``redis_version``."""
+        client = self.client(decode_responses=True)
+        try:
+            return str(client.info("server")[field])
+        finally:
+            client.close()
+
+    def run_id(self) -> str:
+        """The server's ``run_id``: new on every start (and on a failover, another node's)."""
+        return self.server_info("run_id")
+
+    def save_snapshot(self, path: str) -> str:
+        """Write an RDB snapshot of the data now (``SAVE``) to ``path``, as ElastiCache's daily backup or a
+        replica's copy would hold it; nothing stays in the server's directory (a later ``start()`` still
+        begins empty)."""
+        client = self.client()
+        try:
+            client.save()
+        finally:
+            client.close()
+        shutil.move(str(self._dir / self._RDB_FILE), path)
+        return path
+
+    def restart_from_snapshot(self, path: str) -> "RedisServer":
+        """Lose the node and start a new one from ``path`` (a ``save_snapshot``): the data as it was then,
+        a new run id, everything written since missing; like a restore from backup or a failover to a
+        replica that had not received the last writes."""
+        self.kill()
+        loaded = self._dir / self._RDB_FILE
+        shutil.copyfile(path, loaded)
+        try:
+            self.start()
+        finally:
+            loaded.unlink(missing_ok=True)  # loaded at start; the next plain start() is empty again
+        return self
 
     def destroy(self) -> None:
         """Stop the server and remove its directory (config, ACL file, log)."""
