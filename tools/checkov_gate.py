@@ -11,7 +11,14 @@ the gate applies them to checkov's JSON report:
 * a failed check on a resource whose ``"//"`` skips that check id -> suppressed (reason printed);
 * a failed check without such a skip -> failed (the gate fails);
 * a skip that matches no failed check on its resource -> stale (the gate fails: drop it or fix the id);
-* checks checkov itself reports as skipped (a future checkov honouring ``"//"``) count as suppressed.
+* checks checkov itself reports as skipped (a future checkov honouring ``"//"``) count as suppressed;
+* a stack checkov read no block of (nothing passed, failed or suppressed) fails: a gate that scanned
+  nothing proves nothing.
+
+checkov 3.3.30's terraform_json loader cannot read ``moved``, ``import`` or ``removed`` blocks (it raises on
+the list cdktf writes for ``move_from_id``, and then scans nothing): they change where state lives, not what
+is deployed, so the gate scans a copy of each stack without them (the plan report and the policy gate read
+them). Any other file checkov cannot load is one error line naming it.
 
 ``run_gate(stacks_dir)`` returns a ``StackReport`` per stack (``tests/e2e/test_checkov.py`` runs it over
 every stack and over deliberately insecure variants); exit status 1 when a stack fails.
@@ -23,6 +30,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Sequence
@@ -58,11 +66,18 @@ class StackReport:
     stale_skips: list[str] = field(default_factory=list)
 
     @property
+    def scanned(self) -> int:
+        """How many checks checkov ran on the stack at all."""
+        return self.passed + len(self.failed) + len(self.suppressed)
+
+    @property
     def ok(self) -> bool:
-        return not self.failed and not self.stale_skips
+        return self.scanned > 0 and not self.failed and not self.stale_skips
 
     def summary(self) -> str:
         lines = [f"{self.name}: passed={self.passed} failed={len(self.failed)} suppressed={len(self.suppressed)}"]
+        if not self.scanned:
+            lines.append("    NOTHING SCANNED: checkov ran no check on this stack")
         lines += [f"    suppressed {s}" for s in self.suppressed]
         lines += [f"    FAILED {f}" for f in self.failed]
         lines += [f"    STALE skip {s}" for s in self.stale_skips]
@@ -113,19 +128,50 @@ def run_checkov(target: Path) -> list[dict]:
     return [r for r in reports if r.get("check_type") == "terraform_json"]
 
 
+#: Blocks that move, import or forget state; checkov's terraform_json loader cannot read them.
+STATE_OPERATION_BLOCKS = ("moved", "import", "removed")
+
+
 def run_gate(stacks_dir: Path) -> dict[str, StackReport]:
     """Apply the gate to checkov's report over ``stacks_dir/<stack>/cdk.tf.json`` (or ``*.tf.json`` files)."""
-    stacks_dir = Path(stacks_dir).resolve()  # files are keyed by resolved paths: `make checkov` passes a relative one
-    files = {p.resolve(): p for p in stacks_dir.rglob("*.tf.json") if ".terraform" not in p.parts}
-    if not files:
+    stacks_dir = Path(stacks_dir).resolve()  # `make checkov` passes a relative one
+    sources = [p for p in stacks_dir.rglob("*.tf.json") if ".terraform" not in p.parts]
+    if not sources:
         raise GateError(f"nothing to scan under {stacks_dir}: no *.tf.json (synthesize first)")
+    with tempfile.TemporaryDirectory(prefix="checkov-gate-") as scratch:
+        copy = Path(scratch)
+        for source in sources:
+            target = copy / source.relative_to(stacks_dir)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(_without_state_operations(source), encoding="utf-8")
+        return _run_gate(copy.resolve())
+
+
+def _without_state_operations(tf_json: Path) -> str:
+    """The stack's JSON without ``STATE_OPERATION_BLOCKS`` (one error line if it is not a JSON object)."""
+    try:
+        doc = json.loads(tf_json.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise GateError(f"{tf_json}: not readable JSON ({error})") from None
+    if not isinstance(doc, dict):
+        raise GateError(f"{tf_json}: not a Terraform JSON object")
+    return json.dumps({k: v for k, v in doc.items() if k not in STATE_OPERATION_BLOCKS}, indent=2)
+
+
+def _run_gate(stacks_dir: Path) -> dict[str, StackReport]:
+    files = {p.resolve(): p for p in stacks_dir.rglob("*.tf.json")}
 
     def stack_of(path: Path) -> str:
         rel = path.relative_to(stacks_dir)
         return rel.parts[0] if len(rel.parts) > 1 else rel.name
 
     reports = {stack_of(p): StackReport(stack_of(p)) for p in files}
-    lines = {p: _blocks_with_lines(p) for p in files}
+    lines = {}
+    for path in files:
+        try:
+            lines[path] = _blocks_with_lines(path)
+        except Exception as error:  # checkov's own loader: whatever it raises, checkov would scan nothing there
+            raise GateError(f"checkov cannot load {path.relative_to(stacks_dir)}: {type(error).__name__}: {error}") from None
     skips = {p: _skips(p) for p in files}
     used: set[tuple[Path, str, str]] = set()
 

@@ -96,3 +96,18 @@ def _write(stack: Path, doc: dict) -> Path:
     path = stack / "cdk.tf.json"
     path.write_text(json.dumps(doc, indent=2))
     return path
+
+
+def test_gate_reads_a_stack_with_moved_blocks_and_fails_a_stack_it_read_nothing_of(tmp_path: Path, capsys) -> None:
+    """The rename fix the plan report suggests (`move_from_id`, a `moved` block) must not blind the gate:
+    checkov 3.3.30's loader raises on it and would scan nothing, so the gate scans the stack without it. And a
+    stack checkov ran no check on fails: a gate that scanned nothing proves nothing."""
+    moved = {**INSECURE, "moved": [{"from": "aws_db_instance.old", "to": "aws_db_instance.db"}]}
+    _write(tmp_path / "stacks" / "renamed", moved)
+    _write(tmp_path / "stacks" / "blank", {"output": {"nothing": {"value": "to scan"}}})
+    reports = run_gate(tmp_path / "stacks")
+    assert ("CKV_AWS_17", "aws_db_instance.db") in {(f.check_id, f.address) for f in reports["renamed"].failed}
+    assert reports["blank"].scanned == 0 and not reports["blank"].ok
+    assert main([str(tmp_path / "stacks")]) == 1
+    assert "blank: passed=0 failed=0 suppressed=0\n    NOTHING SCANNED" in capsys.readouterr().out
+    assert json.loads((tmp_path / "stacks" / "renamed" / "cdk.tf.json").read_text())["moved"], "the stack is left as it was"
