@@ -35,6 +35,12 @@ ADOPTABLE: dict[str, str] = {
     "aws_kinesis_stream": "name",
 }
 
+#: What ``terraform import`` answers when there is nothing to adopt: the address is in state already, or the
+#: object does not exist (Terraform's own words, or the provider's when its importer reads first, as the
+#: Kinesis stream's does).
+NOTHING_TO_ADOPT = ("Resource already managed by Terraform", "Cannot import non-existent remote object",
+                    "Error: couldn't find resource")
+
 #: Runs ``terraform <args>`` with extra environment variables; returns (exit code, combined output).
 Terraform = Callable[[list[str], dict[str, str]], tuple[int, str]]
 
@@ -101,7 +107,7 @@ def adopt(stack_dir: Path, terraform: Optional[Terraform] = None) -> tuple[list[
             chdir = f"-chdir={work}"
             code, output = run([chdir, "import", "-input=false", "-no-color", candidate.address, candidate.import_id], data_dir)
             if code != 0:
-                if "Resource already managed by Terraform" not in output and "non-existent remote object" not in output:
+                if not any(answer in output for answer in NOTHING_TO_ADOPT):
                     problems.append(f"could not check {candidate.address} ({candidate.import_id}): {_first_error(output)}")
                 continue
             code, pulled = run([chdir, "state", "pull"], data_dir)

@@ -9,7 +9,7 @@ that pseudo-terminal and exits at once without waiting, and closing the pseudo-t
 creation was in flight exist without being in state.
 
 This tool starts the command in a new session, so the terminal's SIGINT reaches only this process (and make,
-which waits for its children). On SIGINT or SIGTERM it sends one SIGINT to every Terraform process under the
+which waits for its children). On SIGINT, SIGTERM or SIGHUP it sends one SIGINT to every Terraform process under the
 command, and to any that starts later: Terraform finishes or cancels what is in flight, writes the state,
 releases the lock and exits 1; cdktf exits after it. A second interrupt is forwarded again, which is
 Terraform's immediate stop (state and lock are then at risk: the tool says so); if no Terraform runs at that
@@ -37,7 +37,8 @@ from typing import Callable, Optional, Sequence
 from tools import adopt
 
 POLL_SECONDS = 0.1
-INTERRUPTS = (signal.SIGINT, signal.SIGTERM)
+#: SIGHUP too: a closed terminal or a dropped ssh session must not leave Terraform to die with cdktf.
+INTERRUPTS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 #: (pid, parent pid, command name) of every process on the machine.
 ProcessTable = list[tuple[int, int, str]]
@@ -116,7 +117,10 @@ def _alive(pid: int) -> bool:
 
 
 def _say(message: str) -> None:
-    print(f"\n{message}", file=sys.stderr, flush=True)
+    try:
+        print(f"\n{message}", file=sys.stderr, flush=True)
+    except OSError:  # the terminal is gone (SIGHUP): carry on stopping Terraform all the same
+        pass
 
 
 @dataclass
@@ -137,7 +141,7 @@ class Outcome:
 
 
 class Graceful:
-    """Receives SIGINT/SIGTERM for as long as it is entered, and hands them to the Terraform processes of the
+    """Receives SIGINT, SIGTERM and SIGHUP for as long as it is entered, and hands them to the Terraform processes of the
     commands it supervises (see the module docstring)."""
 
     def __init__(self, label: str, *, table: Callable[[], ProcessTable] = process_table,

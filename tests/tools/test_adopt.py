@@ -88,7 +88,8 @@ def test_an_object_without_this_stacks_tags_is_let_go(tmp_path: Path) -> None:
 
 
 def test_nothing_to_adopt_when_managed_or_absent(tmp_path: Path) -> None:
-    for output in ("Error: Resource already managed by Terraform", "Error: Cannot import non-existent remote object"):
+    for output in ("Error: Resource already managed by Terraform", "Error: Cannot import non-existent remote object",
+                   'aws_kinesis_stream.stream_A: Importing from ID "japancart-dev-transactions"...\n\nError: couldn\'t find resource'):
         runner = Runner({"import": (1, output)})
         assert adopt(stack(tmp_path), runner) == ([], [])
         assert [call[0][0] for call in runner.calls] == ["import"]

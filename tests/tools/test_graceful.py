@@ -135,13 +135,16 @@ def test_an_interrupt_before_terraform_starts_stops_it_as_it_starts(stand_ins: P
     assert "cdktf got" not in log.read_text()
 
 
-def test_sigterm_is_an_interrupt_too(stand_ins: Path) -> None:
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
+def test_sigterm_and_sighup_are_interrupts_too(stand_ins: Path, signum: int) -> None:
+    """A CI runner cancelling the job (SIGTERM), a closed terminal or dropped ssh session (SIGHUP)."""
     process, log = start(stand_ins)
     wait_for(log, "terraform running")
-    process.terminate()  # e.g. a CI runner cancelling the job
+    process.send_signal(signum)
     _, err = process.communicate(timeout=30)
-    assert process.returncode == -signal.SIGTERM
-    assert "terraform: state written, lock released" in log.read_text()
+    assert process.returncode == -signum
+    assert log.read_text().splitlines() == ["terraform running", "terraform got SIGINT",
+                                            "terraform: state written, lock released"]
 
 
 def test_without_an_interrupt_the_exit_code_passes_through(stand_ins: Path, tmp_path: Path) -> None:
