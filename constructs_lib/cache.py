@@ -16,16 +16,13 @@ from cdktf_cdktf_provider_aws.elasticache_subnet_group import ElasticacheSubnetG
 from cdktf_cdktf_provider_aws.elasticache_user import ElasticacheUser, ElasticacheUserAuthenticationMode
 from cdktf_cdktf_provider_aws.elasticache_user_group import ElasticacheUserGroup
 from cdktf_cdktf_provider_aws.security_group import SecurityGroup
-from cdktf_cdktf_provider_random.password import Password
 from constructs import Construct
 
-from processor.redis_store import ACL_RULES, REDIS_USER
+from processor.redis_store import ACL_RULES
 
 from .access import allow_from_store, store_security_group
-from .checkov import skip_check
 from .grants import PolicyGrantee
 from .logs import encrypted_log_group
-from .secrets import SECRET_NAME_PATTERN, Secret, SecretProps
 from .store import PrivateStoreProps
 from .validation import (
     require,
@@ -36,11 +33,15 @@ from .validation import (
 )
 
 REDIS_PORT = 6379
-PASSWORD_LENGTH = 64
 #: ElastiCache's name for the user every new connection starts as; a user group must contain one.
 DEFAULT_USER_NAME = "default"
 #: The default user's rules: disabled ("off": no connection can authenticate as it), no commands, no keys.
 DISABLED_ACCESS_STRING = "off -@all"
+#: What the application user signs in with: a 15-minute IAM token for `elasticache:Connect`, no password.
+APP_AUTHENTICATION = "iam"
+#: ElastiCache user ids: a letter, then letters, digits and hyphens; stored in lowercase. An IAM user's
+#: name must equal its id, so the name is held to the same, in lowercase.
+USER_ID_PATTERN = r"[a-z][a-z0-9-]*"
 # Rules ElastiCache manages itself or that would smuggle a state or a password into an access string.
 _RESERVED_ACL_RULES = frozenset({"on", "off", "reset", "nopass", "resetpass"})
 
@@ -81,53 +82,52 @@ class CacheSettings:
 @dataclass(frozen=True, kw_only=True)
 class TransactionCacheProps(CacheSettings, PrivateStoreProps):
     """Inputs of `TransactionCache`: the group's shape (the `CacheSettings` fields, each defaulted), what every
-    private store takes (`PrivateStoreProps`: networking, log and secret retention) and:
+    private store takes (`PrivateStoreProps`: networking, log retention) and:
 
     name: replication group id (lowercase, at most 35 characters so member ids fit). Required.
-    keys: `data` encrypts the data at rest, `logs` the slow log, `secrets` the credentials secret. Required.
-    auth_secret_name: name of the secret that hands the application its Redis user, password and endpoint.
-      Default: `<name>/redis-auth`.
-    app_user_name: the RBAC user the application signs in as (Redis `AUTH <user> <password>`).
-      Default: the processor's user (`processor.redis_store.REDIS_USER`).
+    keys: `data` encrypts the data at rest, `logs` the slow log. Required.
+    app_user_name: the RBAC user the application signs in as with IAM auth tokens; also its user id (ElastiCache
+      requires them equal for IAM users, and ids are unique in the account and region). Lowercase letters,
+      digits and hyphens. Default: `<name>-processor`.
     app_access_rules: that user's Redis ACL rules (key patterns and commands), without `on`/`off`
-      or passwords: the construct enables the user and ElastiCache keeps its password.
+      or passwords: the construct enables the user, and it has no password.
       Default: the processor's rules (`processor.redis_store.ACL_RULES`): its own keys, its own commands.
 
-    No security group is admitted until `TransactionCache.allow_from` names one.
+    No security group is admitted until `TransactionCache.allow_from` names one, and no role may sign in until
+    `TransactionCache.grant_connect` names it.
     """
 
     name: str
-    auth_secret_name: str = ""
-    app_user_name: str = REDIS_USER
+    app_user_name: str = ""
     app_access_rules: str = ACL_RULES
 
     def __post_init__(self) -> None:
         super().__post_init__()
         require_name("name", self.name, r"[a-z](?!.*--)[a-z0-9-]{0,33}[a-z0-9]",
                      "a replication group id: lowercase letters, digits, single hyphens, at most 35 characters")
-        require_name("app_user_name", self.app_user_name, r"[A-Za-z][A-Za-z0-9_-]{0,39}",
-                     "a Redis user name such as txn-processor")
-        require(self.app_user_name != DEFAULT_USER_NAME, "app_user_name", self.app_user_name,
-                "a user other than 'default' (the group's disabled default user)")
+        if self.app_user_name:
+            require_name("app_user_name", self.app_user_name, USER_ID_PATTERN,
+                         "an ElastiCache IAM user id: lowercase letters, digits and hyphens, starting with a letter")
+            require(self.app_user_name != DEFAULT_USER_NAME, "app_user_name", self.app_user_name,
+                    "a user other than 'default' (the group's disabled default user)")
         rules = self.app_access_rules.split() if isinstance(self.app_access_rules, str) else []
         require(bool(rules) and not any(r.lower() in _RESERVED_ACL_RULES or r[0] in "><#!" for r in rules),
                 "app_access_rules", self.app_access_rules,
                 "Redis ACL key and command rules without on/off, reset or passwords")
         self.check_store("automatic_failover", self.automatic_failover)
-        if self.auth_secret_name:
-            require_name("auth_secret_name", self.auth_secret_name, SECRET_NAME_PATTERN, "a Secrets Manager name")
 
     @property
-    def secret_name(self) -> str:
-        """The auth secret's name: `auth_secret_name`, or `<name>/redis-auth`."""
-        return self.auth_secret_name or f"{self.name}/redis-auth"
+    def user_name(self) -> str:
+        """The application user's name and id: `app_user_name`, or `<name>-processor`."""
+        return self.app_user_name or f"{self.name}-processor"
 
 
 class TransactionCache(Construct):
-    """A Redis 7 replication group: encrypted at rest and in transit, private, with RBAC.
+    """A Redis 7 replication group: encrypted at rest and in transit, private, with RBAC and IAM auth.
 
-    Access control is a user group of two ElastiCache users: the `default` user every connection
-    starts as, disabled, and the application's user with its own ACL rules and a generated password.
+    Access control is a user group of two ElastiCache users: the `default` user every connection starts
+    as, disabled and without a password, and the application's user with its own ACL rules, which signs
+    in with IAM auth tokens. No password exists anywhere, so none is in Terraform state.
     """
 
     def __init__(self, scope: Construct, construct_id: str, props: TransactionCacheProps) -> None:
@@ -147,7 +147,7 @@ class TransactionCache(Construct):
         )
         slow_log = encrypted_log_group(self, "slow-log", name=f"/elasticache/{props.name}/slow-log",
                                        key_arn=props.keys.logs.key_arn, retention_days=props.log_retention_days)
-        self._user_group, app_password = self._users(props)
+        self._user_group, self._app_user = self._users(props)
 
         self._replication_group = ElasticacheReplicationGroup(
             self,
@@ -176,63 +176,49 @@ class TransactionCache(Construct):
                 destination=slow_log.name, destination_type="cloudwatch-logs", log_format="json",
                 log_type="slow-log")],
         )
-        self._auth_secret = Secret(self, "auth-secret", SecretProps(
-            name=props.secret_name,
-            description="Redis user, password and primary endpoint of the transaction history (TLS)",
-            key=props.keys.secrets,
-            recovery_window_days=props.secret_recovery_days,
-            value={
-                "host": self._replication_group.primary_endpoint_address,
-                "port": REDIS_PORT,
-                "username": props.app_user_name,
-                "password": app_password.result,
-                "tls": True,
-            },
-        ))
-        skip_check(self._auth_secret.secret, "CKV2_AWS_57", "the password is Terraform's random_password on the ElastiCache "
-                                                           "user: rotate it in Terraform; a rotation Lambda would fight the state")
 
+        #: The replication group id: what IAM auth tokens are signed for (`REDIS_CACHE_NAME`).
         self.replication_group_id: str = props.name
-        #: The Redis nodes\' own security group (admits what `allow_from` named).
+        #: The Redis nodes' own security group (admits what `allow_from` named).
         self.security_group_id: str = self._security_group.id
         self.member_cluster_ids: list[str] = [f"{props.name}-{n:03d}" for n in range(1, props.num_nodes + 1)]
         self.primary_endpoint_address: str = self._replication_group.primary_endpoint_address
         self.port: int = REDIS_PORT
-        self.app_user_name: str = props.app_user_name
-        self.auth_secret_arn: str = self._auth_secret.secret_arn
+        #: The application user's name, equal to its user id (IAM auth requires it).
+        self.app_user_name: str = props.user_name
 
-    def grant_read_credentials(self, grantee: PolicyGrantee, sid: str = "ReadCacheCredentials") -> None:
-        """Let `grantee` read the auth secret: the application user's name and password, and the endpoint."""
-        self._auth_secret.grant_read(grantee, sid)
+    def grant_connect(self, grantee: PolicyGrantee, sid: str = "SignInToTheHistoryAsTheAppUser") -> None:
+        """Let `grantee` sign in with IAM auth tokens to this replication group as the application user, and as
+        no other user: `elasticache:Connect` names both the group and the user."""
+        grantee.allow(sid, ["elasticache:Connect"], [self._replication_group.arn, self._app_user.arn])
 
     def allow_from(self, clients: SecurityGroup, construct_id: str = "clients") -> None:
         """Admit `clients` on the Redis port (an egress rule on it, an ingress rule here), under `construct_id`."""
         allow_from_store(self, construct_id, clients=clients, store=self._security_group, port=REDIS_PORT,
                          service="Redis")
 
-    def _users(self, props: TransactionCacheProps) -> tuple[ElasticacheUserGroup, Password]:
-        """The RBAC user group (a disabled `default` user and the application's user) and the
-        application user's password.
+    def _users(self, props: TransactionCacheProps) -> tuple[ElasticacheUserGroup, ElasticacheUser]:
+        """The RBAC user group (a disabled `default` user and the application's user) and the application user.
 
-        User and group ids are unique in the account and region, hence prefixed with the group's name;
-        ElastiCache stores ids in lowercase, which the name already is. Passwords are 64 letters and
-        digits: ElastiCache takes 16-128 printable characters but forbids some punctuation.
+        User and group ids are unique in the account and region, hence made from the group's name. The default
+        user (ElastiCache requires a user named `default` in every group) is off, so nothing authenticates as
+        it, and has no password (`no_password_required`) rather than a generated one that would sit in state.
+
+        The application user has a new id and construct id (the password user it replaced was `<name>-app`):
+        an environment deployed with that one creates this user, deletes the old one (ElastiCache takes a deleted
+        user out of its group) and then updates the group. The default user keeps its id and is changed in
+        place: ElastiCache refuses to delete a default user while a group holds it, and Terraform deletes users a
+        group drops before it updates the group.
         """
-        default_password = Password(self, "default-password", length=PASSWORD_LENGTH, special=False)
         default_user = ElasticacheUser(
-            self, "default-user", user_id=f"{props.name}-default", user_name=DEFAULT_USER_NAME, engine="redis",
-            access_string=DISABLED_ACCESS_STRING,
-            # Disabled users cannot sign in at all; the unknown password keeps it so if someone turns it on.
-            authentication_mode=ElasticacheUserAuthenticationMode(type="password",
-                                                                 passwords=[default_password.result]),
+            self, "default-user", user_id=f"{props.name}-default", user_name=DEFAULT_USER_NAME,
+            engine="redis", access_string=DISABLED_ACCESS_STRING, no_password_required=True,
         )
-        app_password = Password(self, "app-password", length=PASSWORD_LENGTH, special=False)
         app_user = ElasticacheUser(
-            self, "app-user", user_id=f"{props.name}-app", user_name=props.app_user_name, engine="redis",
+            self, "iam-app-user", user_id=props.user_name, user_name=props.user_name, engine="redis",
             access_string=f"on {props.app_access_rules}",
-            authentication_mode=ElasticacheUserAuthenticationMode(type="password",
-                                                                 passwords=[app_password.result]),
+            authentication_mode=ElasticacheUserAuthenticationMode(type=APP_AUTHENTICATION),
         )
         group = ElasticacheUserGroup(self, "users", user_group_id=props.name, engine="redis",
                                      user_ids=[default_user.user_id, app_user.user_id])
-        return group, app_password
+        return group, app_user

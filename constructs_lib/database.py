@@ -18,7 +18,8 @@ from cdktf_cdktf_provider_aws.iam_role_policy_attachment import IamRolePolicyAtt
 from cdktf_cdktf_provider_aws.security_group import SecurityGroup
 from constructs import Construct
 
-from processor.config import APP_DB_USER
+from processor.config import APP_DB_USER, MAINTAINER_DB_USER
+from processor.maintain import RETENTION_LIMITS, RetentionPolicy
 
 from .access import allow_from_store, store_security_group
 from .checkov import skip_check
@@ -33,6 +34,7 @@ from .validation import (
     require_name,
     require_bool,
     require_int,
+    require_recovery_window,
 )
 
 POSTGRES_PORT = 5432
@@ -65,6 +67,13 @@ class DatabaseSettings:
       the daily data-lifecycle run. 1-240. Default: 84 (seven years, the usual retention of payment records).
     rejected_retention_days: days a rejected record (raw payload and reason) is kept before the daily run
       purges it. 1-3650. Default: 90.
+    conflict_retention_days: days a conflicting duplicate (its whole payload) is kept. 1-3650. Default: 90.
+    alert_retention_days: days a rule alert is kept after it last changed. 1-3650. Default: 2,555 (seven
+      years, as long as the transactions it was computed from).
+    partition_drop_grace_days: days a detached partition is kept before the daily run drops it. 1-3650.
+      Default: 30.
+    export_before_drop: drop a detached partition only after `python -m processor.maintain export` wrote it
+      to a file and recorded it. Default: off (the partition is past its retention; dropping it is the point).
     """
 
     instance_class: str = "db.t4g.medium"
@@ -80,8 +89,12 @@ class DatabaseSettings:
     slow_statement_ms: int = 500
     db_name: str = "transactions"
     master_username: str = "japancart_admin"
-    transaction_retention_months: int = 84
-    rejected_retention_days: int = 90
+    transaction_retention_months: int = RetentionPolicy.transaction_retention_months
+    rejected_retention_days: int = RetentionPolicy.rejected_retention_days
+    conflict_retention_days: int = RetentionPolicy.conflict_retention_days
+    alert_retention_days: int = RetentionPolicy.alert_retention_days
+    partition_drop_grace_days: int = RetentionPolicy.partition_drop_grace_days
+    export_before_drop: bool = RetentionPolicy.export_before_drop
 
     def __post_init__(self) -> None:
         require_name("instance_class", self.instance_class, r"db\.[a-z0-9]+\.[a-z0-9]+", "an RDS instance class such as db.t4g.medium")
@@ -98,15 +111,21 @@ class DatabaseSettings:
                      "a PostgreSQL role name such as japancart_admin")
         require(self.master_username not in {"postgres", "admin", "rdsadmin"}, "master_username",
                 self.master_username, "a name RDS does not reserve")
-        for name, low, high in (("transaction_retention_months", 1, 240), ("rejected_retention_days", 1, 3650)):
+        for name, (low, high) in RETENTION_LIMITS.items():
             require_int(name, getattr(self, name), low, high)
+        require_bool("export_before_drop", self.export_before_drop)
+
+    @property
+    def retention(self) -> RetentionPolicy:
+        """What the daily data-lifecycle run keeps (the migration function sets it as the database's policy)."""
+        return RetentionPolicy(**{name: getattr(self, name) for name in RetentionPolicy.__dataclass_fields__})
 
 
 @dataclass(frozen=True, kw_only=True)
 class TransactionDatabaseProps(DatabaseSettings, PrivateStoreProps):
     """Inputs of `TransactionDatabase`: the instance's shape and safety switches (the `DatabaseSettings`
-    fields, each defaulted), what every private store takes (`PrivateStoreProps`: networking, log and
-    secret retention) and:
+    fields, each defaulted), what every private store takes (`PrivateStoreProps`: networking, log
+    retention) and:
 
     name: the DB instance identifier; also names its groups, role and final snapshot. Required.
     keys: `data` encrypts storage and Performance Insights, `secrets` the master and connection
@@ -116,6 +135,9 @@ class TransactionDatabaseProps(DatabaseSettings, PrivateStoreProps):
     app_username: the PostgreSQL role the application logs in as with an IAM auth token (the
       migrations create it; this construct only names it in the connection secret and in
       `app_connect_arn`). Default: the processor's role (`processor.config.APP_DB_USER`).
+    maintainer_username: the role the daily data-lifecycle run logs in as with an IAM auth token (created by
+      the migrations, allowed only the lifecycle functions). Default: `processor.config.MAINTAINER_DB_USER`.
+    secret_recovery_days: recovery window of the connection secret when deleted (0: at once). Default: 30.
 
     No security group is admitted until `TransactionDatabase.allow_from` names one.
     """
@@ -123,15 +145,23 @@ class TransactionDatabaseProps(DatabaseSettings, PrivateStoreProps):
     name: str
     connection_secret_name: str = ""
     app_username: str = APP_DB_USER
+    maintainer_username: str = MAINTAINER_DB_USER
+    secret_recovery_days: int = 30
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        require_recovery_window("secret_recovery_days", self.secret_recovery_days)
         require_name("name", self.name, r"[a-z](?!.*--)[a-z0-9-]{0,52}[a-z0-9]",
                      "an RDS identifier: lowercase letters, digits, single hyphens, at most 54 characters")
         require_name("app_username", self.app_username, r"[a-z][a-z0-9_]{0,62}",
                      "a PostgreSQL role name such as txn_writer")
         require(self.app_username != self.master_username, "app_username", self.app_username,
                 f"a role other than the master user ({self.master_username})")
+        require_name("maintainer_username", self.maintainer_username, r"[a-z][a-z0-9_]{0,62}",
+                     "a PostgreSQL role name such as txn_maintainer")
+        require(self.maintainer_username not in (self.master_username, self.app_username), "maintainer_username",
+                self.maintainer_username, f"a role other than the master ({self.master_username}) and the "
+                                          f"application's ({self.app_username})")
         self.check_store("multi_az", self.multi_az)
         if self.connection_secret_name:
             require_name("connection_secret_name", self.connection_secret_name, SECRET_NAME_PATTERN,
@@ -218,7 +248,7 @@ class TransactionDatabase(Construct):
         self.connection_secret = Secret(self, "connection-secret", SecretProps(
             name=props.secret_name,
             description="Where to connect to the transaction database: the master user's password is in "
-                        "password_secret_arn; the application role app_username signs in with IAM tokens",
+                        "password_secret_arn; the roles app_username and maintainer_username sign in with IAM tokens",
             key=props.keys.secrets,
             recovery_window_days=props.secret_recovery_days,
             value={
@@ -229,6 +259,7 @@ class TransactionDatabase(Construct):
                 "username": props.master_username,
                 "password_secret_arn": password_secret_arn,
                 "app_username": props.app_username,
+                "maintainer_username": props.maintainer_username,
             },
         ))
         skip_check(self.connection_secret.secret, "CKV2_AWS_57", "holds no credential (host, port, users, database); "
@@ -248,8 +279,12 @@ class TransactionDatabase(Construct):
         self.app_username: str = props.app_username
         #: The only `rds-db:connect` resource the application needs: its own role on this instance.
         self.app_connect_arn: str = account.arn("rds-db", f"dbuser:{self.resource_id}/{props.app_username}")
-        self.transaction_retention_months: int = props.transaction_retention_months
-        self.rejected_retention_days: int = props.rejected_retention_days
+        self.maintainer_username: str = props.maintainer_username
+        #: The only `rds-db:connect` resource the daily maintenance needs: the maintainer role on this instance.
+        self.maintainer_connect_arn: str = account.arn("rds-db",
+                                                       f"dbuser:{self.resource_id}/{props.maintainer_username}")
+        #: What the daily data-lifecycle run keeps; the migration function sets it in the database.
+        self.retention: RetentionPolicy = props.retention
 
     def grant_read_connection(self, grantee: PolicyGrantee, sid: str = "ReadDatabaseConnection") -> None:
         """Let `grantee` read where to connect (the connection secret), never the master password."""
@@ -262,6 +297,10 @@ class TransactionDatabase(Construct):
     def grant_connect(self, grantee: PolicyGrantee, sid: str = "SignInAsTheApplicationRole") -> None:
         """Let `grantee` sign in with IAM auth tokens as the application role, and as no other role."""
         grantee.allow(sid, ["rds-db:connect"], [self.app_connect_arn])
+
+    def grant_connect_as_maintainer(self, grantee: PolicyGrantee, sid: str = "SignInAsTheMaintainerRole") -> None:
+        """Let `grantee` sign in with IAM auth tokens as the maintainer role, and as no other role."""
+        grantee.allow(sid, ["rds-db:connect"], [self.maintainer_connect_arn])
 
     def allow_from(self, clients: SecurityGroup, construct_id: str = "clients") -> None:
         """Admit `clients` on the PostgreSQL port (an egress rule on it, an ingress rule here), under `construct_id`."""

@@ -156,15 +156,7 @@ class EncryptionKey(Construct):
                 "Condition": source_condition(account.account_id, publisher.source_arn),
             })
         self.policy: dict[str, Any] = {"Version": "2012-10-17", "Statement": statements}
-        self.key = KmsKey(
-            self,
-            "key",
-            description=props.description,
-            enable_key_rotation=True,
-            deletion_window_in_days=props.deletion_window_days,
-            policy=json.dumps(self.policy),
-        )
-        KmsAlias(self, "alias", name=f"alias/{props.alias}", target_key_id=self.key.key_id)
+        self.key = _rotating_key(self, props.alias, props.description, self.policy, props.deletion_window_days)
         self.key_arn: str = self.key.arn
         self.key_id: str = self.key.key_id
         self.via_services: tuple[str, ...] = props.via_services
@@ -182,6 +174,51 @@ class EncryptionKey(Construct):
         require(service in self.via_services, "service", service, f"one of this key's services {self.via_services}")
         return DataAwsIamPolicyDocumentStatementCondition(test="StringEquals", variable="kms:ViaService",
                                                           values=[self.account.endpoint(service)])
+
+
+def _rotating_key(scope: Construct, alias: str, description: str, policy: dict[str, Any], deletion_window_days: int) -> KmsKey:
+    """A rotating key with `policy` and its alias (construct ids `key` and `alias`: Terraform addresses)."""
+    key = KmsKey(scope, "key", description=description, enable_key_rotation=True,
+                 deletion_window_in_days=deletion_window_days, policy=json.dumps(policy))
+    KmsAlias(scope, "alias", name=f"alias/{alias}", target_key_id=key.key_id)
+    return key
+
+
+@dataclass(frozen=True, kw_only=True)
+class PolicyKeyProps:
+    """Inputs of `PolicyKey`.
+
+    alias: the alias name without the `alias/` prefix.
+    description: what the key protects.
+    policy: the complete key policy (the caller's: e.g. who may use a stack's state key).
+    deletion_window_days: how long a scheduled deletion can still be cancelled (7-30). Default: 30.
+    """
+
+    alias: str
+    description: str
+    policy: dict[str, Any]
+    deletion_window_days: int = 30
+
+    def __post_init__(self) -> None:
+        require_name("alias", self.alias, r"[A-Za-z0-9/_-]{1,250}",
+                     "letters, digits, '/', '_' or '-' (without the 'alias/' prefix)")
+        statements = self.policy.get("Statement") or []
+        require(bool(statements), "policy", self.policy, "a key policy with statements")
+        require(not any(s.get("Effect") == "Allow" and s.get("Action") in ("kms:*", ["kms:*"]) for s in statements),
+                "policy", self.policy, "a policy whose Allow statements name their actions (never kms:*)")
+        require_int("deletion_window_days", self.deletion_window_days, 7, 30)
+
+
+class PolicyKey(Construct):
+    """A rotating customer-managed key whose policy the caller writes (state keys: who uses them is decided by
+    the control plane's configuration, not by a data class)."""
+
+    def __init__(self, scope: Construct, construct_id: str, props: PolicyKeyProps) -> None:
+        super().__init__(scope, construct_id)
+        self.policy: dict[str, Any] = props.policy
+        self.key = _rotating_key(self, props.alias, props.description, props.policy, props.deletion_window_days)
+        self.key_arn: str = self.key.arn
+        self.key_id: str = self.key.key_id
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -22,24 +22,17 @@ from cdktf_cdktf_provider_aws.lambda_event_source_mapping import (
 )
 from cdktf_cdktf_provider_aws.lambda_function import (
     LambdaFunction,
-    LambdaFunctionDeadLetterConfig,
     LambdaFunctionEnvironment,
     LambdaFunctionLoggingConfig,
     LambdaFunctionTracingConfig,
     LambdaFunctionVpcConfig,
 )
 from cdktf_cdktf_provider_aws.lambda_invocation import LambdaInvocation
-from cdktf_cdktf_provider_aws.scheduler_schedule import (
-    SchedulerSchedule,
-    SchedulerScheduleFlexibleTimeWindow,
-    SchedulerScheduleTarget,
-    SchedulerScheduleTargetRetryPolicy,
-)
 from cdktf_cdktf_provider_aws.sqs_queue import SqsQueue
 from cdktf_cdktf_provider_aws.sqs_queue_policy import SqsQueuePolicy
 from constructs import Construct
 
-from processor.config import DB_AUTH_IAM, LONGEST_RULE_WINDOW_SECONDS
+from processor.config import AUTH_IAM, ENV_STREAM_ARN, LONGEST_RULE_WINDOW_SECONDS
 
 from .alarms import AlarmSpec, AlertTopic
 from .cache import TransactionCache
@@ -47,7 +40,7 @@ from .checkov import skip_check
 from .database import TransactionDatabase
 from .encryption import Account, EnvironmentKeys
 from .grants import PolicyGrantee
-from .guards import deny_insecure_transport, service_source
+from .guards import deny_insecure_transport
 from .logs import encrypted_log_group
 from .networking import Networking
 from .stream import TransactionStream
@@ -57,16 +50,11 @@ HANDLER = "processor.handler.handle"
 MIGRATION_HANDLER = "processor.migrate.handle"
 RUNTIME = "python3.12"
 METRIC_NAMESPACE = "JapanCart/TransactionMonitoring"
-#: The processor signs in to PostgreSQL with IAM auth tokens (never a password).
-DB_AUTH = DB_AUTH_IAM
+#: The processor signs in to PostgreSQL and Redis with IAM auth tokens (never a password).
+DB_AUTH = REDIS_AUTH = AUTH_IAM
 #: Migrations take an advisory lock and run a few DDL statements; five minutes is generous.
 MIGRATION_TIMEOUT_SECONDS = 300
 MIGRATION_MEMORY_MB = 256
-#: The daily data-lifecycle run (partitions ahead, retention, purge of rejects): 17:30 UTC is 02:30 in
-#: Tokyo, after the default backup window (16:00-17:00) and outside the weekly maintenance windows.
-LIFECYCLE_SCHEDULE = "cron(30 17 * * ? *)"
-LIFECYCLE_EVENT = {"action": "maintain"}
-LIFECYCLE_RETRIES = 2
 #: A dead-lettered record must stay readable in the stream at least this long (time to replay it),
 #: and SQS keeps a message at most 14 days.
 DLQ_MIN_RETENTION_SECONDS = 3600
@@ -209,8 +197,11 @@ class TransactionProcessor(Construct):
 
     Failed records are retried (bisecting the batch) until they reach the maximum record age, then
     sent to an encrypted dead-letter queue that keeps each pointer while the stream still holds the
-    record. The function's role can read only this stream, the connection and Redis secrets and this
-    key, and sign in to PostgreSQL as the application role only. A `SchemaMigration` from the same
+    record; only the function's role may send to it, and the function accepts records of this stream
+    only (`STREAM_ARN`). The function's role can read only this stream, the connection secret and this
+    key, and sign in (IAM auth tokens) to PostgreSQL as the application role and to Redis as the
+    application user only. A `<name>-replay` role runs the replay tool (`replay_role_arn`). A
+    `SchemaMigration` from the same
     zip brings the schema up to date before the stream source exists, and again whenever the
     bundled migrations change.
     """
@@ -223,12 +214,13 @@ class TransactionProcessor(Construct):
             self, "dlq", name=f"{function_name}-dlq", kms_master_key_id=props.keys.data.key_arn,
             message_retention_seconds=dead_letter_retention_seconds(props.stream.retention_hours,
                                                                     props.max_record_age_seconds))
-        SqsQueuePolicy(self, "dlq-policy", queue_url=self._dead_letter_queue.url, policy=json.dumps({
-            "Version": "2012-10-17",
-            "Statement": [deny_insecure_transport("sqs:*", self._dead_letter_queue.arn)]}))
         log_group = encrypted_log_group(self, "logs", name=f"/aws/lambda/{function_name}",
                                         key_arn=props.keys.logs.key_arn, retention_days=props.log_retention_days)
         role = self._role(function_name, props, log_group.arn)
+        SqsQueuePolicy(self, "dlq-policy", queue_url=self._dead_letter_queue.url, policy=json.dumps({
+            "Version": "2012-10-17",
+            "Statement": [deny_insecure_transport("sqs:*", self._dead_letter_queue.arn),
+                          _only_sender(self._dead_letter_queue.arn, role.arn)]}))
 
         code = TerraformAsset(self, "code", path=props.bundle.path, type=AssetType.FILE)
         self._migration = SchemaMigration(self, "migration", SchemaMigrationProps(
@@ -252,20 +244,27 @@ class TransactionProcessor(Construct):
             environment=LambdaFunctionEnvironment(variables={
                 "DB_CONNECTION_SECRET_ARN": props.database.connection_secret_arn,
                 "DB_AUTH": DB_AUTH,
-                "REDIS_SECRET_ARN": props.cache.auth_secret_arn,
+                "REDIS_HOST": props.cache.primary_endpoint_address,
+                "REDIS_PORT": str(props.cache.port),
+                "REDIS_USER": props.cache.app_user_name,
+                "REDIS_CACHE_NAME": props.cache.replication_group_id,
+                "REDIS_AUTH": REDIS_AUTH,
                 "HISTORY_TTL_SECONDS": str(props.history_ttl_seconds),
                 "RULE_MAX_TXNS_PER_HOUR": str(props.rule_max_txns_per_hour),
                 "RULE_MAX_DAILY_TOTAL": str(props.rule_max_daily_total),
                 "RULE_MAX_SINGLE_AMOUNT": str(props.rule_max_single_amount),
                 "METRIC_NAMESPACE": METRIC_NAMESPACE,
                 "ENVIRONMENT": props.environment,
+                ENV_STREAM_ARN: props.stream.stream_arn,  # the only source the function accepts records from
             }),
             tracing_config=LambdaFunctionTracingConfig(mode="Active"),
-            dead_letter_config=LambdaFunctionDeadLetterConfig(target_arn=self._dead_letter_queue.arn),
             logging_config=LambdaFunctionLoggingConfig(log_format="Text", log_group=log_group.name),
             depends_on=[log_group],
         )
         skip_check(self._function, "CKV_AWS_272", UNSIGNED_CODE)
+        skip_check(self._function, "CKV_AWS_116", "never invoked asynchronously: its records come from the stream's event "
+                                                 "source mapping, whose on-failure destination keeps pointers only; an "
+                                                 "async dead-letter queue would copy whole payloads into that queue")
         self._event_source_mapping = LambdaEventSourceMapping(
             self,
             "stream-source",
@@ -286,21 +285,28 @@ class TransactionProcessor(Construct):
             depends_on=[self._migration.ready],
         )
         self._alarms = [props.topic.alarm(self, spec) for spec in _alarm_specs(
-            props, function_name, self._dead_letter_queue.name, self._migration.function_name)]
+            props, function_name, self._dead_letter_queue.name)]
+        self._replay_role = self._replay(props)
         self.function_name: str = function_name
         self.function_arn: str = self._function.arn
         self.dead_letter_queue_url: str = self._dead_letter_queue.url
         self.migration_function_name: str = self._migration.function_name
+        #: The deployment zip as an asset of the stack, for other functions of the same code.
+        self.code: TerraformAsset = code
+        #: The migration's run by Terraform: depend on it to start after the schema (and its roles) exist.
+        self.migration_ready: LambdaInvocation = self._migration.ready
+        #: The role `python -m processor.replay` runs as (see `_replay`).
+        self.replay_role_arn: str = self._replay_role.arn
 
     def _role(self, function_name: str, props: TransactionProcessorProps, log_group_arn: str) -> IamRole:
-        """Least privilege: this stream, two secrets (never the master password), its own database role,
-        each key only through the service that needs it, this queue, its own logs."""
+        """Least privilege: this stream, the connection secret (never the master password), its own database
+        role and Redis user, each key only through the service that needs it, this queue, its own logs."""
         keys = props.keys
         grantee = PolicyGrantee()
         props.stream.grant_read(grantee)
         props.database.grant_read_connection(grantee, sid="ReadStoreCredentials")
-        props.cache.grant_read_credentials(grantee, sid="ReadStoreCredentials")
         props.database.grant_connect(grantee)
+        props.cache.grant_connect(grantee)
         keys.data.grant_decrypt(grantee, via="kinesis", sid="DecryptTheStream")
         keys.data.grant_encrypt_decrypt(grantee, via="sqs", sid="EncryptDeadLetters")
         keys.secrets.grant_decrypt(grantee, via="secretsmanager", sid="DecryptStoreCredentials")
@@ -308,6 +314,37 @@ class TransactionProcessor(Construct):
         grantee.allow("SendFailuresToTheDeadLetterQueue", ["sqs:SendMessage"], [self._dead_letter_queue.arn])
         _own_logs_and_network(grantee, log_group_arn)
         role, _ = _lambda_role(self, function_name, "transaction-processor", keys.data.account, grantee)
+        return role
+
+    def _replay(self, props: TransactionProcessorProps) -> IamRole:
+        """`<name>-replay`: what `python -m processor.replay` needs and nothing else. It reads and settles the
+        failure queue's pointers, reads this stream, invokes this function (unqualified), and decrypts
+        through SQS and Kinesis only.
+
+        Trust: this account's principals whose own IAM policy allows `sts:AssumeRole` on this role (the account
+        as principal delegates the choice to IAM, where on-call access is granted), and only with MFA
+        (`aws:MultiFactorAuthPresent`, absent and so refused for long-term keys). MFA rather than a principal
+        tag: the role reads every transaction in the stream and can delete the pointers to lost records, so a
+        leaked access key alone must not be enough, and a tag condition would hand the decision to whoever
+        may tag users and roles."""
+        account = props.keys.data.account
+        grantee = PolicyGrantee()
+        grantee.allow("SettleFailurePointers", list(REPLAY_QUEUE_ACTIONS), [self._dead_letter_queue.arn])
+        props.stream.grant_read(grantee)
+        grantee.allow("InvokeTheProcessor", ["lambda:InvokeFunction"], [self._function.arn])
+        props.keys.data.grant_decrypt(grantee, via="sqs", sid="DecryptFailurePointers")
+        props.keys.data.grant_decrypt(grantee, via="kinesis", sid="DecryptTheStream")
+        trust = DataAwsIamPolicyDocument(self, "replay-trust", statement=[DataAwsIamPolicyDocumentStatement(
+            actions=["sts:AssumeRole"],
+            principals=[DataAwsIamPolicyDocumentStatementPrincipals(type="AWS", identifiers=[
+                account.arn("iam", "root", regional=False)])],
+            condition=[DataAwsIamPolicyDocumentStatementCondition(test="Bool", variable="aws:MultiFactorAuthPresent",
+                                                                  values=["true"])],
+        )])
+        role = IamRole(self, "replay-role", name=f"{props.name}-replay", assume_role_policy=trust.json,
+                       description="Runs python -m processor.replay: re-drives the failure queue's batches")
+        permissions = DataAwsIamPolicyDocument(self, "replay-permissions", statement=grantee.statements())
+        IamRolePolicy(self, "replay-policy", name="replay-failed-batches", role=role.id, policy=permissions.json)
         return role
 
 
@@ -338,60 +375,36 @@ class SchemaMigrationProps:
 
 
 class SchemaMigration(Construct):
-    """A Lambda from the processor's zip that applies the SQL migrations as the master user, its run, and
-    the daily data-lifecycle run.
+    """A Lambda from the processor's zip that applies the SQL migrations as the master user, and its run.
 
     Only this function's role may read the RDS-managed master secret. It has no event source:
     Terraform invokes it (`aws_lambda_invocation`) on the first deploy and again when the bundled
-    migrations change (their checksum is the input and the trigger), after the function, its
-    permissions, the connection secret and the Secrets Manager endpoint exist. A failing migration
-    fails the apply. Every day an EventBridge Scheduler schedule invokes it with `{"action": "maintain"}`
-    (monthly partitions ahead, transactions past `TRANSACTION_RETENTION_MONTHS` detached, rejected
-    records past `REJECTED_RETENTION_DAYS` purged) through a role that can invoke this function only.
+    migrations or the configured retention change (both are the input and the trigger), after the
+    function, its permissions, the connection secret and the Secrets Manager endpoint exist. A failing
+    migration fails the apply. The run also sets the retention the daily maintenance reads
+    (`processor.maintain.RetentionPolicy`, from the database's settings); that maintenance runs in its
+    own function as `txn_maintainer` (`DataMaintenance`), never as the master.
     """
 
     def __init__(self, scope: Construct, construct_id: str, props: SchemaMigrationProps) -> None:
         super().__init__(scope, construct_id)
         function_name = f"{props.name}-migrate"
         database = props.database
-        log_group = encrypted_log_group(self, "logs", name=f"/aws/lambda/{function_name}",
-                                        key_arn=props.keys.logs.key_arn, retention_days=props.log_retention_days)
         secrets_key = props.keys.secrets
         grantee = PolicyGrantee()
         database.grant_read_master_credentials(grantee, sid="ReadMigrationCredentials")
         secrets_key.grant_decrypt(grantee, via="secretsmanager", sid="DecryptMigrationCredentials")
-        secrets_key.grant_decrypt(grantee, via="lambda", sid="DecryptOwnEnvironment")
-        _own_logs_and_network(grantee, log_group.arn)
-        role, policy = _lambda_role(self, function_name, "schema-migration", secrets_key.account, grantee)
-        self._function = LambdaFunction(
-            self,
-            "function",
-            function_name=function_name,
+        self._function, policy = bundled_function(self, BundledFunction(
+            function_name=function_name, handler=MIGRATION_HANDLER, policy_name="schema-migration",
             description="Applies the PostgreSQL schema migrations as the master user; run by Terraform per deploy",
-            role=role.arn,
-            runtime=RUNTIME,
-            handler=MIGRATION_HANDLER,
-            filename=props.code.path,
-            source_code_hash=props.bundle.sha256_base64,
-            memory_size=MIGRATION_MEMORY_MB,
-            timeout=MIGRATION_TIMEOUT_SECONDS,
-            reserved_concurrent_executions=1,  # one migration at a time (they also take an advisory lock)
-            kms_key_arn=secrets_key.key_arn,
-            vpc_config=_private(props.networking),
-            environment=LambdaFunctionEnvironment(variables={
-                "DB_CONNECTION_SECRET_ARN": database.connection_secret_arn,
-                "TRANSACTION_RETENTION_MONTHS": str(database.transaction_retention_months),
-                "REJECTED_RETENTION_DAYS": str(database.rejected_retention_days),
-            }),
-            tracing_config=LambdaFunctionTracingConfig(mode="Active"),
-            logging_config=LambdaFunctionLoggingConfig(log_format="Text", log_group=log_group.name),
-            depends_on=[log_group],
-        )
-        skip_check(self._function, "CKV_AWS_272", UNSIGNED_CODE)
+            memory_mb=MIGRATION_MEMORY_MB, timeout_seconds=MIGRATION_TIMEOUT_SECONDS,
+            variables={"DB_CONNECTION_SECRET_ARN": database.connection_secret_arn}, bundle=props.bundle,
+            code=props.code, keys=props.keys, networking=props.networking, log_retention_days=props.log_retention_days,
+        ), grantee)
         skip_check(self._function, "CKV_AWS_116", "no payload worth keeping: Terraform's run is synchronous and fails "
-                                                 "the apply; the daily run is the constant {\"action\": \"maintain\"}, "
-                                                 "idempotent, retried, and its Errors alarm notifies on-call")
+                                                 "the apply, which shows the error")
         checksum = props.bundle.migrations_checksum
+        retention = json.dumps(database.retention.as_dict(), sort_keys=True)
         ready = [policy, props.networking.secrets_manager_endpoint]
         if database.connection_secret.version is not None:
             ready.append(database.connection_secret.version)
@@ -400,47 +413,89 @@ class SchemaMigration(Construct):
             self,
             "run",
             function_name=self._function.function_name,
-            input=json.dumps({"checksum": checksum}),
-            triggers={"migrations_checksum": checksum},
+            input=json.dumps({"checksum": checksum, "retention": json.loads(retention)}),
+            triggers={"migrations_checksum": checksum, "retention": retention},
             lifecycle_scope="CREATE_ONLY",
             depends_on=ready,
         )
         self.function_name: str = function_name
         self.function_arn: str = self._function.arn
-        self._lifecycle_schedule(props.name, secrets_key.account)
-
-    def _lifecycle_schedule(self, name: str, account: Account) -> SchedulerSchedule:
-        """The daily `{"action": "maintain"}` run, under a role only this schedule can assume and that can
-        only invoke this function."""
-        schedule_name = f"{name}-data-lifecycle"
-        trust = DataAwsIamPolicyDocument(self, "schedule-trust", statement=[DataAwsIamPolicyDocumentStatement(
-            actions=["sts:AssumeRole"],
-            principals=[DataAwsIamPolicyDocumentStatementPrincipals(type="Service",
-                                                                    identifiers=["scheduler.amazonaws.com"])],
-            condition=service_source(account.account_id, account.arn("scheduler", f"schedule/default/{schedule_name}")),
-        )])
-        role = IamRole(self, "schedule-role", name=schedule_name, assume_role_policy=trust.json)
-        invoke = DataAwsIamPolicyDocument(self, "schedule-permissions", statement=[
-            _allow("InvokeTheMigrationFunction", ["lambda:InvokeFunction"], [self._function.arn])])
-        IamRolePolicy(self, "schedule-policy", name="invoke-data-lifecycle", role=role.id, policy=invoke.json)
-        schedule = SchedulerSchedule(
-            self, "schedule", name=schedule_name,
-            description="Daily data lifecycle: partitions ahead, retention, purge of old rejected records",
-            schedule_expression=LIFECYCLE_SCHEDULE, schedule_expression_timezone="UTC",
-            flexible_time_window=SchedulerScheduleFlexibleTimeWindow(mode="OFF"),
-            target=SchedulerScheduleTarget(
-                arn=self._function.arn, role_arn=role.arn, input=json.dumps(LIFECYCLE_EVENT),
-                retry_policy=SchedulerScheduleTargetRetryPolicy(maximum_retry_attempts=LIFECYCLE_RETRIES)),
-        )
-        skip_check(schedule, "CKV_AWS_297", "its only data is the constant {\"action\": \"maintain\"} (encrypted with "
-                                            "an AWS owned key); a customer key would grant Scheduler a key for no data")
-        return schedule
 
 
 UNSIGNED_CODE = ("no AWS Signer profile in this project: the zip is built from the locked sources and pinned by "
                  "source_code_hash")
 _WILDCARD_REASON = ("'*' only for Lambda's VPC ENI actions (as in AWSLambdaVPCAccessExecutionRole) and X-Ray puts, "
                     "which take no resource ARNs; every other statement is scoped")
+#: What the replay tool does with the failure queue: read pointers, delete the replayed ones, make the
+#: kept ones visible again, and read the queue's attributes.
+REPLAY_QUEUE_ACTIONS = ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility",
+                        "sqs:GetQueueAttributes")
+
+
+def _only_sender(queue_arn: str, sender_role_arn: str) -> dict:
+    """A queue-policy statement denying `sqs:SendMessage` to every principal but `sender_role_arn`.
+
+    Lambda sends an event source mapping's on-failure records with the function's execution role
+    (which needs `sqs:SendMessage` on the destination), so that role is the one sender; anyone else
+    could plant pointers for the replay tool to follow. `aws:PrincipalArn` is the role's ARN for every
+    session of it."""
+    return {"Sid": "OnlyTheProcessorSendsFailures", "Effect": "Deny", "Principal": "*", "Action": "sqs:SendMessage",
+            "Resource": queue_arn, "Condition": {"ArnNotEquals": {"aws:PrincipalArn": sender_role_arn}}}
+
+
+@dataclass(frozen=True, kw_only=True)
+class BundledFunction:
+    """A function of the processor's zip that is not the processor: its name, entry point, size and environment
+    (`variables`), the zip (`bundle`, `code`), `keys` (`secrets`: its environment; `logs`: its log group), the
+    private subnets it runs in and the retention of its logs. One runs at a time."""
+
+    function_name: str
+    handler: str
+    policy_name: str
+    description: str
+    memory_mb: int
+    timeout_seconds: int
+    variables: dict[str, str]
+    bundle: LambdaBundle
+    code: TerraformAsset
+    keys: EnvironmentKeys
+    networking: Networking
+    log_retention_days: int
+
+
+def bundled_function(scope: Construct, spec: BundledFunction,
+                     grantee: PolicyGrantee) -> tuple[LambdaFunction, IamRolePolicy]:
+    """`spec` in the private subnets with the application security group, traced, logging to its own encrypted
+    log group, under a role with what `grantee` was granted plus its own environment, logs, network and traces
+    (ids logs, trust, role, permissions, policy, function in `scope`). Returns the function and the role's policy
+    (to wait for)."""
+    log_group = encrypted_log_group(scope, "logs", name=f"/aws/lambda/{spec.function_name}",
+                                    key_arn=spec.keys.logs.key_arn, retention_days=spec.log_retention_days)
+    spec.keys.secrets.grant_decrypt(grantee, via="lambda", sid="DecryptOwnEnvironment")
+    _own_logs_and_network(grantee, log_group.arn)
+    role, policy = _lambda_role(scope, spec.function_name, spec.policy_name, spec.keys.secrets.account, grantee)
+    function = LambdaFunction(
+        scope,
+        "function",
+        function_name=spec.function_name,
+        description=spec.description,
+        role=role.arn,
+        runtime=RUNTIME,
+        handler=spec.handler,
+        filename=spec.code.path,
+        source_code_hash=spec.bundle.sha256_base64,
+        memory_size=spec.memory_mb,
+        timeout=spec.timeout_seconds,
+        reserved_concurrent_executions=1,
+        kms_key_arn=spec.keys.secrets.key_arn,
+        vpc_config=_private(spec.networking),
+        environment=LambdaFunctionEnvironment(variables=spec.variables),
+        tracing_config=LambdaFunctionTracingConfig(mode="Active"),
+        logging_config=LambdaFunctionLoggingConfig(log_format="Text", log_group=log_group.name),
+        depends_on=[log_group],
+    )
+    skip_check(function, "CKV_AWS_272", UNSIGNED_CODE)
+    return function, policy
 
 
 def _allow(sid: str, actions: list[str], resources: list[str]) -> DataAwsIamPolicyDocumentStatement:
@@ -483,8 +538,7 @@ def _private(networking: Networking) -> LambdaFunctionVpcConfig:
                                    security_group_ids=[networking.app_security_group.id])
 
 
-def _alarm_specs(props: TransactionProcessorProps, function_name: str, queue_name: str,
-                 migration_name: str) -> list[AlarmSpec]:
+def _alarm_specs(props: TransactionProcessorProps, function_name: str, queue_name: str) -> list[AlarmSpec]:
     s = props
     function = {"FunctionName": function_name}
 
@@ -505,8 +559,6 @@ def _alarm_specs(props: TransactionProcessorProps, function_name: str, queue_nam
              "Maximum", s.dead_letter_threshold, "Records gave up after retries and wait in the dead-letter queue"),
         spec("transaction-rule-hits", METRIC_NAMESPACE, "RuleHits", {"Environment": props.environment}, "Sum",
              s.rule_hits_threshold, "A monitoring rule flagged transactions; see transaction_alerts"),
-        spec("data-lifecycle-errors", "AWS/Lambda", "Errors", {"FunctionName": migration_name}, "Sum", 0,
-             "The schema migration or the daily data-lifecycle run failed; partitions or retention may be behind"),
         spec("transaction-conflicts", METRIC_NAMESPACE, "TransactionConflicts", {"Environment": props.environment},
              "Sum", s.conflicts_threshold,
              "A transaction id arrived again with different content; the processor log names it"),

@@ -23,7 +23,7 @@ SECRET_NAME_PATTERN = r"[A-Za-z0-9/_+=.@-]{1,512}"
 class SecretProps:
     """Inputs of `Secret`.
 
-    name: the secret's name, e.g. `japancart/dev/redis-auth`.
+    name: the secret's name, e.g. `japancart/dev/db-connection`.
     description: what a reader finds in it.
     key: the environment key that encrypts it.
     value: the JSON document stored as the current version; values may be tokens

@@ -8,7 +8,8 @@ name the variable (or secret key) and the offending value, never a secret.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, Callable, Mapping, Optional
@@ -17,19 +18,30 @@ ENV_DB_SECRET = "DB_CONNECTION_SECRET_ARN"
 ENV_DB_AUTH = "DB_AUTH"
 ENV_DB_PASSWORD_SECRET = "DB_PASSWORD_SECRET_ARN"  # only with DB_AUTH=password (the test rig)
 ENV_DB_CA_BUNDLE = "DB_CA_BUNDLE"
-ENV_REDIS_SECRET = "REDIS_SECRET_ARN"
+ENV_REDIS_HOST = "REDIS_HOST"
+ENV_REDIS_PORT = "REDIS_PORT"
+ENV_REDIS_USER = "REDIS_USER"
+ENV_REDIS_CACHE_NAME = "REDIS_CACHE_NAME"  # the replication group id IAM tokens are signed for
+ENV_REDIS_AUTH = "REDIS_AUTH"
+ENV_REDIS_PASSWORD_SECRET = "REDIS_PASSWORD_SECRET_ARN"  # only with REDIS_AUTH=password (the test rig)
 ENV_HISTORY_TTL = "HISTORY_TTL_SECONDS"
 ENV_MAX_TXNS_PER_HOUR = "RULE_MAX_TXNS_PER_HOUR"
 ENV_MAX_DAILY_TOTAL = "RULE_MAX_DAILY_TOTAL"
 ENV_MAX_SINGLE_AMOUNT = "RULE_MAX_SINGLE_AMOUNT"
 ENV_METRIC_NAMESPACE = "METRIC_NAMESPACE"
 ENV_ENVIRONMENT = "ENVIRONMENT"
+ENV_STREAM_ARN = "STREAM_ARN"  # the one stream whose records the processor accepts
 ENV_REGIONS = ("AWS_REGION", "AWS_DEFAULT_REGION")
 
 # The PostgreSQL role the processor logs in as (created by the migrations, IAM auth on RDS).
 APP_DB_USER = "txn_writer"
-DB_AUTH_IAM = "iam"
-DB_AUTH_PASSWORD = "password"
+# The role the daily data-lifecycle run logs in as (created by the migrations, IAM auth on RDS): it may only
+# execute the lifecycle functions, which the master owns.
+MAINTAINER_DB_USER = "txn_maintainer"
+# How the processor signs in to either store: short-lived IAM tokens in AWS; a password only on the test rig.
+AUTH_IAM = "iam"
+AUTH_PASSWORD = "password"
+DB_AUTH_IAM, DB_AUTH_PASSWORD = AUTH_IAM, AUTH_PASSWORD
 # Amazon's RDS certificate authorities, shipped in the zip (see processor/certs/SOURCE.md).
 RDS_CA_BUNDLE = str(Path(__file__).resolve().parent / "certs" / "rds-ca-bundle.pem")
 #: The longest window a rule looks back over (the daily total, rules.DAY): a shorter history TTL would let
@@ -71,15 +83,24 @@ class DbSettings:
 
 @dataclass(frozen=True)
 class RedisSettings:
-    """An ElastiCache RBAC user over TLS; certificates are checked against the system trust store."""
+    """An ElastiCache RBAC user over TLS; certificates are checked against the system trust store.
+
+    ``auth="iam"`` signs a 15-minute ElastiCache IAM token for ``username`` on the replication group
+    ``cache_name`` at each connect (no stored credential; ``processor.redis_iam``); ``auth="password"``
+    uses ``password`` (the test rig).
+    """
 
     host: str
     port: int
     username: str
-    password: str
+    password: Optional[str] = None
+    auth: str = AUTH_PASSWORD
+    cache_name: Optional[str] = None
+    region: Optional[str] = None
 
-    def __repr__(self) -> str:
-        return f"RedisSettings(host={self.host!r}, port={self.port}, username={self.username!r})"
+    def __repr__(self) -> str:  # keep the password out of logs and tracebacks
+        return (f"RedisSettings(host={self.host!r}, port={self.port}, username={self.username!r}, "
+                f"auth={self.auth!r}, cache_name={self.cache_name!r})")
 
 
 @dataclass(frozen=True)
@@ -102,6 +123,20 @@ class Settings:
     history_ttl_seconds: int
     metric_namespace: str
     environment: str
+    stream_arn: str  # records from any other eventSourceARN are refused
+
+
+def parse_stream_arn(name: str, raw: Any) -> str:
+    """A Kinesis stream ARN (``arn:<partition>:kinesis:<region>:<account>:stream/<name>``)."""
+    from processor.kinesis_events import stream_parts
+
+    value = str(raw).strip()
+    try:
+        stream_parts(value)
+    except ValueError:
+        raise ConfigError(f"{name} must be a Kinesis stream ARN like arn:aws:kinesis:<region>:<account>:stream/<name>, "
+                          f"got {raw!r}") from None
+    return value
 
 
 def _required(env: Mapping[str, str], name: str) -> str:
@@ -119,6 +154,14 @@ def parse_positive_int(name: str, raw: Any) -> int:
         raise ConfigError(f"{name} must be a positive integer, got {raw!r}") from None
     if value <= 0:
         raise ConfigError(f"{name} must be a positive integer, got {raw!r}")
+    return value
+
+
+def parse_port(name: str, raw: Any) -> int:
+    """A TCP port, 1-65535; ``name`` is used in the error message."""
+    value = parse_positive_int(name, raw)
+    if value > 65_535:
+        raise ConfigError(f"{name} must be a port from 1 to 65535, got {raw!r}")
     return value
 
 
@@ -188,25 +231,46 @@ def _db_settings(env: Mapping[str, str], conn: dict, arn: str, *, username: str,
     )
 
 
-def app_db_settings(env: Mapping[str, str], fetch: SecretFetcher) -> DbSettings:
-    """The processor's connection: the application role, never the master user."""
+def _auth(env: Mapping[str, str], name: str) -> str:
+    """An auth mode variable (``DB_AUTH``, ``REDIS_AUTH``): ``iam`` (which needs the region) or ``password``."""
+    auth = _required(env, name)
+    if auth not in (AUTH_IAM, AUTH_PASSWORD):
+        raise ConfigError(f"{name} must be {AUTH_IAM!r} or {AUTH_PASSWORD!r}, got {auth!r}")
+    if auth == AUTH_IAM and _region(env) is None:
+        raise ConfigError(f"{name}={AUTH_IAM} needs AWS_REGION (Lambda sets it), but it is not set")
+    return auth
+
+
+def _rig_password(env: Mapping[str, str], fetch: SecretFetcher, name: str, username: str, what: str) -> str:
+    """Password mode (the test rig): the password in the secret ``env[name]``, which must be ``username``'s."""
+    arn = _required(env, name)
+    secret = _secret_json(fetch, arn, what)
+    if secret.get("username") != username:
+        raise ConfigError(f"secret {arn} key 'username' must be {username!r}, got {secret.get('username')!r}")
+    return str(_secret_field(secret, "password", arn))
+
+
+def _iam_role_db_settings(env: Mapping[str, str], fetch: SecretFetcher, username_key: str) -> DbSettings:
+    """A role that signs in with IAM tokens (`DB_AUTH=iam`), named by the connection secret's `username_key`;
+    on the test rig (`DB_AUTH=password`) with the password of `DB_PASSWORD_SECRET_ARN`, which must name it."""
     arn = _required(env, ENV_DB_SECRET)
-    auth = _required(env, ENV_DB_AUTH)
-    if auth not in (DB_AUTH_IAM, DB_AUTH_PASSWORD):
-        raise ConfigError(f"{ENV_DB_AUTH} must be {DB_AUTH_IAM!r} or {DB_AUTH_PASSWORD!r}, got {auth!r}")
-    if auth == DB_AUTH_IAM and _region(env) is None:
-        raise ConfigError(f"{ENV_DB_AUTH}={DB_AUTH_IAM} needs AWS_REGION (Lambda sets it), but it is not set")
+    auth = _auth(env, ENV_DB_AUTH)
     conn = _connection(fetch, arn)
-    username = str(_secret_field(conn, "app_username", arn))
+    username = str(_secret_field(conn, username_key, arn))
     password = None
     if auth == DB_AUTH_PASSWORD:
-        password_arn = _required(env, ENV_DB_PASSWORD_SECRET)
-        secret = _secret_json(fetch, password_arn, "database password")
-        if secret.get("username") != username:
-            raise ConfigError(f"secret {password_arn} key 'username' must be {username!r}, "
-                              f"got {secret.get('username')!r}")
-        password = str(_secret_field(secret, "password", password_arn))
+        password = _rig_password(env, fetch, ENV_DB_PASSWORD_SECRET, username, "database password")
     return _db_settings(env, conn, arn, username=username, auth=auth, password=password)
+
+
+def app_db_settings(env: Mapping[str, str], fetch: SecretFetcher) -> DbSettings:
+    """The processor's connection: the application role, never the master user."""
+    return _iam_role_db_settings(env, fetch, "app_username")
+
+
+def maintainer_db_settings(env: Mapping[str, str], fetch: SecretFetcher) -> DbSettings:
+    """The daily maintenance's connection: the maintainer role, never the master user."""
+    return _iam_role_db_settings(env, fetch, "maintainer_username")
 
 
 def master_db_settings(env: Mapping[str, str], fetch: SecretFetcher) -> DbSettings:
@@ -221,16 +285,43 @@ def master_db_settings(env: Mapping[str, str], fetch: SecretFetcher) -> DbSettin
                         password=str(_secret_field(managed, "password", password_arn)))
 
 
-def redis_settings_from_secret(fetch: SecretFetcher, arn: str) -> RedisSettings:
-    data = _secret_json(fetch, arn, "redis")
-    if data.get("tls", True) is not True:
-        raise ConfigError(f"secret {arn} key 'tls' must be true (ElastiCache runs TLS only), got {data.get('tls')!r}")
-    return RedisSettings(
-        host=str(_secret_field(data, "host", arn)),
-        port=parse_positive_int(f"secret {arn} key 'port'", data.get("port", 6379)),
-        username=str(_secret_field(data, "username", arn)),
-        password=str(_secret_field(data, "password", arn)),
-    )
+# An ElastiCache user id (and so an IAM user's name, which must equal it): ElastiCache stores ids in
+# lowercase and allows letters, digits and hyphens, starting with a letter.
+_REDIS_USER_ID = re.compile(r"[a-z][a-z0-9-]*")
+# A replication group id: 1-40 lowercase letters, digits and hyphens, starting with a letter, not ending
+# with a hyphen nor holding two in a row.
+_REPLICATION_GROUP_ID = re.compile(r"[a-z](?:(?!.*--)[a-z0-9-]{0,38}[a-z0-9])?")
+_HOST_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?")
+
+
+def redis_endpoint_settings(env: Mapping[str, str]) -> RedisSettings:
+    """Where and as whom to reach Redis, from the plain variables (no secret is read here)."""
+    host = _required(env, ENV_REDIS_HOST)
+    if not _HOST_NAME.fullmatch(host):
+        raise ConfigError(f"{ENV_REDIS_HOST} must be a host name, got {host!r}")
+    port = parse_port(ENV_REDIS_PORT, _required(env, ENV_REDIS_PORT))
+    username = _required(env, ENV_REDIS_USER)
+    auth = _auth(env, ENV_REDIS_AUTH)
+    if auth == AUTH_PASSWORD:
+        _required(env, ENV_REDIS_PASSWORD_SECRET)
+        return RedisSettings(host, port, username, auth=auth)
+    if not _REDIS_USER_ID.fullmatch(username):
+        raise ConfigError(f"{ENV_REDIS_USER} must be an ElastiCache IAM user id (lowercase letters, digits and "
+                          f"hyphens, starting with a letter), got {username!r}")
+    cache_name = _required(env, ENV_REDIS_CACHE_NAME)
+    if not _REPLICATION_GROUP_ID.fullmatch(cache_name):
+        raise ConfigError(f"{ENV_REDIS_CACHE_NAME} must be a replication group id (1-40 lowercase letters, digits "
+                          f"and single hyphens, starting with a letter), got {cache_name!r}")
+    return RedisSettings(host, port, username, auth=auth, cache_name=cache_name, region=_region(env))
+
+
+def redis_settings(env: Mapping[str, str], fetch: SecretFetcher) -> RedisSettings:
+    """The processor's Redis user: IAM tokens in AWS, or the rig's password from ``REDIS_PASSWORD_SECRET_ARN``."""
+    settings = redis_endpoint_settings(env)
+    if settings.auth == AUTH_IAM:
+        return settings
+    return replace(settings, password=_rig_password(env, fetch, ENV_REDIS_PASSWORD_SECRET, settings.username,
+                                                    "redis password"))
 
 
 def settings_from_env(env: Mapping[str, str], fetch: SecretFetcher) -> Settings:
@@ -241,12 +332,14 @@ def settings_from_env(env: Mapping[str, str], fetch: SecretFetcher) -> Settings:
     # Validate the plain variables before any network call to Secrets Manager.
     thresholds = thresholds_from_env(env)
     ttl = parse_history_ttl(_required(env, ENV_HISTORY_TTL))
-    redis_arn = _required(env, ENV_REDIS_SECRET)
+    stream_arn = parse_stream_arn(ENV_STREAM_ARN, _required(env, ENV_STREAM_ARN))
+    redis_endpoint_settings(env)
     return Settings(
         db=app_db_settings(env, fetch),
-        redis=redis_settings_from_secret(fetch, redis_arn),
+        redis=redis_settings(env, fetch),
         thresholds=thresholds,
         history_ttl_seconds=ttl,
         metric_namespace=_required(env, ENV_METRIC_NAMESPACE),
         environment=environment,
+        stream_arn=stream_arn,
     )

@@ -20,9 +20,9 @@ from typing import Any, Callable, Dict, List, Mapping, Optional
 import pg8000.exceptions
 import redis
 
-from processor import aws_secrets, history, metrics, pg_store, redis_store, rules
+from processor import aws_secrets, history, metrics, pan, pg_store, redis_store, rules
 from processor.config import Settings, settings_from_env
-from processor.kinesis import Accepted, ParsedBatch, Rejected, parse_event
+from processor.kinesis import Accepted, ForeignEventError, ParsedBatch, Rejected, parse_event, refuse_foreign_records
 
 logger = logging.getLogger("processor")
 logger.setLevel(logging.INFO)
@@ -38,8 +38,11 @@ REBUILD_BUDGET_SECONDS = 20.0
 
 
 def _describe(exc: BaseException) -> str:
-    """Error class and message; driver messages carry host/port, never credentials."""
-    return f"{type(exc).__name__}: {exc}"
+    """An error for the log: PostgreSQL's without any row value (``pg_store.describe_error``), any other as
+    its class and message (driver messages carry host and port, never credentials), card numbers masked."""
+    if isinstance(exc, pg8000.exceptions.Error):
+        return pg_store.describe_error(exc)
+    return f"{type(exc).__name__}: {pan.redact(str(exc))}"
 
 
 def _sqlstate(exc: BaseException) -> str:
@@ -49,9 +52,8 @@ def _sqlstate(exc: BaseException) -> str:
 
 
 def _refused(item: Accepted, exc: BaseException) -> Rejected:
-    detail = exc.args[0] if exc.args and isinstance(exc.args[0], dict) else {}
     return Rejected(item.ref, None, item.transaction.to_json().encode("utf-8"),
-                    f"the database refused the record (SQLSTATE {detail.get('C')}: {detail.get('M')})")
+                    f"the database refused the record ({pg_store.describe_error(exc)})")
 
 
 def _failures(sequence_numbers: List[str]) -> Dict[str, List[Dict[str, str]]]:
@@ -68,17 +70,23 @@ class BatchProcessor:
         self._clock = clock
         self._emit = emit
         self._redis: Optional[redis.Redis] = None
-        self._redis_run_id = ""
+        self._redis_since = 0.0
         self._pg: Optional[Any] = None
         # Set when a server rejects our credentials: the caller re-reads the secrets.
         self.credentials_rejected = False
 
     # -- connections -------------------------------------------------------
     def _redis_client(self) -> redis.Redis:
+        """The container's Redis client; replaced (new connections, new IAM tokens) once it is
+        ``MAX_CONNECTION_SECONDS`` old, before ElastiCache closes IAM connections at 12 hours. Every
+        connection the client has was made after it, so none is older."""
+        if self._redis is not None and self._clock() - self._redis_since >= redis_store.MAX_CONNECTION_SECONDS:
+            logger.info("redis connections are %d s old: reconnecting before ElastiCache's 12-hour limit",
+                        int(self._clock() - self._redis_since))
+            self._drop_redis()
         if self._redis is None:
-            client = redis_store.connect(self.settings.redis)
-            self._redis_run_id = redis_store.server_run_id(client)
-            self._redis = client
+            self._redis = redis_store.connect(self.settings.redis)
+            self._redis_since = self._clock()
         return self._redis
 
     def _pg_conn(self) -> Any:
@@ -110,12 +118,10 @@ class BatchProcessor:
     # -- stages --------------------------------------------------------------
     def _store(self, batch: ParsedBatch) -> tuple[pg_store.StoredBatch, List[str]]:
         """One DB transaction: rows, conflicts, rejects, windows, alerts. Returns new alerts' rules."""
-        firsts, conflicts = batch.first_versions()
         conn = self._pg_conn()
         conn.run("BEGIN")
         try:
-            stored = pg_store.store_transactions(conn, firsts, conflicts, batch.rejected,
-                                                 self.settings.thresholds)
+            stored = pg_store.store_transactions(conn, batch.accepted, batch.rejected, self.settings.thresholds)
             alerts = rules.evaluate(stored.windows, stored.new_transactions, self.settings.thresholds)
             new_alert_rules = pg_store.upsert_alerts(conn, alerts)
             conn.run("COMMIT")
@@ -156,15 +162,15 @@ class BatchProcessor:
 
     def _write_history(self, stored: pg_store.StoredBatch, budget_seconds: float) -> None:
         client = self._redis_client()
-        marker = redis_store.write_history(client, list(stored.versions.values()),
-                                           self.settings.history_ttl_seconds, self._clock())
-        if marker != self._redis_run_id:
-            self._rebuild(client, budget_seconds)
+        state = redis_store.write_history(client, list(stored.versions.values()),
+                                          self.settings.history_ttl_seconds, self._clock())
+        if not state.complete:  # whichever server answered this batch lacks part of the day
+            self._rebuild(client, state.run_id, budget_seconds)
 
-    def _rebuild(self, client: redis.Redis, budget_seconds: float) -> None:
+    def _rebuild(self, client: redis.Redis, run_id: str, budget_seconds: float) -> None:
         """The batch is already stored everywhere; a failing rebuild step is retried next batch."""
         try:
-            history.rebuild_step(client, self._pg_conn(), run_id=self._redis_run_id,
+            history.rebuild_step(client, self._pg_conn(), run_id=run_id,
                                  ttl_seconds=self.settings.history_ttl_seconds,
                                  budget_seconds=budget_seconds, clock=self._clock)
         except PG_ERRORS as exc:
@@ -177,6 +183,12 @@ class BatchProcessor:
     # -- batch path ----------------------------------------------------------
     def process(self, event: Mapping[str, Any],
                 rebuild_budget_seconds: float = REBUILD_BUDGET_SECONDS) -> Dict[str, List[Dict[str, str]]]:
+        try:
+            refuse_foreign_records(event, self.settings.stream_arn)
+        except ForeignEventError as exc:
+            # Fails the invocation (the Errors alarm counts it); nothing of the event is parsed or stored.
+            logger.error("%s", exc)
+            raise
         batch = parse_event(event)
         for item in batch.rejected:
             logger.warning("rejected record %s/%s: %s", item.ref.shard_id, item.sequence_number, item.reason)
@@ -240,7 +252,7 @@ def handle(event: Mapping[str, Any], context: Any = None) -> Dict:
         _container_processor = BatchProcessor(settings_from_env(os.environ, aws_secrets.fetch_secret_string))
     result = _container_processor.process(event, _rebuild_budget(context))
     if _container_processor.credentials_rejected:
-        # A rotated Redis password (or a revoked login): re-read the secrets next time.
+        # A revoked login (or on the rig, a changed password): start the container afresh next time.
         logger.warning("credentials rejected; secrets will be re-read on the next invocation")
         _container_processor.close()
         _container_processor = None

@@ -1,10 +1,22 @@
-"""Rebuild the Redis history from PostgreSQL after Redis lost it (restart, node replacement, failover).
+"""Rebuild the Redis history from PostgreSQL on a server that does not hold all of it.
 
-``history:ready`` holds the run id of the server on which the history was last complete. A
-server with another run id has lost data (or never had it), so one processor at a time takes
-``history:rebuild:lock`` and copies the last day from PostgreSQL page by page, resuming from
-``history:rebuild:cursor`` in later invocations when its time budget runs out. Batches keep
-being written meanwhile: both write PostgreSQL's versions, so the order does not matter.
+``history:ready`` holds the run id of the server on which the history was last made complete. Every
+batch's script call returns it together with the run id of the server that answered (redis-py
+reconnects silently, so only the server can say who it is). A server with another run id restarted,
+was restored from an older snapshot, or is a replica promoted by a failover that may lack the last
+writes: the day is copied again from PostgreSQL, page by page, on that server.
+
+Per server (keys carry its run id):
+
+* ``history:rebuild:lock:<run id>``: one rebuild at a time across containers. It lives in Redis with an
+  expiry, so it outlives a container that dies holding it and then frees itself; each page extends it.
+* ``history:rebuild:cursor:<run id>``: the last key copied. Whoever holds the lock next continues from
+  it, in this invocation's time budget or the next, in any container.
+
+Each page, its cursor and, on the last page, the ready marker are written by one script call that first
+checks the server is still the one the rebuild is for: pages written to a server that was then replaced
+are never counted, and the marker only ever names a server that received every page. Batches keep being
+written meanwhile: both write PostgreSQL's versions, so the order does not matter.
 """
 
 from __future__ import annotations
@@ -22,41 +34,60 @@ from processor import pg_store, redis_store
 
 logger = logging.getLogger("processor")
 
-LOCK_KEY = "history:rebuild:lock"
-CURSOR_KEY = "history:rebuild:cursor"
 PAGE_SIZE = 2000
+#: The lock outlives the step's budget by this much (a slow last page), then expires on its own.
+LOCK_MARGIN_SECONDS = 30
 _START: Tuple[str, str] = ("-infinity", "")
 # Delete the lock only if it is still ours (it may have expired and been taken by another).
 _RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
 
 
+def lock_key(run_id: str) -> str:
+    return f"history:rebuild:lock:{run_id}"
+
+
+def cursor_key(run_id: str) -> str:
+    return f"history:rebuild:cursor:{run_id}"
+
+
 def rebuild_step(client: redis.Redis, conn: Any, *, run_id: str, ttl_seconds: int, budget_seconds: float,
                  clock: Callable[[], float] = time.time) -> bool:
-    """Copy history pages until done or out of time; True when the history is complete again."""
+    """Copy history pages to the server ``run_id`` until done or out of time; True when it is complete.
+
+    False when another container holds the lock, the budget ran out (the cursor keeps the place), or a
+    different server now answers (the next batch finds it and starts that server's own rebuild)."""
     token = uuid.uuid4().hex
-    if not client.set(LOCK_KEY, token, nx=True, px=int((budget_seconds + 30) * 1000)):
-        return False  # another processor is rebuilding
+    lock, cursor = lock_key(run_id), cursor_key(run_id)
+    lock_ms = int((budget_seconds + LOCK_MARGIN_SECONDS) * 1000)
+    if not client.set(lock, token, nx=True, px=lock_ms):
+        return False  # another processor is rebuilding this server
     try:
         started = time.monotonic()
-        saved = client.get(CURSOR_KEY)
-        cursor = json.loads(saved) if saved else None
-        after = tuple(cursor["after"]) if cursor and cursor.get("run_id") == run_id else _START
+        saved = client.get(cursor)
+        after = tuple(json.loads(saved)) if saved else _START
+        if after == _START:
+            logger.warning("redis server %s lacks part of the history: rebuilding it from postgres", run_id)
         since = datetime.fromtimestamp(clock() - ttl_seconds, timezone.utc)
         copied = 0
         while True:
             page = pg_store.history_page(conn, since, after, PAGE_SIZE)
-            redis_store.write_history(client, page, ttl_seconds, clock())
+            last = len(page) < PAGE_SIZE
+            if not last:
+                after = (page[-1].occurred_at.isoformat(), page[-1].transaction_id)
+            state = redis_store.write_history(client, page, ttl_seconds, clock(), redis_store.RebuildPage(
+                run_id=run_id, cursor_key=cursor, cursor=None if last else json.dumps(after),
+                lock_key=lock, lock_token=token, lock_ms=lock_ms))
+            if state.run_id != run_id:
+                logger.warning("redis server changed during the history rebuild (%s, now %s): "
+                               "the new server gets its own", run_id, state.run_id)
+                return False
             copied += len(page)
-            if len(page) < PAGE_SIZE:
-                client.set(redis_store.READY_KEY, run_id)
-                client.delete(CURSOR_KEY)
-                logger.info("redis history rebuilt from postgres: %d transactions in this step", copied)
+            if last:
+                logger.info("redis history rebuilt from postgres on %s: %d transactions in this step", run_id, copied)
                 return True
-            last = page[-1]
-            after = (last.occurred_at.isoformat(), last.transaction_id)
-            client.set(CURSOR_KEY, json.dumps({"run_id": run_id, "after": after}))
             if time.monotonic() - started > budget_seconds:
-                logger.info("redis history rebuild continues next invocation (%d copied so far in this step)", copied)
+                logger.info("redis history rebuild of %s continues next invocation (%d copied in this step)",
+                            run_id, copied)
                 return False
     finally:
-        client.eval(_RELEASE, 1, LOCK_KEY, token)
+        client.eval(_RELEASE, 1, lock, token)

@@ -1,20 +1,26 @@
 """Turn a Lambda Kinesis event into validated transactions and rejects.
 
 Parsing never raises for a bad record: anything undecodable or invalid becomes a
-:class:`Rejected` that the caller stores with its raw bytes and where it came from.
-Within a batch, a repeated transaction id is either a harmless duplicate (same content)
-or a :class:`Conflict` (different content): the first occurrence is the one stored.
+:class:`Rejected` that the caller stores with its raw bytes (card numbers masked) and where it
+came from. An event is refused whole, before anything is parsed, when any of its records does not
+come from the configured stream (``refuse_foreign_records``). Within a batch, a repeated
+transaction id is inserted once (its first occurrence); whether an occurrence is a harmless
+duplicate or a :class:`Conflict` is decided by ``pg_store.store_transactions`` against the version
+PostgreSQL holds after the batch, never against another record of the batch.
 """
 
 from __future__ import annotations
 
 import binascii
 import logging
+import traceback
+from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Mapping, Optional
+from typing import Any, List, Mapping, Optional
 
-from processor.pan import redact, redact_bytes
-from processor.schema import Transaction, ValidationError, parse_transaction
+from processor import pan
+from processor.kinesis_events import EVENT_SOURCE
+from processor.schema import Transaction, ValidationError, parse_transaction, short_text
 
 logger = logging.getLogger("processor")
 
@@ -52,7 +58,8 @@ class Rejected:
 
 @dataclass(frozen=True)
 class Conflict:
-    """A record whose transaction id is already stored (or earlier in the batch) with other content."""
+    """A record whose transaction id PostgreSQL holds with other content (stored before, or inserted by
+    an earlier record of the same batch)."""
 
     ref: RecordRef
     transaction: Transaction
@@ -67,18 +74,37 @@ class ParsedBatch:
     def sequence_numbers(self) -> List[str]:
         return [item.sequence_number for item in (*self.accepted, *self.rejected)]
 
-    def first_versions(self) -> tuple[List[Accepted], List[Conflict]]:
-        """First occurrence of each id, and the later occurrences whose content differs from it."""
-        first: Dict[str, Accepted] = {}
-        conflicts: List[Conflict] = []
-        for item in self.accepted:
-            txn = item.transaction
-            seen = first.get(txn.transaction_id)
-            if seen is None:
-                first[txn.transaction_id] = item
-            elif seen.transaction.content_sha256 != txn.content_sha256:
-                conflicts.append(Conflict(item.ref, txn))
-        return list(first.values()), conflicts
+
+class ForeignEventError(RuntimeError):
+    """An invocation carried records that did not come from the configured stream: refused whole."""
+
+
+def refuse_foreign_records(event: Any, stream_arn: str) -> None:
+    """Raise :class:`ForeignEventError` unless every record is a Kinesis record of ``stream_arn``.
+
+    Only the event source mapping of this function's own stream may hand it transactions; anyone else
+    with ``lambda:InvokeFunction`` could otherwise inject them. The message counts the refused records
+    per source (ARNs masked and shortened: they are the caller's text), never a payload.
+    """
+    records = event.get("Records") if isinstance(event, Mapping) else None
+    if not isinstance(records, list):
+        raise ForeignEventError("refused an invocation that is not a Kinesis event (no Records list)")
+    try:  # the usual case, in one pass: every record a dict of the configured stream
+        if {(r["eventSource"], r["eventSourceARN"]) for r in records} <= {(EVENT_SOURCE, stream_arn)}:
+            return
+    except (TypeError, KeyError):  # something is not a record: counted below
+        pass
+    foreign: Counter = Counter()
+    for record in records:
+        source = record.get("eventSource") if isinstance(record, Mapping) else None
+        arn = record.get("eventSourceARN") if isinstance(record, Mapping) else None
+        if source != EVENT_SOURCE or arn != stream_arn:
+            foreign[(short_text(arn), short_text(source))] += 1  # quoted as text: any JSON value may come
+    if foreign:
+        parts = ", ".join(f"{count} from eventSourceARN {arn} (eventSource {source})"
+                          for (arn, source), count in foreign.most_common())
+        raise ForeignEventError(f"refused {sum(foreign.values())} of {len(records)} records, not from the "
+                                f"configured stream {stream_arn}: {parts}; nothing of this event was stored")
 
 
 def _ref(record: Mapping[str, Any], kinesis: Mapping[str, Any]) -> RecordRef:
@@ -89,8 +115,13 @@ def _ref(record: Mapping[str, Any], kinesis: Mapping[str, Any]) -> RecordRef:
 
 
 def _rejected(ref: RecordRef, partition_key: Optional[str], raw: bytes, reason: str) -> Rejected:
-    """What is kept of a reject never holds a card number, whatever the record was."""
-    return Rejected(ref, partition_key, redact_bytes(raw), redact(reason))
+    """What is kept of a reject never holds a card number, whatever the record was: its payload is
+    masked on the decoded form (JSON escapes resolved), its partition key and reason as text."""
+    key = pan.redact(partition_key) if isinstance(partition_key, str) else None
+    return Rejected(ref, key, pan.mask_payload(raw), pan.redact(reason))
+
+
+_PAN_KEY = "partition key contains a payment card number (PAN); the record is kept with it masked"
 
 
 def _decode_record(record: Mapping[str, Any]) -> Rejected | Accepted:
@@ -106,12 +137,18 @@ def _decode_record(record: Mapping[str, Any]) -> Rejected | Accepted:
         raw = data.encode("utf-8", "replace") if isinstance(data, str) else b""
         return _rejected(ref, partition_key, raw, "kinesis data is not valid base64")
     try:
-        return Accepted(ref, parse_transaction(payload))
+        transaction = parse_transaction(payload)
     except ValidationError as exc:
         return _rejected(ref, partition_key, payload, str(exc))
     except Exception as exc:  # a validator bug must not fail the batch: the record is kept, not lost
-        logger.exception("unexpected error validating record %s", ref.sequence_number)
+        # The traceback's last line quotes the exception, which may quote the record: masked too.
+        logger.error("unexpected error validating record %s: %s", ref.sequence_number,
+                     pan.redact("".join(traceback.format_exception(exc))))
         return _rejected(ref, partition_key, payload, f"record could not be validated ({type(exc).__name__})")
+    # Kinesis keeps the partition key with the record; a card there is refused like one in the record.
+    if isinstance(partition_key, str) and pan.contains_pan(partition_key) and not pan.is_identifier(partition_key):
+        return _rejected(ref, partition_key, payload, _PAN_KEY)
+    return Accepted(ref, transaction)
 
 
 def parse_event(event: Mapping[str, Any]) -> ParsedBatch:

@@ -10,6 +10,7 @@ is the one documented for Kinesis events
 from __future__ import annotations
 
 import base64
+import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
@@ -36,12 +37,16 @@ def iso_millis(epoch_seconds: float) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
+# arn:<partition>:kinesis:<region>:<account>:stream/<name> (stream names: 1-128 of [a-zA-Z0-9_.-]).
+_STREAM_ARN = re.compile(r"arn:aws[a-z-]*:kinesis:([a-z]{2}(?:-[a-z]+)+-\d+):\d{12}:stream/([A-Za-z0-9_.-]{1,128})")
+
+
 def stream_parts(stream_arn: str) -> Tuple[str, str]:
     """(region, stream name) of ``arn:aws:kinesis:<region>:<account>:stream/<name>``."""
-    parts = stream_arn.split(":", 5)
-    if len(parts) != 6 or parts[2] != "kinesis" or not parts[5].startswith("stream/") or not parts[3]:
+    match = _STREAM_ARN.fullmatch(stream_arn) if isinstance(stream_arn, str) else None
+    if match is None:
         raise ValueError(f"not a Kinesis stream ARN: {stream_arn!r}")
-    return parts[3], parts[5][len("stream/"):]
+    return match.group(1), match.group(2)
 
 
 def lambda_record(record: Mapping[str, Any], *, shard_id: str, stream_arn: str,

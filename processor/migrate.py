@@ -15,7 +15,6 @@ import os
 import re
 import sys
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any, List, Optional, Sequence
 
@@ -98,130 +97,66 @@ def apply_migrations(conn, migrations: Optional[Sequence[Migration]] = None) -> 
         raise
 
 
-ENV_RETENTION_MONTHS = "TRANSACTION_RETENTION_MONTHS"
-ENV_REJECTED_DAYS = "REJECTED_RETENTION_DAYS"
-DEFAULT_RETENTION_MONTHS = 84  # seven years of payment records
-DEFAULT_REJECTED_DAYS = 90
-# Partitions are kept this far back for late arrivals, and made this far ahead.
-LATE_ARRIVAL_MONTHS = 12
-MONTHS_AHEAD = 3
-_PARTITION = re.compile(r"^transactions_y(\d{4})m(\d{2})$")
-
-
-def _months_before(day: date, months: int) -> date:
-    index = day.year * 12 + day.month - 1 - months
-    return date(index // 12, index % 12 + 1, 1)
-
-
-def maintain(conn, *, retention_months: int, rejected_days: int, today: date) -> dict:
-    """Daily upkeep: partitions made ahead, those past the retention detached (kept as plain
-    tables for archiving), and the id, window and reject rows past their retention deleted."""
-    first = max(_months_before(today, LATE_ARRIVAL_MONTHS), _months_before(today, retention_months - 1))
-    created = [row[0] for row in conn.run(
-        "SELECT ensure_transaction_partitions(CAST(:first AS date), CAST(:last AS date))",
-        first=first.isoformat(), last=_months_before(today, -MONTHS_AHEAD).isoformat())]
-    cutoff = _months_before(today, retention_months - 1)  # the oldest month still kept
-    partitions = [row[0] for row in conn.run(
-        "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
-        " WHERE i.inhparent = 'transactions'::regclass ORDER BY 1")]
-    detached = []
-    conn.run("BEGIN")
-    try:
-        for name in partitions:
-            match = _PARTITION.match(name)
-            if match and date(int(match.group(1)), int(match.group(2)), 1) < cutoff:
-                conn.run(f'ALTER TABLE transactions DETACH PARTITION "{name}"')  # name matched above
-                detached.append(name)
-        since = cutoff.isoformat()
-        conn.run("DELETE FROM transaction_ids WHERE occurred_at < CAST(:c AS date)", c=since)
-        conn.run("DELETE FROM customer_windows WHERE window_start < CAST(:c AS date)", c=since)
-        conn.run("DELETE FROM rejected_transactions WHERE created_at < now() - make_interval(days => :d)",
-                 d=rejected_days)
-        purged = conn.row_count
-        conn.run("COMMIT")
-    except BaseException:
-        try:
-            conn.run("ROLLBACK")
-        except Exception:  # connection already gone; the original error matters
-            pass
-        raise
-    return {"created": created, "detached": detached, "rejects_purged": purged}
-
-
-def _positive(env, name: str, default: int) -> int:
-    from processor.config import parse_positive_int
-
-    raw = env.get(name, "").strip()
-    return parse_positive_int(name, raw) if raw else default
-
-
-def run(settings, action: str = "migrate", env=os.environ, today: Optional[date] = None) -> Any:
-    """Connect over verified TLS as ``settings`` (the master user) and apply what is pending;
-    ``action="maintain"`` then does the daily partition and retention upkeep."""
+def run(settings, retention=None) -> List[str]:
+    """Connect over verified TLS as `settings` (the master user), apply what is pending and, given a
+    `processor.maintain.RetentionPolicy`, set it as the policy the daily maintenance reads."""
+    from processor.maintain import set_policy
     from processor.pg_store import connect
 
     conn = connect(settings)
     try:
         applied = apply_migrations(conn)
-        if action != "maintain":
-            return applied
-        return {"applied": applied, **maintain(
-            conn, retention_months=_positive(env, ENV_RETENTION_MONTHS, DEFAULT_RETENTION_MONTHS),
-            rejected_days=_positive(env, ENV_REJECTED_DAYS, DEFAULT_REJECTED_DAYS),
-            today=today or datetime.now(timezone.utc).date())}
+        if retention is not None:
+            set_policy(conn, retention)
+        return applied
     finally:
         conn.close()
 
 
+_EVENT_KEYS = ("action", "checksum", "retention")
+
+
 def handle(event: Any, context: Any = None) -> dict:
-    """Migration function entry point: the only code that reads the master secret."""
+    """Migration function entry point: the only code that reads the master secret. The event carries the
+    migrations checksum the deploy expects and the configured retention (`processor.maintain.RetentionPolicy`)."""
     from processor.aws_secrets import fetch_secret_string
     from processor.config import master_db_settings
+    from processor.maintain import RetentionPolicy
 
     checksum = migrations_checksum()
     event = event if isinstance(event, dict) else {}
+    unknown = sorted(set(event) - set(_EVENT_KEYS))
+    if unknown:
+        raise MigrationError(f"unknown event key(s) {unknown}; the migration function takes {list(_EVENT_KEYS)}")
     wanted = event.get("checksum")
     if wanted and wanted != checksum:
         raise MigrationError(f"invoked for migrations {wanted}, but this bundle carries {checksum}")
     action = event.get("action", "migrate")
-    if action not in ("migrate", "maintain"):
-        raise MigrationError(f"event key 'action' must be 'migrate' or 'maintain', got {action!r}")
-    settings = master_db_settings(os.environ, fetch_secret_string)
-    if action == "maintain":
-        result = {**run(settings, "maintain"), "checksum": checksum}
-    else:
-        result = {"applied": run(settings), "checksum": checksum}
+    if action != "migrate":
+        raise MigrationError(f"event key 'action' must be 'migrate', got {action!r} (the daily maintenance runs "
+                             "in its own function, as txn_maintainer)")
+    retention = RetentionPolicy.from_mapping(event["retention"]) if "retention" in event else None
+    result = {"applied": run(master_db_settings(os.environ, fetch_secret_string), retention),
+              "checksum": checksum}
+    if retention is not None:
+        result["retention"] = retention.as_dict()
     print(json.dumps(result))
     return result
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    from processor.cli import add_connection_arguments, db_settings
+    from processor.config import master_db_settings
+
     parser = argparse.ArgumentParser(
         prog="python -m processor.migrate",
         description="Apply pending SQL migrations as the master user, over verified TLS. Without --host, "
                     "reads DB_CONNECTION_SECRET_ARN and the RDS-managed master secret, as the migration "
-                    "function does.",
+                    "function does. The retention policy is left as the last deploy set it.",
     )
-    parser.add_argument("--host", help="connect directly (password from PGPASSWORD)")
-    parser.add_argument("--port", type=int, default=5432)
-    parser.add_argument("--dbname", default="transactions")
-    parser.add_argument("--user", default="japancart_admin")
-    parser.add_argument("--ca-file", default=None, help="CA bundle (default: the RDS bundle in processor/certs)")
+    add_connection_arguments(parser, user="japancart_admin")
     args = parser.parse_args(argv)
-
-    from processor.config import DB_AUTH_PASSWORD, RDS_CA_BUNDLE, DbSettings, master_db_settings
-
-    if args.host:
-        password = os.environ.get("PGPASSWORD")
-        if not password:
-            parser.error("--host needs the password in PGPASSWORD")
-        settings = DbSettings(args.host, args.port, args.dbname, args.user, auth=DB_AUTH_PASSWORD,
-                              password=password, ca_file=args.ca_file or RDS_CA_BUNDLE)
-    else:
-        from processor.aws_secrets import fetch_secret_string
-
-        settings = master_db_settings(os.environ, fetch_secret_string)
-    applied = run(settings)
+    applied = run(db_settings(args, parser, master_db_settings))
     print(f"applied: {', '.join(applied) if applied else 'nothing (up to date)'}")
     return 0
 

@@ -20,8 +20,10 @@ from decimal import Decimal
 from json.encoder import encode_basestring as _json_string
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
+import pg8000.exceptions
 import pg8000.native
 
+from processor import pan
 from processor.config import DB_AUTH_IAM, DbSettings, RuleThresholds
 from processor.kinesis import Accepted, Conflict, Rejected
 from processor.models import AlertRow, WindowTotal
@@ -156,6 +158,38 @@ def _run(conn: Any, sql: str, **params: Any) -> Any:
     return statement.run(**params)
 
 
+# Fields of a PostgreSQL error that name things, never values (protocol, "Error and Notice Message
+# Fields"): the message (M), detail (D), hint (H) and where (W) may quote row values and are never used.
+_NAME_FIELDS = (("s", "schema"), ("t", "table"), ("c", "column"), ("d", "data type"), ("n", "constraint"))
+# The condition names of the SQLSTATEs a record's content or a store outage usually causes.
+_CONDITIONS = {
+    "22001": "string_data_right_truncation", "22003": "numeric_value_out_of_range", "22007": "invalid_datetime_format",
+    "22008": "datetime_field_overflow", "22021": "character_not_in_repertoire", "22P02": "invalid_text_representation",
+    "22P05": "untranslatable_character", "23502": "not_null_violation", "23503": "foreign_key_violation",
+    "23505": "unique_violation", "23514": "check_violation", "28P01": "invalid_password", "40001": "serialization_failure",
+    "40P01": "deadlock_detected", "53300": "too_many_connections", "54000": "program_limit_exceeded",
+    "57P01": "admin_shutdown",
+}
+
+
+def describe_error(exc: BaseException) -> str:
+    """An error for logs and reject reasons, without any value of a row.
+
+    A server error is described by its SQLSTATE, severity and the names of the schema, table, column,
+    data type and constraint it concerns: its message and detail can quote the values of the failing
+    row (``Failing row contains (...)``, ``invalid input syntax for type numeric: "..."``). Any other
+    error (network, TLS, driver) is its class and message, card numbers masked.
+    """
+    fields = exc.args[0] if isinstance(exc, pg8000.exceptions.DatabaseError) and exc.args else None
+    if not isinstance(fields, dict):
+        return f"{type(exc).__name__}: {pan.redact(str(exc))}"
+    code = str(fields.get("C", "?"))
+    parts = [f"{fields.get('V') or fields.get('S') or 'ERROR'} SQLSTATE {code}"
+             + (f" ({_CONDITIONS[code]})" if code in _CONDITIONS else "")]
+    parts += [f"{label} {fields[key]}" for key, label in _NAME_FIELDS if fields.get(key)]
+    return f"{type(exc).__name__}: {', '.join(parts)}"
+
+
 def _decoded(value: Any) -> Any:
     """pg8000 hands json back decoded already; be explicit about text from older servers."""
     return json.loads(value) if isinstance(value, str) else value
@@ -240,11 +274,19 @@ def _transaction_rows(items: Sequence[Accepted]) -> str:
     return f"[{','.join(rows)}]"
 
 
-def store_transactions(conn, firsts: Sequence[Accepted], in_batch_conflicts: Sequence[Conflict],
-                       rejected: Sequence[Rejected], thresholds: RuleThresholds) -> StoredBatch:
+def store_transactions(conn, accepted: Sequence[Accepted], rejected: Sequence[Rejected],
+                       thresholds: RuleThresholds) -> StoredBatch:
     """Inside an open DB transaction: insert, classify duplicates, record conflicts and rejects.
-    ``thresholds`` select the windows worth returning: those a rule may alert on."""
+    ``thresholds`` select the windows worth returning: those a rule may alert on.
+
+    A new id is inserted from its first occurrence in ``accepted``. Then every occurrence is compared
+    with the version PostgreSQL holds (stored before, or just inserted): one with other content is a
+    conflict, one with the same content a harmless duplicate, whatever the rest of the batch holds."""
     result = StoredBatch()
+    first: Dict[str, Accepted] = {}
+    for item in accepted:
+        first.setdefault(item.transaction.transaction_id, item)
+    firsts = list(first.values())
     inserted: set[str] = set()
     if firsts:
         [[windows, new_ids]] = _run(conn, STORE_TRANSACTIONS, rows=_transaction_rows(firsts),
@@ -254,22 +296,20 @@ def store_transactions(conn, firsts: Sequence[Accepted], in_batch_conflicts: Seq
         result.windows = [WindowTotal(customer, kind, datetime.fromtimestamp(start, timezone.utc), currency,
                                       count, Decimal(total))
                           for customer, kind, start, currency, count, total in _decoded(windows) or ()]
-    conflicts = list(in_batch_conflicts)
-    existing = [item for item in firsts if item.transaction.transaction_id not in inserted]
-    stored: Dict[str, Transaction] = {}
+    existing = [item.transaction.transaction_id for item in firsts if item.transaction.transaction_id not in inserted]
     if existing:
-        ids = [item.transaction.transaction_id for item in existing]
-        stored = {row[0]: transaction_from_row(row) for row in _run(conn, STORED_VERSIONS, ids=_json(ids))}
+        result.versions.update((row[0], transaction_from_row(row))
+                               for row in _run(conn, STORED_VERSIONS, ids=_json(existing)))
     for item in firsts:
         txn = item.transaction
         if txn.transaction_id in inserted:
             result.versions[txn.transaction_id] = txn
             result.new_transactions.append(txn)
-            continue
-        kept = stored[txn.transaction_id]
-        result.versions[txn.transaction_id] = kept
-        if kept.content_sha256 != txn.content_sha256:
-            conflicts.append(Conflict(item.ref, txn))
+    conflicts = []
+    for item in accepted:
+        kept = result.versions[item.transaction.transaction_id]
+        if kept is not item.transaction and kept.content_sha256 != item.transaction.content_sha256:
+            conflicts.append(Conflict(item.ref, item.transaction))
     if conflicts:
         result.conflicts = len(_run(conn, INSERT_CONFLICTS, rows=_json([
             {"transaction_id": c.transaction.transaction_id, "stream_arn": c.ref.stream_arn,

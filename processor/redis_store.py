@@ -5,9 +5,11 @@ Keys (each expires with the event it describes, so Redis holds a rolling day and
   ``cust:{customer_id}:txns`` -> sorted set, score = event epoch seconds,
                                  member = ``{currency}:{amount}:{transaction_id}``
   ``history:ready``           -> run id of the server the history was last made complete on
+  ``history:rebuild:*``       -> a rebuild's lock and cursor, per server (see ``processor.history``)
 Only versions PostgreSQL committed are written here, after the commit, so Redis never holds
-a transaction the database does not. A server that restarted or failed over has a new run id:
-the processor then rebuilds the day from PostgreSQL (see ``processor.history``).
+a transaction the database does not. A server that restarted, was restored or failed over has
+a new run id, which the batch's own script call reports: the processor then rebuilds the day
+from PostgreSQL (see ``processor.history``).
 """
 
 from __future__ import annotations
@@ -15,18 +17,22 @@ from __future__ import annotations
 import json
 import ssl
 from collections import defaultdict
+from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence
 
 import redis
 
-from processor.config import RedisSettings
+from processor.config import AUTH_IAM, RedisSettings
+from processor.redis_iam import IAMCredentialProvider
 from processor.schema import CURRENCY_MINOR_UNITS, Transaction
 
 SOCKET_TIMEOUT_SECONDS = 5
-# The ElastiCache RBAC user the processor logs in as, and everything it may do: its own key
-# prefixes and the commands below (EVAL runs the batch script, whose calls Redis checks against
-# the same rules). The cache construct grants exactly this; the test rig's redis-server too.
-REDIS_USER = "txn-processor"
+#: ElastiCache closes IAM-authenticated connections after 12 hours; the processor reconnects (with a fresh
+#: token) once its client is this old, an hour before, between batches.
+MAX_CONNECTION_SECONDS = 11 * 3600
+# What the processor's ElastiCache user may do: its own key prefixes and the commands below (EVAL runs the
+# batch script, whose calls, INFO included, Redis checks against the same rules). The cache construct
+# grants exactly this; the test rig's redis-server too.
 ACL_RULES = ("~txn:* ~cust:* ~history:* -@all +ping +info +eval +get +set +del "
              "+zadd +zremrangebyscore +pexpireat")
 READY_KEY = "history:ready"
@@ -45,10 +51,17 @@ def encode_member(txn: Transaction) -> str:
     return f"{txn.currency}:{txn.amount:.{places}f}:{txn.transaction_id}"
 
 
+def credential_provider(settings: RedisSettings) -> redis.CredentialProvider:
+    """What redis-py asks for at every connect: a fresh IAM token, or the rig's password."""
+    if settings.auth == AUTH_IAM:
+        return IAMCredentialProvider(settings.username, str(settings.cache_name), str(settings.region))
+    return redis.UsernamePasswordCredentialProvider(settings.username, settings.password)
+
+
 def connect(settings: RedisSettings) -> redis.Redis:
     """TLS 1.2+ with the certificate chain and host name checked; logs in as the RBAC user."""
     return redis.Redis(
-        host=settings.host, port=settings.port, username=settings.username, password=settings.password,
+        host=settings.host, port=settings.port, credential_provider=credential_provider(settings),
         ssl=True, ssl_cert_reqs="required", ssl_check_hostname=True,
         ssl_min_version=ssl.TLSVersion.TLSv1_2,
         socket_connect_timeout=SOCKET_TIMEOUT_SECONDS, socket_timeout=SOCKET_TIMEOUT_SECONDS,
@@ -58,18 +71,27 @@ def connect(settings: RedisSettings) -> redis.Redis:
     )
 
 
-def server_run_id(client: redis.Redis) -> str:
-    """Changes whenever the server restarts, and on failover (another node answers)."""
-    return str(client.info("server").get("run_id", ""))
-
-
-# One call per batch. ARGV = [now ms, ttl ms, JSON [[set key, [[txn key, score, member,
-# txn json, expire-at ms], ...]], ...]]. Each customer's set is trimmed to the history and
-# expires with its newest event. Returns the ready marker (KEYS[1]). The other keys travel in
-# ARGV only: the replication group runs with cluster mode disabled, where a script may touch
-# keys it did not declare, and declaring a thousand keys per batch costs the client more than
-# the script costs Redis. (Cluster mode would need one call per hash slot instead.)
+# One call per batch. KEYS[1] is the ready marker. ARGV = [now ms, ttl ms, JSON [[set key, [[txn key,
+# score, member, txn json, expire-at ms], ...]], ...]]. Each customer's set is trimmed to the history and
+# expires with its newest event. The other keys travel in ARGV only: the replication group runs with
+# cluster mode disabled, where a script may touch keys it did not declare, and declaring a thousand keys
+# per batch costs the client more than the script costs Redis. (Cluster mode would need one call per
+# hash slot instead.)
+#
+# A page of a rebuild (processor.history) also passes KEYS[2] (the cursor of that server's rebuild) and
+# KEYS[3] (its lock), and ARGV[4] (the run id the rebuild is for), ARGV[5] (the cursor after this page,
+# '' on the last page), ARGV[6] (the lock's token) and ARGV[7] (the lock's lifetime, ms). It writes
+# nothing on another server; on that one it advances the cursor, or on the last page marks the history
+# complete, in the same atomic step as the page, and extends the lock if it is still the caller's.
+#
+# Returns {ready marker, this server's run id}: which server answered comes with every batch, at no
+# extra round trip, whatever connection redis-py (re)made underneath.
 _WRITE_HISTORY = """
+local run_id = string.match(redis.call('INFO', 'server'), 'run_id:(%x+)') or ''
+local rebuilding = #KEYS == 3
+if rebuilding and run_id ~= ARGV[4] then
+  return {redis.call('GET', KEYS[1]), run_id}
+end
 local now = tonumber(ARGV[1])
 local ttl = tonumber(ARGV[2])
 local cutoff = '(' .. tostring((now - ttl) / 1000)
@@ -87,8 +109,45 @@ for _, customer in ipairs(cjson.decode(ARGV[3])) do
     redis.call('PEXPIREAT', set_key, expire_at, 'NX')
   end
 end
-return redis.call('GET', KEYS[1])
+if rebuilding then
+  if ARGV[5] == '' then
+    redis.call('SET', KEYS[1], run_id)
+    redis.call('DEL', KEYS[2])
+  else
+    redis.call('SET', KEYS[2], ARGV[5], 'PX', ARGV[2])
+  end
+  if redis.call('GET', KEYS[3]) == ARGV[6] then
+    redis.call('SET', KEYS[3], ARGV[6], 'PX', ARGV[7])
+  end
+end
+return {redis.call('GET', KEYS[1]), run_id}
 """
+
+
+@dataclass(frozen=True)
+class HistoryState:
+    """What the server said after a write: the ready marker it holds and its own run id."""
+
+    marker: Optional[str]
+    run_id: str
+
+    @property
+    def complete(self) -> bool:
+        """The history was last made complete on this very server (a restart or failover changes the id)."""
+        return bool(self.run_id) and self.marker == self.run_id
+
+
+@dataclass(frozen=True)
+class RebuildPage:
+    """Where a rebuild page goes: the server it is for, that server's cursor and lock keys, the cursor
+    after this page (None on the last page) and the lock's token and lifetime."""
+
+    run_id: str
+    cursor_key: str
+    cursor: Optional[str]
+    lock_key: str
+    lock_token: str
+    lock_ms: int
 
 
 def expires_at_ms(txn: Transaction, ttl_seconds: int, now: float) -> int:
@@ -97,8 +156,9 @@ def expires_at_ms(txn: Transaction, ttl_seconds: int, now: float) -> int:
 
 
 def write_history(client: redis.Redis, transactions: Sequence[Transaction], ttl_seconds: int,
-                  now: float) -> Optional[str]:
-    """Write the transactions still inside the history; return the ``history:ready`` marker."""
+                  now: float, page: Optional[RebuildPage] = None) -> HistoryState:
+    """Write the transactions still inside the history (a batch, or with ``page`` a rebuild page on the
+    server it names); return the ready marker and the run id of the server that answered."""
     now_ms = int(now * 1000)
     grouped: Dict[str, List[list]] = defaultdict(list)
     for txn in transactions:
@@ -106,7 +166,11 @@ def write_history(client: redis.Redis, transactions: Sequence[Transaction], ttl_
         if expire_at > now_ms:  # older ones are already outside the rolling day
             grouped[customer_key(txn.customer_id)].append(
                 [txn_key(txn.transaction_id), repr(txn.epoch_seconds), encode_member(txn), txn.to_json(), expire_at])
-    plan = [[set_key, rows] for set_key, rows in grouped.items()]
-    marker = client.eval(_WRITE_HISTORY, 1, READY_KEY, now_ms, ttl_seconds * 1000,
-                         json.dumps(plan, ensure_ascii=False))
-    return None if marker is None else str(marker)
+    plan = json.dumps([[set_key, rows] for set_key, rows in grouped.items()], ensure_ascii=False)
+    if page is None:
+        reply = client.eval(_WRITE_HISTORY, 1, READY_KEY, now_ms, ttl_seconds * 1000, plan)
+    else:
+        reply = client.eval(_WRITE_HISTORY, 3, READY_KEY, page.cursor_key, page.lock_key, now_ms,
+                            ttl_seconds * 1000, plan, page.run_id, page.cursor or "", page.lock_token, page.lock_ms)
+    marker, run_id = reply
+    return HistoryState(None if marker is None else str(marker), str(run_id))

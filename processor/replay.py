@@ -1,6 +1,6 @@
 """Re-drive the Kinesis batches the processor's event source mapping gave up on.
 
-    python -m processor.replay --queue-url URL --function-name NAME \
+    python -m processor.replay --queue-url URL --function-name NAME --stream-arn ARN \
         [--region R] [--endpoint-url U] [--dry-run] [--max-messages N]
 
 The mapping's on-failure destination (an SQS queue) receives only a pointer per discarded batch
@@ -12,6 +12,11 @@ function is invoked synchronously. A message is deleted only when the whole batc
 function error, no ``batchItemFailures``); otherwise it stays for the next run. Records the stream
 has already trimmed cannot be replayed: the lost shard/sequence range is reported and the message
 kept, so the loss stays visible until someone deals with it.
+
+Only pointers into the configured stream (``--stream-arn``, the stack output ``kinesis_stream_arn``)
+are replayed: the ARN in a message is the sender's word, and the processor refuses any other
+stream anyway. A message pointing elsewhere is kept and reported, for someone to find out who
+sent it. Run it as the stack's replay role (output ``replay_role_arn``), which may do exactly this.
 
 Every processor write is idempotent, so replaying a batch that was partly stored is safe.
 """
@@ -39,6 +44,7 @@ REPLAYED = "replayed"        # invoked, whole batch succeeded, message deleted
 FAILED = "failed"            # invoked, function error or batchItemFailures: message kept
 LOST = "lost"                # records trimmed from the stream (survivors, if any, invoked): kept
 UNREADABLE = "unreadable"    # not an invocation record from a Kinesis mapping: kept
+REFUSED = "refused"          # points at another stream than the configured one: kept, not read
 DRY_RUN = "dry-run"          # resolved only: kept
 
 
@@ -174,7 +180,7 @@ class ReplayReport:
         return all(o.status in (REPLAYED, DRY_RUN) for o in self.outcomes)
 
     def summary(self) -> str:
-        counts = " ".join(f"{s}={self.count(s)}" for s in (REPLAYED, FAILED, LOST, UNREADABLE, DRY_RUN))
+        counts = " ".join(f"{s}={self.count(s)}" for s in (REPLAYED, FAILED, LOST, UNREADABLE, REFUSED, DRY_RUN))
         return f"messages={len(self.outcomes)} {counts}"
 
 
@@ -195,13 +201,16 @@ def _invoke_batch(invoke: Invoke, event: Dict[str, Any], sequence_numbers: List[
     return False, f"response fails the whole batch: {result.reason}"
 
 
-def _handle(message: Mapping[str, Any], kinesis: Any, invoke: Invoke, invoke_identity_arn: str,
+def _handle(message: Mapping[str, Any], kinesis: Any, invoke: Invoke, stream_arn: str, invoke_identity_arn: str,
             dry_run: bool) -> MessageOutcome:
     message_id = str(message.get("MessageId"))
     try:
         pointer = parse_pointer(message.get("Body") or "")
     except ValueError as exc:
         return MessageOutcome(message_id, UNREADABLE, str(exc))
+    if pointer.stream_arn != stream_arn:
+        return MessageOutcome(message_id, REFUSED, f"points at another stream than the configured {stream_arn}; "
+                                                   "not read or replayed, kept: find out who sent it", pointer)
     resolved = read_pointed_records(kinesis, pointer)
     if dry_run:
         detail = resolved.lost or f"would replay {len(resolved.records)} records"
@@ -221,19 +230,22 @@ def _handle(message: Mapping[str, Any], kinesis: Any, invoke: Invoke, invoke_ide
     return MessageOutcome(message_id, REPLAYED if ok else FAILED, detail, pointer, len(sequence_numbers))
 
 
-def replay(sqs: Any, kinesis: Any, queue_url: str, invoke: Invoke, *, invoke_identity_arn: str,
+def replay(sqs: Any, kinesis: Any, queue_url: str, invoke: Invoke, *, stream_arn: str, invoke_identity_arn: str,
            dry_run: bool = False, max_messages: Optional[int] = None,
            visibility_timeout: int = VISIBILITY_TIMEOUT_SECONDS,
            on_outcome: Callable[[MessageOutcome], None] = lambda outcome: None) -> ReplayReport:
-    """Replay the batches the on-failure queue points at; delete each message whose batch succeeded.
+    """Replay the batches of ``stream_arn`` the on-failure queue points at; delete each message whose batch
+    succeeded. A pointer into any other stream is refused (kept, never read).
 
     ``invoke(event)`` returns the function's response or raises on a function error (the CLI
-    wraps Lambda Invoke; tests pass the handler). ``invoke_identity_arn`` is the function's
-    execution role, which Lambda puts in every record. Messages that are kept are made visible
-    again at the end, so the next run (or a person) sees them at once.
+    wraps Lambda Invoke; tests pass the handler). ``invoke_identity_arn`` goes into every record
+    as the identity that invoked (Lambda's mapping puts its execution role there; the CLI, its caller).
+    Messages that are kept are made visible again at the end, so the next run (or a person) sees them
+    at once.
     """
     if max_messages is not None and max_messages <= 0:
         raise ValueError(f"max_messages must be a positive integer, got {max_messages}")
+    stream_parts(stream_arn)  # raises ValueError for anything but a stream ARN
     report = ReplayReport()
     seen: set[str] = set()
     kept: List[str] = []
@@ -247,7 +259,7 @@ def replay(sqs: Any, kinesis: Any, queue_url: str, invoke: Invoke, *, invoke_ide
                 break
             for message in fresh:
                 seen.add(message["MessageId"])
-                outcome = _handle(message, kinesis, invoke, invoke_identity_arn, dry_run)
+                outcome = _handle(message, kinesis, invoke, stream_arn, invoke_identity_arn, dry_run)
                 if outcome.status == REPLAYED:
                     sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
                 else:
@@ -296,6 +308,11 @@ def _validate(args: argparse.Namespace) -> Optional[str]:
                 f"got {args.queue_url!r}")
     if not _FUNCTION.match(args.function_name):
         return f"--function-name must be a Lambda function name or ARN, got {args.function_name!r}"
+    try:
+        stream_parts(args.stream_arn)
+    except ValueError:
+        return (f"--stream-arn must be a Kinesis stream ARN like arn:aws:kinesis:<region>:<account>:stream/<name>, "
+                f"got {args.stream_arn!r}")
     if args.region is not None and not _REGION.match(args.region):
         return f"--region must be an AWS region such as ap-northeast-1, got {args.region!r}"
     if args.endpoint_url is not None and not _URL.match(args.endpoint_url):
@@ -312,6 +329,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m processor.replay", description=__doc__.split("\n\n")[0])
     parser.add_argument("--queue-url", required=True, help="the event source mapping's on-failure queue")
     parser.add_argument("--function-name", required=True, help="function to invoke (name or ARN)")
+    parser.add_argument("--stream-arn", required=True,
+                        help="the processor's stream (stack output kinesis_stream_arn): only its pointers are replayed")
     parser.add_argument("--region", default=None)
     parser.add_argument("--endpoint-url", default=None, help="one endpoint for SQS, Kinesis and Lambda")
     parser.add_argument("--dry-run", action="store_true", help="resolve and report; invoke and delete nothing")
@@ -329,11 +348,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return boto3.client(service, region_name=args.region, endpoint_url=args.endpoint_url)
 
     try:
-        lambda_client = client("lambda")
-        role_arn = lambda_client.get_function_configuration(FunctionName=args.function_name)["Role"]
+        # Who invokes: the caller (GetCallerIdentity needs no permission; the replay role has no other
+        # Lambda action than InvokeFunction).
+        caller = client("sts").get_caller_identity()["Arn"]
         report = replay(client("sqs"), client("kinesis"), args.queue_url,
-                        lambda_invoker(lambda_client, args.function_name), invoke_identity_arn=role_arn,
-                        dry_run=args.dry_run, max_messages=args.max_messages,
+                        lambda_invoker(client("lambda"), args.function_name), stream_arn=args.stream_arn,
+                        invoke_identity_arn=caller, dry_run=args.dry_run, max_messages=args.max_messages,
                         on_outcome=lambda outcome: print(outcome.line()))
     except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
         print(f"{parser.prog}: error: {exc}", file=sys.stderr)

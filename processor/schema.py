@@ -86,6 +86,8 @@ class Transaction:
     occurred_at: datetime  # always timezone-aware, normalised to UTC
     payment_method: str
     metadata: Optional[dict] = field(default=None)
+    # The canonical JSON of `metadata` when validation already made it (it is made once, not twice).
+    metadata_json: Optional[str] = field(default=None, compare=False, repr=False)
 
     @cached_property
     def epoch_seconds(self) -> float:
@@ -105,7 +107,10 @@ class Transaction:
     def _canonical_json(self) -> str:
         # The same text as _CANONICAL.encode of the document (keys sorted, no spaces), written out
         # field by field: this runs for every transaction and is the hot path's largest single cost.
-        metadata = "" if self.metadata is None else f',"metadata":{_canonical_object(self.metadata)}'
+        if self.metadata is None:
+            metadata = ""
+        else:
+            metadata = f',"metadata":{self.metadata_json or _canonical_object(self.metadata)}'
         return (f'{{"amount":{_string(str(self.amount))},"currency":{_string(self.currency)},'
                 f'"customer_id":{_string(self.customer_id)},"merchant_id":{_string(self.merchant_id)}{metadata},'
                 f'"occurred_at":{_string(self.occurred_at.isoformat())},'
@@ -132,8 +137,15 @@ def _short(value: Any, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+def short_text(value: Any) -> str:
+    """A value quoted for a message: card numbers masked first, then shortened."""
+    return _short(pan.redact_value(value))
+
+
 def _fail(name: str, value: Any, why: str) -> ValidationError:
-    return ValidationError(f"field '{name}' {why}, got {_short(value)}")
+    # Masked before quoting: repr() escapes a no-break space (a card's separator) and _short() may cut
+    # a number short, and either would hide a card from masking the reason afterwards.
+    return ValidationError(f"field '{name}' {why}, got {short_text(value)}")
 
 
 def _identifier(doc: Mapping[str, Any], name: str) -> str:
@@ -234,10 +246,11 @@ def _payment_method(doc: Mapping[str, Any]) -> str:
     return value
 
 
-def _metadata(doc: Mapping[str, Any]) -> Optional[dict]:
+def _metadata(doc: Mapping[str, Any]) -> tuple[Optional[dict], Optional[str]]:
+    """The metadata as plain JSON values, and its canonical JSON text."""
     value = doc.get("metadata")
     if value is None:
-        return None
+        return None, None
     if not isinstance(value, dict):
         raise _fail("metadata", value, "must be a JSON object")
     try:
@@ -251,15 +264,11 @@ def _metadata(doc: Mapping[str, Any]) -> Optional[dict]:
         raise _fail("metadata", value, "must be valid Unicode (a lone surrogate escape is not)")
     if len(text.encode("utf-8")) > MAX_METADATA_BYTES:
         raise _fail("metadata", value, f"must be at most {MAX_METADATA_BYTES} bytes of JSON")
-    return plain
+    return plain, text
 
 
-def validate(doc: Any, raw: Optional[bytes] = None) -> Transaction:
-    """Validate a decoded JSON document and return a :class:`Transaction`.
-
-    ``raw``, the record's bytes when known, lets the card-number check skip records that have
-    no card-like digit run anywhere (nearly all of them).
-    """
+def validate(doc: Any) -> Transaction:
+    """Validate a decoded JSON document and return a :class:`Transaction`."""
     if not isinstance(doc, dict):
         raise ValidationError(f"record must be a JSON object, got {type(doc).__name__}")
     if not _REQUIRED <= doc.keys():
@@ -267,24 +276,65 @@ def validate(doc: Any, raw: Optional[bytes] = None) -> Transaction:
         raise ValidationError(f"missing required field(s): {', '.join(missing)}")
     if not doc.keys() <= _KNOWN:
         unknown = sorted(doc.keys() - _KNOWN)
-        raise ValidationError(f"unknown field(s): {', '.join(_short(k) for k in unknown)}")
+        raise ValidationError(f"unknown field(s): {', '.join(short_text(k) for k in unknown)}")
     currency = _currency(doc)
-    for name in ("transaction_id", "customer_id", "merchant_id", "metadata"):
-        if raw is not None and not pan.bytes_hold_pan(raw):
-            break
-        if any(pan.contains_pan(text) for text in pan.strings_in(doc.get(name))):
-            raise ValidationError(f"field '{name}' contains a payment card number (PAN); "
-                                  "the record is kept with it masked")
-    return Transaction(
-        transaction_id=_identifier(doc, "transaction_id"),
-        customer_id=_identifier(doc, "customer_id"),
-        merchant_id=_identifier(doc, "merchant_id"),
-        amount=_amount(doc, currency),
-        currency=currency,
-        occurred_at=_occurred_at(doc),
-        payment_method=_payment_method(doc),
-        metadata=_metadata(doc),
-    )
+    transaction_id = _identifier(doc, "transaction_id")
+    customer_id = _identifier(doc, "customer_id")
+    merchant_id = _identifier(doc, "merchant_id")
+    amount, occurred_at, payment_method = _amount(doc, currency), _occurred_at(doc), _payment_method(doc)
+    metadata, metadata_json = _metadata(doc)
+    txn = Transaction(transaction_id, customer_id, merchant_id, amount, currency, occurred_at, payment_method,
+                      metadata, metadata_json)
+    name = card_field(txn)
+    if name is not None:
+        raise ValidationError(f"field '{name}' contains a payment card number (PAN); the record is kept with it masked")
+    return txn
+
+
+_IDENTIFIERS = ("transaction_id", "customer_id", "merchant_id")
+# repr() of a float from 1e16 up: "4.111111111111111e+16" (stored by PostgreSQL as 41111111111111110).
+_LARGE_FLOAT = "e+1"
+
+
+def card_field(txn: Transaction) -> Optional[str]:
+    """The first field of ``txn`` holding a card number, as it is stored, or None.
+
+    Every stored value is scanned in the form the stores keep: the canonical JSON (Redis, and the text
+    PostgreSQL reads) spells every id, the quantized amount, every metadata key, string and number
+    (floats as repr() writes them) with its digits unescaped, so one look at it clears nearly every
+    record. Only when that text has a card-sized digit run, or a float from 1e16 up (PostgreSQL prints
+    those without the exponent), are the fields looked at one by one; ids that are identifiers
+    (``pan.is_identifier``: a uuid, a producer id) are not cards.
+    """
+    text = txn.to_json()
+    if not pan.may_contain_pan(text) and _LARGE_FLOAT not in text:
+        return None
+    for name in _IDENTIFIERS:
+        value = getattr(txn, name)
+        if pan.contains_pan(value) and not pan.is_identifier(value):
+            return name
+    if pan.contains_pan(str(txn.amount)):
+        return "amount"
+    # currency and payment_method are from fixed lists; occurred_at is stored as a UTC timestamp, whose
+    # text has no digit run longer than the six of its microseconds.
+    if txn.metadata is not None:
+        metadata_text = txn.metadata_json or _canonical_object(txn.metadata)
+        if pan.contains_pan(metadata_text) or (
+                _LARGE_FLOAT in metadata_text and any(pan.number_holds_pan(n) for n in _numbers(txn.metadata))):
+            return "metadata"
+    return None
+
+
+def _numbers(value: Any) -> Any:
+    """Every number of a decoded JSON value."""
+    if isinstance(value, dict):
+        for item in value.values():
+            yield from _numbers(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _numbers(item)
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        yield value
 
 
 def _reject_constant(token: str) -> Any:
@@ -307,4 +357,4 @@ def parse_transaction(payload: bytes) -> Transaction:
         raise ValidationError(f"record is not valid JSON: {exc}") from None
     except RecursionError:
         raise ValidationError("record is JSON nested too deeply to parse") from None
-    return validate(doc, payload)
+    return validate(doc)

@@ -10,6 +10,7 @@ from cdktf import App
 from constructs_lib.processor import LambdaBundle
 
 from .bootstrap_stack import StateBootstrapStack
+from .ci_stack import CiIdentityStack
 from .config import AppConfig
 from .monitoring_stack import TransactionMonitoringStack
 
@@ -18,15 +19,19 @@ BOOTSTRAP = "bootstrap"
 
 
 def stack_names(config: AppConfig) -> tuple[str, ...]:
-    """Every stack of the app, in deployment order."""
-    return (BOOTSTRAP, *(env.name for env in config.environments))
+    """Every stack of the app, in deployment order: bootstrap, `ci-<account>` per account, the environments."""
+    return config.stack_names()
 
 
 def build_app(config: AppConfig, outdir: str, bundle: LambdaBundle, only: Collection[str] = ()) -> App:
-    """The cdktf app: the state bootstrap plus one stack per configured environment (`only`: just those)."""
+    """The cdktf app: the state bootstrap, the CI identities of each account and one stack per configured
+    environment (`only`: just those)."""
     app = App(outdir=outdir)
     if not only or BOOTSTRAP in only:
         StateBootstrapStack(app, config)
+    for account in config.accounts():
+        if not only or config.ci_stack_name(account) in only:
+            CiIdentityStack(app, config, account)
     for env in config.environments:
         if not only or env.name in only:
             TransactionMonitoringStack(app, config, env, bundle)

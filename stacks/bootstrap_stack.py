@@ -1,8 +1,12 @@
-"""The state bucket every environment stack keeps its Terraform state in, and the key that encrypts it.
+"""The state bucket every stack keeps its Terraform state in, and one key per stack that encrypts it.
 
 Two phases (README, "Deploying"): phase 1 applies this stack with local state in the project root
 (`terraform.bootstrap.tfstate`, a path relative to the stack directory); phase 2 (`[backend]
 bootstrap_state = "s3"`) moves that state into the bucket it created, under `<project>/bootstrap/`.
+
+Every stack (`bootstrap`, `ci-<account>`, each environment) gets its own key and its own prefix
+`<project>/<stack>/`; the bucket policy and the key policies (stacks/ci_policies.py) keep each environment's
+roles to their own prefix and key, whatever account the roles live in.
 """
 
 from __future__ import annotations
@@ -33,32 +37,37 @@ from cdktf_cdktf_provider_aws.s3_bucket_versioning import S3BucketVersioningA, S
 from constructs import Construct
 
 from constructs_lib.checkov import skip_check
-from constructs_lib.encryption import Account, EncryptionKey, EncryptionKeyProps
+from constructs_lib.encryption import PolicyKey, PolicyKeyProps
 
-from .config import BOOTSTRAP_LOCAL_STATE, AppConfig, BackendConfig
-from .providers import aws_provider, common_tags, s3_backend
-
-#: Object actions a role of one environment is kept to its own state prefix for.
-STATE_OBJECT_ACTIONS = ("s3:GetObject", "s3:PutObject", "s3:DeleteObject")
+from .ci_policies import state_bucket_policy, state_key_policy
+from .config import BOOTSTRAP_LOCAL_STATE, AppConfig
+from .identity import Identities
+from .providers import aws_provider, common_tags, state_backend
 
 NONCURRENT_STATE_DAYS = 90
 
 
 class StateBootstrapStack(TerraformStack):
-    """A versioned, KMS-encrypted, private, TLS-only bucket for remote state and its lock files."""
+    """A versioned, KMS-encrypted, private, TLS-only bucket for remote state and its lock files, and the state
+    keys of every stack."""
 
     def __init__(self, scope: Construct, config: AppConfig) -> None:
         super().__init__(scope, "bootstrap")
         backend = config.backend
-        aws_provider(self, region=backend.region, tags=common_tags(config, "shared"), emulator=config.emulator)
+        ids = Identities(config)
+        aws_provider(self, region=backend.region, account_id=backend.account_id, tags=common_tags(config, "shared"),
+                     emulator=config.emulator)
         if backend.bootstrap_state == "s3":
-            s3_backend(self, backend=backend, key=config.state_key("bootstrap"), emulator=config.emulator)
+            state_backend(self, config, "bootstrap")
         else:
             # Relative to cdktf.out/stacks/bootstrap: the project root, which synth never replaces.
             LocalBackend(self, path=BOOTSTRAP_LOCAL_STATE)
-        key = EncryptionKey(self, "key", EncryptionKeyProps(
-            alias=f"{config.project.name}-terraform-state", account=Account(self, "account"), via_services=("s3",),
-            description="Terraform state of every environment"))
+        # The bootstrap's own key keeps the construct id `key` (the Terraform address of the former single state
+        # key): objects written under it stay readable, and it is never scheduled for deletion by this change.
+        keys = {stack: PolicyKey(self, "key" if stack == "bootstrap" else f"state-key-{stack}", PolicyKeyProps(
+            alias=ids.state_key_alias(stack), description=f"Terraform state of the {stack} stack",
+            policy=state_key_policy(ids, stack))) for stack in config.stack_names()}
+        key = keys["bootstrap"]
 
         bucket = S3Bucket(self, "state", bucket=backend.bucket, lifecycle={"prevent_destroy": True})
         skip_check(bucket, "CKV_AWS_144", "Terraform state: versioned and KMS-encrypted in one region; a replica "
@@ -78,7 +87,7 @@ class StateBootstrapStack(TerraformStack):
                                   block_public_policy=True, ignore_public_acls=True, restrict_public_buckets=True)
         S3BucketOwnershipControls(self, "ownership", bucket=bucket.id,
                                   rule=S3BucketOwnershipControlsRule(object_ownership="BucketOwnerEnforced"))
-        policy = state_bucket_policy(bucket.arn, key.key_arn, config.project.name, backend)
+        policy = state_bucket_policy(ids, {stack: k.key_arn for stack, k in keys.items()})
         S3BucketPolicy(self, "tls-only", bucket=bucket.id, policy=json.dumps(policy))
         S3BucketLifecycleConfiguration(self, "lifecycle", bucket=bucket.id, rule=[
             S3BucketLifecycleConfigurationRule(
@@ -90,39 +99,5 @@ class StateBootstrapStack(TerraformStack):
                     days_after_initiation=7)],
             )])
         TerraformOutput(self, "state_bucket", value=bucket.bucket, description="Bucket holding every environment's state")
-        TerraformOutput(self, "state_key_arn", value=key.key_arn, description="Key encrypting the state")
-
-
-def state_bucket_policy(bucket_arn: str, key_arn: str, project: str, backend: BackendConfig) -> dict:
-    """TLS only; every upload SSE-KMS under the state key; optionally each environment's roles kept to
-    their own `<project>/<env>/` prefix (they may still list the bucket: Terraform needs that)."""
-    objects = f"{bucket_arn}/*"
-    statements: list[dict] = [
-        {
-            "Sid": "DenyInsecureTransport",
-            "Effect": "Deny",
-            "Principal": "*",
-            "Action": "s3:*",
-            "Resource": [bucket_arn, objects],
-            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-        },
-        {
-            # A missing header counts as "not equal", so uploads without SSE-KMS are refused too.
-            "Sid": "DenyUploadsNotEncryptedWithTheStateKey",
-            "Effect": "Deny",
-            "Principal": "*",
-            "Action": "s3:PutObject",
-            "Resource": objects,
-            "Condition": {"StringNotEquals": {"s3:x-amz-server-side-encryption-aws-kms-key-id": key_arn}},
-        },
-    ]
-    for environment, roles in sorted(backend.environment_roles.items()):
-        statements.append({
-            "Sid": f"Keep{environment.capitalize()}RolesToTheirPrefix",
-            "Effect": "Deny",
-            "Principal": "*",
-            "Action": list(STATE_OBJECT_ACTIONS),
-            "NotResource": f"{bucket_arn}/{project}/{environment}/*",
-            "Condition": {"ArnLike": {"aws:PrincipalArn": list(roles)}},
-        })
-    return {"Version": "2012-10-17", "Statement": statements}
+        TerraformOutput(self, "state_key_arns", value={stack: k.key_arn for stack, k in keys.items()},
+                        description="Per stack, the key of its state: [backend] state_keys or JAPANCART_STATE_KEYS")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import json
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -44,48 +45,75 @@ DISPOSABLE_ENVIRONMENTS = frozenset({"dev"})
 ENV_CONFIG_FILE = "JAPANCART_CONFIG"
 ENV_STATE_BUCKET = "JAPANCART_STATE_BUCKET"
 ENV_STATE_REGION = "JAPANCART_STATE_REGION"
-ENV_STATE_KMS_KEY = "JAPANCART_STATE_KMS_KEY_ID"
+ENV_STATE_KEYS = "JAPANCART_STATE_KEYS"
 ENV_EMULATOR_ENDPOINT = "JAPANCART_AWS_ENDPOINT"
+#: Replaced by JAPANCART_STATE_KEYS (one key per stack): refused by name, never silently ignored.
+ENV_RETIRED_STATE_KEY = "JAPANCART_STATE_KMS_KEY_ID"
 
 #: The shipped `[backend] bucket`: S3 bucket names are global, so every organisation must choose its own.
 PLACEHOLDER_BUCKET = "choose-your-own-state-bucket"
+#: The shipped account ids (examples from AWS's documentation) and repository: `make synth` (review) accepts
+#: them so a fresh clone synthesizes; anything that deploys refuses them, like the placeholder bucket.
+PLACEHOLDER_ACCOUNTS = frozenset({"111122223333", "444455556666", "777788889999", "999988887777"})
+PLACEHOLDER_REPOSITORY = "example-org/japancart-infrastructure"
+PLACEHOLDER_REPOSITORY_ID = 123456789
+ACCOUNT_PATTERN = r"\d{12}"
 KMS_KEY_ARN_PATTERN = r"arn:aws[a-z-]*:kms:[a-z]{2}(-[a-z]+)+-\d:\d{12}:key/(mrk-[0-9a-f]{32}|[0-9a-f-]{36})"
 ROLE_ARN_PATTERN = r"arn:aws[a-z-]*:iam::\d{12}:role/[A-Za-z0-9+=,.@_/*-]{1,512}"
+STACK_NAME_PATTERN = r"[a-z][a-z0-9-]{1,40}"
+OIDC_SUBJECTS = frozenset({"default", "immutable", "custom"})
 BOOTSTRAP_STATE = frozenset({"local", "s3"})
 #: Phase 1 of the bootstrap keeps its state here, relative to its stack directory (cdktf.out/stacks/bootstrap):
 #: the project root, outside cdktf.out (which every synth replaces) and never an absolute machine path.
 BOOTSTRAP_LOCAL_STATE = "../../../terraform.bootstrap.tfstate"
 
 
+def require_account(field: str, value: Any) -> None:
+    """A 12-digit AWS account id, written as a string (an integer would lose leading zeros)."""
+    require_name(field, value, ACCOUNT_PATTERN, "a 12-digit AWS account id in quotes, such as \"111122223333\"")
+
+
 @dataclass(frozen=True, kw_only=True)
 class BackendConfig:
-    """Remote state: an S3 bucket (made by the bootstrap stack) with S3-native locking.
+    """Remote state: an S3 bucket (made by the bootstrap stack) with S3-native locking, one KMS key per stack.
 
     bucket: the state bucket's globally unique name (no default: choose your own).
-    kms_key_id: ARN of the state key, the bootstrap stack's output `state_key_arn`. Every state object is
-      written with it, and the bucket refuses uploads under any other key. Required by the environment
-      stacks; empty while only the bootstrap stack exists (phase 1).
+    account_id: the AWS account that holds the bucket and every state key (the bootstrap stack's account).
+    state_keys: per stack (`bootstrap`, `ci-<account>`, each environment), the ARN of its state key: the
+      bootstrap stack's output `state_key_arns`. Every state object of a stack is written with its key, and the
+      bucket refuses uploads to a stack's prefix under any other key. Empty while only the bootstrap stack
+      exists (phase 1).
     bootstrap_state: where the bootstrap stack keeps its own state: "local" (phase 1, a file in the project
       root) or "s3" (phase 2, `<project>/bootstrap/terraform.tfstate` in the bucket it created).
-    environment_roles: optional, per environment, the IAM role ARNs (wildcards allowed) that run that
-      environment's Terraform; the bucket policy then keeps each to its own `<project>/<env>/` prefix.
+    environment_roles: optional, per environment, IAM role ARNs (wildcards allowed, account explicit) that run
+      that environment's Terraform besides its CI roles (a break-glass operator): they get the same state key
+      and are kept to the same `<project>/<env>/` prefix as the environment's plan and apply roles.
     """
 
     bucket: str
+    account_id: str
     region: str = "ap-northeast-1"
-    kms_key_id: str = ""
+    state_keys: Mapping[str, str] = field(default_factory=dict)
     bootstrap_state: str = "local"
     environment_roles: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         require_name("bucket", self.bucket, r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", "an S3 bucket name")
+        require_account("account_id", self.account_id)
         require_region("region", self.region)
-        if self.kms_key_id:
-            require_name("kms_key_id", self.kms_key_id, KMS_KEY_ARN_PATTERN,
-                         "the ARN of a KMS key (the bootstrap stack's output state_key_arn)")
+        require(isinstance(self.state_keys, Mapping), "state_keys", self.state_keys,
+                "a table of stack name = state key ARN (the bootstrap stack's output state_key_arns)")
+        for stack, arn in self.state_keys.items():
+            require_name("state_keys", stack, STACK_NAME_PATTERN, "a stack name such as dev or ci-111122223333")
+            require_name(f"state_keys.{stack}", arn, KMS_KEY_ARN_PATTERN,
+                         "the ARN of a KMS key (the bootstrap stack's output state_key_arns)")
+            require(arn.split(":")[3:5] == [self.region, self.account_id], f"state_keys.{stack}", arn,
+                    f"a key of the state bucket's region and account ({self.region}, {self.account_id})")
+        duplicated = sorted({arn for arn in self.state_keys.values() if list(self.state_keys.values()).count(arn) > 1})
+        require(not duplicated, "state_keys", duplicated[:1], "a different key for every stack")
         require_choice("bootstrap_state", self.bootstrap_state, BOOTSTRAP_STATE)
-        require(self.bootstrap_state == "local" or bool(self.kms_key_id), "bootstrap_state", self.bootstrap_state,
-                "'local' until kms_key_id is set (phase 1 of the bootstrap)")
+        require(self.bootstrap_state == "local" or "bootstrap" in self.state_keys, "bootstrap_state",
+                self.bootstrap_state, "'local' until state_keys.bootstrap is set (phase 1 of the bootstrap)")
         require(isinstance(self.environment_roles, Mapping), "environment_roles", self.environment_roles,
                 "a table of environment name = [role ARNs]")
         for name, roles in self.environment_roles.items():
@@ -97,16 +125,83 @@ class BackendConfig:
                              "an IAM role ARN such as arn:aws:iam::111122223333:role/japancart-dev-apply")
 
     def require_chosen(self) -> None:
-        """Outside tests, the shipped placeholder bucket name must have been replaced."""
+        """Outside tests, the shipped placeholder bucket and account must have been replaced."""
         require(self.bucket != PLACEHOLDER_BUCKET, "backend.bucket", self.bucket,
                 f"your own globally unique S3 bucket name (config/environments.toml [backend] or {ENV_STATE_BUCKET}), "
                 "not the shipped placeholder")
+        require_real_account("backend.account_id", self.account_id)
 
-    def require_state_key(self) -> None:
-        """The environment stacks encrypt their state with the bootstrap stack's key: its ARN must be known."""
-        require(bool(self.kms_key_id), "backend.kms_key_id", self.kms_key_id,
-                f"the bootstrap stack's output state_key_arn ({ENV_STATE_KMS_KEY} or [backend] kms_key_id); "
+    def require_state_key(self, stack: str) -> None:
+        """A stack's backend encrypts with its own key from the bootstrap stack: the key's ARN must be known."""
+        require(stack in self.state_keys, f"backend.state_keys.{stack}", self.state_keys.get(stack, ""),
+                f"the bootstrap stack's output state_key_arns[\"{stack}\"] ({ENV_STATE_KEYS} or [backend] state_keys); "
                 "until then synthesize only the bootstrap stack: python main.py bootstrap")
+
+
+def require_real_account(field: str, account: str) -> None:
+    require(account not in PLACEHOLDER_ACCOUNTS, field, account,
+            "your own AWS account id (config/environments.toml), not a shipped placeholder")
+
+
+@dataclass(frozen=True, kw_only=True)
+class CiConfig:
+    """The GitHub side of the CI identities: which repository's workflows may assume the plan and apply roles.
+
+    repository: `owner/name` of the GitHub repository whose workflows deploy (no default).
+    repository_id: its numeric id (`gh api repos/<owner>/<name> --jq .id`); needed by the `custom` and
+      `immutable` subjects. Default: none.
+    repository_owner_id: the owner's numeric id (`--jq .owner.id`); needed by the `immutable` subject.
+      Default: none.
+    oidc_subject: the `sub` claim format the roles trust, as the repository is set up (README, "Plan review"):
+      `default` (GitHub's `repo:<owner>/<name>:environment:<env>`), `immutable` (GitHub's default for
+      repositories created after 15 July 2026: `repo:<owner>@<owner id>/<name>@<id>:environment:<env>`) or
+      `custom`, the recommended one: the repository's subject template set to the claims `repository_id`,
+      `context` and `job_workflow_ref`, so a token names the repository by its id (immune to renames and
+      recycled names) and the workflow file and ref it runs from. Default: `default`.
+    approver_teams: `org/team-slug` of the teams whose members may approve destructive changes (the
+      `allow-destructive` label; read by the label gate). Default: none.
+    pull_request_workflow / deploy_workflow: the workflow files whose jobs plan pull requests and preview and
+      apply deployments (the `job_workflow_ref` of the `custom` subject).
+    """
+
+    repository: str
+    repository_id: int | None = None
+    repository_owner_id: int | None = None
+    oidc_subject: str = "default"
+    approver_teams: tuple[str, ...] = ()
+    pull_request_workflow: str = ".github/workflows/pull-request.yml"
+    deploy_workflow: str = ".github/workflows/deploy-environment.yml"
+
+    def __post_init__(self) -> None:
+        require_name("repository", self.repository, r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}",
+                     "a GitHub repository as owner/name")
+        for name in ("repository_id", "repository_owner_id"):
+            value = getattr(self, name)
+            if value is not None:
+                require(isinstance(value, int) and not isinstance(value, bool) and value > 0, name, value,
+                        "a GitHub numeric id (a positive whole number)")
+        require_choice("oidc_subject", self.oidc_subject, OIDC_SUBJECTS)
+        if self.oidc_subject in ("custom", "immutable"):
+            require(self.repository_id is not None, "repository_id", self.repository_id,
+                    f"set when oidc_subject is '{self.oidc_subject}'")
+        if self.oidc_subject == "immutable":
+            require(self.repository_owner_id is not None, "repository_owner_id", self.repository_owner_id,
+                    "set when oidc_subject is 'immutable'")
+        require(isinstance(self.approver_teams, tuple), "approver_teams", self.approver_teams, "a list of org/team-slug")
+        for index, team in enumerate(self.approver_teams):
+            require_name(f"approver_teams[{index}]", team, r"[A-Za-z0-9][A-Za-z0-9-]{0,38}/[a-z0-9][a-z0-9_-]{0,99}",
+                         "a GitHub team as org/team-slug")
+        require(len(set(self.approver_teams)) == len(self.approver_teams), "approver_teams", self.approver_teams,
+                "a list without repeats")
+        for name in ("pull_request_workflow", "deploy_workflow"):
+            require_name(name, getattr(self, name), r"\.github/workflows/[A-Za-z0-9._-]+\.ya?ml",
+                         "a workflow file such as .github/workflows/deploy.yml")
+
+    def require_chosen(self) -> None:
+        require(self.repository != PLACEHOLDER_REPOSITORY, "ci.repository", self.repository,
+                "your own GitHub repository (config/environments.toml [ci]), not the shipped placeholder")
+        require(self.repository_id != PLACEHOLDER_REPOSITORY_ID, "ci.repository_id", self.repository_id,
+                "your repository's own id (gh api repos/<owner>/<name> --jq .id), not the shipped placeholder")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -122,9 +217,15 @@ class EmulatorConfig:
 
 @dataclass(frozen=True, kw_only=True)
 class EnvironmentConfig:
-    """Everything that differs between dev, staging and prod."""
+    """Everything that differs between dev, staging and prod.
+
+    account_id: the AWS account the environment is deployed to (one account per environment is the supported
+      layout; several environments in one account is the fallback, README "Deploying"). Every provider of the
+      environment's stack refuses any other account (`allowed_account_ids`).
+    """
 
     name: str
+    account_id: str
     region: str = "ap-northeast-1"
     log_retention_days: int = 365
     secret_recovery_days: int = 30
@@ -138,6 +239,7 @@ class EnvironmentConfig:
 
     def __post_init__(self) -> None:
         require_choice("name", self.name, KNOWN_ENVIRONMENTS)
+        require_account("account_id", self.account_id)
         require_region("region", self.region)
         require_choice("log_retention_days", self.log_retention_days, LOG_RETENTION_DAYS)
         require_recovery_window("secret_recovery_days", self.secret_recovery_days)
@@ -165,10 +267,11 @@ class ProjectConfig:
 
 @dataclass(frozen=True, kw_only=True)
 class AppConfig:
-    """The whole application: project identity, state backend and every environment."""
+    """The whole application: project identity, state backend, CI identities and every environment."""
 
     project: ProjectConfig
     backend: BackendConfig
+    ci: CiConfig
     environments: tuple[EnvironmentConfig, ...]
     emulator: EmulatorConfig | None = None
 
@@ -180,9 +283,44 @@ class AppConfig:
                 require(not network.overlaps(other_network), f"environments.{env.name}.network.vpc_cidr",
                         env.network.vpc_cidr, f"a block that does not overlap environments.{other} ({other_network})")
             seen[env.name] = network
+        names = {env.name for env in self.environments}
+        for name in self.backend.environment_roles:
+            require(name in names, "backend.environment_roles", name, f"a configured environment ({', '.join(sorted(names))})")
 
-    def state_key(self, environment: str) -> str:
-        return f"{self.project.name}/{environment}/terraform.tfstate"
+    def state_key(self, stack: str) -> str:
+        """The state object of a stack: `<project>/<stack>/terraform.tfstate`."""
+        return f"{self.state_prefix(stack)}/terraform.tfstate"
+
+    def state_prefix(self, stack: str) -> str:
+        """Everything of one stack's state (object, lock file, workspaces) lives under `<project>/<stack>/`."""
+        return f"{self.project.name}/{stack}"
+
+    def accounts(self) -> tuple[str, ...]:
+        """The environments' accounts, in the order the environments are configured, each once."""
+        return tuple(dict.fromkeys(env.account_id for env in self.environments))
+
+    def environments_in(self, account: str) -> tuple[EnvironmentConfig, ...]:
+        return tuple(env for env in self.environments if env.account_id == account)
+
+    @staticmethod
+    def ci_stack_name(account: str) -> str:
+        """One CI stack per account (the GitHub OIDC provider exists once per account): `ci-<account id>`."""
+        return f"ci-{account}"
+
+    def stack_names(self) -> tuple[str, ...]:
+        """Every stack, in deployment order: the state bootstrap, the CI identities, the environments."""
+        return ("bootstrap", *(self.ci_stack_name(a) for a in self.accounts()), *(e.name for e in self.environments))
+
+    def require_deployable(self, stacks: tuple[str, ...]) -> None:
+        """What must be real before anything is deployed: the bucket, every account (the bootstrap's policies
+        name them all), the repository the CI roles trust, and the state key of every stack but the bootstrap."""
+        self.backend.require_chosen()
+        for env in self.environments:
+            require_real_account(f"environments.{env.name}.account_id", env.account_id)
+        self.ci.require_chosen()
+        for stack in stacks:
+            if stack != "bootstrap":
+                self.backend.require_state_key(stack)
 
 
 T = TypeVar("T")
@@ -194,6 +332,10 @@ def _build(cls: type[T], table: Any, path: str, **extra: Any) -> T:
     known = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     for key, value in table.items():
         require(key in known, f"{path}.{key}", value, f"a known setting of [{path}]")
+    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+        required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING  # type: ignore[misc]
+        require(not required or f.name in table or f.name in extra, f"{path}.{f.name}", None,
+                f"set in [{path}] (it has no default)")
     values = {k: tuple(v) if isinstance(v, list) else v for k, v in table.items()}
     try:
         return cls(**values, **extra)
@@ -232,17 +374,24 @@ def load_config(environ: Mapping[str, str] | None = None) -> AppConfig:
         raise ConfigError(str(path), str(error), "valid TOML") from None
 
     for key in document:
-        require(key in {"project", "backend", "environments"}, key, document[key],
-                "one of the sections [project], [backend], [environments.<name>]")
+        require(key in {"project", "backend", "ci", "environments"}, key, document[key],
+                "one of the sections [project], [backend], [ci], [environments.<name>]")
     project = _build(ProjectConfig, document.get("project", {}), "project")
     backend_table = dict(document.get("backend", {}))
-    for variable, key in ((ENV_STATE_BUCKET, "bucket"), (ENV_STATE_REGION, "region"), (ENV_STATE_KMS_KEY, "kms_key_id")):
+    require("kms_key_id" not in backend_table, "backend.kms_key_id", backend_table.get("kms_key_id"),
+            "replaced by [backend] state_keys, one key per stack (the bootstrap stack's output state_key_arns)")
+    require(not environ.get(ENV_RETIRED_STATE_KEY), ENV_RETIRED_STATE_KEY, environ.get(ENV_RETIRED_STATE_KEY),
+            f"unset: replaced by {ENV_STATE_KEYS}, one key per stack (the bootstrap stack's output state_key_arns)")
+    for variable, key in ((ENV_STATE_BUCKET, "bucket"), (ENV_STATE_REGION, "region")):
         if environ.get(variable):
             backend_table[key] = environ[variable]
+    if environ.get(ENV_STATE_KEYS):
+        backend_table["state_keys"] = _json_table(ENV_STATE_KEYS, environ[ENV_STATE_KEYS])
     roles = backend_table.get("environment_roles", {})
     if isinstance(roles, dict):
         backend_table["environment_roles"] = {k: tuple(v) if isinstance(v, list) else v for k, v in roles.items()}
     backend = _build(BackendConfig, backend_table, "backend")
+    ci = _build(CiConfig, document.get("ci", {}), "ci")
 
     environments_table = document.get("environments", {})
     require(isinstance(environments_table, dict) and environments_table, "environments", environments_table,
@@ -253,4 +402,15 @@ def load_config(environ: Mapping[str, str] | None = None) -> AppConfig:
 
     endpoint = environ.get(ENV_EMULATOR_ENDPOINT)
     emulator = _build(EmulatorConfig, {"endpoint": endpoint}, ENV_EMULATOR_ENDPOINT) if endpoint else None
-    return AppConfig(project=project, backend=backend, environments=environments, emulator=emulator)
+    return AppConfig(project=project, backend=backend, ci=ci, environments=environments, emulator=emulator)
+
+
+def _json_table(variable: str, text: str) -> dict[str, Any]:
+    """`{"stack": "arn", ...}`, as `terraform output -json state_key_arns` prints it."""
+    try:
+        table = json.loads(text)
+    except json.JSONDecodeError:
+        table = None
+    require(isinstance(table, dict), variable, text, "a JSON object of stack name to state key ARN "
+            "(terraform -chdir=cdktf.out/stacks/bootstrap output -json state_key_arns)")
+    return table

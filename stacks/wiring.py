@@ -15,12 +15,14 @@ from constructs_lib.alarms import AlarmThresholds, AlertSettings, AlertTopic, Al
 from constructs_lib.cache import TransactionCache, TransactionCacheProps
 from constructs_lib.database import TransactionDatabase, TransactionDatabaseProps
 from constructs_lib.encryption import EncryptionKey, EnvironmentKeys
+from constructs_lib.maintenance import DataMaintenanceProps
 from constructs_lib.networking import Networking, NetworkingProps
-from constructs_lib.processor import LambdaBundle, TransactionProcessorProps, dead_letter_retention_seconds
+from constructs_lib.processor import (LambdaBundle, TransactionProcessor, TransactionProcessorProps,
+                                     dead_letter_retention_seconds)
 from constructs_lib.stream import TransactionStream, TransactionStreamProps
 from constructs_lib.validation import ConfigError, require_zones_for
 from processor.config import APP_DB_USER
-from processor.redis_store import ACL_RULES, REDIS_USER
+from processor.redis_store import ACL_RULES
 
 if TYPE_CHECKING:
     from .config import AppConfig, EnvironmentConfig
@@ -116,14 +118,12 @@ def stream_props(config: AppConfig, env: EnvironmentConfig, data_key: Encryption
 
 def cache_props(config: AppConfig, env: EnvironmentConfig, keys: EnvironmentKeys,
                 network: Networking) -> TransactionCacheProps:
-    """`cache.*`, log retention (slow log) and the secret's recovery window; the Redis user is the processor's."""
+    """`cache.*` and log retention (slow log); the Redis user has the processor's rules and is named for the
+    group (`<project>-<env>-history-processor`), so each environment's user id is its own in a shared account."""
     settings, sources = _section(env, "cache")
-    return _props(TransactionCacheProps, {**sources, **_common(env), "name": _named(config),
-                                          "auth_secret_name": _named(config)},
+    return _props(TransactionCacheProps, {**sources, **_common(env), "name": _named(config)},
                   **settings, name=f"{resource_prefix(config, env)}-history", keys=keys, networking=network,
-                  auth_secret_name=f"{config.project.name}/{env.name}/redis-auth",
-                  app_user_name=REDIS_USER, app_access_rules=ACL_RULES, log_retention_days=env.log_retention_days,
-                  secret_recovery_days=env.secret_recovery_days)
+                  app_access_rules=ACL_RULES, log_retention_days=env.log_retention_days)
 
 
 def database_props(config: AppConfig, env: EnvironmentConfig, keys: EnvironmentKeys,
@@ -164,4 +164,14 @@ def processor_props(config: AppConfig, env: EnvironmentConfig, bundle: LambdaBun
                                               "stream": Source(_path(env, "stream"), env.stream)},
                   **settings, name=resource_prefix(config, env), environment=env.name, bundle=bundle, keys=keys,
                   networking=network, stream=stream, cache=cache, database=database, topic=topic,
+                  log_retention_days=env.log_retention_days)
+
+
+def maintenance_props(config: AppConfig, env: EnvironmentConfig, bundle: LambdaBundle, keys: EnvironmentKeys,
+                      network: Networking, database: TransactionDatabase, topic: AlertTopic,
+                      processor: TransactionProcessor) -> DataMaintenanceProps:
+    """The daily data lifecycle: log retention; what it keeps reaches the database through `database.*`."""
+    return _props(DataMaintenanceProps, {**_common(env), "name": _named(config)},
+                  name=resource_prefix(config, env), bundle=bundle, code=processor.code,
+                  after=processor.migration_ready, keys=keys, networking=network, database=database, topic=topic,
                   log_retention_days=env.log_retention_days)

@@ -15,7 +15,7 @@ from cdktf import TerraformStack
 
 from constructs_lib.encryption import Account, EncryptionKey, EncryptionKeyProps, EnvironmentKeys
 from constructs_lib.networking import Networking, NetworkingProps
-from stacks.providers import aws_provider, random_provider
+from stacks.providers import aws_provider
 from synthesis import StackView
 
 P = TypeVar("P")
@@ -25,7 +25,7 @@ NAME = "bare"
 
 @dataclass
 class BareStack:
-    """A stack with the AWS and random providers, three keys and a default network."""
+    """A stack with the AWS provider, three keys and a default network."""
 
     stack: TerraformStack
     keys: EnvironmentKeys
@@ -43,8 +43,7 @@ def _key(stack: TerraformStack, construct_id: str, data_class: str, account: Acc
 def bare_stack(*, network: bool = True) -> BareStack:
     """The stack; `network=False` leaves the VPC out (for constructs that do not need one)."""
     stack = TerraformStack(cdktf.Testing.app(), NAME)
-    aws_provider(stack, region="ap-northeast-1", tags={}, emulator=None)
-    random_provider(stack)
+    aws_provider(stack, region="ap-northeast-1", account_id="111122223333", tags={}, emulator=None)
     account = Account(stack, "account")
     keys = EnvironmentKeys(
         data=_key(stack, "key", "data", account, "elasticache", "kinesis", "rds", "sqs"),

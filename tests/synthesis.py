@@ -2,21 +2,70 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 from typing import Any, Iterator
 
 from processor.config import ENVIRONMENTS
+from tools.operator_config import write_filled_config
 
 ROOT = Path(__file__).resolve().parent.parent
-#: Every stack the shipped configuration synthesizes (it configures every known environment). The name
-#: of stacks.app.BOOTSTRAP is spelled out: importing stacks/ here would start jsii in every test session
-#: (tests/test_stacks.py checks the two agree).
-STACK_NAMES = ("bootstrap", *ENVIRONMENTS)
-#: What an operator sets instead of the shipped placeholder bucket, and the bootstrap stack's key ARN.
+#: What an operator puts in place of the shipped placeholders: the state bucket, one account per environment
+#: (the supported layout) plus the bucket's account (moto's default account, so the emulator's default
+#: credentials are that account's operator), the GitHub repository.
 TEST_STATE_BUCKET = "japancart-terraform-state"
-TEST_STATE_KEY_ARN = "arn:aws:kms:ap-northeast-1:111122223333:key/0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
-TEST_BACKEND = {"JAPANCART_STATE_BUCKET": TEST_STATE_BUCKET, "JAPANCART_STATE_KMS_KEY_ID": TEST_STATE_KEY_ARN}
+TEST_ACCOUNTS = {"backend": "123456789012", "dev": "210987654321", "staging": "309876543210", "prod": "408765432109"}
+TEST_REPOSITORY = "acme-payments/japancart-infrastructure"
+TEST_REPOSITORY_ID = 700000001
+#: The shipped configuration filled in with those (git-ignored, rewritten by every test session).
+TEST_CONFIG = write_filled_config(ROOT / "build" / "test-config" / "environments.toml", bucket=TEST_STATE_BUCKET,
+                                  accounts=TEST_ACCOUNTS, repository=TEST_REPOSITORY, repository_id=TEST_REPOSITORY_ID)
+#: Every stack that configuration synthesizes (every known environment, one CI stack per account). Spelled
+#: out: importing stacks/ here would start jsii in every test session (tests/test_stacks.py checks they agree).
+STACK_NAMES = ("bootstrap", *(f"ci-{TEST_ACCOUNTS[env]}" for env in ENVIRONMENTS), *ENVIRONMENTS)
+
+
+def state_key_arn(stack: str, account: str = TEST_ACCOUNTS["backend"]) -> str:
+    """A distinct, well-formed key ARN per stack, as the bootstrap stack's output state_key_arns lists them."""
+    digits = "".join(f"{ord(c):02x}" for c in stack)[-12:].rjust(12, "0")
+    return f"arn:aws:kms:ap-northeast-1:{account}:key/0a1b2c3d-4e5f-4a6b-8c7d-{digits}"
+
+
+#: The bootstrap stack's output state_key_arns for every stack (and the stacks of the tests' own configurations).
+TEST_STATE_KEYS = {stack: state_key_arn(stack) for stack in (*STACK_NAMES, *(f"ci-{a}" for a in TEST_ACCOUNTS.values()))}
+TEST_BACKEND = {"JAPANCART_CONFIG": str(TEST_CONFIG), "JAPANCART_STATE_BUCKET": TEST_STATE_BUCKET,
+                "JAPANCART_STATE_KEYS": json.dumps(TEST_STATE_KEYS)}
+
+
+#: The account every AWS provider of a test stack pins (contract 1: `allowed_account_ids`).
+TEST_ACCOUNT = "111122223333"
+
+
+def contract_conforming(document: dict[str, Any]) -> dict[str, Any]:
+    """A copy of a synthesized stack as the issue-16 workstream contracts leave it: every AWS provider pins its
+    account (contract 1, workstream E) and hashicorp/random is gone (contract 3, workstream B). Once both are
+    merged this changes nothing; the policy gate's tests start from it so each refusal is tested on its own."""
+    document = copy.deepcopy(document)
+    for body in document.get("provider", {}).get("aws", []):
+        body.setdefault("allowed_account_ids", [TEST_ACCOUNT])
+    document["terraform"].get("required_providers", {}).pop("random", None)
+    document.get("provider", {}).pop("random", None)
+    document.get("resource", {}).pop("random_password", None)
+    return document
+
+
+def leaf_attributes(node: Any, key: str = "") -> Iterator[tuple[str, Any]]:
+    """Every scalar in a JSON document with the name of the attribute that holds it (list items keep the
+    list's name), for checks over whole stacks such as "no attribute named like a password holds a value"."""
+    if isinstance(node, dict):
+        for name, value in node.items():
+            yield from leaf_attributes(value, name)
+    elif isinstance(node, list):
+        for value in node:
+            yield from leaf_attributes(value, key)
+    else:
+        yield key, node
 
 
 def synth_stacks(outdir: Path, environ: dict[str, str] | None = None) -> dict[str, dict[str, Any]]:

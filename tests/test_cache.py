@@ -11,7 +11,9 @@ from bare_stack import admitted, required_only, with_defaults
 from constructs_lib.cache import TransactionCache, TransactionCacheProps
 from constructs_lib.validation import ConfigError
 from environments import synth_environment
-from processor.redis_store import ACL_RULES, REDIS_USER
+from processor.redis_store import ACL_RULES
+
+APP_USER = "japancart-dev-history-processor"
 
 
 def test_replication_group_is_encrypted_and_uses_rbac(dev) -> None:
@@ -31,21 +33,27 @@ def test_user_group_holds_a_disabled_default_user_and_the_application_user(dev) 
     group_key, group = dev.one("aws_elasticache_user_group")
     assert (group["engine"], group["user_group_id"]) == ("redis", "japancart-dev-history")
     default_key, default = dev.one("aws_elasticache_user", user_name="default")
-    app_key, app = dev.one("aws_elasticache_user", user_name=REDIS_USER)
+    app_key, app = dev.one("aws_elasticache_user", user_name=APP_USER)
     assert group["user_ids"] == [dev.ref("aws_elasticache_user", default_key, "user_id"),
                                  dev.ref("aws_elasticache_user", app_key, "user_id")]
     assert len(dev.resources("aws_elasticache_user")) == 2
-    # Disabled: "off" first, no commands, no key patterns.
-    assert default["access_string"] == "off -@all"
+    # Disabled ("off" first, no commands, no key patterns) and without any password to keep.
+    assert default["access_string"] == "off -@all" and default["no_password_required"] is True
     assert default["user_id"] == "japancart-dev-history-default" and default["engine"] == "redis"
-    assert app["access_string"] == f"on {ACL_RULES}" and app["user_id"] == "japancart-dev-history-app"
-    for user in (default, app):
-        assert user["authentication_mode"]["type"] == "password" and "passwords" not in user
-        (password_ref,) = user["authentication_mode"]["passwords"]
-        password_key = password_ref.split(".")[1]
-        password = dev.resources("random_password")[password_key]
-        assert password["length"] == 64 and password["special"] is False
-    assert default["authentication_mode"]["passwords"] != app["authentication_mode"]["passwords"]
+    assert "authentication_mode" not in default and "passwords" not in default
+    # The application signs in with IAM auth tokens: its id is its name (ElastiCache requires it for IAM users).
+    assert app["access_string"] == f"on {ACL_RULES}"
+    assert app["user_id"] == app["user_name"] == APP_USER
+    assert app["authentication_mode"] == {"type": "iam"} and "passwords" not in app
+    assert "no_password_required" not in app
+    # The IAM user is new (id and address; the password user was `-app`); the default user keeps its id and
+    # address and is changed in place (ElastiCache will not delete a default user a group holds).
+    assert default_key.startswith("cache_default-user_") and app_key.startswith("cache_iam-app-user_")
+
+
+def test_no_password_and_no_secret_for_redis(dev) -> None:
+    assert not dev.resources("random_password")
+    assert [s["name"] for s in dev.resources("aws_secretsmanager_secret").values()] == ["japancart/dev/db-connection"]
 
 
 def test_parameter_group_evicts_by_ttl(dev) -> None:
@@ -67,21 +75,26 @@ def test_snapshots_windows_and_slow_log(dev) -> None:
     assert "kms_key_id" in log_group
 
 
-def test_auth_secret_hands_the_application_its_user_password_and_endpoint(dev) -> None:
-    secret_key, secret = dev.one("aws_secretsmanager_secret", name="japancart/dev/redis-auth")
-    _, version = dev.one("aws_secretsmanager_secret_version",
-                         secret_id=dev.ref("aws_secretsmanager_secret", secret_key, "id"))
-    value = version["secret_string"]
-    group_key, _ = dev.one("aws_elasticache_replication_group")
-    _, app = dev.one("aws_elasticache_user", user_name=REDIS_USER)
-    (app_password_ref,) = app["authentication_mode"]["passwords"]
-    # The contract's shape: {"host", "port", "username", "password", "tls": true}; nothing else.
-    assert value.startswith("${jsonencode(") and value.count(" = ") == 5
-    assert f'"host" = aws_elasticache_replication_group.{group_key}.primary_endpoint_address' in value
-    assert '"port" = 6379' in value and f'"username" = "{REDIS_USER}"' in value
-    assert f'"password" = {app_password_ref[2:-1]}' in value and '"tls" = true' in value
-    _, default = dev.one("aws_elasticache_user", user_name="default")
-    assert default["authentication_mode"]["passwords"][0][2:-1] not in value
+def test_grant_connect_allows_elasticache_connect_on_the_group_as_the_app_user_only() -> None:
+    from cdktf_cdktf_provider_aws.data_aws_iam_policy_document import DataAwsIamPolicyDocument
+
+    from constructs_lib.grants import PolicyGrantee
+
+    def build(bare) -> None:
+        cache = TransactionCache(bare.stack, "cache", cache_props(keys=bare.keys, networking=bare.network))
+        grantee = PolicyGrantee()
+        cache.grant_connect(grantee)
+        DataAwsIamPolicyDocument(bare.stack, "granted", statement=grantee.statements())
+        assert cache.app_user_name == "bare-history-processor" and cache.replication_group_id == "bare-history"
+
+    stack = with_defaults(build)
+    group_key, _ = stack.one("aws_elasticache_replication_group")
+    user_key, _ = stack.one("aws_elasticache_user", user_name="bare-history-processor")
+    [document] = [d for key, d in stack.data("aws_iam_policy_document").items() if key.startswith("granted")]
+    assert document["statement"] == [{
+        "sid": "SignInToTheHistoryAsTheAppUser", "actions": ["elasticache:Connect"],
+        "resources": [stack.ref("aws_elasticache_replication_group", group_key, "arn"),
+                      stack.ref("aws_elasticache_user", user_key, "arn")]}]
 
 
 def test_single_node_cache_runs_without_failover(tmp_path: Path) -> None:
@@ -108,10 +121,10 @@ def test_defaults_are_encrypted_multi_az_private_and_closed() -> None:
     store_key, _ = stack.one("aws_security_group", name="bare-history-cache")
     assert group["security_group_ids"] == [stack.ref("aws_security_group", store_key, "id")]
     assert admitted(stack, store_key) == [], "nothing is admitted until allow_from names a client group"
-    _, secret = stack.one("aws_secretsmanager_secret", name="bare-history/redis-auth")
-    assert secret["recovery_window_in_days"] == 30 and secret["kms_key_id"] == stack.key_ref("secrets")
-    _, app = stack.one("aws_elasticache_user", user_name=REDIS_USER)
-    assert app["access_string"] == f"on {ACL_RULES}"
+    assert not stack.resources("aws_secretsmanager_secret") and not stack.resources("random_password")
+    _, app = stack.one("aws_elasticache_user", user_name="bare-history-processor")
+    assert app["access_string"] == f"on {ACL_RULES}" and app["authentication_mode"] == {"type": "iam"}
+    assert app["user_id"] == "bare-history-processor"
 
 
 @pytest.mark.parametrize("overrides, message", [
@@ -121,11 +134,14 @@ def test_defaults_are_encrypted_multi_az_private_and_closed() -> None:
     pytest.param({"num_nodes": 1}, "num_nodes must be at least 2 when automatic_failover is on",
                  id="one-node-with-failover"),
     pytest.param({"automatic_failover": "yes"}, "automatic_failover must be true or false", id="failover-not-bool"),
-    pytest.param({"auth_secret_name": "no spaces"}, "auth_secret_name must be a Secrets Manager name",
-                 id="secret-name-malformed"),
     pytest.param({"app_user_name": "default"}, "app_user_name must be a user other than 'default'",
                  id="app-user-is-default"),
-    pytest.param({"app_user_name": "txn processor"}, "app_user_name must be a Redis user name", id="app-user-malformed"),
+    pytest.param({"app_user_name": "txn processor"}, "app_user_name must be an ElastiCache IAM user id",
+                 id="app-user-malformed"),
+    pytest.param({"app_user_name": "Txn-Processor"}, "app_user_name must be an ElastiCache IAM user id",
+                 id="app-user-not-lowercase"),
+    pytest.param({"app_user_name": "txn_processor"}, "app_user_name must be an ElastiCache IAM user id",
+                 id="app-user-underscore"),
     pytest.param({"app_access_rules": "on ~* +@all"},
                  "app_access_rules must be Redis ACL key and command rules without on/off", id="rules-enable-user"),
     pytest.param({"app_access_rules": "~* +@all >secret"}, "app_access_rules must be Redis ACL key and command rules",

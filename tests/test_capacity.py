@@ -231,7 +231,8 @@ def record_bytes(txns: list) -> int:
 
 @pytest.fixture(scope="module")
 def redis_rig(rig_ca) -> Iterator[Any]:
-    from processor.redis_store import ACL_RULES, REDIS_USER
+    from processor.redis_store import ACL_RULES
+    from tests.support.pipeline import REDIS_USER
     from tests.support.servers import RedisServer
 
     server = RedisServer(rig_ca, acl_rules=ACL_RULES, user=REDIS_USER, password="capacity-test-password-0123456789")
@@ -292,7 +293,7 @@ def test_database_model_covers_what_the_processor_stores(postgres_rig, metadata_
         accepted = [Accepted(RecordRef(stream, "shardId-000000000000", str(10**20 + i)), t) for i, t in enumerate(txns)]
         for start in range(0, len(accepted), 500):
             conn.run("BEGIN")
-            store_transactions(conn, accepted[start:start + 500], [], [], thresholds)
+            store_transactions(conn, accepted[start:start + 500], [], thresholds)
             conn.run("COMMIT")
         conn.run("VACUUM ANALYZE")  # what autovacuum does in production: visibility and free-space maps
         assert conn.run("SELECT count(*) FROM transactions")[0][0] == len(txns)

@@ -10,7 +10,7 @@ import pytest
 from bare_stack import admitted, required_only, with_defaults
 from constructs_lib.database import TransactionDatabase, TransactionDatabaseProps
 from constructs_lib.validation import ConfigError
-from processor.config import APP_DB_USER
+from processor.config import APP_DB_USER, MAINTAINER_DB_USER
 
 
 def test_instance_is_private_encrypted_and_multi_az(dev) -> None:
@@ -43,10 +43,11 @@ def test_connection_secret_holds_the_real_endpoint(dev) -> None:
     for attribute in ("address", "port", "master_user_secret[0].secret_arn"):
         assert f"aws_db_instance.{db_key}.{attribute}" in value
     assert '"dbname" = "transactions"' in value and "placeholder" not in value
-    # The contract's shape: engine, host, port, dbname, username (master), password_secret_arn, app_username.
-    assert value.count(" = ") == 7
+    # The contract's shape: engine, host, port, dbname, username (master), password_secret_arn, app_username,
+    # maintainer_username.
+    assert value.count(" = ") == 8
     assert '"engine" = "postgres"' in value and '"username" = "japancart_admin"' in value
-    assert f'"app_username" = "{APP_DB_USER}"' in value
+    assert f'"app_username" = "{APP_DB_USER}"' in value and f'"maintainer_username" = "{MAINTAINER_DB_USER}"' in value
 
 
 def database_props(**overrides: Any) -> TransactionDatabaseProps:
@@ -84,6 +85,10 @@ def test_defaults_are_private_encrypted_multi_az_protected_and_closed() -> None:
                  id="reserved-master"),
     pytest.param({"backup_window": "18:30-19:30"}, "maintenance_window must be clear of backup_window",
                  id="windows-overlap"),
+    pytest.param({"secret_recovery_days": 3}, "secret_recovery_days must be 0 (delete at once)",
+                 id="recovery-window-too-short"),
+    pytest.param({"secret_recovery_days": 31}, "secret_recovery_days must be 0 (delete at once)",
+                 id="recovery-window-too-long"),
     pytest.param({"connection_secret_name": "no spaces"}, "connection_secret_name must be a Secrets Manager name",
                  id="secret-name-malformed"),
 ])
@@ -148,10 +153,34 @@ def test_enhanced_monitoring_trusts_only_this_instance(prod) -> None:
     assert test == "ArnLike" and arn.endswith(":db:japancart-prod-transactions") and ":rds:" in arn
 
 
-def test_lifecycle_settings_reach_the_migration_function(tmp_path) -> None:
+def test_lifecycle_settings_reach_the_migration_run_as_the_policy_it_sets(tmp_path) -> None:
+    """The retention travels in the migration's input (and trigger), never to the maintenance function."""
+    import json
+
     from environments import synth_environment
 
-    stack = synth_environment(tmp_path, database={"transaction_retention_months": 13, "rejected_retention_days": 30})
-    _, migrate = stack.one("aws_lambda_function", function_name="japancart-dev-migrate")
-    variables = migrate["environment"]["variables"]
-    assert (variables["TRANSACTION_RETENTION_MONTHS"], variables["REJECTED_RETENTION_DAYS"]) == ("13", "30")
+    stack = synth_environment(tmp_path, database={"transaction_retention_months": 13, "rejected_retention_days": 30,
+                                                  "conflict_retention_days": 14, "alert_retention_days": 400,
+                                                  "partition_drop_grace_days": 7, "export_before_drop": True})
+    _, run = stack.one("aws_lambda_invocation")
+    expected = {"transaction_retention_months": 13, "rejected_retention_days": 30, "conflict_retention_days": 14,
+                "alert_retention_days": 400, "partition_drop_grace_days": 7, "export_before_drop": True}
+    assert json.loads(run["input"])["retention"] == expected
+    assert json.loads(run["triggers"]["retention"]) == expected
+    for function in ("japancart-dev-migrate", "japancart-dev-maintain"):
+        _, lam = stack.one("aws_lambda_function", function_name=function)
+        assert not [name for name in lam["environment"]["variables"] if "RETENTION" in name]
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("conflict_retention_days", 0, "conflict_retention_days must be a whole number from 1 to 3650, got 0"),
+    ("alert_retention_days", 3651, "alert_retention_days must be a whole number from 1 to 3650, got 3651"),
+    ("partition_drop_grace_days", 1.5, "partition_drop_grace_days must be a whole number from 1 to 3650, got 1.5"),
+    ("export_before_drop", "yes", "export_before_drop must be true or false, got 'yes'"),
+    ("maintainer_username", "txn_writer", "maintainer_username must be a role other than the master "
+                                          "(japancart_admin) and the application's (txn_writer), got 'txn_writer'"),
+])
+def test_bad_lifecycle_props_are_refused_with_field_and_value(field, value, message) -> None:
+    with pytest.raises(ConfigError) as caught:
+        database_props(**{field: value})
+    assert str(caught.value) == message

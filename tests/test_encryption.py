@@ -89,12 +89,17 @@ def test_processor_uses_each_key_only_through_its_service(dev) -> None:
         assert condition["values"] == endpoints(dev, [service])
 
 
-def test_state_key_is_used_only_through_s3(bootstrap) -> None:
-    (_, key), = bootstrap.resources("aws_kms_key").items()
-    statements = {s["Sid"]: s for s in json.loads(key["policy"])["Statement"]}
-    assert statements["AccountUsesTheKeyThroughServices"]["Condition"]["StringEquals"]["kms:ViaService"] == \
-        endpoints(bootstrap, ["s3"])
-    assert key["enable_key_rotation"] is True
+def test_state_keys_are_used_only_through_s3(bootstrap) -> None:
+    """Every stack's state key: whoever may use it, only through S3 of the bucket's region; rotation on.
+    (Who may use which key: tests/test_ci_identity.py.)"""
+    keys = bootstrap.resources("aws_kms_key").values()
+    assert len(keys) > 1
+    for key in keys:
+        uses = [s for s in json.loads(key["policy"])["Statement"]
+                if s["Effect"] == "Allow" and s["Sid"] != "AccountAdministersTheKey"]
+        assert uses and all(s["Condition"]["StringEquals"]["kms:ViaService"] == "s3.ap-northeast-1.amazonaws.com"
+                            for s in uses)
+        assert key["enable_key_rotation"] is True
 
 
 def test_fails_when_a_key_has_no_service() -> None:

@@ -107,8 +107,7 @@ def test_secrets_endpoint_reads_only_this_systems_secrets(dev) -> None:
     assert statement["Resource"] == [
         dev.ref("aws_secretsmanager_secret", dev.one("aws_secretsmanager_secret", name="japancart/dev/db-connection")[0], "arn"),
         f"${{aws_db_instance.{db_key}.master_user_secret[0].secret_arn}}",
-        dev.ref("aws_secretsmanager_secret", dev.one("aws_secretsmanager_secret", name="japancart/dev/redis-auth")[0], "arn"),
-    ]
+    ]  # the database's two secrets: Redis has none (IAM auth)
     account = statement["Condition"]["StringEquals"]["aws:PrincipalAccount"]
     assert account.startswith("${data.aws_caller_identity.account_") and account.endswith(".account_id}")
 

@@ -39,14 +39,21 @@ def test_function_gets_secret_arns_and_thresholds_but_no_secret_values(dev) -> N
     _, function = dev.one("aws_lambda_function", function_name="japancart-dev-processor")
     variables = function["environment"]["variables"]
     db_secret, _ = dev.one("aws_secretsmanager_secret", name="japancart/dev/db-connection")
-    redis_secret, _ = dev.one("aws_secretsmanager_secret", name="japancart/dev/redis-auth")
+    group_key, _ = dev.one("aws_elasticache_replication_group")
     assert variables["DB_CONNECTION_SECRET_ARN"] == dev.ref("aws_secretsmanager_secret", db_secret, "arn")
-    assert variables["REDIS_SECRET_ARN"] == dev.ref("aws_secretsmanager_secret", redis_secret, "arn")
     assert variables["HISTORY_TTL_SECONDS"] == "86400" and variables["ENVIRONMENT"] == "dev"
-    assert variables["DB_AUTH"] == "iam"
-    assert set(variables) == {"DB_CONNECTION_SECRET_ARN", "DB_AUTH", "REDIS_SECRET_ARN", "HISTORY_TTL_SECONDS",
+    assert variables["DB_AUTH"] == "iam" and variables["REDIS_AUTH"] == "iam"
+    # The only source whose records the function accepts: the stream its mapping reads.
+    stream_key, _ = dev.one("aws_kinesis_stream")
+    assert variables["STREAM_ARN"] == dev.ref("aws_kinesis_stream", stream_key, "arn")
+    # Redis: where, as whom and for which replication group to sign IAM tokens; no secret, no password.
+    assert variables["REDIS_HOST"] == dev.ref("aws_elasticache_replication_group", group_key, "primary_endpoint_address")
+    assert (variables["REDIS_PORT"], variables["REDIS_USER"], variables["REDIS_CACHE_NAME"]) == (
+        "6379", "japancart-dev-history-processor", "japancart-dev-history")
+    assert set(variables) == {"DB_CONNECTION_SECRET_ARN", "DB_AUTH", "REDIS_HOST", "REDIS_PORT", "REDIS_USER",
+                              "REDIS_CACHE_NAME", "REDIS_AUTH", "HISTORY_TTL_SECONDS",
                               "RULE_MAX_TXNS_PER_HOUR", "RULE_MAX_DAILY_TOTAL", "RULE_MAX_SINGLE_AMOUNT",
-                              "METRIC_NAMESPACE", "ENVIRONMENT"}
+                              "METRIC_NAMESPACE", "ENVIRONMENT", "STREAM_ARN"}
     assert not any("random_password" in v or "secret_string" in v or "master_user_secret" in v
                    for v in variables.values())
 
@@ -72,10 +79,16 @@ def test_role_has_least_privilege(dev) -> None:
     stream_key, _ = dev.one("aws_kinesis_stream")
     assert statements["ReadTheTransactionStream"]["resources"] == [dev.ref("aws_kinesis_stream", stream_key, "arn")]
     db_secret, _ = dev.one("aws_secretsmanager_secret", name="japancart/dev/db-connection")
-    redis_secret, _ = dev.one("aws_secretsmanager_secret", name="japancart/dev/redis-auth")
-    assert statements["ReadStoreCredentials"]["resources"] == [dev.ref("aws_secretsmanager_secret", db_secret, "arn"),
-                                                               dev.ref("aws_secretsmanager_secret", redis_secret, "arn")]
+    assert statements["ReadStoreCredentials"]["resources"] == [dev.ref("aws_secretsmanager_secret", db_secret, "arn")]
     assert statements["ReadStoreCredentials"]["actions"] == ["secretsmanager:GetSecretValue"]
+    group_key, _ = dev.one("aws_elasticache_replication_group")
+    app_key, _ = dev.one("aws_elasticache_user", user_name="japancart-dev-history-processor")
+    connect = statements["SignInToTheHistoryAsTheAppUser"]
+    assert (connect["actions"], connect["resources"]) == (
+        ["elasticache:Connect"], [dev.ref("aws_elasticache_replication_group", group_key, "arn"),
+                                  dev.ref("aws_elasticache_user", app_key, "arn")])  # the group and its app user only
+    assert [sid for sid, s in statements.items() if "elasticache:Connect" in s["actions"]] == [
+        "SignInToTheHistoryAsTheAppUser"]
     wildcard = {sid for sid, s in statements.items() if s["resources"] == ["*"]}
     assert wildcard == {"AttachToThePrivateSubnets", "PublishTraces"}
     assert all(not a.endswith(":*") for s in statements.values() for a in s["actions"])
@@ -113,8 +126,7 @@ def test_migration_function_runs_privately_from_the_same_zip(dev) -> None:
     assert migrate["vpc_config"] == processor["vpc_config"] and migrate["kms_key_arn"] == processor["kms_key_arn"]
     assert migrate["timeout"] == 300 and migrate["reserved_concurrent_executions"] == 1
     assert migrate["environment"]["variables"] == {
-        "DB_CONNECTION_SECRET_ARN": processor["environment"]["variables"]["DB_CONNECTION_SECRET_ARN"],
-        "TRANSACTION_RETENTION_MONTHS": "84", "REJECTED_RETENTION_DAYS": "90"}
+        "DB_CONNECTION_SECRET_ARN": processor["environment"]["variables"]["DB_CONNECTION_SECRET_ARN"]}
     log_key, _ = dev.one("aws_cloudwatch_log_group", name="/aws/lambda/japancart-dev-migrate")
     assert migrate["logging_config"]["log_group"] == dev.ref("aws_cloudwatch_log_group", log_key, "name")
     sources = [m["function_name"] for m in dev.resources("aws_lambda_event_source_mapping").values()]
@@ -154,8 +166,10 @@ def test_migration_runs_once_per_migrations_checksum_before_the_stream_source(de
     invocation_key, invocation = dev.one("aws_lambda_invocation")
     checksum = migrations_checksum()
     assert invocation["function_name"] == dev.ref("aws_lambda_function", function_key, "function_name")
-    assert json.loads(invocation["input"]) == {"checksum": checksum}
-    assert invocation["triggers"] == {"migrations_checksum": checksum}
+    retention = {"transaction_retention_months": 84, "rejected_retention_days": 90, "conflict_retention_days": 90,
+                 "alert_retention_days": 2555, "partition_drop_grace_days": 30, "export_before_drop": False}
+    assert json.loads(invocation["input"]) == {"checksum": checksum, "retention": retention}
+    assert invocation["triggers"] == {"migrations_checksum": checksum, "retention": json.dumps(retention, sort_keys=True)}
     assert invocation.get("lifecycle_scope", "CREATE_ONLY") == "CREATE_ONLY" and "qualifier" not in invocation
     policy_key, _ = dev.one("aws_iam_role_policy", name="schema-migration")
     endpoint_key, _ = dev.one("aws_vpc_endpoint", vpc_endpoint_type="Interface")
@@ -187,7 +201,7 @@ def test_a_new_migration_changes_the_invocation_and_nothing_else(tmp_path: Path)
     before, after = synth("a" * 64), synth("b" * 64)
     (_, run_before), = before.resources("aws_lambda_invocation").items()
     (_, run_after), = after.resources("aws_lambda_invocation").items()
-    assert run_after["triggers"] == {"migrations_checksum": "b" * 64} and json.loads(run_after["input"])["checksum"] == "b" * 64
+    assert run_after["triggers"]["migrations_checksum"] == "b" * 64 and json.loads(run_after["input"])["checksum"] == "b" * 64
     changed = {(t, k) for t, k, body in after if before.resources(t).get(k) != body}
     assert changed == {("aws_lambda_invocation", key) for key in after.resources("aws_lambda_invocation")}
 
@@ -240,16 +254,63 @@ def test_fails_when_dead_letters_would_point_at_expired_records() -> None:
                                  "86400 (a dead-lettered record must stay readable in the stream for an hour), got 24")
 
 
-def test_dead_letter_queue_refuses_plain_http(dev) -> None:
+def test_dead_letter_queue_refuses_plain_http_and_every_sender_but_the_processor(dev) -> None:
     queue_key, _ = dev.one("aws_sqs_queue")
     _, policy = dev.one("aws_sqs_queue_policy", queue_url=dev.ref("aws_sqs_queue", queue_key, "url"))
-    (statement,) = json.loads(policy["policy"])["Statement"]
-    assert (statement["Effect"], statement["Principal"], statement["Action"]) == ("Deny", "*", "sqs:*")
-    assert statement["Resource"] == dev.ref("aws_sqs_queue", queue_key, "arn")
-    assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    tls, sender = json.loads(policy["policy"])["Statement"]
+    assert (tls["Effect"], tls["Principal"], tls["Action"]) == ("Deny", "*", "sqs:*")
+    assert tls["Resource"] == dev.ref("aws_sqs_queue", queue_key, "arn")
+    assert tls["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    # Lambda delivers the mapping's on-failure records as the function's execution role: the one sender.
+    role_key, _ = dev.one("aws_iam_role", name="japancart-dev-processor")
+    assert sender == {"Sid": "OnlyTheProcessorSendsFailures", "Effect": "Deny", "Principal": "*",
+                      "Action": "sqs:SendMessage", "Resource": dev.ref("aws_sqs_queue", queue_key, "arn"),
+                      "Condition": {"ArnNotEquals": {"aws:PrincipalArn": dev.ref("aws_iam_role", role_key, "arn")}}}
+    assert statements_of(dev, "japancart-dev-processor")["SendFailuresToTheDeadLetterQueue"]["actions"] == [
+        "sqs:SendMessage"]
 
 
-@pytest.mark.parametrize("role_name", ["japancart-dev-processor", "japancart-dev-migrate"])
+def test_no_async_dead_letter_queue_copies_payloads_into_the_pointer_queue(dev) -> None:
+    _, function = dev.one("aws_lambda_function", function_name="japancart-dev-processor")
+    assert "dead_letter_config" not in function
+    skips = {s["id"]: s["comment"] for s in function["//"]["checkov"]["skip"]}
+    assert "on-failure destination keeps pointers only" in skips["CKV_AWS_116"]
+
+
+def test_replay_role_may_do_what_the_replay_tool_does_and_nothing_else(dev) -> None:
+    queue_key, _ = dev.one("aws_sqs_queue")
+    stream_key, _ = dev.one("aws_kinesis_stream")
+    function_key, _ = dev.one("aws_lambda_function", function_name="japancart-dev-processor")
+    statements = statements_of(dev, "japancart-dev-replay")
+    assert {sid: (s["actions"], s["resources"]) for sid, s in statements.items()
+            if sid not in ("DecryptFailurePointers", "DecryptTheStream")} == {
+        "SettleFailurePointers": (["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility",
+                                   "sqs:GetQueueAttributes"], [dev.ref("aws_sqs_queue", queue_key, "arn")]),
+        "ReadTheTransactionStream": (["kinesis:DescribeStream", "kinesis:DescribeStreamSummary", "kinesis:GetRecords",
+                                      "kinesis:GetShardIterator", "kinesis:ListShards"],
+                                     [dev.ref("aws_kinesis_stream", stream_key, "arn")]),
+        "InvokeTheProcessor": (["lambda:InvokeFunction"], [dev.ref("aws_lambda_function", function_key, "arn")]),
+    }
+    for sid, service in (("DecryptFailurePointers", "sqs"), ("DecryptTheStream", "kinesis")):
+        statement = statements[sid]
+        assert (statement["actions"], statement["resources"]) == (["kms:Decrypt"], [dev.key_ref("data")])
+        (condition,) = statement["condition"]
+        assert condition["variable"] == "kms:ViaService" and condition["values"][0].startswith(f"{service}.")
+
+
+def test_replay_role_is_for_this_account_s_principals_with_mfa_only(dev) -> None:
+    role_key, role = dev.one("aws_iam_role", name="japancart-dev-replay")
+    (statement,) = dev.data("aws_iam_policy_document")[role["assume_role_policy"].split(".")[2]]["statement"]
+    assert statement["actions"] == ["sts:AssumeRole"]
+    (principal,) = statement["principals"]
+    (root,) = principal["identifiers"]
+    assert principal["type"] == "AWS" and root.startswith("arn:${data.aws_partition.account_partition_")
+    assert ":iam::${data.aws_caller_identity.account_" in root and root.endswith(":root")
+    assert statement["condition"] == [{"test": "Bool", "variable": "aws:MultiFactorAuthPresent", "values": ["true"]}]
+    assert dev.document["output"]["replay_role_arn"]["value"] == dev.ref("aws_iam_role", role_key, "arn")
+
+
+@pytest.mark.parametrize("role_name", ["japancart-dev-processor", "japancart-dev-migrate", "japancart-dev-maintain"])
 def test_lambda_roles_trust_lambda_for_this_account_only(dev, role_name: str) -> None:
     _, role = dev.one("aws_iam_role", name=role_name)
     (statement,) = dev.data("aws_iam_policy_document")[role["assume_role_policy"].split(".")[2]]["statement"]
@@ -257,32 +318,6 @@ def test_lambda_roles_trust_lambda_for_this_account_only(dev, role_name: str) ->
     (condition,) = statement["condition"]
     assert (condition["test"], condition["variable"]) == ("StringEquals", "aws:SourceAccount")
     assert condition["values"][0].startswith("${data.aws_caller_identity.account_")
-
-
-def test_daily_lifecycle_schedule_invokes_the_migration_under_its_own_role(dev) -> None:
-    function_key, _ = dev.one("aws_lambda_function", function_name="japancart-dev-migrate")
-    function_arn = dev.ref("aws_lambda_function", function_key, "arn")
-    _, schedule = dev.one("aws_scheduler_schedule", name="japancart-dev-data-lifecycle")
-    assert (schedule["schedule_expression"], schedule["schedule_expression_timezone"]) == ("cron(30 17 * * ? *)", "UTC")
-    assert schedule["flexible_time_window"] == {"mode": "OFF"}
-    target = schedule["target"]
-    assert target["arn"] == function_arn and json.loads(target["input"]) == {"action": "maintain"}
-    assert target["retry_policy"] == {"maximum_retry_attempts": 2}
-    role_key, role = dev.one("aws_iam_role", name="japancart-dev-data-lifecycle")
-    assert target["role_arn"] == dev.ref("aws_iam_role", role_key, "arn")
-    (trust,) = dev.data("aws_iam_policy_document")[role["assume_role_policy"].split(".")[2]]["statement"]
-    assert trust["principals"][0]["identifiers"] == ["scheduler.amazonaws.com"]
-    conditions = {c["variable"]: (c["test"], c["values"]) for c in trust["condition"]}
-    assert conditions["aws:SourceAccount"][0] == "StringEquals"
-    test, (arn,) = conditions["aws:SourceArn"]
-    assert test == "ArnLike" and arn.endswith(":schedule/default/japancart-dev-data-lifecycle")
-    statements = statements_of(dev, "japancart-dev-data-lifecycle")
-    assert statements == {"InvokeTheMigrationFunction": {"sid": "InvokeTheMigrationFunction",
-                                                         "actions": ["lambda:InvokeFunction"],
-                                                         "resources": [function_arn]}}
-    alarm = dev.one("aws_cloudwatch_metric_alarm", alarm_name="japancart-dev-data-lifecycle-errors")[1]
-    assert (alarm["namespace"], alarm["metric_name"]) == ("AWS/Lambda", "Errors")
-    assert alarm["dimensions"] == {"FunctionName": "japancart-dev-migrate"}
 
 
 def test_defaults_retry_until_six_hours_keep_a_day_of_history_and_grant_only_what_is_read() -> None:
@@ -301,10 +336,11 @@ def test_defaults_retry_until_six_hours_keep_a_day_of_history_and_grant_only_wha
     # 24 h stream retention minus 6 h record age: the dead-letter pointers stay readable 18 h.
     assert stack.one("aws_sqs_queue")[1]["message_retention_seconds"] == 18 * 3600
     statements = statements_of(stack, "bare-processor")
-    secret = {name: stack.ref("aws_secretsmanager_secret", stack.one("aws_secretsmanager_secret", name=name)[0], "arn")
-              for name in ("bare-transactions/db-connection", "bare-history/redis-auth")}
-    assert statements["ReadStoreCredentials"]["resources"] == [secret["bare-transactions/db-connection"],
-                                                              secret["bare-history/redis-auth"]]
+    secret = stack.ref("aws_secretsmanager_secret",
+                       stack.one("aws_secretsmanager_secret", name="bare-transactions/db-connection")[0], "arn")
+    assert statements["ReadStoreCredentials"]["resources"] == [secret]
+    assert variables["REDIS_AUTH"] == "iam" and variables["REDIS_USER"] == "bare-history-processor"
+    assert statements["SignInToTheHistoryAsTheAppUser"]["actions"] == ["elasticache:Connect"]
     stream_key, _ = stack.one("aws_kinesis_stream")
     assert statements["ReadTheTransactionStream"]["resources"] == [stack.ref("aws_kinesis_stream", stream_key, "arn")]
     assert "master_user_secret" not in json.dumps(statements)  # never the master password

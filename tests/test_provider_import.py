@@ -2,7 +2,7 @@
 
 * The mechanism itself runs in-process against tiny fake provider packages built in
   tmp_path with the same layout as the generated bindings (no jsii involved).
-* Behaviour on the real AWS/random bindings runs in subprocesses, so that the state of
+* Behaviour on the real AWS bindings runs in subprocesses, so that the state of
   this pytest process (which resource modules other tests already imported) is irrelevant.
 * The byte-identity test (marked ``slow``) synthesizes main.py twice - stock import vs
   provider_import - and compares the two output trees file by file, byte for byte. It is
@@ -367,7 +367,7 @@ def test_camel_case_matches_jsii_submodule_names_of_installed_bindings() -> None
     """The FQN map relies on jsii submodule name == camelCase(Python name); check it
     against the class FQNs of every installed binding (cheap: reads the first FQN of each)."""
     checked = 0
-    for package in ("cdktf_cdktf_provider_aws", "cdktf_cdktf_provider_random"):
+    for package in ("cdktf_cdktf_provider_aws",):
         spec = importlib.machinery.PathFinder.find_spec(package)  # bypasses the lazy finder
         assert spec is not None, f"{package} is not installed"
         base = Path(spec.origin).parent
@@ -382,7 +382,7 @@ def test_camel_case_matches_jsii_submodule_names_of_installed_bindings() -> None
             assembly_and_sub, _ = fqn.rsplit(".", 1)
             assert assembly_and_sub.endswith("." + provider_import._camel(sub.name)), (sub, fqn)
             checked += 1
-    assert checked > 2000, "the cdktf_cdktf_provider_aws/random bindings are not installed"
+    assert checked > 2000, "the cdktf_cdktf_provider_aws bindings are not installed"
 
 
 # --------------------------------------------------------------------------------------
@@ -446,27 +446,6 @@ def test_real_aws_bindings_load_lazily() -> None:
     assert out["resolved"] == "cdktf_cdktf_provider_aws.sqs_queue"
     assert out["after_resolve"] == ["kms_key", "provider", "sqs_queue", "subnet", "vpc"]
     assert out["file"].endswith(os.path.join("cdktf_cdktf_provider_aws", "__init__.py"))
-
-
-RANDOM_PROBE = """
-    import json, sys, provider_import
-    active = provider_import.install()
-    import cdktf_cdktf_provider_random
-    from cdktf_cdktf_provider_random.password import Password
-    print(json.dumps({"active": active, "status": provider_import.status(),
-                      "loaded": sorted(m for m in sys.modules if m.startswith("cdktf_cdktf_provider_random.")
-                                       and not m.split(".")[1].startswith("_") and m.count(".") == 1)}))
-"""
-
-
-def test_real_random_bindings_lazy_and_env_var_gives_stock() -> None:
-    lazy = run_probe(RANDOM_PROBE)
-    assert lazy["active"] is True and lazy["status"] == {"cdktf_cdktf_provider_random": "lazy"}
-    assert lazy["loaded"] == ["cdktf_cdktf_provider_random.password"]
-
-    stock = run_probe(RANDOM_PROBE, stock=True)
-    assert stock["active"] is False and stock["status"] == {}
-    assert len(stock["loaded"]) == 9  # the stock import block loads every binding
 
 
 # --------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 from typing import Any, Iterator
 
-from stacks.config import _SECTIONS, BackendConfig, EnvironmentConfig, ProjectConfig
+from stacks.config import _SECTIONS, BackendConfig, CiConfig, EnvironmentConfig, ProjectConfig
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 #: EnvironmentConfig fields that are not settings: `name` is the table's own key, [environments.<name>].
@@ -48,7 +48,7 @@ def actual() -> dict[str, str]:
             return _NO_DEFAULT
         if isinstance(value, bool):
             return "true" if value else "false"
-        if value in ((), {}, ""):
+        if value is None or value in ((), {}, ""):
             return _EMPTY
         return str(value)
 
@@ -58,7 +58,7 @@ def actual() -> dict[str, str]:
         return field.default
 
     def rows() -> Iterator[tuple[str, str]]:
-        for cls, prefix in ((ProjectConfig, "[project] "), (BackendConfig, "[backend] ")):
+        for cls, prefix in ((ProjectConfig, "[project] "), (BackendConfig, "[backend] "), (CiConfig, "[ci] ")):
             yield from ((prefix + f.name, render(default(f))) for f in dataclasses.fields(cls))
         for f in dataclasses.fields(EnvironmentConfig):
             if f.name not in _SECTIONS and f.name not in NOT_SETTINGS:

@@ -17,16 +17,17 @@ import pytest
 import cdktf
 
 from config_files import write_config
-from synthesis import TEST_BACKEND
+from synthesis import TEST_BACKEND, TEST_REPOSITORY_ID
 from constructs_lib.processor import LambdaBundle
 from stacks.bootstrap_stack import StateBootstrapStack
+from stacks.ci_stack import CiIdentityStack
 from stacks.config import AppConfig, EmulatorConfig, EnvironmentConfig, load_config
 from stacks.monitoring_stack import TransactionMonitoringStack
 
 pytestmark = pytest.mark.slow
 
 ENVIRONMENT = "staging"
-OTHER_KEY_ARN = "arn:aws:kms:ap-northeast-1:111122223333:key/11111111-2222-4333-8444-555555555555"
+OTHER_KEY_ARN = "arn:aws:kms:ap-northeast-1:123456789012:key/11111111-2222-4333-8444-555555555555"
 
 #: Another valid value for every field (`environment.<field>` / `environment.<section>.<field>` for the
 #: environment under test, built on the construct defaults).
@@ -35,9 +36,17 @@ FLIPS: dict[str, Any] = {
     "project.owner": "risk-team",
     "backend.bucket": "another-state-bucket",
     "backend.region": "ap-northeast-3",
-    "backend.kms_key_id": OTHER_KEY_ARN,
+    "backend.account_id": "210987654321",
+    "backend.state_keys": {ENVIRONMENT: OTHER_KEY_ARN},
     "backend.bootstrap_state": "s3",
-    "backend.environment_roles": {ENVIRONMENT: ("arn:aws:iam::111122223333:role/japancart-staging-apply",)},
+    "backend.environment_roles": {ENVIRONMENT: ("arn:aws:iam::309876543210:role/break-glass",)},
+    "ci.repository": "acme-payments/another-repository",
+    "ci.repository_id": 700000099,
+    "ci.repository_owner_id": 42,
+    "ci.oidc_subject": "immutable",
+    "ci.pull_request_workflow": ".github/workflows/plan.yml",
+    "ci.deploy_workflow": ".github/workflows/deploy.yml",
+    "environment.account_id": "408765432109",
     "emulator.endpoint": "http://127.0.0.1:5000",
     "environment.name": "dev",
     "environment.region": "ap-northeast-3",
@@ -75,6 +84,10 @@ FLIPS: dict[str, Any] = {
     "environment.database.master_username": "shop_admin",
     "environment.database.transaction_retention_months": 120,
     "environment.database.rejected_retention_days": 30,
+    "environment.database.conflict_retention_days": 14,
+    "environment.database.alert_retention_days": 400,
+    "environment.database.partition_drop_grace_days": 7,
+    "environment.database.export_before_drop": True,
     "environment.alarms.alert_emails": ("oncall@example.com",),
     "environment.alarms.period_seconds": 60,
     "environment.alarms.evaluation_periods": 3,
@@ -109,10 +122,22 @@ FLIPS: dict[str, Any] = {
     "environment.processor.rule_hits_threshold": 1,
     "environment.processor.conflicts_threshold": 1,
 }
-#: Fields that shape only the state bootstrap stack: flipped and compared there instead.
-BOOTSTRAP_ONLY = frozenset({"backend.bootstrap_state", "backend.environment_roles"})
+#: Fields that shape only the state bootstrap stack, or only the CI stack: flipped and compared there instead.
+BOOTSTRAP_ONLY = frozenset({"backend.bootstrap_state", "backend.environment_roles", "backend.account_id"})
+CI_ONLY = frozenset({"ci.repository", "ci.repository_id", "ci.oidc_subject", "ci.pull_request_workflow",
+                     "ci.deploy_workflow", "ci.repository_owner_id"})
+#: Settings a field is used with, set on both sides of its flip: the owner id shapes only the `immutable`
+#: subject (which needs both ids); a bucket in another account or region needs no key of the old one.
+CONTEXT: dict[str, dict[str, Any]] = {
+    "ci.repository_owner_id": {"ci.repository_owner_id": 41, "ci.oidc_subject": "immutable"},
+    "ci.oidc_subject": {"ci.repository_owner_id": 42},
+    "backend.account_id": {"backend.state_keys": {}},
+    "backend.region": {"backend.state_keys": {}},
+}
 #: Fields whose flip cannot change any stack, and why.
 SYNTH_NEUTRAL: dict[str, str] = {
+    "ci.approver_teams": "read by the label gate (the pull-request workflow reads config/environments.toml), "
+    "not by any stack; validated here so a typo stops synthesis",
     "environment.load.average_records_per_second": "sizing only: stacks/capacity.py checks it against the Redis "
     "node, shards and disk before synthesis (tests/test_capacity.py flips it); no resource depends on it",
     "environment.load.headroom": "sizing only: the history's margin in stacks/capacity.py (tests/test_capacity.py)",
@@ -123,6 +148,7 @@ def config_fields() -> Iterator[str]:
     """Every leaf field of the configuration, as the dotted names FLIPS uses."""
     yield from (f"project.{f.name}" for f in dataclasses.fields(_config().project))
     yield from (f"backend.{f.name}" for f in dataclasses.fields(_config().backend))
+    yield from (f"ci.{f.name}" for f in dataclasses.fields(_config().ci))
     yield from (f"emulator.{f.name}" for f in dataclasses.fields(EmulatorConfig))
     env = _config().environments[0]
     for field in dataclasses.fields(EnvironmentConfig):
@@ -140,7 +166,8 @@ def _config() -> AppConfig:
     """The environment under test on the construct defaults (read once)."""
     if not _BASE:
         with tempfile.TemporaryDirectory() as scratch:
-            config_file = write_config(Path(scratch), {ENVIRONMENT: {}})
+            config_file = write_config(Path(scratch), {ENVIRONMENT: {}},
+                                       ci={"oidc_subject": "custom", "repository_id": TEST_REPOSITORY_ID})
             _BASE.append(load_config({**TEST_BACKEND, "JAPANCART_CONFIG": str(config_file)}))
     return _BASE[0]
 
@@ -150,7 +177,7 @@ def flipped(config: AppConfig, field: str, value: Any) -> AppConfig:
     section, _, rest = field.partition(".")
     if section == "emulator":
         return dataclasses.replace(config, emulator=EmulatorConfig(endpoint=value))
-    if section in ("project", "backend"):
+    if section in ("project", "backend", "ci"):
         return dataclasses.replace(config, **{section: dataclasses.replace(getattr(config, section), **{rest: value})})
     env = config.environments[0]
     inner, _, leaf = rest.partition(".")
@@ -169,16 +196,19 @@ def synthesized(config: AppConfig, field: str) -> dict[str, Any]:
     app = cdktf.Testing.app()
     if field in BOOTSTRAP_ONLY:
         stack = StateBootstrapStack(app, config)
+    elif field in CI_ONLY:
+        stack = CiIdentityStack(app, config, config.environments[0].account_id)
     else:
         stack = TransactionMonitoringStack(app, config, config.environments[0], BUNDLE)
     return json.loads(cdktf.Testing.synth(stack))
 
 
 @pytest.fixture(scope="module")
-def baseline() -> dict[bool, dict[str, Any]]:
-    """The unflipped stacks: {bootstrap?: JSON}."""
+def baseline() -> dict[str, dict[str, Any]]:
+    """The unflipped stacks: the environment's, the bootstrap's, the CI stack's."""
     config = _config()
-    return {False: synthesized(config, ""), True: synthesized(config, next(iter(BOOTSTRAP_ONLY)))}
+    return {"": synthesized(config, ""), "bootstrap": synthesized(config, next(iter(BOOTSTRAP_ONLY))),
+            "ci": synthesized(config, next(iter(CI_ONLY)))}
 
 
 def test_every_configuration_field_has_a_flip_or_a_reason() -> None:
@@ -189,12 +219,16 @@ def test_every_configuration_field_has_a_flip_or_a_reason() -> None:
 
 
 @pytest.mark.parametrize("field", sorted(FLIPS))
-def test_flipping_a_field_changes_the_synthesized_stack(field: str, baseline: dict[bool, dict[str, Any]]) -> None:
+def test_flipping_a_field_changes_the_synthesized_stack(field: str, baseline: dict[str, dict[str, Any]]) -> None:
     base = _config()
     before = _leaf(base, field)
     assert before != FLIPS[field], f"{field}: the flip must differ from the default {before!r}"
+    for other, value in CONTEXT.get(field, {}).items():
+        base = flipped(base, other, value)
     after = synthesized(flipped(base, field, FLIPS[field]), field)
-    assert after != baseline[field in BOOTSTRAP_ONLY], f"{field} = {FLIPS[field]!r} left the stack unchanged"
+    which = "bootstrap" if field in BOOTSTRAP_ONLY else "ci" if field in CI_ONLY else ""
+    reference = synthesized(base, field) if field in CONTEXT else baseline[which]
+    assert after != reference, f"{field} = {FLIPS[field]!r} left the stack unchanged"
 
 
 def _leaf(config: AppConfig, field: str) -> Any:

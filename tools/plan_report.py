@@ -56,10 +56,17 @@ import html
 import json
 import os
 import sys
-import tempfile
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence
+
+if __package__:  # python -m tools.plan_report, and imports (tests, tools.change_set)
+    from tools.plan_json import (SENSITIVE, UNKNOWN, Marker, PlanInputError, apply_mask, apply_unknown, as_dict,
+                                 contains_true, is_empty, is_valid_change, read_json, sub, validate_plan, write_atomically)
+    from tools.plan_damage import Damage, find_damage
+else:  # python tools/plan_report.py (CI runs the base branch's copy as a script): this directory is on sys.path
+    from plan_json import (SENSITIVE, UNKNOWN, Marker, PlanInputError, apply_mask, apply_unknown, as_dict,  # type: ignore[no-redef]
+                           contains_true, is_empty, is_valid_change, read_json, sub, validate_plan, write_atomically)
+    from plan_damage import Damage, find_damage  # type: ignore[no-redef]
 
 EXIT_OK = 0
 EXIT_INVALID_INPUT = 2
@@ -88,8 +95,6 @@ BOOTSTRAP_NOTES: Mapping[str, str] = {
     "aws_dynamodb_table": "Terraform state lock table: concurrent runs are no longer locked out",
 }
 
-SENSITIVE = "(sensitive value)"
-UNKNOWN = "(known after apply)"
 MAX_VALUE_CHARS = 60
 MAX_ATTRIBUTES = 12
 #: A create lists fewer attributes (everything is new; the plan artifact has the rest), without the
@@ -131,18 +136,6 @@ ACTION_LABELS: Mapping[tuple[str, ...], tuple[str, str]] = {
 DESTRUCTIVE_ACTIONS = frozenset({"destroy", "replace", "replace (create before destroy)"})
 
 
-class PlanInputError(Exception):
-    """An input file that can't be read or isn't the JSON of a saved Terraform plan."""
-
-    def __init__(self, path: str, message: str) -> None:
-        super().__init__(f"{path}: {message}")
-        self.path = path
-
-
-class Marker(str):
-    """A placeholder rendered bare (not JSON-quoted): ``(sensitive value)``, ``(known after apply)``."""
-
-
 @dataclass(frozen=True)
 class JsonChange:
     """One path inside a JSON document (a policy) that is added (``+``), removed (``-``) or changed (``~``)."""
@@ -181,6 +174,8 @@ class ResourceChange:
     omitted_attributes: int = 0
     known_after_apply: tuple[str, ...] = ()
     previous_address: Optional[str] = None
+    #: The in-place damage rules (``tools.plan_damage.RULES``) this change trips.
+    damage: tuple[Damage, ...] = ()
 
     @property
     def destructive(self) -> bool:
@@ -225,6 +220,16 @@ class Drift:
     attributes: tuple[AttributeChange, ...] = ()
     omitted_attributes: int = 0
     reverted: bool = False
+    type: str = ""
+
+
+@dataclass(frozen=True)
+class Provisioner:
+    """A provisioner in the plan's configuration: a command Terraform runs where it applies, next to its credentials."""
+
+    address: str
+    type: str
+    command: str
 
 
 @dataclass(frozen=True)
@@ -240,6 +245,7 @@ class StackPlan:
     complete: bool = True
     prior_resources: int = 0
     renames: tuple[Rename, ...] = ()
+    provisioners: tuple[Provisioner, ...] = ()
 
     @property
     def drifted(self) -> int:
@@ -293,47 +299,6 @@ def stack_name_for(path: str, names: Mapping[str, str]) -> str:
     return stem or base
 
 
-def read_json(path: str) -> Any:
-    """Parse a JSON file, turning every failure into one ``PlanInputError``."""
-    try:
-        with open(path, "rb") as handle:
-            raw = handle.read()
-    except OSError as exc:
-        raise PlanInputError(path, f"cannot read file ({exc.strerror or exc})") from exc
-    try:
-        return json.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError as exc:
-        raise PlanInputError(path, "not UTF-8 text (pass `terraform show -json PLANFILE`, not the binary plan)") from exc
-    except json.JSONDecodeError as exc:
-        raise PlanInputError(path, f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from exc
-
-
-def validate_plan(doc: Any, path: str) -> None:
-    """Reject anything that isn't ``terraform show -json`` of a saved plan (format 1.x)."""
-    if not isinstance(doc, dict):
-        raise PlanInputError(path, "not a Terraform plan: the JSON is not an object")
-    version = doc.get("format_version")
-    if not isinstance(version, str) or not version.startswith("1."):
-        raise PlanInputError(path, f"not a Terraform plan: format_version {version!r} is not 1.x")
-    if "planned_values" not in doc and "resource_changes" not in doc:
-        raise PlanInputError(path, "not a Terraform plan: no planned_values/resource_changes (is this a state file?)")
-    changes = doc.get("resource_changes", [])
-    if not isinstance(changes, list):
-        raise PlanInputError(path, "resource_changes is not a list")
-    for index, item in enumerate(changes):
-        if not is_valid_change(item):
-            raise PlanInputError(path, f"resource_changes[{index}] has no address or change.actions")
-
-
-def is_valid_change(item: Any) -> bool:
-    """Whether a ``resource_changes`` entry has the fields this report relies on."""
-    if not isinstance(item, dict) or not isinstance(item.get("address"), str):
-        return False
-    change = item.get("change")
-    actions = change.get("actions") if isinstance(change, dict) else None
-    return isinstance(actions, list) and bool(actions) and all(isinstance(a, str) for a in actions)
-
-
 def load_plan(path: str, name: str) -> StackPlan:
     """Read, validate and summarise one plan file."""
     doc = read_json(path)
@@ -349,7 +314,30 @@ def load_plan(path: str, name: str) -> StackPlan:
         complete=bool(doc.get("complete", True)),
         prior_resources=count_managed(((doc.get("prior_state") or {}).get("values") or {}).get("root_module")),
         renames=find_renames(items),
+        provisioners=find_provisioners((doc.get("configuration") or {}).get("root_module")),
     )
+
+
+#: The provisioner arguments that say what runs (``connection`` blocks, which can hold passwords, are never read).
+PROVISIONER_COMMANDS = ("command", "inline", "script", "scripts", "source", "destination")
+
+
+def find_provisioners(module: Any, prefix: str = "") -> tuple[Provisioner, ...]:
+    """Every provisioner in a ``configuration`` module tree (``module_calls`` too), with what it runs when the
+    configuration says it as a constant."""
+    if not isinstance(module, dict):
+        return ()
+    found: list[Provisioner] = []
+    for resource in module.get("resources") or []:
+        for provisioner in (resource.get("provisioners") or []) if isinstance(resource, dict) else []:
+            expressions = as_dict(as_dict(provisioner).get("expressions"))
+            runs = [as_dict(expressions.get(name)).get("constant_value") for name in PROVISIONER_COMMANDS if name in expressions]
+            command = " ".join(to_text(value) if not isinstance(value, str) else value for value in runs if value is not None)
+            found.append(Provisioner(prefix + str(resource.get("address", "")), str(as_dict(provisioner).get("type", "")),
+                                     command or "(computed)"))
+    for name, call in sorted(as_dict(module.get("module_calls")).items()):
+        found += find_provisioners(as_dict(call).get("module"), f"{prefix}module.{name}.")
+    return tuple(found)
 
 
 def count_managed(module: Any) -> int:
@@ -386,7 +374,7 @@ def find_drift(drift: Any, relevant: Any, planned: Mapping[str, set[str]]) -> tu
             continue
         change, address = item["change"], item["address"]
         if change["actions"] == ["delete"]:
-            found.append(Drift(address, deleted=True))
+            found.append(Drift(address, deleted=True, type=str(item.get("type", ""))))
             continue
         attrs, _ = attribute_changes(change, ())
         reverted = [a for a in attrs if a.name in planned.get(address, set())]
@@ -451,52 +439,6 @@ def format_path(path: Sequence[Any]) -> str:
     return text or "(whole resource)"
 
 
-def apply_mask(value: Any, mask: Any) -> Any:
-    """Replace the parts of ``value`` that ``mask`` (a ``*_sensitive`` tree) marks ``true``."""
-    if mask is True:
-        return Marker(SENSITIVE)
-    if isinstance(value, dict) and isinstance(mask, dict):
-        return {key: apply_mask(item, mask.get(key, False)) for key, item in value.items()}
-    if isinstance(value, list) and isinstance(mask, list):
-        return [apply_mask(item, mask[i] if i < len(mask) else False) for i, item in enumerate(value)]
-    return value
-
-
-def apply_unknown(value: Any, unknown: Any) -> Any:
-    """Replace the parts of ``value`` that ``after_unknown`` marks ``true`` with ``(known after apply)``."""
-    if unknown is True:
-        return Marker(UNKNOWN)
-    if isinstance(unknown, dict) and (isinstance(value, dict) or value is None):
-        mapping = as_dict(value)
-        return {key: apply_unknown(mapping.get(key), unknown.get(key, False)) for key in sorted({*mapping, *unknown})}
-    if isinstance(unknown, list) and (isinstance(value, list) or value is None):
-        items = list(value or [])
-        size = max(len(items), len(unknown))
-        return [apply_unknown(items[i] if i < len(items) else None, unknown[i] if i < len(unknown) else False) for i in range(size)]
-    return value
-
-
-def as_dict(value: Any) -> dict[str, Any]:
-    """``value`` if it is a JSON object, else an empty dict (for null ``before``/``after``)."""
-    return value if isinstance(value, dict) else {}
-
-
-def contains_true(tree: Any) -> bool:
-    """Whether a ``*_sensitive`` / ``after_unknown`` tree marks anything at all."""
-    if tree is True:
-        return True
-    if isinstance(tree, dict):
-        return any(contains_true(v) for v in tree.values())
-    if isinstance(tree, list):
-        return any(contains_true(v) for v in tree)
-    return False
-
-
-def is_empty(value: Any) -> bool:
-    """null, ``""``, ``[]`` and ``{}`` all mean "nothing set" for a diff (providers swap them freely)."""
-    return value is None or value == "" or value == [] or value == {}
-
-
 def to_text(value: Any) -> str:
     """Compact one-line text: JSON for data, bare words for markers."""
     if isinstance(value, Marker):
@@ -515,13 +457,6 @@ def shorten(text: str, limit: int = MAX_VALUE_CHARS) -> str:
     head = (limit - 1) // 2
     tail = limit - 1 - head
     return text[:head] + "…" + text[-tail:]
-
-
-def sub(tree: Any, key: str) -> Any:
-    """``tree[key]`` for a mask tree that may be a bare bool (which then applies to every key)."""
-    if isinstance(tree, dict):
-        return tree.get(key, False)
-    return tree is True
 
 
 def attribute_changes(change: Mapping[str, Any], forced: Sequence[str]) -> tuple[list[AttributeChange], list[str]]:
@@ -673,6 +608,7 @@ def summarise_change(item: Mapping[str, Any]) -> ResourceChange:
         omitted_attributes=max(0, len(attrs) - limit),
         known_after_apply=tuple(unknown_names),
         previous_address=item.get("previous_address"),
+        damage=find_damage(item),
     )
 
 
@@ -684,6 +620,41 @@ def at_risk(stack: str, resource_type: str) -> Optional[str]:
     if stack == BOOTSTRAP_STACK and resource_type in BOOTSTRAP_NOTES:
         return BOOTSTRAP_NOTES[resource_type]
     return STATEFUL_TYPES.get(resource_type)
+
+
+#: What a stateful resource deleted outside Terraform means, where its type needs more than ``STATEFUL_TYPES``.
+DELETED_OUTSIDE_NOTES: Mapping[str, str] = {
+    "aws_kms_key": ("KMS key scheduled for deletion (or deleted) outside Terraform: what it encrypts becomes unreadable for good "
+                    "when the waiting period ends. Cancel the deletion (aws kms cancel-key-deletion) and enable the key again "
+                    "instead of applying a new one"),
+}
+
+
+@dataclass(frozen=True)
+class DamageRow:
+    """One row of the red in-place damage section: a rule a change trips, or a stateful resource deleted outside
+    Terraform (``damage`` None)."""
+
+    stack: str
+    address: str
+    action: str
+    at_risk: str
+    damage: Optional[Damage] = None
+
+
+def find_damage_rows(stacks: Sequence[StackPlan]) -> list[DamageRow]:
+    """Every in-place damage rule tripped, and every stateful resource deleted outside Terraform, across all stacks."""
+    rows: list[DamageRow] = []
+    for stack in stacks:
+        for drift in stack.drift:
+            risk = at_risk(stack.name, drift.type)
+            if drift.deleted and risk is not None:
+                note = DELETED_OUTSIDE_NOTES.get(drift.type, f"deleted outside Terraform; {risk}: restore it rather than "
+                                                                "applying a new, empty one")
+                rows.append(DamageRow(stack.name, drift.address, "deleted outside Terraform", note))
+        for change in stack.changes:
+            rows += [DamageRow(stack.name, change.address, change.action, damage.rule.at_risk, damage) for damage in change.damage]
+    return rows
 
 
 def find_dangers(stacks: Sequence[StackPlan]) -> list[Danger]:
@@ -784,9 +755,12 @@ def reason_text(change: ResourceChange) -> str:
     return "removed from the configuration" if change.action == "destroy" else "—"
 
 
-def render_dangers(dangers: Sequence[Danger], allowed: bool) -> list[str]:
-    """The red section, or one green line when there is nothing to warn about."""
+def render_dangers(dangers: Sequence[Danger], everything_clean: bool = False) -> list[str]:
+    """The red section, or one green line when there is nothing to warn about (saying so for the in-place rules
+    and provisioners too when ``everything_clean``)."""
     if not dangers:
+        if everything_clean:
+            return ["✅ **No destroy or replace of stateful resources, no in-place damage, no provisioner.**", ""]
         return ["✅ **No destroy or replace of stateful resources.**", ""]
     lines = [
         "## 🛑 Destructive changes to stateful resources",
@@ -806,10 +780,69 @@ def render_dangers(dangers: Sequence[Danger], allowed: bool) -> list[str]:
             reason = (f"address changed to {code(danger.rename.new_address)} (same {code(danger.rename.identifier)}): "
                       "add the <code>moved</code> block below")
         lines.append(f"| {cell(danger.stack)} | {code(change.address)} | **{action}** | {cell(danger.at_risk)} | {reason} |")
-    lines.append("")
-    if allowed:
-        lines += ["> [!WARNING]", "> Override in effect: destructive changes were explicitly allowed for this run.", ""]
-    return lines
+    return lines + [""]
+
+
+def render_damage_change(damage: Damage) -> str:
+    """The attribute with its old and new values: a policy as the paths that change inside it, an opened ingress
+    list as the rule blocks it gains, anything else as ``old → new``."""
+    name = damage.rule.attribute
+    documents = json_documents(str(damage.rule.path[-1]), damage.before, damage.after)
+    if documents is not None:
+        return render_json_changes(AttributeChange(name, "", "", json_changes=tuple(json_diff(*documents))))
+    if damage.before is None and isinstance(damage.after, list) and all(isinstance(item, dict) for item in damage.after):
+        return "<br>".join(f"{code(name)}: + {code(shorten(to_text(item), MAX_JSON_VALUE_CHARS))}" for item in damage.after)
+    if damage.before is None:
+        return f"{code(name)}: {code(shorten(to_text(damage.after)))}"
+    return f"{code(name)}: {code(shorten(to_text(damage.before)))} → {code(shorten(to_text(damage.after)))}"
+
+
+def render_damage(rows: Sequence[DamageRow]) -> list[str]:
+    """The red in-place damage section (nothing when no rule is tripped)."""
+    if not rows:
+        return []
+    lines = [
+        "## 🛑 In-place damage to data or its protection",
+        "",
+        "> [!CAUTION]",
+        f"> **{len(rows)} change(s) lose data or weaken its protection** without destroying the resource: retention or "
+        "backups cut, deletion protection lifted, encryption or a key turned off, a key or bucket policy rewritten, "
+        "versioning suspended, a port opened to the internet, or a stateful resource deleted outside Terraform.",
+        f"> Do not apply this plan until a human has checked each row below and explicitly allowed it "
+        f"(`--allow-destructive` or `{OVERRIDE_ENV}=1`).",
+        "",
+        "| Stack | Resource | Action | Change | Counts as damage | What is at risk |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        if row.damage is None:
+            change, counts = "<i>the object is gone; this plan creates a new, empty one</i>", "stateful resource deleted outside Terraform"
+        else:
+            change, counts = render_damage_change(row.damage), row.damage.rule.check.describes
+        lines.append(f"| {cell(row.stack)} | {code(row.address)} | **{cell(row.action)}** | {change} | {cell(counts)} | "
+                     f"{cell(row.at_risk)} |")
+    return lines + [""]
+
+
+def render_provisioners(stacks: Sequence[StackPlan]) -> list[str]:
+    """The red provisioner section (nothing when the configuration holds none)."""
+    found = [(stack.name, provisioner) for stack in stacks for provisioner in stack.provisioners]
+    if not found:
+        return []
+    lines = [
+        "## 🛑 Provisioners: commands Terraform runs",
+        "",
+        "> [!CAUTION]",
+        f"> **{len(found)} provisioner(s) in the configuration.** A provisioner runs a command on the machine that applies, "
+        "with the apply role's credentials; nothing in this project needs one (the policy gate refuses them before "
+        "planning). Find out where it came from before anything is applied.",
+        "",
+        "| Stack | Resource | Provisioner | Runs |",
+        "|---|---|---|---|",
+    ]
+    lines += [f"| {cell(name)} | {code(p.address)} | {code(p.type)} | {code(shorten(p.command, MAX_JSON_VALUE_CHARS))} |"
+              for name, p in found]
+    return lines + [""]
 
 
 def render_renames(stacks: Sequence[StackPlan]) -> list[str]:
@@ -947,7 +980,7 @@ def render_stack(stack: StackPlan) -> list[str]:
     lines += [f"<details{opened}><summary>{len(shown)} changed resource(s)</summary>", "", "| Resource | Action | Changes |", "|---|---|---|"]
     for change in shown:
         action = f"<code>{cell(change.symbol.strip() or '·')}</code> {cell(change.action)}"
-        if change.destructive and at_risk(stack.name, change.type):
+        if (change.destructive and at_risk(stack.name, change.type)) or change.damage:
             action = f"🛑 {action}"
         lines.append(f"| {code(change.address)} | {action} | {render_change_cell(change, stack.rename_of(change.address))} |")
     return lines + ["", "</details>", ""]
@@ -966,8 +999,13 @@ def render_state_warnings(warnings: Sequence[StateWarning]) -> list[str]:
 def render_report(stacks: Sequence[StackPlan], allowed: bool, state_warnings: Sequence[StateWarning] = ()) -> str:
     """The whole Markdown report: red sections first, then the summary, then one section per stack."""
     lines = ["# Terraform plan risk report", ""]
+    dangers, damage, provisioners = find_dangers(stacks), find_damage_rows(stacks), render_provisioners(stacks)
     lines += render_state_warnings(state_warnings)
-    lines += render_dangers(find_dangers(stacks), allowed)
+    lines += render_dangers(dangers, everything_clean=not damage and not provisioners)
+    lines += render_damage(damage)
+    lines += provisioners
+    if allowed and (state_warnings or dangers or damage or provisioners):
+        lines += ["> [!WARNING]", "> Override in effect: destructive changes were explicitly allowed for this run.", ""]
     lines += render_renames(stacks)
     lines += render_counts(stacks)
     for stack in stacks:
@@ -1026,21 +1064,6 @@ def load_all(options: Options) -> list[StackPlan]:
     return stacks
 
 
-def write_atomically(path: str, text: str) -> None:
-    """Write ``text`` to ``path`` via a temporary file + rename, so a failure leaves nothing half-written."""
-    target = Path(path)
-    directory = target.parent if str(target.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, target)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def main(argv: Optional[Sequence[str]] = None, environ: Optional[Mapping[str, str]] = None) -> int:
     """Run the report; returns the process exit code (see the module docstring)."""
     options = parse_args(argv)
@@ -1066,13 +1089,14 @@ def main(argv: Optional[Sequence[str]] = None, environ: Optional[Mapping[str, st
               f"check the state location and re-run with --allow-destructive (or {OVERRIDE_ENV}=1) to proceed",
               file=sys.stderr)
         return EXIT_DESTRUCTIVE
-    dangers = find_dangers(stacks)
-    if dangers and not allowed:
-        print(
-            f"plan_report: {len(dangers)} destructive change(s) to stateful resources; a human must review the plan "
-            f"and re-run with --allow-destructive (or {OVERRIDE_ENV}=1) to proceed",
-            file=sys.stderr,
-        )
+    red = [f"{count} {what}" for count, what in (
+        (len(find_dangers(stacks)), "destructive change(s) to stateful resources"),
+        (len(find_damage_rows(stacks)), "in-place damaging change(s)"),
+        (sum(len(stack.provisioners) for stack in stacks), "provisioner(s)"),
+    ) if count]
+    if red and not allowed:
+        print(f"plan_report: {', '.join(red)}; a human must review the plan and re-run with --allow-destructive "
+              f"(or {OVERRIDE_ENV}=1) to proceed", file=sys.stderr)
         return EXIT_DESTRUCTIVE
     return EXIT_OK
 

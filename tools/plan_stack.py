@@ -2,9 +2,10 @@
 
     python -m tools.plan_stack ENV OUT_DIR   ->   OUT_DIR/ENV.tfplan and OUT_DIR/ENV.plan.json
 
-Creates the state bucket and the state key in the emulator (as the bootstrap stack would, without
-waiting for its lifecycle rules), synthesizes with JAPANCART_AWS_ENDPOINT and that bucket and key
-into a scratch directory, then runs `terraform init`, `plan -out` and `show -json` for the stack.
+Creates the state bucket and the stack's state key in the emulator (as the bootstrap stack would, without
+waiting for its lifecycle rules), synthesizes the stack alone with JAPANCART_AWS_ENDPOINT, that bucket and key
+and the shipped configuration with every account set to the emulator's (the single-account layout) into a
+scratch directory, then runs `terraform init`, `plan -out` and `show -json` for the stack.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 
 from processor.config import ENVIRONMENTS
 from tools.emulator import start_emulator
+from tools.operator_config import write_filled_config
 from tools.terraform import TerraformCLI, copy_stack, synthesize
 
 
@@ -32,10 +34,13 @@ def plan_environment(env: str, out: Path) -> None:
     try:
         emulator.client("s3").create_bucket(
             Bucket=STATE_BUCKET, CreateBucketConfiguration={"LocationConstraint": emulator.region})
-        key_arn = emulator.client("kms").create_key(Description="state key")["KeyMetadata"]["Arn"]
+        key_arn = emulator.client("kms").create_key(Description=f"state of {env}")["KeyMetadata"]["Arn"]
+        accounts = {name: emulator.account_id for name in ("backend", *ENVIRONMENTS)}
+        config = write_filled_config(work / "environments.toml", bucket=STATE_BUCKET, accounts=accounts,
+                                     repository="local/emulator-plan", repository_id=1)
         stacks = synthesize(work / "cdktf.out", {"JAPANCART_AWS_ENDPOINT": emulator.endpoint,
-                                                 "JAPANCART_STATE_BUCKET": STATE_BUCKET,
-                                                 "JAPANCART_STATE_KMS_KEY_ID": key_arn})
+                                                 "JAPANCART_CONFIG": str(config),
+                                                 "JAPANCART_STATE_KEYS": json.dumps({env: key_arn})}, stacks=(env,))
         cli = TerraformCLI.create(work / "cli", extra_env=emulator.terraform_env())
         stack = copy_stack(stacks / env, work / "run")
         cli.init(stack).check()

@@ -3,7 +3,7 @@
 Usage (importable; fixtures in ``tests/e2e/conftest.py`` just wrap this)::
 
     from tools.terraform import TerraformCLI, terraform_binary
-    tf = TerraformCLI.create(tmp_dir)                 # writes <tmp_dir>/terraform.tfrc, plugin cache, stand-ins
+    tf = TerraformCLI.create(tmp_dir)                 # writes <tmp_dir>/terraform.tfrc and the plugin cache
     tf.init(stack_dir, backend=False).check()          # every call returns a TerraformResult
     diags = tf.validate(stack_dir)                     # ValidateResult(errors=[...], warnings=[...])
     tf.apply(stack_dir).check(); print(tf.timings)     # [(label, seconds), ...]
@@ -14,8 +14,6 @@ Provider installation rule (documented; decided once per ``TerraformCLI``):
 * ``TF_PLUGIN_MIRROR`` unset -> online: ``direct {}`` for every provider (real registry).
 * ``TF_PLUGIN_MIRROR`` set   -> offline: every provider found in that mirror (packed or unpacked layout,
   ``<host>/<namespace>/<type>/``) is installed from it (``filesystem_mirror`` with an ``include`` list).
-  A provider the mirror lacks is served by our offline stand-in when we have one
-  (``registry.terraform.io/hashicorp/random`` -> ``tools.random_provider``, from a temporary mirror).
   Anything else falls through to ``direct {}``, which fails loudly offline (that is the right error).
 
 The machine may set ``TF_CLI_CONFIG_FILE`` to a file that does not exist; every run here points
@@ -26,6 +24,7 @@ pre-existing lock file).  ``CHECKPOINT_DISABLE=1``, ``TF_IN_AUTOMATION=1`` and `
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import shutil
@@ -35,13 +34,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Mapping, Optional, Sequence
-
-from tools import random_provider
-
-RANDOM_SOURCE = random_provider.SOURCE
-
-#: stand-ins we can serve when offline and the mirror lacks the real provider
-STANDINS = {RANDOM_SOURCE: random_provider.install_mirror}
 
 INSTALL_HINT = (
     "Terraform CLI not found on PATH: install Terraform >= 1.10 (e.g. the HashiCorp apt repository or the "
@@ -81,7 +73,6 @@ class ProviderPlan:
 
     mirror: Optional[Path]
     from_mirror: set[str] = field(default_factory=set)
-    standins: dict[str, Path] = field(default_factory=dict)  # source -> stand-in mirror dir
 
     @property
     def offline(self) -> bool:
@@ -90,22 +81,15 @@ class ProviderPlan:
     def describe(self) -> str:
         if not self.offline:
             return "online: all providers from the registry (direct {})"
-        parts = [f"offline: {sorted(self.from_mirror)} from TF_PLUGIN_MIRROR={self.mirror}"]
-        if self.standins:
-            parts.append(f"stand-ins for {sorted(self.standins)} (not in the mirror)")
-        return "; ".join(parts)
+        return f"offline: {sorted(self.from_mirror)} from TF_PLUGIN_MIRROR={self.mirror}"
 
 
-def decide_providers(workdir: Path, mirror_env: Optional[str] = None) -> ProviderPlan:
+def decide_providers(mirror_env: Optional[str] = None) -> ProviderPlan:
     mirror_env = os.environ.get("TF_PLUGIN_MIRROR") if mirror_env is None else mirror_env
     if not mirror_env:
         return ProviderPlan(mirror=None)
     mirror = Path(mirror_env).resolve()
-    plan = ProviderPlan(mirror=mirror, from_mirror=mirror_providers(mirror))
-    for source, install in STANDINS.items():
-        if source not in plan.from_mirror:
-            plan.standins[source] = install(workdir / "standin-mirror")
-    return plan
+    return ProviderPlan(mirror=mirror, from_mirror=mirror_providers(mirror))
 
 
 def render_cli_config(plan: ProviderPlan, plugin_cache_dir: Optional[Path]) -> str:
@@ -117,12 +101,6 @@ def render_cli_config(plan: ProviderPlan, plugin_cache_dir: Optional[Path]) -> s
     if plan.offline and plan.from_mirror:
         lines += ["  filesystem_mirror {", f"    path    = {json.dumps(str(plan.mirror))}", f"    include = {_hcl_list(plan.from_mirror)}", "  }"]
         handled |= plan.from_mirror
-    by_dir: dict[Path, set[str]] = {}
-    for source, path in plan.standins.items():
-        by_dir.setdefault(path, set()).add(source)
-    for path, sources in by_dir.items():
-        lines += ["  filesystem_mirror {", f"    path    = {json.dumps(str(path))}", f"    include = {_hcl_list(sources)}", "  }"]
-        handled |= sources
     lines += ["  direct {" + (f"\n    exclude = {_hcl_list(handled)}\n  " if handled else "") + "}", "}"]
     return "\n".join(lines) + "\n"
 
@@ -218,7 +196,7 @@ class TerraformCLI:
             raise FileNotFoundError(INSTALL_HINT)
         workdir = Path(workdir)
         workdir.mkdir(parents=True, exist_ok=True)
-        providers = decide_providers(workdir, mirror)
+        providers = decide_providers(mirror)
         cache = workdir / "plugin-cache" if plugin_cache else None
         if cache is not None:
             cache.mkdir(exist_ok=True)
@@ -235,6 +213,13 @@ class TerraformCLI:
         )
         env.update(extra_env or {})
         return cls(workdir, providers, env, binary, parallelism)
+
+    def with_env(self, extra_env: Mapping[str, str]) -> "TerraformCLI":
+        """The same CLI (configuration, plugin cache, logs, timings, locks) with other variables on top, e.g. the
+        credentials of another account's session for the stacks of that account."""
+        clone = copy.copy(self)
+        clone.env = {**self.env, **extra_env}
+        return clone
 
     @property
     def cli_config_path(self) -> Path:
@@ -321,8 +306,8 @@ def synthesize(outdir: Path, extra_env: Optional[Mapping[str, str]] = None, *, r
     """Run the project's ``python main.py [STACK ...]`` into ``outdir`` (``CDKTF_OUTDIR``) and return ``outdir/stacks``.
 
     ``JAPANCART_*`` variables of the calling environment are dropped first so only ``extra_env`` switches
-    anything (e.g. ``JAPANCART_AWS_ENDPOINT`` / ``JAPANCART_STATE_BUCKET`` / ``JAPANCART_STATE_KMS_KEY_ID``
-    for the emulator; the shipped placeholder bucket is refused).
+    anything (e.g. ``JAPANCART_AWS_ENDPOINT`` / ``JAPANCART_CONFIG`` / ``JAPANCART_STATE_KEYS`` for the
+    emulator; the shipped placeholders are refused).
     """
     import sys
 

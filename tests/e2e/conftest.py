@@ -5,12 +5,16 @@ Heavy things are session-scoped and created lazily, only by the tests that need 
 * ``synth_dir``          -- ``python main.py`` with the default configuration into a session tmp
   ``CDKTF_OUTDIR`` (validate and checkov read it; never ``cdktf.out``, which other engineers use).
 * ``terraform_cli``      -- ``tools.terraform.TerraformCLI`` (CLI config from ``TF_PLUGIN_MIRROR``,
-  stand-ins, shared plugin cache); skips with an install hint where ``terraform`` is not on PATH.
+  shared plugin cache); skips with an install hint where ``terraform`` is not on PATH.
 * ``emulator``           -- moto server on 127.0.0.1:<free port> with the documented gap patches.
 * ``emulator_bootstrap`` -- phase 1 of the bootstrap against the emulator: ``python main.py bootstrap``,
-  ``terraform apply`` with local state in its working copy; the state bucket and the state key exist.
-* ``emulator_synth_dir`` -- ``python main.py`` with ``JAPANCART_AWS_ENDPOINT``, ``JAPANCART_STATE_BUCKET``
-  and ``JAPANCART_STATE_KMS_KEY_ID`` (the bootstrap's ``state_key_arn``), as an operator runs it.
+  ``terraform apply`` with local state in its working copy, as the operator of the bucket's account (moto's
+  default account); the state bucket and every stack's state key exist.
+* ``emulator_synth_dir`` -- ``python main.py`` with ``JAPANCART_AWS_ENDPOINT``, the tests' filled-in
+  configuration (one account per environment) and ``JAPANCART_STATE_KEYS`` (the bootstrap's
+  ``state_key_arns``), as an operator runs it.
+* ``emulator_ci``        -- every ``ci-<account>`` stack applied by an operator of its account (a session of
+  that account: moto acts in the account of the session's role), so the environments' roles exist.
 
 Under ``make test`` (``-n 2 --dist loadgroup``) the static checks and the emulator round trip are two
 xdist groups, so each worker builds only the fixtures its group needs, and the groups run in parallel.
@@ -18,13 +22,14 @@ xdist groups, so each worker builds only the fixtures its group needs, and the g
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
 
-from synthesis import STACK_NAMES
+from synthesis import STACK_NAMES, TEST_ACCOUNTS, TEST_CONFIG
 from tools.terraform import INSTALL_HINT, SynthError, TerraformCLI, copy_stack, local_backend_args, terraform_binary
 from tools.terraform import synthesize as support_synthesize
 
@@ -91,26 +96,61 @@ def emulator() -> Iterator["object"]:
 
 @pytest.fixture(scope="session")
 def emulator_bootstrap(tmp_path_factory: pytest.TempPathFactory, emulator, emulator_terraform: TerraformCLI) -> dict[str, Any]:
-    """Phase 1 of the bootstrap, as the README has it: synthesize the bootstrap stack alone (no state key yet),
+    """Phase 1 of the bootstrap, as the README has it: synthesize the bootstrap stack alone (no state keys yet),
     apply it with local state (kept in its working copy), read its outputs."""
     root = tmp_path_factory.mktemp("bootstrap")
-    env = {"JAPANCART_AWS_ENDPOINT": emulator.endpoint, "JAPANCART_STATE_BUCKET": STATE_BUCKET}
+    env = {"JAPANCART_AWS_ENDPOINT": emulator.endpoint, "JAPANCART_CONFIG": str(TEST_CONFIG),
+           "JAPANCART_STATE_BUCKET": STATE_BUCKET}
+    assert TEST_ACCOUNTS["backend"] == emulator.account_id, "the default credentials are the bucket account's"
     stacks = synthesize(root / "cdktf.out", env, only=("bootstrap",))
     work = copy_stack(stacks / "bootstrap", root / "run")
     emulator_terraform.init(work, extra=local_backend_args(work)).check()
     apply = emulator_terraform.apply(work).check()
     outputs = emulator_terraform.output_json(work)
-    return {"bucket": outputs["state_bucket"]["value"], "key_arn": outputs["state_key_arn"]["value"], "dir": work,
+    return {"bucket": outputs["state_bucket"]["value"], "keys": outputs["state_key_arns"]["value"], "dir": work,
             "apply_seconds": apply.seconds, "env": env}
 
 
 @pytest.fixture(scope="session")
 def emulator_synth_dir(tmp_path_factory: pytest.TempPathFactory, emulator_bootstrap: dict[str, Any]) -> Path:
-    """Every stack, synthesized after phase 1 with the bootstrap's state key."""
+    """Every stack, synthesized after phase 1 with the bootstrap's state keys."""
     return synthesize(
         tmp_path_factory.mktemp("synth-emulator") / "cdktf.out",
-        {**emulator_bootstrap["env"], "JAPANCART_STATE_KMS_KEY_ID": emulator_bootstrap["key_arn"]},
+        {**emulator_bootstrap["env"], "JAPANCART_STATE_KEYS": json.dumps(emulator_bootstrap["keys"])},
     )
+
+
+def operator_of(emulator, account: str) -> dict[str, str]:
+    """Credentials of an operator of `account` (a session of its administrator role: moto creates none, and needs
+    none, but the session acts in that account)."""
+    return emulator.session_credentials(f"arn:aws:iam::{account}:role/OrganizationAccountAccessRole")
+
+
+def ci_role(emulator, env: str, kind: str) -> dict[str, str]:
+    """Credentials of `japancart-<env>-<kind>` assumed with a web identity token, as a workflow job does."""
+    return emulator.session_credentials(f"arn:aws:iam::{TEST_ACCOUNTS[env]}:role/japancart-{env}-{kind}",
+                                        web_identity=True)
+
+
+@pytest.fixture(scope="session")
+def emulator_ci(tmp_path_factory: pytest.TempPathFactory, emulator, emulator_terraform: TerraformCLI,
+                emulator_synth_dir: Path) -> dict[str, dict[str, Any]]:
+    """Every CI stack applied by its account's operator, in the bucket under its own prefix and key. Per stack:
+    working dir, the Terraform CLI with the operator's credentials, apply seconds, state identifiers."""
+    from tools.emulator import state_identifiers
+
+    root = tmp_path_factory.mktemp("ci")
+    applied: dict[str, dict[str, Any]] = {}
+    for stack in (name for name in STACK_NAMES if name.startswith("ci-")):
+        credentials = operator_of(emulator, stack.removeprefix("ci-"))
+        tf = emulator_terraform.with_env(credentials)
+        work = copy_stack(emulator_synth_dir / stack, root)
+        tf.init(work).check()
+        apply = tf.apply(work).check()
+        shown = json.loads(tf.run(["show", "-json", "-no-color"], work).check().stdout)
+        applied[stack] = {"dir": work, "tf": tf, "credentials": credentials, "apply_seconds": apply.seconds,
+                          "identifiers": state_identifiers(shown)}
+    return applied
 
 
 @pytest.fixture(scope="session")

@@ -13,6 +13,9 @@ One sequence, one emulator, as few applies as the checks allow:
    the raw CLI and the Makefile, and nothing left behind. (`--skip-synth`: the synthesized stacks are the
    emulator's; a raw synth would write the shipped configuration's.)
 
+As the deploy job runs it: with a session of dev's apply role in dev's own account (the CI stacks applied
+first), so the state bucket's per-environment denies and the provider's `allowed_account_ids` are in force.
+
 Offline, the provider lock file written by `terraform init` is what keeps cdktf from running
 `terraform providers lock` against the registry: the test runs without network and would fail otherwise.
 """
@@ -31,6 +34,8 @@ from typing import Any
 
 import pytest
 
+from synthesis import TEST_ACCOUNTS
+from tests.e2e.conftest import ci_role
 from tools.emulator import Emulator, inventory, untracked
 from tools.terraform import TerraformCLI
 
@@ -66,21 +71,29 @@ def ok(result: subprocess.CompletedProcess[str]) -> str:
 
 
 @pytest.fixture(scope="module")
-def cli_env(emulator_terraform: TerraformCLI) -> dict[str, str]:
+def dev_apply(emulator: Emulator, emulator_ci: dict) -> dict[str, str]:
+    """A session of dev's apply role (the CI stacks applied first, as in the README's order)."""
+    return ci_role(emulator, "dev", "apply")
+
+
+@pytest.fixture(scope="module")
+def cli_env(emulator_terraform: TerraformCLI, dev_apply: dict[str, str]) -> dict[str, str]:
     if shutil.which("make") is None or not (ROOT / "node_modules" / ".bin" / "cdktf").exists():
         pytest.fail("needs GNU make and the cdktf CLI: run `make setup` (npm ci)")
     return {
-        **emulator_terraform.env,  # CLI configuration (mirror, stand-ins), emulator credentials, region
+        **emulator_terraform.env,  # CLI configuration (provider mirror), emulator region
+        **dev_apply,  # dev's apply role, in dev's account
         "TF_PLUGIN_MIRROR": os.environ.get("TF_PLUGIN_MIRROR", ""),
         "CDKTF_DISABLE_PLUGIN_CACHE_ENV": "1",  # the CLI configuration's plugin cache, not ~/.terraform.d
         "CI": "1",
     }
 
 
-def interrupt_deploy_once_the_stream_exists(emulator: Emulator, outdir: Path, env: dict[str, str]) -> tuple[int, str, float]:
+def interrupt_deploy_once_the_stream_exists(emulator: Emulator, outdir: Path, env: dict[str, str],
+                                            dev: dict[str, str]) -> tuple[int, str, float]:
     """`make cli-deploy` in its own session; SIGINT to its process group when the stream appears. Returns
     (exit status, output, seconds into the run when interrupted)."""
-    kinesis = emulator.client("kinesis")
+    kinesis = emulator.client("kinesis", credentials=dev)  # in dev's account
     assert STREAM not in kinesis.list_streams()["StreamNames"]
     run = subprocess.Popen(make_args("cli-deploy", outdir), cwd=ROOT, env=env, text=True, stdin=subprocess.DEVNULL,
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
@@ -104,14 +117,14 @@ def state_of(tf: TerraformCLI, stack: Path) -> dict[str, Any]:
 
 
 def test_interrupt_then_deploy_diff_output_and_destroy_deploy_in_every_tool(
-        emulator: Emulator, emulator_synth_dir: Path, emulator_bootstrap: dict[str, Any], emulator_terraform: TerraformCLI,
-        cli_env: dict[str, str], tmp_path: Path, e2e_summary) -> None:
+        emulator: Emulator, emulator_synth_dir: Path, emulator_terraform: TerraformCLI,
+        cli_env: dict[str, str], dev_apply: dict[str, str], tmp_path: Path, e2e_summary) -> None:
     outdir = tmp_path / "cdktf.out"
     shutil.copytree(emulator_synth_dir.parent, outdir)  # manifest.json + stacks/, as `make synth` leaves them
     stack = outdir / "stacks" / "dev"
     backend = json.loads((stack / "cdk.tf.json").read_text())["terraform"]["backend"]["s3"]
     s3 = emulator.client("s3")
-    keep = dict(keep_buckets={emulator_bootstrap["bucket"]}, keep_kms_aliases={"alias/japancart-terraform-state"})
+    keep = dict(credentials=dev_apply)  # what the deploy makes lives in dev's account (the state bucket does not)
     before = inventory(emulator, **keep).found  # other tests share the emulator: judge only what this one adds
 
     refused = subprocess.run(["make", "--no-print-directory", "cli-deploy", "ENV=dev", f"CDKTF_OUTDIR={outdir}"], cwd=ROOT,
@@ -120,7 +133,7 @@ def test_interrupt_then_deploy_diff_output_and_destroy_deploy_in_every_tool(
     assert not (stack / ".terraform").exists(), "refused before touching the state"
 
     # 1. Ctrl-C mid-apply: Terraform stops gracefully, nothing it created is lost, the lock is released.
-    status, output, after = interrupt_deploy_once_the_stream_exists(emulator, outdir, cli_env)
+    status, output, after = interrupt_deploy_once_the_stream_exists(emulator, outdir, cli_env, dev_apply)
     assert status != 0, output[-6000:]
     summary = [line for line in output.splitlines() if line.startswith("cdktf deploy dev: interrupted")]
     assert summary == [f"cdktf deploy dev: interrupted: Terraform stopped gracefully (state written, lock released); "
@@ -129,7 +142,7 @@ def test_interrupt_then_deploy_diff_output_and_destroy_deploy_in_every_tool(
     assert "AbortError" not in output and "Error acquiring the state lock" not in output
     lock = f"{backend['key']}.tflock"
     assert s3.list_objects_v2(Bucket=backend["bucket"], Prefix=lock).get("KeyCount", 0) == 0, "the lock is released"
-    interrupted = state_of(emulator_terraform, stack)
+    interrupted = state_of(emulator_terraform.with_env(dev_apply), stack)
     in_state = len(interrupted["values"]["root_module"]["resources"])
     missing = added(untracked(emulator, interrupted, **keep), before)
     assert not missing, f"created by the interrupted deploy but missing from the state: {missing}"
@@ -144,13 +157,13 @@ def test_interrupt_then_deploy_diff_output_and_destroy_deploy_in_every_tool(
     assert NO_CHANGES in diff, diff[-4000:]
     ok(make("cli-output", outdir, cli_env))
     outputs = json.loads((outdir / "dev.outputs.json").read_text())["dev"]
-    summary_stream = emulator.client("kinesis").describe_stream_summary(StreamName=outputs["kinesis_stream_name"])
+    summary_stream = emulator.client("kinesis", credentials=dev_apply).describe_stream_summary(StreamName=outputs["kinesis_stream_name"])
     assert summary_stream["StreamDescriptionSummary"]["StreamStatus"] == "ACTIVE"
-    assert {"redis_auth_secret_arn", "db_secret_arn", "dead_letter_queue_url"} <= set(outputs)
+    assert {"redis_user_name", "db_secret_arn", "dead_letter_queue_url"} <= set(outputs)
 
     # 3. destroy -> deploy across the raw CLI and the Makefile.
     ok(cdktf("destroy", outdir, cli_env))
-    secrets = emulator.client("secretsmanager").list_secrets(IncludePlannedDeletion=True)["SecretList"]
+    secrets = emulator.client("secretsmanager", credentials=dev_apply).list_secrets(IncludePlannedDeletion=True)["SecretList"]
     assert not [s["Name"] for s in secrets if s["Name"].startswith("japancart/dev/")], "dev's secrets are gone at once"
     ok(cdktf("deploy", outdir, cli_env))  # the same names again, right away
     assert lockfile == (stack / ".terraform.lock.hcl").read_text(), "the lock file is kept, not re-locked"
@@ -159,7 +172,7 @@ def test_interrupt_then_deploy_diff_output_and_destroy_deploy_in_every_tool(
     assert not left, f"left behind: {left}"
     assert s3.list_objects_v2(Bucket=backend["bucket"], Prefix=lock).get("KeyCount", 0) == 0
 
-    e2e_summary(f"cdktf CLI against moto {emulator.endpoint}: make deploy interrupted (SIGINT to its process group "
+    e2e_summary(f"cdktf CLI against moto {emulator.endpoint}, as japancart-dev-apply in {TEST_ACCOUNTS['dev']}: make deploy interrupted (SIGINT to its process group "
                 f"{after:.0f}s in, as the stream appeared): lock released, {in_state} resources in state, nothing "
                 f"created left out (stream adopted); make deploy again, diff (no changes), output ({len(outputs)} "
                 "outputs); raw npx cdktf destroy, raw npx cdktf deploy, make destroy: nothing left")

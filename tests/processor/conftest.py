@@ -22,10 +22,11 @@ if str(_REPO_ROOT) not in sys.path:
 
 from processor.config import (APP_DB_USER, DB_AUTH_PASSWORD, DbSettings, RedisSettings,  # noqa: E402
                               RuleThresholds, Settings)
-from processor.redis_store import ACL_RULES, REDIS_USER  # noqa: E402
+from processor.redis_store import ACL_RULES  # noqa: E402
 from tests.support.servers import PostgresServer, RedisServer, TestCA  # noqa: E402
 
-from tests.support.pipeline import APP_DB_PASSWORD, REDIS_PASSWORD, migrate  # noqa: E402
+from tests.support.pipeline import APP_DB_PASSWORD, REDIS_PASSWORD, REDIS_USER, migrate  # noqa: E402
+from txn_events import STREAM_ARN  # noqa: E402
 
 TABLES = "transactions, transaction_ids, rejected_transactions, transaction_conflicts, customer_windows, rule_alerts"
 
@@ -121,10 +122,11 @@ def settings(redis_client, pg_conn, redis_server: RedisServer, pg_server: Postgr
     """The processor's settings for the rig (stores already emptied), with small rule thresholds."""
     return Settings(
         db=app_settings(pg_server),
-        redis=RedisSettings(redis_server.host, redis_server.port, REDIS_USER, REDIS_PASSWORD),
+        redis=RedisSettings(redis_server.host, redis_server.port, REDIS_USER, password=REDIS_PASSWORD),
         thresholds=RuleThresholds(max_txns_per_hour=5, max_daily_total=Decimal(100000),
                                   max_single_amount=Decimal(50000)),
         history_ttl_seconds=86400, metric_namespace="JapanCart/TransactionMonitoring", environment="dev",
+        stream_arn=STREAM_ARN,
     )
 
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 import boto3
 
 from tests.support import pipeline
+from txn_events import STREAM_ARN
 
 
-def create_secrets(pg_server, redis_server) -> dict:
-    """The secrets in the emulator, shaped as the constructs write them (tests/support/pipeline.py)."""
-    return pipeline.create_secrets(boto3.client("secretsmanager"), pg_server, redis_server)
+def create_secrets(pg_server, redis_server, stream_arn: str = STREAM_ARN) -> dict:
+    """The secrets in the emulator, shaped as the constructs write them (tests/support/pipeline.py), and the
+    Lambda environment for a processor of ``stream_arn`` (by default the stream of txn_events' events)."""
+    return pipeline.create_secrets(boto3.client("secretsmanager"), pg_server, redis_server, stream_arn)
 
 
 def lambda_env(monkeypatch, env: dict, **overrides: str) -> None:

@@ -15,12 +15,12 @@ import scramp
 
 from processor import handler as handler_module
 from processor import pg_store, redis_store
-from processor.config import APP_DB_USER, DB_AUTH_IAM, DbSettings, RedisSettings
+from processor.config import APP_DB_USER, AUTH_IAM, AUTH_PASSWORD, DB_AUTH_IAM, DbSettings, RedisSettings
 from tests.support.fake_tls import RecordingTLSServer
 from tests.support.servers import TestCA
 from txn_events import failed_ids, kinesis_event, txn_doc
 
-from conftest import REDIS_PASSWORD
+from conftest import REDIS_PASSWORD, REDIS_USER
 from lambda_env import create_secrets, lambda_env
 
 
@@ -47,7 +47,7 @@ def test_lambda_entry_point_reads_its_secrets_once_and_never_the_master_secret(
     assert failed_ids(entry_point(kinesis_event(docs), None)) == []
     assert handler_module._container_processor is processor  # cached for the container
     assert sorted(read) == sorted([env["DB_CONNECTION_SECRET_ARN"], env["DB_PASSWORD_SECRET_ARN"],
-                                   env["REDIS_SECRET_ARN"]])
+                                   env["REDIS_PASSWORD_SECRET_ARN"]])
     assert env["_MASTER_SECRET_ARN"] not in read
     assert pg_conn.run("SELECT count(*) FROM transactions")[0][0] == 100
     # The server sees the application role's session, over TLS.
@@ -60,20 +60,20 @@ def test_lambda_entry_point_reads_its_secrets_once_and_never_the_master_secret(
 
 
 @pytest.mark.integration
-def test_rotated_redis_password_is_picked_up_on_the_next_invocation(
+def test_a_rejected_redis_login_fails_the_batch_and_the_next_invocation_starts_afresh(
         aws_env, settings, pg_server, redis_server, pg_conn, monkeypatch, entry_point):
     env = create_secrets(pg_server, redis_server)
     sm = boto3.client("secretsmanager")
-    stale = {"host": redis_server.host, "port": redis_server.port, "username": redis_store.REDIS_USER,
-             "password": "stale-password-0123456789", "tls": True}
-    sm.put_secret_value(SecretId=env["REDIS_SECRET_ARN"], SecretString=json.dumps(stale))
+    stale = {"username": REDIS_USER, "password": "stale-password-0123456789"}
+    sm.put_secret_value(SecretId=env["REDIS_PASSWORD_SECRET_ARN"], SecretString=json.dumps(stale))
     lambda_env(monkeypatch, env, RULE_MAX_TXNS_PER_HOUR="10", RULE_MAX_DAILY_TOTAL="1000000",
                RULE_MAX_SINGLE_AMOUNT="500000", ENVIRONMENT="dev")
     event = kinesis_event([txn_doc(n) for n in range(50)])
 
     assert len(failed_ids(entry_point(event, None))) == 50  # retried, not lost
-    assert handler_module._container_processor is None  # secrets will be re-read
-    sm.put_secret_value(SecretId=env["REDIS_SECRET_ARN"], SecretString=json.dumps({**stale, "password": REDIS_PASSWORD}))
+    assert handler_module._container_processor is None  # settings and secrets will be read again
+    sm.put_secret_value(SecretId=env["REDIS_PASSWORD_SECRET_ARN"],
+                        SecretString=json.dumps({**stale, "password": REDIS_PASSWORD}))
     assert failed_ids(entry_point(event, None)) == []
     assert pg_conn.run("SELECT count(*) FROM transactions")[0][0] == 50
 
@@ -81,6 +81,7 @@ def test_rotated_redis_password_is_picked_up_on_the_next_invocation(
 @pytest.mark.integration
 def test_migration_function_reads_the_master_secret_and_is_idempotent(aws_env, pg_server, redis_server,
                                                                       pg_conn, monkeypatch):
+    from processor.maintain import RetentionPolicy
     from processor.migrate import handle, migrations_checksum
 
     env = create_secrets(pg_server, redis_server)
@@ -89,10 +90,19 @@ def test_migration_function_reads_the_master_secret_and_is_idempotent(aws_env, p
     assert handle({"checksum": migrations_checksum()}) == {"applied": [], "checksum": migrations_checksum()}
     with pytest.raises(Exception, match="invoked for migrations 0000, but this bundle carries"):
         handle({"checksum": "0000"})
-    upkeep = handle({"action": "maintain"})  # what the daily schedule sends
-    assert upkeep["applied"] == [] and upkeep["detached"] == [] and upkeep["rejects_purged"] == 0
-    with pytest.raises(Exception, match="event key 'action' must be 'migrate' or 'maintain', got 'drop'"):
-        handle({"action": "drop"})
+    # What Terraform sends on deploy: the checksum and the configured retention, which it sets as the policy.
+    policy = RetentionPolicy(transaction_retention_months=36, alert_retention_days=400)
+    done = handle({"checksum": migrations_checksum(), "retention": policy.as_dict()})
+    assert done == {"applied": [], "checksum": migrations_checksum(), "retention": policy.as_dict()}
+    assert pg_conn.run("SELECT transaction_retention_months, alert_retention_days FROM maintenance_policy") \
+        == [[36, 400]]
+    # The daily upkeep is no longer the master's: it runs in its own function as txn_maintainer.
+    with pytest.raises(Exception, match="event key 'action' must be 'migrate', got 'maintain'"):
+        handle({"action": "maintain"})
+    with pytest.raises(Exception, match=r"unknown event key\(s\) \['today'\]"):
+        handle({"today": "2099-01-01"})
+    with pytest.raises(Exception, match="retention.partition_drop_grace_days must be a whole number from 1 to 3650"):
+        handle({"retention": {**policy.as_dict(), "partition_drop_grace_days": 0}})
 
 
 def test_iam_auth_signs_a_token_for_the_app_role_with_the_function_credentials(monkeypatch):
@@ -163,13 +173,19 @@ def test_postgres_server_with_a_bad_certificate_never_receives_the_password(rig_
 
 
 @pytest.mark.integration
+@pytest.mark.parametrize("auth", [AUTH_PASSWORD, AUTH_IAM])
 @pytest.mark.parametrize("case", ["untrusted CA", "another host name"])
-def test_redis_server_with_a_bad_certificate_never_receives_the_password(rig_ca, trust_rig_ca, case):
+def test_redis_server_with_a_bad_certificate_never_receives_the_password_or_token(rig_ca, trust_rig_ca, case, auth,
+                                                                                  monkeypatch):
+    for name, value in {"AWS_ACCESS_KEY_ID": "AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY": "secret"}.items():
+        monkeypatch.setenv(name, value)
     other = TestCA()
     try:
         cert, key = other.issue("127.0.0.1") if case == "untrusted CA" else rig_ca.issue("cache.elsewhere.example")
         with RecordingTLSServer(cert, key, "redis") as server:
-            client = redis_store.connect(RedisSettings("127.0.0.1", server.port, "txn-processor", "must-not-leak"))
+            client = redis_store.connect(RedisSettings(
+                "127.0.0.1", server.port, REDIS_USER, password="must-not-leak" if auth == AUTH_PASSWORD else None,
+                auth=auth, cache_name="japancart-dev-history", region="ap-northeast-1"))
             with pytest.raises(redis.exceptions.ConnectionError, match="CERTIFICATE_VERIFY_FAILED"):
                 client.ping()
     finally:
@@ -179,8 +195,8 @@ def test_redis_server_with_a_bad_certificate_never_receives_the_password(rig_ca,
 
 @pytest.mark.integration
 def test_redis_user_may_do_only_what_the_processor_needs(redis_server, trust_rig_ca):
-    client = redis_store.connect(RedisSettings(redis_server.host, redis_server.port, redis_store.REDIS_USER,
-                                               REDIS_PASSWORD))
+    client = redis_store.connect(RedisSettings(redis_server.host, redis_server.port, REDIS_USER,
+                                               password=REDIS_PASSWORD))
     try:
         assert client.ping()
         for command in (("FLUSHALL",), ("KEYS", "*"), ("CONFIG", "GET", "maxmemory"), ("SET", "other:key", "1")):

@@ -8,6 +8,7 @@ import sys
 import zipfile
 from pathlib import Path
 
+import pg8000.exceptions
 import pytest
 
 from constructs_lib.lambda_bundle import build_bundle
@@ -68,7 +69,7 @@ def test_migrations_are_tracked_and_idempotent(pg_conn):
     from processor.migrate import apply_migrations
 
     assert apply_migrations(pg_conn) == []
-    assert [r[0] for r in pg_conn.run("SELECT version FROM schema_migrations ORDER BY version")] == ["0001", "0002", "0003"]
+    assert [r[0] for r in pg_conn.run("SELECT version FROM schema_migrations ORDER BY version")] == ["0001", "0002", "0003", "0004", "0005"]
     tables = {r[0] for r in pg_conn.run(
         "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'")}
     assert {"transactions", "rejected_transactions", "transaction_conflicts", "customer_windows", "rule_alerts",
@@ -102,7 +103,7 @@ def test_migrate_cli_on_a_fresh_database_over_verified_tls(pg_server, pg_conn):
     first = subprocess.run(args, cwd=REPO_ROOT, env=env, capture_output=True, text=True)
     assert first.returncode == 0, first.stderr
     second = subprocess.run(args, cwd=REPO_ROOT, env=env, capture_output=True, text=True, check=True)
-    assert first.stdout.strip() == "applied: 0001, 0002, 0003"
+    assert first.stdout.strip() == "applied: 0001, 0002, 0003, 0004, 0005"
     assert second.stdout.strip() == "applied: nothing (up to date)"
     # Without the rig CA, the RDS bundle is used, and the rig's certificate is refused.
     refused = subprocess.run(args[:-2], cwd=REPO_ROOT, env=env, capture_output=True, text=True)
@@ -135,29 +136,52 @@ def test_transactions_are_partitioned_by_month_with_room_ahead(pg_conn):
         assert f"transactions_y{index // 12}m{index % 12 + 1:02d}" in names
 
 
+@pytest.fixture
+def fresh_database(pg_server):
+    """A new, empty database of the rig's master (what RDS creates), connected as the master."""
+    import secrets
+
+    name = f"fresh_{secrets.token_hex(4)}"
+    admin = pg_server.connect(pg_server.master_user, pg_server.master_password)
+    admin.run(f"CREATE DATABASE {name}")
+    conn = pg_server.connect(pg_server.master_user, pg_server.master_password, database=name)
+    try:
+        yield conn
+    finally:
+        conn.close()
+        admin.run(f"DROP DATABASE {name} WITH (FORCE)")
+        admin.close()
+
+
 @pytest.mark.integration
-def test_daily_maintenance_detaches_expired_months_and_purges_old_rejects(pg_server, pg_conn):
-    from datetime import date
+def test_pgaudit_is_created_where_it_is_required_and_is_a_notice_elsewhere(fresh_database):
+    """The rig is no RDS (no rds.extensions) and loads no pgaudit: the migration says so and goes on. Creating
+    the extension where it is loaded cannot be shown here: the rig's PostgreSQL has no pgaudit."""
+    from processor.migrate import apply_migrations
 
-    from processor.migrate import run
-    from tests.support.pipeline import master_settings
+    assert apply_migrations(fresh_database)[-1] == "0005"
+    assert fresh_database.run("SELECT count(*) FROM pg_extension WHERE extname = 'pgaudit'") == [[0]]
+    notices = [n[b"M"].decode() for n in fresh_database.notices if b"pgaudit" in n.get(b"M", b"")]
+    assert notices == [
+        "pgaudit not created: not RDS, and shared_preload_libraries () does not load it"]
 
-    pg_conn.run("SELECT ensure_transaction_partitions(DATE '2019-03-01', DATE '2019-03-01')")
-    pg_conn.run("INSERT INTO transaction_ids VALUES ('old-1', '2019-03-05T00:00:00Z')")
-    pg_conn.run("INSERT INTO transactions (transaction_id, customer_id, merchant_id, amount, currency, occurred_at,"
-                " payment_method, sequence_number) VALUES ('old-1', 'c', 'm', 1, 'JPY', '2019-03-05T00:00:00Z',"
-                " 'card', '1')")
-    pg_conn.run("INSERT INTO rejected_transactions (stream_arn, shard_id, sequence_number, raw_payload, reason,"
-                " created_at) VALUES ('s', 'shard', '1', 'x', 'r', now() - interval '91 days'),"
-                " ('s', 'shard', '2', 'x', 'r', now() - interval '89 days')")
-    env = {"TRANSACTION_RETENTION_MONTHS": "84", "REJECTED_RETENTION_DAYS": "90"}
-    result = run(master_settings(pg_server), "maintain", env=env, today=date(2027, 1, 15))
-    assert result["detached"] == ["transactions_y2019m03"]  # older than Feb 2020, the oldest month kept
-    assert result["rejects_purged"] == 1 and result["created"][-1] == "transactions_y2027m04"
-    assert pg_conn.run("SELECT count(*) FROM transactions WHERE transaction_id = 'old-1'") == [[0]]
-    assert pg_conn.run("SELECT count(*) FROM transactions_y2019m03") == [[1]]  # archived, not dropped
-    assert pg_conn.run("SELECT count(*) FROM transaction_ids WHERE transaction_id = 'old-1'") == [[0]]
-    assert run(master_settings(pg_server), "maintain", env=env, today=date(2027, 1, 15))["detached"] == []
-    pg_conn.run("DROP TABLE transactions_y2019m03")
-    for month in ("y2027m03", "y2027m04"):  # leave the shared database as the migrations made it
-        pg_conn.run(f"DROP TABLE transactions_{month}")
+
+@pytest.mark.integration
+@pytest.mark.parametrize("offered, message, hint", [
+    ("btree_gin,pgaudit,plpgsql", "pgaudit is required but not loaded: shared_preload_libraries is ''",
+     "reboot the instance (aws rds reboot-db-instance"),
+    ("btree_gin,plpgsql", "pgaudit is required but this RDS engine version does not offer it "
+                          "(rds.extensions = btree_gin,plpgsql)", None),
+])
+def test_pgaudit_missing_on_rds_fails_the_migration_and_writes_nothing(fresh_database, offered, message, hint):
+    """A session that sees rds.extensions, as every session on RDS does, is RDS to the migration."""
+    from pg8000.native import literal
+
+    from processor.migrate import apply_migrations
+
+    fresh_database.run(f"SET rds.extensions = {literal(offered)}")
+    with pytest.raises(pg8000.exceptions.DatabaseError) as caught:
+        apply_migrations(fresh_database)
+    assert caught.value.args[0]["M"] == message
+    assert (hint is None) or hint in caught.value.args[0]["H"]
+    assert fresh_database.run("SELECT to_regclass('schema_migrations'), to_regclass('transactions')") == [[None, None]]

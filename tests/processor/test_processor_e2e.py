@@ -4,6 +4,7 @@ Lambda entry point -> PostgreSQL and Redis over verified TLS, with the stores fa
 from __future__ import annotations
 
 import json
+import os
 import random
 from decimal import Decimal
 
@@ -25,10 +26,11 @@ STREAM = "japancart-dev-transactions"
 @pytest.fixture
 def pipeline(aws_env, pg_server, redis_server, pg_conn, redis_client, trust_rig_ca, monkeypatch, entry_point):
     """A two-shard stream, the dead-letter queue, and the Lambda environment the construct sets."""
-    env = create_secrets(pg_server, redis_server)
-    lambda_env(monkeypatch, env, ENVIRONMENT="dev", **THRESHOLDS)
     kinesis, sqs = boto3.client("kinesis"), boto3.client("sqs")
     kinesis.create_stream(StreamName=STREAM, ShardCount=2)
+    stream_arn = kinesis.describe_stream_summary(StreamName=STREAM)["StreamDescriptionSummary"]["StreamARN"]
+    env = create_secrets(pg_server, redis_server, stream_arn)
+    lambda_env(monkeypatch, env, ENVIRONMENT="dev", **THRESHOLDS)
     queue_url = sqs.create_queue(QueueName="japancart-dev-processor-dlq")["QueueUrl"]
     return kinesis, sqs, queue_url, entry_point
 
@@ -108,8 +110,8 @@ def test_what_finally_fails_goes_to_the_queue_as_a_pointer_and_replay_stores_it(
     assert esm.stats.destination_messages > 0
 
     broken["on"] = False  # fixed; re-drive from the pointers
-    report = replay(sqs, kinesis, queue_url, lambda event: handle(event, None),
-                    invoke_identity_arn="arn:aws:iam::123456789012:role/japancart-dev-processor")
+    report = replay(sqs, kinesis, queue_url, lambda event: handle(event, None), stream_arn=os.environ["STREAM_ARN"],
+                    invoke_identity_arn="arn:aws:iam::123456789012:role/japancart-dev-replay")
     assert report.ok, report.summary()
     assert sorted(r[0] for r in pg_conn.run("SELECT transaction_id FROM transactions")) == \
         sorted(doc["transaction_id"] for doc in valid)

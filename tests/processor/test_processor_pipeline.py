@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
@@ -113,6 +114,26 @@ def test_duplicate_with_other_content_is_a_recorded_conflict_and_postgres_wins(r
     # No alert for an amount PostgreSQL does not hold, and the conflicts are counted for the alarm.
     assert pg_conn.run("SELECT count(*) FROM rule_alerts")[0][0] == 0
     assert [json.loads(m)["TransactionConflicts"] for m in run_batch.metrics] == [1, 1]
+
+
+def test_a_repeat_equal_to_the_stored_version_is_no_conflict_whatever_the_batch_held_before_it(run_batch, pg_conn):
+    """Found: a repeat was compared with the batch's first occurrence, so [X (differs), S' (== stored S)]
+    recorded S' as a conflict too (and fired the TransactionConflicts alarm for it)."""
+    stored = txn_doc(1, customer_id="dup")
+    assert failed_ids(run_batch(kinesis_event([stored]))) == []
+    differs = dict(stored, amount="999")
+    assert failed_ids(run_batch(kinesis_event([differs, dict(stored), differs, txn_doc(2)], first_seq=10))) == []
+    assert pg_conn.run("SELECT transaction_id, sequence_number, payload->>'amount' FROM transaction_conflicts"
+                       " ORDER BY id") == [["txn-000001", sequence_number(10), "999"],
+                                           ["txn-000001", sequence_number(12), "999"]]
+    assert [json.loads(m)["TransactionConflicts"] for m in run_batch.metrics] == [2]
+    # A new id: the batch's first occurrence is what PostgreSQL holds after the batch; each later one is
+    # compared with it, so [A, B (differs), A' (== A)] is one conflict, B.
+    first, other = txn_doc(3), dict(txn_doc(3), amount="555")
+    assert failed_ids(run_batch(kinesis_event([first, other, dict(first)], first_seq=20))) == []
+    assert pg_conn.run("SELECT sequence_number, payload->>'amount' FROM transaction_conflicts"
+                       " WHERE transaction_id = 'txn-000003'") == [[sequence_number(21), "555"]]
+    assert pg_conn.run("SELECT amount FROM transactions WHERE transaction_id = 'txn-000003'") == [[Decimal(103)]]
 
 
 def test_rules_write_alerts_and_emit_emf(run_batch, pg_conn):
@@ -238,7 +259,44 @@ def test_a_record_the_database_refuses_is_rejected_alone_and_the_rest_stored(run
         admin.close()
     assert pg_conn.run("SELECT count(*) FROM transactions")[0][0] == 39
     [[seq, reason]] = pg_conn.run("SELECT sequence_number, reason FROM rejected_transactions")
-    assert seq == sequence_number(17) and "SQLSTATE 23514" in reason
+    assert seq == sequence_number(17)
+    assert reason.startswith("the database refused the record (DatabaseError: ERROR SQLSTATE 23514 (check_violation), "
+                             "schema public, table transactions_"), reason
+    assert reason.endswith(", constraint test_no_embargoed_merchant)")
+
+
+def test_a_refused_record_s_values_appear_neither_in_the_logs_nor_in_its_reason(run_batch, pg_server, pg_conn,
+                                                                               caplog):
+    """Found: the handler logged the whole driver error, whose DETAIL ("Failing row contains (...)") and, from
+    a trigger or a cast, MESSAGE quote the row's values; the reason kept the MESSAGE."""
+    caplog.set_level(logging.INFO, logger="processor")
+    admin = pg_server.admin()
+    admin.run("CREATE FUNCTION test_refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+              " IF NEW.customer_id = 'cust-refused-4242' THEN RAISE EXCEPTION 'refusing customer %', NEW.customer_id"
+              " USING ERRCODE = 'check_violation', DETAIL = format('row %s', NEW), TABLE = 'transactions'; END IF;"
+              " RETURN NEW; END $$")
+    admin.run("CREATE TRIGGER test_refuse BEFORE INSERT ON transactions FOR EACH ROW EXECUTE FUNCTION test_refuse()")
+    admin.run("ALTER TABLE transactions ADD CONSTRAINT test_no_embargoed_merchant CHECK (merchant_id <> 'embargoed')")
+    try:
+        docs = [txn_doc(n) for n in range(6)]
+        docs[2] = txn_doc(2, customer_id="cust-refused-4242", amount="7331", metadata={"note": "private-note-77"})
+        docs[4] = txn_doc(4, merchant_id="embargoed", customer_id="cust-embargoed-5151", amount="9173")
+        assert failed_ids(run_batch(kinesis_event(docs))) == []
+    finally:
+        admin.run("DROP TRIGGER test_refuse ON transactions")
+        admin.run("DROP FUNCTION test_refuse()")
+        admin.run("ALTER TABLE transactions DROP CONSTRAINT test_no_embargoed_merchant")
+        admin.close()
+    rows = pg_conn.run("SELECT sequence_number, reason FROM rejected_transactions ORDER BY sequence_number")
+    assert [seq for seq, _ in rows] == [sequence_number(2), sequence_number(4)]
+    logs = [record.getMessage() for record in caplog.records]
+    values = ["cust-refused-4242", "7331", "private-note-77", "txn-000002", "cust-embargoed-5151", "9173",
+              "txn-000004", "embargoed,"]
+    for text in logs + [reason for _, reason in rows]:
+        assert not any(value in text for value in values), text
+    refused = [line for line in logs if "postgres refused record" in line]
+    assert len(refused) == 2 and all("ERROR SQLSTATE 23514 (check_violation), " in line and "table transactions" in line
+                                     for line in refused), refused
 
 
 def test_a_transaction_for_a_month_without_a_partition_is_rejected_not_retried(run_batch, pg_conn):
@@ -246,7 +304,10 @@ def test_a_transaction_for_a_month_without_a_partition_is_rejected_not_retried(r
     assert failed_ids(run_batch(kinesis_event(docs))) == []
     assert sorted(r[0] for r in pg_conn.run("SELECT transaction_id FROM transactions")) == ["txn-000001", "txn-000003"]
     [[reason]] = pg_conn.run("SELECT reason FROM rejected_transactions")
-    assert "no partition" in reason
+    # PostgreSQL's "no partition of relation ... found for row", by its code and table alone (its DETAIL
+    # quotes the row's occurred_at).
+    assert reason == ("the database refused the record (DatabaseError: ERROR SQLSTATE 23514 (check_violation), "
+                      "schema public, table transactions)")
 
 
 def test_awkward_text_reaches_postgres_and_redis_exactly_as_validated(run_batch, pg_conn, redis_client):

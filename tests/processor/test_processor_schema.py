@@ -132,14 +132,6 @@ def test_records_are_keyed_by_stream_shard_and_sequence():
         "arn:aws:kinesis:ap-northeast-1:123456789012:stream/transactions", "shardId-000000000000")
 
 
-def test_repeated_id_is_a_duplicate_when_equal_and_a_conflict_when_not():
-    same = txn_doc(1)
-    batch = parse_event(kinesis_event([same, dict(same), dict(same, amount="999"), txn_doc(2)]))
-    firsts, conflicts = batch.first_versions()
-    assert [f.sequence_number for f in firsts] == [sequence_number(0), sequence_number(3)]
-    assert [(c.ref.sequence_number, str(c.transaction.amount)) for c in conflicts] == [(sequence_number(2), "999")]
-
-
 @pytest.mark.parametrize("payload, reason", [
     # Each of these once failed a whole batch with an exception instead of being rejected.
     (encode(txn_doc(1, metadata={"lat": 35.68, "deep": {"x": [1.5, 2]}})), None),

@@ -61,6 +61,7 @@ class World:
         self.url = url
         self.kinesis, self.sqs = client(url, "kinesis"), client(url, "sqs")
         self.kinesis.create_stream(StreamName=STREAM, ShardCount=1)
+        self.stream_arn = f"arn:aws:kinesis:{REGION}:{ACCOUNT}:stream/{STREAM}"
         self.queue = self.sqs.create_queue(QueueName="processor-on-failure")["QueueUrl"]
         self.seqs = [self.kinesis.put_record(StreamName=STREAM, Data=f"r{i}".encode(), PartitionKey=f"k{i}")
                      ["SequenceNumber"] for i in range(8)]
@@ -95,7 +96,7 @@ def world(moto_endpoint: str) -> World:
 
 def test_replay_redrives_exactly_the_pointed_records_and_deletes_the_message(world: World) -> None:
     fixed = Function()
-    report = replay(world.sqs, world.kinesis, world.queue, fixed, invoke_identity_arn=DEFAULT_ROLE_ARN)
+    report = replay(world.sqs, world.kinesis, world.queue, fixed, stream_arn=world.stream_arn, invoke_identity_arn=DEFAULT_ROLE_ARN)
 
     assert [o.status for o in report.outcomes] == ["replayed"] and report.ok
     assert len(fixed.events) == 1
@@ -108,7 +109,7 @@ def test_replay_redrives_exactly_the_pointed_records_and_deletes_the_message(wor
 
 def test_replay_keeps_the_message_when_the_function_still_raises(world: World) -> None:
     report = replay(world.sqs, world.kinesis, world.queue, Function(poison=b"r4"),
-                    invoke_identity_arn=DEFAULT_ROLE_ARN)
+                    stream_arn=world.stream_arn, invoke_identity_arn=DEFAULT_ROLE_ARN)
 
     (outcome,) = report.outcomes
     assert outcome.status == "failed" and not report.ok
@@ -118,7 +119,7 @@ def test_replay_keeps_the_message_when_the_function_still_raises(world: World) -
 
 
 def test_replay_keeps_the_message_when_records_still_fail(world: World) -> None:
-    report = replay(world.sqs, world.kinesis, world.queue, Function(fail=b"r5"), invoke_identity_arn=DEFAULT_ROLE_ARN)
+    report = replay(world.sqs, world.kinesis, world.queue, Function(fail=b"r5"), stream_arn=world.stream_arn, invoke_identity_arn=DEFAULT_ROLE_ARN)
 
     (outcome,) = report.outcomes
     assert outcome.status == "failed"
@@ -129,7 +130,7 @@ def test_replay_keeps_the_message_when_records_still_fail(world: World) -> None:
 def test_trimmed_records_are_reported_and_the_message_kept(world: World) -> None:
     world.trim(0, 1, 2, 3, 4)                   # r3 and r4 of the batch are gone, r5 is left
     fn = Function()
-    report = replay(world.sqs, world.kinesis, world.queue, fn, invoke_identity_arn=DEFAULT_ROLE_ARN)
+    report = replay(world.sqs, world.kinesis, world.queue, fn, stream_arn=world.stream_arn, invoke_identity_arn=DEFAULT_ROLE_ARN)
 
     (outcome,) = report.outcomes
     assert outcome.status == "lost"
@@ -142,7 +143,7 @@ def test_trimmed_records_are_reported_and_the_message_kept(world: World) -> None
 def test_a_fully_trimmed_batch_is_not_invoked(world: World) -> None:
     world.trim(*range(6))
     fn = Function()
-    report = replay(world.sqs, world.kinesis, world.queue, fn, invoke_identity_arn=DEFAULT_ROLE_ARN)
+    report = replay(world.sqs, world.kinesis, world.queue, fn, stream_arn=world.stream_arn, invoke_identity_arn=DEFAULT_ROLE_ARN)
 
     (outcome,) = report.outcomes
     assert outcome.status == "lost"
@@ -155,7 +156,7 @@ def test_a_fully_trimmed_batch_is_not_invoked(world: World) -> None:
 
 def test_dry_run_invokes_and_deletes_nothing(world: World) -> None:
     fn = Function()
-    report = replay(world.sqs, world.kinesis, world.queue, fn, invoke_identity_arn=DEFAULT_ROLE_ARN, dry_run=True)
+    report = replay(world.sqs, world.kinesis, world.queue, fn, stream_arn=world.stream_arn, invoke_identity_arn=DEFAULT_ROLE_ARN, dry_run=True)
 
     assert [(o.status, o.detail) for o in report.outcomes] == [("dry-run", "would replay 3 records")]
     assert fn.events == [] and len(world.messages()) == 1
@@ -164,16 +165,39 @@ def test_dry_run_invokes_and_deletes_nothing(world: World) -> None:
 def test_unreadable_messages_are_kept_and_max_messages_is_honoured(world: World) -> None:
     world.sqs.send_message(QueueUrl=world.queue, MessageBody="not json")
     world.sqs.send_message(QueueUrl=world.queue, MessageBody=json.dumps({"requestContext": {}}))
-    report = replay(world.sqs, world.kinesis, world.queue, Function(), invoke_identity_arn=DEFAULT_ROLE_ARN,
+    report = replay(world.sqs, world.kinesis, world.queue, Function(), stream_arn=world.stream_arn, invoke_identity_arn=DEFAULT_ROLE_ARN,
                     max_messages=2)
 
     assert len(report.outcomes) == 2
     assert report.summary().startswith("messages=2 ")
     assert len(world.messages()) == 3 - report.count("replayed")
-    report = replay(world.sqs, world.kinesis, world.queue, Function(), invoke_identity_arn=DEFAULT_ROLE_ARN)
+    report = replay(world.sqs, world.kinesis, world.queue, Function(), stream_arn=world.stream_arn, invoke_identity_arn=DEFAULT_ROLE_ARN)
     assert sorted(o.status for o in report.outcomes) == ["unreadable", "unreadable"]
     assert {o.detail for o in report.outcomes} == {
         "message body is not JSON", "message has no KinesisBatchInfo (not from a Kinesis event source mapping)"}
+
+
+def test_a_pointer_into_another_stream_is_refused_kept_and_never_read(world: World) -> None:
+    """The stream ARN in a message is the sender's word: only the configured stream is replayed."""
+    world.kinesis.create_stream(StreamName="elsewhere", ShardCount=1)
+    seq = world.kinesis.put_record(StreamName="elsewhere", Data=b"planted", PartitionKey="k")["SequenceNumber"]
+    elsewhere = f"arn:aws:kinesis:{REGION}:{ACCOUNT}:stream/elsewhere"
+    world.sqs.send_message(QueueUrl=world.queue, MessageBody=json.dumps({"KinesisBatchInfo": {
+        "shardId": SHARD, "startSequenceNumber": seq, "endSequenceNumber": seq, "batchSize": 1,
+        "streamArn": elsewhere}}))
+    fn = Function()
+    report = replay(world.sqs, world.kinesis, world.queue, fn, stream_arn=world.stream_arn,
+                    invoke_identity_arn=DEFAULT_ROLE_ARN)
+
+    outcomes = {o.status: o for o in report.outcomes}
+    assert sorted(outcomes) == ["refused", "replayed"] and not report.ok
+    assert outcomes["refused"].detail == (f"points at another stream than the configured {world.stream_arn}; "
+                                          "not read or replayed, kept: find out who sent it")
+    assert outcomes["refused"].pointer.stream_arn == elsewhere
+    assert [d for event in fn.events for d in [base64.b64decode(r["kinesis"]["data"]) for r in event["Records"]]] \
+        == [b"r3", b"r4", b"r5"]                   # the planted record was never read or invoked
+    assert [m["KinesisBatchInfo"]["streamArn"] for m in world.messages()] == [elsewhere]
+    assert "refused=1" in report.summary()
 
 
 def test_lambda_invoker_raises_on_a_function_error() -> None:
@@ -194,22 +218,35 @@ def test_lambda_invoker_raises_on_a_function_error() -> None:
     assert lambda_invoker(ok, "processor")({"Records": []}) == {"batchItemFailures": []}
 
 
+QUEUE_URL = "https://sqs.ap-northeast-1.amazonaws.com/123456789012/q"
+STREAM_ARG = ["--stream-arn", f"arn:aws:kinesis:{REGION}:{ACCOUNT}:stream/{STREAM}"]
+
+
 @pytest.mark.parametrize("argv, message", [
-    (["--queue-url", "queue", "--function-name", "f"], "--queue-url must be an SQS queue URL"),
-    (["--queue-url", "https://sqs.ap-northeast-1.amazonaws.com/123456789012/q", "--function-name", "no spaces"],
+    (["--queue-url", "queue", "--function-name", "f", *STREAM_ARG], "--queue-url must be an SQS queue URL"),
+    (["--queue-url", QUEUE_URL, "--function-name", "no spaces", *STREAM_ARG],
      "--function-name must be a Lambda function name or ARN, got 'no spaces'"),
-    (["--queue-url", "https://sqs.ap-northeast-1.amazonaws.com/123456789012/q", "--function-name", "f",
-      "--region", "tokyo"], "--region must be an AWS region such as ap-northeast-1, got 'tokyo'"),
-    (["--queue-url", "https://sqs.ap-northeast-1.amazonaws.com/123456789012/q", "--function-name", "f",
-      "--endpoint-url", "localhost:4566"], "--endpoint-url must be an http(s) URL, got 'localhost:4566'"),
-    (["--queue-url", "https://sqs.ap-northeast-1.amazonaws.com/123456789012/q", "--function-name", "f",
-      "--max-messages", "0"], "--max-messages must be a positive integer, got '0'"),
+    (["--queue-url", QUEUE_URL, "--function-name", "f", "--stream-arn", "transactions"],
+     "--stream-arn must be a Kinesis stream ARN like arn:aws:kinesis:<region>:<account>:stream/<name>, "
+     "got 'transactions'"),
+    (["--queue-url", QUEUE_URL, "--function-name", "f", *STREAM_ARG, "--region", "tokyo"],
+     "--region must be an AWS region such as ap-northeast-1, got 'tokyo'"),
+    (["--queue-url", QUEUE_URL, "--function-name", "f", *STREAM_ARG, "--endpoint-url", "localhost:4566"],
+     "--endpoint-url must be an http(s) URL, got 'localhost:4566'"),
+    (["--queue-url", QUEUE_URL, "--function-name", "f", *STREAM_ARG, "--max-messages", "0"],
+     "--max-messages must be a positive integer, got '0'"),
 ])
 def test_cli_fails_with_one_line_naming_the_argument(argv: List[str], message: str,
                                                       capsys: pytest.CaptureFixture[str]) -> None:
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and message in err and err.startswith("python -m processor.replay: error: ")
+
+
+def test_cli_needs_the_stream_to_trust(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_code:
+        main(["--queue-url", QUEUE_URL, "--function-name", "f"])
+    assert exit_code.value.code == 2 and "the following arguments are required: --stream-arn" in capsys.readouterr().err
 
 
 @pytest.fixture
@@ -231,8 +268,8 @@ def test_cli_replays_through_lambda_invoke(world: World, lambda_without_docker: 
     role = iam.create_role(RoleName="processor", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
     lam.create_function(FunctionName="processor", Runtime="python3.12", Role=role, Handler="processor.handler.handle",
                         Code={"ZipFile": b"PK\x05\x06" + b"\x00" * 18})
-    queue_arg = ["--queue-url", world.queue, "--function-name", "processor", "--region", REGION,
-                 "--endpoint-url", moto_endpoint]
+    queue_arg = ["--queue-url", world.queue, "--function-name", "processor", "--stream-arn", world.stream_arn,
+                 "--region", REGION, "--endpoint-url", moto_endpoint]
 
     def canned(*results: str) -> None:
         body = json.dumps({"results": list(results), "region": REGION}).encode()

@@ -8,6 +8,8 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Dict, Iterable, List, Optional, Union
 
 JST = timezone(timedelta(hours=9))
+#: The stream the events come from, and the one the rig's processor is configured to accept (STREAM_ARN).
+STREAM_ARN = "arn:aws:kinesis:ap-northeast-1:123456789012:stream/transactions"
 SEQ_BASE = 49_590_338_271_490_256_608_559_692_538_361_571_095_921_575_989_136_588_898
 
 
@@ -32,12 +34,16 @@ def sequence_number(i: int) -> str:
     return str(SEQ_BASE + i)
 
 
-def kinesis_event(payloads: Iterable[Union[Dict[str, Any], bytes]], first_seq: int = 0) -> Dict[str, Any]:
-    """Wrap payloads (dicts are JSON-encoded) as Lambda Kinesis event records."""
+def kinesis_event(payloads: Iterable[Union[Dict[str, Any], bytes]], first_seq: int = 0, *,
+                  stream_arn: str = STREAM_ARN, partition_keys: Optional[Iterable[str]] = None) -> Dict[str, Any]:
+    """Wrap payloads (dicts are JSON-encoded) as Lambda Kinesis event records of ``stream_arn``; partition
+    keys are the customer ids (or "raw") unless given."""
     records: List[Dict[str, Any]] = []
+    keys = iter(partition_keys) if partition_keys is not None else None
     for i, payload in enumerate(payloads, start=first_seq):
         data = payload if isinstance(payload, bytes) else json.dumps(payload).encode("utf-8")
-        key = payload.get("customer_id", "x") if isinstance(payload, dict) else "raw"
+        key = next(keys) if keys is not None else (
+            payload.get("customer_id", "x") if isinstance(payload, dict) else "raw")
         records.append({
             "kinesis": {
                 "kinesisSchemaVersion": "1.0",
@@ -51,7 +57,7 @@ def kinesis_event(payloads: Iterable[Union[Dict[str, Any], bytes]], first_seq: i
             "eventID": f"shardId-000000000000:{sequence_number(i)}",
             "eventName": "aws:kinesis:record",
             "awsRegion": "ap-northeast-1",
-            "eventSourceARN": "arn:aws:kinesis:ap-northeast-1:123456789012:stream/transactions",
+            "eventSourceARN": stream_arn,
         })
     return {"Records": records}
 

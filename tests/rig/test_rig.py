@@ -167,6 +167,16 @@ def test_postgres_settings_and_hba_match_rds(rig_pg: PostgresServer) -> None:
     }
 
 
+def test_postgres_is_productions_major(rig_pg: PostgresServer) -> None:
+    """RDS runs PostgreSQL 16 (`engine_version = "16"`), whose CREATEROLE rules differ from 15's."""
+    conn = rig_pg.admin()
+    try:
+        [[version]] = conn.run("SELECT current_setting('server_version_num')::int")
+    finally:
+        conn.close()
+    assert version // 10000 == servers.POSTGRES_MAJOR == 16
+
+
 def test_postgres_master_user_is_like_the_rds_master(rig_pg: PostgresServer) -> None:
     conn = rig_pg.admin()
     try:
@@ -174,10 +184,16 @@ def test_postgres_master_user_is_like_the_rds_master(rig_pg: PostgresServer) -> 
             "SELECT rolsuper, rolcreaterole, rolcreatedb, rolcanlogin FROM pg_roles WHERE rolname = :r",
             r=rig_pg.master_user,
         )
-        [[in_rds_superuser, in_rds_iam]] = conn.run(
-            "SELECT pg_has_role(:r, 'rds_superuser', 'MEMBER'), pg_has_role(:r, 'rds_iam', 'MEMBER')",
+        # USAGE: has the role's privileges; SET: may become it. The master must be neither in rds_iam
+        # (on RDS that would make it log in with IAM tokens only), only able to grant it.
+        [[in_rds_superuser, uses_rds_iam, sets_rds_iam]] = conn.run(
+            "SELECT pg_has_role(:r, 'rds_superuser', 'USAGE'), pg_has_role(:r, 'rds_iam', 'USAGE'),"
+            " pg_has_role(:r, 'rds_iam', 'SET')",
             r=rig_pg.master_user,
         )
+        memberships = conn.run(
+            "SELECT r.rolname, a.admin_option, a.inherit_option, a.set_option FROM pg_auth_members a"
+            " JOIN pg_roles r ON r.oid = a.roleid WHERE a.member = to_regrole(:r)", r=rig_pg.master_user)
         [[owner]] = conn.run(
             "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = :d", d=rig_pg.dbname)
         [[password_hash]] = conn.run(
@@ -185,19 +201,32 @@ def test_postgres_master_user_is_like_the_rds_master(rig_pg: PostgresServer) -> 
     finally:
         conn.close()
     assert (superuser, createrole, createdb, login) == (False, True, True, True)
-    assert (in_rds_superuser, in_rds_iam) == (True, False)
+    assert (in_rds_superuser, uses_rds_iam, sets_rds_iam) == (True, False, False)
+    assert memberships == [["rds_superuser", False, True, True]]  # RDS: WITH INHERIT TRUE, no ADMIN
     assert owner == rig_pg.master_user
     assert password_hash.startswith("SCRAM-SHA-256$")
+
+
+def test_postgres_rds_superuser_holds_what_rds_16_gives_it(rig_pg: PostgresServer) -> None:
+    conn = rig_pg.admin()
+    try:
+        held = conn.run(
+            "SELECT r.rolname, a.admin_option, a.inherit_option, a.set_option FROM pg_auth_members a"
+            " JOIN pg_roles r ON r.oid = a.roleid WHERE a.member = 'rds_superuser'::regrole ORDER BY 1")
+    finally:
+        conn.close()
+    assert held == sorted([[role, True, True, True] for role in servers.RDS_SUPERUSER_ADMIN_OF]
+                          + [["rds_iam", True, False, False]])
 
 
 def test_postgres_has_the_rds_predefined_roles(rig_pg: PostgresServer) -> None:
     conn = rig_pg.admin()
     try:
         roles = dict(conn.run(
-            "SELECT rolname, rolcanlogin FROM pg_roles WHERE rolname IN ('rds_iam', 'rds_superuser')"))
+            "SELECT rolname, rolcanlogin FROM pg_roles WHERE rolname LIKE 'rds\\_%'"))
     finally:
         conn.close()
-    assert roles == {"rds_iam": False, "rds_superuser": False}
+    assert roles == {"rds_iam": False, "rds_superuser": False, "rds_password": False, "rds_replication": False}
 
 
 def test_postgres_wrong_password_fails_with_28p01(rig_pg: PostgresServer) -> None:
@@ -218,6 +247,23 @@ def test_postgres_master_can_create_a_login_role_and_grant_rds_iam(rig_pg: Postg
             assert probe.run("SELECT current_user, pg_has_role('rds_iam', 'MEMBER')") == [["rig_probe", True]]
         finally:
             probe.close()
+    finally:
+        master.run("DROP ROLE IF EXISTS rig_probe")
+        master.close()
+
+
+def test_postgres_16_master_grants_only_roles_it_administers(rig_pg: PostgresServer) -> None:
+    """PostgreSQL 16's CREATEROLE: the master may not hand out a predefined role it holds no ADMIN OPTION on
+    (on 15 it could), nor make a role a member of one it did not create."""
+    master = rig_pg.connect(rig_pg.master_user, rig_pg.master_password)
+    try:
+        master.run("CREATE ROLE rig_probe NOLOGIN")
+        for role in ("pg_read_server_files", "pg_execute_server_program"):
+            with pytest.raises(pg8000.exceptions.DatabaseError) as caught:
+                master.run(f"GRANT {role} TO rig_probe")
+            assert _sqlstate(caught.value) == "42501"
+            assert caught.value.args[0]["D"] == f'Only roles with the ADMIN option on role "{role}" may grant this role.'
+        master.run("GRANT pg_monitor TO rig_probe")  # rds_superuser holds ADMIN OPTION on it
     finally:
         master.run("DROP ROLE IF EXISTS rig_probe")
         master.close()
@@ -264,7 +310,13 @@ def test_redis_default_user_cannot_authenticate(rig_redis: RedisServer, redis_ad
     with pytest.raises(redis.exceptions.AuthenticationError):
         as_default.ping()
     as_default.close()
-    assert "off" in redis_admin.acl_getuser("default")["flags"]
+    unauthenticated = redis.Redis(host=rig_redis.host, port=rig_redis.port, ssl=True, ssl_ca_certs=rig_redis.ca_file,
+                                  ssl_check_hostname=True, ssl_cert_reqs="required")  # sends no AUTH at all
+    with pytest.raises(redis.exceptions.AuthenticationError, match="Authentication required"):
+        unauthenticated.ping()
+    unauthenticated.close()
+    flags = redis_admin.acl_getuser("default")["flags"]
+    assert "off" in flags and "nopass" in flags  # like ElastiCache's default user here: off, no password to keep
 
 
 def test_redis_app_user_wrong_password_fails(rig_redis: RedisServer, redis_admin: redis.Redis) -> None:
@@ -342,10 +394,22 @@ def test_missing_binaries_raise_with_an_install_hint(
     rig_ca: TestCA, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(servers, "find_binary", lambda name: None)
-    with pytest.raises(servers.ServerUnavailable, match="apt-get install -y postgresql-15"):
+    monkeypatch.setattr(servers, "POSTGRES_BIN_DIR", rig_ca.directory / "no-such-dir")
+    with pytest.raises(servers.ServerUnavailable, match=r"PostgreSQL 16 .* run `make setup`"):
         PostgresServer(rig_ca)
     with pytest.raises(servers.ServerUnavailable, match="apt-get install -y redis-server"):
         RedisServer(rig_ca, acl_rules="~* +@all", user="u", password="p")
+
+
+def test_postgres_of_another_major_is_refused(rig_ca: TestCA, monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    """A PostgreSQL 15 where the project's 16 should be is an error, not a quietly weaker rig."""
+    for name in ("initdb", "pg_ctl", "postgres"):
+        fake = tmp_path / name
+        fake.write_text("#!/bin/sh\necho 'postgres (PostgreSQL) 15.18'\n", encoding="utf-8")
+        fake.chmod(0o755)
+    monkeypatch.setattr(servers, "POSTGRES_BIN_DIR", tmp_path)
+    with pytest.raises(servers.ServerUnavailable, match=r"runs PostgreSQL 16 .* holds postgres \(PostgreSQL\) 15\.18"):
+        PostgresServer(rig_ca)
 
 
 # --------------------------------------------------------------------------------------------------

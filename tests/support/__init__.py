@@ -9,6 +9,6 @@ Modules:
 * ``tests.support.pipeline``    -- the end-to-end demo on the rig (`make pipeline`).
 * ``tests.support.fixtures``    -- pytest fixtures over the above.
 
-The Terraform harness, the AWS emulator and the hashicorp/random stand-in are in ``tools/`` (the
-emulator plan, `make plan EMULATOR=1`, uses them too); the tests import them from there.
+The Terraform harness and the AWS emulator are in ``tools/`` (the emulator plan, `make plan EMULATOR=1`,
+uses them too); the tests import them from there.
 """

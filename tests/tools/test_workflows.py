@@ -365,24 +365,16 @@ def test_synthesized_json_holds_references_to_secrets_never_values() -> None:
     sensitive_key = re.compile(r"password|passwords|auth_token|secret_string|private_key|token$", re.I)
     literal_in_json = re.compile(r'"(password|auth_token|token)" = "')
 
-    def walk(node: Any, key: str = "") -> Iterator[tuple[str, Any]]:
-        if isinstance(node, dict):
-            for k, v in node.items():
-                yield from walk(v, k)
-        elif isinstance(node, list):
-            for v in node:
-                yield from walk(v, key)
-        else:
-            yield key, node
+    from synthesis import leaf_attributes
 
     checked = 0
     for golden in sorted((REPO_ROOT / "tests" / "golden").glob("*.json")):
-        for key, value in walk(json.loads(golden.read_text())):
+        for key, value in leaf_attributes(json.loads(golden.read_text())):
             if sensitive_key.search(key) and isinstance(value, str) and key != "manage_master_user_password":
                 checked += 1
                 assert value.startswith("${") and value.endswith("}"), f"{golden.name}: {key} holds a literal"
                 assert not literal_in_json.search(value), f"{golden.name}: {key} embeds a literal secret"
-    assert checked >= 6
+    assert checked >= 3  # each environment's connection secret (it holds no credential; Redis has no secret)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -390,7 +382,12 @@ def test_synthesized_json_holds_references_to_secrets_never_values() -> None:
 # ---------------------------------------------------------------------------------------------------------
 def test_deploy_calls_one_reusable_workflow_dev_then_staging_then_prod() -> None:
     doc = load("deploy.yml")
-    assert doc["on"] == {"push": {"branches": ["main"]}}
+    assert doc["on"]["push"] == {"branches": ["main"]}
+    # The one deliberate way past a red preview: a dispatch naming ONE environment (never a push, never all of them).
+    assert doc["on"]["workflow_dispatch"]["inputs"] == {"allow-destructive-in": {
+        "description": "Let this environment's red preview through, after a reviewer of destructive-<env> approves it",
+        "type": "choice", "options": ["none", *ENVIRONMENTS], "default": "none"}}
+    assert doc["jobs"]["synth"]["if"] == "github.ref == 'refs/heads/main'"
     previous = "synth"
     for env in ENVIRONMENTS:
         job = doc["jobs"][env]
@@ -400,6 +397,7 @@ def test_deploy_calls_one_reusable_workflow_dev_then_staging_then_prod() -> None
             "environment": env,
             "plan-role-arn": f"${{{{ vars.AWS_PLAN_ROLE_ARN_{env.upper()} }}}}",
             "apply-role-arn": f"${{{{ vars.AWS_APPLY_ROLE_ARN_{env.upper()} }}}}",
+            "allow-destructive": f"${{{{ inputs.allow-destructive-in == '{env}' }}}}",
         }
         previous = env
     assert set(doc["jobs"]) == {"synth", *ENVIRONMENTS}
@@ -408,18 +406,105 @@ def test_deploy_calls_one_reusable_workflow_dev_then_staging_then_prod() -> None
 def test_deploy_applies_in_the_approved_environment_the_plan_it_just_made() -> None:
     jobs = load("deploy-environment.yml")["jobs"]
     preview, apply = jobs["preview"], jobs["apply"]
-    assert apply["environment"] == "${{ inputs.environment }}" and "environment" not in preview
+    assert apply["environment"] == "${{ inputs.environment }}" and preview["environment"] == "preview-${{ inputs.environment }}"
     assert assumed_roles(preview) == ["${{ inputs.plan-role-arn }}"] and assumed_roles(apply) == ["${{ inputs.apply-role-arn }}"]
-    for job in (preview, apply):
+    for job, expected in ((preview, ["synth"]), (apply, ["synth", "change-set-${{ inputs.environment }}"])):
         assert job["concurrency"] == {"group": "deploy-${{ inputs.environment }}", "cancel-in-progress": False}
         downloads = [s["with"]["name"] for s in steps(job) if uses(s, "actions/download-artifact")]
-        assert downloads == ["synth"], "only the synthesized config comes from another job, never a plan"
+        assert downloads == expected, "only the synthesized config and the approved change set come from another job, never a plan"
     plan = step_named(apply, "terraform plan")["run"]
     applied = step_named(apply, "terraform apply")["run"]
     out = re.search(r"-out=(\S+)", plan)
     assert out and applied.rstrip().endswith(out[1]), "apply exactly the plan made (and reported) in this job"
     assert "plan_report.py" in plan and "GITHUB_STEP_SUMMARY" in plan
     assert "-lock=false" in step_named(preview, "terraform plan")["run"]  # the plan role cannot lock
+
+
+def test_deploy_never_lets_a_red_plan_through_by_default() -> None:
+    """No blanket override: a red preview stops the deploy unless a dispatch asked for it AND a reviewer of
+    destructive-<env> approved; the apply job checks its own plan against the approved change set before applying."""
+    doc = load("deploy-environment.yml")
+    assert "PLAN_REPORT_ALLOW_DESTRUCTIVE" not in doc.get("env", {})
+    assert doc["on"]["workflow_call"]["inputs"]["allow-destructive"] == {
+        "description": "let a red preview through after a reviewer of the environment destructive-<env> approves it",
+        "required": False, "default": False, "type": "boolean"}
+    jobs = doc["jobs"]
+    preview, approve, apply = jobs["preview"], jobs["approve-destructive"], jobs["apply"]
+    assert preview["outputs"]["destructive"] == "${{ steps.plan.outputs.destructive }}"
+    assert step_named(preview, "Stop on a destructive change")["if"] == "steps.plan.outputs.destructive == 'true' && !inputs.allow-destructive"
+    upload = step_named(preview, "Upload the change set")
+    assert upload["with"]["name"] == "change-set-${{ inputs.environment }}" and upload["with"]["path"] == "change-set/"
+    assert approve["environment"] == "destructive-${{ inputs.environment }}" and approve["permissions"] == {}
+    assert approve["if"] == "inputs.allow-destructive && needs.preview.outputs.destructive == 'true'"
+    assert apply["needs"] == ["preview", "approve-destructive"]
+    assert "(needs.preview.outputs.destructive != 'true' || needs.approve-destructive.result == 'success')" in apply["if"]
+    assert apply["env"] == {"PLAN_REPORT_ALLOW_DESTRUCTIVE": "${{ needs.approve-destructive.result == 'success' && '1' || '0' }}"}
+    names = [str(s.get("name")) for s in steps(apply)]
+    order = [next(i for i, n in enumerate(names) if n.startswith(prefix)) for prefix in (
+        "Download the approved change set", "terraform plan", "Check the plan against the approved preview", "terraform apply")]
+    assert order == sorted(order), names
+    check = step_named(apply, "Check the plan against the approved preview")
+    assert check["run"] == 'python repo/tools/change_set.py check --approved "approved/${STACK}.json" "${RUNNER_TEMP}/plans/${STACK}.plan.json"'
+    assert "if" not in check, "the check always runs before an apply"
+
+
+#: Terraform as the deploy steps call it (the steps' shell logic is under test): ``plan`` exits $FAKE_PLAN_EXIT and
+#: ``show -json`` prints the plan JSON in $FAKE_PLAN_JSON (real plans are tested with real Terraform elsewhere).
+FAKE_TERRAFORM = """#!/bin/sh
+for arg in "$@"; do
+  case "$arg" in
+    plan) exit "${FAKE_PLAN_EXIT}" ;;
+    show) cat "${FAKE_PLAN_JSON}"; exit 0 ;;
+  esac
+done
+exit 0
+"""
+
+
+def plan_json(*changes: tuple[str, dict[str, Any], dict[str, Any]]) -> str:
+    """A saved plan's JSON with one update per ``(address, before, after)``."""
+    return json.dumps({"format_version": "1.2", "terraform_version": "1.11.4", "planned_values": {}, "resource_changes": [
+        {"address": address, "mode": "managed", "type": address.split(".")[0], "name": address.split(".")[1],
+         "change": {"actions": ["update"], "before": before, "after": after, "after_unknown": {}, "before_sensitive": {},
+                    "after_sensitive": {}}} for address, before, after in changes]})
+
+
+def test_deploy_steps_stop_a_red_preview_and_apply_only_the_approved_change_set(tmp_path: Path) -> None:
+    """The preview's plan step, its stop step, and the apply job's plan and check steps, run by bash."""
+    work, temp = tmp_path / "work", tmp_path / "runner"
+    work.mkdir()
+    (work / "repo").symlink_to(REPO_ROOT)  # the job's sparse checkout of tools/
+    path = python_on_path(tmp_path)
+    (tmp_path / "bin/terraform").write_text(FAKE_TERRAFORM)
+    (tmp_path / "bin/terraform").chmod(0o755)
+    red = tmp_path / "red.plan.json"
+    red.write_text(plan_json(("aws_sqs_queue.dlq", {"message_retention_seconds": 64800}, {"message_retention_seconds": 43200})))
+    drifted = tmp_path / "drifted.plan.json"
+    drifted.write_text(plan_json(("aws_sqs_queue.dlq", {"message_retention_seconds": 64800}, {"message_retention_seconds": 43200}),
+                                 ("aws_kinesis_stream.events", {"retention_period": 48}, {"retention_period": 24})))
+    env = {"STACK": "dev", "STACK_DIR": "cdktf.out/stacks/dev", "RUNNER_TEMP": str(temp), "PATH": path,
+           "GITHUB_OUTPUT": str(tmp_path / "preview.out"), "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md"),
+           "FAKE_PLAN_EXIT": "2", "FAKE_PLAN_JSON": str(red)}
+    jobs = load("deploy-environment.yml")["jobs"]
+    preview = run_step(step_named(jobs["preview"], "terraform plan")["run"], env, work)
+    assert preview.returncode == 0, preview.stdout + preview.stderr
+    assert (tmp_path / "preview.out").read_text() == "has-changes=true\ndestructive=true\n"
+    approved = json.loads((work / "change-set/dev.json").read_text())
+    assert list(approved["changes"]) == ["aws_sqs_queue.dlq"] and "64800" not in json.dumps(approved)
+    stop = run_step(step_named(jobs["preview"], "Stop on a destructive change")["run"], env, work)
+    assert stop.returncode == 1 and "allow-destructive-in=dev" in stop.stdout and "destructive-dev" in stop.stdout
+
+    (work / "approved").mkdir()
+    shutil.copy(work / "change-set/dev.json", work / "approved/dev.json")
+    apply_env = env | {"GITHUB_OUTPUT": str(tmp_path / "apply.out")}
+    plan_step = step_named(jobs["apply"], "terraform plan")["run"]
+    assert run_step(plan_step, apply_env | {"PLAN_REPORT_ALLOW_DESTRUCTIVE": "0"}, work).returncode == 3  # red, not approved
+    assert run_step(plan_step, apply_env | {"PLAN_REPORT_ALLOW_DESTRUCTIVE": "1"}, work).returncode == 0  # approved
+    check = step_named(jobs["apply"], "Check the plan against the approved preview")["run"]
+    assert run_step(check, apply_env, work).returncode == 0
+    run_step(plan_step, apply_env | {"PLAN_REPORT_ALLOW_DESTRUCTIVE": "1", "FAKE_PLAN_JSON": str(drifted)}, work)
+    stopped = run_step(check, apply_env, work)
+    assert stopped.returncode == 1 and stopped.stdout == "aws_kinesis_stream.events: not in the approved preview (now: update)\n"
 
 
 def test_credentials_outlive_the_job_that_uses_them() -> None:
@@ -444,7 +529,7 @@ def test_pull_request_plans_the_synth_artifacts_with_the_base_branch_report_tool
     report = step_named(plan, "Plan risk report")["run"]
     assert "python base/tools/plan_report.py" in report and "--stack-config" in report and "--base-stack-config" in report
     providers = step_named(plan, "Allow only this project's providers")["run"]
-    assert "TF_CLI_CONFIG_FILE" in providers and '"registry.terraform.io/hashicorp/aws", "registry.terraform.io/hashicorp/random"' in providers
+    assert "TF_CLI_CONFIG_FILE" in providers and "python base/tools/policy_gate.py --cli-config" in providers
 
 
 def test_label_events_rerun_only_the_gate() -> None:
@@ -484,81 +569,339 @@ def test_a_fork_pull_request_fails_the_gate(tmp_path: Path) -> None:
     assert result.returncode == 1 and "someone/fork" in result.stdout
 
 
+APPROVER_CONFIG = '[ci]\nrepository = "o/r"\napprover_teams = ["o/platform", "o/sre"]\n'
+
+
+def base_checkout(work: Path, config: str = APPROVER_CONFIG) -> None:
+    """What the gate's sparse checkout of the base branch holds: tools/ (this repository's) and the configuration."""
+    (work / "base/config").mkdir(parents=True)
+    (work / "base/tools").symlink_to(REPO_ROOT / "tools")
+    (work / "base/config/environments.toml").write_text(config)
+
+
+def python_on_path(tmp_path: Path) -> str:
+    """A PATH whose ``python`` is this interpreter (as setup-python provides it)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    if not (bin_dir / "python").exists():
+        (bin_dir / "python").symlink_to(sys.executable)
+    return f"{bin_dir}{os.pathsep}{os.environ['PATH']}"
+
+
 def test_plan_report_step_records_a_verdict_the_gate_reads(tmp_path: Path) -> None:
-    """The PR plan job's report step for real: a moved state key is red, and the gate blocks on it."""
+    """The PR plan job's report step and the gate's decide step, for real: a moved state key is red, the gate blocks
+    on it, and passes once an approver who wrote and pushed nothing adds the label after the report."""
     sha = "a" * 40
     work, temp = tmp_path / "work", tmp_path / "runner"
     (work / "cdktf.out/stacks/dev").mkdir(parents=True)
     (work / "base-synth/dev").mkdir(parents=True)
     (temp / "plans").mkdir(parents=True)
-    (work / "base").symlink_to(REPO_ROOT)
+    base_checkout(work)
     (work / "cdktf.out/stacks/dev/cdk.tf.json").write_text(backend_config("moved/dev/terraform.tfstate"))
     (work / "base-synth/dev/cdk.tf.json").write_text(backend_config("japancart/dev/terraform.tfstate"))
     (temp / "plans/dev.plan.json").write_text(json.dumps({"format_version": "1.2", "terraform_version": "1.11.4", "planned_values": {},
                                                           "resource_changes": []}))
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    (bin_dir / "python").symlink_to(sys.executable)
     env = {"STACK": "dev", "STACK_DIR": "cdktf.out/stacks/dev", "HEAD_SHA": sha, "RUNNER_TEMP": str(temp),
-           "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md"), "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+           "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md"), "PATH": python_on_path(tmp_path)}
     step = step_named(load("pull-request.yml")["jobs"]["plan"], "Plan risk report")
     result = run_step(step["run"], env, work)
     assert result.returncode == 0, result.stdout + result.stderr
     assert json.loads((work / "report/dev.verdict.json").read_text()) == {"stack": "dev", "head_sha": sha, "exit_code": 3}
     assert "japancart/dev/terraform.tfstate" in (tmp_path / "summary.md").read_text()
 
-    context = {"head_sha": sha, "head_repo": "o/r", "base_repo": "o/r", "pr_author": "alice", "head_commit_users": ["alice"],
+    (work / "gate/plan-report").mkdir(parents=True)
+    shutil.copy(work / "report/dev.verdict.json", work / "gate/plan-report/dev.verdict.json")
+    context = {"head_sha": sha, "head_repo": "o/r", "base_repo": "o/r", "pr_author": "alice", "commit_users": ["alice", "carol"],
+               "commits_listed": 2, "commits_total": 2, "pushers": ["dave"],
                "label": "allow-destructive", "labeled": False, "label_actor": None, "label_actor_type": None, "labeled_at": None,
                "report_head_sha": sha, "report_created_at": "2026-11-27T09:00:00Z"}
-    (tmp_path / "context.json").write_text(json.dumps(context))
-    gate = [sys.executable, str(REPO_ROOT / "tools/destructive_gate.py"), "--context", str(tmp_path / "context.json"),
-            "--verdicts", str(work / "report"), "--stacks", "dev"]
-    blocked = subprocess.run(gate, capture_output=True, text=True, timeout=60)
-    assert blocked.returncode == 1 and "blocked: destructive change or state move in dev" in blocked.stdout, blocked.stdout
-    context.update(labeled=True, label_actor="bob", label_actor_type="User", labeled_at="2026-11-27T09:05:00Z")
-    (tmp_path / "context.json").write_text(json.dumps(context))
-    approved = subprocess.run(gate, capture_output=True, text=True, timeout=60)
-    assert approved.returncode == 0 and "approved by bob" in approved.stdout, approved.stdout
+    decide = step_named(load("destructive-gate.yml")["jobs"]["decide"], "Decide")["run"].replace("gate/plan-report", "gate/plan-report --stacks dev")
+
+    def run_gate(**changes: Any) -> tuple[int, str]:
+        (work / "gate/context.json").write_text(json.dumps(context | changes))
+        done = run_step(decide, {"GITHUB_STEP_SUMMARY": str(tmp_path / "gate-summary.md"), "PATH": python_on_path(tmp_path)}, work)
+        return done.returncode, done.stdout
+
+    assert run_gate() == (1, "blocked: destructive change or state move in dev; the 'allow-destructive' label is not on the pull request\n")
+    label = {"labeled": True, "label_actor_type": "User", "labeled_at": "2026-11-27T09:05:00Z"}
+    (work / "gate/memberships.json").write_text(json.dumps({"label_actor": "bob", "teams": {"o/platform": "active", "o/sre": "none"}}))
+    assert run_gate(**label, label_actor="bob")[0] == 0
+    (work / "gate/memberships.json").write_text(json.dumps({"label_actor": "dave", "teams": {"o/platform": "active", "o/sre": "none"}}))
+    code, out = run_gate(**label, label_actor="dave")
+    assert code == 1 and "who pushed this pull request's head" in out
+    (work / "gate/memberships.json").unlink()  # no teams token: nobody can approve a red plan
+    code, out = run_gate(**label, label_actor="bob")
+    assert code == 1 and "DESTRUCTIVE_GATE_TEAMS_TOKEN" in out
+    assert "- blocked: " in (tmp_path / "gate-summary.md").read_text()
 
 
-def test_report_job_joins_every_stack_and_says_which_did_not_plan(tmp_path: Path) -> None:
-    (tmp_path / "plan-report").mkdir()
-    (tmp_path / "plan-report/dev.report.md").write_text("## dev\n\nNo changes.\n")
+def test_report_job_joins_every_stack_and_takes_only_each_stacks_own_files(tmp_path: Path) -> None:
+    """Each artifact is downloaded by its exact name into its own directory; only ``<stack>.report.md`` and
+    ``<stack>.verdict.json`` are taken from ``plan-report-<stack>``: a verdict for another stack planted there is not."""
+    dev = tmp_path / "downloads/plan-report-dev"
+    dev.mkdir(parents=True)
+    (dev / "dev.report.md").write_text("## dev\n\nNo changes.\n")
+    (dev / "dev.verdict.json").write_text(json.dumps({"stack": "dev", "head_sha": "a" * 40, "exit_code": 0}))
+    (dev / "prod.verdict.json").write_text(json.dumps({"stack": "prod", "head_sha": "a" * 40, "exit_code": 0}))  # planted
     step = step_named(load("pull-request.yml")["jobs"]["report"], "One report for every stack")
     result = run_step(step["run"], {"PLAN_RESULT": "failure", "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md")}, tmp_path)
     assert result.returncode == 0, result.stderr
     text = (tmp_path / "plan-report/report.md").read_text()
     assert text.index("## dev") < text.index("## staging\n\nNo plan was produced.") < text.index("## prod\n\nNo plan was produced.")
     assert "At least one environment failed to plan" in text
+    assert sorted(p.name for p in (tmp_path / "plan-report").iterdir()) == ["dev.report.md", "dev.verdict.json", "report.md"]
+
+
+def test_artifacts_are_downloaded_by_exact_name() -> None:
+    """No pattern, no merge: a job of the run (a pull request can add one) cannot plant an artifact that is read."""
+    downloads = 0
+    for name, job_id, job in all_jobs():
+        for step in steps(job):
+            if uses(step, "actions/download-artifact"):
+                downloads += 1
+                given = step.get("with", {})
+                assert given.get("name") and "pattern" not in given and "merge-multiple" not in given, f"{name} {job_id}: {given}"
+    report = load("pull-request.yml")["jobs"]["report"]
+    assert [s["with"]["name"] for s in steps(report) if uses(s, "actions/download-artifact")] == [
+        f"plan-report-{env}" for env in ENVIRONMENTS]
+    script = step_named(load("destructive-gate.yml")["jobs"]["decide"], "Read the pull request")["with"]["script"]
+    assert "a.name === 'plan-report'" in script
+    assert downloads >= 9
+
+
+def test_gate_checks_approver_teams_from_the_base_config_with_the_teams_secret() -> None:
+    """The approver teams come from the BASE branch's configuration; their membership is read with the one secret
+    that can see the organization's teams, in one step, and nowhere else."""
+    from tools import destructive_gate
+
+    gate_workflow = load("destructive-gate.yml")
+    assert gate_workflow["on"]["workflow_call"]["secrets"] == {"teams-token": {
+        "description": "DESTRUCTIVE_GATE_TEAMS_TOKEN (organization \"Members read\"); only the approver teams' membership is read with it",
+        "required": False}}
+    for caller, job in (("pull-request.yml", "gate"), ("destructive-label.yml", "gate")):
+        assert load(caller)["jobs"][job]["secrets"] == {"teams-token": f"${{{{ secrets.{destructive_gate.TEAMS_TOKEN_SECRET} }}}}"}
+        assert "secrets: inherit" not in (WORKFLOWS / caller).read_text()
+    decide = gate_workflow["jobs"]["decide"]
+    assert step_named(decide, "Check out the base branch")["with"]["sparse-checkout"].split() == ["tools", "config"]
+    teams = step_named(decide, "Read the approver teams")
+    assert "python base/tools/destructive_gate.py --config base/config/environments.toml --print-approver-teams" in teams["run"]
+    membership = step_named(decide, "Check the labeler's membership")
+    assert membership["with"]["github-token"] == "${{ secrets.teams-token }}"
+    assert "getMembershipForUserInOrg" in membership["with"]["script"]
+    using_secret = [s.get("name") for s in steps(decide) if "secrets." in json.dumps(s)]
+    assert using_secret == [membership["name"]] and set(re.findall(r"secrets\.[\w-]+", (WORKFLOWS / "destructive-gate.yml").read_text())) == {
+        "secrets.teams-token"}
+    run = step_named(decide, "Decide")["run"]
+    assert "--config base/config/environments.toml" in run and "--memberships gate/memberships.json" in run
+
+
+@pytest.mark.parametrize(("config", "teams"), [(APPROVER_CONFIG, '["o/platform", "o/sre"]'), ("[project]\nname = 'x'\n", "[]")])
+def test_the_approver_teams_step_reads_the_base_config(tmp_path: Path, config: str, teams: str) -> None:
+    """A missing or bad [ci] approver_teams leaves the list empty (the decision names the problem; clean plans pass)."""
+    base_checkout(tmp_path, config)
+    output = tmp_path / "output"
+    step = step_named(load("destructive-gate.yml")["jobs"]["decide"], "Read the approver teams")
+    result = run_step(step["run"], {"GITHUB_OUTPUT": str(output), "PATH": python_on_path(tmp_path)}, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert output.read_text() == f"teams={teams}\n"
 
 
 # ---------------------------------------------------------------------------------------------------------
-# README: the role trust policies, ready to paste
+# The gate's github-script steps, run by Node.js against recorded GitHub API answers
 # ---------------------------------------------------------------------------------------------------------
-def readme_trust_policies() -> dict[str, dict[str, Any]]:
-    """The JSON trust policies in README's "Plan review" section, by the role named in the paragraph before each."""
-    text = (REPO_ROOT / "README.md").read_text()
-    section = text[text.index("## Plan review"):]
-    section = section[: section.index("\n## ", 3)]
-    found = re.findall(r"(Plan|Apply) role trust policy.*?```json\n(.*?)\n```", section, re.S)
-    return {kind.lower(): json.loads(body) for kind, body in found}
+#: Runs a github-script ``script`` the way the action does (an async function of require, github, context, core) with a
+#: ``github`` client that answers from recorded responses; writes what it did (outputs, failure, calls) as JSON.
+SCRIPT_HARNESS = r"""
+const fs = require('fs');
+const [scriptPath, fixturePath, resultPath] = process.argv.slice(2);
+const fixture = JSON.parse(fs.readFileSync(fixturePath, 'utf8'));
+const result = { outputs: {}, failed: null, calls: [] };
+const answer = (name) => async (params) => {
+  result.calls.push([name, params]);
+  let data = fixture.api[name];
+  if (data && data.by) data = data.answers[data.by.map((key) => params[key]).join('/')];
+  if (data && data.status) { const error = new Error(`${name}: HTTP ${data.status}`); error.status = data.status; throw error; }
+  if (data === undefined) throw new Error(`no recorded answer for ${name}`);
+  return { data };
+};
+const rest = {};
+for (const name of Object.keys(fixture.api)) {
+  const [group, method] = name.split('.');
+  rest[group] = rest[group] || {};
+  rest[group][method] = answer(name);
+}
+const github = {
+  rest,
+  paginate: async (method, params) => {
+    const { data } = await method(params);
+    return Array.isArray(data) ? data : (data.workflow_runs || data.artifacts || []);
+  },
+};
+const core = { setOutput: (k, v) => { result.outputs[k] = v; }, setFailed: (m) => { result.failed = m; }, info: () => {}, notice: () => {} };
+const AsyncFunction = Object.getPrototypeOf(async function () {}).constructor;
+const run = new AsyncFunction('require', 'github', 'context', 'core', fs.readFileSync(scriptPath, 'utf8'));
+run(require, github, fixture.context, core)
+  .catch((error) => { result.failed = String(error.message || error); })
+  .finally(() => fs.writeFileSync(resultPath, JSON.stringify(result)));
+"""
 
 
-def test_readme_documents_plan_and_apply_trust_policies() -> None:
-    policies = readme_trust_policies()
-    assert set(policies) == {"plan", "apply"}
-    subjects = {}
-    for kind, policy in policies.items():
-        (statement,) = policy["Statement"]
-        assert statement["Action"] == "sts:AssumeRoleWithWebIdentity"
-        assert statement["Principal"]["Federated"].endswith(":oidc-provider/token.actions.githubusercontent.com")
-        equals = statement["Condition"]["StringEquals"]
-        assert equals["token.actions.githubusercontent.com:aud"] == "sts.amazonaws.com"
-        subjects[kind] = equals["token.actions.githubusercontent.com:sub"]
-        assert "StringLike" not in statement["Condition"], "no wildcard subjects"
-    assert sorted(subjects["plan"]) == ["repo:<owner>/<repo>:environment:pr-plan-dev", "repo:<owner>/<repo>:ref:refs/heads/main"]
-    assert subjects["apply"] == "repo:<owner>/<repo>:environment:dev"
-    assert "MaxSessionDuration" in (REPO_ROOT / "README.md").read_text()
+def run_script(tmp_path: Path, step: dict[str, Any], fixture: dict[str, Any]) -> dict[str, Any]:
+    """Run a github-script step's script under Node.js with recorded API answers, in ``tmp_path`` (its working dir)."""
+    node = shutil.which("node")
+    if node is None:
+        pytest.fail("node not found: install Node.js 20+ (the project's cdktf CLI needs it too)")
+    (tmp_path / "harness.js").write_text(SCRIPT_HARNESS)
+    (tmp_path / "script.js").write_text(step["with"]["script"])
+    (tmp_path / "fixture.json").write_text(json.dumps(fixture))
+    env = {**os.environ, **{k: str(v) for k, v in step.get("env", {}).items() if "${{" not in str(v)}, **fixture.get("env", {})}
+    done = subprocess.run([node, "harness.js", "script.js", "fixture.json", "result.json"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return json.loads((tmp_path / "result.json").read_text())
+
+
+def user(login: str, kind: str = "User") -> dict[str, str]:
+    return {"login": login, "type": kind}
+
+
+def recorded_pull_request(head: str) -> dict[str, Any]:
+    """A label event on PR 7 by alice: carol and dave wrote commits (one by an address GitHub links to nobody), web-flow
+    committed one; dave pushed the head (run 11), erin reopened it (run 12), frank re-ran run 11, gina force-pushed
+    once; bob added the label after the report."""
+    runs = [{"id": 11, "head_sha": head, "actor": user("dave"), "triggering_actor": user("frank")},
+            {"id": 12, "head_sha": head, "actor": user("erin"), "triggering_actor": user("erin")}]
+    return {
+        "context": {"repo": {"owner": "o", "repo": "r"}, "runId": 99, "payload": {"action": "labeled", "pull_request": {"number": 7}}},
+        "env": {"LABEL": "allow-destructive", "PLAN_WORKFLOW": "pull-request.yml"},
+        "api": {
+            "pulls.get": {"head": {"sha": head, "repo": {"full_name": "o/r"}}, "base": {"repo": {"full_name": "o/r"}},
+                          "user": user("alice"), "commits": 3, "labels": [{"name": "allow-destructive"}]},
+            "issues.listEvents": [
+                {"event": "head_ref_force_pushed", "actor": user("gina")},
+                {"event": "labeled", "label": {"name": "allow-destructive"}, "actor": user("mallory"), "created_at": "2026-11-27T08:00:00Z"},
+                {"event": "labeled", "label": {"name": "allow-destructive"}, "actor": user("bob"), "created_at": "2026-11-27T09:10:00Z"},
+                {"event": "labeled", "label": {"name": "other"}, "actor": user("zoe"), "created_at": "2026-11-27T09:20:00Z"}],
+            "actions.listWorkflowRuns": {"workflow_runs": runs},
+            "actions.getWorkflowRun": {"by": ["run_id"], "answers": {"11": runs[0], "12": runs[1]}},
+            "actions.listWorkflowRunArtifacts": {"artifacts": [
+                {"name": "plan-report-planted", "expired": False, "created_at": "2026-11-27T09:30:00Z"},
+                {"name": "plan-report", "expired": False, "created_at": "2026-11-27T09:00:00Z"}]},
+            "pulls.listCommits": [
+                {"author": user("carol"), "committer": user("carol")},
+                {"author": user("dave"), "committer": user("web-flow")},
+                {"author": None, "committer": None}],
+        },
+    }
+
+
+def test_the_context_script_records_every_author_committer_and_pusher(tmp_path: Path) -> None:
+    head = "c" * 40
+    step = step_named(load("destructive-gate.yml")["jobs"]["decide"], "Read the pull request")
+    result = run_script(tmp_path, step, recorded_pull_request(head))
+    assert result["failed"] is None and result["outputs"] == {"run-id": "12", "label-actor": "bob"}
+    context = json.loads((tmp_path / "gate/context.json").read_text())
+    assert sorted(context["pushers"]) == ["dave", "erin", "frank", "gina"]
+    assert sorted(context["commit_users"]) == ["carol", "dave", "web-flow"]
+    assert (context["commits_listed"], context["commits_total"], context["pr_author"]) == (3, 3, "alice")
+    assert (context["label_actor"], context["labeled_at"]) == ("bob", "2026-11-27T09:10:00Z")
+    assert context["report_created_at"] == "2026-11-27T09:00:00Z"  # the artifact named exactly plan-report
+    listed = [params for name, params in result["calls"] if name == "actions.listWorkflowRuns"]
+    assert listed == [{"owner": "o", "repo": "r", "workflow_id": "pull-request.yml", "head_sha": head, "event": "pull_request", "per_page": 100}]
+    # The gate reads this context as it is written.
+    from tools import destructive_gate
+
+    assert destructive_gate.context_from(context, "context.json").pushers == tuple(context["pushers"])
+
+
+def test_the_membership_script_records_active_pending_and_absent_and_fails_on_errors(tmp_path: Path) -> None:
+    step = step_named(load("destructive-gate.yml")["jobs"]["decide"], "Check the labeler's membership")
+    (tmp_path / "gate").mkdir()
+    answers = {"o/platform": {"status": 404}, "o/sre": {"state": "active"}, "o/ops": {"state": "pending"}}
+    fixture = {"context": {}, "env": {"TEAMS": json.dumps(["o/platform", "o/sre", "o/ops"]), "LABEL_ACTOR": "bob"},
+               "api": {"teams.getMembershipForUserInOrg": {"by": ["org", "team_slug"], "answers": answers}}}
+    result = run_script(tmp_path, step, fixture)
+    assert result["failed"] is None
+    assert json.loads((tmp_path / "gate/memberships.json").read_text()) == {
+        "label_actor": "bob", "teams": {"o/platform": "none", "o/sre": "active", "o/ops": "pending"}}
+    assert [params["username"] for _, params in result["calls"]] == ["bob"] * 3
+    (tmp_path / "gate/memberships.json").unlink()
+    answers["o/sre"] = {"status": 403}  # the token cannot read the organization: fail closed, record nothing
+    result = run_script(tmp_path, step, fixture)
+    assert "HTTP 403" in result["failed"] and not (tmp_path / "gate/memberships.json").exists()
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The policy gate and the provider allow-list, before every terraform init (issue 16, item 4)
+# ---------------------------------------------------------------------------------------------------------
+GATE_RUN = re.compile(r"python (?P<tools>base|repo)/tools/policy_gate\.py cdktf\.out/stacks")
+#: Every job that runs Terraform, and where its copy of tools/ comes from.
+TERRAFORM_JOBS = {("pull-request.yml", "plan"): "${{ github.event.pull_request.base.sha }}",
+                  ("deploy-environment.yml", "preview"): None, ("deploy-environment.yml", "apply"): None}
+
+
+def gate_steps(job: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, Any]]:
+    """(index of the policy gate step, that step, the provider allow-list step) of a job."""
+    found = [(i, s) for i, s in enumerate(steps(job)) if GATE_RUN.fullmatch(str(s.get("run", "")).strip())]
+    assert len(found) == 1, f"expected one policy gate step, found {[s.get('name') for _, s in found]}"
+    return (*found[0], step_named(job, "Allow only this project's providers"))
+
+
+def test_every_terraform_job_gates_the_json_and_restricts_providers_before_credentials_and_init() -> None:
+    """The gate and the CLI configuration written from its allow-list come before the role is assumed and before
+    `terraform init`; in a pull request both are the BASE branch's, in a deploy the deployed commit's."""
+    seen = set()
+    for name, job_id, job in all_jobs():
+        runs = [str(s.get("run", "")) for s in steps(job)]
+        inits = [i for i, run in enumerate(runs) if re.search(r"terraform -chdir=\S+ init\b", run)]
+        if not inits:
+            continue
+        seen.add((name, job_id))
+        where = f"{name} {job_id}"
+        gate_index, gate, providers = gate_steps(job)
+        tools = GATE_RUN.fullmatch(gate["run"].strip())["tools"]
+        assert providers["run"].splitlines() == [
+            f'python {tools}/tools/policy_gate.py --cli-config "${{RUNNER_TEMP}}/terraform.rc"',
+            'echo "TF_CLI_CONFIG_FILE=${RUNNER_TEMP}/terraform.rc" >> "${GITHUB_ENV}"'], where
+        credentials = [i for i, s in enumerate(steps(job)) if uses(s, "aws-actions/configure-aws-credentials")]
+        assert gate_index < steps(job).index(providers) < credentials[0] < inits[0], where
+        (checkout,) = [s for s in steps(job) if uses(s, "actions/checkout") and s["with"].get("path") == tools]
+        assert checkout["with"]["sparse-checkout"] == "tools" and checkout["with"].get("ref") == TERRAFORM_JOBS[(name, job_id)], where
+    assert seen == set(TERRAFORM_JOBS)
+
+
+@pytest.mark.parametrize("name, job_id", sorted(TERRAFORM_JOBS))
+def test_the_gate_steps_run_for_real(name: str, job_id: str, stacks: dict[str, Any], tmp_path: Path) -> None:
+    """Each job's own two steps, under bash as GitHub runs them, on the real stacks: clean stacks pass, a
+    `data "external"` stops the job, and Terraform is pointed at a configuration that installs only hashicorp/aws."""
+    from synthesis import contract_conforming
+
+    work, temp, bin_dir = tmp_path / "work", tmp_path / "runner", tmp_path / "bin"
+    for directory in (temp, bin_dir):
+        directory.mkdir()
+    for name_of_stack, document in stacks.items():
+        (work / "cdktf.out/stacks" / name_of_stack).mkdir(parents=True)
+        (work / "cdktf.out/stacks" / name_of_stack / "cdk.tf.json").write_text(json.dumps(contract_conforming(document)))
+    (work / "base").symlink_to(REPO_ROOT)
+    (work / "repo").symlink_to(REPO_ROOT)
+    (bin_dir / "python").symlink_to(sys.executable)
+    env = {"RUNNER_TEMP": str(temp), "GITHUB_ENV": str(tmp_path / "github.env"), "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+    _, gate, providers = gate_steps(load(name)["jobs"][job_id])
+
+    passed = run_step(gate["run"], env, work)
+    assert passed.returncode == 0 and "nothing refused" in passed.stdout, passed.stdout + passed.stderr
+    configured = run_step(providers["run"], env, work)
+    assert configured.returncode == 0, configured.stderr
+    assert (tmp_path / "github.env").read_text() == f"TF_CLI_CONFIG_FILE={temp}/terraform.rc\n"
+    assert 'include = ["registry.terraform.io/hashicorp/aws"]' in (temp / "terraform.rc").read_text()
+
+    dev = work / "cdktf.out/stacks/dev/cdk.tf.json"
+    document = json.loads(dev.read_text())
+    document["data"]["external"] = {"env": {"program": ["sh", "-c", "env"]}}
+    dev.write_text(json.dumps(document))
+    refused = run_step(gate["run"], env, work)
+    assert refused.returncode == 1
+    assert refused.stdout == "dev: data.external.env: data source external is refused (runs a program at plan time)\n"
 
 
 def test_the_gate_workflow_writes_every_field_the_gate_reads() -> None:

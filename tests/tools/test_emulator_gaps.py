@@ -1,0 +1,52 @@
+"""The emulator's ElastiCache user gap (tools/emulator.py, "elasticache-users") behaves as AWS documents it:
+ModifyUser changes how a user signs in, a default user a group holds cannot be deleted, and deleting any other
+user takes it out of its groups. These are what an environment deployed with password users relies on when it
+moves to IAM auth (README, "Moving an environment deployed before Redis IAM auth")."""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+import botocore.exceptions
+import pytest
+
+from tools.emulator import Emulator, start_emulator
+
+ACCESS = "on ~txn:* -@all +get"
+
+
+@pytest.fixture(scope="module")
+def elasticache() -> Iterator[object]:
+    emulator: Emulator = start_emulator()
+    try:
+        yield emulator.client("elasticache")
+    finally:
+        emulator.stop()
+
+
+def test_modify_user_moves_a_password_user_to_no_password(elasticache) -> None:
+    elasticache.create_user(UserId="g1-default", UserName="default", Engine="redis", AccessString="off -@all",
+                            Passwords=["a-password-of-16-chars"])
+    elasticache.modify_user(UserId="g1-default", NoPasswordRequired=True)
+    [user] = elasticache.describe_users(UserId="g1-default")["Users"]
+    assert user["Authentication"] == {"Type": "no-password"} and user["AccessString"] == "off -@all"
+    elasticache.modify_user(UserId="g1-default", AuthenticationMode={"Type": "iam"}, AccessString=ACCESS)
+    [user] = elasticache.describe_users(UserId="g1-default")["Users"]
+    assert user["Authentication"]["Type"] == "iam" and user["AccessString"] == ACCESS
+
+
+def test_a_default_user_a_group_holds_cannot_be_deleted_and_other_users_leave_their_groups(elasticache) -> None:
+    elasticache.create_user(UserId="g2-default", UserName="default", Engine="redis", AccessString="off -@all",
+                            NoPasswordRequired=True)
+    elasticache.create_user(UserId="g2-app", UserName="g2-app", Engine="redis", AccessString=ACCESS,
+                            AuthenticationMode={"Type": "iam"})
+    elasticache.create_user_group(UserGroupId="g2", Engine="redis", UserIds=["g2-default", "g2-app"])
+
+    with pytest.raises(botocore.exceptions.ClientError) as refused:
+        elasticache.delete_user(UserId="g2-default")
+    assert refused.value.response["Error"]["Code"] == "DefaultUserAssociatedToUserGroup"
+    elasticache.delete_user(UserId="g2-app")
+    assert elasticache.describe_user_groups(UserGroupId="g2")["UserGroups"][0]["UserIds"] == ["g2-default"]
+
+    elasticache.delete_user_group(UserGroupId="g2")
+    elasticache.delete_user(UserId="g2-default")  # no group holds it any more
