@@ -120,7 +120,10 @@ plan-report: ## Risk report of plans/*.plan.json into plans/report.md; exit 3 = 
 # cdktf never runs `terraform providers lock` (that command ignores the CLI configuration and asks the registry).
 CDKTF_OUTDIR ?= cdktf.out
 CLI_STACK_DIR = $(CDKTF_OUTDIR)/stacks/$(ENV)
-CDKTF = npx --no-install cdktf
+# cdktf runs `terraform apply|destroy` in a pseudo-terminal of its own, where a terminal's Ctrl-C never arrives; cdktf
+# gets it and exits without waiting, killing Terraform mid-apply (state unwritten, lock left). tools.graceful runs cdktf
+# out of the terminal's process group and hands each Ctrl-C to Terraform, which stops gracefully (README, "Deploying").
+CDKTF = $(PYTHON) -m tools.graceful --stack-dir $(CLI_STACK_DIR) npx --no-install cdktf
 CDKTF_FLAGS = --skip-synth --output $(CDKTF_OUTDIR) $(if $(filter 1,$(AUTO_APPROVE)),--auto-approve)
 # Without a terminal cdktf's approval prompt crashes after `terraform apply` took the state lock: refuse first.
 NEED_APPROVAL = [ "$(AUTO_APPROVE)" = 1 ] || [ -t 0 ] || { echo "make $@: no terminal to approve on: pass AUTO_APPROVE=1" >&2; exit 2; }
@@ -140,21 +143,21 @@ output: ## cdktf output ENV=<env> (of the last synth)
 cli-init:
 	terraform -chdir=$(CLI_STACK_DIR) init -input=false -no-color
 
-cli-deploy: ## deploy without synthesizing first (CDKTF_OUTDIR=<dir> ENV=<env> [AUTO_APPROVE=1])
+cli-deploy: setup ## deploy without synthesizing first (CDKTF_OUTDIR=<dir> ENV=<env> [AUTO_APPROVE=1])
 	@$(NEED_APPROVAL)
 	@$(MAKE) --no-print-directory cli-init
 	$(CDKTF) deploy $(ENV) $(CDKTF_FLAGS)
 
-cli-diff:
+cli-diff: setup
 	@$(MAKE) --no-print-directory cli-init
 	$(CDKTF) diff $(ENV) --skip-synth --output $(CDKTF_OUTDIR)
 
-cli-destroy:
+cli-destroy: setup
 	@$(NEED_APPROVAL)
 	@$(MAKE) --no-print-directory cli-init
 	$(CDKTF) destroy $(ENV) $(CDKTF_FLAGS)
 
-cli-output:
+cli-output: setup
 	$(CDKTF) output $(ENV) --skip-synth --output $(CDKTF_OUTDIR) --outputs-file $(CDKTF_OUTDIR)/$(ENV).outputs.json
 	@cat $(CDKTF_OUTDIR)/$(ENV).outputs.json
 

@@ -1,4 +1,4 @@
-"""The system's own VPC: public and private subnets per AZ, flow logs, private endpoints."""
+"""The system's own VPC: private subnets per AZ, flow logs, private endpoints; a way out only with the NAT gateway."""
 
 from __future__ import annotations
 
@@ -57,9 +57,12 @@ class NetworkSettings:
 
     vpc_cidr: the VPC's IPv4 block, /16 to /24. Default: 10.0.0.0/16.
     az_count: availability zones to spread subnets over. Default: 2, the minimum for Multi-AZ.
-    subnet_prefix: prefix length of every subnet, carved in order from vpc_cidr (public
-      subnets first, then private). Default: 24 (251 usable addresses each).
-    nat_gateway: add one NAT gateway for consumers that need the internet. Default: off;
+    subnet_prefix: prefix length of every subnet, carved in order from vpc_cidr (the public
+      blocks first, then the private ones; the public blocks stay reserved without the NAT gateway,
+      so turning it on or off never moves a private subnet). Default: 24 (251 usable addresses each).
+    nat_gateway: add an internet gateway, public subnets and one NAT gateway, for consumers that need
+      HTTPS to the internet (nothing else leaves: security group and network ACL admit 443 only).
+      Default: off, and then the VPC has no internet gateway, no public subnet and no route out at all;
       the Secrets Manager endpoint covers what the processor calls (it reaches nothing else outside
       the VPC: Lambda polls the stream, RDS auth tokens are signed locally, logs go through Lambda).
     zone_ids: the zone ids (e.g. apne1-az4) to place subnets in, one per AZ, in order. Zone
@@ -97,7 +100,8 @@ class NetworkSettings:
         return ipaddress.IPv4Network(self.vpc_cidr)
 
     def subnet_cidrs(self) -> tuple[list[str], list[str]]:
-        """(public, private) subnet blocks, one per AZ, carved with `ipaddress`."""
+        """(public, private) subnet blocks, one per AZ, carved with `ipaddress` (the public ones are used
+        only with the NAT gateway, but always carved, so the private blocks never depend on it)."""
         blocks = self.network.subnets(new_prefix=self.subnet_prefix)
         carved = [str(next(blocks)) for _ in range(2 * self.az_count)]
         return carved[: self.az_count], carved[self.az_count:]
@@ -129,7 +133,8 @@ class Networking(Construct):
     """VPC, subnets, routing, flow logs, endpoints and the application security group.
 
     The application security group is the one identity the data stores admit; a
-    consumer (the processor) runs in the private subnets with it attached.
+    consumer (the processor) runs in the private subnets with it attached. Public subnets, the
+    internet gateway and every route to 0.0.0.0/0 exist only with the NAT gateway.
     """
 
     def __init__(self, scope: Construct, construct_id: str, props: NetworkingProps) -> None:
@@ -142,26 +147,14 @@ class Networking(Construct):
         # Managed with no rules, so nothing can fall back on the permissive default group.
         DefaultSecurityGroup(self, "default-sg", vpc_id=self._vpc.id)
 
-        igw = InternetGateway(self, "igw", vpc_id=self._vpc.id, tags={"Name": props.name})
-        public_rt = RouteTable(self, "public-rt", vpc_id=self._vpc.id, tags={"Name": f"{props.name}-public"})
-        Route(self, "public-default", route_table_id=public_rt.id, destination_cidr_block="0.0.0.0/0",
-              gateway_id=igw.id)
         self._private_route_table = RouteTable(self, "private-rt", vpc_id=self._vpc.id,
                                               tags={"Name": f"{props.name}-private"})
-
         public_cidrs, private_cidrs = props.subnet_cidrs()
-        self._public_subnets = self._subnets("public", props.name, public_cidrs, zones, public_rt)
         self._private_subnets = self._subnets("private", props.name, private_cidrs, zones,
                                              self._private_route_table)
         self.private_subnet_ids: list[str] = [s.id for s in self._private_subnets]
         self.availability_zone_count: int = props.az_count
-
-        if props.nat_gateway:
-            eip = Eip(self, "nat-eip", domain="vpc", tags={"Name": f"{props.name}-nat"})
-            nat = NatGateway(self, "nat", allocation_id=eip.id, subnet_id=self._public_subnets[0].id,
-                             tags={"Name": props.name}, depends_on=[igw])
-            Route(self, "private-default", route_table_id=self._private_route_table.id,
-                  destination_cidr_block="0.0.0.0/0", nat_gateway_id=nat.id)
+        self._public_subnets: list[Subnet] = self._nat(props, public_cidrs, zones) if props.nat_gateway else []
 
         self._default_network_acl(props)
         self._flow_logs(props)
@@ -174,6 +167,21 @@ class Networking(Construct):
             VpcSecurityGroupEgressRule(self, "app-internet-egress", security_group_id=self.app_security_group.id,
                                        cidr_ipv4="0.0.0.0/0", ip_protocol="tcp", from_port=HTTPS, to_port=HTTPS,
                                        description="HTTPS to the internet through the NAT gateway")
+
+    def _nat(self, props: NetworkingProps, public_cidrs: list[str], zones: list[dict[str, str]]) -> list[Subnet]:
+        """The way out, built only with `nat_gateway`: an internet gateway, public subnets routed to it, and one
+        NAT gateway that the private route table sends 0.0.0.0/0 to. Returns the public subnets."""
+        igw = InternetGateway(self, "igw", vpc_id=self._vpc.id, tags={"Name": props.name})
+        public_rt = RouteTable(self, "public-rt", vpc_id=self._vpc.id, tags={"Name": f"{props.name}-public"})
+        Route(self, "public-default", route_table_id=public_rt.id, destination_cidr_block="0.0.0.0/0",
+              gateway_id=igw.id)
+        public_subnets = self._subnets("public", props.name, public_cidrs, zones, public_rt)
+        eip = Eip(self, "nat-eip", domain="vpc", tags={"Name": f"{props.name}-nat"})
+        nat = NatGateway(self, "nat", allocation_id=eip.id, subnet_id=public_subnets[0].id,
+                         tags={"Name": props.name}, depends_on=[igw])
+        Route(self, "private-default", route_table_id=self._private_route_table.id,
+              destination_cidr_block="0.0.0.0/0", nat_gateway_id=nat.id)
+        return public_subnets
 
     def _zones(self, settings: NetworkSettings) -> list[dict[str, str]]:
         """Subnet placement per AZ: the pinned zone ids, or else the first available zones."""

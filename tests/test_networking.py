@@ -1,4 +1,4 @@
-"""Networking: address plan, private-by-default subnets, flow logs, endpoints, optional NAT."""
+"""Networking: address plan, private-only subnets without NAT, flow logs, endpoints, optional NAT (HTTPS out only)."""
 
 from __future__ import annotations
 
@@ -30,11 +30,11 @@ def test_vpc_and_subnets(dev) -> None:
     assert vpc["cidr_block"] == "10.10.0.0/16"
     assert vpc["enable_dns_support"] is True and vpc["enable_dns_hostnames"] is True
     subnets = dev.resources("aws_subnet").values()
-    assert sorted(s["cidr_block"] for s in subnets) == ["10.10.0.0/24", "10.10.1.0/24", "10.10.2.0/24", "10.10.3.0/24"]
+    # The public blocks 10.10.0.0/24 and 10.10.1.0/24 stay reserved: dev has no NAT gateway, so no public subnet.
+    assert sorted(s["cidr_block"] for s in subnets) == ["10.10.2.0/24", "10.10.3.0/24"]
     assert all(s["map_public_ip_on_launch"] is False for s in subnets)
     zones = {s["tags"]["Name"]: s["availability_zone_id"] for s in subnets}
-    assert zones == {"japancart-dev-public-0": "apne1-az4", "japancart-dev-public-1": "apne1-az1",
-                     "japancart-dev-private-0": "apne1-az4", "japancart-dev-private-1": "apne1-az1"}
+    assert zones == {"japancart-dev-private-0": "apne1-az4", "japancart-dev-private-1": "apne1-az1"}
     assert dev.data("aws_availability_zones") == {}
 
 
@@ -44,7 +44,7 @@ def test_without_pinned_zones_subnets_take_the_first_available(tmp_path: Path) -
     zones_key, zones = stack.document["data"]["aws_availability_zones"].popitem()
     assert zones["state"] == "available"
     placed = sorted(s["availability_zone"] for s in stack.resources("aws_subnet").values())
-    assert placed == [f"${{element(data.aws_availability_zones.{zones_key}.names, {i})}}" for i in (0, 0, 1, 1)]
+    assert placed == [f"${{element(data.aws_availability_zones.{zones_key}.names, {i})}}" for i in (0, 1)]
     skipped = [s for s in stack.document["//"]["checkov"]["skip"] if s["id"] == "CKV_AWS_394"]
     assert skipped and skipped[0]["address"].endswith(zones_key)
 
@@ -55,7 +55,8 @@ def test_fails_when_zone_ids_do_not_match_the_zone_count() -> None:
 
 
 def test_prod_spreads_over_three_zones(prod) -> None:
-    assert len(prod.resources("aws_subnet")) == 6
+    assert sorted(s["tags"]["Name"] for s in prod.resources("aws_subnet").values()) == [
+        "japancart-prod-private-0", "japancart-prod-private-1", "japancart-prod-private-2"]
 
 
 def test_default_security_group_is_managed_with_no_rules(dev) -> None:
@@ -63,14 +64,20 @@ def test_default_security_group_is_managed_with_no_rules(dev) -> None:
     assert "ingress" not in group and "egress" not in group
 
 
-def test_private_route_table_has_no_internet_route_by_default(dev) -> None:
-    private_key, _ = dev.one("aws_route_table", tags={"Name": "japancart-dev-private"})
-    routes = [r for r in dev.resources("aws_route").values() if private_key in r["route_table_id"]]
-    assert routes == []
-    assert dev.resources("aws_nat_gateway") == {}
-    public_key, _ = dev.one("aws_route_table", tags={"Name": "japancart-dev-public"})
-    _, public_route = dev.one("aws_route", destination_cidr_block="0.0.0.0/0")
-    assert public_key in public_route["route_table_id"] and "aws_internet_gateway" in public_route["gateway_id"]
+@pytest.mark.parametrize("env", ["dev", "staging", "prod"])
+def test_without_nat_nothing_is_public(env: str, stacks: dict) -> None:
+    """No shipped environment uses the NAT gateway, so none has an internet gateway, a public subnet, a public
+    route table or any route at all (the private route table keeps only the VPC's local route)."""
+    stack = StackView(stacks[env])
+    for kind in ("aws_internet_gateway", "aws_route", "aws_nat_gateway", "aws_eip", "aws_egress_only_internet_gateway"):
+        assert stack.resources(kind) == {}, kind
+    ((_, table),) = stack.resources("aws_route_table").items()
+    assert table["tags"]["Name"] == f"japancart-{env}-private" and "route" not in table
+    assert {s["tags"]["Tier"] for s in stack.resources("aws_subnet").values()} == {"private"}
+    internet = [r for r in stack.resources("aws_vpc_security_group_egress_rule").values() if "cidr_ipv4" in r]
+    assert internet == []
+    _, acl = stack.one("aws_default_network_acl")
+    assert [r for r in acl["ingress"] + acl["egress"] if r["cidr_block"] == "0.0.0.0/0"] == []
 
 
 def test_flow_logs_go_to_an_encrypted_group_with_retention(dev) -> None:
@@ -140,12 +147,56 @@ def test_default_network_acl_is_managed_and_closed_to_the_internet(tmp_path: Pat
 
 def test_optional_nat_gateway(tmp_path: Path) -> None:
     stack = synth_environment(tmp_path, network={"nat_gateway": True})
-    _, nat = stack.one("aws_nat_gateway")
-    public_subnet, _ = stack.one("aws_subnet", tags={"Name": "japancart-dev-public-0", "Tier": "public"})
-    assert nat["subnet_id"] == stack.ref("aws_subnet", public_subnet, "id")
-    private_rt, _ = stack.one("aws_route_table", tags={"Name": "japancart-dev-private"})
-    routes = [r for r in stack.resources("aws_route").values() if private_rt in r["route_table_id"]]
-    assert [r["destination_cidr_block"] for r in routes] == ["0.0.0.0/0"] and "aws_nat_gateway" in routes[0]["nat_gateway_id"]
+    check_nat_network(stack, "japancart-dev", ["10.0.0.0/24", "10.0.1.0/24"])
+
+
+def check_nat_network(stack: StackView, name: str, public_blocks: list[str]) -> None:
+    """With the NAT gateway: an internet gateway, public subnets routed to it, the NAT gateway in the first of
+    them, the private route table's way out through it, and HTTPS (443) the only thing that may leave."""
+    igw_key, _ = stack.one("aws_internet_gateway")
+    public_rt, _ = stack.one("aws_route_table", tags={"Name": f"{name}-public"})
+    private_rt, _ = stack.one("aws_route_table", tags={"Name": f"{name}-private"})
+    routes = {(r["route_table_id"], r["destination_cidr_block"]): r for r in stack.resources("aws_route").values()}
+    assert set(routes) == {(stack.ref("aws_route_table", public_rt, "id"), "0.0.0.0/0"),
+                           (stack.ref("aws_route_table", private_rt, "id"), "0.0.0.0/0")}
+    assert routes[(stack.ref("aws_route_table", public_rt, "id"), "0.0.0.0/0")]["gateway_id"] == \
+        stack.ref("aws_internet_gateway", igw_key, "id")
+    nat_key, nat = stack.one("aws_nat_gateway")
+    assert routes[(stack.ref("aws_route_table", private_rt, "id"), "0.0.0.0/0")]["nat_gateway_id"] == \
+        stack.ref("aws_nat_gateway", nat_key, "id")
+    public = {k: s for k, s in stack.resources("aws_subnet").items() if s["tags"]["Tier"] == "public"}
+    assert sorted(s["cidr_block"] for s in public.values()) == public_blocks
+    assert all(s["map_public_ip_on_launch"] is False for s in public.values())
+    first, _ = stack.one("aws_subnet", tags={"Name": f"{name}-public-0", "Tier": "public"})
+    assert nat["subnet_id"] == stack.ref("aws_subnet", first, "id")
+    associated = {a["subnet_id"]: a["route_table_id"] for a in stack.resources("aws_route_table_association").values()}
+    assert {associated[stack.ref("aws_subnet", k, "id")] for k in public} == {stack.ref("aws_route_table", public_rt, "id")}
+    # Egress to the internet: one security-group rule, TCP 443 from the application group; the network ACL
+    # lets 443 out and only the replies (ephemeral ports) back in.
+    internet = [r for r in stack.resources("aws_vpc_security_group_egress_rule").values() if "cidr_ipv4" in r]
+    app_key, _ = stack.one("aws_security_group", name=f"{name}-app")
+    assert [(r["security_group_id"], r["cidr_ipv4"], r["ip_protocol"], r["from_port"], r["to_port"]) for r in internet] == [
+        (stack.ref("aws_security_group", app_key, "id"), "0.0.0.0/0", "tcp", 443, 443)]
+    _, acl = stack.one("aws_default_network_acl")
+    assert [(r["protocol"], r["from_port"], r["to_port"]) for r in acl["egress"] if r["cidr_block"] == "0.0.0.0/0"] == [
+        ("tcp", 443, 443)]
+    assert [(r["protocol"], r["from_port"], r["to_port"]) for r in acl["ingress"] if r["cidr_block"] == "0.0.0.0/0"] == [
+        ("tcp", 1024, 65535)]
+    assert set(acl["subnet_ids"]) == {stack.ref("aws_subnet", k, "id") for k in stack.resources("aws_subnet")}
+
+
+def test_bare_network_with_nat_gateway() -> None:
+    """The construct alone, NAT on and every other prop defaulted: the same way out, nothing wider."""
+    from bare_stack import bare_stack
+    from constructs_lib.networking import Networking, NetworkingProps
+
+    bare = bare_stack(network=False)
+    Networking(bare.stack, "network", NetworkingProps(name="bare", region="ap-northeast-1", key=bare.keys.logs,
+                                                      nat_gateway=True))
+    stack = bare.view()
+    check_nat_network(stack, "bare", ["10.0.0.0/24", "10.0.1.0/24"])
+    assert sorted(s["cidr_block"] for s in stack.resources("aws_subnet").values() if s["tags"]["Tier"] == "private") == [
+        "10.0.2.0/24", "10.0.3.0/24"]  # the same private blocks as without NAT: turning it on moves no subnet
 
 
 def test_defaults_are_two_private_zones_without_nat_and_with_encrypted_flow_logs() -> None:
@@ -154,9 +205,10 @@ def test_defaults_are_two_private_zones_without_nat_and_with_encrypted_flow_logs
     stack = with_defaults(lambda bare: None)  # the bare stack's network is built with default props
     assert stack.one("aws_vpc")[1]["cidr_block"] == "10.0.0.0/16"
     subnets = sorted(s["cidr_block"] for s in stack.resources("aws_subnet").values())
-    assert subnets == ["10.0.0.0/24", "10.0.1.0/24", "10.0.2.0/24", "10.0.3.0/24"]
+    assert subnets == ["10.0.2.0/24", "10.0.3.0/24"]  # private only; 10.0.0.0/23 is reserved for public subnets
     assert all(s["map_public_ip_on_launch"] is False for s in stack.resources("aws_subnet").values())
-    assert stack.resources("aws_nat_gateway") == {} and stack.resources("aws_eip") == {}
+    for kind in ("aws_nat_gateway", "aws_eip", "aws_internet_gateway", "aws_route"):
+        assert stack.resources(kind) == {}, kind
     _, flow_logs = stack.one("aws_cloudwatch_log_group", name="/vpc/bare/flow-logs")
     assert flow_logs["kms_key_id"] == stack.key_ref("logs") and flow_logs["retention_in_days"] == 365
     assert stack.one("aws_flow_log")[1]["traffic_type"] == "ALL"

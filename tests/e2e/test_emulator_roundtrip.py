@@ -354,6 +354,38 @@ def test_gap_patches_cover_rbac_user_groups_and_invoke(emulator: Emulator) -> No
         iam.delete_role(RoleName="gap-invoke")
 
 
+def test_gap_patches_refuse_deleting_groups_in_use_and_drop_a_deleted_subnets_acl_association(emulator: Emulator) -> None:
+    """boto3-level proof of the RDS group and network ACL gaps (an instance Terraform never recorded, and the
+    public subnets leaving an environment, showed them)."""
+    ec2, rds = emulator.client("ec2"), emulator.client("rds")
+    vpc = ec2.create_vpc(CidrBlock="10.99.0.0/16")["Vpc"]["VpcId"]
+    subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.99.{i}.0/24", AvailabilityZone=f"ap-northeast-1{z}")["Subnet"]["SubnetId"]
+               for i, z in ((0, "a"), (1, "c"))]
+    rds.create_db_subnet_group(DBSubnetGroupName="gap-subnets", DBSubnetGroupDescription="gap", SubnetIds=subnets)
+    rds.create_db_parameter_group(DBParameterGroupName="gap-params", DBParameterGroupFamily="postgres16", Description="gap")
+    rds.create_db_instance(DBInstanceIdentifier="gap-db", Engine="postgres", DBInstanceClass="db.t4g.micro",
+                           MasterUsername="gap", MasterUserPassword="gap-password-1", AllocatedStorage=20,
+                           DBSubnetGroupName="gap-subnets", DBParameterGroupName="gap-params")
+    with pytest.raises(rds.exceptions.ClientError, match="InvalidDBParameterGroupState"):
+        rds.delete_db_parameter_group(DBParameterGroupName="gap-params")
+    with pytest.raises(rds.exceptions.ClientError, match="InvalidDBSubnetGroupStateFault"):
+        rds.delete_db_subnet_group(DBSubnetGroupName="gap-subnets")
+    assert rds.describe_db_instances(DBInstanceIdentifier="gap-db")["DBInstances"]  # no 500: the groups are still there
+    rds.delete_db_instance(DBInstanceIdentifier="gap-db", SkipFinalSnapshot=True)
+    rds.delete_db_parameter_group(DBParameterGroupName="gap-params")
+    rds.delete_db_subnet_group(DBSubnetGroupName="gap-subnets")
+
+    def acl_subnets() -> set[str]:
+        (acl,) = ec2.describe_network_acls(Filters=[{"Name": "vpc-id", "Values": [vpc]}, {"Name": "default", "Values": ["true"]}])["NetworkAcls"]
+        return {a["SubnetId"] for a in acl["Associations"]}
+
+    assert acl_subnets() == set(subnets)
+    ec2.delete_subnet(SubnetId=subnets[0])
+    assert acl_subnets() == {subnets[1]}
+    ec2.delete_subnet(SubnetId=subnets[1])
+    ec2.delete_vpc(VpcId=vpc)
+
+
 @pytest.fixture(scope="module")
 def roundtrips(emulator: Emulator, emulator_terraform: TerraformCLI, emulator_synth_dir: Path, roundtrip_root: Path,
                bootstrapped: dict, emulator_ci: dict) -> dict[str, Any]:
