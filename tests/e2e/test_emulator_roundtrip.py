@@ -4,8 +4,8 @@ supported layout: the state bucket in one account, each environment in its own.
 Sequence: ``bootstrap`` (local state, kept in its working copy) creates the state bucket and every stack's
 state key, as the bucket account's operator; each ``ci-<account>`` stack (GitHub's OIDC provider, the plan
 and apply roles, the boundaries) is applied by that account's operator (moto acts in the account of a
-session's role); then for ``dev`` and ``prod``, as the environment's apply role (a web-identity session, as
-the deploy job): ``terraform init`` with the real S3 backend in the emulator, a check that the S3 lock file
+session's role); then for every environment (``dev``, ``staging``, ``prod``, side by side), as its apply role
+(a web-identity session, as the deploy job): ``terraform init`` with the real S3 backend in the emulator, a check that the S3 lock file
 (``use_lockfile``) is really honoured, ``apply``, boto3 checks that what exists matches the synthesized
 intent, ``plan -detailed-exitcode`` == 0 (no perpetual diff), a pull-request plan as the plan role
 (``-lock=false`` works; taking the lock is refused), ``destroy``, and boto3 checks that nothing is left.
@@ -26,6 +26,7 @@ from typing import Any
 
 import pytest
 
+from processor.config import ENVIRONMENTS as SHIPPED_ENVIRONMENTS
 from synthesis import TEST_ACCOUNTS
 from tests.e2e.conftest import ci_role, operator_of
 from tools.emulator import Emulator, leftovers, state_identifiers
@@ -292,7 +293,8 @@ def check_pull_request_plan(emulator: Emulator, tf: TerraformCLI, work: Path, en
     return f"PR plan as japancart-{env}-plan: -lock=false no changes; taking the lock refused (AccessDenied)"
 
 
-ENVIRONMENTS = ("dev", "prod")
+#: Every environment of the shipped configuration: the round trips run side by side.
+ENVIRONMENTS = SHIPPED_ENVIRONMENTS
 
 
 def test_gap_patches_close_the_known_moto_gaps(emulator: Emulator) -> None:
@@ -390,7 +392,7 @@ def test_gap_patches_refuse_deleting_groups_in_use_and_drop_a_deleted_subnets_ac
 def roundtrips(emulator: Emulator, emulator_terraform: TerraformCLI, emulator_synth_dir: Path, roundtrip_root: Path,
                bootstrapped: dict, emulator_ci: dict) -> dict[str, Any]:
     """Both round trips at once, in threads: Terraform mostly waits on the provider's fixed polling delays
-    (RDS ~80s, Kinesis ~40s, ElastiCache ~30s ...), so running dev and prod together halves the wall time
+    (RDS ~80s, Kinesis ~40s, ElastiCache ~30s ...), so running the environments together costs little more wall time than one
     without using more CPU.  Each environment's outcome (times and notes, or its exception) is kept."""
     from concurrent.futures import ThreadPoolExecutor
 
@@ -412,7 +414,7 @@ def test_apply_replan_destroy(env: str, roundtrips: dict[str, Any], emulator: Em
         raise outcome
     times, notes = outcome
     e2e_summary(
-        f"{env} against moto {emulator.endpoint} (bootstrap apply {bootstrapped['apply_seconds']:.1f}s; dev and prod run concurrently): "
+        f"{env} against moto {emulator.endpoint} (bootstrap apply {bootstrapped['apply_seconds']:.1f}s; every environment concurrently): "
         + ", ".join(f"{k} {v:.1f}s" for k, v in times.items())
         + "".join(f"\n    {n}" for n in notes)
     )
