@@ -122,7 +122,7 @@ CDKTF_OUTDIR ?= cdktf.out
 CLI_STACK_DIR = $(CDKTF_OUTDIR)/stacks/$(ENV)
 # cdktf runs `terraform apply|destroy` in a pseudo-terminal of its own, where a terminal's Ctrl-C never arrives; cdktf
 # gets it and exits without waiting, killing Terraform mid-apply (state unwritten, lock left). tools.graceful runs cdktf
-# out of the terminal's process group and hands each Ctrl-C to Terraform, which stops gracefully (README, "Deploying").
+# out of the terminal's process group and hands each Ctrl-C to Terraform, which stops gracefully (docs/deploying.md).
 CDKTF = $(PYTHON) -m tools.graceful --stack-dir $(CLI_STACK_DIR) npx --no-install cdktf
 CDKTF_FLAGS = --skip-synth --output $(CDKTF_OUTDIR) $(if $(filter 1,$(AUTO_APPROVE)),--auto-approve)
 # Without a terminal cdktf's approval prompt crashes after `terraform apply` took the state lock: refuse first.
@@ -171,7 +171,7 @@ bootstrap-move-state: setup ## Phase 2 (after [backend] bootstrap_state = "s3"):
 	$(PYTHON) main.py bootstrap
 	$(PYTHON) -m tools.bootstrap_state --stack-dir $(CDKTF_OUTDIR)/stacks/bootstrap
 
-# A trial of the deploy cycle without an AWS account (README, "Trying it against the local emulator").
+# A trial of the deploy cycle without an AWS account (docs/deploying.md, "Trying it against the local emulator").
 emulator: setup ## Local AWS emulator on 127.0.0.1:4566 [PORT=n] until Ctrl-C; prints the exports for make bootstrap/deploy/...
 	@$(WITH_MIRROR) $(PYTHON) -m tools.emulator $(if $(PORT),--port $(PORT))
 

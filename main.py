@@ -11,7 +11,7 @@ Synthesis goes to a scratch directory that replaces the output directory only wh
 is complete, so a bad configuration leaves no partial `cdktf.out` behind. Each stack's
 provider lock file (`.terraform.lock.hcl`, written by `terraform init`) is carried over
 into the new output, so provider versions stay locked between synths and an offline
-machine keeps installing from its mirror (see README, "Deploying").
+machine keeps installing from its mirror (see docs/deploying.md).
 """
 
 from __future__ import annotations

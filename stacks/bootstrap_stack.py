@@ -1,6 +1,6 @@
 """The state bucket every stack keeps its Terraform state in, and one key per stack that encrypts it.
 
-Two phases (README, "Deploying"): phase 1 applies this stack with local state in the project root
+Two phases (docs/deploying.md): phase 1 applies this stack with local state in the project root
 (`terraform.bootstrap.tfstate`, a path relative to the stack directory); phase 2 (`[backend]
 bootstrap_state = "s3"`) moves that state into the bucket it created, under `<project>/bootstrap/`.
 

@@ -152,7 +152,7 @@ class CiConfig:
       `immutable` subjects. Default: none.
     repository_owner_id: the owner's numeric id (`--jq .owner.id`); needed by the `immutable` subject.
       Default: none.
-    oidc_subject: the `sub` claim format the roles trust, as the repository is set up (README, "Plan review"):
+    oidc_subject: the `sub` claim format the roles trust, as the repository is set up (docs/plan-review.md):
       `default` (GitHub's `repo:<owner>/<name>:environment:<env>`), `immutable` (GitHub's default for
       repositories created after 15 July 2026: `repo:<owner>@<owner id>/<name>@<id>:environment:<env>`) or
       `custom`, the recommended one: the repository's subject template set to the claims `repository_id`,
@@ -220,7 +220,7 @@ class EnvironmentConfig:
     """Everything that differs between dev, staging and prod.
 
     account_id: the AWS account the environment is deployed to (one account per environment is the supported
-      layout; several environments in one account is the fallback, README "Deploying"). Every provider of the
+      layout; several environments in one account is the fallback, docs/deploying.md). Every provider of the
       environment's stack refuses any other account (`allowed_account_ids`).
     """
 

@@ -24,7 +24,7 @@ DEPLOY_REF = "refs/heads/main"
 PR_PLAN_ENVIRONMENT = "pr-plan-{env}"
 PREVIEW_ENVIRONMENT = "preview-{env}"
 APPLY_ENVIRONMENT = "{env}"
-#: The repository's OIDC subject template for `oidc_subject = "custom"` (README, "Plan review").
+#: The repository's OIDC subject template for `oidc_subject = "custom"` (docs/plan-review.md).
 CUSTOM_SUBJECT_TEMPLATE = {"use_default": False, "include_claim_keys": ["repository_id", "context", "job_workflow_ref"]}
 
 

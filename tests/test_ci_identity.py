@@ -551,15 +551,13 @@ def test_the_bootstrap_synthesizes_these_policies(stacks, ids) -> None:
 
 def test_readme_gives_the_subject_template_the_custom_trust_expects() -> None:
     """The roles' trust is code now (no policy to paste); what an operator sets by hand is GitHub's subject
-    template, and the README must give exactly the claims the `custom` subject is built from."""
+    template, and docs/plan-review.md must give exactly the claims the `custom` subject is built from."""
     import re
 
     from stacks.identity import CUSTOM_SUBJECT_TEMPLATE
     from synthesis import ROOT
 
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
-    section = text[text.index("## Plan review"):]
-    section = section[: section.index("\n## ", 3)]
+    section = (ROOT / "docs" / "plan-review.md").read_text(encoding="utf-8")
     (template,) = re.findall(r'gh api -X PUT repos/<owner>/<repo>/actions/oidc/customization/sub`\s+with `(\{.*?\})`',
                              section, re.S)
     assert json.loads(template) == CUSTOM_SUBJECT_TEMPLATE

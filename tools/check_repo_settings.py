@@ -5,7 +5,7 @@ Usage::
     python -m tools.check_repo_settings --record OWNER/REPO DIR    record the responses with `gh api`, then check
     python -m tools.check_repo_settings DIR                        check responses recorded before
 
-What YAML cannot say lives in the repository's settings (README, "Plan review", the checklist): branch
+What YAML cannot say lives in the repository's settings (docs/plan-review.md, the checklist): branch
 protection or rulesets on ``main``, and the GitHub environments the workflows name. ``DIR`` holds one response
 per endpoint, as ``gh api`` prints it (``--record`` writes them; a token with admin read on the repository is
 needed, or ``bypass_actors`` of a ruleset is withheld and reported as unknown)::

@@ -63,7 +63,7 @@ REPORT_RED = 3
 DEFAULT_STACKS = ("dev", "staging", "prod")
 #: A GitHub team as the membership API names it: organization login and team slug.
 TEAM = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[a-z0-9][a-z0-9_-]*$")
-#: The repository secret the gate workflow reads team membership with (README, "Plan review").
+#: The repository secret the gate workflow reads team membership with (docs/plan-review.md).
 TEAMS_TOKEN_SECRET = "DESTRUCTIVE_GATE_TEAMS_TOKEN"
 
 

@@ -9,7 +9,7 @@ Usage::
     emu.client("kinesis")             # boto3 client pointed at the emulator
     emu.reset(); emu.stop()
 
-From a shell (``make emulator``; README, "Trying it against the local emulator")::
+From a shell (``make emulator``; docs/deploying.md, "Trying it against the local emulator")::
 
     python -m tools.emulator [--port 4566] [--dir build/emulator]
     # prints the exports for make bootstrap/deploy/diff/destroy (also in <dir>/env.sh) and runs until
@@ -31,7 +31,7 @@ Real plan JSON of a stack against the emulator (e.g. for the plan-risk report)::
 Gap patches (``GAPS``) are small, documented extensions of moto's backends, applied to the classes in this
 process, hence to the in-process server.  They never touch the product.  Each one exists because the real
 Terraform AWS provider, talking to moto 5.2.5, would otherwise fail or show a perpetual diff where real AWS
-would not.  ``apply_gap_patches()`` is idempotent; ``GAPS`` lists what each patch does (for the README).
+would not.  ``apply_gap_patches()`` is idempotent; ``GAPS`` lists what each patch does (for docs/testing.md).
 """
 
 from __future__ import annotations

@@ -197,7 +197,7 @@ class Graceful:
                  "releases the lock). Ctrl-C again stops it at once, with the state at risk.")
         elif running:
             _say(f"{self.label}: second interrupt: Terraform stops at once; what is in flight may be missing from "
-                 "the state and the lock may stay (README, \"A stale lock\").")
+                 "the state and the lock may stay (docs/deploying.md, \"A stale lock\").")
             for pid in running:
                 self._interrupt(pid, outcome)
         elif running_child:
@@ -237,7 +237,7 @@ def summary(label: str, outcome: Outcome, adopted: Sequence[str] = (), problems:
         return f"{label}: interrupted before Terraform started: nothing was applied, no lock is held."
     if outcome.hard_stop:
         return (f"{label}: interrupted twice: Terraform was stopped at once; check the state and the lock before "
-                "going on (README, \"A stale lock\").")
+                "going on (docs/deploying.md, \"A stale lock\").")
     line = f"{label}: interrupted: Terraform stopped gracefully (state written, lock released)"
     if adopted:
         line += f"; adopted {', '.join(adopted)}, whose creation the stop cut off"

@@ -11,7 +11,7 @@ database with a public address, a new public-access block that blocks nothing).
 Values Terraform only knows after apply are not judged, except by ``DocumentChanges``: a policy that will be
 computed differs from the one in force until shown otherwise. Sensitive values are judged but never returned
 (``(sensitive value)`` stands in for them). Each rule is tested against a real plan in the emulator
-(``tests/tools/test_plan_report.py``, ``damage_plans``); README, "Plan review", lists them. Standard library only.
+(``tests/tools/test_plan_report.py``, ``damage_plans``); docs/plan-review.md, lists them. Standard library only.
 """
 
 from __future__ import annotations

@@ -96,7 +96,7 @@ def emulator() -> Iterator["object"]:
 
 @pytest.fixture(scope="session")
 def emulator_bootstrap(tmp_path_factory: pytest.TempPathFactory, emulator, emulator_terraform: TerraformCLI) -> dict[str, Any]:
-    """Phase 1 of the bootstrap, as the README has it: synthesize the bootstrap stack alone (no state keys yet),
+    """Phase 1 of the bootstrap, as docs/deploying.md has it: synthesize the bootstrap stack alone (no state keys yet),
     apply it with local state (kept in its working copy), read its outputs."""
     root = tmp_path_factory.mktemp("bootstrap")
     env = {"JAPANCART_AWS_ENDPOINT": emulator.endpoint, "JAPANCART_CONFIG": str(TEST_CONFIG),

@@ -72,7 +72,7 @@ def ok(result: subprocess.CompletedProcess[str]) -> str:
 
 @pytest.fixture(scope="module")
 def dev_apply(emulator: Emulator, emulator_ci: dict) -> dict[str, str]:
-    """A session of dev's apply role (the CI stacks applied first, as in the README's order)."""
+    """A session of dev's apply role (the CI stacks applied first, in the order docs/deploying.md gives)."""
     return ci_role(emulator, "dev", "apply")
 
 

@@ -422,7 +422,7 @@ def test_apply_replan_destroy(env: str, roundtrips: dict[str, Any], emulator: Em
 
 def test_bootstrap_moves_its_own_state_into_the_bucket(emulator: Emulator, emulator_terraform: TerraformCLI, bootstrapped: dict,
                                                        roundtrips: dict[str, Any], tmp_path: Path) -> None:
-    """Phase 2, as the README has it: `bootstrap_state = "s3"` in [backend], synthesize the bootstrap stack,
+    """Phase 2, as docs/deploying.md has it: `bootstrap_state = "s3"` in [backend], synthesize the bootstrap stack,
     `python -m tools.bootstrap_state`; then its state is SSE-KMS in the bucket and a plan shows no changes.
     (After the round trips: they share the emulator and the bucket.)"""
     import subprocess

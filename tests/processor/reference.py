@@ -1,6 +1,6 @@
 """An independent statement of the monitoring rules, computed over a whole set of transactions.
 
-Written from the rule definitions in README.md ("Monitoring rules"), without importing
+Written from the rule definitions in docs/processor.md ("Monitoring rules"), without importing
 processor.rules, so the property tests compare two implementations, not one with itself.
 """
 

@@ -369,9 +369,10 @@ def test_the_required_checks_are_the_workflows_check_names() -> None:
 
 
 def test_the_readme_checklist_names_every_setting() -> None:
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
-    section = text[text.index("### Repository settings checklist"):]
-    section = section[: section.index("\n## ")]
+    text = (ROOT / "docs" / "plan-review.md").read_text(encoding="utf-8")
+    section = text[text.index("## Repository settings checklist"):]
+    end = section.find("\n## ", 3)
+    section = section if end == -1 else section[:end]
     for setting, _ in settings.BRANCH_SETTINGS:
         assert setting in section, setting
     for check in settings.REQUIRED_CHECKS:

@@ -1,7 +1,7 @@
 """The emulator's ElastiCache user gap (tools/emulator.py, "elasticache-users") behaves as AWS documents it:
 ModifyUser changes how a user signs in, a default user a group holds cannot be deleted, and deleting any other
 user takes it out of its groups. These are what an environment deployed with password users relies on when it
-moves to IAM auth (README, "Moving an environment deployed before Redis IAM auth")."""
+moves to IAM auth (docs/deploying.md, "Moving an environment deployed before Redis IAM auth")."""
 
 from __future__ import annotations
 

@@ -9,8 +9,8 @@
 Both must report nothing on our workflows, and both are installed by the project's own files: an absent
 linter FAILS the test (a skipped lint would pass a pipeline nobody checked).
 
-The structural rules below each fail on one way the pipeline could leak a secret or be bypassed (README,
-"Plan review"); a few run the workflows' own shell steps for real.
+The structural rules below each fail on one way the pipeline could leak a secret or be bypassed
+(docs/plan-review.md); a few run the workflows' own shell steps for real.
 """
 
 from __future__ import annotations

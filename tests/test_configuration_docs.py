@@ -1,4 +1,4 @@
-"""README's configuration table names every setting with its real default: checked against the dataclasses."""
+"""docs/configuration.md's table names every setting with its real default: checked against the dataclasses."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any, Iterator
 
 from stacks.config import _SECTIONS, BackendConfig, CiConfig, EnvironmentConfig, ProjectConfig
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+CONFIGURATION_DOC = Path(__file__).resolve().parent.parent / "docs" / "configuration.md"
 #: EnvironmentConfig fields that are not settings: `name` is the table's own key, [environments.<name>].
 NOT_SETTINGS = frozenset({"name"})
 _NO_DEFAULT = "—"
@@ -17,8 +17,8 @@ _EMPTY = "none"
 
 
 def documented() -> dict[str, str]:
-    """Setting -> default as the README's table writes it (`—`: required, `none`: empty)."""
-    text = README.read_text(encoding="utf-8")
+    """Setting -> default as the documentation's table writes it (`—`: required, `none`: empty)."""
+    text = CONFIGURATION_DOC.read_text(encoding="utf-8")
     table = text[text.index("| Setting | Default | Meaning |"):]
     rows = [line for line in table.splitlines()[2:] if line.startswith("| ")]
     settings: dict[str, str] = {}
@@ -42,7 +42,7 @@ def _item(item: str) -> str:
 
 
 def actual() -> dict[str, str]:
-    """Setting -> default rendered the README's way, from the configuration dataclasses."""
+    """Setting -> default rendered the documentation's way, from the configuration dataclasses."""
     def render(value: Any) -> str:
         if value is dataclasses.MISSING:
             return _NO_DEFAULT
