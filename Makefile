@@ -30,9 +30,18 @@ ENV ?= dev
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
+# Development and tests run the Lambda's Python (the Pipfile's [requires] python_version; tests/test_runtimes.py).
+# pipenv finds that version by itself, among pyenv's versions or on PATH, whatever `python3` is. A .venv left on
+# another Python (a checkout from before the switch) is rebuilt: pipenv would keep syncing into it.
+.venv/.synced: PIPFILE_PYTHON = $(shell sed -n 's/^python_version = "\(.*\)"$$/\1/p' Pipfile)
 .venv/.synced: Pipfile.lock
 	@command -v pipenv >/dev/null || python3 -m pip install --quiet "pipenv==$(PIPENV_VERSION)"
-	python3 -m pipenv sync --dev
+	@if [ -x $(PYTHON) ] && [ "$$($(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])')" != "$(PIPFILE_PYTHON)" ]; then \
+		echo "note: .venv runs Python $$($(PYTHON) -c 'import platform; print(platform.python_version())'), the Pipfile asks for $(PIPFILE_PYTHON): rebuilding it"; \
+		rm -rf .venv; \
+	fi
+	python3 -m pipenv sync --dev || { [ -x $(PYTHON) ] || echo "make: pipenv found no Python $(PIPFILE_PYTHON) (it looks in pyenv's versions and on PATH): \
+	install it, e.g. \`pyenv install $(PIPFILE_PYTHON)\`, and run make again" >&2; exit 1; }
 	@touch $@
 
 # The test rig's PostgreSQL 16 (tests/support/servers.py) is an npm package whose library symlinks are
