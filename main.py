@@ -23,13 +23,13 @@ import tempfile
 from pathlib import Path
 
 import provider_import
+from tools.node_runtime import use_project_node
 
 # Before any cdktf_cdktf_provider_* import; CDKTF_STOCK_PROVIDER_IMPORT=1 gives the stock path.
 provider_import.install()
 
-# jsii's Node 20 end-of-life banner would bury real output; the runtime is pinned and tested.
-os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
-os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
+# Before jsii starts: it runs the project's Node.js 24 (package-lock.json), not an older one on PATH.
+use_project_node()
 
 LOCK_FILE = ".terraform.lock.hcl"
 

@@ -37,11 +37,9 @@ GOAL, AIM = 0.35, 0.25
 APP = os.path.join(REPO, "main.py")  # the real app: every stack of the shipped configuration
 UNUSED_AWS_MODULE = "cdktf_cdktf_provider_aws.accessanalyzer_analyzer"  # imported only by the stock path
 DEFAULT_PYTEST_ARGS = '-q -m "not terraform and not integration" tests/'
-QUIET_JSII = {
-    "JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION": "1",
-    # jsii >= 1.1xx prints an end-of-life banner for Node 20 unless told so:
-    "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20",
-}
+
+sys.path.insert(0, REPO)
+from tools.node_runtime import use_project_node  # noqa: E402
 
 
 class Run:
@@ -68,8 +66,7 @@ def run(cmd: Sequence[str], env: Dict[str, str], cwd: str = REPO) -> Run:
 
 def base_env() -> Dict[str, str]:
     env = dict(os.environ)
-    for key, value in QUIET_JSII.items():
-        env.setdefault(key, value)
+    use_project_node(env)  # jsii in the children on the project's Node.js 24, as `make synth` runs it
     env.pop("CDKTF_STOCK_PROVIDER_IMPORT", None)
     # Synth speed does not depend on the state bucket, the accounts or the state keys: where the operator has not
     # filled them in yet, the shipped configuration's placeholders and review synthesis (every stack, same work).

