@@ -18,8 +18,8 @@ from cdktf_cdktf_provider_aws.iam_role_policy_attachment import IamRolePolicyAtt
 from cdktf_cdktf_provider_aws.security_group import SecurityGroup
 from constructs import Construct
 
-from processor.contract import (APP_DB_USER, MAINTAINER_DB_USER, SECRET_APP_USERNAME, SECRET_MAINTAINER_USERNAME,
-                                SECRET_PASSWORD_SECRET_ARN)
+from processor.contract import (APP_DB_USER, MAINTAINER_DB_USER, MASTER_DB_USER, SECRET_APP_USERNAME,
+                                SECRET_MAINTAINER_USERNAME, SECRET_PASSWORD_SECRET_ARN)
 from processor.maintain import RETENTION_LIMITS, RetentionPolicy
 
 from .access import allow_from_store, store_security_group
@@ -89,7 +89,7 @@ class DatabaseSettings:
     skip_final_snapshot: bool = False
     slow_statement_ms: int = 500
     db_name: str = "transactions"
-    master_username: str = "japancart_admin"
+    master_username: str = MASTER_DB_USER
     transaction_retention_months: int = RetentionPolicy.transaction_retention_months
     rejected_retention_days: int = RetentionPolicy.rejected_retention_days
     conflict_retention_days: int = RetentionPolicy.conflict_retention_days

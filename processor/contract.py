@@ -53,6 +53,8 @@ SECRET_MAINTAINER_USERNAME: Final = "maintainer_username"
 SECRET_PASSWORD_SECRET_ARN: Final = "password_secret_arn"  # the RDS-managed master secret
 
 # --- Users -------------------------------------------------------------------------------------------------
+#: The database's owner, unless configured (`database.master_username`): the migration function's user.
+MASTER_DB_USER: Final = "japancart_admin"
 #: The PostgreSQL role the processor logs in as (created by the migrations, IAM auth on RDS).
 APP_DB_USER: Final = "txn_writer"
 #: The role the daily data-lifecycle run logs in as: it may only execute the lifecycle functions.

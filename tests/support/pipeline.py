@@ -202,7 +202,7 @@ def main(argv: Any = None) -> int:
         print(f"event source: {stats.invocations} invocations, {stats.records_delivered} records, "
               f"{stats.retries} retries, {stats.destination_messages} to the dead-letter queue")
         print(f"postgres: {stored} transactions, {rejected} rejected; redis: {history} txn keys")
-        print(f"metrics: {len(result['metric_lines'])} EMF lines (RuleHits, TransactionConflicts)")
+        print(f"metrics: {len(result['metric_lines'])} EMF lines ({c.METRIC_RULE_HITS}, {c.METRIC_CONFLICTS})")
         print(f"end to end: {len(plan.records) / result['seconds']:,.0f} records/s ({result['seconds']:.2f} s)")
         for rule, customer, window, value in alerts:
             print(f"alert {rule:18} {customer:28} {window:20} {value}")
