@@ -33,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "processo
 from processor import pg_store, redis_store  # noqa: E402
 from processor.config import (APP_DB_USER, DB_AUTH_PASSWORD, DbSettings, RedisSettings,  # noqa: E402
                               RuleThresholds, Settings)
+from processor.contract import METRIC_NAMESPACE, REDIS_ACL_RULES  # noqa: E402
 from processor.handler import BatchProcessor  # noqa: E402
 from processor.migrate import run as migrate  # noqa: E402
 from processor.schema import parse_transaction  # noqa: E402
@@ -204,7 +205,7 @@ def main() -> int:
     os.environ.pop("SSL_CERT_DIR", None)
     try:
         pg_server = PostgresServer(ca, durable=not args.no_fsync).start()
-        redis_server = RedisServer(ca, acl_rules=redis_store.ACL_RULES, user=REDIS_USER,
+        redis_server = RedisServer(ca, acl_rules=REDIS_ACL_RULES, user=REDIS_USER,
                                    password=REDIS_PASSWORD).start()
     except ServerUnavailable as exc:
         print(f"cannot run the benchmark: {exc}", file=sys.stderr)
@@ -218,7 +219,7 @@ def main() -> int:
                           password=APP_PASSWORD, ca_file=ca.ca_file),
             redis=RedisSettings(redis_server.host, redis_server.port, REDIS_USER, password=REDIS_PASSWORD),
             thresholds=RuleThresholds(20, Decimal(1_000_000), Decimal(500_000)),
-            history_ttl_seconds=86400, metric_namespace="JapanCart/TransactionMonitoring", environment="dev",
+            history_ttl_seconds=86400, metric_namespace=METRIC_NAMESPACE, environment="dev",
             stream_arn=STREAM_ARN,
         )
         print(describe_connections(settings))

@@ -18,7 +18,7 @@ from cdktf_cdktf_provider_aws.elasticache_user_group import ElasticacheUserGroup
 from cdktf_cdktf_provider_aws.security_group import SecurityGroup
 from constructs import Construct
 
-from processor.redis_store import ACL_RULES
+from processor.contract import REDIS_ACL_RULES, redis_app_user
 
 from .access import allow_from_store, store_security_group
 from .grants import PolicyGrantee
@@ -91,7 +91,7 @@ class TransactionCacheProps(CacheSettings, PrivateStoreProps):
       digits and hyphens. Default: `<name>-processor`.
     app_access_rules: that user's Redis ACL rules (key patterns and commands), without `on`/`off`
       or passwords: the construct enables the user, and it has no password.
-      Default: the processor's rules (`processor.redis_store.ACL_RULES`): its own keys, its own commands.
+      Default: the processor's rules (`processor.contract.REDIS_ACL_RULES`): its own keys, its own commands.
 
     No security group is admitted until `TransactionCache.allow_from` names one, and no role may sign in until
     `TransactionCache.grant_connect` names it.
@@ -99,7 +99,7 @@ class TransactionCacheProps(CacheSettings, PrivateStoreProps):
 
     name: str
     app_user_name: str = ""
-    app_access_rules: str = ACL_RULES
+    app_access_rules: str = REDIS_ACL_RULES
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -119,7 +119,7 @@ class TransactionCacheProps(CacheSettings, PrivateStoreProps):
     @property
     def user_name(self) -> str:
         """The application user's name and id: `app_user_name`, or `<name>-processor`."""
-        return self.app_user_name or f"{self.name}-processor"
+        return self.app_user_name or redis_app_user(self.name)
 
 
 class TransactionCache(Construct):

@@ -18,7 +18,8 @@ from cdktf_cdktf_provider_aws.iam_role_policy_attachment import IamRolePolicyAtt
 from cdktf_cdktf_provider_aws.security_group import SecurityGroup
 from constructs import Construct
 
-from processor.config import APP_DB_USER, MAINTAINER_DB_USER
+from processor.contract import (APP_DB_USER, MAINTAINER_DB_USER, MASTER_DB_USER, SECRET_APP_USERNAME,
+                                SECRET_MAINTAINER_USERNAME, SECRET_PASSWORD_SECRET_ARN)
 from processor.maintain import RETENTION_LIMITS, RetentionPolicy
 
 from .access import allow_from_store, store_security_group
@@ -88,7 +89,7 @@ class DatabaseSettings:
     skip_final_snapshot: bool = False
     slow_statement_ms: int = 500
     db_name: str = "transactions"
-    master_username: str = "japancart_admin"
+    master_username: str = MASTER_DB_USER
     transaction_retention_months: int = RetentionPolicy.transaction_retention_months
     rejected_retention_days: int = RetentionPolicy.rejected_retention_days
     conflict_retention_days: int = RetentionPolicy.conflict_retention_days
@@ -134,9 +135,9 @@ class TransactionDatabaseProps(DatabaseSettings, PrivateStoreProps):
       of the RDS-managed password secret and the application's role name. Default: `<name>/db-connection`.
     app_username: the PostgreSQL role the application logs in as with an IAM auth token (the
       migrations create it; this construct only names it in the connection secret and in
-      `app_connect_arn`). Default: the processor's role (`processor.config.APP_DB_USER`).
+      `app_connect_arn`). Default: the processor's role (`processor.contract.APP_DB_USER`).
     maintainer_username: the role the daily data-lifecycle run logs in as with an IAM auth token (created by
-      the migrations, allowed only the lifecycle functions). Default: `processor.config.MAINTAINER_DB_USER`.
+      the migrations, allowed only the lifecycle functions). Default: `processor.contract.MAINTAINER_DB_USER`.
     secret_recovery_days: recovery window of the connection secret when deleted (0: at once). Default: 30.
 
     No security group is admitted until `TransactionDatabase.allow_from` names one.
@@ -257,9 +258,9 @@ class TransactionDatabase(Construct):
                 "port": self._instance.port,
                 "dbname": props.db_name,
                 "username": props.master_username,
-                "password_secret_arn": password_secret_arn,
-                "app_username": props.app_username,
-                "maintainer_username": props.maintainer_username,
+                SECRET_PASSWORD_SECRET_ARN: password_secret_arn,
+                SECRET_APP_USERNAME: props.app_username,
+                SECRET_MAINTAINER_USERNAME: props.maintainer_username,
             },
         ))
         skip_check(self.connection_secret.secret, "CKV2_AWS_57", "holds no credential (host, port, users, database); "

@@ -23,8 +23,7 @@ from cdktf_cdktf_provider_aws.scheduler_schedule import (
 )
 from constructs import Construct
 
-from processor.config import DB_AUTH_IAM
-from processor.maintain import EVENT
+from processor import contract as c
 
 from .alarms import AlarmSpec, AlertTopic
 from .checkov import skip_check
@@ -36,7 +35,6 @@ from .networking import Networking
 from .processor import BundledFunction, LambdaBundle, _allow, bundled_function
 from .validation import LOG_RETENTION_DAYS, require_choice, require_name
 
-MAINTENANCE_HANDLER = "processor.maintain.handle"
 #: Partitions, detaches, drops and purges of a day; five minutes is generous (the run is idempotent).
 MAINTENANCE_TIMEOUT_SECONDS = 300
 MAINTENANCE_MEMORY_MB = 256
@@ -121,10 +119,10 @@ class DataMaintenance(Construct):
         database.grant_connect_as_maintainer(grantee)
         props.keys.secrets.grant_decrypt(grantee, via="secretsmanager", sid="DecryptWhereToConnect")
         self._function, _ = bundled_function(self, BundledFunction(
-            function_name=function_name, handler=MAINTENANCE_HANDLER, policy_name="data-maintenance",
+            function_name=function_name, handler=c.MAINTENANCE_HANDLER, policy_name="data-maintenance",
             description="Daily data lifecycle as the database role txn_maintainer: partitions, retention, purges",
             memory_mb=MAINTENANCE_MEMORY_MB, timeout_seconds=MAINTENANCE_TIMEOUT_SECONDS,
-            variables={"DB_CONNECTION_SECRET_ARN": database.connection_secret_arn, "DB_AUTH": DB_AUTH_IAM},
+            variables={c.ENV_DB_SECRET: database.connection_secret_arn, c.ENV_DB_AUTH: c.AUTH_IAM},
             bundle=props.bundle, code=props.code, keys=props.keys, networking=props.networking,
             log_retention_days=props.log_retention_days,
         ), grantee)
@@ -164,7 +162,7 @@ class DataMaintenance(Construct):
             schedule_expression=LIFECYCLE_SCHEDULE, schedule_expression_timezone="UTC",
             flexible_time_window=SchedulerScheduleFlexibleTimeWindow(mode="OFF"),
             target=SchedulerScheduleTarget(
-                arn=self._function.arn, role_arn=role.arn, input=json.dumps(EVENT),
+                arn=self._function.arn, role_arn=role.arn, input=json.dumps(c.MAINTENANCE_EVENT),
                 retry_policy=SchedulerScheduleTargetRetryPolicy(maximum_retry_attempts=LIFECYCLE_RETRIES)),
             depends_on=[props.after],
         )

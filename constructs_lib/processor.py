@@ -32,7 +32,7 @@ from cdktf_cdktf_provider_aws.sqs_queue import SqsQueue
 from cdktf_cdktf_provider_aws.sqs_queue_policy import SqsQueuePolicy
 from constructs import Construct
 
-from processor.config import AUTH_IAM, ENV_STREAM_ARN, LONGEST_RULE_WINDOW_SECONDS
+from processor import contract as c
 
 from .alarms import AlarmSpec, AlertTopic
 from .cache import TransactionCache
@@ -46,12 +46,7 @@ from .networking import Networking
 from .stream import TransactionStream
 from .validation import LOG_RETENTION_DAYS, ConfigError, require, require_choice, require_int, require_name
 
-HANDLER = "processor.handler.handle"
-MIGRATION_HANDLER = "processor.migrate.handle"
 RUNTIME = "python3.12"
-METRIC_NAMESPACE = "JapanCart/TransactionMonitoring"
-#: The processor signs in to PostgreSQL and Redis with IAM auth tokens (never a password).
-DB_AUTH = REDIS_AUTH = AUTH_IAM
 #: Migrations take an advisory lock and run a few DDL statements; five minutes is generous.
 MIGRATION_TIMEOUT_SECONDS = 300
 MIGRATION_MEMORY_MB = 256
@@ -113,7 +108,7 @@ class ProcessorSettings:
     parallelization_factor: int = 1
     max_retries: int = -1
     max_record_age_seconds: int = 21_600
-    history_ttl_seconds: int = LONGEST_RULE_WINDOW_SECONDS
+    history_ttl_seconds: int = c.LONGEST_RULE_WINDOW_SECONDS
     rule_max_txns_per_hour: int = 30
     rule_max_daily_total: int = 2_000_000
     rule_max_single_amount: int = 500_000
@@ -136,7 +131,7 @@ class ProcessorSettings:
                 "max_retries", self.max_retries, "-1 (until max_record_age_seconds) or a number from 0 to 10000")
         require_int("max_record_age_seconds", self.max_record_age_seconds, 60, 604_800)
         # Shorter than the daily rule's window, the history would silently undercount that rule.
-        require_int("history_ttl_seconds", self.history_ttl_seconds, LONGEST_RULE_WINDOW_SECONDS, 30 * 86_400)
+        require_int("history_ttl_seconds", self.history_ttl_seconds, c.LONGEST_RULE_WINDOW_SECONDS, 30 * 86_400)
         for name in ("rule_max_txns_per_hour", "rule_max_daily_total", "rule_max_single_amount"):
             require_int(name, getattr(self, name), 1, 10**15)
         for name in ("errors_threshold", "throttles_threshold", "iterator_age_ms", "dead_letter_threshold",
@@ -233,7 +228,7 @@ class TransactionProcessor(Construct):
             description="Stores each transaction in the Redis history and PostgreSQL; applies monitoring rules",
             role=role.arn,
             runtime=RUNTIME,
-            handler=HANDLER,
+            handler=c.PROCESSOR_HANDLER,
             filename=code.path,
             source_code_hash=props.bundle.sha256_base64,
             memory_size=props.memory_mb,
@@ -241,22 +236,7 @@ class TransactionProcessor(Construct):
             reserved_concurrent_executions=props.reserved_concurrency,
             kms_key_arn=props.keys.secrets.key_arn,
             vpc_config=_private(props.networking),
-            environment=LambdaFunctionEnvironment(variables={
-                "DB_CONNECTION_SECRET_ARN": props.database.connection_secret_arn,
-                "DB_AUTH": DB_AUTH,
-                "REDIS_HOST": props.cache.primary_endpoint_address,
-                "REDIS_PORT": str(props.cache.port),
-                "REDIS_USER": props.cache.app_user_name,
-                "REDIS_CACHE_NAME": props.cache.replication_group_id,
-                "REDIS_AUTH": REDIS_AUTH,
-                "HISTORY_TTL_SECONDS": str(props.history_ttl_seconds),
-                "RULE_MAX_TXNS_PER_HOUR": str(props.rule_max_txns_per_hour),
-                "RULE_MAX_DAILY_TOTAL": str(props.rule_max_daily_total),
-                "RULE_MAX_SINGLE_AMOUNT": str(props.rule_max_single_amount),
-                "METRIC_NAMESPACE": METRIC_NAMESPACE,
-                "ENVIRONMENT": props.environment,
-                ENV_STREAM_ARN: props.stream.stream_arn,  # the only source the function accepts records from
-            }),
+            environment=LambdaFunctionEnvironment(variables=_processor_variables(props)),
             tracing_config=LambdaFunctionTracingConfig(mode="Active"),
             logging_config=LambdaFunctionLoggingConfig(log_format="Text", log_group=log_group.name),
             depends_on=[log_group],
@@ -395,10 +375,10 @@ class SchemaMigration(Construct):
         database.grant_read_master_credentials(grantee, sid="ReadMigrationCredentials")
         secrets_key.grant_decrypt(grantee, via="secretsmanager", sid="DecryptMigrationCredentials")
         self._function, policy = bundled_function(self, BundledFunction(
-            function_name=function_name, handler=MIGRATION_HANDLER, policy_name="schema-migration",
+            function_name=function_name, handler=c.MIGRATION_HANDLER, policy_name="schema-migration",
             description="Applies the PostgreSQL schema migrations as the master user; run by Terraform per deploy",
             memory_mb=MIGRATION_MEMORY_MB, timeout_seconds=MIGRATION_TIMEOUT_SECONDS,
-            variables={"DB_CONNECTION_SECRET_ARN": database.connection_secret_arn}, bundle=props.bundle,
+            variables={c.ENV_DB_SECRET: database.connection_secret_arn}, bundle=props.bundle,
             code=props.code, keys=props.keys, networking=props.networking, log_retention_days=props.log_retention_days,
         ), grantee)
         skip_check(self._function, "CKV_AWS_116", "no payload worth keeping: Terraform's run is synchronous and fails "
@@ -498,6 +478,27 @@ def bundled_function(scope: Construct, spec: BundledFunction,
     return function, policy
 
 
+def _processor_variables(props: TransactionProcessorProps) -> dict[str, str]:
+    """The processor's environment, named by the contract its runtime parses (`processor.config.settings_from_env`).
+    It signs in to PostgreSQL and Redis with IAM auth tokens (never a password)."""
+    return {
+        c.ENV_DB_SECRET: props.database.connection_secret_arn,
+        c.ENV_DB_AUTH: c.AUTH_IAM,
+        c.ENV_REDIS_HOST: props.cache.primary_endpoint_address,
+        c.ENV_REDIS_PORT: str(props.cache.port),
+        c.ENV_REDIS_USER: props.cache.app_user_name,
+        c.ENV_REDIS_CACHE_NAME: props.cache.replication_group_id,
+        c.ENV_REDIS_AUTH: c.AUTH_IAM,
+        c.ENV_HISTORY_TTL: str(props.history_ttl_seconds),
+        c.ENV_MAX_TXNS_PER_HOUR: str(props.rule_max_txns_per_hour),
+        c.ENV_MAX_DAILY_TOTAL: str(props.rule_max_daily_total),
+        c.ENV_MAX_SINGLE_AMOUNT: str(props.rule_max_single_amount),
+        c.ENV_METRIC_NAMESPACE: c.METRIC_NAMESPACE,
+        c.ENV_ENVIRONMENT: props.environment,
+        c.ENV_STREAM_ARN: props.stream.stream_arn,  # the only source the function accepts records from
+    }
+
+
 def _allow(sid: str, actions: list[str], resources: list[str]) -> DataAwsIamPolicyDocumentStatement:
     return DataAwsIamPolicyDocumentStatement(sid=sid, actions=actions, resources=resources)
 
@@ -541,6 +542,7 @@ def _private(networking: Networking) -> LambdaFunctionVpcConfig:
 def _alarm_specs(props: TransactionProcessorProps, function_name: str, queue_name: str) -> list[AlarmSpec]:
     s = props
     function = {"FunctionName": function_name}
+    environment = {c.DIMENSION_ENVIRONMENT: props.environment}
 
     def spec(suffix: str, namespace: str, metric: str, dimensions: dict[str, str], statistic: str,
              threshold: float, description: str) -> AlarmSpec:
@@ -557,9 +559,9 @@ def _alarm_specs(props: TransactionProcessorProps, function_name: str, queue_nam
              "The processor is falling behind the stream"),
         spec("processor-dead-letters", "AWS/SQS", "ApproximateNumberOfMessagesVisible", {"QueueName": queue_name},
              "Maximum", s.dead_letter_threshold, "Records gave up after retries and wait in the dead-letter queue"),
-        spec("transaction-rule-hits", METRIC_NAMESPACE, "RuleHits", {"Environment": props.environment}, "Sum",
+        spec("transaction-rule-hits", c.METRIC_NAMESPACE, c.METRIC_RULE_HITS, environment, "Sum",
              s.rule_hits_threshold, "A monitoring rule flagged transactions; see transaction_alerts"),
-        spec("transaction-conflicts", METRIC_NAMESPACE, "TransactionConflicts", {"Environment": props.environment},
+        spec("transaction-conflicts", c.METRIC_NAMESPACE, c.METRIC_CONFLICTS, environment,
              "Sum", s.conflicts_threshold,
              "A transaction id arrived again with different content; the processor log names it"),
     ]

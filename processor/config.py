@@ -1,6 +1,6 @@
 """All runtime configuration parsing, in one place.
 
-The Terraform construct sets the environment variables below; tests and local
+The Terraform constructs set the environment variables named in :mod:`processor.contract`; tests and local
 runs can build a :class:`Settings` directly and skip Secrets Manager. Errors
 name the variable (or secret key) and the offending value, never a secret.
 """
@@ -14,42 +14,39 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, Callable, Mapping, Optional
 
-ENV_DB_SECRET = "DB_CONNECTION_SECRET_ARN"
-ENV_DB_AUTH = "DB_AUTH"
-ENV_DB_PASSWORD_SECRET = "DB_PASSWORD_SECRET_ARN"  # only with DB_AUTH=password (the test rig)
-ENV_DB_CA_BUNDLE = "DB_CA_BUNDLE"
-ENV_REDIS_HOST = "REDIS_HOST"
-ENV_REDIS_PORT = "REDIS_PORT"
-ENV_REDIS_USER = "REDIS_USER"
-ENV_REDIS_CACHE_NAME = "REDIS_CACHE_NAME"  # the replication group id IAM tokens are signed for
-ENV_REDIS_AUTH = "REDIS_AUTH"
-ENV_REDIS_PASSWORD_SECRET = "REDIS_PASSWORD_SECRET_ARN"  # only with REDIS_AUTH=password (the test rig)
-ENV_HISTORY_TTL = "HISTORY_TTL_SECONDS"
-ENV_MAX_TXNS_PER_HOUR = "RULE_MAX_TXNS_PER_HOUR"
-ENV_MAX_DAILY_TOTAL = "RULE_MAX_DAILY_TOTAL"
-ENV_MAX_SINGLE_AMOUNT = "RULE_MAX_SINGLE_AMOUNT"
-ENV_METRIC_NAMESPACE = "METRIC_NAMESPACE"
-ENV_ENVIRONMENT = "ENVIRONMENT"
-ENV_STREAM_ARN = "STREAM_ARN"  # the one stream whose records the processor accepts
-ENV_REGIONS = ("AWS_REGION", "AWS_DEFAULT_REGION")
+from processor.contract import (
+    APP_DB_USER,
+    AUTH_IAM,
+    AUTH_PASSWORD,
+    ENV_DB_AUTH,
+    ENV_DB_CA_BUNDLE,
+    ENV_DB_PASSWORD_SECRET,
+    ENV_DB_SECRET,
+    ENV_ENVIRONMENT,
+    ENV_HISTORY_TTL,
+    ENV_MAX_DAILY_TOTAL,
+    ENV_MAX_SINGLE_AMOUNT,
+    ENV_MAX_TXNS_PER_HOUR,
+    ENV_METRIC_NAMESPACE,
+    ENV_REDIS_AUTH,
+    ENV_REDIS_CACHE_NAME,
+    ENV_REDIS_HOST,
+    ENV_REDIS_PASSWORD_SECRET,
+    ENV_REDIS_PORT,
+    ENV_REDIS_USER,
+    ENV_REGIONS,
+    ENV_STREAM_ARN,
+    ENVIRONMENTS,
+    LONGEST_RULE_WINDOW_SECONDS,
+    MAINTAINER_DB_USER,
+    SECRET_APP_USERNAME,
+    SECRET_MAINTAINER_USERNAME,
+    SECRET_PASSWORD_SECRET_ARN,
+)
 
-# The PostgreSQL role the processor logs in as (created by the migrations, IAM auth on RDS).
-APP_DB_USER = "txn_writer"
-# The role the daily data-lifecycle run logs in as (created by the migrations, IAM auth on RDS): it may only
-# execute the lifecycle functions, which the master owns.
-MAINTAINER_DB_USER = "txn_maintainer"
-# How the processor signs in to either store: short-lived IAM tokens in AWS; a password only on the test rig.
-AUTH_IAM = "iam"
-AUTH_PASSWORD = "password"
 DB_AUTH_IAM, DB_AUTH_PASSWORD = AUTH_IAM, AUTH_PASSWORD
 # Amazon's RDS certificate authorities, shipped in the zip (see processor/certs/SOURCE.md).
 RDS_CA_BUNDLE = str(Path(__file__).resolve().parent / "certs" / "rds-ca-bundle.pem")
-#: The longest window a rule looks back over (the daily total, rules.DAY): a shorter history TTL would let
-#: history keys expire while their day still counts. The construct refuses such a TTL; so does the runtime.
-LONGEST_RULE_WINDOW_SECONDS = 86_400
-#: Every environment, in deployment order: the one list. The package ships alone in the Lambda zip, so
-#: it owns the list and stacks/config.py (synth-time validation) and the tests derive theirs from it.
-ENVIRONMENTS = ("dev", "staging", "prod")
 
 SecretFetcher = Callable[[str], str]
 
@@ -265,19 +262,19 @@ def _iam_role_db_settings(env: Mapping[str, str], fetch: SecretFetcher, username
 
 def app_db_settings(env: Mapping[str, str], fetch: SecretFetcher) -> DbSettings:
     """The processor's connection: the application role, never the master user."""
-    return _iam_role_db_settings(env, fetch, "app_username")
+    return _iam_role_db_settings(env, fetch, SECRET_APP_USERNAME)
 
 
 def maintainer_db_settings(env: Mapping[str, str], fetch: SecretFetcher) -> DbSettings:
     """The daily maintenance's connection: the maintainer role, never the master user."""
-    return _iam_role_db_settings(env, fetch, "maintainer_username")
+    return _iam_role_db_settings(env, fetch, SECRET_MAINTAINER_USERNAME)
 
 
 def master_db_settings(env: Mapping[str, str], fetch: SecretFetcher) -> DbSettings:
     """The migration function's connection: the master user, password from the RDS-managed secret."""
     arn = _required(env, ENV_DB_SECRET)
     conn = _connection(fetch, arn)
-    password_arn = str(_secret_field(conn, "password_secret_arn", arn))
+    password_arn = str(_secret_field(conn, SECRET_PASSWORD_SECRET_ARN, arn))
     managed = _secret_json(fetch, password_arn, "database password")
     # The managed secret holds the authoritative username (it is what RDS rotates).
     username = str(managed.get("username") or _secret_field(conn, "username", arn))

@@ -29,11 +29,11 @@ from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 from processor.config import ConfigError
+from processor.contract import MAINTENANCE_EVENT
 
 #: A DETACH waits for the processor's open transactions; longer than this, it gives up (the schedule retries)
 #: rather than queue the processor's inserts behind its lock.
 LOCK_TIMEOUT = "10s"
-EVENT = {"action": "maintain"}
 #: Outcomes of `lifecycle_drop_partitions` that need a person: the run fails (the Errors alarm) after the rest.
 ALARMING_OUTCOMES = ("changed since export",)
 
@@ -152,9 +152,9 @@ def export_partitions(conn, out_dir: Path) -> List[Dict[str, Any]]:
 
 
 def _check_event(event: Any) -> None:
-    if event in (None, {}) or event == EVENT:
+    if event in (None, {}) or event == MAINTENANCE_EVENT:
         return
-    raise MaintenanceError(f"the maintenance function takes {json.dumps(EVENT)} (or nothing), got {event!r}")
+    raise MaintenanceError(f"the maintenance function takes {json.dumps(MAINTENANCE_EVENT)} (or nothing), got {event!r}")
 
 
 def run(settings, today: Optional[date] = None) -> Dict[str, Any]:

@@ -11,10 +11,8 @@ import json
 from collections import Counter
 from typing import Callable, Dict, Iterable, List
 
-METRIC_RULE_HITS = "RuleHits"
-METRIC_CONFLICTS = "TransactionConflicts"
-DIMENSION_ENVIRONMENT = "Environment"
-DIMENSION_RULE = "Rule"
+from processor.contract import DIMENSION_ENVIRONMENT, DIMENSION_RULE, METRIC_CONFLICTS, METRIC_RULE_HITS
+
 DIMENSION_SETS = [[DIMENSION_ENVIRONMENT], [DIMENSION_ENVIRONMENT, DIMENSION_RULE]]
 
 

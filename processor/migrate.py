@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, List, Optional, Sequence
 
+from processor.contract import MASTER_DB_USER
+
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 _NAME_PATTERN = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 _LOCK_KEY = 0x4A43_5458  # arbitrary constant: "JCTX"
@@ -154,7 +156,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                     "reads DB_CONNECTION_SECRET_ARN and the RDS-managed master secret, as the migration "
                     "function does. The retention policy is left as the last deploy set it.",
     )
-    add_connection_arguments(parser, user="japancart_admin")
+    add_connection_arguments(parser, user=MASTER_DB_USER)
     args = parser.parse_args(argv)
     applied = run(db_settings(args, parser, master_db_settings))
     print(f"applied: {', '.join(applied) if applied else 'nothing (up to date)'}")

@@ -30,11 +30,6 @@ SOCKET_TIMEOUT_SECONDS = 5
 #: ElastiCache closes IAM-authenticated connections after 12 hours; the processor reconnects (with a fresh
 #: token) once its client is this old, an hour before, between batches.
 MAX_CONNECTION_SECONDS = 11 * 3600
-# What the processor's ElastiCache user may do: its own key prefixes and the commands below (EVAL runs the
-# batch script, whose calls, INFO included, Redis checks against the same rules). The cache construct
-# grants exactly this; the test rig's redis-server too.
-ACL_RULES = ("~txn:* ~cust:* ~history:* -@all +ping +info +eval +get +set +del "
-             "+zadd +zremrangebyscore +pexpireat")
 READY_KEY = "history:ready"
 
 

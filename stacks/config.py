@@ -30,7 +30,7 @@ from constructs_lib.validation import (
     require_recovery_window,
     require_region,
 )
-from processor.config import ENVIRONMENTS
+from processor.contract import ENVIRONMENTS
 from stacks.capacity import LoadSettings
 
 from .wiring import check_environment

@@ -21,8 +21,7 @@ from constructs_lib.processor import (LambdaBundle, TransactionProcessor, Transa
                                      dead_letter_retention_seconds)
 from constructs_lib.stream import TransactionStream, TransactionStreamProps
 from constructs_lib.validation import ConfigError, require_zones_for
-from processor.config import APP_DB_USER
-from processor.redis_store import ACL_RULES
+from processor.contract import APP_DB_USER, REDIS_ACL_RULES
 
 if TYPE_CHECKING:
     from .config import AppConfig, EnvironmentConfig
@@ -123,7 +122,7 @@ def cache_props(config: AppConfig, env: EnvironmentConfig, keys: EnvironmentKeys
     settings, sources = _section(env, "cache")
     return _props(TransactionCacheProps, {**sources, **_common(env), "name": _named(config)},
                   **settings, name=f"{resource_prefix(config, env)}-history", keys=keys, networking=network,
-                  app_access_rules=ACL_RULES, log_retention_days=env.log_retention_days)
+                  app_access_rules=REDIS_ACL_RULES, log_retention_days=env.log_retention_days)
 
 
 def database_props(config: AppConfig, env: EnvironmentConfig, keys: EnvironmentKeys,

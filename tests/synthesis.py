@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any, Iterator
 
-from processor.config import ENVIRONMENTS
+from processor.contract import ENVIRONMENTS
 from tools.operator_config import write_filled_config
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -11,7 +11,7 @@ from bare_stack import admitted, required_only, with_defaults
 from constructs_lib.cache import TransactionCache, TransactionCacheProps
 from constructs_lib.validation import ConfigError
 from environments import synth_environment
-from processor.redis_store import ACL_RULES
+from processor.contract import REDIS_ACL_RULES
 
 APP_USER = "japancart-dev-history-processor"
 
@@ -42,7 +42,7 @@ def test_user_group_holds_a_disabled_default_user_and_the_application_user(dev) 
     assert default["user_id"] == "japancart-dev-history-default" and default["engine"] == "redis"
     assert "authentication_mode" not in default and "passwords" not in default
     # The application signs in with IAM auth tokens: its id is its name (ElastiCache requires it for IAM users).
-    assert app["access_string"] == f"on {ACL_RULES}"
+    assert app["access_string"] == f"on {REDIS_ACL_RULES}"
     assert app["user_id"] == app["user_name"] == APP_USER
     assert app["authentication_mode"] == {"type": "iam"} and "passwords" not in app
     assert "no_password_required" not in app
@@ -123,7 +123,7 @@ def test_defaults_are_encrypted_multi_az_private_and_closed() -> None:
     assert admitted(stack, store_key) == [], "nothing is admitted until allow_from names a client group"
     assert not stack.resources("aws_secretsmanager_secret") and not stack.resources("random_password")
     _, app = stack.one("aws_elasticache_user", user_name="bare-history-processor")
-    assert app["access_string"] == f"on {ACL_RULES}" and app["authentication_mode"] == {"type": "iam"}
+    assert app["access_string"] == f"on {REDIS_ACL_RULES}" and app["authentication_mode"] == {"type": "iam"}
     assert app["user_id"] == "bare-history-processor"
 
 

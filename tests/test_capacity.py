@@ -231,11 +231,11 @@ def record_bytes(txns: list) -> int:
 
 @pytest.fixture(scope="module")
 def redis_rig(rig_ca) -> Iterator[Any]:
-    from processor.redis_store import ACL_RULES
+    from processor.contract import REDIS_ACL_RULES
     from tests.support.pipeline import REDIS_USER
     from tests.support.servers import RedisServer
 
-    server = RedisServer(rig_ca, acl_rules=ACL_RULES, user=REDIS_USER, password="capacity-test-password-0123456789")
+    server = RedisServer(rig_ca, acl_rules=REDIS_ACL_RULES, user=REDIS_USER, password="capacity-test-password-0123456789")
     server.start()
     yield server
     server.destroy()

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from synthesis import TEST_ACCOUNTS, TEST_BACKEND, TEST_REPOSITORY, TEST_REPOSITORY_ID, TEST_STATE_KEYS, StackView
-from processor.config import ENVIRONMENTS
+from processor.contract import ENVIRONMENTS
 from tools.iam_policy import ALLOW, DENY, IMPLICIT_DENY, Principal, Request, evaluate, evaluate_all
 
 HOST = "token.actions.githubusercontent.com"

@@ -13,7 +13,7 @@ import pytest
 
 from config_files import write_config
 from constructs_lib.validation import ConfigError
-from processor.config import ENVIRONMENTS
+from processor.contract import ENVIRONMENTS
 from stacks.config import load_config
 
 ROOT = Path(__file__).resolve().parent.parent

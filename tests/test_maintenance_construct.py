@@ -11,7 +11,7 @@ from constructs import Construct
 
 from constructs_lib.maintenance import FORMER_PATHS, DataMaintenanceProps, logical_id
 from constructs_lib.validation import ConfigError
-from processor.config import MAINTAINER_DB_USER
+from processor.contract import MAINTAINER_DB_USER
 from test_processor_construct import statements_of
 
 

@@ -11,7 +11,7 @@ import pytest
 from constructs_lib.processor import dead_letter_retention_seconds
 from constructs_lib.validation import ConfigError
 from environments import synth_environment
-from processor.config import APP_DB_USER
+from processor.contract import APP_DB_USER
 from processor.migrate import migrations_checksum
 
 

@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from processor.config import ENVIRONMENTS
+from processor.contract import ENVIRONMENTS
 from synthesis import ROOT, STACK_NAMES, TEST_ACCOUNTS, TEST_STATE_KEYS, StackView, leaf_attributes
 
 

@@ -1389,7 +1389,7 @@ def write_trial_config(workdir: Path, emulator: Emulator) -> Path:
     """The shipped configuration, filled in for the trial: the trial bucket, every account the emulator's
     default one (the single-account layout, so the exported credentials deploy every stack), a local repository.
     The trial edits this copy (phase 2 of the bootstrap), never config/environments.toml."""
-    from processor.config import ENVIRONMENTS
+    from processor.contract import ENVIRONMENTS
     from tools.operator_config import write_filled_config
 
     accounts = {name: emulator.account_id for name in ("backend", *ENVIRONMENTS)}

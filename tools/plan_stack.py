@@ -16,7 +16,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from processor.config import ENVIRONMENTS
+from processor.contract import ENVIRONMENTS
 from tools.emulator import start_emulator
 from tools.operator_config import write_filled_config
 from tools.terraform import TerraformCLI, copy_stack, synthesize

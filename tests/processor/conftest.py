@@ -22,7 +22,7 @@ if str(_REPO_ROOT) not in sys.path:
 
 from processor.config import (APP_DB_USER, DB_AUTH_PASSWORD, DbSettings, RedisSettings,  # noqa: E402
                               RuleThresholds, Settings)
-from processor.redis_store import ACL_RULES  # noqa: E402
+from processor.contract import REDIS_ACL_RULES  # noqa: E402
 from tests.support.servers import PostgresServer, RedisServer, TestCA  # noqa: E402
 
 from tests.support.pipeline import APP_DB_PASSWORD, REDIS_PASSWORD, REDIS_USER, migrate  # noqa: E402
@@ -53,7 +53,7 @@ def pg_server(rig_ca: TestCA) -> Iterator[PostgresServer]:
 
 @pytest.fixture(scope="session")
 def redis_server(rig_ca: TestCA) -> Iterator[RedisServer]:
-    server = RedisServer(rig_ca, acl_rules=ACL_RULES, user=REDIS_USER, password=REDIS_PASSWORD)
+    server = RedisServer(rig_ca, acl_rules=REDIS_ACL_RULES, user=REDIS_USER, password=REDIS_PASSWORD)
     server.start()
     yield server
     server.destroy()

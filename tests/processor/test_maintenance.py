@@ -22,6 +22,7 @@ import pytest
 
 from processor import aws_secrets, maintain
 from processor.config import ConfigError
+from processor.contract import MAINTENANCE_EVENT
 from processor.maintain import MaintenanceError, RetentionPolicy, export_partitions, set_policy
 from tests.support.pipeline import MAINTAINER_DB_PASSWORD, maintainer_settings, master_settings
 
@@ -353,7 +354,7 @@ def test_maintenance_function_signs_in_as_the_maintainer_and_never_reads_the_mas
     client.get_secret_value = lambda SecretId: read.append(SecretId) or real_get(SecretId=SecretId)
     monkeypatch.setattr(aws_secrets, "_secrets_client", lambda: client)
 
-    result = maintain.handle(maintain.EVENT)  # what the schedule sends
+    result = maintain.handle(MAINTENANCE_EVENT)  # what the schedule sends
 
     assert set(result) == {"day", "created", "detached", "partitions", "purged"}
     assert sorted(read) == sorted([env["DB_CONNECTION_SECRET_ARN"], env["_MAINTAINER_PASSWORD_SECRET_ARN"]])

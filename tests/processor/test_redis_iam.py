@@ -25,6 +25,7 @@ from botocore.credentials import ReadOnlyCredentials
 
 from processor import redis_iam, redis_store
 from processor.config import AUTH_IAM, RedisSettings, Settings
+from processor.contract import REDIS_ACL_RULES
 from processor.handler import BatchProcessor
 from tests.support.pipeline import REDIS_CACHE_NAME, REDIS_USER
 from tests.support.servers import RedisServer
@@ -149,7 +150,7 @@ def token_at(when: dt.datetime) -> str:
 @pytest.fixture
 def iam_redis(rig_ca):
     """A redis-server of its own (its ACL is changed here): the processor's user with ``ACL_RULES``."""
-    server = RedisServer(rig_ca, acl_rules=redis_store.ACL_RULES, user=REDIS_USER,
+    server = RedisServer(rig_ca, acl_rules=REDIS_ACL_RULES, user=REDIS_USER,
                          password="replaced-by-each-test-0123456789").start()
     yield server
     server.destroy()

@@ -23,28 +23,29 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Dict, Iterator
 
-from processor import redis_store
-from processor.config import APP_DB_USER, DB_AUTH_PASSWORD, MAINTAINER_DB_USER, DbSettings
+from processor import contract as c
+from processor.config import DbSettings
+from processor.contract import APP_DB_USER, AUTH_PASSWORD, MAINTAINER_DB_USER
 from tests.support.servers import PostgresServer, RedisServer, TestCA, free_port
 
 APP_DB_PASSWORD = "rig-txn-writer-password"
 MAINTAINER_DB_PASSWORD = "rig-txn-maintainer-password"
 # The rig's Redis user, named as the cache construct names it (`<replication group id>-processor`). In AWS it
 # signs in with IAM tokens; the rig gives it a password, as it does txn_writer (REDIS_AUTH=password).
-REDIS_USER = "japancart-dev-history-processor"
 REDIS_CACHE_NAME = "japancart-dev-history"
+REDIS_USER = c.redis_app_user(REDIS_CACHE_NAME)
 REDIS_PASSWORD = "rig-txn-processor-password-0123456789"
-THRESHOLDS = {"RULE_MAX_TXNS_PER_HOUR": "5", "RULE_MAX_DAILY_TOTAL": "100000", "RULE_MAX_SINGLE_AMOUNT": "50000"}
+THRESHOLDS = {c.ENV_MAX_TXNS_PER_HOUR: "5", c.ENV_MAX_DAILY_TOTAL: "100000", c.ENV_MAX_SINGLE_AMOUNT: "50000"}
 
 
 def master_settings(server: PostgresServer, dbname: str | None = None) -> DbSettings:
     return DbSettings(server.host, server.port, dbname or server.dbname, server.master_user,
-                      auth=DB_AUTH_PASSWORD, password=server.master_password, ca_file=server.ca_file)
+                      auth=AUTH_PASSWORD, password=server.master_password, ca_file=server.ca_file)
 
 
 def maintainer_settings(server: PostgresServer, dbname: str | None = None) -> DbSettings:
     return DbSettings(server.host, server.port, dbname or server.dbname, MAINTAINER_DB_USER,
-                      auth=DB_AUTH_PASSWORD, password=MAINTAINER_DB_PASSWORD, ca_file=server.ca_file)
+                      auth=AUTH_PASSWORD, password=MAINTAINER_DB_PASSWORD, ca_file=server.ca_file)
 
 
 def migrate(server: PostgresServer, retention=None) -> None:
@@ -67,21 +68,21 @@ def create_secrets(sm: Any, pg_server: PostgresServer, redis_server: RedisServer
         {"username": pg_server.master_user, "password": pg_server.master_password}))["ARN"]
     connection = sm.create_secret(Name="japancart/dev/db-connection", SecretString=json.dumps({
         "engine": "postgres", "host": pg_server.host, "port": pg_server.port, "dbname": pg_server.dbname,
-        "username": pg_server.master_user, "password_secret_arn": managed, "app_username": APP_DB_USER,
-        "maintainer_username": MAINTAINER_DB_USER}))["ARN"]
+        "username": pg_server.master_user, c.SECRET_PASSWORD_SECRET_ARN: managed, c.SECRET_APP_USERNAME: APP_DB_USER,
+        c.SECRET_MAINTAINER_USERNAME: MAINTAINER_DB_USER}))["ARN"]
     app_password = sm.create_secret(Name="rig/txn-writer", SecretString=json.dumps(
         {"username": APP_DB_USER, "password": APP_DB_PASSWORD}))["ARN"]
     maintainer_password = sm.create_secret(Name="rig/txn-maintainer", SecretString=json.dumps(
         {"username": MAINTAINER_DB_USER, "password": MAINTAINER_DB_PASSWORD}))["ARN"]
     redis_password = sm.create_secret(Name="rig/redis-app", SecretString=json.dumps(
         {"username": REDIS_USER, "password": REDIS_PASSWORD}))["ARN"]
-    return {"DB_CONNECTION_SECRET_ARN": connection, "DB_AUTH": "password",
-            "DB_PASSWORD_SECRET_ARN": app_password, "DB_CA_BUNDLE": pg_server.ca_file,
-            "REDIS_HOST": redis_server.host, "REDIS_PORT": str(redis_server.port), "REDIS_USER": REDIS_USER,
-            "REDIS_CACHE_NAME": REDIS_CACHE_NAME, "REDIS_AUTH": "password",
-            "REDIS_PASSWORD_SECRET_ARN": redis_password,
-            "HISTORY_TTL_SECONDS": "86400", "METRIC_NAMESPACE": "JapanCart/TransactionMonitoring",
-            "STREAM_ARN": stream_arn, "_MASTER_SECRET_ARN": managed, "_MAINTAINER_PASSWORD_SECRET_ARN": maintainer_password}
+    return {c.ENV_DB_SECRET: connection, c.ENV_DB_AUTH: AUTH_PASSWORD,
+            c.ENV_DB_PASSWORD_SECRET: app_password, c.ENV_DB_CA_BUNDLE: pg_server.ca_file,
+            c.ENV_REDIS_HOST: redis_server.host, c.ENV_REDIS_PORT: str(redis_server.port), c.ENV_REDIS_USER: REDIS_USER,
+            c.ENV_REDIS_CACHE_NAME: REDIS_CACHE_NAME, c.ENV_REDIS_AUTH: AUTH_PASSWORD,
+            c.ENV_REDIS_PASSWORD_SECRET: redis_password,
+            c.ENV_HISTORY_TTL: str(c.LONGEST_RULE_WINDOW_SECONDS), c.ENV_METRIC_NAMESPACE: c.METRIC_NAMESPACE,
+            c.ENV_STREAM_ARN: stream_arn, "_MASTER_SECRET_ARN": managed, "_MAINTAINER_PASSWORD_SECRET_ARN": maintainer_password}
 
 
 @dataclass
@@ -109,7 +110,7 @@ def running_pipeline(*, shards: int = 2, durable: bool = False) -> Iterator[Pipe
     try:
         pg = PostgresServer(ca, durable=durable).start()
         migrate(pg)
-        redis = RedisServer(ca, acl_rules=redis_store.ACL_RULES, user=REDIS_USER,
+        redis = RedisServer(ca, acl_rules=c.REDIS_ACL_RULES, user=REDIS_USER,
                             password=REDIS_PASSWORD).start()
         port = free_port()
         moto = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
@@ -119,7 +120,7 @@ def running_pipeline(*, shards: int = 2, durable: bool = False) -> Iterator[Pipe
         urllib.request.urlopen(urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")).close()
         os.environ.update({"AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "testing",
                            "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "ap-northeast-1",
-                           "AWS_DEFAULT_REGION": "ap-northeast-1", "ENVIRONMENT": "dev",
+                           "AWS_DEFAULT_REGION": "ap-northeast-1", c.ENV_ENVIRONMENT: "dev",
                            "SSL_CERT_FILE": ca.ca_file, **THRESHOLDS})  # Redis: default trust store = rig CA
         os.environ.pop("SSL_CERT_DIR", None)
         pipeline = Pipeline(pg, redis, endpoint, "japancart-dev-transactions", "")
@@ -155,8 +156,8 @@ def run(pipeline: Pipeline, count: int, seed: int, batch_size: int) -> Dict[str,
     from tests.support.kinesis_esm import EventSourceMapping
 
     kinesis = pipeline.client("kinesis")
-    plan = build_plan(count, seed, int(THRESHOLDS["RULE_MAX_TXNS_PER_HOUR"]),
-                      Decimal(THRESHOLDS["RULE_MAX_DAILY_TOTAL"]), Decimal(THRESHOLDS["RULE_MAX_SINGLE_AMOUNT"]),
+    plan = build_plan(count, seed, int(THRESHOLDS[c.ENV_MAX_TXNS_PER_HOUR]),
+                      Decimal(THRESHOLDS[c.ENV_MAX_DAILY_TOTAL]), Decimal(THRESHOLDS[c.ENV_MAX_SINGLE_AMOUNT]),
                       include_invalid=True)
     put_all(kinesis, pipeline.stream, plan.records, rate=1e9)
     esm = EventSourceMapping(kinesis, pipeline.stream, lambda event: handler.handle(event, None),
@@ -201,7 +202,7 @@ def main(argv: Any = None) -> int:
         print(f"event source: {stats.invocations} invocations, {stats.records_delivered} records, "
               f"{stats.retries} retries, {stats.destination_messages} to the dead-letter queue")
         print(f"postgres: {stored} transactions, {rejected} rejected; redis: {history} txn keys")
-        print(f"metrics: {len(result['metric_lines'])} EMF lines (RuleHits, TransactionConflicts)")
+        print(f"metrics: {len(result['metric_lines'])} EMF lines ({c.METRIC_RULE_HITS}, {c.METRIC_CONFLICTS})")
         print(f"end to end: {len(plan.records) / result['seconds']:,.0f} records/s ({result['seconds']:.2f} s)")
         for rule, customer, window, value in alerts:
             print(f"alert {rule:18} {customer:28} {window:20} {value}")

@@ -43,6 +43,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
+from processor.contract import MASTER_DB_USER
+
 if TYPE_CHECKING:  # imported lazily so that this module loads without the client libraries
     import pg8000.native
     import redis
@@ -270,7 +272,7 @@ class PostgresServer:
         self,
         ca: TestCA,
         *,
-        master_user: str = "japancart_admin",
+        master_user: str = MASTER_DB_USER,
         master_password: Optional[str] = None,
         dbname: str = "transactions",
         durable: bool = False,
