@@ -15,8 +15,8 @@ from typing import Any, Mapping, Optional, Sequence
 from tools.plan_json import Marker, apply_mask, apply_unknown, as_dict, contains_true, is_empty, sub
 from tools.plan_report.model import AttributeChange, JsonChange
 
+#: A value longer than this is cut in the middle (``shorten``).
 MAX_VALUE_CHARS = 60
-
 #: A whole added/removed policy statement is worth more room than an attribute value.
 MAX_JSON_VALUE_CHARS = 120
 

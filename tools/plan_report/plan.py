@@ -18,6 +18,7 @@ from tools.plan_report.diff import attribute_changes, to_text
 from tools.plan_report.model import (ACTION_LABELS, AttributeChange, Drift, Options, Provisioner, Rename, ResourceChange,
                                      StackPlan)
 
+#: Attributes listed per changed or drifted resource before "… and N more".
 MAX_ATTRIBUTES = 12
 
 #: A create lists fewer attributes (everything is new; the plan artifact has the rest), without the

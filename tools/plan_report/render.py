@@ -21,12 +21,11 @@ from tools.plan_report.model import (OVERRIDE_ENV, AttributeChange, Danger, Dama
                                      StateWarning)
 from tools.plan_report.risk import at_risk, find_damage_rows, find_dangers
 
+#: How much of a long report is shown: a stack's table starts open up to this many rows; JSON paths per attribute,
+#: names of computed attributes and drifted resources listed before "… and N more".
 OPEN_DETAILS_UP_TO = 25
-
 MAX_JSON_CHANGES = 8
-
 MAX_UNKNOWN_NAMES = 10
-
 MAX_DRIFT_LISTED = 25
 
 
