@@ -1,6 +1,6 @@
 """In-place damage: the one table of attribute rules the plan report applies to every change.
 
-A destroy or replace of a stateful resource is red by its type alone (``plan_report.STATEFUL_TYPES``). Data is
+A destroy or replace of a stateful resource is red by its type alone (``tools.plan_report.risk.STATEFUL_TYPES``). Data is
 lost or exposed just as surely by an update that destroys nothing: backups turned off, retention cut, deletion
 protection lifted, a key disabled or its policy rewritten, versioning suspended, a security group opened to the
 internet. ``RULES`` holds one row per (resource type, attribute, what counts as damage, what is at risk). The
@@ -21,10 +21,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, ClassVar, Mapping, Optional, Protocol, Union
 
-if __package__:  # python -m tools.plan_report, and imports (tests)
-    from tools.plan_json import SENSITIVE, UNKNOWN, Marker, as_dict, contains_true, is_empty
-else:  # python tools/plan_report.py: this directory is on sys.path
-    from plan_json import SENSITIVE, UNKNOWN, Marker, as_dict, contains_true, is_empty  # type: ignore[no-redef]
+from tools.plan_json import SENSITIVE, UNKNOWN, Marker, as_dict, contains_true, is_empty
 
 #: In a rule's path: every element of a list (nested blocks such as a lifecycle configuration's ``rule``).
 ANY = "*"

@@ -23,7 +23,7 @@ PLATFORM = "@japancart/platform-engineering"
 OWNER = re.compile(r"@[A-Za-z0-9-]+(/[A-Za-z0-9._-]+)?|[^@\s]+@[^@\s]+\.[^@\s]+")
 #: Paths that decide what deploys, who may deploy it and what gates a deploy: platform engineering owns them.
 CONTROL_PLANE = (".github/CODEOWNERS", ".github/workflows/pull-request.yml", ".github/workflows/deploy.yml", ".ci/run",
-                 "tools/policy_gate.py", "tools/policy_allowlist.toml", "tools/plan_report.py", "stacks/app.py",
+                 "tools/policy_gate.py", "tools/policy_allowlist.toml", "tools/plan_report/risk.py", "stacks/app.py",
                  "constructs_lib/access.py", "constructs_lib/encryption.py", "config/environments.toml", "main.py",
                  "provider_import.py", "cdktf.json", "Makefile", "Pipfile", "Pipfile.lock", "package.json",
                  "package-lock.json", "processor/handler.py", "processor/migrations/0001_initial_schema.sql")

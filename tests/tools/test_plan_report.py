@@ -42,8 +42,12 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 if str(REPO_ROOT) not in sys.path:  # `tools` lives at the repository root
     sys.path.insert(0, str(REPO_ROOT))
 
-from tools import plan_damage, plan_report  # noqa: E402
-from tools.plan_report import EXIT_DESTRUCTIVE, EXIT_INVALID_INPUT, EXIT_OK, OVERRIDE_ENV  # noqa: E402
+from tools import plan_damage, plan_json  # noqa: E402
+from tools.plan_report.cli import EXIT_DESTRUCTIVE, EXIT_INVALID_INPUT, EXIT_OK, main  # noqa: E402
+from tools.plan_report.diff import MAX_VALUE_CHARS, json_diff, shorten  # noqa: E402
+from tools.plan_report.markdown import fenced  # noqa: E402
+from tools.plan_report.model import OVERRIDE_ENV, JsonChange  # noqa: E402
+from tools.plan_report.plan import MAX_ATTRIBUTES, MAX_CREATE_ATTRIBUTES, format_path, stack_name_for  # noqa: E402
 
 RED_HEADING = "## 🛑 Destructive changes to stateful resources"
 
@@ -89,7 +93,7 @@ def write_plan(directory: Path, filename: str, doc: Any) -> str:
 
 def run_report(*args: str, env: Optional[dict[str, str]] = None) -> int:
     """Call ``main`` in-process with an explicit environment (no override unless given)."""
-    return plan_report.main(list(args), environ=env or {})
+    return main(list(args), environ=env or {})
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -107,7 +111,7 @@ def run_report(*args: str, env: Optional[dict[str, str]] = None) -> int:
     ],
 )
 def test_stack_name_comes_from_the_file_name(path: str, expected: str) -> None:
-    assert plan_report.stack_name_for(path, {}) == expected
+    assert stack_name_for(path, {}) == expected
 
 
 def test_explicit_name_mapping_wins(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -204,17 +208,17 @@ def test_create_lists_identity_first_and_fewer_attributes_without_tags_all(tmp_p
     row = next(line for line in out.read_text().splitlines() if "aws_db_instance.db" in line)
     assert row.index("<code>identifier</code>") < row.index("<code>attr00</code>")
     assert "tags_all" not in row
-    assert f"… and {11 - plan_report.MAX_CREATE_ATTRIBUTES} more" in row
+    assert f"… and {11 - MAX_CREATE_ATTRIBUTES} more" in row
 
 
 def test_long_values_are_shortened_in_the_middle() -> None:
     long = "arn:aws:kinesis:ap-northeast-1:123456789012:stream/" + "x" * 80 + "-END"
-    short = plan_report.shorten(long)
-    assert len(short) == plan_report.MAX_VALUE_CHARS
+    short = shorten(long)
+    assert len(short) == MAX_VALUE_CHARS
     assert short.startswith("arn:aws:kinesis") and short.endswith("-END") and "…" in short
-    assert plan_report.shorten("short") == "short"
-    exact = "y" * plan_report.MAX_VALUE_CHARS
-    assert plan_report.shorten(exact) == exact
+    assert shorten("short") == "short"
+    exact = "y" * MAX_VALUE_CHARS
+    assert shorten(exact) == exact
 
 
 def test_null_versus_empty_collections_is_not_a_change(tmp_path: Path) -> None:
@@ -233,7 +237,7 @@ def test_many_attributes_are_capped(tmp_path: Path) -> None:
     after = {f"attr{i:02d}": i + 1 for i in range(20)}
     out = tmp_path / "r.md"
     run_report(write_plan(tmp_path, "dev.plan.json", plan_doc(change("aws_sns_topic.t", ["update"], before, after))), "-o", str(out))
-    assert f"… and {20 - plan_report.MAX_ATTRIBUTES} more" in out.read_text()
+    assert f"… and {20 - MAX_ATTRIBUTES} more" in out.read_text()
 
 
 def test_table_cells_escape_pipes_and_html(tmp_path: Path) -> None:
@@ -246,10 +250,10 @@ def test_table_cells_escape_pipes_and_html(tmp_path: Path) -> None:
 
 
 def test_replace_paths_are_rendered_like_terraform_addresses() -> None:
-    assert plan_report.format_path(["name"]) == "name"
-    assert plan_report.format_path(["tags", "Cost Center"]) == 'tags["Cost Center"]'
-    assert plan_report.format_path(["ebs", 0, "size"]) == "ebs[0].size"
-    assert plan_report.format_path([]) == "(whole resource)"
+    assert format_path(["name"]) == "name"
+    assert format_path(["tags", "Cost Center"]) == 'tags["Cost Center"]'
+    assert format_path(["ebs", 0, "size"]) == "ebs[0].size"
+    assert format_path([]) == "(whole resource)"
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -326,8 +330,8 @@ def test_a_sensitive_identifier_is_never_used_or_shown(tmp_path: Path) -> None:
 
 
 def test_fences_outlast_backticks_in_addresses() -> None:
-    assert plan_report.fenced("hcl", "a ``` b") == ["````hcl", "a ``` b", "````"]
-    assert plan_report.fenced("python", "x") == ["```python", "x", "```"]
+    assert fenced("hcl", "a ``` b") == ["````hcl", "a ``` b", "````"]
+    assert fenced("python", "x") == ["```python", "x", "```"]
 
 
 POLICY_BEFORE = {"Version": "2012-10-17", "Statement": [
@@ -354,11 +358,11 @@ def test_a_policy_document_change_is_a_json_diff_of_paths(tmp_path: Path) -> Non
 
 
 def test_json_lists_without_sids_show_only_what_was_added_or_removed() -> None:
-    changes = plan_report.json_diff({"Action": ["a", "b"]}, {"Action": ["x", "a", "b"]})
-    assert changes == [plan_report.JsonChange("+", "Action[0]", after='"x"')]
-    same_length = plan_report.json_diff({"Action": ["a", "b"]}, {"Action": ["a", "c"]})
-    assert same_length == [plan_report.JsonChange("~", "Action[1]", '"b"', '"c"')]
-    assert plan_report.json_diff({"k y": {"1": 2}}, {"k y": {"1": 3}}) == [plan_report.JsonChange("~", '["k y"]["1"]', "2", "3")]
+    changes = json_diff({"Action": ["a", "b"]}, {"Action": ["x", "a", "b"]})
+    assert changes == [JsonChange("+", "Action[0]", after='"x"')]
+    same_length = json_diff({"Action": ["a", "b"]}, {"Action": ["a", "c"]})
+    assert same_length == [JsonChange("~", "Action[1]", '"b"', '"c"')]
+    assert json_diff({"k y": {"1": 2}}, {"k y": {"1": 3}}) == [JsonChange("~", '["k y"]["1"]', "2", "3")]
 
 
 def test_any_attribute_holding_json_objects_is_diffed_and_a_policy_can_appear(tmp_path: Path) -> None:
@@ -574,7 +578,7 @@ def test_switches_judge_booleans_and_the_providers_string_booleans() -> None:
 def test_unknown_values_are_judged_only_by_policy_rules() -> None:
     unknown = {"after_unknown": {"policy": True, "retention_in_days": True}}
     assert tripped("aws_kms_key.k", {"policy": '{"Statement": []}'}, {}, **unknown) == [
-        ("policy", '{"Statement": []}', plan_report.UNKNOWN)]
+        ("policy", '{"Statement": []}', plan_json.UNKNOWN)]
     assert tripped("aws_cloudwatch_log_group.g", {"retention_in_days": 30}, {}, **unknown) == []
 
 

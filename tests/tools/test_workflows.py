@@ -305,7 +305,11 @@ def test_id_token_only_in_jobs_that_assume_a_role_and_install_nothing() -> None:
             assert not uses(step, "actions/setup-node"), f"{where}: no Node.js (npm) next to a token"
             run = str(step.get("run", ""))
             assert not INSTALLS_OR_RUNS_REPO_CODE.search(run), f"{where}: {step.get('name')} installs or runs repository code"
-            assert not re.search(r"\bpython (?!(base|repo)/tools/)", run), f"{where}: only tools/ runs next to a token"
+            for python in re.finditer(r"\bpython ", run):  # a checkout's tools/ as a script, or its package (-P: not the cwd's)
+                script = re.match(r"(base|repo)/tools/", run[python.end():])
+                package = (re.search(r'PYTHONPATH="\$\{PWD\}/(base|repo)" $', run[:python.start()])
+                           and run[python.end():].startswith("-P -m tools."))
+                assert script or package, f"{where}: only tools/ runs next to a token"
     assert assuming == 3  # the PR plan, the deploy preview and the deploy apply
 
 
@@ -414,7 +418,7 @@ def test_deploy_applies_in_the_approved_environment_the_plan_it_just_made() -> N
     applied = step_named(apply, "terraform apply")["run"]
     out = re.search(r"-out=(\S+)", plan)
     assert out and applied.rstrip().endswith(out[1]), "apply exactly the plan made (and reported) in this job"
-    assert "plan_report.py" in plan and "GITHUB_STEP_SUMMARY" in plan
+    assert 'PYTHONPATH="${PWD}/repo" python -P -m tools.plan_report' in plan and "GITHUB_STEP_SUMMARY" in plan
     assert "-lock=false" in step_named(preview, "terraform plan")["run"]  # the plan role cannot lock
 
 
@@ -525,7 +529,9 @@ def test_pull_request_plans_the_synth_artifacts_with_the_base_branch_report_tool
     checkout = step_named(plan, "Check out the base branch")
     assert checkout["with"]["ref"] == "${{ github.event.pull_request.base.sha }}" and checkout["with"]["path"] == "base"
     report = step_named(plan, "Plan risk report")["run"]
-    assert "python base/tools/plan_report.py" in report and "--stack-config" in report and "--base-stack-config" in report
+    # The base checkout's package, and -P: the working directory (the pull request's synthesized JSON) is not on sys.path.
+    assert 'PYTHONPATH="${PWD}/base" python -P -m tools.plan_report' in report
+    assert "--stack-config" in report and "--base-stack-config" in report
     providers = step_named(plan, "Allow only this project's providers")["run"]
     assert "TF_CLI_CONFIG_FILE" in providers and "python base/tools/policy_gate.py --cli-config" in providers
 
@@ -595,6 +601,11 @@ def test_plan_report_step_records_a_verdict_the_gate_reads(tmp_path: Path) -> No
     (work / "base-synth/dev").mkdir(parents=True)
     (temp / "plans").mkdir(parents=True)
     base_checkout(work)
+    # A tools/ package in the working directory (as a pull request could try to place there) is never what runs.
+    (work / "tools/plan_report").mkdir(parents=True)
+    (work / "tools/__init__.py").write_text("")
+    (work / "tools/plan_report/__init__.py").write_text("")
+    (work / "tools/plan_report/__main__.py").write_text("raise SystemExit(97)\n")
     (work / "cdktf.out/stacks/dev/cdk.tf.json").write_text(backend_config("moved/dev/terraform.tfstate"))
     (work / "base-synth/dev/cdk.tf.json").write_text(backend_config("japancart/dev/terraform.tfstate"))
     (temp / "plans/dev.plan.json").write_text(json.dumps({"format_version": "1.2", "terraform_version": "1.11.4", "planned_values": {},
