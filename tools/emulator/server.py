@@ -19,6 +19,9 @@ TEST_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "te
 
 @dataclass
 class Emulator:
+    """A running emulator (``start_emulator``): moto's server thread, where it listens, the patches applied, and
+    moto's process-wide config as found at start (given back by ``stop``)."""
+
     server: Any
     host: str
     port: int
