@@ -4,7 +4,7 @@ No engine evaluates IAM offline: moto's ``AssumeRoleWithWebIdentity`` assumes an
 checks neither the trust policy nor its conditions), moto enforces no KMS key policy, and its bucket-policy
 check ignores principals and most condition operators. So the trust policies, key policies and role policies
 this project synthesizes are evaluated here, against the request contexts AWS would build, and the emulator's
-S3 bucket-policy patch (``tools/emulator.py``) uses the same code for every S3 request.
+S3 bucket-policy patch (``tools/emulator/patches/s3.py``) uses the same code for every S3 request.
 
 What is modelled, with AWS's documented semantics (IAM User Guide, "Policy evaluation logic" and "IAM JSON
 policy elements: Condition operators"):

@@ -137,7 +137,7 @@ def emulator_ci(tmp_path_factory: pytest.TempPathFactory, emulator, emulator_ter
                 emulator_synth_dir: Path) -> dict[str, dict[str, Any]]:
     """Every CI stack applied by its account's operator, in the bucket under its own prefix and key. Per stack:
     working dir, the Terraform CLI with the operator's credentials, apply seconds, state identifiers."""
-    from tools.emulator import state_identifiers
+    from tools.emulator.inventory import state_identifiers
 
     root = tmp_path_factory.mktemp("ci")
     applied: dict[str, dict[str, Any]] = {}

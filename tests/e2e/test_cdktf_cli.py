@@ -36,7 +36,8 @@ import pytest
 
 from synthesis import TEST_ACCOUNTS
 from tests.e2e.conftest import ci_role
-from tools.emulator import Emulator, inventory, untracked
+from tools.emulator import Emulator
+from tools.emulator.inventory import inventory, untracked
 from tools.terraform import TerraformCLI
 
 pytestmark = [pytest.mark.terraform, pytest.mark.xdist_group("terraform-emulator")]

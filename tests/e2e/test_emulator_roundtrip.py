@@ -10,7 +10,7 @@ session's role); then for every environment (``dev``, ``staging``, ``prod``, sid
 intent, ``plan -detailed-exitcode`` == 0 (no perpetual diff), a pull-request plan as the plan role
 (``-lock=false`` works; taking the lock is refused), ``destroy``, and boto3 checks that nothing is left.
 Then a dev role's session is refused prod's state, its versions and its listing by the bucket policy (the
-emulator evaluates it per requester: tools/emulator.py), the CI stacks re-plan to no changes and are
+emulator evaluates it per requester: tools/emulator/patches/s3.py), the CI stacks re-plan to no changes and are
 destroyed.  Wall times of apply / plan / destroy are printed in the e2e summary.
 
 Prod keeps deletion protection and a final snapshot (the product default is never changed for tests).
@@ -29,7 +29,8 @@ import pytest
 from processor.config import ENVIRONMENTS as SHIPPED_ENVIRONMENTS
 from synthesis import TEST_ACCOUNTS
 from tests.e2e.conftest import ci_role, operator_of
-from tools.emulator import Emulator, leftovers, state_identifiers
+from tools.emulator import Emulator
+from tools.emulator.inventory import leftovers, state_identifiers
 from tools.terraform import TerraformCLI, copy_stack
 
 pytestmark = [pytest.mark.terraform, pytest.mark.xdist_group("terraform-emulator")]

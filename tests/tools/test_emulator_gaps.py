@@ -1,4 +1,4 @@
-"""The emulator's ElastiCache user gap (tools/emulator.py, "elasticache-users") behaves as AWS documents it:
+"""The emulator's ElastiCache user gap (tools/emulator/patches/elasticache_users.py) behaves as AWS documents it:
 ModifyUser changes how a user signs in, a default user a group holds cannot be deleted, and deleting any other
 user takes it out of its groups. These are what an environment deployed with password users relies on when it
 moves to IAM auth (docs/deploying.md, "Moving an environment deployed before Redis IAM auth")."""
@@ -11,6 +11,7 @@ import botocore.exceptions
 import pytest
 
 from tools.emulator import Emulator, start_emulator
+from tools.emulator.patches import GAPS, PATCHES
 
 ACCESS = "on ~txn:* -@all +get"
 
@@ -50,3 +51,16 @@ def test_a_default_user_a_group_holds_cannot_be_deleted_and_other_users_leave_th
 
     elasticache.delete_user_group(UserGroupId="g2")
     elasticache.delete_user(UserId="g2-default")  # no group holds it any more
+
+
+def test_every_gap_is_listed_once_and_every_patch_says_when_it_can_go() -> None:
+    """GAPS (docs/testing.md) comes from the patch modules; each patch names the moto it was observed on and what
+    would retire it. moto is pinned to that version: an upgrade is the moment to re-check every patch."""
+    import moto
+
+    names = [name for name, _, _ in GAPS]
+    assert len(names) == len(set(names)) and {patch.gap.name for patch in PATCHES} <= set(names)
+    assert moto.__version__ == "5.2.5"
+    for patch in PATCHES:
+        doc = " ".join((patch.__doc__ or "").split())
+        assert doc.startswith("Observed on moto 5.2.5.") and "retire" in doc.lower(), patch.__qualname__
