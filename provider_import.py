@@ -67,7 +67,6 @@ import os
 import re
 import sys
 import warnings
-from typing import Dict, FrozenSet, Optional, Tuple
 
 __all__ = [
     "ENV_VAR",
@@ -87,18 +86,18 @@ ENV_VAR = "CDKTF_STOCK_PROVIDER_IMPORT"
 #: Top-level packages handled by the finder.
 PACKAGE_PREFIX = "cdktf_cdktf_provider_"
 #: jsii runtime versions the lazy path was verified with (the locked one; see the module docstring).
-VERIFIED_JSII_VERSIONS: FrozenSet[str] = frozenset({"1.142.0"})
+VERIFIED_JSII_VERSIONS: frozenset[str] = frozenset({"1.142.0"})
 
 _MARKER = "publication.publish()"
 _SUBMODULE_IMPORT = re.compile(r"from \. import ([A-Za-z_][A-Za-z0-9_]*)[ \t]*")
 _ASSEMBLY_LOAD = re.compile(r"""JSIIAssembly\.load\(\s*["']([^"']+)["']""")
 
 # package name -> "lazy" or "stock: <reason>"; see status().
-_status: Dict[str, str] = {}
+_status: dict[str, str] = {}
 # packages we already warned about (the fallback is reported once per package).
 _warned: set = set()
 # "<package>._jsii" -> submodule FQN map, set while the package root executes.
-_pending_fqn_maps: Dict[str, Dict[str, str]] = {}
+_pending_fqn_maps: dict[str, dict[str, str]] = {}
 
 
 class ProviderImportWarning(UserWarning):
@@ -110,7 +109,7 @@ def stock_requested() -> bool:
     return os.environ.get(ENV_VAR, "").strip().lower() in {"1", "true", "yes", "on"}
 
 
-def installed_jsii_version() -> Optional[str]:
+def installed_jsii_version() -> str | None:
     """The installed jsii runtime's version, None if jsii is not installed."""
     try:
         return importlib.metadata.version("jsii")
@@ -135,8 +134,10 @@ def install() -> bool:
     if jsii_version not in VERIFIED_JSII_VERSIONS:
         if "jsii" not in _warned:  # said once per process, however often install() is called
             _warned.add("jsii")
-            sys.stderr.write(f"provider_import: jsii {jsii_version or '(not installed)'} is not a verified version "
-                             f"({', '.join(sorted(VERIFIED_JSII_VERSIONS))}); using the stock provider import\n")
+            sys.stderr.write(
+                f"provider_import: jsii {jsii_version or '(not installed)'} is not a verified version "
+                f"({', '.join(sorted(VERIFIED_JSII_VERSIONS))}); using the stock provider import\n"
+            )
         return False
     for name in sorted(sys.modules):
         if name.startswith(PACKAGE_PREFIX) and "." not in name and name not in _status:
@@ -154,7 +155,7 @@ def is_installed() -> bool:
     return any(_is_ours(f) for f in sys.meta_path)
 
 
-def status() -> Dict[str, str]:
+def status() -> dict[str, str]:
     """How each provider package seen so far was imported: ``"lazy"`` or
     ``"stock: <reason>"``."""
     return dict(_status)
@@ -171,8 +172,7 @@ def _report_stock(package: str, reason: str) -> None:
     if package not in _warned:
         _warned.add(package)
         warnings.warn(
-            f"provider_import: {package}: {reason}; "
-            "falling back to the stock (eager, slow) import",
+            f"provider_import: {package}: {reason}; falling back to the stock (eager, slow) import",
             ProviderImportWarning,
             stacklevel=2,
         )
@@ -190,7 +190,7 @@ def _read(path: str) -> str:
         return handle.read()
 
 
-def _analyse(root_init: str, jsii_init: str) -> Tuple[Optional[str], Optional[str], Tuple[str, ...], Optional[str]]:
+def _analyse(root_init: str, jsii_init: str) -> tuple[str | None, str | None, tuple[str, ...], str | None]:
     """Return (head_source, assembly, submodules, problem).
 
     head_source is the root source up to and including the marker line;
@@ -221,7 +221,7 @@ def _analyse(root_init: str, jsii_init: str) -> Tuple[Optional[str], Optional[st
     if "_SUBMODULE_FQN_MAP" not in jsii_source:
         found = _ASSEMBLY_LOAD.search(jsii_source)
         if found is None:
-            return None, None, (), "no JSIIAssembly.load(\"<assembly>\", ...) call in _jsii/__init__.py"
+            return None, None, (), 'no JSIIAssembly.load("<assembly>", ...) call in _jsii/__init__.py'
         assembly = found.group(1)
     return "".join(lines[:cut]), assembly, tuple(names), None
 
@@ -279,8 +279,9 @@ class _LazyProviderFinder:
 class _TrimmedRootLoader(importlib.machinery.SourceFileLoader):
     """Runs the package root without its trailing ``from . import`` block."""
 
-    def __init__(self, fullname: str, path: str, code, submodules: FrozenSet[str],
-                 fqn_map: Optional[Dict[str, str]]) -> None:
+    def __init__(
+        self, fullname: str, path: str, code, submodules: frozenset[str], fqn_map: dict[str, str] | None
+    ) -> None:
         super().__init__(fullname, path)
         self._code = code
         self._fqn_map = fqn_map
@@ -320,7 +321,7 @@ class _TrimmedRootLoader(importlib.machinery.SourceFileLoader):
 class _SeededJsiiLoader(importlib.machinery.SourceFileLoader):
     """Gives ``<package>._jsii`` a ``_SUBMODULE_FQN_MAP`` before it runs."""
 
-    def __init__(self, fullname: str, path: str, fqn_map: Dict[str, str]) -> None:
+    def __init__(self, fullname: str, path: str, fqn_map: dict[str, str]) -> None:
         super().__init__(fullname, path)
         self._fqn_map = fqn_map
 

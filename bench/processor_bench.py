@@ -22,24 +22,29 @@ import os
 import statistics
 import sys
 import time
-from datetime import datetime, timedelta, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Callable, Dict, List, NamedTuple
+from typing import Any, NamedTuple
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "processor"))
 
+from txn_events import STREAM_ARN, kinesis_event  # noqa: E402
+
 from processor import pg_store, redis_store  # noqa: E402
-from processor.config import (APP_DB_USER, DB_AUTH_PASSWORD, DbSettings, RedisSettings,  # noqa: E402
-                              RuleThresholds, Settings)
-from processor.contract import METRIC_NAMESPACE, REDIS_ACL_RULES  # noqa: E402
+from processor.config import DB_AUTH_PASSWORD, DbSettings, RedisSettings, RuleThresholds, Settings  # noqa: E402
+from processor.contract import (  # noqa: E402
+    APP_DB_USER,  # noqa: E402
+    METRIC_NAMESPACE,
+    REDIS_ACL_RULES,
+)
 from processor.handler import BatchProcessor  # noqa: E402
 from processor.migrate import run as migrate  # noqa: E402
 from processor.schema import parse_transaction  # noqa: E402
 from tests.support.pipeline import REDIS_USER  # noqa: E402
 from tests.support.servers import PostgresServer, RedisServer, ServerUnavailable, TestCA  # noqa: E402
-from txn_events import STREAM_ARN, kinesis_event  # noqa: E402
 
 APP_PASSWORD = "bench-txn-writer-password"
 REDIS_PASSWORD = "bench-txn-processor-password-0123456789"
@@ -58,22 +63,30 @@ CUSTOMERS = 20_000
 WARMUP_BATCHES = 5
 
 
-def make_payloads(run: int, count: int) -> List[bytes]:
+def make_payloads(run: int, count: int) -> list[bytes]:
     """``count`` valid transactions; customers rotate so histories grow as in production."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     payloads = []
     for n in range(count):
         customer = (run * count + n * 7) % CUSTOMERS
-        payloads.append(json.dumps({
-            "transaction_id": f"bench-{run}-{n}", "customer_id": f"cust-{customer:05d}",
-            "merchant_id": f"merchant-{n % 50:03d}", "amount": str(500 + n % 20000), "currency": "JPY",
-            "occurred_at": (now - timedelta(seconds=n % 3600)).isoformat(), "payment_method": "card",
-            "metadata": {"channel": "web"},
-        }).encode("utf-8"))
+        payloads.append(
+            json.dumps(
+                {
+                    "transaction_id": f"bench-{run}-{n}",
+                    "customer_id": f"cust-{customer:05d}",
+                    "merchant_id": f"merchant-{n % 50:03d}",
+                    "amount": str(500 + n % 20000),
+                    "currency": "JPY",
+                    "occurred_at": (now - timedelta(seconds=n % 3600)).isoformat(),
+                    "payment_method": "card",
+                    "metadata": {"channel": "web"},
+                }
+            ).encode("utf-8")
+        )
     return payloads
 
 
-def to_event(payloads: List[bytes], first_seq: int) -> Dict:
+def to_event(payloads: list[bytes], first_seq: int) -> dict:
     return kinesis_event(payloads, first_seq=first_seq)
 
 
@@ -85,26 +98,31 @@ def make_reset(pg_server: PostgresServer, redis_server: RedisServer) -> Callable
         conn = pg_server.connect(pg_server.master_user, pg_server.master_password)
         conn.run(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE")
         conn.close()
+
     return reset
 
 
 def describe_connections(settings: Settings) -> str:
     """What the server side saw, so the figures say which configuration they measure."""
     conn = pg_store.connect(settings.db)
-    version, user, server = conn.run("SELECT s.version, current_user, current_setting('server_version')"
-                                     " FROM pg_stat_ssl s WHERE pid = pg_backend_pid()")[0]
+    version, user, server = conn.run(
+        "SELECT s.version, current_user, current_setting('server_version')"
+        " FROM pg_stat_ssl s WHERE pid = pg_backend_pid()"
+    )[0]
     conn.close()
     client = redis_store.connect(settings.redis)
     client.ping()  # logged in as the ACL user, or this raises
     tls = client.connection_pool.get_connection("PING")._sock.version()  # type: ignore[union-attr]
     redis_version = client.info("server")["redis_version"]
     client.close()
-    return (f"postgres {server}: {version}, certificate and host name verified, SCRAM-SHA-256 as {user} "
-            f"(not the master)\n"
-            f"redis {redis_version}: {tls}, certificate and host name verified, ACL user {settings.redis.username}")
+    return (
+        f"postgres {server}: {version}, certificate and host name verified, SCRAM-SHA-256 as {user} "
+        f"(not the master)\n"
+        f"redis {redis_version}: {tls}, certificate and host name verified, ACL user {settings.redis.username}"
+    )
 
 
-def _process_all(processor: BatchProcessor, events: List[Dict]) -> None:
+def _process_all(processor: BatchProcessor, events: list[dict]) -> None:
     for event in events:
         if processor.process(event)["batchItemFailures"]:
             raise RuntimeError("batch path reported failures during the benchmark")
@@ -129,18 +147,23 @@ class BatchRun(NamedTuple):
 def batch_run(settings: Settings, run: int, batch_size: int, batches: int) -> BatchRun:
     """Throughput of ``BatchProcessor.process`` with connections and plans warm."""
     processor = BatchProcessor(settings, emit=lambda line: None)
-    warmup = [to_event(make_payloads(-(run * 100 + b) - 1, batch_size), 10**6 + b * batch_size)
-              for b in range(WARMUP_BATCHES)]
+    warmup = [
+        to_event(make_payloads(-(run * 100 + b) - 1, batch_size), 10**6 + b * batch_size) for b in range(WARMUP_BATCHES)
+    ]
     _process_all(processor, warmup)
-    pids = (processor._pg_conn().run("SELECT pg_backend_pid()")[0][0],
-            int(processor._redis_client().info("server")["process_id"]))
+    pids = (
+        processor._pg_conn().run("SELECT pg_backend_pid()")[0][0],
+        int(processor._redis_client().info("server")["process_id"]),
+    )
     events = [to_event(make_payloads(run * 1000 + b, batch_size), b * batch_size) for b in range(batches)]
     cpu_before = [time.process_time(), *map(_cpu_seconds, pids)]
     start = time.perf_counter()
     _process_all(processor, events)
     elapsed = time.perf_counter() - start
-    cpu_ms = [(after - before) * 1000 / batches
-              for before, after in zip(cpu_before, [time.process_time(), *map(_cpu_seconds, pids)])]
+    cpu_ms = [
+        (after - before) * 1000 / batches
+        for before, after in zip(cpu_before, [time.process_time(), *map(_cpu_seconds, pids)])
+    ]
     processor.close()
     return BatchRun(batch_size * batches / elapsed, *cpu_ms)
 
@@ -155,9 +178,18 @@ def naive_run(settings: Settings, run: int, count: int) -> float:
         txn = parse_transaction(payload)
         client.set(redis_store.txn_key(txn.transaction_id), txn.to_json(), ex=settings.history_ttl_seconds)
         conn.run("BEGIN")
-        conn.run(NAIVE_INSERT, id=txn.transaction_id, cust=txn.customer_id, merch=txn.merchant_id,
-                 amount=txn.amount, cur=txn.currency, at=txn.occurred_at.isoformat(),
-                 method=txn.payment_method, meta=json.dumps(txn.metadata), seq=str(seq))
+        conn.run(
+            NAIVE_INSERT,
+            id=txn.transaction_id,
+            cust=txn.customer_id,
+            merch=txn.merchant_id,
+            amount=txn.amount,
+            cur=txn.currency,
+            at=txn.occurred_at.isoformat(),
+            method=txn.payment_method,
+            meta=json.dumps(txn.metadata),
+            seq=str(seq),
+        )
         conn.run("COMMIT")
     elapsed = time.perf_counter() - start
     client.close()
@@ -165,7 +197,7 @@ def naive_run(settings: Settings, run: int, count: int) -> float:
     return count / elapsed
 
 
-def median_of(runs: int, measure: Callable[[int], Any], reset: Callable[[], None]) -> List[Any]:
+def median_of(runs: int, measure: Callable[[int], Any], reset: Callable[[], None]) -> list[Any]:
     results = []
     for run in range(runs):
         reset()
@@ -183,9 +215,11 @@ def end_to_end(records: int, batch_size: int, durable: bool) -> str:
     with running_pipeline(shards=2, durable=durable) as pipeline:
         result = run(pipeline, records, seed=3, batch_size=batch_size)
     stats = result["stats"]
-    return (f"end to end (producer -> Kinesis emulator -> event source emulator -> handler -> TLS stores, "
-            f"{stats.records_delivered} records, {stats.invocations} invocations, 2 shards): "
-            f"{stats.records_delivered / result['seconds']:,.0f} records/s")
+    return (
+        f"end to end (producer -> Kinesis emulator -> event source emulator -> handler -> TLS stores, "
+        f"{stats.records_delivered} records, {stats.invocations} invocations, 2 shards): "
+        f"{stats.records_delivered / result['seconds']:,.0f} records/s"
+    )
 
 
 def main() -> int:
@@ -195,8 +229,12 @@ def main() -> int:
     parser.add_argument("--batches", type=int, default=10)
     parser.add_argument("--naive-records", type=int, default=1000)
     parser.add_argument("--no-fsync", action="store_true", help="PostgreSQL with fsync off")
-    parser.add_argument("--e2e-records", type=int, default=5000,
-                        help="records through producer -> Kinesis emulator -> event source -> handler (0: skip)")
+    parser.add_argument(
+        "--e2e-records",
+        type=int,
+        default=5000,
+        help="records through producer -> Kinesis emulator -> event source -> handler (0: skip)",
+    )
     args = parser.parse_args()
     # Each run starts from an empty Redis, which the processor rebuilds (and says so at WARNING): not news here.
     logging.getLogger("processor").setLevel(logging.ERROR)
@@ -205,21 +243,38 @@ def main() -> int:
     os.environ.pop("SSL_CERT_DIR", None)
     try:
         pg_server = PostgresServer(ca, durable=not args.no_fsync).start()
-        redis_server = RedisServer(ca, acl_rules=REDIS_ACL_RULES, user=REDIS_USER,
-                                   password=REDIS_PASSWORD).start()
+        redis_server = RedisServer(ca, acl_rules=REDIS_ACL_RULES, user=REDIS_USER, password=REDIS_PASSWORD).start()
     except ServerUnavailable as exc:
         print(f"cannot run the benchmark: {exc}", file=sys.stderr)
         return 2
     try:
-        migrate(DbSettings(pg_server.host, pg_server.port, pg_server.dbname, pg_server.master_user,
-                           auth=DB_AUTH_PASSWORD, password=pg_server.master_password, ca_file=ca.ca_file))
+        migrate(
+            DbSettings(
+                pg_server.host,
+                pg_server.port,
+                pg_server.dbname,
+                pg_server.master_user,
+                auth=DB_AUTH_PASSWORD,
+                password=pg_server.master_password,
+                ca_file=ca.ca_file,
+            )
+        )
         pg_server.set_password(APP_DB_USER, APP_PASSWORD)
         settings = Settings(
-            db=DbSettings(pg_server.host, pg_server.port, pg_server.dbname, APP_DB_USER, auth=DB_AUTH_PASSWORD,
-                          password=APP_PASSWORD, ca_file=ca.ca_file),
+            db=DbSettings(
+                pg_server.host,
+                pg_server.port,
+                pg_server.dbname,
+                APP_DB_USER,
+                auth=DB_AUTH_PASSWORD,
+                password=APP_PASSWORD,
+                ca_file=ca.ca_file,
+            ),
             redis=RedisSettings(redis_server.host, redis_server.port, REDIS_USER, password=REDIS_PASSWORD),
             thresholds=RuleThresholds(20, Decimal(1_000_000), Decimal(500_000)),
-            history_ttl_seconds=86400, metric_namespace=METRIC_NAMESPACE, environment="dev",
+            history_ttl_seconds=86400,
+            metric_namespace=METRIC_NAMESPACE,
+            environment="dev",
             stream_arn=STREAM_ARN,
         )
         print(describe_connections(settings))
@@ -234,14 +289,25 @@ def main() -> int:
     batch_median, naive_median = statistics.median(batch), statistics.median(naive)
     ratio = batch_median / naive_median
     print(f"postgres fsync: {'off' if args.no_fsync else 'on'}; runs: {args.runs}")
-    print(f"batch path ({args.batch_size}/batch x {args.batches}, after {WARMUP_BATCHES} warm-up batches): "
-          f"median {batch_median:,.0f} txn/s (runs: {', '.join(f'{v:,.0f}' for v in batch)})")
-    print("CPU per batch, medians of runs (ms): " + ", ".join(
-        f"{name} {statistics.median(getattr(r, field) for r in batch_runs):.1f}"
-        for name, field in (("client", "client_cpu_ms"), ("PostgreSQL backend", "postgres_cpu_ms"),
-                            ("Redis", "redis_cpu_ms"))))
-    print(f"naive path (per record, {args.naive_records} records): median {naive_median:,.0f} txn/s "
-          f"(runs: {', '.join(f'{v:,.0f}' for v in naive)})")
+    print(
+        f"batch path ({args.batch_size}/batch x {args.batches}, after {WARMUP_BATCHES} warm-up batches): "
+        f"median {batch_median:,.0f} txn/s (runs: {', '.join(f'{v:,.0f}' for v in batch)})"
+    )
+    print(
+        "CPU per batch, medians of runs (ms): "
+        + ", ".join(
+            f"{name} {statistics.median(getattr(r, field) for r in batch_runs):.1f}"
+            for name, field in (
+                ("client", "client_cpu_ms"),
+                ("PostgreSQL backend", "postgres_cpu_ms"),
+                ("Redis", "redis_cpu_ms"),
+            )
+        )
+    )
+    print(
+        f"naive path (per record, {args.naive_records} records): median {naive_median:,.0f} txn/s "
+        f"(runs: {', '.join(f'{v:,.0f}' for v in naive)})"
+    )
     print(f"ratio batch/naive: {ratio:.1f}x")
     if args.e2e_records:
         print(end_to_end(args.e2e_records, args.batch_size, durable=not args.no_fsync))

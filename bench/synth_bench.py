@@ -30,7 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from typing import Dict, List, Optional, Sequence
+from collections.abc import Sequence
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GOAL, AIM = 0.35, 0.25
@@ -48,7 +48,7 @@ class Run:
         self.stdout, self.stderr = stdout, stderr
 
 
-def run(cmd: Sequence[str], env: Dict[str, str], cwd: str = REPO) -> Run:
+def run(cmd: Sequence[str], env: dict[str, str], cwd: str = REPO) -> Run:
     """Run cmd, return wall time and the child's own peak RSS (os.wait4)."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         start = time.perf_counter()
@@ -64,7 +64,7 @@ def run(cmd: Sequence[str], env: Dict[str, str], cwd: str = REPO) -> Run:
     return Run(wall, usage.ru_maxrss, proc.returncode, stdout, stderr)
 
 
-def base_env() -> Dict[str, str]:
+def base_env() -> dict[str, str]:
     env = dict(os.environ)
     use_project_node(env)  # jsii in the children on the project's Node.js 24, as `make synth` runs it
     env.pop("CDKTF_STOCK_PROVIDER_IMPORT", None)
@@ -81,20 +81,24 @@ def default_python() -> str:
     return venv if os.path.exists(venv) else sys.executable
 
 
-def median(values: List[float]) -> float:
+def median(values: list[float]) -> float:
     return statistics.median(values) if values else float("nan")
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5, help="measured runs of each command (default 5)")
     parser.add_argument("--warmup", type=int, default=1, help="unmeasured rounds first (default 1)")
     parser.add_argument("--python", default=default_python(), help="interpreter (default: .venv/bin/python)")
-    parser.add_argument("--stock-synth", action="store_true",
-                        help="also time the synth with CDKTF_STOCK_PROVIDER_IMPORT=1")
+    parser.add_argument(
+        "--stock-synth", action="store_true", help="also time the synth with CDKTF_STOCK_PROVIDER_IMPORT=1"
+    )
     parser.add_argument("--skip-tests", action="store_true", help="do not time the test suite")
-    parser.add_argument("--pytest-args", default=DEFAULT_PYTEST_ARGS,
-                        help=f"arguments after 'python -m pytest' (default: {DEFAULT_PYTEST_ARGS!r})")
+    parser.add_argument(
+        "--pytest-args",
+        default=DEFAULT_PYTEST_ARGS,
+        help=f"arguments after 'python -m pytest' (default: {DEFAULT_PYTEST_ARGS!r})",
+    )
     parser.add_argument("--test-runs", type=int, default=1, help="test-suite runs (default 1)")
     args = parser.parse_args(argv)
 
@@ -107,10 +111,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         }
         if args.stock_synth:
             commands["synth, stock import"] = ([args.python, APP, "--review"], {"CDKTF_STOCK_PROVIDER_IMPORT": "1"})
-        results: Dict[str, List[Run]] = {name: [] for name in commands}
+        results: dict[str, list[Run]] = {name: [] for name in commands}
         names = list(commands)
         counter = 0
-        lazy_seen: Optional[bool] = None
+        lazy_seen: bool | None = None
         for round_no in range(args.warmup + args.runs):
             order = names if round_no % 2 == 0 else names[::-1]  # alternate A B / B A
             for name in order:
@@ -126,14 +130,18 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 if probe and result.rc == 0:
                     lazy_seen = UNUSED_AWS_MODULE not in result.stderr
                 label = "warmup" if round_no < args.warmup else f"run {round_no - args.warmup + 1}"
-                print(f"  {label:>7} {name:<20} {result.wall:7.2f} s {result.maxrss_kb / 1024:7.0f} MiB"
-                      + ("" if result.rc == 0 else f"  rc={result.rc}"), file=sys.stderr, flush=True)
+                print(
+                    f"  {label:>7} {name:<20} {result.wall:7.2f} s {result.maxrss_kb / 1024:7.0f} MiB"
+                    + ("" if result.rc == 0 else f"  rc={result.rc}"),
+                    file=sys.stderr,
+                    flush=True,
+                )
                 if result.rc != 0:
                     failures.append((name, result))
                 elif round_no >= args.warmup:
                     results[name].append(result)
 
-        tests: List[Run] = []
+        tests: list[Run] = []
         pytest_cmd = [args.python, "-m", "pytest", *shlex.split(args.pytest_args)]
         if not args.skip_tests:
             for _ in range(args.test_runs):
@@ -141,13 +149,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 print(f"  tests   rc={result.rc} {result.wall:7.2f} s", file=sys.stderr, flush=True)
                 tests.append(result)
 
-    def row(label: str, runs: List[Run]) -> str:
+    def row(label: str, runs: list[Run]) -> str:
         walls = [r.wall for r in runs]
         if not walls:
             return f"{label:<30} {'n/a':>8}"
         rss = median([r.maxrss_kb / 1024 for r in runs])
-        return (f"{label:<30} {median(walls):8.2f} {min(walls):8.2f} {max(walls):8.2f}"
-                f" {rss:9.0f} {len(walls):>3}")
+        return f"{label:<30} {median(walls):8.2f} {min(walls):8.2f} {max(walls):8.2f} {rss:9.0f} {len(walls):>3}"
 
     print()
     print(f"app: main.py   python: {args.python}   runs: {args.runs} (+{args.warmup} warmup), alternating")
@@ -162,20 +169,28 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         verdict = "meets goal" if ratio <= GOAL else "MISSES goal"
         print(f"{'ratio synth / stock import':<30} {ratio:8.3f}   goal <= {GOAL} (aim {AIM}): {verdict}")
     if lazy_seen is not None:
-        print("lazy provider import in the synth: " + (
-            "yes" if lazy_seen else
-            f"NO - {UNUSED_AWS_MODULE} was imported; does the app call provider_import.install() first?"))
+        print(
+            "lazy provider import in the synth: "
+            + (
+                "yes"
+                if lazy_seen
+                else f"NO - {UNUSED_AWS_MODULE} was imported; does the app call provider_import.install() first?"
+            )
+        )
     if not args.skip_tests:
         label = f"tests ({'ok' if all(t.rc == 0 for t in tests) else 'FAILED'})"
         print(row(label, tests))
         print(f"  tests command: {shlex.join(pytest_cmd)}")
         for result in tests:
             if result.rc != 0:  # pytest's own summary lines say what failed
-                summary = [line for line in result.stdout.splitlines()
-                           if line.startswith(("FAILED", "ERROR"))] or result.stdout.splitlines()[-5:]
+                summary = [
+                    line for line in result.stdout.splitlines() if line.startswith(("FAILED", "ERROR"))
+                ] or result.stdout.splitlines()[-5:]
                 print("\n".join("    " + line for line in summary[:20]))
-    print("RSS = ru_maxrss from os.wait4: the largest single process of the child's tree that was"
-          " waited for\n      (python itself or the node jsii kernel it reaps at exit), not a sum.")
+    print(
+        "RSS = ru_maxrss from os.wait4: the largest single process of the child's tree that was"
+        " waited for\n      (python itself or the node jsii kernel it reaps at exit), not a sum."
+    )
     for name, result in failures:
         print(f"\n{name} failed (rc={result.rc}); stderr tail:\n{result.stderr[-2000:]}", file=sys.stderr)
     return 1 if failures else 0

@@ -8,8 +8,7 @@ from cdktf_cdktf_provider_aws.vpc_security_group_ingress_rule import VpcSecurity
 from constructs import Construct
 
 
-def security_group(scope: Construct, construct_id: str, *, name: str, description: str,
-                   vpc_id: str) -> SecurityGroup:
+def security_group(scope: Construct, construct_id: str, *, name: str, description: str, vpc_id: str) -> SecurityGroup:
     """A security group with no inline rules.
 
     Terraform removes AWS's default allow-all egress rule when it creates the group,
@@ -18,17 +17,30 @@ def security_group(scope: Construct, construct_id: str, *, name: str, descriptio
     return SecurityGroup(scope, construct_id, name=name, description=description, vpc_id=vpc_id)
 
 
-def allow_tcp(scope: Construct, construct_id: str, *, source: SecurityGroup, target: SecurityGroup,
-              port: int, description: str) -> None:
+def allow_tcp(
+    scope: Construct, construct_id: str, *, source: SecurityGroup, target: SecurityGroup, port: int, description: str
+) -> None:
     """Let `source` open TCP connections to `target` on `port`: an egress and an ingress rule."""
     flow = Construct(scope, construct_id)
     VpcSecurityGroupEgressRule(
-        flow, "egress", security_group_id=source.id, referenced_security_group_id=target.id,
-        ip_protocol="tcp", from_port=port, to_port=port, description=description,
+        flow,
+        "egress",
+        security_group_id=source.id,
+        referenced_security_group_id=target.id,
+        ip_protocol="tcp",
+        from_port=port,
+        to_port=port,
+        description=description,
     )
     VpcSecurityGroupIngressRule(
-        flow, "ingress", security_group_id=target.id, referenced_security_group_id=source.id,
-        ip_protocol="tcp", from_port=port, to_port=port, description=description,
+        flow,
+        "ingress",
+        security_group_id=target.id,
+        referenced_security_group_id=source.id,
+        ip_protocol="tcp",
+        from_port=port,
+        to_port=port,
+        description=description,
     )
 
 
@@ -37,8 +49,15 @@ def store_security_group(scope: Construct, *, name: str, description: str, vpc_i
     return security_group(scope, "sg", name=name, vpc_id=vpc_id, description=description)
 
 
-def allow_from_store(scope: Construct, construct_id: str, *, clients: SecurityGroup, store: SecurityGroup,
-                     port: int, service: str) -> None:
+def allow_from_store(
+    scope: Construct, construct_id: str, *, clients: SecurityGroup, store: SecurityGroup, port: int, service: str
+) -> None:
     """Admit `clients` into a data store's group on its port: what the stores' `allow_from` does."""
-    allow_tcp(scope, construct_id, source=clients, target=store, port=port,
-              description=f"{service} from the application security group")
+    allow_tcp(
+        scope,
+        construct_id,
+        source=clients,
+        target=store,
+        port=port,
+        description=f"{service} from the application security group",
+    )

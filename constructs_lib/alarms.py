@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 from cdktf_cdktf_provider_aws.cloudwatch_dashboard import CloudwatchDashboard
 from cdktf_cdktf_provider_aws.cloudwatch_metric_alarm import CloudwatchMetricAlarm
@@ -45,8 +45,18 @@ TREAT_MISSING = frozenset({"breaching", "notBreaching", "ignore", "missing"})
 DELIVERY_STATUS_PROTOCOLS = ("application", "firehose", "http", "lambda", "sqs")
 DELIVERY_STATUS_SUCCESS_SAMPLE_PERCENT = 100
 #: RDS events worth waking someone for (FSBP RDS.20 and RDS.21 name these categories).
-RDS_INSTANCE_EVENTS = ("availability", "configuration change", "deletion", "failover", "failure", "low storage",
-                       "maintenance", "notification", "recovery", "restoration")
+RDS_INSTANCE_EVENTS = (
+    "availability",
+    "configuration change",
+    "deletion",
+    "failover",
+    "failure",
+    "low storage",
+    "maintenance",
+    "notification",
+    "recovery",
+    "restoration",
+)
 RDS_PARAMETER_GROUP_EVENTS = ("configuration change",)
 
 
@@ -66,8 +76,7 @@ class AlertSettings:
     evaluation_periods: int = 2
 
     def __post_init__(self) -> None:
-        require(isinstance(self.alert_emails, tuple), "alert_emails", self.alert_emails,
-                "a list of e-mail addresses")
+        require(isinstance(self.alert_emails, tuple), "alert_emails", self.alert_emails, "a list of e-mail addresses")
         seen: set[str] = set()
         for index, email in enumerate(self.alert_emails):
             require_email(f"alert_emails[{index}]", email)
@@ -108,8 +117,13 @@ class AlarmThresholds:
     def __post_init__(self) -> None:
         for name in ("stream_iterator_age_ms", "stream_throttled_requests", "cache_evictions", "db_connections"):
             require_int(name, getattr(self, name), 0, 10**12)
-        for name in ("cache_replication_lag_seconds", "db_free_storage_gib", "db_freeable_memory_mib",
-                     "db_read_latency_ms", "db_write_latency_ms"):
+        for name in (
+            "cache_replication_lag_seconds",
+            "db_free_storage_gib",
+            "db_freeable_memory_mib",
+            "db_read_latency_ms",
+            "db_write_latency_ms",
+        ):
             require_range(name, getattr(self, name), 0, 10**12)
         for name in ("cache_engine_cpu_percent", "cache_memory_percent", "db_cpu_percent"):
             require_range(name, getattr(self, name), 1, 100)
@@ -196,24 +210,42 @@ class AlertTopic(Construct):
         root = {"AWS": f"arn:{account.partition}:iam::{account.account_id}:root"}
         statements = [
             deny_insecure_transport("sns:*", self._topic.arn),
-            {"Sid": "AccountManagesTheTopic", "Effect": "Allow", "Principal": root,
-             "Action": ["sns:GetTopicAttributes", "sns:SetTopicAttributes", "sns:AddPermission",
-                        "sns:RemovePermission", "sns:DeleteTopic", "sns:Subscribe", "sns:ListSubscriptionsByTopic",
-                        "sns:Publish"],
-             "Resource": self._topic.arn},
+            {
+                "Sid": "AccountManagesTheTopic",
+                "Effect": "Allow",
+                "Principal": root,
+                "Action": [
+                    "sns:GetTopicAttributes",
+                    "sns:SetTopicAttributes",
+                    "sns:AddPermission",
+                    "sns:RemovePermission",
+                    "sns:DeleteTopic",
+                    "sns:Subscribe",
+                    "sns:ListSubscriptionsByTopic",
+                    "sns:Publish",
+                ],
+                "Resource": self._topic.arn,
+            },
         ] + [
-            {"Sid": "PublishFor" + "".join(p.capitalize() for p in publisher.principal.split(".")[:-2]),
-             "Effect": "Allow", "Principal": {"Service": publisher.principal}, "Action": "sns:Publish",
-             "Resource": self._topic.arn, "Condition": source_condition(account.account_id, publisher.source_arn)}
+            {
+                "Sid": "PublishFor" + "".join(p.capitalize() for p in publisher.principal.split(".")[:-2]),
+                "Effect": "Allow",
+                "Principal": {"Service": publisher.principal},
+                "Action": "sns:Publish",
+                "Resource": self._topic.arn,
+                "Condition": source_condition(account.account_id, publisher.source_arn),
+            }
             for publisher in alert_publishers(props.name, account)
         ]
-        SnsTopicPolicy(self, "policy", arn=self._topic.arn,
-                       policy=json.dumps({"Version": "2012-10-17", "Statement": statements}))
+        SnsTopicPolicy(
+            self, "policy", arn=self._topic.arn, policy=json.dumps({"Version": "2012-10-17", "Statement": statements})
+        )
         # Keyed by address (construct ids may hold '@' and '.'; e-mail addresses never hold '/').
         subscribers = Construct(self, "subscribers")
         self._subscriptions = {
-            email: SnsTopicSubscription(subscribers, email.lower(), topic_arn=self._topic.arn, protocol="email",
-                                        endpoint=email)
+            email: SnsTopicSubscription(
+                subscribers, email.lower(), topic_arn=self._topic.arn, protocol="email", endpoint=email
+            )
             for email in props.alert_emails
         }
 
@@ -222,21 +254,39 @@ class AlertTopic(Construct):
         are encrypted and expire, instead of SNS creating them unencrypted and kept forever)."""
         account = props.key.account
         base = f"sns/{account.region}/{account.account_id}/{topic_name}"
-        groups = [encrypted_log_group(self, f"delivery-{kind}", name=name, key_arn=props.key.key_arn,
-                                      retention_days=props.log_retention_days)
-                  for kind, name in (("success", base), ("failure", f"{base}/Failure"))]
-        trust = DataAwsIamPolicyDocument(self, "delivery-status-trust", statement=[DataAwsIamPolicyDocumentStatement(
-            actions=["sts:AssumeRole"],
-            principals=[DataAwsIamPolicyDocumentStatementPrincipals(type="Service", identifiers=["sns.amazonaws.com"])],
-            condition=service_source(account.account_id, topic_arn),
-        )])
-        role = IamRole(self, "delivery-status-role", name=f"{props.name}-sns-delivery-status",
-                       assume_role_policy=trust.json)
-        write = DataAwsIamPolicyDocument(self, "delivery-status-write", statement=[DataAwsIamPolicyDocumentStatement(
-            sid="WriteDeliveryStatusLogs",
-            actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
-            resources=[arn for group in groups for arn in (group.arn, f"{group.arn}:*")],
-        )])
+        groups = [
+            encrypted_log_group(
+                self, f"delivery-{kind}", name=name, key_arn=props.key.key_arn, retention_days=props.log_retention_days
+            )
+            for kind, name in (("success", base), ("failure", f"{base}/Failure"))
+        ]
+        trust = DataAwsIamPolicyDocument(
+            self,
+            "delivery-status-trust",
+            statement=[
+                DataAwsIamPolicyDocumentStatement(
+                    actions=["sts:AssumeRole"],
+                    principals=[
+                        DataAwsIamPolicyDocumentStatementPrincipals(type="Service", identifiers=["sns.amazonaws.com"])
+                    ],
+                    condition=service_source(account.account_id, topic_arn),
+                )
+            ],
+        )
+        role = IamRole(
+            self, "delivery-status-role", name=f"{props.name}-sns-delivery-status", assume_role_policy=trust.json
+        )
+        write = DataAwsIamPolicyDocument(
+            self,
+            "delivery-status-write",
+            statement=[
+                DataAwsIamPolicyDocumentStatement(
+                    sid="WriteDeliveryStatusLogs",
+                    actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+                    resources=[arn for group in groups for arn in (group.arn, f"{group.arn}:*")],
+                )
+            ],
+        )
         IamRolePolicy(self, "delivery-status-policy", name="write-delivery-status", role=role.id, policy=write.json)
         return role
 
@@ -289,15 +339,33 @@ def _stream_specs(s: AlarmThresholds, stream: TransactionStream) -> list[AlarmSp
     dims = {"StreamName": stream.stream_name}
     common = dict(namespace="AWS/Kinesis", dimensions=dims, comparison="GreaterThanThreshold")
     return [
-        AlarmSpec(suffix="stream-iterator-age", metric="GetRecords.IteratorAgeMilliseconds", statistic="Maximum",
-                  threshold=s.stream_iterator_age_ms, treat_missing_data="notBreaching",
-                  description="The consumer is falling behind the stream", **common),
-        AlarmSpec(suffix="stream-read-throttled", metric="ReadProvisionedThroughputExceeded", statistic="Sum",
-                  threshold=s.stream_throttled_requests, treat_missing_data="notBreaching",
-                  description="Reads exceed the stream's shard capacity", **common),
-        AlarmSpec(suffix="stream-write-throttled", metric="WriteProvisionedThroughputExceeded", statistic="Sum",
-                  threshold=s.stream_throttled_requests, treat_missing_data="notBreaching",
-                  description="Producers are throttled: add shards or switch to on-demand", **common),
+        AlarmSpec(
+            suffix="stream-iterator-age",
+            metric="GetRecords.IteratorAgeMilliseconds",
+            statistic="Maximum",
+            threshold=s.stream_iterator_age_ms,
+            treat_missing_data="notBreaching",
+            description="The consumer is falling behind the stream",
+            **common,
+        ),
+        AlarmSpec(
+            suffix="stream-read-throttled",
+            metric="ReadProvisionedThroughputExceeded",
+            statistic="Sum",
+            threshold=s.stream_throttled_requests,
+            treat_missing_data="notBreaching",
+            description="Reads exceed the stream's shard capacity",
+            **common,
+        ),
+        AlarmSpec(
+            suffix="stream-write-throttled",
+            metric="WriteProvisionedThroughputExceeded",
+            statistic="Sum",
+            threshold=s.stream_throttled_requests,
+            treat_missing_data="notBreaching",
+            description="Producers are throttled: add shards or switch to on-demand",
+            **common,
+        ),
     ]
 
 
@@ -306,22 +374,47 @@ def _cache_specs(s: AlarmThresholds, cache: TransactionCache) -> list[AlarmSpec]
     specs = []
     for ordinal, member in enumerate(cache.member_cluster_ids, start=1):
         label = f"cache-{ordinal:03d}"
-        common = dict(namespace="AWS/ElastiCache", dimensions={"CacheClusterId": member},
-                      comparison="GreaterThanThreshold")
+        common = dict(
+            namespace="AWS/ElastiCache", dimensions={"CacheClusterId": member}, comparison="GreaterThanThreshold"
+        )
         specs += [
-            AlarmSpec(suffix=f"{label}-engine-cpu", metric="EngineCPUUtilization", statistic="Average",
-                      threshold=s.cache_engine_cpu_percent, treat_missing_data="missing",
-                      description=f"Redis engine thread of {member} is busy", **common),
-            AlarmSpec(suffix=f"{label}-memory", metric="DatabaseMemoryUsagePercentage", statistic="Average",
-                      threshold=s.cache_memory_percent, treat_missing_data="missing",
-                      description=f"Redis memory of {member} is nearly full; history keys will be evicted", **common),
-            AlarmSpec(suffix=f"{label}-evictions", metric="Evictions", statistic="Sum",
-                      threshold=s.cache_evictions, treat_missing_data="notBreaching",
-                      description=f"{member} evicts keys before their 24-hour expiry", **common),
+            AlarmSpec(
+                suffix=f"{label}-engine-cpu",
+                metric="EngineCPUUtilization",
+                statistic="Average",
+                threshold=s.cache_engine_cpu_percent,
+                treat_missing_data="missing",
+                description=f"Redis engine thread of {member} is busy",
+                **common,
+            ),
+            AlarmSpec(
+                suffix=f"{label}-memory",
+                metric="DatabaseMemoryUsagePercentage",
+                statistic="Average",
+                threshold=s.cache_memory_percent,
+                treat_missing_data="missing",
+                description=f"Redis memory of {member} is nearly full; history keys will be evicted",
+                **common,
+            ),
+            AlarmSpec(
+                suffix=f"{label}-evictions",
+                metric="Evictions",
+                statistic="Sum",
+                threshold=s.cache_evictions,
+                treat_missing_data="notBreaching",
+                description=f"{member} evicts keys before their 24-hour expiry",
+                **common,
+            ),
             # Only replicas report ReplicationLag; a primary's missing data is healthy.
-            AlarmSpec(suffix=f"{label}-replication-lag", metric="ReplicationLag", statistic="Maximum",
-                      threshold=s.cache_replication_lag_seconds, treat_missing_data="notBreaching",
-                      description=f"Replica {member} lags its primary", **common),
+            AlarmSpec(
+                suffix=f"{label}-replication-lag",
+                metric="ReplicationLag",
+                statistic="Maximum",
+                threshold=s.cache_replication_lag_seconds,
+                treat_missing_data="notBreaching",
+                description=f"Replica {member} lags its primary",
+                **common,
+            ),
         ]
     return specs
 
@@ -331,22 +424,60 @@ def _database_specs(s: AlarmThresholds, database: TransactionDatabase) -> list[A
     dims = {"DBInstanceIdentifier": database.identifier}
 
     def spec(suffix: str, metric: str, comparison: str, threshold: float, missing: str, description: str) -> AlarmSpec:
-        return AlarmSpec(suffix=suffix, metric=metric, namespace="AWS/RDS", dimensions=dims, statistic="Average",
-                         comparison=comparison, threshold=threshold, treat_missing_data=missing,
-                         description=description)
+        return AlarmSpec(
+            suffix=suffix,
+            metric=metric,
+            namespace="AWS/RDS",
+            dimensions=dims,
+            statistic="Average",
+            comparison=comparison,
+            threshold=threshold,
+            treat_missing_data=missing,
+            description=description,
+        )
 
     return [
         spec("db-cpu", "CPUUtilization", "GreaterThanThreshold", s.db_cpu_percent, "missing", "Database CPU is high"),
-        spec("db-free-storage", "FreeStorageSpace", "LessThanThreshold", s.db_free_storage_gib * GIB, "breaching",
-             "Database storage is nearly full (autoscaling may be at its ceiling)"),
-        spec("db-connections", "DatabaseConnections", "GreaterThanThreshold", s.db_connections, "missing",
-             "Database connections are near the limit"),
-        spec("db-freeable-memory", "FreeableMemory", "LessThanThreshold", s.db_freeable_memory_mib * MIB,
-             "breaching", "Database memory is low"),
-        spec("db-read-latency", "ReadLatency", "GreaterThanThreshold", s.db_read_latency_ms / 1000, "missing",
-             "Database reads are slow"),
-        spec("db-write-latency", "WriteLatency", "GreaterThanThreshold", s.db_write_latency_ms / 1000, "missing",
-             "Database writes are slow"),
+        spec(
+            "db-free-storage",
+            "FreeStorageSpace",
+            "LessThanThreshold",
+            s.db_free_storage_gib * GIB,
+            "breaching",
+            "Database storage is nearly full (autoscaling may be at its ceiling)",
+        ),
+        spec(
+            "db-connections",
+            "DatabaseConnections",
+            "GreaterThanThreshold",
+            s.db_connections,
+            "missing",
+            "Database connections are near the limit",
+        ),
+        spec(
+            "db-freeable-memory",
+            "FreeableMemory",
+            "LessThanThreshold",
+            s.db_freeable_memory_mib * MIB,
+            "breaching",
+            "Database memory is low",
+        ),
+        spec(
+            "db-read-latency",
+            "ReadLatency",
+            "GreaterThanThreshold",
+            s.db_read_latency_ms / 1000,
+            "missing",
+            "Database reads are slow",
+        ),
+        spec(
+            "db-write-latency",
+            "WriteLatency",
+            "GreaterThanThreshold",
+            s.db_write_latency_ms / 1000,
+            "missing",
+            "Database writes are slow",
+        ),
     ]
 
 
@@ -356,21 +487,36 @@ class SystemAlarms(Construct):
 
     def __init__(self, scope: Construct, construct_id: str, props: SystemAlarmsProps) -> None:
         super().__init__(scope, construct_id)
-        specs = (_stream_specs(props, props.stream) + _cache_specs(props, props.cache)
-                 + _database_specs(props, props.database))
+        specs = (
+            _stream_specs(props, props.stream)
+            + _cache_specs(props, props.cache)
+            + _database_specs(props, props.database)
+        )
         self._alarms = [props.topic.alarm(self, spec) for spec in specs]
         database = props.database
         self._database_events = [
-            DbEventSubscription(self, "db-instance-events", name=f"{props.name}-db-instance-events",
-                                sns_topic=props.topic.topic_arn, source_type="db-instance",
-                                source_ids=[database.identifier], event_categories=list(RDS_INSTANCE_EVENTS)),
-            DbEventSubscription(self, "db-parameter-events", name=f"{props.name}-db-parameter-events",
-                                sns_topic=props.topic.topic_arn, source_type="db-parameter-group",
-                                source_ids=[database.parameter_group_name],
-                                event_categories=list(RDS_PARAMETER_GROUP_EVENTS)),
+            DbEventSubscription(
+                self,
+                "db-instance-events",
+                name=f"{props.name}-db-instance-events",
+                sns_topic=props.topic.topic_arn,
+                source_type="db-instance",
+                source_ids=[database.identifier],
+                event_categories=list(RDS_INSTANCE_EVENTS),
+            ),
+            DbEventSubscription(
+                self,
+                "db-parameter-events",
+                name=f"{props.name}-db-parameter-events",
+                sns_topic=props.topic.topic_arn,
+                source_type="db-parameter-group",
+                source_ids=[database.parameter_group_name],
+                event_categories=list(RDS_PARAMETER_GROUP_EVENTS),
+            ),
         ]
-        self._dashboard = CloudwatchDashboard(self, "dashboard", dashboard_name=props.name,
-                                             dashboard_body=json.dumps(_dashboard(props), sort_keys=True))
+        self._dashboard = CloudwatchDashboard(
+            self, "dashboard", dashboard_name=props.name, dashboard_body=json.dumps(_dashboard(props), sort_keys=True)
+        )
         self.dashboard_name: str = props.name
 
 
@@ -381,22 +527,60 @@ def _dashboard(props: SystemAlarmsProps) -> dict:
     db = props.database.identifier
 
     def widget(title: str, metrics: list[list[str]], stat: str) -> dict:
-        return {"type": "metric", "width": 12, "height": 6,
-                "properties": {"title": title, "region": props.region, "stat": stat, "period": 60,
-                               "view": "timeSeries", "metrics": metrics}}
+        return {
+            "type": "metric",
+            "width": 12,
+            "height": 6,
+            "properties": {
+                "title": title,
+                "region": props.region,
+                "stat": stat,
+                "period": 60,
+                "view": "timeSeries",
+                "metrics": metrics,
+            },
+        }
 
-    return {"widgets": [
-        widget("Stream records in / out", [["AWS/Kinesis", "IncomingRecords", "StreamName", stream],
-                                           ["AWS/Kinesis", "GetRecords.Records", "StreamName", stream]], "Sum"),
-        widget("Stream iterator age (ms)", [["AWS/Kinesis", "GetRecords.IteratorAgeMilliseconds", "StreamName", stream]],
-               "Maximum"),
-        widget("Redis memory used (%)", [["AWS/ElastiCache", "DatabaseMemoryUsagePercentage", "CacheClusterId", m]
-                                         for m in members], "Average"),
-        widget("Redis engine CPU (%)", [["AWS/ElastiCache", "EngineCPUUtilization", "CacheClusterId", m]
-                                        for m in members], "Average"),
-        widget("Database CPU (%) and connections", [["AWS/RDS", "CPUUtilization", "DBInstanceIdentifier", db],
-                                                    ["AWS/RDS", "DatabaseConnections", "DBInstanceIdentifier", db]],
-               "Average"),
-        widget("Database latency (s)", [["AWS/RDS", "ReadLatency", "DBInstanceIdentifier", db],
-                                        ["AWS/RDS", "WriteLatency", "DBInstanceIdentifier", db]], "Average"),
-    ]}
+    return {
+        "widgets": [
+            widget(
+                "Stream records in / out",
+                [
+                    ["AWS/Kinesis", "IncomingRecords", "StreamName", stream],
+                    ["AWS/Kinesis", "GetRecords.Records", "StreamName", stream],
+                ],
+                "Sum",
+            ),
+            widget(
+                "Stream iterator age (ms)",
+                [["AWS/Kinesis", "GetRecords.IteratorAgeMilliseconds", "StreamName", stream]],
+                "Maximum",
+            ),
+            widget(
+                "Redis memory used (%)",
+                [["AWS/ElastiCache", "DatabaseMemoryUsagePercentage", "CacheClusterId", m] for m in members],
+                "Average",
+            ),
+            widget(
+                "Redis engine CPU (%)",
+                [["AWS/ElastiCache", "EngineCPUUtilization", "CacheClusterId", m] for m in members],
+                "Average",
+            ),
+            widget(
+                "Database CPU (%) and connections",
+                [
+                    ["AWS/RDS", "CPUUtilization", "DBInstanceIdentifier", db],
+                    ["AWS/RDS", "DatabaseConnections", "DBInstanceIdentifier", db],
+                ],
+                "Average",
+            ),
+            widget(
+                "Database latency (s)",
+                [
+                    ["AWS/RDS", "ReadLatency", "DBInstanceIdentifier", db],
+                    ["AWS/RDS", "WriteLatency", "DBInstanceIdentifier", db],
+                ],
+                "Average",
+            ),
+        ]
+    }

@@ -26,6 +26,10 @@ class PermissionsBoundary:
     def visit(self, node: IConstruct) -> None:
         if isinstance(node, IamRole):
             current = node.permissions_boundary_input
-            require(current in (None, self.boundary_arn), f"{node.node.path}.permissions_boundary", current,
-                    f"unset or {self.boundary_arn} (the stack's boundary)")
+            require(
+                current in (None, self.boundary_arn),
+                f"{node.node.path}.permissions_boundary",
+                current,
+                f"unset or {self.boundary_arn} (the stack's boundary)",
+            )
             node.permissions_boundary = self.boundary_arn

@@ -26,10 +26,10 @@ from .logs import encrypted_log_group
 from .store import PrivateStoreProps
 from .validation import (
     require,
-    require_clear_windows,
-    require_name,
     require_bool,
+    require_clear_windows,
     require_int,
+    require_name,
 )
 
 REDIS_PORT = 6379
@@ -69,7 +69,12 @@ class CacheSettings:
     maintenance_window: str = "sun:17:00-sun:18:00"
 
     def __post_init__(self) -> None:
-        require_name("node_type", self.node_type, r"cache\.[a-z0-9]+\.[a-z0-9]+", "an ElastiCache node type such as cache.t4g.small")
+        require_name(
+            "node_type",
+            self.node_type,
+            r"cache\.[a-z0-9]+\.[a-z0-9]+",
+            "an ElastiCache node type such as cache.t4g.small",
+        )
         require_int("num_nodes", self.num_nodes, 1, 6)
         require_bool("automatic_failover", self.automatic_failover)
         if self.automatic_failover:
@@ -103,17 +108,32 @@ class TransactionCacheProps(CacheSettings, PrivateStoreProps):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        require_name("name", self.name, r"[a-z](?!.*--)[a-z0-9-]{0,33}[a-z0-9]",
-                     "a replication group id: lowercase letters, digits, single hyphens, at most 35 characters")
+        require_name(
+            "name",
+            self.name,
+            r"[a-z](?!.*--)[a-z0-9-]{0,33}[a-z0-9]",
+            "a replication group id: lowercase letters, digits, single hyphens, at most 35 characters",
+        )
         if self.app_user_name:
-            require_name("app_user_name", self.app_user_name, USER_ID_PATTERN,
-                         "an ElastiCache IAM user id: lowercase letters, digits and hyphens, starting with a letter")
-            require(self.app_user_name != DEFAULT_USER_NAME, "app_user_name", self.app_user_name,
-                    "a user other than 'default' (the group's disabled default user)")
+            require_name(
+                "app_user_name",
+                self.app_user_name,
+                USER_ID_PATTERN,
+                "an ElastiCache IAM user id: lowercase letters, digits and hyphens, starting with a letter",
+            )
+            require(
+                self.app_user_name != DEFAULT_USER_NAME,
+                "app_user_name",
+                self.app_user_name,
+                "a user other than 'default' (the group's disabled default user)",
+            )
         rules = self.app_access_rules.split() if isinstance(self.app_access_rules, str) else []
-        require(bool(rules) and not any(r.lower() in _RESERVED_ACL_RULES or r[0] in "><#!" for r in rules),
-                "app_access_rules", self.app_access_rules,
-                "Redis ACL key and command rules without on/off, reset or passwords")
+        require(
+            bool(rules) and not any(r.lower() in _RESERVED_ACL_RULES or r[0] in "><#!" for r in rules),
+            "app_access_rules",
+            self.app_access_rules,
+            "Redis ACL key and command rules without on/off, reset or passwords",
+        )
         self.check_store("automatic_failover", self.automatic_failover)
 
     @property
@@ -135,18 +155,34 @@ class TransactionCache(Construct):
         net = props.networking
 
         self._security_group = store_security_group(
-            self, name=f"{props.name}-cache", vpc_id=net.vpc_id,
-            description="Redis history; admits only the application security group")
+            self,
+            name=f"{props.name}-cache",
+            vpc_id=net.vpc_id,
+            description="Redis history; admits only the application security group",
+        )
 
-        subnets = ElasticacheSubnetGroup(self, "subnets", name=props.name, subnet_ids=net.private_subnet_ids,
-                                         description="Private subnets of the transaction history")
+        subnets = ElasticacheSubnetGroup(
+            self,
+            "subnets",
+            name=props.name,
+            subnet_ids=net.private_subnet_ids,
+            description="Private subnets of the transaction history",
+        )
         parameters = ElasticacheParameterGroup(
-            self, "parameters", name=f"{props.name}-redis7", family="redis7",
+            self,
+            "parameters",
+            name=f"{props.name}-redis7",
+            family="redis7",
             description="Evict the keys closest to expiry first when memory runs out",
             parameter=[ElasticacheParameterGroupParameter(name="maxmemory-policy", value="volatile-ttl")],
         )
-        slow_log = encrypted_log_group(self, "slow-log", name=f"/elasticache/{props.name}/slow-log",
-                                       key_arn=props.keys.logs.key_arn, retention_days=props.log_retention_days)
+        slow_log = encrypted_log_group(
+            self,
+            "slow-log",
+            name=f"/elasticache/{props.name}/slow-log",
+            key_arn=props.keys.logs.key_arn,
+            retention_days=props.log_retention_days,
+        )
         self._user_group, self._app_user = self._users(props)
 
         self._replication_group = ElasticacheReplicationGroup(
@@ -172,9 +208,14 @@ class TransactionCache(Construct):
             snapshot_retention_limit=props.snapshot_retention_days,
             snapshot_window=props.snapshot_window,
             maintenance_window=props.maintenance_window,
-            log_delivery_configuration=[ElasticacheReplicationGroupLogDeliveryConfiguration(
-                destination=slow_log.name, destination_type="cloudwatch-logs", log_format="json",
-                log_type="slow-log")],
+            log_delivery_configuration=[
+                ElasticacheReplicationGroupLogDeliveryConfiguration(
+                    destination=slow_log.name,
+                    destination_type="cloudwatch-logs",
+                    log_format="json",
+                    log_type="slow-log",
+                )
+            ],
         )
 
         #: The replication group id: what IAM auth tokens are signed for (`REDIS_CACHE_NAME`).
@@ -194,8 +235,9 @@ class TransactionCache(Construct):
 
     def allow_from(self, clients: SecurityGroup, construct_id: str = "clients") -> None:
         """Admit `clients` on the Redis port (an egress rule on it, an ingress rule here), under `construct_id`."""
-        allow_from_store(self, construct_id, clients=clients, store=self._security_group, port=REDIS_PORT,
-                         service="Redis")
+        allow_from_store(
+            self, construct_id, clients=clients, store=self._security_group, port=REDIS_PORT, service="Redis"
+        )
 
     def _users(self, props: TransactionCacheProps) -> tuple[ElasticacheUserGroup, ElasticacheUser]:
         """The RBAC user group (a disabled `default` user and the application's user) and the application user.
@@ -211,14 +253,24 @@ class TransactionCache(Construct):
         group drops before it updates the group.
         """
         default_user = ElasticacheUser(
-            self, "default-user", user_id=f"{props.name}-default", user_name=DEFAULT_USER_NAME,
-            engine="redis", access_string=DISABLED_ACCESS_STRING, no_password_required=True,
+            self,
+            "default-user",
+            user_id=f"{props.name}-default",
+            user_name=DEFAULT_USER_NAME,
+            engine="redis",
+            access_string=DISABLED_ACCESS_STRING,
+            no_password_required=True,
         )
         app_user = ElasticacheUser(
-            self, "iam-app-user", user_id=props.user_name, user_name=props.user_name, engine="redis",
+            self,
+            "iam-app-user",
+            user_id=props.user_name,
+            user_name=props.user_name,
+            engine="redis",
             access_string=f"on {props.app_access_rules}",
             authentication_mode=ElasticacheUserAuthenticationMode(type=APP_AUTHENTICATION),
         )
-        group = ElasticacheUserGroup(self, "users", user_group_id=props.name, engine="redis",
-                                     user_ids=[default_user.user_id, app_user.user_id])
+        group = ElasticacheUserGroup(
+            self, "users", user_group_id=props.name, engine="redis", user_ids=[default_user.user_id, app_user.user_id]
+        )
         return group, app_user

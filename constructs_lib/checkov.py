@@ -25,7 +25,8 @@ these skips to checkov's report itself: a failed check whose resource carries a 
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any, Mapping
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # only for annotations: the gate imports skips_of without starting the jsii runtime
     import cdktf
@@ -49,11 +50,21 @@ def skip_check(resource: cdktf.TerraformResource | cdktf.TerraformDataSource, ch
         # of a data source goes into the stack's own "//" object, naming the data source's address.
         stack = cdktf.TerraformStack.of(resource)
         address = f"data.{resource.terraform_resource_type}.{stack.get_logical_id(resource)}"
-        _append(stack, "//.checkov.skip", {"id": check_id, "comment": reason, "address": address},
-                lambda e: e["id"] == check_id and e["address"] == address, f"{check_id} is already skipped on {address}")
+        _append(
+            stack,
+            "//.checkov.skip",
+            {"id": check_id, "comment": reason, "address": address},
+            lambda e: e["id"] == check_id and e["address"] == address,
+            f"{check_id} is already skipped on {address}",
+        )
         return
-    _append(resource, "//.checkov.skip", {"id": check_id, "comment": reason},
-            lambda e: e["id"] == check_id, f"{check_id} is already skipped on {resource.node.path}")
+    _append(
+        resource,
+        "//.checkov.skip",
+        {"id": check_id, "comment": reason},
+        lambda e: e["id"] == check_id,
+        f"{check_id} is already skipped on {resource.node.path}",
+    )
 
 
 def _append(element: Any, path: str, entry: dict[str, str], same: Any, duplicate: str) -> None:
@@ -71,7 +82,11 @@ def skips_of(resource_json: Mapping[str, Any]) -> dict[str, str]:
     ``skip_check``, used by the gate)."""
     meta = resource_json.get("//") or {}
     entries = ((meta.get("checkov") or {}).get("skip")) or []
-    return {e["id"]: e.get("comment", "") for e in entries if isinstance(e, Mapping) and e.get("id") and not e.get("address")}
+    return {
+        e["id"]: e.get("comment", "")
+        for e in entries
+        if isinstance(e, Mapping) and e.get("id") and not e.get("address")
+    }
 
 
 def stack_skips_of(stack_json: Mapping[str, Any]) -> dict[str, dict[str, str]]:

@@ -8,8 +8,9 @@ job, a name AWS accepts.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from cdktf import ITerraformDependable
 from cdktf_cdktf_provider_aws.iam_openid_connect_provider import IamOpenidConnectProvider
@@ -80,9 +81,12 @@ class DeploymentRoleProps:
         for index, statement in enumerate(statements):
             condition = statement.get("Condition") or {}
             keys = {key.rsplit(":", 1)[-1] for operator in condition.values() for key in operator}
-            require(statement.get("Action") == "sts:AssumeRoleWithWebIdentity" and {"aud", "sub"} <= keys,
-                    f"trust_policy.Statement[{index}]", statement,
-                    "sts:AssumeRoleWithWebIdentity conditioned on the token's aud and sub")
+            require(
+                statement.get("Action") == "sts:AssumeRoleWithWebIdentity" and {"aud", "sub"} <= keys,
+                f"trust_policy.Statement[{index}]",
+                statement,
+                "sts:AssumeRoleWithWebIdentity conditioned on the token's aud and sub",
+            )
 
 
 class DeploymentRole(Construct):
@@ -90,11 +94,16 @@ class DeploymentRole(Construct):
 
     def __init__(self, scope: Construct, construct_id: str, props: DeploymentRoleProps) -> None:
         super().__init__(scope, construct_id)
-        self.role = IamRole(self, "role", name=props.name, description=props.description,
-                            assume_role_policy=json.dumps(props.trust_policy),
-                            max_session_duration=props.max_session_seconds,
-                            permissions_boundary=props.boundary_arn,
-                            depends_on=list(props.depends_on) or None)
+        self.role = IamRole(
+            self,
+            "role",
+            name=props.name,
+            description=props.description,
+            assume_role_policy=json.dumps(props.trust_policy),
+            max_session_duration=props.max_session_seconds,
+            permissions_boundary=props.boundary_arn,
+            depends_on=list(props.depends_on) or None,
+        )
         IamRolePolicy(self, "policy", name=props.name, role=self.role.id, policy=json.dumps(props.policy))
         self.arn: str = self.role.arn
         self.name: str = props.name

@@ -18,8 +18,14 @@ from cdktf_cdktf_provider_aws.iam_role_policy_attachment import IamRolePolicyAtt
 from cdktf_cdktf_provider_aws.security_group import SecurityGroup
 from constructs import Construct
 
-from processor.contract import (APP_DB_USER, MAINTAINER_DB_USER, MASTER_DB_USER, SECRET_APP_USERNAME,
-                                SECRET_MAINTAINER_USERNAME, SECRET_PASSWORD_SECRET_ARN)
+from processor.contract import (
+    APP_DB_USER,
+    MAINTAINER_DB_USER,
+    MASTER_DB_USER,
+    SECRET_APP_USERNAME,
+    SECRET_MAINTAINER_USERNAME,
+    SECRET_PASSWORD_SECRET_ARN,
+)
 from processor.maintain import RETENTION_LIMITS, RetentionPolicy
 
 from .access import allow_from_store, store_security_group
@@ -31,10 +37,10 @@ from .secrets import READ_ACTION, SECRET_NAME_PATTERN, Secret, SecretProps
 from .store import PrivateStoreProps
 from .validation import (
     require,
-    require_clear_windows,
-    require_name,
     require_bool,
+    require_clear_windows,
     require_int,
+    require_name,
     require_recovery_window,
 )
 
@@ -98,7 +104,12 @@ class DatabaseSettings:
     export_before_drop: bool = RetentionPolicy.export_before_drop
 
     def __post_init__(self) -> None:
-        require_name("instance_class", self.instance_class, r"db\.[a-z0-9]+\.[a-z0-9]+", "an RDS instance class such as db.t4g.medium")
+        require_name(
+            "instance_class",
+            self.instance_class,
+            r"db\.[a-z0-9]+\.[a-z0-9]+",
+            "an RDS instance class such as db.t4g.medium",
+        )
         require_name("engine_version", self.engine_version, r"16(\.\d+)?", "a PostgreSQL 16 version such as 16")
         require_int("allocated_storage_gb", self.allocated_storage_gb, 20, 65_536)
         require_int("max_allocated_storage_gb", self.max_allocated_storage_gb, self.allocated_storage_gb + 1, 65_536)
@@ -108,10 +119,18 @@ class DatabaseSettings:
         require_clear_windows("backup_window", self.backup_window, "maintenance_window", self.maintenance_window)
         require_int("slow_statement_ms", self.slow_statement_ms, 0, 3_600_000)
         require_name("db_name", self.db_name, r"[a-z][a-z0-9_]{0,62}", "a PostgreSQL identifier such as transactions")
-        require_name("master_username", self.master_username, r"[a-z][a-z0-9_]{0,62}",
-                     "a PostgreSQL role name such as japancart_admin")
-        require(self.master_username not in {"postgres", "admin", "rdsadmin"}, "master_username",
-                self.master_username, "a name RDS does not reserve")
+        require_name(
+            "master_username",
+            self.master_username,
+            r"[a-z][a-z0-9_]{0,62}",
+            "a PostgreSQL role name such as japancart_admin",
+        )
+        require(
+            self.master_username not in {"postgres", "admin", "rdsadmin"},
+            "master_username",
+            self.master_username,
+            "a name RDS does not reserve",
+        )
         for name, (low, high) in RETENTION_LIMITS.items():
             require_int(name, getattr(self, name), low, high)
         require_bool("export_before_drop", self.export_before_drop)
@@ -152,21 +171,38 @@ class TransactionDatabaseProps(DatabaseSettings, PrivateStoreProps):
     def __post_init__(self) -> None:
         super().__post_init__()
         require_recovery_window("secret_recovery_days", self.secret_recovery_days)
-        require_name("name", self.name, r"[a-z](?!.*--)[a-z0-9-]{0,52}[a-z0-9]",
-                     "an RDS identifier: lowercase letters, digits, single hyphens, at most 54 characters")
-        require_name("app_username", self.app_username, r"[a-z][a-z0-9_]{0,62}",
-                     "a PostgreSQL role name such as txn_writer")
-        require(self.app_username != self.master_username, "app_username", self.app_username,
-                f"a role other than the master user ({self.master_username})")
-        require_name("maintainer_username", self.maintainer_username, r"[a-z][a-z0-9_]{0,62}",
-                     "a PostgreSQL role name such as txn_maintainer")
-        require(self.maintainer_username not in (self.master_username, self.app_username), "maintainer_username",
-                self.maintainer_username, f"a role other than the master ({self.master_username}) and the "
-                                          f"application's ({self.app_username})")
+        require_name(
+            "name",
+            self.name,
+            r"[a-z](?!.*--)[a-z0-9-]{0,52}[a-z0-9]",
+            "an RDS identifier: lowercase letters, digits, single hyphens, at most 54 characters",
+        )
+        require_name(
+            "app_username", self.app_username, r"[a-z][a-z0-9_]{0,62}", "a PostgreSQL role name such as txn_writer"
+        )
+        require(
+            self.app_username != self.master_username,
+            "app_username",
+            self.app_username,
+            f"a role other than the master user ({self.master_username})",
+        )
+        require_name(
+            "maintainer_username",
+            self.maintainer_username,
+            r"[a-z][a-z0-9_]{0,62}",
+            "a PostgreSQL role name such as txn_maintainer",
+        )
+        require(
+            self.maintainer_username not in (self.master_username, self.app_username),
+            "maintainer_username",
+            self.maintainer_username,
+            f"a role other than the master ({self.master_username}) and the application's ({self.app_username})",
+        )
         self.check_store("multi_az", self.multi_az)
         if self.connection_secret_name:
-            require_name("connection_secret_name", self.connection_secret_name, SECRET_NAME_PATTERN,
-                         "a Secrets Manager name")
+            require_name(
+                "connection_secret_name", self.connection_secret_name, SECRET_NAME_PATTERN, "a Secrets Manager name"
+            )
 
     @property
     def secret_name(self) -> str:
@@ -185,21 +221,39 @@ class TransactionDatabase(Construct):
         self.arn: str = account.arn("rds", f"db:{props.name}")
 
         self._security_group = store_security_group(
-            self, name=f"{props.name}-db", vpc_id=net.vpc_id,
-            description="PostgreSQL; admits only the application security group")
+            self,
+            name=f"{props.name}-db",
+            vpc_id=net.vpc_id,
+            description="PostgreSQL; admits only the application security group",
+        )
 
-        subnets = DbSubnetGroup(self, "subnets", name=props.name, subnet_ids=net.private_subnet_ids,
-                                description="Private subnets of the transaction database")
+        subnets = DbSubnetGroup(
+            self,
+            "subnets",
+            name=props.name,
+            subnet_ids=net.private_subnet_ids,
+            description="Private subnets of the transaction database",
+        )
         parameters = DbParameterGroup(
-            self, "parameters", name=f"{props.name}-postgres16", family="postgres16",
+            self,
+            "parameters",
+            name=f"{props.name}-postgres16",
+            family="postgres16",
             description="TLS only; slow statements and connections logged without bound values; pgaudit",
-            parameter=[DbParameterGroupParameter(name=name, value=value, apply_method=method)
-                       for name, (value, method) in sorted(_parameters(props).items())],
+            parameter=[
+                DbParameterGroupParameter(name=name, value=value, apply_method=method)
+                for name, (value, method) in sorted(_parameters(props).items())
+            ],
         )
         # RDS would create these on first export, unencrypted and kept forever.
         log_groups = [
-            encrypted_log_group(self, f"log-{kind}", name=f"/aws/rds/instance/{props.name}/{kind}",
-                                key_arn=props.keys.logs.key_arn, retention_days=props.log_retention_days)
+            encrypted_log_group(
+                self,
+                f"log-{kind}",
+                name=f"/aws/rds/instance/{props.name}/{kind}",
+                key_arn=props.keys.logs.key_arn,
+                retention_days=props.log_retention_days,
+            )
             for kind in LOG_EXPORTS
         ]
 
@@ -243,28 +297,40 @@ class TransactionDatabase(Construct):
             depends_on=log_groups,
         )
         if not props.deletion_protection:
-            skip_check(self._instance, "CKV_AWS_293", "deletion protection is off by this environment's configuration "
-                                                     "(database.deletion_protection = false: a disposable database)")
+            skip_check(
+                self._instance,
+                "CKV_AWS_293",
+                "deletion protection is off by this environment's configuration "
+                "(database.deletion_protection = false: a disposable database)",
+            )
         password_secret_arn = self._instance.master_user_secret.get(0).secret_arn
-        self.connection_secret = Secret(self, "connection-secret", SecretProps(
-            name=props.secret_name,
-            description="Where to connect to the transaction database: the master user's password is in "
-                        "password_secret_arn; the roles app_username and maintainer_username sign in with IAM tokens",
-            key=props.keys.secrets,
-            recovery_window_days=props.secret_recovery_days,
-            value={
-                "engine": "postgres",
-                "host": self._instance.address,
-                "port": self._instance.port,
-                "dbname": props.db_name,
-                "username": props.master_username,
-                SECRET_PASSWORD_SECRET_ARN: password_secret_arn,
-                SECRET_APP_USERNAME: props.app_username,
-                SECRET_MAINTAINER_USERNAME: props.maintainer_username,
-            },
-        ))
-        skip_check(self.connection_secret.secret, "CKV2_AWS_57", "holds no credential (host, port, users, database); "
-                                                                 "the password is RDS's managed master-user secret, which RDS rotates")
+        self.connection_secret = Secret(
+            self,
+            "connection-secret",
+            SecretProps(
+                name=props.secret_name,
+                description="Where to connect to the transaction database: the master user's password is in "
+                "password_secret_arn; the roles app_username and maintainer_username sign in with IAM tokens",
+                key=props.keys.secrets,
+                recovery_window_days=props.secret_recovery_days,
+                value={
+                    "engine": "postgres",
+                    "host": self._instance.address,
+                    "port": self._instance.port,
+                    "dbname": props.db_name,
+                    "username": props.master_username,
+                    SECRET_PASSWORD_SECRET_ARN: password_secret_arn,
+                    SECRET_APP_USERNAME: props.app_username,
+                    SECRET_MAINTAINER_USERNAME: props.maintainer_username,
+                },
+            ),
+        )
+        skip_check(
+            self.connection_secret.secret,
+            "CKV2_AWS_57",
+            "holds no credential (host, port, users, database); "
+            "the password is RDS's managed master-user secret, which RDS rotates",
+        )
 
         self.identifier: str = props.name
         self.parameter_group_name: str = parameters.name
@@ -282,8 +348,9 @@ class TransactionDatabase(Construct):
         self.app_connect_arn: str = account.arn("rds-db", f"dbuser:{self.resource_id}/{props.app_username}")
         self.maintainer_username: str = props.maintainer_username
         #: The only `rds-db:connect` resource the daily maintenance needs: the maintainer role on this instance.
-        self.maintainer_connect_arn: str = account.arn("rds-db",
-                                                       f"dbuser:{self.resource_id}/{props.maintainer_username}")
+        self.maintainer_connect_arn: str = account.arn(
+            "rds-db", f"dbuser:{self.resource_id}/{props.maintainer_username}"
+        )
         #: What the daily data-lifecycle run keeps; the migration function sets it in the database.
         self.retention: RetentionPolicy = props.retention
 
@@ -305,30 +372,46 @@ class TransactionDatabase(Construct):
 
     def allow_from(self, clients: SecurityGroup, construct_id: str = "clients") -> None:
         """Admit `clients` on the PostgreSQL port (an egress rule on it, an ingress rule here), under `construct_id`."""
-        allow_from_store(self, construct_id, clients=clients, store=self._security_group, port=POSTGRES_PORT,
-                         service="PostgreSQL")
+        allow_from_store(
+            self, construct_id, clients=clients, store=self._security_group, port=POSTGRES_PORT, service="PostgreSQL"
+        )
 
     def _final_snapshot_name(self, name: str) -> str:
         """`<name>-final-<UTC creation time>`: fixed for the life of the instance (the time is taken once,
         when Terraform first creates it, by a built-in `terraform_data` that ignores later changes), new for
         every instance, so a second destroy never collides with the first's snapshot. No extra provider."""
-        created = DataResource(self, "created", input={"at": Fn.timestamp()},
-                               lifecycle=TerraformResourceLifecycle(ignore_changes=["input"]))
+        created = DataResource(
+            self,
+            "created",
+            input={"at": Fn.timestamp()},
+            lifecycle=TerraformResourceLifecycle(ignore_changes=["input"]),
+        )
         at = Fn.lookup(created.output, "at")
         return f"{name}-final-{Fn.formatdate('YYYYMMDDhhmmss', Token.as_string(at))}"
 
     def _monitoring_role(self, props: TransactionDatabaseProps) -> IamRole:
         """The role RDS enhanced monitoring assumes to publish OS metrics, for this instance only."""
         account = props.keys.data.account
-        trust = DataAwsIamPolicyDocument(self, "monitoring-trust", statement=[DataAwsIamPolicyDocumentStatement(
-            actions=["sts:AssumeRole"],
-            principals=[DataAwsIamPolicyDocumentStatementPrincipals(
-                type="Service", identifiers=["monitoring.rds.amazonaws.com"])],
-            condition=service_source(account.account_id, self.arn),
-        )])
+        trust = DataAwsIamPolicyDocument(
+            self,
+            "monitoring-trust",
+            statement=[
+                DataAwsIamPolicyDocumentStatement(
+                    actions=["sts:AssumeRole"],
+                    principals=[
+                        DataAwsIamPolicyDocumentStatementPrincipals(
+                            type="Service", identifiers=["monitoring.rds.amazonaws.com"]
+                        )
+                    ],
+                    condition=service_source(account.account_id, self.arn),
+                )
+            ],
+        )
         role = IamRole(self, "monitoring-role", name=f"{props.name}-rds-monitoring", assume_role_policy=trust.json)
         IamRolePolicyAttachment(
-            self, "monitoring-policy", role=role.name,
+            self,
+            "monitoring-policy",
+            role=role.name,
             policy_arn=f"arn:{account.partition}:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole",
         )
         return role
@@ -350,4 +433,3 @@ def _parameters(settings: DatabaseSettings) -> dict[str, tuple[str, str]]:
         "pgaudit.log_parameter": ("0", "immediate"),
         "pgaudit.log_catalog": ("0", "immediate"),
     }
-

@@ -14,18 +14,35 @@ from cdktf_cdktf_provider_aws.kms_alias import KmsAlias
 from cdktf_cdktf_provider_aws.kms_key import KmsKey
 from constructs import Construct
 
-from .guards import source_condition
 from .grants import PolicyGrantee
+from .guards import source_condition
 from .validation import require, require_int, require_name
 
 #: Administration without use: nothing here encrypts or decrypts, and no grant can be created
 #: (kms:CreateGrant is not listed; services create their grants through `ServicesCreateGrants`).
 ADMINISTRATION_ACTIONS = (
-    "kms:CancelKeyDeletion", "kms:CreateAlias", "kms:DeleteAlias", "kms:DescribeKey", "kms:DisableKey",
-    "kms:DisableKeyRotation", "kms:EnableKey", "kms:EnableKeyRotation", "kms:GetKeyPolicy",
-    "kms:GetKeyRotationStatus", "kms:ListAliases", "kms:ListGrants", "kms:ListKeyPolicies", "kms:ListKeyRotations",
-    "kms:ListResourceTags", "kms:PutKeyPolicy", "kms:RevokeGrant", "kms:RotateKeyOnDemand",
-    "kms:ScheduleKeyDeletion", "kms:TagResource", "kms:UntagResource", "kms:UpdateAlias",
+    "kms:CancelKeyDeletion",
+    "kms:CreateAlias",
+    "kms:DeleteAlias",
+    "kms:DescribeKey",
+    "kms:DisableKey",
+    "kms:DisableKeyRotation",
+    "kms:EnableKey",
+    "kms:EnableKeyRotation",
+    "kms:GetKeyPolicy",
+    "kms:GetKeyRotationStatus",
+    "kms:ListAliases",
+    "kms:ListGrants",
+    "kms:ListKeyPolicies",
+    "kms:ListKeyRotations",
+    "kms:ListResourceTags",
+    "kms:PutKeyPolicy",
+    "kms:RevokeGrant",
+    "kms:RotateKeyOnDemand",
+    "kms:ScheduleKeyDeletion",
+    "kms:TagResource",
+    "kms:UntagResource",
+    "kms:UpdateAlias",
     "kms:UpdateKeyDescription",
 )
 USE_ACTIONS = ("kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey*", "kms:ReEncrypt*")
@@ -67,8 +84,12 @@ class ServicePublisher:
     source_arn: str
 
     def __post_init__(self) -> None:
-        require_name("principal", self.principal, r"[a-z0-9.-]+\.amazonaws\.com", "a service principal such as "
-                                                                                  "cloudwatch.amazonaws.com")
+        require_name(
+            "principal",
+            self.principal,
+            r"[a-z0-9.-]+\.amazonaws\.com",
+            "a service principal such as cloudwatch.amazonaws.com",
+        )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -98,8 +119,12 @@ class EncryptionKeyProps:
     deletion_window_days: int = 30
 
     def __post_init__(self) -> None:
-        require_name("alias", self.alias, r"[A-Za-z0-9/_-]{1,250}",
-                     "letters, digits, '/', '_' or '-' (without the 'alias/' prefix)")
+        require_name(
+            "alias",
+            self.alias,
+            r"[A-Za-z0-9/_-]{1,250}",
+            "letters, digits, '/', '_' or '-' (without the 'alias/' prefix)",
+        )
         require(bool(self.via_services), "via_services", self.via_services, "at least one service")
         for index, service in enumerate(self.via_services):
             require_name(f"via_services[{index}]", service, _SERVICE, "a service's endpoint prefix such as kinesis")
@@ -129,32 +154,69 @@ class EncryptionKey(Construct):
         self.region: str = account.region
         self.partition: str = account.partition
         root = {"AWS": f"arn:{account.partition}:iam::{account.account_id}:root"}
-        via = {"kms:CallerAccount": account.account_id,
-               "kms:ViaService": [account.endpoint(s) for s in props.via_services]}
+        via = {
+            "kms:CallerAccount": account.account_id,
+            "kms:ViaService": [account.endpoint(s) for s in props.via_services],
+        }
         statements: list[dict[str, Any]] = [
-            {"Sid": "AccountAdministersTheKey", "Effect": "Allow", "Principal": root,
-             "Action": list(ADMINISTRATION_ACTIONS), "Resource": "*"},
-            {"Sid": "AccountUsesTheKeyThroughServices", "Effect": "Allow", "Principal": root,
-             "Action": list(USE_ACTIONS), "Resource": "*", "Condition": {"StringEquals": via}},
-            {"Sid": "ServicesCreateGrants", "Effect": "Allow", "Principal": root, "Action": list(GRANT_ACTIONS),
-             "Resource": "*", "Condition": {"StringEquals": via, "Bool": {"kms:GrantIsForAWSResource": "true"}}},
+            {
+                "Sid": "AccountAdministersTheKey",
+                "Effect": "Allow",
+                "Principal": root,
+                "Action": list(ADMINISTRATION_ACTIONS),
+                "Resource": "*",
+            },
+            {
+                "Sid": "AccountUsesTheKeyThroughServices",
+                "Effect": "Allow",
+                "Principal": root,
+                "Action": list(USE_ACTIONS),
+                "Resource": "*",
+                "Condition": {"StringEquals": via},
+            },
+            {
+                "Sid": "ServicesCreateGrants",
+                "Effect": "Allow",
+                "Principal": root,
+                "Action": list(GRANT_ACTIONS),
+                "Resource": "*",
+                "Condition": {"StringEquals": via, "Bool": {"kms:GrantIsForAWSResource": "true"}},
+            },
         ]
         if props.log_group_patterns:
-            statements.append({
-                "Sid": "CloudWatchLogsEncryptsProjectLogGroups", "Effect": "Allow",
-                "Principal": {"Service": account.endpoint("logs")},
-                "Action": ["kms:Decrypt*", "kms:Describe*", "kms:Encrypt*", "kms:GenerateDataKey*", "kms:ReEncrypt*"],
-                "Resource": "*",
-                "Condition": {"ArnLike": {"kms:EncryptionContext:aws:logs:arn": [
-                    account.arn("logs", f"log-group:{pattern}") for pattern in props.log_group_patterns]}},
-            })
+            statements.append(
+                {
+                    "Sid": "CloudWatchLogsEncryptsProjectLogGroups",
+                    "Effect": "Allow",
+                    "Principal": {"Service": account.endpoint("logs")},
+                    "Action": [
+                        "kms:Decrypt*",
+                        "kms:Describe*",
+                        "kms:Encrypt*",
+                        "kms:GenerateDataKey*",
+                        "kms:ReEncrypt*",
+                    ],
+                    "Resource": "*",
+                    "Condition": {
+                        "ArnLike": {
+                            "kms:EncryptionContext:aws:logs:arn": [
+                                account.arn("logs", f"log-group:{pattern}") for pattern in props.log_group_patterns
+                            ]
+                        }
+                    },
+                }
+            )
         for publisher in props.publishers:
-            statements.append({
-                "Sid": "PublishFor" + "".join(p.capitalize() for p in publisher.principal.split(".")[:-2]),
-                "Effect": "Allow", "Principal": {"Service": publisher.principal},
-                "Action": list(PUBLISH_ACTIONS), "Resource": "*",
-                "Condition": source_condition(account.account_id, publisher.source_arn),
-            })
+            statements.append(
+                {
+                    "Sid": "PublishFor" + "".join(p.capitalize() for p in publisher.principal.split(".")[:-2]),
+                    "Effect": "Allow",
+                    "Principal": {"Service": publisher.principal},
+                    "Action": list(PUBLISH_ACTIONS),
+                    "Resource": "*",
+                    "Condition": source_condition(account.account_id, publisher.source_arn),
+                }
+            )
         self.policy: dict[str, Any] = {"Version": "2012-10-17", "Statement": statements}
         self.key = _rotating_key(self, props.alias, props.description, self.policy, props.deletion_window_days)
         self.key_arn: str = self.key.arn
@@ -172,14 +234,23 @@ class EncryptionKey(Construct):
     def via(self, service: str) -> DataAwsIamPolicyDocumentStatementCondition:
         """The `kms:ViaService` condition of an IAM statement that uses this key through `service` only."""
         require(service in self.via_services, "service", service, f"one of this key's services {self.via_services}")
-        return DataAwsIamPolicyDocumentStatementCondition(test="StringEquals", variable="kms:ViaService",
-                                                          values=[self.account.endpoint(service)])
+        return DataAwsIamPolicyDocumentStatementCondition(
+            test="StringEquals", variable="kms:ViaService", values=[self.account.endpoint(service)]
+        )
 
 
-def _rotating_key(scope: Construct, alias: str, description: str, policy: dict[str, Any], deletion_window_days: int) -> KmsKey:
+def _rotating_key(
+    scope: Construct, alias: str, description: str, policy: dict[str, Any], deletion_window_days: int
+) -> KmsKey:
     """A rotating key with `policy` and its alias (construct ids `key` and `alias`: Terraform addresses)."""
-    key = KmsKey(scope, "key", description=description, enable_key_rotation=True,
-                 deletion_window_in_days=deletion_window_days, policy=json.dumps(policy))
+    key = KmsKey(
+        scope,
+        "key",
+        description=description,
+        enable_key_rotation=True,
+        deletion_window_in_days=deletion_window_days,
+        policy=json.dumps(policy),
+    )
     KmsAlias(scope, "alias", name=f"alias/{alias}", target_key_id=key.key_id)
     return key
 
@@ -200,12 +271,20 @@ class PolicyKeyProps:
     deletion_window_days: int = 30
 
     def __post_init__(self) -> None:
-        require_name("alias", self.alias, r"[A-Za-z0-9/_-]{1,250}",
-                     "letters, digits, '/', '_' or '-' (without the 'alias/' prefix)")
+        require_name(
+            "alias",
+            self.alias,
+            r"[A-Za-z0-9/_-]{1,250}",
+            "letters, digits, '/', '_' or '-' (without the 'alias/' prefix)",
+        )
         statements = self.policy.get("Statement") or []
         require(bool(statements), "policy", self.policy, "a key policy with statements")
-        require(not any(s.get("Effect") == "Allow" and s.get("Action") in ("kms:*", ["kms:*"]) for s in statements),
-                "policy", self.policy, "a policy whose Allow statements name their actions (never kms:*)")
+        require(
+            not any(s.get("Effect") == "Allow" and s.get("Action") in ("kms:*", ["kms:*"]) for s in statements),
+            "policy",
+            self.policy,
+            "a policy whose Allow statements name their actions (never kms:*)",
+        )
         require_int("deletion_window_days", self.deletion_window_days, 7, 30)
 
 

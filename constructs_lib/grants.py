@@ -31,20 +31,35 @@ class PolicyGrantee:
 
     _statements: dict[str, _Statement] = field(default_factory=dict)
 
-    def allow(self, sid: str, actions: list[str], resources: list[str],
-              via: DataAwsIamPolicyDocumentStatementCondition | None = None) -> None:
+    def allow(
+        self,
+        sid: str,
+        actions: list[str],
+        resources: list[str],
+        via: DataAwsIamPolicyDocumentStatementCondition | None = None,
+    ) -> None:
         """Allow `actions` on `resources` (under `via`, a `kms:ViaService` condition); the same `sid` again with
         the same actions and condition adds its resources to that statement."""
         existing = self._statements.get(sid)
         if existing is None:
             self._statements[sid] = _Statement(tuple(actions), list(resources), via)
             return
-        require(existing.actions == tuple(actions) and existing.via == via, "sid", sid,
-                "a statement id used again only with the same actions and condition")
+        require(
+            existing.actions == tuple(actions) and existing.via == via,
+            "sid",
+            sid,
+            "a statement id used again only with the same actions and condition",
+        )
         existing.resources.extend(r for r in resources if r not in existing.resources)
 
     def statements(self) -> list[DataAwsIamPolicyDocumentStatement]:
         """The policy document's statements."""
-        return [DataAwsIamPolicyDocumentStatement(sid=sid, actions=list(s.actions), resources=s.resources,
-                                                  condition=[s.via] if s.via is not None else None)
-                for sid, s in self._statements.items()]
+        return [
+            DataAwsIamPolicyDocumentStatement(
+                sid=sid,
+                actions=list(s.actions),
+                resources=s.resources,
+                condition=[s.via] if s.via is not None else None,
+            )
+            for sid, s in self._statements.items()
+        ]

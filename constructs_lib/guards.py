@@ -11,8 +11,9 @@ def service_source(account_id: str, source_arn: str) -> list[DataAwsIamPolicyDoc
     """Confused-deputy guard of a service principal: only for this account (`aws:SourceAccount`), only for
     `source_arn` (`aws:SourceArn`, an ARN or an ARN pattern of this project's resources)."""
     return [
-        DataAwsIamPolicyDocumentStatementCondition(test="StringEquals", variable="aws:SourceAccount",
-                                                   values=[account_id]),
+        DataAwsIamPolicyDocumentStatementCondition(
+            test="StringEquals", variable="aws:SourceAccount", values=[account_id]
+        ),
         DataAwsIamPolicyDocumentStatementCondition(test="ArnLike", variable="aws:SourceArn", values=[source_arn]),
     ]
 
@@ -24,5 +25,11 @@ def source_condition(account_id: str, source_arn: str) -> dict[str, Any]:
 
 def deny_insecure_transport(actions: str, resource: str) -> dict[str, Any]:
     """A resource-policy statement refusing every request made without TLS."""
-    return {"Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": "*", "Action": actions,
-            "Resource": resource, "Condition": {"Bool": {"aws:SecureTransport": "false"}}}
+    return {
+        "Sid": "DenyInsecureTransport",
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": actions,
+        "Resource": resource,
+        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+    }

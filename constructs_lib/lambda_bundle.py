@@ -16,10 +16,10 @@ import os
 import re
 import sys
 import zipfile
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path, PurePosixPath
-from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
 #: The Lambda package the zip carries (code, migrations, the RDS CA bundle).
 PACKAGE_DIR = Path(__file__).resolve().parent.parent / "processor"
@@ -37,23 +37,28 @@ _SKIPPED_DIST_INFO = frozenset({"RECORD", "INSTALLER", "REQUESTED", "direct_url.
 class BundleInfo:
     path: Path
     sha256_base64: str  # the format of Terraform's filebase64sha256 / source_code_hash
-    distributions: Tuple[str, ...]
+    distributions: tuple[str, ...]
 
 
 def _canonical(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def _marker_environment() -> Dict[str, str]:
+def _marker_environment() -> dict[str, str]:
     return {
-        "python_version": TARGET_PYTHON, "python_full_version": f"{TARGET_PYTHON}.0",
-        "sys_platform": "linux", "platform_system": "Linux", "os_name": "posix",
-        "implementation_name": "cpython", "platform_python_implementation": "CPython",
-        "platform_machine": "x86_64", "extra": "",
+        "python_version": TARGET_PYTHON,
+        "python_full_version": f"{TARGET_PYTHON}.0",
+        "sys_platform": "linux",
+        "platform_system": "Linux",
+        "os_name": "posix",
+        "implementation_name": "cpython",
+        "platform_python_implementation": "CPython",
+        "platform_machine": "x86_64",
+        "extra": "",
     }
 
 
-def _applies(requirement: str) -> Optional[str]:
+def _applies(requirement: str) -> str | None:
     """Distribution name if ``requirement`` is needed at runtime on the Lambda target."""
     try:
         from packaging.requirements import Requirement
@@ -65,9 +70,9 @@ def _applies(requirement: str) -> Optional[str]:
     return req.name
 
 
-def runtime_distributions(roots: Sequence[str] = ROOT_REQUIREMENTS) -> List[metadata.Distribution]:
+def runtime_distributions(roots: Sequence[str] = ROOT_REQUIREMENTS) -> list[metadata.Distribution]:
     """The installed distributions the roots need on Python 3.12, boto3 family excluded."""
-    found: Dict[str, metadata.Distribution] = {}
+    found: dict[str, metadata.Distribution] = {}
     pending = list(roots)
     while pending:
         name = _canonical(pending.pop())
@@ -94,25 +99,24 @@ def _wanted(relative: PurePosixPath) -> bool:
     return True
 
 
-def _distribution_files(dist: metadata.Distribution) -> Iterable[Tuple[str, Path]]:
+def _distribution_files(dist: metadata.Distribution) -> Iterable[tuple[str, Path]]:
     for entry in dist.files or []:
         relative = PurePosixPath(str(entry))
         if _wanted(relative):
             yield str(relative), Path(str(dist.locate_file(entry)))
 
 
-def _package_files() -> Iterable[Tuple[str, Path]]:
+def _package_files() -> Iterable[tuple[str, Path]]:
     for path in PACKAGE_DIR.rglob("*"):
         relative = path.relative_to(PACKAGE_DIR.parent)
-        if path.is_file() \
-                and _wanted(PurePosixPath(relative.as_posix())) and path.suffix in (".py", ".sql", ".pem"):
+        if path.is_file() and _wanted(PurePosixPath(relative.as_posix())) and path.suffix in (".py", ".sql", ".pem"):
             yield relative.as_posix(), path
 
 
-def collect_files() -> Tuple[Dict[str, Path], Tuple[str, ...]]:
+def collect_files() -> tuple[dict[str, Path], tuple[str, ...]]:
     """Archive name -> source file, plus the bundled distribution names."""
-    files: Dict[str, Path] = {}
-    names: Set[str] = set()
+    files: dict[str, Path] = {}
+    names: set[str] = set()
     for dist in runtime_distributions():
         names.add(f"{dist.metadata['Name']}=={dist.version}")
         files.update(_distribution_files(dist))
@@ -120,7 +124,7 @@ def collect_files() -> Tuple[Dict[str, Path], Tuple[str, ...]]:
     return files, tuple(sorted(names))
 
 
-def write_zip(files: Dict[str, Path], target: Path) -> None:
+def write_zip(files: dict[str, Path], target: Path) -> None:
     """Sorted entries, fixed timestamp, mode and compression: reproducible bytes."""
     with zipfile.ZipFile(target, "w") as archive:
         for name in sorted(files):
@@ -144,7 +148,7 @@ def build_bundle(dest_dir: os.PathLike | str) -> BundleInfo:
     return BundleInfo(target, base64.b64encode(digest).decode("ascii"), names)
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if len(args) != 1 or args[0].startswith("-"):
         print("usage: python -m constructs_lib.lambda_bundle OUTDIR", file=sys.stderr)

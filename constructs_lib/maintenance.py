@@ -118,23 +118,46 @@ class DataMaintenance(Construct):
         database.grant_read_connection(grantee, sid="ReadWhereToConnect")
         database.grant_connect_as_maintainer(grantee)
         props.keys.secrets.grant_decrypt(grantee, via="secretsmanager", sid="DecryptWhereToConnect")
-        self._function, _ = bundled_function(self, BundledFunction(
-            function_name=function_name, handler=c.MAINTENANCE_HANDLER, policy_name="data-maintenance",
-            description="Daily data lifecycle as the database role txn_maintainer: partitions, retention, purges",
-            memory_mb=MAINTENANCE_MEMORY_MB, timeout_seconds=MAINTENANCE_TIMEOUT_SECONDS,
-            variables={c.ENV_DB_SECRET: database.connection_secret_arn, c.ENV_DB_AUTH: c.AUTH_IAM},
-            bundle=props.bundle, code=props.code, keys=props.keys, networking=props.networking,
-            log_retention_days=props.log_retention_days,
-        ), grantee)
-        skip_check(self._function, "CKV_AWS_116", "its only event is the constant {\"action\": \"maintain\"}; the run "
-                                                 "is idempotent, retried by the schedule, and its Errors alarm "
-                                                 "notifies on-call")
+        self._function, _ = bundled_function(
+            self,
+            BundledFunction(
+                function_name=function_name,
+                handler=c.MAINTENANCE_HANDLER,
+                policy_name="data-maintenance",
+                description="Daily data lifecycle as the database role txn_maintainer: partitions, retention, purges",
+                memory_mb=MAINTENANCE_MEMORY_MB,
+                timeout_seconds=MAINTENANCE_TIMEOUT_SECONDS,
+                variables={c.ENV_DB_SECRET: database.connection_secret_arn, c.ENV_DB_AUTH: c.AUTH_IAM},
+                bundle=props.bundle,
+                code=props.code,
+                keys=props.keys,
+                networking=props.networking,
+                log_retention_days=props.log_retention_days,
+            ),
+            grantee,
+        )
+        skip_check(
+            self._function,
+            "CKV_AWS_116",
+            'its only event is the constant {"action": "maintain"}; the run '
+            "is idempotent, retried by the schedule, and its Errors alarm "
+            "notifies on-call",
+        )
         self._schedule(props)
-        alarm = props.topic.alarm(self, AlarmSpec(
-            suffix="data-lifecycle-errors", namespace="AWS/Lambda", metric="Errors",
-            dimensions={"FunctionName": function_name}, statistic="Sum", comparison="GreaterThanThreshold",
-            threshold=0, treat_missing_data="notBreaching",
-            description="The daily data-lifecycle run failed; partitions or retention may be behind (see its log)"))
+        alarm = props.topic.alarm(
+            self,
+            AlarmSpec(
+                suffix="data-lifecycle-errors",
+                namespace="AWS/Lambda",
+                metric="Errors",
+                dimensions={"FunctionName": function_name},
+                statistic="Sum",
+                comparison="GreaterThanThreshold",
+                threshold=0,
+                treat_missing_data="notBreaching",
+                description="The daily data-lifecycle run failed; partitions or retention may be behind (see its log)",
+            ),
+        )
         _keep_address(alarm, FORMER_PATHS["data-lifecycle-errors"])
         self.function_name: str = function_name
         self.function_arn: str = self._function.arn
@@ -143,30 +166,53 @@ class DataMaintenance(Construct):
         """The daily run, under a role only this schedule can assume and that can only invoke this function."""
         account = props.keys.secrets.account
         schedule_name = f"{props.name}-data-lifecycle"
-        trust = DataAwsIamPolicyDocument(self, "schedule-trust", statement=[DataAwsIamPolicyDocumentStatement(
-            actions=["sts:AssumeRole"],
-            principals=[DataAwsIamPolicyDocumentStatementPrincipals(type="Service",
-                                                                    identifiers=["scheduler.amazonaws.com"])],
-            condition=service_source(account.account_id, account.arn("scheduler", f"schedule/default/{schedule_name}")),
-        )])
+        trust = DataAwsIamPolicyDocument(
+            self,
+            "schedule-trust",
+            statement=[
+                DataAwsIamPolicyDocumentStatement(
+                    actions=["sts:AssumeRole"],
+                    principals=[
+                        DataAwsIamPolicyDocumentStatementPrincipals(
+                            type="Service", identifiers=["scheduler.amazonaws.com"]
+                        )
+                    ],
+                    condition=service_source(
+                        account.account_id, account.arn("scheduler", f"schedule/default/{schedule_name}")
+                    ),
+                )
+            ],
+        )
         role = IamRole(self, "schedule-role", name=schedule_name, assume_role_policy=trust.json)
         _keep_address(role, FORMER_PATHS["schedule-role"])  # before anything refers to it, or it has no effect
-        invoke = DataAwsIamPolicyDocument(self, "schedule-permissions", statement=[
-            _allow("InvokeTheMaintenanceFunction", ["lambda:InvokeFunction"], [self._function.arn])])
-        policy = IamRolePolicy(self, "schedule-policy", name="invoke-data-lifecycle", role=role.id,
-                               policy=invoke.json)
+        invoke = DataAwsIamPolicyDocument(
+            self,
+            "schedule-permissions",
+            statement=[_allow("InvokeTheMaintenanceFunction", ["lambda:InvokeFunction"], [self._function.arn])],
+        )
+        policy = IamRolePolicy(self, "schedule-policy", name="invoke-data-lifecycle", role=role.id, policy=invoke.json)
         _keep_address(policy, FORMER_PATHS["schedule-policy"])
         schedule = SchedulerSchedule(
-            self, "schedule", name=schedule_name,
+            self,
+            "schedule",
+            name=schedule_name,
             description="Daily data lifecycle: partitions ahead, retention, purge of old rejects, conflicts and alerts",
-            schedule_expression=LIFECYCLE_SCHEDULE, schedule_expression_timezone="UTC",
+            schedule_expression=LIFECYCLE_SCHEDULE,
+            schedule_expression_timezone="UTC",
             flexible_time_window=SchedulerScheduleFlexibleTimeWindow(mode="OFF"),
             target=SchedulerScheduleTarget(
-                arn=self._function.arn, role_arn=role.arn, input=json.dumps(c.MAINTENANCE_EVENT),
-                retry_policy=SchedulerScheduleTargetRetryPolicy(maximum_retry_attempts=LIFECYCLE_RETRIES)),
+                arn=self._function.arn,
+                role_arn=role.arn,
+                input=json.dumps(c.MAINTENANCE_EVENT),
+                retry_policy=SchedulerScheduleTargetRetryPolicy(maximum_retry_attempts=LIFECYCLE_RETRIES),
+            ),
             depends_on=[props.after],
         )
         _keep_address(schedule, FORMER_PATHS["schedule"])
-        skip_check(schedule, "CKV_AWS_297", "its only data is the constant {\"action\": \"maintain\"} (encrypted with "
-                                            "an AWS owned key); a customer key would grant Scheduler a key for no data")
+        skip_check(
+            schedule,
+            "CKV_AWS_297",
+            'its only data is the constant {"action": "maintain"} (encrypted with '
+            "an AWS owned key); a customer key would grant Scheduler a key for no data",
+        )
         return schedule

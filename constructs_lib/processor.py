@@ -67,9 +67,12 @@ def dead_letter_retention_seconds(stream_retention_hours: int, max_record_age_se
     readable = stream_retention_hours * 3600 - max_record_age_seconds
     if readable < DLQ_MIN_RETENTION_SECONDS:
         needed = math.ceil((max_record_age_seconds + DLQ_MIN_RETENTION_SECONDS) / 3600)
-        raise ConfigError("stream.retention_hours", stream_retention_hours,
-                          f"at least {needed} when processor.max_record_age_seconds is {max_record_age_seconds} "
-                          "(a dead-lettered record must stay readable in the stream for an hour)")
+        raise ConfigError(
+            "stream.retention_hours",
+            stream_retention_hours,
+            f"at least {needed} when processor.max_record_age_seconds is {max_record_age_seconds} "
+            "(a dead-lettered record must stay readable in the stream for an hour)",
+        )
     return min(readable, DLQ_MAX_RETENTION_SECONDS)
 
 
@@ -126,16 +129,27 @@ class ProcessorSettings:
         require_int("batch_size", self.batch_size, 1, 10_000)
         require_int("batching_window_seconds", self.batching_window_seconds, 0, 300)
         require_int("parallelization_factor", self.parallelization_factor, 1, 10)
-        require(isinstance(self.max_retries, int) and not isinstance(self.max_retries, bool)
-                and (self.max_retries == -1 or 0 <= self.max_retries <= 10_000),
-                "max_retries", self.max_retries, "-1 (until max_record_age_seconds) or a number from 0 to 10000")
+        require(
+            isinstance(self.max_retries, int)
+            and not isinstance(self.max_retries, bool)
+            and (self.max_retries == -1 or 0 <= self.max_retries <= 10_000),
+            "max_retries",
+            self.max_retries,
+            "-1 (until max_record_age_seconds) or a number from 0 to 10000",
+        )
         require_int("max_record_age_seconds", self.max_record_age_seconds, 60, 604_800)
         # Shorter than the daily rule's window, the history would silently undercount that rule.
         require_int("history_ttl_seconds", self.history_ttl_seconds, c.LONGEST_RULE_WINDOW_SECONDS, 30 * 86_400)
         for name in ("rule_max_txns_per_hour", "rule_max_daily_total", "rule_max_single_amount"):
             require_int(name, getattr(self, name), 1, 10**15)
-        for name in ("errors_threshold", "throttles_threshold", "iterator_age_ms", "dead_letter_threshold",
-                     "rule_hits_threshold", "conflicts_threshold"):
+        for name in (
+            "errors_threshold",
+            "throttles_threshold",
+            "iterator_age_ms",
+            "dead_letter_threshold",
+            "rule_hits_threshold",
+            "conflicts_threshold",
+        ):
             require_int(name, getattr(self, name), 0, 10**12)
 
 
@@ -206,21 +220,51 @@ class TransactionProcessor(Construct):
         function_name = f"{props.name}-processor"
 
         self._dead_letter_queue = SqsQueue(
-            self, "dlq", name=f"{function_name}-dlq", kms_master_key_id=props.keys.data.key_arn,
-            message_retention_seconds=dead_letter_retention_seconds(props.stream.retention_hours,
-                                                                    props.max_record_age_seconds))
-        log_group = encrypted_log_group(self, "logs", name=f"/aws/lambda/{function_name}",
-                                        key_arn=props.keys.logs.key_arn, retention_days=props.log_retention_days)
+            self,
+            "dlq",
+            name=f"{function_name}-dlq",
+            kms_master_key_id=props.keys.data.key_arn,
+            message_retention_seconds=dead_letter_retention_seconds(
+                props.stream.retention_hours, props.max_record_age_seconds
+            ),
+        )
+        log_group = encrypted_log_group(
+            self,
+            "logs",
+            name=f"/aws/lambda/{function_name}",
+            key_arn=props.keys.logs.key_arn,
+            retention_days=props.log_retention_days,
+        )
         role = self._role(function_name, props, log_group.arn)
-        SqsQueuePolicy(self, "dlq-policy", queue_url=self._dead_letter_queue.url, policy=json.dumps({
-            "Version": "2012-10-17",
-            "Statement": [deny_insecure_transport("sqs:*", self._dead_letter_queue.arn),
-                          _only_sender(self._dead_letter_queue.arn, role.arn)]}))
+        SqsQueuePolicy(
+            self,
+            "dlq-policy",
+            queue_url=self._dead_letter_queue.url,
+            policy=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        deny_insecure_transport("sqs:*", self._dead_letter_queue.arn),
+                        _only_sender(self._dead_letter_queue.arn, role.arn),
+                    ],
+                }
+            ),
+        )
 
         code = TerraformAsset(self, "code", path=props.bundle.path, type=AssetType.FILE)
-        self._migration = SchemaMigration(self, "migration", SchemaMigrationProps(
-            name=props.name, bundle=props.bundle, code=code, keys=props.keys, networking=props.networking,
-            database=props.database, log_retention_days=props.log_retention_days))
+        self._migration = SchemaMigration(
+            self,
+            "migration",
+            SchemaMigrationProps(
+                name=props.name,
+                bundle=props.bundle,
+                code=code,
+                keys=props.keys,
+                networking=props.networking,
+                database=props.database,
+                log_retention_days=props.log_retention_days,
+            ),
+        )
         self._function = LambdaFunction(
             self,
             "function",
@@ -242,9 +286,13 @@ class TransactionProcessor(Construct):
             depends_on=[log_group],
         )
         skip_check(self._function, "CKV_AWS_272", UNSIGNED_CODE)
-        skip_check(self._function, "CKV_AWS_116", "never invoked asynchronously: its records come from the stream's event "
-                                                 "source mapping, whose on-failure destination keeps pointers only; an "
-                                                 "async dead-letter queue would copy whole payloads into that queue")
+        skip_check(
+            self._function,
+            "CKV_AWS_116",
+            "never invoked asynchronously: its records come from the stream's event "
+            "source mapping, whose on-failure destination keeps pointers only; an "
+            "async dead-letter queue would copy whole payloads into that queue",
+        )
         self._event_source_mapping = LambdaEventSourceMapping(
             self,
             "stream-source",
@@ -260,12 +308,15 @@ class TransactionProcessor(Construct):
             maximum_record_age_in_seconds=props.max_record_age_seconds,
             destination_config=LambdaEventSourceMappingDestinationConfig(
                 on_failure=LambdaEventSourceMappingDestinationConfigOnFailure(
-                    destination_arn=self._dead_letter_queue.arn)),
+                    destination_arn=self._dead_letter_queue.arn
+                )
+            ),
             # No batch before the schema (and the application role) exists.
             depends_on=[self._migration.ready],
         )
-        self._alarms = [props.topic.alarm(self, spec) for spec in _alarm_specs(
-            props, function_name, self._dead_letter_queue.name)]
+        self._alarms = [
+            props.topic.alarm(self, spec) for spec in _alarm_specs(props, function_name, self._dead_letter_queue.name)
+        ]
         self._replay_role = self._replay(props)
         self.function_name: str = function_name
         self.function_arn: str = self._function.arn
@@ -314,15 +365,32 @@ class TransactionProcessor(Construct):
         grantee.allow("InvokeTheProcessor", ["lambda:InvokeFunction"], [self._function.arn])
         props.keys.data.grant_decrypt(grantee, via="sqs", sid="DecryptFailurePointers")
         props.keys.data.grant_decrypt(grantee, via="kinesis", sid="DecryptTheStream")
-        trust = DataAwsIamPolicyDocument(self, "replay-trust", statement=[DataAwsIamPolicyDocumentStatement(
-            actions=["sts:AssumeRole"],
-            principals=[DataAwsIamPolicyDocumentStatementPrincipals(type="AWS", identifiers=[
-                account.arn("iam", "root", regional=False)])],
-            condition=[DataAwsIamPolicyDocumentStatementCondition(test="Bool", variable="aws:MultiFactorAuthPresent",
-                                                                  values=["true"])],
-        )])
-        role = IamRole(self, "replay-role", name=f"{props.name}-replay", assume_role_policy=trust.json,
-                       description="Runs python -m processor.replay: re-drives the failure queue's batches")
+        trust = DataAwsIamPolicyDocument(
+            self,
+            "replay-trust",
+            statement=[
+                DataAwsIamPolicyDocumentStatement(
+                    actions=["sts:AssumeRole"],
+                    principals=[
+                        DataAwsIamPolicyDocumentStatementPrincipals(
+                            type="AWS", identifiers=[account.arn("iam", "root", regional=False)]
+                        )
+                    ],
+                    condition=[
+                        DataAwsIamPolicyDocumentStatementCondition(
+                            test="Bool", variable="aws:MultiFactorAuthPresent", values=["true"]
+                        )
+                    ],
+                )
+            ],
+        )
+        role = IamRole(
+            self,
+            "replay-role",
+            name=f"{props.name}-replay",
+            assume_role_policy=trust.json,
+            description="Runs python -m processor.replay: re-drives the failure queue's batches",
+        )
         permissions = DataAwsIamPolicyDocument(self, "replay-permissions", statement=grantee.statements())
         IamRolePolicy(self, "replay-policy", name="replay-failed-batches", role=role.id, policy=permissions.json)
         return role
@@ -374,15 +442,29 @@ class SchemaMigration(Construct):
         grantee = PolicyGrantee()
         database.grant_read_master_credentials(grantee, sid="ReadMigrationCredentials")
         secrets_key.grant_decrypt(grantee, via="secretsmanager", sid="DecryptMigrationCredentials")
-        self._function, policy = bundled_function(self, BundledFunction(
-            function_name=function_name, handler=c.MIGRATION_HANDLER, policy_name="schema-migration",
-            description="Applies the PostgreSQL schema migrations as the master user; run by Terraform per deploy",
-            memory_mb=MIGRATION_MEMORY_MB, timeout_seconds=MIGRATION_TIMEOUT_SECONDS,
-            variables={c.ENV_DB_SECRET: database.connection_secret_arn}, bundle=props.bundle,
-            code=props.code, keys=props.keys, networking=props.networking, log_retention_days=props.log_retention_days,
-        ), grantee)
-        skip_check(self._function, "CKV_AWS_116", "no payload worth keeping: Terraform's run is synchronous and fails "
-                                                 "the apply, which shows the error")
+        self._function, policy = bundled_function(
+            self,
+            BundledFunction(
+                function_name=function_name,
+                handler=c.MIGRATION_HANDLER,
+                policy_name="schema-migration",
+                description="Applies the PostgreSQL schema migrations as the master user; run by Terraform per deploy",
+                memory_mb=MIGRATION_MEMORY_MB,
+                timeout_seconds=MIGRATION_TIMEOUT_SECONDS,
+                variables={c.ENV_DB_SECRET: database.connection_secret_arn},
+                bundle=props.bundle,
+                code=props.code,
+                keys=props.keys,
+                networking=props.networking,
+                log_retention_days=props.log_retention_days,
+            ),
+            grantee,
+        )
+        skip_check(
+            self._function,
+            "CKV_AWS_116",
+            "no payload worth keeping: Terraform's run is synchronous and fails the apply, which shows the error",
+        )
         checksum = props.bundle.migrations_checksum
         retention = json.dumps(database.retention.as_dict(), sort_keys=True)
         ready = [policy, props.networking.secrets_manager_endpoint]
@@ -402,14 +484,21 @@ class SchemaMigration(Construct):
         self.function_arn: str = self._function.arn
 
 
-UNSIGNED_CODE = ("no AWS Signer profile in this project: the zip is built from the locked sources and pinned by "
-                 "source_code_hash")
-_WILDCARD_REASON = ("'*' only for Lambda's VPC ENI actions (as in AWSLambdaVPCAccessExecutionRole) and X-Ray puts, "
-                    "which take no resource ARNs; every other statement is scoped")
+UNSIGNED_CODE = (
+    "no AWS Signer profile in this project: the zip is built from the locked sources and pinned by source_code_hash"
+)
+_WILDCARD_REASON = (
+    "'*' only for Lambda's VPC ENI actions (as in AWSLambdaVPCAccessExecutionRole) and X-Ray puts, "
+    "which take no resource ARNs; every other statement is scoped"
+)
 #: What the replay tool does with the failure queue: read pointers, delete the replayed ones, make the
 #: kept ones visible again, and read the queue's attributes.
-REPLAY_QUEUE_ACTIONS = ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility",
-                        "sqs:GetQueueAttributes")
+REPLAY_QUEUE_ACTIONS = (
+    "sqs:ReceiveMessage",
+    "sqs:DeleteMessage",
+    "sqs:ChangeMessageVisibility",
+    "sqs:GetQueueAttributes",
+)
 
 
 def _only_sender(queue_arn: str, sender_role_arn: str) -> dict:
@@ -419,8 +508,14 @@ def _only_sender(queue_arn: str, sender_role_arn: str) -> dict:
     (which needs `sqs:SendMessage` on the destination), so that role is the one sender; anyone else
     could plant pointers for the replay tool to follow. `aws:PrincipalArn` is the role's ARN for every
     session of it."""
-    return {"Sid": "OnlyTheProcessorSendsFailures", "Effect": "Deny", "Principal": "*", "Action": "sqs:SendMessage",
-            "Resource": queue_arn, "Condition": {"ArnNotEquals": {"aws:PrincipalArn": sender_role_arn}}}
+    return {
+        "Sid": "OnlyTheProcessorSendsFailures",
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": "sqs:SendMessage",
+        "Resource": queue_arn,
+        "Condition": {"ArnNotEquals": {"aws:PrincipalArn": sender_role_arn}},
+    }
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -443,14 +538,20 @@ class BundledFunction:
     log_retention_days: int
 
 
-def bundled_function(scope: Construct, spec: BundledFunction,
-                     grantee: PolicyGrantee) -> tuple[LambdaFunction, IamRolePolicy]:
+def bundled_function(
+    scope: Construct, spec: BundledFunction, grantee: PolicyGrantee
+) -> tuple[LambdaFunction, IamRolePolicy]:
     """`spec` in the private subnets with the application security group, traced, logging to its own encrypted
     log group, under a role with what `grantee` was granted plus its own environment, logs, network and traces
     (ids logs, trust, role, permissions, policy, function in `scope`). Returns the function and the role's policy
     (to wait for)."""
-    log_group = encrypted_log_group(scope, "logs", name=f"/aws/lambda/{spec.function_name}",
-                                    key_arn=spec.keys.logs.key_arn, retention_days=spec.log_retention_days)
+    log_group = encrypted_log_group(
+        scope,
+        "logs",
+        name=f"/aws/lambda/{spec.function_name}",
+        key_arn=spec.keys.logs.key_arn,
+        retention_days=spec.log_retention_days,
+    )
     spec.keys.secrets.grant_decrypt(grantee, via="lambda", sid="DecryptOwnEnvironment")
     _own_logs_and_network(grantee, log_group.arn)
     role, policy = _lambda_role(scope, spec.function_name, spec.policy_name, spec.keys.secrets.account, grantee)
@@ -507,25 +608,45 @@ def _own_logs_and_network(grantee: PolicyGrantee, log_group_arn: str) -> None:
     """What every function here needs of its own: its log group, ENIs in the private subnets, X-Ray.
     ENI management and X-Ray have no resource-level permissions."""
     grantee.allow("WriteOwnLogs", ["logs:CreateLogStream", "logs:PutLogEvents"], [f"{log_group_arn}:*"])
-    grantee.allow("AttachToThePrivateSubnets", ["ec2:CreateNetworkInterface", "ec2:DescribeNetworkInterfaces",
-                                                "ec2:DeleteNetworkInterface", "ec2:AssignPrivateIpAddresses",
-                                                "ec2:UnassignPrivateIpAddresses"], ["*"])
+    grantee.allow(
+        "AttachToThePrivateSubnets",
+        [
+            "ec2:CreateNetworkInterface",
+            "ec2:DescribeNetworkInterfaces",
+            "ec2:DeleteNetworkInterface",
+            "ec2:AssignPrivateIpAddresses",
+            "ec2:UnassignPrivateIpAddresses",
+        ],
+        ["*"],
+    )
     grantee.allow("PublishTraces", ["xray:PutTraceSegments", "xray:PutTelemetryRecords"], ["*"])
 
 
-def _lambda_role(scope: Construct, role_name: str, policy_name: str, account: Account,
-                 grantee: PolicyGrantee) -> tuple[IamRole, IamRolePolicy]:
+def _lambda_role(
+    scope: Construct, role_name: str, policy_name: str, account: Account, grantee: PolicyGrantee
+) -> tuple[IamRole, IamRolePolicy]:
     """A role Lambda assumes (for this account only) and its one inline policy of what `grantee` was granted (ids
     trust, role, permissions and policy in `scope`); the policy is returned so callers can wait for it.
 
     The trust is guarded by `aws:SourceAccount` only: Lambda documents no `aws:SourceArn` for assuming an
     execution role, and the role is named for one function, which is the only one given it (iam:PassRole)."""
-    trust = DataAwsIamPolicyDocument(scope, "trust", statement=[DataAwsIamPolicyDocumentStatement(
-        actions=["sts:AssumeRole"],
-        principals=[DataAwsIamPolicyDocumentStatementPrincipals(type="Service", identifiers=["lambda.amazonaws.com"])],
-        condition=[DataAwsIamPolicyDocumentStatementCondition(test="StringEquals", variable="aws:SourceAccount",
-                                                              values=[account.account_id])],
-    )])
+    trust = DataAwsIamPolicyDocument(
+        scope,
+        "trust",
+        statement=[
+            DataAwsIamPolicyDocumentStatement(
+                actions=["sts:AssumeRole"],
+                principals=[
+                    DataAwsIamPolicyDocumentStatementPrincipals(type="Service", identifiers=["lambda.amazonaws.com"])
+                ],
+                condition=[
+                    DataAwsIamPolicyDocumentStatementCondition(
+                        test="StringEquals", variable="aws:SourceAccount", values=[account.account_id]
+                    )
+                ],
+            )
+        ],
+    )
     role = IamRole(scope, "role", name=role_name, assume_role_policy=trust.json)
     permissions = DataAwsIamPolicyDocument(scope, "permissions", statement=grantee.statements())
     skip_check(permissions, "CKV_AWS_111", _WILDCARD_REASON)
@@ -535,8 +656,9 @@ def _lambda_role(scope: Construct, role_name: str, policy_name: str, account: Ac
 
 
 def _private(networking: Networking) -> LambdaFunctionVpcConfig:
-    return LambdaFunctionVpcConfig(subnet_ids=networking.private_subnet_ids,
-                                   security_group_ids=[networking.app_security_group.id])
+    return LambdaFunctionVpcConfig(
+        subnet_ids=networking.private_subnet_ids, security_group_ids=[networking.app_security_group.id]
+    )
 
 
 def _alarm_specs(props: TransactionProcessorProps, function_name: str, queue_name: str) -> list[AlarmSpec]:
@@ -544,24 +666,80 @@ def _alarm_specs(props: TransactionProcessorProps, function_name: str, queue_nam
     function = {"FunctionName": function_name}
     environment = {c.DIMENSION_ENVIRONMENT: props.environment}
 
-    def spec(suffix: str, namespace: str, metric: str, dimensions: dict[str, str], statistic: str,
-             threshold: float, description: str) -> AlarmSpec:
-        return AlarmSpec(suffix=suffix, namespace=namespace, metric=metric, dimensions=dimensions,
-                         statistic=statistic, comparison="GreaterThanThreshold", threshold=threshold,
-                         treat_missing_data="notBreaching", description=description)
+    def spec(
+        suffix: str,
+        namespace: str,
+        metric: str,
+        dimensions: dict[str, str],
+        statistic: str,
+        threshold: float,
+        description: str,
+    ) -> AlarmSpec:
+        return AlarmSpec(
+            suffix=suffix,
+            namespace=namespace,
+            metric=metric,
+            dimensions=dimensions,
+            statistic=statistic,
+            comparison="GreaterThanThreshold",
+            threshold=threshold,
+            treat_missing_data="notBreaching",
+            description=description,
+        )
 
     return [
-        spec("processor-errors", "AWS/Lambda", "Errors", function, "Sum", s.errors_threshold,
-             "The processor failed invocations; records are being retried"),
-        spec("processor-throttles", "AWS/Lambda", "Throttles", function, "Sum", s.throttles_threshold,
-             "The processor hit its reserved concurrency"),
-        spec("processor-iterator-age", "AWS/Lambda", "IteratorAge", function, "Maximum", s.iterator_age_ms,
-             "The processor is falling behind the stream"),
-        spec("processor-dead-letters", "AWS/SQS", "ApproximateNumberOfMessagesVisible", {"QueueName": queue_name},
-             "Maximum", s.dead_letter_threshold, "Records gave up after retries and wait in the dead-letter queue"),
-        spec("transaction-rule-hits", c.METRIC_NAMESPACE, c.METRIC_RULE_HITS, environment, "Sum",
-             s.rule_hits_threshold, "A monitoring rule flagged transactions; see transaction_alerts"),
-        spec("transaction-conflicts", c.METRIC_NAMESPACE, c.METRIC_CONFLICTS, environment,
-             "Sum", s.conflicts_threshold,
-             "A transaction id arrived again with different content; the processor log names it"),
+        spec(
+            "processor-errors",
+            "AWS/Lambda",
+            "Errors",
+            function,
+            "Sum",
+            s.errors_threshold,
+            "The processor failed invocations; records are being retried",
+        ),
+        spec(
+            "processor-throttles",
+            "AWS/Lambda",
+            "Throttles",
+            function,
+            "Sum",
+            s.throttles_threshold,
+            "The processor hit its reserved concurrency",
+        ),
+        spec(
+            "processor-iterator-age",
+            "AWS/Lambda",
+            "IteratorAge",
+            function,
+            "Maximum",
+            s.iterator_age_ms,
+            "The processor is falling behind the stream",
+        ),
+        spec(
+            "processor-dead-letters",
+            "AWS/SQS",
+            "ApproximateNumberOfMessagesVisible",
+            {"QueueName": queue_name},
+            "Maximum",
+            s.dead_letter_threshold,
+            "Records gave up after retries and wait in the dead-letter queue",
+        ),
+        spec(
+            "transaction-rule-hits",
+            c.METRIC_NAMESPACE,
+            c.METRIC_RULE_HITS,
+            environment,
+            "Sum",
+            s.rule_hits_threshold,
+            "A monitoring rule flagged transactions; see transaction_alerts",
+        ),
+        spec(
+            "transaction-conflicts",
+            c.METRIC_NAMESPACE,
+            c.METRIC_CONFLICTS,
+            environment,
+            "Sum",
+            s.conflicts_threshold,
+            "A transaction id arrived again with different content; the processor log names it",
+        ),
     ]

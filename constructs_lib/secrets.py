@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from cdktf import Fn
 from cdktf_cdktf_provider_aws.secretsmanager_secret import SecretsmanagerSecret
@@ -51,14 +52,19 @@ class Secret(Construct):
     def __init__(self, scope: Construct, construct_id: str, props: SecretProps) -> None:
         super().__init__(scope, construct_id)
         self.secret = SecretsmanagerSecret(
-            self, "secret", name=props.name, description=props.description,
-            kms_key_id=props.key.key_arn, recovery_window_in_days=props.recovery_window_days,
+            self,
+            "secret",
+            name=props.name,
+            description=props.description,
+            kms_key_id=props.key.key_arn,
+            recovery_window_in_days=props.recovery_window_days,
         )
         #: The current value (None without `value`): depend on it to run after the secret is readable.
         self.version: SecretsmanagerSecretVersion | None = None
         if props.value:
-            self.version = SecretsmanagerSecretVersion(self, "value", secret_id=self.secret.id,
-                                                       secret_string=Fn.jsonencode(dict(props.value)))
+            self.version = SecretsmanagerSecretVersion(
+                self, "value", secret_id=self.secret.id, secret_string=Fn.jsonencode(dict(props.value))
+            )
         self.secret_arn: str = self.secret.arn
 
     def grant_read(self, grantee: PolicyGrantee, sid: str = "ReadSecrets") -> None:

@@ -15,8 +15,13 @@ from .validation import require_choice, require_int, require_name, require_range
 SHARD_RECORDS_PER_SECOND = 1000
 SHARD_BYTES_PER_SECOND = 1024 * 1024
 #: What a consumer polling the stream (a Lambda event source mapping) needs.
-CONSUMER_ACTIONS = ("kinesis:DescribeStream", "kinesis:DescribeStreamSummary", "kinesis:GetRecords",
-                    "kinesis:GetShardIterator", "kinesis:ListShards")
+CONSUMER_ACTIONS = (
+    "kinesis:DescribeStream",
+    "kinesis:DescribeStreamSummary",
+    "kinesis:GetRecords",
+    "kinesis:GetShardIterator",
+    "kinesis:ListShards",
+)
 SHARD_LEVEL_METRICS = (
     "IncomingBytes",
     "IncomingRecords",
@@ -76,7 +81,9 @@ class TransactionStreamProps(StreamSettings):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        require_name("name", self.name, r"[A-Za-z0-9_.-]{1,128}", "a Kinesis stream name (letters, digits, '_', '.', '-')")
+        require_name(
+            "name", self.name, r"[A-Za-z0-9_.-]{1,128}", "a Kinesis stream name (letters, digits, '_', '.', '-')"
+        )
 
 
 class TransactionStream(Construct):

@@ -23,7 +23,7 @@ class ConfigError(ValueError):
         self.expectation = expectation
         super().__init__(f"{field} must be {expectation}, got {value!r}")
 
-    def within(self, prefix: str) -> "ConfigError":
+    def within(self, prefix: str) -> ConfigError:
         """The same error, with the field path qualified by the enclosing section."""
         return ConfigError(f"{prefix}.{self.field}", self.value, self.expectation)
 
@@ -67,8 +67,7 @@ def require_name(field: str, value: Any, pattern: str, description: str) -> None
     """Require a resource name that matches an AWS naming rule (tokens pass)."""
     if is_token(value):
         return
-    require(isinstance(value, str) and re.fullmatch(pattern, value) is not None,
-            field, value, description)
+    require(isinstance(value, str) and re.fullmatch(pattern, value) is not None, field, value, description)
 
 
 REGION_PATTERN = r"[a-z]{2}(-[a-z]+)+-\d"
@@ -109,8 +108,12 @@ def require_recovery_window(field: str, value: Any) -> None:
 
 def require_email(field: str, value: Any) -> None:
     """Require a plausible e-mail address (SNS rejects anything else at apply time)."""
-    require(isinstance(value, str) and _EMAIL.fullmatch(value) is not None,
-            field, value, "an e-mail address such as ops@example.com")
+    require(
+        isinstance(value, str) and _EMAIL.fullmatch(value) is not None,
+        field,
+        value,
+        "an e-mail address such as ops@example.com",
+    )
 
 
 _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")

@@ -7,11 +7,11 @@ without needing AWS libraries. ``AWS_ENDPOINT_URL`` is honoured by boto3 itself.
 from __future__ import annotations
 
 import threading
-from typing import Any, Dict, Optional
+from typing import Any
 
-_cache: Dict[str, str] = {}
+_cache: dict[str, str] = {}
 _lock = threading.Lock()
-_client: Optional[Any] = None
+_client: Any | None = None
 
 
 def _secrets_client() -> Any:

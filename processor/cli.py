@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
-from typing import Callable, Mapping
+from collections.abc import Callable, Mapping
 
 from processor.config import DB_AUTH_PASSWORD, RDS_CA_BUNDLE, DbSettings, SecretFetcher
 
@@ -23,12 +23,22 @@ def direct_db_settings(args: argparse.Namespace, parser: argparse.ArgumentParser
     password = os.environ.get("PGPASSWORD")
     if not password:
         parser.error("--host needs the password in PGPASSWORD")
-    return DbSettings(args.host, args.port, args.dbname, args.user, auth=DB_AUTH_PASSWORD, password=password,
-                      ca_file=args.ca_file or RDS_CA_BUNDLE)
+    return DbSettings(
+        args.host,
+        args.port,
+        args.dbname,
+        args.user,
+        auth=DB_AUTH_PASSWORD,
+        password=password,
+        ca_file=args.ca_file or RDS_CA_BUNDLE,
+    )
 
 
-def db_settings(args: argparse.Namespace, parser: argparse.ArgumentParser,
-                from_secrets: Callable[[Mapping[str, str], SecretFetcher], DbSettings]) -> DbSettings:
+def db_settings(
+    args: argparse.Namespace,
+    parser: argparse.ArgumentParser,
+    from_secrets: Callable[[Mapping[str, str], SecretFetcher], DbSettings],
+) -> DbSettings:
     """With `--host`, the connection given on the command line; without, what `from_secrets` reads from the
     environment and Secrets Manager, as the function does."""
     if args.host:

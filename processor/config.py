@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any, Callable, Mapping, Optional
+from typing import Any
 
 from processor.contract import (
-    APP_DB_USER,
     AUTH_IAM,
     AUTH_PASSWORD,
     ENV_DB_AUTH,
@@ -38,7 +38,6 @@ from processor.contract import (
     ENV_STREAM_ARN,
     ENVIRONMENTS,
     LONGEST_RULE_WINDOW_SECONDS,
-    MAINTAINER_DB_USER,
     SECRET_APP_USERNAME,
     SECRET_MAINTAINER_USERNAME,
     SECRET_PASSWORD_SECRET_ARN,
@@ -69,13 +68,15 @@ class DbSettings:
     dbname: str
     username: str
     auth: str = DB_AUTH_PASSWORD
-    password: Optional[str] = None
-    region: Optional[str] = None
+    password: str | None = None
+    region: str | None = None
     ca_file: str = RDS_CA_BUNDLE
 
     def __repr__(self) -> str:  # keep the password out of logs and tracebacks
-        return (f"DbSettings(host={self.host!r}, port={self.port}, dbname={self.dbname!r}, "
-                f"username={self.username!r}, auth={self.auth!r})")
+        return (
+            f"DbSettings(host={self.host!r}, port={self.port}, dbname={self.dbname!r}, "
+            f"username={self.username!r}, auth={self.auth!r})"
+        )
 
 
 @dataclass(frozen=True)
@@ -90,14 +91,16 @@ class RedisSettings:
     host: str
     port: int
     username: str
-    password: Optional[str] = None
+    password: str | None = None
     auth: str = AUTH_PASSWORD
-    cache_name: Optional[str] = None
-    region: Optional[str] = None
+    cache_name: str | None = None
+    region: str | None = None
 
     def __repr__(self) -> str:  # keep the password out of logs and tracebacks
-        return (f"RedisSettings(host={self.host!r}, port={self.port}, username={self.username!r}, "
-                f"auth={self.auth!r}, cache_name={self.cache_name!r})")
+        return (
+            f"RedisSettings(host={self.host!r}, port={self.port}, username={self.username!r}, "
+            f"auth={self.auth!r}, cache_name={self.cache_name!r})"
+        )
 
 
 @dataclass(frozen=True)
@@ -131,8 +134,9 @@ def parse_stream_arn(name: str, raw: Any) -> str:
     try:
         stream_parts(value)
     except ValueError:
-        raise ConfigError(f"{name} must be a Kinesis stream ARN like arn:aws:kinesis:<region>:<account>:stream/<name>, "
-                          f"got {raw!r}") from None
+        raise ConfigError(
+            f"{name} must be a Kinesis stream ARN like arn:aws:kinesis:<region>:<account>:stream/<name>, got {raw!r}"
+        ) from None
     return value
 
 
@@ -166,8 +170,9 @@ def parse_history_ttl(raw: Any) -> int:
     """The history TTL the construct configured: whole seconds, at least the longest rule window."""
     value = parse_positive_int(ENV_HISTORY_TTL, raw)
     if value < LONGEST_RULE_WINDOW_SECONDS:
-        raise ConfigError(f"{ENV_HISTORY_TTL} must be at least {LONGEST_RULE_WINDOW_SECONDS} (the longest rule "
-                          f"window), got {raw!r}")
+        raise ConfigError(
+            f"{ENV_HISTORY_TTL} must be at least {LONGEST_RULE_WINDOW_SECONDS} (the longest rule window), got {raw!r}"
+        )
     return value
 
 
@@ -205,7 +210,7 @@ def _secret_field(data: dict, key: str, arn: str) -> Any:
     return data[key]
 
 
-def _region(env: Mapping[str, str]) -> Optional[str]:
+def _region(env: Mapping[str, str]) -> str | None:
     return next((env[name].strip() for name in ENV_REGIONS if env.get(name, "").strip()), None)
 
 
@@ -217,13 +222,17 @@ def _connection(fetch: SecretFetcher, connection_arn: str) -> dict:
     return conn
 
 
-def _db_settings(env: Mapping[str, str], conn: dict, arn: str, *, username: str, auth: str,
-                 password: Optional[str]) -> DbSettings:
+def _db_settings(
+    env: Mapping[str, str], conn: dict, arn: str, *, username: str, auth: str, password: str | None
+) -> DbSettings:
     return DbSettings(
         host=str(_secret_field(conn, "host", arn)),
         port=parse_positive_int(f"secret {arn} key 'port'", conn.get("port", 5432)),
         dbname=str(_secret_field(conn, "dbname", arn)),
-        username=username, auth=auth, password=password, region=_region(env),
+        username=username,
+        auth=auth,
+        password=password,
+        region=_region(env),
         ca_file=env.get(ENV_DB_CA_BUNDLE, "").strip() or RDS_CA_BUNDLE,
     )
 
@@ -278,8 +287,14 @@ def master_db_settings(env: Mapping[str, str], fetch: SecretFetcher) -> DbSettin
     managed = _secret_json(fetch, password_arn, "database password")
     # The managed secret holds the authoritative username (it is what RDS rotates).
     username = str(managed.get("username") or _secret_field(conn, "username", arn))
-    return _db_settings(env, conn, arn, username=username, auth=DB_AUTH_PASSWORD,
-                        password=str(_secret_field(managed, "password", password_arn)))
+    return _db_settings(
+        env,
+        conn,
+        arn,
+        username=username,
+        auth=DB_AUTH_PASSWORD,
+        password=str(_secret_field(managed, "password", password_arn)),
+    )
 
 
 # An ElastiCache user id (and so an IAM user's name, which must equal it): ElastiCache stores ids in
@@ -303,12 +318,16 @@ def redis_endpoint_settings(env: Mapping[str, str]) -> RedisSettings:
         _required(env, ENV_REDIS_PASSWORD_SECRET)
         return RedisSettings(host, port, username, auth=auth)
     if not _REDIS_USER_ID.fullmatch(username):
-        raise ConfigError(f"{ENV_REDIS_USER} must be an ElastiCache IAM user id (lowercase letters, digits and "
-                          f"hyphens, starting with a letter), got {username!r}")
+        raise ConfigError(
+            f"{ENV_REDIS_USER} must be an ElastiCache IAM user id (lowercase letters, digits and "
+            f"hyphens, starting with a letter), got {username!r}"
+        )
     cache_name = _required(env, ENV_REDIS_CACHE_NAME)
     if not _REPLICATION_GROUP_ID.fullmatch(cache_name):
-        raise ConfigError(f"{ENV_REDIS_CACHE_NAME} must be a replication group id (1-40 lowercase letters, digits "
-                          f"and single hyphens, starting with a letter), got {cache_name!r}")
+        raise ConfigError(
+            f"{ENV_REDIS_CACHE_NAME} must be a replication group id (1-40 lowercase letters, digits "
+            f"and single hyphens, starting with a letter), got {cache_name!r}"
+        )
     return RedisSettings(host, port, username, auth=auth, cache_name=cache_name, region=_region(env))
 
 
@@ -317,8 +336,9 @@ def redis_settings(env: Mapping[str, str], fetch: SecretFetcher) -> RedisSetting
     settings = redis_endpoint_settings(env)
     if settings.auth == AUTH_IAM:
         return settings
-    return replace(settings, password=_rig_password(env, fetch, ENV_REDIS_PASSWORD_SECRET, settings.username,
-                                                    "redis password"))
+    return replace(
+        settings, password=_rig_password(env, fetch, ENV_REDIS_PASSWORD_SECRET, settings.username, "redis password")
+    )
 
 
 def settings_from_env(env: Mapping[str, str], fetch: SecretFetcher) -> Settings:

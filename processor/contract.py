@@ -62,8 +62,9 @@ MAINTAINER_DB_USER: Final = "txn_maintainer"
 #: What the processor's ElastiCache user may do: its own key prefixes and the commands below (EVAL runs the
 #: batch script, whose calls, INFO included, Redis checks against the same rules). The cache construct
 #: grants exactly this; the test rig's redis-server too.
-REDIS_ACL_RULES: Final = ("~txn:* ~cust:* ~history:* -@all +ping +info +eval +get +set +del "
-                          "+zadd +zremrangebyscore +pexpireat")
+REDIS_ACL_RULES: Final = (
+    "~txn:* ~cust:* ~history:* -@all +ping +info +eval +get +set +del +zadd +zremrangebyscore +pexpireat"
+)
 
 
 def redis_app_user(replication_group_id: str) -> str:

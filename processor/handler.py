@@ -15,7 +15,8 @@ from __future__ import annotations
 import logging
 import os
 import time
-from typing import Any, Callable, Dict, List, Mapping, Optional
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import pg8000.exceptions
 import redis
@@ -52,11 +53,15 @@ def _sqlstate(exc: BaseException) -> str:
 
 
 def _refused(item: Accepted, exc: BaseException) -> Rejected:
-    return Rejected(item.ref, None, item.transaction.to_json().encode("utf-8"),
-                    f"the database refused the record ({pg_store.describe_error(exc)})")
+    return Rejected(
+        item.ref,
+        None,
+        item.transaction.to_json().encode("utf-8"),
+        f"the database refused the record ({pg_store.describe_error(exc)})",
+    )
 
 
-def _failures(sequence_numbers: List[str]) -> Dict[str, List[Dict[str, str]]]:
+def _failures(sequence_numbers: list[str]) -> dict[str, list[dict[str, str]]]:
     ordered = list(dict.fromkeys(sequence_numbers))
     return {"batchItemFailures": [{"itemIdentifier": seq} for seq in ordered]}
 
@@ -64,14 +69,15 @@ def _failures(sequence_numbers: List[str]) -> Dict[str, List[Dict[str, str]]]:
 class BatchProcessor:
     """Holds the container's connections; ``process`` handles one Kinesis event."""
 
-    def __init__(self, settings: Settings, clock: Callable[[], float] = time.time,
-                 emit: Callable[[str], None] = print) -> None:
+    def __init__(
+        self, settings: Settings, clock: Callable[[], float] = time.time, emit: Callable[[str], None] = print
+    ) -> None:
         self.settings = settings
         self._clock = clock
         self._emit = emit
-        self._redis: Optional[redis.Redis] = None
+        self._redis: redis.Redis | None = None
         self._redis_since = 0.0
-        self._pg: Optional[Any] = None
+        self._pg: Any | None = None
         # Set when a server rejects our credentials: the caller re-reads the secrets.
         self.credentials_rejected = False
 
@@ -81,8 +87,10 @@ class BatchProcessor:
         ``MAX_CONNECTION_SECONDS`` old, before ElastiCache closes IAM connections at 12 hours. Every
         connection the client has was made after it, so none is older."""
         if self._redis is not None and self._clock() - self._redis_since >= redis_store.MAX_CONNECTION_SECONDS:
-            logger.info("redis connections are %d s old: reconnecting before ElastiCache's 12-hour limit",
-                        int(self._clock() - self._redis_since))
+            logger.info(
+                "redis connections are %d s old: reconnecting before ElastiCache's 12-hour limit",
+                int(self._clock() - self._redis_since),
+            )
             self._drop_redis()
         if self._redis is None:
             self._redis = redis_store.connect(self.settings.redis)
@@ -116,7 +124,7 @@ class BatchProcessor:
         self._drop_pg()
 
     # -- stages --------------------------------------------------------------
-    def _store(self, batch: ParsedBatch) -> tuple[pg_store.StoredBatch, List[str]]:
+    def _store(self, batch: ParsedBatch) -> tuple[pg_store.StoredBatch, list[str]]:
         """One DB transaction: rows, conflicts, rejects, windows, alerts. Returns new alerts' rules."""
         conn = self._pg_conn()
         conn.run("BEGIN")
@@ -130,7 +138,7 @@ class BatchProcessor:
             raise
         return stored, new_alert_rules
 
-    def _store_isolating(self, batch: ParsedBatch) -> tuple[pg_store.StoredBatch, List[str]]:
+    def _store_isolating(self, batch: ParsedBatch) -> tuple[pg_store.StoredBatch, list[str]]:
         """Store the batch; if a record's content makes PostgreSQL refuse it, store the rest in
         halves and reject that record with the database's reason instead of retrying for hours."""
         try:
@@ -154,25 +162,35 @@ class BatchProcessor:
         return merged, first[1] + second[1]
 
     def _pg_failed(self, exc: BaseException, records: int) -> None:
-        if isinstance(exc, pg8000.exceptions.DatabaseError) and exc.args \
-                and isinstance(exc.args[0], dict) and exc.args[0].get("C") == _INVALID_PASSWORD:
+        if (
+            isinstance(exc, pg8000.exceptions.DatabaseError)
+            and exc.args
+            and isinstance(exc.args[0], dict)
+            and exc.args[0].get("C") == _INVALID_PASSWORD
+        ):
             self.credentials_rejected = True
         logger.error("postgres write failed, %d records will be retried: %s", records, _describe(exc))
         self._drop_pg()
 
     def _write_history(self, stored: pg_store.StoredBatch, budget_seconds: float) -> None:
         client = self._redis_client()
-        state = redis_store.write_history(client, list(stored.versions.values()),
-                                          self.settings.history_ttl_seconds, self._clock())
+        state = redis_store.write_history(
+            client, list(stored.versions.values()), self.settings.history_ttl_seconds, self._clock()
+        )
         if not state.complete:  # whichever server answered this batch lacks part of the day
             self._rebuild(client, state.run_id, budget_seconds)
 
     def _rebuild(self, client: redis.Redis, run_id: str, budget_seconds: float) -> None:
         """The batch is already stored everywhere; a failing rebuild step is retried next batch."""
         try:
-            history.rebuild_step(client, self._pg_conn(), run_id=run_id,
-                                 ttl_seconds=self.settings.history_ttl_seconds,
-                                 budget_seconds=budget_seconds, clock=self._clock)
+            history.rebuild_step(
+                client,
+                self._pg_conn(),
+                run_id=run_id,
+                ttl_seconds=self.settings.history_ttl_seconds,
+                budget_seconds=budget_seconds,
+                clock=self._clock,
+            )
         except PG_ERRORS as exc:
             logger.error("redis history rebuild paused, postgres failed: %s", _describe(exc))
             self._drop_pg()
@@ -181,8 +199,9 @@ class BatchProcessor:
             self._drop_redis()
 
     # -- batch path ----------------------------------------------------------
-    def process(self, event: Mapping[str, Any],
-                rebuild_budget_seconds: float = REBUILD_BUDGET_SECONDS) -> Dict[str, List[Dict[str, str]]]:
+    def process(
+        self, event: Mapping[str, Any], rebuild_budget_seconds: float = REBUILD_BUDGET_SECONDS
+    ) -> dict[str, list[dict[str, str]]]:
         try:
             refuse_foreign_records(event, self.settings.stream_arn)
         except ForeignEventError as exc:
@@ -204,30 +223,37 @@ class BatchProcessor:
             self.close()
             raise
         if stored.conflicts:
-            logger.warning("%d records reuse a stored transaction id with other content; "
-                           "kept in transaction_conflicts", stored.conflicts)
+            logger.warning(
+                "%d records reuse a stored transaction id with other content; kept in transaction_conflicts",
+                stored.conflicts,
+            )
         try:
             self._write_history(stored, rebuild_budget_seconds)
         except REDIS_ERRORS as exc:
             if isinstance(exc, redis.exceptions.AuthenticationError):
                 self.credentials_rejected = True
-            logger.error("redis write failed, %d records will be retried: %s",
-                         len(batch.accepted), _describe(exc))
+            logger.error("redis write failed, %d records will be retried: %s", len(batch.accepted), _describe(exc))
             self._drop_redis()
             return _failures([item.sequence_number for item in batch.accepted])
         except BaseException:
             self.close()
             raise
-        metrics.emit_batch(self.settings.metric_namespace, self.settings.environment, new_alert_rules,
-                           stored.conflicts, int(self._clock() * 1000), self._emit)
+        metrics.emit_batch(
+            self.settings.metric_namespace,
+            self.settings.environment,
+            new_alert_rules,
+            stored.conflicts,
+            int(self._clock() * 1000),
+            self._emit,
+        )
         return _failures([])
 
 
-def make_handler(settings: Settings, **kwargs: Any) -> Callable[[Mapping[str, Any], Any], Dict]:
+def make_handler(settings: Settings, **kwargs: Any) -> Callable[[Mapping[str, Any], Any], dict]:
     """A Lambda-style handler bound to explicit settings (benchmarks, local runs)."""
     processor = BatchProcessor(settings, **kwargs)
 
-    def handler(event: Mapping[str, Any], context: Any = None) -> Dict:
+    def handler(event: Mapping[str, Any], context: Any = None) -> dict:
         return processor.process(event, _rebuild_budget(context))
 
     handler.processor = processor  # type: ignore[attr-defined]
@@ -242,10 +268,10 @@ def _rebuild_budget(context: Any) -> float:
     return max(0.0, min(REBUILD_BUDGET_SECONDS, remaining() / 1000 - 10))
 
 
-_container_processor: Optional[BatchProcessor] = None
+_container_processor: BatchProcessor | None = None
 
 
-def handle(event: Mapping[str, Any], context: Any = None) -> Dict:
+def handle(event: Mapping[str, Any], context: Any = None) -> dict:
     """Lambda handler: settings and secrets are loaded once per container."""
     global _container_processor
     if _container_processor is None:

@@ -25,8 +25,9 @@ import json
 import logging
 import time
 import uuid
-from datetime import datetime, timezone
-from typing import Any, Callable, Tuple
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
 
 import redis
 
@@ -37,7 +38,7 @@ logger = logging.getLogger("processor")
 PAGE_SIZE = 2000
 #: The lock outlives the step's budget by this much (a slow last page), then expires on its own.
 LOCK_MARGIN_SECONDS = 30
-_START: Tuple[str, str] = ("-infinity", "")
+_START: tuple[str, str] = ("-infinity", "")
 # Delete the lock only if it is still ours (it may have expired and been taken by another).
 _RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
 
@@ -50,8 +51,15 @@ def cursor_key(run_id: str) -> str:
     return f"history:rebuild:cursor:{run_id}"
 
 
-def rebuild_step(client: redis.Redis, conn: Any, *, run_id: str, ttl_seconds: int, budget_seconds: float,
-                 clock: Callable[[], float] = time.time) -> bool:
+def rebuild_step(
+    client: redis.Redis,
+    conn: Any,
+    *,
+    run_id: str,
+    ttl_seconds: int,
+    budget_seconds: float,
+    clock: Callable[[], float] = time.time,
+) -> bool:
     """Copy history pages to the server ``run_id`` until done or out of time; True when it is complete.
 
     False when another container holds the lock, the budget ran out (the cursor keeps the place), or a
@@ -67,27 +75,42 @@ def rebuild_step(client: redis.Redis, conn: Any, *, run_id: str, ttl_seconds: in
         after = tuple(json.loads(saved)) if saved else _START
         if after == _START:
             logger.warning("redis server %s lacks part of the history: rebuilding it from postgres", run_id)
-        since = datetime.fromtimestamp(clock() - ttl_seconds, timezone.utc)
+        since = datetime.fromtimestamp(clock() - ttl_seconds, UTC)
         copied = 0
         while True:
             page = pg_store.history_page(conn, since, after, PAGE_SIZE)
             last = len(page) < PAGE_SIZE
             if not last:
                 after = (page[-1].occurred_at.isoformat(), page[-1].transaction_id)
-            state = redis_store.write_history(client, page, ttl_seconds, clock(), redis_store.RebuildPage(
-                run_id=run_id, cursor_key=cursor, cursor=None if last else json.dumps(after),
-                lock_key=lock, lock_token=token, lock_ms=lock_ms))
+            state = redis_store.write_history(
+                client,
+                page,
+                ttl_seconds,
+                clock(),
+                redis_store.RebuildPage(
+                    run_id=run_id,
+                    cursor_key=cursor,
+                    cursor=None if last else json.dumps(after),
+                    lock_key=lock,
+                    lock_token=token,
+                    lock_ms=lock_ms,
+                ),
+            )
             if state.run_id != run_id:
-                logger.warning("redis server changed during the history rebuild (%s, now %s): "
-                               "the new server gets its own", run_id, state.run_id)
+                logger.warning(
+                    "redis server changed during the history rebuild (%s, now %s): the new server gets its own",
+                    run_id,
+                    state.run_id,
+                )
                 return False
             copied += len(page)
             if last:
                 logger.info("redis history rebuilt from postgres on %s: %d transactions in this step", run_id, copied)
                 return True
             if time.monotonic() - started > budget_seconds:
-                logger.info("redis history rebuild of %s continues next invocation (%d copied in this step)",
-                            run_id, copied)
+                logger.info(
+                    "redis history rebuild of %s continues next invocation (%d copied in this step)", run_id, copied
+                )
                 return False
     finally:
         client.eval(_RELEASE, 1, lock, token)

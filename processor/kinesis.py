@@ -15,8 +15,9 @@ import binascii
 import logging
 import traceback
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, List, Mapping, Optional
+from typing import Any
 
 from processor import pan
 from processor.kinesis_events import EVENT_SOURCE
@@ -47,7 +48,7 @@ class Accepted:
 @dataclass(frozen=True)
 class Rejected:
     ref: RecordRef
-    partition_key: Optional[str]
+    partition_key: str | None
     raw_payload: bytes
     reason: str
 
@@ -67,11 +68,11 @@ class Conflict:
 
 @dataclass
 class ParsedBatch:
-    accepted: List[Accepted] = field(default_factory=list)
-    rejected: List[Rejected] = field(default_factory=list)
+    accepted: list[Accepted] = field(default_factory=list)
+    rejected: list[Rejected] = field(default_factory=list)
 
     @property
-    def sequence_numbers(self) -> List[str]:
+    def sequence_numbers(self) -> list[str]:
         return [item.sequence_number for item in (*self.accepted, *self.rejected)]
 
 
@@ -101,10 +102,14 @@ def refuse_foreign_records(event: Any, stream_arn: str) -> None:
         if source != EVENT_SOURCE or arn != stream_arn:
             foreign[(short_text(arn), short_text(source))] += 1  # quoted as text: any JSON value may come
     if foreign:
-        parts = ", ".join(f"{count} from eventSourceARN {arn} (eventSource {source})"
-                          for (arn, source), count in foreign.most_common())
-        raise ForeignEventError(f"refused {sum(foreign.values())} of {len(records)} records, not from the "
-                                f"configured stream {stream_arn}: {parts}; nothing of this event was stored")
+        parts = ", ".join(
+            f"{count} from eventSourceARN {arn} (eventSource {source})"
+            for (arn, source), count in foreign.most_common()
+        )
+        raise ForeignEventError(
+            f"refused {sum(foreign.values())} of {len(records)} records, not from the "
+            f"configured stream {stream_arn}: {parts}; nothing of this event was stored"
+        )
 
 
 def _ref(record: Mapping[str, Any], kinesis: Mapping[str, Any]) -> RecordRef:
@@ -114,7 +119,7 @@ def _ref(record: Mapping[str, Any], kinesis: Mapping[str, Any]) -> RecordRef:
     return RecordRef(str(record.get("eventSourceARN") or ""), shard_id, sequence_number)
 
 
-def _rejected(ref: RecordRef, partition_key: Optional[str], raw: bytes, reason: str) -> Rejected:
+def _rejected(ref: RecordRef, partition_key: str | None, raw: bytes, reason: str) -> Rejected:
     """What is kept of a reject never holds a card number, whatever the record was: its payload is
     masked on the decoded form (JSON escapes resolved), its partition key and reason as text."""
     key = pan.redact(partition_key) if isinstance(partition_key, str) else None
@@ -142,8 +147,11 @@ def _decode_record(record: Mapping[str, Any]) -> Rejected | Accepted:
         return _rejected(ref, partition_key, payload, str(exc))
     except Exception as exc:  # a validator bug must not fail the batch: the record is kept, not lost
         # The traceback's last line quotes the exception, which may quote the record: masked too.
-        logger.error("unexpected error validating record %s: %s", ref.sequence_number,
-                     pan.redact("".join(traceback.format_exception(exc))))
+        logger.error(
+            "unexpected error validating record %s: %s",
+            ref.sequence_number,
+            pan.redact("".join(traceback.format_exception(exc))),
+        )
         return _rejected(ref, partition_key, payload, f"record could not be validated ({type(exc).__name__})")
     # Kinesis keeps the partition key with the record; a card there is refused like one in the record.
     if isinstance(partition_key, str) and pan.contains_pan(partition_key) and not pan.is_identifier(partition_key):

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import base64
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
+from datetime import UTC, datetime
+from typing import Any
 
 EVENT_SOURCE = "aws:kinesis"
 EVENT_NAME = "aws:kinesis:record"
@@ -26,14 +27,14 @@ def arrival_epoch(record: Mapping[str, Any]) -> float:
     value = record["ApproximateArrivalTimestamp"]
     if isinstance(value, datetime):
         if value.tzinfo is None:  # the SDK parses to aware datetimes; a naive one is taken as UTC
-            value = value.replace(tzinfo=timezone.utc)
+            value = value.replace(tzinfo=UTC)
         return round(value.timestamp(), 3)
     return round(float(value), 3)
 
 
 def iso_millis(epoch_seconds: float) -> str:
     """``2019-11-14T00:38:04.835Z``: the timestamp format of the on-failure invocation record."""
-    moment = datetime.fromtimestamp(epoch_seconds, tz=timezone.utc)
+    moment = datetime.fromtimestamp(epoch_seconds, tz=UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
@@ -41,7 +42,7 @@ def iso_millis(epoch_seconds: float) -> str:
 _STREAM_ARN = re.compile(r"arn:aws[a-z-]*:kinesis:([a-z]{2}(?:-[a-z]+)+-\d+):\d{12}:stream/([A-Za-z0-9_.-]{1,128})")
 
 
-def stream_parts(stream_arn: str) -> Tuple[str, str]:
+def stream_parts(stream_arn: str) -> tuple[str, str]:
     """(region, stream name) of ``arn:aws:kinesis:<region>:<account>:stream/<name>``."""
     match = _STREAM_ARN.fullmatch(stream_arn) if isinstance(stream_arn, str) else None
     if match is None:
@@ -49,8 +50,9 @@ def stream_parts(stream_arn: str) -> Tuple[str, str]:
     return match.group(1), match.group(2)
 
 
-def lambda_record(record: Mapping[str, Any], *, shard_id: str, stream_arn: str,
-                  invoke_identity_arn: str, region: str) -> Dict[str, Any]:
+def lambda_record(
+    record: Mapping[str, Any], *, shard_id: str, stream_arn: str, invoke_identity_arn: str, region: str
+) -> dict[str, Any]:
     """One GetRecords record (boto3 shape: bytes ``Data``) as a Lambda Kinesis event record."""
     data = record["Data"]
     if isinstance(data, str):
@@ -74,15 +76,21 @@ def lambda_record(record: Mapping[str, Any], *, shard_id: str, stream_arn: str,
     }
 
 
-def lambda_event(records: Iterable[Mapping[str, Any]], *, shard_id: str, stream_arn: str,
-                 invoke_identity_arn: str, region: str) -> Dict[str, List[Dict[str, Any]]]:
+def lambda_event(
+    records: Iterable[Mapping[str, Any]], *, shard_id: str, stream_arn: str, invoke_identity_arn: str, region: str
+) -> dict[str, list[dict[str, Any]]]:
     """The event for one batch: every record comes from the same shard, in sequence order."""
-    return {"Records": [lambda_record(r, shard_id=shard_id, stream_arn=stream_arn,
-                                      invoke_identity_arn=invoke_identity_arn, region=region)
-                        for r in records]}
+    return {
+        "Records": [
+            lambda_record(
+                r, shard_id=shard_id, stream_arn=stream_arn, invoke_identity_arn=invoke_identity_arn, region=region
+            )
+            for r in records
+        ]
+    }
 
 
-def batch_info(records: List[Mapping[str, Any]], *, shard_id: str, stream_arn: str) -> Dict[str, Any]:
+def batch_info(records: list[Mapping[str, Any]], *, shard_id: str, stream_arn: str) -> dict[str, Any]:
     """``KinesisBatchInfo`` of an on-failure invocation record: a pointer to the records, not their data."""
     if not records:
         raise ValueError("a batch info needs at least one record")
@@ -106,7 +114,7 @@ class BatchResult:
     sequence number, 0 when the response fails the whole batch, None on success.
     """
 
-    retry_from: Optional[int]
+    retry_from: int | None
     reason: str
 
     @property
@@ -114,7 +122,7 @@ class BatchResult:
         return self.retry_from is None
 
 
-def read_batch_response(response: Any, sequence_numbers: List[str]) -> BatchResult:
+def read_batch_response(response: Any, sequence_numbers: list[str]) -> BatchResult:
     """Apply the documented success and failure conditions of a partial batch response.
 
     Success: a null response, no ``batchItemFailures`` key, a null or empty list. Whole batch
@@ -133,7 +141,7 @@ def read_batch_response(response: Any, sequence_numbers: List[str]) -> BatchResu
     if not isinstance(failures, list):
         return BatchResult(0, "batchItemFailures is not a list")
     position = {seq: i for i, seq in enumerate(sequence_numbers)}
-    lowest: Optional[int] = None
+    lowest: int | None = None
     for item in failures:
         identifier = item.get("itemIdentifier") if isinstance(item, Mapping) else None
         if not isinstance(identifier, str) or identifier not in position:

@@ -23,10 +23,11 @@ import hashlib
 import json
 import os
 import sys
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence
+from typing import Any
 
 from processor.config import ConfigError
 from processor.contract import MAINTENANCE_EVENT
@@ -70,7 +71,7 @@ class RetentionPolicy:
             raise ConfigError(f"retention.export_before_drop must be true or false, got {self.export_before_drop!r}")
 
     @classmethod
-    def from_mapping(cls, values: Any) -> "RetentionPolicy":
+    def from_mapping(cls, values: Any) -> RetentionPolicy:
         """From the migration event's `retention` object: every field, nothing else."""
         if not isinstance(values, Mapping):
             raise ConfigError(f"retention must be an object, got {values!r}")
@@ -78,11 +79,12 @@ class RetentionPolicy:
         unknown = sorted(set(values) - set(names))
         missing = [name for name in names if name not in values]
         if unknown or missing:
-            raise ConfigError(f"retention must have exactly the keys {', '.join(names)}; "
-                              f"unknown {unknown}, missing {missing}")
+            raise ConfigError(
+                f"retention must have exactly the keys {', '.join(names)}; unknown {unknown}, missing {missing}"
+            )
         return cls(**values)
 
-    def as_dict(self) -> Dict[str, Any]:
+    def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
 
@@ -100,32 +102,43 @@ def set_policy(conn, policy: RetentionPolicy) -> None:
     """Write the policy the lifecycle functions read (as the master: nobody else may)."""
     values = policy.as_dict()
     columns = ", ".join(values)
-    conn.run(f"INSERT INTO maintenance_policy ({columns}) VALUES ({', '.join(':' + c for c in values)})"
-             f" ON CONFLICT (singleton) DO UPDATE SET {', '.join(f'{c} = EXCLUDED.{c}' for c in values)},"
-             " updated_at = now()", **values)
+    conn.run(
+        f"INSERT INTO maintenance_policy ({columns}) VALUES ({', '.join(':' + c for c in values)})"
+        f" ON CONFLICT (singleton) DO UPDATE SET {', '.join(f'{c} = EXCLUDED.{c}' for c in values)},"
+        " updated_at = now()",
+        **values,
+    )
 
 
-def maintain(conn, today: Optional[date] = None) -> Dict[str, Any]:
+def maintain(conn, today: date | None = None) -> dict[str, Any]:
     """One day's upkeep on a connection as the maintainer, each step its own transaction."""
-    day = (today or datetime.now(timezone.utc).date()).isoformat()
+    day = (today or datetime.now(UTC).date()).isoformat()
     conn.run(f"SET lock_timeout = '{LOCK_TIMEOUT}'")
     created = [row[0] for row in conn.run("SELECT lifecycle_create_partitions(CAST(:d AS date))", d=day)]
     detached = [row[0] for row in conn.run("SELECT lifecycle_detach_partitions(CAST(:d AS date))", d=day)]
-    partitions = {name: outcome for name, outcome in conn.run(
-        "SELECT table_name, outcome FROM lifecycle_drop_partitions(CAST(:d AS date))", d=day)}
+    partitions = {
+        name: outcome
+        for name, outcome in conn.run(
+            "SELECT table_name, outcome FROM lifecycle_drop_partitions(CAST(:d AS date))", d=day
+        )
+    }
     [[purged]] = conn.run("SELECT lifecycle_purge(CAST(:d AS date))", d=day)
     return {"day": day, "created": created, "detached": detached, "partitions": partitions, "purged": purged}
 
 
-def export_partitions(conn, out_dir: Path) -> List[Dict[str, Any]]:
+def export_partitions(conn, out_dir: Path) -> list[dict[str, Any]]:
     """Write every detached partition not exported yet to `<out_dir>/<table>.csv.gz` (CSV with a header,
     ordered by id) and record the export (rows, SHA-256 of the file, its path), each in one snapshot, as the
     master. A file appears under its name only when complete; an export the table disagrees with is refused."""
     from pg8000.native import identifier
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    pending = [row[0] for row in conn.run(
-        "SELECT table_name FROM detached_partitions WHERE dropped_on IS NULL AND exported_at IS NULL ORDER BY 1")]
+    pending = [
+        row[0]
+        for row in conn.run(
+            "SELECT table_name FROM detached_partitions WHERE dropped_on IS NULL AND exported_at IS NULL ORDER BY 1"
+        )
+    ]
     exported = []
     for name in pending:
         path = (out_dir / f"{name}.csv.gz").resolve()
@@ -134,8 +147,11 @@ def export_partitions(conn, out_dir: Path) -> List[Dict[str, Any]]:
         try:
             [[rows]] = conn.run(f"SELECT count(*) FROM {identifier(name)}")
             with gzip.open(partial, "wb") as out:
-                conn.run(f"COPY (SELECT * FROM {identifier(name)} ORDER BY transaction_id)"
-                         " TO STDOUT WITH (FORMAT csv, HEADER)", stream=out)
+                conn.run(
+                    f"COPY (SELECT * FROM {identifier(name)} ORDER BY transaction_id)"
+                    " TO STDOUT WITH (FORMAT csv, HEADER)",
+                    stream=out,
+                )
             digest = hashlib.sha256(partial.read_bytes()).hexdigest()
             conn.run("COMMIT")
         except BaseException:
@@ -154,10 +170,12 @@ def export_partitions(conn, out_dir: Path) -> List[Dict[str, Any]]:
 def _check_event(event: Any) -> None:
     if event in (None, {}) or event == MAINTENANCE_EVENT:
         return
-    raise MaintenanceError(f"the maintenance function takes {json.dumps(MAINTENANCE_EVENT)} (or nothing), got {event!r}")
+    raise MaintenanceError(
+        f"the maintenance function takes {json.dumps(MAINTENANCE_EVENT)} (or nothing), got {event!r}"
+    )
 
 
-def run(settings, today: Optional[date] = None) -> Dict[str, Any]:
+def run(settings, today: date | None = None) -> dict[str, Any]:
     """Connect over verified TLS as `settings` (the maintainer) and do one day's upkeep."""
     from processor.pg_store import connect
 
@@ -174,7 +192,7 @@ def _alarming(result: Mapping[str, Any]) -> None:
         raise MaintenanceError(f"not dropped, needs a person: {flagged} (export again, or see detached_partitions)")
 
 
-def handle(event: Any, context: Any = None) -> Dict[str, Any]:
+def handle(event: Any, context: Any = None) -> dict[str, Any]:
     """Maintenance function entry point: the daily run as the maintainer role, never the master."""
     from processor.aws_secrets import fetch_secret_string
     from processor.config import maintainer_db_settings
@@ -186,15 +204,16 @@ def handle(event: Any, context: Any = None) -> Dict[str, Any]:
     return result
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     from processor.cli import add_connection_arguments, db_settings
-    from processor.config import MAINTAINER_DB_USER, maintainer_db_settings
+    from processor.config import maintainer_db_settings
+    from processor.contract import MAINTAINER_DB_USER
 
     parser = argparse.ArgumentParser(
         prog="python -m processor.maintain",
         description="run: one day's upkeep as the maintainer (what the daily function does); without --host it "
-                    "reads DB_CONNECTION_SECRET_ARN and DB_AUTH as the function does. export: write detached "
-                    "partitions awaiting export to files and record them; as the master (--user), by hand.",
+        "reads DB_CONNECTION_SECRET_ARN and DB_AUTH as the function does. export: write detached "
+        "partitions awaiting export to files and record them; as the master (--user), by hand.",
     )
     parser.add_argument("command", choices=("run", "export"), nargs="?", default="run")
     parser.add_argument("--today", type=date.fromisoformat, help="act for this day (never after the server's)")

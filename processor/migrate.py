@@ -14,9 +14,10 @@ import json
 import os
 import re
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, List, Optional, Sequence
+from typing import Any
 
 from processor.contract import MASTER_DB_USER
 
@@ -40,7 +41,7 @@ class Migration:
         return hashlib.sha256(self.sql.encode("utf-8")).hexdigest()
 
 
-def load_migrations(directory: Path = MIGRATIONS_DIR) -> List[Migration]:
+def load_migrations(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
     """Read ``NNNN_name.sql`` files in version order."""
     migrations = []
     for path in sorted(directory.glob("*.sql")):
@@ -54,7 +55,7 @@ def load_migrations(directory: Path = MIGRATIONS_DIR) -> List[Migration]:
     return migrations
 
 
-def migrations_checksum(migrations: Optional[Sequence[Migration]] = None) -> str:
+def migrations_checksum(migrations: Sequence[Migration] | None = None) -> str:
     """One SHA-256 over every migration (name and text): it changes exactly when a deploy must migrate."""
     digest = hashlib.sha256()
     for migration in migrations if migrations is not None else load_migrations():
@@ -62,7 +63,7 @@ def migrations_checksum(migrations: Optional[Sequence[Migration]] = None) -> str
     return digest.hexdigest()
 
 
-def apply_migrations(conn, migrations: Optional[Sequence[Migration]] = None) -> List[str]:
+def apply_migrations(conn, migrations: Sequence[Migration] | None = None) -> list[str]:
     """Apply pending migrations on a pg8000 native connection; return applied versions."""
     migrations = list(migrations if migrations is not None else load_migrations())
     conn.run("BEGIN")
@@ -74,7 +75,7 @@ def apply_migrations(conn, migrations: Optional[Sequence[Migration]] = None) -> 
             " applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
         )
         applied = {row[0]: row[1] for row in conn.run("SELECT version, checksum FROM schema_migrations")}
-        done: List[str] = []
+        done: list[str] = []
         for migration in migrations:
             if migration.version in applied:
                 if applied[migration.version] != migration.checksum:
@@ -86,7 +87,9 @@ def apply_migrations(conn, migrations: Optional[Sequence[Migration]] = None) -> 
             conn.execute_simple(migration.sql)
             conn.run(
                 "INSERT INTO schema_migrations (version, name, checksum) VALUES (:v, :n, :c)",
-                v=migration.version, n=migration.name, c=migration.checksum,
+                v=migration.version,
+                n=migration.name,
+                c=migration.checksum,
             )
             done.append(migration.version)
         conn.run("COMMIT")
@@ -99,7 +102,7 @@ def apply_migrations(conn, migrations: Optional[Sequence[Migration]] = None) -> 
         raise
 
 
-def run(settings, retention=None) -> List[str]:
+def run(settings, retention=None) -> list[str]:
     """Connect over verified TLS as `settings` (the master user), apply what is pending and, given a
     `processor.maintain.RetentionPolicy`, set it as the policy the daily maintenance reads."""
     from processor.maintain import set_policy
@@ -135,26 +138,27 @@ def handle(event: Any, context: Any = None) -> dict:
         raise MigrationError(f"invoked for migrations {wanted}, but this bundle carries {checksum}")
     action = event.get("action", "migrate")
     if action != "migrate":
-        raise MigrationError(f"event key 'action' must be 'migrate', got {action!r} (the daily maintenance runs "
-                             "in its own function, as txn_maintainer)")
+        raise MigrationError(
+            f"event key 'action' must be 'migrate', got {action!r} (the daily maintenance runs "
+            "in its own function, as txn_maintainer)"
+        )
     retention = RetentionPolicy.from_mapping(event["retention"]) if "retention" in event else None
-    result = {"applied": run(master_db_settings(os.environ, fetch_secret_string), retention),
-              "checksum": checksum}
+    result = {"applied": run(master_db_settings(os.environ, fetch_secret_string), retention), "checksum": checksum}
     if retention is not None:
         result["retention"] = retention.as_dict()
     print(json.dumps(result))
     return result
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     from processor.cli import add_connection_arguments, db_settings
     from processor.config import master_db_settings
 
     parser = argparse.ArgumentParser(
         prog="python -m processor.migrate",
         description="Apply pending SQL migrations as the master user, over verified TLS. Without --host, "
-                    "reads DB_CONNECTION_SECRET_ARN and the RDS-managed master secret, as the migration "
-                    "function does. The retention policy is left as the last deploy set it.",
+        "reads DB_CONNECTION_SECRET_ARN and the RDS-managed master secret, as the migration "
+        "function does. The retention policy is left as the last deploy set it.",
     )
     add_connection_arguments(parser, user=MASTER_DB_USER)
     args = parser.parse_args(argv)

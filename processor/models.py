@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Optional
 
 
 @dataclass(frozen=True)
@@ -30,6 +29,6 @@ class AlertRow:
     window_start: datetime
     window_end: datetime
     currency: str
-    transaction_id: Optional[str]  # the transaction itself, for the single-amount rule
+    transaction_id: str | None  # the transaction itself, for the single-amount rule
     observed_value: Decimal
     threshold: Decimal

@@ -32,8 +32,9 @@ import bisect
 import json
 import re
 import unicodedata
+from collections.abc import Iterator
 from decimal import Decimal, InvalidOperation
-from typing import Any, Iterator, List, Optional, Tuple
+from typing import Any
 
 MIN_DIGITS, MAX_DIGITS = 13, 19
 
@@ -50,7 +51,7 @@ _GROUP = re.compile(r"\d+")
 _CARD_SIZED_RUN = re.compile(f"[\\d{_SPACES}{_DASHES}{_DOTS}]{{{MIN_DIGITS}}}")
 
 
-def _layouts(digits: int) -> frozenset[Tuple[int, ...]]:
+def _layouts(digits: int) -> frozenset[tuple[int, ...]]:
     """The groupings a card of ``digits`` digits is written in: gaps every four digits, or the
     Amex/Diners gaps after 4 and 10 (braintree credit-card-type's two gap patterns)."""
     fours = tuple([4] * (digits // 4) + ([digits % 4] if digits % 4 else []))
@@ -62,7 +63,7 @@ LAYOUTS = {n: _layouts(n) for n in range(MIN_DIGITS, MAX_DIGITS + 1)}
 
 #: Card networks: (name, prefix ranges (inclusive, compared on as many leading digits), lengths). From
 #: braintree credit-card-type's card table, with 13-digit Visa (legacy, and VPay's 13-19) kept.
-NETWORKS: Tuple[Tuple[str, Tuple[Tuple[str, str], ...], frozenset[int]], ...] = (
+NETWORKS: tuple[tuple[str, tuple[tuple[str, str], ...], frozenset[int]], ...] = (
     ("Visa", (("4", "4"),), frozenset(range(13, 20))),
     ("Mastercard", (("51", "55"), ("2221", "2720")), frozenset({16})),
     ("American Express", (("34", "34"), ("37", "37")), frozenset({15})),
@@ -75,7 +76,7 @@ NETWORKS: Tuple[Tuple[str, Tuple[Tuple[str, str], ...], frozenset[int]], ...] = 
     ("Mir", (("2200", "2204"),), frozenset({16, 17, 18, 19})),
 )
 # First digit -> (low, high, lengths) ranges starting with it.
-_BY_FIRST_DIGIT: dict[str, List[Tuple[str, str, frozenset[int]]]] = {}
+_BY_FIRST_DIGIT: dict[str, list[tuple[str, str, frozenset[int]]]] = {}
 for _name, _ranges, _lengths in NETWORKS:
     for _low, _high in _ranges:
         _BY_FIRST_DIGIT.setdefault(_low[0], []).append((_low, _high, _lengths))
@@ -102,7 +103,7 @@ def luhn_valid(digits: str) -> bool:
 def _is_card_number(digits: str) -> bool:
     """ASCII digits of a network's prefix and length that pass the Luhn check."""
     for low, high, lengths in _BY_FIRST_DIGIT.get(digits[0], ()):
-        if len(digits) in lengths and low <= digits[:len(low)] <= high:
+        if len(digits) in lengths and low <= digits[: len(low)] <= high:
             return luhn_valid(digits)
     return False
 
@@ -111,7 +112,7 @@ def _ascii(digits: str) -> str:
     return digits if digits.isascii() else "".join(str(unicodedata.decimal(c)) for c in digits)
 
 
-def _card_spans(text: str) -> Iterator[Tuple[int, int]]:
+def _card_spans(text: str) -> Iterator[tuple[int, int]]:
     """(start, end) of every card number in ``text``; overlapping ones too."""
     for chain in _CHAIN.finditer(text):
         if chain.end() - chain.start() < MIN_DIGITS:
@@ -125,9 +126,9 @@ def _card_spans(text: str) -> Iterator[Tuple[int, int]]:
                     break
                 if length < MIN_DIGITS:
                     continue
-                if j > i and tuple(e - s for s, e in groups[i:j + 1]) not in LAYOUTS[length]:
+                if j > i and tuple(e - s for s, e in groups[i : j + 1]) not in LAYOUTS[length]:
                     continue
-                digits = "".join(text[s:e] for s, e in groups[i:j + 1])
+                digits = "".join(text[s:e] for s, e in groups[i : j + 1])
                 if _is_card_number(_ascii(digits)):
                     yield groups[i][0], groups[j][1]
 
@@ -178,7 +179,7 @@ _EXPONENT_NUMBER = re.compile(r"(?<![\d.])(\d+(?:\.\d+)?)[eE]([+-]?\d{1,4})(?!\d
 _MAX_EXPONENT = 40
 
 
-def _expanded(number: str) -> Optional[str]:
+def _expanded(number: str) -> str | None:
     """``4.1e3`` -> ``4100`` (what PostgreSQL's numeric prints), or None if far out of a card's range."""
     try:
         value = Decimal(number)
@@ -189,7 +190,7 @@ def _expanded(number: str) -> Optional[str]:
     return format(value, "f")
 
 
-def _masked_positions(text: str) -> List[int]:
+def _masked_positions(text: str) -> list[int]:
     """Indexes of the digits of ``text`` to hide: all but the last four of every card number."""
     hidden: set[int] = set()
     for start, end in _card_spans(text):
@@ -233,16 +234,16 @@ _JSON_ESCAPE = re.compile(r"\\(?:u([0-9a-fA-F]{4})|.)", re.DOTALL)
 _CARD_CHARACTERS = re.compile(f"[\\d{_SPACES}{_DASHES}{_DOTS}]")
 
 
-def _decoded_view(text: str) -> Tuple[str, List[int], List[int], List[int]]:
+def _decoded_view(text: str) -> tuple[str, list[int], list[int], list[int]]:
     """``text`` with each JSON ``\\uXXXX`` escape of a digit or separator replaced by that character and every
     other escape by one backslash, plus where each escape sits: (view, view index, raw start, raw end)."""
-    pieces: List[str] = []
-    at_view: List[int] = []
-    raw_start: List[int] = []
-    raw_end: List[int] = []
+    pieces: list[str] = []
+    at_view: list[int] = []
+    raw_start: list[int] = []
+    raw_end: list[int] = []
     position = length = 0
     for match in _JSON_ESCAPE.finditer(text):
-        pieces.append(text[position:match.start()])
+        pieces.append(text[position : match.start()])
         length += match.start() - position
         code = match.group(1)
         char = chr(int(code, 16)) if code else ""
@@ -273,7 +274,7 @@ def _redact_json_text(text: str) -> str:
         else:  # a literal character, shifted by the escapes before it (each is one character of the view)
             raw = index + (raw_end[k] - at_view[k] - 1 if k >= 0 else 0)
             replace[raw] = raw + 1
-    out: List[str] = []
+    out: list[str] = []
     position = 0
     for start in sorted(replace):
         out.append(text[position:start])

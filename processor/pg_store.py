@@ -14,11 +14,12 @@ import json
 import socket
 import ssl
 import weakref
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from json.encoder import encode_basestring as _json_string
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any
 
 import pg8000.exceptions
 import pg8000.native
@@ -139,7 +140,7 @@ def _json(rows: Any) -> str:
 
 
 # Per connection: SQL text -> its server-side prepared statement.
-_PREPARED: "weakref.WeakKeyDictionary[Any, Dict[str, Any]]" = weakref.WeakKeyDictionary()
+_PREPARED: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDictionary()
 
 
 def _run(conn: Any, sql: str, **params: Any) -> Any:
@@ -163,11 +164,22 @@ def _run(conn: Any, sql: str, **params: Any) -> Any:
 _NAME_FIELDS = (("s", "schema"), ("t", "table"), ("c", "column"), ("d", "data type"), ("n", "constraint"))
 # The condition names of the SQLSTATEs a record's content or a store outage usually causes.
 _CONDITIONS = {
-    "22001": "string_data_right_truncation", "22003": "numeric_value_out_of_range", "22007": "invalid_datetime_format",
-    "22008": "datetime_field_overflow", "22021": "character_not_in_repertoire", "22P02": "invalid_text_representation",
-    "22P05": "untranslatable_character", "23502": "not_null_violation", "23503": "foreign_key_violation",
-    "23505": "unique_violation", "23514": "check_violation", "28P01": "invalid_password", "40001": "serialization_failure",
-    "40P01": "deadlock_detected", "53300": "too_many_connections", "54000": "program_limit_exceeded",
+    "22001": "string_data_right_truncation",
+    "22003": "numeric_value_out_of_range",
+    "22007": "invalid_datetime_format",
+    "22008": "datetime_field_overflow",
+    "22021": "character_not_in_repertoire",
+    "22P02": "invalid_text_representation",
+    "22P05": "untranslatable_character",
+    "23502": "not_null_violation",
+    "23503": "foreign_key_violation",
+    "23505": "unique_violation",
+    "23514": "check_violation",
+    "28P01": "invalid_password",
+    "40001": "serialization_failure",
+    "40P01": "deadlock_detected",
+    "53300": "too_many_connections",
+    "54000": "program_limit_exceeded",
     "57P01": "admin_shutdown",
 }
 
@@ -184,8 +196,10 @@ def describe_error(exc: BaseException) -> str:
     if not isinstance(fields, dict):
         return f"{type(exc).__name__}: {pan.redact(str(exc))}"
     code = str(fields.get("C", "?"))
-    parts = [f"{fields.get('V') or fields.get('S') or 'ERROR'} SQLSTATE {code}"
-             + (f" ({_CONDITIONS[code]})" if code in _CONDITIONS else "")]
+    parts = [
+        f"{fields.get('V') or fields.get('S') or 'ERROR'} SQLSTATE {code}"
+        + (f" ({_CONDITIONS[code]})" if code in _CONDITIONS else "")
+    ]
     parts += [f"{label} {fields[key]}" for key, label in _NAME_FIELDS if fields.get(key)]
     return f"{type(exc).__name__}: {', '.join(parts)}"
 
@@ -216,8 +230,9 @@ def iam_auth_token(settings: DbSettings) -> str:
     import boto3  # provided by the Lambda runtime; only this path needs it
 
     client = boto3.client("rds", region_name=settings.region)
-    return client.generate_db_auth_token(DBHostname=settings.host, Port=settings.port,
-                                         DBUsername=settings.username, Region=settings.region)
+    return client.generate_db_auth_token(
+        DBHostname=settings.host, Port=settings.port, DBUsername=settings.username, Region=settings.region
+    )
 
 
 def connect(settings: DbSettings) -> pg8000.native.Connection:
@@ -228,9 +243,15 @@ def connect(settings: DbSettings) -> pg8000.native.Connection:
     try:
         # `host` is what pg8000 checks the certificate against when it wraps `sock`.
         return pg8000.native.Connection(
-            user=settings.username, password=password, host=settings.host, port=settings.port,
-            sock=sock, database=settings.dbname, ssl_context=context,
-            timeout=CONNECT_TIMEOUT_SECONDS, application_name=APPLICATION_NAME,
+            user=settings.username,
+            password=password,
+            host=settings.host,
+            port=settings.port,
+            sock=sock,
+            database=settings.dbname,
+            ssl_context=context,
+            timeout=CONNECT_TIMEOUT_SECONDS,
+            application_name=APPLICATION_NAME,
         )
     except BaseException:
         sock.close()
@@ -244,9 +265,14 @@ def transaction_from_row(row: Sequence[Any]) -> Transaction:
     if isinstance(metadata, str):
         metadata = json.loads(metadata)
     return Transaction(
-        transaction_id=transaction_id, customer_id=customer_id, merchant_id=merchant_id,
-        amount=Decimal(amount).quantize(Decimal(1).scaleb(-places)), currency=currency,
-        occurred_at=occurred_at.astimezone(timezone.utc), payment_method=payment_method, metadata=metadata,
+        transaction_id=transaction_id,
+        customer_id=customer_id,
+        merchant_id=merchant_id,
+        amount=Decimal(amount).quantize(Decimal(1).scaleb(-places)),
+        currency=currency,
+        occurred_at=occurred_at.astimezone(UTC),
+        payment_method=payment_method,
+        metadata=metadata,
     )
 
 
@@ -254,9 +280,9 @@ def transaction_from_row(row: Sequence[Any]) -> Transaction:
 class StoredBatch:
     """What PostgreSQL now holds for a batch: the version of every id, and what was new."""
 
-    versions: Dict[str, Transaction] = field(default_factory=dict)
-    new_transactions: List[Transaction] = field(default_factory=list)
-    windows: List[WindowTotal] = field(default_factory=list)  # changed and now above their threshold
+    versions: dict[str, Transaction] = field(default_factory=dict)
+    new_transactions: list[Transaction] = field(default_factory=list)
+    windows: list[WindowTotal] = field(default_factory=list)  # changed and now above their threshold
     conflicts: int = 0
 
 
@@ -268,14 +294,17 @@ def _transaction_rows(items: Sequence[Accepted]) -> str:
     for item in items:
         txn = item.transaction
         hour, day = window_starts(txn.epoch_seconds)
-        rows.append(f'{txn.to_json()[:-1]},"shard_id":{_json_string(item.ref.shard_id)},'
-                    f'"sequence_number":{_json_string(item.ref.sequence_number)},'
-                    f'"hour_epoch":{hour},"day_epoch":{day}}}')
+        rows.append(
+            f'{txn.to_json()[:-1]},"shard_id":{_json_string(item.ref.shard_id)},'
+            f'"sequence_number":{_json_string(item.ref.sequence_number)},'
+            f'"hour_epoch":{hour},"day_epoch":{day}}}'
+        )
     return f"[{','.join(rows)}]"
 
 
-def store_transactions(conn, accepted: Sequence[Accepted], rejected: Sequence[Rejected],
-                       thresholds: RuleThresholds) -> StoredBatch:
+def store_transactions(
+    conn, accepted: Sequence[Accepted], rejected: Sequence[Rejected], thresholds: RuleThresholds
+) -> StoredBatch:
     """Inside an open DB transaction: insert, classify duplicates, record conflicts and rejects.
     ``thresholds`` select the windows worth returning: those a rule may alert on.
 
@@ -283,23 +312,29 @@ def store_transactions(conn, accepted: Sequence[Accepted], rejected: Sequence[Re
     with the version PostgreSQL holds (stored before, or just inserted): one with other content is a
     conflict, one with the same content a harmless duplicate, whatever the rest of the batch holds."""
     result = StoredBatch()
-    first: Dict[str, Accepted] = {}
+    first: dict[str, Accepted] = {}
     for item in accepted:
         first.setdefault(item.transaction.transaction_id, item)
     firsts = list(first.values())
     inserted: set[str] = set()
     if firsts:
-        [[windows, new_ids]] = _run(conn, STORE_TRANSACTIONS, rows=_transaction_rows(firsts),
-                                    max_txns_per_hour=thresholds.max_txns_per_hour,
-                                    max_daily_total=str(thresholds.max_daily_total))
+        [[windows, new_ids]] = _run(
+            conn,
+            STORE_TRANSACTIONS,
+            rows=_transaction_rows(firsts),
+            max_txns_per_hour=thresholds.max_txns_per_hour,
+            max_daily_total=str(thresholds.max_daily_total),
+        )
         inserted = set(_decoded(new_ids) or ())
-        result.windows = [WindowTotal(customer, kind, datetime.fromtimestamp(start, timezone.utc), currency,
-                                      count, Decimal(total))
-                          for customer, kind, start, currency, count, total in _decoded(windows) or ()]
+        result.windows = [
+            WindowTotal(customer, kind, datetime.fromtimestamp(start, UTC), currency, count, Decimal(total))
+            for customer, kind, start, currency, count, total in _decoded(windows) or ()
+        ]
     existing = [item.transaction.transaction_id for item in firsts if item.transaction.transaction_id not in inserted]
     if existing:
-        result.versions.update((row[0], transaction_from_row(row))
-                               for row in _run(conn, STORED_VERSIONS, ids=_json(existing)))
+        result.versions.update(
+            (row[0], transaction_from_row(row)) for row in _run(conn, STORED_VERSIONS, ids=_json(existing))
+        )
     for item in firsts:
         txn = item.transaction
         if txn.transaction_id in inserted:
@@ -311,46 +346,82 @@ def store_transactions(conn, accepted: Sequence[Accepted], rejected: Sequence[Re
         if kept is not item.transaction and kept.content_sha256 != item.transaction.content_sha256:
             conflicts.append(Conflict(item.ref, item.transaction))
     if conflicts:
-        result.conflicts = len(_run(conn, INSERT_CONFLICTS, rows=_json([
-            {"transaction_id": c.transaction.transaction_id, "stream_arn": c.ref.stream_arn,
-             "shard_id": c.ref.shard_id, "sequence_number": c.ref.sequence_number,
-             "payload": json.loads(c.transaction.to_json())}
-            for c in conflicts
-        ])) or [])
+        result.conflicts = len(
+            _run(
+                conn,
+                INSERT_CONFLICTS,
+                rows=_json(
+                    [
+                        {
+                            "transaction_id": c.transaction.transaction_id,
+                            "stream_arn": c.ref.stream_arn,
+                            "shard_id": c.ref.shard_id,
+                            "sequence_number": c.ref.sequence_number,
+                            "payload": json.loads(c.transaction.to_json()),
+                        }
+                        for c in conflicts
+                    ]
+                ),
+            )
+            or []
+        )
     if rejected:
-        _run(conn, INSERT_REJECTED, rows=_json([
-            {"stream_arn": r.ref.stream_arn, "shard_id": r.ref.shard_id, "sequence_number": r.ref.sequence_number,
-             "partition_key": None if r.partition_key is None else r.partition_key.replace("\x00", ""),
-             "raw_hex": r.raw_payload.hex(), "reason": r.reason}
-            for r in rejected
-        ]))
+        _run(
+            conn,
+            INSERT_REJECTED,
+            rows=_json(
+                [
+                    {
+                        "stream_arn": r.ref.stream_arn,
+                        "shard_id": r.ref.shard_id,
+                        "sequence_number": r.ref.sequence_number,
+                        "partition_key": None if r.partition_key is None else r.partition_key.replace("\x00", ""),
+                        "raw_hex": r.raw_payload.hex(),
+                        "reason": r.reason,
+                    }
+                    for r in rejected
+                ]
+            ),
+        )
     return result
 
 
-def upsert_alerts(conn, alerts: Sequence[AlertRow]) -> List[str]:
+def upsert_alerts(conn, alerts: Sequence[AlertRow]) -> list[str]:
     """Store rule hits; return the rules of the alerts that are new (not raised before)."""
     if not alerts:
         return []
-    rows = _run(conn, UPSERT_ALERTS, rows=_json([
-        {"rule": a.rule, "customer_id": a.customer_id, "window_key": a.window_key,
-         "window_start": a.window_start.isoformat(), "window_end": a.window_end.isoformat(),
-         "currency": a.currency, "transaction_id": a.transaction_id,
-         "observed_value": str(a.observed_value), "threshold": str(a.threshold)}
-        for a in alerts
-    ]))
+    rows = _run(
+        conn,
+        UPSERT_ALERTS,
+        rows=_json(
+            [
+                {
+                    "rule": a.rule,
+                    "customer_id": a.customer_id,
+                    "window_key": a.window_key,
+                    "window_start": a.window_start.isoformat(),
+                    "window_end": a.window_end.isoformat(),
+                    "currency": a.currency,
+                    "transaction_id": a.transaction_id,
+                    "observed_value": str(a.observed_value),
+                    "threshold": str(a.threshold),
+                }
+                for a in alerts
+            ]
+        ),
+    )
     return [rule for rule, created in rows or [] if created]
 
 
-def history_page(conn, since: datetime, after: Tuple[str, str], page_size: int) -> List[Transaction]:
+def history_page(conn, since: datetime, after: tuple[str, str], page_size: int) -> list[Transaction]:
     """Transactions that occurred after ``since``, in (occurred_at, id) order after the ``after`` key."""
     # Planned for each page's own bounds, not prepared: rebuilds are rare, and a generic plan
     # would know neither the LIMIT nor how much of the table the range selects.
-    rows = conn.run(HISTORY_PAGE, since=since.isoformat(), after_at=after[0], after_id=after[1],
-                    page_size=page_size)
+    rows = conn.run(HISTORY_PAGE, since=since.isoformat(), after_at=after[0], after_id=after[1], page_size=page_size)
     return [transaction_from_row(row) for row in rows]
 
 
-def rollback_quietly(conn: Optional[Any]) -> None:
+def rollback_quietly(conn: Any | None) -> None:
     if conn is None:
         return
     try:

@@ -17,20 +17,25 @@ import random
 import sys
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any
 
-from processor.config import (ENV_MAX_DAILY_TOTAL, ENV_MAX_SINGLE_AMOUNT, ENV_MAX_TXNS_PER_HOUR,
-                              parse_positive_decimal, parse_positive_int)
+from processor.config import (
+    ENV_MAX_DAILY_TOTAL,
+    ENV_MAX_SINGLE_AMOUNT,
+    ENV_MAX_TXNS_PER_HOUR,
+    parse_positive_decimal,
+    parse_positive_int,
+)
 from processor.rules import HOUR, hour_start
 from processor.schema import PAYMENT_METHODS
 
 MAX_RECORDS_PER_PUT = 500
 MAX_PUT_ATTEMPTS = 5
-DEFAULT_THRESHOLDS = {ENV_MAX_TXNS_PER_HOUR: "20", ENV_MAX_DAILY_TOTAL: "1000000",
-                      ENV_MAX_SINGLE_AMOUNT: "500000"}
+DEFAULT_THRESHOLDS = {ENV_MAX_TXNS_PER_HOUR: "20", ENV_MAX_DAILY_TOTAL: "1000000", ENV_MAX_SINGLE_AMOUNT: "500000"}
 _JST = timezone(timedelta(hours=9))
 
 
@@ -38,8 +43,8 @@ _JST = timezone(timedelta(hours=9))
 class Plan:
     """What will be sent: encoded records plus which customers should trip which rule."""
 
-    records: List[Dict[str, Any]] = field(default_factory=list)
-    trippers: Dict[str, str] = field(default_factory=dict)
+    records: list[dict[str, Any]] = field(default_factory=list)
+    trippers: dict[str, str] = field(default_factory=dict)
     invalid: int = 0
 
 
@@ -49,8 +54,9 @@ class TransactionFactory:
         self.now = now
         self.merchants = [f"merchant-{i:04d}" for i in range(50)]
 
-    def make(self, customer_id: str, amount: Decimal, currency: str = "JPY",
-             seconds_ago: float = 0.0) -> Dict[str, Any]:
+    def make(
+        self, customer_id: str, amount: Decimal, currency: str = "JPY", seconds_ago: float = 0.0
+    ) -> dict[str, Any]:
         occurred = (self.now - timedelta(seconds=seconds_ago)).astimezone(_JST)
         return {
             "transaction_id": str(uuid.UUID(int=self.rng.getrandbits(128), version=4)),
@@ -63,21 +69,20 @@ class TransactionFactory:
             "metadata": {"channel": self.rng.choice(["web", "app", "store"]), "synthetic": True},
         }
 
-    def ordinary(self) -> Dict[str, Any]:
+    def ordinary(self) -> dict[str, Any]:
         customer = f"cust-{self.rng.randrange(1, 5000):05d}"
         if self.rng.random() < 0.9:
-            return self.make(customer, Decimal(self.rng.randrange(100, 30000, 10)), "JPY",
-                             self.rng.uniform(0, 1800))
+            return self.make(customer, Decimal(self.rng.randrange(100, 30000, 10)), "JPY", self.rng.uniform(0, 1800))
         cents = Decimal(self.rng.randrange(100, 50000)) / 100
         return self.make(customer, cents, self.rng.choice(["USD", "EUR"]), self.rng.uniform(0, 1800))
 
 
-def _record(doc: Dict[str, Any] | bytes, partition_key: str) -> Dict[str, Any]:
+def _record(doc: dict[str, Any] | bytes, partition_key: str) -> dict[str, Any]:
     data = doc if isinstance(doc, bytes) else json.dumps(doc).encode("utf-8")
     return {"Data": data, "PartitionKey": partition_key}
 
 
-def _invalid_payloads(factory: TransactionFactory) -> List[bytes]:
+def _invalid_payloads(factory: TransactionFactory) -> list[bytes]:
     naive = factory.make("cust-invalid", Decimal(500))
     naive["occurred_at"] = "2026-01-01T10:00:00"
     fractional_yen = factory.make("cust-invalid", Decimal("10.5"))
@@ -88,14 +93,20 @@ def _invalid_payloads(factory: TransactionFactory) -> List[bytes]:
     ]
 
 
-def build_plan(count: int, seed: int, max_txns_per_hour: int, max_daily_total: Decimal,
-               max_single_amount: Decimal, include_invalid: bool = False,
-               now: Optional[datetime] = None) -> Plan:
+def build_plan(
+    count: int,
+    seed: int,
+    max_txns_per_hour: int,
+    max_daily_total: Decimal,
+    max_single_amount: Decimal,
+    include_invalid: bool = False,
+    now: datetime | None = None,
+) -> Plan:
     """Deterministic for a given seed (apart from ``now``)."""
     rng = random.Random(seed)
-    factory = TransactionFactory(rng, now or datetime.now(timezone.utc))
+    factory = TransactionFactory(rng, now or datetime.now(UTC))
     plan = Plan()
-    docs: List[Dict[str, Any]] = []
+    docs: list[dict[str, Any]] = []
     burst, spender, whale = (f"cust-trip-{name}-{seed}" for name in ("burst", "daily", "single"))
     # The rules count per clock hour and per Tokyo day: put every tripper inside the last full
     # clock hour (which lies inside one Tokyo day), just over each threshold, with amounts that
@@ -115,7 +126,7 @@ def build_plan(count: int, seed: int, max_txns_per_hour: int, max_daily_total: D
     while len(docs) < count:
         docs.append(factory.ordinary())
     rng.shuffle(docs)
-    plan.records = [_record(doc, doc["customer_id"]) for doc in docs[:max(count, 0)]]
+    plan.records = [_record(doc, doc["customer_id"]) for doc in docs[: max(count, 0)]]
     if include_invalid:
         invalid = _invalid_payloads(factory)
         plan.records += [_record(payload, f"invalid-{i}") for i, payload in enumerate(invalid)]
@@ -123,29 +134,30 @@ def build_plan(count: int, seed: int, max_txns_per_hour: int, max_daily_total: D
     return plan
 
 
-def put_all(client: Any, stream: str, records: Sequence[Dict[str, Any]], rate: float,
-            sleep=time.sleep, clock=time.monotonic) -> int:
+def put_all(
+    client: Any, stream: str, records: Sequence[dict[str, Any]], rate: float, sleep=time.sleep, clock=time.monotonic
+) -> int:
     """Send at about ``rate`` records/s in ``put_records`` calls of at most 500; retry throttled ones."""
     chunk_size = max(1, min(MAX_RECORDS_PER_PUT, int(rate)))
     failed_total = 0
     for start in range(0, len(records), chunk_size):
         began = clock()
-        pending = list(records[start:start + chunk_size])
+        pending = list(records[start : start + chunk_size])
         for attempt in range(MAX_PUT_ATTEMPTS):
             response = client.put_records(StreamName=stream, Records=pending)
             if not response.get("FailedRecordCount"):
                 pending = []
                 break
             pending = [rec for rec, res in zip(pending, response["Records"]) if "ErrorCode" in res]
-            sleep(0.1 * 2 ** attempt)
+            sleep(0.1 * 2**attempt)
         failed_total += len(pending)
-        remaining = len(records[start:start + chunk_size]) / rate - (clock() - began)
+        remaining = len(records[start : start + chunk_size]) / rate - (clock() - began)
         if remaining > 0 and start + chunk_size < len(records):
             sleep(remaining)
     return failed_total
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m processor.produce", description=__doc__.split("\n\n")[0])
     parser.add_argument("--stream", required=True)
     parser.add_argument("--rate", type=float, default=20.0, help="records per second")
@@ -156,17 +168,19 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--include-invalid", action="store_true")
     for env_name, default in DEFAULT_THRESHOLDS.items():
         flag = "--" + env_name.lower().replace("rule_", "").replace("_", "-")
-        parser.add_argument(flag, default=os.environ.get(env_name, default),
-                            help=f"defaults to ${env_name} or {default}")
+        parser.add_argument(
+            flag, default=os.environ.get(env_name, default), help=f"defaults to ${env_name} or {default}"
+        )
     args = parser.parse_args(argv)
     if args.rate <= 0 or args.count < 0:
         parser.error(f"--rate must be > 0 and --count >= 0, got {args.rate} and {args.count}")
 
     import boto3
 
-    seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2 ** 31)
+    seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**31)
     plan = build_plan(
-        args.count, seed,
+        args.count,
+        seed,
         parse_positive_int("--max-txns-per-hour", args.max_txns_per_hour),
         parse_positive_decimal("--max-daily-total", args.max_daily_total),
         parse_positive_decimal("--max-single-amount", args.max_single_amount),

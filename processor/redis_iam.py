@@ -14,7 +14,7 @@ connections after 12 hours; the processor reconnects before that (``redis_store.
 
 from __future__ import annotations
 
-from typing import Any, Optional, Tuple
+from typing import Any
 
 import redis
 
@@ -39,7 +39,7 @@ class IAMCredentialProvider(redis.CredentialProvider):
     ``credentials`` (for tests) is a botocore credentials object; by default the function's own, resolved
     once by botocore (Lambda's environment variables) and refreshed by botocore when they can expire."""
 
-    def __init__(self, user_id: str, cache_name: str, region: str, credentials: Optional[Any] = None) -> None:
+    def __init__(self, user_id: str, cache_name: str, region: str, credentials: Any | None = None) -> None:
         self.user_id = user_id
         self.cache_name = cache_name
         self.region = region
@@ -51,12 +51,13 @@ class IAMCredentialProvider(redis.CredentialProvider):
 
             self._credentials = botocore.session.get_session().get_credentials()
             if self._credentials is None:
-                raise redis.exceptions.AuthenticationError(
-                    "no AWS credentials to sign an ElastiCache IAM token with")
+                raise redis.exceptions.AuthenticationError("no AWS credentials to sign an ElastiCache IAM token with")
         return self._credentials.get_frozen_credentials()
 
-    def get_credentials(self) -> Tuple[str, str]:
+    def get_credentials(self) -> tuple[str, str]:
         return self.user_id, auth_token(self.cache_name, self.user_id, self.region, self._current_credentials())
 
     def __repr__(self) -> str:
-        return f"IAMCredentialProvider(user_id={self.user_id!r}, cache_name={self.cache_name!r}, region={self.region!r})"
+        return (
+            f"IAMCredentialProvider(user_id={self.user_id!r}, cache_name={self.cache_name!r}, region={self.region!r})"
+        )

@@ -17,8 +17,8 @@ from __future__ import annotations
 import json
 import ssl
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence
 
 import redis
 
@@ -56,13 +56,19 @@ def credential_provider(settings: RedisSettings) -> redis.CredentialProvider:
 def connect(settings: RedisSettings) -> redis.Redis:
     """TLS 1.2+ with the certificate chain and host name checked; logs in as the RBAC user."""
     return redis.Redis(
-        host=settings.host, port=settings.port, credential_provider=credential_provider(settings),
-        ssl=True, ssl_cert_reqs="required", ssl_check_hostname=True,
+        host=settings.host,
+        port=settings.port,
+        credential_provider=credential_provider(settings),
+        ssl=True,
+        ssl_cert_reqs="required",
+        ssl_check_hostname=True,
         ssl_min_version=ssl.TLSVersion.TLSv1_2,
-        socket_connect_timeout=SOCKET_TIMEOUT_SECONDS, socket_timeout=SOCKET_TIMEOUT_SECONDS,
+        socket_connect_timeout=SOCKET_TIMEOUT_SECONDS,
+        socket_timeout=SOCKET_TIMEOUT_SECONDS,
         decode_responses=True,
         # CLIENT SETINFO is outside the user's rights; don't send it.
-        lib_name=None, lib_version=None,
+        lib_name=None,
+        lib_version=None,
     )
 
 
@@ -123,7 +129,7 @@ return {redis.call('GET', KEYS[1]), run_id}
 class HistoryState:
     """What the server said after a write: the ready marker it holds and its own run id."""
 
-    marker: Optional[str]
+    marker: str | None
     run_id: str
 
     @property
@@ -139,7 +145,7 @@ class RebuildPage:
 
     run_id: str
     cursor_key: str
-    cursor: Optional[str]
+    cursor: str | None
     lock_key: str
     lock_token: str
     lock_ms: int
@@ -150,22 +156,40 @@ def expires_at_ms(txn: Transaction, ttl_seconds: int, now: float) -> int:
     return int(min(txn.epoch_seconds + ttl_seconds, now + ttl_seconds) * 1000)
 
 
-def write_history(client: redis.Redis, transactions: Sequence[Transaction], ttl_seconds: int,
-                  now: float, page: Optional[RebuildPage] = None) -> HistoryState:
+def write_history(
+    client: redis.Redis,
+    transactions: Sequence[Transaction],
+    ttl_seconds: int,
+    now: float,
+    page: RebuildPage | None = None,
+) -> HistoryState:
     """Write the transactions still inside the history (a batch, or with ``page`` a rebuild page on the
     server it names); return the ready marker and the run id of the server that answered."""
     now_ms = int(now * 1000)
-    grouped: Dict[str, List[list]] = defaultdict(list)
+    grouped: dict[str, list[list]] = defaultdict(list)
     for txn in transactions:
         expire_at = expires_at_ms(txn, ttl_seconds, now)
         if expire_at > now_ms:  # older ones are already outside the rolling day
             grouped[customer_key(txn.customer_id)].append(
-                [txn_key(txn.transaction_id), repr(txn.epoch_seconds), encode_member(txn), txn.to_json(), expire_at])
+                [txn_key(txn.transaction_id), repr(txn.epoch_seconds), encode_member(txn), txn.to_json(), expire_at]
+            )
     plan = json.dumps([[set_key, rows] for set_key, rows in grouped.items()], ensure_ascii=False)
     if page is None:
         reply = client.eval(_WRITE_HISTORY, 1, READY_KEY, now_ms, ttl_seconds * 1000, plan)
     else:
-        reply = client.eval(_WRITE_HISTORY, 3, READY_KEY, page.cursor_key, page.lock_key, now_ms,
-                            ttl_seconds * 1000, plan, page.run_id, page.cursor or "", page.lock_token, page.lock_ms)
+        reply = client.eval(
+            _WRITE_HISTORY,
+            3,
+            READY_KEY,
+            page.cursor_key,
+            page.lock_key,
+            now_ms,
+            ttl_seconds * 1000,
+            plan,
+            page.run_id,
+            page.cursor or "",
+            page.lock_token,
+            page.lock_ms,
+        )
     marker, run_id = reply
     return HistoryState(None if marker is None else str(marker), str(run_id))

@@ -27,8 +27,9 @@ import argparse
 import json
 import re
 import sys
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any
 
 from processor.config import ConfigError, parse_positive_int
 from processor.kinesis_events import lambda_event, read_batch_response, stream_parts
@@ -40,12 +41,12 @@ MAX_GET_RECORDS_LIMIT = 10_000
 # GetRecords may return an empty page before the end of a shard; stop after this many in a row.
 MAX_EMPTY_READS = 5
 
-REPLAYED = "replayed"        # invoked, whole batch succeeded, message deleted
-FAILED = "failed"            # invoked, function error or batchItemFailures: message kept
-LOST = "lost"                # records trimmed from the stream (survivors, if any, invoked): kept
-UNREADABLE = "unreadable"    # not an invocation record from a Kinesis mapping: kept
-REFUSED = "refused"          # points at another stream than the configured one: kept, not read
-DRY_RUN = "dry-run"          # resolved only: kept
+REPLAYED = "replayed"  # invoked, whole batch succeeded, message deleted
+FAILED = "failed"  # invoked, function error or batchItemFailures: message kept
+LOST = "lost"  # records trimmed from the stream (survivors, if any, invoked): kept
+UNREADABLE = "unreadable"  # not an invocation record from a Kinesis mapping: kept
+REFUSED = "refused"  # points at another stream than the configured one: kept, not read
+DRY_RUN = "dry-run"  # resolved only: kept
 
 
 def _error_code(exc: BaseException) -> str:
@@ -77,8 +78,13 @@ def parse_pointer(body: str) -> BatchPointer:
     if not isinstance(info, dict):
         raise ValueError("message has no KinesisBatchInfo (not from a Kinesis event source mapping)")
     try:
-        pointer = BatchPointer(str(info["shardId"]), str(info["startSequenceNumber"]),
-                               str(info["endSequenceNumber"]), int(info["batchSize"]), str(info["streamArn"]))
+        pointer = BatchPointer(
+            str(info["shardId"]),
+            str(info["startSequenceNumber"]),
+            str(info["endSequenceNumber"]),
+            int(info["batchSize"]),
+            str(info["streamArn"]),
+        )
     except (KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"KinesisBatchInfo is incomplete ({type(exc).__name__}: {exc})") from None
     stream_parts(pointer.stream_arn)  # raises ValueError for anything but a stream ARN
@@ -89,8 +95,8 @@ def parse_pointer(body: str) -> BatchPointer:
 
 @dataclass
 class ResolvedBatch:
-    records: List[Dict[str, Any]]
-    lost: Optional[str] = None   # which records are gone, when some are
+    records: list[dict[str, Any]]
+    lost: str | None = None  # which records are gone, when some are
 
 
 def read_pointed_records(kinesis: Any, pointer: BatchPointer) -> ResolvedBatch:
@@ -98,8 +104,11 @@ def read_pointed_records(kinesis: Any, pointer: BatchPointer) -> ResolvedBatch:
     _, stream_name = stream_parts(pointer.stream_arn)
     try:
         iterator = kinesis.get_shard_iterator(
-            StreamName=stream_name, ShardId=pointer.shard_id, ShardIteratorType="AT_SEQUENCE_NUMBER",
-            StartingSequenceNumber=pointer.start)["ShardIterator"]
+            StreamName=stream_name,
+            ShardId=pointer.shard_id,
+            ShardIteratorType="AT_SEQUENCE_NUMBER",
+            StartingSequenceNumber=pointer.start,
+        )["ShardIterator"]
     except Exception as exc:
         code = _error_code(exc)
         if code == "ResourceNotFoundException":
@@ -107,14 +116,14 @@ def read_pointed_records(kinesis: Any, pointer: BatchPointer) -> ResolvedBatch:
         if code != "InvalidArgumentException":
             raise
         # The starting record is past the trim horizon: read what is left of the shard instead.
-        iterator = kinesis.get_shard_iterator(StreamName=stream_name, ShardId=pointer.shard_id,
-                                              ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+        iterator = kinesis.get_shard_iterator(
+            StreamName=stream_name, ShardId=pointer.shard_id, ShardIteratorType="TRIM_HORIZON"
+        )["ShardIterator"]
     start, end = int(pointer.start), int(pointer.end)
-    found: List[Dict[str, Any]] = []
+    found: list[dict[str, Any]] = []
     empty_reads = 0
     while iterator:
-        page = kinesis.get_records(ShardIterator=iterator,
-                                   Limit=min(MAX_GET_RECORDS_LIMIT, max(pointer.batch_size, 1)))
+        page = kinesis.get_records(ShardIterator=iterator, Limit=min(MAX_GET_RECORDS_LIMIT, max(pointer.batch_size, 1)))
         records = page.get("Records") or []
         past_end = False
         for record in records:
@@ -133,20 +142,26 @@ def read_pointed_records(kinesis: Any, pointer: BatchPointer) -> ResolvedBatch:
     return ResolvedBatch(found, _describe_loss(pointer, found))
 
 
-def _describe_loss(pointer: BatchPointer, found: List[Dict[str, Any]]) -> Optional[str]:
+def _describe_loss(pointer: BatchPointer, found: list[dict[str, Any]]) -> str | None:
     if not found:
         return f"{pointer.where}: all lost, no longer in the stream (trimmed after the retention period)"
     first, last = str(found[0]["SequenceNumber"]), str(found[-1]["SequenceNumber"])
     missing = pointer.batch_size - len(found)
     if first != pointer.start:
-        return (f"{pointer.stream_arn} {pointer.shard_id}: {missing} of {pointer.batch_size} records lost, "
-                f"from {pointer.start} up to (not including) {first}, trimmed from the stream")
+        return (
+            f"{pointer.stream_arn} {pointer.shard_id}: {missing} of {pointer.batch_size} records lost, "
+            f"from {pointer.start} up to (not including) {first}, trimmed from the stream"
+        )
     if last != pointer.end:
-        return (f"{pointer.stream_arn} {pointer.shard_id}: records after {last} up to {pointer.end} "
-                f"not found ({len(found)} of {pointer.batch_size})")
+        return (
+            f"{pointer.stream_arn} {pointer.shard_id}: records after {last} up to {pointer.end} "
+            f"not found ({len(found)} of {pointer.batch_size})"
+        )
     if missing > 0:
-        return (f"{pointer.stream_arn} {pointer.shard_id}: only {len(found)} of {pointer.batch_size} "
-                f"records found in {pointer.start}..{pointer.end}")
+        return (
+            f"{pointer.stream_arn} {pointer.shard_id}: only {len(found)} of {pointer.batch_size} "
+            f"records found in {pointer.start}..{pointer.end}"
+        )
     return None
 
 
@@ -155,7 +170,7 @@ class MessageOutcome:
     message_id: str
     status: str
     detail: str
-    pointer: Optional[BatchPointer] = None
+    pointer: BatchPointer | None = None
     records_invoked: int = 0
 
     def line(self) -> str:
@@ -165,7 +180,7 @@ class MessageOutcome:
 
 @dataclass
 class ReplayReport:
-    outcomes: List[MessageOutcome] = field(default_factory=list)
+    outcomes: list[MessageOutcome] = field(default_factory=list)
 
     def count(self, status: str) -> int:
         return sum(1 for o in self.outcomes if o.status == status)
@@ -184,10 +199,10 @@ class ReplayReport:
         return f"messages={len(self.outcomes)} {counts}"
 
 
-Invoke = Callable[[Dict[str, Any]], Any]
+Invoke = Callable[[dict[str, Any]], Any]
 
 
-def _invoke_batch(invoke: Invoke, event: Dict[str, Any], sequence_numbers: List[str]) -> Tuple[bool, str]:
+def _invoke_batch(invoke: Invoke, event: dict[str, Any], sequence_numbers: list[str]) -> tuple[bool, str]:
     try:
         response = invoke(event)
     except Exception as exc:  # a function error (or the call failed): the batch is not done
@@ -201,16 +216,22 @@ def _invoke_batch(invoke: Invoke, event: Dict[str, Any], sequence_numbers: List[
     return False, f"response fails the whole batch: {result.reason}"
 
 
-def _handle(message: Mapping[str, Any], kinesis: Any, invoke: Invoke, stream_arn: str, invoke_identity_arn: str,
-            dry_run: bool) -> MessageOutcome:
+def _handle(
+    message: Mapping[str, Any], kinesis: Any, invoke: Invoke, stream_arn: str, invoke_identity_arn: str, dry_run: bool
+) -> MessageOutcome:
     message_id = str(message.get("MessageId"))
     try:
         pointer = parse_pointer(message.get("Body") or "")
     except ValueError as exc:
         return MessageOutcome(message_id, UNREADABLE, str(exc))
     if pointer.stream_arn != stream_arn:
-        return MessageOutcome(message_id, REFUSED, f"points at another stream than the configured {stream_arn}; "
-                                                   "not read or replayed, kept: find out who sent it", pointer)
+        return MessageOutcome(
+            message_id,
+            REFUSED,
+            f"points at another stream than the configured {stream_arn}; "
+            "not read or replayed, kept: find out who sent it",
+            pointer,
+        )
     resolved = read_pointed_records(kinesis, pointer)
     if dry_run:
         detail = resolved.lost or f"would replay {len(resolved.records)} records"
@@ -218,22 +239,37 @@ def _handle(message: Mapping[str, Any], kinesis: Any, invoke: Invoke, stream_arn
     if not resolved.records:
         return MessageOutcome(message_id, LOST, resolved.lost or "no records", pointer)
     region, _ = stream_parts(pointer.stream_arn)
-    event = lambda_event(resolved.records, shard_id=pointer.shard_id, stream_arn=pointer.stream_arn,
-                         invoke_identity_arn=invoke_identity_arn, region=region)
+    event = lambda_event(
+        resolved.records,
+        shard_id=pointer.shard_id,
+        stream_arn=pointer.stream_arn,
+        invoke_identity_arn=invoke_identity_arn,
+        region=region,
+    )
     sequence_numbers = [str(r["SequenceNumber"]) for r in resolved.records]
     ok, detail = _invoke_batch(invoke, event, sequence_numbers)
     if resolved.lost:
         # The records still in the stream were replayed (they will be trimmed too); the message
         # stays because part of the batch can no longer be processed.
-        return MessageOutcome(message_id, LOST, f"{resolved.lost}; surviving records: {detail}",
-                              pointer, len(sequence_numbers))
+        return MessageOutcome(
+            message_id, LOST, f"{resolved.lost}; surviving records: {detail}", pointer, len(sequence_numbers)
+        )
     return MessageOutcome(message_id, REPLAYED if ok else FAILED, detail, pointer, len(sequence_numbers))
 
 
-def replay(sqs: Any, kinesis: Any, queue_url: str, invoke: Invoke, *, stream_arn: str, invoke_identity_arn: str,
-           dry_run: bool = False, max_messages: Optional[int] = None,
-           visibility_timeout: int = VISIBILITY_TIMEOUT_SECONDS,
-           on_outcome: Callable[[MessageOutcome], None] = lambda outcome: None) -> ReplayReport:
+def replay(
+    sqs: Any,
+    kinesis: Any,
+    queue_url: str,
+    invoke: Invoke,
+    *,
+    stream_arn: str,
+    invoke_identity_arn: str,
+    dry_run: bool = False,
+    max_messages: int | None = None,
+    visibility_timeout: int = VISIBILITY_TIMEOUT_SECONDS,
+    on_outcome: Callable[[MessageOutcome], None] = lambda outcome: None,
+) -> ReplayReport:
     """Replay the batches of ``stream_arn`` the on-failure queue points at; delete each message whose batch
     succeeded. A pointer into any other stream is refused (kept, never read).
 
@@ -248,12 +284,19 @@ def replay(sqs: Any, kinesis: Any, queue_url: str, invoke: Invoke, *, stream_arn
     stream_parts(stream_arn)  # raises ValueError for anything but a stream ARN
     report = ReplayReport()
     seen: set[str] = set()
-    kept: List[str] = []
+    kept: list[str] = []
     try:
         while max_messages is None or len(report.outcomes) < max_messages:
             wanted = 10 if max_messages is None else min(10, max_messages - len(report.outcomes))
-            messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=wanted, WaitTimeSeconds=0,
-                                           VisibilityTimeout=visibility_timeout).get("Messages") or []
+            messages = (
+                sqs.receive_message(
+                    QueueUrl=queue_url,
+                    MaxNumberOfMessages=wanted,
+                    WaitTimeSeconds=0,
+                    VisibilityTimeout=visibility_timeout,
+                ).get("Messages")
+                or []
+            )
             fresh = [m for m in messages if m["MessageId"] not in seen]
             if not fresh:
                 break
@@ -278,9 +321,11 @@ class FunctionError(Exception):
 
 def lambda_invoker(lambda_client: Any, function_name: str) -> Invoke:
     """``invoke(event)`` through Lambda Invoke (RequestResponse): raises on a function error."""
-    def invoke(event: Dict[str, Any]) -> Any:
-        response = lambda_client.invoke(FunctionName=function_name, InvocationType="RequestResponse",
-                                        Payload=json.dumps(event).encode("utf-8"))
+
+    def invoke(event: dict[str, Any]) -> Any:
+        response = lambda_client.invoke(
+            FunctionName=function_name, InvocationType="RequestResponse", Payload=json.dumps(event).encode("utf-8")
+        )
         raw = response["Payload"].read()
         if response.get("FunctionError"):
             raise FunctionError(f"{response['FunctionError']}: {raw.decode('utf-8', 'replace')[:500]}")
@@ -290,6 +335,7 @@ def lambda_invoker(lambda_client: Any, function_name: str) -> Invoke:
             return json.loads(raw)
         except ValueError:
             return raw.decode("utf-8", "replace")
+
     return invoke
 
 
@@ -297,22 +343,28 @@ _URL = re.compile(r"^https?://[^\s/]+(/\S*)?$")
 _QUEUE_URL = re.compile(r"^https?://[^\s/]+/\d{12}/[A-Za-z0-9_-]{1,80}(\.fifo)?$")
 _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
 # A name, or a full ARN, with an optional version or alias qualifier.
-_FUNCTION = re.compile(r"^(arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:function:)?"
-                       r"[A-Za-z0-9_-]{1,64}(:[A-Za-z0-9$_-]{1,128})?$")
+_FUNCTION = re.compile(
+    r"^(arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:function:)?"
+    r"[A-Za-z0-9_-]{1,64}(:[A-Za-z0-9$_-]{1,128})?$"
+)
 
 
-def _validate(args: argparse.Namespace) -> Optional[str]:
+def _validate(args: argparse.Namespace) -> str | None:
     """The first bad argument as a one-line message naming it and its value, or None."""
     if not _QUEUE_URL.match(args.queue_url):
-        return (f"--queue-url must be an SQS queue URL like https://sqs.<region>.amazonaws.com/<account>/<name>, "
-                f"got {args.queue_url!r}")
+        return (
+            f"--queue-url must be an SQS queue URL like https://sqs.<region>.amazonaws.com/<account>/<name>, "
+            f"got {args.queue_url!r}"
+        )
     if not _FUNCTION.match(args.function_name):
         return f"--function-name must be a Lambda function name or ARN, got {args.function_name!r}"
     try:
         stream_parts(args.stream_arn)
     except ValueError:
-        return (f"--stream-arn must be a Kinesis stream ARN like arn:aws:kinesis:<region>:<account>:stream/<name>, "
-                f"got {args.stream_arn!r}")
+        return (
+            f"--stream-arn must be a Kinesis stream ARN like arn:aws:kinesis:<region>:<account>:stream/<name>, "
+            f"got {args.stream_arn!r}"
+        )
     if args.region is not None and not _REGION.match(args.region):
         return f"--region must be an AWS region such as ap-northeast-1, got {args.region!r}"
     if args.endpoint_url is not None and not _URL.match(args.endpoint_url):
@@ -325,12 +377,15 @@ def _validate(args: argparse.Namespace) -> Optional[str]:
     return None
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m processor.replay", description=__doc__.split("\n\n")[0])
     parser.add_argument("--queue-url", required=True, help="the event source mapping's on-failure queue")
     parser.add_argument("--function-name", required=True, help="function to invoke (name or ARN)")
-    parser.add_argument("--stream-arn", required=True,
-                        help="the processor's stream (stack output kinesis_stream_arn): only its pointers are replayed")
+    parser.add_argument(
+        "--stream-arn",
+        required=True,
+        help="the processor's stream (stack output kinesis_stream_arn): only its pointers are replayed",
+    )
     parser.add_argument("--region", default=None)
     parser.add_argument("--endpoint-url", default=None, help="one endpoint for SQS, Kinesis and Lambda")
     parser.add_argument("--dry-run", action="store_true", help="resolve and report; invoke and delete nothing")
@@ -351,10 +406,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         # Who invokes: the caller (GetCallerIdentity needs no permission; the replay role has no other
         # Lambda action than InvokeFunction).
         caller = client("sts").get_caller_identity()["Arn"]
-        report = replay(client("sqs"), client("kinesis"), args.queue_url,
-                        lambda_invoker(client("lambda"), args.function_name), stream_arn=args.stream_arn,
-                        invoke_identity_arn=caller, dry_run=args.dry_run, max_messages=args.max_messages,
-                        on_outcome=lambda outcome: print(outcome.line()))
+        report = replay(
+            client("sqs"),
+            client("kinesis"),
+            args.queue_url,
+            lambda_invoker(client("lambda"), args.function_name),
+            stream_arn=args.stream_arn,
+            invoke_identity_arn=caller,
+            dry_run=args.dry_run,
+            max_messages=args.max_messages,
+            on_outcome=lambda outcome: print(outcome.line()),
+        )
     except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
         print(f"{parser.prog}: error: {exc}", file=sys.stderr)
         return 1

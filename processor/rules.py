@@ -10,9 +10,9 @@ transactions arrive. The single-amount rule is its own window: the transaction.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
-from typing import Iterable, List, Sequence
 
 from processor.config import RuleThresholds
 from processor.models import AlertRow, WindowTotal
@@ -41,38 +41,70 @@ def window_starts(epoch_seconds: float) -> tuple[int, int]:
 
 def hour_start(at: datetime) -> datetime:
     """Start (UTC) of the clock hour containing ``at``."""
-    return at.astimezone(timezone.utc).replace(minute=0, second=0, microsecond=0)
+    return at.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
 
 
 def day_start(at: datetime) -> datetime:
     """Start (as a UTC instant) of the Tokyo calendar day containing ``at``."""
     local = at.astimezone(BUSINESS_TZ).replace(hour=0, minute=0, second=0, microsecond=0)
-    return local.astimezone(timezone.utc)
+    return local.astimezone(UTC)
 
 
 def window_key(kind: str, start: datetime, currency: str = "") -> str:
     """Stable text key of a window: `2026-11-27T05:00Z` (hour) or `2026-11-27/JPY` (Tokyo day)."""
     if kind == WINDOW_HOUR:
-        return start.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:00Z")
+        return start.astimezone(UTC).strftime("%Y-%m-%dT%H:00Z")
     return f"{start.astimezone(BUSINESS_TZ).strftime('%Y-%m-%d')}/{currency}"
 
 
-def evaluate(windows: Iterable[WindowTotal], new_transactions: Sequence[Transaction],
-             thresholds: RuleThresholds) -> List[AlertRow]:
+def evaluate(
+    windows: Iterable[WindowTotal], new_transactions: Sequence[Transaction], thresholds: RuleThresholds
+) -> list[AlertRow]:
     """Alerts for windows now strictly above their threshold, and for single amounts above theirs."""
-    alerts: List[AlertRow] = []
+    alerts: list[AlertRow] = []
     for w in windows:
-        start = w.window_start.astimezone(timezone.utc)
+        start = w.window_start.astimezone(UTC)
         if w.kind == WINDOW_HOUR and w.txn_count > thresholds.max_txns_per_hour:
-            alerts.append(AlertRow(RULE_TXNS_PER_HOUR, w.customer_id, window_key(WINDOW_HOUR, start), start,
-                                   start + HOUR, "", None, Decimal(w.txn_count),
-                                   Decimal(thresholds.max_txns_per_hour)))
+            alerts.append(
+                AlertRow(
+                    RULE_TXNS_PER_HOUR,
+                    w.customer_id,
+                    window_key(WINDOW_HOUR, start),
+                    start,
+                    start + HOUR,
+                    "",
+                    None,
+                    Decimal(w.txn_count),
+                    Decimal(thresholds.max_txns_per_hour),
+                )
+            )
         elif w.kind == WINDOW_DAY and w.total > thresholds.max_daily_total:
-            alerts.append(AlertRow(RULE_DAILY_TOTAL, w.customer_id, window_key(WINDOW_DAY, start, w.currency),
-                                   start, start + DAY, w.currency, None, w.total, thresholds.max_daily_total))
+            alerts.append(
+                AlertRow(
+                    RULE_DAILY_TOTAL,
+                    w.customer_id,
+                    window_key(WINDOW_DAY, start, w.currency),
+                    start,
+                    start + DAY,
+                    w.currency,
+                    None,
+                    w.total,
+                    thresholds.max_daily_total,
+                )
+            )
     for txn in new_transactions:
         if txn.amount > thresholds.max_single_amount:
-            alerts.append(AlertRow(RULE_SINGLE_AMOUNT, txn.customer_id, txn.transaction_id, txn.occurred_at,
-                                   txn.occurred_at, txn.currency, txn.transaction_id, txn.amount,
-                                   thresholds.max_single_amount))
+            alerts.append(
+                AlertRow(
+                    RULE_SINGLE_AMOUNT,
+                    txn.customer_id,
+                    txn.transaction_id,
+                    txn.occurred_at,
+                    txn.occurred_at,
+                    txn.currency,
+                    txn.transaction_id,
+                    txn.amount,
+                    thresholds.max_single_amount,
+                )
+            )
     return alerts

@@ -12,24 +12,47 @@ import json
 import json.encoder
 import math
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from functools import cached_property
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any, Callable, Mapping, Optional
+from functools import cached_property
+from typing import Any
 
 from processor import pan
 
 # ISO 4217 minor units for the currencies JapanCart accepts.
 CURRENCY_MINOR_UNITS: Mapping[str, int] = {
-    "JPY": 0, "KRW": 0, "VND": 0,
-    "USD": 2, "EUR": 2, "GBP": 2, "CNY": 2, "HKD": 2, "TWD": 2, "SGD": 2,
-    "AUD": 2, "CAD": 2, "CHF": 2, "THB": 2, "NZD": 2, "PHP": 2, "MYR": 2,
-    "BHD": 3, "KWD": 3,
+    "JPY": 0,
+    "KRW": 0,
+    "VND": 0,
+    "USD": 2,
+    "EUR": 2,
+    "GBP": 2,
+    "CNY": 2,
+    "HKD": 2,
+    "TWD": 2,
+    "SGD": 2,
+    "AUD": 2,
+    "CAD": 2,
+    "CHF": 2,
+    "THB": 2,
+    "NZD": 2,
+    "PHP": 2,
+    "MYR": 2,
+    "BHD": 3,
+    "KWD": 3,
 }
 PAYMENT_METHODS = frozenset({"card", "bank_transfer", "konbini", "wallet", "cod"})
-REQUIRED_FIELDS = ("transaction_id", "customer_id", "merchant_id", "amount", "currency",
-                   "occurred_at", "payment_method")
+REQUIRED_FIELDS = (
+    "transaction_id",
+    "customer_id",
+    "merchant_id",
+    "amount",
+    "currency",
+    "occurred_at",
+    "payment_method",
+)
 OPTIONAL_FIELDS = ("metadata",)
 _REQUIRED = frozenset(REQUIRED_FIELDS)
 _KNOWN = frozenset(REQUIRED_FIELDS + OPTIONAL_FIELDS)
@@ -37,8 +60,8 @@ MAX_ID_LENGTH = 128
 # NUMERIC(18, 3) in PostgreSQL: keep validation in step so inserts cannot overflow.
 MAX_AMOUNT = Decimal("1e15")
 # Event times outside these years are producer bugs; inside them every UTC conversion is safe.
-EARLIEST_OCCURRED_AT = datetime(2000, 1, 1, tzinfo=timezone.utc)
-LATEST_OCCURRED_AT = datetime(2100, 1, 1, tzinfo=timezone.utc)
+EARLIEST_OCCURRED_AT = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST_OCCURRED_AT = datetime(2100, 1, 1, tzinfo=UTC)
 # Free-form metadata is bounded so one record cannot bloat Redis or the database.
 MAX_METADATA_BYTES = 8192
 MAX_METADATA_DEPTH = 8
@@ -64,8 +87,17 @@ def _canonical_encoder() -> Callable[[Any], str]:
     make = getattr(json.encoder, "c_make_encoder", None)
     if make is None:
         return _CANONICAL.encode
-    encoder = make(None, _CANONICAL.default, json.encoder.encode_basestring, None,
-                   _CANONICAL.key_separator, _CANONICAL.item_separator, True, False, True)
+    encoder = make(
+        None,
+        _CANONICAL.default,
+        json.encoder.encode_basestring,
+        None,
+        _CANONICAL.key_separator,
+        _CANONICAL.item_separator,
+        True,
+        False,
+        True,
+    )
     return lambda value: "".join(encoder(value, 0))
 
 
@@ -85,9 +117,9 @@ class Transaction:
     currency: str
     occurred_at: datetime  # always timezone-aware, normalised to UTC
     payment_method: str
-    metadata: Optional[dict] = field(default=None)
+    metadata: dict | None = field(default=None)
     # The canonical JSON of `metadata` when validation already made it (it is made once, not twice).
-    metadata_json: Optional[str] = field(default=None, compare=False, repr=False)
+    metadata_json: str | None = field(default=None, compare=False, repr=False)
 
     @cached_property
     def epoch_seconds(self) -> float:
@@ -111,10 +143,12 @@ class Transaction:
             metadata = ""
         else:
             metadata = f',"metadata":{self.metadata_json or _canonical_object(self.metadata)}'
-        return (f'{{"amount":{_string(str(self.amount))},"currency":{_string(self.currency)},'
-                f'"customer_id":{_string(self.customer_id)},"merchant_id":{_string(self.merchant_id)}{metadata},'
-                f'"occurred_at":{_string(self.occurred_at.isoformat())},'
-                f'"payment_method":{_string(self.payment_method)},"transaction_id":{_string(self.transaction_id)}}}')
+        return (
+            f'{{"amount":{_string(str(self.amount))},"currency":{_string(self.currency)},'
+            f'"customer_id":{_string(self.customer_id)},"merchant_id":{_string(self.merchant_id)}{metadata},'
+            f'"occurred_at":{_string(self.occurred_at.isoformat())},'
+            f'"payment_method":{_string(self.payment_method)},"transaction_id":{_string(self.transaction_id)}}}'
+        )
 
     def _document(self) -> dict:
         """The canonical document as a dict (what ``to_json`` spells out)."""
@@ -205,7 +239,7 @@ def _occurred_at(doc: Mapping[str, Any]) -> datetime:
     if value.tzinfo is None or value.utcoffset() is None:
         raise _fail("occurred_at", raw, "must include a time zone offset (e.g. +09:00 or Z)")
     try:
-        utc = value.astimezone(timezone.utc)
+        utc = value.astimezone(UTC)
     except OverflowError:  # e.g. 0001-01-01T00:00:00+09:00 has no UTC equivalent
         utc = None
     if utc is None or not EARLIEST_OCCURRED_AT <= utc < LATEST_OCCURRED_AT:
@@ -246,7 +280,7 @@ def _payment_method(doc: Mapping[str, Any]) -> str:
     return value
 
 
-def _metadata(doc: Mapping[str, Any]) -> tuple[Optional[dict], Optional[str]]:
+def _metadata(doc: Mapping[str, Any]) -> tuple[dict | None, str | None]:
     """The metadata as plain JSON values, and its canonical JSON text."""
     value = doc.get("metadata")
     if value is None:
@@ -283,8 +317,9 @@ def validate(doc: Any) -> Transaction:
     merchant_id = _identifier(doc, "merchant_id")
     amount, occurred_at, payment_method = _amount(doc, currency), _occurred_at(doc), _payment_method(doc)
     metadata, metadata_json = _metadata(doc)
-    txn = Transaction(transaction_id, customer_id, merchant_id, amount, currency, occurred_at, payment_method,
-                      metadata, metadata_json)
+    txn = Transaction(
+        transaction_id, customer_id, merchant_id, amount, currency, occurred_at, payment_method, metadata, metadata_json
+    )
     name = card_field(txn)
     if name is not None:
         raise ValidationError(f"field '{name}' contains a payment card number (PAN); the record is kept with it masked")
@@ -296,7 +331,7 @@ _IDENTIFIERS = ("transaction_id", "customer_id", "merchant_id")
 _LARGE_FLOAT = "e+1"
 
 
-def card_field(txn: Transaction) -> Optional[str]:
+def card_field(txn: Transaction) -> str | None:
     """The first field of ``txn`` holding a card number, as it is stored, or None.
 
     Every stored value is scanned in the form the stores keep: the canonical JSON (Redis, and the text
@@ -320,7 +355,8 @@ def card_field(txn: Transaction) -> Optional[str]:
     if txn.metadata is not None:
         metadata_text = txn.metadata_json or _canonical_object(txn.metadata)
         if pan.contains_pan(metadata_text) or (
-                _LARGE_FLOAT in metadata_text and any(pan.number_holds_pan(n) for n in _numbers(txn.metadata))):
+            _LARGE_FLOAT in metadata_text and any(pan.number_holds_pan(n) for n in _numbers(txn.metadata))
+        ):
             return "metadata"
     return None
 

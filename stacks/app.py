@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import tempfile
-from typing import Collection
+from collections.abc import Collection
 
 from cdktf import App
 
@@ -13,7 +13,6 @@ from .bootstrap_stack import StateBootstrapStack
 from .ci_stack import CiIdentityStack
 from .config import AppConfig
 from .monitoring_stack import TransactionMonitoringStack
-
 
 BOOTSTRAP = "bootstrap"
 
@@ -45,6 +44,7 @@ def synthesize(config: AppConfig, outdir: str, only: Collection[str] = ()) -> No
 
     with tempfile.TemporaryDirectory(prefix="processor-bundle-") as scratch:
         info = build_bundle(scratch)
-        bundle = LambdaBundle(path=str(info.path), sha256_base64=info.sha256_base64,
-                              migrations_checksum=migrations_checksum())
+        bundle = LambdaBundle(
+            path=str(info.path), sha256_base64=info.sha256_base64, migrations_checksum=migrations_checksum()
+        )
         build_app(config, outdir, bundle, only).synth()

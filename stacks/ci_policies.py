@@ -17,7 +17,8 @@ Pure functions without constructs, so the tests evaluate them directly (tools/ia
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from constructs_lib.encryption import ADMINISTRATION_ACTIONS
 
@@ -39,10 +40,16 @@ REFRESH_ACTIONS: Mapping[str, tuple[str, ...]] = {
     "aws_default_network_acl": ("ec2:DescribeNetworkAcls",),
     "aws_default_security_group": ("ec2:DescribeSecurityGroups",),
     "aws_eip": ("ec2:DescribeAddresses", "ec2:DescribeAddressesAttribute"),
-    "aws_elasticache_parameter_group": ("elasticache:DescribeCacheParameterGroups",
-                                        "elasticache:DescribeCacheParameters", "elasticache:ListTagsForResource"),
-    "aws_elasticache_replication_group": ("elasticache:DescribeReplicationGroups", "elasticache:DescribeCacheClusters",
-                                          "elasticache:ListTagsForResource"),
+    "aws_elasticache_parameter_group": (
+        "elasticache:DescribeCacheParameterGroups",
+        "elasticache:DescribeCacheParameters",
+        "elasticache:ListTagsForResource",
+    ),
+    "aws_elasticache_replication_group": (
+        "elasticache:DescribeReplicationGroups",
+        "elasticache:DescribeCacheClusters",
+        "elasticache:ListTagsForResource",
+    ),
     "aws_elasticache_subnet_group": ("elasticache:DescribeCacheSubnetGroups", "elasticache:ListTagsForResource"),
     "aws_elasticache_user": ("elasticache:DescribeUsers", "elasticache:ListTagsForResource"),
     "aws_elasticache_user_group": ("elasticache:DescribeUserGroups", "elasticache:ListTagsForResource"),
@@ -51,13 +58,22 @@ REFRESH_ACTIONS: Mapping[str, tuple[str, ...]] = {
     "aws_iam_role_policy": ("iam:GetRolePolicy",),
     "aws_iam_role_policy_attachment": ("iam:ListAttachedRolePolicies",),
     "aws_internet_gateway": ("ec2:DescribeInternetGateways",),
-    "aws_kinesis_stream": ("kinesis:DescribeStream", "kinesis:DescribeStreamSummary", "kinesis:ListTagsForStream",
-                           "kinesis:ListTagsForResource"),
+    "aws_kinesis_stream": (
+        "kinesis:DescribeStream",
+        "kinesis:DescribeStreamSummary",
+        "kinesis:ListTagsForStream",
+        "kinesis:ListTagsForResource",
+    ),
     "aws_kms_alias": ("kms:ListAliases",),
     "aws_kms_key": ("kms:DescribeKey", "kms:GetKeyPolicy", "kms:GetKeyRotationStatus", "kms:ListResourceTags"),
     "aws_lambda_event_source_mapping": ("lambda:GetEventSourceMapping", "lambda:ListTags"),
-    "aws_lambda_function": ("lambda:GetFunction", "lambda:GetFunctionCodeSigningConfig",
-                            "lambda:GetFunctionConcurrency", "lambda:ListVersionsByFunction", "lambda:ListTags"),
+    "aws_lambda_function": (
+        "lambda:GetFunction",
+        "lambda:GetFunctionCodeSigningConfig",
+        "lambda:GetFunctionConcurrency",
+        "lambda:ListVersionsByFunction",
+        "lambda:ListTags",
+    ),
     "aws_lambda_invocation": (),  # its result is kept in state; a refresh calls nothing
     "aws_nat_gateway": ("ec2:DescribeNatGateways",),
     "aws_route": ("ec2:DescribeRouteTables",),
@@ -73,8 +89,13 @@ REFRESH_ACTIONS: Mapping[str, tuple[str, ...]] = {
     "aws_sqs_queue": ("sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:ListQueueTags"),
     "aws_sqs_queue_policy": ("sqs:GetQueueAttributes",),
     "aws_subnet": ("ec2:DescribeSubnets",),
-    "aws_vpc": ("ec2:DescribeVpcs", "ec2:DescribeVpcAttribute", "ec2:DescribeNetworkAcls", "ec2:DescribeRouteTables",
-                "ec2:DescribeSecurityGroups"),
+    "aws_vpc": (
+        "ec2:DescribeVpcs",
+        "ec2:DescribeVpcAttribute",
+        "ec2:DescribeNetworkAcls",
+        "ec2:DescribeRouteTables",
+        "ec2:DescribeSecurityGroups",
+    ),
     "aws_vpc_endpoint": ("ec2:DescribeVpcEndpoints", "ec2:DescribePrefixLists"),
     "aws_vpc_security_group_egress_rule": ("ec2:DescribeSecurityGroupRules",),
     "aws_vpc_security_group_ingress_rule": ("ec2:DescribeSecurityGroupRules",),
@@ -95,21 +116,50 @@ GLOBAL_SERVICES = frozenset({"iam", "sts"})
 SERVICE_LINKED_ROLES = ("elasticache.amazonaws.com", "rds.amazonaws.com")
 
 #: Workload roles (the environment stack's): contract 2, the most any of them may ever do.
-WORKLOAD_LOG_WRITES = ("logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogGroups",
-                       "logs:DescribeLogStreams")
-LAMBDA_VPC_ACTIONS = ("ec2:CreateNetworkInterface", "ec2:DescribeNetworkInterfaces", "ec2:DeleteNetworkInterface",
-                      "ec2:AssignPrivateIpAddresses", "ec2:UnassignPrivateIpAddresses", "ec2:DescribeSubnets",
-                      "ec2:DescribeSecurityGroups", "ec2:DescribeVpcs")
-KINESIS_READS = ("kinesis:DescribeStream", "kinesis:DescribeStreamSummary", "kinesis:DescribeStreamConsumer",
-                 "kinesis:GetRecords", "kinesis:GetShardIterator", "kinesis:ListShards", "kinesis:ListStreams",
-                 "kinesis:ListStreamConsumers", "kinesis:SubscribeToShard")
-SQS_ACTIONS = ("sqs:SendMessage", "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility",
-               "sqs:GetQueueAttributes")
+WORKLOAD_LOG_WRITES = (
+    "logs:CreateLogGroup",
+    "logs:CreateLogStream",
+    "logs:PutLogEvents",
+    "logs:DescribeLogGroups",
+    "logs:DescribeLogStreams",
+)
+LAMBDA_VPC_ACTIONS = (
+    "ec2:CreateNetworkInterface",
+    "ec2:DescribeNetworkInterfaces",
+    "ec2:DeleteNetworkInterface",
+    "ec2:AssignPrivateIpAddresses",
+    "ec2:UnassignPrivateIpAddresses",
+    "ec2:DescribeSubnets",
+    "ec2:DescribeSecurityGroups",
+    "ec2:DescribeVpcs",
+)
+KINESIS_READS = (
+    "kinesis:DescribeStream",
+    "kinesis:DescribeStreamSummary",
+    "kinesis:DescribeStreamConsumer",
+    "kinesis:GetRecords",
+    "kinesis:GetShardIterator",
+    "kinesis:ListShards",
+    "kinesis:ListStreams",
+    "kinesis:ListStreamConsumers",
+    "kinesis:SubscribeToShard",
+)
+SQS_ACTIONS = (
+    "sqs:SendMessage",
+    "sqs:ReceiveMessage",
+    "sqs:DeleteMessage",
+    "sqs:ChangeMessageVisibility",
+    "sqs:GetQueueAttributes",
+)
 KMS_ACTIONS = ("kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey")
 #: What the AWS managed policy AmazonRDSEnhancedMonitoringRole grants (the RDSOSMetrics log group).
 RDS_MONITORING_GROUP_ACTIONS = ("logs:CreateLogGroup", "logs:PutRetentionPolicy")
-RDS_MONITORING_STREAM_ACTIONS = ("logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams",
-                                 "logs:GetLogEvents")
+RDS_MONITORING_STREAM_ACTIONS = (
+    "logs:CreateLogStream",
+    "logs:PutLogEvents",
+    "logs:DescribeLogStreams",
+    "logs:GetLogEvents",
+)
 
 STATE_READ = ("s3:GetObject",)
 STATE_WRITE = ("s3:PutObject", "s3:DeleteObject")
@@ -135,13 +185,15 @@ def trust_policy(ids: Identities, env: str, kind: str) -> dict[str, Any]:
             condition["StringLike"] = {f"{GITHUB_OIDC_HOST}:sub": subject.value}
         else:
             condition["StringEquals"][f"{GITHUB_OIDC_HOST}:sub"] = subject.value
-        statements.append({
-            "Sid": "".join(part.capitalize() for part in job.split("-")),
-            "Effect": "Allow",
-            "Principal": {"Federated": ids.oidc_provider_arn(env)},
-            "Action": "sts:AssumeRoleWithWebIdentity",
-            "Condition": condition,
-        })
+        statements.append(
+            {
+                "Sid": "".join(part.capitalize() for part in job.split("-")),
+                "Effect": "Allow",
+                "Principal": {"Federated": ids.oidc_provider_arn(env)},
+                "Action": "sts:AssumeRoleWithWebIdentity",
+                "Condition": condition,
+            }
+        )
     return policy(*statements)
 
 
@@ -157,13 +209,26 @@ def refresh_actions(types: frozenset[str] | None = None) -> list[str]:
 def _state_statements(ids: Identities, env: str, *, write: bool) -> list[dict[str, Any]]:
     actions = [*STATE_READ, *(STATE_WRITE if write else ())]
     return [
-        {"Sid": "UseTheEnvironmentsState", "Effect": "Allow", "Action": actions,
-         "Resource": ids.state_objects_arn(env)},
-        {"Sid": "ListTheEnvironmentsStatePrefix", "Effect": "Allow", "Action": "s3:ListBucket",
-         "Resource": ids.bucket_arn, "Condition": {"StringLike": {"s3:prefix": ids.state_list_prefix(env)}}},
-        {"Sid": "UseTheEnvironmentsStateKey", "Effect": "Allow",
-         "Action": list(STATE_KEY_USE if write else STATE_KEY_DECRYPT), "Resource": ids.state_key_arn(env),
-         "Condition": {"StringEquals": {"kms:ViaService": ids.s3_endpoint()}}},
+        {
+            "Sid": "UseTheEnvironmentsState",
+            "Effect": "Allow",
+            "Action": actions,
+            "Resource": ids.state_objects_arn(env),
+        },
+        {
+            "Sid": "ListTheEnvironmentsStatePrefix",
+            "Effect": "Allow",
+            "Action": "s3:ListBucket",
+            "Resource": ids.bucket_arn,
+            "Condition": {"StringLike": {"s3:prefix": ids.state_list_prefix(env)}},
+        },
+        {
+            "Sid": "UseTheEnvironmentsStateKey",
+            "Effect": "Allow",
+            "Action": list(STATE_KEY_USE if write else STATE_KEY_DECRYPT),
+            "Resource": ids.state_key_arn(env),
+            "Condition": {"StringEquals": {"kms:ViaService": ids.s3_endpoint()}},
+        },
     ]
 
 
@@ -183,19 +248,42 @@ def plan_policy(ids: Identities, env: str) -> dict[str, Any]:
     all_reads = [*STATE_READ, "s3:ListBucket", *STATE_KEY_DECRYPT, "secretsmanager:GetSecretValue", *reads]
     return policy(
         *_state_statements(ids, env, write=False),
-        {"Sid": "RefreshTheEnvironment", "Effect": "Allow", "Action": regional, "Resource": "*",
-         "Condition": {"StringEquals": {"aws:RequestedRegion": e.region}}},
-        {"Sid": "RefreshTheEnvironmentsRoles", "Effect": "Allow", "Action": iam_reads,
-         "Resource": ids.workload_role_arns(env)},
+        {
+            "Sid": "RefreshTheEnvironment",
+            "Effect": "Allow",
+            "Action": regional,
+            "Resource": "*",
+            "Condition": {"StringEquals": {"aws:RequestedRegion": e.region}},
+        },
+        {
+            "Sid": "RefreshTheEnvironmentsRoles",
+            "Effect": "Allow",
+            "Action": iam_reads,
+            "Resource": ids.workload_role_arns(env),
+        },
         {"Sid": "IdentifyTheAccount", "Effect": "Allow", "Action": global_reads, "Resource": "*"},
-        {"Sid": "ReadTheEnvironmentsProjectSecrets", "Effect": "Allow", "Action": "secretsmanager:GetSecretValue",
-         "Resource": own_secrets},
-        {"Sid": "DecryptTheEnvironmentsProjectSecrets", "Effect": "Allow", "Action": "kms:Decrypt",
-         "Resource": f"arn:{ids.partition(env)}:kms:{e.region}:{e.account_id}:key/*",
-         "Condition": {"StringEquals": {"kms:ViaService": f"secretsmanager.{e.region}.amazonaws.com"},
-                       "StringLike": {"kms:EncryptionContext:SecretARN": own_secrets}}},
-        {"Sid": "NeverTheDatabaseMasterSecrets", "Effect": "Deny", "Action": "secretsmanager:GetSecretValue",
-         "Resource": f"arn:{ids.partition(env)}:secretsmanager:*:*:secret:rds!*"},
+        {
+            "Sid": "ReadTheEnvironmentsProjectSecrets",
+            "Effect": "Allow",
+            "Action": "secretsmanager:GetSecretValue",
+            "Resource": own_secrets,
+        },
+        {
+            "Sid": "DecryptTheEnvironmentsProjectSecrets",
+            "Effect": "Allow",
+            "Action": "kms:Decrypt",
+            "Resource": f"arn:{ids.partition(env)}:kms:{e.region}:{e.account_id}:key/*",
+            "Condition": {
+                "StringEquals": {"kms:ViaService": f"secretsmanager.{e.region}.amazonaws.com"},
+                "StringLike": {"kms:EncryptionContext:SecretARN": own_secrets},
+            },
+        },
+        {
+            "Sid": "NeverTheDatabaseMasterSecrets",
+            "Effect": "Deny",
+            "Action": "secretsmanager:GetSecretValue",
+            "Resource": f"arn:{ids.partition(env)}:secretsmanager:*:*:secret:rds!*",
+        },
         {"Sid": "NothingButReads", "Effect": "Deny", "NotAction": sorted(set(all_reads)), "Resource": "*"},
     )
 
@@ -213,40 +301,92 @@ def apply_policy(ids: Identities, env: str) -> dict[str, Any]:
     e = ids.environment(env)
     workload_roles = ids.workload_role_arns(env)
     boundary = ids.workload_boundary_arn(env)
-    control_plane = [*ids.ci_role_arns(tuple(x.name for x in ids.config.environments_in(e.account_id))),
-                     ids.oidc_provider_arn(env), ids.boundary_arns(env)]
+    control_plane = [
+        *ids.ci_role_arns(tuple(x.name for x in ids.config.environments_in(e.account_id))),
+        ids.oidc_provider_arn(env),
+        ids.boundary_arns(env),
+    ]
     return policy(
         *_state_statements(ids, env, write=True),
-        {"Sid": "DeployTheEnvironmentsServices", "Effect": "Allow",
-         "Action": [f"{service}:*" for service in deploy_services()], "Resource": "*",
-         "Condition": {
-             "StringEquals": {"aws:RequestedRegion": e.region},
-             # Never a resource (or a new tag) of another environment or project: in a shared account this
-             # keeps one environment's apply role off the others' resources wherever the service supports tags.
-             "StringEqualsIfExists": {"aws:ResourceTag/Environment": env, "aws:RequestTag/Environment": env,
-                                      "aws:ResourceTag/Project": ids.project, "aws:RequestTag/Project": ids.project},
-         }},
+        {
+            "Sid": "DeployTheEnvironmentsServices",
+            "Effect": "Allow",
+            "Action": [f"{service}:*" for service in deploy_services()],
+            "Resource": "*",
+            "Condition": {
+                "StringEquals": {"aws:RequestedRegion": e.region},
+                # Never a resource (or a new tag) of another environment or project: in a shared account this
+                # keeps one environment's apply role off the others' resources wherever the service supports tags.
+                "StringEqualsIfExists": {
+                    "aws:ResourceTag/Environment": env,
+                    "aws:RequestTag/Environment": env,
+                    "aws:ResourceTag/Project": ids.project,
+                    "aws:RequestTag/Project": ids.project,
+                },
+            },
+        },
         {"Sid": "IdentifyTheAccount", "Effect": "Allow", "Action": "sts:GetCallerIdentity", "Resource": "*"},
-        {"Sid": "WorkloadRolesOnlyWithTheBoundary", "Effect": "Allow",
-         "Action": ["iam:CreateRole", "iam:PutRolePermissionsBoundary", "iam:PutRolePolicy", "iam:DeleteRolePolicy",
-                    "iam:AttachRolePolicy", "iam:DetachRolePolicy"],
-         "Resource": workload_roles, "Condition": {"StringEquals": {"iam:PermissionsBoundary": boundary}}},
-        {"Sid": "ManageTheWorkloadRoles", "Effect": "Allow",
-         "Action": ["iam:GetRole", "iam:GetRolePolicy", "iam:ListRolePolicies", "iam:ListAttachedRolePolicies",
-                    "iam:ListInstanceProfilesForRole", "iam:ListRoleTags", "iam:TagRole", "iam:UntagRole",
-                    "iam:UpdateRole", "iam:UpdateRoleDescription", "iam:UpdateAssumeRolePolicy", "iam:DeleteRole",
-                    "iam:PassRole"],
-         "Resource": workload_roles},
-        {"Sid": "ReadManagedPolicies", "Effect": "Allow",
-         "Action": ["iam:GetPolicy", "iam:GetPolicyVersion", "iam:ListPolicyVersions"], "Resource": "*"},
-        {"Sid": "ServiceLinkedRolesOfTheStores", "Effect": "Allow", "Action": "iam:CreateServiceLinkedRole",
-         "Resource": "*", "Condition": {"StringEquals": {"iam:AWSServiceName": list(SERVICE_LINKED_ROLES)}}},
-        {"Sid": "NoRoleWithoutTheWorkloadBoundary", "Effect": "Deny",
-         "Action": ["iam:CreateRole", "iam:PutRolePermissionsBoundary"], "Resource": "*",
-         "Condition": {"StringNotEquals": {"iam:PermissionsBoundary": boundary}}},
+        {
+            "Sid": "WorkloadRolesOnlyWithTheBoundary",
+            "Effect": "Allow",
+            "Action": [
+                "iam:CreateRole",
+                "iam:PutRolePermissionsBoundary",
+                "iam:PutRolePolicy",
+                "iam:DeleteRolePolicy",
+                "iam:AttachRolePolicy",
+                "iam:DetachRolePolicy",
+            ],
+            "Resource": workload_roles,
+            "Condition": {"StringEquals": {"iam:PermissionsBoundary": boundary}},
+        },
+        {
+            "Sid": "ManageTheWorkloadRoles",
+            "Effect": "Allow",
+            "Action": [
+                "iam:GetRole",
+                "iam:GetRolePolicy",
+                "iam:ListRolePolicies",
+                "iam:ListAttachedRolePolicies",
+                "iam:ListInstanceProfilesForRole",
+                "iam:ListRoleTags",
+                "iam:TagRole",
+                "iam:UntagRole",
+                "iam:UpdateRole",
+                "iam:UpdateRoleDescription",
+                "iam:UpdateAssumeRolePolicy",
+                "iam:DeleteRole",
+                "iam:PassRole",
+            ],
+            "Resource": workload_roles,
+        },
+        {
+            "Sid": "ReadManagedPolicies",
+            "Effect": "Allow",
+            "Action": ["iam:GetPolicy", "iam:GetPolicyVersion", "iam:ListPolicyVersions"],
+            "Resource": "*",
+        },
+        {
+            "Sid": "ServiceLinkedRolesOfTheStores",
+            "Effect": "Allow",
+            "Action": "iam:CreateServiceLinkedRole",
+            "Resource": "*",
+            "Condition": {"StringEquals": {"iam:AWSServiceName": list(SERVICE_LINKED_ROLES)}},
+        },
+        {
+            "Sid": "NoRoleWithoutTheWorkloadBoundary",
+            "Effect": "Deny",
+            "Action": ["iam:CreateRole", "iam:PutRolePermissionsBoundary"],
+            "Resource": "*",
+            "Condition": {"StringNotEquals": {"iam:PermissionsBoundary": boundary}},
+        },
         {"Sid": "NoBoundaryRemoved", "Effect": "Deny", "Action": "iam:DeleteRolePermissionsBoundary", "Resource": "*"},
-        {"Sid": "NoChangeToTheControlPlane", "Effect": "Deny", "NotAction": ["iam:Get*", "iam:List*"],
-         "Resource": control_plane},
+        {
+            "Sid": "NoChangeToTheControlPlane",
+            "Effect": "Deny",
+            "NotAction": ["iam:Get*", "iam:List*"],
+            "Resource": control_plane,
+        },
     )
 
 
@@ -262,25 +402,59 @@ def workload_boundary(ids: Identities, env: str) -> dict[str, Any]:
 
     return policy(
         {"Sid": "WriteLogs", "Effect": "Allow", "Action": list(WORKLOAD_LOG_WRITES), "Resource": arn("logs", "*")},
-        {"Sid": "RdsEnhancedMonitoringLogGroup", "Effect": "Allow", "Action": list(RDS_MONITORING_GROUP_ACTIONS),
-         "Resource": arn("logs", "log-group:RDS*")},
-        {"Sid": "RdsEnhancedMonitoringLogStreams", "Effect": "Allow", "Action": list(RDS_MONITORING_STREAM_ACTIONS),
-         "Resource": arn("logs", "log-group:RDS*:log-stream:*")},
-        {"Sid": "LambdaNetworkInterfaces", "Effect": "Allow", "Action": list(LAMBDA_VPC_ACTIONS), "Resource": "*",
-         "Condition": {"StringEquals": {"aws:RequestedRegion": e.region}}},
-        {"Sid": "Traces", "Effect": "Allow", "Action": ["xray:PutTraceSegments", "xray:PutTelemetryRecords"],
-         "Resource": "*"},
-        {"Sid": "Metrics", "Effect": "Allow", "Action": "cloudwatch:PutMetricData", "Resource": "*",
-         "Condition": {"StringEquals": {"aws:RequestedRegion": e.region}}},
+        {
+            "Sid": "RdsEnhancedMonitoringLogGroup",
+            "Effect": "Allow",
+            "Action": list(RDS_MONITORING_GROUP_ACTIONS),
+            "Resource": arn("logs", "log-group:RDS*"),
+        },
+        {
+            "Sid": "RdsEnhancedMonitoringLogStreams",
+            "Effect": "Allow",
+            "Action": list(RDS_MONITORING_STREAM_ACTIONS),
+            "Resource": arn("logs", "log-group:RDS*:log-stream:*"),
+        },
+        {
+            "Sid": "LambdaNetworkInterfaces",
+            "Effect": "Allow",
+            "Action": list(LAMBDA_VPC_ACTIONS),
+            "Resource": "*",
+            "Condition": {"StringEquals": {"aws:RequestedRegion": e.region}},
+        },
+        {
+            "Sid": "Traces",
+            "Effect": "Allow",
+            "Action": ["xray:PutTraceSegments", "xray:PutTelemetryRecords"],
+            "Resource": "*",
+        },
+        {
+            "Sid": "Metrics",
+            "Effect": "Allow",
+            "Action": "cloudwatch:PutMetricData",
+            "Resource": "*",
+            "Condition": {"StringEquals": {"aws:RequestedRegion": e.region}},
+        },
         {"Sid": "ReadStreams", "Effect": "Allow", "Action": list(KINESIS_READS), "Resource": arn("kinesis", "*")},
         {"Sid": "Queues", "Effect": "Allow", "Action": list(SQS_ACTIONS), "Resource": arn("sqs", "*")},
-        {"Sid": "ReadSecrets", "Effect": "Allow", "Action": "secretsmanager:GetSecretValue",
-         "Resource": arn("secretsmanager", "secret:*")},
+        {
+            "Sid": "ReadSecrets",
+            "Effect": "Allow",
+            "Action": "secretsmanager:GetSecretValue",
+            "Resource": arn("secretsmanager", "secret:*"),
+        },
         {"Sid": "UseKeys", "Effect": "Allow", "Action": list(KMS_ACTIONS), "Resource": arn("kms", "key/*")},
-        {"Sid": "ConnectToTheStores", "Effect": "Allow", "Action": ["rds-db:connect", "elasticache:Connect"],
-         "Resource": [arn("rds-db", "dbuser:*/*"), arn("elasticache", "*")]},
-        {"Sid": "InvokeFunctions", "Effect": "Allow", "Action": "lambda:InvokeFunction",
-         "Resource": arn("lambda", "function:*")},
+        {
+            "Sid": "ConnectToTheStores",
+            "Effect": "Allow",
+            "Action": ["rds-db:connect", "elasticache:Connect"],
+            "Resource": [arn("rds-db", "dbuser:*/*"), arn("elasticache", "*")],
+        },
+        {
+            "Sid": "InvokeFunctions",
+            "Effect": "Allow",
+            "Action": "lambda:InvokeFunction",
+            "Resource": arn("lambda", "function:*"),
+        },
     )
 
 
@@ -309,36 +483,80 @@ def state_key_policy(ids: Identities, stack: str) -> dict[str, Any]:
     envs = {e.name for e in ids.config.environments}
     all_ci = ids.ci_role_arns()
     statements: list[dict[str, Any]] = [
-        {"Sid": "AccountAdministersTheKey", "Effect": "Allow", "Principal": {"AWS": root},
-         "Action": list(ADMINISTRATION_ACTIONS), "Resource": "*"},
+        {
+            "Sid": "AccountAdministersTheKey",
+            "Effect": "Allow",
+            "Principal": {"AWS": root},
+            "Action": list(ADMINISTRATION_ACTIONS),
+            "Resource": "*",
+        },
     ]
     if stack in envs:
         own = ids.state_principals(stack)
         statements += [
-            {"Sid": "EnvironmentRolesUseTheKeyThroughS3", "Effect": "Allow", "Principal": {"AWS": _one(_roots(own))},
-             "Action": list(STATE_KEY_USE), "Resource": "*",
-             "Condition": {"StringEquals": via, "ArnLike": {"aws:PrincipalArn": ids.writers(stack)}}},
-            {"Sid": "PlanRoleDecryptsThroughS3", "Effect": "Allow",
-             "Principal": {"AWS": _one(_roots([ids.role_arn(stack, "plan")]))}, "Action": list(STATE_KEY_DECRYPT),
-             "Resource": "*", "Condition": {"StringEquals": via,
-                                            "ArnEquals": {"aws:PrincipalArn": ids.role_arn(stack, "plan")}}},
-            {"Sid": "NoOtherCIRoleUsesTheKey", "Effect": "Deny", "Principal": "*", "Action": "kms:*", "Resource": "*",
-             "Condition": {"ArnLike": {"aws:PrincipalArn": all_ci},
-                           "ArnNotEquals": {"aws:PrincipalArn": ids.ci_role_arns((stack,))}}},
-            {"Sid": "PlanRoleOnlyDecrypts", "Effect": "Deny", "Principal": "*", "NotAction": list(STATE_KEY_DECRYPT),
-             "Resource": "*", "Condition": {"ArnEquals": {"aws:PrincipalArn": ids.role_arn(stack, "plan")}}},
-            {"Sid": "CIRolesNeverAdministerTheKey", "Effect": "Deny", "Principal": "*", "NotAction": list(STATE_KEY_USE),
-             "Resource": "*", "Condition": {"ArnLike": {"aws:PrincipalArn": all_ci}}},
+            {
+                "Sid": "EnvironmentRolesUseTheKeyThroughS3",
+                "Effect": "Allow",
+                "Principal": {"AWS": _one(_roots(own))},
+                "Action": list(STATE_KEY_USE),
+                "Resource": "*",
+                "Condition": {"StringEquals": via, "ArnLike": {"aws:PrincipalArn": ids.writers(stack)}},
+            },
+            {
+                "Sid": "PlanRoleDecryptsThroughS3",
+                "Effect": "Allow",
+                "Principal": {"AWS": _one(_roots([ids.role_arn(stack, "plan")]))},
+                "Action": list(STATE_KEY_DECRYPT),
+                "Resource": "*",
+                "Condition": {"StringEquals": via, "ArnEquals": {"aws:PrincipalArn": ids.role_arn(stack, "plan")}},
+            },
+            {
+                "Sid": "NoOtherCIRoleUsesTheKey",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "kms:*",
+                "Resource": "*",
+                "Condition": {
+                    "ArnLike": {"aws:PrincipalArn": all_ci},
+                    "ArnNotEquals": {"aws:PrincipalArn": ids.ci_role_arns((stack,))},
+                },
+            },
+            {
+                "Sid": "PlanRoleOnlyDecrypts",
+                "Effect": "Deny",
+                "Principal": "*",
+                "NotAction": list(STATE_KEY_DECRYPT),
+                "Resource": "*",
+                "Condition": {"ArnEquals": {"aws:PrincipalArn": ids.role_arn(stack, "plan")}},
+            },
+            {
+                "Sid": "CIRolesNeverAdministerTheKey",
+                "Effect": "Deny",
+                "Principal": "*",
+                "NotAction": list(STATE_KEY_USE),
+                "Resource": "*",
+                "Condition": {"ArnLike": {"aws:PrincipalArn": all_ci}},
+            },
         ]
     else:
         account = backend.account_id if stack == "bootstrap" else stack.removeprefix("ci-")
         statements += [
-            {"Sid": "OperatorsUseTheKeyThroughS3", "Effect": "Allow",
-             "Principal": {"AWS": f"arn:{ids.backend_partition}:iam::{account}:root"},
-             "Action": list(STATE_KEY_USE), "Resource": "*",
-             "Condition": {"StringEquals": {**via, "kms:CallerAccount": account}}},
-            {"Sid": "NoCIRoleUsesTheKey", "Effect": "Deny", "Principal": "*", "Action": "kms:*", "Resource": "*",
-             "Condition": {"ArnLike": {"aws:PrincipalArn": all_ci}}},
+            {
+                "Sid": "OperatorsUseTheKeyThroughS3",
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:{ids.backend_partition}:iam::{account}:root"},
+                "Action": list(STATE_KEY_USE),
+                "Resource": "*",
+                "Condition": {"StringEquals": {**via, "kms:CallerAccount": account}},
+            },
+            {
+                "Sid": "NoCIRoleUsesTheKey",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "kms:*",
+                "Resource": "*",
+                "Condition": {"ArnLike": {"aws:PrincipalArn": all_ci}},
+            },
         ]
     return policy(*statements)
 
@@ -354,33 +572,71 @@ def state_bucket_policy(ids: Identities, key_arns: Mapping[str, str]) -> dict[st
     envs = [e.name for e in ids.config.environments]
     backend_account = ids.config.backend.account_id
     statements: list[dict[str, Any]] = [
-        {"Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
-         "Resource": [bucket, f"{bucket}/*"], "Condition": {"Bool": {"aws:SecureTransport": "false"}}},
-        {"Sid": "DenyUploadsOutsideTheStacksPrefixes", "Effect": "Deny", "Principal": "*", "Action": "s3:PutObject",
-         "NotResource": [ids.state_objects_arn(stack) for stack in stacks]},
+        {
+            "Sid": "DenyInsecureTransport",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "s3:*",
+            "Resource": [bucket, f"{bucket}/*"],
+            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+        },
+        {
+            "Sid": "DenyUploadsOutsideTheStacksPrefixes",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "s3:PutObject",
+            "NotResource": [ids.state_objects_arn(stack) for stack in stacks],
+        },
     ]
     for stack in stacks:
         # A missing header counts as "not equal", so uploads without SSE-KMS are refused too.
-        statements.append({
-            "Sid": f"{_sid(stack)}UploadsOnlyUnderItsKey", "Effect": "Deny", "Principal": "*", "Action": "s3:PutObject",
-            "Resource": ids.state_objects_arn(stack),
-            "Condition": {"StringNotEquals": {"s3:x-amz-server-side-encryption-aws-kms-key-id": key_arns[stack]}}})
+        statements.append(
+            {
+                "Sid": f"{_sid(stack)}UploadsOnlyUnderItsKey",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "s3:PutObject",
+                "Resource": ids.state_objects_arn(stack),
+                "Condition": {"StringNotEquals": {"s3:x-amz-server-side-encryption-aws-kms-key-id": key_arns[stack]}},
+            }
+        )
     for env in envs:
         principals = ids.state_principals(env)
         who = {"ArnLike": {"aws:PrincipalArn": principals}}
         prefix = ids.state_objects_arn(env)
         statements += [
-            {"Sid": f"{_sid(env)}RolesOnlyTheirState", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
-             "NotResource": [bucket, prefix], "Condition": who},
-            {"Sid": f"{_sid(env)}RolesOnlyTheBackendsActions", "Effect": "Deny", "Principal": "*",
-             "NotAction": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:ListBucket"],
-             "Resource": [bucket, prefix], "Condition": who},
-            {"Sid": f"{_sid(env)}RolesListOnlyTheirPrefix", "Effect": "Deny", "Principal": "*", "Action": "s3:ListBucket",
-             "Resource": bucket,
-             "Condition": {**who, "StringNotLike": {"s3:prefix": ids.state_list_prefix(env)}}},
-            {"Sid": f"{_sid(env)}PlanRoleWritesNothing", "Effect": "Deny", "Principal": "*",
-             "Action": list(STATE_WRITE), "Resource": prefix,
-             "Condition": {"ArnEquals": {"aws:PrincipalArn": ids.role_arn(env, "plan")}}},
+            {
+                "Sid": f"{_sid(env)}RolesOnlyTheirState",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "s3:*",
+                "NotResource": [bucket, prefix],
+                "Condition": who,
+            },
+            {
+                "Sid": f"{_sid(env)}RolesOnlyTheBackendsActions",
+                "Effect": "Deny",
+                "Principal": "*",
+                "NotAction": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:ListBucket"],
+                "Resource": [bucket, prefix],
+                "Condition": who,
+            },
+            {
+                "Sid": f"{_sid(env)}RolesListOnlyTheirPrefix",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "s3:ListBucket",
+                "Resource": bucket,
+                "Condition": {**who, "StringNotLike": {"s3:prefix": ids.state_list_prefix(env)}},
+            },
+            {
+                "Sid": f"{_sid(env)}PlanRoleWritesNothing",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": list(STATE_WRITE),
+                "Resource": prefix,
+                "Condition": {"ArnEquals": {"aws:PrincipalArn": ids.role_arn(env, "plan")}},
+            },
         ]
         outside = [arn for arn in principals if arn.split(":")[4] != backend_account]
         if outside:
@@ -388,26 +644,54 @@ def state_bucket_policy(ids: Identities, key_arns: Mapping[str, str]) -> dict[st
             readers = {"ArnLike": {"aws:PrincipalArn": outside}}
             writers = [arn for arn in ids.writers(env) if arn in outside]
             statements += [
-                {"Sid": f"{_sid(env)}RolesReadTheirState", "Effect": "Allow", "Principal": {"AWS": roots},
-                 "Action": list(STATE_READ), "Resource": prefix, "Condition": readers},
-                {"Sid": f"{_sid(env)}RolesListTheirPrefix", "Effect": "Allow", "Principal": {"AWS": roots},
-                 "Action": "s3:ListBucket", "Resource": bucket,
-                 "Condition": {**readers, "StringLike": {"s3:prefix": ids.state_list_prefix(env)}}},
+                {
+                    "Sid": f"{_sid(env)}RolesReadTheirState",
+                    "Effect": "Allow",
+                    "Principal": {"AWS": roots},
+                    "Action": list(STATE_READ),
+                    "Resource": prefix,
+                    "Condition": readers,
+                },
+                {
+                    "Sid": f"{_sid(env)}RolesListTheirPrefix",
+                    "Effect": "Allow",
+                    "Principal": {"AWS": roots},
+                    "Action": "s3:ListBucket",
+                    "Resource": bucket,
+                    "Condition": {**readers, "StringLike": {"s3:prefix": ids.state_list_prefix(env)}},
+                },
             ]
             if writers:
-                statements.append({
-                    "Sid": f"{_sid(env)}RolesWriteTheirState", "Effect": "Allow", "Principal": {"AWS": _one(_roots(writers))},
-                    "Action": list(STATE_WRITE), "Resource": prefix, "Condition": {"ArnLike": {"aws:PrincipalArn": writers}}})
+                statements.append(
+                    {
+                        "Sid": f"{_sid(env)}RolesWriteTheirState",
+                        "Effect": "Allow",
+                        "Principal": {"AWS": _one(_roots(writers))},
+                        "Action": list(STATE_WRITE),
+                        "Resource": prefix,
+                        "Condition": {"ArnLike": {"aws:PrincipalArn": writers}},
+                    }
+                )
     for stack in stacks:
         account = stack.removeprefix("ci-")
         if stack.startswith("ci-") and account != backend_account:
             root = f"arn:{ids.backend_partition}:iam::{account}:root"
             statements += [
-                {"Sid": f"{_sid(stack)}OperatorsUseItsState", "Effect": "Allow", "Principal": {"AWS": root},
-                 "Action": [*STATE_READ, *STATE_WRITE], "Resource": ids.state_objects_arn(stack)},
-                {"Sid": f"{_sid(stack)}OperatorsListItsPrefix", "Effect": "Allow", "Principal": {"AWS": root},
-                 "Action": "s3:ListBucket", "Resource": bucket,
-                 "Condition": {"StringLike": {"s3:prefix": ids.state_list_prefix(stack)}}},
+                {
+                    "Sid": f"{_sid(stack)}OperatorsUseItsState",
+                    "Effect": "Allow",
+                    "Principal": {"AWS": root},
+                    "Action": [*STATE_READ, *STATE_WRITE],
+                    "Resource": ids.state_objects_arn(stack),
+                },
+                {
+                    "Sid": f"{_sid(stack)}OperatorsListItsPrefix",
+                    "Effect": "Allow",
+                    "Principal": {"AWS": root},
+                    "Action": "s3:ListBucket",
+                    "Resource": bucket,
+                    "Condition": {"StringLike": {"s3:prefix": ids.state_list_prefix(stack)}},
+                },
             ]
     return policy(*statements)
 

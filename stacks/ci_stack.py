@@ -37,38 +37,74 @@ class CiIdentityStack(TerraformStack):
         super().__init__(scope, name)
         environments = config.environments_in(account)
         ids = Identities(config)
-        aws_provider(self, region=environments[0].region, account_id=account, tags=common_tags(config, "ci"),
-                     emulator=config.emulator)
+        aws_provider(
+            self,
+            region=environments[0].region,
+            account_id=account,
+            tags=common_tags(config, "ci"),
+            emulator=config.emulator,
+        )
         state_backend(self, config, name)
 
-        github = GithubOidcProvider(self, "github", GithubOidcProviderProps(
-            url=GITHUB_OIDC_URL, audiences=(GITHUB_OIDC_AUDIENCE,)))
+        github = GithubOidcProvider(
+            self, "github", GithubOidcProviderProps(url=GITHUB_OIDC_URL, audiences=(GITHUB_OIDC_AUDIENCE,))
+        )
         plan_roles, apply_roles = {}, {}
         for env in (e.name for e in environments):
-            IamPolicy(self, f"{env}-workload-boundary", name=ids.workload_boundary_name(env),
-                      description=f"The most any role of the {env} environment stack may do",
-                      policy=json.dumps(ci_policies.workload_boundary(ids, env)))
-            apply_boundary = IamPolicy(self, f"{env}-apply-boundary", name=ids.apply_boundary_name(env),
-                                       description=f"The most the {env} apply role may do",
-                                       policy=json.dumps(ci_policies.apply_policy(ids, env)))
-            plan_roles[env] = DeploymentRole(self, f"{env}-plan", DeploymentRoleProps(
-                name=ids.role_name(env, "plan"),
-                description=f"Read-only plans of {env}: pull requests and the deploy preview",
-                trust_policy=ci_policies.trust_policy(ids, env, "plan"),
-                policy=ci_policies.plan_policy(ids, env),
-                depends_on=(github.provider,))).arn
-            apply_roles[env] = DeploymentRole(self, f"{env}-apply", DeploymentRoleProps(
-                name=ids.role_name(env, "apply"),
-                description=f"Deploys {env} after approval",
-                trust_policy=ci_policies.trust_policy(ids, env, "apply"),
-                policy=ci_policies.apply_policy(ids, env),
-                max_session_seconds=APPLY_SESSION_SECONDS,
-                boundary_arn=apply_boundary.arn,
-                depends_on=(github.provider,))).arn
+            IamPolicy(
+                self,
+                f"{env}-workload-boundary",
+                name=ids.workload_boundary_name(env),
+                description=f"The most any role of the {env} environment stack may do",
+                policy=json.dumps(ci_policies.workload_boundary(ids, env)),
+            )
+            apply_boundary = IamPolicy(
+                self,
+                f"{env}-apply-boundary",
+                name=ids.apply_boundary_name(env),
+                description=f"The most the {env} apply role may do",
+                policy=json.dumps(ci_policies.apply_policy(ids, env)),
+            )
+            plan_roles[env] = DeploymentRole(
+                self,
+                f"{env}-plan",
+                DeploymentRoleProps(
+                    name=ids.role_name(env, "plan"),
+                    description=f"Read-only plans of {env}: pull requests and the deploy preview",
+                    trust_policy=ci_policies.trust_policy(ids, env, "plan"),
+                    policy=ci_policies.plan_policy(ids, env),
+                    depends_on=(github.provider,),
+                ),
+            ).arn
+            apply_roles[env] = DeploymentRole(
+                self,
+                f"{env}-apply",
+                DeploymentRoleProps(
+                    name=ids.role_name(env, "apply"),
+                    description=f"Deploys {env} after approval",
+                    trust_policy=ci_policies.trust_policy(ids, env, "apply"),
+                    policy=ci_policies.apply_policy(ids, env),
+                    max_session_seconds=APPLY_SESSION_SECONDS,
+                    boundary_arn=apply_boundary.arn,
+                    depends_on=(github.provider,),
+                ),
+            ).arn
 
-        TerraformOutput(self, "github_oidc_provider_arn", value=github.arn,
-                        description="GitHub's OIDC identity provider of this account")
-        TerraformOutput(self, "plan_role_arns", value=plan_roles,
-                        description="Per environment: repository variable AWS_PLAN_ROLE_ARN_<ENV>")
-        TerraformOutput(self, "apply_role_arns", value=apply_roles,
-                        description="Per environment: repository variable AWS_APPLY_ROLE_ARN_<ENV>")
+        TerraformOutput(
+            self,
+            "github_oidc_provider_arn",
+            value=github.arn,
+            description="GitHub's OIDC identity provider of this account",
+        )
+        TerraformOutput(
+            self,
+            "plan_role_arns",
+            value=plan_roles,
+            description="Per environment: repository variable AWS_PLAN_ROLE_ARN_<ENV>",
+        )
+        TerraformOutput(
+            self,
+            "apply_role_arns",
+            value=apply_roles,
+            description="Per environment: repository variable AWS_APPLY_ROLE_ARN_<ENV>",
+        )

@@ -11,9 +11,10 @@ import ipaddress
 import json
 import os
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, TypeVar
+from typing import Any, TypeVar
 
 from constructs_lib.alarms import AlarmSettings
 from constructs_lib.cache import CacheSettings
@@ -70,7 +71,7 @@ BOOTSTRAP_LOCAL_STATE = "../../../terraform.bootstrap.tfstate"
 
 def require_account(field: str, value: Any) -> None:
     """A 12-digit AWS account id, written as a string (an integer would lose leading zeros)."""
-    require_name(field, value, ACCOUNT_PATTERN, "a 12-digit AWS account id in quotes, such as \"111122223333\"")
+    require_name(field, value, ACCOUNT_PATTERN, 'a 12-digit AWS account id in quotes, such as "111122223333"')
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -101,46 +102,86 @@ class BackendConfig:
         require_name("bucket", self.bucket, r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", "an S3 bucket name")
         require_account("account_id", self.account_id)
         require_region("region", self.region)
-        require(isinstance(self.state_keys, Mapping), "state_keys", self.state_keys,
-                "a table of stack name = state key ARN (the bootstrap stack's output state_key_arns)")
+        require(
+            isinstance(self.state_keys, Mapping),
+            "state_keys",
+            self.state_keys,
+            "a table of stack name = state key ARN (the bootstrap stack's output state_key_arns)",
+        )
         for stack, arn in self.state_keys.items():
             require_name("state_keys", stack, STACK_NAME_PATTERN, "a stack name such as dev or ci-111122223333")
-            require_name(f"state_keys.{stack}", arn, KMS_KEY_ARN_PATTERN,
-                         "the ARN of a KMS key (the bootstrap stack's output state_key_arns)")
-            require(arn.split(":")[3:5] == [self.region, self.account_id], f"state_keys.{stack}", arn,
-                    f"a key of the state bucket's region and account ({self.region}, {self.account_id})")
+            require_name(
+                f"state_keys.{stack}",
+                arn,
+                KMS_KEY_ARN_PATTERN,
+                "the ARN of a KMS key (the bootstrap stack's output state_key_arns)",
+            )
+            require(
+                arn.split(":")[3:5] == [self.region, self.account_id],
+                f"state_keys.{stack}",
+                arn,
+                f"a key of the state bucket's region and account ({self.region}, {self.account_id})",
+            )
         duplicated = sorted({arn for arn in self.state_keys.values() if list(self.state_keys.values()).count(arn) > 1})
         require(not duplicated, "state_keys", duplicated[:1], "a different key for every stack")
         require_choice("bootstrap_state", self.bootstrap_state, BOOTSTRAP_STATE)
-        require(self.bootstrap_state == "local" or "bootstrap" in self.state_keys, "bootstrap_state",
-                self.bootstrap_state, "'local' until state_keys.bootstrap is set (phase 1 of the bootstrap)")
-        require(isinstance(self.environment_roles, Mapping), "environment_roles", self.environment_roles,
-                "a table of environment name = [role ARNs]")
+        require(
+            self.bootstrap_state == "local" or "bootstrap" in self.state_keys,
+            "bootstrap_state",
+            self.bootstrap_state,
+            "'local' until state_keys.bootstrap is set (phase 1 of the bootstrap)",
+        )
+        require(
+            isinstance(self.environment_roles, Mapping),
+            "environment_roles",
+            self.environment_roles,
+            "a table of environment name = [role ARNs]",
+        )
         for name, roles in self.environment_roles.items():
             require_choice("environment_roles", name, KNOWN_ENVIRONMENTS)
-            require(isinstance(roles, (list, tuple)) and len(roles) > 0, f"environment_roles.{name}", roles,
-                    "a non-empty list of IAM role ARNs")
+            require(
+                isinstance(roles, (list, tuple)) and len(roles) > 0,
+                f"environment_roles.{name}",
+                roles,
+                "a non-empty list of IAM role ARNs",
+            )
             for index, role in enumerate(roles):
-                require_name(f"environment_roles.{name}[{index}]", role, ROLE_ARN_PATTERN,
-                             "an IAM role ARN such as arn:aws:iam::111122223333:role/japancart-dev-apply")
+                require_name(
+                    f"environment_roles.{name}[{index}]",
+                    role,
+                    ROLE_ARN_PATTERN,
+                    "an IAM role ARN such as arn:aws:iam::111122223333:role/japancart-dev-apply",
+                )
 
     def require_chosen(self) -> None:
         """Outside tests, the shipped placeholder bucket and account must have been replaced."""
-        require(self.bucket != PLACEHOLDER_BUCKET, "backend.bucket", self.bucket,
-                f"your own globally unique S3 bucket name (config/environments.toml [backend] or {ENV_STATE_BUCKET}), "
-                "not the shipped placeholder")
+        require(
+            self.bucket != PLACEHOLDER_BUCKET,
+            "backend.bucket",
+            self.bucket,
+            f"your own globally unique S3 bucket name (config/environments.toml [backend] or {ENV_STATE_BUCKET}), "
+            "not the shipped placeholder",
+        )
         require_real_account("backend.account_id", self.account_id)
 
     def require_state_key(self, stack: str) -> None:
         """A stack's backend encrypts with its own key from the bootstrap stack: the key's ARN must be known."""
-        require(stack in self.state_keys, f"backend.state_keys.{stack}", self.state_keys.get(stack, ""),
-                f"the bootstrap stack's output state_key_arns[\"{stack}\"] ({ENV_STATE_KEYS} or [backend] state_keys); "
-                "until then synthesize only the bootstrap stack: python main.py bootstrap")
+        require(
+            stack in self.state_keys,
+            f"backend.state_keys.{stack}",
+            self.state_keys.get(stack, ""),
+            f'the bootstrap stack\'s output state_key_arns["{stack}"] ({ENV_STATE_KEYS} or [backend] state_keys); '
+            "until then synthesize only the bootstrap stack: python main.py bootstrap",
+        )
 
 
 def require_real_account(field: str, account: str) -> None:
-    require(account not in PLACEHOLDER_ACCOUNTS, field, account,
-            "your own AWS account id (config/environments.toml), not a shipped placeholder")
+    require(
+        account not in PLACEHOLDER_ACCOUNTS,
+        field,
+        account,
+        "your own AWS account id (config/environments.toml), not a shipped placeholder",
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -173,35 +214,73 @@ class CiConfig:
     deploy_workflow: str = ".github/workflows/deploy-environment.yml"
 
     def __post_init__(self) -> None:
-        require_name("repository", self.repository, r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}",
-                     "a GitHub repository as owner/name")
+        require_name(
+            "repository",
+            self.repository,
+            r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}",
+            "a GitHub repository as owner/name",
+        )
         for name in ("repository_id", "repository_owner_id"):
             value = getattr(self, name)
             if value is not None:
-                require(isinstance(value, int) and not isinstance(value, bool) and value > 0, name, value,
-                        "a GitHub numeric id (a positive whole number)")
+                require(
+                    isinstance(value, int) and not isinstance(value, bool) and value > 0,
+                    name,
+                    value,
+                    "a GitHub numeric id (a positive whole number)",
+                )
         require_choice("oidc_subject", self.oidc_subject, OIDC_SUBJECTS)
         if self.oidc_subject in ("custom", "immutable"):
-            require(self.repository_id is not None, "repository_id", self.repository_id,
-                    f"set when oidc_subject is '{self.oidc_subject}'")
+            require(
+                self.repository_id is not None,
+                "repository_id",
+                self.repository_id,
+                f"set when oidc_subject is '{self.oidc_subject}'",
+            )
         if self.oidc_subject == "immutable":
-            require(self.repository_owner_id is not None, "repository_owner_id", self.repository_owner_id,
-                    "set when oidc_subject is 'immutable'")
-        require(isinstance(self.approver_teams, tuple), "approver_teams", self.approver_teams, "a list of org/team-slug")
+            require(
+                self.repository_owner_id is not None,
+                "repository_owner_id",
+                self.repository_owner_id,
+                "set when oidc_subject is 'immutable'",
+            )
+        require(
+            isinstance(self.approver_teams, tuple), "approver_teams", self.approver_teams, "a list of org/team-slug"
+        )
         for index, team in enumerate(self.approver_teams):
-            require_name(f"approver_teams[{index}]", team, r"[A-Za-z0-9][A-Za-z0-9-]{0,38}/[a-z0-9][a-z0-9_-]{0,99}",
-                         "a GitHub team as org/team-slug")
-        require(len(set(self.approver_teams)) == len(self.approver_teams), "approver_teams", self.approver_teams,
-                "a list without repeats")
+            require_name(
+                f"approver_teams[{index}]",
+                team,
+                r"[A-Za-z0-9][A-Za-z0-9-]{0,38}/[a-z0-9][a-z0-9_-]{0,99}",
+                "a GitHub team as org/team-slug",
+            )
+        require(
+            len(set(self.approver_teams)) == len(self.approver_teams),
+            "approver_teams",
+            self.approver_teams,
+            "a list without repeats",
+        )
         for name in ("pull_request_workflow", "deploy_workflow"):
-            require_name(name, getattr(self, name), r"\.github/workflows/[A-Za-z0-9._-]+\.ya?ml",
-                         "a workflow file such as .github/workflows/deploy.yml")
+            require_name(
+                name,
+                getattr(self, name),
+                r"\.github/workflows/[A-Za-z0-9._-]+\.ya?ml",
+                "a workflow file such as .github/workflows/deploy.yml",
+            )
 
     def require_chosen(self) -> None:
-        require(self.repository != PLACEHOLDER_REPOSITORY, "ci.repository", self.repository,
-                "your own GitHub repository (config/environments.toml [ci]), not the shipped placeholder")
-        require(self.repository_id != PLACEHOLDER_REPOSITORY_ID, "ci.repository_id", self.repository_id,
-                "your repository's own id (gh api repos/<owner>/<name> --jq .id), not the shipped placeholder")
+        require(
+            self.repository != PLACEHOLDER_REPOSITORY,
+            "ci.repository",
+            self.repository,
+            "your own GitHub repository (config/environments.toml [ci]), not the shipped placeholder",
+        )
+        require(
+            self.repository_id != PLACEHOLDER_REPOSITORY_ID,
+            "ci.repository_id",
+            self.repository_id,
+            "your repository's own id (gh api repos/<owner>/<name> --jq .id), not the shipped placeholder",
+        )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -211,8 +290,12 @@ class EmulatorConfig:
     endpoint: str
 
     def __post_init__(self) -> None:
-        require_name("endpoint", self.endpoint, r"https?://(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:\d+)?/?",
-                     "a loopback URL such as http://127.0.0.1:5000")
+        require_name(
+            "endpoint",
+            self.endpoint,
+            r"https?://(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:\d+)?/?",
+            "a loopback URL such as http://127.0.0.1:5000",
+        )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -243,14 +326,26 @@ class EnvironmentConfig:
         require_region("region", self.region)
         require_choice("log_retention_days", self.log_retention_days, LOG_RETENTION_DAYS)
         require_recovery_window("secret_recovery_days", self.secret_recovery_days)
-        require(self.secret_recovery_days != 0 or self.name in DISPOSABLE_ENVIRONMENTS, "secret_recovery_days",
-                self.secret_recovery_days, "7-30 outside dev (0, delete at once, is for dev only)")
+        require(
+            self.secret_recovery_days != 0 or self.name in DISPOSABLE_ENVIRONMENTS,
+            "secret_recovery_days",
+            self.secret_recovery_days,
+            "7-30 outside dev (0, delete at once, is for dev only)",
+        )
         check_environment(self)  # rules between sections live with the wiring (stacks/wiring.py)
         if self.name in PROTECTED_ENVIRONMENTS:
-            require(self.database.deletion_protection, "database.deletion_protection",
-                    self.database.deletion_protection, f"true in {self.name}")
-            require(not self.database.skip_final_snapshot, "database.skip_final_snapshot",
-                    self.database.skip_final_snapshot, f"false in {self.name}")
+            require(
+                self.database.deletion_protection,
+                "database.deletion_protection",
+                self.database.deletion_protection,
+                f"true in {self.name}",
+            )
+            require(
+                not self.database.skip_final_snapshot,
+                "database.skip_final_snapshot",
+                self.database.skip_final_snapshot,
+                f"false in {self.name}",
+            )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -280,12 +375,21 @@ class AppConfig:
         for env in self.environments:
             network = env.network.network
             for other, other_network in seen.items():
-                require(not network.overlaps(other_network), f"environments.{env.name}.network.vpc_cidr",
-                        env.network.vpc_cidr, f"a block that does not overlap environments.{other} ({other_network})")
+                require(
+                    not network.overlaps(other_network),
+                    f"environments.{env.name}.network.vpc_cidr",
+                    env.network.vpc_cidr,
+                    f"a block that does not overlap environments.{other} ({other_network})",
+                )
             seen[env.name] = network
         names = {env.name for env in self.environments}
         for name in self.backend.environment_roles:
-            require(name in names, "backend.environment_roles", name, f"a configured environment ({', '.join(sorted(names))})")
+            require(
+                name in names,
+                "backend.environment_roles",
+                name,
+                f"a configured environment ({', '.join(sorted(names))})",
+            )
 
     def state_key(self, stack: str) -> str:
         """The state object of a stack: `<project>/<stack>/terraform.tfstate`."""
@@ -334,8 +438,12 @@ def _build(cls: type[T], table: Any, path: str, **extra: Any) -> T:
         require(key in known, f"{path}.{key}", value, f"a known setting of [{path}]")
     for f in dataclasses.fields(cls):  # type: ignore[arg-type]
         required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING  # type: ignore[misc]
-        require(not required or f.name in table or f.name in extra, f"{path}.{f.name}", None,
-                f"set in [{path}] (it has no default)")
+        require(
+            not required or f.name in table or f.name in extra,
+            f"{path}.{f.name}",
+            None,
+            f"set in [{path}] (it has no default)",
+        )
     values = {k: tuple(v) if isinstance(v, list) else v for k, v in table.items()}
     try:
         return cls(**values, **extra)
@@ -374,14 +482,26 @@ def load_config(environ: Mapping[str, str] | None = None) -> AppConfig:
         raise ConfigError(str(path), str(error), "valid TOML") from None
 
     for key in document:
-        require(key in {"project", "backend", "ci", "environments"}, key, document[key],
-                "one of the sections [project], [backend], [ci], [environments.<name>]")
+        require(
+            key in {"project", "backend", "ci", "environments"},
+            key,
+            document[key],
+            "one of the sections [project], [backend], [ci], [environments.<name>]",
+        )
     project = _build(ProjectConfig, document.get("project", {}), "project")
     backend_table = dict(document.get("backend", {}))
-    require("kms_key_id" not in backend_table, "backend.kms_key_id", backend_table.get("kms_key_id"),
-            "replaced by [backend] state_keys, one key per stack (the bootstrap stack's output state_key_arns)")
-    require(not environ.get(ENV_RETIRED_STATE_KEY), ENV_RETIRED_STATE_KEY, environ.get(ENV_RETIRED_STATE_KEY),
-            f"unset: replaced by {ENV_STATE_KEYS}, one key per stack (the bootstrap stack's output state_key_arns)")
+    require(
+        "kms_key_id" not in backend_table,
+        "backend.kms_key_id",
+        backend_table.get("kms_key_id"),
+        "replaced by [backend] state_keys, one key per stack (the bootstrap stack's output state_key_arns)",
+    )
+    require(
+        not environ.get(ENV_RETIRED_STATE_KEY),
+        ENV_RETIRED_STATE_KEY,
+        environ.get(ENV_RETIRED_STATE_KEY),
+        f"unset: replaced by {ENV_STATE_KEYS}, one key per stack (the bootstrap stack's output state_key_arns)",
+    )
     for variable, key in ((ENV_STATE_BUCKET, "bucket"), (ENV_STATE_REGION, "region")):
         if environ.get(variable):
             backend_table[key] = environ[variable]
@@ -394,8 +514,12 @@ def load_config(environ: Mapping[str, str] | None = None) -> AppConfig:
     ci = _build(CiConfig, document.get("ci", {}), "ci")
 
     environments_table = document.get("environments", {})
-    require(isinstance(environments_table, dict) and environments_table, "environments", environments_table,
-            "at least one [environments.<name>] table")
+    require(
+        isinstance(environments_table, dict) and environments_table,
+        "environments",
+        environments_table,
+        "at least one [environments.<name>] table",
+    )
     for name in environments_table:
         require_choice("environments", name, KNOWN_ENVIRONMENTS)
     environments = tuple(_environment(name, table) for name, table in environments_table.items())
@@ -411,6 +535,11 @@ def _json_table(variable: str, text: str) -> dict[str, Any]:
         table = json.loads(text)
     except json.JSONDecodeError:
         table = None
-    require(isinstance(table, dict), variable, text, "a JSON object of stack name to state key ARN "
-            "(terraform -chdir=cdktf.out/stacks/bootstrap output -json state_key_arns)")
+    require(
+        isinstance(table, dict),
+        variable,
+        text,
+        "a JSON object of stack name to state key ARN "
+        "(terraform -chdir=cdktf.out/stacks/bootstrap output -json state_key_arns)",
+    )
     return table

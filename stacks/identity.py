@@ -152,8 +152,10 @@ class Identities:
     def subjects(self, env: str, kind: str) -> dict[str, Subject]:
         """The trusted `sub` claims of a role, by the job that presents them (`pull-request-plan`, `preview`,
         `apply`), in the repository's subject format (`[ci] oidc_subject`)."""
-        jobs = {"plan": {"pull-request-plan": PR_PLAN_ENVIRONMENT, "preview": PREVIEW_ENVIRONMENT},
-                "apply": {"apply": APPLY_ENVIRONMENT}}[kind]
+        jobs = {
+            "plan": {"pull-request-plan": PR_PLAN_ENVIRONMENT, "preview": PREVIEW_ENVIRONMENT},
+            "apply": {"apply": APPLY_ENVIRONMENT},
+        }[kind]
         return {job: self._subject(environment.format(env=env), job) for job, environment in jobs.items()}
 
     def _subject(self, github_environment: str, job: str) -> Subject:

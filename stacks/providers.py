@@ -10,13 +10,29 @@ from .config import AppConfig, BackendConfig, EmulatorConfig
 from .identity import Identities
 
 # Services the stacks call; in emulator mode each is pointed at the emulator.
-_EMULATED_SERVICES = ("cloudwatch", "ec2", "elasticache", "iam", "kinesis", "kms", "lambda_", "logs", "rds", "s3",
-                      "scheduler", "secretsmanager", "sns", "sqs", "sts")
+_EMULATED_SERVICES = (
+    "cloudwatch",
+    "ec2",
+    "elasticache",
+    "iam",
+    "kinesis",
+    "kms",
+    "lambda_",
+    "logs",
+    "rds",
+    "s3",
+    "scheduler",
+    "secretsmanager",
+    "sns",
+    "sqs",
+    "sts",
+)
 AWS_PROVIDER_REQUIREMENT = {"source": "hashicorp/aws", "version": "~> 5.99"}
 
 
-def aws_provider(scope: Construct, *, region: str, account_id: str, tags: dict[str, str],
-                 emulator: EmulatorConfig | None) -> AwsProvider:
+def aws_provider(
+    scope: Construct, *, region: str, account_id: str, tags: dict[str, str], emulator: EmulatorConfig | None
+) -> AwsProvider:
     """The AWS provider of one account, tagging everything once through default_tags.
 
     `allowed_account_ids`: credentials of any other account stop the run before anything is read or changed (a
@@ -33,15 +49,28 @@ def aws_provider(scope: Construct, *, region: str, account_id: str, tags: dict[s
             skip_region_validation=True,
             s3_use_path_style=True,
         )
-    provider = AwsProvider(scope, "aws", region=region, allowed_account_ids=[account_id],
-                           default_tags=[AwsProviderDefaultTags(tags=tags)], **options)
+    provider = AwsProvider(
+        scope,
+        "aws",
+        region=region,
+        allowed_account_ids=[account_id],
+        default_tags=[AwsProviderDefaultTags(tags=tags)],
+        **options,
+    )
     # The bindings are generated from 5.99.1 and pin it exactly; any later 5.x provider reads the same JSON.
     TerraformStack.of(scope).add_override("terraform.required_providers.aws", AWS_PROVIDER_REQUIREMENT)
     return provider
 
 
-def s3_backend(stack: TerraformStack, *, backend: BackendConfig, key: str, kms_key_id: str | None,
-               workspace_key_prefix: str, emulator: EmulatorConfig | None) -> None:
+def s3_backend(
+    stack: TerraformStack,
+    *,
+    backend: BackendConfig,
+    key: str,
+    kms_key_id: str | None,
+    workspace_key_prefix: str,
+    emulator: EmulatorConfig | None,
+) -> None:
     """S3 state encrypted with the stack's own state key, with S3-native locking (Terraform 1.10+, no DynamoDB
     table), every object of the stack under its own prefix.
 
@@ -51,8 +80,15 @@ def s3_backend(stack: TerraformStack, *, backend: BackendConfig, key: str, kms_k
     `plan` makes inside the stack's prefix (the default `env:` is outside it, and the bucket policy lets a
     stack's roles list nothing else).
     """
-    S3Backend(stack, bucket=backend.bucket, key=key, region=backend.region, encrypt=True, kms_key_id=kms_key_id,
-              workspace_key_prefix=workspace_key_prefix)
+    S3Backend(
+        stack,
+        bucket=backend.bucket,
+        key=key,
+        region=backend.region,
+        encrypt=True,
+        kms_key_id=kms_key_id,
+        workspace_key_prefix=workspace_key_prefix,
+    )
     # cdktf 0.20's S3Backend has no field for use_lockfile; the override writes it into the backend block.
     stack.add_override("terraform.backend.s3.use_lockfile", True)
     if emulator is not None:
@@ -69,10 +105,20 @@ def s3_backend(stack: TerraformStack, *, backend: BackendConfig, key: str, kms_k
 
 def state_backend(stack: TerraformStack, config: AppConfig, name: str) -> None:
     """The S3 backend of stack `name`: its own key in the bucket, its own state key, its own prefix."""
-    s3_backend(stack, backend=config.backend, key=config.state_key(name), kms_key_id=config.backend.state_keys.get(name),
-               workspace_key_prefix=Identities(config).workspace_key_prefix(name), emulator=config.emulator)
+    s3_backend(
+        stack,
+        backend=config.backend,
+        key=config.state_key(name),
+        kms_key_id=config.backend.state_keys.get(name),
+        workspace_key_prefix=Identities(config).workspace_key_prefix(name),
+        emulator=config.emulator,
+    )
 
 
 def common_tags(config: AppConfig, environment: str) -> dict[str, str]:
-    return {"Project": config.project.name, "Environment": environment, "Owner": config.project.owner,
-            "ManagedBy": "cdktf"}
+    return {
+        "Project": config.project.name,
+        "Environment": environment,
+        "Owner": config.project.owner,
+        "ManagedBy": "cdktf",
+    }

@@ -8,8 +8,9 @@ Rules that span sections of one environment live here too (`check_environment`),
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from typing import TYPE_CHECKING, Any, Mapping, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from constructs_lib.alarms import AlarmThresholds, AlertSettings, AlertTopic, AlertTopicProps, SystemAlarmsProps
 from constructs_lib.cache import TransactionCache, TransactionCacheProps
@@ -17,8 +18,12 @@ from constructs_lib.database import TransactionDatabase, TransactionDatabaseProp
 from constructs_lib.encryption import EncryptionKey, EnvironmentKeys
 from constructs_lib.maintenance import DataMaintenanceProps
 from constructs_lib.networking import Networking, NetworkingProps
-from constructs_lib.processor import (LambdaBundle, TransactionProcessor, TransactionProcessorProps,
-                                     dead_letter_retention_seconds)
+from constructs_lib.processor import (
+    LambdaBundle,
+    TransactionProcessor,
+    TransactionProcessorProps,
+    dead_letter_retention_seconds,
+)
 from constructs_lib.stream import TransactionStream, TransactionStreamProps
 from constructs_lib.validation import ConfigError, require_zones_for
 from processor.contract import APP_DB_USER, REDIS_ACL_RULES
@@ -55,8 +60,11 @@ def _props(cls: type[P], sources: Mapping[str, Source], **values: Any) -> P:
             raise ConfigError(f"{source.path}.{rest}", error.value, error.expectation) from None
         if error.value is source.value or error.value == source.value:
             raise ConfigError(source.path, error.value, error.expectation) from None
-        raise ConfigError(source.path, source.value, f"a value for which {cls.__name__}.{error.field} "
-                                                     f"({error.value!r}) is {error.expectation}") from None
+        raise ConfigError(
+            source.path,
+            source.value,
+            f"a value for which {cls.__name__}.{error.field} ({error.value!r}) is {error.expectation}",
+        ) from None
 
 
 def _path(env: EnvironmentConfig, field: str = "") -> str:
@@ -73,8 +81,10 @@ def _named(config: AppConfig) -> Source:
 
 
 def _common(env: EnvironmentConfig) -> dict[str, Source]:
-    return {"log_retention_days": Source(_path(env, "log_retention_days"), env.log_retention_days),
-            "secret_recovery_days": Source(_path(env, "secret_recovery_days"), env.secret_recovery_days)}
+    return {
+        "log_retention_days": Source(_path(env, "log_retention_days"), env.log_retention_days),
+        "secret_recovery_days": Source(_path(env, "secret_recovery_days"), env.secret_recovery_days),
+    }
 
 
 def check_environment(env: EnvironmentConfig) -> None:
@@ -83,14 +93,14 @@ def check_environment(env: EnvironmentConfig) -> None:
         require_zones_for("database.multi_az", env.database.multi_az, env.network.az_count)
         require_zones_for("cache.automatic_failover", env.cache.automatic_failover, env.network.az_count)
     except ConfigError as error:
-        raise ConfigError("network.az_count", env.network.az_count,
-                          f"at least 2 when {error.field} is on") from None
+        raise ConfigError("network.az_count", env.network.az_count, f"at least 2 when {error.field} is on") from None
     # The dead-letter queue keeps pointers into the stream: they must outlive the retries by an hour.
     dead_letter_retention_seconds(env.stream.retention_hours, env.processor.max_record_age_seconds)
 
 
-def _section(env: EnvironmentConfig, section: str,
-             part: type | None = None) -> tuple[dict[str, Any], dict[str, Source]]:
+def _section(
+    env: EnvironmentConfig, section: str, part: type | None = None
+) -> tuple[dict[str, Any], dict[str, Source]]:
     """A configuration section's fields (or only those of `part`, the props base that owns them) as props of
     the same names, and where each came from."""
     settings = getattr(env, section)
@@ -101,76 +111,164 @@ def _section(env: EnvironmentConfig, section: str,
 def network_props(config: AppConfig, env: EnvironmentConfig, logs_key: EncryptionKey) -> NetworkingProps:
     """`network.*`, the region and the log retention (flow logs)."""
     settings, sources = _section(env, "network")
-    return _props(NetworkingProps, {**sources, "name": _named(config),
-                                    "region": Source(_path(env, "region"), env.region),
-                                    "flow_log_retention_days": _common(env)["log_retention_days"]},
-                  **settings, name=resource_prefix(config, env), region=env.region, key=logs_key,
-                  flow_log_retention_days=env.log_retention_days)
+    return _props(
+        NetworkingProps,
+        {
+            **sources,
+            "name": _named(config),
+            "region": Source(_path(env, "region"), env.region),
+            "flow_log_retention_days": _common(env)["log_retention_days"],
+        },
+        **settings,
+        name=resource_prefix(config, env),
+        region=env.region,
+        key=logs_key,
+        flow_log_retention_days=env.log_retention_days,
+    )
 
 
 def stream_props(config: AppConfig, env: EnvironmentConfig, data_key: EncryptionKey) -> TransactionStreamProps:
     """`stream.*`."""
     settings, sources = _section(env, "stream")
-    return _props(TransactionStreamProps, {**sources, "name": _named(config)},
-                  **settings, name=f"{resource_prefix(config, env)}-transactions", key=data_key)
+    return _props(
+        TransactionStreamProps,
+        {**sources, "name": _named(config)},
+        **settings,
+        name=f"{resource_prefix(config, env)}-transactions",
+        key=data_key,
+    )
 
 
-def cache_props(config: AppConfig, env: EnvironmentConfig, keys: EnvironmentKeys,
-                network: Networking) -> TransactionCacheProps:
+def cache_props(
+    config: AppConfig, env: EnvironmentConfig, keys: EnvironmentKeys, network: Networking
+) -> TransactionCacheProps:
     """`cache.*` and log retention (slow log); the Redis user has the processor's rules and is named for the
     group (`<project>-<env>-history-processor`), so each environment's user id is its own in a shared account."""
     settings, sources = _section(env, "cache")
-    return _props(TransactionCacheProps, {**sources, **_common(env), "name": _named(config)},
-                  **settings, name=f"{resource_prefix(config, env)}-history", keys=keys, networking=network,
-                  app_access_rules=REDIS_ACL_RULES, log_retention_days=env.log_retention_days)
+    return _props(
+        TransactionCacheProps,
+        {**sources, **_common(env), "name": _named(config)},
+        **settings,
+        name=f"{resource_prefix(config, env)}-history",
+        keys=keys,
+        networking=network,
+        app_access_rules=REDIS_ACL_RULES,
+        log_retention_days=env.log_retention_days,
+    )
 
 
-def database_props(config: AppConfig, env: EnvironmentConfig, keys: EnvironmentKeys,
-                   network: Networking) -> TransactionDatabaseProps:
+def database_props(
+    config: AppConfig, env: EnvironmentConfig, keys: EnvironmentKeys, network: Networking
+) -> TransactionDatabaseProps:
     """`database.*`, log retention (exported logs) and the secret's recovery window."""
     settings, sources = _section(env, "database")
-    return _props(TransactionDatabaseProps, {**sources, **_common(env), "name": _named(config),
-                                             "connection_secret_name": _named(config)},
-                  **settings, name=f"{resource_prefix(config, env)}-transactions", keys=keys, networking=network,
-                  connection_secret_name=f"{config.project.name}/{env.name}/db-connection", app_username=APP_DB_USER,
-                  log_retention_days=env.log_retention_days, secret_recovery_days=env.secret_recovery_days)
+    return _props(
+        TransactionDatabaseProps,
+        {**sources, **_common(env), "name": _named(config), "connection_secret_name": _named(config)},
+        **settings,
+        name=f"{resource_prefix(config, env)}-transactions",
+        keys=keys,
+        networking=network,
+        connection_secret_name=f"{config.project.name}/{env.name}/db-connection",
+        app_username=APP_DB_USER,
+        log_retention_days=env.log_retention_days,
+        secret_recovery_days=env.secret_recovery_days,
+    )
 
 
 def alert_topic_props(config: AppConfig, env: EnvironmentConfig, logs_key: EncryptionKey) -> AlertTopicProps:
     """`alarms.alert_emails`, `period_seconds`, `evaluation_periods` and log retention (delivery-status logs)."""
     settings, sources = _section(env, "alarms", AlertSettings)
-    return _props(AlertTopicProps, {**sources, **_common(env), "name": _named(config)},
-                  **settings, name=resource_prefix(config, env), key=logs_key, log_retention_days=env.log_retention_days)
+    return _props(
+        AlertTopicProps,
+        {**sources, **_common(env), "name": _named(config)},
+        **settings,
+        name=resource_prefix(config, env),
+        key=logs_key,
+        log_retention_days=env.log_retention_days,
+    )
 
 
-def system_alarms_props(config: AppConfig, env: EnvironmentConfig, topic: AlertTopic, stream: TransactionStream,
-                        cache: TransactionCache, database: TransactionDatabase) -> SystemAlarmsProps:
+def system_alarms_props(
+    config: AppConfig,
+    env: EnvironmentConfig,
+    topic: AlertTopic,
+    stream: TransactionStream,
+    cache: TransactionCache,
+    database: TransactionDatabase,
+) -> SystemAlarmsProps:
     """The `alarms.*` thresholds of the stream, the cache and the database, and the dashboard's region."""
     settings, sources = _section(env, "alarms", AlarmThresholds)
-    return _props(SystemAlarmsProps, {**sources, "name": _named(config),
-                                      "region": Source(_path(env, "region"), env.region)},
-                  **settings, name=resource_prefix(config, env), region=env.region, topic=topic, stream=stream,
-                  cache=cache, database=database)
+    return _props(
+        SystemAlarmsProps,
+        {**sources, "name": _named(config), "region": Source(_path(env, "region"), env.region)},
+        **settings,
+        name=resource_prefix(config, env),
+        region=env.region,
+        topic=topic,
+        stream=stream,
+        cache=cache,
+        database=database,
+    )
 
 
-def processor_props(config: AppConfig, env: EnvironmentConfig, bundle: LambdaBundle, keys: EnvironmentKeys,
-                    network: Networking, stream: TransactionStream, cache: TransactionCache,
-                    database: TransactionDatabase, topic: AlertTopic) -> TransactionProcessorProps:
+def processor_props(
+    config: AppConfig,
+    env: EnvironmentConfig,
+    bundle: LambdaBundle,
+    keys: EnvironmentKeys,
+    network: Networking,
+    stream: TransactionStream,
+    cache: TransactionCache,
+    database: TransactionDatabase,
+    topic: AlertTopic,
+) -> TransactionProcessorProps:
     """`processor.*` and log retention; the environment's name is the metric dimension."""
     settings, sources = _section(env, "processor")
-    return _props(TransactionProcessorProps, {**sources, **_common(env), "name": _named(config),
-                                              "environment": Source(_path(env, "name"), env.name),
-                                              "stream": Source(_path(env, "stream"), env.stream)},
-                  **settings, name=resource_prefix(config, env), environment=env.name, bundle=bundle, keys=keys,
-                  networking=network, stream=stream, cache=cache, database=database, topic=topic,
-                  log_retention_days=env.log_retention_days)
+    return _props(
+        TransactionProcessorProps,
+        {
+            **sources,
+            **_common(env),
+            "name": _named(config),
+            "environment": Source(_path(env, "name"), env.name),
+            "stream": Source(_path(env, "stream"), env.stream),
+        },
+        **settings,
+        name=resource_prefix(config, env),
+        environment=env.name,
+        bundle=bundle,
+        keys=keys,
+        networking=network,
+        stream=stream,
+        cache=cache,
+        database=database,
+        topic=topic,
+        log_retention_days=env.log_retention_days,
+    )
 
 
-def maintenance_props(config: AppConfig, env: EnvironmentConfig, bundle: LambdaBundle, keys: EnvironmentKeys,
-                      network: Networking, database: TransactionDatabase, topic: AlertTopic,
-                      processor: TransactionProcessor) -> DataMaintenanceProps:
+def maintenance_props(
+    config: AppConfig,
+    env: EnvironmentConfig,
+    bundle: LambdaBundle,
+    keys: EnvironmentKeys,
+    network: Networking,
+    database: TransactionDatabase,
+    topic: AlertTopic,
+    processor: TransactionProcessor,
+) -> DataMaintenanceProps:
     """The daily data lifecycle: log retention; what it keeps reaches the database through `database.*`."""
-    return _props(DataMaintenanceProps, {**_common(env), "name": _named(config)},
-                  name=resource_prefix(config, env), bundle=bundle, code=processor.code,
-                  after=processor.migration_ready, keys=keys, networking=network, database=database, topic=topic,
-                  log_retention_days=env.log_retention_days)
+    return _props(
+        DataMaintenanceProps,
+        {**_common(env), "name": _named(config)},
+        name=resource_prefix(config, env),
+        bundle=bundle,
+        code=processor.code,
+        after=processor.migration_ready,
+        keys=keys,
+        networking=network,
+        database=database,
+        topic=topic,
+        log_retention_days=env.log_retention_days,
+    )

@@ -7,8 +7,9 @@ stack whose configuration (dev turns deletion protection off) would stand in for
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 import cdktf
 from cdktf import TerraformStack
@@ -36,8 +37,13 @@ class BareStack:
 
 
 def _key(stack: TerraformStack, construct_id: str, data_class: str, account: Account, *services: str) -> EncryptionKey:
-    return EncryptionKey(stack, construct_id, EncryptionKeyProps(
-        alias=f"{NAME}-{data_class}", description=data_class, account=account, via_services=services))
+    return EncryptionKey(
+        stack,
+        construct_id,
+        EncryptionKeyProps(
+            alias=f"{NAME}-{data_class}", description=data_class, account=account, via_services=services
+        ),
+    )
 
 
 def bare_stack(*, network: bool = True) -> BareStack:
@@ -50,8 +56,11 @@ def bare_stack(*, network: bool = True) -> BareStack:
         secrets=_key(stack, "secrets-key", "secrets", account, "lambda", "secretsmanager"),
         logs=_key(stack, "logs-key", "logs", account, "sns"),
     )
-    vpc = Networking(stack, "network", NetworkingProps(name=NAME, region="ap-northeast-1", key=keys.logs)) \
-        if network else None
+    vpc = (
+        Networking(stack, "network", NetworkingProps(name=NAME, region="ap-northeast-1", key=keys.logs))
+        if network
+        else None
+    )
     return BareStack(stack=stack, keys=keys, network=vpc)  # type: ignore[arg-type]
 
 
@@ -71,8 +80,11 @@ def required_only(props: type[P], default_name: str, /, **overrides: Any) -> P:
 def admitted(stack: StackView, security_group_key: str) -> list[dict[str, Any]]:
     """The ingress rules of one security group (by its key in the stack)."""
     target = stack.ref("aws_security_group", security_group_key, "id")
-    return [rule for rule in stack.resources("aws_vpc_security_group_ingress_rule").values()
-            if rule["security_group_id"] == target]
+    return [
+        rule
+        for rule in stack.resources("aws_vpc_security_group_ingress_rule").values()
+        if rule["security_group_id"] == target
+    ]
 
 
 @dataclass
@@ -98,15 +110,29 @@ def default_system() -> DefaultSystem:
     bare = bare_stack()
     keys, network = bare.keys, bare.network
     stream = TransactionStream(bare.stack, "stream", TransactionStreamProps(name=f"{NAME}-transactions", key=keys.data))
-    cache = TransactionCache(bare.stack, "cache", TransactionCacheProps(name=f"{NAME}-history", keys=keys,
-                                                                        networking=network))
-    database = TransactionDatabase(bare.stack, "database", TransactionDatabaseProps(
-        name=f"{NAME}-transactions", keys=keys, networking=network))
+    cache = TransactionCache(
+        bare.stack, "cache", TransactionCacheProps(name=f"{NAME}-history", keys=keys, networking=network)
+    )
+    database = TransactionDatabase(
+        bare.stack, "database", TransactionDatabaseProps(name=f"{NAME}-transactions", keys=keys, networking=network)
+    )
     for store in (cache, database):
         store.allow_from(network.app_security_group)
     topic = AlertTopic(bare.stack, "alerts", AlertTopicProps(name=NAME, key=keys.logs))
     bundle = LambdaBundle(path=__file__, sha256_base64="dGVzdA==", migrations_checksum="0" * 64)
-    processor = TransactionProcessor(bare.stack, "processor", TransactionProcessorProps(
-        name=NAME, environment="dev", bundle=bundle, keys=keys, networking=network, stream=stream, cache=cache,
-        database=database, topic=topic))
+    processor = TransactionProcessor(
+        bare.stack,
+        "processor",
+        TransactionProcessorProps(
+            name=NAME,
+            environment="dev",
+            bundle=bundle,
+            keys=keys,
+            networking=network,
+            stream=stream,
+            cache=cache,
+            database=database,
+            topic=topic,
+        ),
+    )
     return DefaultSystem(bare=bare, stream=stream, cache=cache, database=database, topic=topic, processor=processor)

@@ -26,15 +26,19 @@ def write_config(directory: Path, environments: dict[str, dict[str, Any]], **sec
     own test account unless its table names one (`account_id`), the sections' other settings as given."""
     from synthesis import TEST_ACCOUNTS, TEST_REPOSITORY
 
-    defaults = {"backend": {"bucket": "test-state-bucket", "account_id": TEST_ACCOUNTS["backend"]},
-                "ci": {"repository": TEST_REPOSITORY}}
+    defaults = {
+        "backend": {"bucket": "test-state-bucket", "account_id": TEST_ACCOUNTS["backend"]},
+        "ci": {"repository": TEST_REPOSITORY},
+    }
     lines = []
     for section, table in {**defaults, **sections}.items():
         lines.append(f"[{section}]")
         lines += [f"{k} = {_value(v)}" for k, v in {**defaults.get(section, {}), **table}.items()]
     for name, table in environments.items():
         lines.append(f"[environments.{name}]")
-        lines += [f"{k} = {_value(v)}" for k, v in {"account_id": TEST_ACCOUNTS.get(name, "111111111111"), **table}.items()]
+        lines += [
+            f"{k} = {_value(v)}" for k, v in {"account_id": TEST_ACCOUNTS.get(name, "111111111111"), **table}.items()
+        ]
     path = directory / "environments.toml"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path

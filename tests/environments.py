@@ -7,16 +7,15 @@ from pathlib import Path
 from typing import Any
 
 from cdktf import Testing
-
 from config_files import write_config
-from synthesis import StackView
+
 from constructs_lib.processor import LambdaBundle
 from stacks.config import load_config
 from stacks.monitoring_stack import TransactionMonitoringStack
+from synthesis import StackView
 
 
-def synth_environment(tmp_path: Path, name: str = "dev", project_name: str | None = None,
-                      **settings: Any) -> StackView:
+def synth_environment(tmp_path: Path, name: str = "dev", project_name: str | None = None, **settings: Any) -> StackView:
     """One environment stack built from `settings` on top of the construct defaults (and `[project] name`)."""
     project = {"project": {"name": project_name}} if project_name else {}
     config = load_config({"JAPANCART_CONFIG": str(write_config(tmp_path, {name: settings}, **project))})

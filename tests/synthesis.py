@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from processor.contract import ENVIRONMENTS
 from tools.operator_config import write_filled_config
@@ -19,8 +20,13 @@ TEST_ACCOUNTS = {"backend": "123456789012", "dev": "210987654321", "staging": "3
 TEST_REPOSITORY = "acme-payments/japancart-infrastructure"
 TEST_REPOSITORY_ID = 700000001
 #: The shipped configuration filled in with those (git-ignored, rewritten by every test session).
-TEST_CONFIG = write_filled_config(ROOT / "build" / "test-config" / "environments.toml", bucket=TEST_STATE_BUCKET,
-                                  accounts=TEST_ACCOUNTS, repository=TEST_REPOSITORY, repository_id=TEST_REPOSITORY_ID)
+TEST_CONFIG = write_filled_config(
+    ROOT / "build" / "test-config" / "environments.toml",
+    bucket=TEST_STATE_BUCKET,
+    accounts=TEST_ACCOUNTS,
+    repository=TEST_REPOSITORY,
+    repository_id=TEST_REPOSITORY_ID,
+)
 #: Every stack that configuration synthesizes (every known environment, one CI stack per account). Spelled
 #: out: importing stacks/ here would start jsii in every test session (tests/test_stacks.py checks they agree).
 STACK_NAMES = ("bootstrap", *(f"ci-{TEST_ACCOUNTS[env]}" for env in ENVIRONMENTS), *ENVIRONMENTS)
@@ -33,9 +39,14 @@ def state_key_arn(stack: str, account: str = TEST_ACCOUNTS["backend"]) -> str:
 
 
 #: The bootstrap stack's output state_key_arns for every stack (and the stacks of the tests' own configurations).
-TEST_STATE_KEYS = {stack: state_key_arn(stack) for stack in (*STACK_NAMES, *(f"ci-{a}" for a in TEST_ACCOUNTS.values()))}
-TEST_BACKEND = {"JAPANCART_CONFIG": str(TEST_CONFIG), "JAPANCART_STATE_BUCKET": TEST_STATE_BUCKET,
-                "JAPANCART_STATE_KEYS": json.dumps(TEST_STATE_KEYS)}
+TEST_STATE_KEYS = {
+    stack: state_key_arn(stack) for stack in (*STACK_NAMES, *(f"ci-{a}" for a in TEST_ACCOUNTS.values()))
+}
+TEST_BACKEND = {
+    "JAPANCART_CONFIG": str(TEST_CONFIG),
+    "JAPANCART_STATE_BUCKET": TEST_STATE_BUCKET,
+    "JAPANCART_STATE_KEYS": json.dumps(TEST_STATE_KEYS),
+}
 
 
 #: The account every AWS provider of a test stack pins (contract 1: `allowed_account_ids`).
@@ -90,8 +101,11 @@ class StackView:
         return self.document.get("data", {}).get(data_type, {})
 
     def find(self, resource_type: str, **properties: Any) -> list[tuple[str, dict[str, Any]]]:
-        return [(key, body) for key, body in self.resources(resource_type).items()
-                if all(body.get(k) == v for k, v in properties.items())]
+        return [
+            (key, body)
+            for key, body in self.resources(resource_type).items()
+            if all(body.get(k) == v for k, v in properties.items())
+        ]
 
     def one(self, resource_type: str, **properties: Any) -> tuple[str, dict[str, Any]]:
         matches = self.find(resource_type, **properties)
@@ -100,8 +114,9 @@ class StackView:
 
     def key_ref(self, data_class: str, attribute: str = "arn") -> str:
         """Reference to the KMS key of `data_class` (`data`, `secrets`, `logs`), found through its alias."""
-        (_, alias), = [(k, a) for k, a in self.resources("aws_kms_alias").items()
-                       if a["name"].endswith(f"-{data_class}")]
+        ((_, alias),) = [
+            (k, a) for k, a in self.resources("aws_kms_alias").items() if a["name"].endswith(f"-{data_class}")
+        ]
         key = alias["target_key_id"].split(".")[1]
         return self.ref("aws_kms_key", key, attribute)
 

@@ -49,7 +49,9 @@ def test_fails_on_a_repeated_address() -> None:
     from constructs_lib.alarms import AlarmSettings
     from constructs_lib.validation import ConfigError
 
-    with pytest.raises(ConfigError, match=r"alert_emails\[1\] must be an address not listed before, got 'OnCall@x.example'"):
+    with pytest.raises(
+        ConfigError, match=r"alert_emails\[1\] must be an address not listed before, got 'OnCall@x.example'"
+    ):
         AlarmSettings(alert_emails=("oncall@x.example", "OnCall@x.example"))
 
 
@@ -69,8 +71,14 @@ def test_memory_alarm_fires_on_high_usage(dev) -> None:
 
 def test_database_alarms_use_the_instance_identifier(dev) -> None:
     rds = [a for a in alarms(dev).values() if a["namespace"] == "AWS/RDS"]
-    assert {a["metric_name"] for a in rds} == {"CPUUtilization", "FreeStorageSpace", "DatabaseConnections",
-                                               "FreeableMemory", "ReadLatency", "WriteLatency"}
+    assert {a["metric_name"] for a in rds} == {
+        "CPUUtilization",
+        "FreeStorageSpace",
+        "DatabaseConnections",
+        "FreeableMemory",
+        "ReadLatency",
+        "WriteLatency",
+    }
     assert {a["dimensions"]["DBInstanceIdentifier"] for a in rds} == {"japancart-dev-transactions"}
     low_is_bad = {a["metric_name"] for a in rds if a["comparison_operator"] == "LessThanThreshold"}
     assert low_is_bad == {"FreeStorageSpace", "FreeableMemory"}
@@ -78,11 +86,15 @@ def test_database_alarms_use_the_instance_identifier(dev) -> None:
 
 def test_stream_alarms(dev) -> None:
     kinesis = {a["metric_name"]: a for a in alarms(dev).values() if a["namespace"] == "AWS/Kinesis"}
-    assert set(kinesis) == {"GetRecords.IteratorAgeMilliseconds", "ReadProvisionedThroughputExceeded",
-                            "WriteProvisionedThroughputExceeded"}
+    assert set(kinesis) == {
+        "GetRecords.IteratorAgeMilliseconds",
+        "ReadProvisionedThroughputExceeded",
+        "WriteProvisionedThroughputExceeded",
+    }
     stream_key, _ = dev.one("aws_kinesis_stream")
-    assert all(a["dimensions"] == {"StreamName": dev.ref("aws_kinesis_stream", stream_key, "name")}
-               for a in kinesis.values())
+    assert all(
+        a["dimensions"] == {"StreamName": dev.ref("aws_kinesis_stream", stream_key, "name")} for a in kinesis.values()
+    )
 
 
 def test_dashboard_shows_stream_cache_and_database(dev) -> None:
@@ -103,8 +115,10 @@ def test_topic_policy_denies_plain_http_and_admits_only_this_projects_publishers
     deny = statements["DenyInsecureTransport"]
     assert (deny["Effect"], deny["Principal"], deny["Action"], deny["Resource"]) == ("Deny", "*", "sns:*", topic_arn)
     assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
-    for sid, principal, arn in (("PublishForCloudwatch", "cloudwatch.amazonaws.com", ":alarm:japancart-prod-*"),
-                                ("PublishForEventsRds", "events.rds.amazonaws.com", ":es:japancart-prod-*")):
+    for sid, principal, arn in (
+        ("PublishForCloudwatch", "cloudwatch.amazonaws.com", ":alarm:japancart-prod-*"),
+        ("PublishForEventsRds", "events.rds.amazonaws.com", ":es:japancart-prod-*"),
+    ):
         statement = statements[sid]
         assert (statement["Principal"], statement["Action"]) == ({"Service": principal}, "sns:Publish")
         assert statement["Condition"]["ArnLike"]["aws:SourceArn"].endswith(arn)
@@ -136,7 +150,8 @@ def test_rds_events_notify_the_topic(prod) -> None:
     assert all(s["sns_topic"] == topic_ref and s["name"].startswith("japancart-prod-") for s in subscriptions.values())
     assert subscriptions["db-instance"]["source_ids"] == ["japancart-prod-transactions"]
     assert {"failure", "maintenance", "configuration change", "low storage"} <= set(
-        subscriptions["db-instance"]["event_categories"])
+        subscriptions["db-instance"]["event_categories"]
+    )
     group_key, _ = prod.one("aws_db_parameter_group")
     assert subscriptions["db-parameter-group"]["source_ids"] == [prod.ref("aws_db_parameter_group", group_key, "name")]
     assert subscriptions["db-parameter-group"]["event_categories"] == ["configuration change"]
@@ -144,12 +159,22 @@ def test_rds_events_notify_the_topic(prod) -> None:
 
 def test_defaults_encrypt_the_topic_evaluate_ten_minutes_and_subscribe_no_one() -> None:
     from bare_stack import default_system
+
     from constructs_lib.alarms import SystemAlarms, SystemAlarmsProps
 
     system = default_system()
-    SystemAlarms(system.bare.stack, "alarms", SystemAlarmsProps(
-        name="bare", region="ap-northeast-1", topic=system.topic, stream=system.stream, cache=system.cache,
-        database=system.database))
+    SystemAlarms(
+        system.bare.stack,
+        "alarms",
+        SystemAlarmsProps(
+            name="bare",
+            region="ap-northeast-1",
+            topic=system.topic,
+            stream=system.stream,
+            cache=system.cache,
+            database=system.database,
+        ),
+    )
     stack = system.bare.view()
     _, topic = stack.one("aws_sns_topic", name="bare-alarms")
     assert topic["kms_master_key_id"] == stack.key_ref("logs")
@@ -160,17 +185,24 @@ def test_defaults_encrypt_the_topic_evaluate_ten_minutes_and_subscribe_no_one() 
     assert {"bare-cache-001-engine-cpu", "bare-cache-002-engine-cpu"} <= by_name.keys()  # one per default node
 
 
-@pytest.mark.parametrize("overrides, message", [
-    pytest.param({"alert_emails": ("not-an-email",)}, "alert_emails[0] must be an e-mail address", id="bad-email"),
-    pytest.param({"alert_emails": ("a@example.com", "A@example.com")}, "alert_emails[1] must be an address not listed",
-                 id="duplicate-email"),
-    pytest.param({"period_seconds": 120}, "period_seconds must be one of", id="period-not-a-cloudwatch-value"),
-    pytest.param({"evaluation_periods": 0}, "evaluation_periods must be a whole number from 1", id="no-periods"),
-    pytest.param({"log_retention_days": 10}, "log_retention_days must be one of", id="log-retention-unknown"),
-    pytest.param({"name": "bare alarms"}, "name must be letters, digits", id="name-malformed"),
-])
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        pytest.param({"alert_emails": ("not-an-email",)}, "alert_emails[0] must be an e-mail address", id="bad-email"),
+        pytest.param(
+            {"alert_emails": ("a@example.com", "A@example.com")},
+            "alert_emails[1] must be an address not listed",
+            id="duplicate-email",
+        ),
+        pytest.param({"period_seconds": 120}, "period_seconds must be one of", id="period-not-a-cloudwatch-value"),
+        pytest.param({"evaluation_periods": 0}, "evaluation_periods must be a whole number from 1", id="no-periods"),
+        pytest.param({"log_retention_days": 10}, "log_retention_days must be one of", id="log-retention-unknown"),
+        pytest.param({"name": "bare alarms"}, "name must be letters, digits", id="name-malformed"),
+    ],
+)
 def test_fails_when_a_topic_prop_is_refused(overrides: dict, message: str) -> None:
     from bare_stack import bare_stack
+
     from constructs_lib.alarms import AlertTopicProps
     from constructs_lib.validation import ConfigError
 
@@ -179,20 +211,36 @@ def test_fails_when_a_topic_prop_is_refused(overrides: dict, message: str) -> No
     assert message in str(raised.value)
 
 
-@pytest.mark.parametrize("overrides, message", [
-    pytest.param({"db_connections": 1.5}, "db_connections must be a whole number", id="fractional-connections"),
-    pytest.param({"db_cpu_percent": 101}, "db_cpu_percent must be a number from 1 to 100", id="cpu-over-100"),
-    pytest.param({"cache_replication_lag_seconds": -1}, "cache_replication_lag_seconds must be a number from 0",
-                 id="negative-lag"),
-    pytest.param({"region": "tokyo"}, "region must be an AWS region", id="region-malformed"),
-])
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        pytest.param({"db_connections": 1.5}, "db_connections must be a whole number", id="fractional-connections"),
+        pytest.param({"db_cpu_percent": 101}, "db_cpu_percent must be a number from 1 to 100", id="cpu-over-100"),
+        pytest.param(
+            {"cache_replication_lag_seconds": -1},
+            "cache_replication_lag_seconds must be a number from 0",
+            id="negative-lag",
+        ),
+        pytest.param({"region": "tokyo"}, "region must be an AWS region", id="region-malformed"),
+    ],
+)
 def test_fails_when_an_alarm_prop_is_refused(overrides: dict, message: str) -> None:
     from bare_stack import default_system
+
     from constructs_lib.alarms import SystemAlarmsProps
     from constructs_lib.validation import ConfigError
 
     system = default_system()
     with pytest.raises(ConfigError) as raised:
-        SystemAlarmsProps(**{"name": "bare", "region": "ap-northeast-1", "topic": system.topic, "stream": system.stream,
-                             "cache": system.cache, "database": system.database, **overrides})
+        SystemAlarmsProps(
+            **{
+                "name": "bare",
+                "region": "ap-northeast-1",
+                "topic": system.topic,
+                "stream": system.stream,
+                "cache": system.cache,
+                "database": system.database,
+                **overrides,
+            }
+        )
     assert message in str(raised.value)

@@ -9,22 +9,23 @@ import subprocess
 import sys
 import time
 import uuid
-from datetime import datetime, timezone
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
-
 from config_files import write_config
+
 from constructs_lib.validation import ConfigError
 from stacks.capacity import (
+    capacity_warnings,
     db_bytes_per_transaction,
     format_summary,
     plan_all,
     plan_environment,
     redis_bytes_per_transaction,
-    capacity_warnings,
     usable_memory_bytes,
 )
 from stacks.config import EnvironmentConfig, load_config
@@ -57,24 +58,32 @@ def test_bytes_per_transaction_for_a_one_kib_record() -> None:
     assert db_bytes_per_transaction(1024) == 1229 + 560  # ceil(1024 x 1.2) + fixed
 
 
-@pytest.mark.parametrize("peak, record_bytes, needed, provisioned", [
-    (170, 1024, 1, 1),       # the shipped peak: one shard
-    (1000, 1024, 1, 2),      # exactly one shard's records; the construct adds 50% headroom
-    (1001, 1024, 2, 2),      # one record over
-    (1000, 4096, 4, 6),      # byte-bound: 3.9 MiB/s
-])
-def test_shards_needed_for_the_bare_peak(tmp_path: Path, peak: int, record_bytes: int, needed: int,
-                                         provisioned: int) -> None:
+@pytest.mark.parametrize(
+    "peak, record_bytes, needed, provisioned",
+    [
+        (170, 1024, 1, 1),  # the shipped peak: one shard
+        (1000, 1024, 1, 2),  # exactly one shard's records; the construct adds 50% headroom
+        (1001, 1024, 2, 2),  # one record over
+        (1000, 4096, 4, 6),  # byte-bound: 3.9 MiB/s
+    ],
+)
+def test_shards_needed_for_the_bare_peak(
+    tmp_path: Path, peak: int, record_bytes: int, needed: int, provisioned: int
+) -> None:
     env = environment(tmp_path, stream={"peak_records_per_second": peak, "average_record_bytes": record_bytes})
     stream = plan_environment(env).stream
     assert (stream.needed_shards, stream.shards) == (needed, provisioned)
 
 
 def test_plan_of_the_launch_load_by_hand(tmp_path: Path) -> None:
-    env = environment(tmp_path, "prod", cache={"node_type": "cache.r7g.large", "num_nodes": 3},
-                      network={"az_count": 3},
-                      database={"allocated_storage_gb": 100, "max_allocated_storage_gb": 1000},
-                      load={"average_records_per_second": 17, "headroom": 1.0})
+    env = environment(
+        tmp_path,
+        "prod",
+        cache={"node_type": "cache.r7g.large", "num_nodes": 3},
+        network={"az_count": 3},
+        database={"allocated_storage_gb": 100, "max_allocated_storage_gb": 1000},
+        load={"average_records_per_second": 17, "headroom": 1.0},
+    )
     plan = plan_environment(env)
     # 17/s x (1 + 1.0) x 86,400 s x 1,730 B
     assert plan.history.need_bytes == 34 * 86_400 * 1730 == 5_082_048_000
@@ -86,20 +95,25 @@ def test_plan_of_the_launch_load_by_hand(tmp_path: Path) -> None:
 
 
 def test_on_demand_shows_the_implied_shards_and_warns_above_a_new_streams_capacity(tmp_path: Path) -> None:
-    env = environment(tmp_path, stream={"capacity_mode": "ON_DEMAND", "peak_records_per_second": 5000},
-                      database={"transaction_retention_months": 12})
+    env = environment(
+        tmp_path,
+        stream={"capacity_mode": "ON_DEMAND", "peak_records_per_second": 5000},
+        database={"transaction_retention_months": 12},
+    )
     plan = plan_environment(env)
     assert (plan.stream.shards, plan.stream.needed_shards) == (None, 5)
     assert "on-demand (~5 shards)" in format_summary([plan])
-    assert capacity_warnings(plan) == ["the peak needs 5 shards: a new on-demand stream starts with 4 and "
-                                       "throttles until it has scaled"]
+    assert capacity_warnings(plan) == [
+        "the peak needs 5 shards: a new on-demand stream starts with 4 and throttles until it has scaled"
+    ]
 
 
 def test_warns_when_storage_fills_before_the_retention(tmp_path: Path) -> None:
     plan = plan_environment(environment(tmp_path, load={"average_records_per_second": 3}))
     # 3/s x 2,629,800 s x 1,789 B = 13.1 GiB a month: 200 GiB lasts 15.2 months, retention is 84.
     assert capacity_warnings(plan) == [
-        "postgres reaches its 200 GiB maximum in 15.2 months, before the 84-month retention"]
+        "postgres reaches its 200 GiB maximum in 15.2 months, before the 84-month retention"
+    ]
     quiet = plan_environment(environment(tmp_path, database={"transaction_retention_months": 12}))
     assert capacity_warnings(quiet) == []
 
@@ -116,15 +130,21 @@ def test_fails_when_node_too_small_for_history(tmp_path: Path) -> None:
 
 
 def test_fails_on_a_node_type_without_a_known_maxmemory(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match=r"environments\.dev\.cache\.node_type must be a current-generation "
-                                          r"ElastiCache node type .*, got 'cache\.x9\.large'"):
+    with pytest.raises(
+        ConfigError,
+        match=r"environments\.dev\.cache\.node_type must be a current-generation "
+        r"ElastiCache node type .*, got 'cache\.x9\.large'",
+    ):
         plan_environment(environment(tmp_path, cache={"node_type": "cache.x9.large"}))
 
 
 def test_fails_when_the_first_month_does_not_fit_the_storage_ceiling(tmp_path: Path) -> None:
-    env = environment(tmp_path, cache={"node_type": "cache.r7g.xlarge"},
-                      database={"allocated_storage_gb": 20, "max_allocated_storage_gb": 100},
-                      load={"average_records_per_second": 30})
+    env = environment(
+        tmp_path,
+        cache={"node_type": "cache.r7g.xlarge"},
+        database={"allocated_storage_gb": 20, "max_allocated_storage_gb": 100},
+        load={"average_records_per_second": 30},
+    )
     with pytest.raises(ConfigError) as raised:  # 30 x 2,629,800 x 1,789 B = 131.4 GiB
         plan_environment(env)
     assert (raised.value.field, raised.value.value) == ("environments.dev.database.max_allocated_storage_gb", 100)
@@ -132,24 +152,43 @@ def test_fails_when_the_first_month_does_not_fit_the_storage_ceiling(tmp_path: P
 
 
 def test_fails_when_the_average_exceeds_the_peak(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match=r"environments\.dev\.load\.average_records_per_second must be at most "
-                                          r"stream\.peak_records_per_second \(170\), got 171"):
-        plan_environment(environment(tmp_path, cache={"node_type": "cache.r7g.4xlarge"},
-                                     database={"max_allocated_storage_gb": 10_000},
-                                     load={"average_records_per_second": 171}))
+    with pytest.raises(
+        ConfigError,
+        match=r"environments\.dev\.load\.average_records_per_second must be at most "
+        r"stream\.peak_records_per_second \(170\), got 171",
+    ):
+        plan_environment(
+            environment(
+                tmp_path,
+                cache={"node_type": "cache.r7g.4xlarge"},
+                database={"max_allocated_storage_gb": 10_000},
+                load={"average_records_per_second": 171},
+            )
+        )
 
 
-@pytest.mark.parametrize("load, message", [
-    ({"average_records_per_second": 1.5}, "average_records_per_second must be a whole number from 1 to 10000000, "
-                                          "got 1.5"),
-    ({"average_records_per_second": True}, "average_records_per_second must be a whole number from 1 to 10000000, "
-                                           "got True"),
-    ({"average_records_per_second": 0}, "average_records_per_second must be a whole number from 1 to 10000000, "
-                                        "got 0"),
-    ({"headroom": -0.5}, "headroom must be a number from 0 to 10, got -0.5"),
-    ({"peak_records_per_second": 170}, "peak_records_per_second must be a known setting of "
-                                       "[environments.dev.load], got 170"),
-])
+@pytest.mark.parametrize(
+    "load, message",
+    [
+        (
+            {"average_records_per_second": 1.5},
+            "average_records_per_second must be a whole number from 1 to 10000000, got 1.5",
+        ),
+        (
+            {"average_records_per_second": True},
+            "average_records_per_second must be a whole number from 1 to 10000000, got True",
+        ),
+        (
+            {"average_records_per_second": 0},
+            "average_records_per_second must be a whole number from 1 to 10000000, got 0",
+        ),
+        ({"headroom": -0.5}, "headroom must be a number from 0 to 10, got -0.5"),
+        (
+            {"peak_records_per_second": 170},
+            "peak_records_per_second must be a known setting of [environments.dev.load], got 170",
+        ),
+    ],
+)
 def test_fails_on_bad_load(tmp_path: Path, load: dict[str, Any], message: str) -> None:
     with pytest.raises(ConfigError) as raised:
         environment(tmp_path, load=load)
@@ -169,8 +208,9 @@ def run_main(tmp_path: Path, config: Path | None = None) -> subprocess.Completed
     env = {**os.environ, "CDKTF_OUTDIR": str(tmp_path / "cdktf.out")}
     if config is not None:
         env["JAPANCART_CONFIG"] = str(config)
-    return subprocess.run([sys.executable, str(ROOT / "main.py")], cwd=tmp_path, capture_output=True, text=True,
-                          env=env, timeout=300)
+    return subprocess.run(
+        [sys.executable, str(ROOT / "main.py")], cwd=tmp_path, capture_output=True, text=True, env=env, timeout=300
+    )
 
 
 @pytest.mark.slow
@@ -191,13 +231,16 @@ def test_synth_prints_one_screen_of_capacity_for_the_shipped_configuration(tmp_p
 
 @pytest.mark.slow
 def test_synth_refuses_a_node_too_small_in_one_line_and_writes_nothing(tmp_path: Path) -> None:
-    config = write_config(tmp_path, {"dev": {"cache": {"node_type": "cache.t4g.micro"},
-                                             "load": {"average_records_per_second": 17}}})
+    config = write_config(
+        tmp_path, {"dev": {"cache": {"node_type": "cache.t4g.micro"}, "load": {"average_records_per_second": 17}}}
+    )
     result = run_main(tmp_path, config)
     assert result.returncode == 2
     [line] = result.stderr.strip().splitlines()
-    assert line.startswith("configuration error: environments.dev.cache.node_type must be a node type whose usable "
-                           "memory holds the 86,400 s history: ")
+    assert line.startswith(
+        "configuration error: environments.dev.cache.node_type must be a node type whose usable "
+        "memory holds the 86,400 s history: "
+    )
     assert line.endswith(", got 'cache.t4g.micro'")
     assert not (tmp_path / "cdktf.out").exists() and result.stdout == ""
 
@@ -210,14 +253,19 @@ def transactions(count: int, metadata_bytes: int) -> list:
     from processor.schema import ValidationError, validate
 
     rng = random.Random(7)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     made = []
     for i in range(count):
-        doc = {"transaction_id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
-               "customer_id": f"cust-{i:06d}", "merchant_id": f"merchant-{rng.randrange(50):04d}",
-               "amount": str(rng.randrange(100, 30000, 10)), "currency": "JPY",
-               "occurred_at": datetime.fromtimestamp(now.timestamp() - rng.uniform(0, 3600), timezone.utc).isoformat(),
-               "payment_method": "card", "metadata": {"channel": "web", "note": "x" * metadata_bytes}}
+        doc = {
+            "transaction_id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+            "customer_id": f"cust-{i:06d}",
+            "merchant_id": f"merchant-{rng.randrange(50):04d}",
+            "amount": str(rng.randrange(100, 30000, 10)),
+            "currency": "JPY",
+            "occurred_at": datetime.fromtimestamp(now.timestamp() - rng.uniform(0, 3600), UTC).isoformat(),
+            "payment_method": "card",
+            "metadata": {"channel": "web", "note": "x" * metadata_bytes},
+        }
         try:
             made.append(validate(doc))
         except ValidationError:  # a random id that looks like a card number; the processor rejects it too
@@ -235,7 +283,9 @@ def redis_rig(rig_ca) -> Iterator[Any]:
     from tests.support.pipeline import REDIS_USER
     from tests.support.servers import RedisServer
 
-    server = RedisServer(rig_ca, acl_rules=REDIS_ACL_RULES, user=REDIS_USER, password="capacity-test-password-0123456789")
+    server = RedisServer(
+        rig_ca, acl_rules=REDIS_ACL_RULES, user=REDIS_USER, password="capacity-test-password-0123456789"
+    )
     server.start()
     yield server
     server.destroy()
@@ -263,7 +313,7 @@ def test_redis_model_covers_what_the_processor_stores(redis_rig, metadata_bytes:
     txns = transactions(10_000, metadata_bytes)
     before = client.info("memory")["used_memory"]
     for start in range(0, len(txns), 500):
-        write_history(client, txns[start:start + 500], 86_400, time.time())
+        write_history(client, txns[start : start + 500], 86_400, time.time())
     measured = (client.info("memory")["used_memory"] - before) / len(txns)
     assert client.dbsize() == 2 * len(txns)  # every transaction and its customer's set are really there
     modelled = redis_bytes_per_transaction(record_bytes(txns))
@@ -274,12 +324,14 @@ def test_redis_model_covers_what_the_processor_stores(redis_rig, metadata_bytes:
 @pytest.mark.integration
 @pytest.mark.parametrize("metadata_bytes", [0, 700])
 def test_database_model_covers_what_the_processor_stores(postgres_rig, metadata_bytes: int) -> None:
-    from processor.kinesis import Accepted, RecordRef
     from processor.config import RuleThresholds
+    from processor.kinesis import Accepted, RecordRef
     from processor.pg_store import store_transactions
 
-    size = ("SELECT sum(pg_total_relation_size(c.oid)) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-            "WHERE n.nspname = 'public' AND c.relkind IN ('r', 't')")
+    size = (
+        "SELECT sum(pg_total_relation_size(c.oid)) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = 'public' AND c.relkind IN ('r', 't')"
+    )
     conn = postgres_rig.connect(postgres_rig.master_user, postgres_rig.master_password)
     try:
         conn.run("TRUNCATE transactions, transaction_ids, customer_windows RESTART IDENTITY CASCADE")
@@ -287,13 +339,14 @@ def test_database_model_covers_what_the_processor_stores(postgres_rig, metadata_
         before = conn.run(size)[0][0]
         txns = transactions(10_000, metadata_bytes)
         # What is stored does not depend on the thresholds (they only pick the windows returned).
-        thresholds = RuleThresholds(max_txns_per_hour=30, max_daily_total=Decimal(2_000_000),
-                                    max_single_amount=Decimal(500_000))
+        thresholds = RuleThresholds(
+            max_txns_per_hour=30, max_daily_total=Decimal(2_000_000), max_single_amount=Decimal(500_000)
+        )
         stream = "arn:aws:kinesis:ap-northeast-1:111122223333:stream/japancart-dev-transactions"
         accepted = [Accepted(RecordRef(stream, "shardId-000000000000", str(10**20 + i)), t) for i, t in enumerate(txns)]
         for start in range(0, len(accepted), 500):
             conn.run("BEGIN")
-            store_transactions(conn, accepted[start:start + 500], [], thresholds)
+            store_transactions(conn, accepted[start : start + 500], [], thresholds)
             conn.run("COMMIT")
         conn.run("VACUUM ANALYZE")  # what autovacuum does in production: visibility and free-space maps
         assert conn.run("SELECT count(*) FROM transactions")[0][0] == len(txns)

@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from synthesis import TEST_ACCOUNTS, TEST_BACKEND, TEST_REPOSITORY, TEST_REPOSITORY_ID, TEST_STATE_KEYS, StackView
 from processor.contract import ENVIRONMENTS
+from synthesis import TEST_ACCOUNTS, TEST_BACKEND, TEST_REPOSITORY, TEST_REPOSITORY_ID, TEST_STATE_KEYS, StackView
 from tools.iam_policy import ALLOW, DENY, IMPLICIT_DENY, Principal, Request, evaluate, evaluate_all
 
 HOST = "token.actions.githubusercontent.com"
@@ -37,11 +37,13 @@ def ids():
 
 def identities(tmp_path: Path, environments: dict[str, dict[str, Any]] | None = None, **sections: Any):
     from config_files import write_config
+
     from stacks.config import load_config
     from stacks.identity import Identities
 
-    path = write_config(tmp_path, environments or {"dev": {}, "prod": {"network": {"vpc_cidr": "10.30.0.0/16"}}},
-                        **sections)
+    path = write_config(
+        tmp_path, environments or {"dev": {}, "prod": {"network": {"vpc_cidr": "10.30.0.0/16"}}}, **sections
+    )
     return Identities(load_config({"JAPANCART_CONFIG": str(path)}))
 
 
@@ -51,7 +53,7 @@ def identities(tmp_path: Path, environments: dict[str, dict[str, Any]] | None = 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_each_account_gets_the_github_provider_and_its_environments_roles(stacks, env: str) -> None:
     ci = StackView(stacks[f"ci-{TEST_ACCOUNTS[env]}"])
-    (_, provider), = ci.resources("aws_iam_openid_connect_provider").items()
+    ((_, provider),) = ci.resources("aws_iam_openid_connect_provider").items()
     assert provider["url"] == f"https://{HOST}" and provider["client_id_list"] == ["sts.amazonaws.com"]
     assert "thumbprint_list" not in provider  # IAM trusts GitHub's certificate through its own CAs
     roles = {r["name"]: r for r in ci.resources("aws_iam_role").values()}
@@ -66,23 +68,32 @@ def test_each_account_gets_the_github_provider_and_its_environments_roles(stacks
     inline = {p["name"]: json.loads(p["policy"]) for p in ci.resources("aws_iam_role_policy").values()}
     assert inline[f"japancart-{env}-apply"] == json.loads(apply_boundary["policy"])  # the boundary caps it
     assert stacks[f"ci-{TEST_ACCOUNTS[env]}"]["output"]["apply_role_arns"]["value"] == {
-        env: ci.ref("aws_iam_role", [k for k, r in ci.resources("aws_iam_role").items() if r is apply][0], "arn")}
+        env: ci.ref("aws_iam_role", [k for k, r in ci.resources("aws_iam_role").items() if r is apply][0], "arn")
+    }
 
 
 def test_single_account_fallback_has_one_ci_stack_for_every_environment(tmp_path: Path) -> None:
     from config_files import write_config
+
     from synthesis import synth_stacks
 
     one = "123456789012"
-    config = write_config(tmp_path, {
-        "dev": {"account_id": one}, "staging": {"account_id": one, "network": {"vpc_cidr": "10.20.0.0/16"}},
-        "prod": {"account_id": one, "network": {"vpc_cidr": "10.30.0.0/16"}}}, backend={"account_id": one})
+    config = write_config(
+        tmp_path,
+        {
+            "dev": {"account_id": one},
+            "staging": {"account_id": one, "network": {"vpc_cidr": "10.20.0.0/16"}},
+            "prod": {"account_id": one, "network": {"vpc_cidr": "10.30.0.0/16"}},
+        },
+        backend={"account_id": one},
+    )
     stacks = synth_stacks(tmp_path / "out", {"JAPANCART_CONFIG": str(config)})
     assert sorted(stacks) == sorted(["bootstrap", f"ci-{one}", "dev", "staging", "prod"])
     ci = StackView(stacks[f"ci-{one}"])
     assert len(ci.resources("aws_iam_openid_connect_provider")) == 1
     assert sorted(r["name"] for r in ci.resources("aws_iam_role").values()) == sorted(
-        f"japancart-{env}-{kind}" for env in ENVIRONMENTS for kind in ("plan", "apply"))
+        f"japancart-{env}-{kind}" for env in ENVIRONMENTS for kind in ("plan", "apply")
+    )
     # Same account as the bucket: no cross-account Allow, the denies alone keep environments apart.
     _, policy = StackView(stacks["bootstrap"]).one("aws_s3_bucket_policy")
     assert {s["Effect"] for s in json.loads(policy["policy"])["Statement"]} == {"Deny"}
@@ -95,8 +106,10 @@ def assume(trust: dict, sub: str, *, aud: str = "sts.amazonaws.com", account: st
     """The trust policy's decision on AssumeRoleWithWebIdentity for a token with these claims, presented
     through the OIDC provider of `account`."""
     provider = Principal.federated(f"arn:aws:iam::{account}:oidc-provider/{HOST}")
-    return evaluate(trust, Request("sts:AssumeRoleWithWebIdentity", principal=provider,
-                                   context={f"{HOST}:aud": aud, f"{HOST}:sub": sub}))
+    return evaluate(
+        trust,
+        Request("sts:AssumeRoleWithWebIdentity", principal=provider, context={f"{HOST}:aud": aud, f"{HOST}:sub": sub}),
+    )
 
 
 REPO = TEST_REPOSITORY
@@ -105,29 +118,44 @@ DEPLOY_REF = f"{REPO}/.github/workflows/deploy-environment.yml@refs/heads/main"
 CUSTOM = f"repository_id:{TEST_REPOSITORY_ID}"
 
 
-@pytest.mark.parametrize(("kind", "sub", "admitted"), [
-    # the shipped, recommended subject: repository id, GitHub environment, workflow file and ref
-    ("plan", f"{CUSTOM}:environment:pr-plan-dev:job_workflow_ref:{PR_REF}", True),
-    ("plan", f"{CUSTOM}:environment:pr-plan-dev:job_workflow_ref:{PR_REF.replace('42', '7')}", True),
-    ("plan", f"{CUSTOM}:environment:preview-dev:job_workflow_ref:{DEPLOY_REF}", True),
-    ("plan", f"{CUSTOM}:environment:pr-plan-prod:job_workflow_ref:{PR_REF}", False),         # another environment
-    ("plan", f"{CUSTOM}:environment:dev:job_workflow_ref:{DEPLOY_REF}", False),              # the apply environment
-    ("plan", f"repository_id:700000002:environment:pr-plan-dev:job_workflow_ref:{PR_REF}", False),  # another repo
-    ("plan", f"{CUSTOM}:environment:pr-plan-dev:job_workflow_ref:{REPO}/.github/workflows/evil.yml@refs/pull/42/merge", False),
-    ("plan", f"{CUSTOM}:environment:pr-plan-dev:job_workflow_ref:{REPO}/.github/workflows/pull-request.yml@refs/heads/feature", False),
-    ("plan", f"{CUSTOM}:environment:preview-dev:job_workflow_ref:{DEPLOY_REF.replace('main', 'feature')}", False),
-    ("plan", f"{CUSTOM}:ref:refs/heads/main:job_workflow_ref:{DEPLOY_REF}", False),          # no environment
-    ("plan", f"{CUSTOM}:pull_request:job_workflow_ref:{PR_REF}", False),                    # no environment
-    ("plan", f"repo:{REPO}:environment:pr-plan-dev", False),                                # default format: not this repo's
-    ("plan", f"repo:{REPO}:ref:refs/heads/main", False),                                    # the old trust's subject
-    ("apply", f"{CUSTOM}:environment:dev:job_workflow_ref:{DEPLOY_REF}", True),
-    ("apply", f"{CUSTOM}:environment:dev:job_workflow_ref:{DEPLOY_REF.replace('main', 'feature')}", False),
-    ("apply", f"{CUSTOM}:environment:dev:job_workflow_ref:{REPO}/.github/workflows/pull-request.yml@refs/heads/main", False),
-    ("apply", f"{CUSTOM}:environment:preview-dev:job_workflow_ref:{DEPLOY_REF}", False),
-    ("apply", f"{CUSTOM}:environment:pr-plan-dev:job_workflow_ref:{PR_REF}", False),
-    ("apply", f"{CUSTOM}:environment:prod:job_workflow_ref:{DEPLOY_REF}", False),
-    ("apply", f"repository_id:7000000011:environment:dev:job_workflow_ref:{DEPLOY_REF}", False),
-])
+@pytest.mark.parametrize(
+    ("kind", "sub", "admitted"),
+    [
+        # the shipped, recommended subject: repository id, GitHub environment, workflow file and ref
+        ("plan", f"{CUSTOM}:environment:pr-plan-dev:job_workflow_ref:{PR_REF}", True),
+        ("plan", f"{CUSTOM}:environment:pr-plan-dev:job_workflow_ref:{PR_REF.replace('42', '7')}", True),
+        ("plan", f"{CUSTOM}:environment:preview-dev:job_workflow_ref:{DEPLOY_REF}", True),
+        ("plan", f"{CUSTOM}:environment:pr-plan-prod:job_workflow_ref:{PR_REF}", False),  # another environment
+        ("plan", f"{CUSTOM}:environment:dev:job_workflow_ref:{DEPLOY_REF}", False),  # the apply environment
+        ("plan", f"repository_id:700000002:environment:pr-plan-dev:job_workflow_ref:{PR_REF}", False),  # another repo
+        (
+            "plan",
+            f"{CUSTOM}:environment:pr-plan-dev:job_workflow_ref:{REPO}/.github/workflows/evil.yml@refs/pull/42/merge",
+            False,
+        ),
+        (
+            "plan",
+            f"{CUSTOM}:environment:pr-plan-dev:job_workflow_ref:{REPO}/.github/workflows/pull-request.yml@refs/heads/feature",
+            False,
+        ),
+        ("plan", f"{CUSTOM}:environment:preview-dev:job_workflow_ref:{DEPLOY_REF.replace('main', 'feature')}", False),
+        ("plan", f"{CUSTOM}:ref:refs/heads/main:job_workflow_ref:{DEPLOY_REF}", False),  # no environment
+        ("plan", f"{CUSTOM}:pull_request:job_workflow_ref:{PR_REF}", False),  # no environment
+        ("plan", f"repo:{REPO}:environment:pr-plan-dev", False),  # default format: not this repo's
+        ("plan", f"repo:{REPO}:ref:refs/heads/main", False),  # the old trust's subject
+        ("apply", f"{CUSTOM}:environment:dev:job_workflow_ref:{DEPLOY_REF}", True),
+        ("apply", f"{CUSTOM}:environment:dev:job_workflow_ref:{DEPLOY_REF.replace('main', 'feature')}", False),
+        (
+            "apply",
+            f"{CUSTOM}:environment:dev:job_workflow_ref:{REPO}/.github/workflows/pull-request.yml@refs/heads/main",
+            False,
+        ),
+        ("apply", f"{CUSTOM}:environment:preview-dev:job_workflow_ref:{DEPLOY_REF}", False),
+        ("apply", f"{CUSTOM}:environment:pr-plan-dev:job_workflow_ref:{PR_REF}", False),
+        ("apply", f"{CUSTOM}:environment:prod:job_workflow_ref:{DEPLOY_REF}", False),
+        ("apply", f"repository_id:7000000011:environment:dev:job_workflow_ref:{DEPLOY_REF}", False),
+    ],
+)
 def test_custom_subject_trust(ids, kind: str, sub: str, admitted: bool) -> None:
     from stacks.ci_policies import trust_policy
 
@@ -144,23 +172,26 @@ def test_audience_and_provider_account_are_pinned(ids) -> None:
     assert assume(trust, sub, account=PROD) == IMPLICIT_DENY  # prod's provider: not this role's account
 
 
-@pytest.mark.parametrize(("kind", "sub", "admitted"), [
-    ("plan", f"repo:{REPO}:environment:pr-plan-dev", True),
-    ("plan", f"repo:{REPO}:environment:preview-dev", True),
-    ("plan", f"repo:{REPO}:ref:refs/heads/main", False),   # any workflow or event on main: no longer
-    ("plan", f"repo:{REPO}:pull_request", False),
-    ("plan", f"repo:{REPO}:environment:dev", False),
-    ("plan", f"repo:{REPO}:environment:pr-plan-prod", False),
-    ("plan", f"repo:{REPO}:environment:pr-plan-dev-2", False),
-    ("plan", f"repo:acme-payments/another-repo:environment:pr-plan-dev", False),
-    ("plan", f"repo:{REPO.upper()}:environment:pr-plan-dev", False),
-    ("apply", f"repo:{REPO}:environment:dev", True),
-    ("apply", f"repo:{REPO}:environment:preview-dev", False),
-    ("apply", f"repo:{REPO}:environment:pr-plan-dev", False),
-    ("apply", f"repo:{REPO}:ref:refs/heads/main", False),
-    ("apply", f"repo:{REPO}:environment:prod", False),
-    ("apply", f"repo:acme-payments/fork:environment:dev", False),
-])
+@pytest.mark.parametrize(
+    ("kind", "sub", "admitted"),
+    [
+        ("plan", f"repo:{REPO}:environment:pr-plan-dev", True),
+        ("plan", f"repo:{REPO}:environment:preview-dev", True),
+        ("plan", f"repo:{REPO}:ref:refs/heads/main", False),  # any workflow or event on main: no longer
+        ("plan", f"repo:{REPO}:pull_request", False),
+        ("plan", f"repo:{REPO}:environment:dev", False),
+        ("plan", f"repo:{REPO}:environment:pr-plan-prod", False),
+        ("plan", f"repo:{REPO}:environment:pr-plan-dev-2", False),
+        ("plan", "repo:acme-payments/another-repo:environment:pr-plan-dev", False),
+        ("plan", f"repo:{REPO.upper()}:environment:pr-plan-dev", False),
+        ("apply", f"repo:{REPO}:environment:dev", True),
+        ("apply", f"repo:{REPO}:environment:preview-dev", False),
+        ("apply", f"repo:{REPO}:environment:pr-plan-dev", False),
+        ("apply", f"repo:{REPO}:ref:refs/heads/main", False),
+        ("apply", f"repo:{REPO}:environment:prod", False),
+        ("apply", "repo:acme-payments/fork:environment:dev", False),
+    ],
+)
 def test_default_subject_trust(tmp_path: Path, kind: str, sub: str, admitted: bool) -> None:
     from stacks.ci_policies import trust_policy
 
@@ -215,16 +246,36 @@ def test_plan_role_reads_its_environments_project_secrets_and_never_rds_ones(dev
     assert allowed(dev_plan, "kms:Decrypt", f"arn:aws:kms:{REGION}:{DEV}:key/1234", **via) == ALLOW
     other = secret.replace("japancart/dev/", "japancart/prod/")
     assert allowed(dev_plan, "secretsmanager:GetSecretValue", other) == IMPLICIT_DENY
-    assert allowed(dev_plan, "kms:Decrypt", f"arn:aws:kms:{REGION}:{DEV}:key/1234",
-                   **{**via, "kms:EncryptionContext:SecretARN": other}) == IMPLICIT_DENY
+    assert (
+        allowed(
+            dev_plan,
+            "kms:Decrypt",
+            f"arn:aws:kms:{REGION}:{DEV}:key/1234",
+            **{**via, "kms:EncryptionContext:SecretARN": other},
+        )
+        == IMPLICIT_DENY
+    )
     rds = f"arn:aws:secretsmanager:{REGION}:{DEV}:secret:rds!db-0123abcd-AbCdEf"
     assert allowed(dev_plan, "secretsmanager:GetSecretValue", rds) == DENY
     assert allowed(dev_plan, "secretsmanager:PutSecretValue", secret) == DENY
 
 
-@pytest.mark.parametrize("action", ["ec2:RunInstances", "ec2:CreateVpc", "iam:CreateRole", "iam:PassRole",
-                                    "kms:ScheduleKeyDeletion", "rds:DeleteDBInstance", "lambda:InvokeFunction",
-                                    "lambda:UpdateFunctionCode", "sts:AssumeRole", "s3:DeleteObject", "logs:GetLogEvents"])
+@pytest.mark.parametrize(
+    "action",
+    [
+        "ec2:RunInstances",
+        "ec2:CreateVpc",
+        "iam:CreateRole",
+        "iam:PassRole",
+        "kms:ScheduleKeyDeletion",
+        "rds:DeleteDBInstance",
+        "lambda:InvokeFunction",
+        "lambda:UpdateFunctionCode",
+        "sts:AssumeRole",
+        "s3:DeleteObject",
+        "logs:GetLogEvents",
+    ],
+)
 def test_plan_role_writes_nothing(dev_plan, action: str) -> None:
     assert allowed(dev_plan, action, "*", **{"aws:RequestedRegion": REGION}) == DENY
 
@@ -273,40 +324,64 @@ def role(name: str, account: str = DEV) -> str:
     return f"arn:aws:iam::{account}:role/{name}"
 
 
-@pytest.mark.parametrize(("action", "resource", "boundary", "decision"), [
-    ("iam:CreateRole", role("japancart-dev-processor"), WORKLOAD_BOUNDARY, ALLOW),
-    ("iam:CreateRole", role("japancart-dev-processor"), None, DENY),
-    ("iam:CreateRole", role("japancart-dev-processor"), f"arn:aws:iam::{DEV}:policy/japancart-dev-apply-boundary", DENY),
-    ("iam:CreateRole", role("japancart-dev-processor"), "arn:aws:iam::aws:policy/AdministratorAccess", DENY),
-    ("iam:CreateRole", role("japancart-prod-processor"), WORKLOAD_BOUNDARY, IMPLICIT_DENY),
-    ("iam:CreateRole", role("other-team-role"), WORKLOAD_BOUNDARY, IMPLICIT_DENY),
-    ("iam:CreateRole", role("japancart-dev-apply"), WORKLOAD_BOUNDARY, DENY),
-    ("iam:PutRolePolicy", role("japancart-dev-processor"), WORKLOAD_BOUNDARY, ALLOW),
-    ("iam:PutRolePolicy", role("japancart-dev-processor"), None, IMPLICIT_DENY),   # a role without the boundary
-    ("iam:AttachRolePolicy", role("japancart-dev-database-monitoring"), WORKLOAD_BOUNDARY, ALLOW),
-    ("iam:AttachRolePolicy", role("japancart-dev-apply"), f"arn:aws:iam::{DEV}:policy/japancart-dev-apply-boundary", DENY),
-    ("iam:PutRolePolicy", role("japancart-dev-apply"), f"arn:aws:iam::{DEV}:policy/japancart-dev-apply-boundary", DENY),
-    ("iam:PutRolePermissionsBoundary", role("japancart-dev-processor"), WORKLOAD_BOUNDARY, ALLOW),
-    ("iam:PutRolePermissionsBoundary", role("japancart-dev-processor"), "arn:aws:iam::aws:policy/PowerUserAccess", DENY),
-    ("iam:DeleteRolePermissionsBoundary", role("japancart-dev-processor"), WORKLOAD_BOUNDARY, DENY),
-    ("iam:DeleteRolePermissionsBoundary", role("japancart-dev-apply"), None, DENY),
-    ("iam:UpdateAssumeRolePolicy", role("japancart-dev-plan"), None, DENY),
-    ("iam:UpdateAssumeRolePolicy", role("japancart-dev-processor"), None, ALLOW),
-    ("iam:DeleteRole", role("japancart-dev-apply"), None, DENY),
-    ("iam:DeleteRole", role("japancart-dev-processor"), None, ALLOW),
-    ("iam:PassRole", role("japancart-dev-processor"), None, ALLOW),
-    ("iam:PassRole", role("japancart-dev-apply"), None, DENY),
-    ("iam:CreatePolicyVersion", WORKLOAD_BOUNDARY, None, DENY),
-    ("iam:SetDefaultPolicyVersion", f"arn:aws:iam::{DEV}:policy/japancart-dev-apply-boundary", None, DENY),
-    ("iam:DeletePolicy", WORKLOAD_BOUNDARY, None, DENY),
-    ("iam:CreatePolicy", f"arn:aws:iam::{DEV}:policy/japancart-dev-anything", None, IMPLICIT_DENY),
-    ("iam:DeleteOpenIDConnectProvider", f"arn:aws:iam::{DEV}:oidc-provider/{HOST}", None, DENY),
-    ("iam:UpdateOpenIDConnectProviderThumbprint", f"arn:aws:iam::{DEV}:oidc-provider/{HOST}", None, DENY),
-    ("iam:CreateUser", f"arn:aws:iam::{DEV}:user/intruder", None, IMPLICIT_DENY),
-    ("iam:CreateAccessKey", f"arn:aws:iam::{DEV}:user/intruder", None, IMPLICIT_DENY),
-])
-def test_apply_role_creates_roles_only_with_the_workload_boundary(dev_apply, action: str, resource: str,
-                                                                 boundary: str | None, decision: str) -> None:
+@pytest.mark.parametrize(
+    ("action", "resource", "boundary", "decision"),
+    [
+        ("iam:CreateRole", role("japancart-dev-processor"), WORKLOAD_BOUNDARY, ALLOW),
+        ("iam:CreateRole", role("japancart-dev-processor"), None, DENY),
+        (
+            "iam:CreateRole",
+            role("japancart-dev-processor"),
+            f"arn:aws:iam::{DEV}:policy/japancart-dev-apply-boundary",
+            DENY,
+        ),
+        ("iam:CreateRole", role("japancart-dev-processor"), "arn:aws:iam::aws:policy/AdministratorAccess", DENY),
+        ("iam:CreateRole", role("japancart-prod-processor"), WORKLOAD_BOUNDARY, IMPLICIT_DENY),
+        ("iam:CreateRole", role("other-team-role"), WORKLOAD_BOUNDARY, IMPLICIT_DENY),
+        ("iam:CreateRole", role("japancart-dev-apply"), WORKLOAD_BOUNDARY, DENY),
+        ("iam:PutRolePolicy", role("japancart-dev-processor"), WORKLOAD_BOUNDARY, ALLOW),
+        ("iam:PutRolePolicy", role("japancart-dev-processor"), None, IMPLICIT_DENY),  # a role without the boundary
+        ("iam:AttachRolePolicy", role("japancart-dev-database-monitoring"), WORKLOAD_BOUNDARY, ALLOW),
+        (
+            "iam:AttachRolePolicy",
+            role("japancart-dev-apply"),
+            f"arn:aws:iam::{DEV}:policy/japancart-dev-apply-boundary",
+            DENY,
+        ),
+        (
+            "iam:PutRolePolicy",
+            role("japancart-dev-apply"),
+            f"arn:aws:iam::{DEV}:policy/japancart-dev-apply-boundary",
+            DENY,
+        ),
+        ("iam:PutRolePermissionsBoundary", role("japancart-dev-processor"), WORKLOAD_BOUNDARY, ALLOW),
+        (
+            "iam:PutRolePermissionsBoundary",
+            role("japancart-dev-processor"),
+            "arn:aws:iam::aws:policy/PowerUserAccess",
+            DENY,
+        ),
+        ("iam:DeleteRolePermissionsBoundary", role("japancart-dev-processor"), WORKLOAD_BOUNDARY, DENY),
+        ("iam:DeleteRolePermissionsBoundary", role("japancart-dev-apply"), None, DENY),
+        ("iam:UpdateAssumeRolePolicy", role("japancart-dev-plan"), None, DENY),
+        ("iam:UpdateAssumeRolePolicy", role("japancart-dev-processor"), None, ALLOW),
+        ("iam:DeleteRole", role("japancart-dev-apply"), None, DENY),
+        ("iam:DeleteRole", role("japancart-dev-processor"), None, ALLOW),
+        ("iam:PassRole", role("japancart-dev-processor"), None, ALLOW),
+        ("iam:PassRole", role("japancart-dev-apply"), None, DENY),
+        ("iam:CreatePolicyVersion", WORKLOAD_BOUNDARY, None, DENY),
+        ("iam:SetDefaultPolicyVersion", f"arn:aws:iam::{DEV}:policy/japancart-dev-apply-boundary", None, DENY),
+        ("iam:DeletePolicy", WORKLOAD_BOUNDARY, None, DENY),
+        ("iam:CreatePolicy", f"arn:aws:iam::{DEV}:policy/japancart-dev-anything", None, IMPLICIT_DENY),
+        ("iam:DeleteOpenIDConnectProvider", f"arn:aws:iam::{DEV}:oidc-provider/{HOST}", None, DENY),
+        ("iam:UpdateOpenIDConnectProviderThumbprint", f"arn:aws:iam::{DEV}:oidc-provider/{HOST}", None, DENY),
+        ("iam:CreateUser", f"arn:aws:iam::{DEV}:user/intruder", None, IMPLICIT_DENY),
+        ("iam:CreateAccessKey", f"arn:aws:iam::{DEV}:user/intruder", None, IMPLICIT_DENY),
+    ],
+)
+def test_apply_role_creates_roles_only_with_the_workload_boundary(
+    dev_apply, action: str, resource: str, boundary: str | None, decision: str
+) -> None:
     context = {"iam:PermissionsBoundary": boundary} if boundary else {}
     assert apply_decision(dev_apply, action, resource, **context) == decision
 
@@ -317,9 +392,18 @@ def test_apply_role_deploys_its_environment_only(dev_apply) -> None:
     assert apply_decision(dev_apply, "rds:CreateDBInstance", "*", **region) == ALLOW
     assert apply_decision(dev_apply, "ec2:CreateVpc", "*", **{"aws:RequestedRegion": "us-east-1"}) == IMPLICIT_DENY
     # a resource (or a new tag) of another environment or project: never, wherever the service supports tags
-    assert apply_decision(dev_apply, "ec2:DeleteVpc", "*", **region, **{"aws:ResourceTag/Environment": "prod"}) == IMPLICIT_DENY
-    assert apply_decision(dev_apply, "kms:PutKeyPolicy", "*", **region, **{"aws:ResourceTag/Environment": "shared"}) == IMPLICIT_DENY
-    assert apply_decision(dev_apply, "ec2:CreateTags", "*", **region, **{"aws:RequestTag/Environment": "prod"}) == IMPLICIT_DENY
+    assert (
+        apply_decision(dev_apply, "ec2:DeleteVpc", "*", **region, **{"aws:ResourceTag/Environment": "prod"})
+        == IMPLICIT_DENY
+    )
+    assert (
+        apply_decision(dev_apply, "kms:PutKeyPolicy", "*", **region, **{"aws:ResourceTag/Environment": "shared"})
+        == IMPLICIT_DENY
+    )
+    assert (
+        apply_decision(dev_apply, "ec2:CreateTags", "*", **region, **{"aws:RequestTag/Environment": "prod"})
+        == IMPLICIT_DENY
+    )
     assert apply_decision(dev_apply, "s3:CreateBucket", "*", **region) == IMPLICIT_DENY
     assert apply_decision(dev_apply, "s3:PutObject", f"{BUCKET}/japancart/dev/terraform.tfstate") == ALLOW
     assert apply_decision(dev_apply, "s3:PutObject", f"{BUCKET}/japancart/prod/terraform.tfstate") == IMPLICIT_DENY
@@ -371,10 +455,17 @@ def test_a_role_any_construct_adds_gets_the_boundary_and_another_boundary_is_ref
 
 def workload_statements(document: dict) -> list[dict]:
     """The statements of every role policy of an environment stack (data aws_iam_policy_document)."""
-    trusts = {k for k, v in document.get("data", {}).get("aws_iam_policy_document", {}).items()
-              if any("sts:AssumeRole" in s.get("actions", []) for s in v["statement"])}
-    return [s for k, v in document.get("data", {}).get("aws_iam_policy_document", {}).items() if k not in trusts
-            for s in v["statement"]]
+    trusts = {
+        k
+        for k, v in document.get("data", {}).get("aws_iam_policy_document", {}).items()
+        if any("sts:AssumeRole" in s.get("actions", []) for s in v["statement"])
+    }
+    return [
+        s
+        for k, v in document.get("data", {}).get("aws_iam_policy_document", {}).items()
+        if k not in trusts
+        for s in v["statement"]
+    ]
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
@@ -389,27 +480,42 @@ def test_the_workload_boundary_allows_everything_the_workload_roles_do(stacks, i
     assert {"rds-db:connect", "kinesis:GetRecords", "secretsmanager:GetSecretValue", "lambda:InvokeFunction"} <= actions
     for action in actions | set(RDS_MONITORING_GROUP_ACTIONS) | set(RDS_MONITORING_STREAM_ACTIONS):
         service = action.split(":")[0]
-        resource = {"logs": f"arn:aws:logs:{REGION}:{account}:log-group:RDSOSMetrics:log-stream:x",
-                    "rds-db": f"arn:aws:rds-db:{REGION}:{account}:dbuser:db-ABC/txn_writer"}.get(
-            service, f"arn:aws:{service}:{REGION}:{account}:" + {"kms": "key/1", "secretsmanager": "secret:x",
-                                                                 "lambda": "function:x"}.get(service, "x"))
+        resource = {
+            "logs": f"arn:aws:logs:{REGION}:{account}:log-group:RDSOSMetrics:log-stream:x",
+            "rds-db": f"arn:aws:rds-db:{REGION}:{account}:dbuser:db-ABC/txn_writer",
+        }.get(
+            service,
+            f"arn:aws:{service}:{REGION}:{account}:"
+            + {"kms": "key/1", "secretsmanager": "secret:x", "lambda": "function:x"}.get(service, "x"),
+        )
         decision = evaluate(boundary, Request(action, resource, context={"aws:RequestedRegion": REGION}))
         assert decision == ALLOW, action
 
 
-@pytest.mark.parametrize(("action", "resource"), [
-    ("iam:PassRole", "*"), ("iam:CreateRole", "*"), ("sts:AssumeRole", "*"), ("s3:GetObject", "*"),
-    ("kms:CreateGrant", f"arn:aws:kms:{REGION}:{DEV}:key/1"), ("kms:PutKeyPolicy", f"arn:aws:kms:{REGION}:{DEV}:key/1"),
-    ("secretsmanager:GetSecretValue", f"arn:aws:secretsmanager:{REGION}:{PROD}:secret:japancart/prod/x"),
-    ("secretsmanager:PutSecretValue", f"arn:aws:secretsmanager:{REGION}:{DEV}:secret:x"),
-    ("kinesis:PutRecord", f"arn:aws:kinesis:{REGION}:{DEV}:stream/x"), ("sqs:PurgeQueue", f"arn:aws:sqs:{REGION}:{DEV}:x"),
-    ("ec2:AuthorizeSecurityGroupIngress", "*"), ("lambda:UpdateFunctionCode", f"arn:aws:lambda:{REGION}:{DEV}:function:x"),
-])
+@pytest.mark.parametrize(
+    ("action", "resource"),
+    [
+        ("iam:PassRole", "*"),
+        ("iam:CreateRole", "*"),
+        ("sts:AssumeRole", "*"),
+        ("s3:GetObject", "*"),
+        ("kms:CreateGrant", f"arn:aws:kms:{REGION}:{DEV}:key/1"),
+        ("kms:PutKeyPolicy", f"arn:aws:kms:{REGION}:{DEV}:key/1"),
+        ("secretsmanager:GetSecretValue", f"arn:aws:secretsmanager:{REGION}:{PROD}:secret:japancart/prod/x"),
+        ("secretsmanager:PutSecretValue", f"arn:aws:secretsmanager:{REGION}:{DEV}:secret:x"),
+        ("kinesis:PutRecord", f"arn:aws:kinesis:{REGION}:{DEV}:stream/x"),
+        ("sqs:PurgeQueue", f"arn:aws:sqs:{REGION}:{DEV}:x"),
+        ("ec2:AuthorizeSecurityGroupIngress", "*"),
+        ("lambda:UpdateFunctionCode", f"arn:aws:lambda:{REGION}:{DEV}:function:x"),
+    ],
+)
 def test_the_workload_boundary_allows_nothing_else(ids, action: str, resource: str) -> None:
     from stacks.ci_policies import workload_boundary
 
-    assert evaluate(workload_boundary(ids, "dev"), Request(action, resource,
-                                                           context={"aws:RequestedRegion": REGION})) == IMPLICIT_DENY
+    assert (
+        evaluate(workload_boundary(ids, "dev"), Request(action, resource, context={"aws:RequestedRegion": REGION}))
+        == IMPLICIT_DENY
+    )
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -428,27 +534,48 @@ PROD_APPLY = Principal.role(PROD, "japancart-prod-apply")
 BACKEND_ADMIN = Principal.role(TEST_ACCOUNTS["backend"], "platform-admin")
 
 
-@pytest.mark.parametrize(("stack", "principal", "action", "context", "decision"), [
-    ("dev", DEV_APPLY, "kms:GenerateDataKey", VIA_S3, ALLOW),
-    ("dev", DEV_APPLY, "kms:Decrypt", VIA_S3, ALLOW),
-    ("dev", DEV_APPLY, "kms:Decrypt", {}, IMPLICIT_DENY),                    # not through S3
-    ("dev", DEV_PLAN, "kms:Decrypt", VIA_S3, ALLOW),
-    ("dev", DEV_PLAN, "kms:GenerateDataKey", VIA_S3, DENY),                  # the plan role never writes state
-    ("prod", DEV_APPLY, "kms:Decrypt", VIA_S3, DENY),                        # another environment's key
-    ("prod", DEV_PLAN, "kms:Decrypt", VIA_S3, DENY),
-    ("dev", PROD_APPLY, "kms:Decrypt", VIA_S3, DENY),
-    ("dev", DEV_APPLY, "kms:PutKeyPolicy", {}, DENY),                        # no CI role administers a key
-    ("dev", DEV_APPLY, "kms:ScheduleKeyDeletion", {}, DENY),
-    ("dev", DEV_APPLY, "kms:CreateGrant", VIA_S3, DENY),
-    ("dev", BACKEND_ADMIN, "kms:PutKeyPolicy", {}, ALLOW),                   # the bucket's account administers...
-    ("dev", BACKEND_ADMIN, "kms:Decrypt", VIA_S3, IMPLICIT_DENY),            # ...and uses nothing
-    ("dev", Principal.role(DEV, "japancart-dev-processor"), "kms:Decrypt", VIA_S3, IMPLICIT_DENY),
-    ("bootstrap", BACKEND_ADMIN, "kms:GenerateDataKey", {**VIA_S3, "kms:CallerAccount": TEST_ACCOUNTS["backend"]}, ALLOW),
-    ("bootstrap", DEV_APPLY, "kms:Decrypt", {**VIA_S3, "kms:CallerAccount": DEV}, DENY),
-    (f"ci-{DEV}", Principal.role(DEV, "OrganizationAccountAccessRole"), "kms:Decrypt", {**VIA_S3, "kms:CallerAccount": DEV}, ALLOW),
-    (f"ci-{DEV}", DEV_APPLY, "kms:Decrypt", {**VIA_S3, "kms:CallerAccount": DEV}, DENY),
-    (f"ci-{DEV}", Principal.role(PROD, "OrganizationAccountAccessRole"), "kms:Decrypt", {**VIA_S3, "kms:CallerAccount": PROD}, IMPLICIT_DENY),
-])
+@pytest.mark.parametrize(
+    ("stack", "principal", "action", "context", "decision"),
+    [
+        ("dev", DEV_APPLY, "kms:GenerateDataKey", VIA_S3, ALLOW),
+        ("dev", DEV_APPLY, "kms:Decrypt", VIA_S3, ALLOW),
+        ("dev", DEV_APPLY, "kms:Decrypt", {}, IMPLICIT_DENY),  # not through S3
+        ("dev", DEV_PLAN, "kms:Decrypt", VIA_S3, ALLOW),
+        ("dev", DEV_PLAN, "kms:GenerateDataKey", VIA_S3, DENY),  # the plan role never writes state
+        ("prod", DEV_APPLY, "kms:Decrypt", VIA_S3, DENY),  # another environment's key
+        ("prod", DEV_PLAN, "kms:Decrypt", VIA_S3, DENY),
+        ("dev", PROD_APPLY, "kms:Decrypt", VIA_S3, DENY),
+        ("dev", DEV_APPLY, "kms:PutKeyPolicy", {}, DENY),  # no CI role administers a key
+        ("dev", DEV_APPLY, "kms:ScheduleKeyDeletion", {}, DENY),
+        ("dev", DEV_APPLY, "kms:CreateGrant", VIA_S3, DENY),
+        ("dev", BACKEND_ADMIN, "kms:PutKeyPolicy", {}, ALLOW),  # the bucket's account administers...
+        ("dev", BACKEND_ADMIN, "kms:Decrypt", VIA_S3, IMPLICIT_DENY),  # ...and uses nothing
+        ("dev", Principal.role(DEV, "japancart-dev-processor"), "kms:Decrypt", VIA_S3, IMPLICIT_DENY),
+        (
+            "bootstrap",
+            BACKEND_ADMIN,
+            "kms:GenerateDataKey",
+            {**VIA_S3, "kms:CallerAccount": TEST_ACCOUNTS["backend"]},
+            ALLOW,
+        ),
+        ("bootstrap", DEV_APPLY, "kms:Decrypt", {**VIA_S3, "kms:CallerAccount": DEV}, DENY),
+        (
+            f"ci-{DEV}",
+            Principal.role(DEV, "OrganizationAccountAccessRole"),
+            "kms:Decrypt",
+            {**VIA_S3, "kms:CallerAccount": DEV},
+            ALLOW,
+        ),
+        (f"ci-{DEV}", DEV_APPLY, "kms:Decrypt", {**VIA_S3, "kms:CallerAccount": DEV}, DENY),
+        (
+            f"ci-{DEV}",
+            Principal.role(PROD, "OrganizationAccountAccessRole"),
+            "kms:Decrypt",
+            {**VIA_S3, "kms:CallerAccount": PROD},
+            IMPLICIT_DENY,
+        ),
+    ],
+)
 def test_state_keys(ids, stack: str, principal: Principal, action: str, context: dict, decision: str) -> None:
     assert key_decision(ids, stack, principal, action, **context) == decision
 
@@ -481,10 +608,23 @@ DEV_STATE = "japancart/dev/terraform.tfstate"
 SSE = "s3:x-amz-server-side-encryption-aws-kms-key-id"
 
 
-@pytest.mark.parametrize("action", ["s3:GetObject", "s3:GetObjectVersion", "s3:GetObjectAcl", "s3:GetObjectTagging",
-                                    "s3:GetObjectAttributes", "s3:GetObjectVersionAttributes", "s3:PutObject",
-                                    "s3:PutObjectAcl", "s3:DeleteObject", "s3:DeleteObjectVersion",
-                                    "s3:RestoreObject", "s3:ReplicateObject"])
+@pytest.mark.parametrize(
+    "action",
+    [
+        "s3:GetObject",
+        "s3:GetObjectVersion",
+        "s3:GetObjectAcl",
+        "s3:GetObjectTagging",
+        "s3:GetObjectAttributes",
+        "s3:GetObjectVersionAttributes",
+        "s3:PutObject",
+        "s3:PutObjectAcl",
+        "s3:DeleteObject",
+        "s3:DeleteObjectVersion",
+        "s3:RestoreObject",
+        "s3:ReplicateObject",
+    ],
+)
 @pytest.mark.parametrize("principal", [DEV_APPLY, DEV_PLAN], ids=["apply", "plan"])
 def test_dev_roles_touch_nothing_of_prods_state(bucket_policy, principal: Principal, action: str) -> None:
     assert s3(bucket_policy, principal, action, PROD_STATE, **{SSE: TEST_STATE_KEYS["dev"]}) == DENY
@@ -492,9 +632,17 @@ def test_dev_roles_touch_nothing_of_prods_state(bucket_policy, principal: Princi
     assert s3(bucket_policy, principal, action, f"japancart/ci-{DEV}/terraform.tfstate") == DENY
 
 
-@pytest.mark.parametrize(("prefix", "decision"), [
-    ("japancart/dev/", ALLOW), ("japancart/dev/workspaces/", ALLOW), ("japancart/prod/", DENY), ("japancart/", DENY),
-    ("japancart/development/", DENY), (None, DENY)])
+@pytest.mark.parametrize(
+    ("prefix", "decision"),
+    [
+        ("japancart/dev/", ALLOW),
+        ("japancart/dev/workspaces/", ALLOW),
+        ("japancart/prod/", DENY),
+        ("japancart/", DENY),
+        ("japancart/development/", DENY),
+        (None, DENY),
+    ],
+)
 def test_dev_roles_list_only_their_prefix(bucket_policy, prefix: str | None, decision: str) -> None:
     context = {} if prefix is None else {"s3:prefix": prefix}
     assert s3(bucket_policy, DEV_APPLY, "s3:ListBucket", **context) == decision  # ALLOW: the cross-account grant
@@ -508,8 +656,8 @@ def test_dev_roles_use_their_own_state_as_the_s3_backend_does(bucket_policy) -> 
         assert s3(bucket_policy, DEV_APPLY, "s3:PutObject", key, **own_key) == ALLOW
         assert s3(bucket_policy, DEV_APPLY, "s3:DeleteObject", key) == ALLOW
         assert s3(bucket_policy, DEV_PLAN, "s3:GetObject", key) == ALLOW
-        assert s3(bucket_policy, DEV_PLAN, "s3:PutObject", key, **own_key) == DENY   # not even the lock file
-    assert s3(bucket_policy, DEV_APPLY, "s3:PutObject", DEV_STATE) == DENY                      # without SSE-KMS
+        assert s3(bucket_policy, DEV_PLAN, "s3:PutObject", key, **own_key) == DENY  # not even the lock file
+    assert s3(bucket_policy, DEV_APPLY, "s3:PutObject", DEV_STATE) == DENY  # without SSE-KMS
     assert s3(bucket_policy, DEV_APPLY, "s3:PutObject", DEV_STATE, **{SSE: TEST_STATE_KEYS["prod"]}) == DENY
     assert s3(bucket_policy, DEV_APPLY, "s3:GetObjectVersion", DEV_STATE) == DENY  # only the backend's actions
     for action in ("s3:PutBucketPolicy", "s3:DeleteBucketPolicy", "s3:PutBucketVersioning", "s3:GetBucketPolicy"):
@@ -519,8 +667,16 @@ def test_dev_roles_use_their_own_state_as_the_s3_backend_does(bucket_policy) -> 
 def test_nothing_is_uploaded_outside_the_stacks_prefixes(bucket_policy) -> None:
     admin = Principal.root(TEST_ACCOUNTS["backend"])
     assert s3(bucket_policy, admin, "s3:PutObject", "loose/file", **{SSE: TEST_STATE_KEYS["bootstrap"]}) == DENY
-    assert s3(bucket_policy, admin, "s3:PutObject", "japancart/bootstrap/terraform.tfstate",
-              **{SSE: TEST_STATE_KEYS["bootstrap"]}) == IMPLICIT_DENY  # not denied: the bucket's own account
+    assert (
+        s3(
+            bucket_policy,
+            admin,
+            "s3:PutObject",
+            "japancart/bootstrap/terraform.tfstate",
+            **{SSE: TEST_STATE_KEYS["bootstrap"]},
+        )
+        == IMPLICIT_DENY
+    )  # not denied: the bucket's own account
 
 
 def test_ci_stack_operators_reach_their_stacks_state_across_accounts(bucket_policy) -> None:
@@ -539,9 +695,12 @@ def test_the_bootstrap_synthesizes_these_policies(stacks, ids) -> None:
     from stacks.ci_policies import state_bucket_policy, state_key_policy
 
     bootstrap = StackView(stacks["bootstrap"])
-    refs = {a["name"].removeprefix("alias/japancart-").removesuffix("-state"):
-            bootstrap.ref("aws_kms_key", a["target_key_id"].split(".")[1], "arn")
-            for a in bootstrap.resources("aws_kms_alias").values()}
+    refs = {
+        a["name"].removeprefix("alias/japancart-").removesuffix("-state"): bootstrap.ref(
+            "aws_kms_key", a["target_key_id"].split(".")[1], "arn"
+        )
+        for a in bootstrap.resources("aws_kms_alias").values()
+    }
     _, policy = bootstrap.one("aws_s3_bucket_policy")
     assert json.loads(policy["policy"]) == state_bucket_policy(ids, {s: refs[s] for s in ids.config.stack_names()})
     for stack, ref in refs.items():
@@ -558,7 +717,8 @@ def test_readme_gives_the_subject_template_the_custom_trust_expects() -> None:
     from synthesis import ROOT
 
     section = (ROOT / "docs" / "plan-review.md").read_text(encoding="utf-8")
-    (template,) = re.findall(r'gh api -X PUT repos/<owner>/<repo>/actions/oidc/customization/sub`\s+with `(\{.*?\})`',
-                             section, re.S)
+    (template,) = re.findall(
+        r"gh api -X PUT repos/<owner>/<repo>/actions/oidc/customization/sub`\s+with `(\{.*?\})`", section, re.S
+    )
     assert json.loads(template) == CUSTOM_SUBJECT_TEMPLATE
     assert '"Version": "2012-10-17"' not in section, "no trust policy to paste: the CI stacks make them"

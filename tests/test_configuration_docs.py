@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from stacks.config import _SECTIONS, BackendConfig, CiConfig, EnvironmentConfig, ProjectConfig
 
@@ -19,7 +20,7 @@ _EMPTY = "none"
 def documented() -> dict[str, str]:
     """Setting -> default as the documentation's table writes it (`—`: required, `none`: empty)."""
     text = CONFIGURATION_DOC.read_text(encoding="utf-8")
-    table = text[text.index("| Setting | Default | Meaning |"):]
+    table = text[text.index("| Setting | Default | Meaning |") :]
     rows = [line for line in table.splitlines()[2:] if line.startswith("| ")]
     settings: dict[str, str] = {}
     for row in rows[: next((i for i, r in enumerate(rows) if not r.startswith("| `")), len(rows))]:
@@ -43,6 +44,7 @@ def _item(item: str) -> str:
 
 def actual() -> dict[str, str]:
     """Setting -> default rendered the documentation's way, from the configuration dataclasses."""
+
     def render(value: Any) -> str:
         if value is dataclasses.MISSING:
             return _NO_DEFAULT

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from processor import contract as c
-from processor.config import master_db_settings, maintainer_db_settings, settings_from_env
+from processor.config import maintainer_db_settings, master_db_settings, settings_from_env
 from processor.metrics import conflict_documents, rule_hit_documents
 from stacks.config import EnvironmentConfig, load_config
 from synthesis import TEST_BACKEND
@@ -52,14 +52,17 @@ class Deployed:
         region, account = self.env.region, self.env.account_id
         resolved = {
             ("aws_kinesis_stream", "arn"): lambda: f"arn:aws:kinesis:{region}:{account}:stream/{body['name']}",
-            ("aws_secretsmanager_secret", "arn"):
-                lambda: f"arn:aws:secretsmanager:{region}:{account}:secret:{body['name']}-AbC123",
-            ("aws_elasticache_replication_group", "primary_endpoint_address"):
-                lambda: f"master.{body['replication_group_id']}.abc123.apne1.cache.amazonaws.com",
+            ("aws_secretsmanager_secret", "arn"): lambda: (
+                f"arn:aws:secretsmanager:{region}:{account}:secret:{body['name']}-AbC123"
+            ),
+            ("aws_elasticache_replication_group", "primary_endpoint_address"): lambda: (
+                f"master.{body['replication_group_id']}.abc123.apne1.cache.amazonaws.com"
+            ),
             ("aws_db_instance", "address"): lambda: f"{body['identifier']}.abc123.{region}.rds.amazonaws.com",
             ("aws_db_instance", "port"): lambda: "5432",
-            ("aws_db_instance", "master_user_secret[0].secret_arn"):
-                lambda: f"arn:aws:secretsmanager:{region}:{account}:secret:rds!db-0123-AbC123",
+            ("aws_db_instance", "master_user_secret[0].secret_arn"): lambda: (
+                f"arn:aws:secretsmanager:{region}:{account}:secret:rds!db-0123-AbC123"
+            ),
         }.get((resource_type, attribute))
         assert resolved is not None, f"no deployed value known for {reference}: teach Deployed.value"
         return resolved()
@@ -75,11 +78,15 @@ class Deployed:
         under its ARN, and the RDS-managed master secret it points to."""
         (version,) = self.document["resource"]["aws_secretsmanager_secret_version"].values()
         secret_ref = version["secret_id"].replace(".id}", ".arn}")
-        connection = {key: json.loads(raw) if raw.startswith('"') else self.value(f"${{{raw.strip()}}}")
-                      for key, raw in _SECRET_PAIR.findall(version["secret_string"])}
+        connection = {
+            key: json.loads(raw) if raw.startswith('"') else self.value(f"${{{raw.strip()}}}")
+            for key, raw in _SECRET_PAIR.findall(version["secret_string"])
+        }
         master = {"username": connection["username"], "password": MASTER_PASSWORD}
-        return {self.value(secret_ref): json.dumps(connection),
-                connection[c.SECRET_PASSWORD_SECRET_ARN]: json.dumps(master)}
+        return {
+            self.value(secret_ref): json.dumps(connection),
+            connection[c.SECRET_PASSWORD_SECRET_ARN]: json.dumps(master),
+        }
 
 
 @pytest.fixture(scope="module", params=c.ENVIRONMENTS)
@@ -97,9 +104,11 @@ def test_the_processor_parses_its_synthesized_environment(deployed: Deployed) ->
     env, config = deployed.function(c.PROCESSOR_HANDLER), deployed.env
     settings = settings_from_env(env, deployed.secrets().__getitem__)
     rules = config.processor
-    assert (settings.thresholds.max_txns_per_hour, settings.thresholds.max_daily_total,
-            settings.thresholds.max_single_amount) == (rules.rule_max_txns_per_hour, rules.rule_max_daily_total,
-                                                       rules.rule_max_single_amount)
+    assert (
+        settings.thresholds.max_txns_per_hour,
+        settings.thresholds.max_daily_total,
+        settings.thresholds.max_single_amount,
+    ) == (rules.rule_max_txns_per_hour, rules.rule_max_daily_total, rules.rule_max_single_amount)
     assert settings.history_ttl_seconds == rules.history_ttl_seconds
     assert settings.environment == config.name and settings.metric_namespace == c.METRIC_NAMESPACE
     (stream,) = deployed.document["resource"]["aws_kinesis_stream"].values()
@@ -123,23 +132,35 @@ def test_the_migration_function_signs_in_as_the_master(deployed: Deployed) -> No
 
 def test_the_processor_alarms_watch_the_metrics_it_emits(deployed: Deployed) -> None:
     """Each alarm on the processor's namespace matches a metric (name and dimensions) its EMF lines declare."""
-    documents = [*rule_hit_documents(c.METRIC_NAMESPACE, deployed.env.name, ["any-rule"], 0),
-                 *conflict_documents(c.METRIC_NAMESPACE, deployed.env.name, 1, 0)]
-    emitted = {(d["_aws"]["CloudWatchMetrics"][0]["Namespace"], metric["Name"],
-                json.dumps({name: d[name] for name in dimensions}, sort_keys=True))
-               for d in documents for metric in d["_aws"]["CloudWatchMetrics"][0]["Metrics"]
-               for dimensions in d["_aws"]["CloudWatchMetrics"][0]["Dimensions"]}
-    alarms = [(a["namespace"], a["metric_name"], json.dumps(a["dimensions"], sort_keys=True))
-              for a in deployed.document["resource"]["aws_cloudwatch_metric_alarm"].values()
-              if a.get("namespace") == c.METRIC_NAMESPACE]
+    documents = [
+        *rule_hit_documents(c.METRIC_NAMESPACE, deployed.env.name, ["any-rule"], 0),
+        *conflict_documents(c.METRIC_NAMESPACE, deployed.env.name, 1, 0),
+    ]
+    emitted = {
+        (
+            d["_aws"]["CloudWatchMetrics"][0]["Namespace"],
+            metric["Name"],
+            json.dumps({name: d[name] for name in dimensions}, sort_keys=True),
+        )
+        for d in documents
+        for metric in d["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+        for dimensions in d["_aws"]["CloudWatchMetrics"][0]["Dimensions"]
+    }
+    alarms = [
+        (a["namespace"], a["metric_name"], json.dumps(a["dimensions"], sort_keys=True))
+        for a in deployed.document["resource"]["aws_cloudwatch_metric_alarm"].values()
+        if a.get("namespace") == c.METRIC_NAMESPACE
+    ]
     assert len(alarms) == 2 and set(alarms) <= emitted
 
 
 def test_the_contract_imports_nothing_but_the_standard_library() -> None:
     """It ships in the Lambda zip and is imported at synth time: neither side's dependencies may come with it."""
     tree = ast.parse(Path(c.__file__).read_text(encoding="utf-8"))
-    modules = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import)
-               for alias in node.names}
-    modules |= {node.module.split(".")[0] for node in ast.walk(tree)
-                if isinstance(node, ast.ImportFrom) and node.module}
+    modules = {
+        alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names
+    }
+    modules |= {
+        node.module.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module
+    }
     assert modules and modules <= set(sys.stdlib_module_names) | {"__future__"}

@@ -6,8 +6,8 @@ import json
 from typing import Any
 
 import pytest
-
 from bare_stack import admitted, required_only, with_defaults
+
 from constructs_lib.database import TransactionDatabase, TransactionDatabaseProps
 from constructs_lib.validation import ConfigError
 from processor.contract import APP_DB_USER, MAINTAINER_DB_USER
@@ -37,8 +37,9 @@ def test_password_is_managed_by_rds_and_never_in_configuration(dev) -> None:
 def test_connection_secret_holds_the_real_endpoint(dev) -> None:
     db_key, _ = dev.one("aws_db_instance")
     secret_key, _ = dev.one("aws_secretsmanager_secret", name="japancart/dev/db-connection")
-    _, version = dev.one("aws_secretsmanager_secret_version",
-                         secret_id=dev.ref("aws_secretsmanager_secret", secret_key, "id"))
+    _, version = dev.one(
+        "aws_secretsmanager_secret_version", secret_id=dev.ref("aws_secretsmanager_secret", secret_key, "id")
+    )
     value = version["secret_string"]
     for attribute in ("address", "port", "master_user_secret[0].secret_arn"):
         assert f"aws_db_instance.{db_key}.{attribute}" in value
@@ -55,8 +56,13 @@ def database_props(**overrides: Any) -> TransactionDatabaseProps:
 
 
 def test_defaults_are_private_encrypted_multi_az_protected_and_closed() -> None:
-    stack = with_defaults(lambda bare: TransactionDatabase(bare.stack, "database", TransactionDatabaseProps(
-        name="bare-transactions", keys=bare.keys, networking=bare.network)))
+    stack = with_defaults(
+        lambda bare: TransactionDatabase(
+            bare.stack,
+            "database",
+            TransactionDatabaseProps(name="bare-transactions", keys=bare.keys, networking=bare.network),
+        )
+    )
     _, db = stack.one("aws_db_instance")
     assert db["storage_encrypted"] is True and db["kms_key_id"] == stack.key_ref("data")
     assert (db["multi_az"], db["publicly_accessible"], db["deletion_protection"]) == (True, False, True)
@@ -72,26 +78,50 @@ def test_defaults_are_private_encrypted_multi_az_protected_and_closed() -> None:
     assert secret["recovery_window_in_days"] == 30
 
 
-@pytest.mark.parametrize("overrides, message", [
-    pytest.param({"name": "bare--transactions"}, "name must be an RDS identifier", id="name-double-hyphen"),
-    pytest.param({"app_username": "japancart_admin"}, "app_username must be a role other than the master user",
-                 id="app-role-is-master"),
-    pytest.param({"app_username": "Txn-Writer"}, "app_username must be a PostgreSQL role name", id="app-role-malformed"),
-    pytest.param({"allocated_storage_gb": 20.5}, "allocated_storage_gb must be a whole number", id="fractional-storage"),
-    pytest.param({"max_allocated_storage_gb": 20}, "max_allocated_storage_gb must be a whole number from 21",
-                 id="no-room-to-autoscale"),
-    pytest.param({"deletion_protection": 1}, "deletion_protection must be true or false", id="protection-not-bool"),
-    pytest.param({"master_username": "postgres"}, "master_username must be a name RDS does not reserve",
-                 id="reserved-master"),
-    pytest.param({"backup_window": "18:30-19:30"}, "maintenance_window must be clear of backup_window",
-                 id="windows-overlap"),
-    pytest.param({"secret_recovery_days": 3}, "secret_recovery_days must be 0 (delete at once)",
-                 id="recovery-window-too-short"),
-    pytest.param({"secret_recovery_days": 31}, "secret_recovery_days must be 0 (delete at once)",
-                 id="recovery-window-too-long"),
-    pytest.param({"connection_secret_name": "no spaces"}, "connection_secret_name must be a Secrets Manager name",
-                 id="secret-name-malformed"),
-])
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        pytest.param({"name": "bare--transactions"}, "name must be an RDS identifier", id="name-double-hyphen"),
+        pytest.param(
+            {"app_username": "japancart_admin"},
+            "app_username must be a role other than the master user",
+            id="app-role-is-master",
+        ),
+        pytest.param(
+            {"app_username": "Txn-Writer"}, "app_username must be a PostgreSQL role name", id="app-role-malformed"
+        ),
+        pytest.param(
+            {"allocated_storage_gb": 20.5}, "allocated_storage_gb must be a whole number", id="fractional-storage"
+        ),
+        pytest.param(
+            {"max_allocated_storage_gb": 20},
+            "max_allocated_storage_gb must be a whole number from 21",
+            id="no-room-to-autoscale",
+        ),
+        pytest.param({"deletion_protection": 1}, "deletion_protection must be true or false", id="protection-not-bool"),
+        pytest.param(
+            {"master_username": "postgres"}, "master_username must be a name RDS does not reserve", id="reserved-master"
+        ),
+        pytest.param(
+            {"backup_window": "18:30-19:30"}, "maintenance_window must be clear of backup_window", id="windows-overlap"
+        ),
+        pytest.param(
+            {"secret_recovery_days": 3},
+            "secret_recovery_days must be 0 (delete at once)",
+            id="recovery-window-too-short",
+        ),
+        pytest.param(
+            {"secret_recovery_days": 31},
+            "secret_recovery_days must be 0 (delete at once)",
+            id="recovery-window-too-long",
+        ),
+        pytest.param(
+            {"connection_secret_name": "no spaces"},
+            "connection_secret_name must be a Secrets Manager name",
+            id="secret-name-malformed",
+        ),
+    ],
+)
 def test_fails_when_a_prop_is_refused(overrides: dict[str, Any], message: str) -> None:
     with pytest.raises(ConfigError) as raised:
         database_props(**overrides)
@@ -125,8 +155,9 @@ def test_enhanced_monitoring_role(dev) -> None:
     assert db["monitoring_interval"] == 60 and db["monitoring_role_arn"] == dev.ref("aws_iam_role", role_key, "arn")
 
 
-@pytest.mark.parametrize("stack_name, retention, protected", [("dev", 7, False), ("staging", 14, True),
-                                                               ("prod", 30, True)])
+@pytest.mark.parametrize(
+    "stack_name, retention, protected", [("dev", 7, False), ("staging", 14, True), ("prod", 30, True)]
+)
 def test_backups_and_deletion_safety(stacks, stack_name: str, retention: int, protected: bool) -> None:
     from synthesis import StackView
 
@@ -136,10 +167,12 @@ def test_backups_and_deletion_safety(stacks, stack_name: str, retention: int, pr
     assert db["skip_final_snapshot"] is (not protected)
     if protected:
         # A name per instance: the creation time, taken once by a built-in terraform_data that ignores changes.
-        (created_key, created), = StackView(stacks[stack_name]).resources("terraform_data").items()
+        ((created_key, created),) = StackView(stacks[stack_name]).resources("terraform_data").items()
         assert created["input"] == {"at": "${timestamp()}"} and created["lifecycle"] == {"ignore_changes": ["input"]}
-        assert db["final_snapshot_identifier"] == (f"japancart-{stack_name}-transactions-final-"
-                                                   f'${{formatdate("YYYYMMDDhhmmss", terraform_data.{created_key}.output.at)}}')
+        assert db["final_snapshot_identifier"] == (
+            f"japancart-{stack_name}-transactions-final-"
+            f'${{formatdate("YYYYMMDDhhmmss", terraform_data.{created_key}.output.at)}}'
+        )
     else:
         assert "final_snapshot_identifier" not in db and StackView(stacks[stack_name]).resources("terraform_data") == {}
 
@@ -159,12 +192,26 @@ def test_lifecycle_settings_reach_the_migration_run_as_the_policy_it_sets(tmp_pa
 
     from environments import synth_environment
 
-    stack = synth_environment(tmp_path, database={"transaction_retention_months": 13, "rejected_retention_days": 30,
-                                                  "conflict_retention_days": 14, "alert_retention_days": 400,
-                                                  "partition_drop_grace_days": 7, "export_before_drop": True})
+    stack = synth_environment(
+        tmp_path,
+        database={
+            "transaction_retention_months": 13,
+            "rejected_retention_days": 30,
+            "conflict_retention_days": 14,
+            "alert_retention_days": 400,
+            "partition_drop_grace_days": 7,
+            "export_before_drop": True,
+        },
+    )
     _, run = stack.one("aws_lambda_invocation")
-    expected = {"transaction_retention_months": 13, "rejected_retention_days": 30, "conflict_retention_days": 14,
-                "alert_retention_days": 400, "partition_drop_grace_days": 7, "export_before_drop": True}
+    expected = {
+        "transaction_retention_months": 13,
+        "rejected_retention_days": 30,
+        "conflict_retention_days": 14,
+        "alert_retention_days": 400,
+        "partition_drop_grace_days": 7,
+        "export_before_drop": True,
+    }
     assert json.loads(run["input"])["retention"] == expected
     assert json.loads(run["triggers"]["retention"]) == expected
     for function in ("japancart-dev-migrate", "japancart-dev-maintain"):
@@ -172,14 +219,21 @@ def test_lifecycle_settings_reach_the_migration_run_as_the_policy_it_sets(tmp_pa
         assert not [name for name in lam["environment"]["variables"] if "RETENTION" in name]
 
 
-@pytest.mark.parametrize("field, value, message", [
-    ("conflict_retention_days", 0, "conflict_retention_days must be a whole number from 1 to 3650, got 0"),
-    ("alert_retention_days", 3651, "alert_retention_days must be a whole number from 1 to 3650, got 3651"),
-    ("partition_drop_grace_days", 1.5, "partition_drop_grace_days must be a whole number from 1 to 3650, got 1.5"),
-    ("export_before_drop", "yes", "export_before_drop must be true or false, got 'yes'"),
-    ("maintainer_username", "txn_writer", "maintainer_username must be a role other than the master "
-                                          "(japancart_admin) and the application's (txn_writer), got 'txn_writer'"),
-])
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        ("conflict_retention_days", 0, "conflict_retention_days must be a whole number from 1 to 3650, got 0"),
+        ("alert_retention_days", 3651, "alert_retention_days must be a whole number from 1 to 3650, got 3651"),
+        ("partition_drop_grace_days", 1.5, "partition_drop_grace_days must be a whole number from 1 to 3650, got 1.5"),
+        ("export_before_drop", "yes", "export_before_drop must be true or false, got 'yes'"),
+        (
+            "maintainer_username",
+            "txn_writer",
+            "maintainer_username must be a role other than the master "
+            "(japancart_admin) and the application's (txn_writer), got 'txn_writer'",
+        ),
+    ],
+)
 def test_bad_lifecycle_props_are_refused_with_field_and_value(field, value, message) -> None:
     with pytest.raises(ConfigError) as caught:
         database_props(**{field: value})

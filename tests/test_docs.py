@@ -38,7 +38,9 @@ def test_every_relative_link_lands_on_a_file_and_heading(page: Path) -> None:
     for target, anchor in local_links(page):
         assert target.exists(), f"{page.relative_to(ROOT)} links to a missing {target}"
         if anchor:
-            assert anchor in anchors(target), f"{page.relative_to(ROOT)} links to a missing heading #{anchor} of {target.name}"
+            assert anchor in anchors(target), (
+                f"{page.relative_to(ROOT)} links to a missing heading #{anchor} of {target.name}"
+            )
 
 
 def test_every_page_of_docs_is_reachable_from_the_readme() -> None:
@@ -55,9 +57,17 @@ def test_the_readme_is_a_front_door_not_a_manual() -> None:
 def test_nothing_points_at_readme_sections_that_moved() -> None:
     """Comments and messages once cited `README, "<section>"`; the sections live in docs/ now."""
     stale = []
-    for path in [ROOT / "main.py", ROOT / "Makefile", *ROOT.glob("config/*.toml"), *ROOT.glob(".github/**/*"),
-                 *ROOT.glob("stacks/*.py"), *ROOT.glob("constructs_lib/*.py"), *ROOT.glob("processor/*.py"),
-                 *ROOT.glob("tools/**/*.py"), *ROOT.glob("tools/*.toml")]:
+    for path in [
+        ROOT / "main.py",
+        ROOT / "Makefile",
+        *ROOT.glob("config/*.toml"),
+        *ROOT.glob(".github/**/*"),
+        *ROOT.glob("stacks/*.py"),
+        *ROOT.glob("constructs_lib/*.py"),
+        *ROOT.glob("processor/*.py"),
+        *ROOT.glob("tools/**/*.py"),
+        *ROOT.glob("tools/*.toml"),
+    ]:
         if path.is_file() and re.search(r'README,? \(?"', path.read_text(encoding="utf-8")):
             stale.append(str(path.relative_to(ROOT)))
     assert not stale, stale

@@ -18,19 +18,23 @@ def endpoints(stack, services: list[str]) -> list[str]:
     return [f"{s}.${{data.aws_region.{region}.name}}.amazonaws.com" for s in services]
 
 
-@pytest.mark.parametrize("data_class, services", [
-    ("data", ["elasticache", "kinesis", "rds", "sqs"]),
-    ("secrets", ["lambda", "secretsmanager"]),
-    ("logs", ["sns"]),
-])
+@pytest.mark.parametrize(
+    "data_class, services",
+    [
+        ("data", ["elasticache", "kinesis", "rds", "sqs"]),
+        ("secrets", ["lambda", "secretsmanager"]),
+        ("logs", ["sns"]),
+    ],
+)
 def test_each_key_is_used_only_through_the_services_of_its_class(prod, data_class: str, services: list[str]) -> None:
     statements = policy(prod, data_class)
     assert not any(s["Action"] in ("kms:*", ["kms:*"]) for s in statements.values())
     (account,) = prod.data("aws_caller_identity")
     account_id = f"${{data.aws_caller_identity.{account}.account_id}}"
     use = statements["AccountUsesTheKeyThroughServices"]
-    assert use["Condition"] == {"StringEquals": {"kms:CallerAccount": account_id,
-                                                 "kms:ViaService": endpoints(prod, services)}}
+    assert use["Condition"] == {
+        "StringEquals": {"kms:CallerAccount": account_id, "kms:ViaService": endpoints(prod, services)}
+    }
     grants = statements["ServicesCreateGrants"]
     assert grants["Action"] == ["kms:CreateGrant", "kms:ListGrants", "kms:RevokeGrant"]
     assert grants["Condition"]["Bool"] == {"kms:GrantIsForAWSResource": "true"}
@@ -52,8 +56,12 @@ def test_cloudwatch_logs_encrypts_only_this_projects_log_groups(prod) -> None:
     assert logs["Principal"]["Service"].startswith("logs.${data.aws_region.")
     patterns = logs["Condition"]["ArnLike"]["kms:EncryptionContext:aws:logs:arn"]
     names = [p.split(":log-group:")[1] for p in patterns]
-    assert names[:4] == ["/aws/lambda/japancart-prod-*", "/aws/rds/instance/japancart-prod-*",
-                         "/elasticache/japancart-prod-*", "/vpc/japancart-prod/*"]
+    assert names[:4] == [
+        "/aws/lambda/japancart-prod-*",
+        "/aws/rds/instance/japancart-prod-*",
+        "/elasticache/japancart-prod-*",
+        "/vpc/japancart-prod/*",
+    ]
     assert names[4].startswith("sns/") and names[4].endswith("/japancart-prod-*")
     # Every log group of the stack falls under one of the patterns (by name prefix).
     prefixes = [n.split("*")[0] for n in names[:4]] + ["sns/"]
@@ -65,8 +73,10 @@ def test_cloudwatch_logs_encrypts_only_this_projects_log_groups(prod) -> None:
 
 def test_alarm_and_rds_event_publishers_are_pinned_to_this_project(prod) -> None:
     statements = policy(prod, "logs")
-    for sid, principal, arn in (("PublishForCloudwatch", "cloudwatch.amazonaws.com", ":alarm:japancart-prod-*"),
-                                ("PublishForEventsRds", "events.rds.amazonaws.com", ":es:japancart-prod-*")):
+    for sid, principal, arn in (
+        ("PublishForCloudwatch", "cloudwatch.amazonaws.com", ":alarm:japancart-prod-*"),
+        ("PublishForEventsRds", "events.rds.amazonaws.com", ":es:japancart-prod-*"),
+    ):
         statement = statements[sid]
         assert statement["Principal"] == {"Service": principal}
         assert statement["Action"] == ["kms:Decrypt", "kms:GenerateDataKey*"]
@@ -78,8 +88,12 @@ def test_processor_uses_each_key_only_through_its_service(dev) -> None:
     from test_processor_construct import statements_of
 
     statements = statements_of(dev, "japancart-dev-processor")
-    expected = {"DecryptTheStream": ("data", "kinesis"), "EncryptDeadLetters": ("data", "sqs"),
-                "DecryptStoreCredentials": ("secrets", "secretsmanager"), "DecryptOwnEnvironment": ("secrets", "lambda")}
+    expected = {
+        "DecryptTheStream": ("data", "kinesis"),
+        "EncryptDeadLetters": ("data", "sqs"),
+        "DecryptStoreCredentials": ("secrets", "secretsmanager"),
+        "DecryptOwnEnvironment": ("secrets", "lambda"),
+    }
     kms = {sid: s for sid, s in statements.items() if any(a.startswith("kms:") for a in s["actions"])}
     assert set(kms) == set(expected)
     for sid, (data_class, service) in expected.items():
@@ -95,10 +109,14 @@ def test_state_keys_are_used_only_through_s3(bootstrap) -> None:
     keys = bootstrap.resources("aws_kms_key").values()
     assert len(keys) > 1
     for key in keys:
-        uses = [s for s in json.loads(key["policy"])["Statement"]
-                if s["Effect"] == "Allow" and s["Sid"] != "AccountAdministersTheKey"]
-        assert uses and all(s["Condition"]["StringEquals"]["kms:ViaService"] == "s3.ap-northeast-1.amazonaws.com"
-                            for s in uses)
+        uses = [
+            s
+            for s in json.loads(key["policy"])["Statement"]
+            if s["Effect"] == "Allow" and s["Sid"] != "AccountAdministersTheKey"
+        ]
+        assert uses and all(
+            s["Condition"]["StringEquals"]["kms:ViaService"] == "s3.ap-northeast-1.amazonaws.com" for s in uses
+        )
         assert key["enable_key_rotation"] is True
 
 

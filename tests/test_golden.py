@@ -51,6 +51,9 @@ def test_stack_matches_golden_file(stacks, name: str) -> None:
     assert path.exists(), f"{path} is missing: run `make golden` and review the new file"
     expected = path.read_text(encoding="utf-8")
     if actual != expected:
-        diff = "".join(difflib.unified_diff(expected.splitlines(True), actual.splitlines(True),
-                                            f"golden/{name}.json", f"synthesized {name}", n=2))
+        diff = "".join(
+            difflib.unified_diff(
+                expected.splitlines(True), actual.splitlines(True), f"golden/{name}.json", f"synthesized {name}", n=2
+            )
+        )
         pytest.fail(f"{name} differs from its golden file (run `make golden` if the change is intended):\n{diff}")

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
 from bare_stack import bare_stack
+
 from constructs_lib.grants import PolicyGrantee
 from constructs_lib.secrets import Secret, SecretProps
 from constructs_lib.stream import CONSUMER_ACTIONS, TransactionStream, TransactionStreamProps
@@ -13,8 +13,10 @@ from constructs_lib.validation import ConfigError
 
 def summary(grantee: PolicyGrantee) -> list[tuple[str, list[str], list[str], list[str]]]:
     """(sid, actions, resources, kms:ViaService values) per statement, in order."""
-    return [(s.sid, s.actions, s.resources, [v for c in (s.condition or []) for v in c.values])
-            for s in grantee.statements()]
+    return [
+        (s.sid, s.actions, s.resources, [v for c in (s.condition or []) for v in c.values])
+        for s in grantee.statements()
+    ]
 
 
 def test_resources_grant_in_order_and_one_purpose_merges_into_one_statement() -> None:
@@ -30,12 +32,19 @@ def test_resources_grant_in_order_and_one_purpose_merges_into_one_statement() ->
     bare.keys.data.grant_encrypt_decrypt(grantee, via="sqs", sid="EncryptQueue")
     [read_stream, read_secrets, decrypt, encrypt] = summary(grantee)
     assert read_stream == ("ReadTheTransactionStream", list(CONSUMER_ACTIONS), [stream.stream_arn], [])
-    assert read_secrets == ("ReadCredentials", ["secretsmanager:GetSecretValue"],
-                            [first.secret_arn, second.secret_arn], [])
+    assert read_secrets == (
+        "ReadCredentials",
+        ["secretsmanager:GetSecretValue"],
+        [first.secret_arn, second.secret_arn],
+        [],
+    )
     assert decrypt[:3] == ("DecryptTheStream", ["kms:Decrypt"], [bare.keys.data.key_arn])
     assert decrypt[3] == [bare.keys.data.account.endpoint("kinesis")]
-    assert encrypt[1:] == (["kms:Decrypt", "kms:GenerateDataKey"], [bare.keys.data.key_arn],
-                           [bare.keys.data.account.endpoint("sqs")])
+    assert encrypt[1:] == (
+        ["kms:Decrypt", "kms:GenerateDataKey"],
+        [bare.keys.data.key_arn],
+        [bare.keys.data.account.endpoint("sqs")],
+    )
 
 
 def test_fails_when_a_statement_id_is_reused_for_other_actions() -> None:

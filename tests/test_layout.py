@@ -31,8 +31,12 @@ def product_files() -> list[Path]:
 def test_product_code_imports_nothing_from_tests() -> None:
     files = product_files()
     assert ROOT / "tools" / "plan_stack.py" in files and len(files) > 40
-    offenders = {str(path.relative_to(ROOT)): sorted(m for m in imported_modules(path) if m.split(".")[0] in ("tests", "synthesis"))
-                 for path in files}
+    offenders = {
+        str(path.relative_to(ROOT)): sorted(
+            m for m in imported_modules(path) if m.split(".")[0] in ("tests", "synthesis")
+        )
+        for path in files
+    }
     assert {path: modules for path, modules in offenders.items() if modules} == {}
 
 
@@ -44,6 +48,8 @@ def test_only_test_rig_targets_run_modules_from_tests() -> None:
             target = match.group(1)
         elif line.startswith("\t"):
             recipes.setdefault(target, []).append(line)
-    using_tests = {name for name, lines in recipes.items() if any(re.search(r"-m tests\.|tests/support", l) for l in lines)}
+    using_tests = {
+        name for name, lines in recipes.items() if any(re.search(r"-m tests\.|tests/support", l) for l in lines)
+    }
     assert using_tests == TEST_RIG_TARGETS
     assert any("-m tools.plan_stack" in line for line in recipes["plan"])

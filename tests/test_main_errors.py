@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from config_files import write_config
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -20,8 +19,12 @@ def test_a_construct_refusing_a_derived_name_is_one_line_and_writes_nothing(tmp_
     config = write_config(tmp_path, {"staging": {}}, project={"name": "abcdefghijklmnopqrst"})
     outdir = tmp_path / "cdktf.out"
     result = subprocess.run(
-        [sys.executable, str(ROOT / "main.py")], cwd=tmp_path, capture_output=True, text=True,
-        env={**os.environ, "JAPANCART_CONFIG": str(config), "CDKTF_OUTDIR": str(outdir)}, timeout=300,
+        [sys.executable, str(ROOT / "main.py")],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "JAPANCART_CONFIG": str(config), "CDKTF_OUTDIR": str(outdir)},
+        timeout=300,
     )
     assert result.returncode == 2, result.stderr
     [line] = result.stderr.strip().splitlines()
@@ -38,8 +41,14 @@ def test_review_synth_works_on_a_fresh_checkout_before_a_state_bucket_exists(tmp
     env = {k: v for k, v in os.environ.items() if not k.startswith("JAPANCART_")}
     outdir = tmp_path / "cdktf.out"
     env["CDKTF_OUTDIR"] = str(outdir)
-    review = subprocess.run([sys.executable, str(ROOT / "main.py"), "--review"], cwd=tmp_path, capture_output=True,
-                            text=True, env=env, timeout=300)
+    review = subprocess.run(
+        [sys.executable, str(ROOT / "main.py"), "--review"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert review.returncode == 0, review.stderr
     [note] = review.stderr.strip().splitlines()
     assert note.startswith("note: synthesized for review only; before deploying, backend.bucket must be")

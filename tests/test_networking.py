@@ -6,11 +6,11 @@ import json
 from pathlib import Path
 
 import pytest
+from config_files import write_config
+from environments import synth_environment
 
 from constructs_lib.networking import NetworkSettings
 from constructs_lib.validation import ConfigError
-from config_files import write_config
-from environments import synth_environment
 from synthesis import StackView, synth_stacks
 
 
@@ -50,13 +50,18 @@ def test_without_pinned_zones_subnets_take_the_first_available(tmp_path: Path) -
 
 
 def test_fails_when_zone_ids_do_not_match_the_zone_count() -> None:
-    with pytest.raises(ConfigError, match=r"zone_ids must be one zone id per availability zone \(3\), got \['apne1-az4'\]"):
+    with pytest.raises(
+        ConfigError, match=r"zone_ids must be one zone id per availability zone \(3\), got \['apne1-az4'\]"
+    ):
         NetworkSettings(az_count=3, zone_ids=("apne1-az4",))
 
 
 def test_prod_spreads_over_three_zones(prod) -> None:
     assert sorted(s["tags"]["Name"] for s in prod.resources("aws_subnet").values()) == [
-        "japancart-prod-private-0", "japancart-prod-private-1", "japancart-prod-private-2"]
+        "japancart-prod-private-0",
+        "japancart-prod-private-1",
+        "japancart-prod-private-2",
+    ]
 
 
 def test_default_security_group_is_managed_with_no_rules(dev) -> None:
@@ -90,12 +95,15 @@ def test_flow_logs_go_to_an_encrypted_group_with_retention(dev) -> None:
 
 
 def test_secrets_endpoint_lets_consumers_work_without_nat(dev) -> None:
-    (_, secrets), = dev.resources("aws_vpc_endpoint").items()  # no S3 endpoint: nothing here calls S3
-    assert (secrets["vpc_endpoint_type"], secrets["service_name"]) == ("Interface",
-                                                                       "com.amazonaws.ap-northeast-1.secretsmanager")
+    ((_, secrets),) = dev.resources("aws_vpc_endpoint").items()  # no S3 endpoint: nothing here calls S3
+    assert (secrets["vpc_endpoint_type"], secrets["service_name"]) == (
+        "Interface",
+        "com.amazonaws.ap-northeast-1.secretsmanager",
+    )
     assert secrets["private_dns_enabled"] is True
-    private_subnets = {dev.ref("aws_subnet", k, "id") for k, s in dev.resources("aws_subnet").items()
-                       if s["tags"]["Tier"] == "private"}
+    private_subnets = {
+        dev.ref("aws_subnet", k, "id") for k, s in dev.resources("aws_subnet").items() if s["tags"]["Tier"] == "private"
+    }
     assert set(secrets["subnet_ids"]) == private_subnets
 
 
@@ -105,7 +113,11 @@ def test_secrets_endpoint_reads_only_this_systems_secrets(dev) -> None:
     assert statement["Effect"] == "Allow" and statement["Action"] == ["secretsmanager:GetSecretValue"]
     db_key, _ = dev.one("aws_db_instance")
     assert statement["Resource"] == [
-        dev.ref("aws_secretsmanager_secret", dev.one("aws_secretsmanager_secret", name="japancart/dev/db-connection")[0], "arn"),
+        dev.ref(
+            "aws_secretsmanager_secret",
+            dev.one("aws_secretsmanager_secret", name="japancart/dev/db-connection")[0],
+            "arn",
+        ),
         f"${{aws_db_instance.{db_key}.master_user_secret[0].secret_arn}}",
     ]  # the database's two secrets: Redis has none (IAM auth)
     account = statement["Condition"]["StringEquals"]["aws:PrincipalAccount"]
@@ -114,11 +126,15 @@ def test_secrets_endpoint_reads_only_this_systems_secrets(dev) -> None:
 
 def test_app_security_group_reaches_only_the_stores_and_the_endpoint(dev) -> None:
     app_key, _ = dev.one("aws_security_group", name="japancart-dev-app")
-    egress = [r for r in dev.resources("aws_vpc_security_group_egress_rule").values()
-              if r["security_group_id"] == dev.ref("aws_security_group", app_key, "id")]
+    egress = [
+        r
+        for r in dev.resources("aws_vpc_security_group_egress_rule").values()
+        if r["security_group_id"] == dev.ref("aws_security_group", app_key, "id")
+    ]
     assert sorted(r["from_port"] for r in egress) == [443, 5432, 6379]
-    assert all("referenced_security_group_id" in r and "prefix_list_id" not in r and "cidr_ipv4" not in r
-               for r in egress)
+    assert all(
+        "referenced_security_group_id" in r and "prefix_list_id" not in r and "cidr_ipv4" not in r for r in egress
+    )
 
 
 def test_flow_log_role_trusts_only_this_accounts_flow_logs(dev) -> None:
@@ -139,7 +155,9 @@ def test_default_network_acl_is_managed_and_closed_to_the_internet(tmp_path: Pat
     assert acl["default_network_acl_id"] == stack.ref("aws_vpc", vpc_key, "default_network_acl_id")
     assert set(acl["subnet_ids"]) == {stack.ref("aws_subnet", k, "id") for k in stack.resources("aws_subnet")}
     internet_in = [r for r in acl["ingress"] if r["cidr_block"] == "0.0.0.0/0"]
-    assert [(r["protocol"], r["from_port"], r["to_port"]) for r in internet_in] == ([("tcp", 1024, 65535)] if nat else [])
+    assert [(r["protocol"], r["from_port"], r["to_port"]) for r in internet_in] == (
+        [("tcp", 1024, 65535)] if nat else []
+    )
     internet_out = [r for r in acl["egress"] if r["cidr_block"] == "0.0.0.0/0"]
     assert [(r["protocol"], r["from_port"], r["to_port"]) for r in internet_out] == ([("tcp", 443, 443)] if nat else [])
     assert [r["cidr_block"] for r in acl["ingress"] if r["protocol"] == "-1"] == ["10.0.0.0/16"]  # the VPC only
@@ -157,46 +175,60 @@ def check_nat_network(stack: StackView, name: str, public_blocks: list[str]) -> 
     public_rt, _ = stack.one("aws_route_table", tags={"Name": f"{name}-public"})
     private_rt, _ = stack.one("aws_route_table", tags={"Name": f"{name}-private"})
     routes = {(r["route_table_id"], r["destination_cidr_block"]): r for r in stack.resources("aws_route").values()}
-    assert set(routes) == {(stack.ref("aws_route_table", public_rt, "id"), "0.0.0.0/0"),
-                           (stack.ref("aws_route_table", private_rt, "id"), "0.0.0.0/0")}
-    assert routes[(stack.ref("aws_route_table", public_rt, "id"), "0.0.0.0/0")]["gateway_id"] == \
-        stack.ref("aws_internet_gateway", igw_key, "id")
+    assert set(routes) == {
+        (stack.ref("aws_route_table", public_rt, "id"), "0.0.0.0/0"),
+        (stack.ref("aws_route_table", private_rt, "id"), "0.0.0.0/0"),
+    }
+    assert routes[(stack.ref("aws_route_table", public_rt, "id"), "0.0.0.0/0")]["gateway_id"] == stack.ref(
+        "aws_internet_gateway", igw_key, "id"
+    )
     nat_key, nat = stack.one("aws_nat_gateway")
-    assert routes[(stack.ref("aws_route_table", private_rt, "id"), "0.0.0.0/0")]["nat_gateway_id"] == \
-        stack.ref("aws_nat_gateway", nat_key, "id")
+    assert routes[(stack.ref("aws_route_table", private_rt, "id"), "0.0.0.0/0")]["nat_gateway_id"] == stack.ref(
+        "aws_nat_gateway", nat_key, "id"
+    )
     public = {k: s for k, s in stack.resources("aws_subnet").items() if s["tags"]["Tier"] == "public"}
     assert sorted(s["cidr_block"] for s in public.values()) == public_blocks
     assert all(s["map_public_ip_on_launch"] is False for s in public.values())
     first, _ = stack.one("aws_subnet", tags={"Name": f"{name}-public-0", "Tier": "public"})
     assert nat["subnet_id"] == stack.ref("aws_subnet", first, "id")
     associated = {a["subnet_id"]: a["route_table_id"] for a in stack.resources("aws_route_table_association").values()}
-    assert {associated[stack.ref("aws_subnet", k, "id")] for k in public} == {stack.ref("aws_route_table", public_rt, "id")}
+    assert {associated[stack.ref("aws_subnet", k, "id")] for k in public} == {
+        stack.ref("aws_route_table", public_rt, "id")
+    }
     # Egress to the internet: one security-group rule, TCP 443 from the application group; the network ACL
     # lets 443 out and only the replies (ephemeral ports) back in.
     internet = [r for r in stack.resources("aws_vpc_security_group_egress_rule").values() if "cidr_ipv4" in r]
     app_key, _ = stack.one("aws_security_group", name=f"{name}-app")
-    assert [(r["security_group_id"], r["cidr_ipv4"], r["ip_protocol"], r["from_port"], r["to_port"]) for r in internet] == [
-        (stack.ref("aws_security_group", app_key, "id"), "0.0.0.0/0", "tcp", 443, 443)]
+    assert [
+        (r["security_group_id"], r["cidr_ipv4"], r["ip_protocol"], r["from_port"], r["to_port"]) for r in internet
+    ] == [(stack.ref("aws_security_group", app_key, "id"), "0.0.0.0/0", "tcp", 443, 443)]
     _, acl = stack.one("aws_default_network_acl")
     assert [(r["protocol"], r["from_port"], r["to_port"]) for r in acl["egress"] if r["cidr_block"] == "0.0.0.0/0"] == [
-        ("tcp", 443, 443)]
-    assert [(r["protocol"], r["from_port"], r["to_port"]) for r in acl["ingress"] if r["cidr_block"] == "0.0.0.0/0"] == [
-        ("tcp", 1024, 65535)]
+        ("tcp", 443, 443)
+    ]
+    assert [
+        (r["protocol"], r["from_port"], r["to_port"]) for r in acl["ingress"] if r["cidr_block"] == "0.0.0.0/0"
+    ] == [("tcp", 1024, 65535)]
     assert set(acl["subnet_ids"]) == {stack.ref("aws_subnet", k, "id") for k in stack.resources("aws_subnet")}
 
 
 def test_bare_network_with_nat_gateway() -> None:
     """The construct alone, NAT on and every other prop defaulted: the same way out, nothing wider."""
     from bare_stack import bare_stack
+
     from constructs_lib.networking import Networking, NetworkingProps
 
     bare = bare_stack(network=False)
-    Networking(bare.stack, "network", NetworkingProps(name="bare", region="ap-northeast-1", key=bare.keys.logs,
-                                                      nat_gateway=True))
+    Networking(
+        bare.stack,
+        "network",
+        NetworkingProps(name="bare", region="ap-northeast-1", key=bare.keys.logs, nat_gateway=True),
+    )
     stack = bare.view()
     check_nat_network(stack, "bare", ["10.0.0.0/24", "10.0.1.0/24"])
-    assert sorted(s["cidr_block"] for s in stack.resources("aws_subnet").values() if s["tags"]["Tier"] == "private") == [
-        "10.0.2.0/24", "10.0.3.0/24"]  # the same private blocks as without NAT: turning it on moves no subnet
+    assert sorted(
+        s["cidr_block"] for s in stack.resources("aws_subnet").values() if s["tags"]["Tier"] == "private"
+    ) == ["10.0.2.0/24", "10.0.3.0/24"]  # the same private blocks as without NAT: turning it on moves no subnet
 
 
 def test_defaults_are_two_private_zones_without_nat_and_with_encrypted_flow_logs() -> None:
@@ -214,17 +246,24 @@ def test_defaults_are_two_private_zones_without_nat_and_with_encrypted_flow_logs
     assert stack.one("aws_flow_log")[1]["traffic_type"] == "ALL"
 
 
-@pytest.mark.parametrize("overrides, message", [
-    pytest.param({"name": "Bare"}, "name must be lowercase letters", id="name-not-lowercase"),
-    pytest.param({"region": "tokyo"}, "region must be an AWS region", id="region-malformed"),
-    pytest.param({"flow_log_retention_days": 10}, "flow_log_retention_days must be one of", id="retention-unknown"),
-    pytest.param({"az_count": 2.0}, "az_count must be a whole number from 1 to 6", id="float-zone-count"),
-    pytest.param({"nat_gateway": "no"}, "nat_gateway must be true or false", id="nat-not-bool"),
-    pytest.param({"zone_ids": ("apne1-az4",)}, "zone_ids must be one zone id per availability zone (2)",
-                 id="zone-ids-miscounted"),
-])
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        pytest.param({"name": "Bare"}, "name must be lowercase letters", id="name-not-lowercase"),
+        pytest.param({"region": "tokyo"}, "region must be an AWS region", id="region-malformed"),
+        pytest.param({"flow_log_retention_days": 10}, "flow_log_retention_days must be one of", id="retention-unknown"),
+        pytest.param({"az_count": 2.0}, "az_count must be a whole number from 1 to 6", id="float-zone-count"),
+        pytest.param({"nat_gateway": "no"}, "nat_gateway must be true or false", id="nat-not-bool"),
+        pytest.param(
+            {"zone_ids": ("apne1-az4",)},
+            "zone_ids must be one zone id per availability zone (2)",
+            id="zone-ids-miscounted",
+        ),
+    ],
+)
 def test_fails_when_a_prop_is_refused(overrides: dict, message: str) -> None:
     from bare_stack import bare_stack
+
     from constructs_lib.networking import NetworkingProps
 
     key = bare_stack(network=False).keys.logs

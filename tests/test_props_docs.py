@@ -17,8 +17,18 @@ from constructs_lib.processor import SchemaMigrationProps, TransactionProcessorP
 from constructs_lib.secrets import SecretProps
 from constructs_lib.stream import TransactionStreamProps
 
-PROPS = (NetworkingProps, TransactionStreamProps, TransactionCacheProps, TransactionDatabaseProps, AlertTopicProps,
-         SystemAlarmsProps, TransactionProcessorProps, SchemaMigrationProps, SecretProps, EncryptionKeyProps)
+PROPS = (
+    NetworkingProps,
+    TransactionStreamProps,
+    TransactionCacheProps,
+    TransactionDatabaseProps,
+    AlertTopicProps,
+    SystemAlarmsProps,
+    TransactionProcessorProps,
+    SchemaMigrationProps,
+    SecretProps,
+    EncryptionKeyProps,
+)
 #: A docstring entry: `name: text`, or several names joined by ' / ' or ', ', then indented continuation lines.
 _ENTRY = re.compile(r"^    (?P<names>[a-z_]+(?:(?: / |, )[a-z_]+)*): ?(?P<text>.*(?:\n      .*)*)", re.MULTILINE)
 
@@ -38,6 +48,7 @@ def test_every_field_is_documented_and_every_default_explained(props: type) -> N
     documented = entries(props)
     fields = dataclasses.fields(props)
     assert [f.name for f in fields if f.name not in documented] == []
-    defaulted = [f.name for f in fields
-                 if f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING]
+    defaulted = [
+        f.name for f in fields if f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
+    ]
     assert [name for name in defaulted if "Default:" not in documented[name]] == []

@@ -22,8 +22,8 @@ import sys
 import textwrap
 import uuid
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional
 
 import pytest
 
@@ -59,7 +59,7 @@ __all__ = {all!r}
 MARKER = "publication.publish()\n"
 BLOCK_COMMENT = "\n# Loading modules to ensure their types are registered with the jsii runtime library\n"
 
-JSII_INIT = '''\
+JSII_INIT = """\
 import publication
 
 
@@ -77,9 +77,9 @@ __jsii_assembly__ = jsii.JSIIAssembly.load(
 __all__ = ["__jsii_assembly__"]
 
 publication.publish()
-'''
+"""
 
-SUBMODULE_INIT = '''\
+SUBMODULE_INIT = """\
 import publication
 
 from .._jsii import *
@@ -92,7 +92,7 @@ class {cls}:
 __all__ = ["{cls}"]
 
 publication.publish()
-'''
+"""
 
 
 def _class_name(module: str) -> str:
@@ -102,7 +102,7 @@ def _class_name(module: str) -> str:
 def build_fake_package(
     where: Path,
     *,
-    tail: Optional[str] = None,
+    tail: str | None = None,
     head_marker: str = MARKER,
     jsii_init: str = JSII_INIT,
 ) -> str:
@@ -124,7 +124,7 @@ def build_fake_package(
     return name
 
 
-def loaded_submodules(package: str) -> List[str]:
+def loaded_submodules(package: str) -> list[str]:
     return sorted(sub for sub in SUBMODULES if f"{package}.{sub}" in sys.modules)
 
 
@@ -205,7 +205,7 @@ def test_root_import_is_lazy_and_submodules_load_on_demand(fakes: Path, finder: 
     assert loaded_submodules(name) == ["alpha"]
     assert pkg.alpha.Alpha is alpha_cls
     # "from pkg import sub" style
-    ns: Dict[str, object] = {}
+    ns: dict[str, object] = {}
     exec(f"from {name} import beta", ns)
     assert ns["beta"] is sys.modules[f"{name}.beta"] is pkg.beta
     # plain attribute access (PEP 562 __getattr__) imports on first use
@@ -254,15 +254,12 @@ BROKEN_LAYOUTS = {
     "import from a submodule": (dict(tail="from . import alpha\nfrom .beta import Beta\n"), ("alpha", "beta")),
     "other statement": (dict(tail="from . import alpha\nimport os\nfrom . import beta\n"), ("alpha", "beta")),
     "no import block": (dict(tail="\n# nothing else\n"), ()),
-    "no JSIIAssembly.load": (dict(jsii_init="import publication\n__all__ = []\npublication.publish()\n"),
-                             SUBMODULES),
+    "no JSIIAssembly.load": (dict(jsii_init="import publication\n__all__ = []\npublication.publish()\n"), SUBMODULES),
 }
 
 
 @pytest.mark.parametrize("layout", sorted(BROKEN_LAYOUTS))
-def test_unexpected_layout_falls_back_to_stock_import_with_one_warning(
-    layout: str, fakes: Path, finder: None
-) -> None:
+def test_unexpected_layout_falls_back_to_stock_import_with_one_warning(layout: str, fakes: Path, finder: None) -> None:
     kwargs, expected = BROKEN_LAYOUTS[layout]
     name = build_fake_package(fakes, **kwargs)
 
@@ -308,8 +305,9 @@ def test_env_var_other_values_keep_lazy_import(value: str, no_finder: None, monk
     assert provider_import.install() is True
 
 
-def test_install_after_a_provider_import_warns_once(no_finder: None, fakes: Path,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_install_after_a_provider_import_warns_once(
+    no_finder: None, fakes: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv(ENV_VAR, raising=False)
     name = build_fake_package(fakes)
     importlib.import_module(name)  # stock, before install()
@@ -330,8 +328,9 @@ def test_locked_jsii_is_a_verified_version() -> None:
     assert provider_import.installed_jsii_version() in provider_import.VERIFIED_JSII_VERSIONS
 
 
-def test_verified_jsii_takes_the_lazy_path_silently(no_finder: None, fakes: Path, monkeypatch: pytest.MonkeyPatch,
-                                                    capsys: pytest.CaptureFixture[str]) -> None:
+def test_verified_jsii_takes_the_lazy_path_silently(
+    no_finder: None, fakes: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.delenv(ENV_VAR, raising=False)
     with monkeypatch.context() as patch:  # undone before no_finder puts the real finder back
         patch.setattr(provider_import, "VERIFIED_JSII_VERSIONS", frozenset({provider_import.installed_jsii_version()}))
@@ -343,7 +342,8 @@ def test_verified_jsii_takes_the_lazy_path_silently(no_finder: None, fakes: Path
 
 
 def test_unverified_jsii_keeps_the_stock_import_and_says_so_once(
-        no_finder: None, fakes: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    no_finder: None, fakes: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.delenv(ENV_VAR, raising=False)
     with monkeypatch.context() as patch:  # undone before no_finder puts the real finder back
         patch.setattr(provider_import, "VERIFIED_JSII_VERSIONS", frozenset({"0.0.1"}))
@@ -352,8 +352,10 @@ def test_unverified_jsii_keeps_the_stock_import_and_says_so_once(
         assert provider_import.install() is False
     assert not provider_import.is_installed()
     lines = capsys.readouterr().err.splitlines()
-    assert lines == [f"provider_import: jsii {provider_import.installed_jsii_version()} is not a verified version "
-                     "(0.0.1); using the stock provider import"]
+    assert lines == [
+        f"provider_import: jsii {provider_import.installed_jsii_version()} is not a verified version "
+        "(0.0.1); using the stock provider import"
+    ]
     name = build_fake_package(fakes)
     importlib.import_module(name)
     assert loaded_submodules(name) == list(SUBMODULES) and name not in provider_import.status()
@@ -386,7 +388,7 @@ def test_camel_case_matches_jsii_submodule_names_of_installed_bindings() -> None
 # --------------------------------------------------------------------------------------
 
 
-def child_env(stock: bool = False) -> Dict[str, str]:
+def child_env(stock: bool = False) -> dict[str, str]:
     env = dict(os.environ)
     env.pop(ENV_VAR, None)
     if stock:
@@ -396,8 +398,14 @@ def child_env(stock: bool = False) -> Dict[str, str]:
 
 
 def run_probe(code: str, stock: bool = False) -> dict:
-    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=str(REPO), env=child_env(stock),
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        cwd=str(REPO),
+        env=child_env(stock),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
@@ -455,13 +463,19 @@ def synth(app: Path, outdir: Path, stock: bool) -> str:
     """Run ``python [-X importtime] <app>`` with CDKTF_OUTDIR=outdir; return stderr."""
     env = child_env(stock)
     env["CDKTF_OUTDIR"] = str(outdir)
-    proc = subprocess.run([sys.executable, "-X", "importtime", str(app)], cwd=str(REPO), env=env,
-                          capture_output=True, text=True, timeout=900)
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", str(app)],
+        cwd=str(REPO),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert proc.returncode == 0, f"{app.name} (stock={stock}) failed:\n{proc.stderr[-4000:]}"
     return proc.stderr
 
 
-def tree(root: Path) -> List[str]:
+def tree(root: Path) -> list[str]:
     return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
 
 
@@ -474,8 +488,10 @@ def assert_same_synth_both_ways(app: Path, tmp_path: Path) -> None:
     if UNUSED_AWS_MODULE not in stock_err:
         pytest.fail(f"the stock run of {app.name} did not import the whole AWS provider")
     if UNUSED_AWS_MODULE in lazy_err:
-        pytest.fail(f"{app.name} imported the whole AWS provider: does it call "
-                    "provider_import.install() before its first cdktf_cdktf_provider_* import?")
+        pytest.fail(
+            f"{app.name} imported the whole AWS provider: does it call "
+            "provider_import.install() before its first cdktf_cdktf_provider_* import?"
+        )
     if "falling back to the stock" in lazy_err:
         pytest.fail(f"provider_import fell back to the stock import:\n{lazy_err[-2000:]}")
 

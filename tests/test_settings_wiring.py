@@ -10,19 +10,20 @@ from __future__ import annotations
 import dataclasses
 import json
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
-import pytest
 import cdktf
-
+import pytest
 from config_files import write_config
-from synthesis import TEST_BACKEND, TEST_REPOSITORY_ID
+
 from constructs_lib.processor import LambdaBundle
 from stacks.bootstrap_stack import StateBootstrapStack
 from stacks.ci_stack import CiIdentityStack
 from stacks.config import AppConfig, EmulatorConfig, EnvironmentConfig, load_config
 from stacks.monitoring_stack import TransactionMonitoringStack
+from synthesis import TEST_BACKEND, TEST_REPOSITORY_ID
 
 pytestmark = pytest.mark.slow
 
@@ -124,8 +125,16 @@ FLIPS: dict[str, Any] = {
 }
 #: Fields that shape only the state bootstrap stack, or only the CI stack: flipped and compared there instead.
 BOOTSTRAP_ONLY = frozenset({"backend.bootstrap_state", "backend.environment_roles", "backend.account_id"})
-CI_ONLY = frozenset({"ci.repository", "ci.repository_id", "ci.oidc_subject", "ci.pull_request_workflow",
-                     "ci.deploy_workflow", "ci.repository_owner_id"})
+CI_ONLY = frozenset(
+    {
+        "ci.repository",
+        "ci.repository_id",
+        "ci.oidc_subject",
+        "ci.pull_request_workflow",
+        "ci.deploy_workflow",
+        "ci.repository_owner_id",
+    }
+)
 #: Settings a field is used with, set on both sides of its flip: the owner id shapes only the `immutable`
 #: subject (which needs both ids); a bucket in another account or region needs no key of the old one.
 CONTEXT: dict[str, dict[str, Any]] = {
@@ -166,8 +175,9 @@ def _config() -> AppConfig:
     """The environment under test on the construct defaults (read once)."""
     if not _BASE:
         with tempfile.TemporaryDirectory() as scratch:
-            config_file = write_config(Path(scratch), {ENVIRONMENT: {}},
-                                       ci={"oidc_subject": "custom", "repository_id": TEST_REPOSITORY_ID})
+            config_file = write_config(
+                Path(scratch), {ENVIRONMENT: {}}, ci={"oidc_subject": "custom", "repository_id": TEST_REPOSITORY_ID}
+            )
             _BASE.append(load_config({**TEST_BACKEND, "JAPANCART_CONFIG": str(config_file)}))
     return _BASE[0]
 
@@ -207,8 +217,11 @@ def synthesized(config: AppConfig, field: str) -> dict[str, Any]:
 def baseline() -> dict[str, dict[str, Any]]:
     """The unflipped stacks: the environment's, the bootstrap's, the CI stack's."""
     config = _config()
-    return {"": synthesized(config, ""), "bootstrap": synthesized(config, next(iter(BOOTSTRAP_ONLY))),
-            "ci": synthesized(config, next(iter(CI_ONLY)))}
+    return {
+        "": synthesized(config, ""),
+        "bootstrap": synthesized(config, next(iter(BOOTSTRAP_ONLY))),
+        "ci": synthesized(config, next(iter(CI_ONLY))),
+    }
 
 
 def test_every_configuration_field_has_a_flip_or_a_reason() -> None:

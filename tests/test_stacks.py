@@ -24,16 +24,26 @@ def test_stack_names_are_the_apps(stacks) -> None:
 @pytest.mark.parametrize("name", [n for n in STACK_NAMES if n != "bootstrap"])
 def test_remote_state_in_s3_with_native_locking_under_the_stacks_own_key_and_prefix(stacks, name: str) -> None:
     backend = stacks[name]["terraform"]["backend"]
-    assert backend == {"s3": {"bucket": "japancart-terraform-state", "key": f"japancart/{name}/terraform.tfstate",
-                              "region": "ap-northeast-1", "encrypt": True, "use_lockfile": True,
-                              "kms_key_id": TEST_STATE_KEYS[name],
-                              "workspace_key_prefix": f"japancart/{name}/workspaces"}}
+    assert backend == {
+        "s3": {
+            "bucket": "japancart-terraform-state",
+            "key": f"japancart/{name}/terraform.tfstate",
+            "region": "ap-northeast-1",
+            "encrypt": True,
+            "use_lockfile": True,
+            "kms_key_id": TEST_STATE_KEYS[name],
+            "workspace_key_prefix": f"japancart/{name}/workspaces",
+        }
+    }
 
 
 @pytest.mark.parametrize("name", STACK_NAMES)
 def test_every_provider_is_pinned_to_its_account(stacks, name: str) -> None:
-    account = TEST_ACCOUNTS["backend"] if name == "bootstrap" else (
-        name.removeprefix("ci-") if name.startswith("ci-") else TEST_ACCOUNTS[name])
+    account = (
+        TEST_ACCOUNTS["backend"]
+        if name == "bootstrap"
+        else (name.removeprefix("ci-") if name.startswith("ci-") else TEST_ACCOUNTS[name])
+    )
     providers = stacks[name]["provider"]["aws"]
     assert providers and all(p["allowed_account_ids"] == [account] for p in providers)
 
@@ -61,12 +71,16 @@ def test_every_store_uses_the_key_of_its_data_class(stacks, name: str) -> None:
     stack = StackView(stacks[name])
     assert len(stack.resources("aws_kms_key")) == 3
     encrypted = {
-        ("aws_kinesis_stream", "kms_key_id"): "data", ("aws_elasticache_replication_group", "kms_key_id"): "data",
-        ("aws_db_instance", "kms_key_id"): "data", ("aws_db_instance", "performance_insights_kms_key_id"): "data",
+        ("aws_kinesis_stream", "kms_key_id"): "data",
+        ("aws_elasticache_replication_group", "kms_key_id"): "data",
+        ("aws_db_instance", "kms_key_id"): "data",
+        ("aws_db_instance", "performance_insights_kms_key_id"): "data",
         ("aws_sqs_queue", "kms_master_key_id"): "data",
-        ("aws_secretsmanager_secret", "kms_key_id"): "secrets", ("aws_db_instance", "master_user_secret_kms_key_id"): "secrets",
+        ("aws_secretsmanager_secret", "kms_key_id"): "secrets",
+        ("aws_db_instance", "master_user_secret_kms_key_id"): "secrets",
         ("aws_lambda_function", "kms_key_arn"): "secrets",
-        ("aws_cloudwatch_log_group", "kms_key_id"): "logs", ("aws_sns_topic", "kms_master_key_id"): "logs",
+        ("aws_cloudwatch_log_group", "kms_key_id"): "logs",
+        ("aws_sns_topic", "kms_master_key_id"): "logs",
     }
     for (resource_type, attribute), data_class in encrypted.items():
         bodies = stack.resources(resource_type).values()
@@ -75,11 +89,27 @@ def test_every_store_uses_the_key_of_its_data_class(stacks, name: str) -> None:
 
 
 EXPECTED_OUTPUTS = {
-    "vpc_id", "kinesis_stream_name", "kinesis_stream_arn", "redis_endpoint", "redis_port", "rds_endpoint", "rds_port",
-    "db_secret_arn", "elasticache_security_group_id", "rds_security_group_id", "app_security_group_id",
-    "redis_user_name", "redis_replication_group_id", "alarm_topic_arn", "kms_key_arn", "secrets_kms_key_arn", "logs_kms_key_arn",
-    "dashboard_name", "processor_function_name",
-    "dead_letter_queue_url", "replay_role_arn",
+    "vpc_id",
+    "kinesis_stream_name",
+    "kinesis_stream_arn",
+    "redis_endpoint",
+    "redis_port",
+    "rds_endpoint",
+    "rds_port",
+    "db_secret_arn",
+    "elasticache_security_group_id",
+    "rds_security_group_id",
+    "app_security_group_id",
+    "redis_user_name",
+    "redis_replication_group_id",
+    "alarm_topic_arn",
+    "kms_key_arn",
+    "secrets_kms_key_arn",
+    "logs_kms_key_arn",
+    "dashboard_name",
+    "processor_function_name",
+    "dead_letter_queue_url",
+    "replay_role_arn",
 }
 
 
@@ -114,8 +144,10 @@ def test_bootstrap_creates_a_private_versioned_encrypted_state_bucket(bootstrap)
     _, sse = bootstrap.one("aws_s3_bucket_server_side_encryption_configuration", bucket=bucket_ref)
     assert sse["rule"][0]["apply_server_side_encryption_by_default"]["sse_algorithm"] == "aws:kms"
     _, block = bootstrap.one("aws_s3_bucket_public_access_block", bucket=bucket_ref)
-    assert all(block[k] is True for k in ("block_public_acls", "block_public_policy", "ignore_public_acls",
-                                          "restrict_public_buckets"))
+    assert all(
+        block[k] is True
+        for k in ("block_public_acls", "block_public_policy", "ignore_public_acls", "restrict_public_buckets")
+    )
     _, policy = bootstrap.one("aws_s3_bucket_policy", bucket=bucket_ref)
     statements = {s["Sid"]: s for s in json.loads(policy["policy"])["Statement"]}
     tls = statements["DenyInsecureTransport"]
@@ -138,8 +170,10 @@ def test_every_stack_gets_its_own_state_key_and_the_bootstrap_prints_them_all(bo
     refs = _key_refs(bootstrap)
     assert sorted(refs) == sorted(STACK_NAMES) and len(set(refs.values())) == len(STACK_NAMES)
     assert bootstrap.document["output"]["state_key_arns"]["value"] == refs
-    assert all(key["enable_key_rotation"] is True and key["deletion_window_in_days"] == 30
-               for key in bootstrap.resources("aws_kms_key").values())
+    assert all(
+        key["enable_key_rotation"] is True and key["deletion_window_in_days"] == 30
+        for key in bootstrap.resources("aws_kms_key").values()
+    )
     # The bootstrap's own key keeps the former single state key's address: objects under it stay readable.
     assert refs["bootstrap"] == "${aws_kms_key.key_F64E54E4.arn}"
     _, sse = bootstrap.one("aws_s3_bucket_server_side_encryption_configuration")
@@ -154,13 +188,15 @@ def test_each_prefix_takes_uploads_only_under_its_stacks_key(bootstrap) -> None:
         sid = "".join(part.capitalize() for part in stack.split("-")) + "UploadsOnlyUnderItsKey"
         assert statements[sid]["Resource"] == f"arn:aws:s3:::japancart-terraform-state/japancart/{stack}/*"
         assert statements[sid]["Condition"] == {
-            "StringNotEquals": {"s3:x-amz-server-side-encryption-aws-kms-key-id": ref}}
+            "StringNotEquals": {"s3:x-amz-server-side-encryption-aws-kms-key-id": ref}
+        }
     outside = statements["DenyUploadsOutsideTheStacksPrefixes"]
     assert outside["Action"] == "s3:PutObject" and len(outside["NotResource"]) == len(STACK_NAMES)
 
 
 def _synth_with_config(tmp_path, backend: dict) -> dict:
     from config_files import write_config
+
     from synthesis import synth_stacks
 
     config = write_config(tmp_path, {"dev": {}, "prod": {"network": {"vpc_cidr": "10.30.0.0/16"}}}, backend=backend)
@@ -174,17 +210,25 @@ def test_extra_environment_roles_are_kept_to_their_state_like_the_ci_roles(tmp_p
     statements = {s["Sid"]: s for s in json.loads(policy["policy"])["Statement"]}
     prod = statements["ProdRolesOnlyTheirState"]
     assert prod["Effect"] == "Deny" and prod["NotResource"][1].endswith("/japancart/prod/*")
-    assert prod["Condition"] == {"ArnLike": {"aws:PrincipalArn": [
-        "arn:aws:iam::408765432109:role/japancart-prod-plan", "arn:aws:iam::408765432109:role/japancart-prod-apply",
-        extra]}}
+    assert prod["Condition"] == {
+        "ArnLike": {
+            "aws:PrincipalArn": [
+                "arn:aws:iam::408765432109:role/japancart-prod-plan",
+                "arn:aws:iam::408765432109:role/japancart-prod-apply",
+                extra,
+            ]
+        }
+    }
     assert extra not in json.dumps(statements["DevRolesOnlyTheirState"])
 
 
 def test_bootstrap_phase_two_keeps_its_state_in_the_bucket_under_its_own_key(tmp_path) -> None:
     stacks = _synth_with_config(tmp_path, {"bucket": "state-bucket", "bootstrap_state": "s3"})
     backend = stacks["bootstrap"]["terraform"]["backend"]["s3"]
-    assert (backend["key"], backend["kms_key_id"]) == ("japancart/bootstrap/terraform.tfstate",
-                                                      TEST_STATE_KEYS["bootstrap"])
+    assert (backend["key"], backend["kms_key_id"]) == (
+        "japancart/bootstrap/terraform.tfstate",
+        TEST_STATE_KEYS["bootstrap"],
+    )
     assert backend["use_lockfile"] is True and backend["encrypt"] is True
 
 
@@ -199,9 +243,11 @@ SECRET_LIKE = re.compile(r"password|passwd|auth_token|secret_string|private_key|
 #: The only secret-like attributes any stack may have, none holding a secret: RDS keeps (and rotates) the master
 #: password itself, the connection secret holds no credential (host, port, names, the ARN of RDS's secret) and
 #: the disabled default Redis user has no password at all.
-ALLOWED_SECRET_LIKE = {("aws_db_instance", "manage_master_user_password"),
-                       ("aws_secretsmanager_secret_version", "secret_string"),
-                       ("aws_elasticache_user", "no_password_required")}
+ALLOWED_SECRET_LIKE = {
+    ("aws_db_instance", "manage_master_user_password"),
+    ("aws_secretsmanager_secret_version", "secret_string"),
+    ("aws_elasticache_user", "no_password_required"),
+}
 
 
 @pytest.mark.parametrize("name", STACK_NAMES)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
 from bare_stack import admitted, bare_stack, required_only, with_defaults
+
 from constructs_lib.cache import TransactionCache, TransactionCacheProps
 from constructs_lib.database import TransactionDatabase, TransactionDatabaseProps
 from constructs_lib.networking import Networking, NetworkingProps
@@ -14,10 +14,22 @@ from constructs_lib.validation import ConfigError
 
 #: construct, its props, the store's name, its security group's name, its port, its standby switch
 STORES = {
-    "cache": (TransactionCache, TransactionCacheProps, "bare-history", "bare-history-cache", 6379,
-              "automatic_failover"),
-    "database": (TransactionDatabase, TransactionDatabaseProps, "bare-transactions", "bare-transactions-db", 5432,
-                 "multi_az"),
+    "cache": (
+        TransactionCache,
+        TransactionCacheProps,
+        "bare-history",
+        "bare-history-cache",
+        6379,
+        "automatic_failover",
+    ),
+    "database": (
+        TransactionDatabase,
+        TransactionDatabaseProps,
+        "bare-transactions",
+        "bare-transactions-db",
+        5432,
+        "multi_az",
+    ),
 }
 
 
@@ -43,9 +55,12 @@ def test_allow_from_admits_exactly_the_named_group_on_the_store_port(store: str)
 
 
 @pytest.mark.parametrize("store", STORES)
-@pytest.mark.parametrize("overrides, message", [
-    pytest.param({"log_retention_days": 10}, "log_retention_days must be one of", id="log-retention-unknown"),
-])
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        pytest.param({"log_retention_days": 10}, "log_retention_days must be one of", id="log-retention-unknown"),
+    ],
+)
 def test_fails_when_a_shared_prop_is_refused(store: str, overrides: dict[str, Any], message: str) -> None:
     with pytest.raises(ConfigError) as raised:
         store_props(store, **overrides)
@@ -56,7 +71,8 @@ def test_fails_when_a_shared_prop_is_refused(store: str, overrides: dict[str, An
 def test_fails_when_the_standby_has_a_single_zone(store: str) -> None:
     _, props, name, *_, standby = STORES[store]
     bare = bare_stack(network=False)
-    one_zone = Networking(bare.stack, "one-zone", NetworkingProps(name="one", region="ap-northeast-1", az_count=1,
-                                                                  key=bare.keys.logs))
+    one_zone = Networking(
+        bare.stack, "one-zone", NetworkingProps(name="one", region="ap-northeast-1", az_count=1, key=bare.keys.logs)
+    )
     with pytest.raises(ConfigError, match=f"{standby} must be off when the network has fewer than 2"):
         props(name=name, keys=bare.keys, networking=one_zone)

@@ -24,9 +24,9 @@ import os
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional
 
 #: type -> the configuration attribute that is the resource's import id.
 ADOPTABLE: dict[str, str] = {
@@ -38,8 +38,11 @@ ADOPTABLE: dict[str, str] = {
 #: What ``terraform import`` answers when there is nothing to adopt: the address is in state already, or the
 #: object does not exist (Terraform's own words, or the provider's when its importer reads first, as the
 #: Kinesis stream's does).
-NOTHING_TO_ADOPT = ("Resource already managed by Terraform", "Cannot import non-existent remote object",
-                    "Error: couldn't find resource")
+NOTHING_TO_ADOPT = (
+    "Resource already managed by Terraform",
+    "Cannot import non-existent remote object",
+    "Error: couldn't find resource",
+)
 
 #: Runs ``terraform <args>`` with extra environment variables; returns (exit code, combined output).
 Terraform = Callable[[list[str], dict[str, str]], tuple[int, str]]
@@ -75,8 +78,10 @@ def scratch_configuration(document: dict, candidate: Candidate) -> dict:
     """The stack's backend and AWS provider, and the candidate with only its import id: nothing to evaluate."""
     settings = document.get("terraform", {})
     return {
-        "terraform": {"backend": settings.get("backend", {}),
-                      "required_providers": {"aws": settings.get("required_providers", {}).get("aws", {})}},
+        "terraform": {
+            "backend": settings.get("backend", {}),
+            "required_providers": {"aws": settings.get("required_providers", {}).get("aws", {})},
+        },
         "provider": {"aws": [_aws_provider(document)]},
         "resource": {candidate.rtype: {candidate.name: {ADOPTABLE[candidate.rtype]: candidate.import_id}}},
     }
@@ -84,13 +89,17 @@ def scratch_configuration(document: dict, candidate: Candidate) -> dict:
 
 def _tags_in_state(pulled: str, candidate: Candidate) -> dict[str, str]:
     for resource in json.loads(pulled).get("resources", []):
-        if (resource.get("mode"), resource.get("type"), resource.get("name")) == ("managed", candidate.rtype, candidate.name):
+        if (resource.get("mode"), resource.get("type"), resource.get("name")) == (
+            "managed",
+            candidate.rtype,
+            candidate.name,
+        ):
             for instance in resource.get("instances", []):
                 return dict(instance.get("attributes", {}).get("tags_all") or {})
     return {}
 
 
-def adopt(stack_dir: Path, terraform: Optional[Terraform] = None) -> tuple[list[str], list[str]]:
+def adopt(stack_dir: Path, terraform: Terraform | None = None) -> tuple[list[str], list[str]]:
     """Try every candidate; returns (adopted "address (id)" entries, problems, one line each)."""
     run = terraform or _terraform
     document = json.loads((stack_dir / "cdk.tf.json").read_text(encoding="utf-8"))
@@ -105,17 +114,23 @@ def adopt(stack_dir: Path, terraform: Optional[Terraform] = None) -> tuple[list[
             if (stack_dir / ".terraform.lock.hcl").is_file():
                 shutil.copy(stack_dir / ".terraform.lock.hcl", work / ".terraform.lock.hcl")
             chdir = f"-chdir={work}"
-            code, output = run([chdir, "import", "-input=false", "-no-color", candidate.address, candidate.import_id], data_dir)
+            code, output = run(
+                [chdir, "import", "-input=false", "-no-color", candidate.address, candidate.import_id], data_dir
+            )
             if code != 0:
                 if not any(answer in output for answer in NOTHING_TO_ADOPT):
-                    problems.append(f"could not check {candidate.address} ({candidate.import_id}): {_first_error(output)}")
+                    problems.append(
+                        f"could not check {candidate.address} ({candidate.import_id}): {_first_error(output)}"
+                    )
                 continue
             code, pulled = run([chdir, "state", "pull"], data_dir)
             tags = _tags_in_state(pulled, candidate) if code == 0 else {}
             if any(tags.get(k) != v for k, v in wanted.items()):
                 run([chdir, "state", "rm", "-no-color", candidate.address], data_dir)
-                problems.append(f"{candidate.import_id} exists without this stack's tags, so it was not adopted; if it "
-                                f"is yours, import it: terraform import {candidate.address} {candidate.import_id}")
+                problems.append(
+                    f"{candidate.import_id} exists without this stack's tags, so it was not adopted; if it "
+                    f"is yours, import it: terraform import {candidate.address} {candidate.import_id}"
+                )
                 continue
             adopted.append(f"{candidate.address} ({candidate.import_id})")
     return adopted, problems
@@ -127,6 +142,12 @@ def _first_error(output: str) -> str:
 
 
 def _terraform(args: list[str], env: dict[str, str]) -> tuple[int, str]:
-    done = subprocess.run(["terraform", *args], capture_output=True, text=True, stdin=subprocess.DEVNULL,
-                          env={**os.environ, **env}, check=False)
+    done = subprocess.run(
+        ["terraform", *args],
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        env={**os.environ, **env},
+        check=False,
+    )
     return done.returncode, done.stdout + done.stderr

@@ -21,8 +21,8 @@ import argparse
 import json
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Optional, Sequence
 
 DEFAULT_STACK_DIR = Path("cdktf.out/stacks/bootstrap")
 DEFAULT_LOCAL_STATE = Path("terraform.bootstrap.tfstate")
@@ -42,8 +42,9 @@ def backend_of(stack_dir: Path) -> dict:
 
 
 def terraform(stack_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["terraform", f"-chdir={stack_dir}", *args], capture_output=True, text=True,
-                          stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        ["terraform", f"-chdir={stack_dir}", *args], capture_output=True, text=True, stdin=subprocess.DEVNULL
+    )
 
 
 def checked(result: subprocess.CompletedProcess[str], *ok: int) -> subprocess.CompletedProcess[str]:
@@ -57,7 +58,7 @@ def move_state(stack_dir: Path, local_state: Path) -> str:
     """Move ``local_state`` into the stack's S3 backend; returns where it went."""
     backend = backend_of(stack_dir).get("s3")
     if not backend:
-        raise MoveError(f"{stack_dir} still uses local state: set [backend] bootstrap_state = \"s3\" and synthesize")
+        raise MoveError(f'{stack_dir} still uses local state: set [backend] bootstrap_state = "s3" and synthesize')
     if not local_state.is_file():
         raise MoveError(f"{local_state} does not exist: nothing to move (already moved, or phase 1 not applied)")
     checked(terraform(stack_dir, "init", "-input=false", "-no-color", "-reconfigure"))
@@ -70,7 +71,7 @@ def move_state(stack_dir: Path, local_state: Path) -> str:
     return f"s3://{backend['bucket']}/{backend['key']}"
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.bootstrap_state", description=__doc__.split("\n\n", 1)[0])
     parser.add_argument("--stack-dir", type=Path, default=DEFAULT_STACK_DIR)
     parser.add_argument("--local-state", type=Path, default=DEFAULT_LOCAL_STATE)

@@ -32,14 +32,33 @@ import argparse
 import hashlib
 import json
 import sys
-from typing import Any, Mapping, Optional, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 if __package__:  # python -m tools.change_set, and imports (tests)
-    from tools.plan_json import (SENSITIVE, UNKNOWN, PlanInputError, as_dict, contains_true, read_json, sub, validate_plan,
-                                 write_atomically)
+    from tools.plan_json import (
+        SENSITIVE,
+        UNKNOWN,
+        PlanInputError,
+        as_dict,
+        contains_true,
+        read_json,
+        sub,
+        validate_plan,
+        write_atomically,
+    )
 else:  # python tools/change_set.py (the deploy jobs run it as a script): this directory is on sys.path
-    from plan_json import (SENSITIVE, UNKNOWN, PlanInputError, as_dict, contains_true, read_json,  # type: ignore[no-redef]
-                           sub, validate_plan, write_atomically)
+    from plan_json import (  # type: ignore[no-redef]
+        SENSITIVE,
+        UNKNOWN,
+        PlanInputError,
+        as_dict,
+        contains_true,
+        read_json,
+        sub,
+        validate_plan,
+        write_atomically,
+    )
 
 EXIT_SAME = 0
 EXIT_DIFFERENT = 1
@@ -66,8 +85,14 @@ def collapse(value: Any, unknown: Any, sensitive: Any) -> Any:
         unknowns = unknown if isinstance(unknown, list) else []
         masks = sensitive if isinstance(sensitive, list) else []
         size = max(len(items), len(unknowns))
-        return [collapse(items[i] if i < len(items) else None, unknowns[i] if i < len(unknowns) else False,
-                         masks[i] if i < len(masks) else False) for i in range(size)]
+        return [
+            collapse(
+                items[i] if i < len(items) else None,
+                unknowns[i] if i < len(unknowns) else False,
+                masks[i] if i < len(masks) else False,
+            )
+            for i in range(size)
+        ]
     return value
 
 
@@ -84,7 +109,10 @@ def what_changes(change: Mapping[str, Any]) -> dict[str, Any]:
         if contains_true(sub(unknown, key)):
             changed[key] = {"after": new}
         elif before.get(key) != after.get(key) or change.get("before") is None:
-            changed[key] = {"before": collapse(before.get(key), False, sub(change.get("before_sensitive"), key)), "after": new}
+            changed[key] = {
+                "before": collapse(before.get(key), False, sub(change.get("before_sensitive"), key)),
+                "after": new,
+            }
     return changed
 
 
@@ -113,8 +141,11 @@ def change_set(doc: Mapping[str, Any]) -> dict[str, Any]:
     for name, change in sorted(as_dict(doc.get("output_changes")).items()):
         if isinstance(change, dict) and isinstance(change.get("actions"), list) and change["actions"] not in UNCHANGED:
             changes[f"output.{name}"] = entry(change)
-    return {"format": FORMAT, "terraform_version": str(doc.get("terraform_version", "unknown")),
-            "changes": dict(sorted(changes.items()))}
+    return {
+        "format": FORMAT,
+        "terraform_version": str(doc.get("terraform_version", "unknown")),
+        "changes": dict(sorted(changes.items())),
+    }
 
 
 def load_plan_change_set(path: str) -> dict[str, Any]:
@@ -134,9 +165,16 @@ def load_change_set(path: str) -> dict[str, Any]:
         raise PlanInputError(path, f"not a change set: changes must be an object, got {changes!r}")
     for address, item in changes.items():
         actions, hashed = as_dict(item).get("actions"), as_dict(item).get("digest")
-        if not (isinstance(actions, list) and actions and all(isinstance(a, str) for a in actions)
-                and isinstance(hashed, str) and hashed.startswith(DIGEST_PREFIX)):
-            raise PlanInputError(path, f"changes[{address!r}] must hold actions and a {DIGEST_PREFIX} digest, got {item!r}")
+        if not (
+            isinstance(actions, list)
+            and actions
+            and all(isinstance(a, str) for a in actions)
+            and isinstance(hashed, str)
+            and hashed.startswith(DIGEST_PREFIX)
+        ):
+            raise PlanInputError(
+                path, f"changes[{address!r}] must hold actions and a {DIGEST_PREFIX} digest, got {item!r}"
+            )
     return doc
 
 
@@ -150,18 +188,24 @@ def differences(approved: Mapping[str, Any], current: Mapping[str, Any]) -> list
     lines: list[str] = []
     for address in sorted({*old, *new}):
         if address not in new:
-            lines.append(f"{address}: in the approved preview ({actions_text(old[address]['actions'])}), not planned now")
+            lines.append(
+                f"{address}: in the approved preview ({actions_text(old[address]['actions'])}), not planned now"
+            )
         elif address not in old:
             lines.append(f"{address}: not in the approved preview (now: {actions_text(new[address]['actions'])})")
         elif old[address]["actions"] != new[address]["actions"]:
-            lines.append(f"{address}: actions {actions_text(old[address]['actions'])} (approved) -> "
-                         f"{actions_text(new[address]['actions'])} (now)")
+            lines.append(
+                f"{address}: actions {actions_text(old[address]['actions'])} (approved) -> "
+                f"{actions_text(new[address]['actions'])} (now)"
+            )
         elif old[address]["digest"] != new[address]["digest"]:
-            lines.append(f"{address}: what the plan does differs from the approved preview ({actions_text(new[address]['actions'])})")
+            lines.append(
+                f"{address}: what the plan does differs from the approved preview ({actions_text(new[address]['actions'])})"
+            )
     return lines
 
 
-def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python tools/change_set.py", description=__doc__.split("\n\n", 1)[0])
     commands = parser.add_subparsers(dest="command", required=True)
     write = commands.add_parser("write", help="write the change set of a plan")
@@ -169,11 +213,13 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     write.add_argument("-o", "--output", required=True, help="where to write the change set (JSON)")
     check = commands.add_parser("check", help="compare a plan with an approved change set")
     check.add_argument("--approved", required=True, help="the change set the reviewers approved")
-    check.add_argument("plan", metavar="PLAN.json", help="`terraform show -json PLANFILE` output of the plan about to be applied")
+    check.add_argument(
+        "plan", metavar="PLAN.json", help="`terraform show -json PLANFILE` output of the plan about to be applied"
+    )
     return parser.parse_args(argv)
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; returns the exit code (see the module docstring)."""
     args = parse_args(argv)
     try:

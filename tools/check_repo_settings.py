@@ -36,9 +36,10 @@ import json
 import subprocess
 import sys
 import tomllib
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Optional, Sequence
+from typing import Any
 
 EXIT_PASS = 0
 EXIT_MISSING = 1
@@ -81,7 +82,7 @@ def read_json(path: Path) -> Any:
 class Recording:
     """The responses of one repository."""
 
-    protection: Optional[Mapping[str, Any]]  # None: main has no branch protection
+    protection: Mapping[str, Any] | None  # None: main has no branch protection
     rules: Sequence[Mapping[str, Any]]
     rulesets: Mapping[int, Mapping[str, Any]]
     environments: Mapping[str, Mapping[str, Any]]
@@ -143,7 +144,7 @@ def _reviews(recording: Recording) -> Mapping[str, Any]:
     return (recording.protection or {}).get("required_pull_request_reviews") or {}
 
 
-def _enabled(recording: Recording, key: str) -> Optional[bool]:
+def _enabled(recording: Recording, key: str) -> bool | None:
     """A classic protection switch (``allow_force_pushes`` ...); None without branch protection."""
     if recording.protection is None:
         return None
@@ -152,27 +153,39 @@ def _enabled(recording: Recording, key: str) -> Optional[bool]:
 
 def _review_setting(classic: str, rule: str, minimum: Any = True) -> Callable[[Recording], bool]:
     """A pull-request review setting, from branch protection or a ``pull_request`` rule."""
+
     def on(recording: Recording) -> bool:
         values = [_reviews(recording).get(classic)] + [p.get(rule) for p in _parameters(recording, "pull_request")]
         if minimum is True:
             return any(v is True for v in values)
         return any(isinstance(v, int) and not isinstance(v, bool) and v >= minimum for v in values)
+
     return on
 
 
 #: (what must be on, as the checklist says it; how to read it) for main.
 BRANCH_SETTINGS: tuple[tuple[str, Callable[[Recording], bool]], ...] = (
-    ("merging needs at least one approving review",
-     _review_setting("required_approving_review_count", "required_approving_review_count", minimum=1)),
+    (
+        "merging needs at least one approving review",
+        _review_setting("required_approving_review_count", "required_approving_review_count", minimum=1),
+    ),
     ("code-owner review is required", _review_setting("require_code_owner_reviews", "require_code_owner_review")),
-    ("stale approvals are dismissed when new commits are pushed",
-     _review_setting("dismiss_stale_reviews", "dismiss_stale_reviews_on_push")),
-    ("the most recent push must be approved by someone other than its pusher",
-     _review_setting("require_last_push_approval", "require_last_push_approval")),
-    ("force pushes are blocked",
-     lambda r: _enabled(r, "allow_force_pushes") is False or bool(_parameters(r, "non_fast_forward"))),
-    ("deleting the branch is blocked",
-     lambda r: _enabled(r, "allow_deletions") is False or bool(_parameters(r, "deletion"))),
+    (
+        "stale approvals are dismissed when new commits are pushed",
+        _review_setting("dismiss_stale_reviews", "dismiss_stale_reviews_on_push"),
+    ),
+    (
+        "the most recent push must be approved by someone other than its pusher",
+        _review_setting("require_last_push_approval", "require_last_push_approval"),
+    ),
+    (
+        "force pushes are blocked",
+        lambda r: _enabled(r, "allow_force_pushes") is False or bool(_parameters(r, "non_fast_forward")),
+    ),
+    (
+        "deleting the branch is blocked",
+        lambda r: _enabled(r, "allow_deletions") is False or bool(_parameters(r, "deletion")),
+    ),
 )
 
 
@@ -191,8 +204,11 @@ def bypasses(recording: Recording) -> Iterable[str]:
         if not (recording.protection.get("enforce_admins") or {}).get("enabled"):
             yield "administrators are not held to branch protection (enforce_admins is off)"
         allowances = _reviews(recording).get("bypass_pull_request_allowances") or {}
-        names = [u.get("login") for u in allowances.get("users") or []] + \
-                [t.get("slug") for t in allowances.get("teams") or []] + [a.get("slug") for a in allowances.get("apps") or []]
+        names = (
+            [u.get("login") for u in allowances.get("users") or []]
+            + [t.get("slug") for t in allowances.get("teams") or []]
+            + [a.get("slug") for a in allowances.get("apps") or []]
+        )
         if names:
             yield f"may merge without the required reviews (bypass_pull_request_allowances): {', '.join(map(str, names))}"
     for ruleset_id, ruleset in recording.rulesets.items():
@@ -200,14 +216,21 @@ def bypasses(recording: Recording) -> Iterable[str]:
         if "bypass_actors" not in ruleset:
             yield f"{label}: bypass_actors not in the response (record with a token that may administer the ruleset)"
         elif ruleset["bypass_actors"]:
-            actors = [f"{a.get('actor_type')} {a.get('actor_id')} ({a.get('bypass_mode', 'always')})" for a in ruleset["bypass_actors"]]
+            actors = [
+                f"{a.get('actor_type')} {a.get('actor_id')} ({a.get('bypass_mode', 'always')})"
+                for a in ruleset["bypass_actors"]
+            ]
             yield f"{label} can be bypassed by {', '.join(actors)}"
 
 
 def check_branch(recording: Recording) -> list[str]:
     findings = [f"{BRANCH}: {setting}: not enforced" for setting, on in BRANCH_SETTINGS if not on(recording)]
     present = required_checks(recording)
-    findings += [f"{BRANCH}: required status check {check!r} is not required" for check in REQUIRED_CHECKS if check not in present]
+    findings += [
+        f"{BRANCH}: required status check {check!r} is not required"
+        for check in REQUIRED_CHECKS
+        if check not in present
+    ]
     findings += [f"{BRANCH}: {bypass}" for bypass in bypasses(recording)]
     return findings
 
@@ -219,8 +242,14 @@ def _reviewer_rules(environment: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     return [r for r in environment.get("protection_rules") or [] if r.get("type") == "required_reviewers"]
 
 
-def check_environment(name: str, environment: Optional[Mapping[str, Any]], policies: Sequence[Mapping[str, Any]], *,
-                      reviewed: bool, main_only: bool) -> list[str]:
+def check_environment(
+    name: str,
+    environment: Mapping[str, Any] | None,
+    policies: Sequence[Mapping[str, Any]],
+    *,
+    reviewed: bool,
+    main_only: bool,
+) -> list[str]:
     where = f"environment {name}"
     if environment is None:
         return [f"{where}: does not exist (a job naming it would create it, unprotected)"]
@@ -232,7 +261,9 @@ def check_environment(name: str, environment: Optional[Mapping[str, Any]], polic
         elif not all(r.get("prevent_self_review") is True for r in rules):
             findings.append(f"{where}: prevent_self_review is off (whoever started the run may approve it)")
     if "can_admins_bypass" not in environment:
-        findings.append(f"{where}: can_admins_bypass not in the response (cannot tell whether administrators bypass it)")
+        findings.append(
+            f"{where}: can_admins_bypass not in the response (cannot tell whether administrators bypass it)"
+        )
     elif environment["can_admins_bypass"] is not False:
         findings.append(f"{where}: administrators can bypass its protection rules (can_admins_bypass)")
     if main_only:
@@ -240,12 +271,16 @@ def check_environment(name: str, environment: Optional[Mapping[str, Any]], polic
         if not branch_policy:
             findings.append(f"{where}: any branch may deploy to it (no deployment branch policy; allow only {BRANCH})")
         elif branch_policy.get("protected_branches"):
-            findings.append(f"{where}: every protected branch may deploy to it (allow only {BRANCH}, a custom branch policy)")
+            findings.append(
+                f"{where}: every protected branch may deploy to it (allow only {BRANCH}, a custom branch policy)"
+            )
         else:
             allowed = sorted(f"{p.get('type', 'branch')} {p.get('name')}" for p in policies)
             if allowed != [f"branch {BRANCH}"]:
-                findings.append(f"{where}: deployment branch policies allow {', '.join(allowed) or 'nothing'} "
-                                f"(allow only branch {BRANCH})")
+                findings.append(
+                    f"{where}: deployment branch policies allow {', '.join(allowed) or 'nothing'} "
+                    f"(allow only branch {BRANCH})"
+                )
     return findings
 
 
@@ -253,12 +288,22 @@ def check(recording: Recording, environments: Sequence[str], unreviewed: Sequenc
     """One line per setting that is not on."""
     findings = check_branch(recording)
     for env in environments:
-        findings += check_environment(env, recording.environments.get(env), recording.branch_policies.get(env, ()),
-                                      reviewed=env not in unreviewed, main_only=True)
+        findings += check_environment(
+            env,
+            recording.environments.get(env),
+            recording.branch_policies.get(env, ()),
+            reviewed=env not in unreviewed,
+            main_only=True,
+        )
     for env in environments:
         plan = PLAN_ENVIRONMENT.format(env)
-        findings += check_environment(plan, recording.environments.get(plan), recording.branch_policies.get(plan, ()),
-                                      reviewed=True, main_only=False)
+        findings += check_environment(
+            plan,
+            recording.environments.get(plan),
+            recording.branch_policies.get(plan, ()),
+            reviewed=True,
+            main_only=False,
+        )
     return findings
 
 
@@ -268,7 +313,9 @@ def check(recording: Recording, environments: Sequence[str], unreviewed: Sequenc
 def gh_api(endpoint: str, *, missing_ok: bool = False) -> Any:
     """One `gh api` GET; with ``missing_ok`` a 404 is returned as its error body instead of failing."""
     try:
-        done = subprocess.run(["gh", "api", endpoint], capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+        done = subprocess.run(
+            ["gh", "api", endpoint], capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL
+        )
     except (OSError, subprocess.TimeoutExpired) as error:
         raise SettingsInputError(f"gh api {endpoint}: {error}") from None
     if done.returncode != 0:
@@ -286,6 +333,7 @@ def gh_api(endpoint: str, *, missing_ok: bool = False) -> Any:
 
 def record(repository: str, directory: Path) -> None:
     """Write every response the check reads, from the live repository, into ``directory``."""
+
     def write(relative: str, document: Any) -> None:
         path = directory / relative
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -295,7 +343,9 @@ def record(repository: str, directory: Path) -> None:
     write(PROTECTION, gh_api(f"{base}/branches/{BRANCH}/protection", missing_ok=True))
     rules = gh_api(f"{base}/rules/branches/{BRANCH}?per_page={PAGE}")
     if isinstance(rules, list) and len(rules) >= PAGE:
-        raise SettingsInputError(f"gh api {base}/rules/branches/{BRANCH}: {PAGE} rules or more, more than this tool reads")
+        raise SettingsInputError(
+            f"gh api {base}/rules/branches/{BRANCH}: {PAGE} rules or more, more than this tool reads"
+        )
     write(RULES, rules)
     for ruleset_id in sorted({r.get("ruleset_id") for r in rules if isinstance(r, dict)}, key=str):
         write(f"{RULESETS}/{ruleset_id}.json", gh_api(f"{base}/rulesets/{ruleset_id}"))
@@ -304,22 +354,26 @@ def record(repository: str, directory: Path) -> None:
     for environment in environments.get("environments", []) if isinstance(environments, dict) else []:
         if (environment.get("deployment_branch_policy") or {}).get("custom_branch_policies"):
             name = environment["name"]
-            write(f"{BRANCH_POLICIES}/{name}.json",
-                  gh_api(f"{base}/environments/{name}/deployment-branch-policies?per_page={PAGE}"))
+            write(
+                f"{BRANCH_POLICIES}/{name}.json",
+                gh_api(f"{base}/environments/{name}/deployment-branch-policies?per_page={PAGE}"),
+            )
 
 
 # ---------------------------------------------------------------------------------------------------------
 # Command line
 # ---------------------------------------------------------------------------------------------------------
-def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m tools.check_repo_settings", description=__doc__.split("\n\n", 1)[0])
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m tools.check_repo_settings", description=__doc__.split("\n\n", 1)[0]
+    )
     parser.add_argument("directory", type=Path, help="the recorded `gh api` responses")
     parser.add_argument("--record", metavar="OWNER/REPO", help="first record them from this repository with `gh api`")
     parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="environments (default: %(default)s)")
     return parser.parse_args(argv)
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         environments = environment_names(args.config)

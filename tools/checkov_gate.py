@@ -31,9 +31,9 @@ import os
 import subprocess
 import sys
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional, Sequence
 
 from constructs_lib.checkov import skips_of, stack_skips_of
 
@@ -115,7 +115,11 @@ def run_checkov(target: Path) -> list[dict]:
     env = {**os.environ, "BC_SKIP_MAPPING": "TRUE", "CHECKOV_RUN_SCA_PACKAGE_SCAN_V2": "false", "LOG_LEVEL": "WARNING"}
     proc = subprocess.run(
         [*CHECKOV, "-d", str(target), "--framework", "terraform_json", "--skip-download", "--compact", "-o", "json"],
-        capture_output=True, text=True, env=env, timeout=600, stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+        stdin=subprocess.DEVNULL,
     )
     if proc.returncode not in (0, 1):
         raise GateError(f"checkov exited {proc.returncode}:\n{proc.stderr[-4000:]}")
@@ -171,7 +175,9 @@ def _run_gate(stacks_dir: Path) -> dict[str, StackReport]:
         try:
             lines[path] = _blocks_with_lines(path)
         except Exception as error:  # checkov's own loader: whatever it raises, checkov would scan nothing there
-            raise GateError(f"checkov cannot load {path.relative_to(stacks_dir)}: {type(error).__name__}: {error}") from None
+            raise GateError(
+                f"checkov cannot load {path.relative_to(stacks_dir)}: {type(error).__name__}: {error}"
+            ) from None
     skips = {p: _skips(p) for p in files}
     used: set[tuple[Path, str, str]] = set()
 
@@ -191,7 +197,9 @@ def _run_gate(stacks_dir: Path) -> dict[str, StackReport]:
                 if status == "passed_checks":
                     stack.passed += 1
                 elif status == "skipped_checks":
-                    finding.reason = (rec.get("check_result") or {}).get("suppress_comment", "") or "(skipped by checkov)"
+                    finding.reason = (rec.get("check_result") or {}).get(
+                        "suppress_comment", ""
+                    ) or "(skipped by checkov)"
                     stack.suppressed.append(finding)
                 else:
                     reason = skips[path].get(address, {}).get(rec["check_id"])
@@ -209,7 +217,7 @@ def _run_gate(stacks_dir: Path) -> dict[str, StackReport]:
     return reports
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     """Print every stack's summary; 1 if any stack has a failed check or a stale skip, 2 on a usage error."""
     args = list(sys.argv[1:] if argv is None else argv)
     if len(args) != 1 or args[0].startswith("-"):

@@ -48,10 +48,11 @@ import json
 import re
 import sys
 import tomllib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Mapping, Optional, Sequence
+from typing import Any
 
 EXIT_PASS = 0
 EXIT_BLOCKED = 1
@@ -97,10 +98,10 @@ class Context:
     pushers: tuple[str, ...]
     label: str
     labeled: bool
-    label_actor: Optional[str]
+    label_actor: str | None
     #: The labeler's account type: "User" for a person; "Bot" for an app or a workflow's token.
-    label_actor_type: Optional[str]
-    labeled_at: Optional[datetime]
+    label_actor_type: str | None
+    labeled_at: datetime | None
     report_head_sha: str
     report_created_at: datetime
 
@@ -119,8 +120,8 @@ class Approvers:
     when the workflow did not check them)."""
 
     teams: tuple[str, ...]
-    problem: Optional[str] = None
-    memberships: Optional[Memberships] = None
+    problem: str | None = None
+    memberships: Memberships | None = None
 
 
 @dataclass
@@ -141,7 +142,7 @@ def _field(data: Mapping[str, Any], name: str, kind: type, source: str, *, optio
     return value
 
 
-def _timestamp(data: Mapping[str, Any], name: str, source: str, *, optional: bool = False) -> Optional[datetime]:
+def _timestamp(data: Mapping[str, Any], name: str, source: str, *, optional: bool = False) -> datetime | None:
     """An ISO 8601 timestamp field (GitHub writes ``...Z``), timezone-aware."""
     text = _field(data, name, str, source, optional=optional)
     if text is None:
@@ -216,10 +217,16 @@ def load_verdicts(directory: Path) -> dict[str, Verdict]:
     verdicts: dict[str, Verdict] = {}
     for path in sorted(directory.glob("*.verdict.json")) if directory.is_dir() else []:
         data, source = _read_json(path), str(path)
-        verdict = Verdict(_field(data, "stack", str, source), _field(data, "head_sha", str, source), _field(data, "exit_code", int, source))
+        verdict = Verdict(
+            _field(data, "stack", str, source),
+            _field(data, "head_sha", str, source),
+            _field(data, "exit_code", int, source),
+        )
         if path.name != f"{verdict.stack}.verdict.json":
-            raise GateInputError(f"{source}: field 'stack' must name this file's stack "
-                                 f"{path.name.removesuffix('.verdict.json')!r}, got {verdict.stack!r}")
+            raise GateInputError(
+                f"{source}: field 'stack' must name this file's stack "
+                f"{path.name.removesuffix('.verdict.json')!r}, got {verdict.stack!r}"
+            )
         verdicts[verdict.stack] = verdict
     return verdicts
 
@@ -233,11 +240,13 @@ def load_approver_teams(path: Path) -> tuple[str, ...]:
     ci = document.get("ci")
     teams = ci.get("approver_teams") if isinstance(ci, dict) else None
     if not isinstance(teams, list) or not teams:
-        raise GateInputError(f"{path}: ci.approver_teams must list the teams whose members may approve a destructive "
-                             f'change ("org/team-slug"), got {teams!r}')
+        raise GateInputError(
+            f"{path}: ci.approver_teams must list the teams whose members may approve a destructive "
+            f'change ("org/team-slug"), got {teams!r}'
+        )
     for index, team in enumerate(teams):
         if not isinstance(team, str) or not TEAM.match(team):
-            raise GateInputError(f"{path}: ci.approver_teams[{index}] must be \"org/team-slug\", got {team!r}")
+            raise GateInputError(f'{path}: ci.approver_teams[{index}] must be "org/team-slug", got {team!r}')
     return tuple(teams)
 
 
@@ -245,12 +254,16 @@ def load_memberships(path: Path) -> Memberships:
     """The labeler's team memberships the workflow recorded."""
     data, source = _read_json(path), str(path)
     teams = data.get("teams")
-    if not isinstance(teams, dict) or not all(isinstance(k, str) and v in ("active", "pending", "none") for k, v in teams.items()):
-        raise GateInputError(f"{source}: field 'teams' must map \"org/team-slug\" to active, pending or none, got {teams!r}")
+    if not isinstance(teams, dict) or not all(
+        isinstance(k, str) and v in ("active", "pending", "none") for k, v in teams.items()
+    ):
+        raise GateInputError(
+            f"{source}: field 'teams' must map \"org/team-slug\" to active, pending or none, got {teams!r}"
+        )
     return Memberships(_field(data, "label_actor", str, source), teams)
 
 
-def load_approvers(config: Path, memberships: Optional[Path]) -> Approvers:
+def load_approvers(config: Path, memberships: Path | None) -> Approvers:
     """The approver teams (a configuration problem is kept, not raised: it only matters when a plan is red) and the
     labeler's memberships, when the workflow recorded them."""
     recorded = load_memberships(memberships) if memberships is not None and memberships.exists() else None
@@ -260,59 +273,80 @@ def load_approvers(config: Path, memberships: Optional[Path]) -> Approvers:
         return Approvers((), problem=str(exc), memberships=recorded)
 
 
-def membership_problem(actor: str, approvers: Approvers) -> Optional[str]:
+def membership_problem(actor: str, approvers: Approvers) -> str | None:
     """Why ``actor`` is not an approver (not in an approver team, or nobody could check), or None."""
     if approvers.problem is not None:
         return f"no approver teams: {approvers.problem}"
     checked = approvers.memberships
     if checked is None or checked.label_actor.casefold() != actor.casefold():
-        return (f"{actor}'s membership of the approver teams was not checked: the repository secret {TEAMS_TOKEN_SECRET} "
-                "(a token that can read the organization's team members) is not set")
+        return (
+            f"{actor}'s membership of the approver teams was not checked: the repository secret {TEAMS_TOKEN_SECRET} "
+            "(a token that can read the organization's team members) is not set"
+        )
     if not any(checked.teams.get(team) == "active" for team in approvers.teams):
-        return (f"{actor} is not an active member of an approver team ({', '.join(approvers.teams)}; or the "
-                f"{TEAMS_TOKEN_SECRET} token cannot see the team); a member of one must review and add it")
+        return (
+            f"{actor} is not an active member of an approver team ({', '.join(approvers.teams)}; or the "
+            f"{TEAMS_TOKEN_SECRET} token cannot see the team); a member of one must review and add it"
+        )
     return None
 
 
-def approval_problem(context: Context, approvers: Approvers) -> Optional[str]:
+def approval_problem(context: Context, approvers: Approvers) -> str | None:
     """Why the label does not approve this head commit's red report, or None if it does."""
     if not context.labeled:
         return f"the '{context.label}' label is not on the pull request"
     if context.label_actor is None or context.labeled_at is None:
         return f"no record of who added the '{context.label}' label, or when"
     if context.label_actor_type != "User" or context.label_actor.endswith("[bot]"):
-        return (f"the '{context.label}' label was added by {context.label_actor} ({context.label_actor_type}), not a person: "
-                "a workflow or app token cannot approve; a reviewer must add it")
+        return (
+            f"the '{context.label}' label was added by {context.label_actor} ({context.label_actor_type}), not a person: "
+            "a workflow or app token cannot approve; a reviewer must add it"
+        )
     actor = context.label_actor.casefold()
     if actor == context.pr_author.casefold():
         return f"the '{context.label}' label was added by the pull request's author ({context.label_actor}); someone else must review and add it"
     if actor in {user.casefold() for user in context.commit_users}:
-        return (f"the '{context.label}' label was added by {context.label_actor}, an author or committer of a commit of "
-                "this pull request; someone else must review and add it")
+        return (
+            f"the '{context.label}' label was added by {context.label_actor}, an author or committer of a commit of "
+            "this pull request; someone else must review and add it"
+        )
     if actor in {user.casefold() for user in context.pushers}:
-        return (f"the '{context.label}' label was added by {context.label_actor}, who pushed this pull request's head "
-                "(or opened, reopened or re-ran its plan); someone else must review and add it")
+        return (
+            f"the '{context.label}' label was added by {context.label_actor}, who pushed this pull request's head "
+            "(or opened, reopened or re-ran its plan); someone else must review and add it"
+        )
     if context.labeled_at <= context.report_created_at:
-        return (f"the '{context.label}' label was added at {context.labeled_at.isoformat()}, before the report of "
-                f"{context.head_sha[:12]} was published ({context.report_created_at.isoformat()}): remove it, read the report, add it again")
+        return (
+            f"the '{context.label}' label was added at {context.labeled_at.isoformat()}, before the report of "
+            f"{context.head_sha[:12]} was published ({context.report_created_at.isoformat()}): remove it, read the report, add it again"
+        )
     return membership_problem(context.label_actor, approvers)
 
 
 def decide(context: Context, verdicts: Mapping[str, Verdict], stacks: Sequence[str], approvers: Approvers) -> Decision:
     """The gate's decision; fails closed on anything it cannot vouch for."""
     if context.head_repo != context.base_repo:
-        return Decision(False, [f"pull request from the fork {context.head_repo}: no plan can run for it, so nothing is approved "
-                                "(push the branch to this repository to plan it)"])
+        return Decision(
+            False,
+            [
+                f"pull request from the fork {context.head_repo}: no plan can run for it, so nothing is approved "
+                "(push the branch to this repository to plan it)"
+            ],
+        )
     problems: list[str] = []
     if context.report_head_sha != context.head_sha:
-        problems.append(f"the plan report is for {context.report_head_sha[:12]}, not the head commit {context.head_sha[:12]}")
+        problems.append(
+            f"the plan report is for {context.report_head_sha[:12]}, not the head commit {context.head_sha[:12]}"
+        )
     red: list[str] = []
     for stack in stacks:
         verdict = verdicts.get(stack)
         if verdict is None:
             problems.append(f"{stack}: no plan report (the plan failed, was skipped or is still waiting for approval)")
         elif verdict.head_sha != context.head_sha:
-            problems.append(f"{stack}: the plan report is for {verdict.head_sha[:12]}, not the head commit {context.head_sha[:12]}")
+            problems.append(
+                f"{stack}: the plan report is for {verdict.head_sha[:12]}, not the head commit {context.head_sha[:12]}"
+            )
         elif verdict.exit_code == REPORT_RED:
             red.append(stack)
         elif verdict.exit_code != REPORT_CLEAN:
@@ -322,31 +356,49 @@ def decide(context: Context, verdicts: Mapping[str, Verdict], stacks: Sequence[s
     if not red:
         return Decision(True, ["no destructive change and no state move in any plan"])
     if context.commits_listed < context.commits_total:
-        return Decision(False, [f"destructive change or state move in {', '.join(red)}; the pull request has "
-                                f"{context.commits_total} commits and the API listed {context.commits_listed}: who wrote "
-                                "them cannot be checked, so nobody can approve (split the pull request)"])
+        return Decision(
+            False,
+            [
+                f"destructive change or state move in {', '.join(red)}; the pull request has "
+                f"{context.commits_total} commits and the API listed {context.commits_listed}: who wrote "
+                "them cannot be checked, so nobody can approve (split the pull request)"
+            ],
+        )
     problem = approval_problem(context, approvers)
     if problem is not None:
         return Decision(False, [f"destructive change or state move in {', '.join(red)}; {problem}"])
-    return Decision(True, [f"destructive change or state move in {', '.join(red)}, approved by {context.label_actor} "
-                           f"for {context.head_sha[:12]}"])
+    return Decision(
+        True,
+        [
+            f"destructive change or state move in {', '.join(red)}, approved by {context.label_actor} "
+            f"for {context.head_sha[:12]}"
+        ],
+    )
 
 
-def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python tools/destructive_gate.py", description=__doc__.split("\n\n", 1)[0])
-    parser.add_argument("--config", required=True, type=Path, help="the base branch's config/environments.toml ([ci] approver_teams)")
-    parser.add_argument("--print-approver-teams", action="store_true", help="print [ci] approver_teams as one JSON list and exit")
+    parser.add_argument(
+        "--config", required=True, type=Path, help="the base branch's config/environments.toml ([ci] approver_teams)"
+    )
+    parser.add_argument(
+        "--print-approver-teams", action="store_true", help="print [ci] approver_teams as one JSON list and exit"
+    )
     parser.add_argument("--context", type=Path, help="the pull request as the GitHub API describes it (JSON)")
     parser.add_argument("--verdicts", type=Path, help="directory of <stack>.verdict.json files")
-    parser.add_argument("--memberships", type=Path, help="the labeler's approver-team memberships (JSON; absent: not checked)")
-    parser.add_argument("--stacks", default=",".join(DEFAULT_STACKS), help="stacks that must each have a verdict (comma-separated)")
+    parser.add_argument(
+        "--memberships", type=Path, help="the labeler's approver-team memberships (JSON; absent: not checked)"
+    )
+    parser.add_argument(
+        "--stacks", default=",".join(DEFAULT_STACKS), help="stacks that must each have a verdict (comma-separated)"
+    )
     args = parser.parse_args(argv)
     if not args.print_approver_teams and (args.context is None or args.verdicts is None):
         parser.error("--context and --verdicts are required (unless --print-approver-teams)")
     return args
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     """Run the gate; prints the decision, returns the exit code."""
     args = parse_args(argv)
     stacks = [name.strip() for name in args.stacks.split(",") if name.strip()]
@@ -357,8 +409,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if args.print_approver_teams:
             print(json.dumps(list(load_approver_teams(args.config))))
             return EXIT_PASS
-        decision = decide(load_context(args.context), load_verdicts(args.verdicts), stacks,
-                          load_approvers(args.config, args.memberships))
+        decision = decide(
+            load_context(args.context),
+            load_verdicts(args.verdicts),
+            stacks,
+            load_approvers(args.config, args.memberships),
+        )
     except GateInputError as exc:
         print(f"destructive_gate: error: {exc}", file=sys.stderr)
         return EXIT_INVALID_INPUT

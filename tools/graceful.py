@@ -30,9 +30,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional, Sequence
 
 from tools import adopt
 
@@ -54,16 +54,20 @@ def _proc_table() -> ProcessTable:
         except OSError:  # gone in the meantime
             continue
         # "<pid> (<comm>) <state> <ppid> ...": comm may hold spaces and parentheses, so split at the last ")"
-        name = stat[stat.index("(") + 1: stat.rindex(")")]
-        state, ppid = stat[stat.rindex(")") + 2:].split()[:2]
+        name = stat[stat.index("(") + 1 : stat.rindex(")")]
+        state, ppid = stat[stat.rindex(")") + 2 :].split()[:2]
         if state not in "ZX":  # a zombie has ended already
             table.append((int(entry.name), int(ppid), name))
     return table
 
 
 def _ps_table() -> ProcessTable:
-    listing = subprocess.run(["ps", "-A", "-o", "pid=", "-o", "ppid=", "-o", "stat=", "-o", "comm="],
-                             capture_output=True, text=True, check=True).stdout
+    listing = subprocess.run(
+        ["ps", "-A", "-o", "pid=", "-o", "ppid=", "-o", "stat=", "-o", "comm="],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     table = []
     for line in listing.splitlines():
         pid, ppid, state, name = line.split(None, 3)
@@ -76,7 +80,7 @@ def process_table() -> ProcessTable:
     return _proc_table() if Path("/proc/self/stat").exists() else _ps_table()
 
 
-def terraform_name(environ: Optional[dict[str, str]] = None) -> str:
+def terraform_name(environ: dict[str, str] | None = None) -> str:
     """The command name Terraform runs under: cdktf starts ``$TERRAFORM_BINARY_NAME``, else ``terraform``.
     (Linux keeps 15 characters of a command name.)"""
     env = os.environ if environ is None else environ
@@ -128,7 +132,7 @@ class Outcome:
     """What happened to one supervised command."""
 
     returncode: int
-    interrupts: int = 0                                   # interrupts received while it ran
+    interrupts: int = 0  # interrupts received while it ran
     signalled: dict[int, int] = field(default_factory=dict)  # Terraform pid -> SIGINTs sent to it
 
     @property
@@ -144,15 +148,16 @@ class Graceful:
     """Receives SIGINT, SIGTERM and SIGHUP for as long as it is entered, and hands them to the Terraform processes of the
     commands it supervises (see the module docstring)."""
 
-    def __init__(self, label: str, *, table: Callable[[], ProcessTable] = process_table,
-                 name: Optional[str] = None) -> None:
+    def __init__(
+        self, label: str, *, table: Callable[[], ProcessTable] = process_table, name: str | None = None
+    ) -> None:
         self.label = label
         self.table = table
         self.name = name or terraform_name()
         self.signals: list[int] = []
         self._previous: dict[int, object] = {}
 
-    def __enter__(self) -> "Graceful":
+    def __enter__(self) -> Graceful:
         self._previous = {s: signal.signal(s, self._receive) for s in INTERRUPTS}
         return self
 
@@ -173,8 +178,11 @@ class Graceful:
         while True:
             running_child = child.poll() is None
             # cdktf may end before a Terraform it started (now reparented): keep waiting for those.
-            running = terraform_under(child.pid, self.table(), self.name) if running_child else \
-                [pid for pid in seen if _alive(pid)]
+            running = (
+                terraform_under(child.pid, self.table(), self.name)
+                if running_child
+                else [pid for pid in seen if _alive(pid)]
+            )
             seen.update(running)
             while handled < len(self.signals):
                 handled += 1
@@ -192,12 +200,18 @@ class Graceful:
 
     def _act(self, nth: int, running: list[int], running_child: bool, leader: int, outcome: Outcome) -> None:
         if nth == 1:
-            now = "Terraform is stopping gracefully" if running else "Terraform will stop gracefully as soon as it starts"
-            _say(f"{self.label}: interrupt: {now} (it finishes or cancels what is in flight, writes the state, "
-                 "releases the lock). Ctrl-C again stops it at once, with the state at risk.")
+            now = (
+                "Terraform is stopping gracefully" if running else "Terraform will stop gracefully as soon as it starts"
+            )
+            _say(
+                f"{self.label}: interrupt: {now} (it finishes or cancels what is in flight, writes the state, "
+                "releases the lock). Ctrl-C again stops it at once, with the state at risk."
+            )
         elif running:
-            _say(f"{self.label}: second interrupt: Terraform stops at once; what is in flight may be missing from "
-                 "the state and the lock may stay (docs/deploying.md, \"A stale lock\").")
+            _say(
+                f"{self.label}: second interrupt: Terraform stops at once; what is in flight may be missing from "
+                'the state and the lock may stay (docs/deploying.md, "A stale lock").'
+            )
             for pid in running:
                 self._interrupt(pid, outcome)
         elif running_child:
@@ -218,8 +232,13 @@ class Graceful:
     def terraform(self, args: list[str], env: dict[str, str]) -> tuple[int, str]:
         """``terraform <args>``, captured and supervised like the command (the runner ``tools.adopt`` takes)."""
         with tempfile.TemporaryFile("w+") as output:
-            done = self.supervise(["terraform", *args], stdout=output, stderr=subprocess.STDOUT,
-                                  stdin=subprocess.DEVNULL, env={**os.environ, **env})
+            done = self.supervise(
+                ["terraform", *args],
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env={**os.environ, **env},
+            )
             output.seek(0)
             return done.returncode, output.read()
 
@@ -228,7 +247,7 @@ def label_of(command: Sequence[str]) -> str:
     """``cdktf deploy dev`` from ``npx --no-install cdktf deploy dev --skip-synth ...``."""
     words = [os.path.basename(w) for w in command if not w.startswith("-")]
     start = next((i for i, w in enumerate(words) if w == "cdktf"), 0)
-    return " ".join(words[start:start + 3])
+    return " ".join(words[start : start + 3])
 
 
 def summary(label: str, outcome: Outcome, adopted: Sequence[str] = (), problems: Sequence[str] = ()) -> str:
@@ -236,8 +255,10 @@ def summary(label: str, outcome: Outcome, adopted: Sequence[str] = (), problems:
     if not outcome.stopped_terraform:
         return f"{label}: interrupted before Terraform started: nothing was applied, no lock is held."
     if outcome.hard_stop:
-        return (f"{label}: interrupted twice: Terraform was stopped at once; check the state and the lock before "
-                "going on (docs/deploying.md, \"A stale lock\").")
+        return (
+            f"{label}: interrupted twice: Terraform was stopped at once; check the state and the lock before "
+            'going on (docs/deploying.md, "A stale lock").'
+        )
     line = f"{label}: interrupted: Terraform stopped gracefully (state written, lock released)"
     if adopted:
         line += f"; adopted {', '.join(adopted)}, whose creation the stop cut off"
@@ -246,10 +267,13 @@ def summary(label: str, outcome: Outcome, adopted: Sequence[str] = (), problems:
     return line + "; run the same command again to continue."
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.graceful", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--stack-dir", type=Path, help="the stack's directory: after a stopped deploy, adopt "
-                                                       "what the stop left outside the state there")
+    parser.add_argument(
+        "--stack-dir",
+        type=Path,
+        help="the stack's directory: after a stopped deploy, adopt what the stop left outside the state there",
+    )
     parser.add_argument("command", nargs=argparse.REMAINDER, help="the command, e.g. npx --no-install cdktf deploy dev")
     args = parser.parse_args(argv)
     command = args.command[1:] if args.command[:1] == ["--"] else args.command

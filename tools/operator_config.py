@@ -11,14 +11,15 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 SHIPPED = Path(__file__).resolve().parents[1] / "config" / "environments.toml"
 
 
-def fill_placeholders(shipped: str, *, bucket: str, accounts: Mapping[str, str], repository: str,
-                      repository_id: int) -> str:
+def fill_placeholders(
+    shipped: str, *, bucket: str, accounts: Mapping[str, str], repository: str, repository_id: int
+) -> str:
     """`shipped` (TOML text) with `[backend] bucket` and `account_id`, every `[environments.<env>] account_id`
     (`accounts`: `backend` and each environment name) and `[ci] repository` / `repository_id` replaced."""
     replacements: dict[str, dict[str, str]] = {

@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, Mapping, Optional, Protocol, Union
+from typing import Any, ClassVar, Protocol, Union
 
 from tools.plan_json import SENSITIVE, UNKNOWN, Marker, as_dict, contains_true, is_empty
 
@@ -43,12 +44,12 @@ class Check(Protocol):
     #: Whether a value known only after apply is judged (as different from anything) or skipped.
     judges_unknown: ClassVar[bool]
 
-    def judge(self, before: Any, after: Any, creating: bool) -> Optional[Shown]:
+    def judge(self, before: Any, after: Any, creating: bool) -> Shown | None:
         """The (old, new) values to show when this change is damage, else None."""
         ...
 
 
-def number_or_none(value: Any) -> Optional[float]:
+def number_or_none(value: Any) -> float | None:
     """A JSON number as a float; None for anything else (bools are not numbers here)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
@@ -69,7 +70,7 @@ class Lowered:
     def describes(self) -> str:
         return "decreased" + (", or a limit where there was none" if self.forever or self.absent_is_forever else "")
 
-    def limit(self, value: Any) -> Optional[float]:
+    def limit(self, value: Any) -> float | None:
         """The value as a limit in its unit (``inf`` for no limit), or None when it cannot be judged."""
         if isinstance(value, list):
             limits = [limit for limit in (self.limit(item) for item in value) if limit is not None]
@@ -81,14 +82,14 @@ class Lowered:
             return None
         return math.inf if number in self.forever else number
 
-    def judge(self, before: Any, after: Any, creating: bool) -> Optional[Shown]:
+    def judge(self, before: Any, after: Any, creating: bool) -> Shown | None:
         old, new = self.limit(before), self.limit(after)
         if creating or old is None or new is None or new >= old:
             return None
         return before, after
 
 
-def as_switch(value: Any) -> Optional[bool]:
+def as_switch(value: Any) -> bool | None:
     """A boolean setting; some provider attributes hold it as the string ``"true"`` / ``"false"``
     (``at_rest_encryption_enabled`` of a replication group). None for anything else."""
     if isinstance(value, bool):
@@ -110,7 +111,7 @@ class Turned:
         flip = f"{json.dumps(not self.unsafe)} → {json.dumps(self.unsafe)}"
         return flip + (f", or created {json.dumps(self.unsafe)}" if self.on_create else "")
 
-    def judge(self, before: Any, after: Any, creating: bool) -> Optional[Shown]:
+    def judge(self, before: Any, after: Any, creating: bool) -> Shown | None:
         if as_switch(after) is not self.unsafe:
             return None
         if creating:
@@ -129,7 +130,7 @@ class BecomesOneOf:
     def describes(self) -> str:
         return "set to " + " or ".join(sorted(self.values))
 
-    def judge(self, before: Any, after: Any, creating: bool) -> Optional[Shown]:
+    def judge(self, before: Any, after: Any, creating: bool) -> Shown | None:
         if creating or after not in self.values or before in self.values or before is None:
             return None
         return before, after
@@ -163,11 +164,14 @@ class OpensToInternet:
     def describes(self) -> str:
         return "0.0.0.0/0 or ::/0 appears"
 
-    def judge(self, before: Any, after: Any, creating: bool) -> Optional[Shown]:
+    def judge(self, before: Any, after: Any, creating: bool) -> Shown | None:
         if isinstance(after, list) and after and all(isinstance(item, dict) for item in after):
             old = before if isinstance(before, list) else []
-            opened = [{key: item[key] for key in RULE_BLOCK_KEYS if not is_empty(item.get(key))}
-                      for item in after if open_cidrs(item, self.attribute) and item not in old]
+            opened = [
+                {key: item[key] for key in RULE_BLOCK_KEYS if not is_empty(item.get(key))}
+                for item in after
+                if open_cidrs(item, self.attribute) and item not in old
+            ]
             return (None, opened) if opened else None
         if open_cidrs(after, self.attribute) - open_cidrs(before, self.attribute):
             return before, after
@@ -196,7 +200,7 @@ class DocumentChanges:
     def describes(self) -> str:
         return "changes at all"
 
-    def judge(self, before: Any, after: Any, creating: bool) -> Optional[Shown]:
+    def judge(self, before: Any, after: Any, creating: bool) -> Shown | None:
         if creating or parsed_document(before) == parsed_document(after):
             return None
         return before, after
@@ -212,7 +216,7 @@ class Cleared:
     def describes(self) -> str:
         return "removed"
 
-    def judge(self, before: Any, after: Any, creating: bool) -> Optional[Shown]:
+    def judge(self, before: Any, after: Any, creating: bool) -> Shown | None:
         if creating or is_empty(before) or not is_empty(after):
             return None
         return before, after
@@ -227,7 +231,7 @@ class Rule:
     path: tuple[Step, ...]
     check: Check
     at_risk: str
-    only_if: Optional[tuple[str, Any]] = None
+    only_if: tuple[str, Any] | None = None
 
     @property
     def attribute(self) -> str:
@@ -249,60 +253,166 @@ KEY_POLICY = "who may use or manage the key, and so read everything it encrypts"
 #: The rules, by resource type. Add a row for a new way to lose or expose data; each row needs a real-plan case.
 RULES: tuple[Rule, ...] = (
     # RDS: the transaction store
-    Rule("aws_db_instance", ("backup_retention_period",), Lowered(),
-         "automated backups: fewer days to restore to; 0 turns backups off and deletes the existing ones"),
-    Rule("aws_db_instance", ("deletion_protection",), Turned(unsafe=False), "the database can be deleted, by Terraform or by hand"),
-    Rule("aws_db_instance", ("skip_final_snapshot",), Turned(unsafe=True),
-         "no final snapshot when the database is deleted: its data is gone for good"),
-    Rule("aws_db_instance", ("delete_automated_backups",), Turned(unsafe=True), "automated backups are deleted together with the database"),
-    Rule("aws_db_instance", ("publicly_accessible",), Turned(unsafe=True, on_create=True),
-         "the database gets an address reachable from the internet"),
+    Rule(
+        "aws_db_instance",
+        ("backup_retention_period",),
+        Lowered(),
+        "automated backups: fewer days to restore to; 0 turns backups off and deletes the existing ones",
+    ),
+    Rule(
+        "aws_db_instance",
+        ("deletion_protection",),
+        Turned(unsafe=False),
+        "the database can be deleted, by Terraform or by hand",
+    ),
+    Rule(
+        "aws_db_instance",
+        ("skip_final_snapshot",),
+        Turned(unsafe=True),
+        "no final snapshot when the database is deleted: its data is gone for good",
+    ),
+    Rule(
+        "aws_db_instance",
+        ("delete_automated_backups",),
+        Turned(unsafe=True),
+        "automated backups are deleted together with the database",
+    ),
+    Rule(
+        "aws_db_instance",
+        ("publicly_accessible",),
+        Turned(unsafe=True, on_create=True),
+        "the database gets an address reachable from the internet",
+    ),
     Rule("aws_db_instance", ("storage_encrypted",), Turned(unsafe=False), "the data at rest is no longer encrypted"),
     # ElastiCache: the 24 h history
-    Rule("aws_elasticache_replication_group", ("snapshot_retention_limit",), Lowered(), "cache snapshots: fewer days kept; 0 turns them off"),
-    Rule("aws_elasticache_replication_group", ("transit_encryption_enabled",), Turned(unsafe=False),
-         "cache traffic (transactions, credentials) travels unencrypted"),
-    Rule("aws_elasticache_replication_group", ("at_rest_encryption_enabled",), Turned(unsafe=False),
-         "cached data and its snapshots are no longer encrypted at rest"),
+    Rule(
+        "aws_elasticache_replication_group",
+        ("snapshot_retention_limit",),
+        Lowered(),
+        "cache snapshots: fewer days kept; 0 turns them off",
+    ),
+    Rule(
+        "aws_elasticache_replication_group",
+        ("transit_encryption_enabled",),
+        Turned(unsafe=False),
+        "cache traffic (transactions, credentials) travels unencrypted",
+    ),
+    Rule(
+        "aws_elasticache_replication_group",
+        ("at_rest_encryption_enabled",),
+        Turned(unsafe=False),
+        "cached data and its snapshots are no longer encrypted at rest",
+    ),
     # KMS: every data class's key
-    Rule("aws_kms_key", ("is_enabled",), Turned(unsafe=False), "nothing encrypted under the key can be read or written while it is disabled"),
+    Rule(
+        "aws_kms_key",
+        ("is_enabled",),
+        Turned(unsafe=False),
+        "nothing encrypted under the key can be read or written while it is disabled",
+    ),
     Rule("aws_kms_key", ("policy",), DocumentChanges(), KEY_POLICY),
     Rule("aws_kms_key", ("enable_key_rotation",), Turned(unsafe=False), "the key material is no longer rotated"),
-    Rule("aws_kms_key", ("deletion_window_in_days",), Lowered(),
-         "fewer days to cancel the key's deletion before what it encrypts is unreadable for good"),
+    Rule(
+        "aws_kms_key",
+        ("deletion_window_in_days",),
+        Lowered(),
+        "fewer days to cancel the key's deletion before what it encrypts is unreadable for good",
+    ),
     Rule("aws_kms_key_policy", ("policy",), DocumentChanges(), KEY_POLICY),
     # What exists nowhere else: logs (the audit trail), stream records, queued and dead-lettered messages, secrets
-    Rule("aws_cloudwatch_log_group", ("retention_in_days",), Lowered(forever=frozenset({0.0}), absent_is_forever=True),
-         "log events older than the new retention are deleted (0 means never expire)"),
-    Rule("aws_cloudwatch_log_group", ("kms_key_id",), Cleared(), "new log events are no longer encrypted with a KMS key"),
-    Rule("aws_kinesis_stream", ("retention_period",), Lowered(),
-         "records older than the new retention are dropped, read or not (a consumer that fell behind loses them)"),
-    Rule("aws_kinesis_stream", ("encryption_type",), BecomesOneOf(frozenset({"NONE"})), "new records are stored unencrypted"),
-    Rule("aws_sqs_queue", ("message_retention_seconds",), Lowered(),
-         "messages waiting longer than the new retention are deleted (a dead-letter queue holds transactions that failed every retry)"),
+    Rule(
+        "aws_cloudwatch_log_group",
+        ("retention_in_days",),
+        Lowered(forever=frozenset({0.0}), absent_is_forever=True),
+        "log events older than the new retention are deleted (0 means never expire)",
+    ),
+    Rule(
+        "aws_cloudwatch_log_group", ("kms_key_id",), Cleared(), "new log events are no longer encrypted with a KMS key"
+    ),
+    Rule(
+        "aws_kinesis_stream",
+        ("retention_period",),
+        Lowered(),
+        "records older than the new retention are dropped, read or not (a consumer that fell behind loses them)",
+    ),
+    Rule(
+        "aws_kinesis_stream",
+        ("encryption_type",),
+        BecomesOneOf(frozenset({"NONE"})),
+        "new records are stored unencrypted",
+    ),
+    Rule(
+        "aws_sqs_queue",
+        ("message_retention_seconds",),
+        Lowered(),
+        "messages waiting longer than the new retention are deleted (a dead-letter queue holds transactions that failed every retry)",
+    ),
     Rule("aws_sqs_queue", ("kms_master_key_id",), Cleared(), "messages are no longer encrypted with a KMS key"),
-    Rule("aws_secretsmanager_secret", ("recovery_window_in_days",), Lowered(),
-         "fewer days to restore the secret after it is deleted; 0 deletes it at once"),
+    Rule(
+        "aws_secretsmanager_secret",
+        ("recovery_window_in_days",),
+        Lowered(),
+        "fewer days to restore the secret after it is deleted; 0 deletes it at once",
+    ),
     # S3: the Terraform state bucket
-    Rule("aws_s3_bucket", ("force_destroy",), Turned(unsafe=True),
-         "destroying the bucket deletes every object in it (the state bucket: every environment's state)"),
-    Rule("aws_s3_bucket_versioning", ("versioning_configuration", 0, "status"), BecomesOneOf(frozenset({"Suspended", "Disabled"})),
-         "an overwritten or deleted object (a state file) can no longer be restored from an older version"),
-    Rule("aws_s3_bucket_lifecycle_configuration", ("rule", ANY, "noncurrent_version_expiration", ANY, "noncurrent_days"),
-         Lowered(absent_is_forever=True), "older versions (earlier state) are deleted sooner"),
-    Rule("aws_s3_bucket_lifecycle_configuration", ("rule", ANY, "expiration", ANY, "days"), Lowered(absent_is_forever=True),
-         "current objects expire: the state files themselves are deleted"),
-    Rule("aws_s3_bucket_policy", ("policy",), DocumentChanges(),
-         "who may read, write or delete the bucket's objects (the state bucket: every environment's state)"),
-    *(Rule("aws_s3_bucket_public_access_block", (flag,), Turned(unsafe=False, on_create=True), "the bucket's objects can be made public")
-      for flag in PUBLIC_ACCESS_FLAGS),
+    Rule(
+        "aws_s3_bucket",
+        ("force_destroy",),
+        Turned(unsafe=True),
+        "destroying the bucket deletes every object in it (the state bucket: every environment's state)",
+    ),
+    Rule(
+        "aws_s3_bucket_versioning",
+        ("versioning_configuration", 0, "status"),
+        BecomesOneOf(frozenset({"Suspended", "Disabled"})),
+        "an overwritten or deleted object (a state file) can no longer be restored from an older version",
+    ),
+    Rule(
+        "aws_s3_bucket_lifecycle_configuration",
+        ("rule", ANY, "noncurrent_version_expiration", ANY, "noncurrent_days"),
+        Lowered(absent_is_forever=True),
+        "older versions (earlier state) are deleted sooner",
+    ),
+    Rule(
+        "aws_s3_bucket_lifecycle_configuration",
+        ("rule", ANY, "expiration", ANY, "days"),
+        Lowered(absent_is_forever=True),
+        "current objects expire: the state files themselves are deleted",
+    ),
+    Rule(
+        "aws_s3_bucket_policy",
+        ("policy",),
+        DocumentChanges(),
+        "who may read, write or delete the bucket's objects (the state bucket: every environment's state)",
+    ),
+    *(
+        Rule(
+            "aws_s3_bucket_public_access_block",
+            (flag,),
+            Turned(unsafe=False, on_create=True),
+            "the bucket's objects can be made public",
+        )
+        for flag in PUBLIC_ACCESS_FLAGS
+    ),
     # Network: nothing is reachable from the internet
     Rule("aws_security_group", ("ingress",), OpensToInternet("ingress"), EXPOSED),
     Rule("aws_default_security_group", ("ingress",), OpensToInternet("ingress"), EXPOSED),
     Rule("aws_vpc_security_group_ingress_rule", ("cidr_ipv4",), OpensToInternet("cidr_ipv4"), EXPOSED),
     Rule("aws_vpc_security_group_ingress_rule", ("cidr_ipv6",), OpensToInternet("cidr_ipv6"), EXPOSED),
-    Rule("aws_security_group_rule", ("cidr_blocks",), OpensToInternet("cidr_blocks"), EXPOSED, only_if=("type", "ingress")),
-    Rule("aws_security_group_rule", ("ipv6_cidr_blocks",), OpensToInternet("ipv6_cidr_blocks"), EXPOSED, only_if=("type", "ingress")),
+    Rule(
+        "aws_security_group_rule",
+        ("cidr_blocks",),
+        OpensToInternet("cidr_blocks"),
+        EXPOSED,
+        only_if=("type", "ingress"),
+    ),
+    Rule(
+        "aws_security_group_rule",
+        ("ipv6_cidr_blocks",),
+        OpensToInternet("ipv6_cidr_blocks"),
+        EXPOSED,
+        only_if=("type", "ingress"),
+    ),
 )
 
 RULES_BY_TYPE: Mapping[str, tuple[Rule, ...]] = {
@@ -326,7 +436,7 @@ def value_at(tree: Any, path: tuple[Step, ...]) -> Any:
     """The value at ``path`` (None where absent); with ``ANY`` in the path, the list of every value found."""
     for index, step in enumerate(path):
         if step == ANY:
-            rest = path[index + 1:]
+            rest = path[index + 1 :]
             found: list[Any] = []
             for item in tree if isinstance(tree, list) else []:
                 value = value_at(item, rest)

@@ -36,7 +36,9 @@ def read_json(path: str) -> Any:
     try:
         return json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as exc:
-        raise PlanInputError(path, "not UTF-8 text (pass `terraform show -json PLANFILE`, not the binary plan)") from exc
+        raise PlanInputError(
+            path, "not UTF-8 text (pass `terraform show -json PLANFILE`, not the binary plan)"
+        ) from exc
     except json.JSONDecodeError as exc:
         raise PlanInputError(path, f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from exc
 
@@ -120,7 +122,10 @@ def apply_unknown(value: Any, unknown: Any) -> Any:
     if isinstance(unknown, list) and (isinstance(value, list) or value is None):
         items = list(value or [])
         size = max(len(items), len(unknown))
-        return [apply_unknown(items[i] if i < len(items) else None, unknown[i] if i < len(unknown) else False) for i in range(size)]
+        return [
+            apply_unknown(items[i] if i < len(items) else None, unknown[i] if i < len(unknown) else False)
+            for i in range(size)
+        ]
     return value
 
 

@@ -21,7 +21,6 @@ from tools.emulator import start_emulator
 from tools.operator_config import write_filled_config
 from tools.terraform import TerraformCLI, copy_stack, synthesize
 
-
 STATE_BUCKET = "japancart-plan-terraform-state"
 
 
@@ -33,14 +32,26 @@ def plan_environment(env: str, out: Path) -> None:
     emulator = start_emulator()
     try:
         emulator.client("s3").create_bucket(
-            Bucket=STATE_BUCKET, CreateBucketConfiguration={"LocationConstraint": emulator.region})
+            Bucket=STATE_BUCKET, CreateBucketConfiguration={"LocationConstraint": emulator.region}
+        )
         key_arn = emulator.client("kms").create_key(Description=f"state of {env}")["KeyMetadata"]["Arn"]
         accounts = {name: emulator.account_id for name in ("backend", *ENVIRONMENTS)}
-        config = write_filled_config(work / "environments.toml", bucket=STATE_BUCKET, accounts=accounts,
-                                     repository="local/emulator-plan", repository_id=1)
-        stacks = synthesize(work / "cdktf.out", {"JAPANCART_AWS_ENDPOINT": emulator.endpoint,
-                                                 "JAPANCART_CONFIG": str(config),
-                                                 "JAPANCART_STATE_KEYS": json.dumps({env: key_arn})}, stacks=(env,))
+        config = write_filled_config(
+            work / "environments.toml",
+            bucket=STATE_BUCKET,
+            accounts=accounts,
+            repository="local/emulator-plan",
+            repository_id=1,
+        )
+        stacks = synthesize(
+            work / "cdktf.out",
+            {
+                "JAPANCART_AWS_ENDPOINT": emulator.endpoint,
+                "JAPANCART_CONFIG": str(config),
+                "JAPANCART_STATE_KEYS": json.dumps({env: key_arn}),
+            },
+            stacks=(env,),
+        )
         cli = TerraformCLI.create(work / "cli", extra_env=emulator.terraform_env())
         stack = copy_stack(stacks / env, work / "run")
         cli.init(stack).check()

@@ -47,9 +47,10 @@ import json
 import re
 import sys
 import tomllib
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Optional, Sequence
+from typing import Any
 
 EXIT_PASS = 0
 EXIT_REFUSED = 1
@@ -59,20 +60,24 @@ DEFAULT_POLICY = Path(__file__).resolve().with_name("policy_allowlist.toml")
 STACK_FILE = "cdk.tf.json"
 DEFAULT_REGISTRY = "registry.terraform.io"
 
-TOP_LEVEL_BLOCKS = frozenset({"//", "terraform", "provider", "resource", "data", "output", "locals", "variable",
-                              "moved", "import", "removed"})
+TOP_LEVEL_BLOCKS = frozenset(
+    {"//", "terraform", "provider", "resource", "data", "output", "locals", "variable", "moved", "import", "removed"}
+)
 TERRAFORM_SETTINGS = frozenset({"//", "backend", "required_providers", "required_version"})
 #: Settings an AWS provider block may have; anything else is an override a reviewer must see in this file first.
 AWS_PROVIDER_SETTINGS = frozenset({"//", "alias", "region", "default_tags", "ignore_tags", "allowed_account_ids"})
 #: Settings of the S3 backend: where the state is, its key and lock; nothing about how to reach AWS.
-S3_BACKEND_SETTINGS = frozenset({"bucket", "key", "region", "encrypt", "kms_key_id", "use_lockfile", "allowed_account_ids",
-                                 "workspace_key_prefix"})
+S3_BACKEND_SETTINGS = frozenset(
+    {"bucket", "key", "region", "encrypt", "kms_key_id", "use_lockfile", "allowed_account_ids", "workspace_key_prefix"}
+)
 LOCAL_BACKEND_SETTINGS = frozenset({"path"})
 STATIC_CREDENTIALS = frozenset({"access_key", "secret_key", "token", "sse_customer_key"})
 CREDENTIAL_FILES = frozenset({"profile", "shared_config_files", "shared_credentials_files", "shared_credentials_file"})
 ACCOUNT_ID = re.compile(r"\d{12}")
-FILE_FUNCTIONS = re.compile(r"\b(file|fileexists|fileset|filebase64|filebase64sha256|filebase64sha512|filemd5|filesha1|"
-                            r"filesha256|filesha512|templatefile)\s*\(")
+FILE_FUNCTIONS = re.compile(
+    r"\b(file|fileexists|fileset|filebase64|filebase64sha256|filebase64sha512|filemd5|filesha1|"
+    r"filesha256|filesha512|templatefile)\s*\("
+)
 #: Files Terraform reads from its working directory besides cdk.tf.json.
 TERRAFORM_FILE = re.compile(r".*\.(tf|tf\.json|tofu|tofu\.json|tfvars|tfvars\.json)$")
 
@@ -110,10 +115,12 @@ def _reasons(path: Path, document: Mapping[str, Any], table: str) -> dict[str, s
     """A table of ``name = "why the project needs it"``; every entry must say why."""
     entries = document.get(table, {})
     if not isinstance(entries, dict):
-        raise PolicyInputError(f"{path}: [{table}] must be a table of name = \"reason\"")
+        raise PolicyInputError(f'{path}: [{table}] must be a table of name = "reason"')
     for name, reason in entries.items():
         if not isinstance(reason, str) or not reason.strip():
-            raise PolicyInputError(f"{path}: [{table}] {name} must say why it is allowed (a non-empty string), not {reason!r}")
+            raise PolicyInputError(
+                f"{path}: [{table}] {name} must say why it is allowed (a non-empty string), not {reason!r}"
+            )
     return entries
 
 
@@ -150,8 +157,10 @@ def load_policy(path: Path = DEFAULT_POLICY) -> Policy:
 def cli_config(policy: Policy) -> str:
     """A Terraform CLI configuration that installs exactly the allow-listed providers, from their registry."""
     include = ", ".join(f'"{source}"' for source in sorted(policy.providers))
-    return ("# Written by tools/policy_gate.py --cli-config from tools/policy_allowlist.toml.\n"
-            f"provider_installation {{\n  direct {{\n    include = [{include}]\n  }}\n}}\n")
+    return (
+        "# Written by tools/policy_gate.py --cli-config from tools/policy_allowlist.toml.\n"
+        f"provider_installation {{\n  direct {{\n    include = [{include}]\n  }}\n}}\n"
+    )
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -229,8 +238,10 @@ def _settings(body: Mapping[str, Any], allowed: frozenset[str], policy: Policy) 
             arns = [b.get("role_arn") for b in _bodies(value)] or [None]
             refused = [arn for arn in arns if arn not in policy.assume_role_arns]
             if refused:
-                yield (f"{key} is refused: role {refused[0]} is not in [assume_role] role_arns of the allow-list "
-                       f"({', '.join(sorted(policy.assume_role_arns)) or 'none allowed'})")
+                yield (
+                    f"{key} is refused: role {refused[0]} is not in [assume_role] role_arns of the allow-list "
+                    f"({', '.join(sorted(policy.assume_role_arns)) or 'none allowed'})"
+                )
         elif key in allowed:
             continue
         elif "endpoint" in key:
@@ -264,8 +275,13 @@ def check_terraform_block(stack: str, document: Mapping[str, Any], policy: Polic
             for key in sorted(set(body) - LOCAL_BACKEND_SETTINGS):
                 yield address, f"{key} is not an allowed setting"
             if body.get("path") != policy.local_backends[stack]:
-                yield address, (f"path {body.get('path')!r} is not the documented {policy.local_backends[stack]!r} "
-                                f"([backends] local of the allow-list)")
+                yield (
+                    address,
+                    (
+                        f"path {body.get('path')!r} is not the documented {policy.local_backends[stack]!r} "
+                        f"([backends] local of the allow-list)"
+                    ),
+                )
         elif kind != "s3":
             yield address, "refused: state is kept in S3 (only the bootstrap stack's phase 1 keeps it locally)"
         else:
@@ -301,7 +317,9 @@ def _provisioners(address: str, body: Mapping[str, Any]) -> Iterator[Finding]:
         yield address, "connection is refused (provisioners' remote access)"
 
 
-def _meta_provider(address: str, body: Mapping[str, Any], sources: Mapping[str, str], policy: Policy) -> Iterator[Finding]:
+def _meta_provider(
+    address: str, body: Mapping[str, Any], sources: Mapping[str, str], policy: Policy
+) -> Iterator[Finding]:
     reference = body.get("provider")
     if isinstance(reference, str):
         source = _source_of(reference.split(".")[0], sources)
@@ -391,8 +409,9 @@ def check_stack_directory(directory: Path) -> Iterator[Finding]:
 
 def check_stack(stack: str, document: Mapping[str, Any], policy: Policy, duplicates: Sequence[str] = ()) -> list[str]:
     """Every finding of one stack's JSON, as ``<stack>: <address>: <reason>`` lines."""
-    findings: list[Finding] = [("JSON", f"key {key!r} written twice in one object (Terraform reads both)")
-                               for key in duplicates]
+    findings: list[Finding] = [
+        ("JSON", f"key {key!r} written twice in one object (Terraform reads both)") for key in duplicates
+    ]
     findings += check_terraform_block(stack, document, policy)
     findings += check_providers(document, policy)
     findings += check_blocks(document, policy)
@@ -420,19 +439,23 @@ def check_directory(stacks_dir: Path, policy: Policy) -> tuple[list[str], list[s
 # ---------------------------------------------------------------------------------------------------------
 # Command line
 # ---------------------------------------------------------------------------------------------------------
-def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m tools.policy_gate", description=__doc__.split("\n\n", 1)[0])
     parser.add_argument("stacks", nargs="?", type=Path, help="directory of synthesized stacks (cdktf.out/stacks)")
     parser.add_argument("--policy", type=Path, default=DEFAULT_POLICY, help="the allow-list (default: %(default)s)")
-    parser.add_argument("--cli-config", type=Path, metavar="FILE",
-                        help="write a Terraform CLI configuration installing only the allow-listed providers")
+    parser.add_argument(
+        "--cli-config",
+        type=Path,
+        metavar="FILE",
+        help="write a Terraform CLI configuration installing only the allow-listed providers",
+    )
     args = parser.parse_args(argv)
     if (args.stacks is None) == (args.cli_config is None):
         parser.error("give either a stacks directory or --cli-config FILE")
     return args
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         policy = load_policy(args.policy)

@@ -26,9 +26,9 @@ import json
 import shutil
 import subprocess
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
@@ -89,7 +89,7 @@ class CaCert:
     def not_after(self) -> dt.datetime:
         return self.certificate.not_valid_after_utc
 
-    def sort_key(self) -> Tuple[str, str]:
+    def sort_key(self) -> tuple[str, str]:
         return (self.common_name, self.fingerprint)
 
 
@@ -98,29 +98,37 @@ class PackageCerts:
     name: str
     version: str
     integrity: str
-    certificates: Tuple[CaCert, ...]  # kept, sorted
-    expired: Tuple[CaCert, ...]  # left out, sorted
+    certificates: tuple[CaCert, ...]  # kept, sorted
+    expired: tuple[CaCert, ...]  # left out, sorted
     duplicates: int
     proxy_count: int
 
 
-def _lock_entry(root: Path) -> Dict[str, str]:
+def _lock_entry(root: Path) -> dict[str, str]:
     lock = json.loads((root / "package-lock.json").read_text(encoding="utf-8"))
     entry = lock.get("packages", {}).get(f"node_modules/{PACKAGE}")
     if not entry or "integrity" not in entry:
-        raise RefreshError(f"{PACKAGE} is not in package-lock.json; add it with "
-                           f"`npm install --save-dev --save-exact {PACKAGE}@<version>`")
+        raise RefreshError(
+            f"{PACKAGE} is not in package-lock.json; add it with "
+            f"`npm install --save-dev --save-exact {PACKAGE}@<version>`"
+        )
     return entry
 
 
-def _node_export(root: Path) -> Dict[str, object]:
+def _node_export(root: Path) -> dict[str, object]:
     if not (root / "node_modules" / PACKAGE / "package.json").is_file():
         raise RefreshError(f"node_modules/{PACKAGE} is missing: {SETUP_HINT}")
     node = shutil.which("node")
     if node is None:
         raise RefreshError("`node` is not on PATH; it is needed to read the npm package")
-    run = subprocess.run([node, "-e", _NODE_SCRIPT, str(root), PACKAGE], cwd=root,
-                         capture_output=True, text=True, timeout=60, check=False)
+    run = subprocess.run(
+        [node, "-e", _NODE_SCRIPT, str(root), PACKAGE],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     if run.returncode != 0:
         raise RefreshError(f"node could not load {PACKAGE}: {run.stderr.strip()}")
     return json.loads(run.stdout)
@@ -142,23 +150,27 @@ def _validated(pem: str, index: int) -> CaCert:
     except x509.ExtensionNotFound:
         usage = None
     if usage is not None and not usage.key_cert_sign:
-        raise RefreshError(f"{PACKAGE} certificate #{index} ({cert.subject.rfc4514_string()}) "
-                           "may not sign certificates (keyUsage lacks keyCertSign)")
+        raise RefreshError(
+            f"{PACKAGE} certificate #{index} ({cert.subject.rfc4514_string()}) "
+            "may not sign certificates (keyUsage lacks keyCertSign)"
+        )
     return CaCert(cert)
 
 
-def load_package_certs(root: Path = REPO_ROOT, now: Optional[dt.datetime] = None) -> PackageCerts:
+def load_package_certs(root: Path = REPO_ROOT, now: dt.datetime | None = None) -> PackageCerts:
     """The package's RDS CAs: validated, unexpired at ``now``, de-duplicated and sorted."""
-    now = now or dt.datetime.now(dt.timezone.utc)
+    now = now or dt.datetime.now(dt.UTC)
     entry = _lock_entry(root)
     export = _node_export(root)
     if export["version"] != entry["version"]:
-        raise RefreshError(f"node_modules/{PACKAGE} is {export['version']} but package-lock.json "
-                           f"locks {entry['version']}: {SETUP_HINT}")
-    pems: List[str] = list(export["rds"])  # type: ignore[arg-type]
+        raise RefreshError(
+            f"node_modules/{PACKAGE} is {export['version']} but package-lock.json "
+            f"locks {entry['version']}: {SETUP_HINT}"
+        )
+    pems: list[str] = list(export["rds"])  # type: ignore[arg-type]
     if not pems:
         raise RefreshError(f"{PACKAGE} exported no RDS certificates")
-    unique: Dict[bytes, CaCert] = {}
+    unique: dict[bytes, CaCert] = {}
     for index, pem in enumerate(pems):
         cert = _validated(pem, index)
         unique.setdefault(cert.certificate.public_bytes(Encoding.DER), cert)
@@ -167,9 +179,15 @@ def load_package_certs(root: Path = REPO_ROOT, now: Optional[dt.datetime] = None
     expired = tuple(c for c in ordered if c.not_after <= now)
     if not kept:
         raise RefreshError(f"every certificate in {PACKAGE} {export['version']} has expired")
-    return PackageCerts(name=str(export["name"]), version=str(export["version"]),
-                        integrity=entry["integrity"], certificates=kept, expired=expired,
-                        duplicates=len(pems) - len(unique), proxy_count=int(export["proxy_count"]))
+    return PackageCerts(
+        name=str(export["name"]),
+        version=str(export["version"]),
+        integrity=entry["integrity"],
+        certificates=kept,
+        expired=expired,
+        duplicates=len(pems) - len(unique),
+        proxy_count=int(export["proxy_count"]),
+    )
 
 
 def render_bundle(certs: PackageCerts) -> bytes:
@@ -230,17 +248,22 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|")
 
 
-def expected_files(certs: PackageCerts) -> Dict[str, bytes]:
+def expected_files(certs: PackageCerts) -> dict[str, bytes]:
     bundle = render_bundle(certs)
     return {BUNDLE_NAME: bundle, SOURCE_NAME: render_source(certs, bundle).encode("utf-8")}
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--check", action="store_true",
-                        help="exit 1 if the committed files differ from what the package produces")
-    parser.add_argument("--certs-dir", type=Path, default=CERTS_DIR,
-                        help="where rds-ca-bundle.pem and SOURCE.md live (default: processor/certs)")
+    parser.add_argument(
+        "--check", action="store_true", help="exit 1 if the committed files differ from what the package produces"
+    )
+    parser.add_argument(
+        "--certs-dir",
+        type=Path,
+        default=CERTS_DIR,
+        help="where rds-ca-bundle.pem and SOURCE.md live (default: processor/certs)",
+    )
     args = parser.parse_args(argv)
     try:
         certs = load_package_certs()
@@ -248,24 +271,33 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"refresh_rds_ca: {exc}", file=sys.stderr)
         return 2
     files = expected_files(certs)
-    stale = [name for name, data in files.items()
-             if not (args.certs_dir / name).is_file() or (args.certs_dir / name).read_bytes() != data]
+    stale = [
+        name
+        for name, data in files.items()
+        if not (args.certs_dir / name).is_file() or (args.certs_dir / name).read_bytes() != data
+    ]
     if args.check:
         if stale:
-            print(f"refresh_rds_ca: out of date with {certs.name} {certs.version}: "
-                  f"{', '.join(str(args.certs_dir / n) for n in stale)}; run `{REFRESH_COMMAND}`",
-                  file=sys.stderr)
+            print(
+                f"refresh_rds_ca: out of date with {certs.name} {certs.version}: "
+                f"{', '.join(str(args.certs_dir / n) for n in stale)}; run `{REFRESH_COMMAND}`",
+                file=sys.stderr,
+            )
             return 1
-        print(f"{args.certs_dir / BUNDLE_NAME}: up to date ({len(certs.certificates)} certificates "
-              f"from {certs.name} {certs.version})")
+        print(
+            f"{args.certs_dir / BUNDLE_NAME}: up to date ({len(certs.certificates)} certificates "
+            f"from {certs.name} {certs.version})"
+        )
         return 0
     args.certs_dir.mkdir(parents=True, exist_ok=True)
     for name in stale:
         (args.certs_dir / name).write_bytes(files[name])
-    print(f"{args.certs_dir / BUNDLE_NAME}: {len(certs.certificates)} certificates from {certs.name} "
-          f"{certs.version} ({len(certs.expired)} expired left out); "
-          f"sha256 {hashlib.sha256(files[BUNDLE_NAME]).hexdigest()}; "
-          f"{'updated ' + ', '.join(stale) if stale else 'unchanged'}")
+    print(
+        f"{args.certs_dir / BUNDLE_NAME}: {len(certs.certificates)} certificates from {certs.name} "
+        f"{certs.version} ({len(certs.expired)} expired left out); "
+        f"sha256 {hashlib.sha256(files[BUNDLE_NAME]).hexdigest()}; "
+        f"{'updated ' + ', '.join(stale) if stale else 'unchanged'}"
+    )
     return 0
 
 

@@ -31,9 +31,9 @@ import shutil
 import subprocess
 import threading
 import time
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Mapping, Optional, Sequence
 
 INSTALL_HINT = (
     "Terraform CLI not found on PATH: install Terraform >= 1.10 (e.g. the HashiCorp apt repository or the "
@@ -41,7 +41,7 @@ INSTALL_HINT = (
 )
 
 
-def terraform_binary() -> Optional[str]:
+def terraform_binary() -> str | None:
     return shutil.which("terraform")
 
 
@@ -71,7 +71,7 @@ def _hcl_list(items: Iterable[str]) -> str:
 class ProviderPlan:
     """Where each provider comes from, as decided by the rule in the module docstring."""
 
-    mirror: Optional[Path]
+    mirror: Path | None
     from_mirror: set[str] = field(default_factory=set)
 
     @property
@@ -84,7 +84,7 @@ class ProviderPlan:
         return f"offline: {sorted(self.from_mirror)} from TF_PLUGIN_MIRROR={self.mirror}"
 
 
-def decide_providers(mirror_env: Optional[str] = None) -> ProviderPlan:
+def decide_providers(mirror_env: str | None = None) -> ProviderPlan:
     mirror_env = os.environ.get("TF_PLUGIN_MIRROR") if mirror_env is None else mirror_env
     if not mirror_env:
         return ProviderPlan(mirror=None)
@@ -92,14 +92,22 @@ def decide_providers(mirror_env: Optional[str] = None) -> ProviderPlan:
     return ProviderPlan(mirror=mirror, from_mirror=mirror_providers(mirror))
 
 
-def render_cli_config(plan: ProviderPlan, plugin_cache_dir: Optional[Path]) -> str:
+def render_cli_config(plan: ProviderPlan, plugin_cache_dir: Path | None) -> str:
     lines = []
     if plugin_cache_dir is not None:
-        lines += [f"plugin_cache_dir = {json.dumps(str(plugin_cache_dir))}", "plugin_cache_may_break_dependency_lock_file = true"]
+        lines += [
+            f"plugin_cache_dir = {json.dumps(str(plugin_cache_dir))}",
+            "plugin_cache_may_break_dependency_lock_file = true",
+        ]
     lines.append("provider_installation {")
     handled: set[str] = set()
     if plan.offline and plan.from_mirror:
-        lines += ["  filesystem_mirror {", f"    path    = {json.dumps(str(plan.mirror))}", f"    include = {_hcl_list(plan.from_mirror)}", "  }"]
+        lines += [
+            "  filesystem_mirror {",
+            f"    path    = {json.dumps(str(plan.mirror))}",
+            f"    include = {_hcl_list(plan.from_mirror)}",
+            "  }",
+        ]
         handled |= plan.from_mirror
     lines += ["  direct {" + (f"\n    exclude = {_hcl_list(handled)}\n  " if handled else "") + "}", "}"]
     return "\n".join(lines) + "\n"
@@ -118,7 +126,7 @@ class TerraformResult:
     def output(self) -> str:
         return self.stdout + self.stderr
 
-    def check(self, *ok_codes: int) -> "TerraformResult":
+    def check(self, *ok_codes: int) -> TerraformResult:
         ok = ok_codes or (0,)
         if self.returncode not in ok:
             raise TerraformError(self)
@@ -133,7 +141,9 @@ class TerraformError(AssertionError):
     def __init__(self, result: TerraformResult):
         self.result = result
         tail = result.output[-12000:]
-        super().__init__(f"terraform {' '.join(result.args)} (in {result.cwd}) exited {result.returncode} after {result.seconds:.1f}s:\n{tail}")
+        super().__init__(
+            f"terraform {' '.join(result.args)} (in {result.cwd}) exited {result.returncode} after {result.seconds:.1f}s:\n{tail}"
+        )
 
 
 def _diag_blocks(text: str, kind: str) -> list[str]:
@@ -169,7 +179,9 @@ def _fmt_diag(d: Mapping) -> str:
 class TerraformCLI:
     """One isolated Terraform environment (CLI config, plugin cache, env), reusable across many dirs."""
 
-    def __init__(self, workdir: Path, providers: ProviderPlan, env: Mapping[str, str], binary: str, parallelism: int = 10):
+    def __init__(
+        self, workdir: Path, providers: ProviderPlan, env: Mapping[str, str], binary: str, parallelism: int = 10
+    ):
         self.workdir = workdir
         self.providers = providers
         self.binary = binary
@@ -186,11 +198,11 @@ class TerraformCLI:
         cls,
         workdir: Path,
         *,
-        extra_env: Optional[Mapping[str, str]] = None,
-        mirror: Optional[str] = None,
+        extra_env: Mapping[str, str] | None = None,
+        mirror: str | None = None,
         plugin_cache: bool = True,
         parallelism: int = 10,
-    ) -> "TerraformCLI":
+    ) -> TerraformCLI:
         binary = terraform_binary()
         if binary is None:
             raise FileNotFoundError(INSTALL_HINT)
@@ -213,7 +225,7 @@ class TerraformCLI:
         env.update(extra_env or {})
         return cls(workdir, providers, env, binary, parallelism)
 
-    def with_env(self, extra_env: Mapping[str, str]) -> "TerraformCLI":
+    def with_env(self, extra_env: Mapping[str, str]) -> TerraformCLI:
         """The same CLI (configuration, plugin cache, logs, timings, locks) with other variables on top, e.g. the
         credentials of another account's session for the stacks of that account."""
         clone = copy.copy(self)
@@ -225,7 +237,15 @@ class TerraformCLI:
         return Path(self.env["TF_CLI_CONFIG_FILE"])
 
     # -- running --
-    def run(self, args: Sequence[str], cwd: Path, *, label: Optional[str] = None, timeout: float = 900, env: Optional[Mapping[str, str]] = None) -> TerraformResult:
+    def run(
+        self,
+        args: Sequence[str],
+        cwd: Path,
+        *,
+        label: str | None = None,
+        timeout: float = 900,
+        env: Mapping[str, str] | None = None,
+    ) -> TerraformResult:
         cmd = [self.binary, *args]
         with self._lock:  # runs may happen in threads (e.g. two stacks at once)
             self._seq += 1
@@ -237,7 +257,16 @@ class TerraformCLI:
         start = time.monotonic()
         # stdout streams to a file as it runs (tail -f it to watch a long apply); stderr is small
         with out_path.open("w") as out:
-            proc = subprocess.run(cmd, cwd=cwd, env={**self.env, **(env or {})}, stdout=out, stderr=subprocess.PIPE, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+            proc = subprocess.run(
+                cmd,
+                cwd=cwd,
+                env={**self.env, **(env or {})},
+                stdout=out,
+                stderr=subprocess.PIPE,
+                text=True,
+                timeout=timeout,
+                stdin=subprocess.DEVNULL,
+            )
         seconds = time.monotonic() - start
         stdout = out_path.read_text()
         result = TerraformResult(list(args), Path(cwd), proc.returncode, stdout, proc.stderr, seconds)
@@ -268,9 +297,15 @@ class TerraformCLI:
         )
 
     def apply(self, cwd: Path, *, extra: Sequence[str] = ()) -> TerraformResult:
-        return self.run(["apply", "-auto-approve", "-no-color", "-input=false", f"-parallelism={self.parallelism}", *extra], cwd, label=f"{Path(cwd).name}: apply")
+        return self.run(
+            ["apply", "-auto-approve", "-no-color", "-input=false", f"-parallelism={self.parallelism}", *extra],
+            cwd,
+            label=f"{Path(cwd).name}: apply",
+        )
 
-    def plan(self, cwd: Path, *, detailed_exitcode: bool = True, out: Optional[str] = None, extra: Sequence[str] = ()) -> TerraformResult:
+    def plan(
+        self, cwd: Path, *, detailed_exitcode: bool = True, out: str | None = None, extra: Sequence[str] = ()
+    ) -> TerraformResult:
         args = ["plan", "-no-color", "-input=false", f"-parallelism={self.parallelism}"]
         if detailed_exitcode:
             args.append("-detailed-exitcode")
@@ -285,7 +320,11 @@ class TerraformCLI:
         return json.loads(shown.stdout)
 
     def destroy(self, cwd: Path, *, extra: Sequence[str] = ()) -> TerraformResult:
-        return self.run(["destroy", "-auto-approve", "-no-color", "-input=false", f"-parallelism={self.parallelism}", *extra], cwd, label=f"{Path(cwd).name}: destroy")
+        return self.run(
+            ["destroy", "-auto-approve", "-no-color", "-input=false", f"-parallelism={self.parallelism}", *extra],
+            cwd,
+            label=f"{Path(cwd).name}: destroy",
+        )
 
     def state_list(self, cwd: Path) -> list[str]:
         res = self.run(["state", "list", "-no-color"], cwd, label=f"{Path(cwd).name}: state list").check()
@@ -300,8 +339,14 @@ class SynthError(RuntimeError):
     pass
 
 
-def synthesize(outdir: Path, extra_env: Optional[Mapping[str, str]] = None, *, root: Optional[Path] = None, timeout: float = 600,
-               stacks: Sequence[str] = ()) -> Path:
+def synthesize(
+    outdir: Path,
+    extra_env: Mapping[str, str] | None = None,
+    *,
+    root: Path | None = None,
+    timeout: float = 600,
+    stacks: Sequence[str] = (),
+) -> Path:
     """Run the project's ``python main.py [STACK ...]`` into ``outdir`` (``CDKTF_OUTDIR``) and return ``outdir/stacks``.
 
     ``JAPANCART_*`` variables of the calling environment are dropped first so only ``extra_env`` switches
@@ -318,13 +363,23 @@ def synthesize(outdir: Path, extra_env: Optional[Mapping[str, str]] = None, *, r
     )
     env.update(extra_env or {})
     start = time.monotonic()
-    proc = subprocess.run([sys.executable, "main.py", *stacks], cwd=root, env=env, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+    proc = subprocess.run(
+        [sys.executable, "main.py", *stacks],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
     if proc.returncode != 0:
-        raise SynthError(f"python main.py failed ({proc.returncode}) after {time.monotonic() - start:.0f}s:\n{proc.stdout[-4000:]}\n{proc.stderr[-8000:]}")
+        raise SynthError(
+            f"python main.py failed ({proc.returncode}) after {time.monotonic() - start:.0f}s:\n{proc.stdout[-4000:]}\n{proc.stderr[-8000:]}"
+        )
     return Path(outdir) / "stacks"
 
 
-def local_backend_args(stack_dir: Path, state_path: Optional[Path] = None) -> list[str]:
+def local_backend_args(stack_dir: Path, state_path: Path | None = None) -> list[str]:
     """``-backend-config`` that keeps a local-backend stack's state in its working copy instead of the path
     baked into ``cdk.tf.json`` (an absolute path in the repo).  The configuration itself is untouched."""
     doc = json.loads((Path(stack_dir) / "cdk.tf.json").read_text())
@@ -339,5 +394,7 @@ def copy_stack(stack_dir: Path, dest_root: Path) -> Path:
     dest = Path(dest_root) / Path(stack_dir).name
     if dest.exists():
         shutil.rmtree(dest)
-    shutil.copytree(stack_dir, dest, ignore=shutil.ignore_patterns(".terraform", "*.tfstate*", ".terraform.lock.hcl", "tfplan*"))
+    shutil.copytree(
+        stack_dir, dest, ignore=shutil.ignore_patterns(".terraform", "*.tfstate*", ".terraform.lock.hcl", "tfplan*")
+    )
     return dest

@@ -24,8 +24,9 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -62,7 +63,9 @@ def synthesize(outdir: Path, extra_env: dict[str, str] | None = None, only: tupl
         pytest.fail(str(error))
     missing = [n for n in (only or STACK_NAMES) if not (stacks / n / "cdk.tf.json").is_file()]
     assert not missing, f"main.py did not synthesize {missing} into {stacks}"
-    _print(f"\n[e2e] synthesized {sorted(p.name for p in stacks.iterdir())} in {time.monotonic() - start:.1f}s -> {stacks}")
+    _print(
+        f"\n[e2e] synthesized {sorted(p.name for p in stacks.iterdir())} in {time.monotonic() - start:.1f}s -> {stacks}"
+    )
     return stacks
 
 
@@ -83,7 +86,7 @@ def terraform_cli(tmp_path_factory: pytest.TempPathFactory) -> TerraformCLI:
 
 
 @pytest.fixture(scope="session")
-def emulator() -> Iterator["object"]:
+def emulator() -> Iterator[object]:
     from tools.emulator import start_emulator
 
     emu = start_emulator()
@@ -95,20 +98,30 @@ def emulator() -> Iterator["object"]:
 
 
 @pytest.fixture(scope="session")
-def emulator_bootstrap(tmp_path_factory: pytest.TempPathFactory, emulator, emulator_terraform: TerraformCLI) -> dict[str, Any]:
+def emulator_bootstrap(
+    tmp_path_factory: pytest.TempPathFactory, emulator, emulator_terraform: TerraformCLI
+) -> dict[str, Any]:
     """Phase 1 of the bootstrap, as docs/deploying.md has it: synthesize the bootstrap stack alone (no state keys yet),
     apply it with local state (kept in its working copy), read its outputs."""
     root = tmp_path_factory.mktemp("bootstrap")
-    env = {"JAPANCART_AWS_ENDPOINT": emulator.endpoint, "JAPANCART_CONFIG": str(TEST_CONFIG),
-           "JAPANCART_STATE_BUCKET": STATE_BUCKET}
+    env = {
+        "JAPANCART_AWS_ENDPOINT": emulator.endpoint,
+        "JAPANCART_CONFIG": str(TEST_CONFIG),
+        "JAPANCART_STATE_BUCKET": STATE_BUCKET,
+    }
     assert TEST_ACCOUNTS["backend"] == emulator.account_id, "the default credentials are the bucket account's"
     stacks = synthesize(root / "cdktf.out", env, only=("bootstrap",))
     work = copy_stack(stacks / "bootstrap", root / "run")
     emulator_terraform.init(work, extra=local_backend_args(work)).check()
     apply = emulator_terraform.apply(work).check()
     outputs = emulator_terraform.output_json(work)
-    return {"bucket": outputs["state_bucket"]["value"], "keys": outputs["state_key_arns"]["value"], "dir": work,
-            "apply_seconds": apply.seconds, "env": env}
+    return {
+        "bucket": outputs["state_bucket"]["value"],
+        "keys": outputs["state_key_arns"]["value"],
+        "dir": work,
+        "apply_seconds": apply.seconds,
+        "env": env,
+    }
 
 
 @pytest.fixture(scope="session")
@@ -128,13 +141,15 @@ def operator_of(emulator, account: str) -> dict[str, str]:
 
 def ci_role(emulator, env: str, kind: str) -> dict[str, str]:
     """Credentials of `japancart-<env>-<kind>` assumed with a web identity token, as a workflow job does."""
-    return emulator.session_credentials(f"arn:aws:iam::{TEST_ACCOUNTS[env]}:role/japancart-{env}-{kind}",
-                                        web_identity=True)
+    return emulator.session_credentials(
+        f"arn:aws:iam::{TEST_ACCOUNTS[env]}:role/japancart-{env}-{kind}", web_identity=True
+    )
 
 
 @pytest.fixture(scope="session")
-def emulator_ci(tmp_path_factory: pytest.TempPathFactory, emulator, emulator_terraform: TerraformCLI,
-                emulator_synth_dir: Path) -> dict[str, dict[str, Any]]:
+def emulator_ci(
+    tmp_path_factory: pytest.TempPathFactory, emulator, emulator_terraform: TerraformCLI, emulator_synth_dir: Path
+) -> dict[str, dict[str, Any]]:
     """Every CI stack applied by its account's operator, in the bucket under its own prefix and key. Per stack:
     working dir, the Terraform CLI with the operator's credentials, apply seconds, state identifiers."""
     from tools.emulator.inventory import state_identifiers
@@ -148,8 +163,13 @@ def emulator_ci(tmp_path_factory: pytest.TempPathFactory, emulator, emulator_ter
         tf.init(work).check()
         apply = tf.apply(work).check()
         shown = json.loads(tf.run(["show", "-json", "-no-color"], work).check().stdout)
-        applied[stack] = {"dir": work, "tf": tf, "credentials": credentials, "apply_seconds": apply.seconds,
-                          "identifiers": state_identifiers(shown)}
+        applied[stack] = {
+            "dir": work,
+            "tf": tf,
+            "credentials": credentials,
+            "apply_seconds": apply.seconds,
+            "identifiers": state_identifiers(shown),
+        }
     return applied
 
 

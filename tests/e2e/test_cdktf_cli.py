@@ -54,15 +54,28 @@ def make_args(target: str, outdir: Path) -> list[str]:
 
 def make(target: str, outdir: Path, env: dict[str, str], *, timeout: float = 1200) -> subprocess.CompletedProcess[str]:
     """`make <target> ENV=dev AUTO_APPROVE=1 CDKTF_OUTDIR=<outdir>`, no terminal (as CI runs it)."""
-    return subprocess.run(make_args(target, outdir), cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout,
-                          stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        make_args(target, outdir),
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def cdktf(command: str, outdir: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     """The raw CLI, no Makefile: `npx cdktf <command> dev --skip-synth --auto-approve --output <outdir>`."""
-    return subprocess.run(["npx", "--no-install", "cdktf", command, "dev", "--skip-synth", "--auto-approve", "--output",
-                           str(outdir)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=1200,
-                          stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        ["npx", "--no-install", "cdktf", command, "dev", "--skip-synth", "--auto-approve", "--output", str(outdir)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1200,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def ok(result: subprocess.CompletedProcess[str]) -> str:
@@ -90,14 +103,23 @@ def cli_env(emulator_terraform: TerraformCLI, dev_apply: dict[str, str]) -> dict
     }
 
 
-def interrupt_deploy_once_the_stream_exists(emulator: Emulator, outdir: Path, env: dict[str, str],
-                                            dev: dict[str, str]) -> tuple[int, str, float]:
+def interrupt_deploy_once_the_stream_exists(
+    emulator: Emulator, outdir: Path, env: dict[str, str], dev: dict[str, str]
+) -> tuple[int, str, float]:
     """`make cli-deploy` in its own session; SIGINT to its process group when the stream appears. Returns
     (exit status, output, seconds into the run when interrupted)."""
     kinesis = emulator.client("kinesis", credentials=dev)  # in dev's account
     assert STREAM not in kinesis.list_streams()["StreamNames"]
-    run = subprocess.Popen(make_args("cli-deploy", outdir), cwd=ROOT, env=env, text=True, stdin=subprocess.DEVNULL,
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    run = subprocess.Popen(
+        make_args("cli-deploy", outdir),
+        cwd=ROOT,
+        env=env,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     started = time.monotonic()
     try:
         while STREAM not in kinesis.list_streams()["StreamNames"]:
@@ -118,8 +140,14 @@ def state_of(tf: TerraformCLI, stack: Path) -> dict[str, Any]:
 
 
 def test_interrupt_then_deploy_diff_output_and_destroy_deploy_in_every_tool(
-        emulator: Emulator, emulator_synth_dir: Path, emulator_terraform: TerraformCLI,
-        cli_env: dict[str, str], dev_apply: dict[str, str], tmp_path: Path, e2e_summary) -> None:
+    emulator: Emulator,
+    emulator_synth_dir: Path,
+    emulator_terraform: TerraformCLI,
+    cli_env: dict[str, str],
+    dev_apply: dict[str, str],
+    tmp_path: Path,
+    e2e_summary,
+) -> None:
     outdir = tmp_path / "cdktf.out"
     shutil.copytree(emulator_synth_dir.parent, outdir)  # manifest.json + stacks/, as `make synth` leaves them
     stack = outdir / "stacks" / "dev"
@@ -128,8 +156,15 @@ def test_interrupt_then_deploy_diff_output_and_destroy_deploy_in_every_tool(
     keep = dict(credentials=dev_apply)  # what the deploy makes lives in dev's account (the state bucket does not)
     before = inventory(emulator, **keep).found  # other tests share the emulator: judge only what this one adds
 
-    refused = subprocess.run(["make", "--no-print-directory", "cli-deploy", "ENV=dev", f"CDKTF_OUTDIR={outdir}"], cwd=ROOT,
-                             env=cli_env, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    refused = subprocess.run(
+        ["make", "--no-print-directory", "cli-deploy", "ENV=dev", f"CDKTF_OUTDIR={outdir}"],
+        cwd=ROOT,
+        env=cli_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
     assert refused.returncode != 0 and "no terminal to approve on: pass AUTO_APPROVE=1" in refused.stderr
     assert not (stack / ".terraform").exists(), "refused before touching the state"
 
@@ -137,9 +172,11 @@ def test_interrupt_then_deploy_diff_output_and_destroy_deploy_in_every_tool(
     status, output, after = interrupt_deploy_once_the_stream_exists(emulator, outdir, cli_env, dev_apply)
     assert status != 0, output[-6000:]
     summary = [line for line in output.splitlines() if line.startswith("cdktf deploy dev: interrupted")]
-    assert summary == [f"cdktf deploy dev: interrupted: Terraform stopped gracefully (state written, lock released); "
-                       f"adopted aws_kinesis_stream.{_stream_key(stack)} ({STREAM}), whose creation the stop cut off; "
-                       "run the same command again to continue."], output[-6000:]
+    assert summary == [
+        f"cdktf deploy dev: interrupted: Terraform stopped gracefully (state written, lock released); "
+        f"adopted aws_kinesis_stream.{_stream_key(stack)} ({STREAM}), whose creation the stop cut off; "
+        "run the same command again to continue."
+    ], output[-6000:]
     assert "AbortError" not in output and "Error acquiring the state lock" not in output
     lock = f"{backend['key']}.tflock"
     assert s3.list_objects_v2(Bucket=backend["bucket"], Prefix=lock).get("KeyCount", 0) == 0, "the lock is released"
@@ -158,13 +195,17 @@ def test_interrupt_then_deploy_diff_output_and_destroy_deploy_in_every_tool(
     assert NO_CHANGES in diff, diff[-4000:]
     ok(make("cli-output", outdir, cli_env))
     outputs = json.loads((outdir / "dev.outputs.json").read_text())["dev"]
-    summary_stream = emulator.client("kinesis", credentials=dev_apply).describe_stream_summary(StreamName=outputs["kinesis_stream_name"])
+    summary_stream = emulator.client("kinesis", credentials=dev_apply).describe_stream_summary(
+        StreamName=outputs["kinesis_stream_name"]
+    )
     assert summary_stream["StreamDescriptionSummary"]["StreamStatus"] == "ACTIVE"
     assert {"redis_user_name", "db_secret_arn", "dead_letter_queue_url"} <= set(outputs)
 
     # 3. destroy -> deploy across the raw CLI and the Makefile.
     ok(cdktf("destroy", outdir, cli_env))
-    secrets = emulator.client("secretsmanager", credentials=dev_apply).list_secrets(IncludePlannedDeletion=True)["SecretList"]
+    secrets = emulator.client("secretsmanager", credentials=dev_apply).list_secrets(IncludePlannedDeletion=True)[
+        "SecretList"
+    ]
     assert not [s["Name"] for s in secrets if s["Name"].startswith("japancart/dev/")], "dev's secrets are gone at once"
     ok(cdktf("deploy", outdir, cli_env))  # the same names again, right away
     assert lockfile == (stack / ".terraform.lock.hcl").read_text(), "the lock file is kept, not re-locked"
@@ -173,10 +214,12 @@ def test_interrupt_then_deploy_diff_output_and_destroy_deploy_in_every_tool(
     assert not left, f"left behind: {left}"
     assert s3.list_objects_v2(Bucket=backend["bucket"], Prefix=lock).get("KeyCount", 0) == 0
 
-    e2e_summary(f"cdktf CLI against moto {emulator.endpoint}, as japancart-dev-apply in {TEST_ACCOUNTS['dev']}: make deploy interrupted (SIGINT to its process group "
-                f"{after:.0f}s in, as the stream appeared): lock released, {in_state} resources in state, nothing "
-                f"created left out (stream adopted); make deploy again, diff (no changes), output ({len(outputs)} "
-                "outputs); raw npx cdktf destroy, raw npx cdktf deploy, make destroy: nothing left")
+    e2e_summary(
+        f"cdktf CLI against moto {emulator.endpoint}, as japancart-dev-apply in {TEST_ACCOUNTS['dev']}: make deploy interrupted (SIGINT to its process group "
+        f"{after:.0f}s in, as the stream appeared): lock released, {in_state} resources in state, nothing "
+        f"created left out (stream adopted); make deploy again, diff (no changes), output ({len(outputs)} "
+        "outputs); raw npx cdktf destroy, raw npx cdktf deploy, make destroy: nothing left"
+    )
 
 
 def added(found: dict[str, list[str]], before: dict[str, list[str]]) -> dict[str, list[str]]:

@@ -20,8 +20,10 @@ pytestmark = [pytest.mark.terraform, pytest.mark.xdist_group("terraform-static")
 def test_every_stack_passes_checkov(synth_dir: Path, e2e_summary) -> None:
     reports = run_gate(synth_dir)
     assert set(STACK_NAMES) <= set(reports), sorted(reports)
-    e2e_summary("checkov gate (terraform_json, offline; passed/failed/suppressed per stack):\n"
-                + "\n".join(reports[name].summary() for name in STACK_NAMES))
+    e2e_summary(
+        "checkov gate (terraform_json, offline; passed/failed/suppressed per stack):\n"
+        + "\n".join(reports[name].summary() for name in STACK_NAMES)
+    )
     bad = {n: r for n, r in reports.items() if not r.ok}
     assert not bad, "checkov gate failed:\n" + "\n".join(r.summary() for r in bad.values())
     assert all(r.passed > 0 for r in reports.values())
@@ -35,16 +37,27 @@ INSECURE = {
         "aws_security_group": {"db": {"name": "db-open", "description": "deliberately insecure", "vpc_id": "vpc-0123"}},
         "aws_vpc_security_group_ingress_rule": {
             "pg_world": {
-                "security_group_id": "${aws_security_group.db.id}", "cidr_ipv4": "0.0.0.0/0",
-                "from_port": 5432, "to_port": 5432, "ip_protocol": "tcp", "description": "postgres from anywhere",
+                "security_group_id": "${aws_security_group.db.id}",
+                "cidr_ipv4": "0.0.0.0/0",
+                "from_port": 5432,
+                "to_port": 5432,
+                "ip_protocol": "tcp",
+                "description": "postgres from anywhere",
             }
         },
         "aws_db_instance": {
             "db": {
-                "identifier": "open-db", "engine": "postgres", "engine_version": "16.4", "instance_class": "db.t4g.micro",
-                "allocated_storage": 20, "username": "app", "password": "not-a-real-password",
-                "publicly_accessible": True, "storage_encrypted": False,
-                "vpc_security_group_ids": ["${aws_security_group.db.id}"], "skip_final_snapshot": True,
+                "identifier": "open-db",
+                "engine": "postgres",
+                "engine_version": "16.4",
+                "instance_class": "db.t4g.micro",
+                "allocated_storage": 20,
+                "username": "app",
+                "password": "not-a-real-password",
+                "publicly_accessible": True,
+                "storage_encrypted": False,
+                "vpc_security_group_ids": ["${aws_security_group.db.id}"],
+                "skip_final_snapshot": True,
             }
         },
     }
@@ -72,7 +85,9 @@ def test_gate_applies_in_code_skips_and_rejects_stale_ones(tmp_path: Path) -> No
     failing = sorted({f.check_id for f in baseline.failed if f.address == "aws_db_instance.db"})
     assert failing, baseline.summary()
     doc = json.loads(json.dumps(INSECURE))
-    skips = [{"id": c, "comment": "test: accepted for this fixture"} for c in failing] + [{"id": "CKV_AWS_999", "comment": "never fails"}]
+    skips = [{"id": c, "comment": "test: accepted for this fixture"} for c in failing] + [
+        {"id": "CKV_AWS_999", "comment": "never fails"}
+    ]
     doc["resource"]["aws_db_instance"]["db"]["//"] = {"checkov": {"skip": skips}}
     _write(stack, doc)
     report = run_gate(tmp_path / "stacks")["skipped"]
@@ -110,4 +125,6 @@ def test_gate_reads_a_stack_with_moved_blocks_and_fails_a_stack_it_read_nothing_
     assert reports["blank"].scanned == 0 and not reports["blank"].ok
     assert main([str(tmp_path / "stacks")]) == 1
     assert "blank: passed=0 failed=0 suppressed=0\n    NOTHING SCANNED" in capsys.readouterr().out
-    assert json.loads((tmp_path / "stacks" / "renamed" / "cdk.tf.json").read_text())["moved"], "the stack is left as it was"
+    assert json.loads((tmp_path / "stacks" / "renamed" / "cdk.tf.json").read_text())["moved"], (
+        "the stack is left as it was"
+    )

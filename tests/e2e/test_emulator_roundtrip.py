@@ -65,7 +65,10 @@ def bootstrapped(emulator: Emulator, emulator_bootstrap: dict[str, Any]) -> dict
     s3.head_bucket(Bucket=bucket)
     assert s3.get_bucket_versioning(Bucket=bucket).get("Status") == "Enabled"
     rule = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"][0]
-    assert rule["ApplyServerSideEncryptionByDefault"] == {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": keys["bootstrap"]}
+    assert rule["ApplyServerSideEncryptionByDefault"] == {
+        "SSEAlgorithm": "aws:kms",
+        "KMSMasterKeyID": keys["bootstrap"],
+    }
     pab = s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
     assert all(pab.values()), pab
     assert (work / "terraform.tfstate").is_file(), "bootstrap state stays in the working copy"
@@ -80,15 +83,25 @@ def check_only_the_stacks_key_is_accepted(emu: Emulator, bucket: str, keys: dict
     from botocore.exceptions import ClientError
 
     s3, other_key = emu.client("s3"), emu.client("kms").create_key(Description="not a state key")["KeyMetadata"]["Arn"]
-    for refused in ({}, {"ServerSideEncryption": "AES256"}, {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": other_key},
-                    {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": keys["prod"]}):
+    for refused in (
+        {},
+        {"ServerSideEncryption": "AES256"},
+        {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": other_key},
+        {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": keys["prod"]},
+    ):
         with pytest.raises(ClientError, match="AccessDenied|403"):
             s3.put_object(Bucket=bucket, Key="japancart/dev/probe", Body=b"{}", **refused)
     with pytest.raises(ClientError, match="AccessDenied|403"):
-        s3.put_object(Bucket=bucket, Key="probe/accepted", Body=b"{}", ServerSideEncryption="aws:kms",
-                      SSEKMSKeyId=keys["bootstrap"])
-    s3.put_object(Bucket=bucket, Key="japancart/dev/probe", Body=b"{}", ServerSideEncryption="aws:kms",
-                  SSEKMSKeyId=keys["dev"])
+        s3.put_object(
+            Bucket=bucket,
+            Key="probe/accepted",
+            Body=b"{}",
+            ServerSideEncryption="aws:kms",
+            SSEKMSKeyId=keys["bootstrap"],
+        )
+    s3.put_object(
+        Bucket=bucket, Key="japancart/dev/probe", Body=b"{}", ServerSideEncryption="aws:kms", SSEKMSKeyId=keys["dev"]
+    )
     s3.delete_object(Bucket=bucket, Key="japancart/dev/probe")
 
 
@@ -106,8 +119,13 @@ def check_lockfile_is_honoured(tf: TerraformCLI, emu: Emulator, work: Path) -> N
     assert backend.get("use_lockfile") is True
     s3 = emu.client("s3")
     lock_key = f"{backend['key']}.tflock"
-    s3.put_object(Bucket=backend["bucket"], Key=lock_key, Body=json.dumps({"ID": "held-by-the-test", "Operation": "OperationTypeApply", "Who": "e2e"}).encode(),
-                  ServerSideEncryption="aws:kms", SSEKMSKeyId=backend["kms_key_id"])  # the bucket takes nothing else
+    s3.put_object(
+        Bucket=backend["bucket"],
+        Key=lock_key,
+        Body=json.dumps({"ID": "held-by-the-test", "Operation": "OperationTypeApply", "Who": "e2e"}).encode(),
+        ServerSideEncryption="aws:kms",
+        SSEKMSKeyId=backend["kms_key_id"],
+    )  # the bucket takes nothing else
     try:
         blocked = tf.plan(work, extra=["-lock-timeout=0s", "-refresh=false"])
         assert blocked.returncode == 1 and "Error acquiring the state lock" in blocked.output, blocked.output[-3000:]
@@ -134,8 +152,10 @@ def check_no_secret_value_in_state(shown: dict) -> str:
     resources = shown["values"]["root_module"]["resources"]
     assert not [r["address"] for r in resources if r["type"].startswith("random_")]
     users = [r["values"] for r in resources if r["type"] == "aws_elasticache_user"]
-    assert users and all(not u.get("passwords") and not any(m.get("passwords") for m in u.get("authentication_mode") or [])
-                         for u in users), users
+    assert users and all(
+        not u.get("passwords") and not any(m.get("passwords") for m in u.get("authentication_mode") or [])
+        for u in users
+    ), users
     assert all(not r["values"].get("auth_token") for r in resources if r["type"] == "aws_elasticache_replication_group")
     secrets = [r["values"]["name"] for r in resources if r["type"] == "aws_secretsmanager_secret"]
     assert not [name for name in secrets if "redis" in name], secrets
@@ -171,7 +191,9 @@ def check_intent(emu: Emulator, work: Path, env: str, credentials: dict[str, str
     assert db["StorageEncrypted"] is True and db["KmsKeyId"] == key_arn
     assert db["DeletionProtection"] is bool(db_cfg.get("deletion_protection", False))
     assert db["PubliclyAccessible"] is False
-    notes.append(f"rds {db['DBInstanceIdentifier']}: MultiAZ={db['MultiAZ']} encrypted deletion_protection={db['DeletionProtection']}")
+    notes.append(
+        f"rds {db['DBInstanceIdentifier']}: MultiAZ={db['MultiAZ']} encrypted deletion_protection={db['DeletionProtection']}"
+    )
 
     # ElastiCache: encryption in transit and at rest, member count
     rg_cfg = _one(work, "aws_elasticache_replication_group")
@@ -192,8 +214,10 @@ def check_intent(emu: Emulator, work: Path, env: str, credentials: dict[str, str
     assert users["default"]["Authentication"]["Type"] == "no-password", users["default"]
     assert users[app_user]["AccessString"].split()[0] == "on" and users[app_user]["UserId"] == app_user
     assert users[app_user]["Authentication"]["Type"] == "iam", users[app_user]
-    notes.append(f"redis {rg['ReplicationGroupId']}: {len(rg['MemberClusters'])} nodes, TLS+at-rest, RBAC group "
-                 f"{group_id} (default user off without a password, {app_user} on with IAM auth)")
+    notes.append(
+        f"redis {rg['ReplicationGroupId']}: {len(rg['MemberClusters'])} nodes, TLS+at-rest, RBAC group "
+        f"{group_id} (default user off without a password, {app_user} on with IAM auth)"
+    )
 
     # Alarms: every configured alarm exists with alarm and OK actions to the topic
     topic_arn = client("sns").list_topics()["Topics"]
@@ -201,7 +225,11 @@ def check_intent(emu: Emulator, work: Path, env: str, credentials: dict[str, str
     topic = client("sns").get_topic_attributes(TopicArn=topic_arn)["Attributes"]
     assert topic.get("KmsMasterKeyId"), "alert topic is KMS-encrypted"
     wanted = {a["alarm_name"] for a in _resources(work, "aws_cloudwatch_metric_alarm").values()}
-    alarms = {a["AlarmName"]: a for page in client("cloudwatch").get_paginator("describe_alarms").paginate() for a in page["MetricAlarms"]}
+    alarms = {
+        a["AlarmName"]: a
+        for page in client("cloudwatch").get_paginator("describe_alarms").paginate()
+        for a in page["MetricAlarms"]
+    }
     assert wanted <= set(alarms), wanted - set(alarms)
     for name in wanted:
         assert alarms[name]["AlarmActions"] == [topic_arn] and alarms[name]["OKActions"] == [topic_arn], alarms[name]
@@ -213,18 +241,24 @@ def check_intent(emu: Emulator, work: Path, env: str, credentials: dict[str, str
         secret = sm.describe_secret(SecretId=secret_cfg["name"])
         assert secret.get("KmsKeyId") in (secrets_key_arn, secrets_key_arn.split("/")[-1]), secret
         assert "DeletedDate" not in secret
-    notes.append(f"secrets: {len(_resources(work, 'aws_secretsmanager_secret'))}, KMS-encrypted with alias/japancart-{env}-secrets")
+    notes.append(
+        f"secrets: {len(_resources(work, 'aws_secretsmanager_secret'))}, KMS-encrypted with alias/japancart-{env}-secrets"
+    )
 
     # The daily data-lifecycle schedule exists and targets the maintenance function with {"action": "maintain"}.
     schedule_cfg = _one(work, "aws_scheduler_schedule")
     schedule = client("scheduler").get_schedule(Name=schedule_cfg["name"])
     assert schedule["Target"]["Arn"].endswith(":function:" + f"japancart-{env}-maintain"), schedule["Target"]
     assert json.loads(schedule["Target"]["Input"]) == {"action": "maintain"}
-    notes.append(f"schedule {schedule['Name']}: {schedule['ScheduleExpression']} -> {schedule['Target']['Arn'].split(':')[-1]}")
+    notes.append(
+        f"schedule {schedule['Name']}: {schedule['ScheduleExpression']} -> {schedule['Target']['Arn'].split(':')[-1]}"
+    )
     return notes
 
 
-def _roundtrip(env: str, emulator: Emulator, tf: TerraformCLI, synth: Path, root: Path, bootstrapped: dict) -> tuple[dict[str, float], list[str]]:
+def _roundtrip(
+    env: str, emulator: Emulator, tf: TerraformCLI, synth: Path, root: Path, bootstrapped: dict
+) -> tuple[dict[str, float], list[str]]:
     work = copy_stack(synth / env, root)
     assert _backend(work)["bucket"] == bootstrapped["bucket"]
     operator = operator_of(emulator, TEST_ACCOUNTS[env])  # boto3 checks in the environment's account
@@ -242,14 +276,20 @@ def _roundtrip(env: str, emulator: Emulator, tf: TerraformCLI, synth: Path, root
     notes.append(check_migration_ran(work, shown))
     roles = [r for r in shown["values"]["root_module"]["resources"] if r["type"] == "aws_iam_role"]
     iam = emulator.client("iam", credentials=operator)
-    assert roles and all(iam.get_role(RoleName=r["values"]["name"])["Role"]["PermissionsBoundary"]["PermissionsBoundaryArn"]
-                         == boundary for r in roles)
+    assert roles and all(
+        iam.get_role(RoleName=r["values"]["name"])["Role"]["PermissionsBoundary"]["PermissionsBoundaryArn"] == boundary
+        for r in roles
+    )
     notes.append(f"{len(roles)} roles, each with the permissions boundary japancart-{env}-workload-boundary")
     notes.append(check_no_secret_value_in_state(shown))
 
     plan = tf.plan(work)
     # A perpetual diff fails the test, but only after destroy, so destroy is exercised (and timed) anyway.
-    plan_problem = None if plan.returncode == 0 else f"perpetual diff in {env} (plan exit {plan.returncode}):\n{plan.output[-6000:]}"
+    plan_problem = (
+        None
+        if plan.returncode == 0
+        else f"perpetual diff in {env} (plan exit {plan.returncode}):\n{plan.output[-6000:]}"
+    )
     notes.append(check_pull_request_plan(emulator, tf, work, env))
 
     db_cfg = _one(work, "aws_db_instance")
@@ -258,13 +298,17 @@ def _roundtrip(env: str, emulator: Emulator, tf: TerraformCLI, synth: Path, root
     if db_cfg.get("deletion_protection"):
         # Operator step, outside Terraform: the product keeps deletion protection on.
         emulator.client("rds", credentials=operator).modify_db_instance(
-            DBInstanceIdentifier=db_cfg["identifier"], DeletionProtection=False, ApplyImmediately=True)
+            DBInstanceIdentifier=db_cfg["identifier"], DeletionProtection=False, ApplyImmediately=True
+        )
         notes.append("deletion protection turned off via boto3 ModifyDBInstance before destroy (operator step)")
 
     destroy = tf.destroy(work).check()
     assert tf.state_list(work) == []
     s3 = emulator.client("s3")
-    assert s3.list_objects_v2(Bucket=bootstrapped["bucket"], Prefix=f"{_backend(work)['key']}.tflock").get("KeyCount", 0) == 0, "lock released"
+    assert (
+        s3.list_objects_v2(Bucket=bootstrapped["bucket"], Prefix=f"{_backend(work)['key']}.tflock").get("KeyCount", 0)
+        == 0
+    ), "lock released"
 
     if not db_cfg.get("skip_final_snapshot", False) and db_cfg.get("final_snapshot_identifier"):
         # The name carries the instance's creation time (terraform_data), so it is read from the state.
@@ -278,8 +322,12 @@ def _roundtrip(env: str, emulator: Emulator, tf: TerraformCLI, synth: Path, root
     left = leftovers(emulator, only=identifiers, credentials=operator)
     assert not left, f"{env}: destroy left resources behind: {left}"
     times = {"apply": apply.seconds, "plan": plan.seconds, "destroy": destroy.seconds}
-    assert plan_problem is None, plan_problem + f"\n(apply {apply.seconds:.0f}s, destroy {destroy.seconds:.0f}s and the cleanup checks passed)"
-    notes.insert(0, f"{len(created)} resources/data in state after apply, as japancart-{env}-apply in {TEST_ACCOUNTS[env]}")
+    assert plan_problem is None, (
+        plan_problem + f"\n(apply {apply.seconds:.0f}s, destroy {destroy.seconds:.0f}s and the cleanup checks passed)"
+    )
+    notes.insert(
+        0, f"{len(created)} resources/data in state after apply, as japancart-{env}-apply in {TEST_ACCOUNTS[env]}"
+    )
     return times, notes
 
 
@@ -301,12 +349,20 @@ ENVIRONMENTS = SHIPPED_ENVIRONMENTS
 def test_gap_patches_close_the_known_moto_gaps(emulator: Emulator) -> None:
     """Fast boto3-level proof of the two gaps that break every ElastiCache round trip (no Terraform)."""
     ec = emulator.client("elasticache")
-    ec.create_replication_group(ReplicationGroupId="gap-check", ReplicationGroupDescription="gap check",
-                                CacheNodeType="cache.t4g.micro", Engine="redis", NumCacheClusters=2,
-                                AtRestEncryptionEnabled=True, TransitEncryptionEnabled=True)
+    ec.create_replication_group(
+        ReplicationGroupId="gap-check",
+        ReplicationGroupDescription="gap check",
+        CacheNodeType="cache.t4g.micro",
+        Engine="redis",
+        NumCacheClusters=2,
+        AtRestEncryptionEnabled=True,
+        TransitEncryptionEnabled=True,
+    )
     members = ec.describe_replication_groups(ReplicationGroupId="gap-check")["ReplicationGroups"][0]["MemberClusters"]
     assert members == ["gap-check-001", "gap-check-002"]
-    first = ec.describe_cache_clusters(CacheClusterId="gap-check-001")["CacheClusters"][0]  # CacheClusterNotFound unpatched
+    first = ec.describe_cache_clusters(CacheClusterId="gap-check-001")["CacheClusters"][
+        0
+    ]  # CacheClusterNotFound unpatched
     assert first["ReplicationGroupId"] == "gap-check" and first["AtRestEncryptionEnabled"] is True
     ec.delete_replication_group(ReplicationGroupId="gap-check")
     with pytest.raises(ec.exceptions.ReplicationGroupNotFoundFault):
@@ -318,8 +374,13 @@ def test_gap_patches_cover_rbac_user_groups_and_invoke(emulator: Emulator) -> No
     """boto3-level proof of the RBAC and Lambda gaps: user groups with AWS's checks, Invoke without Docker."""
     ec = emulator.client("elasticache")
     for user_id, name, access in (("gap-default", "default", "off -@all"), ("gap-app", "gap-app", "on ~gap:* +get")):
-        ec.create_user(UserId=user_id, UserName=name, Engine="redis", AccessString=access,
-                       AuthenticationMode={"Type": "password", "Passwords": ["x" * 32]})
+        ec.create_user(
+            UserId=user_id,
+            UserName=name,
+            Engine="redis",
+            AccessString=access,
+            AuthenticationMode={"Type": "password", "Passwords": ["x" * 32]},
+        )
     with pytest.raises(ec.exceptions.DefaultUserRequired):
         ec.create_user_group(UserGroupId="gap-group", Engine="redis", UserIds=["gap-app"])
     with pytest.raises(ec.exceptions.UserNotFoundFault):
@@ -327,9 +388,15 @@ def test_gap_patches_cover_rbac_user_groups_and_invoke(emulator: Emulator) -> No
     group = ec.create_user_group(UserGroupId="Gap-Group", Engine="redis", UserIds=["gap-default", "gap-app"])
     assert (group["UserGroupId"], group["Status"]) == ("gap-group", "active")
     assert ec.list_tags_for_resource(ResourceName=group["ARN"])["TagList"] == []
-    ec.create_replication_group(ReplicationGroupId="gap-rbac", ReplicationGroupDescription="gap check",
-                                CacheNodeType="cache.t4g.micro", Engine="redis", NumCacheClusters=1,
-                                TransitEncryptionEnabled=True, UserGroupIds=["gap-group"])
+    ec.create_replication_group(
+        ReplicationGroupId="gap-rbac",
+        ReplicationGroupDescription="gap check",
+        CacheNodeType="cache.t4g.micro",
+        Engine="redis",
+        NumCacheClusters=1,
+        TransitEncryptionEnabled=True,
+        UserGroupIds=["gap-group"],
+    )
     assert ec.describe_user_groups(UserGroupId="gap-group")["UserGroups"][0]["ReplicationGroups"] == ["gap-rbac"]
     ec.delete_replication_group(ReplicationGroupId="gap-rbac")
     assert ec.delete_user_group(UserGroupId="gap-group")["Status"] == "deleting"
@@ -339,16 +406,30 @@ def test_gap_patches_cover_rbac_user_groups_and_invoke(emulator: Emulator) -> No
         ec.delete_user(UserId=user_id)
 
     lam, iam = emulator.client("lambda"), emulator.client("iam")
-    role = iam.create_role(RoleName="gap-invoke", AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}))["Role"]
+    role = iam.create_role(
+        RoleName="gap-invoke",
+        AssumeRolePolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+                ],
+            }
+        ),
+    )["Role"]
     import io
     import zipfile
 
     code = io.BytesIO()
     with zipfile.ZipFile(code, "w") as archive:
         archive.writestr("handler.py", "def handle(event, context):\n    raise RuntimeError('never runs')\n")
-    lam.create_function(FunctionName="gap-invoke", Runtime="python3.12", Role=role["Arn"], Handler="handler.handle",
-                        Code={"ZipFile": code.getvalue()})
+    lam.create_function(
+        FunctionName="gap-invoke",
+        Runtime="python3.12",
+        Role=role["Arn"],
+        Handler="handler.handle",
+        Code={"ZipFile": code.getvalue()},
+    )
     try:
         answer = lam.invoke(FunctionName="gap-invoke", Payload=json.dumps({"checksum": "abc"}).encode())
         assert "FunctionError" not in answer and json.loads(answer["Payload"].read()) == {"checksum": "abc"}
@@ -357,18 +438,33 @@ def test_gap_patches_cover_rbac_user_groups_and_invoke(emulator: Emulator) -> No
         iam.delete_role(RoleName="gap-invoke")
 
 
-def test_gap_patches_refuse_deleting_groups_in_use_and_drop_a_deleted_subnets_acl_association(emulator: Emulator) -> None:
+def test_gap_patches_refuse_deleting_groups_in_use_and_drop_a_deleted_subnets_acl_association(
+    emulator: Emulator,
+) -> None:
     """boto3-level proof of the RDS group and network ACL gaps (an instance Terraform never recorded, and the
     public subnets leaving an environment, showed them)."""
     ec2, rds = emulator.client("ec2"), emulator.client("rds")
     vpc = ec2.create_vpc(CidrBlock="10.99.0.0/16")["Vpc"]["VpcId"]
-    subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.99.{i}.0/24", AvailabilityZone=f"ap-northeast-1{z}")["Subnet"]["SubnetId"]
-               for i, z in ((0, "a"), (1, "c"))]
+    subnets = [
+        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.99.{i}.0/24", AvailabilityZone=f"ap-northeast-1{z}")["Subnet"][
+            "SubnetId"
+        ]
+        for i, z in ((0, "a"), (1, "c"))
+    ]
     rds.create_db_subnet_group(DBSubnetGroupName="gap-subnets", DBSubnetGroupDescription="gap", SubnetIds=subnets)
-    rds.create_db_parameter_group(DBParameterGroupName="gap-params", DBParameterGroupFamily="postgres16", Description="gap")
-    rds.create_db_instance(DBInstanceIdentifier="gap-db", Engine="postgres", DBInstanceClass="db.t4g.micro",
-                           MasterUsername="gap", MasterUserPassword="gap-password-1", AllocatedStorage=20,
-                           DBSubnetGroupName="gap-subnets", DBParameterGroupName="gap-params")
+    rds.create_db_parameter_group(
+        DBParameterGroupName="gap-params", DBParameterGroupFamily="postgres16", Description="gap"
+    )
+    rds.create_db_instance(
+        DBInstanceIdentifier="gap-db",
+        Engine="postgres",
+        DBInstanceClass="db.t4g.micro",
+        MasterUsername="gap",
+        MasterUserPassword="gap-password-1",
+        AllocatedStorage=20,
+        DBSubnetGroupName="gap-subnets",
+        DBParameterGroupName="gap-params",
+    )
     with pytest.raises(rds.exceptions.ClientError, match="InvalidDBParameterGroupState"):
         rds.delete_db_parameter_group(DBParameterGroupName="gap-params")
     with pytest.raises(rds.exceptions.ClientError, match="InvalidDBSubnetGroupStateFault"):
@@ -379,7 +475,9 @@ def test_gap_patches_refuse_deleting_groups_in_use_and_drop_a_deleted_subnets_ac
     rds.delete_db_subnet_group(DBSubnetGroupName="gap-subnets")
 
     def acl_subnets() -> set[str]:
-        (acl,) = ec2.describe_network_acls(Filters=[{"Name": "vpc-id", "Values": [vpc]}, {"Name": "default", "Values": ["true"]}])["NetworkAcls"]
+        (acl,) = ec2.describe_network_acls(
+            Filters=[{"Name": "vpc-id", "Values": [vpc]}, {"Name": "default", "Values": ["true"]}]
+        )["NetworkAcls"]
         return {a["SubnetId"] for a in acl["Associations"]}
 
     assert acl_subnets() == set(subnets)
@@ -390,8 +488,14 @@ def test_gap_patches_refuse_deleting_groups_in_use_and_drop_a_deleted_subnets_ac
 
 
 @pytest.fixture(scope="module")
-def roundtrips(emulator: Emulator, emulator_terraform: TerraformCLI, emulator_synth_dir: Path, roundtrip_root: Path,
-               bootstrapped: dict, emulator_ci: dict) -> dict[str, Any]:
+def roundtrips(
+    emulator: Emulator,
+    emulator_terraform: TerraformCLI,
+    emulator_synth_dir: Path,
+    roundtrip_root: Path,
+    bootstrapped: dict,
+    emulator_ci: dict,
+) -> dict[str, Any]:
     """Both round trips at once, in threads: Terraform mostly waits on the provider's fixed polling delays
     (RDS ~80s, Kinesis ~40s, ElastiCache ~30s ...), so running the environments together costs little more wall time than one
     without using more CPU.  Each environment's outcome (times and notes, or its exception) is kept."""
@@ -409,7 +513,9 @@ def roundtrips(emulator: Emulator, emulator_terraform: TerraformCLI, emulator_sy
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
-def test_apply_replan_destroy(env: str, roundtrips: dict[str, Any], emulator: Emulator, bootstrapped: dict, e2e_summary) -> None:
+def test_apply_replan_destroy(
+    env: str, roundtrips: dict[str, Any], emulator: Emulator, bootstrapped: dict, e2e_summary
+) -> None:
     outcome = roundtrips[env]
     if isinstance(outcome, BaseException):
         raise outcome
@@ -421,8 +527,9 @@ def test_apply_replan_destroy(env: str, roundtrips: dict[str, Any], emulator: Em
     )
 
 
-def test_bootstrap_moves_its_own_state_into_the_bucket(emulator: Emulator, emulator_terraform: TerraformCLI, bootstrapped: dict,
-                                                       roundtrips: dict[str, Any], tmp_path: Path) -> None:
+def test_bootstrap_moves_its_own_state_into_the_bucket(
+    emulator: Emulator, emulator_terraform: TerraformCLI, bootstrapped: dict, roundtrips: dict[str, Any], tmp_path: Path
+) -> None:
     """Phase 2, as docs/deploying.md has it: `bootstrap_state = "s3"` in [backend], synthesize the bootstrap stack,
     `python -m tools.bootstrap_state`; then its state is SSE-KMS in the bucket and a plan shows no changes.
     (After the round trips: they share the emulator and the bucket.)"""
@@ -436,16 +543,28 @@ def test_bootstrap_moves_its_own_state_into_the_bucket(emulator: Emulator, emula
     assert '# bootstrap_state = "s3"' in filled
     config = tmp_path / "environments.toml"
     config.write_text(filled.replace('# bootstrap_state = "s3"', 'bootstrap_state = "s3"'), encoding="utf-8")
-    stacks = synthesize(tmp_path / "cdktf.out", {
-        "JAPANCART_CONFIG": str(config), "JAPANCART_AWS_ENDPOINT": emulator.endpoint,
-        "JAPANCART_STATE_BUCKET": bootstrapped["bucket"], "JAPANCART_STATE_KEYS": json.dumps(bootstrapped["keys"])},
-        only=("bootstrap",))
+    stacks = synthesize(
+        tmp_path / "cdktf.out",
+        {
+            "JAPANCART_CONFIG": str(config),
+            "JAPANCART_AWS_ENDPOINT": emulator.endpoint,
+            "JAPANCART_STATE_BUCKET": bootstrapped["bucket"],
+            "JAPANCART_STATE_KEYS": json.dumps(bootstrapped["keys"]),
+        },
+        only=("bootstrap",),
+    )
     work = copy_stack(stacks / "bootstrap", tmp_path / "run")
     local = bootstrapped["dir"] / "terraform.tfstate"
     resources = len(json.loads(local.read_text())["resources"])
 
-    moved = subprocess.run([sys.executable, "-m", "tools.bootstrap_state", "--stack-dir", str(work), "--local-state", str(local)],
-                           cwd=ROOT, env=emulator_terraform.env, capture_output=True, text=True, timeout=600)
+    moved = subprocess.run(
+        [sys.executable, "-m", "tools.bootstrap_state", "--stack-dir", str(work), "--local-state", str(local)],
+        cwd=ROOT,
+        env=emulator_terraform.env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert moved.returncode == 0, moved.stdout + moved.stderr
     assert "bootstrap state moved to s3://" in moved.stdout
     assert not local.exists() and local.with_name("terraform.tfstate.moved").is_file()
@@ -453,13 +572,20 @@ def test_bootstrap_moves_its_own_state_into_the_bucket(emulator: Emulator, emula
     assert len(emulator_terraform.state_list(work)) == resources
     assert emulator_terraform.plan(work).returncode == 0  # the moved state matches the configuration
 
-    again = subprocess.run([sys.executable, "-m", "tools.bootstrap_state", "--stack-dir", str(work), "--local-state", str(local)],
-                           cwd=ROOT, env=emulator_terraform.env, capture_output=True, text=True, timeout=600)
+    again = subprocess.run(
+        [sys.executable, "-m", "tools.bootstrap_state", "--stack-dir", str(work), "--local-state", str(local)],
+        cwd=ROOT,
+        env=emulator_terraform.env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert again.returncode == 2 and "nothing to move" in again.stderr
 
 
 def test_a_dev_role_session_is_refused_prods_state_its_versions_and_its_listing(
-        emulator: Emulator, bootstrapped: dict, roundtrips: dict[str, Any], e2e_summary) -> None:
+    emulator: Emulator, bootstrapped: dict, roundtrips: dict[str, Any], e2e_summary
+) -> None:
     """The state bucket's denies, enforced per requester by the emulator: sessions of dev's apply and plan roles
     (web identity, as the jobs assume them) against prod's state, which the round trip left behind (an empty
     state after destroy, with every earlier version). Prod's own apply role reads it; dev's roles get
@@ -487,8 +613,9 @@ def test_a_dev_role_session_is_refused_prods_state_its_versions_and_its_listing(
             "ListObjectsV2 (prod's prefix)": lambda: dev.list_objects_v2(Bucket=bucket, Prefix="japancart/prod/"),
             "ListObjectsV2 (everything)": lambda: dev.list_objects_v2(Bucket=bucket),
             "ListObjectVersions": lambda: dev.list_object_versions(Bucket=bucket, Prefix="japancart/prod/"),
-            "PutObject (under dev's key)": lambda: dev.put_object(Bucket=bucket, Key=prod_state, Body=b"{}",
-                                                                  ServerSideEncryption="aws:kms", SSEKMSKeyId=keys["dev"]),
+            "PutObject (under dev's key)": lambda: dev.put_object(
+                Bucket=bucket, Key=prod_state, Body=b"{}", ServerSideEncryption="aws:kms", SSEKMSKeyId=keys["dev"]
+            ),
             "DeleteObject": lambda: dev.delete_object(Bucket=bucket, Key=prod_state),
             "DeleteObject (a version)": lambda: dev.delete_object(Bucket=bucket, Key=prod_state, VersionId=old),
             "GetObject (the bootstrap's state)": lambda: dev.get_object(Bucket=bucket, Key="japancart/bootstrap/x"),
@@ -503,15 +630,25 @@ def test_a_dev_role_session_is_refused_prods_state_its_versions_and_its_listing(
         assert dev.list_objects_v2(Bucket=bucket, Prefix="japancart/dev/workspaces/")["KeyCount"] == 0
         dev.get_object(Bucket=bucket, Key=dev_state)
         with pytest.raises(ClientError):
-            dev.get_object(Bucket=bucket, Key=dev_state, VersionId=emulator.client("s3").list_object_versions(
-                Bucket=bucket, Prefix=dev_state)["Versions"][-1]["VersionId"])  # only the backend's actions
-    assert len(versions) == len(emulator.client("s3").list_object_versions(Bucket=bucket, Prefix=prod_state)["Versions"])
-    e2e_summary(f"bucket policy, per requester: {len(refused)} requests of dev's apply and plan sessions on prod's "
-                f"state refused ({', '.join(sorted({r.split(': ')[1] for r in refused}))}); prod's apply role reads it")
+            dev.get_object(
+                Bucket=bucket,
+                Key=dev_state,
+                VersionId=emulator.client("s3").list_object_versions(Bucket=bucket, Prefix=dev_state)["Versions"][-1][
+                    "VersionId"
+                ],
+            )  # only the backend's actions
+    assert len(versions) == len(
+        emulator.client("s3").list_object_versions(Bucket=bucket, Prefix=prod_state)["Versions"]
+    )
+    e2e_summary(
+        f"bucket policy, per requester: {len(refused)} requests of dev's apply and plan sessions on prod's "
+        f"state refused ({', '.join(sorted({r.split(': ')[1] for r in refused}))}); prod's apply role reads it"
+    )
 
 
-def test_ci_stacks_replan_clean_then_destroy(emulator: Emulator, emulator_ci: dict[str, dict[str, Any]],
-                                             roundtrips: dict[str, Any], e2e_summary) -> None:
+def test_ci_stacks_replan_clean_then_destroy(
+    emulator: Emulator, emulator_ci: dict[str, dict[str, Any]], roundtrips: dict[str, Any], e2e_summary
+) -> None:
     """Each account's CI stack, applied by its operator before the environments: the roles exist in their
     account as synthesized (trust, session length, boundary), a plan shows no changes after the environments
     came and went, and destroy leaves nothing of it."""
@@ -522,14 +659,18 @@ def test_ci_stacks_replan_clean_then_destroy(emulator: Emulator, emulator_ci: di
         iam = emulator.client("iam", credentials=applied["credentials"])
         apply_role = iam.get_role(RoleName=f"japancart-{env}-apply")["Role"]
         assert apply_role["MaxSessionDuration"] == 7200
-        assert apply_role["PermissionsBoundary"]["PermissionsBoundaryArn"] == \
-            f"arn:aws:iam::{account}:policy/japancart-{env}-apply-boundary"
+        assert (
+            apply_role["PermissionsBoundary"]["PermissionsBoundaryArn"]
+            == f"arn:aws:iam::{account}:policy/japancart-{env}-apply-boundary"
+        )
         trust = apply_role["AssumeRolePolicyDocument"]
         trust = json.loads(trust) if isinstance(trust, str) else trust
         assert trust["Statement"][0]["Principal"] == {
-            "Federated": f"arn:aws:iam::{account}:oidc-provider/token.actions.githubusercontent.com"}
+            "Federated": f"arn:aws:iam::{account}:oidc-provider/token.actions.githubusercontent.com"
+        }
         assert [p["Arn"] for p in iam.list_open_id_connect_providers()["OpenIDConnectProviderList"]] == [
-            f"arn:aws:iam::{account}:oidc-provider/token.actions.githubusercontent.com"]
+            f"arn:aws:iam::{account}:oidc-provider/token.actions.githubusercontent.com"
+        ]
         tf, work = applied["tf"], applied["dir"]
         plan = tf.plan(work)
         assert plan.returncode == 0, f"{stack} does not re-plan clean:\n{plan.output[-4000:]}"
@@ -537,6 +678,8 @@ def test_ci_stacks_replan_clean_then_destroy(emulator: Emulator, emulator_ci: di
         assert tf.state_list(work) == []
         left = leftovers(emulator, only=applied["identifiers"], credentials=applied["credentials"])
         assert not left, f"{stack}: destroy left {left}"
-        notes.append(f"{stack} ({env}): apply {applied['apply_seconds']:.1f}s, plan no changes {plan.seconds:.1f}s, "
-                     f"destroy {destroy.seconds:.1f}s")
+        notes.append(
+            f"{stack} ({env}): apply {applied['apply_seconds']:.1f}s, plan no changes {plan.seconds:.1f}s, "
+            f"destroy {destroy.seconds:.1f}s"
+        )
     e2e_summary("CI stacks, each by its account's operator:\n    " + "\n    ".join(notes))

@@ -26,7 +26,9 @@ def validate_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.mark.parametrize("stack", STACK_NAMES)
-def test_stack_initializes_and_validates_cleanly(stack: str, synth_dir: Path, terraform_cli: TerraformCLI, validate_root: Path, e2e_summary) -> None:
+def test_stack_initializes_and_validates_cleanly(
+    stack: str, synth_dir: Path, terraform_cli: TerraformCLI, validate_root: Path, e2e_summary
+) -> None:
     work = copy_stack(synth_dir / stack, validate_root)
     init = terraform_cli.init(work, backend=False).check()
     init_warnings = init.warnings()

@@ -13,18 +13,35 @@ import re
 import unicodedata
 import uuid
 from decimal import Decimal
-from typing import Any, Dict, List, Tuple
+from typing import Any
 
 from hypothesis import strategies as st
 
 # (first digits, length): one per network and length worth covering.
-CARD_KINDS: Tuple[Tuple[str, int], ...] = (
-    ("4", 16), ("4", 13), ("4", 19), ("51", 16), ("55", 16), ("2221", 16), ("2720", 16), ("34", 15), ("37", 15),
-    ("36", 14), ("300", 14), ("6011", 16), ("65", 19), ("3528", 16), ("3589", 19), ("62", 16), ("62", 19),
+CARD_KINDS: tuple[tuple[str, int], ...] = (
+    ("4", 16),
+    ("4", 13),
+    ("4", 19),
+    ("51", 16),
+    ("55", 16),
+    ("2221", 16),
+    ("2720", 16),
+    ("34", 15),
+    ("37", 15),
+    ("36", 14),
+    ("300", 14),
+    ("6011", 16),
+    ("65", 19),
+    ("3528", 16),
+    ("3589", 19),
+    ("62", 16),
+    ("62", 19),
     ("2200", 16),
 )
+
+
 #: Groupings as card forms print them.
-def layouts(length: int) -> List[Tuple[int, ...]]:
+def layouts(length: int) -> list[tuple[int, ...]]:
     fours = tuple([4] * (length // 4) + ([length % 4] if length % 4 else []))
     return [fours] + ([(4, 6, length - 10)] if length in (14, 15, 16, 19) else [])
 
@@ -45,15 +62,20 @@ def luhn_check_digit(body: str) -> str:
 @st.composite
 def card_numbers(draw: Any) -> str:
     prefix, length = draw(st.sampled_from(CARD_KINDS))
-    body = prefix + "".join(draw(st.lists(st.sampled_from("0123456789"), min_size=length - len(prefix) - 1,
-                                          max_size=length - len(prefix) - 1)))
+    body = prefix + "".join(
+        draw(
+            st.lists(
+                st.sampled_from("0123456789"), min_size=length - len(prefix) - 1, max_size=length - len(prefix) - 1
+            )
+        )
+    )
     return body + luhn_check_digit(body)
 
 
-def grouped(card: str, layout: Tuple[int, ...], separator: str) -> str:
+def grouped(card: str, layout: tuple[int, ...], separator: str) -> str:
     groups, at = [], 0
     for size in layout:
-        groups.append(card[at:at + size])
+        groups.append(card[at : at + size])
         at += size
     return separator.join(groups)
 
@@ -75,7 +97,7 @@ def card_texts(draw: Any, card: str) -> str:
 surrounding = st.text(alphabet="abcxyz ,:;!?()/ü日本", max_size=8)
 
 
-def escape_some_digits(text: str, picks: List[bool]) -> str:
+def escape_some_digits(text: str, picks: list[bool]) -> str:
     """A JSON string body with the picked digits and separators written as \\uXXXX escapes."""
     out = []
     for char, pick in zip(text, picks + [False] * len(text)):
@@ -84,7 +106,7 @@ def escape_some_digits(text: str, picks: List[bool]) -> str:
     return "".join(out)
 
 
-def number_forms(card: str) -> List[str]:
+def number_forms(card: str) -> list[str]:
     """The card as JSON numbers: an integer, with a fraction, with an exponent (exact for a double when
     the card is below 2**53, else rejected as inexact: both must keep it masked)."""
     mantissa = f"{card[0]}.{card[1:]}".rstrip("0").rstrip(".")
@@ -92,7 +114,7 @@ def number_forms(card: str) -> List[str]:
 
 
 @st.composite
-def payload_with_card(draw: Any, base: Dict[str, Any]) -> Tuple[bytes, str, str]:
+def payload_with_card(draw: Any, base: dict[str, Any]) -> tuple[bytes, str, str]:
     """A record (bytes) holding a card number somewhere, how, and the card.
 
     Places: a metadata string (alone or inside text), a metadata key, an id, the amount (cards of up to 15
@@ -129,11 +151,13 @@ def payload_with_card(draw: Any, base: Dict[str, Any]) -> Tuple[bytes, str, str]
 
 # -- identifiers that are not cards -------------------------------------------------------------------
 
+
 def digit_dense_uuids() -> st.SearchStrategy[str]:
     """Version 4 uuids whose hex digits are mostly decimal: the ones a digit-run scan mistakes for cards."""
     hexdigits = st.sampled_from("0123456789" * 6 + "abcdef")
-    return st.tuples(st.lists(hexdigits, min_size=32, max_size=32), st.sampled_from("89ab"),
-                     st.booleans()).map(_uuid4_text)
+    return st.tuples(st.lists(hexdigits, min_size=32, max_size=32), st.sampled_from("89ab"), st.booleans()).map(
+        _uuid4_text
+    )
 
 
 def _uuid4_text(parts) -> str:
@@ -144,10 +168,15 @@ def _uuid4_text(parts) -> str:
 
 
 # The ids processor/produce.py makes (and the tests' txn-000001): customers, trippers (seeded), merchants.
-producer_ids = (st.integers(0, 99_999).map("cust-{:05d}".format) | st.integers(0, 9999).map("merchant-{:04d}".format)
-                | st.tuples(st.sampled_from(["burst", "daily", "single"]), st.integers(0, 2**31 - 1)).map(
-                    lambda t: f"cust-trip-{t[0]}-{t[1]}")
-                | st.integers(0, 999_999).map("txn-{:06d}".format) | st.just("cust-invalid"))
+producer_ids = (
+    st.integers(0, 99_999).map("cust-{:05d}".format)
+    | st.integers(0, 9999).map("merchant-{:04d}".format)
+    | st.tuples(st.sampled_from(["burst", "daily", "single"]), st.integers(0, 2**31 - 1)).map(
+        lambda t: f"cust-trip-{t[0]}-{t[1]}"
+    )
+    | st.integers(0, 999_999).map("txn-{:06d}".format)
+    | st.just("cust-invalid")
+)
 ids = st.uuids().map(str) | digit_dense_uuids() | producer_ids
 
 

@@ -10,9 +10,9 @@ engine fails the tests with an install hint; nothing here skips or mocks a store
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
-from typing import Callable, Iterator
 
 import pytest
 
@@ -20,25 +20,35 @@ _REPO_ROOT = Path(__file__).resolve().parents[2]
 if str(_REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(_REPO_ROOT))
 
-from processor.config import (APP_DB_USER, DB_AUTH_PASSWORD, DbSettings, RedisSettings,  # noqa: E402
-                              RuleThresholds, Settings)
-from processor.contract import REDIS_ACL_RULES  # noqa: E402
-from tests.support.servers import PostgresServer, RedisServer, TestCA  # noqa: E402
-
-from tests.support.pipeline import APP_DB_PASSWORD, REDIS_PASSWORD, REDIS_USER, migrate  # noqa: E402
 from txn_events import STREAM_ARN  # noqa: E402
+
+from processor.config import DB_AUTH_PASSWORD, DbSettings, RedisSettings, RuleThresholds, Settings  # noqa: E402
+from processor.contract import (
+    APP_DB_USER,  # noqa: E402
+    REDIS_ACL_RULES,  # noqa: E402
+)
+from tests.support.pipeline import APP_DB_PASSWORD, REDIS_PASSWORD, REDIS_USER, migrate  # noqa: E402
+from tests.support.servers import PostgresServer, RedisServer, TestCA  # noqa: E402
 
 TABLES = "transactions, transaction_ids, rejected_transactions, transaction_conflicts, customer_windows, rule_alerts"
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
-        "markers", "integration: needs local redis-server and PostgreSQL binaries (started by fixtures)")
+        "markers", "integration: needs local redis-server and PostgreSQL binaries (started by fixtures)"
+    )
 
 
 def app_settings(server: PostgresServer) -> DbSettings:
-    return DbSettings(server.host, server.port, server.dbname, APP_DB_USER, auth=DB_AUTH_PASSWORD,
-                      password=APP_DB_PASSWORD, ca_file=server.ca_file)
+    return DbSettings(
+        server.host,
+        server.port,
+        server.dbname,
+        APP_DB_USER,
+        auth=DB_AUTH_PASSWORD,
+        password=APP_DB_PASSWORD,
+        ca_file=server.ca_file,
+    )
 
 
 @pytest.fixture(scope="session")
@@ -93,9 +103,11 @@ def pg_conn(pg_server: PostgresServer):
 @pytest.fixture
 def clean_stores(pg_conn, redis_client) -> Callable[[], None]:
     """Empty both stores again (property tests run many examples in one test)."""
+
     def clean() -> None:
         pg_conn.run(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE")
         redis_client.flushall()
+
     return clean
 
 
@@ -107,9 +119,13 @@ def aws_env(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
     from processor import aws_secrets
 
     urllib.request.urlopen(urllib.request.Request(f"{moto_endpoint}/moto-api/reset", method="POST")).close()
-    for name, value in {"AWS_ENDPOINT_URL": moto_endpoint, "AWS_ACCESS_KEY_ID": "testing",
-                        "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "ap-northeast-1",
-                        "AWS_REGION": "ap-northeast-1"}.items():
+    for name, value in {
+        "AWS_ENDPOINT_URL": moto_endpoint,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "ap-northeast-1",
+        "AWS_REGION": "ap-northeast-1",
+    }.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
     aws_secrets.clear_cache()
@@ -123,9 +139,12 @@ def settings(redis_client, pg_conn, redis_server: RedisServer, pg_server: Postgr
     return Settings(
         db=app_settings(pg_server),
         redis=RedisSettings(redis_server.host, redis_server.port, REDIS_USER, password=REDIS_PASSWORD),
-        thresholds=RuleThresholds(max_txns_per_hour=5, max_daily_total=Decimal(100000),
-                                  max_single_amount=Decimal(50000)),
-        history_ttl_seconds=86400, metric_namespace="JapanCart/TransactionMonitoring", environment="dev",
+        thresholds=RuleThresholds(
+            max_txns_per_hour=5, max_daily_total=Decimal(100000), max_single_amount=Decimal(50000)
+        ),
+        history_ttl_seconds=86400,
+        metric_namespace="JapanCart/TransactionMonitoring",
+        environment="dev",
         stream_arn=STREAM_ARN,
     )
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import boto3
+from txn_events import STREAM_ARN
 
 from tests.support import pipeline
-from txn_events import STREAM_ARN
 
 
 def create_secrets(pg_server, redis_server, stream_arn: str = STREAM_ARN) -> dict:

@@ -7,21 +7,22 @@ processor.rules, so the property tests compare two implementations, not one with
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import datetime, timedelta, timezone
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Dict, Iterable, Mapping, Tuple
 
-AlertKey = Tuple[str, str, str]  # (rule, customer_id, window_key)
+AlertKey = tuple[str, str, str]  # (rule, customer_id, window_key)
 
 
-def reference_alerts(transactions: Iterable[Mapping], max_txns_per_hour: int, max_daily_total: Decimal,
-                     max_single_amount: Decimal) -> Dict[AlertKey, Decimal]:
+def reference_alerts(
+    transactions: Iterable[Mapping], max_txns_per_hour: int, max_daily_total: Decimal, max_single_amount: Decimal
+) -> dict[AlertKey, Decimal]:
     """{(rule, customer, window): final observed value} for every window strictly above its limit."""
-    hourly: Dict[Tuple[str, str], int] = defaultdict(int)
-    daily: Dict[Tuple[str, str], Decimal] = defaultdict(Decimal)
-    alerts: Dict[AlertKey, Decimal] = {}
+    hourly: dict[tuple[str, str], int] = defaultdict(int)
+    daily: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
+    alerts: dict[AlertKey, Decimal] = {}
     for doc in transactions:
-        utc = datetime.fromisoformat(doc["occurred_at"]).astimezone(timezone.utc)
+        utc = datetime.fromisoformat(doc["occurred_at"]).astimezone(UTC)
         tokyo_date = (utc + timedelta(hours=9)).date().isoformat()
         amount = Decimal(str(doc["amount"]))
         hourly[(doc["customer_id"], utc.strftime("%Y-%m-%dT%H:00Z"))] += 1
@@ -37,7 +38,11 @@ def reference_alerts(transactions: Iterable[Mapping], max_txns_per_hour: int, ma
     return alerts
 
 
-def stored_alerts(conn) -> Dict[AlertKey, Decimal]:
+def stored_alerts(conn) -> dict[AlertKey, Decimal]:
     """The same shape, read from rule_alerts."""
-    return {(rule, customer, key): Decimal(value) for rule, customer, key, value in conn.run(
-        "SELECT rule, customer_id, window_key, observed_value FROM rule_alerts")}
+    return {
+        (rule, customer, key): Decimal(value)
+        for rule, customer, key, value in conn.run(
+            "SELECT rule, customer_id, window_key, observed_value FROM rule_alerts"
+        )
+    }

@@ -8,14 +8,14 @@ from __future__ import annotations
 import json
 
 import pytest
+from cards import card_numbers, card_texts, exposes, grouped, ids, payload_with_card
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from txn_events import kinesis_event, txn_doc
 
-from cards import card_numbers, card_texts, exposes, grouped, ids, payload_with_card
 from processor import pan
 from processor.kinesis import parse_event
 from processor.schema import ValidationError, parse_transaction
-from txn_events import kinesis_event, txn_doc
 
 VISA = "4111111111111111"
 
@@ -42,6 +42,7 @@ def assert_rejected_and_masked(event, card: str, field: str):
 
 # -- each finding of the issue (these fail on the code before the fix) ---------------------------------
 
+
 def test_the_uuid4_id_from_the_issue_is_accepted():
     """`11e55118-2923-4442-84e5-b96a648c38ae` holds `55118-2923-4442-84`, a Luhn-valid run joined by
     hyphens; 151 of 200,000 uuid4 ids were rejected and their identity masked."""
@@ -62,8 +63,9 @@ def test_an_escaped_digit_in_the_customer_id_does_not_hide_a_card():
     assert_rejected_and_masked(kinesis_event([raw]), VISA, "field 'customer_id'")
 
 
-@pytest.mark.parametrize("number", ["4.111111111111111e15", "4111111111111111.0", "41111111111111.11e2",
-                                    "4111111111111111e0"])
+@pytest.mark.parametrize(
+    "number", ["4.111111111111111e15", "4111111111111111.0", "41111111111111.11e2", "4111111111111111e0"]
+)
 def test_a_card_written_as_a_json_number_in_any_form_is_found_as_stored(number):
     """4.111111111111111e15 was checked as the text 4.111111111111111E+15 but stored as 4111111111111111.0."""
     raw = encode(txn_doc(1, metadata={"n": "PLACEHOLDER"})).replace(b'"PLACEHOLDER"', number.encode())
@@ -87,14 +89,23 @@ def test_a_partition_key_that_is_a_card_rejects_the_record_and_is_stored_masked(
     assert other.partition_key == "************1111"
 
 
-@pytest.mark.parametrize("text", ["4111\u00a01111\u00a01111\u00a01111", "4111 - 1111 - 1111 - 1111",
-                                  "4111.1111.1111.1111", "3782 822463 10005", "3056-930902-5904",
-                                  "４１１１ １１１１ １１１１ １１１１"],
-                         ids=["no-break space", "spaced hyphen", "dots", "Amex 4-6-5", "Diners 4-6-4", "fullwidth"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "4111\u00a01111\u00a01111\u00a01111",
+        "4111 - 1111 - 1111 - 1111",
+        "4111.1111.1111.1111",
+        "3782 822463 10005",
+        "3056-930902-5904",
+        "４１１１ １１１１ １１１１ １１１１",
+    ],
+    ids=["no-break space", "spaced hyphen", "dots", "Amex 4-6-5", "Diners 4-6-4", "fullwidth"],
+)
 def test_cards_grouped_as_cards_are_written_are_found(text):
     digits = "".join(str(int(c)) for c in text if c.isdecimal())
-    assert_rejected_and_masked(kinesis_event([txn_doc(1, metadata={"note": f"card {text} thanks"})]), digits,
-                               "field 'metadata'")
+    assert_rejected_and_masked(
+        kinesis_event([txn_doc(1, metadata={"note": f"card {text} thanks"})]), digits, "field 'metadata'"
+    )
 
 
 def test_a_value_quoted_in_a_reason_is_masked_before_it_is_quoted():
@@ -111,27 +122,34 @@ def test_a_value_quoted_in_a_reason_is_masked_before_it_is_quoted():
 
 # -- what is and is not a card ----------------------------------------------------------------------
 
-@pytest.mark.parametrize("text", [
-    "55118-2923-4442-84",            # 5-4-4-2: no card is written so
-    "order 1234567890123456",        # fails Luhn
-    "7000000000000000005",           # no network starts with 7
-    "41111111111111111111",          # 20 digits
-    "x4111 1111 1111 11112",         # the last group is glued to a fifth digit: 4-4-4-5
-    "4111 1111 1111 1111".replace(" ", "  "),  # two spaces are not one separator
-    "4111,1111,1111,1111",           # commas do not group card numbers
-    "2026-11-25T10:00:00.123456+09:00",
-])
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "55118-2923-4442-84",  # 5-4-4-2: no card is written so
+        "order 1234567890123456",  # fails Luhn
+        "7000000000000000005",  # no network starts with 7
+        "41111111111111111111",  # 20 digits
+        "x4111 1111 1111 11112",  # the last group is glued to a fifth digit: 4-4-4-5
+        "4111 1111 1111 1111".replace(" ", "  "),  # two spaces are not one separator
+        "4111,1111,1111,1111",  # commas do not group card numbers
+        "2026-11-25T10:00:00.123456+09:00",
+    ],
+)
 def test_digit_runs_that_are_not_cards(text):
     assert not pan.contains_pan(text)
     assert pan.redact(text) == text
 
 
-@pytest.mark.parametrize("text, masked", [
-    ("4111 1111 1111 1111", "**** **** **** 1111"),
-    ("ref 12 4111-1111-1111-1111 5", "ref 12 ****-****-****-1111 5"),   # a card inside a longer chain
-    ("6521 0009 9013 9424 122", "**** **** **** ***4 122"),          # 4-4-4-4-3 (19-digit Discover)
-    ("4111111111111111 and 5555555555554444", "************1111 and ************4444"),
-])
+@pytest.mark.parametrize(
+    "text, masked",
+    [
+        ("4111 1111 1111 1111", "**** **** **** 1111"),
+        ("ref 12 4111-1111-1111-1111 5", "ref 12 ****-****-****-1111 5"),  # a card inside a longer chain
+        ("6521 0009 9013 9424 122", "**** **** **** ***4 122"),  # 4-4-4-4-3 (19-digit Discover)
+        ("4111111111111111 and 5555555555554444", "************1111 and ************4444"),
+    ],
+)
 def test_masking_keeps_the_last_four_digits_of_each_card(text, masked):
     assert pan.redact(text) == masked
 
@@ -161,6 +179,7 @@ def test_bytes_that_are_not_text_are_masked_and_otherwise_kept():
 
 
 # -- properties ------------------------------------------------------------------------------------
+
 
 @settings(max_examples=500, deadline=None)
 @given(transaction_id=ids, customer_id=ids, merchant_id=ids, partition_key=ids)

@@ -8,10 +8,10 @@ from __future__ import annotations
 import time
 
 import pytest
+from txn_events import failed_ids, kinesis_event, txn_doc
 
 from processor import history, pg_store
 from processor.handler import make_handler
-from txn_events import failed_ids, kinesis_event, txn_doc
 
 pytestmark = pytest.mark.integration
 
@@ -72,7 +72,8 @@ class PageReads:
 
 
 def test_a_restart_behind_a_warm_connection_is_rebuilt_and_marked_with_the_new_server(
-        container, redis_server, redis_client, pg_conn, rebuilds):
+    container, redis_server, redis_client, pg_conn, rebuilds
+):
     warm = container()
     assert failed_ids(warm(batch(0, 200))) == []
     assert redis_client.get("history:ready") == redis_server.run_id()
@@ -89,7 +90,8 @@ def test_a_restart_behind_a_warm_connection_is_rebuilt_and_marked_with_the_new_s
 
 
 def test_a_server_restored_from_an_older_snapshot_gets_the_missing_writes_back(
-        container, redis_server, redis_client, pg_conn, tmp_path, rebuilds):
+    container, redis_server, redis_client, pg_conn, tmp_path, rebuilds
+):
     warm = container()
     assert failed_ids(warm(batch(0, 100))) == []
     snapshot = redis_server.save_snapshot(str(tmp_path / "before.rdb"))  # holds the marker of this server
@@ -107,7 +109,8 @@ def test_a_server_restored_from_an_older_snapshot_gets_the_missing_writes_back(
 
 
 def test_containers_connected_before_and_after_a_restart_rebuild_once_between_them(
-        container, redis_server, redis_client, pg_conn, rebuilds):
+    container, redis_server, redis_client, pg_conn, rebuilds
+):
     before = container()
     assert failed_ids(before(batch(0, 300))) == []
     rebuilds.clear()
@@ -124,7 +127,8 @@ def test_containers_connected_before_and_after_a_restart_rebuild_once_between_th
 
 
 def test_containers_continue_each_others_rebuild_from_the_cursor_of_that_server(
-        container, redis_server, redis_client, pg_conn, rebuilds, monkeypatch):
+    container, redis_server, redis_client, pg_conn, rebuilds, monkeypatch
+):
     before = container()
     assert failed_ids(before(batch(0, 230))) == []
     rebuilds.clear()
@@ -143,7 +147,8 @@ def test_containers_continue_each_others_rebuild_from_the_cursor_of_that_server(
 
 
 def test_a_rebuild_whose_server_changes_midway_is_not_marked_complete(
-        container, redis_server, redis_client, pg_conn, rebuilds, monkeypatch):
+    container, redis_server, redis_client, pg_conn, rebuilds, monkeypatch
+):
     warm = container()
     assert failed_ids(warm(batch(0, 150))) == []
     rebuilds.clear()
@@ -169,7 +174,8 @@ def test_a_rebuild_whose_server_changes_midway_is_not_marked_complete(
 
 
 def test_a_rebuild_lock_outlives_the_container_that_took_it_and_then_expires(
-        container, redis_server, redis_client, pg_conn, rebuilds, monkeypatch):
+    container, redis_server, redis_client, pg_conn, rebuilds, monkeypatch
+):
     warm = container()
     assert failed_ids(warm(batch(0, 100))) == []
     rebuilds.clear()

@@ -8,8 +8,9 @@ import base64
 import json
 import time
 import urllib.request
-from datetime import datetime, timezone
-from typing import Any, Dict, Iterable, List, Optional
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
 
 import boto3
 import pytest
@@ -19,17 +20,22 @@ from tests.support.kinesis_esm import DEFAULT_FUNCTION_ARN, DEFAULT_ROLE_ARN, Ev
 
 REGION = "ap-northeast-1"
 STREAM = "transactions"
-MAX_HASH = str(2 ** 128 - 2)  # top of the hash key range: the last shard
-
-
+MAX_HASH = str(2**128 - 2)  # top of the hash key range: the last shard
 
 
 class Aws:
     def __init__(self, url: str) -> None:
         urllib.request.urlopen(urllib.request.Request(f"{url}/moto-api/reset", method="POST")).close()
+
         def client(service: str) -> Any:
-            return boto3.client(service, region_name=REGION, endpoint_url=url, aws_access_key_id="testing",
-                                aws_secret_access_key="testing")
+            return boto3.client(
+                service,
+                region_name=REGION,
+                endpoint_url=url,
+                aws_access_key_id="testing",
+                aws_secret_access_key="testing",
+            )
+
         self.kinesis = client("kinesis")
         self.sqs = client("sqs")
 
@@ -37,18 +43,21 @@ class Aws:
         self.kinesis.create_stream(StreamName=STREAM, ShardCount=shards)
         return self.kinesis.describe_stream_summary(StreamName=STREAM)["StreamDescriptionSummary"]["StreamARN"]
 
-    def put(self, payloads: Iterable[bytes], hash_key: Optional[str] = None) -> List[str]:
+    def put(self, payloads: Iterable[bytes], hash_key: str | None = None) -> list[str]:
         seqs = []
         for payload in payloads:
             extra = {"ExplicitHashKey": hash_key} if hash_key else {}
-            seqs.append(self.kinesis.put_record(StreamName=STREAM, Data=payload,
-                                                PartitionKey=payload.decode(), **extra)["SequenceNumber"])
+            seqs.append(
+                self.kinesis.put_record(StreamName=STREAM, Data=payload, PartitionKey=payload.decode(), **extra)[
+                    "SequenceNumber"
+                ]
+            )
         return seqs
 
     def queue(self) -> str:
         return self.sqs.create_queue(QueueName="processor-on-failure")["QueueUrl"]
 
-    def drain(self, url: str) -> List[Dict[str, Any]]:
+    def drain(self, url: str) -> list[dict[str, Any]]:
         bodies = []
         while True:
             messages = self.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages") or []
@@ -64,7 +73,7 @@ def aws(moto_endpoint: str) -> Aws:
     return Aws(moto_endpoint)
 
 
-def payloads(*names: str) -> List[bytes]:
+def payloads(*names: str) -> list[bytes]:
     return [n.encode() for n in names]
 
 
@@ -72,16 +81,21 @@ class FakeFunction:
     """Records every call. ``fail`` maps a payload to how many times it is reported in
     batchItemFailures; a payload in ``poison`` makes the call raise (a function error)."""
 
-    def __init__(self, fail: Optional[Dict[bytes, int]] = None, poison: Iterable[bytes] = (),
-                 response: Any = "default", on_call=None) -> None:
+    def __init__(
+        self,
+        fail: dict[bytes, int] | None = None,
+        poison: Iterable[bytes] = (),
+        response: Any = "default",
+        on_call=None,
+    ) -> None:
         self.fail = dict(fail or {})
         self.poison = set(poison)
         self.response = response
         self.on_call = on_call
-        self.calls: List[List[bytes]] = []
-        self.events: List[Dict[str, Any]] = []
+        self.calls: list[list[bytes]] = []
+        self.events: list[dict[str, Any]] = []
 
-    def __call__(self, event: Dict[str, Any]) -> Any:
+    def __call__(self, event: dict[str, Any]) -> Any:
         self.events.append(event)
         data = [base64.b64decode(r["kinesis"]["data"]) for r in event["Records"]]
         self.calls.append(data)
@@ -108,24 +122,36 @@ def test_event_is_the_lambda_kinesis_event(aws: Aws) -> None:
 
     (event,) = fn.events
     first = event["Records"][0]
-    assert set(first) == {"kinesis", "eventSource", "eventVersion", "eventID", "eventName", "invokeIdentityArn",
-                          "awsRegion", "eventSourceARN"}
+    assert set(first) == {
+        "kinesis",
+        "eventSource",
+        "eventVersion",
+        "eventID",
+        "eventName",
+        "invokeIdentityArn",
+        "awsRegion",
+        "eventSourceARN",
+    }
     assert first["kinesis"]["kinesisSchemaVersion"] == "1.0"
     assert first["kinesis"]["partitionKey"] == "a"
     assert first["kinesis"]["sequenceNumber"] == seqs[0]
     assert base64.b64decode(first["kinesis"]["data"], validate=True) == b"a"
     arrival = first["kinesis"]["approximateArrivalTimestamp"]
     assert isinstance(arrival, float) and before - 2 <= arrival <= time.time() + 2
-    assert (first["eventSource"], first["eventName"], first["eventVersion"]) == \
-        ("aws:kinesis", "aws:kinesis:record", "1.0")
+    assert (first["eventSource"], first["eventName"], first["eventVersion"]) == (
+        "aws:kinesis",
+        "aws:kinesis:record",
+        "1.0",
+    )
     assert first["eventID"] == f"shardId-000000000000:{seqs[0]}"
     assert first["eventSourceARN"] == stream_arn
     assert first["invokeIdentityArn"] == DEFAULT_ROLE_ARN
     assert first["awsRegion"] == REGION
     # The processor's parser finds the shard and stream in it (records are told apart by them).
     refs = [item.ref for item in parse_event(event).rejected]
-    assert [(r.stream_arn, r.shard_id, r.sequence_number) for r in refs] == \
-        [(stream_arn, "shardId-000000000000", s) for s in seqs]
+    assert [(r.stream_arn, r.shard_id, r.sequence_number) for r in refs] == [
+        (stream_arn, "shardId-000000000000", s) for s in seqs
+    ]
 
 
 def test_batches_respect_batch_size_and_shard_order(aws: Aws) -> None:
@@ -135,14 +161,16 @@ def test_batches_respect_batch_size_and_shard_order(aws: Aws) -> None:
     fn = FakeFunction()
     esm = EventSourceMapping(aws.kinesis, STREAM, fn, batch_size=2)
 
-    assert esm.poll_once() == 4          # one batch in flight per shard: 2 + 2 records
+    assert esm.poll_once() == 4  # one batch in flight per shard: 2 + 2 records
     esm.run_until_idle()
 
-    by_shard: Dict[str, List[List[str]]] = {}
+    by_shard: dict[str, list[list[str]]] = {}
     for inv in esm.trace:
         by_shard.setdefault(inv.shard_id, []).append(inv.sequence_numbers)
-    assert by_shard == {"shardId-000000000000": [low[0:2], low[2:4], low[4:]],
-                        "shardId-000000000001": [high[0:2], high[2:]]}
+    assert by_shard == {
+        "shardId-000000000000": [low[0:2], low[2:4], low[4:]],
+        "shardId-000000000001": [high[0:2], high[2:]],
+    }
     assert all(len(call) <= 2 for call in fn.calls)
     assert esm.checkpoints() == {"shardId-000000000000": low[-1], "shardId-000000000001": high[-1]}
     assert (esm.stats.invocations, esm.stats.records_delivered, esm.stats.retries) == (5, 8, 0)
@@ -160,7 +188,7 @@ def test_partial_failure_checkpoints_before_the_lowest_failure(aws: Aws) -> None
     esm = EventSourceMapping(aws.kinesis, STREAM, fn, bisect_on_error=False)
 
     esm.poll_once()
-    assert esm.checkpoints()["shardId-000000000000"] == seqs[1]   # r0, r1 are done
+    assert esm.checkpoints()["shardId-000000000000"] == seqs[1]  # r0, r1 are done
     esm.run_until_idle()
 
     assert [inv.sequence_numbers for inv in esm.trace] == [seqs, seqs[2:]]
@@ -183,12 +211,17 @@ def test_bad_item_identifier_fails_the_whole_batch(aws: Aws, identifier: Any) ->
     aws.stream()
     seqs = aws.put(payloads("a", "b", "c"))
     queue = aws.queue()
-    esm = EventSourceMapping(aws.kinesis, STREAM, FakeFunction(response={"batchItemFailures": [
-        {"itemIdentifier": seqs[1]}, {"itemIdentifier": identifier}]}),
-        max_retries=1, on_failure_queue_url=queue, sqs=aws.sqs)
+    esm = EventSourceMapping(
+        aws.kinesis,
+        STREAM,
+        FakeFunction(response={"batchItemFailures": [{"itemIdentifier": seqs[1]}, {"itemIdentifier": identifier}]}),
+        max_retries=1,
+        on_failure_queue_url=queue,
+        sqs=aws.sqs,
+    )
     esm.run_until_idle()
 
-    assert [inv.sequence_numbers for inv in esm.trace] == [seqs, seqs]   # never checkpointed inside
+    assert [inv.sequence_numbers for inv in esm.trace] == [seqs, seqs]  # never checkpointed inside
     assert {inv.outcome for inv in esm.trace} == {"invalid_response"}
     (message,) = aws.drain(queue)
     assert message["KinesisBatchInfo"]["startSequenceNumber"] == seqs[0]
@@ -207,8 +240,15 @@ def test_retries_exhausted_sends_the_invocation_record(aws: Aws) -> None:
     seqs = aws.put(payloads("r0", "r1", "r2", "r3", "r4"))
     queue = aws.queue()
     fn = FakeFunction(fail={b"r2": 100})
-    esm = EventSourceMapping(aws.kinesis, STREAM, fn, max_retries=2, on_failure_queue_url=queue, sqs=aws.sqs,
-                             function_arn=DEFAULT_FUNCTION_ARN)
+    esm = EventSourceMapping(
+        aws.kinesis,
+        STREAM,
+        fn,
+        max_retries=2,
+        on_failure_queue_url=queue,
+        sqs=aws.sqs,
+        function_arn=DEFAULT_FUNCTION_ARN,
+    )
     esm.run_until_idle()
 
     # First attempt, then 2 retries of the records from the failure, then the shard moves on.
@@ -224,13 +264,17 @@ def test_retries_exhausted_sends_the_invocation_record(aws: Aws) -> None:
     assert message["responseContext"]["statusCode"] == 200
     datetime.strptime(message["timestamp"], "%Y-%m-%dT%H:%M:%S.%fZ")
     info = message["KinesisBatchInfo"]
-    assert {k: info[k] for k in ("shardId", "startSequenceNumber", "endSequenceNumber", "batchSize", "streamArn")} \
-        == {"shardId": "shardId-000000000000", "startSequenceNumber": seqs[2], "endSequenceNumber": seqs[4],
-            "batchSize": 3, "streamArn": stream_arn}
+    assert {k: info[k] for k in ("shardId", "startSequenceNumber", "endSequenceNumber", "batchSize", "streamArn")} == {
+        "shardId": "shardId-000000000000",
+        "startSequenceNumber": seqs[2],
+        "endSequenceNumber": seqs[4],
+        "batchSize": 3,
+        "streamArn": stream_arn,
+    }
     first = datetime.strptime(info["approximateArrivalOfFirstRecord"], "%Y-%m-%dT%H:%M:%S.%fZ")
     last = datetime.strptime(info["approximateArrivalOfLastRecord"], "%Y-%m-%dT%H:%M:%S.%fZ")
     assert first <= last
-    assert abs(first.replace(tzinfo=timezone.utc).timestamp() - time.time()) < 60
+    assert abs(first.replace(tzinfo=UTC).timestamp() - time.time()) < 60
     assert (esm.stats.destination_messages, esm.stats.records_to_destination) == (1, 3)
 
 
@@ -240,15 +284,16 @@ def test_bisection_isolates_a_poison_record(aws: Aws) -> None:
     seqs = aws.put(payloads(*names))
     queue = aws.queue()
     fn = FakeFunction(poison={b"r5"})
-    esm = EventSourceMapping(aws.kinesis, STREAM, fn, max_retries=1, bisect_on_error=True,
-                             on_failure_queue_url=queue, sqs=aws.sqs)
+    esm = EventSourceMapping(
+        aws.kinesis, STREAM, fn, max_retries=1, bisect_on_error=True, on_failure_queue_url=queue, sqs=aws.sqs
+    )
     esm.run_until_idle()
 
     calls = [[p.decode() for p in call] for call in fn.calls]
     assert calls == [names, names[:4], names[4:], names[4:6], ["r4"], ["r5"], ["r5"], names[6:]]
     succeeded = [s for inv in esm.trace if inv.succeeded for s in inv.sequence_numbers]
-    assert succeeded == [s for s in seqs if s != seqs[5]]          # every other record, once, in order
-    assert esm.stats.bisections == 3 and esm.stats.retries == 1     # splits do not use the retry quota
+    assert succeeded == [s for s in seqs if s != seqs[5]]  # every other record, once, in order
+    assert esm.stats.bisections == 3 and esm.stats.retries == 1  # splits do not use the retry quota
     (message,) = aws.drain(queue)
     info = message["KinesisBatchInfo"]
     assert (info["startSequenceNumber"], info["endSequenceNumber"], info["batchSize"]) == (seqs[5], seqs[5], 1)
@@ -260,8 +305,15 @@ def test_without_bisection_a_function_error_retries_the_whole_batch(aws: Aws) ->
     aws.stream()
     seqs = aws.put(payloads("r0", "bad", "r2"))
     queue = aws.queue()
-    esm = EventSourceMapping(aws.kinesis, STREAM, FakeFunction(poison={b"bad"}), max_retries=0,
-                             bisect_on_error=False, on_failure_queue_url=queue, sqs=aws.sqs)
+    esm = EventSourceMapping(
+        aws.kinesis,
+        STREAM,
+        FakeFunction(poison={b"bad"}),
+        max_retries=0,
+        bisect_on_error=False,
+        on_failure_queue_url=queue,
+        sqs=aws.sqs,
+    )
     esm.run_until_idle()
 
     assert [inv.sequence_numbers for inv in esm.trace] == [seqs]
@@ -285,12 +337,20 @@ def test_record_age_expiry_with_an_injected_clock(aws: Aws) -> None:
     queue = aws.queue()
     now = [time.time()]
 
-    def advance() -> None:      # each failed attempt takes 40 s of (injected) time
+    def advance() -> None:  # each failed attempt takes 40 s of (injected) time
         now[0] += 40
 
     fn = FakeFunction(fail={b"bad": 100}, on_call=advance)
-    esm = EventSourceMapping(aws.kinesis, STREAM, fn, max_retries=-1, max_record_age_seconds=60,
-                             on_failure_queue_url=queue, sqs=aws.sqs, clock=lambda: now[0])
+    esm = EventSourceMapping(
+        aws.kinesis,
+        STREAM,
+        fn,
+        max_retries=-1,
+        max_record_age_seconds=60,
+        on_failure_queue_url=queue,
+        sqs=aws.sqs,
+        clock=lambda: now[0],
+    )
     esm.run_until_idle()
 
     # Attempt at t+0 and the retry at t+40 fail; at t+80 the records are too old to deliver.
@@ -312,8 +372,15 @@ def test_records_older_than_the_maximum_age_are_never_delivered(aws: Aws) -> Non
     queue = aws.queue()
     fn = FakeFunction()
     # 60 s after ``between``: the first two records are over the maximum age, the last is not.
-    esm = EventSourceMapping(aws.kinesis, STREAM, fn, max_record_age_seconds=60, on_failure_queue_url=queue,
-                             sqs=aws.sqs, clock=lambda: between + 60)
+    esm = EventSourceMapping(
+        aws.kinesis,
+        STREAM,
+        fn,
+        max_record_age_seconds=60,
+        on_failure_queue_url=queue,
+        sqs=aws.sqs,
+        clock=lambda: between + 60,
+    )
     esm.run_until_idle()
 
     assert fn.calls == [[b"new"]]
@@ -338,13 +405,16 @@ def test_a_failing_shard_does_not_hold_up_another(aws: Aws) -> None:
     assert esm.stats.records_discarded == 1 and esm.stats.retries == 3
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"batch_size": 0}, "batch_size must be 1-10000, got 0"),
-    ({"max_retries": -2}, "max_retries must be -1 (infinite) or 0-10000, got -2"),
-    ({"max_record_age_seconds": 30}, "max_record_age_seconds must be -1 (infinite) or 60-604800, got 30"),
-    ({"on_failure_queue_url": "http://q"}, "on_failure_queue_url='http://q' needs an sqs client"),
-])
-def test_fails_when_a_setting_is_out_of_range(aws: Aws, kwargs: Dict[str, Any], message: str) -> None:
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"batch_size": 0}, "batch_size must be 1-10000, got 0"),
+        ({"max_retries": -2}, "max_retries must be -1 (infinite) or 0-10000, got -2"),
+        ({"max_record_age_seconds": 30}, "max_record_age_seconds must be -1 (infinite) or 60-604800, got 30"),
+        ({"on_failure_queue_url": "http://q"}, "on_failure_queue_url='http://q' needs an sqs client"),
+    ],
+)
+def test_fails_when_a_setting_is_out_of_range(aws: Aws, kwargs: dict[str, Any], message: str) -> None:
     aws.stream()
     with pytest.raises(ValueError) as excinfo:
         EventSourceMapping(aws.kinesis, STREAM, FakeFunction(), **kwargs)

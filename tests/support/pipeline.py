@@ -18,10 +18,11 @@ import os
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from contextlib import contextmanager, redirect_stdout
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Dict, Iterator
+from typing import Any
 
 from processor import contract as c
 from processor.config import DbSettings
@@ -39,13 +40,27 @@ THRESHOLDS = {c.ENV_MAX_TXNS_PER_HOUR: "5", c.ENV_MAX_DAILY_TOTAL: "100000", c.E
 
 
 def master_settings(server: PostgresServer, dbname: str | None = None) -> DbSettings:
-    return DbSettings(server.host, server.port, dbname or server.dbname, server.master_user,
-                      auth=AUTH_PASSWORD, password=server.master_password, ca_file=server.ca_file)
+    return DbSettings(
+        server.host,
+        server.port,
+        dbname or server.dbname,
+        server.master_user,
+        auth=AUTH_PASSWORD,
+        password=server.master_password,
+        ca_file=server.ca_file,
+    )
 
 
 def maintainer_settings(server: PostgresServer, dbname: str | None = None) -> DbSettings:
-    return DbSettings(server.host, server.port, dbname or server.dbname, MAINTAINER_DB_USER,
-                      auth=AUTH_PASSWORD, password=MAINTAINER_DB_PASSWORD, ca_file=server.ca_file)
+    return DbSettings(
+        server.host,
+        server.port,
+        dbname or server.dbname,
+        MAINTAINER_DB_USER,
+        auth=AUTH_PASSWORD,
+        password=MAINTAINER_DB_PASSWORD,
+        ca_file=server.ca_file,
+    )
 
 
 def migrate(server: PostgresServer, retention=None) -> None:
@@ -58,31 +73,58 @@ def migrate(server: PostgresServer, retention=None) -> None:
     server.set_password(MAINTAINER_DB_USER, MAINTAINER_DB_PASSWORD)
 
 
-def create_secrets(sm: Any, pg_server: PostgresServer, redis_server: RedisServer, stream_arn: str) -> Dict[str, str]:
+def create_secrets(sm: Any, pg_server: PostgresServer, redis_server: RedisServer, stream_arn: str) -> dict[str, str]:
     """Exactly the JSON the database construct writes, plus the rig's passwords for the application role, the
     maintainer and the Redis user (in AWS all three sign in with IAM tokens and no such secret exists). Returns
     the Lambda environment of a processor of ``stream_arn`` as the construct sets it, in password mode;
     `_MASTER_SECRET_ARN` is for assertions only, `_MAINTAINER_PASSWORD_SECRET_ARN` the maintenance function's
     DB_PASSWORD_SECRET_ARN on the rig."""
-    managed = sm.create_secret(Name="rds!db-local", SecretString=json.dumps(
-        {"username": pg_server.master_user, "password": pg_server.master_password}))["ARN"]
-    connection = sm.create_secret(Name="japancart/dev/db-connection", SecretString=json.dumps({
-        "engine": "postgres", "host": pg_server.host, "port": pg_server.port, "dbname": pg_server.dbname,
-        "username": pg_server.master_user, c.SECRET_PASSWORD_SECRET_ARN: managed, c.SECRET_APP_USERNAME: APP_DB_USER,
-        c.SECRET_MAINTAINER_USERNAME: MAINTAINER_DB_USER}))["ARN"]
-    app_password = sm.create_secret(Name="rig/txn-writer", SecretString=json.dumps(
-        {"username": APP_DB_USER, "password": APP_DB_PASSWORD}))["ARN"]
-    maintainer_password = sm.create_secret(Name="rig/txn-maintainer", SecretString=json.dumps(
-        {"username": MAINTAINER_DB_USER, "password": MAINTAINER_DB_PASSWORD}))["ARN"]
-    redis_password = sm.create_secret(Name="rig/redis-app", SecretString=json.dumps(
-        {"username": REDIS_USER, "password": REDIS_PASSWORD}))["ARN"]
-    return {c.ENV_DB_SECRET: connection, c.ENV_DB_AUTH: AUTH_PASSWORD,
-            c.ENV_DB_PASSWORD_SECRET: app_password, c.ENV_DB_CA_BUNDLE: pg_server.ca_file,
-            c.ENV_REDIS_HOST: redis_server.host, c.ENV_REDIS_PORT: str(redis_server.port), c.ENV_REDIS_USER: REDIS_USER,
-            c.ENV_REDIS_CACHE_NAME: REDIS_CACHE_NAME, c.ENV_REDIS_AUTH: AUTH_PASSWORD,
-            c.ENV_REDIS_PASSWORD_SECRET: redis_password,
-            c.ENV_HISTORY_TTL: str(c.LONGEST_RULE_WINDOW_SECONDS), c.ENV_METRIC_NAMESPACE: c.METRIC_NAMESPACE,
-            c.ENV_STREAM_ARN: stream_arn, "_MASTER_SECRET_ARN": managed, "_MAINTAINER_PASSWORD_SECRET_ARN": maintainer_password}
+    managed = sm.create_secret(
+        Name="rds!db-local",
+        SecretString=json.dumps({"username": pg_server.master_user, "password": pg_server.master_password}),
+    )["ARN"]
+    connection = sm.create_secret(
+        Name="japancart/dev/db-connection",
+        SecretString=json.dumps(
+            {
+                "engine": "postgres",
+                "host": pg_server.host,
+                "port": pg_server.port,
+                "dbname": pg_server.dbname,
+                "username": pg_server.master_user,
+                c.SECRET_PASSWORD_SECRET_ARN: managed,
+                c.SECRET_APP_USERNAME: APP_DB_USER,
+                c.SECRET_MAINTAINER_USERNAME: MAINTAINER_DB_USER,
+            }
+        ),
+    )["ARN"]
+    app_password = sm.create_secret(
+        Name="rig/txn-writer", SecretString=json.dumps({"username": APP_DB_USER, "password": APP_DB_PASSWORD})
+    )["ARN"]
+    maintainer_password = sm.create_secret(
+        Name="rig/txn-maintainer",
+        SecretString=json.dumps({"username": MAINTAINER_DB_USER, "password": MAINTAINER_DB_PASSWORD}),
+    )["ARN"]
+    redis_password = sm.create_secret(
+        Name="rig/redis-app", SecretString=json.dumps({"username": REDIS_USER, "password": REDIS_PASSWORD})
+    )["ARN"]
+    return {
+        c.ENV_DB_SECRET: connection,
+        c.ENV_DB_AUTH: AUTH_PASSWORD,
+        c.ENV_DB_PASSWORD_SECRET: app_password,
+        c.ENV_DB_CA_BUNDLE: pg_server.ca_file,
+        c.ENV_REDIS_HOST: redis_server.host,
+        c.ENV_REDIS_PORT: str(redis_server.port),
+        c.ENV_REDIS_USER: REDIS_USER,
+        c.ENV_REDIS_CACHE_NAME: REDIS_CACHE_NAME,
+        c.ENV_REDIS_AUTH: AUTH_PASSWORD,
+        c.ENV_REDIS_PASSWORD_SECRET: redis_password,
+        c.ENV_HISTORY_TTL: str(c.LONGEST_RULE_WINDOW_SECONDS),
+        c.ENV_METRIC_NAMESPACE: c.METRIC_NAMESPACE,
+        c.ENV_STREAM_ARN: stream_arn,
+        "_MASTER_SECRET_ARN": managed,
+        "_MAINTAINER_PASSWORD_SECRET_ARN": maintainer_password,
+    }
 
 
 @dataclass
@@ -110,23 +152,32 @@ def running_pipeline(*, shards: int = 2, durable: bool = False) -> Iterator[Pipe
     try:
         pg = PostgresServer(ca, durable=durable).start()
         migrate(pg)
-        redis = RedisServer(ca, acl_rules=c.REDIS_ACL_RULES, user=REDIS_USER,
-                            password=REDIS_PASSWORD).start()
+        redis = RedisServer(ca, acl_rules=c.REDIS_ACL_RULES, user=REDIS_USER, password=REDIS_PASSWORD).start()
         port = free_port()
         moto = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
         moto.start()
         endpoint = f"http://127.0.0.1:{port}"
         # moto's backends are per process, shared by every server in it: start from empty.
         urllib.request.urlopen(urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")).close()
-        os.environ.update({"AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "testing",
-                           "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "ap-northeast-1",
-                           "AWS_DEFAULT_REGION": "ap-northeast-1", c.ENV_ENVIRONMENT: "dev",
-                           "SSL_CERT_FILE": ca.ca_file, **THRESHOLDS})  # Redis: default trust store = rig CA
+        os.environ.update(
+            {
+                "AWS_ENDPOINT_URL": endpoint,
+                "AWS_ACCESS_KEY_ID": "testing",
+                "AWS_SECRET_ACCESS_KEY": "testing",
+                "AWS_REGION": "ap-northeast-1",
+                "AWS_DEFAULT_REGION": "ap-northeast-1",
+                c.ENV_ENVIRONMENT: "dev",
+                "SSL_CERT_FILE": ca.ca_file,
+                **THRESHOLDS,
+            }
+        )  # Redis: default trust store = rig CA
         os.environ.pop("SSL_CERT_DIR", None)
         pipeline = Pipeline(pg, redis, endpoint, "japancart-dev-transactions", "")
         kinesis = pipeline.client("kinesis")
         kinesis.create_stream(StreamName=pipeline.stream, ShardCount=shards)
-        stream_arn = kinesis.describe_stream_summary(StreamName=pipeline.stream)["StreamDescriptionSummary"]["StreamARN"]
+        stream_arn = kinesis.describe_stream_summary(StreamName=pipeline.stream)["StreamDescriptionSummary"][
+            "StreamARN"
+        ]
         env = create_secrets(pipeline.client("secretsmanager"), pg, redis, stream_arn)
         os.environ.update({k: v for k, v in env.items() if not k.startswith("_")})
         pipeline.queue_url = pipeline.client("sqs").create_queue(QueueName="japancart-dev-processor-dlq")["QueueUrl"]
@@ -149,21 +200,33 @@ def running_pipeline(*, shards: int = 2, durable: bool = False) -> Iterator[Pipe
         os.environ.update(saved)
 
 
-def run(pipeline: Pipeline, count: int, seed: int, batch_size: int) -> Dict[str, Any]:
+def run(pipeline: Pipeline, count: int, seed: int, batch_size: int) -> dict[str, Any]:
     """Produce ``count`` transactions (+ invalid ones) and drain the stream through the handler."""
     from processor import handler
     from processor.produce import build_plan, put_all
     from tests.support.kinesis_esm import EventSourceMapping
 
     kinesis = pipeline.client("kinesis")
-    plan = build_plan(count, seed, int(THRESHOLDS[c.ENV_MAX_TXNS_PER_HOUR]),
-                      Decimal(THRESHOLDS[c.ENV_MAX_DAILY_TOTAL]), Decimal(THRESHOLDS[c.ENV_MAX_SINGLE_AMOUNT]),
-                      include_invalid=True)
+    plan = build_plan(
+        count,
+        seed,
+        int(THRESHOLDS[c.ENV_MAX_TXNS_PER_HOUR]),
+        Decimal(THRESHOLDS[c.ENV_MAX_DAILY_TOTAL]),
+        Decimal(THRESHOLDS[c.ENV_MAX_SINGLE_AMOUNT]),
+        include_invalid=True,
+    )
     put_all(kinesis, pipeline.stream, plan.records, rate=1e9)
-    esm = EventSourceMapping(kinesis, pipeline.stream, lambda event: handler.handle(event, None),
-                             batch_size=batch_size, max_retries=-1, max_record_age_seconds=21_600,
-                             bisect_on_error=True, on_failure_queue_url=pipeline.queue_url,
-                             sqs=pipeline.client("sqs"))
+    esm = EventSourceMapping(
+        kinesis,
+        pipeline.stream,
+        lambda event: handler.handle(event, None),
+        batch_size=batch_size,
+        max_retries=-1,
+        max_record_age_seconds=21_600,
+        bisect_on_error=True,
+        on_failure_queue_url=pipeline.queue_url,
+        sqs=pipeline.client("sqs"),
+    )
     metrics = io.StringIO()
     started = time.perf_counter()
     with redirect_stdout(metrics):  # the handler prints its EMF metric lines, as in Lambda
@@ -180,8 +243,10 @@ def main(argv: Any = None) -> int:
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args(argv)
     if args.count < 1 or args.shards < 1 or not 1 <= args.batch_size <= 10_000:
-        parser.error(f"--count and --shards must be >= 1 and --batch-size 1..10000, got "
-                     f"{args.count}, {args.shards}, {args.batch_size}")
+        parser.error(
+            f"--count and --shards must be >= 1 and --batch-size 1..10000, got "
+            f"{args.count}, {args.shards}, {args.batch_size}"
+        )
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-request access log
     import processor.handler  # noqa: F401 (sets the processor logger's level on import)
 
@@ -196,18 +261,24 @@ def main(argv: Any = None) -> int:
         observer = pipeline.redis.client(decode_responses=True)
         history = sum(1 for _ in observer.scan_iter("txn:*", count=1000))
         stats, plan = result["stats"], result["plan"]
-        print("stores: PostgreSQL TLS-only + SCRAM (processor as txn_writer), Redis TLS-only + ACL user "
-              f"{REDIS_USER}; certificates verified against a throwaway CA")
+        print(
+            "stores: PostgreSQL TLS-only + SCRAM (processor as txn_writer), Redis TLS-only + ACL user "
+            f"{REDIS_USER}; certificates verified against a throwaway CA"
+        )
         print(f"produced {len(plan.records)} records ({plan.invalid} invalid) on {args.shards} shards")
-        print(f"event source: {stats.invocations} invocations, {stats.records_delivered} records, "
-              f"{stats.retries} retries, {stats.destination_messages} to the dead-letter queue")
+        print(
+            f"event source: {stats.invocations} invocations, {stats.records_delivered} records, "
+            f"{stats.retries} retries, {stats.destination_messages} to the dead-letter queue"
+        )
         print(f"postgres: {stored} transactions, {rejected} rejected; redis: {history} txn keys")
         print(f"metrics: {len(result['metric_lines'])} EMF lines ({c.METRIC_RULE_HITS}, {c.METRIC_CONFLICTS})")
         print(f"end to end: {len(plan.records) / result['seconds']:,.0f} records/s ({result['seconds']:.2f} s)")
         for rule, customer, window, value in alerts:
             print(f"alert {rule:18} {customer:28} {window:20} {value}")
         for customer, rule in plan.trippers.items():
-            print(f"expected {rule} for {customer}: {'yes' if any(a[0] == rule and a[1] == customer for a in alerts) else 'MISSING'}")
+            print(
+                f"expected {rule} for {customer}: {'yes' if any(a[0] == rule and a[1] == customer for a in alerts) else 'MISSING'}"
+            )
     return 0
 
 

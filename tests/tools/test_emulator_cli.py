@@ -13,8 +13,8 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import boto3
 import pytest
@@ -33,16 +33,24 @@ def fake_mirror(root: Path) -> Path:
 
 def start_cli(tmp_path: Path, *args: str) -> subprocess.Popen[str]:
     env = {**os.environ, "TF_PLUGIN_MIRROR": str(fake_mirror(tmp_path / "mirror"))}
-    return subprocess.Popen([sys.executable, "-m", "tools.emulator", *args], cwd=ROOT, env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    return subprocess.Popen(
+        [sys.executable, "-m", "tools.emulator", *args],
+        cwd=ROOT,
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def read_until_ready(proc: subprocess.Popen[str], timeout: float = 60) -> tuple[list[str], queue.Queue[str]]:
     """stdout lines up to and including READY_LINE, and the queue later lines keep arriving on (a reader
     thread: a selector would miss lines already in the pipe's text buffer); fails if the CLI dies or stalls."""
     lines: queue.Queue[str] = queue.Queue()
-    threading.Thread(target=lambda: [lines.put(line.rstrip("\n")) for line in iter(proc.stdout.readline, "")],
-                     daemon=True).start()
+    threading.Thread(
+        target=lambda: [lines.put(line.rstrip("\n")) for line in iter(proc.stdout.readline, "")], daemon=True
+    ).start()
     seen: list[str] = []
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and proc.poll() is None:
@@ -60,7 +68,7 @@ def parse_exports(lines: list[str]) -> dict[str, str]:
     exports = {}
     for line in lines:
         if line.startswith("export "):
-            name, _, value = line[len("export "):].partition("=")
+            name, _, value = line[len("export ") :].partition("=")
             exports[name] = shlex.split(value)[0] if value else ""
     return exports
 
@@ -91,12 +99,18 @@ def test_exports_reach_the_emulator_and_sigterm_stops_it(running, tmp_path: Path
     assert "unset AWS_PROFILE AWS_SESSION_TOKEN" in lines
     trial = Path(exports["JAPANCART_CONFIG"])  # the shipped configuration filled in for the trial: one account
     assert trial.parent == workdir and 'account_id = "123456789012"' in trial.read_text()
-    assert 'bucket = "japancart-trial-state"' in trial.read_text() and 'account_id = "444455556666"' not in trial.read_text()
+    assert (
+        'bucket = "japancart-trial-state"' in trial.read_text()
+        and 'account_id = "444455556666"' not in trial.read_text()
+    )
     assert exports["AWS_EC2_METADATA_DISABLED"] == "true"
     assert exports["CDKTF_DISABLE_PLUGIN_CACHE_ENV"] == "1"
 
-    session = boto3.Session(aws_access_key_id=exports["AWS_ACCESS_KEY_ID"],
-                            aws_secret_access_key=exports["AWS_SECRET_ACCESS_KEY"], region_name=exports["AWS_REGION"])
+    session = boto3.Session(
+        aws_access_key_id=exports["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=exports["AWS_SECRET_ACCESS_KEY"],
+        region_name=exports["AWS_REGION"],
+    )
     assert session.client("sts", endpoint_url=endpoint).get_caller_identity()["Account"].isdigit()
     s3 = session.client("s3", endpoint_url=endpoint)
     s3.create_bucket(Bucket="trial-state", CreateBucketConfiguration={"LocationConstraint": exports["AWS_REGION"]})
@@ -128,7 +142,9 @@ def test_port_in_use_is_one_clear_error(tmp_path: Path) -> None:
         proc = start_cli(tmp_path, "--port", str(port), "--dir", str(tmp_path / "emulator"))
         _, err = proc.communicate(timeout=60)
     assert proc.returncode == 2
-    assert err.strip().splitlines() == [f"python -m tools.emulator: --port {port} is in use on 127.0.0.1; pick another (0: a free one)"]
+    assert err.strip().splitlines() == [
+        f"python -m tools.emulator: --port {port} is in use on 127.0.0.1; pick another (0: a free one)"
+    ]
 
 
 def test_port_out_of_range_names_the_value(tmp_path: Path) -> None:

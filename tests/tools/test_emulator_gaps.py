@@ -5,7 +5,7 @@ moves to IAM auth (docs/deploying.md, "Moving an environment deployed before Red
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import botocore.exceptions
 import pytest
@@ -26,8 +26,13 @@ def elasticache() -> Iterator[object]:
 
 
 def test_modify_user_moves_a_password_user_to_no_password(elasticache) -> None:
-    elasticache.create_user(UserId="g1-default", UserName="default", Engine="redis", AccessString="off -@all",
-                            Passwords=["a-password-of-16-chars"])
+    elasticache.create_user(
+        UserId="g1-default",
+        UserName="default",
+        Engine="redis",
+        AccessString="off -@all",
+        Passwords=["a-password-of-16-chars"],
+    )
     elasticache.modify_user(UserId="g1-default", NoPasswordRequired=True)
     [user] = elasticache.describe_users(UserId="g1-default")["Users"]
     assert user["Authentication"] == {"Type": "no-password"} and user["AccessString"] == "off -@all"
@@ -37,10 +42,12 @@ def test_modify_user_moves_a_password_user_to_no_password(elasticache) -> None:
 
 
 def test_a_default_user_a_group_holds_cannot_be_deleted_and_other_users_leave_their_groups(elasticache) -> None:
-    elasticache.create_user(UserId="g2-default", UserName="default", Engine="redis", AccessString="off -@all",
-                            NoPasswordRequired=True)
-    elasticache.create_user(UserId="g2-app", UserName="g2-app", Engine="redis", AccessString=ACCESS,
-                            AuthenticationMode={"Type": "iam"})
+    elasticache.create_user(
+        UserId="g2-default", UserName="default", Engine="redis", AccessString="off -@all", NoPasswordRequired=True
+    )
+    elasticache.create_user(
+        UserId="g2-app", UserName="g2-app", Engine="redis", AccessString=ACCESS, AuthenticationMode={"Type": "iam"}
+    )
     elasticache.create_user_group(UserGroupId="g2", Engine="redis", UserIds=["g2-default", "g2-app"])
 
     with pytest.raises(botocore.exceptions.ClientError) as refused:

@@ -71,9 +71,15 @@ def stand_ins(tmp_path: Path) -> Path:
 
 def start(stand_ins: Path, **env: str) -> tuple[subprocess.Popen[str], Path]:
     log = stand_ins / "signals.log"
-    process = subprocess.Popen([sys.executable, "-m", "tools.graceful", str(stand_ins / "cdktf"), "deploy", "dev"],
-                               cwd=ROOT, env={**os.environ, "STAND_IN_LOG": str(log), **env}, text=True,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tools.graceful", str(stand_ins / "cdktf"), "deploy", "dev"],
+        cwd=ROOT,
+        env={**os.environ, "STAND_IN_LOG": str(log), **env},
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
     return process, log
 
 
@@ -92,17 +98,23 @@ def test_ctrl_c_reaches_terraform_once_and_it_stops_gracefully(stand_ins: Path) 
     os.killpg(process.pid, signal.SIGINT)  # the terminal's Ctrl-C: the whole foreground process group
     _, err = process.communicate(timeout=30)
     assert process.returncode == -signal.SIGINT, (process.returncode, err)  # ends as interrupted, for make
-    assert log.read_text().splitlines() == ["terraform running", "terraform got SIGINT",
-                                            "terraform: state written, lock released"]
-    assert err.strip().splitlines()[-1] == ("cdktf deploy dev: interrupted: Terraform stopped gracefully (state written, "
-                                            "lock released); run the same command again to continue.")
+    assert log.read_text().splitlines() == [
+        "terraform running",
+        "terraform got SIGINT",
+        "terraform: state written, lock released",
+    ]
+    assert err.strip().splitlines()[-1] == (
+        "cdktf deploy dev: interrupted: Terraform stopped gracefully (state written, "
+        "lock released); run the same command again to continue."
+    )
 
 
 def test_without_the_tool_cdktf_hangs_terraform_up(stand_ins: Path) -> None:
     """What make deploy did before: Ctrl-C reaches cdktf, which kills Terraform mid-stop (the stand-ins' realism)."""
     log = stand_ins / "signals.log"
-    process = subprocess.Popen([str(stand_ins / "cdktf")], env={**os.environ, "STAND_IN_LOG": str(log)},
-                               start_new_session=True)
+    process = subprocess.Popen(
+        [str(stand_ins / "cdktf")], env={**os.environ, "STAND_IN_LOG": str(log)}, start_new_session=True
+    )
     wait_for(log, "terraform running")
     os.killpg(process.pid, signal.SIGINT)
     process.wait(timeout=30)
@@ -118,8 +130,12 @@ def test_a_second_ctrl_c_is_forwarded_with_a_warning(stand_ins: Path) -> None:
     os.killpg(process.pid, signal.SIGINT)
     _, err = process.communicate(timeout=30)
     assert process.returncode == -signal.SIGINT
-    assert log.read_text().splitlines() == ["terraform running", "terraform got SIGINT", "terraform got SIGINT",
-                                            "terraform: exiting immediately"]
+    assert log.read_text().splitlines() == [
+        "terraform running",
+        "terraform got SIGINT",
+        "terraform got SIGINT",
+        "terraform: exiting immediately",
+    ]
     assert "second interrupt: Terraform stops at once" in err
     assert err.strip().splitlines()[-1].startswith("cdktf deploy dev: interrupted twice: Terraform was stopped at once")
 
@@ -130,8 +146,11 @@ def test_an_interrupt_before_terraform_starts_stops_it_as_it_starts(stand_ins: P
     os.killpg(process.pid, signal.SIGINT)
     _, err = process.communicate(timeout=30)
     assert "Terraform will stop gracefully as soon as it starts" in err
-    assert log.read_text().splitlines() == ["terraform running", "terraform got SIGINT",
-                                            "terraform: state written, lock released"]
+    assert log.read_text().splitlines() == [
+        "terraform running",
+        "terraform got SIGINT",
+        "terraform: state written, lock released",
+    ]
     assert "cdktf got" not in log.read_text()
 
 
@@ -143,24 +162,35 @@ def test_sigterm_and_sighup_are_interrupts_too(stand_ins: Path, signum: int) -> 
     process.send_signal(signum)
     _, err = process.communicate(timeout=30)
     assert process.returncode == -signum
-    assert log.read_text().splitlines() == ["terraform running", "terraform got SIGINT",
-                                            "terraform: state written, lock released"]
+    assert log.read_text().splitlines() == [
+        "terraform running",
+        "terraform got SIGINT",
+        "terraform: state written, lock released",
+    ]
 
 
 def test_without_an_interrupt_the_exit_code_passes_through(stand_ins: Path, tmp_path: Path) -> None:
     failing = tmp_path / "failing"
     failing.write_text("#!/bin/sh\nexit 3\n", encoding="utf-8")
     failing.chmod(0o755)
-    done = subprocess.run([sys.executable, "-m", "tools.graceful", str(failing)], cwd=ROOT, capture_output=True,
-                          text=True, timeout=30)
+    done = subprocess.run(
+        [sys.executable, "-m", "tools.graceful", str(failing)], cwd=ROOT, capture_output=True, text=True, timeout=30
+    )
     assert (done.returncode, done.stderr) == (3, "")
 
 
 def test_terraform_is_found_by_name_among_descendants() -> None:
     from tools.graceful import terraform_under
 
-    table = [(10, 1, "npm exec cdktf"), (11, 10, "sh"), (12, 11, "node"), (13, 12, "terraform"),
-             (14, 13, "terraform-provi"), (15, 12, "terraform"), (20, 1, "terraform")]  # 20: not ours
+    table = [
+        (10, 1, "npm exec cdktf"),
+        (11, 10, "sh"),
+        (12, 11, "node"),
+        (13, 12, "terraform"),
+        (14, 13, "terraform-provi"),
+        (15, 12, "terraform"),
+        (20, 1, "terraform"),
+    ]  # 20: not ours
     assert terraform_under(10, table, "terraform") == [13, 15]
     assert terraform_under(20, table, "terraform") == [20]
 
@@ -168,4 +198,7 @@ def test_terraform_is_found_by_name_among_descendants() -> None:
 def test_label_names_the_cdktf_command() -> None:
     from tools.graceful import label_of
 
-    assert label_of(["npx", "--no-install", "cdktf", "deploy", "dev", "--skip-synth", "--output", "x"]) == "cdktf deploy dev"
+    assert (
+        label_of(["npx", "--no-install", "cdktf", "deploy", "dev", "--skip-synth", "--output", "x"])
+        == "cdktf deploy dev"
+    )

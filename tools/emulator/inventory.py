@@ -7,7 +7,7 @@ The end-to-end tests use them to prove a destroy is clean and an interrupted app
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any
 
 from tools.emulator.server import Emulator
 
@@ -87,8 +87,13 @@ class Inventory:
     member_of: dict[str, str]
 
 
-def inventory(emu: Emulator, *, keep_buckets: set[str] = frozenset(), keep_kms_aliases: set[str] = frozenset(),
-              credentials: Optional[dict[str, str]] = None) -> Inventory:
+def inventory(
+    emu: Emulator,
+    *,
+    keep_buckets: set[str] = frozenset(),
+    keep_kms_aliases: set[str] = frozenset(),
+    credentials: dict[str, str] | None = None,
+) -> Inventory:
     """Everything of the kinds our stacks create that exists in the emulator, in the account of ``credentials``
     (default: the test credentials' account).  KMS keys cannot be deleted, only scheduled: a key counts unless it
     is ``PendingDeletion`` (or belongs to an alias in ``keep_kms_aliases``).  Default VPC resources, main route
@@ -108,12 +113,46 @@ def inventory(emu: Emulator, *, keep_buckets: set[str] = frozenset(), keep_kms_a
     if vpcs:
         flt = [{"Name": "vpc-id", "Values": vpcs}]
         add("ec2 subnet", [s["SubnetId"] for s in ec2.describe_subnets(Filters=flt)["Subnets"]])
-        add("ec2 security group", [g["GroupId"] for g in ec2.describe_security_groups(Filters=flt)["SecurityGroups"] if g["GroupName"] != "default"])
-        add("ec2 route table", [t["RouteTableId"] for t in ec2.describe_route_tables(Filters=flt)["RouteTables"]
-                                if not any(a.get("Main") for a in t.get("Associations", []))])
-    add("ec2 vpc endpoint", [e["VpcEndpointId"] for e in ec2.describe_vpc_endpoints()["VpcEndpoints"] if e.get("State") not in ("deleted", "Deleted")])
-    add("ec2 internet gateway", [g["InternetGatewayId"] for g in ec2.describe_internet_gateways()["InternetGateways"] if any(a.get("VpcId") in vpcs for a in g.get("Attachments", [])) or not g.get("Attachments")])
-    add("ec2 nat gateway", [n["NatGatewayId"] for n in ec2.describe_nat_gateways()["NatGateways"] if n.get("State") not in ("deleted", "deleting")])
+        add(
+            "ec2 security group",
+            [
+                g["GroupId"]
+                for g in ec2.describe_security_groups(Filters=flt)["SecurityGroups"]
+                if g["GroupName"] != "default"
+            ],
+        )
+        add(
+            "ec2 route table",
+            [
+                t["RouteTableId"]
+                for t in ec2.describe_route_tables(Filters=flt)["RouteTables"]
+                if not any(a.get("Main") for a in t.get("Associations", []))
+            ],
+        )
+    add(
+        "ec2 vpc endpoint",
+        [
+            e["VpcEndpointId"]
+            for e in ec2.describe_vpc_endpoints()["VpcEndpoints"]
+            if e.get("State") not in ("deleted", "Deleted")
+        ],
+    )
+    add(
+        "ec2 internet gateway",
+        [
+            g["InternetGatewayId"]
+            for g in ec2.describe_internet_gateways()["InternetGateways"]
+            if any(a.get("VpcId") in vpcs for a in g.get("Attachments", [])) or not g.get("Attachments")
+        ],
+    )
+    add(
+        "ec2 nat gateway",
+        [
+            n["NatGatewayId"]
+            for n in ec2.describe_nat_gateways()["NatGateways"]
+            if n.get("State") not in ("deleted", "deleting")
+        ],
+    )
     add("ec2 elastic ip", [a["AllocationId"] for a in ec2.describe_addresses()["Addresses"]])
     add("ec2 flow log", [f["FlowLogId"] for f in ec2.describe_flow_logs()["FlowLogs"]])
 
@@ -121,20 +160,46 @@ def inventory(emu: Emulator, *, keep_buckets: set[str] = frozenset(), keep_kms_a
     rds = client("rds")
     add("rds instance", [d["DBInstanceIdentifier"] for d in rds.describe_db_instances()["DBInstances"]])
     add("rds subnet group", [g["DBSubnetGroupName"] for g in rds.describe_db_subnet_groups()["DBSubnetGroups"]])
-    add("rds parameter group", [g["DBParameterGroupName"] for g in rds.describe_db_parameter_groups()["DBParameterGroups"] if not g["DBParameterGroupName"].startswith("default.")])
-    add("rds snapshot", [s["DBSnapshotIdentifier"] for s in rds.describe_db_snapshots(SnapshotType="manual")["DBSnapshots"]])
-    add("rds event subscription", [e["CustSubscriptionId"] for e in rds.describe_event_subscriptions()["EventSubscriptionsList"]])
+    add(
+        "rds parameter group",
+        [
+            g["DBParameterGroupName"]
+            for g in rds.describe_db_parameter_groups()["DBParameterGroups"]
+            if not g["DBParameterGroupName"].startswith("default.")
+        ],
+    )
+    add(
+        "rds snapshot",
+        [s["DBSnapshotIdentifier"] for s in rds.describe_db_snapshots(SnapshotType="manual")["DBSnapshots"]],
+    )
+    add(
+        "rds event subscription",
+        [e["CustSubscriptionId"] for e in rds.describe_event_subscriptions()["EventSubscriptionsList"]],
+    )
     ec = client("elasticache")
-    add("elasticache replication group", [g["ReplicationGroupId"] for g in ec.describe_replication_groups()["ReplicationGroups"]])
+    add(
+        "elasticache replication group",
+        [g["ReplicationGroupId"] for g in ec.describe_replication_groups()["ReplicationGroups"]],
+    )
     clusters = ec.describe_cache_clusters()["CacheClusters"]
     add("elasticache cluster", [c["CacheClusterId"] for c in clusters])
     member_of = {c["CacheClusterId"]: c["ReplicationGroupId"] for c in clusters if c.get("ReplicationGroupId")}
-    add("elasticache subnet group", [g["CacheSubnetGroupName"] for g in ec.describe_cache_subnet_groups()["CacheSubnetGroups"] if g["CacheSubnetGroupName"] != "default"])
+    add(
+        "elasticache subnet group",
+        [
+            g["CacheSubnetGroupName"]
+            for g in ec.describe_cache_subnet_groups()["CacheSubnetGroups"]
+            if g["CacheSubnetGroupName"] != "default"
+        ],
+    )
     # user id "default" is the account's built-in default user (in AWS as in moto), never ours
     add("elasticache user", [u["UserId"] for u in ec.describe_users()["Users"] if u["UserId"] != "default"])
     add("elasticache user group", [g["UserGroupId"] for g in ec.describe_user_groups()["UserGroups"]])
     # ARNs: also catches secrets a service created for us (e.g. RDS's managed master-user secret)
-    add("secretsmanager secret", [s["ARN"] for s in client("secretsmanager").list_secrets()["SecretList"] if "DeletedDate" not in s])
+    add(
+        "secretsmanager secret",
+        [s["ARN"] for s in client("secretsmanager").list_secrets()["SecretList"] if "DeletedDate" not in s],
+    )
     cw = client("cloudwatch")
     add("cloudwatch alarm", [a["AlarmName"] for a in cw.describe_alarms()["MetricAlarms"]])
     add("cloudwatch dashboard", [d["DashboardName"] for d in cw.list_dashboards()["DashboardEntries"]])
@@ -146,13 +211,19 @@ def inventory(emu: Emulator, *, keep_buckets: set[str] = frozenset(), keep_kms_a
     add("lambda event source mapping", [m["UUID"] for m in lam.list_event_source_mappings()["EventSourceMappings"]])
     add("scheduler schedule", [s["Name"] for s in client("scheduler").list_schedules()["Schedules"]])
     iam = client("iam")
-    add("iam role", [r["RoleName"] for r in iam.list_roles()["Roles"] if not r["Path"].startswith("/aws-service-role/")])
+    add(
+        "iam role", [r["RoleName"] for r in iam.list_roles()["Roles"] if not r["Path"].startswith("/aws-service-role/")]
+    )
     add("iam policy", [p["Arn"] for p in iam.list_policies(Scope="Local")["Policies"]])
     add("iam oidc provider", [p["Arn"] for p in iam.list_open_id_connect_providers()["OpenIDConnectProviderList"]])
     add("s3 bucket", [b["Name"] for b in client("s3").list_buckets()["Buckets"] if b["Name"] not in keep_buckets])
 
     kms = client("kms")
-    kept = {a["TargetKeyId"] for a in kms.list_aliases()["Aliases"] if a["AliasName"] in keep_kms_aliases and a.get("TargetKeyId")}
+    kept = {
+        a["TargetKeyId"]
+        for a in kms.list_aliases()["Aliases"]
+        if a["AliasName"] in keep_kms_aliases and a.get("TargetKeyId")
+    }
     live = []
     for key in kms.list_keys()["Keys"]:
         meta = kms.describe_key(KeyId=key["KeyId"])["KeyMetadata"]
@@ -167,8 +238,8 @@ def leftovers(
     *,
     keep_buckets: set[str] = frozenset(),
     keep_kms_aliases: set[str] = frozenset(),
-    only: Optional[set[str]] = None,
-    credentials: Optional[dict[str, str]] = None,
+    only: set[str] | None = None,
+    credentials: dict[str, str] | None = None,
 ) -> dict[str, list[str]]:
     """Everything of the kinds our stacks create that still exists in the emulator (empty dict = clean), in the
     account of ``credentials``.
@@ -180,13 +251,20 @@ def leftovers(
     stock = inventory(emu, keep_buckets=keep_buckets, keep_kms_aliases=keep_kms_aliases, credentials=credentials)
     if only is None:
         return stock.found
-    left = {kind: [i for i in items if i in only or stock.member_of.get(i) in only]
-            for kind, items in stock.found.items()}
+    left = {
+        kind: [i for i in items if i in only or stock.member_of.get(i) in only] for kind, items in stock.found.items()
+    }
     return {kind: items for kind, items in left.items() if items}
 
 
-def untracked(emu: Emulator, show_json: dict, *, keep_buckets: set[str] = frozenset(),
-              keep_kms_aliases: set[str] = frozenset(), credentials: Optional[dict[str, str]] = None) -> dict[str, list[str]]:
+def untracked(
+    emu: Emulator,
+    show_json: dict,
+    *,
+    keep_buckets: set[str] = frozenset(),
+    keep_kms_aliases: set[str] = frozenset(),
+    credentials: dict[str, str] | None = None,
+) -> dict[str, list[str]]:
     """What exists in the emulator (in the account of ``credentials``) but is in no resource of the state
     (``terraform show -json``), kind by kind through ``STATE_IDENTITY``: an object of a kind counts as tracked only
     when a resource of that kind's type holds its identifier (a stream's name that is also the database's

@@ -9,7 +9,7 @@ import json
 import logging
 import os
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any
 
 from tools.emulator.patches import INVOKE_WITHOUT_DOCKER, LAMBDA_WITHOUT_DOCKER, apply_gap_patches
 
@@ -27,7 +27,7 @@ class Emulator:
     port: int
     region: str = REGION
     patches: list[str] = field(default_factory=list)
-    previous_config: Optional[dict[str, Any]] = None
+    previous_config: dict[str, Any] | None = None
 
     @property
     def endpoint(self) -> str:
@@ -40,7 +40,7 @@ class Emulator:
 
         return DEFAULT_ACCOUNT_ID
 
-    def terraform_env(self, credentials: Optional[dict[str, str]] = None) -> dict[str, str]:
+    def terraform_env(self, credentials: dict[str, str] | None = None) -> dict[str, str]:
         """Environment for terraform/boto3 talking to the emulator (the stack config carries the endpoints), with
         the fixed test credentials (the default account's root) or a session's (`session_credentials`)."""
         return {
@@ -61,15 +61,19 @@ class Emulator:
         sts = self.client("sts")
         name = role_arn.rsplit("/", 1)[-1][:64]
         if web_identity:
-            answer = sts.assume_role_with_web_identity(RoleArn=role_arn, RoleSessionName=name,
-                                                       WebIdentityToken="emulator.github.token")
+            answer = sts.assume_role_with_web_identity(
+                RoleArn=role_arn, RoleSessionName=name, WebIdentityToken="emulator.github.token"
+            )
         else:
             answer = sts.assume_role(RoleArn=role_arn, RoleSessionName=name)
         session = answer["Credentials"]
-        return {"AWS_ACCESS_KEY_ID": session["AccessKeyId"], "AWS_SECRET_ACCESS_KEY": session["SecretAccessKey"],
-                "AWS_SESSION_TOKEN": session["SessionToken"]}
+        return {
+            "AWS_ACCESS_KEY_ID": session["AccessKeyId"],
+            "AWS_SECRET_ACCESS_KEY": session["SecretAccessKey"],
+            "AWS_SESSION_TOKEN": session["SessionToken"],
+        }
 
-    def client(self, service: str, region: Optional[str] = None, credentials: Optional[dict[str, str]] = None) -> Any:
+    def client(self, service: str, region: str | None = None, credentials: dict[str, str] | None = None) -> Any:
         """A boto3 client of the emulator, with the test credentials or a session's (`session_credentials`)."""
         import boto3
 
@@ -86,7 +90,9 @@ class Emulator:
     def reset(self) -> None:
         import urllib.request
 
-        urllib.request.urlopen(urllib.request.Request(f"{self.endpoint}/moto-api/reset", method="POST"), timeout=30).read()
+        urllib.request.urlopen(
+            urllib.request.Request(f"{self.endpoint}/moto-api/reset", method="POST"), timeout=30
+        ).read()
 
     def stop(self) -> None:
         self.server.stop()
@@ -100,8 +106,12 @@ class Emulator:
         import json
         import urllib.request
 
-        request = urllib.request.Request(f"{self.endpoint}/moto-api/config", data=json.dumps(config).encode(),
-                                         headers={"Content-Type": "application/json"}, method="POST")
+        request = urllib.request.Request(
+            f"{self.endpoint}/moto-api/config",
+            data=json.dumps(config).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
         urllib.request.urlopen(request, timeout=30).read()
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import Mapping, Optional, Sequence
+from collections.abc import Mapping, Sequence
 
 from tools.plan_json import PlanInputError, write_atomically
 from tools.plan_report.model import OVERRIDE_ENV, Options
@@ -35,20 +35,45 @@ EXIT_DESTRUCTIVE = 3
 TRUTHY = frozenset({"1", "true", "yes", "on"})
 
 
-def parse_args(argv: Optional[Sequence[str]]) -> Options:
+def parse_args(argv: Sequence[str] | None) -> Options:
     """Parse the command line (argparse exits 2 on usage errors)."""
     parser = argparse.ArgumentParser(prog="python -m tools.plan_report", description=DESCRIPTION)
-    parser.add_argument("plans", nargs="+", metavar="PLAN.json", help="`terraform show -json PLANFILE` output, one file per stack")
+    parser.add_argument(
+        "plans", nargs="+", metavar="PLAN.json", help="`terraform show -json PLANFILE` output, one file per stack"
+    )
     parser.add_argument("-o", "--output", help="write the Markdown report here (default: stdout)")
-    parser.add_argument("--name", action="append", default=[], metavar="FILE=NAME", help="stack name for FILE (default: file name without .plan.json)")
-    parser.add_argument("--allow-destructive", action="store_true", help=f"exit 0 even with destructive changes (or set {OVERRIDE_ENV}=1)")
-    parser.add_argument("--stack-config", action="append", default=[], metavar="NAME=FILE",
-                        help="the stack's synthesized cdk.tf.json on this branch (its state location)")
-    parser.add_argument("--base-stack-config", action="append", default=[], metavar="NAME=FILE",
-                        help="the stack's cdk.tf.json on the base branch (the stack exists there)")
+    parser.add_argument(
+        "--name",
+        action="append",
+        default=[],
+        metavar="FILE=NAME",
+        help="stack name for FILE (default: file name without .plan.json)",
+    )
+    parser.add_argument(
+        "--allow-destructive",
+        action="store_true",
+        help=f"exit 0 even with destructive changes (or set {OVERRIDE_ENV}=1)",
+    )
+    parser.add_argument(
+        "--stack-config",
+        action="append",
+        default=[],
+        metavar="NAME=FILE",
+        help="the stack's synthesized cdk.tf.json on this branch (its state location)",
+    )
+    parser.add_argument(
+        "--base-stack-config",
+        action="append",
+        default=[],
+        metavar="NAME=FILE",
+        help="the stack's cdk.tf.json on the base branch (the stack exists there)",
+    )
     args = parser.parse_args(argv)
     configs: dict[str, dict[str, str]] = {"stack": {}, "base": {}}
-    for kind, flag, items in (("stack", "--stack-config", args.stack_config), ("base", "--base-stack-config", args.base_stack_config)):
+    for kind, flag, items in (
+        ("stack", "--stack-config", args.stack_config),
+        ("base", "--base-stack-config", args.base_stack_config),
+    ):
         for item in items:
             name, sep, file = item.partition("=")
             if not sep or not file or not name:
@@ -61,8 +86,14 @@ def parse_args(argv: Optional[Sequence[str]]) -> Options:
             parser.error(f"--name expects FILE=NAME, got {item!r}")
         names[file] = name
         names[os.path.normpath(file)] = name
-    return Options(plans=args.plans, output=args.output, names=names, allow_destructive=args.allow_destructive,
-                   stack_configs=configs["stack"], base_configs=configs["base"])
+    return Options(
+        plans=args.plans,
+        output=args.output,
+        names=names,
+        allow_destructive=args.allow_destructive,
+        stack_configs=configs["stack"],
+        base_configs=configs["base"],
+    )
 
 
 def override_requested(options: Options, environ: Mapping[str, str]) -> bool:
@@ -70,7 +101,7 @@ def override_requested(options: Options, environ: Mapping[str, str]) -> bool:
     return options.allow_destructive or environ.get(OVERRIDE_ENV, "").strip().lower() in TRUTHY
 
 
-def main(argv: Optional[Sequence[str]] = None, environ: Optional[Mapping[str, str]] = None) -> int:
+def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
     """Run the report; returns the process exit code (see the module docstring)."""
     options = parse_args(argv)
     env = os.environ if environ is None else environ
@@ -91,17 +122,26 @@ def main(argv: Optional[Sequence[str]] = None, environ: Optional[Mapping[str, st
     else:
         sys.stdout.write(report)
     if state_warnings and not allowed:
-        print(f"plan_report: {len(state_warnings)} stack(s) not planned from their environment's state; a human must "
-              f"check the state location and re-run with --allow-destructive (or {OVERRIDE_ENV}=1) to proceed",
-              file=sys.stderr)
+        print(
+            f"plan_report: {len(state_warnings)} stack(s) not planned from their environment's state; a human must "
+            f"check the state location and re-run with --allow-destructive (or {OVERRIDE_ENV}=1) to proceed",
+            file=sys.stderr,
+        )
         return EXIT_DESTRUCTIVE
-    red = [f"{count} {what}" for count, what in (
-        (len(find_dangers(stacks)), "destructive change(s) to stateful resources"),
-        (len(find_damage_rows(stacks)), "in-place damaging change(s)"),
-        (sum(len(stack.provisioners) for stack in stacks), "provisioner(s)"),
-    ) if count]
+    red = [
+        f"{count} {what}"
+        for count, what in (
+            (len(find_dangers(stacks)), "destructive change(s) to stateful resources"),
+            (len(find_damage_rows(stacks)), "in-place damaging change(s)"),
+            (sum(len(stack.provisioners) for stack in stacks), "provisioner(s)"),
+        )
+        if count
+    ]
     if red and not allowed:
-        print(f"plan_report: {', '.join(red)}; a human must review the plan and re-run with --allow-destructive "
-              f"(or {OVERRIDE_ENV}=1) to proceed", file=sys.stderr)
+        print(
+            f"plan_report: {', '.join(red)}; a human must review the plan and re-run with --allow-destructive "
+            f"(or {OVERRIDE_ENV}=1) to proceed",
+            file=sys.stderr,
+        )
         return EXIT_DESTRUCTIVE
     return EXIT_OK

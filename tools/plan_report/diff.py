@@ -10,7 +10,8 @@ and the in-place damage rows alike.
 from __future__ import annotations
 
 import json
-from typing import Any, Mapping, Optional, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from tools.plan_json import Marker, apply_mask, apply_unknown, as_dict, contains_true, is_empty, sub
 from tools.plan_report.model import AttributeChange, JsonChange
@@ -78,7 +79,7 @@ def attribute_changes(change: Mapping[str, Any], forced: Sequence[str]) -> tuple
     return result, unknown_names
 
 
-def parse_json_object(value: Any) -> Optional[dict[str, Any]]:
+def parse_json_object(value: Any) -> dict[str, Any] | None:
     """``value`` parsed, when it is a (non-masked) string holding a JSON object; else None."""
     if not isinstance(value, str) or isinstance(value, Marker):
         return None
@@ -89,7 +90,7 @@ def parse_json_object(value: Any) -> Optional[dict[str, Any]]:
     return parsed if isinstance(parsed, dict) else None
 
 
-def json_documents(name: str, old: Any, new: Any) -> Optional[tuple[dict[str, Any], dict[str, Any]]]:
+def json_documents(name: str, old: Any, new: Any) -> tuple[dict[str, Any], dict[str, Any]] | None:
     """Both sides as JSON objects when the attribute holds a JSON document: any attribute whose two values
     parse as objects, and a policy attribute (``policy``, ``*_policy``) that is set or cleared."""
     parsed_old, parsed_new = parse_json_object(old), parse_json_object(new)
@@ -139,7 +140,7 @@ def json_diff(old: Any, new: Any, path: str = "") -> list[JsonChange]:
     return [JsonChange("~", path or "(document)", json_value(old), json_value(new))]
 
 
-def statement_ids(items: list[Any]) -> Optional[list[str]]:
+def statement_ids(items: list[Any]) -> list[str] | None:
     """The ``Sid`` of every item when each is an object with a distinct one (policy statements), else None."""
     sids = [item.get("Sid") for item in items if isinstance(item, dict)]
     if len(sids) != len(items) or not all(isinstance(s, str) and s for s in sids) or len(set(sids)) != len(sids):
@@ -164,6 +165,8 @@ def list_diff(old: list[Any], new: list[Any], path: str) -> list[JsonChange]:
         return changes
     if len(old) == len(new):
         return [change for i, (a, b) in enumerate(zip(old, new)) for change in json_diff(a, b, f"{path}[{i}]")]
-    removed = [JsonChange("-", f"{path}[{i}]", before=json_value(item)) for i, item in enumerate(old) if item not in new]
+    removed = [
+        JsonChange("-", f"{path}[{i}]", before=json_value(item)) for i, item in enumerate(old) if item not in new
+    ]
     added = [JsonChange("+", f"{path}[{i}]", after=json_value(item)) for i, item in enumerate(new) if item not in old]
     return removed + added

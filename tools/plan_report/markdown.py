@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 
+
 def cell(text: str) -> str:
     """Escape text for a Markdown table cell."""
     return html.escape(text, quote=False).replace("|", "&#124;").replace("\n", " ")

@@ -9,8 +9,8 @@ Plain frozen dataclasses with no logic beyond what a value says about itself, so
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping, Optional
 
 from tools.plan_damage import Damage
 
@@ -52,7 +52,7 @@ class AttributeChange:
     before: str
     after: str
     forces_replacement: bool = False
-    json_changes: Optional[tuple[JsonChange, ...]] = None
+    json_changes: tuple[JsonChange, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -64,11 +64,11 @@ class ResourceChange:
     action: str
     symbol: str
     replace_paths: tuple[str, ...] = ()
-    reason: Optional[str] = None
+    reason: str | None = None
     attributes: tuple[AttributeChange, ...] = ()
     omitted_attributes: int = 0
     known_after_apply: tuple[str, ...] = ()
-    previous_address: Optional[str] = None
+    previous_address: str | None = None
     #: The in-place damage rules (``tools.plan_damage.RULES``) this change trips.
     damage: tuple[Damage, ...] = ()
 
@@ -151,7 +151,7 @@ class StackPlan:
         """How many changes have one of ``actions``."""
         return sum(1 for c in self.changes if c.action in actions)
 
-    def rename_of(self, address: str) -> Optional[Rename]:
+    def rename_of(self, address: str) -> Rename | None:
         """The rename whose old or new address is ``address``, if any."""
         return next((r for r in self.renames if address in (r.old_address, r.new_address)), None)
 
@@ -163,7 +163,7 @@ class Danger:
     stack: str
     change: ResourceChange
     at_risk: str
-    rename: Optional[Rename] = None
+    rename: Rename | None = None
 
 
 @dataclass(frozen=True)
@@ -175,7 +175,7 @@ class DamageRow:
     address: str
     action: str
     at_risk: str
-    damage: Optional[Damage] = None
+    damage: Damage | None = None
 
 
 @dataclass(frozen=True)
@@ -191,7 +191,7 @@ class Options:
     """Parsed command line."""
 
     plans: list[str]
-    output: Optional[str]
+    output: str | None
     names: dict[str, str] = field(default_factory=dict)
     allow_destructive: bool = False
     stack_configs: dict[str, str] = field(default_factory=dict)

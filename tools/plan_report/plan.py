@@ -10,13 +10,22 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, Mapping, Optional, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from tools.plan_damage import find_damage
 from tools.plan_json import PlanInputError, as_dict, contains_true, is_valid_change, read_json, sub, validate_plan
 from tools.plan_report.diff import attribute_changes, to_text
-from tools.plan_report.model import (ACTION_LABELS, AttributeChange, Drift, Options, Provisioner, Rename, ResourceChange,
-                                     StackPlan)
+from tools.plan_report.model import (
+    ACTION_LABELS,
+    AttributeChange,
+    Drift,
+    Options,
+    Provisioner,
+    Rename,
+    ResourceChange,
+    StackPlan,
+)
 
 #: Attributes listed per changed or drifted resource before "… and N more".
 MAX_ATTRIBUTES = 12
@@ -30,8 +39,19 @@ CREATE_HIDDEN = frozenset({"tags_all"})
 #: the first of these known on both sides are one object whose address changed (a renamed construct id), not two.
 #: A ``*_prefix`` only counts when the full name is not known yet (Terraform generates it on create).
 RENAME_IDENTIFIERS: tuple[str, ...] = (
-    "name", "identifier", "replication_group_id", "bucket", "function_name", "alarm_name", "dashboard_name",
-    "cluster_identifier", "user_id", "user_group_id", "name_prefix", "identifier_prefix", "bucket_prefix",
+    "name",
+    "identifier",
+    "replication_group_id",
+    "bucket",
+    "function_name",
+    "alarm_name",
+    "dashboard_name",
+    "cluster_identifier",
+    "user_id",
+    "user_group_id",
+    "name_prefix",
+    "identifier_prefix",
+    "bucket_prefix",
 )
 
 
@@ -93,10 +113,21 @@ def find_provisioners(module: Any, prefix: str = "") -> tuple[Provisioner, ...]:
     for resource in module.get("resources") or []:
         for provisioner in (resource.get("provisioners") or []) if isinstance(resource, dict) else []:
             expressions = as_dict(as_dict(provisioner).get("expressions"))
-            runs = [as_dict(expressions.get(name)).get("constant_value") for name in PROVISIONER_COMMANDS if name in expressions]
-            command = " ".join(to_text(value) if not isinstance(value, str) else value for value in runs if value is not None)
-            found.append(Provisioner(prefix + str(resource.get("address", "")), str(as_dict(provisioner).get("type", "")),
-                                     command or "(computed)"))
+            runs = [
+                as_dict(expressions.get(name)).get("constant_value")
+                for name in PROVISIONER_COMMANDS
+                if name in expressions
+            ]
+            command = " ".join(
+                to_text(value) if not isinstance(value, str) else value for value in runs if value is not None
+            )
+            found.append(
+                Provisioner(
+                    prefix + str(resource.get("address", "")),
+                    str(as_dict(provisioner).get("type", "")),
+                    command or "(computed)",
+                )
+            )
     for name, call in sorted(as_dict(module.get("module_calls")).items()):
         found += find_provisioners(as_dict(call).get("module"), f"{prefix}module.{name}.")
     return tuple(found)
@@ -143,18 +174,28 @@ def find_drift(drift: Any, relevant: Any, planned: Mapping[str, set[str]]) -> tu
         if address not in addresses:
             attrs = reverted
         if attrs:
-            found.append(Drift(address, False, tuple(attrs[:MAX_ATTRIBUTES]), max(0, len(attrs) - MAX_ATTRIBUTES),
-                               reverted=bool(reverted)))
+            found.append(
+                Drift(
+                    address,
+                    False,
+                    tuple(attrs[:MAX_ATTRIBUTES]),
+                    max(0, len(attrs) - MAX_ATTRIBUTES),
+                    reverted=bool(reverted),
+                )
+            )
     return tuple(found)
 
 
-def shared_identifier(destroyed: Mapping[str, Any], created: Mapping[str, Any]) -> Optional[str]:
+def shared_identifier(destroyed: Mapping[str, Any], created: Mapping[str, Any]) -> str | None:
     """``name = "x"`` when a destroyed object and a created one carry the same identifier (the first of
     ``RENAME_IDENTIFIERS`` known and not sensitive on both sides), else None."""
     before, after = as_dict(destroyed.get("before")), as_dict(created.get("after"))
     for key in RENAME_IDENTIFIERS:
-        hidden = (sub(destroyed.get("before_sensitive"), key), sub(created.get("after_sensitive"), key),
-                  sub(created.get("after_unknown"), key))
+        hidden = (
+            sub(destroyed.get("before_sensitive"), key),
+            sub(created.get("after_sensitive"), key),
+            sub(created.get("after_unknown"), key),
+        )
         if any(contains_true(tree) for tree in hidden):
             continue
         old, new = before.get(key), after.get(key)
@@ -165,8 +206,13 @@ def shared_identifier(destroyed: Mapping[str, Any], created: Mapping[str, Any]) 
 
 def find_renames(items: Sequence[Mapping[str, Any]]) -> tuple[Rename, ...]:
     """Pairs of a destroy and a create of the same type and identifier: one object whose address changed."""
+
     def plain(item: Mapping[str, Any], actions: list[str]) -> bool:
-        return item["change"]["actions"] == actions and not item.get("deposed") and item.get("mode", "managed") == "managed"
+        return (
+            item["change"]["actions"] == actions
+            and not item.get("deposed")
+            and item.get("mode", "managed") == "managed"
+        )
 
     created = [item for item in items if plain(item, ["create"])]
     renames: list[Rename] = []

@@ -12,13 +12,21 @@ what a value looks like from ``diff``.
 
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 from tools.plan_damage import Damage
 from tools.plan_report.diff import MAX_JSON_VALUE_CHARS, json_diff, json_documents, shorten, to_text
 from tools.plan_report.markdown import cell, code, fenced
-from tools.plan_report.model import (OVERRIDE_ENV, AttributeChange, Danger, DamageRow, Rename, ResourceChange, StackPlan,
-                                     StateWarning)
+from tools.plan_report.model import (
+    OVERRIDE_ENV,
+    AttributeChange,
+    DamageRow,
+    Danger,
+    Rename,
+    ResourceChange,
+    StackPlan,
+    StateWarning,
+)
 from tools.plan_report.risk import at_risk, find_damage_rows, find_dangers
 
 #: How much of a long report is shown: a stack's table starts open up to this many rows; JSON paths per attribute,
@@ -71,9 +79,13 @@ def render_dangers(dangers: Sequence[Danger], everything_clean: bool = False) ->
         change, action, reason = danger.change, cell(danger.change.action), reason_text(danger.change)
         if danger.rename is not None:
             action = "rename (destroy + create)"
-            reason = (f"address changed to {code(danger.rename.new_address)} (same {code(danger.rename.identifier)}): "
-                      "add the <code>moved</code> block below")
-        lines.append(f"| {cell(danger.stack)} | {code(change.address)} | **{action}** | {cell(danger.at_risk)} | {reason} |")
+            reason = (
+                f"address changed to {code(danger.rename.new_address)} (same {code(danger.rename.identifier)}): "
+                "add the <code>moved</code> block below"
+            )
+        lines.append(
+            f"| {cell(danger.stack)} | {code(change.address)} | **{action}** | {cell(danger.at_risk)} | {reason} |"
+        )
     return lines + [""]
 
 
@@ -84,8 +96,14 @@ def render_damage_change(damage: Damage) -> str:
     documents = json_documents(str(damage.rule.path[-1]), damage.before, damage.after)
     if documents is not None:
         return render_json_changes(AttributeChange(name, "", "", json_changes=tuple(json_diff(*documents))))
-    if damage.before is None and isinstance(damage.after, list) and all(isinstance(item, dict) for item in damage.after):
-        return "<br>".join(f"{code(name)}: + {code(shorten(to_text(item), MAX_JSON_VALUE_CHARS))}" for item in damage.after)
+    if (
+        damage.before is None
+        and isinstance(damage.after, list)
+        and all(isinstance(item, dict) for item in damage.after)
+    ):
+        return "<br>".join(
+            f"{code(name)}: + {code(shorten(to_text(item), MAX_JSON_VALUE_CHARS))}" for item in damage.after
+        )
     if damage.before is None:
         return f"{code(name)}: {code(shorten(to_text(damage.after)))}"
     return f"{code(name)}: {code(shorten(to_text(damage.before)))} → {code(shorten(to_text(damage.after)))}"
@@ -110,11 +128,16 @@ def render_damage(rows: Sequence[DamageRow]) -> list[str]:
     ]
     for row in rows:
         if row.damage is None:
-            change, counts = "<i>the object is gone; this plan creates a new, empty one</i>", "stateful resource deleted outside Terraform"
+            change, counts = (
+                "<i>the object is gone; this plan creates a new, empty one</i>",
+                "stateful resource deleted outside Terraform",
+            )
         else:
             change, counts = render_damage_change(row.damage), row.damage.rule.check.describes
-        lines.append(f"| {cell(row.stack)} | {code(row.address)} | **{cell(row.action)}** | {change} | {cell(counts)} | "
-                     f"{cell(row.at_risk)} |")
+        lines.append(
+            f"| {cell(row.stack)} | {code(row.address)} | **{cell(row.action)}** | {change} | {cell(counts)} | "
+            f"{cell(row.at_risk)} |"
+        )
     return lines + [""]
 
 
@@ -134,8 +157,10 @@ def render_provisioners(stacks: Sequence[StackPlan]) -> list[str]:
         "| Stack | Resource | Provisioner | Runs |",
         "|---|---|---|---|",
     ]
-    lines += [f"| {cell(name)} | {code(p.address)} | {code(p.type)} | {code(shorten(p.command, MAX_JSON_VALUE_CHARS))} |"
-              for name, p in found]
+    lines += [
+        f"| {cell(name)} | {code(p.address)} | {code(p.type)} | {code(shorten(p.command, MAX_JSON_VALUE_CHARS))} |"
+        for name, p in found
+    ]
     return lines + [""]
 
 
@@ -157,11 +182,18 @@ def render_renames(stacks: Sequence[StackPlan]) -> list[str]:
     for name, rename in renames:
         risk = at_risk(name, rename.type)
         warning = f" 🛑 {cell(risk)}" if risk else ""
-        lines += [f"**{cell(name)}**: {code(rename.old_address)} → {code(rename.new_address)} "
-                  f"(same {code(rename.identifier)}).{warning}", ""]
+        lines += [
+            f"**{cell(name)}**: {code(rename.old_address)} → {code(rename.new_address)} "
+            f"(same {code(rename.identifier)}).{warning}",
+            "",
+        ]
         lines += ["Terraform (HCL):", "", *fenced("hcl", rename.moved_block), ""]
-        lines += [f"cdktf (Python), on the resource that now synthesizes {code(rename.new_address)}:", "",
-                  *fenced("python", rename.cdktf_call), ""]
+        lines += [
+            f"cdktf (Python), on the resource that now synthesizes {code(rename.new_address)}:",
+            "",
+            *fenced("python", rename.cdktf_call),
+            "",
+        ]
     return lines
 
 
@@ -222,7 +254,7 @@ def render_known_after_apply(change: ResourceChange) -> str:
     return line + "</i>"
 
 
-def render_change_cell(change: ResourceChange, rename: Optional[Rename] = None) -> str:
+def render_change_cell(change: ResourceChange, rename: Rename | None = None) -> str:
     """The "Changes" cell: one ``name: before → after`` line per attribute, computed values on one line."""
     notes = []
     if rename is not None and change.address == rename.old_address:
@@ -264,19 +296,35 @@ def render_drift(stack: StackPlan) -> list[str]:
 def render_stack(stack: StackPlan) -> list[str]:
     """One stack's section: header line, notes, and the table of changed resources."""
     shown = [c for c in stack.changes if c.shown]
-    lines = [f"## Stack `{stack.name}`", "", f"`{stack.path}` · Terraform {stack.terraform_version} · {terraform_wording(stack)}", ""]
+    lines = [
+        f"## Stack `{stack.name}`",
+        "",
+        f"`{stack.path}` · Terraform {stack.terraform_version} · {terraform_wording(stack)}",
+        "",
+    ]
     if stack.errored or not stack.complete:
-        lines += ["> [!WARNING]", "> Terraform reports this plan as errored or incomplete: it does not show every change.", ""]
+        lines += [
+            "> [!WARNING]",
+            "> Terraform reports this plan as errored or incomplete: it does not show every change.",
+            "",
+        ]
     lines += render_drift(stack)
     if not shown:
         return lines + ["No changes. The infrastructure matches the configuration.", ""]
     opened = " open" if len(shown) <= OPEN_DETAILS_UP_TO else ""
-    lines += [f"<details{opened}><summary>{len(shown)} changed resource(s)</summary>", "", "| Resource | Action | Changes |", "|---|---|---|"]
+    lines += [
+        f"<details{opened}><summary>{len(shown)} changed resource(s)</summary>",
+        "",
+        "| Resource | Action | Changes |",
+        "|---|---|---|",
+    ]
     for change in shown:
         action = f"<code>{cell(change.symbol.strip() or '·')}</code> {cell(change.action)}"
         if (change.destructive and at_risk(stack.name, change.type)) or change.damage:
             action = f"🛑 {action}"
-        lines.append(f"| {code(change.address)} | {action} | {render_change_cell(change, stack.rename_of(change.address))} |")
+        lines.append(
+            f"| {code(change.address)} | {action} | {render_change_cell(change, stack.rename_of(change.address))} |"
+        )
     return lines + ["", "</details>", ""]
 
 
@@ -284,8 +332,13 @@ def render_state_warnings(warnings: Sequence[StateWarning]) -> list[str]:
     """The red state section (nothing when every plan starts from the environment's own state)."""
     if not warnings:
         return []
-    lines = ["## 🛑 Plans that do not start from the environment's state", "", "> [!CAUTION]",
-             "> Applying would build a second copy of the environment and orphan the running one.", ""]
+    lines = [
+        "## 🛑 Plans that do not start from the environment's state",
+        "",
+        "> [!CAUTION]",
+        "> Applying would build a second copy of the environment and orphan the running one.",
+        "",
+    ]
     lines += [f"* **{cell(w.stack)}**: {w.message}" for w in warnings]
     return lines + [""]
 

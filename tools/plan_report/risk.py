@@ -11,11 +11,11 @@ the report and the exit code (``cli``) read the same verdict.
 from __future__ import annotations
 
 import json
-from typing import Mapping, Optional, Sequence
+from collections.abc import Mapping, Sequence
 
 from tools.plan_json import read_json
 from tools.plan_report.markdown import cell, code
-from tools.plan_report.model import Danger, DamageRow, Options, StackPlan, StateWarning
+from tools.plan_report.model import DamageRow, Danger, Options, StackPlan, StateWarning
 
 #: Resource types whose destruction loses data (or makes data unreadable), with what is at risk.
 STATEFUL_TYPES: Mapping[str, str] = {
@@ -40,13 +40,15 @@ BOOTSTRAP_NOTES: Mapping[str, str] = {
 
 #: What a stateful resource deleted outside Terraform means, where its type needs more than ``STATEFUL_TYPES``.
 DELETED_OUTSIDE_NOTES: Mapping[str, str] = {
-    "aws_kms_key": ("KMS key scheduled for deletion (or deleted) outside Terraform: what it encrypts becomes unreadable for good "
-                    "when the waiting period ends. Cancel the deletion (aws kms cancel-key-deletion) and enable the key again "
-                    "instead of applying a new one"),
+    "aws_kms_key": (
+        "KMS key scheduled for deletion (or deleted) outside Terraform: what it encrypts becomes unreadable for good "
+        "when the waiting period ends. Cancel the deletion (aws kms cancel-key-deletion) and enable the key again "
+        "instead of applying a new one"
+    ),
 }
 
 
-def at_risk(stack: str, resource_type: str) -> Optional[str]:
+def at_risk(stack: str, resource_type: str) -> str | None:
     """What is lost if a resource of this type is destroyed, or None if the type isn't stateful."""
     if stack == BOOTSTRAP_STACK and resource_type in BOOTSTRAP_NOTES:
         return BOOTSTRAP_NOTES[resource_type]
@@ -60,11 +62,15 @@ def find_damage_rows(stacks: Sequence[StackPlan]) -> list[DamageRow]:
         for drift in stack.drift:
             risk = at_risk(stack.name, drift.type)
             if drift.deleted and risk is not None:
-                note = DELETED_OUTSIDE_NOTES.get(drift.type, f"deleted outside Terraform; {risk}: restore it rather than "
-                                                                "applying a new, empty one")
+                note = DELETED_OUTSIDE_NOTES.get(
+                    drift.type, f"deleted outside Terraform; {risk}: restore it rather than applying a new, empty one"
+                )
                 rows.append(DamageRow(stack.name, drift.address, "deleted outside Terraform", note))
         for change in stack.changes:
-            rows += [DamageRow(stack.name, change.address, change.action, damage.rule.at_risk, damage) for damage in change.damage]
+            rows += [
+                DamageRow(stack.name, change.address, change.action, damage.rule.at_risk, damage)
+                for damage in change.damage
+            ]
     return rows
 
 
@@ -102,14 +108,26 @@ def find_state_warnings(stacks: Sequence[StackPlan], options: Options) -> list[S
         if head_path is not None:
             head, base = state_location(head_path), state_location(base_path)
             if head != base:
-                warnings.append(StateWarning(stack.name, (
-                    f"state location changes from {code(base)} to {code(head)}: a fresh <code>init</code> starts from "
-                    "empty state there and plans to create everything again, while the running environment is "
-                    "orphaned. Move the state first (<code>terraform init -migrate-state</code>) or keep the location.")))
+                warnings.append(
+                    StateWarning(
+                        stack.name,
+                        (
+                            f"state location changes from {code(base)} to {code(head)}: a fresh <code>init</code> starts from "
+                            "empty state there and plans to create everything again, while the running environment is "
+                            "orphaned. Move the state first (<code>terraform init -migrate-state</code>) or keep the location."
+                        ),
+                    )
+                )
                 continue
         if stack.prior_resources == 0 and stack.count("create") > 0:
-            warnings.append(StateWarning(stack.name, (
-                f"the plan starts from an empty state although <code>{cell(stack.name)}</code> exists on the base "
-                f"branch, and creates {stack.count('create')} resource(s): wrong bucket/key, credentials for another "
-                "account, or lost state. Do not apply; find the environment's state first.")))
+            warnings.append(
+                StateWarning(
+                    stack.name,
+                    (
+                        f"the plan starts from an empty state although <code>{cell(stack.name)}</code> exists on the base "
+                        f"branch, and creates {stack.count('create')} resource(s): wrong bucket/key, credentials for another "
+                        "account, or lost state. Do not apply; find the environment's state first."
+                    ),
+                )
+            )
     return warnings

@@ -29,7 +29,15 @@ GAPS: list[tuple[str, str, str]] = [
 _applied: set[str] = set()
 _lock = threading.Lock()
 
-__all__ = ["GAPS", "INVOKE_WITHOUT_DOCKER", "LAMBDA_WITHOUT_DOCKER", "PATCHES", "Gap", "apply_gap_patches", "describe_gaps"]
+__all__ = [
+    "GAPS",
+    "INVOKE_WITHOUT_DOCKER",
+    "LAMBDA_WITHOUT_DOCKER",
+    "PATCHES",
+    "Gap",
+    "apply_gap_patches",
+    "describe_gaps",
+]
 
 
 def apply_gap_patches() -> list[str]:

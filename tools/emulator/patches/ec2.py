@@ -7,7 +7,7 @@ keeps a deleted subnet in aws_default_network_acl.subnet_ids (a perpetual '- sub
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 from tools.emulator.patches.registry import gap
 
@@ -32,7 +32,7 @@ def _patch_ec2_rule_descriptions() -> None:
         prefix = kwargs.get("prefix_list_id") if "prefix_list_id" in kwargs else (args[7] if len(args) > 7 else None)
         self._emu_prefix_description = prefix.get("Description") if isinstance(prefix, dict) else None
 
-    def description(self: Any) -> Optional[str]:
+    def description(self: Any) -> str | None:
         return (
             self.ip_range.get("Description")
             or (self.source_group or {}).get("Description")
@@ -68,4 +68,7 @@ def _patch_ec2_delete_subnet_acl_association() -> None:
 
 
 #: This module's patches, in the order they are applied.
-PATCHES = (_patch_ec2_rule_descriptions, _patch_ec2_delete_subnet_acl_association,)
+PATCHES = (
+    _patch_ec2_rule_descriptions,
+    _patch_ec2_delete_subnet_acl_association,
+)

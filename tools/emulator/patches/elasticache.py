@@ -9,7 +9,7 @@ Users and user groups (RBAC) are in ``elasticache_users``.
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 from tools.emulator.patches.registry import gap
 
@@ -18,7 +18,9 @@ def resource_arn(backend: Any, kind: str, name: str) -> str:
     """The ARN of an ElastiCache resource of ``kind`` (``parametergroup``, ``usergroup``) in ``backend``'s region."""
     from moto.utilities.utils import get_partition
 
-    return f"arn:{get_partition(backend.region_name)}:elasticache:{backend.region_name}:{backend.account_id}:{kind}:{name}"
+    return (
+        f"arn:{get_partition(backend.region_name)}:elasticache:{backend.region_name}:{backend.account_id}:{kind}:{name}"
+    )
 
 
 def tag_from_request(response: Any, backend: Any, arn: str) -> None:
@@ -52,7 +54,12 @@ def _patch_elasticache_members() -> None:
     def create_replication_group(self: Any, *args: Any, **kwargs: Any) -> Any:
         rg = original(self, *args, **kwargs)
         num = kwargs.get("num_cache_clusters")
-        if rg.cluster_mode != "enabled" and num and not kwargs.get("replicas_per_node_group") and len(rg.member_clusters) != int(num):
+        if (
+            rg.cluster_mode != "enabled"
+            and num
+            and not kwargs.get("replicas_per_node_group")
+            and len(rg.member_clusters) != int(num)
+        ):
             ng = rg.node_groups[0]
             domain = ng["primary_endpoint_address"].split(".", 1)[1]
             ng["node_group_members"] = []
@@ -62,11 +69,16 @@ def _patch_elasticache_members() -> None:
                 replication_group_id=rg.replication_group_id,
                 replication_group_domain=domain,
                 node_group=ng,
-                preferred_cache_cluster_azs=kwargs.get("preferred_cache_cluster_azs") or [f"{self.region_name}a", f"{self.region_name}c"],
+                preferred_cache_cluster_azs=kwargs.get("preferred_cache_cluster_azs")
+                or [f"{self.region_name}a", f"{self.region_name}c"],
                 num_cache_clusters=int(num),
                 replicas_per_node_group=int(num) - 1,
             )
-        azs = {m["cache_cluster_id"]: m.get("preferred_availability_zone") for g in rg.node_groups for m in g.get("node_group_members", [])}
+        azs = {
+            m["cache_cluster_id"]: m.get("preferred_availability_zone")
+            for g in rg.node_groups
+            for m in g.get("node_group_members", [])
+        }
         for member_id in rg.member_clusters:
             if member_id in self.cache_clusters:
                 continue
@@ -110,9 +122,20 @@ def _patch_elasticache_members() -> None:
             # Shapes the provider reads from the member (setFromCacheCluster and friends).
             cluster.at_rest_encryption_enabled = rg.at_rest_encryption_enabled
             cluster.transit_encryption_mode = rg.transit_encryption_mode
-            cluster.cache_parameter_group = {"CacheParameterGroupName": rg.cache_parameter_group_name or "default.redis7", "ParameterApplyStatus": "in-sync"}
-            cluster.security_groups = [{"SecurityGroupId": sg, "Status": "active"} for sg in (rg.security_group_ids or [])]
-            cluster.cache_nodes = [{"CacheNodeId": "0001", "CacheNodeStatus": "available", "Endpoint": {"Address": f"{member_id}.emulator.cache.amazonaws.com", "Port": rg.port}}]
+            cluster.cache_parameter_group = {
+                "CacheParameterGroupName": rg.cache_parameter_group_name or "default.redis7",
+                "ParameterApplyStatus": "in-sync",
+            }
+            cluster.security_groups = [
+                {"SecurityGroupId": sg, "Status": "active"} for sg in (rg.security_group_ids or [])
+            ]
+            cluster.cache_nodes = [
+                {
+                    "CacheNodeId": "0001",
+                    "CacheNodeStatus": "available",
+                    "Endpoint": {"Address": f"{member_id}.emulator.cache.amazonaws.com", "Port": rg.port},
+                }
+            ]
             self.cache_clusters[member_id] = cluster
         return rg
 
@@ -135,8 +158,12 @@ def _patch_elasticache_delete() -> None:
     backend_cls = ec.ElastiCacheBackend
     original = backend_cls.delete_replication_group
 
-    def delete_replication_group(self: Any, replication_group_id: str, retain_primary_cluster: Optional[bool]) -> Any:
-        members = list(self.replication_groups[replication_group_id].member_clusters) if replication_group_id in self.replication_groups else []
+    def delete_replication_group(self: Any, replication_group_id: str, retain_primary_cluster: bool | None) -> Any:
+        members = (
+            list(self.replication_groups[replication_group_id].member_clusters)
+            if replication_group_id in self.replication_groups
+            else []
+        )
         rg = original(self, replication_group_id, retain_primary_cluster)
         self.replication_groups.pop(replication_group_id, None)
         for member in members + list(rg.member_clusters):
@@ -205,7 +232,9 @@ def _patch_elasticache_parameter_groups() -> None:
 
     def __init__(self: Any, region_name: str, account_id: str) -> None:
         original_init(self, region_name, account_id)
-        self.arn_regex = ec.re_compile(r"^arn:aws:elasticache:.*:[0-9]*:(cluster|snapshot|subnetgroup|replicationgroup|user|parametergroup):.*$")
+        self.arn_regex = ec.re_compile(
+            r"^arn:aws:elasticache:.*:[0-9]*:(cluster|snapshot|subnetgroup|replicationgroup|user|parametergroup):.*$"
+        )
         self.cache_parameter_groups: dict[str, dict[str, Any]] = {}
 
     def _group(self: Any, name: str) -> dict[str, Any]:
@@ -246,13 +275,22 @@ def _patch_elasticache_parameter_groups() -> None:
         backend = self.elasticache_backend
         name = self._get_param("CacheParameterGroupName")
         groups = [_group(backend, name)] if name else list(getattr(backend, "cache_parameter_groups", {}).values())
-        return ActionResult({"CacheParameterGroups": [{k: v for k, v in g.items() if not k.startswith("_")} for g in groups]})
+        return ActionResult(
+            {"CacheParameterGroups": [{k: v for k, v in g.items() if not k.startswith("_")} for g in groups]}
+        )
 
     def describe_parameters(self: Any) -> Any:
         group = _group(self.elasticache_backend, self._get_param("CacheParameterGroupName"))
         source = self._get_param("Source")
         params = [
-            {"ParameterName": k, "ParameterValue": v, "Source": "user", "DataType": "string", "IsModifiable": True, "ChangeType": "immediate"}
+            {
+                "ParameterName": k,
+                "ParameterValue": v,
+                "Source": "user",
+                "DataType": "string",
+                "IsModifiable": True,
+                "ChangeType": "immediate",
+            }
             for k, v in sorted(group["_parameters"].items())
         ]
         if source and source != "user":
@@ -295,4 +333,9 @@ def _patch_elasticache_parameter_groups() -> None:
 
 
 #: This module's patches, in the order they are applied.
-PATCHES = (_patch_elasticache_members, _patch_elasticache_delete, _patch_elasticache_delete_subnet_group, _patch_elasticache_parameter_groups,)
+PATCHES = (
+    _patch_elasticache_members,
+    _patch_elasticache_delete,
+    _patch_elasticache_delete_subnet_group,
+    _patch_elasticache_parameter_groups,
+)

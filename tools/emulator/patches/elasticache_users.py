@@ -49,8 +49,10 @@ def _patch_elasticache_user_groups() -> None:
 
     def __init__(self: Any, region_name: str, account_id: str) -> None:
         original_init(self, region_name, account_id)
-        self.arn_regex = ec.re_compile(r"^arn:aws:elasticache:.*:[0-9]*:(cluster|snapshot|subnetgroup|replicationgroup|"
-                                       r"user|usergroup|parametergroup):.*$")
+        self.arn_regex = ec.re_compile(
+            r"^arn:aws:elasticache:.*:[0-9]*:(cluster|snapshot|subnetgroup|replicationgroup|"
+            r"user|usergroup|parametergroup):.*$"
+        )
         self.user_groups: dict[str, dict[str, Any]] = {}
 
     def _groups(backend: Any) -> dict[str, dict[str, Any]]:
@@ -74,9 +76,16 @@ def _patch_elasticache_user_groups() -> None:
             raise DefaultUserRequired("User group needs to contain a user with the user name default.")
 
     def _view(backend: Any, group: dict[str, Any]) -> dict[str, Any]:
-        using = [rg_id for rg_id, rg in backend.replication_groups.items() if group["UserGroupId"] in (rg.user_group_ids or [])]
-        return {**{k: v for k, v in group.items() if not k.startswith("_")}, "ReplicationGroups": using,
-                "PendingChanges": {}}
+        using = [
+            rg_id
+            for rg_id, rg in backend.replication_groups.items()
+            if group["UserGroupId"] in (rg.user_group_ids or [])
+        ]
+        return {
+            **{k: v for k, v in group.items() if not k.startswith("_")},
+            "ReplicationGroups": using,
+            "PendingChanges": {},
+        }
 
     def create(self: Any) -> Any:
         backend = self.elasticache_backend
@@ -86,8 +95,14 @@ def _patch_elasticache_user_groups() -> None:
         user_ids = _ids(self._get_param("UserIds"))
         _check_users(backend, user_ids)
         arn = resource_arn(backend, "usergroup", group_id)
-        group = {"UserGroupId": group_id, "Status": "active", "Engine": (self._get_param("Engine") or "redis").lower(),
-                 "UserIds": user_ids, "MinimumEngineVersion": "6.0", "ARN": arn}
+        group = {
+            "UserGroupId": group_id,
+            "Status": "active",
+            "Engine": (self._get_param("Engine") or "redis").lower(),
+            "UserIds": user_ids,
+            "MinimumEngineVersion": "6.0",
+            "ARN": arn,
+        }
         _groups(backend)[group_id] = group
         tag_from_request(self, backend, arn)
         return ActionResult(_view(backend, group))
@@ -184,7 +199,8 @@ def _patch_elasticache_users() -> None:
         holding = [g for g in getattr(backend, "user_groups", {}).values() if user_id in g["UserIds"]]
         if user is not None and user.name == "default" and holding:
             raise DefaultUserAssociatedToUserGroup(
-                "User is associated to user group(s) as a default user and can't be deleted.")
+                "User is associated to user group(s) as a default user and can't be deleted."
+            )
         for group in holding:
             group["UserIds"] = [u for u in group["UserIds"] if u != user_id]
         return original_delete(self)
@@ -195,4 +211,7 @@ def _patch_elasticache_users() -> None:
 
 
 #: This module's patches, in the order they are applied.
-PATCHES = (_patch_elasticache_user_groups, _patch_elasticache_users,)
+PATCHES = (
+    _patch_elasticache_user_groups,
+    _patch_elasticache_users,
+)

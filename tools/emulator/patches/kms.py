@@ -42,8 +42,10 @@ def _patch_kms_key_policy_denies() -> None:
         principal = request_principal(self.get_access_key())
         request = Request(action, key.arn, principal, {"kms:CallerAccount": principal.account})
         if evaluate(document, request) == DENY:
-            raise AccessDeniedException(f"{principal.arn} is not authorized to perform {action} on {key.arn}: "
-                                        "an explicit deny in the key policy")
+            raise AccessDeniedException(
+                f"{principal.arn} is not authorized to perform {action} on {key.arn}: "
+                "an explicit deny in the key policy"
+            )
 
     KmsResponse._validate_key_policy = validate_key_policy
 

@@ -11,7 +11,6 @@ from typing import Any
 
 from tools.emulator.patches.registry import Gap, gap
 
-
 #: moto's own switch for Lambda without Docker: Invoke returns the request payload as the function's result
 #: instead of running the code in a container (moto.awslambda_simple).  Set on the server with
 #: POST /moto-api/config by ``start_emulator`` (before any function exists: the switch selects a different
@@ -48,7 +47,11 @@ def _patch_lambda_configs() -> None:
     def __init__(self: Any, account_id: str, spec: dict[str, Any], *args: Any, **kwargs: Any) -> None:
         original_init(self, account_id, spec, *args, **kwargs)
         self._emu_dead_letter_config = spec.get("DeadLetterConfig")
-        self._emu_logging_config = {"LogFormat": "Text", "LogGroup": f"/aws/lambda/{self.function_name}", **(spec.get("LoggingConfig") or {})}
+        self._emu_logging_config = {
+            "LogFormat": "Text",
+            "LogGroup": f"/aws/lambda/{self.function_name}",
+            **(spec.get("LoggingConfig") or {}),
+        }
 
     def get_configuration(self: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
         config = original_get(self, *args, **kwargs)
@@ -62,7 +65,10 @@ def _patch_lambda_configs() -> None:
         if "DeadLetterConfig" in config_updates:
             self._emu_dead_letter_config = config_updates["DeadLetterConfig"] or None
         if "LoggingConfig" in config_updates:
-            self._emu_logging_config = {**getattr(self, "_emu_logging_config", {}), **(config_updates["LoggingConfig"] or {})}
+            self._emu_logging_config = {
+                **getattr(self, "_emu_logging_config", {}),
+                **(config_updates["LoggingConfig"] or {}),
+            }
         return original_update(self, config_updates)
 
     lm.LambdaFunction.__init__ = __init__

@@ -7,7 +7,8 @@ Performance Insights and parameters, and a destroy that left an instance behind 
 
 from __future__ import annotations
 
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any
 
 from tools.emulator.patches.registry import gap
 
@@ -55,7 +56,9 @@ def _patch_rds_performance_insights() -> None:
             db.performance_insights_kms_key_id = kwargs["performance_insights_kms_key_id"]
         if kwargs.get("performance_insights_retention_period") is not None:
             db.performance_insights_retention_period = int(kwargs["performance_insights_retention_period"])
-        if getattr(db, "performance_insights_enabled", False) and not getattr(db, "performance_insights_retention_period", None):
+        if getattr(db, "performance_insights_enabled", False) and not getattr(
+            db, "performance_insights_retention_period", None
+        ):
             db.performance_insights_retention_period = 7  # AWS default
 
     original_init, original_update = rds.DBInstance.__init__, rds.DBInstance.update
@@ -119,26 +122,32 @@ def _patch_rds_groups_in_use() -> None:
     backend_cls = rds.RDSBackend
     delete_parameter_group, delete_subnet_group = backend_cls.delete_db_parameter_group, backend_cls.delete_subnet_group
 
-    def users(backend: Any, group_of: Callable[[Any], Optional[str]], name: str) -> list[str]:
+    def users(backend: Any, group_of: Callable[[Any], str | None], name: str) -> list[str]:
         return sorted(db_id for db_id, db in backend.databases.items() if group_of(db) == name)
 
-    def parameter_group(db: Any) -> Optional[str]:
+    def parameter_group(db: Any) -> str | None:
         return getattr(db, "db_parameter_group_name", None)
 
-    def subnet_group(db: Any) -> Optional[str]:  # moto's db_subnet_group_name is write-only; the group object is not
+    def subnet_group(db: Any) -> str | None:  # moto's db_subnet_group_name is write-only; the group object is not
         return getattr(getattr(db, "db_subnet_group", None), "name", None)
 
     def delete_db_parameter_group(self: Any, db_parameter_group_name: str) -> Any:
         if users(self, parameter_group, db_parameter_group_name):
-            raise RDSClientError("InvalidDBParameterGroupState", "One or more database instances are still members of "
-                                 f"this parameter group {db_parameter_group_name}, so the group cannot be deleted")
+            raise RDSClientError(
+                "InvalidDBParameterGroupState",
+                "One or more database instances are still members of "
+                f"this parameter group {db_parameter_group_name}, so the group cannot be deleted",
+            )
         return delete_parameter_group(self, db_parameter_group_name)
 
     def delete_db_subnet_group(self: Any, subnet_name: str) -> Any:
         using = users(self, subnet_group, subnet_name)
         if using:
-            raise RDSClientError("InvalidDBSubnetGroupStateFault", f"Cannot delete the subnet group '{subnet_name}' "
-                                 f"because at least one database instance: {using[0]} is still using it.")
+            raise RDSClientError(
+                "InvalidDBSubnetGroupStateFault",
+                f"Cannot delete the subnet group '{subnet_name}' "
+                f"because at least one database instance: {using[0]} is still using it.",
+            )
         return delete_subnet_group(self, subnet_name)
 
     backend_cls.delete_db_parameter_group = delete_db_parameter_group
@@ -146,4 +155,9 @@ def _patch_rds_groups_in_use() -> None:
 
 
 #: This module's patches, in the order they are applied.
-PATCHES = (_patch_rds_dbi_resource_id, _patch_rds_performance_insights, _patch_rds_parameter_source, _patch_rds_groups_in_use,)
+PATCHES = (
+    _patch_rds_dbi_resource_id,
+    _patch_rds_performance_insights,
+    _patch_rds_parameter_source,
+    _patch_rds_groups_in_use,
+)

@@ -7,7 +7,8 @@ A leaf module (imports nothing of the package), so the service modules and the p
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 #: A patch: called once per process, it changes moto's classes in place.
 Patch = Callable[[], None]

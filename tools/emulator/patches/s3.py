@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 import threading
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any
 
 from tools.emulator.patches.registry import gap
 from tools.emulator.patches.requester import request_principal
@@ -23,41 +24,85 @@ _s3_request = threading.local()
 #: Bucket sub-resources (query parameters) -> the IAM action S3 authorizes, per method. A bucket request with
 #: none of them is ListBucket (GET/HEAD) or Create/DeleteBucket (PUT/DELETE).
 _BUCKET_ACTIONS: dict[str, dict[str, str]] = {
-    "GET": {"versions": "s3:ListBucketVersions", "uploads": "s3:ListBucketMultipartUploads",
-            "policy": "s3:GetBucketPolicy", "policyStatus": "s3:GetBucketPolicyStatus",
-            "versioning": "s3:GetBucketVersioning", "location": "s3:GetBucketLocation", "acl": "s3:GetBucketAcl",
-            "tagging": "s3:GetBucketTagging", "encryption": "s3:GetEncryptionConfiguration",
-            "lifecycle": "s3:GetLifecycleConfiguration", "publicAccessBlock": "s3:GetBucketPublicAccessBlock",
-            "ownershipControls": "s3:GetBucketOwnershipControls", "logging": "s3:GetBucketLogging",
-            "cors": "s3:GetBucketCORS", "website": "s3:GetBucketWebsite", "replication": "s3:GetReplicationConfiguration",
-            "notification": "s3:GetBucketNotification", "accelerate": "s3:GetAccelerateConfiguration",
-            "object-lock": "s3:GetBucketObjectLockConfiguration", "requestPayment": "s3:GetBucketRequestPayment"},
-    "PUT": {"policy": "s3:PutBucketPolicy", "versioning": "s3:PutBucketVersioning", "acl": "s3:PutBucketAcl",
-            "tagging": "s3:PutBucketTagging", "encryption": "s3:PutEncryptionConfiguration",
-            "lifecycle": "s3:PutLifecycleConfiguration", "publicAccessBlock": "s3:PutBucketPublicAccessBlock",
-            "ownershipControls": "s3:PutBucketOwnershipControls", "logging": "s3:PutBucketLogging",
-            "cors": "s3:PutBucketCORS", "website": "s3:PutBucketWebsite", "replication": "s3:PutReplicationConfiguration",
-            "notification": "s3:PutBucketNotification", "accelerate": "s3:PutAccelerateConfiguration",
-            "object-lock": "s3:PutBucketObjectLockConfiguration"},
-    "DELETE": {"policy": "s3:DeleteBucketPolicy", "tagging": "s3:PutBucketTagging", "encryption": "s3:PutEncryptionConfiguration",
-               "lifecycle": "s3:PutLifecycleConfiguration", "publicAccessBlock": "s3:PutBucketPublicAccessBlock",
-               "ownershipControls": "s3:PutBucketOwnershipControls", "cors": "s3:PutBucketCORS",
-               "website": "s3:DeleteBucketWebsite", "replication": "s3:PutReplicationConfiguration"},
+    "GET": {
+        "versions": "s3:ListBucketVersions",
+        "uploads": "s3:ListBucketMultipartUploads",
+        "policy": "s3:GetBucketPolicy",
+        "policyStatus": "s3:GetBucketPolicyStatus",
+        "versioning": "s3:GetBucketVersioning",
+        "location": "s3:GetBucketLocation",
+        "acl": "s3:GetBucketAcl",
+        "tagging": "s3:GetBucketTagging",
+        "encryption": "s3:GetEncryptionConfiguration",
+        "lifecycle": "s3:GetLifecycleConfiguration",
+        "publicAccessBlock": "s3:GetBucketPublicAccessBlock",
+        "ownershipControls": "s3:GetBucketOwnershipControls",
+        "logging": "s3:GetBucketLogging",
+        "cors": "s3:GetBucketCORS",
+        "website": "s3:GetBucketWebsite",
+        "replication": "s3:GetReplicationConfiguration",
+        "notification": "s3:GetBucketNotification",
+        "accelerate": "s3:GetAccelerateConfiguration",
+        "object-lock": "s3:GetBucketObjectLockConfiguration",
+        "requestPayment": "s3:GetBucketRequestPayment",
+    },
+    "PUT": {
+        "policy": "s3:PutBucketPolicy",
+        "versioning": "s3:PutBucketVersioning",
+        "acl": "s3:PutBucketAcl",
+        "tagging": "s3:PutBucketTagging",
+        "encryption": "s3:PutEncryptionConfiguration",
+        "lifecycle": "s3:PutLifecycleConfiguration",
+        "publicAccessBlock": "s3:PutBucketPublicAccessBlock",
+        "ownershipControls": "s3:PutBucketOwnershipControls",
+        "logging": "s3:PutBucketLogging",
+        "cors": "s3:PutBucketCORS",
+        "website": "s3:PutBucketWebsite",
+        "replication": "s3:PutReplicationConfiguration",
+        "notification": "s3:PutBucketNotification",
+        "accelerate": "s3:PutAccelerateConfiguration",
+        "object-lock": "s3:PutBucketObjectLockConfiguration",
+    },
+    "DELETE": {
+        "policy": "s3:DeleteBucketPolicy",
+        "tagging": "s3:PutBucketTagging",
+        "encryption": "s3:PutEncryptionConfiguration",
+        "lifecycle": "s3:PutLifecycleConfiguration",
+        "publicAccessBlock": "s3:PutBucketPublicAccessBlock",
+        "ownershipControls": "s3:PutBucketOwnershipControls",
+        "cors": "s3:PutBucketCORS",
+        "website": "s3:DeleteBucketWebsite",
+        "replication": "s3:PutReplicationConfiguration",
+    },
 }
 _OBJECT_ACTIONS: dict[str, dict[str, tuple[str, str]]] = {  # sub-resource -> (action, action on a version)
-    "GET": {"acl": ("s3:GetObjectAcl", "s3:GetObjectVersionAcl"), "tagging": ("s3:GetObjectTagging", "s3:GetObjectVersionTagging"),
-            "attributes": ("s3:GetObjectAttributes", "s3:GetObjectVersionAttributes"),
-            "retention": ("s3:GetObjectRetention", "s3:GetObjectRetention"), "legal-hold": ("s3:GetObjectLegalHold", "s3:GetObjectLegalHold"),
-            "uploadId": ("s3:ListMultipartUploadParts", "s3:ListMultipartUploadParts")},
-    "PUT": {"acl": ("s3:PutObjectAcl", "s3:PutObjectVersionAcl"), "tagging": ("s3:PutObjectTagging", "s3:PutObjectVersionTagging"),
-            "retention": ("s3:PutObjectRetention", "s3:PutObjectRetention"), "legal-hold": ("s3:PutObjectLegalHold", "s3:PutObjectLegalHold")},
-    "DELETE": {"uploadId": ("s3:AbortMultipartUpload", "s3:AbortMultipartUpload"),
-               "tagging": ("s3:DeleteObjectTagging", "s3:DeleteObjectVersionTagging")},
+    "GET": {
+        "acl": ("s3:GetObjectAcl", "s3:GetObjectVersionAcl"),
+        "tagging": ("s3:GetObjectTagging", "s3:GetObjectVersionTagging"),
+        "attributes": ("s3:GetObjectAttributes", "s3:GetObjectVersionAttributes"),
+        "retention": ("s3:GetObjectRetention", "s3:GetObjectRetention"),
+        "legal-hold": ("s3:GetObjectLegalHold", "s3:GetObjectLegalHold"),
+        "uploadId": ("s3:ListMultipartUploadParts", "s3:ListMultipartUploadParts"),
+    },
+    "PUT": {
+        "acl": ("s3:PutObjectAcl", "s3:PutObjectVersionAcl"),
+        "tagging": ("s3:PutObjectTagging", "s3:PutObjectVersionTagging"),
+        "retention": ("s3:PutObjectRetention", "s3:PutObjectRetention"),
+        "legal-hold": ("s3:PutObjectLegalHold", "s3:PutObjectLegalHold"),
+    },
+    "DELETE": {
+        "uploadId": ("s3:AbortMultipartUpload", "s3:AbortMultipartUpload"),
+        "tagging": ("s3:DeleteObjectTagging", "s3:DeleteObjectVersionTagging"),
+    },
     "POST": {"restore": ("s3:RestoreObject", "s3:RestoreObject")},
 }
-_OBJECT_DEFAULTS = {"GET": ("s3:GetObject", "s3:GetObjectVersion"), "HEAD": ("s3:GetObject", "s3:GetObjectVersion"),
-                    "PUT": ("s3:PutObject", "s3:PutObject"), "POST": ("s3:PutObject", "s3:PutObject"),
-                    "DELETE": ("s3:DeleteObject", "s3:DeleteObjectVersion")}
+_OBJECT_DEFAULTS = {
+    "GET": ("s3:GetObject", "s3:GetObjectVersion"),
+    "HEAD": ("s3:GetObject", "s3:GetObjectVersion"),
+    "PUT": ("s3:PutObject", "s3:PutObject"),
+    "POST": ("s3:PutObject", "s3:PutObject"),
+    "DELETE": ("s3:DeleteObject", "s3:DeleteObjectVersion"),
+}
 
 
 def s3_action(method: str, query: dict[str, Any], *, object_request: bool) -> str:
@@ -78,7 +123,7 @@ def s3_action(method: str, query: dict[str, Any], *, object_request: bool) -> st
     return {"PUT": "s3:CreateBucket", "DELETE": "s3:DeleteBucket"}.get(method, "s3:ListBucket")
 
 
-def _bucket_policy_decision(bucket: Any, action: str, resource: str) -> Optional[str]:
+def _bucket_policy_decision(bucket: Any, action: str, resource: str) -> str | None:
     """The bucket policy's decision for this thread's request (None when the bucket has no policy)."""
     from tools.iam_policy import Request, evaluate
 
@@ -112,15 +157,20 @@ def _patch_s3_bucket_policies() -> None:
 
     def get_permission(self: Any, action: str, resource: str) -> Any:  # moto's own object checks, DeleteObjects
         decision = _bucket_policy_decision(self, "s3:GetObject" if action == "s3:HeadObject" else action, resource)
-        return {None: PermissionResult.NEUTRAL, "Deny": PermissionResult.DENIED,
-                "Allow": PermissionResult.PERMITTED}.get(decision, PermissionResult.NEUTRAL)
+        return {
+            None: PermissionResult.NEUTRAL,
+            "Deny": PermissionResult.DENIED,
+            "Allow": PermissionResult.PERMITTED,
+        }.get(decision, PermissionResult.NEUTRAL)
 
     def checked(original: Callable[..., Any], object_request: bool) -> Callable[..., Any]:
         def response(self: Any, request: Any, full_url: str) -> Any:
             query = self._get_querystring(request, full_url)
             headers = {k.lower(): v for k, v in request.headers.items()}
-            context: dict[str, Any] = {**S3_POLICY_CONTEXT,
-                                       **{f"s3:{name}": headers[name] for name in S3_HEADER_KEYS if name in headers}}
+            context: dict[str, Any] = {
+                **S3_POLICY_CONTEXT,
+                **{f"s3:{name}": headers[name] for name in S3_HEADER_KEYS if name in headers},
+            }
             if "prefix" in query and not object_request:
                 context["s3:prefix"] = query["prefix"][0]
             _s3_request.state = {"principal": request_principal(self.get_access_key()), "context": context}

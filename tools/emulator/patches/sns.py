@@ -24,8 +24,11 @@ def _patch_sns_delivery_status_attributes() -> None:
     from moto.core.utils import camelcase_to_underscores
     from moto.sns import responses as sr
 
-    names = [f"{protocol}{outcome}" for protocol in ("Application", "Firehose", "HTTP", "Lambda", "SQS")
-             for outcome in ("SuccessFeedbackRoleArn", "FailureFeedbackRoleArn", "SuccessFeedbackSampleRate")]
+    names = [
+        f"{protocol}{outcome}"
+        for protocol in ("Application", "Firehose", "HTTP", "Lambda", "SQS")
+        for outcome in ("SuccessFeedbackRoleArn", "FailureFeedbackRoleArn", "SuccessFeedbackSampleRate")
+    ]
     original = sr.SNSResponse.get_topic_attributes
 
     def get_topic_attributes(self: Any) -> Any:
