@@ -30,7 +30,7 @@ PYTHON := .venv/bin/python
 PYTEST := $(PYTHON) -m pytest
 ENV ?= dev
 
-.PHONY: cli-init help versions setup synth checkov policy-gate test test-servers unit e2e golden bench bench-processor pipeline deploy diff destroy output plan plan-report clean rds-ca \
+.PHONY: cli-init help versions setup synth checkov policy-gate lint test test-servers unit e2e golden bench bench-processor pipeline deploy diff destroy output plan plan-report clean rds-ca \
 	bootstrap bootstrap-move-state emulator cli-deploy cli-diff cli-destroy cli-output
 
 help: ## List the targets
@@ -93,7 +93,13 @@ policy-gate: synth ## Policy gate over cdktf.out/stacks: no provisioner, foreign
 test-servers: ## Install redis-server from Debian's packages if absent (PostgreSQL 16 comes with `make setup`)
 	@tools/install-test-servers.sh
 
-test: setup test-servers ## Run every test: units, golden files, bad input, processor, Terraform validate/checkov/emulator
+# Settings in pyproject.toml; .pre-commit-config.yaml runs the same before each commit.
+lint: setup ## ruff lint + format check over every Python file, mypy strict on processor/ and constructs_lib/
+	$(PYTHON) -m ruff check .
+	$(PYTHON) -m ruff format --check .
+	$(PYTHON) -m mypy
+
+test: setup test-servers lint ## Lint, then every test: units, golden files, bad input, processor, Terraform validate/checkov/emulator
 	$(WITH_MIRROR) $(PYTEST) -n 2 --dist loadgroup
 
 unit: setup ## Only the fast tests (no Terraform, no database servers)

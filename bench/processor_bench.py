@@ -162,7 +162,7 @@ def batch_run(settings: Settings, run: int, batch_size: int, batches: int) -> Ba
     elapsed = time.perf_counter() - start
     cpu_ms = [
         (after - before) * 1000 / batches
-        for before, after in zip(cpu_before, [time.process_time(), *map(_cpu_seconds, pids)])
+        for before, after in zip(cpu_before, [time.process_time(), *map(_cpu_seconds, pids)], strict=True)
     ]
     processor.close()
     return BatchRun(batch_size * batches / elapsed, *cpu_ms)

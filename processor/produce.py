@@ -148,7 +148,7 @@ def put_all(
             if not response.get("FailedRecordCount"):
                 pending = []
                 break
-            pending = [rec for rec, res in zip(pending, response["Records"]) if "ErrorCode" in res]
+            pending = [rec for rec, res in zip(pending, response["Records"], strict=True) if "ErrorCode" in res]
             sleep(0.1 * 2**attempt)
         failed_total += len(pending)
         remaining = len(records[start : start + chunk_size]) / rate - (clock() - began)

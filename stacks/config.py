@@ -14,7 +14,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from constructs_lib.alarms import AlarmSettings
 from constructs_lib.cache import CacheSettings
@@ -427,10 +427,7 @@ class AppConfig:
                 self.backend.require_state_key(stack)
 
 
-T = TypeVar("T")
-
-
-def _build(cls: type[T], table: Any, path: str, **extra: Any) -> T:
+def _build[T](cls: type[T], table: Any, path: str, **extra: Any) -> T:
     """Instantiate a settings dataclass from a TOML table, rejecting unknown keys by name."""
     require(isinstance(table, dict), path, table, "a table")
     known = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]

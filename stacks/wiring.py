@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from constructs_lib.alarms import AlarmThresholds, AlertSettings, AlertTopic, AlertTopicProps, SystemAlarmsProps
 from constructs_lib.cache import TransactionCache, TransactionCacheProps
@@ -31,8 +31,6 @@ from processor.contract import APP_DB_USER, REDIS_ACL_RULES
 if TYPE_CHECKING:
     from .config import AppConfig, EnvironmentConfig
 
-P = TypeVar("P")
-
 
 @dataclass(frozen=True)
 class Source:
@@ -42,7 +40,7 @@ class Source:
     value: Any
 
 
-def _props(cls: type[P], sources: Mapping[str, Source], **values: Any) -> P:
+def _props[P](cls: type[P], sources: Mapping[str, Source], **values: Any) -> P:
     """`cls(**values)`; a prop it refuses is re-raised as the configuration field in `sources` it came from.
 
     A prop equal to its field (or a field of a nested section) keeps the message with the field's path; a

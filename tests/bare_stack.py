@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 import cdktf
 from cdktf import TerraformStack
@@ -18,8 +18,6 @@ from constructs_lib.encryption import Account, EncryptionKey, EncryptionKeyProps
 from constructs_lib.networking import Networking, NetworkingProps
 from stacks.providers import aws_provider
 from synthesis import StackView
-
-P = TypeVar("P")
 
 NAME = "bare"
 
@@ -71,7 +69,7 @@ def with_defaults(build: Callable[[BareStack], Any]) -> StackView:
     return bare.view()
 
 
-def required_only(props: type[P], default_name: str, /, **overrides: Any) -> P:
+def required_only[P](props: type[P], default_name: str, /, **overrides: Any) -> P:
     """A store's props with only its required fields (real collaborators from a bare stack), plus `overrides`."""
     bare = bare_stack()
     return props(**{"name": default_name, "keys": bare.keys, "networking": bare.network, **overrides})

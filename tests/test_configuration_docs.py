@@ -30,7 +30,7 @@ def documented() -> dict[str, str]:
         assert len(names) == len(defaults), f"names and defaults do not pair up in: {row}"
         # The first name is written in full; the others in the row share its section prefix.
         prefix = re.match(r"(.*[. ])?", names[0]).group(0)  # type: ignore[union-attr]
-        for index, (name, default) in enumerate(zip(names, defaults)):
+        for index, (name, default) in enumerate(zip(names, defaults, strict=True)):
             full = name if index == 0 else prefix + name
             assert full not in settings, f"{full} is documented twice"
             settings[full] = default

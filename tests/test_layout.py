@@ -49,7 +49,7 @@ def test_only_test_rig_targets_run_modules_from_tests() -> None:
         elif line.startswith("\t"):
             recipes.setdefault(target, []).append(line)
     using_tests = {
-        name for name, lines in recipes.items() if any(re.search(r"-m tests\.|tests/support", l) for l in lines)
+        name for name, lines in recipes.items() if any(re.search(r"-m tests\.|tests/support", line) for line in lines)
     }
     assert using_tests == TEST_RIG_TARGETS
     assert any("-m tools.plan_stack" in line for line in recipes["plan"])

@@ -113,7 +113,7 @@ def test_readme_states_the_lambda_python(lambda_python: str) -> None:
 
 def test_this_session_runs_on_the_lambda_python(lambda_python: str) -> None:
     """The processor's tests run here: on the Lambda's interpreter, not merely a compatible one."""
-    running = "%d.%d" % sys.version_info[:2]
+    running = "{}.{}".format(*sys.version_info[:2])
     assert running == lambda_python, (
         f"tests run on Python {running}, the Lambda on {lambda_python}: rebuild .venv with `make setup`"
     )

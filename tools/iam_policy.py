@@ -30,13 +30,13 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, Union
+from typing import Any
 
 ALLOW = "Allow"
 DENY = "Deny"
 IMPLICIT_DENY = "ImplicitDeny"
 
-ContextValue = Union[str, Sequence[str]]
+ContextValue = str | Sequence[str]
 
 _NEGATED = frozenset({"StringNotEquals", "StringNotEqualsIgnoreCase", "StringNotLike", "ArnNotEquals", "ArnNotLike"})
 _OPERATORS = (
@@ -248,7 +248,7 @@ def _arn_like(pattern: str, arn: str, *, wildcards: bool) -> bool:
         return False
     if not wildcards:
         return expected == actual
-    return all(_like(p, a) for p, a in zip(expected, actual))
+    return all(_like(p, a) for p, a in zip(expected, actual, strict=True))
 
 
 def _like(pattern: str, value: str, *, ignore_case: bool = False) -> bool:

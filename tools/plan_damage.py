@@ -20,7 +20,7 @@ import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol, Union
+from typing import Any, ClassVar, Protocol
 
 from tools.plan_json import SENSITIVE, UNKNOWN, Marker, as_dict, contains_true, is_empty
 
@@ -29,7 +29,7 @@ ANY = "*"
 #: Source CIDRs that mean "from anywhere on the internet".
 OPEN_CIDRS = frozenset({"0.0.0.0/0", "::/0"})
 
-Step = Union[str, int]
+Step = str | int
 Shown = tuple[Any, Any]
 
 

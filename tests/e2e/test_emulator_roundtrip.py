@@ -603,27 +603,29 @@ def test_a_dev_role_session_is_refused_prods_state_its_versions_and_its_listing(
     refused = []
     for kind in ("apply", "plan"):
         dev = emulator.client("s3", credentials=ci_role(emulator, "dev", kind))
+        # Each attempt: the client method and its arguments besides the bucket.
         attempts = {
-            "GetObject": lambda: dev.get_object(Bucket=bucket, Key=prod_state),
-            "GetObject (a version)": lambda: dev.get_object(Bucket=bucket, Key=prod_state, VersionId=old),
-            "HeadObject": lambda: dev.head_object(Bucket=bucket, Key=prod_state),
-            "HeadObject (a version)": lambda: dev.head_object(Bucket=bucket, Key=prod_state, VersionId=old),
-            "GetObjectAcl": lambda: dev.get_object_acl(Bucket=bucket, Key=prod_state),
-            "GetObjectTagging": lambda: dev.get_object_tagging(Bucket=bucket, Key=prod_state),
-            "ListObjectsV2 (prod's prefix)": lambda: dev.list_objects_v2(Bucket=bucket, Prefix="japancart/prod/"),
-            "ListObjectsV2 (everything)": lambda: dev.list_objects_v2(Bucket=bucket),
-            "ListObjectVersions": lambda: dev.list_object_versions(Bucket=bucket, Prefix="japancart/prod/"),
-            "PutObject (under dev's key)": lambda: dev.put_object(
-                Bucket=bucket, Key=prod_state, Body=b"{}", ServerSideEncryption="aws:kms", SSEKMSKeyId=keys["dev"]
+            "GetObject": ("get_object", {"Key": prod_state}),
+            "GetObject (a version)": ("get_object", {"Key": prod_state, "VersionId": old}),
+            "HeadObject": ("head_object", {"Key": prod_state}),
+            "HeadObject (a version)": ("head_object", {"Key": prod_state, "VersionId": old}),
+            "GetObjectAcl": ("get_object_acl", {"Key": prod_state}),
+            "GetObjectTagging": ("get_object_tagging", {"Key": prod_state}),
+            "ListObjectsV2 (prod's prefix)": ("list_objects_v2", {"Prefix": "japancart/prod/"}),
+            "ListObjectsV2 (everything)": ("list_objects_v2", {}),
+            "ListObjectVersions": ("list_object_versions", {"Prefix": "japancart/prod/"}),
+            "PutObject (under dev's key)": (
+                "put_object",
+                {"Key": prod_state, "Body": b"{}", "ServerSideEncryption": "aws:kms", "SSEKMSKeyId": keys["dev"]},
             ),
-            "DeleteObject": lambda: dev.delete_object(Bucket=bucket, Key=prod_state),
-            "DeleteObject (a version)": lambda: dev.delete_object(Bucket=bucket, Key=prod_state, VersionId=old),
-            "GetObject (the bootstrap's state)": lambda: dev.get_object(Bucket=bucket, Key="japancart/bootstrap/x"),
-            "GetBucketPolicy": lambda: dev.get_bucket_policy(Bucket=bucket),
+            "DeleteObject": ("delete_object", {"Key": prod_state}),
+            "DeleteObject (a version)": ("delete_object", {"Key": prod_state, "VersionId": old}),
+            "GetObject (the bootstrap's state)": ("get_object", {"Key": "japancart/bootstrap/x"}),
+            "GetBucketPolicy": ("get_bucket_policy", {}),
         }
-        for name, attempt in attempts.items():
+        for name, (method, params) in attempts.items():
             with pytest.raises(ClientError) as denied:
-                attempt()
+                getattr(dev, method)(Bucket=bucket, **params)
             assert denied.value.response["Error"]["Code"] in ("AccessDenied", "403"), (kind, name, denied.value)
             refused.append(f"{kind}: {name}")
         # ...while its own state stays reachable the way the S3 backend reaches it

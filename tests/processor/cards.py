@@ -100,7 +100,7 @@ surrounding = st.text(alphabet="abcxyz ,:;!?()/ü日本", max_size=8)
 def escape_some_digits(text: str, picks: list[bool]) -> str:
     """A JSON string body with the picked digits and separators written as \\uXXXX escapes."""
     out = []
-    for char, pick in zip(text, picks + [False] * len(text)):
+    for char, pick in zip(text, picks + [False] * len(text), strict=False):
         escape = pick and (char.isdecimal() or not char.isalnum())
         out.append(f"\\u{ord(char):04x}" if escape else json.dumps(char, ensure_ascii=False)[1:-1])
     return "".join(out)

@@ -23,10 +23,7 @@ if str(_REPO_ROOT) not in sys.path:
 from txn_events import STREAM_ARN  # noqa: E402
 
 from processor.config import DB_AUTH_PASSWORD, DbSettings, RedisSettings, RuleThresholds, Settings  # noqa: E402
-from processor.contract import (
-    APP_DB_USER,  # noqa: E402
-    REDIS_ACL_RULES,  # noqa: E402
-)
+from processor.contract import APP_DB_USER, REDIS_ACL_RULES  # noqa: E402
 from tests.support.pipeline import APP_DB_PASSWORD, REDIS_PASSWORD, REDIS_USER, migrate  # noqa: E402
 from tests.support.servers import PostgresServer, RedisServer, TestCA  # noqa: E402
 

@@ -106,7 +106,7 @@ class FakeFunction:
         if self.response != "default":
             return self.response
         failures = []
-        for record, payload in zip(event["Records"], data):
+        for record, payload in zip(event["Records"], data, strict=True):
             if self.fail.get(payload, 0) > 0:
                 self.fail[payload] -= 1
                 failures.append({"itemIdentifier": record["kinesis"]["sequenceNumber"]})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
@@ -71,7 +72,7 @@ def test_alerts_equal_the_reference_whatever_the_order_and_batching(
     shuffled = list(docs)
     order.shuffle(shuffled)
     boundaries = sorted({0, len(shuffled), *[c for c in cuts if c < len(shuffled)]})
-    batches = [shuffled[a:b] for a, b in zip(boundaries, boundaries[1:])]
+    batches = [shuffled[a:b] for a, b in itertools.pairwise(boundaries)]
     if redeliver:  # a batch delivered twice (Kinesis at-least-once) changes nothing
         batches.append(batches[0])
     for n, batch in enumerate(batches):

@@ -52,7 +52,7 @@ class Function:
         return {
             "batchItemFailures": [
                 {"itemIdentifier": r["kinesis"]["sequenceNumber"]}
-                for r, p in zip(records, payloads)
+                for r, p in zip(records, payloads, strict=True)
                 if self.fail and p == self.fail
             ]
         }

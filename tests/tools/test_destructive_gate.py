@@ -95,8 +95,10 @@ def decide(
     ctx: dict[str, Any],
     codes: dict[str, int],
     sha: str = HEAD,
-    approvers: gate.Approvers = gate.Approvers(TEAMS, memberships=members()),
+    approvers: gate.Approvers | None = None,
 ) -> gate.Decision:
+    if approvers is None:
+        approvers = gate.Approvers(TEAMS, memberships=members())
     verdicts = {stack: gate.Verdict(stack, sha, code) for stack, code in codes.items()}
     return gate.decide(gate.context_from(ctx, "context"), verdicts, STACKS, approvers)
 

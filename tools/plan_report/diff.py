@@ -164,7 +164,9 @@ def list_diff(old: list[Any], new: list[Any], path: str) -> list[JsonChange]:
                 changes += json_diff(old[old_sids.index(sid)], new[new_sids.index(sid)], step)
         return changes
     if len(old) == len(new):
-        return [change for i, (a, b) in enumerate(zip(old, new)) for change in json_diff(a, b, f"{path}[{i}]")]
+        return [
+            change for i, (a, b) in enumerate(zip(old, new, strict=True)) for change in json_diff(a, b, f"{path}[{i}]")
+        ]
     removed = [
         JsonChange("-", f"{path}[{i}]", before=json_value(item)) for i, item in enumerate(old) if item not in new
     ]
