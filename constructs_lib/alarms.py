@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any, TypedDict
 
 from cdktf_cdktf_provider_aws.cloudwatch_dashboard import CloudwatchDashboard
 from cdktf_cdktf_provider_aws.cloudwatch_metric_alarm import CloudwatchMetricAlarm
@@ -200,7 +201,7 @@ class AlertTopic(Construct):
         topic_name = f"{props.name}-alarms"
         topic_arn = account.arn("sns", topic_name)
         feedback = self._delivery_status_role(props, topic_name, topic_arn)
-        status_logging = {}
+        status_logging: dict[str, Any] = {}  # role ARNs and sample rates, as SnsTopic keywords
         for protocol in DELIVERY_STATUS_PROTOCOLS:
             status_logging[f"{protocol}_success_feedback_role_arn"] = feedback.arn
             status_logging[f"{protocol}_failure_feedback_role_arn"] = feedback.arn
@@ -335,9 +336,17 @@ class SystemAlarmsProps(AlarmThresholds):
         require_region("region", self.region)
 
 
+class _SpecCommon(TypedDict):
+    """The AlarmSpec fields every alarm of one resource shares."""
+
+    namespace: str
+    dimensions: Mapping[str, str]
+    comparison: str
+
+
 def _stream_specs(s: AlarmThresholds, stream: TransactionStream) -> list[AlarmSpec]:
     dims = {"StreamName": stream.stream_name}
-    common = dict(namespace="AWS/Kinesis", dimensions=dims, comparison="GreaterThanThreshold")
+    common = _SpecCommon(namespace="AWS/Kinesis", dimensions=dims, comparison="GreaterThanThreshold")
     return [
         AlarmSpec(
             suffix="stream-iterator-age",
@@ -374,7 +383,7 @@ def _cache_specs(s: AlarmThresholds, cache: TransactionCache) -> list[AlarmSpec]
     specs = []
     for ordinal, member in enumerate(cache.member_cluster_ids, start=1):
         label = f"cache-{ordinal:03d}"
-        common = dict(
+        common = _SpecCommon(
             namespace="AWS/ElastiCache", dimensions={"CacheClusterId": member}, comparison="GreaterThanThreshold"
         )
         specs += [
@@ -520,13 +529,13 @@ class SystemAlarms(Construct):
         self.dashboard_name: str = props.name
 
 
-def _dashboard(props: SystemAlarmsProps) -> dict:
+def _dashboard(props: SystemAlarmsProps) -> dict[str, Any]:
     """Key metrics of stream, cache and database, one widget per concern."""
     stream = props.stream.stream_name
     members = props.cache.member_cluster_ids
     db = props.database.identifier
 
-    def widget(title: str, metrics: list[list[str]], stat: str) -> dict:
+    def widget(title: str, metrics: list[list[str]], stat: str) -> dict[str, Any]:
         return {
             "type": "metric",
             "width": 12,

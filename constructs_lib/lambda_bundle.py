@@ -63,7 +63,7 @@ def _applies(requirement: str) -> str | None:
     try:
         from packaging.requirements import Requirement
     except ImportError:  # pip always vendors packaging
-        from pip._vendor.packaging.requirements import Requirement  # type: ignore[no-redef]
+        from pip._vendor.packaging.requirements import Requirement  # type: ignore[assignment]  # pip's vendored copy of the same class
     req = Requirement(requirement)
     if req.marker is not None and not req.marker.evaluate(_marker_environment()):
         return None
@@ -135,7 +135,7 @@ def write_zip(files: dict[str, Path], target: Path) -> None:
             archive.writestr(info, files[name].read_bytes(), compresslevel=6)
 
 
-def build_bundle(dest_dir: os.PathLike | str) -> BundleInfo:
+def build_bundle(dest_dir: os.PathLike[str] | str) -> BundleInfo:
     """Write ``transaction-processor.zip`` into ``dest_dir`` and return its hash."""
     dest = Path(dest_dir)
     dest.mkdir(parents=True, exist_ok=True)

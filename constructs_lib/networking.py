@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import json
 from dataclasses import dataclass
+from typing import TypedDict
 
 from cdktf import Fn
 from cdktf_cdktf_provider_aws.data_aws_availability_zones import DataAwsAvailabilityZones
@@ -140,6 +141,13 @@ class NetworkingProps(NetworkSettings):
         require_choice("flow_log_retention_days", self.flow_log_retention_days, LOG_RETENTION_DAYS)
 
 
+class _Placement(TypedDict, total=False):
+    """Where one subnet goes, as Subnet keywords: a pinned zone id or an available zone's name."""
+
+    availability_zone: str
+    availability_zone_id: str
+
+
 class Networking(Construct):
     """VPC, subnets, routing, flow logs, endpoints and the application security group.
 
@@ -196,7 +204,7 @@ class Networking(Construct):
                 description="HTTPS to the internet through the NAT gateway",
             )
 
-    def _nat(self, props: NetworkingProps, public_cidrs: list[str], zones: list[dict[str, str]]) -> list[Subnet]:
+    def _nat(self, props: NetworkingProps, public_cidrs: list[str], zones: list[_Placement]) -> list[Subnet]:
         """The way out, built only with `nat_gateway`: an internet gateway, public subnets routed to it, and one
         NAT gateway that the private route table sends 0.0.0.0/0 to. Returns the public subnets."""
         igw = InternetGateway(self, "igw", vpc_id=self._vpc.id, tags={"Name": props.name})
@@ -223,7 +231,7 @@ class Networking(Construct):
         )
         return public_subnets
 
-    def _zones(self, settings: NetworkSettings) -> list[dict[str, str]]:
+    def _zones(self, settings: NetworkSettings) -> list[_Placement]:
         """Subnet placement per AZ: the pinned zone ids, or else the first available zones."""
         if settings.zone_ids:
             return [{"availability_zone_id": zone_id} for zone_id in settings.zone_ids]
@@ -237,7 +245,7 @@ class Networking(Construct):
         return [{"availability_zone": Fn.element(available.names, index)} for index in range(settings.az_count)]
 
     def _subnets(
-        self, tier: str, name: str, cidrs: list[str], zones: list[dict[str, str]], route_table: RouteTable
+        self, tier: str, name: str, cidrs: list[str], zones: list[_Placement], route_table: RouteTable
     ) -> list[Subnet]:
         group = Construct(self, tier)
         subnets = []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
+from typing import Any
 
 from cdktf import AssetType, TerraformAsset
 from cdktf_cdktf_provider_aws.data_aws_iam_policy_document import (
@@ -501,7 +502,7 @@ REPLAY_QUEUE_ACTIONS = (
 )
 
 
-def _only_sender(queue_arn: str, sender_role_arn: str) -> dict:
+def _only_sender(queue_arn: str, sender_role_arn: str) -> dict[str, Any]:
     """A queue-policy statement denying `sqs:SendMessage` to every principal but `sender_role_arn`.
 
     Lambda sends an event source mapping's on-failure records with the function's execution role

@@ -194,7 +194,7 @@ def thresholds_from_env(env: Mapping[str, str]) -> RuleThresholds:
     )
 
 
-def _secret_json(fetch: SecretFetcher, arn: str, what: str) -> dict:
+def _secret_json(fetch: SecretFetcher, arn: str, what: str) -> dict[str, Any]:
     try:
         data = json.loads(fetch(arn))
     except json.JSONDecodeError:
@@ -204,7 +204,7 @@ def _secret_json(fetch: SecretFetcher, arn: str, what: str) -> dict:
     return data
 
 
-def _secret_field(data: dict, key: str, arn: str) -> Any:
+def _secret_field(data: dict[str, Any], key: str, arn: str) -> Any:
     if key not in data or data[key] in (None, ""):
         raise ConfigError(f"secret {arn} is missing key {key!r}")
     return data[key]
@@ -214,7 +214,7 @@ def _region(env: Mapping[str, str]) -> str | None:
     return next((env[name].strip() for name in ENV_REGIONS if env.get(name, "").strip()), None)
 
 
-def _connection(fetch: SecretFetcher, connection_arn: str) -> dict:
+def _connection(fetch: SecretFetcher, connection_arn: str) -> dict[str, Any]:
     conn = _secret_json(fetch, connection_arn, "database connection")
     engine = conn.get("engine", "postgres")
     if engine not in ("postgres", "postgresql"):
@@ -223,7 +223,7 @@ def _connection(fetch: SecretFetcher, connection_arn: str) -> dict:
 
 
 def _db_settings(
-    env: Mapping[str, str], conn: dict, arn: str, *, username: str, auth: str, password: str | None
+    env: Mapping[str, str], conn: dict[str, Any], arn: str, *, username: str, auth: str, password: str | None
 ) -> DbSettings:
     return DbSettings(
         host=str(_secret_field(conn, "host", arn)),

@@ -27,7 +27,7 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import redis
 
@@ -71,7 +71,7 @@ def rebuild_step(
         return False  # another processor is rebuilding this server
     try:
         started = time.monotonic()
-        saved = client.get(cursor)
+        saved = cast("str | bytes | None", client.get(cursor))  # the sync client: a value, not an awaitable
         after = tuple(json.loads(saved)) if saved else _START
         if after == _START:
             logger.warning("redis server %s lacks part of the history: rebuilding it from postgres", run_id)

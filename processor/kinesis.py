@@ -73,7 +73,8 @@ class ParsedBatch:
 
     @property
     def sequence_numbers(self) -> list[str]:
-        return [item.sequence_number for item in (*self.accepted, *self.rejected)]
+        items: list[Accepted | Rejected] = [*self.accepted, *self.rejected]
+        return [item.sequence_number for item in items]
 
 
 class ForeignEventError(RuntimeError):
@@ -95,7 +96,7 @@ def refuse_foreign_records(event: Any, stream_arn: str) -> None:
             return
     except (TypeError, KeyError):  # something is not a record: counted below
         pass
-    foreign: Counter = Counter()
+    foreign: Counter[tuple[str, str]] = Counter()
     for record in records:
         source = record.get("eventSource") if isinstance(record, Mapping) else None
         arn = record.get("eventSourceARN") if isinstance(record, Mapping) else None

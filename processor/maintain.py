@@ -27,10 +27,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from processor.config import ConfigError
+from processor.config import ConfigError, DbSettings
 from processor.contract import MAINTENANCE_EVENT
+
+if TYPE_CHECKING:
+    import pg8000.native
 
 #: A DETACH waits for the processor's open transactions; longer than this, it gives up (the schedule retries)
 #: rather than queue the processor's inserts behind its lock.
@@ -98,7 +101,7 @@ RETENTION_LIMITS = {
 }
 
 
-def set_policy(conn, policy: RetentionPolicy) -> None:
+def set_policy(conn: pg8000.native.Connection, policy: RetentionPolicy) -> None:
     """Write the policy the lifecycle functions read (as the master: nobody else may)."""
     values = policy.as_dict()
     columns = ", ".join(values)
@@ -110,7 +113,7 @@ def set_policy(conn, policy: RetentionPolicy) -> None:
     )
 
 
-def maintain(conn, today: date | None = None) -> dict[str, Any]:
+def maintain(conn: pg8000.native.Connection, today: date | None = None) -> dict[str, Any]:
     """One day's upkeep on a connection as the maintainer, each step its own transaction."""
     day = (today or datetime.now(UTC).date()).isoformat()
     conn.run(f"SET lock_timeout = '{LOCK_TIMEOUT}'")
@@ -126,7 +129,7 @@ def maintain(conn, today: date | None = None) -> dict[str, Any]:
     return {"day": day, "created": created, "detached": detached, "partitions": partitions, "purged": purged}
 
 
-def export_partitions(conn, out_dir: Path) -> list[dict[str, Any]]:
+def export_partitions(conn: pg8000.native.Connection, out_dir: Path) -> list[dict[str, Any]]:
     """Write every detached partition not exported yet to `<out_dir>/<table>.csv.gz` (CSV with a header,
     ordered by id) and record the export (rows, SHA-256 of the file, its path), each in one snapshot, as the
     master. A file appears under its name only when complete; an export the table disagrees with is refused."""
@@ -175,7 +178,7 @@ def _check_event(event: Any) -> None:
     )
 
 
-def run(settings, today: date | None = None) -> dict[str, Any]:
+def run(settings: DbSettings, today: date | None = None) -> dict[str, Any]:
     """Connect over verified TLS as `settings` (the maintainer) and do one day's upkeep."""
     from processor.pg_store import connect
 

@@ -10,13 +10,16 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Callable, Iterable
+from typing import Any
 
 from processor.contract import DIMENSION_ENVIRONMENT, DIMENSION_RULE, METRIC_CONFLICTS, METRIC_RULE_HITS
 
 DIMENSION_SETS = [[DIMENSION_ENVIRONMENT], [DIMENSION_ENVIRONMENT, DIMENSION_RULE]]
 
 
-def _document(namespace: str, timestamp_ms: int, metric: str, dimensions: list[list[str]], values: dict) -> dict:
+def _document(
+    namespace: str, timestamp_ms: int, metric: str, dimensions: list[list[str]], values: dict[str, Any]
+) -> dict[str, Any]:
     return {
         "_aws": {
             "Timestamp": timestamp_ms,
@@ -28,7 +31,9 @@ def _document(namespace: str, timestamp_ms: int, metric: str, dimensions: list[l
     }
 
 
-def rule_hit_documents(namespace: str, environment: str, rules: Iterable[str], timestamp_ms: int) -> list[dict]:
+def rule_hit_documents(
+    namespace: str, environment: str, rules: Iterable[str], timestamp_ms: int
+) -> list[dict[str, Any]]:
     """One EMF document per rule, carrying that rule's count of new alerts for the batch."""
     return [
         _document(
@@ -42,7 +47,7 @@ def rule_hit_documents(namespace: str, environment: str, rules: Iterable[str], t
     ]
 
 
-def conflict_documents(namespace: str, environment: str, conflicts: int, timestamp_ms: int) -> list[dict]:
+def conflict_documents(namespace: str, environment: str, conflicts: int, timestamp_ms: int) -> list[dict[str, Any]]:
     if not conflicts:
         return []
     return [

@@ -17,9 +17,15 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from processor.contract import MASTER_DB_USER
+
+if TYPE_CHECKING:
+    import pg8000.native
+
+    from processor.config import DbSettings
+    from processor.maintain import RetentionPolicy
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 _NAME_PATTERN = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
@@ -63,7 +69,7 @@ def migrations_checksum(migrations: Sequence[Migration] | None = None) -> str:
     return digest.hexdigest()
 
 
-def apply_migrations(conn, migrations: Sequence[Migration] | None = None) -> list[str]:
+def apply_migrations(conn: pg8000.native.Connection, migrations: Sequence[Migration] | None = None) -> list[str]:
     """Apply pending migrations on a pg8000 native connection; return applied versions."""
     migrations = list(migrations if migrations is not None else load_migrations())
     conn.run("BEGIN")
@@ -102,7 +108,7 @@ def apply_migrations(conn, migrations: Sequence[Migration] | None = None) -> lis
         raise
 
 
-def run(settings, retention=None) -> list[str]:
+def run(settings: DbSettings, retention: RetentionPolicy | None = None) -> list[str]:
     """Connect over verified TLS as `settings` (the master user), apply what is pending and, given a
     `processor.maintain.RetentionPolicy`, set it as the policy the daily maintenance reads."""
     from processor.maintain import set_policy
@@ -121,7 +127,7 @@ def run(settings, retention=None) -> list[str]:
 _EVENT_KEYS = ("action", "checksum", "retention")
 
 
-def handle(event: Any, context: Any = None) -> dict:
+def handle(event: Any, context: Any = None) -> dict[str, Any]:
     """Migration function entry point: the only code that reads the master secret. The event carries the
     migrations checksum the deploy expects and the configured retention (`processor.maintain.RetentionPolicy`)."""
     from processor.aws_secrets import fetch_secret_string
@@ -143,7 +149,10 @@ def handle(event: Any, context: Any = None) -> dict:
             "in its own function, as txn_maintainer)"
         )
     retention = RetentionPolicy.from_mapping(event["retention"]) if "retention" in event else None
-    result = {"applied": run(master_db_settings(os.environ, fetch_secret_string), retention), "checksum": checksum}
+    result: dict[str, Any] = {
+        "applied": run(master_db_settings(os.environ, fetch_secret_string), retention),
+        "checksum": checksum,
+    }
     if retention is not None:
         result["retention"] = retention.as_dict()
     print(json.dumps(result))

@@ -230,9 +230,10 @@ def iam_auth_token(settings: DbSettings) -> str:
     import boto3  # provided by the Lambda runtime; only this path needs it
 
     client = boto3.client("rds", region_name=settings.region)
-    return client.generate_db_auth_token(
+    token: str = client.generate_db_auth_token(
         DBHostname=settings.host, Port=settings.port, DBUsername=settings.username, Region=settings.region
     )
+    return token
 
 
 def connect(settings: DbSettings) -> pg8000.native.Connection:
@@ -303,7 +304,10 @@ def _transaction_rows(items: Sequence[Accepted]) -> str:
 
 
 def store_transactions(
-    conn, accepted: Sequence[Accepted], rejected: Sequence[Rejected], thresholds: RuleThresholds
+    conn: pg8000.native.Connection,
+    accepted: Sequence[Accepted],
+    rejected: Sequence[Rejected],
+    thresholds: RuleThresholds,
 ) -> StoredBatch:
     """Inside an open DB transaction: insert, classify duplicates, record conflicts and rejects.
     ``thresholds`` select the windows worth returning: those a rule may alert on.
@@ -386,7 +390,7 @@ def store_transactions(
     return result
 
 
-def upsert_alerts(conn, alerts: Sequence[AlertRow]) -> list[str]:
+def upsert_alerts(conn: pg8000.native.Connection, alerts: Sequence[AlertRow]) -> list[str]:
     """Store rule hits; return the rules of the alerts that are new (not raised before)."""
     if not alerts:
         return []
@@ -413,7 +417,9 @@ def upsert_alerts(conn, alerts: Sequence[AlertRow]) -> list[str]:
     return [rule for rule, created in rows or [] if created]
 
 
-def history_page(conn, since: datetime, after: tuple[str, str], page_size: int) -> list[Transaction]:
+def history_page(
+    conn: pg8000.native.Connection, since: datetime, after: tuple[str, str], page_size: int
+) -> list[Transaction]:
     """Transactions that occurred after ``since``, in (occurred_at, id) order after the ``after`` key."""
     # Planned for each page's own bounds, not prepared: rebuilds are rare, and a generic plan
     # would know neither the LIMIT nor how much of the table the range selects.

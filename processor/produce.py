@@ -17,19 +17,14 @@ import random
 import sys
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
-from processor.config import (
-    ENV_MAX_DAILY_TOTAL,
-    ENV_MAX_SINGLE_AMOUNT,
-    ENV_MAX_TXNS_PER_HOUR,
-    parse_positive_decimal,
-    parse_positive_int,
-)
+from processor.config import parse_positive_decimal, parse_positive_int
+from processor.contract import ENV_MAX_DAILY_TOTAL, ENV_MAX_SINGLE_AMOUNT, ENV_MAX_TXNS_PER_HOUR
 from processor.rules import HOUR, hour_start
 from processor.schema import PAYMENT_METHODS
 
@@ -135,7 +130,12 @@ def build_plan(
 
 
 def put_all(
-    client: Any, stream: str, records: Sequence[dict[str, Any]], rate: float, sleep=time.sleep, clock=time.monotonic
+    client: Any,
+    stream: str,
+    records: Sequence[dict[str, Any]],
+    rate: float,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
 ) -> int:
     """Send at about ``rate`` records/s in ``put_records`` calls of at most 500; retry throttled ones."""
     chunk_size = max(1, min(MAX_RECORDS_PER_PUT, int(rate)))

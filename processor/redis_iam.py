@@ -30,7 +30,8 @@ def auth_token(cache_name: str, user_id: str, region: str, credentials: Any) -> 
 
     request = AWSRequest(method="GET", url=f"http://{cache_name}/", params={"Action": "connect", "User": user_id})
     SigV4QueryAuth(credentials, SERVICE, region, expires=TOKEN_SECONDS).add_auth(request)
-    return request.url.removeprefix("http://")
+    url: str = request.url
+    return url.removeprefix("http://")
 
 
 class IAMCredentialProvider(redis.CredentialProvider):

@@ -19,10 +19,12 @@ import ssl
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any, cast
 
 import redis
 
-from processor.config import AUTH_IAM, RedisSettings
+from processor.config import RedisSettings
+from processor.contract import AUTH_IAM
 from processor.redis_iam import IAMCredentialProvider
 from processor.schema import CURRENCY_MINOR_UNITS, Transaction
 
@@ -166,7 +168,7 @@ def write_history(
     """Write the transactions still inside the history (a batch, or with ``page`` a rebuild page on the
     server it names); return the ready marker and the run id of the server that answered."""
     now_ms = int(now * 1000)
-    grouped: dict[str, list[list]] = defaultdict(list)
+    grouped: dict[str, list[list[str | int]]] = defaultdict(list)
     for txn in transactions:
         expire_at = expires_at_ms(txn, ttl_seconds, now)
         if expire_at > now_ms:  # older ones are already outside the rolling day
@@ -175,7 +177,7 @@ def write_history(
             )
     plan = json.dumps([[set_key, rows] for set_key, rows in grouped.items()], ensure_ascii=False)
     if page is None:
-        reply = client.eval(_WRITE_HISTORY, 1, READY_KEY, now_ms, ttl_seconds * 1000, plan)
+        reply = client.eval(_WRITE_HISTORY, 1, READY_KEY, str(now_ms), str(ttl_seconds * 1000), plan)
     else:
         reply = client.eval(
             _WRITE_HISTORY,
@@ -183,13 +185,14 @@ def write_history(
             READY_KEY,
             page.cursor_key,
             page.lock_key,
-            now_ms,
-            ttl_seconds * 1000,
+            str(now_ms),
+            str(ttl_seconds * 1000),
             plan,
             page.run_id,
             page.cursor or "",
             page.lock_token,
-            page.lock_ms,
+            str(page.lock_ms),
         )
-    marker, run_id = reply
+    # redis-py annotates eval as returning str; the script returns its two-element array.
+    marker, run_id = cast("list[Any]", reply)
     return HistoryState(None if marker is None else str(marker), str(run_id))

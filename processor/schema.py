@@ -117,7 +117,7 @@ class Transaction:
     currency: str
     occurred_at: datetime  # always timezone-aware, normalised to UTC
     payment_method: str
-    metadata: dict | None = field(default=None)
+    metadata: dict[str, Any] | None = field(default=None)
     # The canonical JSON of `metadata` when validation already made it (it is made once, not twice).
     metadata_json: str | None = field(default=None, compare=False, repr=False)
 
@@ -150,9 +150,9 @@ class Transaction:
             f'"payment_method":{_string(self.payment_method)},"transaction_id":{_string(self.transaction_id)}}}'
         )
 
-    def _document(self) -> dict:
+    def _document(self) -> dict[str, Any]:
         """The canonical document as a dict (what ``to_json`` spells out)."""
-        doc = {
+        doc: dict[str, Any] = {
             "transaction_id": self.transaction_id,
             "customer_id": self.customer_id,
             "merchant_id": self.merchant_id,
@@ -215,7 +215,8 @@ def _amount(doc: Mapping[str, Any], currency: str) -> Decimal:
     if value >= MAX_AMOUNT:
         raise _fail("amount", raw, f"must be less than {MAX_AMOUNT:f}")
     allowed = CURRENCY_MINOR_UNITS[currency]
-    if value.as_tuple().exponent < -allowed:  # too many places as written; trailing zeros may not count
+    written = value.as_tuple().exponent  # an int: the value is finite
+    if isinstance(written, int) and written < -allowed:  # too many places as written; trailing zeros may not count
         exponent = value.normalize().as_tuple().exponent
         decimals = -exponent if isinstance(exponent, int) and exponent < 0 else 0
         if decimals > allowed:
@@ -280,7 +281,7 @@ def _payment_method(doc: Mapping[str, Any]) -> str:
     return value
 
 
-def _metadata(doc: Mapping[str, Any]) -> tuple[dict | None, str | None]:
+def _metadata(doc: Mapping[str, Any]) -> tuple[dict[str, Any] | None, str | None]:
     """The metadata as plain JSON values, and its canonical JSON text."""
     value = doc.get("metadata")
     if value is None:
