@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 CDKTF = """#!{python}
 import os, signal, subprocess, sys, time
+open(os.environ["STAND_IN_LOG"] + ".cdktf-started", "w").close()  # the tool is supervising: its handlers are set
 time.sleep(float(os.environ.get("STAND_IN_DELAY", "0")))
 terraform = subprocess.Popen([os.path.join(os.path.dirname(__file__), "terraform")], start_new_session=True)
 def aborted(signum, frame):  # cdktf's onAbort: Ctrl-C into the pty, exit without waiting -> SIGHUP
@@ -141,8 +142,10 @@ def test_a_second_ctrl_c_is_forwarded_with_a_warning(stand_ins: Path) -> None:
 
 
 def test_an_interrupt_before_terraform_starts_stops_it_as_it_starts(stand_ins: Path) -> None:
-    process, log = start(stand_ins, STAND_IN_DELAY="1.5")
-    time.sleep(0.5)
+    process, log = start(stand_ins, STAND_IN_DELAY="3")
+    # Once cdktf has started, the tool's handlers are set; Terraform starts 3 s later. (A fixed sleep here lost
+    # the race on a loaded machine: the SIGINT arrived before the tool had started.)
+    wait_for(log.with_name(log.name + ".cdktf-started"), "")
     os.killpg(process.pid, signal.SIGINT)
     _, err = process.communicate(timeout=30)
     assert "Terraform will stop gracefully as soon as it starts" in err
