@@ -27,7 +27,11 @@ CDKTF = """#!{python}
 import os, signal, subprocess, sys, time
 open(os.environ["STAND_IN_LOG"] + ".cdktf-started", "w").close()  # the tool is supervising: its handlers are set
 time.sleep(float(os.environ.get("STAND_IN_DELAY", "0")))
+# Terraform handles SIGINT from its first instant; this Python stand-in needs a moment to start, so it starts with
+# SIGINT blocked (inherited across exec) and unblocks it once its handler is set: an early SIGINT waits, not kills.
+signal.pthread_sigmask(signal.SIG_BLOCK, {{signal.SIGINT}})
 terraform = subprocess.Popen([os.path.join(os.path.dirname(__file__), "terraform")], start_new_session=True)
+signal.pthread_sigmask(signal.SIG_UNBLOCK, {{signal.SIGINT}})
 def aborted(signum, frame):  # cdktf's onAbort: Ctrl-C into the pty, exit without waiting -> SIGHUP
     with open(os.environ["STAND_IN_LOG"], "a") as log:
         log.write("cdktf got %d\\n" % signum)
@@ -53,6 +57,7 @@ def hung_up(signum, frame):
 signal.signal(signal.SIGINT, interrupted)
 signal.signal(signal.SIGHUP, hung_up)
 log.write("terraform running\\n")
+signal.pthread_sigmask(signal.SIG_UNBLOCK, {{signal.SIGINT}})  # an interrupt sent while it started arrives now
 while not received:
     time.sleep(0.05)
 time.sleep(float(os.environ.get("STAND_IN_STOP_SECONDS", "1")))  # finishing what is in flight
