@@ -94,7 +94,7 @@ test-servers: ## Install redis-server from Debian's packages if absent (PostgreS
 	@tools/install-test-servers.sh
 
 # Settings in pyproject.toml; .pre-commit-config.yaml runs the same before each commit.
-lint: setup ## ruff lint + format check over every Python file, mypy strict on processor/ and constructs_lib/
+lint: setup ## ruff lint + format check over every Python file, mypy strict on processor/, constructs_lib/ and operator_tools/
 	$(PYTHON) -m ruff check .
 	$(PYTHON) -m ruff format --check .
 	$(PYTHON) -m mypy

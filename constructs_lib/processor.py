@@ -327,7 +327,7 @@ class TransactionProcessor(Construct):
         self.code: TerraformAsset = code
         #: The migration's run by Terraform: depend on it to start after the schema (and its roles) exist.
         self.migration_ready: LambdaInvocation = self._migration.ready
-        #: The role `python -m processor.replay` runs as (see `_replay`).
+        #: The role `python -m operator_tools.replay` runs as (see `_replay`).
         self.replay_role_arn: str = self._replay_role.arn
 
     def _role(self, function_name: str, props: TransactionProcessorProps, log_group_arn: str) -> IamRole:
@@ -349,7 +349,7 @@ class TransactionProcessor(Construct):
         return role
 
     def _replay(self, props: TransactionProcessorProps) -> IamRole:
-        """`<name>-replay`: what `python -m processor.replay` needs and nothing else. It reads and settles the
+        """`<name>-replay`: what `python -m operator_tools.replay` needs and nothing else. It reads and settles the
         failure queue's pointers, reads this stream, invokes this function (unqualified), and decrypts
         through SQS and Kinesis only.
 
@@ -390,7 +390,7 @@ class TransactionProcessor(Construct):
             "replay-role",
             name=f"{props.name}-replay",
             assume_role_policy=trust.json,
-            description="Runs python -m processor.replay: re-drives the failure queue's batches",
+            description="Runs python -m operator_tools.replay: re-drives the failure queue's batches",
         )
         permissions = DataAwsIamPolicyDocument(self, "replay-permissions", statement=grantee.statements())
         IamRolePolicy(self, "replay-policy", name="replay-failed-batches", role=role.id, policy=permissions.json)

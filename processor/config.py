@@ -128,7 +128,7 @@ class Settings:
 
 def parse_stream_arn(name: str, raw: Any) -> str:
     """A Kinesis stream ARN (``arn:<partition>:kinesis:<region>:<account>:stream/<name>``)."""
-    from processor.kinesis_events import stream_parts
+    from processor.kinesis import stream_parts
 
     value = str(raw).strip()
     try:

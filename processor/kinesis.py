@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import binascii
 import logging
+import re
 import traceback
 from collections import Counter
 from collections.abc import Mapping
@@ -20,10 +21,23 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from processor import pan
-from processor.kinesis_events import EVENT_SOURCE
 from processor.schema import Transaction, ValidationError, parse_transaction, short_text
 
 logger = logging.getLogger("processor")
+
+#: The ``eventSource`` of every record Lambda's Kinesis event source mapping sends.
+EVENT_SOURCE = "aws:kinesis"
+
+# arn:<partition>:kinesis:<region>:<account>:stream/<name> (stream names: 1-128 of [a-zA-Z0-9_.-]).
+_STREAM_ARN = re.compile(r"arn:aws[a-z-]*:kinesis:([a-z]{2}(?:-[a-z]+)+-\d+):\d{12}:stream/([A-Za-z0-9_.-]{1,128})")
+
+
+def stream_parts(stream_arn: str) -> tuple[str, str]:
+    """(region, stream name) of ``arn:aws:kinesis:<region>:<account>:stream/<name>``."""
+    match = _STREAM_ARN.fullmatch(stream_arn) if isinstance(stream_arn, str) else None
+    if match is None:
+        raise ValueError(f"not a Kinesis stream ARN: {stream_arn!r}")
+    return match.group(1), match.group(2)
 
 
 @dataclass(frozen=True)

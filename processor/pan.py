@@ -83,7 +83,7 @@ for _name, _ranges, _lengths in NETWORKS:
 
 #: Canonical UUID text, versions 1-8 with the RFC 9562 variant (what uuid.uuid4() etc. print).
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[1-8][0-9a-fA-F]{3}-[89abAB][0-9a-fA-F]{3}-[0-9a-fA-F]{12}")
-#: The producer's id grammar (processor/produce.py): lowercase words joined by hyphens, optionally ending
+#: The producer's id grammar (operator_tools/produce.py): lowercase words joined by hyphens, optionally ending
 #: in one number of at most 12 digits: `cust-00042`, `merchant-0007`, `cust-trip-burst-1234567`,
 #: `cust-invalid`, `invalid-3`, `txn-000001`. One group of at most 12 digits cannot hold a card, so
 #: recognising these ids skips a scan that could find nothing: it makes nothing pass that would not.

@@ -95,7 +95,7 @@ class TransactionMonitoringStack(TerraformStack):
             "dashboard_name": (alarms.dashboard_name, "CloudWatch dashboard of stream, cache and database"),
             "processor_function_name": (processor.function_name, "Lambda function consuming the stream"),
             "dead_letter_queue_url": (processor.dead_letter_queue_url, "Records that failed every retry"),
-            "replay_role_arn": (processor.replay_role_arn, "Role to run python -m processor.replay as (MFA)"),
+            "replay_role_arn": (processor.replay_role_arn, "Role to run python -m operator_tools.replay as (MFA)"),
         }
         for output_id, (value, description) in outputs.items():
             TerraformOutput(self, output_id, value=value, description=description)

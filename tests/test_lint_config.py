@@ -34,11 +34,11 @@ def test_pre_commit_runs_what_make_lint_runs() -> None:
     assert all(h["language"] == "system" for h in hooks), "hooks run the locked tools from .venv"
 
 
-def test_mypy_is_strict_on_the_processor_and_the_constructs_and_the_tools_are_locked() -> None:
+def test_mypy_is_strict_on_the_processor_the_constructs_and_the_operator_tools_and_the_tools_are_locked() -> None:
     settings = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
     mypy = settings["tool"]["mypy"]
     assert mypy["strict"] is True
-    assert sorted(mypy["files"]) == ["constructs_lib", "processor"]
+    assert sorted(mypy["files"]) == ["constructs_lib", "operator_tools", "processor"]
     pipfile = tomllib.loads((ROOT / "Pipfile").read_text(encoding="utf-8"))
     assert {"ruff", "mypy"} <= set(pipfile["dev-packages"])
     assert all(pipfile["dev-packages"][tool].startswith("==") for tool in ("ruff", "mypy"))

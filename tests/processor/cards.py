@@ -167,7 +167,7 @@ def _uuid4_text(parts) -> str:
     return value.upper() if upper else value
 
 
-# The ids processor/produce.py makes (and the tests' txn-000001): customers, trippers (seeded), merchants.
+# The ids operator_tools/produce.py makes (and the tests' txn-000001): customers, trippers (seeded), merchants.
 producer_ids = (
     st.integers(0, 99_999).map("cust-{:05d}".format)
     | st.integers(0, 9999).map("merchant-{:04d}".format)

@@ -267,7 +267,7 @@ def test_put_all_batches_at_most_500_and_retries_throttled_records():
                 return {"FailedRecordCount": 1, "Records": [{"ErrorCode": "Throttled"}] + [{}] * (len(Records) - 1)}
             return {"FailedRecordCount": 0, "Records": [{}] * len(Records)}
 
-    from processor.produce import put_all
+    from operator_tools.produce import put_all
 
     fake = FakeKinesis()
     records = [{"Data": b"x", "PartitionKey": "k"}] * 1200

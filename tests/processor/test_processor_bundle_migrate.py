@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import os
 import subprocess
 import sys
@@ -13,6 +14,7 @@ import pg8000.exceptions
 import pytest
 
 from constructs_lib.lambda_bundle import build_bundle
+from processor.contract import MAINTENANCE_HANDLER, MIGRATION_HANDLER, PROCESSOR_HANDLER
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -72,6 +74,41 @@ def test_bundle_ships_the_processor_package_as_it_is(tmp_path):
         shipped = {n for n in archive.namelist() if n.startswith("processor/")}
     assert shipped == on_disk
     assert "processor/handler.py" in shipped and not [n for n in shipped if "bundle" in n and n.endswith(".py")]
+
+
+def _processor_imports(path: Path) -> set[str]:
+    """The ``processor.*`` modules a file imports, at the top or inside a function (lazy imports count)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.add(node.module)
+            found |= {f"{node.module}.{alias.name}" for alias in node.names}  # `from processor import pan`
+    return {name for name in found if name.split(".")[0] == "processor"}
+
+
+def test_bundle_holds_only_what_the_functions_run(tmp_path):
+    """Every module of processor/ in the zip is reached from an entry point of the zip's functions; an
+    operator tool (replay, the producer, the event builder) added back to the package fails here."""
+    entry_points = {
+        handler.rsplit(".", 1)[0] for handler in (PROCESSOR_HANDLER, MIGRATION_HANDLER, MAINTENANCE_HANDLER)
+    }
+    module_file = {
+        ".".join(Path(name).with_suffix("").parts).removesuffix(".__init__"): name
+        for name in zipfile.ZipFile(build_bundle(tmp_path).path).namelist()
+        if name.startswith("processor/") and name.endswith(".py")
+    }
+    reached: set[str] = set()
+    pending = ["processor", *entry_points]
+    while pending:
+        module = pending.pop()
+        if module in reached or module not in module_file:
+            continue
+        reached.add(module)
+        pending += _processor_imports(REPO_ROOT / module_file[module])
+    assert entry_points <= reached
+    assert sorted(set(module_file) - reached) == []
 
 
 def test_bundle_cli_and_import_is_light(tmp_path):

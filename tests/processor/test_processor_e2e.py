@@ -13,8 +13,8 @@ import pytest
 from lambda_env import create_secrets, lambda_env
 from reference import reference_alerts, stored_alerts
 
-from processor.produce import build_plan, put_all
-from processor.replay import replay
+from operator_tools.produce import build_plan, put_all
+from operator_tools.replay import replay
 from tests.support.kinesis_esm import EventSourceMapping
 
 pytestmark = pytest.mark.integration

@@ -1,4 +1,4 @@
-"""processor.replay against moto: batches the event source mapping emulator gave up on are read back
+"""operator_tools.replay against moto: batches the event source mapping emulator gave up on are read back
 from the stream through the on-failure queue's pointers, re-driven, and their messages deleted only
 when the whole batch succeeded."""
 
@@ -17,8 +17,8 @@ from typing import Any
 import boto3
 import pytest
 
-from processor import replay as replay_module
-from processor.replay import FunctionError, lambda_invoker, main, replay
+from operator_tools import replay as replay_module
+from operator_tools.replay import FunctionError, lambda_invoker, main, replay
 from tests.support.kinesis_esm import DEFAULT_ROLE_ARN, EventSourceMapping
 
 REGION = "ap-northeast-1"
@@ -334,7 +334,7 @@ def test_cli_fails_with_one_line_naming_the_argument(
 ) -> None:
     assert main(argv) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and message in err and err.startswith("python -m processor.replay: error: ")
+    assert err.count("\n") == 1 and message in err and err.startswith("python -m operator_tools.replay: error: ")
 
 
 def test_cli_needs_the_stream_to_trust(capsys: pytest.CaptureFixture[str]) -> None:
@@ -406,7 +406,7 @@ def test_cli_replays_through_lambda_invoke(
 
 def test_importing_the_module_does_not_load_boto3() -> None:
     """The library part runs wherever the caller's clients come from; boto3 is loaded by main() only."""
-    code = "import sys, processor.replay; print(sorted(m for m in ('boto3', 'botocore') if m in sys.modules))"
+    code = "import sys, operator_tools.replay; print(sorted(m for m in ('boto3', 'botocore') if m in sys.modules))"
     result = subprocess.run(
         [sys.executable, "-c", code],
         capture_output=True,

@@ -2,7 +2,7 @@
 
 moto stores streams but never invokes a function from one, so the tests drive the handler
 through this class instead: it reads each shard in order (ListShards, GetShardIterator,
-GetRecords), builds the Lambda event with ``processor.kinesis_events`` (the builder the replay
+GetRecords), builds the Lambda event with ``operator_tools.kinesis_event_builder`` (the builder the replay
 tool uses too) and applies the mapping's documented error handling. Everything is synchronous and
 single-threaded, so a test sees a deterministic order of invocations in ``trace``.
 
@@ -61,7 +61,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from processor.kinesis_events import arrival_epoch, batch_info, iso_millis, lambda_event, read_batch_response
+from operator_tools.kinesis_event_builder import (
+    arrival_epoch,
+    batch_info,
+    iso_millis,
+    lambda_event,
+    read_batch_response,
+)
 
 INFINITE = -1
 RETRY_ATTEMPTS_EXHAUSTED = "RetryAttemptsExhausted"

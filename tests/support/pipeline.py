@@ -202,8 +202,8 @@ def running_pipeline(*, shards: int = 2, durable: bool = False) -> Iterator[Pipe
 
 def run(pipeline: Pipeline, count: int, seed: int, batch_size: int) -> dict[str, Any]:
     """Produce ``count`` transactions (+ invalid ones) and drain the stream through the handler."""
+    from operator_tools.produce import build_plan, put_all
     from processor import handler
-    from processor.produce import build_plan, put_all
     from tests.support.kinesis_esm import EventSourceMapping
 
     kinesis = pipeline.client("kinesis")

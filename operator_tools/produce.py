@@ -1,6 +1,6 @@
 """Synthetic transaction producer for the Kinesis stream (real AWS or moto).
 
-    python -m processor.produce --stream NAME --rate 20 --count 1000 \
+    python -m operator_tools.produce --stream NAME --rate 20 --count 1000 \
         [--region R] [--endpoint-url URL] [--seed S] [--include-invalid]
 
 Besides ordinary traffic it always includes one customer per monitoring rule
@@ -158,7 +158,7 @@ def put_all(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m processor.produce", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m operator_tools.produce", description=__doc__.split("\n\n")[0])
     parser.add_argument("--stream", required=True)
     parser.add_argument("--rate", type=float, default=20.0, help="records per second")
     parser.add_argument("--count", type=int, default=1000)

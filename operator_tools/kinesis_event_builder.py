@@ -1,22 +1,23 @@
 """Kinesis GetRecords records -> the Lambda Kinesis event, built in one place.
 
-The replay tool (``processor.replay``) and the test event-source emulator both rebuild the event
+The replay tool (``operator_tools.replay``) and the test event-source emulator both rebuild the event
 Lambda's event source mapping sends, so they share this builder and cannot drift apart. The shape
 is the one documented for Kinesis events
 (https://docs.aws.amazon.com/lambda/latest/dg/with-kinesis.html, "Example event"), and it is what
-``processor.kinesis.parse_event`` reads: the shard id comes from ``eventID``.
+``processor.kinesis.parse_event`` reads (the shard id comes from ``eventID``); the parser owns the
+names both sides spell (``EVENT_SOURCE``, ``stream_parts``), since only it ships in the Lambda zip.
 """
 
 from __future__ import annotations
 
 import base64
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-EVENT_SOURCE = "aws:kinesis"
+from processor.kinesis import EVENT_SOURCE
+
 EVENT_NAME = "aws:kinesis:record"
 EVENT_VERSION = "1.0"
 KINESIS_SCHEMA_VERSION = "1.0"
@@ -36,18 +37,6 @@ def iso_millis(epoch_seconds: float) -> str:
     """``2019-11-14T00:38:04.835Z``: the timestamp format of the on-failure invocation record."""
     moment = datetime.fromtimestamp(epoch_seconds, tz=UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
-
-
-# arn:<partition>:kinesis:<region>:<account>:stream/<name> (stream names: 1-128 of [a-zA-Z0-9_.-]).
-_STREAM_ARN = re.compile(r"arn:aws[a-z-]*:kinesis:([a-z]{2}(?:-[a-z]+)+-\d+):\d{12}:stream/([A-Za-z0-9_.-]{1,128})")
-
-
-def stream_parts(stream_arn: str) -> tuple[str, str]:
-    """(region, stream name) of ``arn:aws:kinesis:<region>:<account>:stream/<name>``."""
-    match = _STREAM_ARN.fullmatch(stream_arn) if isinstance(stream_arn, str) else None
-    if match is None:
-        raise ValueError(f"not a Kinesis stream ARN: {stream_arn!r}")
-    return match.group(1), match.group(2)
 
 
 def lambda_record(

@@ -1,13 +1,13 @@
 """Re-drive the Kinesis batches the processor's event source mapping gave up on.
 
-    python -m processor.replay --queue-url URL --function-name NAME --stream-arn ARN \
+    python -m operator_tools.replay --queue-url URL --function-name NAME --stream-arn ARN \
         [--region R] [--endpoint-url U] [--dry-run] [--max-messages N]
 
 The mapping's on-failure destination (an SQS queue) receives only a pointer per discarded batch
 (``KinesisBatchInfo``: shard, first and last sequence number, size, stream ARN), never the data
 (https://docs.aws.amazon.com/lambda/latest/dg/kinesis-on-failure-destination.html). So each
 message is resolved against the stream (GetShardIterator AT_SEQUENCE_NUMBER, GetRecords up to the
-last sequence number), the same Lambda event is rebuilt (``processor.kinesis_events``) and the
+last sequence number), the same Lambda event is rebuilt (``operator_tools.kinesis_event_builder``) and the
 function is invoked synchronously. A message is deleted only when the whole batch succeeded (no
 function error, no ``batchItemFailures``); otherwise it stays for the next run. Records the stream
 has already trimmed cannot be replayed: the lost shard/sequence range is reported and the message
@@ -31,8 +31,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from operator_tools.kinesis_event_builder import lambda_event, read_batch_response
 from processor.config import ConfigError, parse_positive_int
-from processor.kinesis_events import lambda_event, read_batch_response, stream_parts
+from processor.kinesis import stream_parts
 
 # An invocation can take the function's whole timeout (at most 15 minutes): keep the message
 # hidden from other readers that long.
@@ -378,7 +379,7 @@ def _validate(args: argparse.Namespace) -> str | None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m processor.replay", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m operator_tools.replay", description=__doc__.split("\n\n")[0])
     parser.add_argument("--queue-url", required=True, help="the event source mapping's on-failure queue")
     parser.add_argument("--function-name", required=True, help="function to invoke (name or ARN)")
     parser.add_argument(
