@@ -26,13 +26,13 @@ from constructs import Construct
 from processor import contract as c
 
 from .alarms import AlarmSpec, AlertTopic
+from .bundled_function import BundledFunction, LambdaBundle, allow_statement, bundled_function
 from .checkov import skip_check
 from .database import TransactionDatabase
 from .encryption import EnvironmentKeys
 from .grants import PolicyGrantee
 from .guards import service_source
 from .networking import Networking
-from .processor import BundledFunction, LambdaBundle, _allow, bundled_function
 from .validation import LOG_RETENTION_DAYS, require_choice, require_name
 
 #: Partitions, detaches, drops and purges of a day; five minutes is generous (the run is idempotent).
@@ -188,7 +188,9 @@ class DataMaintenance(Construct):
         invoke = DataAwsIamPolicyDocument(
             self,
             "schedule-permissions",
-            statement=[_allow("InvokeTheMaintenanceFunction", ["lambda:InvokeFunction"], [self._function.arn])],
+            statement=[
+                allow_statement("InvokeTheMaintenanceFunction", ["lambda:InvokeFunction"], [self._function.arn])
+            ],
         )
         policy = IamRolePolicy(self, "schedule-policy", name="invoke-data-lifecycle", role=role.id, policy=invoke.json)
         _keep_address(policy, FORMER_PATHS["schedule-policy"])

@@ -1,4 +1,8 @@
-"""The transaction processor: a Lambda function fed by the stream, its schema migration, wiring and alarms."""
+"""The transaction processor: a Lambda function fed by the stream, its failure queue, roles and alarms.
+
+It runs its schema migration (`schema_migration.py`) before taking records; what it shares with the zip's
+other functions is in `bundled_function.py`.
+"""
 
 from __future__ import annotations
 
@@ -26,7 +30,6 @@ from cdktf_cdktf_provider_aws.lambda_function import (
     LambdaFunctionEnvironment,
     LambdaFunctionLoggingConfig,
     LambdaFunctionTracingConfig,
-    LambdaFunctionVpcConfig,
 )
 from cdktf_cdktf_provider_aws.lambda_invocation import LambdaInvocation
 from cdktf_cdktf_provider_aws.sqs_queue import SqsQueue
@@ -36,21 +39,26 @@ from constructs import Construct
 from processor import contract as c
 
 from .alarms import AlarmSpec, AlertTopic
+from .bundled_function import (
+    RUNTIME,
+    UNSIGNED_CODE,
+    LambdaBundle,
+    lambda_role,
+    own_logs_and_network,
+    private_vpc_config,
+)
 from .cache import TransactionCache
 from .checkov import skip_check
 from .database import TransactionDatabase
-from .encryption import Account, EnvironmentKeys
+from .encryption import EnvironmentKeys
 from .grants import PolicyGrantee
 from .guards import deny_insecure_transport
 from .logs import encrypted_log_group
 from .networking import Networking
+from .schema_migration import SchemaMigration, SchemaMigrationProps
 from .stream import TransactionStream
 from .validation import LOG_RETENTION_DAYS, ConfigError, require, require_choice, require_int, require_name
 
-RUNTIME = "python3.12"
-#: Migrations take an advisory lock and run a few DDL statements; five minutes is generous.
-MIGRATION_TIMEOUT_SECONDS = 300
-MIGRATION_MEMORY_MB = 256
 #: A dead-lettered record must stay readable in the stream at least this long (time to replay it),
 #: and SQS keeps a message at most 14 days.
 DLQ_MIN_RETENTION_SECONDS = 3600
@@ -152,19 +160,6 @@ class ProcessorSettings:
             "conflicts_threshold",
         ):
             require_int(name, getattr(self, name), 0, 10**12)
-
-
-@dataclass(frozen=True, kw_only=True)
-class LambdaBundle:
-    """A deterministic deployment zip, its base64 SHA-256 (Terraform's source_code_hash) and the
-    SHA-256 (hex) of the schema migrations it carries: when that changes, the deploy migrates."""
-
-    path: str
-    sha256_base64: str
-    migrations_checksum: str
-
-    def __post_init__(self) -> None:
-        require_name("migrations_checksum", self.migrations_checksum, r"[0-9a-f]{64}", "a hex SHA-256")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -280,7 +275,7 @@ class TransactionProcessor(Construct):
             timeout=props.timeout_seconds,
             reserved_concurrent_executions=props.reserved_concurrency,
             kms_key_arn=props.keys.secrets.key_arn,
-            vpc_config=_private(props.networking),
+            vpc_config=private_vpc_config(props.networking),
             environment=LambdaFunctionEnvironment(variables=_processor_variables(props)),
             tracing_config=LambdaFunctionTracingConfig(mode="Active"),
             logging_config=LambdaFunctionLoggingConfig(log_format="Text", log_group=log_group.name),
@@ -344,8 +339,8 @@ class TransactionProcessor(Construct):
         keys.secrets.grant_decrypt(grantee, via="secretsmanager", sid="DecryptStoreCredentials")
         keys.secrets.grant_decrypt(grantee, via="lambda", sid="DecryptOwnEnvironment")
         grantee.allow("SendFailuresToTheDeadLetterQueue", ["sqs:SendMessage"], [self._dead_letter_queue.arn])
-        _own_logs_and_network(grantee, log_group_arn)
-        role, _ = _lambda_role(self, function_name, "transaction-processor", keys.data.account, grantee)
+        own_logs_and_network(grantee, log_group_arn)
+        role, _ = lambda_role(self, function_name, "transaction-processor", keys.data.account, grantee)
         return role
 
     def _replay(self, props: TransactionProcessorProps) -> IamRole:
@@ -397,101 +392,6 @@ class TransactionProcessor(Construct):
         return role
 
 
-@dataclass(frozen=True, kw_only=True)
-class SchemaMigrationProps:
-    """Inputs of `SchemaMigration`.
-
-    name: prefix of the function (`<name>-migrate`) and its role.
-    bundle: the processor's zip; its `migrations_checksum` decides when the migration runs again.
-    code: the zip as an asset of the stack (shared with the processor function).
-    keys: `secrets` encrypts the function's environment and the secrets it reads, `logs` its log group.
-    networking: the private subnets and the application security group (the one the database admits).
-    database: the connection secret and the RDS-managed master secret it reads.
-    log_retention_days: retention of the function's log group (a CloudWatch Logs value). Default: 365.
-    """
-
-    name: str
-    bundle: LambdaBundle
-    code: TerraformAsset
-    keys: EnvironmentKeys
-    networking: Networking
-    database: TransactionDatabase
-    log_retention_days: int = 365
-
-    def __post_init__(self) -> None:
-        require_name("name", self.name, r"[A-Za-z0-9_-]{1,56}", "letters, digits, '_' or '-' (at most 56 characters)")
-        require_choice("log_retention_days", self.log_retention_days, LOG_RETENTION_DAYS)
-
-
-class SchemaMigration(Construct):
-    """A Lambda from the processor's zip that applies the SQL migrations as the master user, and its run.
-
-    Only this function's role may read the RDS-managed master secret. It has no event source:
-    Terraform invokes it (`aws_lambda_invocation`) on the first deploy and again when the bundled
-    migrations or the configured retention change (both are the input and the trigger), after the
-    function, its permissions, the connection secret and the Secrets Manager endpoint exist. A failing
-    migration fails the apply. The run also sets the retention the daily maintenance reads
-    (`processor.maintain.RetentionPolicy`, from the database's settings); that maintenance runs in its
-    own function as `txn_maintainer` (`DataMaintenance`), never as the master.
-    """
-
-    def __init__(self, scope: Construct, construct_id: str, props: SchemaMigrationProps) -> None:
-        super().__init__(scope, construct_id)
-        function_name = f"{props.name}-migrate"
-        database = props.database
-        secrets_key = props.keys.secrets
-        grantee = PolicyGrantee()
-        database.grant_read_master_credentials(grantee, sid="ReadMigrationCredentials")
-        secrets_key.grant_decrypt(grantee, via="secretsmanager", sid="DecryptMigrationCredentials")
-        self._function, policy = bundled_function(
-            self,
-            BundledFunction(
-                function_name=function_name,
-                handler=c.MIGRATION_HANDLER,
-                policy_name="schema-migration",
-                description="Applies the PostgreSQL schema migrations as the master user; run by Terraform per deploy",
-                memory_mb=MIGRATION_MEMORY_MB,
-                timeout_seconds=MIGRATION_TIMEOUT_SECONDS,
-                variables={c.ENV_DB_SECRET: database.connection_secret_arn},
-                bundle=props.bundle,
-                code=props.code,
-                keys=props.keys,
-                networking=props.networking,
-                log_retention_days=props.log_retention_days,
-            ),
-            grantee,
-        )
-        skip_check(
-            self._function,
-            "CKV_AWS_116",
-            "no payload worth keeping: Terraform's run is synchronous and fails the apply, which shows the error",
-        )
-        checksum = props.bundle.migrations_checksum
-        retention = json.dumps(database.retention.as_dict(), sort_keys=True)
-        ready = [policy, props.networking.secrets_manager_endpoint]
-        if database.connection_secret.version is not None:
-            ready.append(database.connection_secret.version)
-        #: The migration's run by Terraform: depend on it to start after the schema is current.
-        self.ready: LambdaInvocation = LambdaInvocation(
-            self,
-            "run",
-            function_name=self._function.function_name,
-            input=json.dumps({"checksum": checksum, "retention": json.loads(retention)}),
-            triggers={"migrations_checksum": checksum, "retention": retention},
-            lifecycle_scope="CREATE_ONLY",
-            depends_on=ready,
-        )
-        self.function_name: str = function_name
-        self.function_arn: str = self._function.arn
-
-
-UNSIGNED_CODE = (
-    "no AWS Signer profile in this project: the zip is built from the locked sources and pinned by source_code_hash"
-)
-_WILDCARD_REASON = (
-    "'*' only for Lambda's VPC ENI actions (as in AWSLambdaVPCAccessExecutionRole) and X-Ray puts, "
-    "which take no resource ARNs; every other statement is scoped"
-)
 #: What the replay tool does with the failure queue: read pointers, delete the replayed ones, make the
 #: kept ones visible again, and read the queue's attributes.
 REPLAY_QUEUE_ACTIONS = (
@@ -519,67 +419,6 @@ def _only_sender(queue_arn: str, sender_role_arn: str) -> dict[str, Any]:
     }
 
 
-@dataclass(frozen=True, kw_only=True)
-class BundledFunction:
-    """A function of the processor's zip that is not the processor: its name, entry point, size and environment
-    (`variables`), the zip (`bundle`, `code`), `keys` (`secrets`: its environment; `logs`: its log group), the
-    private subnets it runs in and the retention of its logs. One runs at a time."""
-
-    function_name: str
-    handler: str
-    policy_name: str
-    description: str
-    memory_mb: int
-    timeout_seconds: int
-    variables: dict[str, str]
-    bundle: LambdaBundle
-    code: TerraformAsset
-    keys: EnvironmentKeys
-    networking: Networking
-    log_retention_days: int
-
-
-def bundled_function(
-    scope: Construct, spec: BundledFunction, grantee: PolicyGrantee
-) -> tuple[LambdaFunction, IamRolePolicy]:
-    """`spec` in the private subnets with the application security group, traced, logging to its own encrypted
-    log group, under a role with what `grantee` was granted plus its own environment, logs, network and traces
-    (ids logs, trust, role, permissions, policy, function in `scope`). Returns the function and the role's policy
-    (to wait for)."""
-    log_group = encrypted_log_group(
-        scope,
-        "logs",
-        name=f"/aws/lambda/{spec.function_name}",
-        key_arn=spec.keys.logs.key_arn,
-        retention_days=spec.log_retention_days,
-    )
-    spec.keys.secrets.grant_decrypt(grantee, via="lambda", sid="DecryptOwnEnvironment")
-    _own_logs_and_network(grantee, log_group.arn)
-    role, policy = _lambda_role(scope, spec.function_name, spec.policy_name, spec.keys.secrets.account, grantee)
-    function = LambdaFunction(
-        scope,
-        "function",
-        function_name=spec.function_name,
-        description=spec.description,
-        role=role.arn,
-        runtime=RUNTIME,
-        handler=spec.handler,
-        filename=spec.code.path,
-        source_code_hash=spec.bundle.sha256_base64,
-        memory_size=spec.memory_mb,
-        timeout=spec.timeout_seconds,
-        reserved_concurrent_executions=1,
-        kms_key_arn=spec.keys.secrets.key_arn,
-        vpc_config=_private(spec.networking),
-        environment=LambdaFunctionEnvironment(variables=spec.variables),
-        tracing_config=LambdaFunctionTracingConfig(mode="Active"),
-        logging_config=LambdaFunctionLoggingConfig(log_format="Text", log_group=log_group.name),
-        depends_on=[log_group],
-    )
-    skip_check(function, "CKV_AWS_272", UNSIGNED_CODE)
-    return function, policy
-
-
 def _processor_variables(props: TransactionProcessorProps) -> dict[str, str]:
     """The processor's environment, named by the contract its runtime parses (`processor.config.settings_from_env`).
     It signs in to PostgreSQL and Redis with IAM auth tokens (never a password)."""
@@ -599,67 +438,6 @@ def _processor_variables(props: TransactionProcessorProps) -> dict[str, str]:
         c.ENV_ENVIRONMENT: props.environment,
         c.ENV_STREAM_ARN: props.stream.stream_arn,  # the only source the function accepts records from
     }
-
-
-def _allow(sid: str, actions: list[str], resources: list[str]) -> DataAwsIamPolicyDocumentStatement:
-    return DataAwsIamPolicyDocumentStatement(sid=sid, actions=actions, resources=resources)
-
-
-def _own_logs_and_network(grantee: PolicyGrantee, log_group_arn: str) -> None:
-    """What every function here needs of its own: its log group, ENIs in the private subnets, X-Ray.
-    ENI management and X-Ray have no resource-level permissions."""
-    grantee.allow("WriteOwnLogs", ["logs:CreateLogStream", "logs:PutLogEvents"], [f"{log_group_arn}:*"])
-    grantee.allow(
-        "AttachToThePrivateSubnets",
-        [
-            "ec2:CreateNetworkInterface",
-            "ec2:DescribeNetworkInterfaces",
-            "ec2:DeleteNetworkInterface",
-            "ec2:AssignPrivateIpAddresses",
-            "ec2:UnassignPrivateIpAddresses",
-        ],
-        ["*"],
-    )
-    grantee.allow("PublishTraces", ["xray:PutTraceSegments", "xray:PutTelemetryRecords"], ["*"])
-
-
-def _lambda_role(
-    scope: Construct, role_name: str, policy_name: str, account: Account, grantee: PolicyGrantee
-) -> tuple[IamRole, IamRolePolicy]:
-    """A role Lambda assumes (for this account only) and its one inline policy of what `grantee` was granted (ids
-    trust, role, permissions and policy in `scope`); the policy is returned so callers can wait for it.
-
-    The trust is guarded by `aws:SourceAccount` only: Lambda documents no `aws:SourceArn` for assuming an
-    execution role, and the role is named for one function, which is the only one given it (iam:PassRole)."""
-    trust = DataAwsIamPolicyDocument(
-        scope,
-        "trust",
-        statement=[
-            DataAwsIamPolicyDocumentStatement(
-                actions=["sts:AssumeRole"],
-                principals=[
-                    DataAwsIamPolicyDocumentStatementPrincipals(type="Service", identifiers=["lambda.amazonaws.com"])
-                ],
-                condition=[
-                    DataAwsIamPolicyDocumentStatementCondition(
-                        test="StringEquals", variable="aws:SourceAccount", values=[account.account_id]
-                    )
-                ],
-            )
-        ],
-    )
-    role = IamRole(scope, "role", name=role_name, assume_role_policy=trust.json)
-    permissions = DataAwsIamPolicyDocument(scope, "permissions", statement=grantee.statements())
-    skip_check(permissions, "CKV_AWS_111", _WILDCARD_REASON)
-    skip_check(permissions, "CKV_AWS_356", _WILDCARD_REASON)
-    policy = IamRolePolicy(scope, "policy", name=policy_name, role=role.id, policy=permissions.json)
-    return role, policy
-
-
-def _private(networking: Networking) -> LambdaFunctionVpcConfig:
-    return LambdaFunctionVpcConfig(
-        subnet_ids=networking.private_subnet_ids, security_group_ids=[networking.app_security_group.id]
-    )
 
 
 def _alarm_specs(props: TransactionProcessorProps, function_name: str, queue_name: str) -> list[AlarmSpec]:

@@ -7,7 +7,7 @@ from collections.abc import Collection
 
 from cdktf import App
 
-from constructs_lib.processor import LambdaBundle
+from constructs_lib.bundled_function import LambdaBundle
 
 from .bootstrap_stack import StateBootstrapStack
 from .ci_stack import CiIdentityStack

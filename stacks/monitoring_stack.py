@@ -7,12 +7,13 @@ from constructs import Construct
 
 from constructs_lib.alarms import AlertTopic, SystemAlarms, alert_publishers
 from constructs_lib.boundary import PermissionsBoundary
+from constructs_lib.bundled_function import LambdaBundle
 from constructs_lib.cache import TransactionCache
 from constructs_lib.database import TransactionDatabase
 from constructs_lib.encryption import Account, EncryptionKey, EncryptionKeyProps, EnvironmentKeys
 from constructs_lib.maintenance import DataMaintenance
 from constructs_lib.networking import Networking
-from constructs_lib.processor import LambdaBundle, TransactionProcessor
+from constructs_lib.processor import TransactionProcessor
 from constructs_lib.stream import TransactionStream
 
 from . import wiring

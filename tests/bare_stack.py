@@ -100,9 +100,10 @@ class DefaultSystem:
 def default_system() -> DefaultSystem:
     """Stream, stores, alert topic and processor on default props, the stores admitting the app group."""
     from constructs_lib.alarms import AlertTopic, AlertTopicProps
+    from constructs_lib.bundled_function import LambdaBundle
     from constructs_lib.cache import TransactionCache, TransactionCacheProps
     from constructs_lib.database import TransactionDatabase, TransactionDatabaseProps
-    from constructs_lib.processor import LambdaBundle, TransactionProcessor, TransactionProcessorProps
+    from constructs_lib.processor import TransactionProcessor, TransactionProcessorProps
     from constructs_lib.stream import TransactionStream, TransactionStreamProps
 
     bare = bare_stack()

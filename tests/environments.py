@@ -9,7 +9,7 @@ from typing import Any
 from cdktf import Testing
 from config_files import write_config
 
-from constructs_lib.processor import LambdaBundle
+from constructs_lib.bundled_function import LambdaBundle
 from stacks.config import load_config
 from stacks.monitoring_stack import TransactionMonitoringStack
 from synthesis import StackView

@@ -163,6 +163,6 @@ def test_defaults_and_refusals() -> None:
 
 
 def _bundle():
-    from constructs_lib.processor import LambdaBundle
+    from constructs_lib.bundled_function import LambdaBundle
 
     return LambdaBundle(path=__file__, sha256_base64="dGVzdA==", migrations_checksum="0" * 64)

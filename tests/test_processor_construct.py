@@ -234,7 +234,7 @@ def test_a_new_migration_changes_the_invocation_and_nothing_else(tmp_path: Path)
     from cdktf import Testing
     from config_files import write_config
 
-    from constructs_lib.processor import LambdaBundle
+    from constructs_lib.bundled_function import LambdaBundle
     from stacks.config import load_config
     from stacks.monitoring_stack import TransactionMonitoringStack
     from synthesis import StackView
@@ -466,7 +466,8 @@ def test_defaults_retry_until_six_hours_keep_a_day_of_history_and_grant_only_wha
 def test_fails_when_a_prop_is_refused(overrides: dict, message: str) -> None:
     from bare_stack import default_system
 
-    from constructs_lib.processor import LambdaBundle, TransactionProcessorProps
+    from constructs_lib.bundled_function import LambdaBundle
+    from constructs_lib.processor import TransactionProcessorProps
 
     system = default_system()
     required = dict(

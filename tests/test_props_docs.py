@@ -13,7 +13,8 @@ from constructs_lib.cache import TransactionCacheProps
 from constructs_lib.database import TransactionDatabaseProps
 from constructs_lib.encryption import EncryptionKeyProps
 from constructs_lib.networking import NetworkingProps
-from constructs_lib.processor import SchemaMigrationProps, TransactionProcessorProps
+from constructs_lib.processor import TransactionProcessorProps
+from constructs_lib.schema_migration import SchemaMigrationProps
 from constructs_lib.secrets import SecretProps
 from constructs_lib.stream import TransactionStreamProps
 

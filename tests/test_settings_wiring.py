@@ -18,7 +18,7 @@ import cdktf
 import pytest
 from config_files import write_config
 
-from constructs_lib.processor import LambdaBundle
+from constructs_lib.bundled_function import LambdaBundle
 from stacks.bootstrap_stack import StateBootstrapStack
 from stacks.ci_stack import CiIdentityStack
 from stacks.config import AppConfig, EmulatorConfig, EnvironmentConfig, load_config
