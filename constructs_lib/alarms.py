@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, TypedDict
+from typing import Any
 
 from cdktf_cdktf_provider_aws.cloudwatch_dashboard import CloudwatchDashboard
 from cdktf_cdktf_provider_aws.cloudwatch_metric_alarm import CloudwatchMetricAlarm
@@ -22,6 +21,7 @@ from cdktf_cdktf_provider_aws.sns_topic_policy import SnsTopicPolicy
 from cdktf_cdktf_provider_aws.sns_topic_subscription import SnsTopicSubscription
 from constructs import Construct
 
+from .alarm_spec import AlarmSpec
 from .cache import TransactionCache
 from .database import TransactionDatabase
 from .encryption import Account, EncryptionKey, ServicePublisher
@@ -39,9 +39,6 @@ from .validation import (
     require_region,
 )
 
-GIB = 1024**3
-MIB = 1024**2
-TREAT_MISSING = frozenset({"breaching", "notBreaching", "ignore", "missing"})
 #: Protocols whose delivery status SNS can log (e-mail is not one of them).
 DELIVERY_STATUS_PROTOCOLS = ("application", "firehose", "http", "lambda", "sqs")
 DELIVERY_STATUS_SUCCESS_SAMPLE_PERCENT = 100
@@ -137,24 +134,6 @@ class AlarmSettings(AlertSettings, AlarmThresholds):
     def __post_init__(self) -> None:
         AlertSettings.__post_init__(self)
         AlarmThresholds.__post_init__(self)
-
-
-@dataclass(frozen=True, kw_only=True)
-class AlarmSpec:
-    """One metric condition worth waking someone for."""
-
-    suffix: str
-    description: str
-    namespace: str
-    metric: str
-    dimensions: Mapping[str, str]
-    statistic: str
-    comparison: str
-    threshold: float
-    treat_missing_data: str
-
-    def __post_init__(self) -> None:
-        require_choice("treat_missing_data", self.treat_missing_data, TREAT_MISSING)
 
 
 def alert_publishers(name: str, account: Account) -> tuple[ServicePublisher, ...]:
@@ -336,170 +315,31 @@ class SystemAlarmsProps(AlarmThresholds):
         require_region("region", self.region)
 
 
-class _SpecCommon(TypedDict):
-    """The AlarmSpec fields every alarm of one resource shares."""
-
-    namespace: str
-    dimensions: Mapping[str, str]
-    comparison: str
-
-
-def _stream_specs(s: AlarmThresholds, stream: TransactionStream) -> list[AlarmSpec]:
-    dims = {"StreamName": stream.stream_name}
-    common = _SpecCommon(namespace="AWS/Kinesis", dimensions=dims, comparison="GreaterThanThreshold")
-    return [
-        AlarmSpec(
-            suffix="stream-iterator-age",
-            metric="GetRecords.IteratorAgeMilliseconds",
-            statistic="Maximum",
-            threshold=s.stream_iterator_age_ms,
-            treat_missing_data="notBreaching",
-            description="The consumer is falling behind the stream",
-            **common,
-        ),
-        AlarmSpec(
-            suffix="stream-read-throttled",
-            metric="ReadProvisionedThroughputExceeded",
-            statistic="Sum",
-            threshold=s.stream_throttled_requests,
-            treat_missing_data="notBreaching",
-            description="Reads exceed the stream's shard capacity",
-            **common,
-        ),
-        AlarmSpec(
-            suffix="stream-write-throttled",
-            metric="WriteProvisionedThroughputExceeded",
-            statistic="Sum",
-            threshold=s.stream_throttled_requests,
-            treat_missing_data="notBreaching",
-            description="Producers are throttled: add shards or switch to on-demand",
-            **common,
-        ),
-    ]
-
-
-def _cache_specs(s: AlarmThresholds, cache: TransactionCache) -> list[AlarmSpec]:
-    """Host metrics are reported per member cluster, so each member gets its own alarms."""
-    specs = []
-    for ordinal, member in enumerate(cache.member_cluster_ids, start=1):
-        label = f"cache-{ordinal:03d}"
-        common = _SpecCommon(
-            namespace="AWS/ElastiCache", dimensions={"CacheClusterId": member}, comparison="GreaterThanThreshold"
-        )
-        specs += [
-            AlarmSpec(
-                suffix=f"{label}-engine-cpu",
-                metric="EngineCPUUtilization",
-                statistic="Average",
-                threshold=s.cache_engine_cpu_percent,
-                treat_missing_data="missing",
-                description=f"Redis engine thread of {member} is busy",
-                **common,
-            ),
-            AlarmSpec(
-                suffix=f"{label}-memory",
-                metric="DatabaseMemoryUsagePercentage",
-                statistic="Average",
-                threshold=s.cache_memory_percent,
-                treat_missing_data="missing",
-                description=f"Redis memory of {member} is nearly full; history keys will be evicted",
-                **common,
-            ),
-            AlarmSpec(
-                suffix=f"{label}-evictions",
-                metric="Evictions",
-                statistic="Sum",
-                threshold=s.cache_evictions,
-                treat_missing_data="notBreaching",
-                description=f"{member} evicts keys before their 24-hour expiry",
-                **common,
-            ),
-            # Only replicas report ReplicationLag; a primary's missing data is healthy.
-            AlarmSpec(
-                suffix=f"{label}-replication-lag",
-                metric="ReplicationLag",
-                statistic="Maximum",
-                threshold=s.cache_replication_lag_seconds,
-                treat_missing_data="notBreaching",
-                description=f"Replica {member} lags its primary",
-                **common,
-            ),
-        ]
-    return specs
-
-
-def _database_specs(s: AlarmThresholds, database: TransactionDatabase) -> list[AlarmSpec]:
-    """Keyed by the instance identifier: the resource's `id` is the DbiResourceId and matches no metric."""
-    dims = {"DBInstanceIdentifier": database.identifier}
-
-    def spec(suffix: str, metric: str, comparison: str, threshold: float, missing: str, description: str) -> AlarmSpec:
-        return AlarmSpec(
-            suffix=suffix,
-            metric=metric,
-            namespace="AWS/RDS",
-            dimensions=dims,
-            statistic="Average",
-            comparison=comparison,
-            threshold=threshold,
-            treat_missing_data=missing,
-            description=description,
-        )
-
-    return [
-        spec("db-cpu", "CPUUtilization", "GreaterThanThreshold", s.db_cpu_percent, "missing", "Database CPU is high"),
-        spec(
-            "db-free-storage",
-            "FreeStorageSpace",
-            "LessThanThreshold",
-            s.db_free_storage_gib * GIB,
-            "breaching",
-            "Database storage is nearly full (autoscaling may be at its ceiling)",
-        ),
-        spec(
-            "db-connections",
-            "DatabaseConnections",
-            "GreaterThanThreshold",
-            s.db_connections,
-            "missing",
-            "Database connections are near the limit",
-        ),
-        spec(
-            "db-freeable-memory",
-            "FreeableMemory",
-            "LessThanThreshold",
-            s.db_freeable_memory_mib * MIB,
-            "breaching",
-            "Database memory is low",
-        ),
-        spec(
-            "db-read-latency",
-            "ReadLatency",
-            "GreaterThanThreshold",
-            s.db_read_latency_ms / 1000,
-            "missing",
-            "Database reads are slow",
-        ),
-        spec(
-            "db-write-latency",
-            "WriteLatency",
-            "GreaterThanThreshold",
-            s.db_write_latency_ms / 1000,
-            "missing",
-            "Database writes are slow",
-        ),
-    ]
-
-
 class SystemAlarms(Construct):
     """Alarms on the stream, every cache member and the database, RDS event subscriptions (instance and
     parameter group) to the same topic, plus one dashboard."""
 
     def __init__(self, scope: Construct, construct_id: str, props: SystemAlarmsProps) -> None:
         super().__init__(scope, construct_id)
+        # Each store owns its alarms (what to watch and how); this construct passes the configured thresholds.
         specs = (
-            _stream_specs(props, props.stream)
-            + _cache_specs(props, props.cache)
-            + _database_specs(props, props.database)
+            props.stream.alarm_specs(
+                iterator_age_ms=props.stream_iterator_age_ms, throttled_requests=props.stream_throttled_requests
+            )
+            + props.cache.alarm_specs(
+                engine_cpu_percent=props.cache_engine_cpu_percent,
+                memory_percent=props.cache_memory_percent,
+                evictions=props.cache_evictions,
+                replication_lag_seconds=props.cache_replication_lag_seconds,
+            )
+            + props.database.alarm_specs(
+                cpu_percent=props.db_cpu_percent,
+                free_storage_gib=props.db_free_storage_gib,
+                connections=props.db_connections,
+                freeable_memory_mib=props.db_freeable_memory_mib,
+                read_latency_ms=props.db_read_latency_ms,
+                write_latency_ms=props.db_write_latency_ms,
+            )
         )
         self._alarms = [props.topic.alarm(self, spec) for spec in specs]
         database = props.database

@@ -21,6 +21,7 @@ from constructs import Construct
 from processor.contract import REDIS_ACL_RULES, redis_app_user
 
 from .access import allow_from_store, store_security_group
+from .alarm_spec import AlarmSpec, SpecCommon
 from .grants import PolicyGrantee
 from .logs import encrypted_log_group
 from .store import PrivateStoreProps
@@ -238,6 +239,57 @@ class TransactionCache(Construct):
         allow_from_store(
             self, construct_id, clients=clients, store=self._security_group, port=REDIS_PORT, service="Redis"
         )
+
+    def alarm_specs(
+        self, *, engine_cpu_percent: float, memory_percent: float, evictions: float, replication_lag_seconds: float
+    ) -> list[AlarmSpec]:
+        """Host metrics are reported per member cluster, so each member gets its own alarms."""
+        specs = []
+        for ordinal, member in enumerate(self.member_cluster_ids, start=1):
+            label = f"cache-{ordinal:03d}"
+            common = SpecCommon(
+                namespace="AWS/ElastiCache", dimensions={"CacheClusterId": member}, comparison="GreaterThanThreshold"
+            )
+            specs += [
+                AlarmSpec(
+                    suffix=f"{label}-engine-cpu",
+                    metric="EngineCPUUtilization",
+                    statistic="Average",
+                    threshold=engine_cpu_percent,
+                    treat_missing_data="missing",
+                    description=f"Redis engine thread of {member} is busy",
+                    **common,
+                ),
+                AlarmSpec(
+                    suffix=f"{label}-memory",
+                    metric="DatabaseMemoryUsagePercentage",
+                    statistic="Average",
+                    threshold=memory_percent,
+                    treat_missing_data="missing",
+                    description=f"Redis memory of {member} is nearly full; history keys will be evicted",
+                    **common,
+                ),
+                AlarmSpec(
+                    suffix=f"{label}-evictions",
+                    metric="Evictions",
+                    statistic="Sum",
+                    threshold=evictions,
+                    treat_missing_data="notBreaching",
+                    description=f"{member} evicts keys before their 24-hour expiry",
+                    **common,
+                ),
+                # Only replicas report ReplicationLag; a primary's missing data is healthy.
+                AlarmSpec(
+                    suffix=f"{label}-replication-lag",
+                    metric="ReplicationLag",
+                    statistic="Maximum",
+                    threshold=replication_lag_seconds,
+                    treat_missing_data="notBreaching",
+                    description=f"Replica {member} lags its primary",
+                    **common,
+                ),
+            ]
+        return specs
 
     def _users(self, props: TransactionCacheProps) -> tuple[ElasticacheUserGroup, ElasticacheUser]:
         """The RBAC user group (a disabled `default` user and the application's user) and the application user.

@@ -29,6 +29,7 @@ from processor.contract import (
 from processor.maintain import RETENTION_LIMITS, RetentionPolicy
 
 from .access import allow_from_store, store_security_group
+from .alarm_spec import GIB, MIB, AlarmSpec
 from .checkov import skip_check
 from .grants import PolicyGrantee
 from .guards import service_source
@@ -375,6 +376,78 @@ class TransactionDatabase(Construct):
         allow_from_store(
             self, construct_id, clients=clients, store=self._security_group, port=POSTGRES_PORT, service="PostgreSQL"
         )
+
+    def alarm_specs(
+        self,
+        *,
+        cpu_percent: float,
+        free_storage_gib: float,
+        connections: float,
+        freeable_memory_mib: float,
+        read_latency_ms: float,
+        write_latency_ms: float,
+    ) -> list[AlarmSpec]:
+        """Keyed by the instance identifier: the resource's `id` is the DbiResourceId and matches no metric."""
+        dims = {"DBInstanceIdentifier": self.identifier}
+
+        def spec(
+            suffix: str, metric: str, comparison: str, threshold: float, missing: str, description: str
+        ) -> AlarmSpec:
+            return AlarmSpec(
+                suffix=suffix,
+                metric=metric,
+                namespace="AWS/RDS",
+                dimensions=dims,
+                statistic="Average",
+                comparison=comparison,
+                threshold=threshold,
+                treat_missing_data=missing,
+                description=description,
+            )
+
+        return [
+            spec("db-cpu", "CPUUtilization", "GreaterThanThreshold", cpu_percent, "missing", "Database CPU is high"),
+            spec(
+                "db-free-storage",
+                "FreeStorageSpace",
+                "LessThanThreshold",
+                free_storage_gib * GIB,
+                "breaching",
+                "Database storage is nearly full (autoscaling may be at its ceiling)",
+            ),
+            spec(
+                "db-connections",
+                "DatabaseConnections",
+                "GreaterThanThreshold",
+                connections,
+                "missing",
+                "Database connections are near the limit",
+            ),
+            spec(
+                "db-freeable-memory",
+                "FreeableMemory",
+                "LessThanThreshold",
+                freeable_memory_mib * MIB,
+                "breaching",
+                "Database memory is low",
+            ),
+            spec(
+                "db-read-latency",
+                "ReadLatency",
+                "GreaterThanThreshold",
+                read_latency_ms / 1000,
+                "missing",
+                "Database reads are slow",
+            ),
+            spec(
+                "db-write-latency",
+                "WriteLatency",
+                "GreaterThanThreshold",
+                write_latency_ms / 1000,
+                "missing",
+                "Database writes are slow",
+            ),
+        ]
 
     def _final_snapshot_name(self, name: str) -> str:
         """`<name>-final-<UTC creation time>`: fixed for the life of the instance (the time is taken once,

@@ -25,7 +25,8 @@ from constructs import Construct
 
 from processor import contract as c
 
-from .alarms import AlarmSpec, AlertTopic
+from .alarm_spec import AlarmSpec
+from .alarms import AlertTopic
 from .bundled_function import BundledFunction, LambdaBundle, allow_statement, bundled_function
 from .checkov import skip_check
 from .database import TransactionDatabase

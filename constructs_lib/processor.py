@@ -12,14 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cdktf import AssetType, TerraformAsset
-from cdktf_cdktf_provider_aws.data_aws_iam_policy_document import (
-    DataAwsIamPolicyDocument,
-    DataAwsIamPolicyDocumentStatement,
-    DataAwsIamPolicyDocumentStatementCondition,
-    DataAwsIamPolicyDocumentStatementPrincipals,
-)
 from cdktf_cdktf_provider_aws.iam_role import IamRole
-from cdktf_cdktf_provider_aws.iam_role_policy import IamRolePolicy
 from cdktf_cdktf_provider_aws.lambda_event_source_mapping import (
     LambdaEventSourceMapping,
     LambdaEventSourceMappingDestinationConfig,
@@ -38,7 +31,8 @@ from constructs import Construct
 
 from processor import contract as c
 
-from .alarms import AlarmSpec, AlertTopic
+from .alarm_spec import AlarmSpec
+from .alarms import AlertTopic
 from .bundled_function import (
     RUNTIME,
     UNSIGNED_CODE,
@@ -55,6 +49,7 @@ from .grants import PolicyGrantee
 from .guards import deny_insecure_transport
 from .logs import encrypted_log_group
 from .networking import Networking
+from .replay_role import replay_role
 from .schema_migration import SchemaMigration, SchemaMigrationProps
 from .stream import TransactionStream
 from .validation import LOG_RETENTION_DAYS, ConfigError, require, require_choice, require_int, require_name
@@ -310,11 +305,27 @@ class TransactionProcessor(Construct):
             # No batch before the schema (and the application role) exists.
             depends_on=[self._migration.ready],
         )
-        self._alarms = [
-            props.topic.alarm(self, spec) for spec in _alarm_specs(props, function_name, self._dead_letter_queue.name)
-        ]
-        self._replay_role = self._replay(props)
+        self._replay_role = replay_role(
+            self,
+            name=props.name,
+            keys=props.keys,
+            stream=props.stream,
+            queue_arn=self._dead_letter_queue.arn,
+            function_arn=self._function.arn,
+        )
         self.function_name: str = function_name
+        self._environment = props.environment
+        self._alarms = [
+            props.topic.alarm(self, spec)
+            for spec in self.alarm_specs(
+                errors=props.errors_threshold,
+                throttles=props.throttles_threshold,
+                iterator_age_ms=props.iterator_age_ms,
+                dead_letters=props.dead_letter_threshold,
+                rule_hits=props.rule_hits_threshold,
+                conflicts=props.conflicts_threshold,
+            )
+        ]
         self.function_arn: str = self._function.arn
         self.dead_letter_queue_url: str = self._dead_letter_queue.url
         self.migration_function_name: str = self._migration.function_name
@@ -322,8 +333,94 @@ class TransactionProcessor(Construct):
         self.code: TerraformAsset = code
         #: The migration's run by Terraform: depend on it to start after the schema (and its roles) exist.
         self.migration_ready: LambdaInvocation = self._migration.ready
-        #: The role `python -m operator_tools.replay` runs as (see `_replay`).
+        #: The role `python -m operator_tools.replay` runs as (see `replay_role.py`).
         self.replay_role_arn: str = self._replay_role.arn
+
+    def alarm_specs(
+        self,
+        *,
+        errors: float,
+        throttles: float,
+        iterator_age_ms: float,
+        dead_letters: float,
+        rule_hits: float,
+        conflicts: float,
+    ) -> list[AlarmSpec]:
+        """Failed and throttled invocations, lag behind the stream, dead letters, and what the runtime reports
+        (rule hits and conflicting re-sends, in the contract's namespace), each above its threshold."""
+        function = {"FunctionName": self.function_name}
+        queue = {"QueueName": self._dead_letter_queue.name}
+        environment = {c.DIMENSION_ENVIRONMENT: self._environment}
+        rows = [  # suffix, namespace, metric, dimensions, statistic, threshold, description
+            (
+                "processor-errors",
+                "AWS/Lambda",
+                "Errors",
+                function,
+                "Sum",
+                errors,
+                "The processor failed invocations; records are being retried",
+            ),
+            (
+                "processor-throttles",
+                "AWS/Lambda",
+                "Throttles",
+                function,
+                "Sum",
+                throttles,
+                "The processor hit its reserved concurrency",
+            ),
+            (
+                "processor-iterator-age",
+                "AWS/Lambda",
+                "IteratorAge",
+                function,
+                "Maximum",
+                iterator_age_ms,
+                "The processor is falling behind the stream",
+            ),
+            (
+                "processor-dead-letters",
+                "AWS/SQS",
+                "ApproximateNumberOfMessagesVisible",
+                queue,
+                "Maximum",
+                dead_letters,
+                "Records gave up after retries and wait in the dead-letter queue",
+            ),
+            (
+                "transaction-rule-hits",
+                c.METRIC_NAMESPACE,
+                c.METRIC_RULE_HITS,
+                environment,
+                "Sum",
+                rule_hits,
+                "A monitoring rule flagged transactions; see transaction_alerts",
+            ),
+            (
+                "transaction-conflicts",
+                c.METRIC_NAMESPACE,
+                c.METRIC_CONFLICTS,
+                environment,
+                "Sum",
+                conflicts,
+                "A transaction id arrived again with different content; the processor log names it",
+            ),
+        ]
+        return [
+            AlarmSpec(
+                suffix=suffix,
+                namespace=namespace,
+                metric=metric,
+                dimensions=dimensions,
+                statistic=statistic,
+                comparison="GreaterThanThreshold",
+                threshold=threshold,
+                treat_missing_data="notBreaching",
+                description=description,
+            )
+            for suffix, namespace, metric, dimensions, statistic, threshold, description in rows
+        ]
 
     def _role(self, function_name: str, props: TransactionProcessorProps, log_group_arn: str) -> IamRole:
         """Least privilege: this stream, the connection secret (never the master password), its own database
@@ -342,64 +439,6 @@ class TransactionProcessor(Construct):
         own_logs_and_network(grantee, log_group_arn)
         role, _ = lambda_role(self, function_name, "transaction-processor", keys.data.account, grantee)
         return role
-
-    def _replay(self, props: TransactionProcessorProps) -> IamRole:
-        """`<name>-replay`: what `python -m operator_tools.replay` needs and nothing else. It reads and settles the
-        failure queue's pointers, reads this stream, invokes this function (unqualified), and decrypts
-        through SQS and Kinesis only.
-
-        Trust: this account's principals whose own IAM policy allows `sts:AssumeRole` on this role (the account
-        as principal delegates the choice to IAM, where on-call access is granted), and only with MFA
-        (`aws:MultiFactorAuthPresent`, absent and so refused for long-term keys). MFA rather than a principal
-        tag: the role reads every transaction in the stream and can delete the pointers to lost records, so a
-        leaked access key alone must not be enough, and a tag condition would hand the decision to whoever
-        may tag users and roles."""
-        account = props.keys.data.account
-        grantee = PolicyGrantee()
-        grantee.allow("SettleFailurePointers", list(REPLAY_QUEUE_ACTIONS), [self._dead_letter_queue.arn])
-        props.stream.grant_read(grantee)
-        grantee.allow("InvokeTheProcessor", ["lambda:InvokeFunction"], [self._function.arn])
-        props.keys.data.grant_decrypt(grantee, via="sqs", sid="DecryptFailurePointers")
-        props.keys.data.grant_decrypt(grantee, via="kinesis", sid="DecryptTheStream")
-        trust = DataAwsIamPolicyDocument(
-            self,
-            "replay-trust",
-            statement=[
-                DataAwsIamPolicyDocumentStatement(
-                    actions=["sts:AssumeRole"],
-                    principals=[
-                        DataAwsIamPolicyDocumentStatementPrincipals(
-                            type="AWS", identifiers=[account.arn("iam", "root", regional=False)]
-                        )
-                    ],
-                    condition=[
-                        DataAwsIamPolicyDocumentStatementCondition(
-                            test="Bool", variable="aws:MultiFactorAuthPresent", values=["true"]
-                        )
-                    ],
-                )
-            ],
-        )
-        role = IamRole(
-            self,
-            "replay-role",
-            name=f"{props.name}-replay",
-            assume_role_policy=trust.json,
-            description="Runs python -m operator_tools.replay: re-drives the failure queue's batches",
-        )
-        permissions = DataAwsIamPolicyDocument(self, "replay-permissions", statement=grantee.statements())
-        IamRolePolicy(self, "replay-policy", name="replay-failed-batches", role=role.id, policy=permissions.json)
-        return role
-
-
-#: What the replay tool does with the failure queue: read pointers, delete the replayed ones, make the
-#: kept ones visible again, and read the queue's attributes.
-REPLAY_QUEUE_ACTIONS = (
-    "sqs:ReceiveMessage",
-    "sqs:DeleteMessage",
-    "sqs:ChangeMessageVisibility",
-    "sqs:GetQueueAttributes",
-)
 
 
 def _only_sender(queue_arn: str, sender_role_arn: str) -> dict[str, Any]:
@@ -438,87 +477,3 @@ def _processor_variables(props: TransactionProcessorProps) -> dict[str, str]:
         c.ENV_ENVIRONMENT: props.environment,
         c.ENV_STREAM_ARN: props.stream.stream_arn,  # the only source the function accepts records from
     }
-
-
-def _alarm_specs(props: TransactionProcessorProps, function_name: str, queue_name: str) -> list[AlarmSpec]:
-    s = props
-    function = {"FunctionName": function_name}
-    environment = {c.DIMENSION_ENVIRONMENT: props.environment}
-
-    def spec(
-        suffix: str,
-        namespace: str,
-        metric: str,
-        dimensions: dict[str, str],
-        statistic: str,
-        threshold: float,
-        description: str,
-    ) -> AlarmSpec:
-        return AlarmSpec(
-            suffix=suffix,
-            namespace=namespace,
-            metric=metric,
-            dimensions=dimensions,
-            statistic=statistic,
-            comparison="GreaterThanThreshold",
-            threshold=threshold,
-            treat_missing_data="notBreaching",
-            description=description,
-        )
-
-    return [
-        spec(
-            "processor-errors",
-            "AWS/Lambda",
-            "Errors",
-            function,
-            "Sum",
-            s.errors_threshold,
-            "The processor failed invocations; records are being retried",
-        ),
-        spec(
-            "processor-throttles",
-            "AWS/Lambda",
-            "Throttles",
-            function,
-            "Sum",
-            s.throttles_threshold,
-            "The processor hit its reserved concurrency",
-        ),
-        spec(
-            "processor-iterator-age",
-            "AWS/Lambda",
-            "IteratorAge",
-            function,
-            "Maximum",
-            s.iterator_age_ms,
-            "The processor is falling behind the stream",
-        ),
-        spec(
-            "processor-dead-letters",
-            "AWS/SQS",
-            "ApproximateNumberOfMessagesVisible",
-            {"QueueName": queue_name},
-            "Maximum",
-            s.dead_letter_threshold,
-            "Records gave up after retries and wait in the dead-letter queue",
-        ),
-        spec(
-            "transaction-rule-hits",
-            c.METRIC_NAMESPACE,
-            c.METRIC_RULE_HITS,
-            environment,
-            "Sum",
-            s.rule_hits_threshold,
-            "A monitoring rule flagged transactions; see transaction_alerts",
-        ),
-        spec(
-            "transaction-conflicts",
-            c.METRIC_NAMESPACE,
-            c.METRIC_CONFLICTS,
-            environment,
-            "Sum",
-            s.conflicts_threshold,
-            "A transaction id arrived again with different content; the processor log names it",
-        ),
-    ]

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from cdktf_cdktf_provider_aws.kinesis_stream import KinesisStream, KinesisStreamStreamModeDetails
 from constructs import Construct
 
+from .alarm_spec import AlarmSpec, SpecCommon
 from .encryption import EncryptionKey
 from .grants import PolicyGrantee
 from .validation import require_choice, require_int, require_name, require_range
@@ -111,3 +112,37 @@ class TransactionStream(Construct):
         """Let `grantee` consume the stream (what a Lambda event source needs); decrypting its records is the
         key's grant (`grant_decrypt(via="kinesis")`)."""
         grantee.allow(sid, list(CONSUMER_ACTIONS), [self.stream_arn])
+
+    def alarm_specs(self, *, iterator_age_ms: float, throttled_requests: float) -> list[AlarmSpec]:
+        """Consumer lag, and reads or writes beyond the shards' capacity."""
+        dims = {"StreamName": self.stream_name}
+        common = SpecCommon(namespace="AWS/Kinesis", dimensions=dims, comparison="GreaterThanThreshold")
+        return [
+            AlarmSpec(
+                suffix="stream-iterator-age",
+                metric="GetRecords.IteratorAgeMilliseconds",
+                statistic="Maximum",
+                threshold=iterator_age_ms,
+                treat_missing_data="notBreaching",
+                description="The consumer is falling behind the stream",
+                **common,
+            ),
+            AlarmSpec(
+                suffix="stream-read-throttled",
+                metric="ReadProvisionedThroughputExceeded",
+                statistic="Sum",
+                threshold=throttled_requests,
+                treat_missing_data="notBreaching",
+                description="Reads exceed the stream's shard capacity",
+                **common,
+            ),
+            AlarmSpec(
+                suffix="stream-write-throttled",
+                metric="WriteProvisionedThroughputExceeded",
+                statistic="Sum",
+                threshold=throttled_requests,
+                treat_missing_data="notBreaching",
+                description="Producers are throttled: add shards or switch to on-demand",
+                **common,
+            ),
+        ]
