@@ -5,7 +5,7 @@ Two phases (docs/deploying.md): phase 1 applies this stack with local state in t
 bootstrap_state = "s3"`) moves that state into the bucket it created, under `<project>/bootstrap/`.
 
 Every stack (`bootstrap`, `ci-<account>`, each environment) gets its own key and its own prefix
-`<project>/<stack>/`; the bucket policy and the key policies (stacks/ci_policies.py) keep each environment's
+`<project>/<stack>/`; the bucket policy and the key policies (stacks/state_policies.py) keep each environment's
 roles to their own prefix and key, whatever account the roles live in.
 """
 
@@ -39,10 +39,10 @@ from constructs import Construct
 from constructs_lib.checkov import skip_check
 from constructs_lib.encryption import PolicyKey, PolicyKeyProps
 
-from .ci_policies import state_bucket_policy, state_key_policy
 from .config import BOOTSTRAP_LOCAL_STATE, AppConfig
 from .identity import Identities
 from .providers import aws_provider, common_tags, state_backend
+from .state_policies import state_bucket_policy, state_key_policy
 
 NONCURRENT_STATE_DAYS = 90
 

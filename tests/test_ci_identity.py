@@ -522,7 +522,7 @@ def test_the_workload_boundary_allows_nothing_else(ids, action: str, resource: s
 # State keys: each used only by its own stack's roles, through S3
 # ---------------------------------------------------------------------------------------------------------
 def key_decision(ids, stack: str, principal: Principal, action: str, **context: Any) -> str:
-    from stacks.ci_policies import state_key_policy
+    from stacks.state_policies import state_key_policy
 
     return evaluate(state_key_policy(ids, stack), Request(action, "*", principal, context))
 
@@ -593,7 +593,7 @@ def test_extra_environment_roles_use_their_environments_key(tmp_path: Path) -> N
 # ---------------------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def bucket_policy(ids) -> dict:
-    from stacks.ci_policies import state_bucket_policy
+    from stacks.state_policies import state_bucket_policy
 
     return state_bucket_policy(ids, {stack: ids.state_key_arn(stack) for stack in ids.config.stack_names()})
 
@@ -692,7 +692,7 @@ def test_without_tls_nothing_at_all(bucket_policy) -> None:
 
 
 def test_the_bootstrap_synthesizes_these_policies(stacks, ids) -> None:
-    from stacks.ci_policies import state_bucket_policy, state_key_policy
+    from stacks.state_policies import state_bucket_policy, state_key_policy
 
     bootstrap = StackView(stacks["bootstrap"])
     refs = {
