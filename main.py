@@ -22,7 +22,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-import provider_import
+from stacks import provider_import
 from tools.node_runtime import use_project_node
 
 # Before any cdktf_cdktf_provider_* import; CDKTF_STOCK_PROVIDER_IMPORT=1 gives the stock path.

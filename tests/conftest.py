@@ -11,7 +11,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import provider_import  # noqa: E402
+from stacks import provider_import  # noqa: E402
 
 provider_import.install()  # lazy provider submodules, exactly as main.py loads them
 

@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PRODUCT = ("main.py", "provider_import.py", "stacks", "constructs_lib", "processor", "operator_tools", "tools")
+PRODUCT = ("main.py", "stacks", "constructs_lib", "processor", "operator_tools", "tools")
 #: Make targets that run the processor's test rig on purpose (see the Makefile's comment on them).
 TEST_RIG_TARGETS = {"pipeline"}
 

@@ -31,8 +31,8 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-import provider_import  # noqa: E402
-from provider_import import ENV_VAR, ProviderImportWarning  # noqa: E402
+from stacks import provider_import  # noqa: E402
+from stacks.provider_import import ENV_VAR, ProviderImportWarning  # noqa: E402
 
 SUBMODULES = ("alpha", "beta", "gamma_delta")
 
@@ -412,7 +412,7 @@ def run_probe(code: str, stock: bool = False) -> dict:
 
 AWS_PROBE = """
     import json, sys, warnings
-    import provider_import
+    from stacks import provider_import
     warnings.simplefilter("error", provider_import.ProviderImportWarning)  # no silent fallback
     assert provider_import.install()
     import cdktf_cdktf_provider_aws as aws

@@ -34,7 +34,7 @@ CONTROL_PLANE = (
     "constructs_lib/encryption.py",
     "config/environments.toml",
     "main.py",
-    "provider_import.py",
+    "stacks/provider_import.py",
     "cdktf.json",
     "Makefile",
     "Pipfile",

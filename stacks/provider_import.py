@@ -51,7 +51,7 @@ Usage
 Call :func:`install` before the first ``cdktf_cdktf_provider_*`` import
 (top of ``main.py`` and of ``tests/conftest.py``)::
 
-    import provider_import
+    from stacks import provider_import
     provider_import.install()
 
 Set ``CDKTF_STOCK_PROVIDER_IMPORT=1`` to make :func:`install` a no-op, i.e.
