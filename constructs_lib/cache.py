@@ -20,10 +20,10 @@ from constructs import Construct
 
 from processor.contract import REDIS_ACL_RULES, redis_app_user
 
-from .access import allow_from_store, store_security_group
 from .alarm_spec import AlarmSpec, SpecCommon
 from .grants import PolicyGrantee
 from .logs import encrypted_log_group
+from .security_group_rules import allow_from_store, store_security_group
 from .store import PrivateStoreProps
 from .validation import (
     require,

@@ -28,13 +28,13 @@ from processor.contract import (
 )
 from processor.maintain import RETENTION_LIMITS, RetentionPolicy
 
-from .access import allow_from_store, store_security_group
 from .alarm_spec import GIB, MIB, AlarmSpec
 from .checkov import skip_check
 from .grants import PolicyGrantee
 from .guards import service_source
 from .logs import encrypted_log_group
 from .secrets import READ_ACTION, SECRET_NAME_PATTERN, Secret, SecretProps
+from .security_group_rules import allow_from_store, store_security_group
 from .store import PrivateStoreProps
 from .validation import (
     require,

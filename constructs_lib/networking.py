@@ -36,11 +36,11 @@ from cdktf_cdktf_provider_aws.vpc_endpoint import VpcEndpoint
 from cdktf_cdktf_provider_aws.vpc_security_group_egress_rule import VpcSecurityGroupEgressRule
 from constructs import Construct
 
-from .access import allow_tcp, security_group
 from .checkov import skip_check
 from .encryption import EncryptionKey
 from .guards import service_source
 from .logs import encrypted_log_group
+from .security_group_rules import allow_tcp, security_group
 from .validation import (
     LOG_RETENTION_DAYS,
     parse_cidr,

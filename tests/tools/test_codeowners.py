@@ -30,7 +30,7 @@ CONTROL_PLANE = (
     "tools/policy_allowlist.toml",
     "tools/plan_report/risk.py",
     "stacks/app.py",
-    "constructs_lib/access.py",
+    "constructs_lib/security_group_rules.py",
     "constructs_lib/encryption.py",
     "config/environments.toml",
     "main.py",
