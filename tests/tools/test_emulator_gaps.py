@@ -5,7 +5,10 @@ moves to IAM auth (docs/deploying.md, "Moving an environment deployed before Red
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import botocore.exceptions
 import pytest
@@ -14,6 +17,7 @@ from tools.emulator import Emulator, start_emulator
 from tools.emulator.patches import GAPS, PATCHES
 
 ACCESS = "on ~txn:* -@all +get"
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -71,3 +75,33 @@ def test_every_gap_is_listed_once_and_every_patch_says_when_it_can_go() -> None:
     for patch in PATCHES:
         doc = " ".join((patch.__doc__ or "").split())
         assert doc.startswith("Observed on moto 5.2.5.") and "retire" in doc.lower(), patch.__qualname__
+
+
+def test_user_groups_and_parameter_groups_are_both_taggable(elasticache) -> None:
+    """Both ElastiCache patches widen the backend's ARN pattern through one wrapper: each kind is accepted."""
+    elasticache.create_user(
+        UserId="g3-default", UserName="default", Engine="redis", AccessString="off -@all", NoPasswordRequired=True
+    )
+    tags = [{"Key": "Project", "Value": "japancart"}]
+    group = elasticache.create_user_group(UserGroupId="g3", Engine="redis", UserIds=["g3-default"], Tags=tags)
+    parameters = elasticache.create_cache_parameter_group(
+        CacheParameterGroupName="g3-params", CacheParameterGroupFamily="redis7", Description="g3", Tags=tags
+    )["CacheParameterGroup"]
+    for arn in (group["ARN"], parameters["ARN"]):
+        assert elasticache.list_tags_for_resource(ResourceName=arn)["TagList"] == tags
+
+
+def test_the_elasticache_patches_widen_the_arn_pattern_in_either_order() -> None:
+    """Applied users-first (the reverse of ``MODULES``), a new backend still accepts every kind either patch
+    added, and moto's own."""
+    code = (
+        "from tools.emulator.patches import elasticache, elasticache_users\n"
+        "elasticache_users._patch_elasticache_user_groups()\n"
+        "elasticache._patch_elasticache_parameter_groups()\n"
+        "from moto.elasticache.models import ElastiCacheBackend\n"
+        "backend = ElastiCacheBackend('us-east-1', '123456789012')\n"
+        "kinds = ('usergroup', 'parametergroup', 'replicationgroup', 'user', 'nosuchkind')\n"
+        "print([k for k in kinds if backend.arn_regex.match(f'arn:aws:elasticache:us-east-1:123456789012:{k}:x')])\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert run.stdout.strip() == "['usergroup', 'parametergroup', 'replicationgroup', 'user']"

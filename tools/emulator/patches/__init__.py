@@ -5,8 +5,8 @@ each patch's docstring names the moto version it was observed on and what upstre
 
 ``GAPS`` (for docs/testing.md, "Emulator gaps patched in the Terraform harness") is built from the modules'
 ``PATCHES`` and ``CONFIG_GAPS``; ``apply_gap_patches()`` applies every patch once per process, in this order
-(``elasticache_users`` must follow ``elasticache``: both extend the backend's ``__init__``, and the later ARN
-pattern accepts both kinds).  A new gap: a ``@gap`` function in its service's module, listed in its ``PATCHES``.
+(both ElastiCache modules widen the backend's ARN pattern through one shared wrapper,
+``elasticache.accept_arn_kinds``, so their order does not matter).  A new gap: a ``@gap`` function in its service's module, listed in its ``PATCHES``.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """ElastiCache gap patches: replication groups (their member clusters, their deletion), cache subnet group
-deletion and cache parameter groups, plus the two helpers the user-group patch shares (``resource_arn``,
-``tag_from_request``).
+deletion and cache parameter groups, plus the helpers the user-group patch shares (``resource_arn``,
+``tag_from_request``, ``accept_arn_kinds``).
 
 Why: the Terraform AWS provider reads a replication group's first member after create, waits for a deleted
 group to disappear, and creates/deletes subnet and parameter groups; moto 5.2.5 fails or hangs on each.
@@ -30,6 +30,32 @@ def tag_from_request(response: Any, backend: Any, arn: str) -> None:
         tags = tags.get("Tag") or []
     if tags:
         backend.tagging_service.tag_resource(arn, tags if isinstance(tags, list) else [tags])
+
+
+#: The resource kinds whose ARNs ``ElastiCacheBackend.arn_regex`` (tagging) accepts: moto 5.2.5's own, then
+#: those ``accept_arn_kinds`` added.
+_ARN_KINDS = ["cluster", "snapshot", "subnetgroup", "replicationgroup", "user"]
+_arn_init_wrapped = False
+
+
+def accept_arn_kinds(*kinds: str) -> None:
+    """Let every ElastiCache backend created from now on accept ARNs of ``kinds`` for tagging (moto 5.2.5 sets
+    ``arn_regex`` in ``ElastiCacheBackend.__init__``). One wrapper of ``__init__`` serves every patch that asks,
+    so the patches apply in any order and the pattern names every kind any of them added."""
+    from moto.elasticache import models as ec
+
+    global _arn_init_wrapped
+    _ARN_KINDS.extend(kind for kind in kinds if kind not in _ARN_KINDS)
+    if _arn_init_wrapped:
+        return
+    original_init = ec.ElastiCacheBackend.__init__
+
+    def __init__(self: Any, region_name: str, account_id: str) -> None:
+        original_init(self, region_name, account_id)
+        self.arn_regex = ec.re_compile(rf"^arn:aws:elasticache:.*:[0-9]*:({'|'.join(_ARN_KINDS)}):.*$")
+
+    ec.ElastiCacheBackend.__init__ = __init__
+    _arn_init_wrapped = True
 
 
 @gap(
@@ -218,7 +244,6 @@ def _patch_elasticache_parameter_groups() -> None:
     accepts parametergroup ARNs for tagging."""
     from moto.core.exceptions import ServiceException
     from moto.core.responses import ActionResult, EmptyResult
-    from moto.elasticache import models as ec
     from moto.elasticache import responses as rs
 
     class CacheParameterGroupNotFound(ServiceException):
@@ -227,15 +252,7 @@ def _patch_elasticache_parameter_groups() -> None:
     class CacheParameterGroupAlreadyExists(ServiceException):
         code = "CacheParameterGroupAlreadyExists"
 
-    backend_cls = ec.ElastiCacheBackend
-    original_init = backend_cls.__init__
-
-    def __init__(self: Any, region_name: str, account_id: str) -> None:
-        original_init(self, region_name, account_id)
-        self.arn_regex = ec.re_compile(
-            r"^arn:aws:elasticache:.*:[0-9]*:(cluster|snapshot|subnetgroup|replicationgroup|user|parametergroup):.*$"
-        )
-        self.cache_parameter_groups: dict[str, dict[str, Any]] = {}
+    accept_arn_kinds("parametergroup")
 
     def _group(self: Any, name: str) -> dict[str, Any]:
         groups = getattr(self, "cache_parameter_groups", {})
@@ -319,7 +336,6 @@ def _patch_elasticache_parameter_groups() -> None:
         del backend.cache_parameter_groups[self._get_param("CacheParameterGroupName")]
         return EmptyResult()
 
-    backend_cls.__init__ = __init__
     for action, fn in {
         "create_cache_parameter_group": create,
         "describe_cache_parameter_groups": describe,

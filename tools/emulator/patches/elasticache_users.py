@@ -3,14 +3,14 @@ authentication needs (ModifyUser; DeleteUser's checks against the groups holding
 
 Why: a replication group with ``user_group_ids`` cannot be created without user groups, and an environment
 deployed with password users moves to IAM auth by modifying and deleting users (docs/deploying.md).
-Shares ``resource_arn`` and ``tag_from_request`` with ``elasticache``.
+Shares ``resource_arn``, ``tag_from_request`` and ``accept_arn_kinds`` with ``elasticache``.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from tools.emulator.patches.elasticache import resource_arn, tag_from_request
+from tools.emulator.patches.elasticache import accept_arn_kinds, resource_arn, tag_from_request
 from tools.emulator.patches.registry import gap
 
 
@@ -29,7 +29,6 @@ def _patch_elasticache_user_groups() -> None:
     Create/Describe/Modify/DeleteUserGroup with AWS's checks and accepts usergroup ARNs for tagging."""
     from moto.core.exceptions import ServiceException
     from moto.core.responses import ActionResult
-    from moto.elasticache import models as ec
     from moto.elasticache import responses as rs
 
     class UserGroupNotFound(ServiceException):
@@ -44,16 +43,7 @@ def _patch_elasticache_user_groups() -> None:
     class UserNotFound(ServiceException):
         code = "UserNotFound"
 
-    backend_cls = ec.ElastiCacheBackend
-    original_init = backend_cls.__init__
-
-    def __init__(self: Any, region_name: str, account_id: str) -> None:
-        original_init(self, region_name, account_id)
-        self.arn_regex = ec.re_compile(
-            r"^arn:aws:elasticache:.*:[0-9]*:(cluster|snapshot|subnetgroup|replicationgroup|"
-            r"user|usergroup|parametergroup):.*$"
-        )
-        self.user_groups: dict[str, dict[str, Any]] = {}
+    accept_arn_kinds("usergroup")
 
     def _groups(backend: Any) -> dict[str, dict[str, Any]]:
         if not hasattr(backend, "user_groups"):
@@ -139,7 +129,6 @@ def _patch_elasticache_user_groups() -> None:
         group = _groups(backend).pop(group_id)
         return ActionResult({**_view(backend, group), "Status": "deleting"})
 
-    backend_cls.__init__ = __init__
     for action, fn in {
         "create_user_group": create,
         "describe_user_groups": describe,
