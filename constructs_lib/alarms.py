@@ -21,12 +21,12 @@ from cdktf_cdktf_provider_aws.sns_topic_policy import SnsTopicPolicy
 from cdktf_cdktf_provider_aws.sns_topic_subscription import SnsTopicSubscription
 from constructs import Construct
 
-from .alarm_spec import AlarmSpec
 from .cache import TransactionCache
 from .database import TransactionDatabase
 from .encryption import Account, EncryptionKey, ServicePublisher
 from .guards import deny_insecure_transport, service_source, source_condition
 from .logs import encrypted_log_group
+from .monitoring import AlarmSpec
 from .stream import TransactionStream
 from .validation import (
     LOG_RETENTION_DAYS,
@@ -370,66 +370,23 @@ class SystemAlarms(Construct):
 
 
 def _dashboard(props: SystemAlarmsProps) -> dict[str, Any]:
-    """Key metrics of stream, cache and database, one widget per concern."""
-    stream = props.stream.stream_name
-    members = props.cache.member_cluster_ids
-    db = props.database.identifier
-
-    def widget(title: str, metrics: list[list[str]], stat: str) -> dict[str, Any]:
-        return {
-            "type": "metric",
-            "width": 12,
-            "height": 6,
-            "properties": {
-                "title": title,
-                "region": props.region,
-                "stat": stat,
-                "period": 60,
-                "view": "timeSeries",
-                "metrics": metrics,
-            },
-        }
-
+    """Key metrics of stream, cache and database, one widget per concern (each store names its graphs)."""
+    graphs = props.stream.dashboard_graphs() + props.cache.dashboard_graphs() + props.database.dashboard_graphs()
     return {
         "widgets": [
-            widget(
-                "Stream records in / out",
-                [
-                    ["AWS/Kinesis", "IncomingRecords", "StreamName", stream],
-                    ["AWS/Kinesis", "GetRecords.Records", "StreamName", stream],
-                ],
-                "Sum",
-            ),
-            widget(
-                "Stream iterator age (ms)",
-                [["AWS/Kinesis", "GetRecords.IteratorAgeMilliseconds", "StreamName", stream]],
-                "Maximum",
-            ),
-            widget(
-                "Redis memory used (%)",
-                [["AWS/ElastiCache", "DatabaseMemoryUsagePercentage", "CacheClusterId", m] for m in members],
-                "Average",
-            ),
-            widget(
-                "Redis engine CPU (%)",
-                [["AWS/ElastiCache", "EngineCPUUtilization", "CacheClusterId", m] for m in members],
-                "Average",
-            ),
-            widget(
-                "Database CPU (%) and connections",
-                [
-                    ["AWS/RDS", "CPUUtilization", "DBInstanceIdentifier", db],
-                    ["AWS/RDS", "DatabaseConnections", "DBInstanceIdentifier", db],
-                ],
-                "Average",
-            ),
-            widget(
-                "Database latency (s)",
-                [
-                    ["AWS/RDS", "ReadLatency", "DBInstanceIdentifier", db],
-                    ["AWS/RDS", "WriteLatency", "DBInstanceIdentifier", db],
-                ],
-                "Average",
-            ),
+            {
+                "type": "metric",
+                "width": 12,
+                "height": 6,
+                "properties": {
+                    "title": graph.title,
+                    "region": props.region,
+                    "stat": graph.stat,
+                    "period": 60,
+                    "view": "timeSeries",
+                    "metrics": graph.metrics,
+                },
+            }
+            for graph in graphs
         ]
     }

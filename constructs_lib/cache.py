@@ -20,9 +20,9 @@ from constructs import Construct
 
 from processor.contract import REDIS_ACL_RULES, redis_app_user
 
-from .alarm_spec import AlarmSpec, SpecCommon
 from .grants import PolicyGrantee
 from .logs import encrypted_log_group
+from .monitoring import AlarmSpec, DashboardGraph, SpecCommon
 from .security_group_rules import allow_from_store, store_security_group
 from .store import PrivateStoreProps
 from .validation import (
@@ -290,6 +290,22 @@ class TransactionCache(Construct):
                 ),
             ]
         return specs
+
+    def dashboard_graphs(self) -> list[DashboardGraph]:
+        """Memory used and engine CPU of every member."""
+        members = self.member_cluster_ids
+        return [
+            DashboardGraph(
+                "Redis memory used (%)",
+                [["AWS/ElastiCache", "DatabaseMemoryUsagePercentage", "CacheClusterId", m] for m in members],
+                "Average",
+            ),
+            DashboardGraph(
+                "Redis engine CPU (%)",
+                [["AWS/ElastiCache", "EngineCPUUtilization", "CacheClusterId", m] for m in members],
+                "Average",
+            ),
+        ]
 
     def _users(self, props: TransactionCacheProps) -> tuple[ElasticacheUserGroup, ElasticacheUser]:
         """The RBAC user group (a disabled `default` user and the application's user) and the application user.

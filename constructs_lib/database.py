@@ -28,11 +28,11 @@ from processor.contract import (
 )
 from processor.maintain import RETENTION_LIMITS, RetentionPolicy
 
-from .alarm_spec import GIB, MIB, AlarmSpec
 from .checkov import skip_check
 from .grants import PolicyGrantee
 from .guards import service_source
 from .logs import encrypted_log_group
+from .monitoring import GIB, MIB, AlarmSpec, DashboardGraph
 from .secrets import READ_ACTION, SECRET_NAME_PATTERN, Secret, SecretProps
 from .security_group_rules import allow_from_store, store_security_group
 from .store import PrivateStoreProps
@@ -51,6 +51,15 @@ LOG_EXPORTS = ("postgresql", "upgrade")
 #: INSERT/UPDATE/DELETE/TRUNCATE/COPY. Session auditing (not object auditing through an audit role) so a
 #: new table or partition is audited without a migration remembering to grant it to the audit role.
 PGAUDIT_CLASSES = "ddl,role,write"
+#: What each database alarm (`alarm_specs`) tells on-call.
+DB_ALARM_DESCRIPTIONS = {
+    "db-cpu": "Database CPU is high",
+    "db-free-storage": "Database storage is nearly full (autoscaling may be at its ceiling)",
+    "db-connections": "Database connections are near the limit",
+    "db-freeable-memory": "Database memory is low",
+    "db-read-latency": "Database reads are slow",
+    "db-write-latency": "Database writes are slow",
+}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -388,65 +397,41 @@ class TransactionDatabase(Construct):
         write_latency_ms: float,
     ) -> list[AlarmSpec]:
         """Keyed by the instance identifier: the resource's `id` is the DbiResourceId and matches no metric."""
-        dims = {"DBInstanceIdentifier": self.identifier}
-
-        def spec(
-            suffix: str, metric: str, comparison: str, threshold: float, missing: str, description: str
-        ) -> AlarmSpec:
-            return AlarmSpec(
+        above, below = "GreaterThanThreshold", "LessThanThreshold"
+        rows = [  # suffix, metric, comparison, threshold, missing data
+            ("db-cpu", "CPUUtilization", above, cpu_percent, "missing"),
+            ("db-free-storage", "FreeStorageSpace", below, free_storage_gib * GIB, "breaching"),
+            ("db-connections", "DatabaseConnections", above, connections, "missing"),
+            ("db-freeable-memory", "FreeableMemory", below, freeable_memory_mib * MIB, "breaching"),
+            ("db-read-latency", "ReadLatency", above, read_latency_ms / 1000, "missing"),
+            ("db-write-latency", "WriteLatency", above, write_latency_ms / 1000, "missing"),
+        ]
+        return [
+            AlarmSpec(
                 suffix=suffix,
                 metric=metric,
                 namespace="AWS/RDS",
-                dimensions=dims,
+                dimensions={"DBInstanceIdentifier": self.identifier},
                 statistic="Average",
                 comparison=comparison,
                 threshold=threshold,
                 treat_missing_data=missing,
-                description=description,
+                description=DB_ALARM_DESCRIPTIONS[suffix],
             )
+            for suffix, metric, comparison, threshold, missing in rows
+        ]
+
+    def dashboard_graphs(self) -> list[DashboardGraph]:
+        """CPU and connections, and I/O latency."""
+
+        def rds(metric: str) -> list[str]:
+            return ["AWS/RDS", metric, "DBInstanceIdentifier", self.identifier]
 
         return [
-            spec("db-cpu", "CPUUtilization", "GreaterThanThreshold", cpu_percent, "missing", "Database CPU is high"),
-            spec(
-                "db-free-storage",
-                "FreeStorageSpace",
-                "LessThanThreshold",
-                free_storage_gib * GIB,
-                "breaching",
-                "Database storage is nearly full (autoscaling may be at its ceiling)",
+            DashboardGraph(
+                "Database CPU (%) and connections", [rds("CPUUtilization"), rds("DatabaseConnections")], "Average"
             ),
-            spec(
-                "db-connections",
-                "DatabaseConnections",
-                "GreaterThanThreshold",
-                connections,
-                "missing",
-                "Database connections are near the limit",
-            ),
-            spec(
-                "db-freeable-memory",
-                "FreeableMemory",
-                "LessThanThreshold",
-                freeable_memory_mib * MIB,
-                "breaching",
-                "Database memory is low",
-            ),
-            spec(
-                "db-read-latency",
-                "ReadLatency",
-                "GreaterThanThreshold",
-                read_latency_ms / 1000,
-                "missing",
-                "Database reads are slow",
-            ),
-            spec(
-                "db-write-latency",
-                "WriteLatency",
-                "GreaterThanThreshold",
-                write_latency_ms / 1000,
-                "missing",
-                "Database writes are slow",
-            ),
+            DashboardGraph("Database latency (s)", [rds("ReadLatency"), rds("WriteLatency")], "Average"),
         ]
 
     def _final_snapshot_name(self, name: str) -> str:

@@ -25,7 +25,6 @@ from constructs import Construct
 
 from processor import contract as c
 
-from .alarm_spec import AlarmSpec
 from .alarms import AlertTopic
 from .bundled_function import BundledFunction, LambdaBundle, allow_statement, bundled_function
 from .checkov import skip_check
@@ -33,6 +32,7 @@ from .database import TransactionDatabase
 from .encryption import EnvironmentKeys
 from .grants import PolicyGrantee
 from .guards import service_source
+from .monitoring import AlarmSpec
 from .networking import Networking
 from .validation import LOG_RETENTION_DAYS, require_choice, require_name
 

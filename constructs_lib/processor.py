@@ -31,7 +31,6 @@ from constructs import Construct
 
 from processor import contract as c
 
-from .alarm_spec import AlarmSpec
 from .alarms import AlertTopic
 from .bundled_function import (
     RUNTIME,
@@ -48,6 +47,7 @@ from .encryption import EnvironmentKeys
 from .grants import PolicyGrantee
 from .guards import deny_insecure_transport
 from .logs import encrypted_log_group
+from .monitoring import AlarmSpec
 from .networking import Networking
 from .replay_role import replay_role
 from .schema_migration import SchemaMigration, SchemaMigrationProps

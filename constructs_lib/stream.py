@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from cdktf_cdktf_provider_aws.kinesis_stream import KinesisStream, KinesisStreamStreamModeDetails
 from constructs import Construct
 
-from .alarm_spec import AlarmSpec, SpecCommon
 from .encryption import EncryptionKey
 from .grants import PolicyGrantee
+from .monitoring import AlarmSpec, DashboardGraph, SpecCommon
 from .validation import require_choice, require_int, require_name, require_range
 
 SHARD_RECORDS_PER_SECOND = 1000
@@ -144,5 +144,24 @@ class TransactionStream(Construct):
                 treat_missing_data="notBreaching",
                 description="Producers are throttled: add shards or switch to on-demand",
                 **common,
+            ),
+        ]
+
+    def dashboard_graphs(self) -> list[DashboardGraph]:
+        """Records in and out, and the consumer's lag."""
+        stream = self.stream_name
+        return [
+            DashboardGraph(
+                "Stream records in / out",
+                [
+                    ["AWS/Kinesis", "IncomingRecords", "StreamName", stream],
+                    ["AWS/Kinesis", "GetRecords.Records", "StreamName", stream],
+                ],
+                "Sum",
+            ),
+            DashboardGraph(
+                "Stream iterator age (ms)",
+                [["AWS/Kinesis", "GetRecords.IteratorAgeMilliseconds", "StreamName", stream]],
+                "Maximum",
             ),
         ]

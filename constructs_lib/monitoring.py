@@ -1,7 +1,8 @@
-"""One metric condition worth waking someone for, defined by the construct that owns the metric.
+"""What a construct offers to be watched: alarm specs and dashboard graphs of its own metrics.
 
 As the AWS CDK's `metric_*()` methods do, each construct says what of it to watch (`alarm_specs(...)`, thresholds
-passed in); `AlertTopic.alarm` turns a spec into an alarm in the caller's scope, which fixes its Terraform address.
+passed in; `dashboard_graphs()`); `AlertTopic.alarm` turns a spec into an alarm in the caller's scope, which fixes
+its Terraform address, and `SystemAlarms` lays the graphs out on one dashboard.
 """
 
 from __future__ import annotations
@@ -41,3 +42,13 @@ class SpecCommon(TypedDict):
     namespace: str
     dimensions: Mapping[str, str]
     comparison: str
+
+
+@dataclass(frozen=True)
+class DashboardGraph:
+    """One dashboard widget: a title, its metrics (CloudWatch's `[namespace, name, dimension, value]` rows) and
+    the statistic drawn."""
+
+    title: str
+    metrics: list[list[str]]
+    stat: str
