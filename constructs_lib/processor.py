@@ -314,7 +314,17 @@ class TransactionProcessor(Construct):
             function_arn=self._function.arn,
         )
         self.function_name: str = function_name
+        self.function_arn: str = self._function.arn
+        self.dead_letter_queue_url: str = self._dead_letter_queue.url
+        self.migration_function_name: str = self._migration.function_name
+        #: The deployment zip as an asset of the stack, for other functions of the same code.
+        self.code: TerraformAsset = code
+        #: The migration's run by Terraform: depend on it to start after the schema (and its roles) exist.
+        self.migration_ready: LambdaInvocation = self._migration.ready
+        #: The role `python -m operator_tools.replay` runs as (see `replay_role.py`).
+        self.replay_role_arn: str = self._replay_role.arn
         self._environment = props.environment
+        # Its own alarms, from its own definitions (`alarm_specs`), in its own scope.
         self._alarms = [
             props.topic.alarm(self, spec)
             for spec in self.alarm_specs(
@@ -326,15 +336,6 @@ class TransactionProcessor(Construct):
                 conflicts=props.conflicts_threshold,
             )
         ]
-        self.function_arn: str = self._function.arn
-        self.dead_letter_queue_url: str = self._dead_letter_queue.url
-        self.migration_function_name: str = self._migration.function_name
-        #: The deployment zip as an asset of the stack, for other functions of the same code.
-        self.code: TerraformAsset = code
-        #: The migration's run by Terraform: depend on it to start after the schema (and its roles) exist.
-        self.migration_ready: LambdaInvocation = self._migration.ready
-        #: The role `python -m operator_tools.replay` runs as (see `replay_role.py`).
-        self.replay_role_arn: str = self._replay_role.arn
 
     def alarm_specs(
         self,
