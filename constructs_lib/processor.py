@@ -34,6 +34,7 @@ from cdktf_cdktf_provider_aws.sqs_queue_policy import SqsQueuePolicy
 from constructs import Construct
 
 from processor import contract as c
+from processor.contract import ConfigError
 
 from .alarms import AlarmSpec, AlertTopic
 from .cache import TransactionCache
@@ -45,7 +46,7 @@ from .guards import deny_insecure_transport
 from .logs import encrypted_log_group
 from .networking import Networking
 from .stream import TransactionStream
-from .validation import LOG_RETENTION_DAYS, ConfigError, require, require_choice, require_int, require_name
+from .validation import LOG_RETENTION_DAYS, require, require_choice, require_int, require_name
 
 RUNTIME = "python3.12"
 #: Migrations take an advisory lock and run a few DDL statements; five minutes is generous.

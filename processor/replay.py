@@ -31,7 +31,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from processor.config import ConfigError, parse_positive_int
+from processor.config import parse_positive_int
+from processor.contract import ConfigError
 from processor.kinesis_events import lambda_event, read_batch_response, stream_parts
 
 # An invocation can take the function's whole timeout (at most 15 minutes): keep the message

@@ -20,21 +20,19 @@ from constructs_lib.alarms import AlarmSettings
 from constructs_lib.cache import CacheSettings
 from constructs_lib.database import DatabaseSettings
 from constructs_lib.networking import NetworkSettings
-from constructs_lib.processor import ProcessorSettings
+from constructs_lib.processor import ProcessorSettings, dead_letter_retention_seconds
 from constructs_lib.stream import StreamSettings
 from constructs_lib.validation import (
     LOG_RETENTION_DAYS,
-    ConfigError,
     require,
     require_choice,
     require_name,
     require_recovery_window,
     require_region,
+    require_zones_for,
 )
-from processor.contract import ENVIRONMENTS
-from stacks.capacity import LoadSettings
-
-from .wiring import check_environment
+from processor.contract import ENVIRONMENTS, ConfigError
+from stacks.load import LoadSettings
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config" / "environments.toml"
 KNOWN_ENVIRONMENTS = frozenset(ENVIRONMENTS)  # the processor validates the same names at run time
@@ -298,6 +296,17 @@ class EmulatorConfig:
         )
 
 
+def _check_between_sections(env: EnvironmentConfig) -> None:
+    """Rules between sections of one environment, named by the setting a reader would change first."""
+    try:
+        require_zones_for("database.multi_az", env.database.multi_az, env.network.az_count)
+        require_zones_for("cache.automatic_failover", env.cache.automatic_failover, env.network.az_count)
+    except ConfigError as error:
+        raise ConfigError("network.az_count", env.network.az_count, f"at least 2 when {error.field} is on") from None
+    # The dead-letter queue keeps pointers into the stream: they must outlive the retries by an hour.
+    dead_letter_retention_seconds(env.stream.retention_hours, env.processor.max_record_age_seconds)
+
+
 @dataclass(frozen=True, kw_only=True)
 class EnvironmentConfig:
     """Everything that differs between dev, staging and prod.
@@ -332,7 +341,7 @@ class EnvironmentConfig:
             self.secret_recovery_days,
             "7-30 outside dev (0, delete at once, is for dev only)",
         )
-        check_environment(self)  # rules between sections live with the wiring (stacks/wiring.py)
+        _check_between_sections(self)
         if self.name in PROTECTED_ENVIRONMENTS:
             require(
                 self.database.deletion_protection,

@@ -12,8 +12,7 @@ from typing import Any
 import pytest
 from config_files import write_config
 
-from constructs_lib.validation import ConfigError
-from processor.contract import ENVIRONMENTS
+from processor.contract import ENVIRONMENTS, ConfigError
 from stacks.config import load_config
 
 ROOT = Path(__file__).resolve().parent.parent
