@@ -46,7 +46,7 @@ def carry_lock_files(old: Path, new: Path) -> list[str]:
 
 
 def main(argv: list[str]) -> int:
-    from constructs_lib.validation import ConfigError
+    from processor.contract import ConfigError
     from stacks.app import stack_names
     from stacks.capacity import format_summary, plan_all
     from stacks.config import load_config

@@ -34,9 +34,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "processo
 from txn_events import STREAM_ARN, kinesis_event  # noqa: E402
 
 from processor import pg_store, redis_store  # noqa: E402
-from processor.config import DB_AUTH_PASSWORD, DbSettings, RedisSettings, RuleThresholds, Settings  # noqa: E402
+from processor.config import DbSettings, RedisSettings, RuleThresholds, Settings  # noqa: E402
 from processor.contract import (  # noqa: E402
     APP_DB_USER,  # noqa: E402
+    AUTH_PASSWORD,
     METRIC_NAMESPACE,
     REDIS_ACL_RULES,
 )
@@ -254,7 +255,7 @@ def main() -> int:
                 pg_server.port,
                 pg_server.dbname,
                 pg_server.master_user,
-                auth=DB_AUTH_PASSWORD,
+                auth=AUTH_PASSWORD,
                 password=pg_server.master_password,
                 ca_file=ca.ca_file,
             )
@@ -266,7 +267,7 @@ def main() -> int:
                 pg_server.port,
                 pg_server.dbname,
                 APP_DB_USER,
-                auth=DB_AUTH_PASSWORD,
+                auth=AUTH_PASSWORD,
                 password=APP_PASSWORD,
                 ca_file=ca.ca_file,
             ),

@@ -22,11 +22,12 @@ from processor.contract import (
     APP_DB_USER,
     MAINTAINER_DB_USER,
     MASTER_DB_USER,
+    RETENTION_LIMITS,
     SECRET_APP_USERNAME,
     SECRET_MAINTAINER_USERNAME,
     SECRET_PASSWORD_SECRET_ARN,
+    RetentionPolicy,
 )
-from processor.maintain import RETENTION_LIMITS, RetentionPolicy
 
 from .checkov import skip_check
 from .grants import PolicyGrantee

@@ -30,6 +30,7 @@ from cdktf_cdktf_provider_aws.sqs_queue_policy import SqsQueuePolicy
 from constructs import Construct
 
 from processor import contract as c
+from processor.contract import ConfigError
 
 from .alarms import AlertTopic
 from .bundled_function import (
@@ -52,7 +53,7 @@ from .networking import Networking
 from .replay_role import replay_role
 from .schema_migration import SchemaMigration, SchemaMigrationProps
 from .stream import TransactionStream
-from .validation import LOG_RETENTION_DAYS, ConfigError, require, require_choice, require_int, require_name
+from .validation import LOG_RETENTION_DAYS, require, require_choice, require_int, require_name
 
 #: A dead-lettered record must stay readable in the stream at least this long (time to replay it),
 #: and SQS keeps a message at most 14 days.

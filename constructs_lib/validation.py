@@ -13,19 +13,7 @@ from typing import Any
 
 from cdktf import Token
 
-
-class ConfigError(ValueError):
-    """A configuration value that cannot be synthesized into working infrastructure."""
-
-    def __init__(self, field: str, value: Any, expectation: str) -> None:
-        self.field = field
-        self.value = value
-        self.expectation = expectation
-        super().__init__(f"{field} must be {expectation}, got {value!r}")
-
-    def within(self, prefix: str) -> ConfigError:
-        """The same error, with the field path qualified by the enclosing section."""
-        return ConfigError(f"{prefix}.{self.field}", self.value, self.expectation)
+from processor.contract import ConfigError
 
 
 def require(ok: bool, field: str, value: Any, expectation: str) -> None:

@@ -32,7 +32,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from operator_tools.kinesis_event_builder import lambda_event, read_batch_response
-from processor.config import ConfigError, parse_positive_int
+from processor.config import parse_positive_int
+from processor.contract import ConfigError
 from processor.kinesis import stream_parts
 
 # An invocation can take the function's whole timeout (at most 15 minutes): keep the message

@@ -6,7 +6,8 @@ import argparse
 import os
 from collections.abc import Callable, Mapping
 
-from processor.config import DB_AUTH_PASSWORD, RDS_CA_BUNDLE, DbSettings, SecretFetcher
+from processor.config import RDS_CA_BUNDLE, DbSettings, SecretFetcher
+from processor.contract import AUTH_PASSWORD
 
 
 def add_connection_arguments(parser: argparse.ArgumentParser, *, user: str) -> None:
@@ -28,7 +29,7 @@ def direct_db_settings(args: argparse.Namespace, parser: argparse.ArgumentParser
         args.port,
         args.dbname,
         args.user,
-        auth=DB_AUTH_PASSWORD,
+        auth=AUTH_PASSWORD,
         password=password,
         ca_file=args.ca_file or RDS_CA_BUNDLE,
     )

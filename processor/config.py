@@ -41,17 +41,13 @@ from processor.contract import (
     SECRET_APP_USERNAME,
     SECRET_MAINTAINER_USERNAME,
     SECRET_PASSWORD_SECRET_ARN,
+    ConfigError,
 )
 
-DB_AUTH_IAM, DB_AUTH_PASSWORD = AUTH_IAM, AUTH_PASSWORD
 # Amazon's RDS certificate authorities, shipped in the zip (see processor/certs/SOURCE.md).
 RDS_CA_BUNDLE = str(Path(__file__).resolve().parent / "certs" / "rds-ca-bundle.pem")
 
 SecretFetcher = Callable[[str], str]
-
-
-class ConfigError(ValueError):
-    """Configuration is missing or malformed; message names the variable and value."""
 
 
 @dataclass(frozen=True)
@@ -67,7 +63,7 @@ class DbSettings:
     port: int
     dbname: str
     username: str
-    auth: str = DB_AUTH_PASSWORD
+    auth: str = AUTH_PASSWORD
     password: str | None = None
     region: str | None = None
     ca_file: str = RDS_CA_BUNDLE
@@ -264,7 +260,7 @@ def _iam_role_db_settings(env: Mapping[str, str], fetch: SecretFetcher, username
     conn = _connection(fetch, arn)
     username = str(_secret_field(conn, username_key, arn))
     password = None
-    if auth == DB_AUTH_PASSWORD:
+    if auth == AUTH_PASSWORD:
         password = _rig_password(env, fetch, ENV_DB_PASSWORD_SECRET, username, "database password")
     return _db_settings(env, conn, arn, username=username, auth=auth, password=password)
 
@@ -292,7 +288,7 @@ def master_db_settings(env: Mapping[str, str], fetch: SecretFetcher) -> DbSettin
         conn,
         arn,
         username=username,
-        auth=DB_AUTH_PASSWORD,
+        auth=AUTH_PASSWORD,
         password=str(_secret_field(managed, "password", password_arn)),
     )
 

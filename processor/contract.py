@@ -8,7 +8,10 @@ zip and is imported at synth time, so it must import nothing else of either side
 
 from __future__ import annotations
 
-from typing import Final
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final
 
 #: Every environment, in deployment order: the one list (stacks/config.py and the tests derive theirs from it).
 ENVIRONMENTS: Final = ("dev", "staging", "prod")
@@ -84,3 +87,82 @@ METRIC_RULE_HITS: Final = "RuleHits"
 METRIC_CONFLICTS: Final = "TransactionConflicts"
 DIMENSION_ENVIRONMENT: Final = "Environment"
 DIMENSION_RULE: Final = "Rule"
+
+
+# --- Errors --------------------------------------------------------------------------------------------------
+class ConfigError(ValueError):
+    """A setting that cannot work: the house's one error for bad configuration, at synth or at run time.
+
+    Here (standard library only) so the stacks, the constructs and the Lambda raise and catch the same class.
+    `ConfigError(field, value, expectation)` reads "<field> must be <expectation>, got <value>" and keeps
+    the three for callers that re-qualify the field; `ConfigError(message)` is for a problem that is not one
+    value out of range (a variable not set, a secret that is not JSON).
+    """
+
+    def __init__(self, field: str, value: Any = None, expectation: str | None = None) -> None:
+        self.field = field
+        self.value = value
+        self.expectation = expectation
+        super().__init__(field if expectation is None else f"{field} must be {expectation}, got {value!r}")
+
+    def within(self, prefix: str) -> ConfigError:
+        """The same error, with the field path qualified by the enclosing section."""
+        if self.expectation is None:
+            return ConfigError(f"{prefix}.{self.field}")
+        return ConfigError(f"{prefix}.{self.field}", self.value, self.expectation)
+
+
+# --- The retention policy the migration function sets and the maintenance function applies ---------------------
+@dataclass(frozen=True)
+class RetentionPolicy:
+    """What the daily run keeps; the fields and defaults of `database.*` in the configuration.
+
+    transaction_retention_months: months of transactions kept; older monthly partitions are detached. 84.
+    rejected_retention_days: days a rejected record (raw payload and reason) is kept. 90.
+    conflict_retention_days: days a conflicting duplicate (its whole payload) is kept. 90.
+    alert_retention_days: days a rule alert is kept after it last changed. 2,555 (seven years, as transactions).
+    partition_drop_grace_days: days a detached partition waits before it is dropped. 30.
+    export_before_drop: drop a detached partition only once it was exported. Off.
+    """
+
+    transaction_retention_months: int = 84
+    rejected_retention_days: int = 90
+    conflict_retention_days: int = 90
+    alert_retention_days: int = 2555
+    partition_drop_grace_days: int = 30
+    export_before_drop: bool = False
+
+    def __post_init__(self) -> None:
+        for name, (low, high) in RETENTION_LIMITS.items():
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+                raise ConfigError(f"retention.{name} must be a whole number from {low} to {high}, got {value!r}")
+        if not isinstance(self.export_before_drop, bool):
+            raise ConfigError(f"retention.export_before_drop must be true or false, got {self.export_before_drop!r}")
+
+    @classmethod
+    def from_mapping(cls, values: Any) -> RetentionPolicy:
+        """From the migration event's `retention` object: every field, nothing else."""
+        if not isinstance(values, Mapping):
+            raise ConfigError(f"retention must be an object, got {values!r}")
+        names = [f.name for f in dataclasses.fields(cls)]
+        unknown = sorted(set(values) - set(names))
+        missing = [name for name in names if name not in values]
+        if unknown or missing:
+            raise ConfigError(
+                f"retention must have exactly the keys {', '.join(names)}; unknown {unknown}, missing {missing}"
+            )
+        return cls(**values)
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+#: Whole-number fields of `RetentionPolicy` and their ranges (the construct validates the same).
+RETENTION_LIMITS = {
+    "transaction_retention_months": (1, 240),
+    "rejected_retention_days": (1, 3650),
+    "conflict_retention_days": (1, 3650),
+    "alert_retention_days": (1, 3650),
+    "partition_drop_grace_days": (1, 3650),
+}

@@ -17,20 +17,18 @@ A partition past ``transaction_retention_months`` is detached (a plain table), a
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import gzip
 import hashlib
 import json
 import os
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from processor.config import ConfigError, DbSettings
-from processor.contract import MAINTENANCE_EVENT
+from processor.config import DbSettings
+from processor.contract import MAINTENANCE_EVENT, RetentionPolicy
 
 if TYPE_CHECKING:
     import pg8000.native
@@ -44,61 +42,6 @@ ALARMING_OUTCOMES = ("changed since export",)
 
 class MaintenanceError(RuntimeError):
     """The maintenance run was asked for something it does not do, or found a partition it must not drop."""
-
-
-@dataclass(frozen=True)
-class RetentionPolicy:
-    """What the daily run keeps; the fields and defaults of `database.*` in the configuration.
-
-    transaction_retention_months: months of transactions kept; older monthly partitions are detached. 84.
-    rejected_retention_days: days a rejected record (raw payload and reason) is kept. 90.
-    conflict_retention_days: days a conflicting duplicate (its whole payload) is kept. 90.
-    alert_retention_days: days a rule alert is kept after it last changed. 2,555 (seven years, as transactions).
-    partition_drop_grace_days: days a detached partition waits before it is dropped. 30.
-    export_before_drop: drop a detached partition only once it was exported. Off.
-    """
-
-    transaction_retention_months: int = 84
-    rejected_retention_days: int = 90
-    conflict_retention_days: int = 90
-    alert_retention_days: int = 2555
-    partition_drop_grace_days: int = 30
-    export_before_drop: bool = False
-
-    def __post_init__(self) -> None:
-        for name, (low, high) in RETENTION_LIMITS.items():
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-                raise ConfigError(f"retention.{name} must be a whole number from {low} to {high}, got {value!r}")
-        if not isinstance(self.export_before_drop, bool):
-            raise ConfigError(f"retention.export_before_drop must be true or false, got {self.export_before_drop!r}")
-
-    @classmethod
-    def from_mapping(cls, values: Any) -> RetentionPolicy:
-        """From the migration event's `retention` object: every field, nothing else."""
-        if not isinstance(values, Mapping):
-            raise ConfigError(f"retention must be an object, got {values!r}")
-        names = [f.name for f in dataclasses.fields(cls)]
-        unknown = sorted(set(values) - set(names))
-        missing = [name for name in names if name not in values]
-        if unknown or missing:
-            raise ConfigError(
-                f"retention must have exactly the keys {', '.join(names)}; unknown {unknown}, missing {missing}"
-            )
-        return cls(**values)
-
-    def as_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-
-#: Whole-number fields of `RetentionPolicy` and their ranges (the construct validates the same).
-RETENTION_LIMITS = {
-    "transaction_retention_months": (1, 240),
-    "rejected_retention_days": (1, 3650),
-    "conflict_retention_days": (1, 3650),
-    "alert_retention_days": (1, 3650),
-    "partition_drop_grace_days": (1, 3650),
-}
 
 
 def set_policy(conn: pg8000.native.Connection, policy: RetentionPolicy) -> None:

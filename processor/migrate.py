@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     import pg8000.native
 
     from processor.config import DbSettings
-    from processor.maintain import RetentionPolicy
+    from processor.contract import RetentionPolicy
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 _NAME_PATTERN = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
@@ -132,7 +132,7 @@ def handle(event: Any, context: Any = None) -> dict[str, Any]:
     migrations checksum the deploy expects and the configured retention (`processor.maintain.RetentionPolicy`)."""
     from processor.aws_secrets import fetch_secret_string
     from processor.config import master_db_settings
-    from processor.maintain import RetentionPolicy
+    from processor.contract import RetentionPolicy
 
     checksum = migrations_checksum()
     event = event if isinstance(event, dict) else {}

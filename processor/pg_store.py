@@ -25,7 +25,8 @@ import pg8000.exceptions
 import pg8000.native
 
 from processor import pan
-from processor.config import DB_AUTH_IAM, DbSettings, RuleThresholds
+from processor.config import DbSettings, RuleThresholds
+from processor.contract import AUTH_IAM
 from processor.kinesis import Accepted, Conflict, Rejected
 from processor.models import AlertRow, WindowTotal
 from processor.rules import window_starts
@@ -239,7 +240,7 @@ def iam_auth_token(settings: DbSettings) -> str:
 def connect(settings: DbSettings) -> pg8000.native.Connection:
     """A TLS connection with the server certificate and host name verified, whatever the auth."""
     context = _ssl_context(settings.ca_file)  # before any socket: a bad CA path fails here
-    password = iam_auth_token(settings) if settings.auth == DB_AUTH_IAM else settings.password
+    password = iam_auth_token(settings) if settings.auth == AUTH_IAM else settings.password
     sock = _tcp_socket(settings.host, settings.port)
     try:
         # `host` is what pg8000 checks the certificate against when it wraps `sock`.

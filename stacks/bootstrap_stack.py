@@ -39,8 +39,9 @@ from constructs import Construct
 from constructs_lib.checkov import skip_check
 from constructs_lib.encryption import PolicyKey, PolicyKeyProps
 
-from .config import BOOTSTRAP_LOCAL_STATE, AppConfig
+from .config import AppConfig
 from .identity import Identities
+from .platform_config import BOOTSTRAP_LOCAL_STATE
 from .providers import aws_provider, common_tags, state_backend
 from .state_policies import state_bucket_policy, state_key_policy
 

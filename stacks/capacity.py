@@ -13,12 +13,9 @@ import dataclasses
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
 
-from constructs_lib.validation import require, require_range
-
-if TYPE_CHECKING:  # stacks.config imports LoadSettings from here
-    from stacks.config import EnvironmentConfig
+from constructs_lib.validation import require
+from stacks.config import EnvironmentConfig
 
 GIB = 1024**3
 MIB = 1024**2
@@ -101,32 +98,6 @@ DB_FIXED_BYTES_PER_TRANSACTION = 560
 #: Write capacity a new on-demand stream starts with, in shards (4 MiB/s, 4,000 records/s); it then follows
 #: up to twice its previous peak (AWS Kinesis Data Streams developer guide, "Choose the data stream capacity mode").
 ON_DEMAND_INITIAL_SHARDS = 4
-
-
-def _require_whole(field: str, value: Any, low: int, high: int) -> None:
-    """A whole number in [low, high]; TOML floats and booleans are refused, not rounded."""
-    ok = isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
-    require(ok, field, value, f"a whole number from {low} to {high}")
-
-
-@dataclass(frozen=True, kw_only=True)
-class LoadSettings:
-    """The sustained load an environment is sized for (`[environments.<name>.load]`).
-
-    The write peak and the record size belong to `[stream]` (peak_records_per_second, average_record_bytes);
-    this is the day-long average, which fills the Redis history and the database.
-    average_records_per_second: transactions per second averaged over a day. Default 1, which the construct
-      defaults (cache.t4g.small, 20-200 GiB) hold; set each environment's real load (prod ships 17: about
-      1,000 a minute, the launch load).
-    headroom: growth the 24-hour history must hold on top of the average (1.0 = twice it). Default 1.0.
-    """
-
-    average_records_per_second: int = 1
-    headroom: float = 1.0
-
-    def __post_init__(self) -> None:
-        _require_whole("average_records_per_second", self.average_records_per_second, 1, 10_000_000)
-        require_range("headroom", self.headroom, 0, 10)
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,9 @@ from cdktf import S3Backend, TerraformStack
 from cdktf_cdktf_provider_aws.provider import AwsProvider, AwsProviderDefaultTags, AwsProviderEndpoints
 from constructs import Construct
 
-from .config import AppConfig, BackendConfig, EmulatorConfig
+from .config import AppConfig
 from .identity import Identities
+from .platform_config import BackendConfig, EmulatorConfig
 
 # Services the stacks call; in emulator mode each is pointed at the emulator.
 _EMULATED_SERVICES = (

@@ -3,14 +3,14 @@
 One function per construct builds its props from the validated configuration. A prop a construct
 refuses is reported as the configuration field it came from (`environments.prod.cache.num_nodes`,
 or `project.name` for a resource name derived from it), so every refusal reads as configuration.
-Rules that span sections of one environment live here too (`check_environment`), next to the mapping.
+Rules that span sections of one environment live in the configuration layer (stacks/config.py).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from constructs_lib.alarms import AlarmThresholds, AlertSettings, AlertTopic, AlertTopicProps, SystemAlarmsProps
 from constructs_lib.cache import TransactionCache, TransactionCacheProps
@@ -22,14 +22,10 @@ from constructs_lib.processor import (
     LambdaBundle,
     TransactionProcessor,
     TransactionProcessorProps,
-    dead_letter_retention_seconds,
 )
 from constructs_lib.stream import TransactionStream, TransactionStreamProps
-from constructs_lib.validation import ConfigError, require_zones_for
-from processor.contract import APP_DB_USER, REDIS_ACL_RULES
-
-if TYPE_CHECKING:
-    from .config import AppConfig, EnvironmentConfig
+from processor.contract import APP_DB_USER, REDIS_ACL_RULES, ConfigError
+from stacks.config import AppConfig, EnvironmentConfig
 
 
 @dataclass(frozen=True)
@@ -83,17 +79,6 @@ def _common(env: EnvironmentConfig) -> dict[str, Source]:
         "log_retention_days": Source(_path(env, "log_retention_days"), env.log_retention_days),
         "secret_recovery_days": Source(_path(env, "secret_recovery_days"), env.secret_recovery_days),
     }
-
-
-def check_environment(env: EnvironmentConfig) -> None:
-    """Rules between sections of one environment, named by the setting a reader would change first."""
-    try:
-        require_zones_for("database.multi_az", env.database.multi_az, env.network.az_count)
-        require_zones_for("cache.automatic_failover", env.cache.automatic_failover, env.network.az_count)
-    except ConfigError as error:
-        raise ConfigError("network.az_count", env.network.az_count, f"at least 2 when {error.field} is on") from None
-    # The dead-letter queue keeps pointers into the stream: they must outlive the retries by an hour.
-    dead_letter_retention_seconds(env.stream.retention_hours, env.processor.max_record_age_seconds)
 
 
 def _section(

@@ -47,7 +47,7 @@ def test_fails_on_a_repeated_address() -> None:
     import pytest
 
     from constructs_lib.alarms import AlarmSettings
-    from constructs_lib.validation import ConfigError
+    from processor.contract import ConfigError
 
     with pytest.raises(
         ConfigError, match=r"alert_emails\[1\] must be an address not listed before, got 'OnCall@x.example'"
@@ -204,7 +204,7 @@ def test_fails_when_a_topic_prop_is_refused(overrides: dict, message: str) -> No
     from bare_stack import bare_stack
 
     from constructs_lib.alarms import AlertTopicProps
-    from constructs_lib.validation import ConfigError
+    from processor.contract import ConfigError
 
     with pytest.raises(ConfigError) as raised:
         AlertTopicProps(**{"name": "bare", "key": bare_stack(network=False).keys.logs, **overrides})
@@ -228,7 +228,7 @@ def test_fails_when_an_alarm_prop_is_refused(overrides: dict, message: str) -> N
     from bare_stack import default_system
 
     from constructs_lib.alarms import SystemAlarmsProps
-    from constructs_lib.validation import ConfigError
+    from processor.contract import ConfigError
 
     system = default_system()
     with pytest.raises(ConfigError) as raised:

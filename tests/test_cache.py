@@ -10,8 +10,7 @@ from bare_stack import admitted, required_only, with_defaults
 from environments import synth_environment
 
 from constructs_lib.cache import TransactionCache, TransactionCacheProps
-from constructs_lib.validation import ConfigError
-from processor.contract import REDIS_ACL_RULES
+from processor.contract import REDIS_ACL_RULES, ConfigError
 
 APP_USER = "japancart-dev-history-processor"
 

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from config_files import write_config
 
-from constructs_lib.validation import ConfigError
+from processor.contract import ConfigError
 from stacks.capacity import (
     capacity_warnings,
     db_bytes_per_transaction,

@@ -436,7 +436,7 @@ def test_a_role_any_construct_adds_gets_the_boundary_and_another_boundary_is_ref
     from cdktf_cdktf_provider_aws.iam_role import IamRole
 
     from constructs_lib.boundary import PermissionsBoundary
-    from constructs_lib.validation import ConfigError
+    from processor.contract import ConfigError
 
     boundary = "arn:aws:iam::210987654321:policy/japancart-dev-workload-boundary"
     stack = TerraformStack(cdktf.Testing.app(), "aspect")

@@ -12,8 +12,7 @@ from typing import Any
 import pytest
 from config_files import write_config
 
-from constructs_lib.validation import ConfigError
-from processor.contract import ENVIRONMENTS
+from processor.contract import ENVIRONMENTS, ConfigError
 from stacks.config import load_config
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -25,7 +24,7 @@ def load(tmp_path: Path, environments: dict[str, dict[str, Any]], **sections: di
 
 
 def test_shipped_configuration_is_valid() -> None:
-    from stacks.config import PLACEHOLDER_ACCOUNTS
+    from stacks.platform_config import PLACEHOLDER_ACCOUNTS
 
     config = load_config({})
     assert tuple(env.name for env in config.environments) == ENVIRONMENTS  # every known one, in order

@@ -8,7 +8,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from stacks.config import _SECTIONS, BackendConfig, CiConfig, EnvironmentConfig, ProjectConfig
+from stacks.config import _SECTIONS, EnvironmentConfig, ProjectConfig
+from stacks.platform_config import BackendConfig, CiConfig
 
 CONFIGURATION_DOC = Path(__file__).resolve().parent.parent / "docs" / "configuration.md"
 #: EnvironmentConfig fields that are not settings: `name` is the table's own key, [environments.<name>].

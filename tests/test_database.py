@@ -9,8 +9,7 @@ import pytest
 from bare_stack import admitted, required_only, with_defaults
 
 from constructs_lib.database import TransactionDatabase, TransactionDatabaseProps
-from constructs_lib.validation import ConfigError
-from processor.contract import APP_DB_USER, MAINTAINER_DB_USER
+from processor.contract import APP_DB_USER, MAINTAINER_DB_USER, ConfigError
 
 
 def test_instance_is_private_encrypted_and_multi_az(dev) -> None:

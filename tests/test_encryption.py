@@ -124,7 +124,7 @@ def test_fails_when_a_key_has_no_service() -> None:
     from unittest.mock import MagicMock
 
     from constructs_lib.encryption import EncryptionKeyProps
-    from constructs_lib.validation import ConfigError
+    from processor.contract import ConfigError
 
     with pytest.raises(ConfigError, match=r"via_services must be at least one service, got \(\)"):
         EncryptionKeyProps(alias="x-data", description="d", account=MagicMock(), via_services=())

@@ -8,7 +8,7 @@ from bare_stack import bare_stack
 from constructs_lib.grants import PolicyGrantee
 from constructs_lib.secrets import Secret, SecretProps
 from constructs_lib.stream import CONSUMER_ACTIONS, TransactionStream, TransactionStreamProps
-from constructs_lib.validation import ConfigError
+from processor.contract import ConfigError
 
 
 def summary(grantee: PolicyGrantee) -> list[tuple[str, list[str], list[str], list[str]]]:

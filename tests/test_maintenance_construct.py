@@ -11,8 +11,7 @@ from constructs import Construct
 from test_processor_construct import statements_of
 
 from constructs_lib.maintenance import FORMER_PATHS, DataMaintenanceProps, logical_id
-from constructs_lib.validation import ConfigError
-from processor.contract import MAINTAINER_DB_USER
+from processor.contract import MAINTAINER_DB_USER, ConfigError
 
 
 def test_maintenance_function_runs_privately_from_the_processors_zip(dev) -> None:

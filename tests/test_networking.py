@@ -10,7 +10,7 @@ from config_files import write_config
 from environments import synth_environment
 
 from constructs_lib.networking import NetworkSettings
-from constructs_lib.validation import ConfigError
+from processor.contract import ConfigError
 from synthesis import StackView, synth_stacks
 
 

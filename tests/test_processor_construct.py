@@ -10,8 +10,7 @@ import pytest
 from environments import synth_environment
 
 from constructs_lib.processor import dead_letter_retention_seconds
-from constructs_lib.validation import ConfigError
-from processor.contract import APP_DB_USER
+from processor.contract import APP_DB_USER, ConfigError
 from processor.migrate import migrations_checksum
 
 

@@ -21,8 +21,9 @@ from config_files import write_config
 from constructs_lib.bundled_function import LambdaBundle
 from stacks.bootstrap_stack import StateBootstrapStack
 from stacks.ci_stack import CiIdentityStack
-from stacks.config import AppConfig, EmulatorConfig, EnvironmentConfig, load_config
+from stacks.config import AppConfig, EnvironmentConfig, load_config
 from stacks.monitoring_stack import TransactionMonitoringStack
+from stacks.platform_config import EmulatorConfig
 from synthesis import TEST_BACKEND, TEST_REPOSITORY_ID
 
 pytestmark = pytest.mark.slow

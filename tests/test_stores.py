@@ -10,7 +10,7 @@ from bare_stack import admitted, bare_stack, required_only, with_defaults
 from constructs_lib.cache import TransactionCache, TransactionCacheProps
 from constructs_lib.database import TransactionDatabase, TransactionDatabaseProps
 from constructs_lib.networking import Networking, NetworkingProps
-from constructs_lib.validation import ConfigError
+from processor.contract import ConfigError
 
 #: construct, its props, the store's name, its security group's name, its port, its standby switch
 STORES = {

@@ -8,7 +8,7 @@ import pytest
 from environments import synth_environment
 
 from constructs_lib.stream import StreamSettings
-from constructs_lib.validation import ConfigError
+from processor.contract import ConfigError
 
 
 @pytest.mark.parametrize(

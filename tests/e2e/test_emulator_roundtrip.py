@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 
-from processor.config import ENVIRONMENTS as SHIPPED_ENVIRONMENTS
+from processor.contract import ENVIRONMENTS as SHIPPED_ENVIRONMENTS
 from synthesis import TEST_ACCOUNTS
 from tests.e2e.conftest import ci_role, operator_of
 from tools.emulator import Emulator

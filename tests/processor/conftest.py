@@ -22,8 +22,8 @@ if str(_REPO_ROOT) not in sys.path:
 
 from txn_events import STREAM_ARN  # noqa: E402
 
-from processor.config import DB_AUTH_PASSWORD, DbSettings, RedisSettings, RuleThresholds, Settings  # noqa: E402
-from processor.contract import APP_DB_USER, REDIS_ACL_RULES  # noqa: E402
+from processor.config import DbSettings, RedisSettings, RuleThresholds, Settings  # noqa: E402
+from processor.contract import APP_DB_USER, AUTH_PASSWORD, REDIS_ACL_RULES  # noqa: E402
 from tests.support.pipeline import APP_DB_PASSWORD, REDIS_PASSWORD, REDIS_USER, migrate  # noqa: E402
 from tests.support.servers import PostgresServer, RedisServer, TestCA  # noqa: E402
 
@@ -42,7 +42,7 @@ def app_settings(server: PostgresServer) -> DbSettings:
         server.port,
         server.dbname,
         APP_DB_USER,
-        auth=DB_AUTH_PASSWORD,
+        auth=AUTH_PASSWORD,
         password=APP_DB_PASSWORD,
         ca_file=server.ca_file,
     )

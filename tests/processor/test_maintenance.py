@@ -21,9 +21,8 @@ import pg8000.exceptions
 import pytest
 
 from processor import aws_secrets, maintain
-from processor.config import ConfigError
-from processor.contract import MAINTENANCE_EVENT
-from processor.maintain import MaintenanceError, RetentionPolicy, export_partitions, set_policy
+from processor.contract import MAINTENANCE_EVENT, ConfigError, RetentionPolicy
+from processor.maintain import MaintenanceError, export_partitions, set_policy
 from tests.support.pipeline import MAINTAINER_DB_PASSWORD, maintainer_settings, master_settings
 
 #: The day the runs act for: in the past, so the server's own date never caps it.

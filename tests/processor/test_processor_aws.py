@@ -18,8 +18,8 @@ from txn_events import failed_ids, kinesis_event, txn_doc
 
 from processor import handler as handler_module
 from processor import pg_store, redis_store
-from processor.config import AUTH_IAM, AUTH_PASSWORD, DB_AUTH_IAM, DbSettings, RedisSettings
-from processor.contract import APP_DB_USER
+from processor.config import DbSettings, RedisSettings
+from processor.contract import APP_DB_USER, AUTH_IAM, AUTH_PASSWORD
 from tests.support.fake_tls import RecordingTLSServer
 from tests.support.servers import TestCA
 
@@ -103,7 +103,7 @@ def test_a_rejected_redis_login_fails_the_batch_and_the_next_invocation_starts_a
 def test_migration_function_reads_the_master_secret_and_is_idempotent(
     aws_env, pg_server, redis_server, pg_conn, monkeypatch
 ):
-    from processor.maintain import RetentionPolicy
+    from processor.contract import RetentionPolicy
     from processor.migrate import handle, migrations_checksum
 
     env = create_secrets(pg_server, redis_server)
@@ -137,7 +137,7 @@ def test_iam_auth_signs_a_token_for_the_app_role_with_the_function_credentials(m
         monkeypatch.setenv(name, value)
     monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)  # credentials as a fresh Lambda container sees them
     settings = DbSettings(
-        "db.example.internal", 5432, "transactions", APP_DB_USER, auth=DB_AUTH_IAM, region="ap-northeast-1"
+        "db.example.internal", 5432, "transactions", APP_DB_USER, auth=AUTH_IAM, region="ap-northeast-1"
     )
     token = pg_store.iam_auth_token(settings)
     url = urlparse("https://" + token)
@@ -160,7 +160,7 @@ def test_iam_token_goes_to_the_server_as_the_password_over_tls(pg_server, monkey
         pg_server.port,
         pg_server.dbname,
         APP_DB_USER,
-        auth=DB_AUTH_IAM,
+        auth=AUTH_IAM,
         region="ap-northeast-1",
         ca_file=pg_server.ca_file,
     )

@@ -7,7 +7,8 @@ from decimal import Decimal
 
 import pytest
 
-from processor.config import RDS_CA_BUNDLE, ConfigError, maintainer_db_settings, master_db_settings, settings_from_env
+from processor.config import RDS_CA_BUNDLE, maintainer_db_settings, master_db_settings, settings_from_env
+from processor.contract import ConfigError
 from processor.metrics import emit_batch
 
 DB_ARN = "arn:aws:secretsmanager:ap-northeast-1:123456789012:secret:db-conn"

@@ -109,7 +109,7 @@ def test_fast_window_starts_agree_with_the_calendar_definitions(at):
 def test_the_longest_rule_window_the_history_ttl_must_cover_is_the_daily_window() -> None:
     """The construct and the runtime refuse a history TTL below LONGEST_RULE_WINDOW_SECONDS: it must be the
     longest window a rule counts over, or a shorter TTL would pass and silently undercount that rule."""
-    from processor.config import LONGEST_RULE_WINDOW_SECONDS
+    from processor.contract import LONGEST_RULE_WINDOW_SECONDS
     from processor.rules import DAY, HOUR
 
     assert LONGEST_RULE_WINDOW_SECONDS == max(DAY, HOUR).total_seconds()

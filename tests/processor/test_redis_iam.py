@@ -25,8 +25,8 @@ from botocore.credentials import ReadOnlyCredentials
 from txn_events import failed_ids, kinesis_event, txn_doc
 
 from processor import redis_iam, redis_store
-from processor.config import AUTH_IAM, RedisSettings, Settings
-from processor.contract import REDIS_ACL_RULES
+from processor.config import RedisSettings, Settings
+from processor.contract import AUTH_IAM, REDIS_ACL_RULES
 from processor.handler import BatchProcessor
 from tests.support.pipeline import REDIS_CACHE_NAME, REDIS_USER
 from tests.support.servers import RedisServer

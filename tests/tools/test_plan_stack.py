@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from processor.config import ENVIRONMENTS
+from processor.contract import ENVIRONMENTS
 
 ROOT = Path(__file__).resolve().parents[2]
 

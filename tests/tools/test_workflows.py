@@ -29,7 +29,7 @@ from typing import Any
 import pytest
 import yaml
 
-from processor.config import ENVIRONMENTS
+from processor.contract import ENVIRONMENTS
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS = REPO_ROOT / ".github" / "workflows"
