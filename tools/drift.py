@@ -11,10 +11,16 @@ read-only plan role (which may not write the lock file) run it. The drift sectio
 (``tools.plan_report``: same masking, same deleted-stateful-resource warning). Standard library only, so the
 workflow's job with the AWS token installs nothing.
 
-One rewrite before the report (``set_aside_managed_rules``): a security group's ``ingress`` / ``egress`` list every
-rule the group has, including those this stack manages as ``aws_vpc_security_group_*_rule`` resources, which the
-group's state (written when the group was created, before its rules) does not hold. Those rules are not drift;
-a rule no resource declares (added by hand) is, and stays in the report.
+Two rewrites before the report, because a state written by an apply is partly stale at once: an attribute another
+resource fills in (a role's ``inline_policy`` from its ``aws_iam_role_policy``, a topic's ``policy`` from its
+``aws_sns_topic_policy``) or that moves by itself (``latest_restorable_time``) differs from the refreshed value
+with nobody having changed anything.
+
+* ``keep_declared_attributes``: only what the configuration declares counts, plus ``tags`` / ``tags_all`` (the
+  provider's default tags are configuration too), compared as values (an empty value is null, a list is a set).
+* ``set_aside_managed_rules``: a security group's ``ingress`` / ``egress`` list every rule the group has,
+  including those declared as ``aws_vpc_security_group_*_rule`` resources; those are set aside, and a rule no
+  resource declares (added by hand) is drift, as one line per rule.
 
 Exit codes: 0 no drift; 2 drift (the report lists it); 1 error (Terraform failed, or the plan is unreadable;
 one line on stderr says which, and no report is written).
@@ -146,6 +152,71 @@ def set_aside_managed_rules(doc: dict[str, Any]) -> dict[str, Any]:
     return doc
 
 
+#: Counted although no resource's configuration names them: tags (the provider's default tags) and, after
+#: ``set_aside_managed_rules``, the rules no rule resource declares.
+ALWAYS_WATCHED = frozenset({"tags", "tags_all"})
+WATCHED_BY_TYPE: Mapping[str, frozenset[str]] = {"aws_security_group": frozenset({"ingress", "egress"})}
+
+
+def canonical(value: Any) -> Any:
+    """A value compared as meaning: empty (null, "", [], {}) is null, and a list is a set (the provider's sets
+    come back in any order)."""
+    if isinstance(value, dict):
+        items = {key: canonical(item) for key, item in value.items()}
+        return {key: item for key, item in items.items() if item is not None} or None
+    if isinstance(value, list):
+        items = [canonical(item) for item in value]
+        return sorted(json.dumps(item, sort_keys=True) for item in items if item is not None) or None
+    return None if value == "" else value
+
+
+def declared_attributes(doc: Mapping[str, Any]) -> dict[str, dict[str, frozenset[str] | None]]:
+    """``address -> {attribute its configuration sets: for a nested block, the block's arguments set}`` (root
+    module; cdktf stacks have no child modules)."""
+    resources = as_dict(as_dict(doc.get("configuration")).get("root_module")).get("resources")
+    declared: dict[str, dict[str, frozenset[str] | None]] = {}
+    for resource in resources if isinstance(resources, list) else []:
+        expressions = as_dict(as_dict(resource).get("expressions"))
+        declared[str(resource.get("address"))] = {
+            key: frozenset(k for block in value if isinstance(block, dict) for k in block)
+            if isinstance(value, list)
+            else None
+            for key, value in expressions.items()
+        }
+    return declared
+
+
+def project(value: Any, keys: frozenset[str] | None) -> Any:
+    """A nested block's value reduced to the arguments the configuration sets (the rest is the provider's or the
+    API's to fill in: an ACL rule's ``icmp_code`` read back as 0 for "all traffic")."""
+    if keys is None:
+        return value
+    if isinstance(value, list):
+        return [project(item, keys) for item in value]
+    return {key: item for key, item in value.items() if key in keys} if isinstance(value, dict) else value
+
+
+def keep_declared_attributes(doc: dict[str, Any]) -> dict[str, Any]:
+    """In each drifted (not deleted) resource, an attribute that is not watched, or whose two values mean the same,
+    is given its old value on both sides, so the report leaves it out (and the resource, if nothing is left)."""
+    declared = declared_attributes(doc)
+    for item in doc.get("resource_drift") or []:
+        change = as_dict(as_dict(item).get("change"))
+        before, after = change.get("before"), change.get("after")
+        if not isinstance(before, dict) or not isinstance(after, dict):
+            continue
+        address = str(item.get("address", "")).split("[")[0]  # count / for_each instances share a configuration
+        shapes = declared.get(address, {})
+        watched = {*shapes, *ALWAYS_WATCHED, *WATCHED_BY_TYPE.get(str(item.get("type")), ())}
+        for key in {*before, *after}:
+            keys = shapes.get(key)
+            if key not in watched or canonical(project(before.get(key), keys)) == canonical(
+                project(after.get(key), keys)
+            ):
+                after[key] = before.get(key)
+    return doc
+
+
 def plan_drift(stack_dir: Path, out: Path, name: str, env: Mapping[str, str], binary: str, init: bool) -> Path:
     """Init (unless already done), plan refresh-only without the lock, and write the plan's JSON (security-group
     rules set aside) next to the binary plan, which is deleted: both hold secrets in clear."""
@@ -164,7 +235,7 @@ def plan_drift(stack_dir: Path, out: Path, name: str, env: Mapping[str, str], bi
             doc = json.loads(shown)
         except ValueError as exc:
             raise DriftError(f"terraform show -json printed no JSON: {exc}") from exc
-        write_atomically(str(plan_json), json.dumps(set_aside_managed_rules(doc)))
+        write_atomically(str(plan_json), json.dumps(keep_declared_attributes(set_aside_managed_rules(doc))))
     finally:
         plan_file.unlink(missing_ok=True)
     return plan_json

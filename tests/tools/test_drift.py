@@ -12,7 +12,15 @@ from typing import Any
 
 import pytest
 
-from tools.drift import EXIT_CLEAN, EXIT_DRIFT, MARKER, main, render, set_aside_managed_rules
+from tools.drift import (
+    EXIT_CLEAN,
+    EXIT_DRIFT,
+    MARKER,
+    keep_declared_attributes,
+    main,
+    render,
+    set_aside_managed_rules,
+)
 from tools.plan_report.plan import load_plan
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -85,6 +93,53 @@ def test_rules_declared_as_resources_are_not_drift_and_a_hand_made_rule_is() -> 
         plan([group_drift([], [inline(5432, "0.0.0.0/0")])], [managed_rule(5432, "sg-0app")])
     )
     assert opened["resource_drift"][0]["change"]["after"]["ingress"] == ["tcp 5432 from 0.0.0.0/0"]
+
+
+def updated(address: str, before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+    rtype = address.split(".")[0]
+    return {"address": address, "type": rtype, "change": {"actions": ["update"], "before": before, "after": after}}
+
+
+def test_only_declared_attributes_and_tags_count_compared_as_values(tmp_path: Path) -> None:
+    """Right after an apply the state is partly stale with nobody having changed anything: an attribute another
+    resource fills in (a role's inline_policy), a clock (latest_restorable_time), a set read back in another order
+    or null for empty, a block argument the configuration leaves to the API (an ACL rule's icmp_code read back as
+    0). None of that is drift; a declared attribute changed, or a tag added, is."""
+    doc = plan(
+        [
+            updated(
+                "aws_db_instance.db",
+                {"latest_restorable_time": "10:29", "deletion_protection": True, "tags": {}},
+                {"latest_restorable_time": "10:31", "deletion_protection": False, "tags": {"Hotfix": "1"}},
+            ),
+            updated(
+                "aws_iam_role.app",
+                {"inline_policy": [], "name": "app"},
+                {"inline_policy": [{"name": "p"}], "name": "app"},
+            ),
+            updated(
+                "aws_default_network_acl.acl",
+                {"ingress": [{"rule_no": 100, "icmp_code": None}, {"rule_no": 200, "cidr_block": ""}], "egress": None},
+                {"ingress": [{"rule_no": 200, "cidr_block": None}, {"rule_no": 100, "icmp_code": 0}], "egress": []},
+            ),
+        ]
+    )
+    doc["configuration"] = {
+        "root_module": {
+            "resources": [
+                {"address": "aws_db_instance.db", "expressions": {"deletion_protection": {"constant_value": True}}},
+                {"address": "aws_iam_role.app", "expressions": {"name": {"constant_value": "app"}}},
+                {
+                    "address": "aws_default_network_acl.acl",
+                    "expressions": {"ingress": [{"rule_no": {}, "cidr_block": {}}], "egress": [{"rule_no": {}}]},
+                },
+            ]
+        }
+    }
+    stack = load_plan(write(tmp_path, keep_declared_attributes(doc)), "dev", refresh_only=True)
+    assert {d.address: [a.name for a in d.attributes] for d in stack.drift} == {
+        "aws_db_instance.db": ["deletion_protection", "tags"]
+    }
 
 
 def write(tmp_path: Path, doc: dict[str, Any]) -> str:
