@@ -1,7 +1,7 @@
 """Drift check of one deployed environment: ``make drift ENV=<env>`` and the scheduled drift workflow.
 
     python -m tools.drift --stack-dir cdktf.out/stacks/dev --name dev --out plans [--no-init]
-        ->  plans/dev.drift.json (the plan JSON: it holds secrets in clear; never upload it)
+        ->  plans/dev.drift.json (the plan JSON after the rewrites below: secrets in clear; never upload it)
             plans/dev.drift.md   (the masked drift report: safe to publish)
         (the binary plan, plans/dev.drift.tfplan, is deleted once shown)
 
