@@ -30,7 +30,7 @@ PYTHON := .venv/bin/python
 PYTEST := $(PYTHON) -m pytest
 ENV ?= dev
 
-.PHONY: cli-init help versions setup synth checkov policy-gate lint test test-servers unit e2e golden bench bench-processor pipeline deploy diff destroy output plan plan-report clean rds-ca \
+.PHONY: cli-init help versions setup synth checkov policy-gate lint test test-servers unit e2e golden bench bench-processor pipeline deploy diff destroy output plan plan-report drift clean rds-ca \
 	bootstrap bootstrap-move-state emulator cli-deploy cli-diff cli-destroy cli-output
 
 help: ## List the targets
@@ -147,6 +147,14 @@ endif
 plan-report: ## Risk report of plans/*.plan.json into plans/report.md; exit 3 = destructive changes need a human
 	PLAN_REPORT_ALLOW_DESTRUCTIVE=$(ALLOW_DESTRUCTIVE) $(PYTHON) -m tools.plan_report $(PLANS)/*.plan.json --output $(PLANS)/report.md
 	@cat $(PLANS)/report.md
+
+# Exit 0 no drift, 2 drift; an error is also 2 here (make turns every failing recipe into 2): the last line says
+# which, and `python -m tools.drift` itself exits 1 for an error (docs/operations.md). Against the local emulator
+# trial, run it with `make emulator`'s exports, as make deploy.
+drift: setup ## Drift check ENV=<env>: refresh-only plan (no lock: the plan role's) vs what exists; plans/ENV.drift.md; exit 0 none, 2 drift
+	@mkdir -p $(PLANS)
+	$(PYTHON) main.py $(ENV)
+	$(PYTHON) -m tools.drift --stack-dir $(STACK_DIR) --name $(ENV) --out $(PLANS)
 
 # The cdktf CLI path. `terraform init` first, with your Terraform CLI configuration (an offline machine's
 # filesystem mirror): it writes the stack's .terraform.lock.hcl, which main.py carries across synths, so

@@ -20,9 +20,14 @@ GITHUB_OIDC_HOST = "token.actions.githubusercontent.com"
 GITHUB_OIDC_URL = f"https://{GITHUB_OIDC_HOST}"
 GITHUB_OIDC_AUDIENCE = "sts.amazonaws.com"
 DEPLOY_REF = "refs/heads/main"
-#: The GitHub environments the jobs run in: pull-request plans, the deploy preview, the deploy apply.
+#: The GitHub environments the jobs run in: pull-request plans, the deploy preview, the daily drift check, the
+#: deploy apply.
 PR_PLAN_ENVIRONMENT = "pr-plan-{env}"
 PREVIEW_ENVIRONMENT = "preview-{env}"
+DRIFT_ENVIRONMENT = "drift-{env}"
+#: The scheduled drift check's workflow (docs/operations.md). Its own environment, not `pr-plan-<env>`: that one
+#: has required reviewers (a daily run would wait for a human) and its subject pins the pull-request workflow.
+DRIFT_WORKFLOW = ".github/workflows/drift.yml"
 APPLY_ENVIRONMENT = "{env}"
 #: The repository's OIDC subject template for `oidc_subject = "custom"` (docs/plan-review.md).
 CUSTOM_SUBJECT_TEMPLATE = {"use_default": False, "include_claim_keys": ["repository_id", "context", "job_workflow_ref"]}
@@ -151,9 +156,13 @@ class Identities:
     # --- trust ---------------------------------------------------------------------------------------------
     def subjects(self, env: str, kind: str) -> dict[str, Subject]:
         """The trusted `sub` claims of a role, by the job that presents them (`pull-request-plan`, `preview`,
-        `apply`), in the repository's subject format (`[ci] oidc_subject`)."""
+        `drift`, `apply`), in the repository's subject format (`[ci] oidc_subject`)."""
         jobs = {
-            "plan": {"pull-request-plan": PR_PLAN_ENVIRONMENT, "preview": PREVIEW_ENVIRONMENT},
+            "plan": {
+                "pull-request-plan": PR_PLAN_ENVIRONMENT,
+                "preview": PREVIEW_ENVIRONMENT,
+                "drift": DRIFT_ENVIRONMENT,
+            },
             "apply": {"apply": APPLY_ENVIRONMENT},
         }[kind]
         return {job: self._subject(environment.format(env=env), job) for job, environment in jobs.items()}
@@ -169,5 +178,6 @@ class Identities:
         if job == "pull-request-plan":  # the job runs from the pull request's merge ref: refs/pull/<n>/merge
             ref = f"{ci.repository}/{ci.pull_request_workflow}@refs/pull/*/merge"
             return Subject(f"repository_id:{ci.repository_id}:{context}:job_workflow_ref:{ref}", pattern=True)
-        ref = f"{ci.repository}/{ci.deploy_workflow}@{DEPLOY_REF}"
+        workflow = DRIFT_WORKFLOW if job == "drift" else ci.deploy_workflow  # both run from main only
+        ref = f"{ci.repository}/{workflow}@{DEPLOY_REF}"
         return Subject(f"repository_id:{ci.repository_id}:{context}:job_workflow_ref:{ref}")

@@ -115,6 +115,7 @@ def assume(trust: dict, sub: str, *, aud: str = "sts.amazonaws.com", account: st
 REPO = TEST_REPOSITORY
 PR_REF = f"{REPO}/.github/workflows/pull-request.yml@refs/pull/42/merge"
 DEPLOY_REF = f"{REPO}/.github/workflows/deploy-environment.yml@refs/heads/main"
+DRIFT_REF = f"{REPO}/.github/workflows/drift.yml@refs/heads/main"
 CUSTOM = f"repository_id:{TEST_REPOSITORY_ID}"
 
 
@@ -126,6 +127,13 @@ CUSTOM = f"repository_id:{TEST_REPOSITORY_ID}"
         ("plan", f"{CUSTOM}:environment:pr-plan-dev:job_workflow_ref:{PR_REF.replace('42', '7')}", True),
         ("plan", f"{CUSTOM}:environment:preview-dev:job_workflow_ref:{DEPLOY_REF}", True),
         ("plan", f"{CUSTOM}:environment:pr-plan-prod:job_workflow_ref:{PR_REF}", False),  # another environment
+        # the scheduled drift check: its own environment, its own workflow, from main only
+        ("plan", f"{CUSTOM}:environment:drift-dev:job_workflow_ref:{DRIFT_REF}", True),
+        ("plan", f"{CUSTOM}:environment:drift-dev:job_workflow_ref:{DRIFT_REF.replace('main', 'feature')}", False),
+        ("plan", f"{CUSTOM}:environment:drift-dev:job_workflow_ref:{DEPLOY_REF}", False),  # another workflow
+        ("plan", f"{CUSTOM}:environment:drift-dev:job_workflow_ref:{PR_REF.replace('pull-request', 'drift')}", False),
+        ("plan", f"{CUSTOM}:environment:drift-prod:job_workflow_ref:{DRIFT_REF}", False),  # another environment
+        ("plan", f"{CUSTOM}:environment:pr-plan-dev:job_workflow_ref:{DRIFT_REF}", False),
         ("plan", f"{CUSTOM}:environment:dev:job_workflow_ref:{DEPLOY_REF}", False),  # the apply environment
         ("plan", f"repository_id:700000002:environment:pr-plan-dev:job_workflow_ref:{PR_REF}", False),  # another repo
         (
@@ -152,6 +160,7 @@ CUSTOM = f"repository_id:{TEST_REPOSITORY_ID}"
         ),
         ("apply", f"{CUSTOM}:environment:preview-dev:job_workflow_ref:{DEPLOY_REF}", False),
         ("apply", f"{CUSTOM}:environment:pr-plan-dev:job_workflow_ref:{PR_REF}", False),
+        ("apply", f"{CUSTOM}:environment:drift-dev:job_workflow_ref:{DRIFT_REF}", False),  # drift plans, never applies
         ("apply", f"{CUSTOM}:environment:prod:job_workflow_ref:{DEPLOY_REF}", False),
         ("apply", f"repository_id:7000000011:environment:dev:job_workflow_ref:{DEPLOY_REF}", False),
     ],
@@ -177,6 +186,8 @@ def test_audience_and_provider_account_are_pinned(ids) -> None:
     [
         ("plan", f"repo:{REPO}:environment:pr-plan-dev", True),
         ("plan", f"repo:{REPO}:environment:preview-dev", True),
+        ("plan", f"repo:{REPO}:environment:drift-dev", True),
+        ("plan", f"repo:{REPO}:environment:drift-prod", False),
         ("plan", f"repo:{REPO}:ref:refs/heads/main", False),  # any workflow or event on main: no longer
         ("plan", f"repo:{REPO}:pull_request", False),
         ("plan", f"repo:{REPO}:environment:dev", False),
@@ -186,6 +197,7 @@ def test_audience_and_provider_account_are_pinned(ids) -> None:
         ("plan", f"repo:{REPO.upper()}:environment:pr-plan-dev", False),
         ("apply", f"repo:{REPO}:environment:dev", True),
         ("apply", f"repo:{REPO}:environment:preview-dev", False),
+        ("apply", f"repo:{REPO}:environment:drift-dev", False),
         ("apply", f"repo:{REPO}:environment:pr-plan-dev", False),
         ("apply", f"repo:{REPO}:ref:refs/heads/main", False),
         ("apply", f"repo:{REPO}:environment:prod", False),

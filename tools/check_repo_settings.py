@@ -20,9 +20,10 @@ needed, or ``bypass_actors`` of a ruleset is withheld and reported as unknown)::
 A setting of ``main`` counts when branch protection or any active ruleset applying to ``main`` enforces it; a
 bypass anywhere (administrators not included in branch protection, pull-request bypass allowances, a ruleset's
 bypass actors) is a finding of its own. Environments come from ``config/environments.toml``: ``<env>`` (the
-apply jobs) and ``pr-plan-<env>`` (the pull-request plans) must exist; all but ``dev`` (applied on merge) and
+apply jobs), ``pr-plan-<env>`` (the pull-request plans) and ``drift-<env>`` (the scheduled drift check) must
+exist; all but ``dev`` (applied on merge) and ``drift-*`` (a daily read-only run nobody is there to approve) and
 every ``pr-plan-*`` need required reviewers who cannot approve their own runs; no administrator bypass on any of
-them; ``<env>`` deploys from ``main`` only.
+them; ``<env>`` and ``drift-<env>`` deploy from ``main`` only.
 
 Exit codes: 0 every setting is on (one summary line); 1 one line per missing setting, on stdout; 2 unusable
 input (a missing or unreadable response, a `gh` failure): one error line on stderr naming the file.
@@ -52,6 +53,8 @@ REQUIRED_CHECKS = ("make test", "destructive gate / decide")
 #: Apply environments without required reviewers: dev applies on merge (destructive changes were gated in the PR).
 UNREVIEWED = ("dev",)
 PLAN_ENVIRONMENT = "pr-plan-{}"
+#: The drift check's environments (stacks/identity.py DRIFT_ENVIRONMENT): the plan roles trust them from main only.
+DRIFT_ENVIRONMENT = "drift-{}"
 DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "config" / "environments.toml"
 PAGE = 100
 
@@ -303,6 +306,15 @@ def check(recording: Recording, environments: Sequence[str], unreviewed: Sequenc
             recording.branch_policies.get(plan, ()),
             reviewed=True,
             main_only=False,
+        )
+    for env in environments:
+        drift = DRIFT_ENVIRONMENT.format(env)
+        findings += check_environment(
+            drift,
+            recording.environments.get(drift),
+            recording.branch_policies.get(drift, ()),
+            reviewed=False,
+            main_only=True,
         )
     return findings
 

@@ -29,6 +29,7 @@ import pytest
 from processor.contract import ENVIRONMENTS as SHIPPED_ENVIRONMENTS
 from synthesis import TEST_ACCOUNTS
 from tests.e2e.conftest import ci_role, operator_of
+from tests.e2e.drift_check import check_drift_is_reported
 from tools.emulator import Emulator
 from tools.emulator.inventory import leftovers, state_identifiers
 from tools.terraform import TerraformCLI, copy_stack
@@ -290,6 +291,7 @@ def _roundtrip(
         if plan.returncode == 0
         else f"perpetual diff in {env} (plan exit {plan.returncode}):\n{plan.output[-6000:]}"
     )
+    notes += [check_drift_is_reported(emulator, tf, work, env, operator)] if env == "dev" else []
     notes.append(check_pull_request_plan(emulator, tf, work, env))
 
     db_cfg = _one(work, "aws_db_instance")

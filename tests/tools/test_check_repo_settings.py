@@ -94,7 +94,9 @@ def main_only_policy() -> list[dict[str, Any]]:
 def environments_passing() -> dict[str, Any]:
     envs = [environment(e, reviewers=e != "dev") for e in ENVIRONMENTS]
     envs += [environment(f"pr-plan-{e}", main_only=False) for e in ENVIRONMENTS]
-    return {"environments": envs, "policies": {e: main_only_policy() for e in ENVIRONMENTS}}
+    envs += [environment(f"drift-{e}", reviewers=False) for e in ENVIRONMENTS]
+    policies = {name: main_only_policy() for e in ENVIRONMENTS for name in (e, f"drift-{e}")}
+    return {"environments": envs, "policies": policies}
 
 
 def ruleset(ruleset_id: int, **changes: Any) -> dict[str, Any]:
@@ -187,6 +189,9 @@ def test_the_documentation_examples_as_recorded(tmp_path: Path) -> None:
         "environment pr-plan-dev: does not exist (a job naming it would create it, unprotected)",
         "environment pr-plan-staging: does not exist (a job naming it would create it, unprotected)",
         "environment pr-plan-prod: does not exist (a job naming it would create it, unprotected)",
+        "environment drift-dev: does not exist (a job naming it would create it, unprotected)",
+        "environment drift-staging: does not exist (a job naming it would create it, unprotected)",
+        "environment drift-prod: does not exist (a job naming it would create it, unprotected)",
     ]
 
 
@@ -352,6 +357,14 @@ ENVIRONMENT_CASES: dict[str, tuple[Callable[[Pieces], Any], str]] = {
         lambda p: p["policies"]["prod"][0].update(type="tag"),
         "environment prod: deployment branch policies allow tag main (allow only branch main)",
     ),
+    "the drift check's environment deploys from main only": (
+        lambda p: env(p, "drift-prod").update(deployment_branch_policy=None),
+        "environment drift-prod: any branch may deploy to it (no deployment branch policy; allow only main)",
+    ),
+    "the drift check's environment exists": (
+        lambda p: p["environments"].remove(env(p, "drift-dev")),
+        "environment drift-dev: does not exist (a job naming it would create it, unprotected)",
+    ),
     "the environment exists": (
         lambda p: p["environments"].remove(env(p, "pr-plan-staging")),
         "environment pr-plan-staging: does not exist (a job naming it would create it, unprotected)",
@@ -468,7 +481,8 @@ def test_record_asks_gh_for_each_response_and_checks_what_it_wrote(
     pieces = passing()
     rulesets = [f"repos/octo-org/japancart/rulesets/{i}" for i in sorted(pieces["rulesets"])]
     policies = [
-        f"repos/octo-org/japancart/environments/{e}/deployment-branch-policies?per_page=100" for e in ENVIRONMENTS
+        f"repos/octo-org/japancart/environments/{e}/deployment-branch-policies?per_page=100"
+        for e in [*ENVIRONMENTS, *(f"drift-{e}" for e in ENVIRONMENTS)]
     ]
     assert (tmp_path / "gh.log").read_text().splitlines() == [
         "repos/octo-org/japancart/branches/main/protection",

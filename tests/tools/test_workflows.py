@@ -333,7 +333,7 @@ def test_id_token_only_in_jobs_that_assume_a_role_and_install_nothing() -> None:
                     python.end() :
                 ].startswith("-P -m tools.")
                 assert script or package, f"{where}: only tools/ runs next to a token"
-    assert assuming == 3  # the PR plan, the deploy preview and the deploy apply
+    assert assuming == 4  # the PR plan, the deploy preview, the deploy apply and the drift check
 
 
 def test_pull_requests_only_ever_assume_plan_roles() -> None:
@@ -1162,3 +1162,68 @@ def test_the_gate_workflow_writes_every_field_the_gate_reads() -> None:
     assert written, "the context script no longer writes gate/context.json with JSON.stringify"
     keys = {m.group(1) for m in re.finditer(r"^\s*([a-z_]+)(?::|,)", written.group(1), re.M)}
     assert keys == {f.name for f in dataclasses.fields(destructive_gate.Context)}
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Drift detection (drift.yml, tools/drift.py; docs/operations.md)
+# ---------------------------------------------------------------------------------------------------------
+def test_drift_runs_daily_and_on_demand_from_main_with_each_plan_role() -> None:
+    from stacks.identity import DRIFT_ENVIRONMENT, DRIFT_WORKFLOW
+
+    doc = load("drift.yml")
+    assert f".github/workflows/{(WORKFLOWS / 'drift.yml').name}" == DRIFT_WORKFLOW, "the file the plan roles trust"
+    assert [s["cron"] for s in doc["on"]["schedule"]] and "workflow_dispatch" in doc["on"]
+    assert "APPLY_ROLE" not in (WORKFLOWS / "drift.yml").read_text()
+    jobs = doc["jobs"]
+    assert jobs["synth"]["if"] == "github.ref == 'refs/heads/main'"  # the roles trust drift.yml on main only
+    assert jobs["synth"]["permissions"] == {"contents": "read"} and not has_id_token(jobs["synth"])
+    drift = jobs["drift"]
+    assert drift["environment"] == DRIFT_ENVIRONMENT.format(env="${{ matrix.environment }}")
+    assert {(m["environment"], m["role-to-assume"]) for m in drift["strategy"]["matrix"]["include"]} == {
+        (env, f"${{{{ vars.AWS_PLAN_ROLE_ARN_{env.upper()} }}}}") for env in ENVIRONMENTS
+    }
+    assert drift["permissions"] == {"contents": "read", "id-token": "write"}
+    issue = jobs["issue"]
+    assert issue["permissions"] == {"issues": "write"} and issue["strategy"]["matrix"]["environment"] == list(
+        ENVIRONMENTS
+    )
+    assert "drift-report-${{ matrix.environment }}" in [
+        s["with"]["name"] for s in steps(issue) if uses(s, "actions/download-artifact")
+    ]
+    script = step_named(issue, "Open, update or close the issue")["with"]["script"]
+    from tools.drift import MARKER
+
+    assert MARKER.format(name="${stack}") in script, "the issue is found by the marker tools/drift.py writes"
+    for call in ("issues.create", "issues.update", "issues.createComment", "state: 'closed'"):
+        assert call in script, call
+
+
+def test_drift_plan_files_stay_in_the_runner_temp_dir_and_are_deleted() -> None:
+    drift = load("drift.yml")["jobs"]["drift"]
+    check = step_named(drift, "Drift check")["run"]
+    assert '--out "${RUNNER_TEMP}/plans"' in check
+    delete = step_named(drift, "Delete the plan files")
+    assert delete["if"] == "always()" and 'rm -rf "${RUNNER_TEMP}/plans"' in delete["run"]
+    upload = step_named(drift, "Upload the masked report")
+    assert upload["with"]["path"] == "report/" and upload["if"] == "always()"
+
+
+@pytest.mark.parametrize(("exit_code", "fails_with"), [(0, 0), (2, 2), (1, 1)])
+def test_drift_steps_record_the_verdict_and_fail_the_check_on_drift_or_error(
+    tmp_path: Path, exit_code: int, fails_with: int
+) -> None:
+    """The drift step as GitHub runs it, with the real tools/drift.py: a stack that cannot be planned is exit 1,
+    recorded (never a silent "no drift"); the last step turns each recorded verdict into the check's result."""
+    drift = load("drift.yml")["jobs"]["drift"]
+    (tmp_path / "repo").symlink_to(REPO_ROOT)
+    runner_temp = tmp_path / "runner-temp"
+    env = {"STACK": "dev", "STACK_DIR": "cdktf.out/stacks/dev", "RUNNER_TEMP": str(runner_temp)}
+    env["GITHUB_STEP_SUMMARY"] = str(tmp_path / "summary.md")
+    ran = run_step(step_named(drift, "Drift check")["run"], env, tmp_path)
+    assert ran.returncode == 0, ran.stderr
+    assert json.loads((tmp_path / "report" / "dev.verdict.json").read_text()) == {"stack": "dev", "exit_code": 1}
+    assert "no cdk.tf.json" in ran.stderr and not (tmp_path / "report" / "dev.drift.md").exists()
+
+    (tmp_path / "report" / "dev.verdict.json").write_text(json.dumps({"stack": "dev", "exit_code": exit_code}))
+    failed = run_step(step_named(drift, "Fail the check")["run"], env, tmp_path)
+    assert failed.returncode == fails_with, failed.stdout

@@ -81,8 +81,9 @@ def load_all(options: Options) -> list[StackPlan]:
     return stacks
 
 
-def load_plan(path: str, name: str) -> StackPlan:
-    """Read, validate and summarise one plan file."""
+def load_plan(path: str, name: str, *, refresh_only: bool = False) -> StackPlan:
+    """Read, validate and summarise one plan file. A ``refresh_only`` plan (``plan -refresh-only``, the drift
+    check's) lists every drifted resource: there, drift is the whole point, not context for other changes."""
     doc = read_json(path)
     validate_plan(doc, path)
     items = doc.get("resource_changes", [])
@@ -91,7 +92,9 @@ def load_plan(path: str, name: str) -> StackPlan:
         path=path,
         terraform_version=str(doc.get("terraform_version", "unknown")),
         changes=tuple(summarise_change(item) for item in items),
-        drift=find_drift(doc.get("resource_drift"), doc.get("relevant_attributes"), planned_attribute_names(items)),
+        drift=find_drift(
+            doc.get("resource_drift"), doc.get("relevant_attributes"), planned_attribute_names(items), refresh_only
+        ),
         errored=bool(doc.get("errored", False)),
         complete=bool(doc.get("complete", True)),
         prior_resources=count_managed(((doc.get("prior_state") or {}).get("values") or {}).get("root_module")),
@@ -153,11 +156,14 @@ def planned_attribute_names(items: Sequence[Mapping[str, Any]]) -> dict[str, set
     return planned
 
 
-def find_drift(drift: Any, relevant: Any, planned: Mapping[str, set[str]]) -> tuple[Drift, ...]:
+def find_drift(
+    drift: Any, relevant: Any, planned: Mapping[str, set[str]], everything: bool = False
+) -> tuple[Drift, ...]:
     """Resources changed outside Terraform that matter to this plan, ignoring null-vs-empty noise: what other
     changes depend on (Terraform's ``relevant_attributes``, as its own "Objects have changed outside of
     Terraform" note shows), and what this plan overwrites (a hand-made change that applying undoes, which
-    Terraform's note leaves out); a resource deleted outside Terraform always matters."""
+    Terraform's note leaves out); a resource deleted outside Terraform always matters. ``everything``: every
+    drifted resource (a refresh-only plan has no other changes to be relevant to)."""
     if not isinstance(drift, list):
         return ()
     addresses = {r.get("resource") for r in relevant if isinstance(r, dict)} if isinstance(relevant, list) else set()
@@ -171,7 +177,7 @@ def find_drift(drift: Any, relevant: Any, planned: Mapping[str, set[str]]) -> tu
             continue
         attrs, _ = attribute_changes(change, ())
         reverted = [a for a in attrs if a.name in planned.get(address, set())]
-        if address not in addresses:
+        if address not in addresses and not everything:
             attrs = reverted
         if attrs:
             found.append(
