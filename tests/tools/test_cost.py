@@ -61,6 +61,32 @@ def test_an_unpriced_instance_class_is_refused_by_name() -> None:
         estimate(document, PRICES, USAGE, Load(1, 1024))
 
 
+def test_cross_region_backup_replication_is_priced_from_its_source_instance() -> None:
+    document = {
+        "resource": {
+            "aws_db_instance": {
+                "db": {"instance_class": "db.t4g.medium", "storage_type": "gp3", "allocated_storage": 50}
+            },
+            "aws_db_instance_automated_backups_replication": {
+                "replica": {"source_db_instance_arn": "${aws_db_instance.db.arn}", "retention_period": 7}
+            },
+        }
+    }
+    items = {i.key: i for i in estimate(document, PRICES, USAGE, Load(1, 1024))}
+    per_gb = PRICES.price("rds_storage", "backup_gb_month") + PRICES.price("rds_storage", "cross_region_transfer_gb")
+    assert items["rds-backup-replica:replica"].monthly == pytest.approx(50 * per_gb)
+
+
+def test_a_bad_load_in_the_configuration_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "environments.toml"
+    config.write_text('[environments.dev]\nload = { average_records_per_second = "lots" }\n')
+    directory = stacks_dir(tmp_path / "stacks", {"dev": GOLDEN / "dev.json"})
+    assert main([str(directory), "--config", str(config)]) == 1
+    assert capsys.readouterr().err == (
+        "cost: environments.dev.load.average_records_per_second must be a number >= 0, got 'lots'\n"
+    )
+
+
 def test_usage_defaults_are_the_config_layers() -> None:
     assert USAGE["default_average_records_per_second"] == LoadSettings().average_records_per_second
     assert USAGE["default_average_record_bytes"] == StreamSettings().average_record_bytes

@@ -37,6 +37,9 @@ def loads_from_config(path: Path, usage: dict[str, float]) -> dict[str, Load]:
     for name, table in environments.items():
         rate = table.get("load", {}).get("average_records_per_second", usage["default_average_records_per_second"])
         size = table.get("stream", {}).get("average_record_bytes", usage["default_average_record_bytes"])
+        for field, value in (("load.average_records_per_second", rate), ("stream.average_record_bytes", size)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+                raise CostError(f"environments.{name}.{field}", value, "a number >= 0")
         loads[name] = Load(float(rate), float(size))
     return loads
 

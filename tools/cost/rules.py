@@ -114,6 +114,24 @@ def kinesis(ctx: Context, items: Resources) -> list[LineItem]:
     return out
 
 
+def backup_replication(ctx: Context, items: Resources) -> list[LineItem]:
+    """Cross-region automated backups: one full copy of the source's allocated storage kept in the other region,
+    and that much sent across once a month (an upper bound: after the first copy only changes travel)."""
+    sources = dict(ctx.resources("aws_db_instance"))
+    out = []
+    for key, body in items:
+        (source,) = _refs(body.get("source_db_instance_arn"), "aws_db_instance") or {""}
+        gb = float(sources.get(source, {}).get("allocated_storage", 20))
+        cost = gb * (
+            ctx.prices.price("rds_storage", "backup_gb_month")
+            + ctx.prices.price("rds_storage", "cross_region_transfer_gb")
+        )
+        out.append(
+            LineItem(f"rds-backup-replica:{path_of(key, body)}", f"{gb:g} GB kept and copied in the other region", cost)
+        )
+    return out
+
+
 def nat_gateway(ctx: Context, items: Resources) -> list[LineItem]:
     gb = ctx.usage["nat_gateway_gb_month"]
     return [
@@ -150,7 +168,7 @@ def per_resource(section: str, sku: str, what: str) -> Callable[[Context, Resour
 
     def rule(ctx: Context, items: Resources) -> list[LineItem]:
         count = len(items)
-        return [LineItem(f"{section}:{sku}", f"{count} {what}", count * ctx.prices.price(section, sku))]
+        return [LineItem(f"{section}:{sku}", f"{what}: {count}", count * ctx.prices.price(section, sku))]
 
     return rule
 
@@ -241,16 +259,13 @@ def log_groups(ctx: Context, items: Resources) -> list[LineItem]:
 def sns(ctx: Context, items: Resources) -> list[LineItem]:
     emails = len(ctx.resources("aws_sns_topic_subscription")) * ctx.usage["alert_emails_month"]
     cost = emails / 1e5 * ctx.prices.price("sns", "email_100k")
-    return [LineItem("sns:topics", f"{len(items)} topics, {emails:g} e-mails", cost)]
+    return [LineItem("sns:topics", f"topics: {len(items)}, e-mails: {emails:g}", cost)]
 
 
 def sqs(ctx: Context, items: Resources) -> list[LineItem]:
-    # Only failed batches' pointers land here and nothing polls it: requests ~ 0 (priced per request).
-    return [
-        LineItem(
-            "sqs:queues", f"{len(items)} dead-letter queues, idle", 0.0 * ctx.prices.price("sqs", "requests_million")
-        )
-    ]
+    requests = len(items) * ctx.usage["dead_letter_requests_month"]
+    cost = requests / 1e6 * ctx.prices.price("sqs", "requests_million")
+    return [LineItem("sqs:queues", f"queues: {len(items)}, requests: {requests:g}", cost)]
 
 
 def scheduler(ctx: Context, items: Resources) -> list[LineItem]:
@@ -272,6 +287,7 @@ def s3(ctx: Context, items: Resources) -> list[LineItem]:
 
 RULES: dict[str, Callable[[Context, Resources], list[LineItem]]] = {
     "aws_db_instance": rds,
+    "aws_db_instance_automated_backups_replication": backup_replication,
     "aws_elasticache_replication_group": elasticache,
     "aws_kinesis_stream": kinesis,
     "aws_nat_gateway": nat_gateway,
