@@ -122,7 +122,8 @@ def test_docs_cost_md_holds_the_tools_output(tmp_path: Path, capsys: pytest.Capt
     assert main([str(directory), "--config", str(SHIPPED_CONFIG)]) == 0
     printed = capsys.readouterr().out
     docs = (ROOT / "docs" / "cost.md").read_text(encoding="utf-8")
-    assert printed in docs, "docs/cost.md is stale: paste `make cost`'s output (docs/cost.md says how)"
+    shown = docs.split("<!-- make cost: begin -->\n", 1)[1].split("<!-- make cost: end -->", 1)[0]
+    assert shown == printed, "docs/cost.md is stale: paste `make cost`'s output between its markers"
 
 
 def test_bad_input_is_one_line_and_exit_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -72,7 +72,8 @@ def rds(ctx: Context, items: Resources) -> list[LineItem]:
         elif storage == "gp3":
             baseline = 3000 if gb < 400 else 12000
             cost += ctx.prices.price("rds_storage", "gp3_iops_month") * max(0.0, iops - baseline) * copies
-        out.append(LineItem(f"rds-storage:{label}", f"{gb:g} GB {storage}, {iops:g} IOPS, x{copies}", cost))
+        provisioned = f", {iops:g} IOPS" if iops else ""
+        out.append(LineItem(f"rds-storage:{label}", f"{gb:g} GB {storage}{provisioned}, x{copies}", cost))
     return out
 
 
