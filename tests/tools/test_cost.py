@@ -3,8 +3,10 @@ a changed configuration moving exactly the line items it should, and the price t
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -212,3 +214,17 @@ def test_refresh_refuses_another_offer(tmp_path: Path, capsys: pytest.CaptureFix
     offer.write_text('{"offerCode": "AmazonEC2", "products": {}, "terms": {}}')
     assert refresh([str(offer), "--prices", str(tmp_path / "missing.toml")]) == 1
     assert capsys.readouterr().err.startswith("cost refresh: ")
+
+
+@pytest.mark.parametrize(("args", "expected"), [((), ""), (("ENV=prod",), " --env prod")])
+def test_make_cost_synthesizes_then_prints_every_or_one_environment(args: tuple[str, ...], expected: str) -> None:
+    make = shutil.which("make")
+    assert make, "GNU make is not on PATH"
+    environ = {k: v for k, v in os.environ.items() if k not in ("ENV", "MAKEFLAGS", "MAKELEVEL")}
+    done = subprocess.run(
+        [make, "--no-print-directory", "-n", "cost", *args], cwd=ROOT, env=environ, capture_output=True, text=True
+    )  # -n: print the recipes, run none
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    synth = lines.index(".venv/bin/python main.py --review")
+    assert lines[synth + 1] == f".venv/bin/python -m tools.cost cdktf.out/stacks{expected}"
