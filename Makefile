@@ -30,7 +30,7 @@ PYTHON := .venv/bin/python
 PYTEST := $(PYTHON) -m pytest
 ENV ?= dev
 
-.PHONY: cli-init help versions setup synth checkov policy-gate lint test test-servers unit e2e golden bench bench-processor pipeline deploy diff destroy output plan plan-report drift clean rds-ca \
+.PHONY: cli-init help versions setup synth checkov policy-gate lint test test-servers unit e2e golden bench bench-processor pipeline deploy diff destroy output plan plan-report drift cost clean rds-ca \
 	bootstrap bootstrap-move-state emulator cli-deploy cli-diff cli-destroy cli-output
 
 help: ## List the targets
@@ -155,6 +155,12 @@ drift: setup ## Drift check ENV=<env>: refresh-only plan (no lock: the plan role
 	@mkdir -p $(PLANS)
 	$(PYTHON) main.py $(ENV)
 	$(PYTHON) -m tools.drift --stack-dir $(STACK_DIR) --name $(ENV) --out $(PLANS)
+
+# Offline: the synthesized stacks x the configuration's load x tools/cost/prices.toml (docs/cost.md). Every
+# environment unless ENV is given on the command line (ENV's default, dev, is for the deploy targets).
+cost: setup ## Monthly cost per environment from the synthesized stacks and the pinned price table [ENV=<env>]
+	$(PYTHON) main.py --review
+	$(PYTHON) -m tools.cost cdktf.out/stacks$(if $(filter-out file,$(origin ENV)), --env $(ENV))
 
 # The cdktf CLI path. `terraform init` first, with your Terraform CLI configuration (an offline machine's
 # filesystem mirror): it writes the stack's .terraform.lock.hcl, which main.py carries across synths, so

@@ -638,6 +638,43 @@ def test_pull_request_plans_the_synth_artifacts_with_the_base_branch_report_tool
     assert "TF_CLI_CONFIG_FILE" in providers and "python base/tools/policy_gate.py --cli-config" in providers
 
 
+def test_cost_job_prices_base_and_head_with_the_base_branch_tool_and_no_token(tmp_path: Path) -> None:
+    """The cost step for real: the base checkout's tools/cost/ (never a copy the pull request put in the working
+    directory) prices both sides' synthesized stacks, each with its own configuration's load."""
+    job = load("pull-request.yml")["jobs"]["cost"]
+    assert job["permissions"] == {"contents": "read"} and job["needs"] == "synth"
+    checkouts = [s["with"] for s in steps(job) if uses(s, "actions/checkout")]
+    assert [(c["ref"], c["path"]) for c in checkouts] == [
+        ("${{ github.event.pull_request.base.sha }}", "base"),
+        ("${{ github.event.pull_request.head.sha }}", "head"),
+    ]
+    assert not any(INSTALLS_OR_RUNS_REPO_CODE.search(s.get("run", "")) for s in steps(job))
+    work = tmp_path / "work"
+    work.mkdir()
+    base_checkout(work, (REPO_ROOT / "config/environments.toml").read_text())
+    (work / "head/config").mkdir(parents=True)
+    (work / "head/config/environments.toml").write_text((REPO_ROOT / "config/environments.toml").read_text())
+    (work / "tools/cost").mkdir(parents=True)  # planted: must not be what runs
+    (work / "tools/__init__.py").write_text("")
+    (work / "tools/cost/__init__.py").write_text("")
+    (work / "tools/cost/__main__.py").write_text("raise SystemExit(97)\n")
+    for side in ("base-synth", "head-synth"):
+        for env in ENVIRONMENTS:
+            (work / side / env).mkdir(parents=True)
+            document = (REPO_ROOT / f"tests/golden/{env}.json").read_text()
+            if side == "head-synth" and env == "prod":
+                document = document.replace('"cache.r7g.large"', '"cache.r7g.xlarge"')
+            (work / side / env / "cdk.tf.json").write_text(document)
+    env_vars = {"GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md"), "PATH": python_on_path(tmp_path)}
+    result = run_step(step_named(job, "Cost, base -> head")["run"], env_vars, work)
+    assert result.returncode == 0, result.stdout + result.stderr
+    text = (work / "cost/cost.md").read_text()
+    assert text.startswith("## Cost\n") and text in (tmp_path / "summary.md").read_text()
+    assert "### dev: " in text and text.count("No line item changed.") == 2
+    prod = text[text.index("### prod: ") :]
+    assert "| redis:cache/group | $589.11 (3 x cache.r7g.large (1 shard)) | $1,178.22 (3 x cache.r7g.xlarge" in prod
+
+
 def test_label_events_rerun_only_the_gate() -> None:
     pull_request = load("pull-request.yml")
     assert set(pull_request["on"]["pull_request"]["types"]) == {"opened", "synchronize", "reopened"}
@@ -805,6 +842,12 @@ def test_report_job_joins_every_stack_and_takes_only_each_stacks_own_files(tmp_p
         < text.index("## prod\n\nNo plan was produced.")
     )
     assert "At least one environment failed to plan" in text
+    assert "## Cost\n\nNo cost was computed: see the workflow run." in text
+    (tmp_path / "downloads/cost-report").mkdir(parents=True)
+    (tmp_path / "downloads/cost-report/cost.md").write_text("## Cost\n\n### dev: $1.00 -> $2.00 a month (+1.00)\n")
+    assert run_step(step["run"], {"PLAN_RESULT": "success", "GITHUB_STEP_SUMMARY": str(tmp_path / "s.md")}, tmp_path)
+    text = (tmp_path / "plan-report/report.md").read_text()
+    assert text.index("## prod") < text.index("## Cost\n\n### dev: $1.00 -> $2.00") and "No cost was" not in text
     assert sorted(p.name for p in (tmp_path / "plan-report").iterdir()) == [
         "dev.report.md",
         "dev.verdict.json",
@@ -825,7 +868,8 @@ def test_artifacts_are_downloaded_by_exact_name() -> None:
                 )
     report = load("pull-request.yml")["jobs"]["report"]
     assert [s["with"]["name"] for s in steps(report) if uses(s, "actions/download-artifact")] == [
-        f"plan-report-{env}" for env in ENVIRONMENTS
+        *(f"plan-report-{env}" for env in ENVIRONMENTS),
+        "cost-report",
     ]
     script = step_named(load("destructive-gate.yml")["jobs"]["decide"], "Read the pull request")["with"]["script"]
     assert "a.name === 'plan-report'" in script
