@@ -27,6 +27,7 @@ FIGURES = {
     "batch path txn/s": re.compile(r"^batch path .*: median ([\d,]+) txn/s", re.M),
     "naive path txn/s": re.compile(r"^naive path .*: median ([\d,]+) txn/s", re.M),
     "end to end records/s": re.compile(r"^end to end .*: ([\d,]+) records/s", re.M),
+    "end to end CPU ms": re.compile(r"^end to end .*CPU of this process meanwhile ([\d,]+) ms", re.M),
     "client CPU ms/batch": re.compile(r"^CPU per batch.*client ([\d.]+)", re.M),
     "PostgreSQL CPU ms/batch": re.compile(r"^CPU per batch.*PostgreSQL backend ([\d.]+)", re.M),
     "Redis CPU ms/batch": re.compile(r"^CPU per batch.*Redis ([\d.]+)", re.M),
@@ -109,7 +110,7 @@ def main() -> int:
         if not all(values.values()):
             continue
         old, new = (statistics.median(values[name]) for name in ("baseline", "this"))
-        spec = ".1f" if figure.endswith("ms/batch") else ",.0f"
+        spec = ".1f" if figure.endswith("ms/batch") else ",.0f"  # CPU per batch: tenths of a ms
         runs = " | ".join(", ".join(format(v, spec) for v in values[name]) for name in values)
         print(f"{figure:<26}{old:>12,.1f}{new:>12,.1f}{(new - old) / old:>+9.1%}   {runs}")
     for failure in failures:
