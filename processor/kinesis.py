@@ -169,9 +169,18 @@ def _decode_record(record: Mapping[str, Any]) -> Rejected | Accepted:
         )
         return _rejected(ref, partition_key, payload, f"record could not be validated ({type(exc).__name__})")
     # Kinesis keeps the partition key with the record; a card there is refused like one in the record.
-    if isinstance(partition_key, str) and pan.contains_pan(partition_key) and not pan.is_identifier(partition_key):
+    if isinstance(partition_key, str) and _key_holds_pan(partition_key, transaction):
         return _rejected(ref, partition_key, payload, _PAN_KEY)
     return Accepted(ref, transaction)
+
+
+def _key_holds_pan(partition_key: str, transaction: Transaction) -> bool:
+    """The partition key is judged as an id field is (a card unless it is an identifier). Producers key
+    by an id of the record (the customer id, usually): that value was judged so by ``card_field`` and the
+    record accepted, so the answer is already known to be no and the scan is skipped."""
+    if partition_key in (transaction.customer_id, transaction.transaction_id, transaction.merchant_id):
+        return False
+    return pan.contains_pan(partition_key) and not pan.is_identifier(partition_key)
 
 
 def parse_event(event: Mapping[str, Any]) -> ParsedBatch:

@@ -219,3 +219,18 @@ def test_the_prefilter_is_sound(card, data):
 
     text = grouped(card, data.draw(st.sampled_from(layouts(len(card)))), data.draw(st.sampled_from(SEPARATORS)))
     assert pan.may_contain_pan(text) and pan.contains_pan(text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.data(), field=st.sampled_from(["transaction_id", "customer_id", "merchant_id"]))
+def test_a_partition_key_equal_to_an_id_of_the_record_is_judged_as_if_scanned(data, field):
+    """The fast path (a key equal to one of the record's ids is not scanned again) decides as the full scan
+    does: a card there, in any layout, still rejects the record and is masked; an id never does."""
+    card = data.draw(card_numbers())
+    key = data.draw(card_texts(card) | ids)
+    batch = only(kinesis_event([txn_doc(1, **{field: key})], partition_keys=[key]))
+    holds_card = pan.contains_pan(key) and not pan.is_identifier(key)
+    assert (batch.accepted == []) == holds_card, (key, batch.rejected and batch.rejected[0].reason)
+    if holds_card:
+        assert not exposes(batch.rejected[0].partition_key, card)
+        assert not exposes(batch.rejected[0].raw_payload, card)
