@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("stacks", "constructs_lib", "processor", "tools")
+PACKAGES = ("stacks", "constructs_lib", "processor", "operator_tools", "tools")
 
 
 def _module_name(path: Path) -> str:
@@ -98,3 +98,11 @@ def test_construct_library_knows_only_the_processor_contract(module: str) -> Non
     graph = _graph()
     foreign = sorted(t for t in graph[module] if t.split(".")[0] == "processor" and t != "processor.contract")
     assert foreign == [], f"{module} imports {foreign}; constructs_lib may import only processor.contract"
+
+
+@pytest.mark.parametrize("module", sorted(name for name in _modules() if name.startswith("processor")))
+def test_processor_imports_only_itself(module: str) -> None:
+    """The Lambda zip holds `processor/` alone: an import of another house package would fail at run time."""
+    graph = _graph()
+    foreign = sorted(t for t in graph[module] if t.split(".")[0] != "processor")
+    assert foreign == [], f"{module} imports {foreign}; the Lambda zip ships processor/ alone"
