@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from cdktf_cdktf_provider_aws.cloudwatch_dashboard import CloudwatchDashboard
 from cdktf_cdktf_provider_aws.cloudwatch_metric_alarm import CloudwatchMetricAlarm
@@ -30,11 +30,11 @@ from .monitoring import AlarmSpec
 from .stream import TransactionStream
 from .validation import (
     LOG_RETENTION_DAYS,
+    NameRule,
     require,
     require_choice,
     require_email,
     require_int,
-    require_name,
     require_range,
     require_region,
 )
@@ -56,6 +56,10 @@ RDS_INSTANCE_EVENTS = (
     "restoration",
 )
 RDS_PARAMETER_GROUP_EVENTS = ("configuration change",)
+
+
+#: The topic's and the alarms' name: a prefix of SNS topic and CloudWatch alarm names.
+ALARM_NAME_RULE = NameRule(r"[A-Za-z0-9_-]{1,200}", "letters, digits, '_' or '-'")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -155,13 +159,15 @@ class AlertTopicProps(AlertSettings):
     log_retention_days: retention of the delivery-status logs (a CloudWatch Logs value). Default: 365.
     """
 
+    NAME_RULE: ClassVar[NameRule] = ALARM_NAME_RULE
+
     name: str
     key: EncryptionKey
     log_retention_days: int = 365
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        require_name("name", self.name, r"[A-Za-z0-9_-]{1,200}", "letters, digits, '_' or '-'")
+        self.NAME_RULE.check("name", self.name)
         require_choice("log_retention_days", self.log_retention_days, LOG_RETENTION_DAYS)
 
 
@@ -302,6 +308,8 @@ class SystemAlarmsProps(AlarmThresholds):
     stream / cache / database: what is watched. Required.
     """
 
+    NAME_RULE: ClassVar[NameRule] = ALARM_NAME_RULE
+
     name: str
     region: str
     topic: AlertTopic
@@ -311,7 +319,7 @@ class SystemAlarmsProps(AlarmThresholds):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        require_name("name", self.name, r"[A-Za-z0-9_-]{1,200}", "letters, digits, '_' or '-'")
+        self.NAME_RULE.check("name", self.name)
         require_region("region", self.region)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from cdktf_cdktf_provider_aws.elasticache_parameter_group import (
     ElasticacheParameterGroup,
@@ -26,6 +27,7 @@ from .monitoring import AlarmSpec, DashboardGraph, SpecCommon
 from .security_group_rules import allow_from_store, store_security_group
 from .store import PrivateStoreProps
 from .validation import (
+    NameRule,
     require,
     require_bool,
     require_clear_windows,
@@ -103,18 +105,18 @@ class TransactionCacheProps(CacheSettings, PrivateStoreProps):
     `TransactionCache.grant_connect` names it.
     """
 
+    NAME_RULE: ClassVar[NameRule] = NameRule(
+        r"[a-z](?!.*--)[a-z0-9-]{0,33}[a-z0-9]",
+        "a replication group id: lowercase letters, digits, single hyphens, at most 35 characters",
+    )
+
     name: str
     app_user_name: str = ""
     app_access_rules: str = REDIS_ACL_RULES
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        require_name(
-            "name",
-            self.name,
-            r"[a-z](?!.*--)[a-z0-9-]{0,33}[a-z0-9]",
-            "a replication group id: lowercase letters, digits, single hyphens, at most 35 characters",
-        )
+        self.NAME_RULE.check("name", self.name)
         if self.app_user_name:
             require_name(
                 "app_user_name",

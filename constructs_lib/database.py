@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from cdktf import DataResource, Fn, TerraformResourceLifecycle, Token
 from cdktf_cdktf_provider_aws.data_aws_iam_policy_document import (
@@ -34,10 +35,11 @@ from .grants import PolicyGrantee
 from .guards import service_source
 from .logs import encrypted_log_group
 from .monitoring import GIB, MIB, AlarmSpec, DashboardGraph
-from .secrets import READ_ACTION, SECRET_NAME_PATTERN, Secret, SecretProps
+from .secrets import READ_ACTION, SECRET_NAME_RULE, Secret, SecretProps
 from .security_group_rules import allow_from_store, store_security_group
 from .store import PrivateStoreProps
 from .validation import (
+    NameRule,
     require,
     require_bool,
     require_clear_windows,
@@ -173,6 +175,11 @@ class TransactionDatabaseProps(DatabaseSettings, PrivateStoreProps):
     No security group is admitted until `TransactionDatabase.allow_from` names one.
     """
 
+    NAME_RULE: ClassVar[NameRule] = NameRule(
+        r"[a-z](?!.*--)[a-z0-9-]{0,52}[a-z0-9]",
+        "an RDS identifier: lowercase letters, digits, single hyphens, at most 54 characters",
+    )
+
     name: str
     connection_secret_name: str = ""
     app_username: str = APP_DB_USER
@@ -182,12 +189,7 @@ class TransactionDatabaseProps(DatabaseSettings, PrivateStoreProps):
     def __post_init__(self) -> None:
         super().__post_init__()
         require_recovery_window("secret_recovery_days", self.secret_recovery_days)
-        require_name(
-            "name",
-            self.name,
-            r"[a-z](?!.*--)[a-z0-9-]{0,52}[a-z0-9]",
-            "an RDS identifier: lowercase letters, digits, single hyphens, at most 54 characters",
-        )
+        self.NAME_RULE.check("name", self.name)
         require_name(
             "app_username", self.app_username, r"[a-z][a-z0-9_]{0,62}", "a PostgreSQL role name such as txn_writer"
         )
@@ -211,9 +213,7 @@ class TransactionDatabaseProps(DatabaseSettings, PrivateStoreProps):
         )
         self.check_store("multi_az", self.multi_az)
         if self.connection_secret_name:
-            require_name(
-                "connection_secret_name", self.connection_secret_name, SECRET_NAME_PATTERN, "a Secrets Manager name"
-            )
+            SECRET_NAME_RULE.check("connection_secret_name", self.connection_secret_name)
 
     @property
     def secret_name(self) -> str:

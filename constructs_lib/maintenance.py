@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from typing import ClassVar
 
 from cdktf import TerraformAsset, TerraformResource
 from cdktf_cdktf_provider_aws.data_aws_iam_policy_document import (
@@ -34,7 +35,7 @@ from .grants import PolicyGrantee
 from .guards import service_source
 from .monitoring import AlarmSpec
 from .networking import Networking
-from .validation import LOG_RETENTION_DAYS, require_choice, require_name
+from .validation import LOG_RETENTION_DAYS, NameRule, require_choice
 
 #: Partitions, detaches, drops and purges of a day; five minutes is generous (the run is idempotent).
 MAINTENANCE_TIMEOUT_SECONDS = 300
@@ -84,6 +85,10 @@ class DataMaintenanceProps:
     log_retention_days: retention of the function's log group (a CloudWatch Logs value). Default: 365.
     """
 
+    NAME_RULE: ClassVar[NameRule] = NameRule(
+        r"[A-Za-z0-9_-]{1,49}", "letters, digits, '_' or '-' (at most 49 characters)"
+    )
+
     name: str
     bundle: LambdaBundle
     code: TerraformAsset
@@ -96,7 +101,7 @@ class DataMaintenanceProps:
 
     def __post_init__(self) -> None:
         # IAM role names end at 64 characters: `<name>-data-lifecycle` is the longest.
-        require_name("name", self.name, r"[A-Za-z0-9_-]{1,49}", "letters, digits, '_' or '-' (at most 49 characters)")
+        self.NAME_RULE.check("name", self.name)
         require_choice("log_retention_days", self.log_retention_days, LOG_RETENTION_DAYS)
 
 

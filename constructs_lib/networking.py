@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 import json
 from dataclasses import dataclass
-from typing import TypedDict
+from typing import ClassVar, TypedDict
 
 from cdktf import Fn
 from cdktf_cdktf_provider_aws.data_aws_availability_zones import DataAwsAvailabilityZones
@@ -43,6 +43,7 @@ from .logs import encrypted_log_group
 from .security_group_rules import allow_tcp, security_group
 from .validation import (
     LOG_RETENTION_DAYS,
+    NameRule,
     parse_cidr,
     require,
     require_bool,
@@ -129,6 +130,10 @@ class NetworkingProps(NetworkSettings):
     flow_log_retention_days: retention of the VPC flow-log group (a CloudWatch Logs value). Default: 365.
     """
 
+    NAME_RULE: ClassVar[NameRule] = NameRule(
+        r"[a-z][a-z0-9-]{1,30}", "lowercase letters, digits and '-' (2-31 characters)"
+    )
+
     name: str
     region: str
     key: EncryptionKey
@@ -136,7 +141,7 @@ class NetworkingProps(NetworkSettings):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        require_name("name", self.name, r"[a-z][a-z0-9-]{1,30}", "lowercase letters, digits and '-' (2-31 characters)")
+        self.NAME_RULE.check("name", self.name)
         require_region("region", self.region)
         require_choice("flow_log_retention_days", self.flow_log_retention_days, LOG_RETENTION_DAYS)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from cdktf import AssetType, TerraformAsset
 from cdktf_cdktf_provider_aws.iam_role import IamRole
@@ -53,7 +53,7 @@ from .networking import Networking
 from .replay_role import replay_role
 from .schema_migration import SchemaMigration, SchemaMigrationProps
 from .stream import TransactionStream
-from .validation import LOG_RETENTION_DAYS, require, require_choice, require_int, require_name
+from .validation import LOG_RETENTION_DAYS, NameRule, require, require_choice, require_int, require_name
 
 #: A dead-lettered record must stay readable in the stream at least this long (time to replay it),
 #: and SQS keeps a message at most 14 days.
@@ -174,6 +174,10 @@ class TransactionProcessorProps(ProcessorSettings):
     log_retention_days: retention of its log groups (a CloudWatch Logs value). Default: 365.
     """
 
+    NAME_RULE: ClassVar[NameRule] = NameRule(
+        r"[A-Za-z0-9_-]{1,54}", "letters, digits, '_' or '-' (at most 54 characters)"
+    )
+
     name: str
     environment: str
     bundle: LambdaBundle
@@ -187,7 +191,7 @@ class TransactionProcessorProps(ProcessorSettings):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        require_name("name", self.name, r"[A-Za-z0-9_-]{1,54}", "letters, digits, '_' or '-' (at most 54 characters)")
+        self.NAME_RULE.check("name", self.name)
         require_name("environment", self.environment, r"[a-z][a-z0-9-]{0,30}", "a short lowercase name")
         require_choice("log_retention_days", self.log_retention_days, LOG_RETENTION_DAYS)
         dead_letter_retention_seconds(self.stream.retention_hours, self.max_record_age_seconds)

@@ -13,11 +13,11 @@ from constructs import Construct
 
 from .encryption import EncryptionKey
 from .grants import PolicyGrantee
-from .validation import require_name, require_recovery_window
+from .validation import NameRule, require_recovery_window
 
 READ_ACTION = "secretsmanager:GetSecretValue"
 #: What Secrets Manager accepts as a secret's name.
-SECRET_NAME_PATTERN = r"[A-Za-z0-9/_+=.@-]{1,512}"
+SECRET_NAME_RULE = NameRule(r"[A-Za-z0-9/_+=.@-]{1,512}", "a Secrets Manager name")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -42,7 +42,7 @@ class SecretProps:
     recovery_window_days: int = 30
 
     def __post_init__(self) -> None:
-        require_name("name", self.name, SECRET_NAME_PATTERN, "a Secrets Manager name")
+        SECRET_NAME_RULE.check("name", self.name)
         require_recovery_window("recovery_window_days", self.recovery_window_days)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 from cdktf_cdktf_provider_aws.kinesis_stream import KinesisStream, KinesisStreamStreamModeDetails
 from constructs import Construct
@@ -11,7 +12,7 @@ from constructs import Construct
 from .encryption import EncryptionKey
 from .grants import PolicyGrantee
 from .monitoring import AlarmSpec, DashboardGraph, SpecCommon
-from .validation import require_choice, require_int, require_name, require_range
+from .validation import NameRule, require_choice, require_int, require_range
 
 SHARD_RECORDS_PER_SECOND = 1000
 SHARD_BYTES_PER_SECOND = 1024 * 1024
@@ -77,14 +78,16 @@ class TransactionStreamProps(StreamSettings):
     key: the data key that encrypts the records. Required.
     """
 
+    NAME_RULE: ClassVar[NameRule] = NameRule(
+        r"[A-Za-z0-9_.-]{1,128}", "a Kinesis stream name (letters, digits, '_', '.', '-')"
+    )
+
     name: str
     key: EncryptionKey
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        require_name(
-            "name", self.name, r"[A-Za-z0-9_.-]{1,128}", "a Kinesis stream name (letters, digits, '_', '.', '-')"
-        )
+        self.NAME_RULE.check("name", self.name)
 
 
 class TransactionStream(Construct):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from cdktf import Token
@@ -56,6 +57,18 @@ def require_name(field: str, value: Any, pattern: str, description: str) -> None
     if is_token(value):
         return
     require(isinstance(value, str) and re.fullmatch(pattern, value) is not None, field, value, description)
+
+
+@dataclass(frozen=True)
+class NameRule:
+    """A construct's rule for its `name`, a class attribute of its props: the props check the name they are
+    given, and a configuration that derives names checks them with the same rule when it loads."""
+
+    pattern: str
+    expectation: str
+
+    def check(self, field: str, value: Any) -> None:
+        require_name(field, value, self.pattern, self.expectation)
 
 
 REGION_PATTERN = r"[a-z]{2}(-[a-z]+)+-\d"

@@ -33,6 +33,7 @@ from constructs_lib.validation import (
 )
 from processor.contract import ConfigError
 from stacks.load import LoadSettings
+from stacks.names import ResourceNames
 from stacks.platform_config import (
     ENV_CONFIG_FILE,
     ENV_EMULATOR_ENDPOINT,
@@ -149,6 +150,7 @@ class AppConfig:
                     f"a block that does not overlap environments.{other} ({other_network})",
                 )
             seen[env.name] = network
+            self.names(env).check()
         names = {env.name for env in self.environments}
         for name in self.backend.environment_roles:
             require(
@@ -157,6 +159,10 @@ class AppConfig:
                 name,
                 f"a configured environment ({', '.join(sorted(names))})",
             )
+
+    def names(self, env: EnvironmentConfig) -> ResourceNames:
+        """The resource names of `env`'s constructs (checked against the constructs' rules at load)."""
+        return ResourceNames(self.project.name, env.name)
 
     def state_key(self, stack: str) -> str:
         """The state object of a stack: `<project>/<stack>/terraform.tfstate`."""

@@ -31,7 +31,7 @@ class TransactionMonitoringStack(TerraformStack):
 
     def __init__(self, scope: Construct, config: AppConfig, env: EnvironmentConfig, bundle: LambdaBundle) -> None:
         super().__init__(scope, env.name)
-        name = wiring.resource_prefix(config, env)
+        name = config.names(env).prefix
         aws_provider(
             self,
             region=env.region,

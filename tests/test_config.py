@@ -552,16 +552,14 @@ def test_deploying_refuses_a_shipped_placeholder_that_review_accepts(
     assert len(list((tmp_path / "cdktf.out" / "stacks").iterdir())) == 7
 
 
-def test_a_construct_refusing_a_derived_name_names_the_setting_it_came_from(tmp_path: Path) -> None:
-    """20 characters is a valid project name, but `<project>-staging-history` is too long for ElastiCache:
-    the wiring reports it as project.name, with the name it made (main.py prints it as one line)."""
-    from environments import synth_environment
-
+def test_a_derived_name_a_construct_would_refuse_stops_the_load_as_project_name(tmp_path: Path) -> None:
+    """20 characters is a valid project name, but `<project>-staging-history` is too long for ElastiCache: the
+    load refuses it as project.name, with the name it made and the cache's own rule (main.py prints one line)."""
     with pytest.raises(ConfigError) as raised:
-        synth_environment(tmp_path, "staging", project_name="abcdefghijklmnopqrst")
-    message = str(raised.value)
-    assert message.startswith(
-        "project.name must be a value for which TransactionCacheProps.name "
-        "('abcdefghijklmnopqrst-staging-history') is a replication group id"
+        load(tmp_path, {"staging": {}}, project={"name": "abcdefghijklmnopqrst"})
+    assert str(raised.value) == (
+        "project.name must be a name for which staging's cache name ('abcdefghijklmnopqrst-staging-history') "
+        "is a replication group id: lowercase letters, digits, single hyphens, at most 35 characters, "
+        "got 'abcdefghijklmnopqrst'"
     )
-    assert message.endswith("got 'abcdefghijklmnopqrst'")
+    assert load(tmp_path, {"dev": {}}, project={"name": "abcdefghijklmnopqrst"}).project.name == "abcdefghijklmnopqrst"
