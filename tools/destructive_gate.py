@@ -38,7 +38,8 @@ Fails closed on everything else: a fork, a missing or stale verdict, a plan that
 pull request with more commits than the API lists, no approver teams configured, membership not checked.
 
 Exit codes: 0 pass; 1 blocked (reasons on stdout); 2 unreadable input (one error line naming file and field).
-Standard library only.
+Standard library and `processor/contract.py` (itself standard library only; it names the environments): the
+workflow checks out `processor/` beside `tools/` and runs this with `PYTHONPATH=base`.
 """
 
 from __future__ import annotations
@@ -54,6 +55,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from processor.contract import ENVIRONMENTS
+
 EXIT_PASS = 0
 EXIT_BLOCKED = 1
 EXIT_INVALID_INPUT = 2
@@ -61,7 +64,6 @@ EXIT_INVALID_INPUT = 2
 #: tools.plan_report's exit codes that mean "a report was written".
 REPORT_CLEAN = 0
 REPORT_RED = 3
-DEFAULT_STACKS = ("dev", "staging", "prod")
 #: A GitHub team as the membership API names it: organization login and team slug.
 TEAM = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[a-z0-9][a-z0-9_-]*$")
 #: The repository secret the gate workflow reads team membership with (docs/plan-review.md).
@@ -390,7 +392,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--memberships", type=Path, help="the labeler's approver-team memberships (JSON; absent: not checked)"
     )
     parser.add_argument(
-        "--stacks", default=",".join(DEFAULT_STACKS), help="stacks that must each have a verdict (comma-separated)"
+        "--stacks", default=",".join(ENVIRONMENTS), help="stacks that must each have a verdict (comma-separated)"
     )
     args = parser.parse_args(argv)
     if not args.print_approver_teams and (args.context is None or args.verdicts is None):

@@ -716,9 +716,12 @@ APPROVER_CONFIG = '[ci]\nrepository = "o/r"\napprover_teams = ["o/platform", "o/
 
 
 def base_checkout(work: Path, config: str = APPROVER_CONFIG) -> None:
-    """What the gate's sparse checkout of the base branch holds: tools/ (this repository's) and the configuration."""
+    """What the gate's sparse checkout of the base branch holds: its folders (this repository's) and the configuration."""
     (work / "base/config").mkdir(parents=True)
-    (work / "base/tools").symlink_to(REPO_ROOT / "tools")
+    checkout = step_named(load("destructive-gate.yml")["jobs"]["decide"], "Check out the base branch")
+    for folder in checkout["with"]["sparse-checkout"].split():
+        if folder != "config":
+            (work / "base" / folder).symlink_to(REPO_ROOT / folder)
     (work / "base/config/environments.toml").write_text(config)
 
 
@@ -894,7 +897,11 @@ def test_gate_checks_approver_teams_from_the_base_config_with_the_teams_secret()
         }
         assert "secrets: inherit" not in (WORKFLOWS / caller).read_text()
     decide = gate_workflow["jobs"]["decide"]
-    assert step_named(decide, "Check out the base branch")["with"]["sparse-checkout"].split() == ["tools", "config"]
+    assert step_named(decide, "Check out the base branch")["with"]["sparse-checkout"].split() == [
+        "tools",
+        "config",
+        "processor",
+    ]
     teams = step_named(decide, "Read the approver teams")
     assert (
         "python base/tools/destructive_gate.py --config base/config/environments.toml --print-approver-teams"
