@@ -2,24 +2,15 @@
 
 from __future__ import annotations
 
-import ast
 import re
 from pathlib import Path
+
+from tests.support.imports import absolute_imports
 
 ROOT = Path(__file__).resolve().parent.parent
 PRODUCT = ("main.py", "stacks", "constructs_lib", "processor", "operator_tools", "tools")
 #: Make targets that run the processor's test rig on purpose (see the Makefile's comment on them).
 TEST_RIG_TARGETS = {"pipeline"}
-
-
-def imported_modules(path: Path) -> set[str]:
-    found: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
-        if isinstance(node, ast.Import):
-            found |= {alias.name for alias in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            found.add(node.module)
-    return found
 
 
 def product_files() -> list[Path]:
@@ -33,7 +24,7 @@ def test_product_code_imports_nothing_from_tests() -> None:
     assert ROOT / "tools" / "plan_stack.py" in files and len(files) > 40
     offenders = {
         str(path.relative_to(ROOT)): sorted(
-            m for m in imported_modules(path) if m.split(".")[0] in ("tests", "synthesis")
+            m for m in absolute_imports(path) if m.split(".")[0] in ("tests", "synthesis")
         )
         for path in files
     }

@@ -290,32 +290,22 @@ def check_environment(
 def check(recording: Recording, environments: Sequence[str], unreviewed: Sequence[str] = UNREVIEWED) -> list[str]:
     """One line per setting that is not on."""
     findings = check_branch(recording)
-    for env in environments:
-        findings += check_environment(
-            env,
-            recording.environments.get(env),
-            recording.branch_policies.get(env, ()),
-            reviewed=env not in unreviewed,
-            main_only=True,
-        )
-    for env in environments:
-        plan = PLAN_ENVIRONMENT.format(env)
-        findings += check_environment(
-            plan,
-            recording.environments.get(plan),
-            recording.branch_policies.get(plan, ()),
-            reviewed=True,
-            main_only=False,
-        )
-    for env in environments:
-        drift = DRIFT_ENVIRONMENT.format(env)
-        findings += check_environment(
-            drift,
-            recording.environments.get(drift),
-            recording.branch_policies.get(drift, ()),
-            reviewed=False,
-            main_only=True,
-        )
+    # (GitHub environment name of an environment, required reviewers, deployments from main only)
+    kinds = (
+        ("{}", None, True),  # deploy: reviewed unless listed in `unreviewed`
+        (PLAN_ENVIRONMENT, True, False),  # pull-request plans: any branch, always reviewed
+        (DRIFT_ENVIRONMENT, False, True),  # the daily drift check: main only, nobody to wait for
+    )
+    for template, reviewed, main_only in kinds:
+        for env in environments:
+            name = template.format(env)
+            findings += check_environment(
+                name,
+                recording.environments.get(name),
+                recording.branch_policies.get(name, ()),
+                reviewed=env not in unreviewed if reviewed is None else reviewed,
+                main_only=main_only,
+            )
     return findings
 
 

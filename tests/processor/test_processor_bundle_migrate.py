@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 import os
 import subprocess
 import sys
@@ -15,6 +14,7 @@ import pytest
 
 from constructs_lib.lambda_bundle import build_bundle
 from processor.contract import MAINTENANCE_HANDLER, MIGRATION_HANDLER, PROCESSOR_HANDLER
+from tests.support.imports import absolute_imports
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -78,14 +78,7 @@ def test_bundle_ships_the_processor_package_as_it_is(tmp_path):
 
 def _processor_imports(path: Path) -> set[str]:
     """The ``processor.*`` modules a file imports, at the top or inside a function (lazy imports count)."""
-    found: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
-        if isinstance(node, ast.Import):
-            found |= {alias.name for alias in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            found.add(node.module)
-            found |= {f"{node.module}.{alias.name}" for alias in node.names}  # `from processor import pan`
-    return {name for name in found if name.split(".")[0] == "processor"}
+    return {name for name in absolute_imports(path) if name.split(".")[0] == "processor"}
 
 
 def test_bundle_holds_only_what_the_functions_run(tmp_path):
