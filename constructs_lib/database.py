@@ -22,8 +22,6 @@ from constructs import Construct
 from processor.contract import (
     APP_DB_USER,
     MAINTAINER_DB_USER,
-    MASTER_DB_USER,
-    RETENTION_LIMITS,
     SECRET_APP_USERNAME,
     SECRET_MAINTAINER_USERNAME,
     SECRET_PASSWORD_SECRET_ARN,
@@ -31,6 +29,8 @@ from processor.contract import (
 )
 
 from .checkov import skip_check
+from .database_recovery import DB_IDENTIFIER_RULE, RestoreSettings
+from .database_settings import DatabaseSettings, parameters_of
 from .grants import PolicyGrantee
 from .guards import service_source
 from .logs import encrypted_log_group
@@ -41,19 +41,12 @@ from .store import PrivateStoreProps
 from .validation import (
     NameRule,
     require,
-    require_bool,
-    require_clear_windows,
-    require_int,
     require_name,
     require_recovery_window,
 )
 
 POSTGRES_PORT = 5432
 LOG_EXPORTS = ("postgresql", "upgrade")
-#: pgaudit classes logged for every session: schema changes, role and privilege changes, and every
-#: INSERT/UPDATE/DELETE/TRUNCATE/COPY. Session auditing (not object auditing through an audit role) so a
-#: new table or partition is audited without a migration remembering to grant it to the audit role.
-PGAUDIT_CLASSES = "ddl,role,write"
 #: What each database alarm (`alarm_specs`) tells on-call.
 DB_ALARM_DESCRIPTIONS = {
     "db-cpu": "Database CPU is high",
@@ -63,95 +56,6 @@ DB_ALARM_DESCRIPTIONS = {
     "db-read-latency": "Database reads are slow",
     "db-write-latency": "Database writes are slow",
 }
-
-
-@dataclass(frozen=True, kw_only=True)
-class DatabaseSettings:
-    """Shape and safety of the PostgreSQL instance.
-
-    instance_class: RDS class. Default: db.t4g.medium (the smallest with Performance Insights).
-    engine_version: "16" lets RDS pick its current 16.x minor and keep it current through
-      automatic minor upgrades, so no retired minor is ever pinned. Default: "16".
-    allocated_storage_gb / max_allocated_storage_gb: gp3 size at creation and the ceiling of
-      storage autoscaling. Default: 20 and 200.
-    multi_az: a synchronous standby in a second AZ. Default: on.
-    backup_retention_days: automated backups kept, 1-35. Default: 7.
-    backup_window / maintenance_window: UTC windows that must not overlap. Default: 16:00-17:00 daily and
-      sun:18:00-sun:19:00 (01:00 and Monday 03:00 in Tokyo).
-    deletion_protection: refuse DeleteDBInstance. Default: on.
-    skip_final_snapshot: destroy without a last snapshot. Default: off (a snapshot is kept).
-    slow_statement_ms: statements slower than this are logged. Default: 500.
-    db_name / master_username: the database and its owner; the password is generated and
-      rotated by RDS in Secrets Manager, never seen by Terraform. Default: transactions and japancart_admin.
-    transaction_retention_months: months of transactions kept; older monthly partitions are detached by
-      the daily data-lifecycle run. 1-240. Default: 84 (seven years, the usual retention of payment records).
-    rejected_retention_days: days a rejected record (raw payload and reason) is kept before the daily run
-      purges it. 1-3650. Default: 90.
-    conflict_retention_days: days a conflicting duplicate (its whole payload) is kept. 1-3650. Default: 90.
-    alert_retention_days: days a rule alert is kept after it last changed. 1-3650. Default: 2,555 (seven
-      years, as long as the transactions it was computed from).
-    partition_drop_grace_days: days a detached partition is kept before the daily run drops it. 1-3650.
-      Default: 30.
-    export_before_drop: drop a detached partition only after `python -m processor.maintain export` wrote it
-      to a file and recorded it. Default: off (the partition is past its retention; dropping it is the point).
-    """
-
-    instance_class: str = "db.t4g.medium"
-    engine_version: str = "16"
-    allocated_storage_gb: int = 20
-    max_allocated_storage_gb: int = 200
-    multi_az: bool = True
-    backup_retention_days: int = 7
-    backup_window: str = "16:00-17:00"
-    maintenance_window: str = "sun:18:00-sun:19:00"
-    deletion_protection: bool = True
-    skip_final_snapshot: bool = False
-    slow_statement_ms: int = 500
-    db_name: str = "transactions"
-    master_username: str = MASTER_DB_USER
-    transaction_retention_months: int = RetentionPolicy.transaction_retention_months
-    rejected_retention_days: int = RetentionPolicy.rejected_retention_days
-    conflict_retention_days: int = RetentionPolicy.conflict_retention_days
-    alert_retention_days: int = RetentionPolicy.alert_retention_days
-    partition_drop_grace_days: int = RetentionPolicy.partition_drop_grace_days
-    export_before_drop: bool = RetentionPolicy.export_before_drop
-
-    def __post_init__(self) -> None:
-        require_name(
-            "instance_class",
-            self.instance_class,
-            r"db\.[a-z0-9]+\.[a-z0-9]+",
-            "an RDS instance class such as db.t4g.medium",
-        )
-        require_name("engine_version", self.engine_version, r"16(\.\d+)?", "a PostgreSQL 16 version such as 16")
-        require_int("allocated_storage_gb", self.allocated_storage_gb, 20, 65_536)
-        require_int("max_allocated_storage_gb", self.max_allocated_storage_gb, self.allocated_storage_gb + 1, 65_536)
-        for name in ("multi_az", "deletion_protection", "skip_final_snapshot"):
-            require_bool(name, getattr(self, name))
-        require_int("backup_retention_days", self.backup_retention_days, 1, 35)
-        require_clear_windows("backup_window", self.backup_window, "maintenance_window", self.maintenance_window)
-        require_int("slow_statement_ms", self.slow_statement_ms, 0, 3_600_000)
-        require_name("db_name", self.db_name, r"[a-z][a-z0-9_]{0,62}", "a PostgreSQL identifier such as transactions")
-        require_name(
-            "master_username",
-            self.master_username,
-            r"[a-z][a-z0-9_]{0,62}",
-            "a PostgreSQL role name such as japancart_admin",
-        )
-        require(
-            self.master_username not in {"postgres", "admin", "rdsadmin"},
-            "master_username",
-            self.master_username,
-            "a name RDS does not reserve",
-        )
-        for name, (low, high) in RETENTION_LIMITS.items():
-            require_int(name, getattr(self, name), low, high)
-        require_bool("export_before_drop", self.export_before_drop)
-
-    @property
-    def retention(self) -> RetentionPolicy:
-        """What the daily data-lifecycle run keeps (the migration function sets it as the database's policy)."""
-        return RetentionPolicy(**{name: getattr(self, name) for name in RetentionPolicy.__dataclass_fields__})
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -175,10 +79,7 @@ class TransactionDatabaseProps(DatabaseSettings, PrivateStoreProps):
     No security group is admitted until `TransactionDatabase.allow_from` names one.
     """
 
-    NAME_RULE: ClassVar[NameRule] = NameRule(
-        r"[a-z](?!.*--)[a-z0-9-]{0,52}[a-z0-9]",
-        "an RDS identifier: lowercase letters, digits, single hyphens, at most 54 characters",
-    )
+    NAME_RULE: ClassVar[NameRule] = DB_IDENTIFIER_RULE
 
     name: str
     connection_secret_name: str = ""
@@ -214,11 +115,27 @@ class TransactionDatabaseProps(DatabaseSettings, PrivateStoreProps):
         self.check_store("multi_az", self.multi_az)
         if self.connection_secret_name:
             SECRET_NAME_RULE.check("connection_secret_name", self.connection_secret_name)
+        if self.restore is not None:
+            require(
+                self.restore.source == self.name,
+                "restore.source",
+                self.restore.source,
+                f"this database's identifier ({self.name})",
+            )
 
     @property
     def secret_name(self) -> str:
         """The connection secret's name: `connection_secret_name`, or `<name>/db-connection`."""
         return self.connection_secret_name or f"{self.name}/db-connection"
+
+
+@dataclass(frozen=True)
+class _InstanceShared:
+    """What every instance of the construct uses: its subnet and parameter groups and monitoring role."""
+
+    subnets: str
+    parameters: str
+    monitoring_role_arn: str
 
 
 class TransactionDatabase(Construct):
@@ -228,8 +145,14 @@ class TransactionDatabase(Construct):
         super().__init__(scope, construct_id)
         net = props.networking
         account = props.keys.data.account
-        #: The instance's ARN, known from its identifier before it exists (trust policies name it).
-        self.arn: str = account.arn("rds", f"db:{props.name}")
+        restore = props.restore
+        #: The instance the system uses: the restored one while `restore` is set, else the one named `name`.
+        self.identifier: str = restore.target if restore else props.name
+        #: Its ARN, known from its identifier before it exists (trust policies name it).
+        self.arn: str = account.arn("rds", f"db:{self.identifier}")
+        instances = {"": props.name, "restored-": restore.target} if restore else {"": props.name}
+        if restore and not restore.keep_source:
+            del instances[""]
 
         self._security_group = store_security_group(
             self,
@@ -237,7 +160,6 @@ class TransactionDatabase(Construct):
             vpc_id=net.vpc_id,
             description="PostgreSQL; admits only the application security group",
         )
-
         subnets = DbSubnetGroup(
             self,
             "subnets",
@@ -253,67 +175,21 @@ class TransactionDatabase(Construct):
             description="TLS only; slow statements and connections logged without bound values; pgaudit",
             parameter=[
                 DbParameterGroupParameter(name=name, value=value, apply_method=method)
-                for name, (value, method) in sorted(_parameters(props).items())
+                for name, (value, method) in sorted(parameters_of(props).items())
             ],
         )
-        # RDS would create these on first export, unencrypted and kept forever.
-        log_groups = [
-            encrypted_log_group(
-                self,
-                f"log-{kind}",
-                name=f"/aws/rds/instance/{props.name}/{kind}",
-                key_arn=props.keys.logs.key_arn,
-                retention_days=props.log_retention_days,
-            )
-            for kind in LOG_EXPORTS
-        ]
-
-        self._instance = DbInstance(
-            self,
-            "instance",
-            identifier=props.name,
-            engine="postgres",
-            engine_version=props.engine_version,
-            port=POSTGRES_PORT,
-            auto_minor_version_upgrade=True,
-            instance_class=props.instance_class,
-            storage_type="gp3",
-            allocated_storage=props.allocated_storage_gb,
-            max_allocated_storage=props.max_allocated_storage_gb,
-            storage_encrypted=True,
-            kms_key_id=props.keys.data.key_arn,
-            db_name=props.db_name,
-            username=props.master_username,
-            manage_master_user_password=True,
-            master_user_secret_kms_key_id=props.keys.secrets.key_arn,
-            iam_database_authentication_enabled=True,
-            db_subnet_group_name=subnets.name,
-            vpc_security_group_ids=[self._security_group.id],
-            parameter_group_name=parameters.name,
-            multi_az=props.multi_az,
-            publicly_accessible=False,
-            performance_insights_enabled=True,
-            performance_insights_kms_key_id=props.keys.data.key_arn,
-            performance_insights_retention_period=7,
-            monitoring_interval=60,
-            monitoring_role_arn=self._monitoring_role(props).arn,
-            enabled_cloudwatch_logs_exports=list(LOG_EXPORTS),
-            backup_retention_period=props.backup_retention_days,
-            backup_window=props.backup_window,
-            maintenance_window=props.maintenance_window,
-            copy_tags_to_snapshot=True,
-            deletion_protection=props.deletion_protection,
-            skip_final_snapshot=props.skip_final_snapshot,
-            final_snapshot_identifier=None if props.skip_final_snapshot else self._final_snapshot_name(props.name),
-            depends_on=log_groups,
+        shared = _InstanceShared(
+            subnets=subnets.name,
+            parameters=parameters.name,
+            monitoring_role_arn=self._monitoring_role(
+                props, [account.arn("rds", f"db:{name}") for name in instances.values()]
+            ).arn,
         )
-        if not props.deletion_protection:
-            skip_check(
-                self._instance,
-                "CKV_AWS_293",
-                "deletion protection is off by this environment's configuration "
-                "(database.deletion_protection = false: a disposable database)",
-            )
+        built = {
+            prefix: self._db_instance(prefix, name, props, shared, restore if prefix else None)
+            for prefix, name in instances.items()
+        }
+        self._instance = built["restored-" if restore else ""]
         password_secret_arn = self._instance.master_user_secret.get(0).secret_arn
         self.connection_secret = Secret(
             self,
@@ -343,13 +219,14 @@ class TransactionDatabase(Construct):
             "the password is RDS's managed master-user secret, which RDS rotates",
         )
 
-        self.identifier: str = props.name
         self.parameter_group_name: str = parameters.name
         self.address: str = self._instance.address
         self.port: int = POSTGRES_PORT
         #: The instance's own security group (admits what `allow_from` named).
         self.security_group_id: str = self._security_group.id
         self.endpoint: str = self._instance.endpoint
+        #: The instance's ARN from the provider (a dependency on it, unlike `arn`).
+        self.instance_arn: str = self._instance.arn
         self.connection_secret_arn: str = self.connection_secret.secret_arn
         self.password_secret_arn: str = password_secret_arn
         #: DbiResourceId (db-XXXX): what IAM database authentication ARNs name the instance by.
@@ -435,21 +312,95 @@ class TransactionDatabase(Construct):
             DashboardGraph("Database latency (s)", [rds("ReadLatency"), rds("WriteLatency")], "Average"),
         ]
 
-    def _final_snapshot_name(self, name: str) -> str:
+    def _db_instance(
+        self,
+        prefix: str,
+        identifier: str,
+        props: TransactionDatabaseProps,
+        shared: _InstanceShared,
+        restore: RestoreSettings | None,
+    ) -> DbInstance:
+        """One PostgreSQL instance `identifier` with its exported log groups (construct ids `<prefix>instance`,
+        `<prefix>log-<kind>`, `<prefix>created`); `restore`: created from the source's backups instead of empty."""
+        # RDS would create these on first export, unencrypted and kept forever.
+        log_groups = [
+            encrypted_log_group(
+                self,
+                f"{prefix}log-{kind}",
+                name=f"/aws/rds/instance/{identifier}/{kind}",
+                key_arn=props.keys.logs.key_arn,
+                retention_days=props.log_retention_days,
+            )
+            for kind in LOG_EXPORTS
+        ]
+        instance = DbInstance(
+            self,
+            f"{prefix}instance",
+            identifier=identifier,
+            engine="postgres",
+            engine_version=props.engine_version,
+            port=POSTGRES_PORT,
+            auto_minor_version_upgrade=True,
+            instance_class=props.instance_class,
+            storage_type="gp3",
+            allocated_storage=props.allocated_storage_gb,
+            max_allocated_storage=props.max_allocated_storage_gb,
+            storage_encrypted=True,
+            kms_key_id=props.keys.data.key_arn,
+            db_name=props.db_name,
+            username=props.master_username,
+            manage_master_user_password=True,
+            master_user_secret_kms_key_id=props.keys.secrets.key_arn,
+            iam_database_authentication_enabled=True,
+            db_subnet_group_name=shared.subnets,
+            vpc_security_group_ids=[self._security_group.id],
+            parameter_group_name=shared.parameters,
+            multi_az=props.multi_az,
+            publicly_accessible=False,
+            performance_insights_enabled=True,
+            performance_insights_kms_key_id=props.keys.data.key_arn,
+            performance_insights_retention_period=7,
+            monitoring_interval=60,
+            monitoring_role_arn=shared.monitoring_role_arn,
+            enabled_cloudwatch_logs_exports=list(LOG_EXPORTS),
+            backup_retention_period=props.backup_retention_days,
+            backup_window=props.backup_window,
+            maintenance_window=props.maintenance_window,
+            copy_tags_to_snapshot=True,
+            deletion_protection=props.deletion_protection,
+            skip_final_snapshot=props.skip_final_snapshot,
+            final_snapshot_identifier=(
+                None if props.skip_final_snapshot else self._final_snapshot_name(identifier, f"{prefix}created")
+            ),
+            restore_to_point_in_time=restore.point_in_time() if restore else None,
+            # Once restored, the instance is the system's database: editing where it came from never replaces it.
+            lifecycle=TerraformResourceLifecycle(ignore_changes=["restore_to_point_in_time"]) if restore else None,
+            depends_on=log_groups,
+        )
+        if not props.deletion_protection:
+            skip_check(
+                instance,
+                "CKV_AWS_293",
+                "deletion protection is off by this environment's configuration "
+                "(database.deletion_protection = false: a disposable database)",
+            )
+        return instance
+
+    def _final_snapshot_name(self, name: str, construct_id: str) -> str:
         """`<name>-final-<UTC creation time>`: fixed for the life of the instance (the time is taken once,
         when Terraform first creates it, by a built-in `terraform_data` that ignores later changes), new for
         every instance, so a second destroy never collides with the first's snapshot. No extra provider."""
         created = DataResource(
             self,
-            "created",
+            construct_id,
             input={"at": Fn.timestamp()},
             lifecycle=TerraformResourceLifecycle(ignore_changes=["input"]),
         )
         at = Fn.lookup(created.output, "at")
         return f"{name}-final-{Fn.formatdate('YYYYMMDDhhmmss', Token.as_string(at))}"
 
-    def _monitoring_role(self, props: TransactionDatabaseProps) -> IamRole:
-        """The role RDS enhanced monitoring assumes to publish OS metrics, for this instance only."""
+    def _monitoring_role(self, props: TransactionDatabaseProps, instance_arns: list[str]) -> IamRole:
+        """The role RDS enhanced monitoring assumes to publish OS metrics, for these instances only."""
         account = props.keys.data.account
         trust = DataAwsIamPolicyDocument(
             self,
@@ -462,7 +413,7 @@ class TransactionDatabase(Construct):
                             type="Service", identifiers=["monitoring.rds.amazonaws.com"]
                         )
                     ],
-                    condition=service_source(account.account_id, self.arn),
+                    condition=service_source(account.account_id, *instance_arns),
                 )
             ],
         )
@@ -474,21 +425,3 @@ class TransactionDatabase(Construct):
             policy_arn=f"arn:{account.partition}:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole",
         )
         return role
-
-
-def _parameters(settings: DatabaseSettings) -> dict[str, tuple[str, str]]:
-    """name -> (value, apply method). Static parameters (shared_preload_libraries) apply at the next reboot."""
-    return {
-        "rds.force_ssl": ("1", "immediate"),
-        "log_min_duration_statement": (str(settings.slow_statement_ms), "immediate"),
-        # Bound parameters (customer ids, amounts, metadata) never reach the logs, on success or on error.
-        "log_parameter_max_length": ("0", "immediate"),
-        "log_parameter_max_length_on_error": ("0", "immediate"),
-        "log_connections": ("1", "immediate"),
-        "log_disconnections": ("1", "immediate"),
-        "shared_preload_libraries": ("pgaudit", "pending-reboot"),
-        "pgaudit.log": (PGAUDIT_CLASSES, "immediate"),
-        # Statement text only: pgaudit's own parameter logging would bypass log_parameter_max_length.
-        "pgaudit.log_parameter": ("0", "immediate"),
-        "pgaudit.log_catalog": ("0", "immediate"),
-    }

@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from cdktf import TerraformProvider
 from cdktf_cdktf_provider_aws.data_aws_caller_identity import DataAwsCallerIdentity
 from cdktf_cdktf_provider_aws.data_aws_iam_policy_document import DataAwsIamPolicyDocumentStatementCondition
 from cdktf_cdktf_provider_aws.data_aws_partition import DataAwsPartition
@@ -53,13 +54,18 @@ _SERVICE = r"[a-z][a-z0-9-]{1,40}"
 
 
 class Account(Construct):
-    """Partition, account id and region of the stack, read once (data sources) and shared."""
+    """Partition, account id and region of the stack, read once (data sources) and shared.
 
-    def __init__(self, scope: Construct, construct_id: str) -> None:
+    provider: the AWS provider of another region (an aliased provider): the region read is that provider's,
+    and keys made for this account (`EncryptionKey`) are created there. Default: the stack's provider.
+    """
+
+    def __init__(self, scope: Construct, construct_id: str, *, provider: TerraformProvider | None = None) -> None:
         super().__init__(scope, construct_id)
-        self.partition: str = DataAwsPartition(self, "partition").partition
-        self.account_id: str = DataAwsCallerIdentity(self, "account").account_id
-        self.region: str = DataAwsRegion(self, "region").name
+        self.provider: TerraformProvider | None = provider
+        self.partition: str = DataAwsPartition(self, "partition", provider=provider).partition
+        self.account_id: str = DataAwsCallerIdentity(self, "account", provider=provider).account_id
+        self.region: str = DataAwsRegion(self, "region", provider=provider).name
 
     def arn(self, service: str, resource: str, *, regional: bool = True) -> str:
         """`arn:<partition>:<service>:<region>:<account>:<resource>` of this account."""
@@ -218,7 +224,9 @@ class EncryptionKey(Construct):
                 }
             )
         self.policy: dict[str, Any] = {"Version": "2012-10-17", "Statement": statements}
-        self.key = _rotating_key(self, props.alias, props.description, self.policy, props.deletion_window_days)
+        self.key = _rotating_key(
+            self, props.alias, props.description, self.policy, props.deletion_window_days, account.provider
+        )
         self.key_arn: str = self.key.arn
         self.key_id: str = self.key.key_id
         self.via_services: tuple[str, ...] = props.via_services
@@ -240,18 +248,25 @@ class EncryptionKey(Construct):
 
 
 def _rotating_key(
-    scope: Construct, alias: str, description: str, policy: dict[str, Any], deletion_window_days: int
+    scope: Construct,
+    alias: str,
+    description: str,
+    policy: dict[str, Any],
+    deletion_window_days: int,
+    provider: TerraformProvider | None = None,
 ) -> KmsKey:
-    """A rotating key with `policy` and its alias (construct ids `key` and `alias`: Terraform addresses)."""
+    """A rotating key with `policy` and its alias (construct ids `key` and `alias`: Terraform addresses), in the
+    region of `provider` (default: the stack's)."""
     key = KmsKey(
         scope,
         "key",
+        provider=provider,
         description=description,
         enable_key_rotation=True,
         deletion_window_in_days=deletion_window_days,
         policy=json.dumps(policy),
     )
-    KmsAlias(scope, "alias", name=f"alias/{alias}", target_key_id=key.key_id)
+    KmsAlias(scope, "alias", provider=provider, name=f"alias/{alias}", target_key_id=key.key_id)
     return key
 
 

@@ -7,14 +7,14 @@ from typing import Any
 from cdktf_cdktf_provider_aws.data_aws_iam_policy_document import DataAwsIamPolicyDocumentStatementCondition
 
 
-def service_source(account_id: str, source_arn: str) -> list[DataAwsIamPolicyDocumentStatementCondition]:
+def service_source(account_id: str, *source_arns: str) -> list[DataAwsIamPolicyDocumentStatementCondition]:
     """Confused-deputy guard of a service principal: only for this account (`aws:SourceAccount`), only for
-    `source_arn` (`aws:SourceArn`, an ARN or an ARN pattern of this project's resources)."""
+    `source_arns` (`aws:SourceArn`, ARNs or ARN patterns of this project's resources)."""
     return [
         DataAwsIamPolicyDocumentStatementCondition(
             test="StringEquals", variable="aws:SourceAccount", values=[account_id]
         ),
-        DataAwsIamPolicyDocumentStatementCondition(test="ArnLike", variable="aws:SourceArn", values=[source_arn]),
+        DataAwsIamPolicyDocumentStatementCondition(test="ArnLike", variable="aws:SourceArn", values=list(source_arns)),
     ]
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from .config import EnvironmentConfig
 from .identity import GITHUB_OIDC_AUDIENCE, GITHUB_OIDC_HOST, Identities
 
 VERSION = "2012-10-17"
@@ -33,6 +34,7 @@ REFRESH_ACTIONS: Mapping[str, tuple[str, ...]] = {
     "aws_cloudwatch_metric_alarm": ("cloudwatch:DescribeAlarms", "cloudwatch:ListTagsForResource"),
     "aws_db_event_subscription": ("rds:DescribeEventSubscriptions", "rds:ListTagsForResource"),
     "aws_db_instance": ("rds:DescribeDBInstances", "rds:ListTagsForResource"),
+    "aws_db_instance_automated_backups_replication": ("rds:DescribeDBInstanceAutomatedBackups",),
     "aws_db_parameter_group": ("rds:DescribeDBParameterGroups", "rds:DescribeDBParameters", "rds:ListTagsForResource"),
     "aws_db_subnet_group": ("rds:DescribeDBSubnetGroups", "rds:ListTagsForResource"),
     "aws_default_network_acl": ("ec2:DescribeNetworkAcls",),
@@ -108,6 +110,14 @@ REFRESH_ACTIONS: Mapping[str, tuple[str, ...]] = {
 }
 #: Reads every refresh makes whatever the resources: the provider's account lookup, EC2 tags.
 BASE_READS = ("sts:GetCallerIdentity", "ec2:DescribeTags")
+#: What lives in an environment's backup region (`database.backup_replication_region`): the replica key and the
+#: replication itself; the plan and apply roles reach nothing else there.
+BACKUP_REGION_TYPES = frozenset({"aws_kms_key", "aws_kms_alias", "aws_db_instance_automated_backups_replication"})
+BACKUP_REGION_WRITES = (
+    "kms:*",
+    "rds:StartDBInstanceAutomatedBackupsReplication",
+    "rds:StopDBInstanceAutomatedBackupsReplication",
+)
 #: Global services: their requests carry aws:RequestedRegion us-east-1 (commercial), never the stack's region.
 GLOBAL_SERVICES = frozenset({"iam", "sts"})
 #: Services whose AWS-generated resources an environment needs on first use (service-linked roles).
@@ -235,11 +245,34 @@ def _secrets_arn(ids: Identities, env: str, name: str) -> str:
     return f"arn:{ids.partition(env)}:secretsmanager:{e.region}:{e.account_id}:secret:{name}"
 
 
+def _regional(actions: list[str]) -> list[str]:
+    """`actions` without those of global services (IAM, STS), which no region condition can hold."""
+    return [a for a in actions if a.split(":")[0] not in GLOBAL_SERVICES]
+
+
+def _backup_region(
+    e: EnvironmentConfig, sid: str, actions: list[str], conditions: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """`actions` in the environment's backup region only, or nothing where its backups are not replicated."""
+    region = e.database.backup_replication_region
+    if not region:
+        return []
+    return [
+        {
+            "Sid": sid,
+            "Effect": "Allow",
+            "Action": actions,
+            "Resource": "*",
+            "Condition": {"StringEquals": {"aws:RequestedRegion": region}, **conditions},
+        }
+    ]
+
+
 def plan_policy(ids: Identities, env: str) -> dict[str, Any]:
     """Read-only, for `terraform plan -lock=false` of one environment (see the module docstring)."""
     e = ids.environment(env)
     reads = refresh_actions()
-    regional = [a for a in reads if a.split(":")[0] not in GLOBAL_SERVICES]
+    regional = _regional(reads)
     global_reads = [a for a in reads if a.split(":")[0] in GLOBAL_SERVICES and not a.startswith("iam:")]
     iam_reads = [a for a in reads if a.startswith("iam:")]
     own_secrets = _secrets_arn(ids, env, f"{ids.project}/{env}/*")
@@ -253,6 +286,7 @@ def plan_policy(ids: Identities, env: str) -> dict[str, Any]:
             "Resource": "*",
             "Condition": {"StringEquals": {"aws:RequestedRegion": e.region}},
         },
+        *_backup_region(e, "RefreshTheBackupRegion", _regional(refresh_actions(BACKUP_REGION_TYPES)), {}),
         {
             "Sid": "RefreshTheEnvironmentsRoles",
             "Effect": "Allow",
@@ -299,6 +333,16 @@ def apply_policy(ids: Identities, env: str) -> dict[str, Any]:
     e = ids.environment(env)
     workload_roles = ids.workload_role_arns(env)
     boundary = ids.workload_boundary_arn(env)
+    # Never a resource (or a new tag) of another environment or project: in a shared account this keeps one
+    # environment's apply role off the others' resources wherever the service supports tags.
+    tag_conditions = {
+        "StringEqualsIfExists": {
+            "aws:ResourceTag/Environment": env,
+            "aws:RequestTag/Environment": env,
+            "aws:ResourceTag/Project": ids.project,
+            "aws:RequestTag/Project": ids.project,
+        }
+    }
     control_plane = [
         *ids.ci_role_arns(tuple(x.name for x in ids.config.environments_in(e.account_id))),
         ids.oidc_provider_arn(env),
@@ -313,16 +357,15 @@ def apply_policy(ids: Identities, env: str) -> dict[str, Any]:
             "Resource": "*",
             "Condition": {
                 "StringEquals": {"aws:RequestedRegion": e.region},
-                # Never a resource (or a new tag) of another environment or project: in a shared account this
-                # keeps one environment's apply role off the others' resources wherever the service supports tags.
-                "StringEqualsIfExists": {
-                    "aws:ResourceTag/Environment": env,
-                    "aws:RequestTag/Environment": env,
-                    "aws:ResourceTag/Project": ids.project,
-                    "aws:RequestTag/Project": ids.project,
-                },
+                **tag_conditions,
             },
         },
+        *_backup_region(
+            e,
+            "DeployTheBackupRegion",
+            sorted({*BACKUP_REGION_WRITES, *_regional(refresh_actions(BACKUP_REGION_TYPES))}),
+            tag_conditions,
+        ),
         {"Sid": "IdentifyTheAccount", "Effect": "Allow", "Action": "sts:GetCallerIdentity", "Resource": "*"},
         {
             "Sid": "WorkloadRolesOnlyWithTheBoundary",

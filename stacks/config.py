@@ -11,6 +11,7 @@ import ipaddress
 import json
 import os
 import tomllib
+import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +19,7 @@ from typing import Any
 
 from constructs_lib.alarms import AlarmSettings
 from constructs_lib.cache import CacheSettings
-from constructs_lib.database import DatabaseSettings
+from constructs_lib.database_settings import DatabaseSettings
 from constructs_lib.networking import NetworkSettings
 from constructs_lib.processor import ProcessorSettings, dead_letter_retention_seconds
 from constructs_lib.stream import StreamSettings
@@ -62,6 +63,12 @@ def _check_between_sections(env: EnvironmentConfig) -> None:
         require_zones_for("cache.automatic_failover", env.cache.automatic_failover, env.network.az_count)
     except ConfigError as error:
         raise ConfigError("network.az_count", env.network.az_count, f"at least 2 when {error.field} is on") from None
+    require(
+        env.database.backup_replication_region != env.region,
+        "database.backup_replication_region",
+        env.database.backup_replication_region,
+        f"a region other than the environment's ({env.region})",
+    )
     # The dead-letter queue keeps pointers into the stream: they must outlive the retries by an hour.
     dead_letter_retention_seconds(env.stream.retention_hours, env.processor.max_record_age_seconds)
 
@@ -151,6 +158,13 @@ class AppConfig:
                 )
             seen[env.name] = network
             self.names(env).check()
+            restore = env.database.restore
+            require(
+                restore is None or restore.source == self.names(env).database,
+                f"environments.{env.name}.database.restore.source",
+                restore and restore.source,
+                f"this environment's database identifier ({self.names(env).database})",
+            )
         names = {env.name for env in self.environments}
         for name in self.backend.environment_roles:
             require(
@@ -214,11 +228,24 @@ def _build[T](cls: type[T], table: Any, path: str, **extra: Any) -> T:
             None,
             f"set in [{path}] (it has no default)",
         )
-    values = {k: tuple(v) if isinstance(v, list) else v for k, v in table.items()}
+    values = {k: _value(cls, k, v, f"{path}.{k}") for k, v in table.items()}
     try:
         return cls(**values, **extra)
     except ConfigError as error:
         raise error.within(path) from None
+
+
+def _value(cls: Any, key: str, value: Any, path: str) -> Any:
+    """A TOML value as the settings field `key` takes it: lists as tuples, a table as the settings dataclass the
+    field names (e.g. `database.restore`), built with the same checks."""
+    if isinstance(value, list):
+        return tuple(value)
+    if isinstance(value, dict):
+        hint = typing.get_type_hints(cls).get(key)
+        nested = [t for t in typing.get_args(hint) or (hint,) if dataclasses.is_dataclass(t)]
+        if nested:
+            return _build(nested[0], value, path)
+    return value
 
 
 _SECTIONS: Mapping[str, type] = {

@@ -10,6 +10,7 @@ from constructs_lib.boundary import PermissionsBoundary
 from constructs_lib.bundled_function import LambdaBundle
 from constructs_lib.cache import TransactionCache
 from constructs_lib.database import TransactionDatabase
+from constructs_lib.database_recovery import BackupReplication
 from constructs_lib.encryption import Account, EncryptionKey, EncryptionKeyProps, EnvironmentKeys
 from constructs_lib.maintenance import DataMaintenance
 from constructs_lib.networking import Networking
@@ -32,13 +33,8 @@ class TransactionMonitoringStack(TerraformStack):
     def __init__(self, scope: Construct, config: AppConfig, env: EnvironmentConfig, bundle: LambdaBundle) -> None:
         super().__init__(scope, env.name)
         name = config.names(env).prefix
-        aws_provider(
-            self,
-            region=env.region,
-            account_id=env.account_id,
-            tags=common_tags(config, env.name),
-            emulator=config.emulator,
-        )
+        provider = {"account_id": env.account_id, "tags": common_tags(config, env.name), "emulator": config.emulator}
+        aws_provider(self, region=env.region, **provider)
         state_backend(self, config, env.name)
         Aspects.of(self).add(PermissionsBoundary(Identities(config).workload_boundary_arn(env.name)))
 
@@ -48,6 +44,15 @@ class TransactionMonitoringStack(TerraformStack):
         stream = TransactionStream(self, "stream", wiring.stream_props(config, env, keys.data))
         cache = TransactionCache(self, "cache", wiring.cache_props(config, env, keys, network))
         database = TransactionDatabase(self, "database", wiring.database_props(config, env, keys, network))
+        replicated = env.database.backup_replication_region
+        if replicated:
+            replication = BackupReplication(
+                self,
+                "backup-replication",
+                wiring.backup_replication_props(
+                    config, env, database, aws_provider(self, region=replicated, alias="backups", **provider)
+                ),
+            )
         cache.allow_from(app_sg)
         database.allow_from(app_sg)
         network.restrict_secrets_endpoint(
@@ -98,6 +103,11 @@ class TransactionMonitoringStack(TerraformStack):
             "dead_letter_queue_url": (processor.dead_letter_queue_url, "Records that failed every retry"),
             "replay_role_arn": (processor.replay_role_arn, "Role to run python -m operator_tools.replay as (MFA)"),
         }
+        if replicated:
+            outputs["replicated_backups_arn"] = (
+                replication.arn,
+                f"The database's automated backups in {replicated}: what a restore in that region names",
+            )
         for output_id, (value, description) in outputs.items():
             TerraformOutput(self, output_id, value=value, description=description)
 

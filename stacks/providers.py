@@ -32,7 +32,13 @@ AWS_PROVIDER_REQUIREMENT = {"source": "hashicorp/aws", "version": "~> 5.99"}
 
 
 def aws_provider(
-    scope: Construct, *, region: str, account_id: str, tags: dict[str, str], emulator: EmulatorConfig | None
+    scope: Construct,
+    *,
+    region: str,
+    account_id: str,
+    tags: dict[str, str],
+    emulator: EmulatorConfig | None,
+    alias: str | None = None,
 ) -> AwsProvider:
     """The AWS provider of one account, tagging everything once through default_tags.
 
@@ -40,6 +46,9 @@ def aws_provider(
     prod stack planned with dev's credentials, or the other way round). Credentials come from the environment
     (a CI role's session, an operator's profile), in the emulator too: its sessions of other accounts are how
     the per-account layout is applied there.
+
+    alias: a second provider of the same account in another `region` (construct id `aws-<alias>`), for the few
+    resources that must live there; resources name it with `provider=`.
     """
     options: dict = {}
     if emulator is not None:
@@ -52,7 +61,8 @@ def aws_provider(
         )
     provider = AwsProvider(
         scope,
-        "aws",
+        f"aws-{alias}" if alias else "aws",
+        alias=alias,
         region=region,
         allowed_account_ids=[account_id],
         default_tags=[AwsProviderDefaultTags(tags=tags)],

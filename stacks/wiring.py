@@ -11,10 +11,13 @@ from __future__ import annotations
 from dataclasses import fields
 from typing import Any
 
+from cdktf import TerraformProvider
+
 from constructs_lib.alarms import AlarmThresholds, AlertSettings, AlertTopic, AlertTopicProps, SystemAlarmsProps
 from constructs_lib.bundled_function import LambdaBundle
 from constructs_lib.cache import TransactionCache, TransactionCacheProps
 from constructs_lib.database import TransactionDatabase, TransactionDatabaseProps
+from constructs_lib.database_recovery import BackupReplicationProps
 from constructs_lib.encryption import EncryptionKey, EnvironmentKeys
 from constructs_lib.maintenance import DataMaintenanceProps
 from constructs_lib.networking import Networking, NetworkingProps
@@ -83,6 +86,18 @@ def database_props(
         app_username=APP_DB_USER,
         log_retention_days=env.log_retention_days,
         secret_recovery_days=env.secret_recovery_days,
+    )
+
+
+def backup_replication_props(
+    config: AppConfig, env: EnvironmentConfig, database: TransactionDatabase, provider: TerraformProvider
+) -> BackupReplicationProps:
+    """`database.backup_replication_region` (the provider's region) and `backup_retention_days`."""
+    return BackupReplicationProps(
+        name=config.names(env).prefix,
+        source_arn=database.instance_arn,
+        retention_days=env.database.backup_retention_days,
+        provider=provider,
     )
 
 

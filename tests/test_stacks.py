@@ -58,10 +58,15 @@ def test_no_machine_path_in_any_synthesized_stack(stacks) -> None:
 def test_providers_and_tags_once(stacks, name: str) -> None:
     document = stacks[name]
     assert document["terraform"]["required_providers"]["aws"] == {"source": "hashicorp/aws", "version": "~> 5.99"}
-    (provider,) = document["provider"]["aws"]
-    tags = provider["default_tags"][0]["tags"]
-    assert tags["Project"] == "japancart" and tags["ManagedBy"] == "cdktf"
-    assert "endpoints" not in provider and "access_key" not in provider
+    default, *others = document["provider"]["aws"]
+    # One provider per region of the stack: prod's second one (aliased) holds only its replicated backups.
+    assert "alias" not in default and [p["alias"] for p in others] == (["backups"] if name == "prod" else [])
+    for provider in (default, *others):
+        tags = provider["default_tags"][0]["tags"]
+        assert tags["Project"] == "japancart" and tags["ManagedBy"] == "cdktf"
+        assert provider["default_tags"] == default["default_tags"]
+        assert provider["allowed_account_ids"] == default["allowed_account_ids"]
+        assert "endpoints" not in provider and "access_key" not in provider
     for _, _, body in StackView(document):
         assert set(body.get("tags", {})) <= {"Name", "Tier"}
 
@@ -69,7 +74,8 @@ def test_providers_and_tags_once(stacks, name: str) -> None:
 @pytest.mark.parametrize("name", ENVIRONMENTS)
 def test_every_store_uses_the_key_of_its_data_class(stacks, name: str) -> None:
     stack = StackView(stacks[name])
-    assert len(stack.resources("aws_kms_key")) == 3
+    # One key per data class, and in prod the replicated backups' key of their own region.
+    assert len(stack.resources("aws_kms_key")) == (4 if name == "prod" else 3)
     encrypted = {
         ("aws_kinesis_stream", "kms_key_id"): "data",
         ("aws_elasticache_replication_group", "kms_key_id"): "data",
@@ -116,7 +122,7 @@ EXPECTED_OUTPUTS = {
 @pytest.mark.parametrize("name", ENVIRONMENTS)
 def test_outputs_are_complete_and_hold_no_secret(stacks, name: str) -> None:
     outputs = stacks[name]["output"]
-    assert set(outputs) == EXPECTED_OUTPUTS
+    assert set(outputs) == EXPECTED_OUTPUTS | ({"replicated_backups_arn"} if name == "prod" else set())
     for output in outputs.values():
         value = json.dumps(output["value"])
         assert "random_password" not in value and "secret_string" not in value and "master_user_secret" not in value

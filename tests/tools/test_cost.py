@@ -115,7 +115,11 @@ def test_prod_bill_from_the_golden_stack() -> None:
     )
     endpoint = items["endpoint:network/secretsmanager-endpoint"]
     assert endpoint.detail.endswith("x 3 AZ")
-    assert items["kms:key_month"].monthly == 3 * PRICES.price("kms", "key_month")
+    # Three data-class keys and the replicated backups' key in ap-northeast-3.
+    assert items["kms:key_month"].monthly == 4 * PRICES.price("kms", "key_month")
+    assert items["rds-backup-replica:backup-replication/replication"].monthly == pytest.approx(
+        100 * (PRICES.price("rds_storage", "backup_gb_month") + PRICES.price("rds_storage", "cross_region_transfer_gb"))
+    )
     assert items["cloudwatch:alarms"].detail.startswith("28 metric alarms")
 
 
