@@ -139,7 +139,11 @@ class _InstanceShared:
 
 
 class TransactionDatabase(Construct):
-    """A private, encrypted, Multi-AZ PostgreSQL 16 instance that keeps its data on destroy."""
+    """A private, encrypted, Multi-AZ PostgreSQL 16 instance that keeps its data on destroy.
+
+    With `restore`, a second instance restored from the first's backups is the one the system uses (secret, grants,
+    alarms, `identifier`); the first stays as it was until `restore.keep_source` is turned off.
+    """
 
     def __init__(self, scope: Construct, construct_id: str, props: TransactionDatabaseProps) -> None:
         super().__init__(scope, construct_id)
@@ -150,9 +154,10 @@ class TransactionDatabase(Construct):
         self.identifier: str = restore.target if restore else props.name
         #: Its ARN, known from its identifier before it exists (trust policies name it).
         self.arn: str = account.arn("rds", f"db:{self.identifier}")
-        instances = {"": props.name, "restored-": restore.target} if restore else {"": props.name}
-        if restore and not restore.keep_source:
-            del instances[""]
+        # construct-id prefix -> identifier: the source keeps the unprefixed ids (its Terraform addresses).
+        instances = {} if restore and not restore.keep_source else {"": props.name}
+        if restore:
+            instances["restored-"] = restore.target
 
         self._security_group = store_security_group(
             self,

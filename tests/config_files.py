@@ -42,3 +42,13 @@ def write_config(directory: Path, environments: dict[str, dict[str, Any]], **sec
     path = directory / "environments.toml"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
+
+
+def dump_config(document: dict[str, Any]) -> str:
+    """A parsed configuration written back as TOML: top-level tables, then one table per environment."""
+    lines = []
+    for section, table in document.items():
+        for name, body in table.items() if section == "environments" else [(None, table)]:
+            lines.append(f"[{section}.{name}]" if name else f"[{section}]")
+            lines += [f"{k} = {_value(v)}" for k, v in body.items()]
+    return "\n".join(lines) + "\n"

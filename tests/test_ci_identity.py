@@ -734,3 +734,36 @@ def test_readme_gives_the_subject_template_the_custom_trust_expects() -> None:
     )
     assert json.loads(template) == CUSTOM_SUBJECT_TEMPLATE
     assert '"Version": "2012-10-17"' not in section, "no trust policy to paste: the CI stacks make them"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The backup region (prod's database.backup_replication_region): the replica key and the replication, nothing else
+# ---------------------------------------------------------------------------------------------------------
+BACKUP_REGION = "ap-northeast-3"
+
+
+def test_prod_roles_reach_the_backup_region_only_for_the_replica_key_and_the_replication(ids) -> None:
+    from stacks.ci_policies import apply_policy, plan_policy
+
+    plan, apply = plan_policy(ids, "prod"), apply_policy(ids, "prod")
+    osaka = {"aws:RequestedRegion": BACKUP_REGION}
+    for action in ("rds:DescribeDBInstanceAutomatedBackups", "kms:DescribeKey", "kms:GetKeyPolicy", "kms:ListAliases"):
+        assert allowed(plan, action, "*", **osaka) == ALLOW, action
+    for action in ("rds:StartDBInstanceAutomatedBackupsReplication", "kms:CreateKey", "kms:DescribeKey"):
+        assert apply_decision([apply, apply], action, "*", **osaka) == ALLOW, action
+    for action in ("rds:CreateDBInstance", "ec2:CreateVpc", "kinesis:CreateStream", "lambda:CreateFunction"):
+        assert apply_decision([apply, apply], action, "*", **osaka) != ALLOW, action
+    assert allowed(plan, "kms:CreateKey", "*", **osaka) != ALLOW
+    assert allowed(plan, "ec2:DescribeVpcs", "*", **osaka) != ALLOW
+    # Another environment's tag keeps the apply role off its keys in that region too.
+    other = {**osaka, "aws:ResourceTag/Environment": "dev"}
+    assert apply_decision([apply, apply], "kms:ScheduleKeyDeletion", "*", **other) != ALLOW
+
+
+def test_environments_without_replication_reach_no_second_region(ids) -> None:
+    from stacks.ci_policies import apply_policy, plan_policy
+
+    osaka = {"aws:RequestedRegion": BACKUP_REGION}
+    for env in ("dev", "staging"):
+        assert allowed(plan_policy(ids, env), "kms:DescribeKey", "*", **osaka) != ALLOW
+        assert apply_decision([apply_policy(ids, env)] * 2, "kms:CreateKey", "*", **osaka) != ALLOW

@@ -1,5 +1,5 @@
-"""RDS gap patches: unique DbiResourceId, Performance Insights settings, user parameters' Source, and parameter
-and subnet groups an instance still uses.
+"""RDS gap patches: unique DbiResourceId, Performance Insights settings, user parameters' Source, parameter
+and subnet groups an instance still uses, and cross-region automated backups replication.
 
 Why: with moto 5.2.5 the Terraform AWS provider cannot read back two DB instances, shows perpetual diffs on
 Performance Insights and parameters, and a destroy that left an instance behind hangs instead of failing.
@@ -154,10 +154,81 @@ def _patch_rds_groups_in_use() -> None:
     backend_cls.delete_subnet_group = delete_db_subnet_group
 
 
+@gap(
+    "rds-automated-backups-replication",
+    "StartDBInstanceAutomatedBackupsReplication and StopDBInstanceAutomatedBackupsReplication are not implemented "
+    "and DescribeDBInstanceAutomatedBackups ignores DBInstanceAutomatedBackupsArn, so "
+    "aws_db_instance_automated_backups_replication (prod's backups in a second region) can be neither created, "
+    "read nor destroyed.",
+    "Keep each replication in the destination region's backend: Start checks the source instance exists (in its "
+    "own region) and records a 'replicating' backup with its key and retention, Describe by ARN returns it "
+    "(DBInstanceAutomatedBackupNotFound once stopped), Stop removes it. No backup data is copied.",
+)
+def _patch_rds_backup_replication() -> None:
+    """Observed on moto 5.2.5. The actions are absent from its RDS responses; no upstream issue found (searched
+    2026-12-04). Retire when moto implements cross-region automated backups replication."""
+    import uuid
+
+    from moto.core.responses import ActionResult
+    from moto.rds import models as rds
+    from moto.rds import responses as rr
+    from moto.rds.exceptions import RDSClientError
+
+    def replicas(response: Any) -> dict[str, dict[str, Any]]:
+        """ARN -> backup, in the backend of the request's account and (destination) region."""
+        return response.backend.__dict__.setdefault("automated_backup_replicas", {})  # type: ignore[no-any-return]
+
+    def start(self: Any) -> Any:
+        source_arn = self.params["SourceDBInstanceArn"]
+        _, _, _, source_region, account, resource = source_arn.split(":", 5)
+        identifier = resource.removeprefix("db:")
+        (source,) = rds.rds_backends[account][source_region].describe_db_instances(identifier)
+        arn = f"arn:aws:rds:{self.region}:{self.current_account}:auto-backup:ab-{uuid.uuid4().hex[:26]}"
+        backup = {
+            "DBInstanceAutomatedBackupsArn": arn,
+            "DBInstanceArn": source_arn,
+            "DBInstanceIdentifier": identifier,
+            "DbiResourceId": source.dbi_resource_id,
+            "Region": source_region,
+            "Status": "replicating",
+            "Engine": "postgres",
+            "Encrypted": True,
+            "KmsKeyId": self.params.get("KmsKeyId"),
+            "BackupRetentionPeriod": int(self.params.get("BackupRetentionPeriod") or 7),
+        }
+        replicas(self)[arn] = backup
+        return ActionResult({"DBInstanceAutomatedBackup": backup})
+
+    def stop(self: Any) -> Any:
+        source_arn = self.params["SourceDBInstanceArn"]
+        found = [arn for arn, b in replicas(self).items() if b["DBInstanceArn"] == source_arn]
+        if not found:
+            raise RDSClientError(
+                "InvalidDBInstanceAutomatedBackupState",
+                f"Automated backups of {source_arn} are not replicating to the current region",
+            )
+        return ActionResult({"DBInstanceAutomatedBackup": replicas(self).pop(found[0])})
+
+    original_describe = rr.RDSResponse.describe_db_instance_automated_backups
+
+    def describe(self: Any) -> Any:
+        arn = self.params.get("DBInstanceAutomatedBackupsArn")
+        if not arn:
+            return original_describe(self)
+        if arn not in replicas(self):
+            raise RDSClientError("DBInstanceAutomatedBackupNotFound", f"Automated backup {arn} not found")
+        return ActionResult({"DBInstanceAutomatedBackups": [replicas(self)[arn]]})
+
+    rr.RDSResponse.start_db_instance_automated_backups_replication = start
+    rr.RDSResponse.stop_db_instance_automated_backups_replication = stop
+    rr.RDSResponse.describe_db_instance_automated_backups = describe
+
+
 #: This module's patches, in the order they are applied.
 PATCHES = (
     _patch_rds_dbi_resource_id,
     _patch_rds_performance_insights,
     _patch_rds_parameter_source,
     _patch_rds_groups_in_use,
+    _patch_rds_backup_replication,
 )
