@@ -31,7 +31,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from operator_tools.kinesis_event_builder import lambda_event, read_batch_response
+from operator_tools.invoke import Invoke, caller_arn, invoke_batch, lambda_invoker, run_with_aws, target_problem
+from operator_tools.kinesis_event_builder import lambda_event
 from processor.config import parse_positive_int
 from processor.contract import ConfigError
 from processor.kinesis import stream_parts
@@ -201,23 +202,6 @@ class ReplayReport:
         return f"messages={len(self.outcomes)} {counts}"
 
 
-Invoke = Callable[[dict[str, Any]], Any]
-
-
-def _invoke_batch(invoke: Invoke, event: dict[str, Any], sequence_numbers: list[str]) -> tuple[bool, str]:
-    try:
-        response = invoke(event)
-    except Exception as exc:  # a function error (or the call failed): the batch is not done
-        return False, f"function error: {type(exc).__name__}: {exc}"
-    result = read_batch_response(response, sequence_numbers)
-    if result.succeeded:
-        return True, f"{len(sequence_numbers)} records processed"
-    if result.reason == "partial":
-        failed = [item.get("itemIdentifier") for item in response["batchItemFailures"]]
-        return False, f"function reported {len(failed)} failed records: {', '.join(map(str, failed))}"
-    return False, f"response fails the whole batch: {result.reason}"
-
-
 def _handle(
     message: Mapping[str, Any], kinesis: Any, invoke: Invoke, stream_arn: str, invoke_identity_arn: str, dry_run: bool
 ) -> MessageOutcome:
@@ -249,7 +233,7 @@ def _handle(
         region=region,
     )
     sequence_numbers = [str(r["SequenceNumber"]) for r in resolved.records]
-    ok, detail = _invoke_batch(invoke, event, sequence_numbers)
+    ok, detail = invoke_batch(invoke, event, sequence_numbers)
     if resolved.lost:
         # The records still in the stream were replayed (they will be trimmed too); the message
         # stays because part of the batch can no longer be processed.
@@ -317,38 +301,7 @@ def replay(
     return report
 
 
-class FunctionError(Exception):
-    """The function ran and failed (Lambda's ``FunctionError``); the message holds its error payload."""
-
-
-def lambda_invoker(lambda_client: Any, function_name: str) -> Invoke:
-    """``invoke(event)`` through Lambda Invoke (RequestResponse): raises on a function error."""
-
-    def invoke(event: dict[str, Any]) -> Any:
-        response = lambda_client.invoke(
-            FunctionName=function_name, InvocationType="RequestResponse", Payload=json.dumps(event).encode("utf-8")
-        )
-        raw = response["Payload"].read()
-        if response.get("FunctionError"):
-            raise FunctionError(f"{response['FunctionError']}: {raw.decode('utf-8', 'replace')[:500]}")
-        if not raw:
-            return None
-        try:
-            return json.loads(raw)
-        except ValueError:
-            return raw.decode("utf-8", "replace")
-
-    return invoke
-
-
-_URL = re.compile(r"^https?://[^\s/]+(/\S*)?$")
 _QUEUE_URL = re.compile(r"^https?://[^\s/]+/\d{12}/[A-Za-z0-9_-]{1,80}(\.fifo)?$")
-_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
-# A name, or a full ARN, with an optional version or alias qualifier.
-_FUNCTION = re.compile(
-    r"^(arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:function:)?"
-    r"[A-Za-z0-9_-]{1,64}(:[A-Za-z0-9$_-]{1,128})?$"
-)
 
 
 def _validate(args: argparse.Namespace) -> str | None:
@@ -358,19 +311,9 @@ def _validate(args: argparse.Namespace) -> str | None:
             f"--queue-url must be an SQS queue URL like https://sqs.<region>.amazonaws.com/<account>/<name>, "
             f"got {args.queue_url!r}"
         )
-    if not _FUNCTION.match(args.function_name):
-        return f"--function-name must be a Lambda function name or ARN, got {args.function_name!r}"
-    try:
-        stream_parts(args.stream_arn)
-    except ValueError:
-        return (
-            f"--stream-arn must be a Kinesis stream ARN like arn:aws:kinesis:<region>:<account>:stream/<name>, "
-            f"got {args.stream_arn!r}"
-        )
-    if args.region is not None and not _REGION.match(args.region):
-        return f"--region must be an AWS region such as ap-northeast-1, got {args.region!r}"
-    if args.endpoint_url is not None and not _URL.match(args.endpoint_url):
-        return f"--endpoint-url must be an http(s) URL, got {args.endpoint_url!r}"
+    problem = target_problem(args.function_name, args.stream_arn, args.region, args.endpoint_url)
+    if problem:
+        return problem
     if args.max_messages is not None:
         try:
             args.max_messages = parse_positive_int("--max-messages", args.max_messages)
@@ -398,32 +341,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{parser.prog}: error: {problem}", file=sys.stderr)
         return 2
 
-    import boto3
-    import botocore.exceptions
-
-    def client(service: str) -> Any:
-        return boto3.client(service, region_name=args.region, endpoint_url=args.endpoint_url)
-
-    try:
-        # Who invokes: the caller (GetCallerIdentity needs no permission; the replay role has no other
-        # Lambda action than InvokeFunction).
-        caller = client("sts").get_caller_identity()["Arn"]
-        report = replay(
+    return run_with_aws(
+        parser.prog,
+        args.region,
+        args.endpoint_url,
+        lambda client: replay(
             client("sqs"),
             client("kinesis"),
             args.queue_url,
             lambda_invoker(client("lambda"), args.function_name),
             stream_arn=args.stream_arn,
-            invoke_identity_arn=caller,
+            invoke_identity_arn=caller_arn(client),  # the replay role has no Lambda action but InvokeFunction
             dry_run=args.dry_run,
             max_messages=args.max_messages,
             on_outcome=lambda outcome: print(outcome.line()),
-        )
-    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
-        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
-        return 1
-    print(report.summary())
-    return 0 if report.ok else 1
+        ),
+    )
 
 
 if __name__ == "__main__":

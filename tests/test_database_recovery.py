@@ -175,3 +175,16 @@ def test_a_restore_from_another_instance_stops_the_load(tmp_path) -> None:
         "environments.dev.database.restore.source must be this environment's database identifier "
         f"({SOURCE}), got 'japancart-prod-transactions'"
     )
+
+
+def test_the_construct_refuses_a_restore_of_another_instance() -> None:
+    from bare_stack import required_only
+
+    from constructs_lib.database import TransactionDatabaseProps
+    from constructs_lib.database_recovery import RestoreSettings
+
+    with pytest.raises(ConfigError) as error:
+        required_only(
+            TransactionDatabaseProps, "bare-transactions", restore=RestoreSettings(source="other", latest=True)
+        )
+    assert str(error.value) == "restore.source must be this database's identifier (bare-transactions), got 'other'"

@@ -18,7 +18,8 @@ import boto3
 import pytest
 
 from operator_tools import replay as replay_module
-from operator_tools.replay import FunctionError, lambda_invoker, main, replay
+from operator_tools.invoke import FunctionError, lambda_invoker
+from operator_tools.replay import main, replay
 from tests.support.kinesis_esm import DEFAULT_ROLE_ARN, EventSourceMapping
 
 REGION = "ap-northeast-1"

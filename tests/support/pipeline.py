@@ -183,12 +183,7 @@ def running_pipeline(*, shards: int = 2, durable: bool = False) -> Iterator[Pipe
         pipeline.queue_url = pipeline.client("sqs").create_queue(QueueName="japancart-dev-processor-dlq")["QueueUrl"]
         yield pipeline
     finally:
-        from processor import aws_secrets, handler
-
-        if handler._container_processor is not None:
-            handler._container_processor.close()
-            handler._container_processor = None
-        aws_secrets.clear_cache()
+        close_processor()
         for server in (moto,):
             if server is not None:
                 server.stop()
@@ -198,6 +193,34 @@ def running_pipeline(*, shards: int = 2, durable: bool = False) -> Iterator[Pipe
         ca.cleanup()
         os.environ.clear()
         os.environ.update(saved)
+
+
+def close_processor() -> None:
+    """Drop the container's connections and cached secrets: the next batch connects anew, as a new container."""
+    from processor import aws_secrets, handler
+
+    if handler._container_processor is not None:
+        handler._container_processor.close()
+        handler._container_processor = None
+    aws_secrets.clear_cache()
+
+
+def admin_rows(pg: PostgresServer, database: str, sql: str) -> list[Any]:
+    """``sql`` run as the rig's master user in ``database``, its rows."""
+    conn = pg.admin(database)
+    try:
+        return conn.run(sql)
+    finally:
+        conn.close()
+
+
+def point_processor_at(pipeline: Pipeline, database: str) -> None:
+    """What a restore's plan does to the connection secret: the processor reads and writes another database."""
+    sm = pipeline.client("secretsmanager")
+    secret_id = os.environ[c.ENV_DB_SECRET]
+    value = json.loads(sm.get_secret_value(SecretId=secret_id)["SecretString"])
+    sm.put_secret_value(SecretId=secret_id, SecretString=json.dumps({**value, "dbname": database}))
+    close_processor()
 
 
 def run(pipeline: Pipeline, count: int, seed: int, batch_size: int) -> dict[str, Any]:

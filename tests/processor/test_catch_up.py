@@ -1,0 +1,148 @@
+"""The data half of the restore drill on the TLS rig: a point-in-time copy of the database, the processor
+pointed at it with an empty Redis, and `operator_tools.catch_up` replaying the stream from the copy's time
+through the handler. Real PostgreSQL 16 (the app role, TLS, SCRAM), real Redis (TLS, the ACL user), moto's
+Kinesis and Secrets Manager on loopback."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from operator_tools import catch_up as tool
+from processor import contract as c
+from processor import handler
+from tests.support.pipeline import admin_rows, close_processor, point_processor_at, running_pipeline
+from tests.support.pipeline import run as produce_and_drain
+
+pytestmark = pytest.mark.integration
+
+RESTORED_DB = "restored"
+
+
+def test_the_stream_replayed_from_the_restore_time_completes_the_restored_database_and_history() -> None:
+    logging.getLogger("processor").setLevel(logging.ERROR)
+    with running_pipeline(shards=2) as pipeline:
+        pg, dbname = pipeline.pg, pipeline.pg.dbname
+        produce_and_drain(pipeline, 600, seed=11, batch_size=200)
+        close_processor()
+        # The point in time: a copy of the database as it is now (RDS restores one from its backups).
+        admin_rows(pg, "postgres", f"CREATE DATABASE {RESTORED_DB} TEMPLATE {dbname}")
+        restore_time = datetime.now(UTC)
+        time.sleep(1.1)  # arrival timestamps after the copy are strictly later
+        produce_and_drain(pipeline, 400, seed=12, batch_size=200)
+
+        ids = "SELECT transaction_id FROM transactions ORDER BY 1"
+        everything, copied = admin_rows(pg, dbname, ids), admin_rows(pg, RESTORED_DB, ids)
+        assert len(copied) < len(everything), "the copy lacks what arrived after it"
+
+        point_processor_at(pipeline, RESTORED_DB)
+        pipeline.redis.client().flushall()  # a history that must be rebuilt from the restored database
+        report = tool.catch_up(
+            pipeline.client("kinesis"),
+            lambda event: handler.handle(event, None),
+            stream_arn=os.environ[c.ENV_STREAM_ARN],
+            since=restore_time - timedelta(seconds=1),
+            batch_size=200,
+            invoke_identity_arn="arn:aws:iam::123456789012:role/japancart-dev-replay",
+        )
+        assert report.ok, [s.line() for s in report.shards]
+        assert len(report.shards) == 2 and report.records >= len(everything) - len(copied)
+
+        assert admin_rows(pg, RESTORED_DB, ids) == everything, "every transaction exactly once"
+        windows = "SELECT * FROM customer_windows ORDER BY 1, 2, 3, 4"
+        assert admin_rows(pg, RESTORED_DB, windows) == admin_rows(pg, dbname, windows)
+        rejected = "SELECT shard_id, sequence_number FROM rejected_transactions ORDER BY 1, 2"
+        assert admin_rows(pg, RESTORED_DB, rejected) == admin_rows(pg, dbname, rejected)
+        redis = pipeline.redis.client(decode_responses=True)
+        history = {key.removeprefix("txn:") for key in redis.scan_iter("txn:*", count=1000)}
+        assert history == {row[0] for row in everything}, "the history holds the whole day again"
+        assert redis.get("history:ready") == redis.info("server")["run_id"]
+
+
+def _args(**overrides: Any) -> list[str]:
+    values = {
+        "--stream-arn": "arn:aws:kinesis:ap-northeast-1:123456789012:stream/japancart-dev-transactions",
+        "--function-name": "japancart-dev-processor",
+        "--since": "2026-12-01T03:00:00Z",
+        **overrides,
+    }
+    return [item for pair in values.items() for item in pair]
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"--since": "yesterday"}, "--since must be a UTC time such as 2026-12-04T01:29:00Z, got 'yesterday'"),
+        ({"--since": "2026-12-01T03:00:00+09:00"}, "--since must be a UTC time"),
+        ({"--since": "2999-01-01T00:00:00Z"}, "--since must not be in the future"),
+        (
+            {"--until": "2026-12-01T02:00:00Z"},
+            "--until must be after --since (2026-12-01T03:00:00Z), got 2026-12-01T02:00:00Z",
+        ),
+        ({"--batch-size": "0"}, "--batch-size must be a whole number from 1 to 10000, got 0"),
+        ({"--stream-arn": "japancart-dev-transactions"}, "--stream-arn must be a Kinesis stream ARN"),
+        ({"--function-name": "no spaces"}, "--function-name must be a Lambda function name or ARN"),
+    ],
+)
+def test_bad_arguments_are_one_line_naming_the_option_exit_2(overrides, message, capsys) -> None:
+    assert tool.main(_args(**overrides)) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"python -m operator_tools.catch_up: error: {message}") and "\n" not in err, err
+
+
+class _Stream:
+    """A two-shard stream of five records each, enough to see batching and a failure stop one shard."""
+
+    def __init__(self) -> None:
+        now = datetime.now(UTC)
+        self.shards = {
+            f"shardId-00000000000{s}": [
+                {
+                    "SequenceNumber": f"{s}{n:05d}",
+                    "ApproximateArrivalTimestamp": now + timedelta(seconds=n),
+                    "Data": b"{}",
+                    "PartitionKey": f"k{n}",
+                }
+                for n in range(5)
+            ]
+            for s in range(2)
+        }
+
+    def list_shards(self, **_: Any) -> dict[str, Any]:
+        return {"Shards": [{"ShardId": s} for s in self.shards]}
+
+    def get_shard_iterator(self, ShardId: str, **_: Any) -> dict[str, Any]:  # noqa: N803 (boto3's names)
+        return {"ShardIterator": ShardId}
+
+    def get_records(self, ShardIterator: str, **_: Any) -> dict[str, Any]:  # noqa: N803
+        return {"Records": self.shards[ShardIterator], "MillisBehindLatest": 0, "NextShardIterator": None}
+
+
+def test_a_failed_batch_stops_its_shard_and_fails_the_run() -> None:
+    seen: list[tuple[str, int]] = []
+
+    def invoke(event: dict[str, Any]) -> dict[str, Any]:
+        records = event["Records"]
+        seen.append((records[0]["eventID"].split(":")[0], len(records)))
+        first = records[0]["kinesis"]["sequenceNumber"]
+        if first == "100002":  # the second batch of shard 1 reports one failed record
+            return {"batchItemFailures": [{"itemIdentifier": first}]}
+        return {"batchItemFailures": []}
+
+    report = tool.catch_up(
+        _Stream(),
+        invoke,
+        stream_arn="arn:aws:kinesis:ap-northeast-1:123456789012:stream/s",
+        since=datetime.now(UTC) - timedelta(minutes=1),
+        batch_size=2,
+        invoke_identity_arn="arn:aws:iam::123456789012:role/r",
+    )
+    assert [(s.records, s.batches, s.failure is None) for s in report.shards] == [(5, 3, True), (4, 2, False)]
+    assert "batch 100002..100003: function reported 1 failed records: 100002" in report.shards[1].failure
+    assert not report.ok and report.summary() == "shards=2 records=9 failed_shards=1"
+    assert [n for _, n in seen] == [2, 2, 1, 2, 2], "shard 1 stops at its failed batch"
