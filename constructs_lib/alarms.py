@@ -358,7 +358,7 @@ class SystemAlarms(Construct):
                 name=f"{props.name}-db-instance-events",
                 sns_topic=props.topic.topic_arn,
                 source_type="db-instance",
-                source_ids=[database.identifier],
+                source_ids=list(database.identifiers),  # during a restore, the source's events too
                 event_categories=list(RDS_INSTANCE_EVENTS),
             ),
             DbEventSubscription(

@@ -195,6 +195,8 @@ class TransactionDatabase(Construct):
             for prefix, name in instances.items()
         }
         self._instance = built["restored-" if restore else ""]
+        #: Every instance the construct holds: the one in use and, during a restore, the source kept beside it.
+        self.identifiers: tuple[str, ...] = tuple(instances.values())
         password_secret_arn = self._instance.master_user_secret.get(0).secret_arn
         self.connection_secret = Secret(
             self,

@@ -120,6 +120,8 @@ def test_the_processor_and_the_alarms_follow_the_restored_instance(tmp_path) -> 
     assert f"aws_db_instance.{restored_key}.address" in version["secret_string"]
     policies = json.dumps(stack.data("aws_iam_policy_document"))
     assert f"${{aws_db_instance.{restored_key}.resource_id}}/{APP_DB_USER}" in policies
+    _, events = stack.one("aws_db_event_subscription", source_type="db-instance")
+    assert events["source_ids"] == [SOURCE, f"{SOURCE}-restored"], "the kept source's events are still heard"
     alarms = [a for a in stack.resources("aws_cloudwatch_metric_alarm").values() if a["namespace"] == "AWS/RDS"]
     assert alarms and {a["dimensions"]["DBInstanceIdentifier"] for a in alarms} == {f"{SOURCE}-restored"}
     assert stack.document["output"]["rds_endpoint"]["value"] == f"${{aws_db_instance.{restored_key}.address}}"

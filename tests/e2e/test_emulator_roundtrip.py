@@ -31,7 +31,7 @@ from processor.contract import ENVIRONMENTS as SHIPPED_ENVIRONMENTS
 from synthesis import TEST_ACCOUNTS
 from tests.e2e.conftest import ci_role, operator_of
 from tests.e2e.drift_check import check_drift_is_reported
-from tests.e2e.restore_drill import check_restore_drill
+from tests.e2e.restore_drill import check_backup_replication, check_restore_drill
 from tools.emulator import Emulator
 from tools.emulator.inventory import leftovers, state_identifiers
 from tools.terraform import TerraformCLI, copy_stack
@@ -77,7 +77,7 @@ def bootstrapped(emulator: Emulator, emulator_bootstrap: dict[str, Any]) -> dict
     assert (work / "terraform.tfstate").is_file(), "bootstrap state stays in the working copy"
     assert len(set(keys.values())) == len(keys) == 7, keys
     check_only_the_stacks_key_is_accepted(emulator, bucket, keys)
-    return {"bucket": bucket, "keys": keys, "apply_seconds": emulator_bootstrap["apply_seconds"], "dir": work}
+    return {**emulator_bootstrap, "bucket": bucket, "keys": keys}
 
 
 def check_only_the_stacks_key_is_accepted(emu: Emulator, bucket: str, keys: dict[str, str]) -> None:
@@ -277,6 +277,8 @@ def _roundtrip(
     identifiers = state_identifiers(shown) - {boundary}  # the CI stack's, named by every role here
     notes = [state_note, *check_intent(emulator, work, env, operator)]
     notes.append(check_migration_ran(work, shown))
+    if env == "prod":
+        notes.append(check_backup_replication(emulator, tf, work, env, operator))
     roles = [r for r in shown["values"]["root_module"]["resources"] if r["type"] == "aws_iam_role"]
     iam = emulator.client("iam", credentials=operator)
     assert roles and all(

@@ -1,5 +1,6 @@
 """RDS gap patches: unique DbiResourceId, Performance Insights settings, user parameters' Source, parameter
-and subnet groups an instance still uses, and cross-region automated backups replication.
+and subnet groups an instance still uses, cross-region automated backups replication, an event
+subscription's sources, and a point-in-time restore taken for a read replica.
 
 Why: with moto 5.2.5 the Terraform AWS provider cannot read back two DB instances, shows perpetual diffs on
 Performance Insights and parameters, and a destroy that left an instance behind hangs instead of failing.
@@ -224,6 +225,59 @@ def _patch_rds_backup_replication() -> None:
     rr.RDSResponse.describe_db_instance_automated_backups = describe
 
 
+@gap(
+    "rds-event-subscription-sources",
+    "AddSourceIdentifierToSubscription and RemoveSourceIdentifierFromSubscription are not implemented, so an event "
+    "subscription's source_ids cannot change in place (a database restore adds the restored instance to the "
+    "instance-events subscription; retiring the source removes it).",
+    "Add or remove the identifier on the stored subscription and return it, SubscriptionNotFound for an unknown name.",
+)
+def _patch_rds_event_subscription_sources() -> None:
+    """Observed on moto 5.2.5. The actions are absent from its RDS responses; no upstream issue found (searched
+    2026-12-04). Retire when moto implements Add/RemoveSourceIdentifier(To|From)Subscription."""
+    from moto.core.responses import ActionResult
+    from moto.rds import responses as rr
+    from moto.rds.exceptions import RDSClientError
+
+    def change(add: bool) -> Callable[[Any], Any]:
+        def action(self: Any) -> Any:
+            name, source = self.params["SubscriptionName"], self.params["SourceIdentifier"]
+            subscription = self.backend.event_subscriptions.get(name)
+            if subscription is None:
+                raise RDSClientError("SubscriptionNotFound", f"Subscription {name} not found.")
+            others = [s for s in subscription.source_ids if s != source]
+            subscription.source_ids = [*others, source] if add else others
+            return ActionResult({"EventSubscription": subscription})
+
+        return action
+
+    rr.RDSResponse.add_source_identifier_to_subscription = change(add=True)
+    rr.RDSResponse.remove_source_identifier_from_subscription = change(add=False)
+
+
+@gap(
+    "rds-restore-is-not-a-replica",
+    "RestoreDBInstanceToPointInTime keeps the request's SourceDBInstanceIdentifier on the new instance, which then "
+    "reports it as ReadReplicaSourceDBInstanceIdentifier: the provider reads the restored instance as a read replica "
+    "of its source (a perpetual replicate_source_db diff).",
+    "Clear the read-replica source of the instance a point-in-time restore creates (AWS restores a standalone "
+    "instance).",
+)
+def _patch_rds_restore_is_not_a_replica() -> None:
+    """Observed on moto 5.2.5. No upstream issue found (searched 2026-12-04). Retire when moto's point-in-time
+    restore no longer reports the source as ReadReplicaSourceDBInstanceIdentifier."""
+    from moto.rds import models as rds
+
+    original = rds.RDSBackend.restore_db_instance_to_point_in_time
+
+    def restore_db_instance_to_point_in_time(self: Any, *args: Any, **kwargs: Any) -> Any:
+        restored = original(self, *args, **kwargs)
+        restored.source_db_instance_identifier = None
+        return restored
+
+    rds.RDSBackend.restore_db_instance_to_point_in_time = restore_db_instance_to_point_in_time
+
+
 #: This module's patches, in the order they are applied.
 PATCHES = (
     _patch_rds_dbi_resource_id,
@@ -231,4 +285,6 @@ PATCHES = (
     _patch_rds_parameter_source,
     _patch_rds_groups_in_use,
     _patch_rds_backup_replication,
+    _patch_rds_event_subscription_sources,
+    _patch_rds_restore_is_not_a_replica,
 )
