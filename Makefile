@@ -30,7 +30,7 @@ PYTHON := .venv/bin/python
 PYTEST := $(PYTHON) -m pytest
 ENV ?= dev
 
-.PHONY: cli-init help versions setup synth checkov policy-gate lint test test-servers unit e2e golden bench bench-processor pipeline deploy diff destroy output plan plan-report drift cost clean rds-ca \
+.PHONY: cli-init help versions setup synth checkov policy-gate lint test test-servers unit e2e golden bench bench-processor bench-restore pipeline deploy diff destroy output plan plan-report drift cost restore-drill clean rds-ca \
 	bootstrap bootstrap-move-state emulator cli-deploy cli-diff cli-destroy cli-output
 
 help: ## List the targets
@@ -108,6 +108,13 @@ unit: setup ## Only the fast tests (no Terraform, no database servers)
 e2e: setup ## Only the real-Terraform tests: validate, checkov, emulator apply/plan/destroy
 	$(WITH_MIRROR) $(PYTEST) -m terraform
 
+# The restore drill against the emulator: dev applied, restored from its backups into a new instance by a plan,
+# then destroyed (tests/e2e/restore_drill.py); then the data half on the rig's PostgreSQL and Redis: the history
+# rebuilt and the stream replayed, with their rates (bench/restore_rates.py). docs/operations.md has the runbook.
+restore-drill: setup test-servers ## Restore drill in the emulator (dev), then the rebuild and replay rates on the TLS rig
+	JAPANCART_E2E_ENVIRONMENTS=dev $(WITH_MIRROR) $(PYTEST) -n 0 -s tests/e2e/test_emulator_roundtrip.py -k apply_replan_destroy
+	$(MAKE) --no-print-directory bench-restore
+
 golden: setup ## Refresh tests/golden/ after a change you meant; review the diff
 	UPDATE_GOLDEN=1 $(PYTEST) tests/test_golden.py -q
 	git diff --stat -- tests/golden
@@ -120,6 +127,9 @@ bench: setup ## Synth speed vs importing the provider package, and test-suite ti
 
 bench-processor: setup test-servers ## Processor throughput on the TLS rig: batch vs naive path, and end to end
 	$(PYTHON) bench/processor_bench.py
+
+bench-restore: setup test-servers ## The restore's rates on the TLS rig: Redis history rebuild (rows/s) and stream catch-up (records/s)
+	$(PYTHON) bench/restore_rates.py
 
 # A demo on the test rig, not a product tool: throwaway CA, local redis-server and PostgreSQL, moto's
 # Kinesis and an event-source emulator (tests/support/), the same rig the processor tests and

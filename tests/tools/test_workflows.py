@@ -1278,3 +1278,15 @@ def test_drift_steps_record_the_verdict_and_fail_the_check_on_drift_or_error(
     (tmp_path / "report" / "dev.verdict.json").write_text(json.dumps({"stack": "dev", "exit_code": exit_code}))
     failed = run_step(step_named(drift, "Fail the check")["run"], env, tmp_path)
     assert failed.returncode == fails_with, failed.stdout
+
+
+def test_the_restore_drill_runs_monthly_and_on_demand_without_any_credential() -> None:
+    doc = load("restore-drill.yml")
+    triggers = doc.get("on") or doc.get(True)  # YAML 1.1 reads the key `on` as true
+    assert set(triggers) == {"schedule", "workflow_dispatch"} and len(triggers["schedule"]) == 1
+    ((job_id, job),) = doc["jobs"].items()
+    assert job["permissions"] == {"contents": "read"}, "reads the repository, nothing else"
+    runs = [step["run"] for step in steps(job) if "run" in step]
+    assert runs == ["make restore-drill"], runs
+    assert not [s for s in steps(job) if uses(s, "aws-actions/configure-aws-credentials")], f"{job_id}: no AWS"
+    assert "secrets." not in (WORKFLOWS / "restore-drill.yml").read_text()
