@@ -34,7 +34,7 @@ class RestoreSettings:
     the same plan. Kept in the configuration after the restore: it is where the running database came from.
 
     source: the instance whose automated backups are restored, i.e. this environment's database identifier
-      (`<project>-<env>-db`; checked when the configuration loads). Required.
+      (`<project>-<env>-transactions`; checked when the configuration loads). Required.
     time: the UTC second to restore to, e.g. `2026-12-04T01:30:00Z`: within the source's backup retention, not
       in the future. Exactly one of `time` and `latest`.
     latest: restore to the source's latest restorable time (RDS: typically within the last five minutes).
@@ -60,8 +60,7 @@ class RestoreSettings:
             if moment is None:
                 raise ConfigError("time", self.time, "a UTC time such as 2026-12-04T01:30:00Z")
             require(moment <= datetime.now(UTC), "time", self.time, "a time already past (a restore reads backups)")
-        if self.name:
-            DB_IDENTIFIER_RULE.check("name", self.name)
+        DB_IDENTIFIER_RULE.check("name", self.target)  # `<source>-restored` too can outgrow the 54 characters
         require(self.target != self.source, "name", self.name, f"an identifier other than the source ({self.source})")
 
     @property

@@ -157,6 +157,11 @@ def test_keep_source_off_leaves_only_the_restored_instance(tmp_path) -> None:
             f"restore.name must be an identifier other than the source ({SOURCE}), got '{SOURCE}'",
         ),
         ({"source": SOURCE, "latest": True, "name": "Bad_Name"}, "restore.name must be an RDS identifier"),
+        (
+            {"source": "a" * 50, "latest": True},
+            f"restore.name must be an RDS identifier: lowercase letters, digits, single hyphens, at most 54 "
+            f"characters, got '{'a' * 50}-restored'",
+        ),
         ({"source": SOURCE, "latest": True, "when": "now"}, "restore.when must be a known setting of"),
     ],
 )
