@@ -19,6 +19,7 @@ import pytest
 from config_files import write_config
 
 from constructs_lib.bundled_function import LambdaBundle
+from constructs_lib.database_recovery import RestoreSettings
 from stacks.bootstrap_stack import StateBootstrapStack
 from stacks.ci_stack import CiIdentityStack
 from stacks.config import AppConfig, EnvironmentConfig, load_config
@@ -90,6 +91,8 @@ FLIPS: dict[str, Any] = {
     "environment.database.alert_retention_days": 400,
     "environment.database.partition_drop_grace_days": 7,
     "environment.database.export_before_drop": True,
+    "environment.database.backup_replication_region": "ap-northeast-3",
+    "environment.database.restore": RestoreSettings(source=f"japancart-{ENVIRONMENT}-transactions", latest=True),
     "environment.alarms.alert_emails": ("oncall@example.com",),
     "environment.alarms.period_seconds": 60,
     "environment.alarms.evaluation_periods": 3,
