@@ -96,10 +96,12 @@ def test_bad_arguments_are_one_line_naming_the_option_exit_2(overrides, message,
 
 
 class _Stream:
-    """A two-shard stream of five records each, enough to see batching and a failure stop one shard."""
+    """A two-shard stream of five records each, enough to see batching and a failure stop one shard. ``pages``
+    replaces a shard's GetRecords replies (records, MillisBehindLatest), one per call, the last repeated."""
 
-    def __init__(self) -> None:
+    def __init__(self, pages: dict[str, list[tuple[range, int | None]]] | None = None, retention: int = 24) -> None:
         now = datetime.now(UTC)
+        self.retention = retention
         self.shards = {
             f"shardId-00000000000{s}": [
                 {
@@ -112,6 +114,11 @@ class _Stream:
             ]
             for s in range(2)
         }
+        self.pages = pages or {shard: [(range(5), 0)] for shard in self.shards}
+        self.reads = dict.fromkeys(self.shards, 0)
+
+    def describe_stream_summary(self, **_: Any) -> dict[str, Any]:
+        return {"StreamDescriptionSummary": {"RetentionPeriodHours": self.retention}}
 
     def list_shards(self, **_: Any) -> dict[str, Any]:
         return {"Shards": [{"ShardId": s} for s in self.shards]}
@@ -120,7 +127,57 @@ class _Stream:
         return {"ShardIterator": ShardId}
 
     def get_records(self, ShardIterator: str, **_: Any) -> dict[str, Any]:  # noqa: N803
-        return {"Records": self.shards[ShardIterator], "MillisBehindLatest": 0, "NextShardIterator": None}
+        pages = self.pages[ShardIterator]
+        wanted, behind = pages[min(self.reads[ShardIterator], len(pages) - 1)]
+        self.reads[ShardIterator] += 1
+        page: dict[str, Any] = {"Records": [self.shards[ShardIterator][n] for n in wanted]}
+        page["NextShardIterator"] = ShardIterator
+        if behind is not None:
+            page["MillisBehindLatest"] = behind
+        return page
+
+
+def _catch_up(stream: _Stream, invoke: Any = None, **kwargs: Any) -> tool.CatchUpReport:
+    return tool.catch_up(
+        stream,
+        invoke or (lambda event: {"batchItemFailures": []}),
+        stream_arn="arn:aws:kinesis:ap-northeast-1:123456789012:stream/s",
+        since=kwargs.pop("since", datetime.now(UTC) - timedelta(minutes=1)),
+        invoke_identity_arn="arn:aws:iam::123456789012:role/r",
+        **kwargs,
+    )
+
+
+def test_empty_pages_behind_the_tip_are_read_past_and_the_tip_ends_the_shard() -> None:
+    """Kinesis reads a shard in time slices: an empty page that is still behind is not the end."""
+    gap: list[tuple[range, int | None]] = [(range(2), 9000), *[(range(0), 8000)] * 30, (range(2, 5), 0)]
+    stream = _Stream({"shardId-000000000000": gap, "shardId-000000000001": [(range(5), None), (range(0), None)]})
+    report = _catch_up(stream, batch_size=10)
+    assert report.ok and [s.records for s in report.shards] == [5, 5]
+    assert stream.reads == {"shardId-000000000000": 32, "shardId-000000000001": 1 + tool.MAX_EMPTY_READS}
+
+
+def test_a_shard_whose_pages_stay_empty_behind_the_tip_fails_after_what_was_read() -> None:
+    stream = _Stream({"shardId-000000000000": [(range(3), 9000), (range(0), 5000)], "shardId-000000000001": []})
+    stream.pages["shardId-000000000001"] = [(range(5), 0)]
+    sent: list[int] = []
+    report = _catch_up(stream, lambda event: sent.append(len(event["Records"])) or {}, batch_size=2)
+    assert sent == [2, 1, 2, 2, 1], "the records read before the reads stopped are still replayed"
+    assert report.shards[0].records == 3 and report.shards[1].failure is None and not report.ok
+    assert report.shards[0].failure == (
+        f"read stopped: {tool.MAX_EMPTY_BEHIND_READS} empty reads in a row still 5000 ms behind the tip, after 000002"
+    )
+
+
+def test_a_since_past_the_retention_replays_what_is_left_and_fails_naming_the_lost_time() -> None:
+    now = datetime(2026, 12, 4, 3, 0, tzinfo=UTC)
+    report = _catch_up(_Stream(retention=48), since=now - timedelta(hours=50), now=now, batch_size=10)
+    assert report.records == 10 and all(s.failure is None for s in report.shards) and not report.ok
+    assert report.summary() == (
+        "shards=2 records=10 failed_shards=0 LOST 2026-12-02T01:00:00Z to 2026-12-02T03:00:00Z is past the "
+        "stream's retention (48 h): those records are gone, the database lacks them"
+    )
+    assert _catch_up(_Stream(retention=48), since=now - timedelta(hours=47), now=now).ok
 
 
 def test_a_failed_batch_stops_its_shard_and_fails_the_run() -> None:
