@@ -70,14 +70,26 @@ class CatchUpReport:
 
 
 def _shards(kinesis: Any, stream: str) -> list[str]:
-    """Every shard the stream still lists, parents before children (ListShards orders them so)."""
-    shards, token = [], None
+    """Every shard the stream still lists, closed ones too, each after its parents (a key's records move to a
+    child at a reshard, so the parent's come first); ListShards' own order is kept where it allows."""
+    listed, token = [], None
     while True:
         page = kinesis.list_shards(NextToken=token) if token else kinesis.list_shards(StreamName=stream)
-        shards += [s["ShardId"] for s in page.get("Shards", [])]
+        listed += page.get("Shards", [])
         token = page.get("NextToken")
         if not token:
-            return shards
+            break
+    known = {s["ShardId"] for s in listed}
+    ordered: list[str] = []
+    while len(ordered) < len(listed):
+        for shard in listed:
+            parents = {shard.get("ParentShardId"), shard.get("AdjacentParentShardId")} & known
+            if shard["ShardId"] not in ordered and parents <= set(ordered):
+                ordered.append(shard["ShardId"])
+                break
+        else:
+            raise ValueError(f"ListShards gave shards whose parents form a cycle: {sorted(known - set(ordered))}")
+    return ordered
 
 
 class ShardReadError(Exception):
