@@ -5,11 +5,14 @@
 
 A database restored to time T lacks what arrived after T; the stream still holds it for its retention (24 h dev,
 48 h prod). For every shard of the stream (closed parent shards too), this reads from ``--since``
-(GetShardIterator AT_TIMESTAMP) to the end of the shard, or to ``--until``, rebuilds the same Lambda events the
-event source mapping would send, in shard order, ``--batch-size`` records each
-(``operator_tools.kinesis_event_builder``), and invokes the function synchronously. A batch with a function
-error or ``batchItemFailures`` is reported with its shard and sequence range and the shard is not read further
-(its order matters); the exit code is 1 if any batch failed, else 0.
+(GetShardIterator AT_TIMESTAMP) to the end of a closed shard, the tip of an open one (later records are the live
+event source mapping's), or ``--until``, rebuilds the same Lambda events the event source mapping would send, in
+shard order, ``--batch-size`` records each (``operator_tools.kinesis_event_builder``), and invokes the function
+synchronously. A batch with a function error or ``batchItemFailures`` is reported with its shard and sequence
+range and the shard is not read further (its order matters); so is a shard whose reads stop short of its tip.
+A ``--since`` older than the stream's retention (DescribeStreamSummary) is reported as lost: the records
+still there are replayed, but the run fails, because the database lacks what was trimmed. The exit code is 1 if
+any batch failed, a shard was not read to its end or records were lost, else 0.
 
 Every processor write is idempotent (transactions by id, history entries by key), so records the restored
 database already holds, or that the live event source mapping processes at the same time, are stored once.
@@ -22,7 +25,7 @@ import argparse
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from operator_tools.invoke import Invoke, caller_arn, invoke_batch, lambda_invoker, run_with_aws, target_problem
@@ -30,7 +33,9 @@ from operator_tools.kinesis_event_builder import arrival_epoch, lambda_event
 from processor.kinesis import stream_parts
 
 MAX_BATCH_SIZE = 10_000  # the event source mapping's own ceiling
-MAX_EMPTY_READS = 5  # GetRecords may return empty pages before the end of an open shard
+MAX_EMPTY_READS = 5  # empty pages in a row that end a shard when the server does not say how far behind it is
+#: Empty pages in a row, still behind the tip, before giving up on a shard (a reported failure, never an end).
+MAX_EMPTY_BEHIND_READS = 1000
 
 
 @dataclass
@@ -48,10 +53,11 @@ class ShardOutcome:
 @dataclass
 class CatchUpReport:
     shards: list[ShardOutcome] = field(default_factory=list)
+    lost: str | None = None  # the part of the asked-for time the stream no longer holds
 
     @property
     def ok(self) -> bool:
-        return not any(s.failure for s in self.shards)
+        return not self.lost and not any(s.failure for s in self.shards)
 
     @property
     def records(self) -> int:
@@ -59,28 +65,50 @@ class CatchUpReport:
 
     def summary(self) -> str:
         failed = sum(1 for s in self.shards if s.failure)
-        return f"shards={len(self.shards)} records={self.records} failed_shards={failed}"
+        lost = f" LOST {self.lost}" if self.lost else ""
+        return f"shards={len(self.shards)} records={self.records} failed_shards={failed}{lost}"
 
 
 def _shards(kinesis: Any, stream: str) -> list[str]:
-    """Every shard the stream still lists, parents before children (ListShards orders them so)."""
-    shards, token = [], None
+    """Every shard the stream still lists, closed ones too, each after its parents (a key's records move to a
+    child at a reshard, so the parent's come first); ListShards' own order is kept where it allows."""
+    listed, token = [], None
     while True:
         page = kinesis.list_shards(NextToken=token) if token else kinesis.list_shards(StreamName=stream)
-        shards += [s["ShardId"] for s in page.get("Shards", [])]
+        listed += page.get("Shards", [])
         token = page.get("NextToken")
         if not token:
-            return shards
+            break
+    known = {s["ShardId"] for s in listed}
+    ordered: list[str] = []
+    while len(ordered) < len(listed):
+        for shard in listed:
+            parents = {shard.get("ParentShardId"), shard.get("AdjacentParentShardId")} & known
+            if shard["ShardId"] not in ordered and parents <= set(ordered):
+                ordered.append(shard["ShardId"])
+                break
+        else:
+            raise ValueError(f"ListShards gave shards whose parents form a cycle: {sorted(known - set(ordered))}")
+    return ordered
+
+
+class ShardReadError(Exception):
+    """The shard could not be read to its end; the message says where reading stopped."""
 
 
 def _records(
     kinesis: Any, stream: str, shard_id: str, since: datetime, until: datetime | None
 ) -> Iterator[dict[str, Any]]:
-    """The shard's records that arrived at or after ``since`` (and before ``until``), in order."""
+    """The shard's records that arrived at or after ``since`` (and before ``until``), in order.
+
+    The end is a page that reaches the tip (``MillisBehindLatest`` 0): what arrives later, the live event
+    source mapping processes. Kinesis may return empty pages while records lie further on (it reads the shard
+    in time slices), so an empty page that is still behind means read on, never the end; a closed shard ends
+    when it gives no next iterator. ShardReadError if the pages stay empty without reaching the tip."""
     iterator = kinesis.get_shard_iterator(
         StreamName=stream, ShardId=shard_id, ShardIteratorType="AT_TIMESTAMP", Timestamp=since
     )["ShardIterator"]
-    empty = 0
+    empty, last = 0, "the start"
     while iterator:
         page = kinesis.get_records(ShardIterator=iterator, Limit=MAX_BATCH_SIZE)
         records = page.get("Records") or []
@@ -88,9 +116,15 @@ def _records(
             if until is not None and arrival_epoch(record) >= until.timestamp():
                 return
             yield record
-        empty = 0 if records else empty + 1
-        if empty and (page.get("MillisBehindLatest") == 0 or empty >= MAX_EMPTY_READS):
+            last = str(record["SequenceNumber"])
+        behind = page.get("MillisBehindLatest")
+        if behind == 0:
             return
+        empty = 0 if records else empty + 1
+        if behind is None and empty >= MAX_EMPTY_READS:
+            return
+        if empty >= MAX_EMPTY_BEHIND_READS:
+            raise ShardReadError(f"{empty} empty reads in a row still {behind} ms behind the tip, after {last}")
         iterator = page.get("NextShardIterator")
 
 
@@ -104,11 +138,20 @@ def catch_up(
     batch_size: int = 500,
     invoke_identity_arn: str,
     dry_run: bool = False,
+    now: datetime | None = None,
     on_shard: Callable[[ShardOutcome], None] = lambda outcome: None,
 ) -> CatchUpReport:
     """Invoke the function with every record of ``stream_arn`` from ``since``; see the module docstring."""
     region, stream = stream_parts(stream_arn)
     report = CatchUpReport()
+    summary = kinesis.describe_stream_summary(StreamName=stream)["StreamDescriptionSummary"]
+    hours = int(summary["RetentionPeriodHours"])
+    horizon = (now or datetime.now(UTC)) - timedelta(hours=hours)
+    if since < horizon:
+        report.lost = (
+            f"{since:%Y-%m-%dT%H:%M:%SZ} to {horizon:%Y-%m-%dT%H:%M:%SZ} is past the stream's retention ({hours} h): "
+            "those records are gone, the database lacks them"
+        )
     for shard_id in _shards(kinesis, stream):
         outcome = ShardOutcome(shard_id)
         batch: list[dict[str, Any]] = []
@@ -131,15 +174,19 @@ def catch_up(
                 outcome.failure = f"batch {first}..{last}: {detail}"
             return ok
 
-        for record in _records(kinesis, stream, shard_id, since, until):
-            batch.append(record)
-            if len(batch) == batch_size:
-                if not send(batch):
-                    break
-                batch = []
-        else:
-            if batch:
-                send(batch)
+        try:
+            for record in _records(kinesis, stream, shard_id, since, until):
+                batch.append(record)
+                if len(batch) == batch_size:
+                    if not send(batch):
+                        break
+                    batch = []
+            else:
+                if batch:
+                    send(batch)
+        except ShardReadError as exc:
+            if not batch or send(batch):
+                outcome.failure = f"read stopped: {exc}"
         report.shards.append(outcome)
         on_shard(outcome)
     return report
