@@ -99,7 +99,10 @@ def main(argv: list[str] | None = None) -> int:
         redis_version = pipeline.redis.server_info("redis_version")
         close_processor()
 
-    print(f"python {platform.python_version()}, postgresql {version}, redis {redis_version} (TLS both, verified)")
+    print(
+        f"python {platform.python_version()}, postgresql {version}, redis {redis_version} (TLS both, verified), "
+        f"{os.cpu_count()} cores"
+    )
     print(f"filled: {rows} transactions (+{filled['plan'].invalid} invalid records) through the event source")
     print(
         f"history rebuild: {history} transactions copied into an empty Redis ({'complete' if complete else 'NOT complete'})"
