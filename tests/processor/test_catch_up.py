@@ -1,6 +1,6 @@
 """The data half of the restore drill on the TLS rig: a point-in-time copy of the database, the processor
-pointed at it with an empty Redis, and `operator_tools.catch_up` replaying the stream from the copy's time
-through the handler. Real PostgreSQL 16 (the app role, TLS, SCRAM), real Redis (TLS, the ACL user), moto's
+pointed at it, `operator_tools.catch_up` replaying the stream from the copy's time through the handler, and the
+Redis history made whole again (the runbook's marker deletion, or a replaced node). Real PostgreSQL 16 (the app role, TLS, SCRAM), real Redis (TLS, the ACL user), moto's
 Kinesis and Secrets Manager on loopback."""
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ import logging
 import os
 import time
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -16,7 +17,7 @@ import pytest
 from operator_tools import catch_up as tool
 from processor import contract as c
 from processor import handler, pg_store, redis_store
-from tests.support.pipeline import admin_rows, close_processor, point_processor_at, running_pipeline
+from tests.support.pipeline import THRESHOLDS, admin_rows, close_processor, point_processor_at, running_pipeline
 from tests.support.pipeline import run as produce_and_drain
 
 pytestmark = pytest.mark.integration
@@ -24,12 +25,22 @@ pytestmark = pytest.mark.integration
 RESTORED_DB = "restored"
 
 
-def test_the_stream_replayed_from_the_restore_time_completes_the_restored_database_and_history() -> None:
+#: The Redis history after the restore: the runbook's case (docs/operations.md, steps 4 and 5: the same node still
+#: holds what was written before, and its ready marker is deleted after the catch-up), and a node replaced meanwhile.
+SAME_NODE, REPLACED_NODE = "same node, marker deleted after the catch-up", "replaced node"
+DAMAGED = '{"damaged":true}'
+
+
+@pytest.mark.parametrize("redis_after_restore", [SAME_NODE, REPLACED_NODE])
+def test_the_stream_replayed_from_the_restore_time_completes_the_restored_database_and_history(
+    redis_after_restore: str,
+) -> None:
     logging.getLogger("processor").setLevel(logging.ERROR)
     with running_pipeline(shards=2) as pipeline:
         pg, dbname = pipeline.pg, pipeline.pg.dbname
         produce_and_drain(pipeline, 600, seed=11, batch_size=200)
         close_processor()
+        time.sleep(1.1)  # everything so far arrived before the replay's start (T minus a second)
         # The point in time: a copy of the database as it is now (RDS restores one from its backups).
         admin_rows(pg, "postgres", f"CREATE DATABASE {RESTORED_DB} TEMPLATE {dbname}")
         restore_time = datetime.now(UTC)
@@ -41,17 +52,18 @@ def test_the_stream_replayed_from_the_restore_time_completes_the_restored_databa
         assert len(copied) < len(everything), "the copy lacks what arrived after it"
 
         point_processor_at(pipeline, RESTORED_DB)
-        old_run_id = pipeline.redis.run_id()
-        pipeline.redis.restart()  # an empty node, a new run id: the history must be rebuilt from the restored copy
-        assert pipeline.redis.run_id() != old_run_id
-        report = tool.catch_up(
-            pipeline.client("kinesis"),
-            lambda event: handler.handle(event, None),
-            stream_arn=os.environ[c.ENV_STREAM_ARN],
-            since=restore_time - timedelta(seconds=1),
-            batch_size=200,
-            invoke_identity_arn="arn:aws:iam::123456789012:role/japancart-dev-replay",
-        )
+        damaged = [row[0] for row in copied[:5]]
+        if redis_after_restore == REPLACED_NODE:
+            old_run_id = pipeline.redis.run_id()
+            pipeline.redis.restart()  # an empty node, a new run id: the history must be rebuilt from the copy
+            assert pipeline.redis.run_id() != old_run_id
+        redis = pipeline.redis.client(decode_responses=True)
+        if redis_after_restore == SAME_NODE:
+            # What was written before the restore is still there; some of it also differs from what the restored
+            # database holds (the damage), which the catch-up does not touch (it replays from T on).
+            for transaction_id in damaged:
+                redis.set(redis_store.txn_key(transaction_id), DAMAGED, keepttl=True)
+        report = _replay_since(pipeline, since=restore_time - timedelta(seconds=1))
         assert report.ok, [s.line() for s in report.shards]
         assert len(report.shards) == 2 and report.records >= len(everything) - len(copied)
 
@@ -60,14 +72,57 @@ def test_the_stream_replayed_from_the_restore_time_completes_the_restored_databa
         assert admin_rows(pg, RESTORED_DB, windows) == admin_rows(pg, dbname, windows)
         rejected = "SELECT shard_id, sequence_number FROM rejected_transactions ORDER BY 1, 2"
         assert admin_rows(pg, RESTORED_DB, rejected) == admin_rows(pg, dbname, rejected)
-        redis = pipeline.redis.client(decode_responses=True)
+
+        if redis_after_restore == SAME_NODE:
+            assert [redis.get(redis_store.txn_key(t)) for t in damaged] == [DAMAGED] * len(damaged)
+            assert redis.delete(redis_store.READY_KEY) == 1, "step 5: the marker named this node until now"
+            # The next batch (new transactions only) finds no marker and copies the day from the restored database.
+            later = datetime.now(UTC)
+            time.sleep(1.1)
+            _produce(pipeline, 50, seed=13)
+            assert _replay_since(pipeline, since=later).ok
+            everything = admin_rows(pg, RESTORED_DB, ids)
+            assert [redis.get(redis_store.txn_key(t)) for t in damaged] == _stored_json(pg, damaged)
         history = {key.removeprefix("txn:") for key in redis.scan_iter("txn:*", count=1000)}
         assert history == {row[0] for row in everything}, "the history holds the whole day again"
-        assert redis.get("history:ready") == redis.info("server")["run_id"]
+        assert redis.get(redis_store.READY_KEY) == redis.info("server")["run_id"]
         busiest = "SELECT customer_id FROM transactions GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 3"
         for (customer,) in admin_rows(pg, RESTORED_DB, busiest):
             expected = _customer_rows(pg, customer)
             assert expected and _customer_history(redis, customer) == expected, customer
+
+
+def _replay_since(pipeline: Any, since: datetime) -> tool.CatchUpReport:
+    """``operator_tools.catch_up`` from ``since`` through the handler, as the runbook's step 4 runs it."""
+    return tool.catch_up(
+        pipeline.client("kinesis"),
+        lambda event: handler.handle(event, None),
+        stream_arn=os.environ[c.ENV_STREAM_ARN],
+        since=since,
+        batch_size=200,
+        invoke_identity_arn="arn:aws:iam::123456789012:role/japancart-dev-replay",
+    )
+
+
+def _produce(pipeline: Any, count: int, seed: int) -> None:
+    from operator_tools.produce import build_plan, put_all
+
+    thresholds = (c.ENV_MAX_TXNS_PER_HOUR, c.ENV_MAX_DAILY_TOTAL, c.ENV_MAX_SINGLE_AMOUNT)
+    plan = build_plan(count, seed, int(THRESHOLDS[thresholds[0]]), *(Decimal(THRESHOLDS[t]) for t in thresholds[1:]))
+    put_all(pipeline.client("kinesis"), pipeline.stream, plan.records, rate=1e9)
+
+
+def _stored_json(pg: Any, transaction_ids: list[str]) -> list[str]:
+    """The canonical JSON of each transaction as the restored database holds it (what the history must say)."""
+    quoted = ", ".join(f"'{t}'" for t in transaction_ids)
+    rows = admin_rows(
+        pg,
+        RESTORED_DB,
+        "SELECT transaction_id, customer_id, merchant_id, amount::text, currency, occurred_at, payment_method, "
+        f"metadata FROM transactions WHERE transaction_id IN ({quoted})",
+    )
+    by_id = {row[0]: pg_store.transaction_from_row(row).to_json() for row in rows}
+    return [by_id[t] for t in transaction_ids]
 
 
 def _customer_history(redis: Any, customer: str) -> list[tuple[str, float]]:
