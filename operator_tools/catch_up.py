@@ -236,15 +236,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--endpoint-url", default=None, help="one endpoint for Kinesis, Lambda and STS")
     parser.add_argument("--dry-run", action="store_true", help="read and count; invoke nothing")
     args = parser.parse_args(argv)
-    problem = _validate(args, datetime.now(UTC))
-    if problem:
-        print(f"{parser.prog}: error: {problem}", file=sys.stderr)
-        return 2
-
     return run_with_aws(
         parser.prog,
-        args.region,
-        args.endpoint_url,
+        args,
+        _validate(args, datetime.now(UTC)),
         lambda client: catch_up(
             client("kinesis"),
             lambda_invoker(client("lambda"), args.function_name),

@@ -3,6 +3,7 @@ operator tools that re-drive records (`replay`: failed batches; `catch_up`: the 
 
 from __future__ import annotations
 
+import argparse
 import json
 import re
 import sys
@@ -89,15 +90,19 @@ class Report(Protocol):
 
 
 def run_with_aws(
-    prog: str, region: str | None, endpoint_url: str | None, work: Callable[[Callable[[str], Any]], Report]
+    prog: str, args: argparse.Namespace, problem: str | None, work: Callable[[Callable[[str], Any]], Report]
 ) -> int:
-    """The command line's end: ``work(client)`` with boto3 clients of one region and endpoint, its report's
-    summary printed; exit 0 when the report is ok, 1 when not or when AWS refused (one line on stderr)."""
+    """The command line's end. Exit 2 with ``problem`` in one line when the arguments are wrong, nothing called;
+    else ``work(client)`` with boto3 clients of ``args.region`` and ``args.endpoint_url``, its report's summary
+    printed; exit 0 when the report is ok, 1 when not or when AWS refused (one line on stderr)."""
+    if problem:
+        print(f"{prog}: error: {problem}", file=sys.stderr)
+        return 2
     import boto3
     import botocore.exceptions
 
     def client(service: str) -> Any:
-        return boto3.client(service, region_name=region, endpoint_url=endpoint_url)
+        return boto3.client(service, region_name=args.region, endpoint_url=args.endpoint_url)
 
     try:
         report = work(client)

@@ -336,15 +336,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--dry-run", action="store_true", help="resolve and report; invoke and delete nothing")
     parser.add_argument("--max-messages", default=None, help="stop after this many messages")
     args = parser.parse_args(argv)
-    problem = _validate(args)
-    if problem:
-        print(f"{parser.prog}: error: {problem}", file=sys.stderr)
-        return 2
-
     return run_with_aws(
         parser.prog,
-        args.region,
-        args.endpoint_url,
+        args,
+        _validate(args),
         lambda client: replay(
             client("sqs"),
             client("kinesis"),
