@@ -38,8 +38,14 @@ ROOT = Path(__file__).resolve().parents[2]
 STATE_BUCKET = "japancart-e2e-terraform-state"
 SYNTH_TIMEOUT = 600
 
-#: xdist groups (Makefile runs ``--dist loadgroup``): test modules mark themselves with
-#: ``pytest.mark.xdist_group("terraform-static")`` or ``pytest.mark.xdist_group("terraform-emulator")``.
+#: xdist groups (Makefile runs ``-n 2 --dist loadgroup``; xdist hands its two largest work units, these groups, one
+#: to each worker, then the other tests to whichever runs low). Test modules mark themselves with one of them:
+#: ``ROUNDTRIP_GROUP``: the emulator round trips of every environment, at once, on one emulator;
+#: ``STATIC_AND_CLI_GROUP``: terraform validate, checkov and the cdktf CLI path. The CLI path deploys and destroys
+#: dev, so it cannot share the round trips' emulator while they run; on the other worker it gets one of its own
+#: (session fixtures are per worker) and the two long sequences overlap instead of following each other.
+ROUNDTRIP_GROUP = "terraform-emulator"
+STATIC_AND_CLI_GROUP = "terraform-static-and-cli"
 
 
 def pytest_configure(config: pytest.Config) -> None:

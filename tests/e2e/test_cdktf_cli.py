@@ -35,12 +35,12 @@ from typing import Any
 import pytest
 
 from synthesis import TEST_ACCOUNTS
-from tests.e2e.conftest import ci_role
+from tests.e2e.conftest import STATIC_AND_CLI_GROUP, ci_role
 from tools.emulator import Emulator
 from tools.emulator.inventory import inventory, untracked
 from tools.terraform import TerraformCLI
 
-pytestmark = [pytest.mark.terraform, pytest.mark.xdist_group("terraform-emulator")]
+pytestmark = [pytest.mark.terraform, pytest.mark.xdist_group(STATIC_AND_CLI_GROUP)]
 
 ROOT = Path(__file__).resolve().parents[2]
 NO_CHANGES = "No changes. Your infrastructure matches the configuration."

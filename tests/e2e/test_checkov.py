@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 
 from synthesis import STACK_NAMES
+from tests.e2e.conftest import STATIC_AND_CLI_GROUP
 from tools.checkov_gate import main, run_gate
 
-pytestmark = [pytest.mark.terraform, pytest.mark.xdist_group("terraform-static")]
+pytestmark = [pytest.mark.terraform, pytest.mark.xdist_group(STATIC_AND_CLI_GROUP)]
 
 
 def test_every_stack_passes_checkov(synth_dir: Path, e2e_summary) -> None:

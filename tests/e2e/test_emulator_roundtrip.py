@@ -29,14 +29,14 @@ import pytest
 
 from processor.contract import ENVIRONMENTS as SHIPPED_ENVIRONMENTS
 from synthesis import TEST_ACCOUNTS
-from tests.e2e.conftest import ci_role, operator_of
+from tests.e2e.conftest import ROUNDTRIP_GROUP, ci_role, operator_of
 from tests.e2e.drift_check import check_drift_is_reported
 from tests.e2e.restore_drill import check_backup_replication, check_restore_drill
 from tools.emulator import Emulator
 from tools.emulator.inventory import leftovers, state_identifiers
 from tools.terraform import TerraformCLI, copy_stack
 
-pytestmark = [pytest.mark.terraform, pytest.mark.xdist_group("terraform-emulator")]
+pytestmark = [pytest.mark.terraform, pytest.mark.xdist_group(ROUNDTRIP_GROUP)]
 
 
 def _resources(stack_dir: Path, rtype: str) -> dict[str, dict[str, Any]]:

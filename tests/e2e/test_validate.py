@@ -13,9 +13,10 @@ from pathlib import Path
 import pytest
 
 from synthesis import STACK_NAMES
+from tests.e2e.conftest import STATIC_AND_CLI_GROUP
 from tools.terraform import TerraformCLI, copy_stack
 
-pytestmark = [pytest.mark.terraform, pytest.mark.xdist_group("terraform-static")]
+pytestmark = [pytest.mark.terraform, pytest.mark.xdist_group(STATIC_AND_CLI_GROUP)]
 
 MIRROR_INIT_NOTICE = "Warning: Incomplete lock file information for providers"
 
