@@ -9,7 +9,6 @@ import logging
 import os
 import time
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -17,7 +16,7 @@ import pytest
 from operator_tools import catch_up as tool
 from processor import contract as c
 from processor import handler, pg_store, redis_store
-from tests.support.pipeline import THRESHOLDS, admin_rows, close_processor, point_processor_at, running_pipeline
+from tests.support.pipeline import admin_rows, close_processor, point_processor_at, produce, running_pipeline
 from tests.support.pipeline import run as produce_and_drain
 
 pytestmark = pytest.mark.integration
@@ -81,7 +80,7 @@ def test_the_stream_replayed_from_the_restore_time_completes_the_restored_databa
             # The next batch (new transactions only) finds no marker and copies the day from the restored database.
             later = datetime.now(UTC)
             time.sleep(1.1)
-            _produce(pipeline, 50, seed=13)
+            produce(pipeline, 50, seed=13, include_invalid=False)
             assert _replay_since(pipeline, since=later).ok
             everything = admin_rows(pg, RESTORED_DB, ids)
             assert [redis.get(redis_store.txn_key(t)) for t in damaged] == _stored_json(pg, damaged)
@@ -104,14 +103,6 @@ def _replay_since(pipeline: Any, since: datetime) -> tool.CatchUpReport:
         batch_size=200,
         invoke_identity_arn="arn:aws:iam::123456789012:role/japancart-dev-replay",
     )
-
-
-def _produce(pipeline: Any, count: int, seed: int) -> None:
-    from operator_tools.produce import build_plan, put_all
-
-    thresholds = (c.ENV_MAX_TXNS_PER_HOUR, c.ENV_MAX_DAILY_TOTAL, c.ENV_MAX_SINGLE_AMOUNT)
-    plan = build_plan(count, seed, int(THRESHOLDS[thresholds[0]]), *(Decimal(THRESHOLDS[t]) for t in thresholds[1:]))
-    put_all(pipeline.client("kinesis"), pipeline.stream, plan.records, rate=1e9)
 
 
 def _stored_json(pg: Any, transaction_ids: list[str]) -> list[str]:

@@ -223,22 +223,29 @@ def point_processor_at(pipeline: Pipeline, database: str) -> None:
     close_processor()
 
 
-def run(pipeline: Pipeline, count: int, seed: int, batch_size: int) -> dict[str, Any]:
-    """Produce ``count`` transactions (+ invalid ones) and drain the stream through the handler."""
+def produce(pipeline: Pipeline, count: int, seed: int, include_invalid: bool = True) -> Any:
+    """Put ``count`` transactions (+ invalid ones unless told otherwise) into the stream; the producer's plan."""
     from operator_tools.produce import build_plan, put_all
-    from processor import handler
-    from tests.support.kinesis_esm import EventSourceMapping
 
-    kinesis = pipeline.client("kinesis")
     plan = build_plan(
         count,
         seed,
         int(THRESHOLDS[c.ENV_MAX_TXNS_PER_HOUR]),
         Decimal(THRESHOLDS[c.ENV_MAX_DAILY_TOTAL]),
         Decimal(THRESHOLDS[c.ENV_MAX_SINGLE_AMOUNT]),
-        include_invalid=True,
+        include_invalid=include_invalid,
     )
-    put_all(kinesis, pipeline.stream, plan.records, rate=1e9)
+    put_all(pipeline.client("kinesis"), pipeline.stream, plan.records, rate=1e9)
+    return plan
+
+
+def run(pipeline: Pipeline, count: int, seed: int, batch_size: int) -> dict[str, Any]:
+    """Produce ``count`` transactions (+ invalid ones) and drain the stream through the handler."""
+    from processor import handler
+    from tests.support.kinesis_esm import EventSourceMapping
+
+    kinesis = pipeline.client("kinesis")
+    plan = produce(pipeline, count, seed)
     esm = EventSourceMapping(
         kinesis,
         pipeline.stream,
